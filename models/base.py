@@ -1,0 +1,148 @@
+"""The one model protocol every forecaster follows.
+
+A model works on ONE series: a float ``pd.Series`` indexed by a regular monthly
+``DatetimeIndex`` of month starts (missing months are NaN, never absent rows). The public
+methods validate and keep lifecycle state; subclasses implement the private ``_fit``,
+``_predict`` and ``_sample_paths``.
+
+    model = registry.create("arima", {"max_p": 2})
+    model.fit(y, X)                        # X: optional exogenous frame indexed like y
+    fc = model.predict(h, X_future)        # DataFrame index ds; forecast, lo_80, hi_80, lo_95, hi_95
+    paths = model.sample_paths(h, 500, seed=0, X_future=X_future)  # (n_paths, h) joint draws
+
+Settings (constructor kwargs, stored in ``self.params``) are separate from fitted state
+(attributes ending in ``_``). Levels are in the series' own units (USD).
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+LEVELS: tuple[int, ...] = (80, 95)
+FORECAST_COLUMNS: tuple[str, ...] = ("forecast", "lo_80", "hi_80", "lo_95", "hi_95")
+MONTH = pd.offsets.MonthBegin(1)
+
+
+class NotFittedError(RuntimeError):
+    """predict / sample_paths called before fit."""
+
+
+class ModelInputError(ValueError):
+    """The series or exogenous frame handed to a model breaks the protocol."""
+
+
+def future_index(last_ds: pd.Timestamp, h: int) -> pd.DatetimeIndex:
+    """The h month starts after ``last_ds``."""
+    return pd.date_range(last_ds + MONTH, periods=h, freq="MS", name="ds")
+
+
+def regularize(y: pd.Series) -> pd.Series:
+    """Reindex a month-start series to every month between its first and last observation
+    (missing months become NaN). Leading/trailing NaN are dropped."""
+    if not isinstance(y.index, pd.DatetimeIndex):
+        raise ModelInputError(f"series index must be a DatetimeIndex of month starts; got {type(y.index).__name__}")
+    if not y.index.is_monotonic_increasing or y.index.has_duplicates:
+        raise ModelInputError("series index must be strictly increasing month starts")
+    if len(y.index) and not (y.index == y.index.to_period("M").to_timestamp()).all():
+        raise ModelInputError("series index must hold month starts (day 1, midnight)")
+    y = y.astype(float)
+    observed = y.dropna()
+    if observed.empty:
+        raise ModelInputError("series has no observed value")
+    full = pd.date_range(observed.index[0], observed.index[-1], freq="MS", name="ds")
+    return y.reindex(full)
+
+
+class Forecaster(ABC):
+    """Base class: public methods validate, private methods implement."""
+
+    name: ClassVar[str] = ""
+    #: minimum number of observed (non-NaN) months the model needs; the engine falls back below it
+    min_obs: ClassVar[int] = 1
+    #: whether the model uses exogenous regressors when given (e.g. working days)
+    uses_exog: ClassVar[bool] = False
+
+    def __init__(self, **params: Any) -> None:
+        self.params: dict[str, Any] = dict(params)
+        self._fitted = False
+
+    # ----------------------------------------------------------------- public
+    def fit(self, y: pd.Series, X: pd.DataFrame | None = None) -> "Forecaster":
+        y = regularize(y)
+        n_obs = int(y.notna().sum())
+        if n_obs < self.min_obs:
+            raise ModelInputError(f"{self.name} needs at least {self.min_obs} observed months; got {n_obs}")
+        if X is not None:
+            missing = y.index.difference(X.index)
+            if len(missing):
+                raise ModelInputError(f"exogenous frame lacks {len(missing)} month(s) of the history, first {missing[0]:%Y-%m}")
+            X = X.loc[y.index]
+        self.last_ds_ = y.index[-1]
+        self.n_obs_ = n_obs
+        self._fit(y.copy(), None if X is None else X.copy())
+        self._fitted = True
+        return self
+
+    def predict(self, h: int, X_future: pd.DataFrame | None = None) -> pd.DataFrame:
+        self._check_fitted()
+        idx = self._check_horizon(h)
+        Xf = self._future_exog(idx, X_future)
+        out = self._predict(h, Xf)
+        frame = pd.DataFrame({c: np.asarray(out[c], dtype=float) for c in FORECAST_COLUMNS}, index=idx)
+        # enforce lo_95 <= lo_80 <= forecast <= hi_80 <= hi_95 (numerical noise only)
+        vals = np.sort(frame[["lo_95", "lo_80", "forecast", "hi_80", "hi_95"]].to_numpy(), axis=1)
+        frame[["lo_95", "lo_80", "forecast", "hi_80", "hi_95"]] = vals
+        return frame[list(FORECAST_COLUMNS)]
+
+    def sample_paths(self, h: int, n_paths: int = 1000, seed: int = 0, X_future: pd.DataFrame | None = None) -> np.ndarray:
+        """Joint draws of the next h months, shape (n_paths, h), for sums over months."""
+        self._check_fitted()
+        idx = self._check_horizon(h)
+        Xf = self._future_exog(idx, X_future)
+        paths = np.asarray(self._sample_paths(h, n_paths, np.random.default_rng(seed), Xf), dtype=float)
+        if paths.shape != (n_paths, h):
+            raise RuntimeError(f"{self.name}: sample_paths returned shape {paths.shape}, expected {(n_paths, h)}")
+        return paths
+
+    @property
+    def is_fitted(self) -> bool:
+        return self._fitted
+
+    def describe(self) -> dict[str, Any]:
+        """Fitted settings worth logging (e.g. the selected ARIMA order). Override."""
+        return {}
+
+    # ---------------------------------------------------------------- private
+    @abstractmethod
+    def _fit(self, y: pd.Series, X: pd.DataFrame | None) -> None: ...
+
+    @abstractmethod
+    def _predict(self, h: int, X_future: pd.DataFrame | None) -> dict[str, np.ndarray]:
+        """Return a mapping with keys FORECAST_COLUMNS, arrays of length h."""
+
+    @abstractmethod
+    def _sample_paths(self, h: int, n_paths: int, rng: np.random.Generator, X_future: pd.DataFrame | None) -> np.ndarray: ...
+
+    # ---------------------------------------------------------------- helpers
+    def _check_fitted(self) -> None:
+        if not self._fitted:
+            raise NotFittedError(f"model '{self.name}' is not fitted: call fit() before predict()")
+
+    def _check_horizon(self, h: int) -> pd.DatetimeIndex:
+        if not isinstance(h, (int, np.integer)) or h < 1:
+            raise ModelInputError(f"horizon h must be a positive integer; got {h!r}")
+        return future_index(self.last_ds_, int(h))
+
+    def _future_exog(self, idx: pd.DatetimeIndex, X_future: pd.DataFrame | None) -> pd.DataFrame | None:
+        if X_future is None:
+            return None
+        missing = idx.difference(X_future.index)
+        if len(missing):
+            raise ModelInputError(f"exogenous frame lacks {len(missing)} forecast month(s), first {missing[0]:%Y-%m}")
+        return X_future.loc[idx].copy()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.params.items())})"

@@ -1,0 +1,46 @@
+"""Models by name, for config and CLI. Each model module registers its class with
+``@register``; ``create(name, params)`` builds one. Heavy libraries are imported by the
+model modules only when ``load_all`` imports them."""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from models.base import Forecaster
+
+_REGISTRY: dict[str, type[Forecaster]] = {}
+# module that defines each model (imported lazily so that `import models` stays light)
+_MODULES: dict[str, str] = {
+    "seasonal_naive": "models.baselines",
+    "naive": "models.baselines",
+    "ets": "models.baselines",
+    "theta": "models.baselines",
+    "arima": "models.arima",
+    "prophet": "models.prophet_model",
+    "ensemble": "models.ensemble",
+}
+
+
+def register(cls: type[Forecaster]) -> type[Forecaster]:
+    if not cls.name:
+        raise ValueError(f"{cls.__name__} has no name")
+    if cls.name in _REGISTRY and _REGISTRY[cls.name] is not cls:
+        raise ValueError(f"duplicate model name '{cls.name}'")
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def available() -> list[str]:
+    return list(_MODULES)
+
+
+def get(name: str) -> type[Forecaster]:
+    if name not in _MODULES:
+        raise KeyError(f"unknown model '{name}'; available: {', '.join(available())}")
+    if name not in _REGISTRY:
+        importlib.import_module(_MODULES[name])
+    return _REGISTRY[name]
+
+
+def create(name: str, params: dict[str, Any] | None = None) -> Forecaster:
+    return get(name)(**(params or {}))
