@@ -1,0 +1,192 @@
+"""The `exportcast` command: a thin face over features/, models/ and flows/ (no logic here).
+
+Heavy imports happen inside the commands so that `exportcast --help` is instant.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+app = typer.Typer(help="Forecast South Korea's monthly exports: data, backtests, forecasts, pipeline.", no_args_is_help=True)
+data_app = typer.Typer(help="Build and inspect the canonical dataset.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_CONFIG = REPO / "config.yaml"
+
+
+def _fail(message: str) -> None:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code=2)
+
+
+@data_app.command("build")
+def data_build(
+    raw: Path = typer.Option(REPO.parent / "shared" / "data" / "raw", help="folder of the raw public files (see its PROVENANCE.md)"),
+    projections: Path = typer.Option(REPO.parent / "shared" / "data" / "projections", help="folder of projections.csv and actuals.csv"),
+    out: Path = typer.Option(REPO / "data", help="where to write the canonical CSVs"),
+) -> None:
+    """Rebuild data/exports_monthly.csv, data/series.csv and the institutional tables from the raw files."""
+    from features.dataset_builder import build_dataset
+    from features.projections import build_projections
+
+    report = build_dataset(raw, out)
+    typer.echo(report.summary() if hasattr(report, "summary") else str(report))
+    build_projections(projections, out)
+    typer.echo(f"wrote {out}/institutional_projections.csv and {out}/annual_actuals.csv")
+
+
+@data_app.command("summary")
+def data_summary(data_dir: Path = typer.Option(REPO / "data", help="folder of the canonical dataset")) -> None:
+    """Per-series summary of the embedded dataset: span, observations, gaps, sources."""
+    import pandas as pd
+
+    from features.readers import read_embedded, read_series_metadata
+
+    frame = read_embedded(data_dir)
+    meta = read_series_metadata(data_dir)
+    stats = frame.groupby("unique_id").agg(first=("ds", "min"), last=("ds", "max"), n_obs=("y", "size"), last_value_usd_bn=("y", "last"))
+    stats["last_value_usd_bn"] = (stats["last_value_usd_bn"] / 1e9).round(3)
+    table = meta.set_index("unique_id")[["level", "name_en", "n_missing"]].join(stats)
+    table["first"] = table["first"].dt.strftime("%Y-%m")
+    table["last"] = table["last"].dt.strftime("%Y-%m")
+    with pd.option_context("display.max_rows", 500, "display.width", 160):
+        typer.echo(table.to_string())
+    typer.echo(f"\n{len(table)} series, {len(frame)} observations")
+
+
+@app.command()
+def validate(input: Path = typer.Option(..., "--input", "-i", help="CSV in long form unique_id,ds,y")) -> None:
+    """Check a user CSV against the data contract and print what would be used."""
+    from features.contract import DataValidationError
+    from features.readers import read_user_csv
+
+    try:
+        frame = read_user_csv(input)
+    except (DataValidationError, FileNotFoundError, UnicodeDecodeError) as exc:
+        _fail(str(exc))
+    spans = frame.groupby("unique_id")["ds"].agg(["min", "max", "size"])
+    typer.echo(f"{input}: {len(frame)} rows, {len(spans)} series, OK")
+    for uid, row in spans.iterrows():
+        typer.echo(f"  {uid}: {row['min']:%Y-%m}..{row['max']:%Y-%m} ({row['size']} months)")
+
+
+def _engine_settings(config: Path, models: Optional[str]):
+    from flows.settings import load_settings
+
+    settings = load_settings(config)
+    if models:
+        names = [m.strip() for m in models.split(",") if m.strip()]
+        settings.models.enabled = names
+    return settings
+
+
+@app.command()
+def backtest(
+    input: Path = typer.Option(..., "--input", "-i", help="CSV in long form unique_id,ds,y"),
+    horizon: int = typer.Option(12, "--horizon", "-h", min=1, help="months ahead at each cutoff"),
+    windows: int = typer.Option(4, "--windows", "-w", min=1, help="number of rolling cutoffs"),
+    step: int = typer.Option(6, "--step", "-s", min=1, help="months between cutoffs"),
+    models: Optional[str] = typer.Option(None, "--models", "-m", help="comma-separated model names (default: config)"),
+    out: Path = typer.Option(Path("backtest_out"), "--out", "-o", help="output folder"),
+    config: Path = typer.Option(DEFAULT_CONFIG, "--config", "-c", help="settings file"),
+) -> None:
+    """Rolling-origin backtest of every model on a user CSV; writes backtest_forecasts.csv and backtest_metrics.csv."""
+    from features.contract import DataValidationError
+    from features.readers import read_user_csv
+    from flows.pipeline import backtest_frame
+    from flows.publish import write_csv_atomic
+
+    try:
+        frame = read_user_csv(input)
+    except (DataValidationError, FileNotFoundError, UnicodeDecodeError) as exc:
+        _fail(str(exc))
+    settings = _engine_settings(config, models)
+    result = backtest_frame(frame, settings, horizon=horizon, windows=windows, step=step, progress=True)
+    out.mkdir(parents=True, exist_ok=True)
+    write_csv_atomic(result.forecasts, out / "backtest_forecasts.csv")
+    write_csv_atomic(result.metrics, out / "backtest_metrics.csv")
+    write_csv_atomic(result.champions, out / "champions.csv")
+    summary = result.metrics.groupby("model")[["mase", "smape", "coverage_80", "coverage_95"]].mean().sort_values("mase")
+    typer.echo(summary.round(3).to_string())
+    typer.echo(f"wrote {out}/backtest_forecasts.csv, {out}/backtest_metrics.csv, {out}/champions.csv")
+
+
+@app.command()
+def forecast(
+    input: Path = typer.Option(..., "--input", "-i", help="CSV in long form unique_id,ds,y"),
+    horizon: int = typer.Option(12, "--horizon", "-h", min=1, help="months ahead"),
+    models: Optional[str] = typer.Option(None, "--models", "-m", help="comma-separated model names (default: config)"),
+    out: Path = typer.Option(Path("forecast_out"), "--out", "-o", help="output folder"),
+    config: Path = typer.Option(DEFAULT_CONFIG, "--config", "-c", help="settings file"),
+) -> None:
+    """Fit every model on a user CSV and forecast H months; writes forecast.csv."""
+    from features.contract import DataValidationError
+    from features.readers import read_user_csv
+    from flows.pipeline import forecast_frame
+    from flows.publish import write_csv_atomic
+
+    try:
+        frame = read_user_csv(input)
+    except (DataValidationError, FileNotFoundError, UnicodeDecodeError) as exc:
+        _fail(str(exc))
+    settings = _engine_settings(config, models)
+    result = forecast_frame(frame, settings, horizon=horizon, progress=True)
+    out.mkdir(parents=True, exist_ok=True)
+    write_csv_atomic(result.forecasts, out / "forecast.csv")
+    write_csv_atomic(result.fits, out / "model_fits.csv")
+    typer.echo(f"wrote {out}/forecast.csv ({len(result.forecasts)} rows) and {out}/model_fits.csv")
+
+
+@app.command()
+def run(
+    config: Path = typer.Option(DEFAULT_CONFIG, "--config", "-c", help="settings file"),
+    source: Optional[str] = typer.Option(None, help="override data.source: embedded | csv | customs_api"),
+) -> None:
+    """The monthly pipeline (Prefect flow `monthly-forecast`): ingest, backtest, forecast, compare, publish, report."""
+    from flows.pipeline import run_pipeline
+    from flows.settings import load_settings
+
+    settings = load_settings(config)
+    if source:
+        settings.data.source = source
+    run_pipeline(settings)
+
+
+@app.command()
+def report(
+    outputs: Optional[Path] = typer.Option(None, help="folder of the published outputs (default: config publish.dir)"),
+    config: Path = typer.Option(DEFAULT_CONFIG, "--config", "-c", help="settings file"),
+) -> None:
+    """Rebuild outputs/report.html from the published outputs."""
+    from flows.report import write_report
+    from flows.settings import load_settings
+
+    folder = outputs or Path(load_settings(config).publish.dir)
+    path = write_report(folder)
+    typer.echo(f"wrote {path}")
+
+
+@app.command()
+def serve(config: Path = typer.Option(DEFAULT_CONFIG, "--config", "-c", help="settings file")) -> None:
+    """Serve the scheduled deployment (monthly, 09:00 on the 16th, Asia/Seoul) until stopped."""
+    from flows.deployment import serve as serve_deployment
+
+    serve_deployment(config_path=str(config))
+
+
+@app.command("models")
+def list_models() -> None:
+    """List the registered models."""
+    from models import registry
+
+    for name in registry.available():
+        cls = registry.get(name)
+        doc = (cls.__doc__ or "").strip().splitlines()
+        typer.echo(f"{name:16s} {doc[0] if doc else ''}")
+
+
+if __name__ == "__main__":
+    app()
