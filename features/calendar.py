@@ -1,0 +1,71 @@
+"""Korean working days per month: the trading-day regressor of the models.
+
+A working day is a weekday (Monday to Friday) that is not a South Korean public holiday.
+Holidays come from the ``holidays`` package (``holidays.country_holidays("KR")``): New
+Year's Day, Seollal (three days), Independence Movement Day, Children's Day, Buddha's
+Birthday, Memorial Day, Liberation Day, Chuseok (three days), National Foundation Day,
+Hangul Day, Christmas, election days, temporary holidays and the substitute ("alternative")
+holidays. No date is typed here. Saturdays are not working days (the five-day week), and a
+holiday on a weekend changes nothing (its substitute, if any, is a holiday of its own).
+
+Future months use the holidays the package knows in advance (lunar holidays and substitutes
+are computed; temporary holidays and unscheduled election days are only known once declared,
+so a forecast month's count can fall by one when the government declares one).
+"""
+from __future__ import annotations
+
+import functools
+
+import holidays
+import numpy as np
+import pandas as pd
+
+FIRST_YEAR = 1950  # the package's Korean calendar starts in 1948; earlier counts would be wrong
+LAST_YEAR = 2099
+
+
+def working_days(start: str | pd.Timestamp, end: str | pd.Timestamp) -> pd.DataFrame:
+    """Working days of every month from ``start``'s month to ``end``'s month (inclusive).
+
+    ``start`` and ``end`` are anything ``pd.Timestamp`` reads (``"2024-02"``,
+    ``"2024-02-01"``, a Timestamp); a day inside a month selects that month. Returns a frame
+    indexed by the month starts (``ds``, datetime64[ns]) with the int64 column ``working_days``.
+    """
+    first, last = _month(start, "start"), _month(end, "end")
+    if first > last:
+        raise ValueError(f"working_days: start {first:%Y-%m} is after end {last:%Y-%m}")
+    for name, month in (("start", first), ("end", last)):
+        if not FIRST_YEAR <= month.year <= LAST_YEAR:
+            raise ValueError(
+                f"working_days: {name} {month:%Y-%m} is outside the supported years {FIRST_YEAR}-{LAST_YEAR}"
+            )
+    months = pd.date_range(first, last, freq="MS", name="ds")
+    begins = months.to_numpy(dtype="datetime64[D]")
+    ends = (months + pd.offsets.MonthBegin(1)).to_numpy(dtype="datetime64[D]")
+    closed = np.concatenate([_weekday_holidays(year) for year in range(first.year, last.year + 1)])
+    counts = np.busday_count(begins, ends, weekmask="1111100", holidays=closed)
+    return pd.DataFrame({"working_days": counts.astype("int64")}, index=months)
+
+
+def korean_holidays(year: int) -> pd.Series:
+    """The Korean public holidays of ``year`` (as the ``holidays`` package lists them):
+    a Series of holiday names indexed by date, weekends included."""
+    calendar = holidays.country_holidays("KR", years=year)
+    dates = sorted(calendar)
+    return pd.Series([calendar[d] for d in dates], index=pd.DatetimeIndex(dates, name="date"), name="holiday")
+
+
+@functools.lru_cache(maxsize=None)
+def _weekday_holidays(year: int) -> np.ndarray:
+    days = np.array(sorted(holidays.country_holidays("KR", years=year)), dtype="datetime64[D]")
+    return days[np.is_busday(days, weekmask="1111100")] if len(days) else days
+
+
+def _month(value: str | pd.Timestamp, name: str) -> pd.Timestamp:
+    try:
+        ts = pd.Timestamp(value)
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"working_days: {name} {value!r} is not a date or month ({err})") from None
+    if ts is pd.NaT:
+        raise ValueError(f"working_days: {name} is missing (NaT)")
+    return ts.to_period("M").to_timestamp()

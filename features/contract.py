@@ -1,0 +1,338 @@
+"""The one validation every source goes through: raw rows in, the canonical frame out.
+
+The canonical frame (the data contract between modules) is a long DataFrame with
+
+- ``unique_id``: str, the series id (``total``, ``item:<slug>``, ``destination:<slug>``),
+- ``ds``: datetime64[ns], the month start (day 1, midnight),
+- ``y``: float64, exports in USD, finite and >= 0,
+- any extra columns (e.g. ``source``), kept as they came,
+
+sorted by ``unique_id, ds`` with a fresh RangeIndex. An unobserved month has no row.
+
+Every reader (embedded dataset, user CSV, customs API) hands its raw rows to
+:func:`validate_frame`, which collects ALL problems and raises ONE
+:class:`DataValidationError` listing the first 20, so a user fixes a file in one pass.
+
+Conventions
+-----------
+Row locations. By default a row is named by its line in a CSV file: the header is line 1,
+so the row at 0-based position ``i`` of the frame is ``line i + 2`` (true for a CSV without
+blank lines or quoted line breaks; :func:`features.readers.read_user_csv` passes the exact
+line numbers). Callers whose rows do not come from a file pass ``locations`` (one label per
+row, e.g. ``"row 3"``).
+
+Months. ``ds`` accepts ``YYYY-MM`` (canonical), ``YYYY-MM-01``, ``YYYYMM`` and ``YYYY.MM``
+(the customs API's form), or timestamps. A full date whose day is not 1 (``2024-03-15``) is
+an ERROR, not rounded down: a file of daily or weekly dates mislabelled as monthly would
+otherwise be silently merged into duplicates or wrong months.
+
+Values. ``y`` accepts plain numbers (``1234``, ``1234.5``, ``1.2e9``) and numbers with comma
+thousands separators in groups of three (``1,234,567`` as Excel writes them). A decimal comma
+(``1,5``) is rejected, not guessed. Empty cells, ``NaN``, ``inf`` and negative values are
+errors: a month without data must have no row (a gap stays a gap).
+
+Units. If a ``unit`` column exists, every row must say ``USD`` (case-insensitive); a series
+with several units, or with another unit, is named with what was found.
+"""
+from __future__ import annotations
+
+import datetime
+import math
+import re
+from collections.abc import Collection, Sequence
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+
+REQUIRED_COLUMNS: tuple[str, ...] = ("unique_id", "ds", "y")
+MAX_LISTED_ERRORS = 20
+EXPECTED_MONTH_FORMS = "YYYY-MM or YYYY-MM-DD"
+
+# The output contract, checked on every frame validate_frame returns (a cheap guard that the
+# code below keeps its promise; user-facing messages are the ones built by hand below).
+CANONICAL_SCHEMA = pa.DataFrameSchema(
+    {
+        "unique_id": pa.Column(str, nullable=False),
+        "ds": pa.Column("datetime64[ns]", nullable=False, checks=pa.Check(lambda s: s.dt.is_month_start)),
+        "y": pa.Column("float64", nullable=False, checks=pa.Check.ge(0)),
+    },
+    strict=False,
+    unique=["unique_id", "ds"],
+)
+
+# YYYY-MM, YYYY-MM-DD, YYYYMM, YYYY.MM (whitespace around is tolerated)
+_MONTH_PATTERN = re.compile(
+    r"^(?P<year>\d{4})(?:-(?P<m1>\d{2})(?:-(?P<day>\d{2}))?|(?P<m2>\d{2})|\.(?P<m3>\d{2}))$"
+)
+_THOUSANDS_PATTERN = re.compile(r"^[+-]?\d{1,3}(?:,\d{3})+(?:\.\d*)?$")
+
+
+class DataValidationError(ValueError):
+    """Input data breaks the canonical contract.
+
+    ``str(error)`` is the full report (header + one problem per line); ``errors`` holds every
+    problem found (not only the 20 listed in the message) and ``origin`` the file or API call.
+    """
+
+    def __init__(self, origin: str, errors: Sequence[str]):
+        self.origin = origin
+        self.errors: list[str] = list(errors)
+        super().__init__(format_errors(origin, self.errors))
+
+
+def format_errors(origin: str, errors: Sequence[str]) -> str:
+    """``<origin>: N problem(s) found`` then the first 20 problems, one per line."""
+    n = len(errors)
+    noun = "problem" if n == 1 else "problems"
+    shown = list(errors[:MAX_LISTED_ERRORS])
+    header = f"{origin}: {n} {noun} found" + (f" (first {MAX_LISTED_ERRORS} listed)" if n > len(shown) else "")
+    return header + "\n" + "\n".join(shown)
+
+
+def validate_frame(
+    df: pd.DataFrame,
+    origin: str,
+    *,
+    known_series: Collection[str] | None = None,
+    locations: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """Check raw rows and return the canonical frame (see the module docstring).
+
+    ``origin`` names the file or API call in every message ("data/exports_monthly.csv",
+    "customs API Newtrade 202501-202512"). ``known_series``, if given, is the set of allowed
+    ``unique_id`` values. ``locations`` names each row (default ``line i + 2``, the CSV
+    convention). The input frame is not modified.
+
+    Raises DataValidationError listing every problem (the first 20 in the message).
+    """
+    if not isinstance(df, pd.DataFrame):
+        raise TypeError(f"{origin}: expected a pandas DataFrame, got {type(df).__name__}")
+    missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
+    if missing:
+        found = ", ".join(repr(str(c)) for c in df.columns) or "none"
+        raise DataValidationError(
+            origin,
+            [
+                f"{origin}: missing column{'s' if len(missing) > 1 else ''} "
+                f"{', '.join(repr(c) for c in missing)} (found columns: {found}; "
+                f"expected {', '.join(REQUIRED_COLUMNS)})"
+            ],
+        )
+    if len(df) == 0:
+        raise DataValidationError(origin, [f"{origin}: no data rows (the frame is empty)"])
+    if locations is None:
+        locations = [f"line {i + 2}" for i in range(len(df))]
+    elif len(locations) != len(df):
+        raise ValueError(f"{origin}: {len(locations)} locations given for {len(df)} rows")
+
+    errors: list[tuple[int, int, str]] = []  # (row position, column order, message): sorted by row
+
+    def add(pos: int, column: str, message: str) -> None:
+        errors.append((pos, REQUIRED_COLUMNS.index(column) if column in REQUIRED_COLUMNS else 3, message))
+
+    def where(pos: int, column: str) -> str:
+        return f"{origin} {locations[pos]}, column {column}"
+
+    ids, id_ok = _clean_ids(df["unique_id"])
+    for pos in np.flatnonzero(~id_ok):
+        add(pos, "unique_id", f"{where(pos, 'unique_id')}: empty unique_id")
+
+    ds, ds_problems = _parse_months(df["ds"])
+    ds_ok = ~np.isin(np.arange(len(df)), list(ds_problems))
+    for pos, problem in ds_problems.items():
+        add(pos, "ds", f"{where(pos, 'ds')}: {problem}")
+
+    y, y_problems = _parse_values(df["y"])
+    for pos, problem in y_problems.items():
+        add(pos, "y", f"{where(pos, 'y')}: {problem}")
+
+    row_ok = id_ok & ds_ok & ~np.isin(np.arange(len(df)), list(y_problems))
+
+    # duplicates among rows whose key parsed (2024-01 and 202401 are the same month)
+    keyed = pd.DataFrame({"unique_id": ids, "ds": ds, "pos": np.arange(len(df))})[id_ok & ds_ok]
+    dup = keyed.duplicated(["unique_id", "ds"], keep=False)
+    if dup.any():
+        for _, group in keyed[dup].groupby(["unique_id", "ds"], sort=False):
+            first = int(group["pos"].iloc[0])
+            for pos in group["pos"].iloc[1:]:
+                pos = int(pos)
+                uid, month = group["unique_id"].iloc[0], group["ds"].iloc[0].strftime("%Y-%m")
+                add(pos, "ds", f"{origin} {locations[pos]}: duplicate of {locations[first]} "
+                               f"(unique_id {uid!r}, ds {month})")
+                row_ok[pos] = False
+
+    series_errors: list[str] = []
+    codes, present = pd.factorize(pd.Series(ids).where(id_ok), sort=True)  # -1 = empty id
+    n_rows = np.bincount(codes[codes >= 0], minlength=len(present))
+    n_usable = np.bincount(codes[(codes >= 0) & row_ok], minlength=len(present))
+    first_pos = {uid: int(pos) for pos, uid in reversed(list(enumerate(ids))) if uid != ""}
+    if known_series is not None:
+        known = set(known_series)
+        for k, uid in enumerate(present):
+            if uid not in known:
+                n = int(n_rows[k])
+                series_errors.append(
+                    f"{origin}, column unique_id: unknown series {uid!r} ({n} row{'s' if n > 1 else ''}, "
+                    f"first at {locations[first_pos[uid]]}); known series: {_short_list(sorted(known))}"
+                )
+    if "unit" in df.columns:
+        units = pd.Series([_unit_text(u) for u in df["unit"]], dtype=object)
+        found_units = pd.DataFrame({"code": codes, "unit": units, "key": units.str.upper()})[codes >= 0]
+        found_units = found_units.drop_duplicates(["code", "key"])  # 'USD' and 'usd' are one unit
+        for k, group in found_units.groupby("code", sort=True):
+            uid, found = present[k], list(group["unit"])
+            if len(found) > 1:
+                series_errors.append(
+                    f"{origin}, series {uid!r}, column unit: mixed units "
+                    f"{', '.join(repr(u) for u in found)} (every value must be in USD)"
+                )
+            elif found[0].upper() != "USD":
+                series_errors.append(
+                    f"{origin}, series {uid!r}, column unit: unit {found[0]!r} found (values must be in USD)"
+                )
+    for k, uid in enumerate(present):
+        if n_usable[k] == 0:
+            n = int(n_rows[k])
+            series_errors.append(
+                f"{origin}, series {uid!r}: no usable row after cleaning "
+                f"(all {n} row{'s have' if n > 1 else ' has'} errors)"
+            )
+
+    messages = [m for _, _, m in sorted(errors, key=lambda e: (e[0], e[1]))] + series_errors
+    if messages:
+        raise DataValidationError(origin, messages)
+
+    out = df.copy()
+    out["unique_id"] = pd.Series(ids, index=df.index, dtype=object)
+    out["ds"] = ds
+    out["y"] = y.astype("float64")
+    extra = [c for c in df.columns if c not in REQUIRED_COLUMNS]
+    out = out[list(REQUIRED_COLUMNS) + extra].sort_values(["unique_id", "ds"], kind="stable").reset_index(drop=True)
+    return CANONICAL_SCHEMA.validate(out)
+
+
+def parse_month(value: object) -> pd.Timestamp:
+    """One month in any accepted form -> its month-start Timestamp; ValueError with the reason."""
+    month, problem = _parse_month(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return month
+
+
+# ---------------------------------------------------------------------------------- helpers
+def _is_missing(value: object) -> bool:
+    if value is None or value is pd.NaT:
+        return True
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def _clean_ids(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """unique_id as stripped str; the mask says which rows have a non-empty id."""
+    ids = np.array(["" if _is_missing(v) else str(v).strip() for v in column], dtype=object)
+    return ids, ids != ""
+
+
+def _parse_month(value: object) -> tuple[pd.Timestamp | None, str | None]:
+    if _is_missing(value):
+        return None, "empty month (expected YYYY-MM or YYYY-MM-DD)"
+    if isinstance(value, pd.Period):
+        if value.freqstr not in ("M", "ME"):
+            return None, f"period {value!s} is not monthly"
+        return value.to_timestamp(), None
+    if isinstance(value, (pd.Timestamp, np.datetime64, datetime.date)):
+        ts = pd.Timestamp(value)
+        if ts.tz is not None:
+            return None, f"{ts!s} has a timezone (month starts carry no timezone)"
+        if ts.day != 1 or ts != ts.normalize():
+            return None, f"{ts!s} is not a month start (day 1, midnight)"
+        return ts, None
+    text = str(value).strip()
+    match = _MONTH_PATTERN.match(text)
+    if match is None:
+        return None, f"{text!r} is not a month (expected {EXPECTED_MONTH_FORMS})"
+    year = int(match["year"])
+    month = int(match["m1"] or match["m2"] or match["m3"])
+    if not 1 <= month <= 12:
+        return None, f"{text!r} is not a month (month {month:02d} out of 01-12; expected {EXPECTED_MONTH_FORMS})"
+    if match["day"] is not None and match["day"] != "01":
+        return None, f"{text!r} is not a month start (day {match['day']}; write YYYY-MM or YYYY-MM-01)"
+    return pd.Timestamp(year=year, month=month, day=1), None
+
+
+def _parse_months(column: pd.Series) -> tuple[np.ndarray, dict[int, str]]:
+    """Month starts as datetime64[ns] (NaT where a problem is reported) and {row: problem}."""
+    months = np.full(len(column), np.datetime64("NaT"), dtype="datetime64[ns]")
+    problems: dict[int, str] = {}
+    cache: dict[str, tuple[pd.Timestamp | None, str | None]] = {}  # a month repeats once per series
+    for pos, value in enumerate(column.tolist()):
+        if isinstance(value, str):
+            if value not in cache:
+                cache[value] = _parse_month(value)
+            month, problem = cache[value]
+        else:
+            month, problem = _parse_month(value)
+        if problem is not None:
+            problems[pos] = problem
+        else:
+            months[pos] = month.to_datetime64()
+    return months, problems
+
+
+def _parse_value(value: object) -> tuple[float, str | None]:
+    if _is_missing(value):
+        if isinstance(value, float) and math.isnan(value):
+            return math.nan, "missing value NaN (an unobserved month must have no row)"
+        return math.nan, "empty value (an unobserved month must have no row)"
+    if isinstance(value, (bool, np.bool_)):
+        return math.nan, f"{value!r} is not a number"
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        number, raw = float(value), repr(value) if not isinstance(value, np.generic) else repr(value.item())
+    else:
+        raw = str(value).strip()
+        if raw == "":
+            return math.nan, "empty value (an unobserved month must have no row)"
+        text = raw.replace(",", "") if _THOUSANDS_PATTERN.match(raw) else raw
+        try:
+            if "_" in text:  # float() would take "1_000"; a data file should not
+                raise ValueError(text)
+            number = float(text)
+        except ValueError:
+            return math.nan, f"{raw!r} is not a number"
+        raw = repr(raw)
+    if math.isnan(number):
+        return math.nan, f"{raw} is not a number (NaN)"
+    if math.isinf(number):
+        return math.nan, f"{raw} is not a finite number"
+    if number < 0:
+        return math.nan, f"{raw} is negative (exports in USD are >= 0)"
+    return number, None
+
+
+def _unit_text(value: object) -> str:
+    return "" if _is_missing(value) else str(value).strip()
+
+
+def _parse_values(column: pd.Series) -> tuple[np.ndarray, dict[int, str]]:
+    """Values as float64 and {row: problem}. Fast path: what pandas reads as a finite number
+    >= 0 is accepted; every other row goes through _parse_value for its verdict and message."""
+    if pd.api.types.is_bool_dtype(column):
+        fast = np.full(len(column), np.nan)
+    else:
+        fast = pd.to_numeric(column, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+    values = fast.copy()
+    problems: dict[int, str] = {}
+    raw = column.tolist()
+    for pos in np.flatnonzero(~(np.isfinite(fast) & (fast >= 0))):
+        values[pos], problem = _parse_value(raw[pos])
+        if problem is not None:
+            problems[int(pos)] = problem
+    return values, problems
+
+
+def _short_list(items: Sequence[str], limit: int = 10) -> str:
+    shown = ", ".join(repr(i) for i in items[:limit])
+    return shown + (f", ... ({len(items) - limit} more)" if len(items) > limit else "")
