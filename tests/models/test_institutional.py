@@ -1,0 +1,359 @@
+"""The institutional comparison on hand-made data with two hand-computable toy models.
+
+Toy models (injected through ``factory``; the engine runs them like any model):
+- ``naive``: every future month = the last observed month; sample paths = forecast x s with
+  s = 0.80, 0.84, ..., 1.20 (11 paths), the same s for every month of a path, so the 80% range
+  of an annual total is [0.84, 1.16] x its point forecast and the 95% range [0.81, 1.19].
+- ``seasonal_naive``: the last 12 observed months repeated; paths s = 0.95 .. 1.05 (11 paths):
+  80% range [0.96, 1.04] x point.
+
+Series ``total`` (USD bn per month; every month 50 in 2011-2012 except October 2012 = 60, then
+every month of 2013 = 60 except October 2013 = 30, every month of 2014 = 60, of 2015 = 66):
+with the information through October of Y-1 the annual forecasts of Y are
+    naive Y          = 12 x Oct(Y-1)
+    seasonal naive Y = Nov(Y-2) + Dec(Y-2) + Jan..Sep(Y-1) + Oct(Y-1)
+and the actuals are 2013: 11 x 60 + 30 = 690, 2014: 720, 2015: 792.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from models.base import Forecaster
+from models.engine import EngineSettings, ModelSpec
+from models.institutional import annual_actuals_table, choose_champions, compare_with_institutions
+
+BN = 1e9
+
+
+class _ToyScaled(Forecaster):
+    width = 0.2
+
+    def _fit(self, y, X):
+        self.y_ = y.dropna()
+
+    def _point(self, h: int) -> np.ndarray:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def _predict(self, h, X_future):
+        f = self._point(h)
+        w = self.width
+        return {"forecast": f, "lo_80": f * (1 - 0.8 * w), "hi_80": f * (1 + 0.8 * w),
+                "lo_95": f * (1 - 0.95 * w), "hi_95": f * (1 + 0.95 * w)}
+
+    def _sample_paths(self, h, n_paths, rng, X_future):
+        scale = np.linspace(1 - self.width, 1 + self.width, n_paths)
+        return scale[:, None] * self._point(h)[None, :]
+
+
+class ToyNaive(_ToyScaled):
+    name = "naive"
+    width = 0.20
+
+    def _point(self, h):
+        return np.full(h, float(self.y_.iloc[-1]))
+
+
+class ToySeasonal(_ToyScaled):
+    name = "seasonal_naive"
+    width = 0.05
+
+    def _point(self, h):
+        last12 = self.y_.iloc[-12:].to_numpy(dtype=float)
+        return np.array([last12[i % 12] for i in range(h)])
+
+
+def toy_factory(name, params):
+    return {"naive": ToyNaive, "seasonal_naive": ToySeasonal}[name](**params)
+
+
+SETTINGS = EngineSettings(models=(ModelSpec("seasonal_naive"), ModelSpec("naive")), min_obs_seasonal=1,
+                          max_missing_share=1.0, fallback="naive", n_paths=11, n_jobs=1, seed=0)
+
+
+def _months(start: str, values_bn: list[float], uid: str) -> pd.DataFrame:
+    ds = pd.date_range(start, periods=len(values_bn), freq="MS")
+    return pd.DataFrame({"unique_id": uid, "ds": ds, "y": np.asarray(values_bn, dtype=float) * BN})
+
+
+def _year(level: float, october: float | None = None) -> list[float]:
+    months = [level] * 12
+    if october is not None:
+        months[9] = october
+    return months
+
+
+def total_frame() -> pd.DataFrame:
+    values = _year(50) + _year(50, october=60) + _year(60, october=30) + _year(60) + _year(66)
+    return _months("2011-01-01", values, "total")
+
+
+def semis_frame() -> pd.DataFrame:
+    # 10 bn a month 2012-01 .. 2014-06: 2014 is incomplete in the data (actual from the actuals table)
+    return _months("2012-01-01", [10.0] * 30, "item:semiconductors")
+
+
+def projection(institution, year, uid, level=None, growth=None, kind="pre-year outlook", published=None,
+               in_target_year=False, note=""):
+    return {"institution": institution, "kind": kind, "published": published or f"{year - 1}-11-25", "target_year": year,
+            "unique_id": uid, "projected_usd_bn": level, "projected_growth_pct": growth,
+            "published_in_target_year": in_target_year, "note": note}
+
+
+def toy_projections() -> pd.DataFrame:
+    rows = [
+        projection("KITA", 2013, "total", level=700.0),
+        projection("KITA", 2014, "total", growth=5.0),                     # growth only: 690 x 1.05 = 724.5
+        projection("KITA", 2015, "total", level=780.0),
+        projection("KIET", 2013, "total", level=680.0),
+        projection("KIET", 2014, "total", level=730.0, published="2013-11-20"),
+        projection("KIET", 2014, "total", level=740.0, published="2013-12-20"),  # reprint a month later: kept, not summarised
+        projection("KIET", 2014, "total", level=715.0, kind="mid-year revision", published="2014-06-30"),
+        projection("MOTIE", 2015, "total", level=800.0, published="2015-01-01", in_target_year=True),
+        projection("MOTIE", 2015, "total", level=850.0, kind="target", published="2015-01-10"),
+        projection("KITA", 2014, "item:semiconductors", growth=10.0),      # 120 x 1.10 = 132
+        projection("KITA", 2014, None, growth=3.0, note="SSD: not a series"),
+        projection("KITA", 2016, "total", level=800.0),
+        projection("KIET", 2016, "total", growth=-1.0),                    # 792 x 0.99 = 784.08
+    ]
+    return pd.DataFrame(rows)
+
+
+def toy_actuals() -> pd.DataFrame:
+    return pd.DataFrame([
+        {"year": 2013, "unique_id": "total", "actual_usd_bn": 999.0, "note": "ignored: the data has all 12 months"},
+        {"year": 2014, "unique_id": "item:semiconductors", "actual_usd_bn": 130.0, "note": "first row wins"},
+        {"year": 2014, "unique_id": "item:semiconductors", "actual_usd_bn": 131.0, "note": "conflicting print"},
+        {"year": 2014, "unique_id": "total", "actual_usd_bn": ">700", "note": "not a number"},
+    ]).assign(partial_year="")
+
+
+def test_partial_year_actuals_are_not_annual_totals():
+    actuals = pd.DataFrame([{"year": 2014, "unique_id": "item:semiconductors", "actual_usd_bn": 60.0, "partial_year": "Jan-Jun"}])
+    table = annual_actuals_table(semis_frame(), actuals)
+    assert list(table["year"]) == [2012, 2013]                               # 2014: only the partial figure
+
+
+@pytest.fixture(scope="module")
+def result():
+    frame = pd.concat([total_frame(), semis_frame()], ignore_index=True)
+    return compare_with_institutions(frame, toy_projections(), toy_actuals(), SETTINGS, info_month=10, first_year=2013,
+                                     factory=toy_factory)
+
+
+def _ape(forecast, actual):
+    return abs(forecast - actual) / actual * 100
+
+
+# hand-computed annual forecasts (USD bn) with data through October of Y-1
+NAIVE = {2013: 12 * 60, 2014: 12 * 30, 2015: 12 * 60}
+SEASONAL = {2013: 50 + 50 + 9 * 50 + 60, 2014: 50 + 50 + 9 * 60 + 30, 2015: 60 + 60 + 9 * 60 + 60}
+ACTUAL = {2013: 11 * 60 + 30, 2014: 12 * 60, 2015: 12 * 66}
+
+
+def _row(table, **where):
+    mask = np.ones(len(table), dtype=bool)
+    for key, value in where.items():
+        mask &= (table[key] == value).to_numpy()
+    rows = table[mask]
+    assert len(rows) == 1, f"{len(rows)} rows for {where}"
+    return rows.iloc[0]
+
+
+def test_model_forecasts_use_data_through_october_of_the_year_before(result):
+    c = result.comparison
+    for year in (2013, 2014, 2015):
+        naive = _row(c, target_year=year, unique_id="total", institution="KITA", model="naive")
+        seasonal = _row(c, target_year=year, unique_id="total", institution="KITA", model="seasonal_naive")
+        assert naive["model_usd_bn"] == pytest.approx(NAIVE[year])
+        assert seasonal["model_usd_bn"] == pytest.approx(SEASONAL[year])
+        assert naive["model_data_through"] == f"{year - 1}-10"
+        assert naive["model_lo_80"] == pytest.approx(0.84 * NAIVE[year])
+        assert naive["model_hi_80"] == pytest.approx(1.16 * NAIVE[year])
+        assert naive["model_lo_95"] == pytest.approx(0.81 * NAIVE[year])
+        assert seasonal["model_hi_80"] == pytest.approx(1.04 * SEASONAL[year])
+        assert naive["actual_usd_bn"] == pytest.approx(ACTUAL[year])
+        assert naive["actual_source"] == "dataset (12 months)"
+        assert naive["model_ape"] == pytest.approx(_ape(NAIVE[year], ACTUAL[year]))
+
+
+def test_institution_ape_and_growth_only_conversion(result):
+    c = result.comparison
+    kita13 = _row(c, target_year=2013, unique_id="total", institution="KITA", model="champion")
+    assert kita13["projected_level_usd_bn"] == 700.0
+    assert kita13["level_basis"] == "level as published"
+    assert kita13["institution_ape"] == pytest.approx(10 / 690 * 100)      # |700 - 690| / 690
+    assert kita13["institution_error_pct"] == pytest.approx(10 / 690 * 100)
+
+    kita14 = _row(c, target_year=2014, unique_id="total", institution="KITA", model="champion")
+    assert np.isnan(kita14["projected_usd_bn"])
+    assert kita14["projected_level_usd_bn"] == pytest.approx(690 * 1.05)   # 724.5
+    assert kita14["level_basis"] == "growth x prior-year actual"
+    assert kita14["institution_ape"] == pytest.approx(4.5 / 720 * 100)
+
+
+def test_actual_from_the_actuals_table_when_the_year_is_incomplete(result):
+    semis = _row(result.comparison, target_year=2014, unique_id="item:semiconductors", model="naive")
+    assert semis["actual_usd_bn"] == 130.0
+    assert semis["actual_source"] == "annual_actuals.csv (first of 2 rows)"
+    assert semis["projected_level_usd_bn"] == pytest.approx(120 * 1.10)   # 2013 from the data: 12 x 10
+    assert semis["institution_ape"] == pytest.approx(2 / 130 * 100)
+    assert semis["model_usd_bn"] == pytest.approx(120.0)
+    assert semis["model_ape"] == pytest.approx(10 / 130 * 100)
+    # 2013 is not compared for semiconductors: the data starts 2012-01 but the item has no 2013 projection
+    assert set(result.comparison.loc[result.comparison["unique_id"] == "item:semiconductors", "target_year"]) == {2014}
+
+
+def test_annual_actuals_table_prefers_complete_data_years():
+    frame = pd.concat([total_frame(), semis_frame()], ignore_index=True)
+    table = annual_actuals_table(frame, toy_actuals())
+    got = {(r.unique_id, r.year): (round(r.actual_usd_bn, 6), r.actual_source) for r in table.itertuples()}
+    assert got[("total", 2013)] == (690.0, "dataset (12 months)")              # 999 in the table is ignored
+    assert got[("item:semiconductors", 2014)] == (130.0, "annual_actuals.csv (first of 2 rows)")
+    assert got[("item:semiconductors", 2013)] == (120.0, "dataset (12 months)")
+    assert ("total", 2016) not in got
+
+
+def test_champion_of_a_year_ignores_that_years_errors(result):
+    champs = result.champions[result.champions["unique_id"] == "total"].set_index("target_year")
+    # 2013: no earlier year -> the default (first enabled model, no ensemble here)
+    assert champs.loc[2013, "champion_model"] == "seasonal_naive"
+    assert champs.loc[2013, "champion_reason"] == "no earlier year with an actual: default seasonal_naive"
+    # 2014: on 2013 alone naive (4.35%) beats seasonal naive (11.59%) -> naive, although with 2014's own
+    # errors (naive 50%, seasonal 6.94%) seasonal naive would have been chosen
+    naive13, seas13 = _ape(NAIVE[2013], ACTUAL[2013]), _ape(SEASONAL[2013], ACTUAL[2013])
+    naive14, seas14 = _ape(NAIVE[2014], ACTUAL[2014]), _ape(SEASONAL[2014], ACTUAL[2014])
+    assert naive13 < seas13 and (naive13 + naive14) / 2 > (seas13 + seas14) / 2
+    assert champs.loc[2014, "champion_model"] == "naive"
+    assert champs.loc[2014, "n_prior_years"] == 1
+    # 2015: means over 2013-2014
+    assert champs.loc[2015, "champion_model"] == "seasonal_naive"
+    assert champs.loc[2015, "champion_reason"] == (
+        f"lowest mean annual APE over 2 earlier year(s) (2013-2014): seasonal_naive {(seas13 + seas14) / 2:.2f}%, "
+        f"naive {(naive13 + naive14) / 2:.2f}%")
+    champion14 = _row(result.comparison, target_year=2014, unique_id="total", institution="KITA", model="champion")
+    assert champion14["champion_model"] == "naive"
+    assert champion14["model_usd_bn"] == pytest.approx(NAIVE[2014])
+
+
+def test_choose_champions_ties_go_to_the_simpler_model():
+    errors = pd.DataFrame({"unique_id": "s", "target_year": [2020, 2020, 2021, 2021],
+                           "model": ["ets", "naive", "ets", "naive"], "model_ape": [5.0, 5.0, 1.0, 9.0]})
+    table = choose_champions(errors, ["ets", "naive"]).set_index("target_year")
+    assert table.loc[2020, "champion_model"] == "ets"                         # default: first model
+    assert table.loc[2021, "champion_model"] == "naive"                       # tie at 5.0%: naive is simpler
+
+
+def test_choose_champions_a_model_that_failed_cannot_win():
+    errors = pd.DataFrame({"unique_id": "s", "target_year": [2020, 2020, 2021, 2021, 2022, 2022],
+                           "model": ["ets", "naive"] * 3, "model_ape": [np.nan, 8.0, 1.0, 9.0, 0.0, 0.0]})
+    table = choose_champions(errors, ["ets", "naive"], default="ets").set_index("target_year")
+    assert table.loc[2022, "champion_model"] == "naive"                       # naive scored in 2 years, ets in 1
+
+
+def test_summary_mape_bias_and_coverage_by_hand(result):
+    s = result.summary
+    kita = _row(s, unique_id="total", institution="KITA", model="naive")
+    # KITA pre-year outlooks: 2013 700 (actual 690), 2014 724.5 from growth (720), 2015 780 (792)
+    inst_ape = [10 / 690 * 100, 4.5 / 720 * 100, 12 / 792 * 100]
+    inst_err = [10 / 690 * 100, 4.5 / 720 * 100, -12 / 792 * 100]
+    naive_err = [100 * (NAIVE[y] - ACTUAL[y]) / ACTUAL[y] for y in (2013, 2014, 2015)]
+    assert kita["n_years"] == 3
+    assert kita["years"] == "2013-2015"
+    assert kita["institution_mape"] == pytest.approx(np.mean(inst_ape))
+    assert kita["institution_bias_pct"] == pytest.approx(np.mean(inst_err))
+    assert kita["model_mape"] == pytest.approx(np.mean(np.abs(naive_err)))
+    assert kita["model_bias_pct"] == pytest.approx(np.mean(naive_err))
+    # naive 80% ranges: 2013 [604.8, 835.2] holds 690; 2014 [302.4, 417.6] misses 720; 2015 [604.8, 835.2] holds 792
+    assert kita["model_coverage_80"] == pytest.approx(2 / 3)
+    assert kita["n_growth_only"] == 1
+    assert "1 growth-only outlook(s)" in kita["note"]
+
+    champion = _row(s, unique_id="total", institution="KITA", model="champion")
+    # champion: seasonal naive 2013, naive 2014, seasonal naive 2015
+    champ = [SEASONAL[2013], NAIVE[2014], SEASONAL[2015]]
+    errs = [100 * (f - ACTUAL[y]) / ACTUAL[y] for f, y in zip(champ, (2013, 2014, 2015))]
+    assert champion["model_mape"] == pytest.approx(np.mean(np.abs(errs)))
+    # seasonal 2013 [585.6, 634.4] misses 690; naive 2014 misses 720; seasonal 2015 [691.2, 748.8] misses 792
+    assert champion["model_coverage_80"] == 0.0
+
+
+def test_only_first_pre_year_outlook_enters_the_summary(result):
+    c, s = result.comparison, result.summary
+    kiet = _row(s, unique_id="total", institution="KIET", model="naive")
+    assert kiet["n_years"] == 2
+    assert kiet["institution_mape"] == pytest.approx((10 / 690 * 100 + 10 / 720 * 100) / 2)  # 680 and 730, not 740
+    reprint = c[(c["institution"] == "KIET") & (c["target_year"] == 2014) & (c["projected_usd_bn"] == 740.0)]
+    assert len(reprint) == 3 and not reprint["in_summary"].any()              # champion + 2 models, kept
+    assert reprint["summary_note"].iloc[0].startswith("another outlook of this institution")
+    revision = c[(c["kind"] == "mid-year revision")]
+    assert len(revision) == 3 and not revision["in_summary"].any()
+    assert revision["institution_ape"].iloc[0] == pytest.approx(5 / 720 * 100)  # still compared, 715 vs 720
+    target = c[c["kind"] == "target"]
+    assert not target["in_summary"].any()
+    assert target["summary_note"].iloc[0] == "target: kept, not in the pre-year summary"
+
+
+def test_january_outlook_is_flagged_and_compared_with_the_october_model(result):
+    c, s = result.comparison, result.summary
+    motie = _row(c, institution="MOTIE", kind="pre-year outlook", model="naive")
+    assert bool(motie["published_in_target_year"]) and bool(motie["in_summary"])
+    assert motie["model_data_through"] == "2014-10"
+    assert motie["summary_note"].startswith("published in the target year")
+    row = _row(s, unique_id="total", institution="MOTIE", model="champion")
+    assert row["n_years"] == 1 and row["n_published_in_target_year"] == 1
+    assert row["institution_mape"] == pytest.approx(8 / 792 * 100)
+    assert "published in the target year" in row["note"]
+
+
+def test_rows_without_a_series_are_left_out(result):
+    assert result.comparison["unique_id"].notna().all()
+    assert "SSD" not in " ".join(result.comparison["note"].astype(str))
+
+
+def test_outlook_puts_target_year_projections_beside_the_champion(result):
+    o = result.outlook
+    assert list(o["institution"]) == ["KITA", "KIET"]
+    assert (o["target_year"] == 2016).all()
+    kiet = _row(o, institution="KIET")
+    assert kiet["prior_year_actual_usd_bn"] == pytest.approx(792.0)
+    assert kiet["projected_level_usd_bn"] == pytest.approx(792 * 0.99)
+    # champion for 2016 from 2013-2015: seasonal naive (mean APE 9.21%) beats naive (21.15%)
+    assert kiet["champion_model"] == "seasonal_naive"
+    # latest data (through 2015-12): the last 12 months are all 66 -> 792; same information (through 2015-10) too
+    assert kiet["model_usd_bn"] == pytest.approx(792.0)
+    assert kiet["model_data_through"] == "2015-12"
+    assert kiet["model_lo_80"] == pytest.approx(0.96 * 792)
+    assert kiet["model_growth_pct"] == pytest.approx(0.0)
+    assert kiet["same_info_usd_bn"] == pytest.approx(60 + 60 + 9 * 66 + 66)
+    assert kiet["same_info_data_through"] == "2015-10"
+    kita = _row(o, institution="KITA")
+    assert kita["institution_vs_model_pct"] == pytest.approx((800 - 792) / 792 * 100)
+
+
+def test_inputs_are_not_modified():
+    frame = total_frame()
+    projections, actuals = toy_projections(), toy_actuals()
+    before = (frame.copy(), projections.copy(), actuals.copy())
+    compare_with_institutions(frame, projections, actuals, SETTINGS, first_year=2015, last_year=2015, target_year=2015,
+                              factory=toy_factory)
+    pd.testing.assert_frame_equal(frame, before[0])
+    pd.testing.assert_frame_equal(projections, before[1])
+    pd.testing.assert_frame_equal(actuals, before[2])
+
+
+def test_bad_input_messages():
+    frame = total_frame()
+    with pytest.raises(ValueError, match=r"^projections lacks column\(s\) kind, unique_id; has "):
+        compare_with_institutions(frame, toy_projections().drop(columns=["kind", "unique_id"]), toy_actuals(), SETTINGS)
+    with pytest.raises(ValueError, match=r"^actuals lacks column\(s\) actual_usd_bn; has year, unique_id, note, partial_year$"):
+        compare_with_institutions(frame, toy_projections(), toy_actuals().drop(columns=["actual_usd_bn"]), SETTINGS)
+    with pytest.raises(ValueError, match=r"^info_month must be a month number 1\.\.12; got 13$"):
+        compare_with_institutions(frame, toy_projections(), toy_actuals(), SETTINGS, info_month=13)
+    with pytest.raises(ValueError, match=r"^last_year 2012 is before first_year 2013$"):
+        compare_with_institutions(frame, toy_projections(), toy_actuals(), SETTINGS, last_year=2012)
+    bad = toy_projections().astype({"target_year": object})
+    bad.loc[3, "target_year"] = "next year"
+    with pytest.raises(ValueError, match=r"^projections: target_year is not a year in row 3: 'next year'$"):
+        compare_with_institutions(frame, bad, toy_actuals(), SETTINGS)
