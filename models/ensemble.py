@@ -1,0 +1,80 @@
+"""Median ensemble of registered models.
+
+Param ``members``: a list of model names (each built with its defaults) or a mapping
+name -> params. Every member is fitted through the registry on the same series and exogenous
+frame. Forecast and each bound are the median across the members that fitted (a median of
+quantiles is not the quantile of a combined distribution, but it is robust to one wild
+member and keeps lo_95 <= lo_80 <= forecast <= hi_80 <= hi_95). Sample paths: for each draw
+index the median across members' paths, each member drawing with its own seed derived from
+the caller's, so annual totals inherit every member's month-to-month correlation.
+
+A member that fails to fit is left out and recorded (``describe()['failed']``); if every member
+fails the ensemble raises. ``min_obs`` is the smallest member's: a member needing more
+observations than the series has is one of the failures.
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+
+from models import registry
+from models.base import FORECAST_COLUMNS, Forecaster, ModelInputError
+from models.registry import register
+
+
+class EnsembleFitError(RuntimeError):
+    """No member of the ensemble could be fitted."""
+
+
+@register
+class Ensemble(Forecaster):
+    """Median of the members' forecasts, bounds and paths."""
+
+    name = "ensemble"
+    uses_exog = True
+
+    def __init__(self, members: list[str] | Mapping[str, Mapping[str, Any] | None] = ("arima", "prophet", "ets", "theta"),
+                 **params: Any) -> None:
+        if isinstance(members, str) or not isinstance(members, (list, tuple, Mapping)):
+            raise ModelInputError(f"ensemble: members must be a list of model names or a mapping name -> params; got {members!r}")
+        spec = ({str(k): dict(v or {}) for k, v in members.items()} if isinstance(members, Mapping)
+                else {str(k): {} for k in members})
+        if len(spec) != len(members):
+            raise ModelInputError(f"ensemble: duplicate member names in {list(members)}")
+        if not spec:
+            raise ModelInputError("ensemble: members is empty")
+        if self.name in spec:
+            raise ModelInputError("ensemble: an ensemble cannot be its own member")
+        unknown = [m for m in spec if m not in registry.available()]
+        if unknown:
+            raise ModelInputError(f"ensemble: unknown member(s) {', '.join(unknown)}; available: {', '.join(registry.available())}")
+        super().__init__(members=spec, **params)
+        self.member_specs = spec
+        self.min_obs = min(registry.get(m).min_obs for m in spec)
+
+    def _fit(self, y: pd.Series, X: pd.DataFrame | None) -> None:
+        self.members_: dict[str, Forecaster] = {}
+        self.failed_: dict[str, str] = {}
+        for member, member_params in self.member_specs.items():
+            try:
+                self.members_[member] = registry.create(member, member_params).fit(y, X)
+            except Exception as exc:  # recorded and left out; the rest carry on
+                self.failed_[member] = f"{type(exc).__name__}: {exc}"
+        if not self.members_:
+            raise EnsembleFitError("ensemble: every member failed to fit: "
+                                   + "; ".join(f"{m}: {e}" for m, e in self.failed_.items()))
+
+    def _predict(self, h: int, X_future: pd.DataFrame | None) -> dict[str, np.ndarray]:
+        frames = [m.predict(h, X_future) for m in self.members_.values()]
+        return {c: np.median(np.stack([f[c].to_numpy() for f in frames]), axis=0) for c in FORECAST_COLUMNS}
+
+    def _sample_paths(self, h: int, n_paths: int, rng: np.random.Generator, X_future: pd.DataFrame | None) -> np.ndarray:
+        seeds = rng.integers(0, 2**32 - 1, size=len(self.members_))
+        paths = [m.sample_paths(h, n_paths, int(s), X_future) for m, s in zip(self.members_.values(), seeds)]
+        return np.median(np.stack(paths), axis=0)
+
+    def describe(self) -> dict[str, Any]:
+        return {"members": list(self.members_), "failed": dict(self.failed_),
+                "member_descriptions": {k: m.describe() for k, m in self.members_.items()}}

@@ -1,0 +1,121 @@
+"""Prophet on monthly data (the only module that imports prophet).
+
+``Prophet(yearly_seasonality=True, weekly_seasonality=False, daily_seasonality=False,
+seasonality_mode=param)``; Korean working days are an extra regressor when param
+``working_days`` is true and X is given. Missing months are simply left out of the fit frame.
+
+Prophet has one ``interval_width`` per model, so the model is fitted once and both intervals
+come from quantiles of ``predictive_samples`` (trend changepoint and observation noise draws);
+the point forecast is Prophet's own ``yhat``. Prophet draws with numpy's global generator:
+draws are made under a seed derived from the caller's (the global state is restored after),
+so the same seed gives the same result. cmdstanpy and prophet loggers are silenced.
+"""
+from __future__ import annotations
+
+import logging
+import warnings
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from models.base import LEVELS, Forecaster, ModelInputError
+from models.registry import register
+
+
+
+def _quiet() -> None:
+    """cmdstanpy configures its logger when imported: silence it (and prophet) after import."""
+    for name in ("cmdstanpy", "prophet", "prophet.plot", "prophet.models"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def _with_seed(seed: int, fn, *args):
+    state = np.random.get_state()
+    np.random.seed(seed)
+    try:
+        return fn(*args)
+    finally:
+        np.random.set_state(state)
+
+
+@register
+class ProphetModel(Forecaster):
+    """Prophet with yearly seasonality and an optional working-day regressor.
+
+    Params: ``seasonality_mode`` ('additive' | 'multiplicative'), ``working_days`` (bool),
+    ``n_samples`` (predictive draws behind the bounds, default 1000), ``seed`` (for the bounds),
+    ``changepoint_prior_scale`` (Prophet's default 0.05), ``yearly_seasonality`` (True = Prophet's
+    10 Fourier terms; an integer sets the number of terms).
+    """
+
+    name = "prophet"
+    min_obs = 24
+    uses_exog = True
+
+    def __init__(self, seasonality_mode: str = "multiplicative", working_days: bool = False, n_samples: int = 1000,
+                 seed: int = 0, changepoint_prior_scale: float = 0.05, yearly_seasonality: bool | int = True,
+                 **params: Any) -> None:
+        if seasonality_mode not in ("additive", "multiplicative"):
+            raise ModelInputError(f"prophet: seasonality_mode must be 'additive' or 'multiplicative'; got {seasonality_mode!r}")
+        super().__init__(seasonality_mode=seasonality_mode, working_days=bool(working_days), n_samples=int(n_samples),
+                         seed=int(seed), changepoint_prior_scale=float(changepoint_prior_scale),
+                         yearly_seasonality=yearly_seasonality, **params)
+
+    def _frame(self, index: pd.DatetimeIndex, X: pd.DataFrame | None, where: str) -> pd.DataFrame:
+        frame = pd.DataFrame({"ds": index})
+        if self.use_exog_:
+            if X is None or "working_days" not in X.columns:
+                raise ModelInputError(f"prophet: fitted with the working-day regressor; {where} needs X with a 'working_days' column")
+            frame["working_days"] = X["working_days"].to_numpy(dtype=float)
+        return frame
+
+    def _fit(self, y: pd.Series, X: pd.DataFrame | None) -> None:
+        from prophet import Prophet
+
+        _quiet()
+        self.use_exog_ = bool(self.params["working_days"] and X is not None)
+        frame = self._frame(y.index, X, "fit")
+        frame["y"] = y.to_numpy()
+        frame = frame[frame["y"].notna()].reset_index(drop=True)
+        model = Prophet(yearly_seasonality=self.params["yearly_seasonality"], weekly_seasonality=False, daily_seasonality=False,
+                        seasonality_mode=self.params["seasonality_mode"],
+                        changepoint_prior_scale=self.params["changepoint_prior_scale"],
+                        uncertainty_samples=self.params["n_samples"])
+        if self.use_exog_:
+            model.add_regressor("working_days", mode=self.params["seasonality_mode"])
+        _quiet()  # the stan backend (cmdstanpy) is loaded by the constructor
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model.fit(frame)
+        self.model_ = model
+
+    def _draws(self, h: int, n: int, seed: int, X_future: pd.DataFrame | None) -> np.ndarray:
+        future = self._frame(pd.date_range(self.last_ds_, periods=h + 1, freq="MS")[1:], X_future, "predict")
+        self.model_.uncertainty_samples = n
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            samples = _with_seed(seed, self.model_.predictive_samples, future)
+        return np.asarray(samples["yhat"], dtype=float).T  # (n, h)
+
+    def _predict(self, h: int, X_future: pd.DataFrame | None) -> dict[str, np.ndarray]:
+        future = self._frame(pd.date_range(self.last_ds_, periods=h + 1, freq="MS")[1:], X_future, "predict")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            self.model_.uncertainty_samples = 0  # yhat only; the bounds come from one set of draws below
+            mean = self.model_.predict(future)["yhat"].to_numpy(dtype=float)
+        draws = self._draws(h, self.params["n_samples"], self.params["seed"], X_future)
+        out = {"forecast": mean}
+        for level in LEVELS:
+            tail = (100 - level) / 200
+            out[f"lo_{level}"] = np.quantile(draws, tail, axis=0)
+            out[f"hi_{level}"] = np.quantile(draws, 1 - tail, axis=0)
+        return out
+
+    def _sample_paths(self, h: int, n_paths: int, rng: np.random.Generator, X_future: pd.DataFrame | None) -> np.ndarray:
+        return self._draws(h, n_paths, int(rng.integers(0, 2**32 - 1)), X_future)
+
+    def describe(self) -> dict[str, Any]:
+        return {"seasonality_mode": self.params["seasonality_mode"], "working_days": self.use_exog_,
+                "n_changepoints": int(len(self.model_.changepoints)),
+                "yearly_seasonality": self.params["yearly_seasonality"]}

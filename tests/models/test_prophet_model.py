@@ -1,0 +1,71 @@
+"""Prophet wrapper: one fit, both intervals from the same draws, seeds, gaps, regressor."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from models import registry
+from models.base import ModelInputError
+
+
+def series(n: int = 72, seed: int = 2) -> pd.Series:
+    rng = np.random.default_rng(seed)
+    t = np.arange(n)
+    values = 30e9 * (1 + 0.005 * t) * (1 + 0.1 * np.sin(2 * np.pi * t / 12)) * np.exp(rng.normal(0, 0.02, n))
+    return pd.Series(values, index=pd.date_range("2015-01-01", periods=n, freq="MS", name="ds"))
+
+
+def weekdays(idx: pd.DatetimeIndex) -> pd.DataFrame:
+    nxt = idx + pd.offsets.MonthBegin(1)
+    days = np.busday_count(idx.values.astype("datetime64[D]"), nxt.values.astype("datetime64[D]"))
+    return pd.DataFrame({"working_days": days.astype(float)}, index=idx)
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    y = series()
+    y.iloc[[30, 31, 32]] = np.nan
+    return registry.create("prophet", {"n_samples": 400}).fit(y)
+
+
+def test_missing_months_are_left_out_of_the_fit_frame(fitted):
+    assert len(fitted.model_.history) == 69
+    assert fitted.model_.seasonality_mode == "multiplicative"
+    assert fitted.model_.weekly_seasonality is False and fitted.model_.daily_seasonality is False
+
+
+def test_bounds_are_quantiles_of_one_set_of_predictive_draws(fitted):
+    fc = fitted.predict(6)
+    draws = fitted._draws(6, 400, 0, None)
+    np.testing.assert_allclose(fc.lo_80, np.quantile(draws, 0.10, axis=0))
+    np.testing.assert_allclose(fc.hi_95, np.quantile(draws, 0.975, axis=0))
+    # the point forecast is Prophet's yhat, not a draw statistic
+    future = pd.DataFrame({"ds": fc.index})
+    fitted.model_.uncertainty_samples = 0
+    np.testing.assert_allclose(fc.forecast, fitted.model_.predict(future)["yhat"])
+
+
+def test_same_seed_same_paths_and_global_numpy_state_untouched(fitted):
+    np.random.seed(123)
+    before = np.random.get_state()[1].copy()
+    a = fitted.sample_paths(6, 50, seed=9)
+    assert np.array_equal(np.random.get_state()[1], before)
+    np.testing.assert_array_equal(a, fitted.sample_paths(6, 50, seed=9))
+    assert not np.array_equal(a, fitted.sample_paths(6, 50, seed=10))
+
+
+def test_working_days_regressor_is_used_and_required():
+    y = series()
+    X = weekdays(pd.date_range("2015-01-01", "2022-12-01", freq="MS"))
+    model = registry.create("prophet", {"n_samples": 100, "working_days": True}).fit(y, X)
+    assert "working_days" in model.model_.extra_regressors
+    assert model.describe()["working_days"] is True
+    with pytest.raises(ModelInputError, match=r"^prophet: fitted with the working-day regressor; predict needs X with a 'working_days' column$"):
+        model.predict(3)
+    assert np.isfinite(model.predict(3, X).to_numpy()).all()
+
+
+def test_bad_seasonality_mode_is_refused():
+    with pytest.raises(ModelInputError, match=r"^prophet: seasonality_mode must be 'additive' or 'multiplicative'; got 'log'$"):
+        registry.create("prophet", {"seasonality_mode": "log"})
