@@ -27,7 +27,7 @@ from models.registry import register
 def _quiet() -> None:
     """cmdstanpy configures its logger when imported: silence it (and prophet) after import."""
     for name in ("cmdstanpy", "prophet", "prophet.plot", "prophet.models"):
-        logging.getLogger(name).setLevel(logging.ERROR)
+        logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
 def _with_seed(seed: int, fn, *args):
@@ -71,6 +71,7 @@ class ProphetModel(Forecaster):
         return frame
 
     def _fit(self, y: pd.Series, X: pd.DataFrame | None) -> None:
+        _quiet()  # before the import too: prophet.plot logs an error when plotly is absent
         from prophet import Prophet
 
         _quiet()
