@@ -27,7 +27,9 @@ from models.registry import register
 def _quiet() -> None:
     """cmdstanpy configures its logger when imported: silence it (and prophet) after import."""
     for name in ("cmdstanpy", "prophet", "prophet.plot", "prophet.models"):
-        logging.getLogger(name).setLevel(logging.CRITICAL)
+        logger = logging.getLogger(name)
+        logger.setLevel(logging.CRITICAL)
+        logger.disabled = name == "cmdstanpy"  # it re-arms its level per call; disabling holds
 
 
 def _with_seed(seed: int, fn, *args):
