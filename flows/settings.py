@@ -1,0 +1,381 @@
+"""Typed settings: ``config.yaml`` read ONCE into pydantic models and passed down.
+
+Precedence (highest first): environment variables ``EXPORTCAST__<SECTION>__<KEY>``
+(e.g. ``EXPORTCAST__RUNTIME__N_JOBS=1``; lists and mappings as JSON), then the YAML file,
+then the defaults below (which mirror the shipped ``config.yaml``).
+
+    settings = load_settings(Path("config.yaml"))
+    settings.backtest.horizon            # 12
+    settings.engine_settings()           # models.engine.EngineSettings for the engine/backtest
+
+Unknown keys, in the file or in the environment, are rejected with a message that names the
+key. Relative paths (``data.path``, ``publish.dir``, the MLflow store and artifact folder)
+are resolved against the folder of the config file (the working directory when no file is
+given), so a run does not depend on where it was started from.
+
+Secrets are never settings: the customs API key is read from ``KCS_SERVICE_KEY`` by the
+customs reader itself and never enters these models, so nothing here can log it.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+ENV_PREFIX = "EXPORTCAST__"
+ENV_DELIMITER = "__"
+#: keys whose values are never logged even if a future setting carries one
+SECRET_KEY_PATTERN = re.compile(r"(secret|token|password|passwd|service_key|api_key|credential)", re.IGNORECASE)
+#: model names the registry knows (kept in sync by a test against models.registry.available())
+KNOWN_MODELS: tuple[str, ...] = ("seasonal_naive", "naive", "ets", "theta", "arima", "prophet", "ensemble")
+
+
+class ConfigError(ValueError):
+    """The configuration (file or environment) is invalid; the message names the key."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CustomsSettings(_Section):
+    start: str = "202201"
+    end: str = "202512"
+    hs_to_item: dict[str, list[str]] = Field(
+        default_factory=lambda: {
+            "item:semiconductors": ["8541", "8542"],
+            "item:automobiles": ["8703"],
+            "item:ships": ["8901"],
+            "item:secondary_batteries": ["850760"],
+        }
+    )
+
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _yyyymm(cls, value: Any) -> str:
+        text = str(value)
+        if not re.fullmatch(r"(19|20)\d{2}(0[1-9]|1[0-2])", text):
+            raise ValueError(f"must be a month as YYYYMM (e.g. 202201); got {value!r}")
+        return text
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "CustomsSettings":
+        if self.start > self.end:
+            raise ValueError(f"start {self.start} is after end {self.end}")
+        return self
+
+
+class DataSettings(_Section):
+    source: Literal["embedded", "csv", "customs_api"] = "embedded"
+    path: Path | None = None
+    series: list[str] | None = None
+    customs: CustomsSettings = Field(default_factory=CustomsSettings)
+
+    @model_validator(mode="after")
+    def _csv_needs_path(self) -> "DataSettings":
+        if self.source == "csv" and self.path is None:
+            raise ValueError("data.source is 'csv' but data.path is not set (path of the user CSV, long form unique_id,ds,y)")
+        return self
+
+
+class ModelsSettings(_Section):
+    enabled: list[str] = Field(default_factory=lambda: ["seasonal_naive", "ets", "theta", "arima", "prophet", "ensemble"])
+    params: dict[str, dict[str, Any]] = Field(
+        default_factory=lambda: {
+            "arima": {"max_p": 2, "max_q": 2, "max_P": 1, "max_Q": 1, "working_days": True},
+            "prophet": {"seasonality_mode": "multiplicative", "working_days": True},
+            "ets": {"damped_trend": True},
+            "theta": {},
+            "ensemble": {"members": ["arima", "prophet", "ets", "theta"]},
+        }
+    )
+    min_obs_seasonal: int = Field(24, ge=1)
+    max_missing_share: float = Field(0.5, ge=0.0, le=1.0)
+    fallback: str = "naive"
+    n_paths: int = Field(1000, ge=10)
+
+    @field_validator("enabled")
+    @classmethod
+    def _known_enabled(cls, value: list[str]) -> list[str]:
+        unknown = [name for name in value if name not in KNOWN_MODELS]
+        if unknown:
+            raise ValueError(f"unknown model(s) {unknown}; available: {', '.join(KNOWN_MODELS)}")
+        if len(set(value)) != len(value):
+            raise ValueError(f"a model is listed twice: {value}")
+        return value
+
+    @field_validator("params", mode="before")
+    @classmethod
+    def _known_params(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        unknown = [name for name in value if name not in KNOWN_MODELS]
+        if unknown:
+            raise ValueError(f"parameters given for unknown model(s) {unknown}; available: {', '.join(KNOWN_MODELS)}")
+        # environment overrides arrive as strings ("1", "true", "[1, 2]"): read them as YAML scalars
+        return {
+            name: {key: (_yaml_scalar(v) if isinstance(v, str) else v) for key, v in (params or {}).items()}
+            if isinstance(params, dict)
+            else params
+            for name, params in value.items()
+        }
+
+    @field_validator("fallback")
+    @classmethod
+    def _known_fallback(cls, value: str) -> str:
+        if value not in KNOWN_MODELS:
+            raise ValueError(f"unknown fallback model {value!r}; available: {', '.join(KNOWN_MODELS)}")
+        return value
+
+    def active(self) -> list[str]:
+        """Enabled models in config order, with the seasonal-naive yardstick always first."""
+        return ["seasonal_naive"] + [name for name in self.enabled if name != "seasonal_naive"]
+
+
+class BacktestSettings(_Section):
+    horizon: int = Field(12, ge=1)
+    windows: int = Field(4, ge=1)
+    step: int = Field(6, ge=1)
+    champion_metric: Literal["mase", "smape", "rmsse"] = "mase"
+
+
+class InstitutionalSettings(_Section):
+    info_month: int = Field(10, ge=1, le=12)
+    first_year: int = Field(2013, ge=1990, le=2100)
+
+
+class PublishSettings(_Section):
+    dir: Path = Path("outputs")
+
+
+class MlflowSettings(_Section):
+    tracking_uri: str = "sqlite:///mlruns/mlflow.db"
+    artifact_location: str = "mlruns/artifacts"
+    experiment: str = Field("exportcast", min_length=1)
+    registered_model: str = Field("exportcast-champion", min_length=1)
+
+
+class RuntimeSettings(_Section):
+    n_jobs: int = Field(2, ge=1)
+    seed: int = Field(0, ge=0)
+
+
+# the YAML content of the load in progress (a context variable, so concurrent loads in
+# threads or tasks do not see each other's file)
+_YAML_DATA: ContextVar[dict[str, Any] | None] = ContextVar("exportcast_yaml_data", default=None)
+
+
+class _YamlSource(PydanticBaseSettingsSource):
+    """The already-parsed YAML of ``load_settings``; lower priority than the environment."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:  # pragma: no cover - unused
+        data = _YAML_DATA.get() or {}
+        return data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(_YAML_DATA.get() or {})
+
+
+class Settings(BaseSettings):
+    """Everything a pipeline run needs, mirroring ``config.yaml`` section by section."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter=ENV_DELIMITER,
+        case_sensitive=False,
+        extra="forbid",
+        frozen=True,
+    )
+
+    target_year: int = Field(2026, ge=2000, le=2100)
+    data: DataSettings = Field(default_factory=DataSettings)
+    models: ModelsSettings = Field(default_factory=ModelsSettings)
+    backtest: BacktestSettings = Field(default_factory=BacktestSettings)
+    institutional: InstitutionalSettings = Field(default_factory=InstitutionalSettings)
+    publish: PublishSettings = Field(default_factory=PublishSettings)
+    mlflow: MlflowSettings = Field(default_factory=MlflowSettings)
+    runtime: RuntimeSettings = Field(default_factory=RuntimeSettings)
+
+    _config_file: Path | None = PrivateAttr(default=None)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # no .env files and no secrets dir: the only inputs are the YAML file and the environment
+        return (init_settings, env_settings, _YamlSource(settings_cls))
+
+    @model_validator(mode="after")
+    def _institutional_before_target(self) -> "Settings":
+        if self.institutional.first_year > self.target_year:
+            raise ValueError(
+                f"institutional.first_year {self.institutional.first_year} is after target_year {self.target_year}"
+            )
+        return self
+
+    # ------------------------------------------------------------------ helpers
+    @property
+    def config_file(self) -> Path | None:
+        """The YAML file these settings were read from (None: defaults and environment only)."""
+        return self._config_file
+
+    def engine_settings(self) -> Any:
+        """The plain engine settings (``models.engine.EngineSettings``) for forecast and backtest."""
+        from models.engine import EngineSettings, ModelSpec
+
+        specs = tuple(ModelSpec(name, dict(self.models.params.get(name, {}))) for name in self.models.active())
+        return EngineSettings(
+            models=specs,
+            min_obs_seasonal=self.models.min_obs_seasonal,
+            max_missing_share=self.models.max_missing_share,
+            fallback=self.models.fallback,
+            n_paths=self.models.n_paths,
+            n_jobs=self.runtime.n_jobs,
+            seed=self.runtime.seed,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready nested dict with secret-looking keys redacted (for run.json and MLflow)."""
+        return _redact(json.loads(self.model_dump_json()))
+
+    def flat(self) -> dict[str, Any]:
+        """``{"models.params.arima.max_p": 2, ...}``: the config flattened for MLflow params."""
+        return _flatten(self.to_dict())
+
+    def section_dict(self, *names: str) -> dict[str, Any]:
+        """The named top-level sections (JSON-ready): the inputs of a cached pipeline step."""
+        full = self.to_dict()
+        return {name: full[name] for name in names}
+
+
+def _yaml_scalar(text: str) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def _redact(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: ("***" if SECRET_KEY_PATTERN.search(str(k)) else _redact(v)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redact(v) for v in value]
+    return value
+
+
+def _flatten(value: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        name = f"{prefix}{key}"
+        if isinstance(item, dict) and item:
+            out.update(_flatten(item, f"{name}."))
+        elif isinstance(item, list):
+            out[name] = json.dumps(item)
+        else:
+            out[name] = item
+    return out
+
+
+# ---------------------------------------------------------------------- loading
+def load_settings(path: Path | str | None = None) -> Settings:
+    """Read ``path`` (YAML) once, apply ``EXPORTCAST__...`` environment overrides, validate,
+    and resolve relative paths against the file's folder. ``path=None``: defaults + environment,
+    paths resolved against the working directory."""
+    config_file = Path(path).expanduser().resolve() if path is not None else None
+    data: dict[str, Any] = {}
+    if config_file is not None:
+        if not config_file.is_file():
+            raise ConfigError(f"config file not found: {config_file}")
+        try:
+            loaded = yaml.safe_load(config_file.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{config_file}: not valid YAML: {exc}") from exc
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{config_file}: the top level must be a mapping of sections; got {type(loaded).__name__}")
+        data = loaded
+    where = str(config_file) if config_file else "settings"
+    _check_env_sections()
+
+    token = _YAML_DATA.set(data)
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        raise ConfigError(_format_errors(where, exc)) from None
+    finally:
+        _YAML_DATA.reset(token)
+
+    base = config_file.parent if config_file else Path.cwd()
+    resolved = _resolve_paths(settings, base)
+    resolved._config_file = config_file
+    return resolved
+
+
+def _check_env_sections() -> None:
+    """Reject ``EXPORTCAST__<UNKNOWN>`` (pydantic-settings silently ignores unknown top-level names)."""
+    known = set(Settings.model_fields)
+    for name in sorted(os.environ):
+        if not name.upper().startswith(ENV_PREFIX):
+            continue
+        head = name[len(ENV_PREFIX):].split(ENV_DELIMITER)[0].lower()
+        if head not in known:
+            raise ConfigError(
+                f"environment variable {name}: unknown key '{head}'; known top-level keys: {', '.join(sorted(known))}"
+            )
+
+
+def _format_errors(where: str, exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        loc = ".".join(str(part) for part in err["loc"])
+        if err["type"] == "extra_forbidden":
+            env_name = ENV_PREFIX + ENV_DELIMITER.join(str(p).upper() for p in err["loc"])
+            lines.append(f"unknown key '{loc}' (in the config file or environment variable {env_name})")
+        else:
+            lines.append(f"'{loc}': {err['msg']} (got {err.get('input')!r})")
+    return f"{where}: invalid configuration:\n  " + "\n  ".join(lines)
+
+
+def _resolve_paths(settings: Settings, base: Path) -> Settings:
+    def absolute(p: Path) -> Path:
+        p = p.expanduser()
+        return p if p.is_absolute() else (base / p).resolve()
+
+    data = settings.data
+    if data.path is not None:
+        data = data.model_copy(update={"path": absolute(data.path)})
+    publish = settings.publish.model_copy(update={"dir": absolute(settings.publish.dir)})
+    mlflow_settings = settings.mlflow.model_copy(
+        update={
+            "tracking_uri": _resolve_uri(settings.mlflow.tracking_uri, base),
+            "artifact_location": _resolve_uri(settings.mlflow.artifact_location, base),
+        }
+    )
+    return settings.model_copy(update={"data": data, "publish": publish, "mlflow": mlflow_settings})
+
+
+def _resolve_uri(uri: str, base: Path) -> str:
+    """``sqlite:///rel.db`` -> ``sqlite:////abs/rel.db``; a bare relative path -> absolute path;
+    other URIs (http, file with absolute path, s3 ...) unchanged."""
+    if uri.startswith("sqlite:///"):
+        db = uri[len("sqlite:///"):]
+        if db and db != ":memory:" and not Path(db).is_absolute():
+            return "sqlite:///" + str((base / db).resolve())
+        return uri
+    if "://" in uri or uri.startswith("file:"):
+        return uri
+    p = Path(uri).expanduser()
+    return str(p if p.is_absolute() else (base / p).resolve())

@@ -1,0 +1,270 @@
+"""MLflow tracking and model registry for a pipeline run.
+
+One experiment (``mlflow.experiment``). Per pipeline run:
+
+- a parent run: tags and params with the data hash, the flattened config (no secrets), the
+  code version, the target year and the Prefect flow-run id; headline metrics (the total's
+  target-year forecast and its 80% range, institutional MAPEs when available);
+- one child run per model family (and one for ``champion``): the family's config params,
+  the mean backtest metrics over series and windows under the SAME keys for every family
+  (``mase``, ``smape``, ``rmsse``, ``coverage_80``, ``coverage_95``) plus counts, and two CSV
+  artifacts: per-series fitted descriptions (orders, fallbacks, failures) and per-series
+  backtest metrics;
+- each family's fitted models as ONE ``mlflow.pyfunc`` model (:class:`ForecasterSet`); the
+  champion set (per series, the champion's fitted model) is logged the same way, registered
+  as ``mlflow.registered_model`` and given the alias ``champion`` (aliases, not stages).
+
+If the pipeline raises inside ``with PipelineTracker(...)``, the parent run (and an open
+child) ends with status FAILED. Logging is in bulk: one ``log_params``/``log_metrics`` call
+per run, never a run per series.
+
+Nothing here reads the environment: the customs key never reaches MLflow.
+"""
+from __future__ import annotations
+
+import math
+import tempfile
+from collections.abc import Mapping
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow import MlflowClient
+from mlflow.entities import RunStatus
+from mlflow.pyfunc import PythonModel
+
+from flows.settings import MlflowSettings
+
+METRIC_KEYS: tuple[str, ...] = ("mase", "smape", "rmsse", "coverage_80", "coverage_95")
+CHAMPION_ALIAS = "champion"
+CHAMPION_FAMILY = "champion"
+PYFUNC_NAME = "model"
+#: packages the pyfunc models need at load time (pinned to the versions that logged them)
+_RUNTIME_PACKAGES: tuple[str, ...] = ("numpy", "pandas", "scipy", "statsmodels", "prophet", "cloudpickle", "mlflow")
+_FORECAST_COLUMNS: tuple[str, ...] = ("forecast", "lo_80", "hi_80", "lo_95", "hi_95")
+
+
+# ------------------------------------------------------------------ pyfunc model
+class ForecasterSet(PythonModel):
+    """Fitted forecasters of one family (or the champion set), one per series.
+
+    ``predict(context, model_input)``: ``model_input`` is a DataFrame with ``unique_id`` and
+    either ``horizon`` (months after the series' last observation) or ``until`` (a month,
+    e.g. ``2026-12``); returns rows ``unique_id, ds, model, forecast, lo_80, hi_80, lo_95,
+    hi_95``. ``exog`` (index ds, e.g. ``working_days``, covering the forecast months) is kept with
+    the models; as in the engine, only models with ``uses_exog`` receive it, so every model
+    forecasts exactly as it did in the pipeline."""
+
+    def __init__(self, models: Mapping[str, Any], model_names: Mapping[str, str], exog: pd.DataFrame | None = None) -> None:
+        missing = sorted(set(models) - set(model_names))
+        if missing:
+            raise ValueError(f"model_names lacks the model name of series {missing}")
+        self.models = dict(models)
+        self.model_names = {uid: model_names[uid] for uid in self.models}
+        self.exog = None if exog is None else exog.copy()
+
+    def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
+        if not isinstance(model_input, pd.DataFrame) or "unique_id" not in model_input.columns:
+            raise ValueError("model_input must be a DataFrame with a 'unique_id' column and 'horizon' or 'until'")
+        if "horizon" not in model_input.columns and "until" not in model_input.columns:
+            raise ValueError(f"model_input needs a 'horizon' or an 'until' column; got {list(model_input.columns)}")
+        frames = []
+        for row_no, row in enumerate(model_input.to_dict("records")):
+            uid = str(row["unique_id"])
+            if uid not in self.models:
+                raise KeyError(f"row {row_no}: no fitted model for series '{uid}'; known: {', '.join(sorted(self.models))}")
+            model = self.models[uid]
+            h = self._horizon(row_no, row, model.last_ds_)
+            # as in the engine: only models that declare uses_exog get the regressors
+            x_future = self.exog if getattr(model, "uses_exog", False) else None
+            fc = model.predict(h, x_future)
+            out = fc.reset_index().rename(columns={fc.index.name or "index": "ds"})
+            out.insert(0, "unique_id", uid)
+            out.insert(2, "model", self.model_names[uid])
+            frames.append(out[["unique_id", "ds", "model", *_FORECAST_COLUMNS]])
+        if not frames:
+            return pd.DataFrame(columns=["unique_id", "ds", "model", *_FORECAST_COLUMNS])
+        return pd.concat(frames, ignore_index=True)
+
+    @staticmethod
+    def _horizon(row_no: int, row: Mapping[str, Any], last_ds: pd.Timestamp) -> int:
+        horizon = row.get("horizon")
+        if horizon is not None and not (isinstance(horizon, float) and math.isnan(horizon)):
+            if int(horizon) != horizon or int(horizon) < 1:
+                raise ValueError(f"row {row_no}: horizon must be a positive whole number of months; got {horizon!r}")
+            return int(horizon)
+        until = pd.Timestamp(row["until"]).to_period("M").to_timestamp()
+        h = (until.year - last_ds.year) * 12 + (until.month - last_ds.month)
+        if h < 1:
+            raise ValueError(f"row {row_no}: until {until:%Y-%m} is not after the last observed month {last_ds:%Y-%m}")
+        return h
+
+
+# ------------------------------------------------------------------ helpers
+def configure(settings: MlflowSettings) -> str:
+    """Point MLflow at the configured store and return the experiment id (created if needed,
+    with the configured artifact location)."""
+    uri = settings.tracking_uri
+    if uri.startswith("sqlite:///"):
+        Path(uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    experiment = client.get_experiment_by_name(settings.experiment)
+    if experiment is not None:
+        return experiment.experiment_id
+    location = settings.artifact_location
+    if "://" not in location:
+        Path(location).mkdir(parents=True, exist_ok=True)
+        location = Path(location).resolve().as_uri()
+    return client.create_experiment(settings.experiment, artifact_location=location)
+
+
+def mean_metrics(metrics: pd.DataFrame) -> dict[str, float]:
+    """Means over series and windows of the backtest metrics, same keys for every family
+    (NaN when a metric has no finite value, e.g. a family that never produced a forecast)."""
+    out: dict[str, float] = {}
+    for key in METRIC_KEYS:
+        values = pd.to_numeric(metrics[key], errors="coerce").to_numpy(dtype=float) if key in metrics else np.array([])
+        finite = values[np.isfinite(values)]
+        out[key] = float(finite.mean()) if finite.size else float("nan")
+    return out
+
+
+def pip_requirements() -> list[str]:
+    reqs = []
+    for name in _RUNTIME_PACKAGES:
+        try:
+            reqs.append(f"{name}=={metadata.version(name)}")
+        except metadata.PackageNotFoundError:  # pragma: no cover - optional package absent
+            continue
+    return reqs
+
+
+def _param_value(value: Any) -> str:
+    text = value if isinstance(value, str) else repr(value)
+    return text[:6000]
+
+
+# ------------------------------------------------------------------ tracker
+class PipelineTracker:
+    """Context manager around the parent run of one pipeline run.
+
+    with PipelineTracker(settings.mlflow, run_name=..., tags=..., params=...) as tracker:
+        tracker.log_family("ets", params, fits, metrics, fitted, exog)
+        tracker.log_champions(champions, fitted, fits, metrics, exog)
+        tracker.log_headline({...})
+    """
+
+    def __init__(self, settings: MlflowSettings, *, run_name: str, tags: Mapping[str, Any], params: Mapping[str, Any]) -> None:
+        self.settings = settings
+        self.run_name = run_name
+        self.tags = {k: _param_value(v) for k, v in tags.items()}
+        self.params = {k: _param_value(v) for k, v in params.items()}
+        self.run_id: str | None = None
+        self.experiment_id: str | None = None
+        self.champion_version: str | None = None
+        self.family_runs: dict[str, str] = {}
+
+    def __enter__(self) -> "PipelineTracker":
+        self.experiment_id = configure(self.settings)
+        run = mlflow.start_run(experiment_id=self.experiment_id, run_name=self.run_name, tags=self.tags)
+        self.run_id = run.info.run_id
+        mlflow.log_params(self.params)
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        status = RunStatus.to_string(RunStatus.FAILED if exc_type is not None else RunStatus.FINISHED)
+        # close any child left open by an exception, then the parent
+        while mlflow.active_run() is not None and mlflow.active_run().info.run_id != self.run_id:
+            mlflow.end_run(status=status)
+        if mlflow.active_run() is not None:
+            if exc_type is not None:
+                mlflow.set_tag("error", f"{exc_type.__name__}: {exc}"[:5000])
+            mlflow.end_run(status=status)
+
+    # -------------------------------------------------------------- logging
+    def log_headline(self, metrics: Mapping[str, float]) -> None:
+        clean = {k: float(v) for k, v in metrics.items() if v is not None and math.isfinite(float(v))}
+        if clean:
+            mlflow.log_metrics(clean, run_id=self.run_id)
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        for key, value in tags.items():
+            MlflowClient().set_tag(self.run_id, key, _param_value(value))
+
+    def log_family(self, family: str, params: Mapping[str, Any], fits: pd.DataFrame, metrics: pd.DataFrame,
+                   fitted: Mapping[str, Any], *, exog: pd.DataFrame | None = None,
+                   model_names: Mapping[str, str] | None = None,
+                   register: bool = False, extra_tables: Mapping[str, pd.DataFrame] | None = None) -> str:
+        """One child run: params, mean metrics, per-series CSVs, the fitted set as one pyfunc.
+        Returns the child run id. ``register``: register the pyfunc under the configured name
+        and point the ``champion`` alias at the new version."""
+        fits = fits.reset_index(drop=True)
+        metrics = metrics.reset_index(drop=True)
+        summary = mean_metrics(metrics)
+        summary["n_series"] = float(fits["unique_id"].nunique()) if "unique_id" in fits else 0.0
+        status = fits["status"].astype(str) if "status" in fits else pd.Series(dtype=str)
+        summary["n_failed"] = float((status == "failed").sum())
+        if "model_used" in fits and "model" in fits:
+            summary["n_fallback"] = float((fits["model_used"].astype(str) != fits["model"].astype(str)).sum())
+        else:
+            summary["n_fallback"] = 0.0
+        with mlflow.start_run(experiment_id=self.experiment_id, run_name=family, nested=True,
+                              tags={"family": family, "parent_run": self.run_id or ""}) as child:
+            if params:
+                mlflow.log_params({k: _param_value(v) for k, v in _flat_params(params).items()})
+            mlflow.log_metrics(summary)
+            with tempfile.TemporaryDirectory() as tmp:
+                fits.to_csv(Path(tmp) / f"{family}_fits.csv", index=False)
+                _per_series_metrics(metrics).to_csv(Path(tmp) / f"{family}_metrics_per_series.csv", index=False)
+                metrics.to_csv(Path(tmp) / f"{family}_metrics_per_window.csv", index=False)
+                for name, table in (extra_tables or {}).items():
+                    table.to_csv(Path(tmp) / name, index=False)
+                mlflow.log_artifacts(tmp, artifact_path="tables")
+            if fitted:
+                names = dict(model_names) if model_names is not None else {uid: family for uid in fitted}
+                mlflow.pyfunc.log_model(
+                    name=PYFUNC_NAME,
+                    python_model=ForecasterSet(fitted, names, exog),
+                    pip_requirements=pip_requirements(),
+                    registered_model_name=self.settings.registered_model if register else None,
+                )
+                if register:
+                    self.champion_version = self._alias_latest(child.info.run_id)
+            self.family_runs[family] = child.info.run_id
+            return child.info.run_id
+
+    def _alias_latest(self, run_id: str) -> str:
+        client = MlflowClient()
+        name = self.settings.registered_model
+        versions = [v for v in client.search_model_versions(f"name='{name}'") if v.run_id == run_id]
+        if not versions:
+            raise RuntimeError(f"model registry: no version of '{name}' was created by run {run_id}")
+        version = max(versions, key=lambda v: int(v.version)).version
+        client.set_registered_model_alias(name, CHAMPION_ALIAS, version)
+        client.set_model_version_tag(name, version, "parent_run", self.run_id or "")
+        return str(version)
+
+
+def _flat_params(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in params.items():
+        if isinstance(value, Mapping) and value:
+            out.update(_flat_params(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def _per_series_metrics(metrics: pd.DataFrame) -> pd.DataFrame:
+    keys = [k for k in METRIC_KEYS if k in metrics.columns]
+    if metrics.empty or "unique_id" not in metrics.columns or not keys:
+        return pd.DataFrame(columns=["unique_id", "n_windows", *METRIC_KEYS])
+    grouped = metrics.groupby("unique_id", sort=True)
+    out = grouped[keys].mean()
+    out.insert(0, "n_windows", grouped.size())
+    return out.reset_index()

@@ -1,0 +1,124 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from flows.settings import KNOWN_MODELS, ConfigError, Settings, load_settings
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_defaults_mirror_the_shipped_config_yaml(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(REPO)
+    from_file = load_settings(REPO / "config.yaml")
+    defaults = load_settings(None)
+    assert defaults.to_dict() == from_file.to_dict()
+    assert defaults.config_file is None and from_file.config_file == REPO / "config.yaml"
+    assert from_file.target_year == 2026
+    assert from_file.backtest.horizon == 12 and from_file.backtest.windows == 4 and from_file.backtest.step == 6
+    assert from_file.models.params["arima"] == {"max_p": 2, "max_q": 2, "max_P": 1, "max_Q": 1, "working_days": True}
+    assert from_file.runtime.n_jobs == 2 and from_file.models.n_paths == 1000
+
+
+def test_relative_paths_resolve_against_the_config_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = tmp_path / "conf" / "config.yaml"
+    cfg.parent.mkdir()
+    cfg.write_text("data:\n  source: csv\n  path: in/x.csv\npublish:\n  dir: out\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)  # somewhere else than the config folder
+    s = load_settings(cfg)
+    assert s.data.path == cfg.parent / "in" / "x.csv"
+    assert s.publish.dir == cfg.parent / "out"
+    assert s.mlflow.tracking_uri == f"sqlite:///{cfg.parent}/mlruns/mlflow.db"
+    assert s.mlflow.artifact_location == str(cfg.parent / "mlruns" / "artifacts")
+
+
+def test_environment_overrides_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text("target_year: 2026\nruntime:\n  n_jobs: 2\n  seed: 5\n", encoding="utf-8")
+    monkeypatch.setenv("EXPORTCAST__TARGET_YEAR", "2027")
+    monkeypatch.setenv("EXPORTCAST__RUNTIME__N_JOBS", "1")
+    monkeypatch.setenv("EXPORTCAST__DATA__SERIES", '["total", "item:ships"]')
+    monkeypatch.setenv("EXPORTCAST__MODELS__PARAMS__ARIMA__MAX_P", "3")
+    s = load_settings(cfg)
+    assert s.target_year == 2027
+    assert s.runtime.n_jobs == 1 and s.runtime.seed == 5  # the file's other key survives
+    assert s.data.series == ["total", "item:ships"]
+    assert s.models.params["arima"]["max_p"] == 3  # read as a YAML scalar, not the string "3"
+
+
+def test_unknown_key_in_file_is_named(tmp_path: Path) -> None:
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text("backtest:\n  horizon: 12\n  horizn: 6\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_settings(cfg)
+    assert str(err.value) == (
+        f"{cfg}: invalid configuration:\n"
+        "  unknown key 'backtest.horizn' (in the config file or environment variable EXPORTCAST__BACKTEST__HORIZN)"
+    )
+
+
+def test_unknown_top_level_env_key_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EXPORTCAST__TARGET_YEARS", "2027")
+    with pytest.raises(ConfigError) as err:
+        load_settings(None)
+    assert str(err.value) == (
+        "environment variable EXPORTCAST__TARGET_YEARS: unknown key 'target_years'; known top-level keys: "
+        "backtest, data, institutional, mlflow, models, publish, runtime, target_year"
+    )
+
+
+def test_unknown_nested_env_key_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EXPORTCAST__RUNTIME__THREADS", "4")
+    with pytest.raises(ConfigError, match=r"unknown key 'runtime\.threads' \(in the config file or environment "
+                                          r"variable EXPORTCAST__RUNTIME__THREADS\)"):
+        load_settings(None)
+
+
+def test_bad_values_are_named(tmp_path: Path) -> None:
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text("models:\n  enabled: [arima, lstm]\nbacktest:\n  windows: 0\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_settings(cfg)
+    text = str(err.value)
+    assert "'models.enabled': Value error, unknown model(s) ['lstm']; available: " in text
+    assert "'backtest.windows': Input should be greater than or equal to 1 (got 0)" in text
+
+
+def test_csv_source_needs_a_path(tmp_path: Path) -> None:
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text("data:\n  source: csv\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="data.source is 'csv' but data.path is not set"):
+        load_settings(cfg)
+
+
+def test_missing_file_and_non_mapping(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=f"config file not found: {tmp_path / 'nope.yaml'}"):
+        load_settings(tmp_path / "nope.yaml")
+    cfg = tmp_path / "list.yaml"
+    cfg.write_text("- a\n- b\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="the top level must be a mapping of sections; got list"):
+        load_settings(cfg)
+
+
+def test_engine_settings_carry_the_config(tmp_path: Path) -> None:
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text("models:\n  enabled: [ets, theta]\n  n_paths: 300\n  params:\n    ets: {damped_trend: false}\n"
+                   "runtime:\n  n_jobs: 1\n  seed: 9\n", encoding="utf-8")
+    engine = load_settings(cfg).engine_settings()
+    assert [spec.name for spec in engine.models] == ["seasonal_naive", "ets", "theta"]
+    assert dict(engine.models[1].params) == {"damped_trend": False}
+    assert (engine.n_paths, engine.n_jobs, engine.seed, engine.fallback) == (300, 1, 9, "naive")
+
+
+def test_no_secret_in_settings_or_flat_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KCS_SERVICE_KEY", "kcs-secret-0123456789")
+    s = load_settings(None)
+    assert "kcs-secret-0123456789" not in repr(s.flat()) + repr(s.to_dict())
+    assert not any("key" in name.split(".")[-1] for name in Settings.model_fields)
+
+
+def test_known_models_match_the_registry() -> None:
+    from models import registry
+
+    assert set(KNOWN_MODELS) == set(registry.available())
