@@ -79,7 +79,7 @@ def _engine_settings(config: Path, models: Optional[str]):
     settings = load_settings(config)
     if models:
         names = [m.strip() for m in models.split(",") if m.strip()]
-        settings.models.enabled = names
+        settings = settings.updated("models", enabled=names)
     return settings
 
 
@@ -146,13 +146,10 @@ def run(
     source: Optional[str] = typer.Option(None, help="override data.source: embedded | csv | customs_api"),
 ) -> None:
     """The monthly pipeline (Prefect flow `monthly-forecast`): ingest, backtest, forecast, compare, publish, report."""
-    from flows.pipeline import run_pipeline
+    from flows.pipeline import with_source, run_pipeline
     from flows.settings import load_settings
 
-    settings = load_settings(config)
-    if source:
-        settings.data.source = source
-    run_pipeline(settings)
+    run_pipeline(with_source(load_settings(config), source))
 
 
 @app.command()
@@ -170,11 +167,14 @@ def report(
 
 
 @app.command()
-def serve(config: Path = typer.Option(DEFAULT_CONFIG, "--config", "-c", help="settings file")) -> None:
+def serve(
+    config: Path = typer.Option(DEFAULT_CONFIG, "--config", "-c", help="settings file"),
+    source: str = typer.Option("embedded", help="data source parameter of the scheduled runs"),
+) -> None:
     """Serve the scheduled deployment (monthly, 09:00 on the 16th, Asia/Seoul) until stopped."""
     from flows.deployment import serve as serve_deployment
 
-    serve_deployment(config_path=str(config))
+    serve_deployment(source=source, config_path=str(config))
 
 
 @app.command("models")

@@ -441,13 +441,10 @@ def _write_report(staging: Path, data_dir: Path, log: Any) -> None:
     write_report(staging, data_dir=data_dir, out_path=staging / "report.html")
 
 
-def _with_source(settings: Settings, source: str | None) -> Settings:
+def with_source(settings: Settings, source: str | None) -> Settings:
     if source is None or source == settings.data.source:
         return settings
-    data = DataSettings.model_validate({**settings.data.model_dump(), "source": source})
-    updated = settings.model_copy(update={"data": data})
-    updated._config_file = settings.config_file
-    return updated
+    return settings.updated("data", source=source)
 
 
 # ====================================================================== flows
@@ -456,7 +453,7 @@ def monthly_forecast(config_path: str | None = None, source: str | None = None) 
     """Load the config (``config_path``, default the repo's config.yaml), optionally override
     ``data.source``, run every step and publish."""
     path = Path(config_path) if config_path else (DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else None)
-    settings = _with_source(load_settings(path), source)
+    settings = with_source(load_settings(path), source)
     return execute(settings)
 
 

@@ -89,7 +89,7 @@ class ModelsSettings(_Section):
     enabled: list[str] = Field(default_factory=lambda: ["seasonal_naive", "ets", "theta", "arima", "prophet", "ensemble"])
     params: dict[str, dict[str, Any]] = Field(
         default_factory=lambda: {
-            "arima": {"max_p": 2, "max_q": 2, "max_P": 1, "max_Q": 1, "working_days": True},
+            "arima": {"max_p": 2, "max_q": 2, "max_P": 1, "max_Q": 1, "max_d": 1, "working_days": True},
             "prophet": {"seasonality_mode": "multiplicative", "working_days": True},
             "ets": {"damped_trend": True},
             "theta": {},
@@ -230,6 +230,14 @@ class Settings(BaseSettings):
     def config_file(self) -> Path | None:
         """The YAML file these settings were read from (None: defaults and environment only)."""
         return self._config_file
+
+    def updated(self, section: str, **values: Any) -> "Settings":
+        """A copy with some keys of one section replaced (validated again), same config file."""
+        current = getattr(self, section)
+        replaced = type(current).model_validate({**current.model_dump(), **values})
+        out = self.model_copy(update={section: replaced})
+        out._config_file = self._config_file
+        return out
 
     def engine_settings(self) -> Any:
         """The plain engine settings (``models.engine.EngineSettings``) for forecast and backtest."""

@@ -167,7 +167,7 @@ class Arima(Forecaster):
     min_obs = 24
     uses_exog = True
 
-    def __init__(self, max_p: int = 2, max_q: int = 2, max_P: int = 1, max_Q: int = 1, max_d: int = 2,
+    def __init__(self, max_p: int = 2, max_q: int = 2, max_P: int = 1, max_Q: int = 1, max_d: int = 1,
                  max_D: int = 1, working_days: bool = False, log: bool | str = "auto",
                  seasonal_strength_threshold: float = 0.64, kpss_alpha: float = 0.05, maxiter: int = 50,
                  max_candidates: int = 16, estimation: str = "css", **params: Any) -> None:
@@ -195,7 +195,13 @@ class Arima(Forecaster):
         wd = X["working_days"].to_numpy(dtype=float)
         if not np.isfinite(wd).all() or (wd <= 0).any():
             raise ModelInputError(f"arima: working_days must be positive and finite in {where}; got {wd[~(wd > 0)][:3].tolist()}")
-        return (np.log(wd) if self.log_ else wd).reshape(-1, 1)
+        regressor = np.log(wd) if self.log_ else wd
+        if where == "fit":
+            # centred on the training mean: an uncentred log(working days) (~3.0 +/- 0.05) is nearly
+            # collinear with the constant, and the CSS search then found huge offsetting coefficients
+            # whose forecasts exploded on short series (seen on 24-month item series)
+            self.exog_center_ = float(regressor.mean())
+        return (regressor - self.exog_center_).reshape(-1, 1)
 
     def _model(self, endog: pd.Series, exog: np.ndarray | None, order: tuple[int, int, int],
                seasonal_order: tuple[int, int, int, int], trend: str, concentrate: bool):
