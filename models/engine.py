@@ -1,0 +1,492 @@
+"""Fitting many series through the one model protocol.
+
+``forecast(frame, settings, ...)`` turns a canonical long frame (unique_id, ds, y) into
+forecasts of every enabled model for every series, in parallel over series. The work for ONE
+series and ONE information set is done by ``fit_series``; the backtest calls the same function
+on truncated histories, so a forecast and a backtest window go through one code path.
+
+Rules applied per series and model (every decision is recorded in ``fits``):
+
+- a series is *short* when it has fewer than ``min_obs_seasonal`` observed months, *sparse* when
+  more than ``max_missing_share`` of the months between its first and last observation are
+  missing; a model is also skipped when the series has fewer observed months than the model's
+  ``min_obs``. Such a model is replaced by the fallback: ``seasonal_naive`` when the series has
+  at least 12 observed months, else ``settings.fallback`` (status 'fallback', reason given).
+  The fallback model itself is never replaced by itself.
+- a model that raises in fit / predict / sample_paths, or returns a non-finite forecast, is
+  replaced by the same fallback chain (status 'fallback'; ``error`` holds the exception type and
+  message). When the whole chain fails the model has no forecast for that series (status
+  'failed'). One bad series never stops the run.
+- a series whose last observation is at or after ``until`` has nothing to forecast
+  (status 'skipped').
+
+Forecast rows carry the *requested* model name (e.g. 'arima'); ``fits.model_used`` says which
+model actually produced them.
+
+Exogenous regressors (e.g. working days) are passed only to models with ``uses_exog``; at fit
+time the model receives X on the history months only, at predict time X on the forecast months.
+
+Seeds: the sample paths of (series, model) use a seed derived from ``settings.seed`` and a
+stable CRC32 of the series id and model name, so results do not depend on ``n_jobs``, on the
+batch a series lands in, or on which other series are in the frame.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import sys
+import time
+import warnings
+import zlib
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any, TypeVar
+
+import numpy as np
+import pandas as pd
+
+from models import registry
+from models.annual import annual_totals
+from models.base import FORECAST_COLUMNS, Forecaster, future_index, regularize
+
+__all__ = [
+    "ModelSpec", "EngineSettings", "ForecastResult", "SeriesOutcome", "ModelFactory",
+    "forecast", "fit_series", "frame_to_series", "series_seed", "run_batches",
+    "FORECAST_FRAME_COLUMNS", "FIT_COLUMNS", "ANNUAL_COLUMNS",
+]
+
+log = logging.getLogger(__name__)
+
+ModelFactory = Callable[[str, dict[str, Any]], Forecaster]
+"""Builds a model from (name, params); ``models.registry.create`` by default (tests inject toys)."""
+
+BASELINE = "seasonal_naive"
+SEASON = 12
+FORECAST_FRAME_COLUMNS: tuple[str, ...] = ("unique_id", "ds", "model", *FORECAST_COLUMNS)
+FIT_COLUMNS: tuple[str, ...] = ("unique_id", "model", "model_used", "status", "reason", "error", "n_obs", "description")
+ANNUAL_COLUMNS: tuple[str, ...] = ("unique_id", "year", "model", "forecast", "lo_80", "hi_80", "lo_95", "hi_95",
+                                   "observed", "n_observed", "n_forecast", "reason")
+# libraries that log on every fit; muted inside the fitting loop
+_NOISY_LOGGERS = ("cmdstanpy", "prophet", "prophet.plot", "statsmodels")
+
+
+# --------------------------------------------------------------------------- settings
+@dataclass(frozen=True)
+class ModelSpec:
+    """A model by registry name with its constructor settings."""
+    name: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise ValueError(f"ModelSpec.name must be a non-empty string; got {self.name!r}")
+        if not isinstance(self.params, Mapping):
+            raise ValueError(f"ModelSpec('{self.name}').params must be a mapping; got {type(self.params).__name__}")
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """Plain settings of the engine (built by flows/settings.py from config.yaml)."""
+    models: tuple[ModelSpec, ...]  # enabled models in order; seasonal_naive always added if absent
+    min_obs_seasonal: int = 24     # below this many observed months a series is "short"
+    max_missing_share: float = 0.5  # above this share of its span missing a series is "sparse"
+    fallback: str = "naive"        # last-resort model (seasonal_naive is tried first when >= 12 obs)
+    n_paths: int = 1000
+    n_jobs: int = 2
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        specs = tuple(ModelSpec(m) if isinstance(m, str) else m for m in self.models)
+        if not specs:
+            raise ValueError("EngineSettings.models is empty: enable at least one model")
+        for spec in specs:
+            if not isinstance(spec, ModelSpec):
+                raise ValueError(f"EngineSettings.models must hold ModelSpec or names; got {type(spec).__name__}")
+        names = [s.name for s in specs]
+        duplicated = sorted({n for n in names if names.count(n) > 1})
+        if duplicated:
+            raise ValueError(f"EngineSettings.models lists {', '.join(duplicated)} more than once")
+        if "champion" in names:
+            raise ValueError("'champion' is reserved for the backtest's champion rows; it cannot be a model name")
+        if BASELINE not in names:
+            specs = (ModelSpec(BASELINE), *specs)
+        object.__setattr__(self, "models", specs)
+        if not isinstance(self.min_obs_seasonal, int) or self.min_obs_seasonal < 1:
+            raise ValueError(f"min_obs_seasonal must be a positive integer; got {self.min_obs_seasonal!r}")
+        if not 0.0 <= float(self.max_missing_share) <= 1.0:
+            raise ValueError(f"max_missing_share must be between 0 and 1; got {self.max_missing_share!r}")
+        if not isinstance(self.fallback, str) or not self.fallback:
+            raise ValueError(f"fallback must be a model name; got {self.fallback!r}")
+        if not isinstance(self.n_paths, int) or self.n_paths < 1:
+            raise ValueError(f"n_paths must be a positive integer; got {self.n_paths!r}")
+        if not isinstance(self.n_jobs, int) or self.n_jobs == 0 or self.n_jobs < -1:
+            raise ValueError(f"n_jobs must be a positive integer or -1 (all cores); got {self.n_jobs!r}")
+
+    @property
+    def model_names(self) -> tuple[str, ...]:
+        return tuple(spec.name for spec in self.models)
+
+    def params_of(self, name: str) -> dict[str, Any]:
+        for spec in self.models:
+            if spec.name == name:
+                return dict(spec.params)
+        return {}
+
+
+# --------------------------------------------------------------------------- results
+@dataclass
+class ForecastResult:
+    forecasts: pd.DataFrame  # unique_id, ds, model, forecast, lo_80, hi_80, lo_95, hi_95
+    fits: pd.DataFrame       # unique_id, model, model_used, status, reason, error, n_obs, description
+    annual: pd.DataFrame | None = None  # ANNUAL_COLUMNS, when annual_year is given
+    fitted: dict[tuple[str, str], Forecaster] = field(default_factory=dict)  # when keep_models
+
+
+@dataclass
+class SeriesOutcome:
+    """What ``fit_series`` produced for one series and one information set."""
+    forecasts: pd.DataFrame
+    fits: list[dict[str, Any]]
+    annual: list[dict[str, Any]]
+    fitted: dict[tuple[str, str], Forecaster]
+
+
+# --------------------------------------------------------------------------- helpers
+def series_seed(seed: int, unique_id: str, model: str) -> int:
+    """Stable 32-bit seed for (run seed, series, model): same in every process and run."""
+    entropy = [int(seed) & 0xFFFFFFFF, zlib.crc32(unique_id.encode()), zlib.crc32(model.encode())]
+    return int(np.random.SeedSequence(entropy).generate_state(1)[0])
+
+
+def frame_to_series(frame: pd.DataFrame) -> dict[str, pd.Series]:
+    """Canonical long frame -> {unique_id: regular monthly Series (NaN for missing months)}, ids sorted.
+    Rows with a missing y are unobserved months."""
+    if not isinstance(frame, pd.DataFrame):
+        raise ValueError(f"frame must be a pandas DataFrame; got {type(frame).__name__}")
+    missing = [c for c in ("unique_id", "ds", "y") if c not in frame.columns]
+    if missing:
+        raise ValueError(f"frame lacks column(s) {missing}; has {list(frame.columns)}")
+    if not pd.api.types.is_datetime64_any_dtype(frame["ds"]):
+        raise ValueError(f"frame column 'ds' must be datetime64 month starts; got dtype {frame['ds'].dtype}")
+    if not pd.api.types.is_numeric_dtype(frame["y"]):
+        raise ValueError(f"frame column 'y' must be numeric; got dtype {frame['y'].dtype}")
+    ds = pd.DatetimeIndex(frame["ds"])
+    off = ~(ds == ds.to_period("M").to_timestamp())
+    if off.any():
+        row = int(np.flatnonzero(off)[0])
+        raise ValueError(f"frame column 'ds' must hold month starts; row {row} ({frame['unique_id'].iloc[row]}) has {ds[row]}")
+    dup = frame.duplicated(["unique_id", "ds"])
+    if dup.any():
+        row = int(np.flatnonzero(dup.to_numpy())[0])
+        raise ValueError(f"frame has duplicate (unique_id, ds): series '{frame['unique_id'].iloc[row]}' "
+                         f"month {ds[row]:%Y-%m} (row {row})")
+    observed = frame.loc[frame["y"].notna(), ["unique_id", "ds", "y"]]
+    out: dict[str, pd.Series] = {}
+    for uid, group in observed.groupby("unique_id", sort=True):
+        y = pd.Series(group["y"].to_numpy(dtype=float), index=pd.DatetimeIndex(group["ds"], name="ds"), name=str(uid))
+        out[str(uid)] = regularize(y.sort_index())
+    return out
+
+
+def _check_exog(exog: pd.DataFrame | None) -> pd.DataFrame | None:
+    if exog is None:
+        return None
+    if not isinstance(exog, pd.DataFrame) or not isinstance(exog.index, pd.DatetimeIndex):
+        raise ValueError("exog must be a DataFrame indexed by month starts (DatetimeIndex named ds)")
+    if exog.index.has_duplicates:
+        raise ValueError(f"exog index has duplicate month {exog.index[exog.index.duplicated()][0]:%Y-%m}")
+    if not (exog.index == exog.index.to_period("M").to_timestamp()).all():
+        raise ValueError("exog index must hold month starts (day 1, midnight)")
+    bad = [c for c in exog.columns if not pd.api.types.is_numeric_dtype(exog[c])]
+    if bad:
+        raise ValueError(f"exog column(s) {bad} are not numeric")
+    nan_cols = [c for c in exog.columns if exog[c].isna().any()]
+    if nan_cols:
+        raise ValueError(f"exog column '{nan_cols[0]}' has missing values, first at {exog.index[exog[nan_cols[0]].isna()][0]:%Y-%m}")
+    return exog.sort_index()
+
+
+def _check_exog_covers(exog: pd.DataFrame, uid: str, y: pd.Series, h: int) -> None:
+    needed = y.index.union(future_index(y.index[-1], h)) if h > 0 else y.index
+    lacking = needed.difference(exog.index)
+    if len(lacking):
+        raise ValueError(f"exog lacks {len(lacking)} month(s) needed by series '{uid}' (history {y.index[0]:%Y-%m}.."
+                         f"{y.index[-1]:%Y-%m}, forecast {h} month(s)), first {lacking[0]:%Y-%m}")
+
+
+def _describe(model: Forecaster) -> str:
+    try:
+        return json.dumps(model.describe(), default=str, sort_keys=True)
+    except Exception as exc:  # a describe bug must not lose the forecast
+        return json.dumps({"describe_error": f"{type(exc).__name__}: {exc}"})
+
+
+def _error_text(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _fallback_chain(settings: EngineSettings, n_obs: int) -> list[str]:
+    chain = [BASELINE] if n_obs >= SEASON else []
+    if settings.fallback not in chain:
+        chain.append(settings.fallback)
+    return chain
+
+
+def _screen(settings: EngineSettings, y: pd.Series) -> str:
+    """Why the series cannot take a full model ('' when it can)."""
+    n_obs = int(y.notna().sum())
+    span = len(y)
+    missing_share = 1.0 - n_obs / span
+    if n_obs < settings.min_obs_seasonal:
+        return f"short series: {n_obs} observed months < min_obs_seasonal {settings.min_obs_seasonal}"
+    if missing_share > settings.max_missing_share:
+        return (f"sparse series: {span - n_obs} of {span} months missing ({missing_share:.0%} > "
+                f"max_missing_share {settings.max_missing_share:.0%})")
+    return ""
+
+
+# --------------------------------------------------------------------------- one series
+def fit_series(unique_id: str, y: pd.Series, settings: EngineSettings, *, h: int,
+               exog: pd.DataFrame | None = None, annual_year: int | None = None,
+               keep_models: bool = False, factory: ModelFactory | None = None) -> SeriesOutcome:
+    """Fit every enabled model on ONE series (the history ``y``: regular monthly, NaN for
+    missing months, ending at its last observation) and forecast ``h`` months after it.
+
+    This is the single code path of forecasting and backtesting: the backtest passes the history
+    truncated at its cutoff. ``exog`` must cover the history and the h forecast months."""
+    factory = factory or registry.create
+    y = regularize(y)
+    n_obs = int(y.notna().sum())
+    fidx = future_index(y.index[-1], h) if h > 0 else pd.DatetimeIndex([], name="ds")
+    X_hist = None if exog is None else exog.loc[y.index]
+    X_fut = None if exog is None or h <= 0 else exog.loc[fidx]
+    screen_reason = _screen(settings, y)
+    chain = _fallback_chain(settings, n_obs)
+    year_in_horizon = annual_year is not None and bool((fidx.year == annual_year).any())
+
+    frames: list[pd.DataFrame] = []
+    fits: list[dict[str, Any]] = []
+    annual: list[dict[str, Any]] = []
+    fitted: dict[tuple[str, str], Forecaster] = {}
+
+    for spec in settings.models:
+        row: dict[str, Any] = {"unique_id": unique_id, "model": spec.name, "model_used": None, "status": "failed",
+                               "reason": "", "error": "", "n_obs": n_obs, "description": "{}"}
+        if h <= 0:
+            row.update(status="skipped", reason=f"nothing to forecast: last observation {y.index[-1]:%Y-%m} is at or after the horizon end")
+            fits.append(row)
+            if annual_year is not None:
+                annual.append(_annual_row(unique_id, spec.name, annual_year, annual_totals(y, fidx, np.zeros((1, 0)), annual_year)))
+            continue
+
+        reason = ""
+        if spec.name not in chain:
+            min_obs = _min_obs(factory, spec)
+            if screen_reason:
+                reason = screen_reason
+            elif n_obs < min_obs:
+                reason = f"{spec.name} needs {min_obs} observed months; series has {n_obs}"
+        primary = [] if reason else [spec.name]
+        candidates = primary + [c for c in chain if c not in primary]
+        errors: list[str] = []
+        seed = series_seed(settings.seed, unique_id, spec.name)
+        for name in candidates:
+            params = dict(spec.params) if name == spec.name else settings.params_of(name)
+            try:
+                model, fc, paths = _run_model(factory, name, params, y, h, X_hist, X_fut,
+                                              n_paths=settings.n_paths if year_in_horizon else 0, seed=seed)
+            except Exception as exc:  # recorded, then the next model of the chain is tried
+                errors.append(f"{name}: {_error_text(exc)}")
+                if not reason:
+                    reason = f"{name} failed"
+                continue
+            status = "ok" if name == spec.name else "fallback"
+            row.update(model_used=name, status=status, description=_describe(model))
+            if status == "fallback":
+                row["reason"] = f"{reason}; used {name}"
+            fc = fc.rename_axis("ds").reset_index()
+            fc.insert(0, "unique_id", unique_id)
+            fc.insert(2, "model", spec.name)
+            frames.append(fc)
+            if annual_year is not None:
+                p = paths if paths is not None else np.zeros((1, h))
+                totals = annual_totals(y, fidx, p, annual_year, point=fc["forecast"].to_numpy())
+                annual.append(_annual_row(unique_id, spec.name, annual_year, totals))
+            if keep_models:
+                fitted[(unique_id, spec.name)] = model
+            break
+        else:
+            row["reason"] = f"{reason}; every fallback failed" if reason else "every fallback failed"
+            log.warning("series %s model %s: no forecast (%s)", unique_id, spec.name, "; ".join(errors))
+        row["error"] = "; ".join(errors)
+        fits.append(row)
+
+    forecasts = (pd.concat(frames, ignore_index=True) if frames
+                 else pd.DataFrame({c: pd.Series(dtype="datetime64[ns]" if c == "ds" else object if c in ("unique_id", "model") else float)
+                                    for c in FORECAST_FRAME_COLUMNS}))
+    return SeriesOutcome(forecasts[list(FORECAST_FRAME_COLUMNS)], fits, annual, fitted)
+
+
+def _min_obs(factory: ModelFactory, spec: ModelSpec) -> int:
+    try:
+        return int(factory(spec.name, dict(spec.params)).min_obs)
+    except Exception:
+        return 1  # construction errors surface (and are recorded) when the model is run
+
+
+def _run_model(factory: ModelFactory, name: str, params: dict[str, Any], y: pd.Series, h: int,
+               X_hist: pd.DataFrame | None, X_fut: pd.DataFrame | None, *, n_paths: int, seed: int
+               ) -> tuple[Forecaster, pd.DataFrame, np.ndarray | None]:
+    model = factory(name, params)
+    use_x = bool(getattr(model, "uses_exog", False))
+    model.fit(y.copy(), X_hist if use_x else None)
+    fc = model.predict(h, X_fut if use_x else None)
+    values = fc[list(FORECAST_COLUMNS)].to_numpy()
+    if not np.isfinite(values).all():
+        bad = fc.index[~np.isfinite(values).all(axis=1)][0]
+        raise ValueError(f"{name} returned a non-finite forecast or bound for {bad:%Y-%m}")
+    paths = None
+    if n_paths:
+        paths = model.sample_paths(h, n_paths, seed=seed, X_future=X_fut if use_x else None)
+        if not np.isfinite(paths).all():
+            raise ValueError(f"{name} returned non-finite sample paths")
+    return model, fc, paths
+
+
+def _annual_row(uid: str, model: str, year: int, totals: Mapping[str, Any]) -> dict[str, Any]:
+    return {"unique_id": uid, "year": int(year), "model": model, **{k: totals[k] for k in ANNUAL_COLUMNS[3:]}}
+
+
+# --------------------------------------------------------------------------- parallel
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def _batched(items: Sequence[T], n_batches: int) -> list[list[T]]:
+    n_batches = max(1, min(n_batches, len(items)))
+    size = math.ceil(len(items) / n_batches) if items else 1
+    return [list(items[i:i + size]) for i in range(0, len(items), size)]
+
+
+def _quietly(func: Callable[[T], R], batch: list[T]) -> list[R]:
+    """Run func over a batch with library warnings and chatty loggers silenced (restored after)."""
+    saved = {name: logging.getLogger(name).level for name in _NOISY_LOGGERS}
+    try:
+        for name in _NOISY_LOGGERS:
+            logging.getLogger(name).setLevel(logging.ERROR)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with np.errstate(all="ignore"):
+                return [func(item) for item in batch]
+    finally:
+        for name, level in saved.items():
+            logging.getLogger(name).setLevel(level)
+
+
+def run_batches(func: Callable[[T], R], items: Sequence[T], *, n_jobs: int, progress: bool = False,
+                label: str = "series") -> list[R]:
+    """Apply ``func`` (a picklable module-level callable) to every item, in batches over
+    ``n_jobs`` loky workers, and return the results in the order of ``items``."""
+    items = list(items)
+    if not items:
+        return []
+    start = time.perf_counter()
+    done = 0
+    results: list[R] = []
+
+    def report(n: int) -> None:
+        if progress:
+            elapsed = time.perf_counter() - start
+            print(f"[{label}] {n}/{len(items)} done in {elapsed:.1f} s", file=sys.stderr, flush=True)
+
+    if n_jobs == 1 or len(items) == 1:
+        for batch in _batched(items, max(1, len(items) // 10)):
+            results.extend(_quietly(func, batch))
+            done += len(batch)
+            report(done)
+        return results
+
+    from joblib import Parallel, delayed  # imported here: the n_jobs=1 path needs no joblib
+    workers = n_jobs if n_jobs > 0 else (__import__("os").cpu_count() or 1)
+    batches = _batched(items, 4 * workers)
+    parallel = Parallel(n_jobs=n_jobs, backend="loky", return_as="generator")
+    for batch, out in zip(batches, parallel(delayed(_quietly)(func, b) for b in batches)):
+        results.extend(out)
+        done += len(batch)
+        report(done)
+    return results
+
+
+# --------------------------------------------------------------------------- many series
+def _month(ts: pd.Timestamp | str) -> pd.Timestamp:
+    return pd.Timestamp(ts).to_period("M").to_timestamp()
+
+
+def _months_between(start: pd.Timestamp, end: pd.Timestamp) -> int:
+    return (end.year - start.year) * 12 + (end.month - start.month)
+
+
+def _forecast_task(item: tuple[str, pd.Series, int, pd.DataFrame | None], *, settings: EngineSettings,
+                   annual_year: int | None, keep_models: bool, factory: ModelFactory | None) -> SeriesOutcome:
+    uid, y, h, X = item
+    return fit_series(uid, y, settings, h=h, exog=X, annual_year=annual_year, keep_models=keep_models, factory=factory)
+
+
+def check_models(settings: EngineSettings, factory: ModelFactory | None = None) -> None:
+    """Build every enabled model and the fallback once, so that a misspelt name or bad setting
+    fails the run at the start with a clear message instead of once per series."""
+    factory = factory or registry.create
+    for name in dict.fromkeys((*settings.model_names, settings.fallback)):
+        try:
+            factory(name, settings.params_of(name))
+        except Exception as exc:
+            raise ValueError(f"model '{name}' cannot be created with params {settings.params_of(name)}: {_error_text(exc)}") from exc
+
+
+def forecast(frame: pd.DataFrame, settings: EngineSettings, *, until: pd.Timestamp | str | None = None,
+             horizon: int | None = None, exog: pd.DataFrame | None = None, annual_year: int | None = None,
+             keep_models: bool = False, progress: bool = False, factory: ModelFactory | None = None) -> ForecastResult:
+    """Forecast every series of ``frame`` with every enabled model.
+
+    Give exactly one of ``horizon`` (months after each series' own last observation) or
+    ``until`` (forecast each series from its last observation through this month, e.g.
+    2026-12-01: series ending at different months get different horizons).
+    ``annual_year`` adds calendar-year totals (observed + sampled forecast months).
+    ``factory`` replaces ``models.registry.create`` (used by tests to inject toy models)."""
+    if (horizon is None) == (until is None):
+        raise ValueError("give exactly one of horizon (months) or until (last forecast month)")
+    if horizon is not None and (not isinstance(horizon, (int, np.integer)) or horizon < 1):
+        raise ValueError(f"horizon must be a positive integer; got {horizon!r}")
+    if annual_year is not None and not isinstance(annual_year, (int, np.integer)):
+        raise ValueError(f"annual_year must be an integer year; got {annual_year!r}")
+    series = frame_to_series(frame)
+    if not series:
+        raise ValueError("frame holds no observed value: nothing to forecast")
+    exog = _check_exog(exog)
+    check_models(settings, factory)
+    end = None if until is None else _month(until)
+
+    items = []
+    for uid, y in series.items():
+        h = int(horizon) if horizon is not None else max(0, _months_between(y.index[-1], end))
+        if exog is not None:
+            _check_exog_covers(exog, uid, y, h)
+        X = None if exog is None else exog.loc[y.index[0]:y.index[-1] + pd.DateOffset(months=h)]
+        items.append((uid, y, h, X))
+
+    task = partial(_forecast_task, settings=settings, annual_year=annual_year, keep_models=keep_models, factory=factory)
+    outcomes = run_batches(task, items, n_jobs=settings.n_jobs, progress=progress, label="forecast")
+    return _collect(outcomes, annual_year is not None)
+
+
+def _collect(outcomes: Iterable[SeriesOutcome], with_annual: bool, extra: Sequence[str] = ()) -> ForecastResult:
+    outcomes = list(outcomes)
+    forecasts = pd.concat([o.forecasts for o in outcomes], ignore_index=True)
+    fits = pd.DataFrame([r for o in outcomes for r in o.fits], columns=[*extra, *FIT_COLUMNS])
+    annual = None
+    if with_annual:
+        annual = pd.DataFrame([r for o in outcomes for r in o.annual], columns=list(ANNUAL_COLUMNS))
+    fitted = {k: v for o in outcomes for k, v in o.fitted.items()}
+    return ForecastResult(forecasts=forecasts, fits=fits, annual=annual, fitted=fitted)

@@ -1,0 +1,208 @@
+"""Rolling-origin backtest: hand-computed metrics with toy models, truncation, honest champion."""
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from models.backtest import backtest, default_cutoffs
+from models.base import Forecaster
+from models.engine import EngineSettings, ModelSpec
+
+
+def _bounds(f, width):
+    return {"forecast": f, "lo_80": f - width, "hi_80": f + width, "lo_95": f - 2 * width, "hi_95": f + 2 * width}
+
+
+class ToyNaive(Forecaster):
+    name = "naive"
+
+    def _fit(self, y, X):
+        self.last_ = float(y.dropna().iloc[-1])
+
+    def _predict(self, h, X_future):
+        return _bounds(np.full(h, self.last_), 1.0)
+
+    def _sample_paths(self, h, n_paths, rng, X_future):
+        return np.full((n_paths, h), self.last_)
+
+
+class ToySeasonalNaive(Forecaster):
+    name = "seasonal_naive"
+    min_obs = 12
+
+    def _fit(self, y, X):
+        self.season_ = y.iloc[-12:].to_numpy()
+
+    def _predict(self, h, X_future):
+        return _bounds(np.resize(self.season_, h), 2.0)
+
+    def _sample_paths(self, h, n_paths, rng, X_future):
+        return np.tile(np.resize(self.season_, h), (n_paths, 1))
+
+
+class ToyMean(Forecaster):
+    name = "mean"
+
+    def _fit(self, y, X):
+        self.mean_ = float(y.mean())
+
+    def _predict(self, h, X_future):
+        return _bounds(np.full(h, self.mean_), 5.0)
+
+    def _sample_paths(self, h, n_paths, rng, X_future):
+        return np.full((n_paths, h), self.mean_)
+
+
+class ToySpy(ToyNaive):
+    """Records the last month of y and X it is handed at fit time."""
+    name = "spy"
+    uses_exog = True
+
+    def _fit(self, y, X):
+        super()._fit(y, X)
+        self.seen_ = {"y_last": f"{y.index.max():%Y-%m}", "X_last": f"{X.index.max():%Y-%m}", "y_len": len(y)}
+
+    def describe(self):
+        return self.seen_
+
+
+TOYS = {cls.name: cls for cls in (ToyNaive, ToySeasonalNaive, ToyMean, ToySpy)}
+
+
+def toy_factory(name, params):
+    return TOYS[name](**params)
+
+
+def _frame(uid="a", start="2019-01-01", values=range(1, 37)):
+    ds = pd.date_range(start, periods=len(values), freq="MS")
+    return pd.DataFrame({"unique_id": uid, "ds": ds, "y": np.asarray(list(values), dtype=float)})
+
+
+def _settings(*names, **kw):
+    kw.setdefault("n_jobs", 1)
+    kw.setdefault("n_paths", 10)
+    return EngineSettings(models=tuple(ModelSpec(n) for n in names), **kw)
+
+
+def test_default_cutoffs_formula():
+    cuts = default_cutoffs(pd.Timestamp("2021-12-01"), horizon=12, windows=4, step=6)
+    assert cuts == [pd.Timestamp(s) for s in ("2019-06-01", "2019-12-01", "2020-06-01", "2020-12-01")]
+
+
+# y_t = t for Jan 2019 (1) .. Dec 2021 (36); horizon 2, 2 windows, step 1 -> cutoffs 2021-09 and 2021-10
+# seasonal scale on the training part: |y_t - y_{t-12}| = 12 everywhere.
+@pytest.fixture(scope="module")
+def result():
+    return backtest(_frame(), _settings("naive", "mean"), horizon=2, windows=2, step=1, factory=toy_factory)
+
+
+def test_hand_computed_metrics(result):
+    m = result.metrics.set_index(["model", "cutoff"])
+    sep, octo = pd.Timestamp("2021-09-01"), pd.Timestamp("2021-10-01")
+    # naive from 33: errors 1, 2 -> MAE 1.5 / 12
+    assert m.loc[("naive", sep), "mase"] == pytest.approx(0.125)
+    assert m.loc[("naive", sep), "rmsse"] == pytest.approx(math.sqrt(2.5 / 144))
+    assert m.loc[("naive", sep), "smape"] == pytest.approx(100 * (1 / 67 + 2 / 68))
+    assert m.loc[("naive", sep), "coverage_80"] == 0.5   # 34 in [32, 34], 35 not
+    assert m.loc[("naive", sep), "coverage_95"] == 1.0
+    # seasonal naive is always 12 behind on a linear trend
+    assert m.loc[("seasonal_naive", sep), "mase"] == pytest.approx(1.0)
+    assert m.loc[("seasonal_naive", octo), "mase"] == pytest.approx(1.0)
+    # mean of 1..33 = 17 -> errors 17, 18 ; mean of 1..34 = 17.5 -> errors 17.5, 18.5
+    assert m.loc[("mean", sep), "mase"] == pytest.approx(17.5 / 12)
+    assert m.loc[("mean", octo), "mase"] == pytest.approx(18 / 12)
+
+
+def test_forecast_rows_and_actuals(result):
+    fc = result.forecasts
+    assert list(fc.columns) == ["unique_id", "cutoff", "ds", "model", "forecast", "lo_80", "hi_80", "lo_95", "hi_95", "y"]
+    naive = fc[(fc.model == "naive") & (fc.cutoff == pd.Timestamp("2021-09-01"))]
+    assert naive["ds"].tolist() == [pd.Timestamp("2021-10-01"), pd.Timestamp("2021-11-01")]
+    assert naive["forecast"].tolist() == [33.0, 33.0] and naive["y"].tolist() == [34.0, 35.0]
+    assert set(fc.model) == {"seasonal_naive", "naive", "mean", "champion"}
+
+
+def test_champion_rows_use_only_earlier_windows(result):
+    fc, fits = result.forecasts, result.fits
+    champ = fc[fc.model == "champion"]
+    first = champ[champ.cutoff == pd.Timestamp("2021-09-01")]["forecast"].tolist()
+    second = champ[champ.cutoff == pd.Timestamp("2021-10-01")]["forecast"].tolist()
+    assert first == [22.0, 23.0]   # default champion seasonal_naive (Oct, Nov 2020)
+    assert second == [34.0, 34.0]  # naive was best in the first window
+    rows = fits[fits.model == "champion"].set_index("cutoff")
+    assert rows.loc[pd.Timestamp("2021-09-01"), "model_used"] == "seasonal_naive"
+    assert rows.loc[pd.Timestamp("2021-09-01"), "reason"] == "first window: default champion 'seasonal_naive'"
+    assert rows.loc[pd.Timestamp("2021-10-01"), "model_used"] == "naive"
+    assert rows.loc[pd.Timestamp("2021-10-01"), "reason"] == "lowest mean MASE 0.125 over 1 window before 2021-10"
+    m = result.metrics.set_index(["model", "cutoff"])
+    assert m.loc[("champion", pd.Timestamp("2021-09-01")), "mase"] == pytest.approx(1.0)
+    assert m.loc[("champion", pd.Timestamp("2021-10-01")), "mase"] == pytest.approx(0.125)
+
+
+def test_champion_table(result):
+    row = result.champions.set_index("unique_id").loc["a"]
+    assert row["champion"] == "naive"
+    assert row["reason"] == "lowest mean MASE 0.125 over 2 windows"
+    assert json.loads(row["mean_mase"]) == pytest.approx({"naive": 0.125, "seasonal_naive": 1.0, "mean": 1.479167}, abs=1e-6)
+
+
+def test_models_only_see_data_up_to_the_cutoff():
+    idx = pd.date_range("2018-01-01", "2022-12-01", freq="MS", name="ds")
+    exog = pd.DataFrame({"wd": np.ones(len(idx))}, index=idx)
+    res = backtest(_frame(), _settings("spy"), horizon=3, windows=4, step=2, exog=exog, factory=toy_factory)
+    spy = res.fits[res.fits.model == "spy"]
+    assert len(spy) == 4
+    for _, row in spy.iterrows():
+        seen = json.loads(row["description"])
+        assert seen["y_last"] == seen["X_last"] == f"{row['cutoff']:%Y-%m}"
+    # the last value handed over is the cutoff's: the forecast equals it exactly
+    fc = res.forecasts[res.forecasts.model == "spy"]
+    assert (fc["forecast"] == fc["cutoff"].map(lambda c: (c.year - 2019) * 12 + c.month)).all()
+
+
+def test_unobserved_cutoff_month_and_skipped_windows():
+    frame = _frame()
+    frame = frame[frame.ds != pd.Timestamp("2021-09-01")]
+    cutoffs = ["2018-06-01", "2021-09-01", "2021-12-01"]  # before the data, a gap, after the data
+    res = backtest(frame, _settings("naive"), horizon=2, windows=1, cutoffs=cutoffs, factory=toy_factory)
+    assert res.metrics["cutoff"].unique().tolist() == [pd.Timestamp("2021-09-01")]
+    naive = res.forecasts[res.forecasts.model == "naive"]
+    assert naive["ds"].tolist() == [pd.Timestamp("2021-10-01"), pd.Timestamp("2021-11-01")]
+    assert naive["forecast"].tolist() == [32.0, 32.0]  # from August, the last observation
+
+
+def test_short_training_window_runs_with_fallback():
+    res = backtest(_frame(values=range(1, 21)), _settings("mean"), horizon=2, windows=1, factory=toy_factory)
+    row = res.fits[res.fits.model == "mean"].iloc[0]
+    assert row["status"] == "fallback" and row["model_used"] == "seasonal_naive"
+    assert row["reason"] == "short series: 18 observed months < min_obs_seasonal 24; used seasonal_naive"
+    assert row["cutoff"] == pd.Timestamp("2020-06-01")
+
+
+def test_series_without_window_gets_default_champion():
+    frame = pd.concat([_frame(), _frame("b", "2021-12-01", [5.0])], ignore_index=True)
+    res = backtest(frame, _settings("naive"), horizon=2, windows=1, default_champion="naive", factory=toy_factory)
+    row = res.champions.set_index("unique_id").loc["b"]
+    assert (row["champion"], row["reason"], row["n_windows"]) == ("naive", "no backtest window: default", 0)
+
+
+@pytest.mark.slow  # starts loky workers
+def test_identical_for_one_and_two_jobs():
+    rng = np.random.default_rng(3)
+    frame = pd.concat([_frame(f"s{i}", values=100 + rng.standard_normal(48).cumsum()) for i in range(6)], ignore_index=True)
+    one = backtest(frame, _settings("naive", "mean", n_jobs=1), horizon=3, windows=3, step=2, factory=toy_factory)
+    two = backtest(frame, _settings("naive", "mean", n_jobs=2), horizon=3, windows=3, step=2, factory=toy_factory)
+    for name in ("forecasts", "metrics", "champions", "fits"):
+        pd.testing.assert_frame_equal(getattr(one, name), getattr(two, name))
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match=r"^horizon must be a positive integer; got 0$"):
+        backtest(_frame(), _settings("naive"), horizon=0, windows=1, factory=toy_factory)
+    with pytest.raises(ValueError, match=r"^default_champion 'ensemble' is not an enabled model; enabled: seasonal_naive, naive$"):
+        backtest(_frame(), _settings("naive"), horizon=1, windows=1, default_champion="ensemble", factory=toy_factory)
+    exog = pd.DataFrame({"wd": 1.0}, index=pd.date_range("2019-01-01", "2021-10-01", freq="MS"))
+    with pytest.raises(ValueError, match=r"^exog lacks 2 month\(s\) needed by series 'a' \(2019-01..2021-12\), first 2021-11$"):
+        backtest(_frame(), _settings("spy"), horizon=2, windows=1, exog=exog, factory=toy_factory)
