@@ -4,6 +4,7 @@ Heavy imports happen inside the commands so that `exportcast --help` is instant.
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Optional
 
@@ -14,6 +15,11 @@ data_app = typer.Typer(help="Build and inspect the canonical dataset.", no_args_
 app.add_typer(data_app, name="data")
 
 REPO = Path(__file__).resolve().parents[1]
+
+# Prefect's ephemeral API server migrates a fresh database on first start, which takes longer than
+# its default start-up timeout on a 2-core machine; a user's own setting wins.
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 DEFAULT_CONFIG = REPO / "config.yaml"
 
 

@@ -239,11 +239,20 @@ class Settings(BaseSettings):
         out._config_file = self._config_file
         return out
 
+    def _model_params(self, name: str) -> dict[str, Any]:
+        """A model's params from config; an ensemble's members listed by name get the params
+        those models have in config, so that a member is the same model as the standalone one."""
+        params = dict(self.models.params.get(name, {}))
+        members = params.get("members")
+        if name == "ensemble" and isinstance(members, (list, tuple)):
+            params["members"] = {m: dict(self.models.params.get(m, {})) for m in members}
+        return params
+
     def engine_settings(self) -> Any:
         """The plain engine settings (``models.engine.EngineSettings``) for forecast and backtest."""
         from models.engine import EngineSettings, ModelSpec
 
-        specs = tuple(ModelSpec(name, dict(self.models.params.get(name, {}))) for name in self.models.active())
+        specs = tuple(ModelSpec(name, self._model_params(name)) for name in self.models.active())
         return EngineSettings(
             models=specs,
             min_obs_seasonal=self.models.min_obs_seasonal,

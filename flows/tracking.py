@@ -34,9 +34,19 @@ import numpy as np
 import pandas as pd
 from mlflow import MlflowClient
 from mlflow.entities import RunStatus
+from mlflow.models import ModelSignature
 from mlflow.pyfunc import PythonModel
+from mlflow.types import ColSpec, Schema
 
 from flows.settings import MlflowSettings
+
+# What the pyfunc takes and returns: one row per series with a horizon (months) or an end month.
+PYFUNC_SIGNATURE = ModelSignature(
+    inputs=Schema([ColSpec("string", "unique_id"), ColSpec("long", "horizon", required=False),
+                   ColSpec("string", "until", required=False)]),
+    outputs=Schema([ColSpec("string", "unique_id"), ColSpec("datetime", "ds"), ColSpec("string", "model"),
+                    *(ColSpec("double", c) for c in ("forecast", "lo_80", "hi_80", "lo_95", "hi_95"))]),
+)
 
 METRIC_KEYS: tuple[str, ...] = ("mase", "smape", "rmsse", "coverage_80", "coverage_95")
 CHAMPION_ALIAS = "champion"
@@ -231,6 +241,8 @@ class PipelineTracker:
                     name=PYFUNC_NAME,
                     python_model=ForecasterSet(fitted, names, exog),
                     pip_requirements=pip_requirements(),
+                    signature=PYFUNC_SIGNATURE,
+                    input_example=pd.DataFrame({"unique_id": [next(iter(fitted))], "horizon": [1]}),
                     registered_model_name=self.settings.registered_model if register else None,
                 )
                 if register:

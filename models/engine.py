@@ -270,6 +270,10 @@ def fit_series(unique_id: str, y: pd.Series, settings: EngineSettings, *, h: int
     fits: list[dict[str, Any]] = []
     annual: list[dict[str, Any]] = []
     fitted: dict[tuple[str, str], Forecaster] = {}
+    # models fitted (or failed) on this history under their own params: a combining model
+    # (the ensemble) adopts them instead of fitting its members again
+    fitted_here: dict[str, tuple[dict[str, Any], Forecaster]] = {}
+    failed_here: dict[str, tuple[dict[str, Any], str]] = {}
 
     for spec in settings.models:
         row: dict[str, Any] = {"unique_id": unique_id, "model": spec.name, "model_used": None, "status": "failed",
@@ -296,13 +300,18 @@ def fit_series(unique_id: str, y: pd.Series, settings: EngineSettings, *, h: int
             params = dict(spec.params) if name == spec.name else settings.params_of(name)
             try:
                 model, fc, paths = _run_model(factory, name, params, y, h, X_hist, X_fut,
-                                              n_paths=settings.n_paths if year_in_horizon else 0, seed=seed)
+                                              n_paths=settings.n_paths if year_in_horizon else 0, seed=seed,
+                                              fitted_here=fitted_here, failed_here=failed_here)
             except Exception as exc:  # recorded, then the next model of the chain is tried
+                if name == spec.name:
+                    failed_here[name] = (params, _error_text(exc))
                 errors.append(f"{name}: {_error_text(exc)}")
                 if not reason:
                     reason = f"{name} failed"
                 continue
             status = "ok" if name == spec.name else "fallback"
+            if status == "ok":
+                fitted_here[name] = (params, model)
             row.update(model_used=name, status=status, description=_describe(model))
             if status == "fallback":
                 row["reason"] = f"{reason}; used {name}"
@@ -337,11 +346,16 @@ def _min_obs(factory: ModelFactory, spec: ModelSpec) -> int:
 
 
 def _run_model(factory: ModelFactory, name: str, params: dict[str, Any], y: pd.Series, h: int,
-               X_hist: pd.DataFrame | None, X_fut: pd.DataFrame | None, *, n_paths: int, seed: int
+               X_hist: pd.DataFrame | None, X_fut: pd.DataFrame | None, *, n_paths: int, seed: int,
+               fitted_here: Mapping[str, tuple[dict[str, Any], Forecaster]] | None = None,
+               failed_here: Mapping[str, tuple[dict[str, Any], str]] | None = None,
                ) -> tuple[Forecaster, pd.DataFrame, np.ndarray | None]:
     model = factory(name, params)
     use_x = bool(getattr(model, "uses_exog", False))
-    model.fit(y.copy(), X_hist if use_x else None)
+    if fitted_here is not None and hasattr(model, "fit_reusing"):
+        model.fit_reusing(y.copy(), X_hist if use_x else None, fitted_here, failed_here)
+    else:
+        model.fit(y.copy(), X_hist if use_x else None)
     fc = model.predict(h, X_fut if use_x else None)
     values = fc[list(FORECAST_COLUMNS)].to_numpy()
     if not np.isfinite(values).all():

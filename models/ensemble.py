@@ -54,10 +54,33 @@ class Ensemble(Forecaster):
         self.member_specs = spec
         self.min_obs = min(registry.get(m).min_obs for m in spec)
 
+    def fit_reusing(self, y: pd.Series, X: pd.DataFrame | None, fitted: Mapping[str, tuple[Mapping[str, Any], Forecaster]],
+                    failed: Mapping[str, tuple[Mapping[str, Any], str]] | None = None) -> "Ensemble":
+        """Fit, adopting members already fitted on the SAME y and X with the same params
+        (``fitted``: name -> (params, fitted model); ``failed``: name -> (params, error)) instead
+        of fitting them again: the engine fits every standalone model first, so the ensemble
+        costs only the members that are not enabled on their own."""
+        self._adopt = {m: model for m, (params, model) in fitted.items()
+                       if m in self.member_specs and dict(params) == self.member_specs[m]}
+        self._known_failures = {m: err for m, (params, err) in (failed or {}).items()
+                                if m in self.member_specs and dict(params) == self.member_specs[m]}
+        try:
+            return self.fit(y, X)
+        finally:
+            self._adopt, self._known_failures = {}, {}
+
     def _fit(self, y: pd.Series, X: pd.DataFrame | None) -> None:
         self.members_: dict[str, Forecaster] = {}
         self.failed_: dict[str, str] = {}
+        adopt = getattr(self, "_adopt", {})
+        known_failures = getattr(self, "_known_failures", {})
         for member, member_params in self.member_specs.items():
+            if member in adopt:
+                self.members_[member] = adopt[member]
+                continue
+            if member in known_failures:
+                self.failed_[member] = known_failures[member]
+                continue
             try:
                 self.members_[member] = registry.create(member, member_params).fit(y, X)
             except Exception as exc:  # recorded and left out; the rest carry on

@@ -32,6 +32,9 @@ def _quiet() -> None:
         logger.disabled = name == "cmdstanpy"  # it re-arms its level per call; disabling holds
 
 
+_quiet()  # also when a fitted model is unpickled (the class import runs this first)
+
+
 def _with_seed(seed: int, fn, *args):
     state = np.random.get_state()
     np.random.seed(seed)

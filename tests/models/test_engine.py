@@ -326,3 +326,23 @@ def test_fit_series_directly():
     out = fit_series("a", y, _settings("mean"), h=2, factory=toy_factory)
     assert out.forecasts["model"].tolist() == ["seasonal_naive"] * 2 + ["mean"] * 2
     assert [r["status"] for r in out.fits] == ["ok", "ok"]
+
+
+def test_ensemble_adopts_the_members_fitted_on_their_own():
+    """The ensemble reuses the standalone fits (same series, same params) instead of refitting."""
+    from models.engine import EngineSettings, ModelSpec, forecast
+
+    idx = pd.date_range("2020-01-01", periods=36, freq="MS")
+    values = np.r_[np.arange(1, 13), np.arange(1, 13) + 12.0, np.arange(1, 13) + 24.0] * 10.0
+    frame = pd.DataFrame({"unique_id": "s", "ds": idx, "y": values})
+    settings = EngineSettings(models=(ModelSpec("seasonal_naive"), ModelSpec("naive"),
+                                      ModelSpec("ensemble", {"members": {"naive": {}, "seasonal_naive": {}}})),
+                              n_jobs=1, min_obs_seasonal=24)
+    result = forecast(frame, settings, horizon=2, keep_models=True)
+    ensemble = result.fitted[("s", "ensemble")]
+    assert ensemble.members_["naive"] is result.fitted[("s", "naive")]
+    assert ensemble.members_["seasonal_naive"] is result.fitted[("s", "seasonal_naive")]
+    got = result.forecasts.set_index(["model", "ds"])["forecast"]
+    # naive: 360, 360; seasonal naive: 250, 260; median of two = their mean
+    assert got[("ensemble", pd.Timestamp("2023-01-01"))] == pytest.approx((360 + 250) / 2)
+    assert got[("ensemble", pd.Timestamp("2023-02-01"))] == pytest.approx((360 + 260) / 2)
