@@ -172,7 +172,8 @@ def backtest(frame: pd.DataFrame, settings: EngineSettings, *, horizon: int, win
 
     task = partial(_backtest_series, settings=settings, horizon=int(horizon), default_champion=default_champion,
                    factory=factory)
-    outcomes = run_batches(task, items, n_jobs=settings.n_jobs, progress=progress, label="backtest")
+    costs = [float(y.notna().sum()) * len(cuts) for _, y, cuts, _ in items]
+    outcomes = run_batches(task, items, n_jobs=settings.n_jobs, progress=progress, label="backtest", costs=costs)
     forecasts = pd.concat([o[0] for o in outcomes], ignore_index=True)
     metrics = pd.DataFrame([r for o in outcomes for r in o[1]], columns=list(METRIC_COLUMNS))
     fits = pd.DataFrame([r for o in outcomes for r in o[2]], columns=list(BACKTEST_FIT_COLUMNS))

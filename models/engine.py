@@ -400,15 +400,18 @@ def _quietly(func: Callable[[T], R], batch: list[T]) -> list[R]:
 
 
 def run_batches(func: Callable[[T], R], items: Sequence[T], *, n_jobs: int, progress: bool = False,
-                label: str = "series") -> list[R]:
-    """Apply ``func`` (a picklable module-level callable) to every item, in batches over
-    ``n_jobs`` loky workers, and return the results in the order of ``items``."""
+                label: str = "series", costs: Sequence[float] | None = None) -> list[R]:
+    """Apply ``func`` (a picklable module-level callable) to every item over ``n_jobs`` loky
+    workers and return the results in the order of ``items``.
+
+    With ``costs`` (e.g. months of history x fits) the items are dispatched one by one, most
+    expensive first (longest-processing-time scheduling): a few long series among many short ones
+    otherwise leave a worker idle while the other finishes a batch of heavy ones."""
     items = list(items)
     if not items:
         return []
     start = time.perf_counter()
     done = 0
-    results: list[R] = []
 
     def report(n: int) -> None:
         if progress:
@@ -416,6 +419,7 @@ def run_batches(func: Callable[[T], R], items: Sequence[T], *, n_jobs: int, prog
             print(f"[{label}] {n}/{len(items)} done in {elapsed:.1f} s", file=sys.stderr, flush=True)
 
     if n_jobs == 1 or len(items) == 1:
+        results: list[R] = []
         for batch in _batched(items, max(1, len(items) // 10)):
             results.extend(_quietly(func, batch))
             done += len(batch)
@@ -424,13 +428,21 @@ def run_batches(func: Callable[[T], R], items: Sequence[T], *, n_jobs: int, prog
 
     from joblib import Parallel, delayed  # imported here: the n_jobs=1 path needs no joblib
     workers = n_jobs if n_jobs > 0 else (__import__("os").cpu_count() or 1)
-    batches = _batched(items, 4 * workers)
-    parallel = Parallel(n_jobs=n_jobs, backend="loky", return_as="generator")
-    for batch, out in zip(batches, parallel(delayed(_quietly)(func, b) for b in batches)):
-        results.extend(out)
+    if costs is not None:
+        if len(costs) != len(items):
+            raise ValueError(f"costs has {len(costs)} values for {len(items)} items")
+        order = sorted(range(len(items)), key=lambda i: -float(costs[i]))
+        batches = [[i] for i in order]
+    else:
+        batches = _batched(list(range(len(items))), 4 * workers)
+    slots: list[Any] = [None] * len(items)
+    parallel = Parallel(n_jobs=n_jobs, backend="loky", return_as="generator", pre_dispatch="all")
+    for batch, out in zip(batches, parallel(delayed(_quietly)(func, [items[i] for i in b]) for b in batches)):
+        for i, result in zip(batch, out):
+            slots[i] = result
         done += len(batch)
         report(done)
-    return results
+    return slots
 
 
 # --------------------------------------------------------------------------- many series
@@ -442,9 +454,9 @@ def _months_between(start: pd.Timestamp, end: pd.Timestamp) -> int:
     return (end.year - start.year) * 12 + (end.month - start.month)
 
 
-def _forecast_task(item: tuple[str, pd.Series, int, pd.DataFrame | None], *, settings: EngineSettings,
-                   annual_year: int | None, keep_models: bool, factory: ModelFactory | None) -> SeriesOutcome:
-    uid, y, h, X = item
+def _forecast_task(item: tuple[str, pd.Series, int, pd.DataFrame | None, int | None], *, settings: EngineSettings,
+                   keep_models: bool, factory: ModelFactory | None) -> SeriesOutcome:
+    uid, y, h, X, annual_year = item
     return fit_series(uid, y, settings, h=h, exog=X, annual_year=annual_year, keep_models=keep_models, factory=factory)
 
 
@@ -459,8 +471,10 @@ def check_models(settings: EngineSettings, factory: ModelFactory | None = None) 
             raise ValueError(f"model '{name}' cannot be created with params {settings.params_of(name)}: {_error_text(exc)}") from exc
 
 
-def forecast(frame: pd.DataFrame, settings: EngineSettings, *, until: pd.Timestamp | str | None = None,
-             horizon: int | None = None, exog: pd.DataFrame | None = None, annual_year: int | None = None,
+def forecast(frame: pd.DataFrame, settings: EngineSettings, *,
+             until: pd.Timestamp | str | Mapping[str, pd.Timestamp | str] | None = None,
+             horizon: int | None = None, exog: pd.DataFrame | None = None,
+             annual_year: int | Mapping[str, int] | None = None,
              keep_models: bool = False, progress: bool = False, factory: ModelFactory | None = None) -> ForecastResult:
     """Forecast every series of ``frame`` with every enabled model.
 
@@ -468,31 +482,49 @@ def forecast(frame: pd.DataFrame, settings: EngineSettings, *, until: pd.Timesta
     ``until`` (forecast each series from its last observation through this month, e.g.
     2026-12-01: series ending at different months get different horizons).
     ``annual_year`` adds calendar-year totals (observed + sampled forecast months).
+    ``until`` and ``annual_year`` may also be mappings unique_id -> value, so that one call (one
+    pool of workers) serves series with different targets, e.g. the institutional comparison's
+    one history per target year; every series must then have an entry.
     ``factory`` replaces ``models.registry.create`` (used by tests to inject toy models)."""
     if (horizon is None) == (until is None):
         raise ValueError("give exactly one of horizon (months) or until (last forecast month)")
     if horizon is not None and (not isinstance(horizon, (int, np.integer)) or horizon < 1):
         raise ValueError(f"horizon must be a positive integer; got {horizon!r}")
-    if annual_year is not None and not isinstance(annual_year, (int, np.integer)):
-        raise ValueError(f"annual_year must be an integer year; got {annual_year!r}")
     series = frame_to_series(frame)
     if not series:
         raise ValueError("frame holds no observed value: nothing to forecast")
+    years = _per_series(annual_year, series, "annual_year")
+    for uid, year in years.items():
+        if year is not None and not isinstance(year, (int, np.integer)):
+            raise ValueError(f"annual_year must be an integer year; got {year!r}" + (f" for series '{uid}'" if isinstance(annual_year, Mapping) else ""))
+    ends = {uid: None if end is None else _month(end) for uid, end in _per_series(until, series, "until").items()}
     exog = _check_exog(exog)
     check_models(settings, factory)
-    end = None if until is None else _month(until)
 
     items = []
     for uid, y in series.items():
+        end = ends[uid]
         h = int(horizon) if horizon is not None else max(0, _months_between(y.index[-1], end))
         if exog is not None:
             _check_exog_covers(exog, uid, y, h)
         X = None if exog is None else exog.loc[y.index[0]:y.index[-1] + pd.DateOffset(months=h)]
-        items.append((uid, y, h, X))
+        items.append((uid, y, h, X, years[uid]))
 
-    task = partial(_forecast_task, settings=settings, annual_year=annual_year, keep_models=keep_models, factory=factory)
-    outcomes = run_batches(task, items, n_jobs=settings.n_jobs, progress=progress, label="forecast")
+    task = partial(_forecast_task, settings=settings, keep_models=keep_models, factory=factory)
+    costs = [float(item[1].notna().sum()) for item in items]
+    outcomes = run_batches(task, items, n_jobs=settings.n_jobs, progress=progress, label="forecast", costs=costs)
     return _collect(outcomes, annual_year is not None)
+
+
+def _per_series(value: Any, series: Mapping[str, pd.Series], name: str) -> dict[str, Any]:
+    """A scalar for every series, or a mapping that must name every series."""
+    if not isinstance(value, Mapping):
+        return {uid: value for uid in series}
+    lacking = [uid for uid in series if uid not in value]
+    if lacking:
+        raise ValueError(f"{name} has no entry for series {', '.join(repr(u) for u in lacking[:5])}"
+                         + (f" (+{len(lacking) - 5} more)" if len(lacking) > 5 else ""))
+    return {uid: value[uid] for uid in series}
 
 
 def _collect(outcomes: Iterable[SeriesOutcome], with_annual: bool, extra: Sequence[str] = ()) -> ForecastResult:

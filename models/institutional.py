@@ -34,6 +34,7 @@ Levels in the outputs are USD bn (the frame is USD); APE and bias are in percent
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -218,25 +219,35 @@ def choose_champions(errors: pd.DataFrame, model_names: list[str], default: str 
 
 
 # --------------------------------------------------------------------------- forecasting
-def _annual_forecasts(frame: pd.DataFrame, settings: Any, *, year: int, through: pd.Timestamp,
-                      unique_ids: list[str], exog: Any, model_names: list[str], factory: Any = None) -> pd.DataFrame:
-    """Annual forecast of ``year`` per (unique_id, model) from the history through ``through``,
-    in USD bn, by the engine (the one fitting routine)."""
+def _annual_forecasts(frame: pd.DataFrame, settings: Any, *, jobs: Mapping[int, tuple[pd.Timestamp, list[str]]],
+                      exog: Any, model_names: list[str], factory: Any = None) -> pd.DataFrame:
+    """Annual forecast of each target year per (unique_id, model) from the history through that
+    year's information month, in USD bn, by the engine (the one fitting routine). ``jobs``: year ->
+    (last month of data, series). All (year, series) histories go to ONE engine call (one pool of
+    workers) as separate series ``<unique_id>@<year>``, each with its own end month and year."""
     from models.engine import forecast
 
-    history = frame[frame["unique_id"].isin(unique_ids) & (frame["ds"] <= through)]
-    result = forecast(history, settings, until=pd.Timestamp(year=year, month=12, day=1), exog=exog, annual_year=year,
-                      factory=factory)
+    pieces, until, years = [], {}, {}
+    for year, (through, unique_ids) in jobs.items():
+        history = frame[frame["unique_id"].isin(unique_ids) & (frame["ds"] <= through)].copy()
+        history["unique_id"] = history["unique_id"] + f"@{year}"
+        for key in history["unique_id"].unique():
+            until[key] = pd.Timestamp(year=year, month=12, day=1)
+            years[key] = int(year)
+        pieces.append(history)
+    history = pd.concat(pieces, ignore_index=True)
+    result = forecast(history, settings, until=until, exog=exog, annual_year=years, factory=factory)
     annual = result.annual
-    annual = annual[(annual["year"] == year) & annual["model"].isin(model_names)]
-    out = annual[["unique_id", "model"]].copy()
+    annual = annual[(annual["year"] == annual["unique_id"].map(years)) & annual["model"].isin(model_names)]
+    out = pd.DataFrame({"unique_id": annual["unique_id"].str.rsplit("@", n=1).str[0].to_numpy(),
+                        "model": annual["model"].to_numpy()})
     for src, dst in (("forecast", "model_usd_bn"), ("lo_80", "model_lo_80"), ("hi_80", "model_hi_80"),
                      ("lo_95", "model_lo_95"), ("hi_95", "model_hi_95")):
         out[dst] = annual[src].to_numpy(dtype=float) / BN
     last = history.dropna(subset=["y"]).groupby("unique_id")["ds"].max().dt.strftime("%Y-%m")
-    out["model_data_through"] = out["unique_id"].map(last)
-    out["target_year"] = year
-    return out.reset_index(drop=True)
+    out["model_data_through"] = annual["unique_id"].map(last).to_numpy()
+    out["target_year"] = annual["year"].to_numpy(dtype=int)
+    return out.sort_values(["target_year", "unique_id", "model"], kind="stable").reset_index(drop=True)
 
 
 def _eligible(frame: pd.DataFrame, unique_ids: list[str], year: int, info_month: int) -> list[str]:
@@ -304,15 +315,14 @@ def compare_with_institutions(frame: pd.DataFrame, projections: pd.DataFrame, ac
     years = [y for y in range(first_year, last_year + 1) if y in pre_year_years]
     run_years = sorted(set(years) | ({target_year} if target_year in set(p["target_year"]) else set()))
 
-    pieces, eligible_by_year = [], {}
+    jobs, eligible_by_year = {}, {}
     for year in run_years:
         ids = _eligible(frame, series, year, info_month)
         eligible_by_year[year] = set(ids)
         if ids:
-            through = pd.Timestamp(year=year - 1, month=info_month, day=1)
-            pieces.append(_annual_forecasts(frame, settings, year=year, through=through, unique_ids=ids,
-                                            exog=exog, model_names=model_names, factory=factory))
-    model_rows = pd.concat(pieces, ignore_index=True) if pieces else pd.DataFrame(
+            jobs[year] = (pd.Timestamp(year=year - 1, month=info_month, day=1), ids)
+    model_rows = _annual_forecasts(frame, settings, jobs=jobs, exog=exog, model_names=model_names,
+                                   factory=factory) if jobs else pd.DataFrame(
         columns=["unique_id", "model", "model_usd_bn", "model_lo_80", "model_hi_80", "model_lo_95", "model_hi_95",
                  "model_data_through", "target_year"])
     model_rows["actual_usd_bn"] = [actual_of.get((u, int(y)), np.nan) for u, y in zip(model_rows["unique_id"], model_rows["target_year"])]
@@ -467,7 +477,7 @@ def _outlook(frame: pd.DataFrame, p: pd.DataFrame, settings: Any, target_year: i
     if has_history:
         through = latest["ds"].max()
         if through < pd.Timestamp(year=target_year, month=12, day=1):
-            latest_rows = _annual_forecasts(frame, settings, year=target_year, through=through, unique_ids=has_history,
+            latest_rows = _annual_forecasts(frame, settings, jobs={target_year: (through, has_history)},
                                             exog=exog, model_names=model_names, factory=factory)
     pick = latest_rows.merge(pd.DataFrame({"unique_id": list(champ_of), "model": list(champ_of.values())}),
                              on=["unique_id", "model"], how="inner").drop(columns=["model", "target_year"], errors="ignore")
