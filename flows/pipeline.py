@@ -204,7 +204,8 @@ def forecast_step(frame: pd.DataFrame, settings: Settings, key: dict[str, Any]) 
 
 
 @task(name="institutional", cache_key_fn=_cache_key, persist_result=True)
-def institutional_step(frame: pd.DataFrame, settings: Settings, data_dir: Path, key: dict[str, Any]) -> Any:
+def institutional_step(frame: pd.DataFrame, settings: Settings, data_dir: Path, key: dict[str, Any],
+                       latest_annual: pd.DataFrame | None = None) -> Any:
     from models.institutional import compare_with_institutions
 
     projections = pd.read_csv(data_dir / PROJECTIONS_FILE)
@@ -214,7 +215,7 @@ def institutional_step(frame: pd.DataFrame, settings: Settings, data_dir: Path, 
     return compare_with_institutions(
         frame, projections, actuals, settings.engine_settings(),
         info_month=settings.institutional.info_month, first_year=settings.institutional.first_year,
-        target_year=settings.target_year, exog=exog,
+        target_year=settings.target_year, exog=exog, latest_annual=latest_annual,
     )
 
 
@@ -237,11 +238,9 @@ def total_headline(annual: pd.DataFrame, year: int) -> dict[str, Any] | None:
 
 
 def _empty_institutional() -> dict[str, pd.DataFrame]:
-    try:
-        from models.institutional import COMPARISON_COLUMNS, OUTLOOK_COLUMNS, SUMMARY_COLUMNS
-    except ImportError:
-        return {name: pd.DataFrame() for name in ("institutional_comparison.csv", "institutional_summary.csv",
-                                                  "institutional_outlook.csv")}
+    """Header-only tables, so that stale files of an earlier run do not linger."""
+    from models.institutional import COMPARISON_COLUMNS, OUTLOOK_COLUMNS, SUMMARY_COLUMNS
+
     return {
         "institutional_comparison.csv": pd.DataFrame(columns=COMPARISON_COLUMNS),
         "institutional_summary.csv": pd.DataFrame(columns=SUMMARY_COLUMNS),
@@ -343,21 +342,15 @@ def execute(settings: Settings, *, data_dir: Path | None = None,
                      settings.data.source)
             tables.update(_empty_institutional())
         else:
-            try:
-                import models.institutional  # noqa: F401
-            except ImportError as exc:
-                # TODO(lead): remove this guard once models/institutional.py is on main
-                log.warning("institutional comparison skipped: models.institutional is not importable (%s)", exc)
-                tables.update(_empty_institutional())
-            else:
-                key = {**base_key, **settings.section_dict("models", "institutional", "target_year"),
-                       "tables": file_hash(data_dir / PROJECTIONS_FILE, data_dir / ACTUALS_FILE)}
-                inst = timed("institutional", institutional_step, frame, settings, data_dir, key=key)
-                tables["institutional_comparison.csv"] = inst.comparison
-                tables["institutional_summary.csv"] = inst.summary
-                tables["institutional_outlook.csv"] = inst.outlook
-                headline.update(_institutional_headline(inst.summary))
-                institutional_done = True
+            key = {**base_key, **settings.section_dict("models", "institutional", "target_year"),
+                   "tables": file_hash(data_dir / PROJECTIONS_FILE, data_dir / ACTUALS_FILE)}
+            inst = timed("institutional", institutional_step, frame, settings, data_dir, key=key,
+                         latest_annual=fc.annual)
+            tables["institutional_comparison.csv"] = inst.comparison
+            tables["institutional_summary.csv"] = inst.summary
+            tables["institutional_outlook.csv"] = inst.outlook
+            headline.update(_institutional_headline(inst.summary))
+            institutional_done = True
 
         # ---------------------------------------------------------- MLflow
         start = time.perf_counter()
@@ -415,7 +408,7 @@ def execute(settings: Settings, *, data_dir: Path | None = None,
             before_publish(tables)
         start = time.perf_counter()
         paths = publish(tables, run_info, settings.publish.dir, run_id=run_id,
-                        finalize=lambda staging: _write_report(staging, data_dir, log))
+                        finalize=lambda staging: _write_report(staging, data_dir))
         seconds["publish"] = round(time.perf_counter() - start, 3)
         tracker.log_headline({f"seconds_{k}": v for k, v in seconds.items()})
 
@@ -431,13 +424,9 @@ def execute(settings: Settings, *, data_dir: Path | None = None,
     return result
 
 
-def _write_report(staging: Path, data_dir: Path, log: Any) -> None:
-    try:
-        from flows.report import write_report
-    except ImportError as exc:
-        # TODO(lead): remove this guard once flows/report.py is on main
-        log.warning("report skipped: flows.report is not importable (%s)", exc)
-        return
+def _write_report(staging: Path, data_dir: Path) -> None:
+    from flows.report import write_report
+
     write_report(staging, data_dir=data_dir, out_path=staging / "report.html")
 
 

@@ -139,7 +139,7 @@ def css_fit(w: np.ndarray, wx: np.ndarray | None, c: tuple[int, int, int, int], 
 
     theta0 = np.concatenate([beta0, np.zeros(p + q + P + Q)])
     if len(theta0):
-        sol = least_squares(residuals, theta0, method="trf", max_nfev=200 * len(theta0))
+        sol = least_squares(residuals, theta0, method="lm", max_nfev=200 * len(theta0))  # MINPACK Levenberg-Marquardt: faster than trf on these small unbounded problems
         theta = sol.x
     else:
         theta = theta0

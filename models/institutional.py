@@ -281,8 +281,13 @@ def _projected_levels(p: pd.DataFrame, actual_of: dict[tuple[str, int], float]) 
 # --------------------------------------------------------------------------- main entry
 def compare_with_institutions(frame: pd.DataFrame, projections: pd.DataFrame, actuals: pd.DataFrame, settings: Any, *,
                               info_month: int = 10, first_year: int = 2013, last_year: int | None = None,
-                              target_year: int | None = None, exog: Any = None, factory: Any = None) -> InstitutionalResult:
+                              target_year: int | None = None, exog: Any = None, factory: Any = None,
+                              latest_annual: pd.DataFrame | None = None) -> InstitutionalResult:
     """Backtest every enabled model (and a champion) against the institutions' outlooks.
+
+    ``latest_annual``: the engine's target-year annual table from all the data (unique_id, year,
+    model, forecast, lo_80, hi_80 in USD), when the caller has it already (the pipeline's forecast
+    step): the outlook then uses it instead of fitting every model again.
 
     frame: canonical long frame (unique_id, ds, y in USD); projections: the
     ``institutional_projections.csv`` table (institution, kind, published, target_year, unique_id,
@@ -339,7 +344,7 @@ def compare_with_institutions(frame: pd.DataFrame, projections: pd.DataFrame, ac
     comparison = _comparison(p, years, eligible_by_year, all_models, actual_of, source_of, model_names)
     summary = _summary(comparison, model_names)
     outlook = _outlook(frame, p, settings, target_year, eligible_by_year.get(target_year, set()), all_models, champions,
-                       actual_of, exog, model_names, factory)
+                       actual_of, exog, model_names, factory, latest_annual)
     return InstitutionalResult(comparison=comparison, summary=summary, outlook=outlook,
                                champions=champions.reset_index(drop=True))
 
@@ -457,7 +462,7 @@ def _span_text(years: list[int]) -> str:
 
 def _outlook(frame: pd.DataFrame, p: pd.DataFrame, settings: Any, target_year: int, same_info_ids: set[str],
              all_models: pd.DataFrame, champions: pd.DataFrame, actual_of: dict, exog: Any, model_names: list[str],
-             factory: Any) -> pd.DataFrame:
+             factory: Any, latest_annual: pd.DataFrame | None = None) -> pd.DataFrame:
     rows = p[p["target_year"] == target_year].copy()
     if rows.empty:
         return pd.DataFrame(columns=OUTLOOK_COLUMNS)
@@ -476,7 +481,19 @@ def _outlook(frame: pd.DataFrame, p: pd.DataFrame, settings: Any, target_year: i
     latest_rows = pd.DataFrame(columns=["unique_id", "model", "model_usd_bn"])
     if has_history:
         through = latest["ds"].max()
-        if through < pd.Timestamp(year=target_year, month=12, day=1):
+        if through < pd.Timestamp(year=target_year, month=12, day=1) and latest_annual is not None:
+            given = latest_annual[(latest_annual["year"] == target_year) & latest_annual["unique_id"].isin(has_history)
+                                  & latest_annual["model"].isin(model_names)]
+            last = latest.groupby("unique_id")["ds"].max().dt.strftime("%Y-%m")
+            latest_rows = pd.DataFrame({"unique_id": given["unique_id"].to_numpy(), "model": given["model"].to_numpy(),
+                                        "model_usd_bn": given["forecast"].to_numpy(dtype=float) / BN,
+                                        "model_lo_80": given["lo_80"].to_numpy(dtype=float) / BN,
+                                        "model_hi_80": given["hi_80"].to_numpy(dtype=float) / BN,
+                                        "model_lo_95": given["lo_95"].to_numpy(dtype=float) / BN,
+                                        "model_hi_95": given["hi_95"].to_numpy(dtype=float) / BN,
+                                        "model_data_through": given["unique_id"].map(last).to_numpy(),
+                                        "target_year": target_year})
+        elif through < pd.Timestamp(year=target_year, month=12, day=1):
             latest_rows = _annual_forecasts(frame, settings, jobs={target_year: (through, has_history)},
                                             exog=exog, model_names=model_names, factory=factory)
     pick = latest_rows.merge(pd.DataFrame({"unique_id": list(champ_of), "model": list(champ_of.values())}),

@@ -105,6 +105,15 @@ class ProphetModel(Forecaster):
         return np.asarray(samples["yhat"], dtype=float).T  # (n, h)
 
     def _predict(self, h: int, X_future: pd.DataFrame | None) -> dict[str, np.ndarray]:
+        # memoised per (h, regressor values): Prophet's draws cost ~0.05 s and the same forecast is
+        # asked for again (by the ensemble, the engine, the pyfunc), always with the same seed
+        key = (h, None if X_future is None or not self.use_exog_ else tuple(X_future["working_days"].to_numpy(dtype=float)))
+        cache = self.__dict__.setdefault("_predict_cache", {})
+        if key not in cache:
+            cache[key] = self._predict_uncached(h, X_future)
+        return {k: v.copy() for k, v in cache[key].items()}
+
+    def _predict_uncached(self, h: int, X_future: pd.DataFrame | None) -> dict[str, np.ndarray]:
         future = self._frame(pd.date_range(self.last_ds_, periods=h + 1, freq="MS")[1:], X_future, "predict")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

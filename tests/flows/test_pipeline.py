@@ -3,7 +3,6 @@ outputs, MLflow runs and registry, the champion pyfunc, failure handling, cachin
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd

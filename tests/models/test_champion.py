@@ -1,7 +1,6 @@
 """Champion choice: lowest mean MASE, ties to the simpler model, defaults, reasons."""
 import json
 
-import numpy as np
 import pandas as pd
 import pytest
 
