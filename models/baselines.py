@@ -166,8 +166,18 @@ class SeasonalNaive(Forecaster):
             raise ModelInputError(
                 "seasonal_naive: no observation for calendar month(s) "
                 f"{', '.join(f'{m:02d}' for m in absent)} in the history")
+        self.sigma_basis_ = "seasonal differences"
         if not contributions:
-            raise ModelInputError("seasonal_naive: no pair of observed months 12 months apart to measure the seasonal differences")
+            # exactly one year of history (e.g. a series that starts last January): no seasonal
+            # difference to measure. The point forecast is still last year's month; the spread
+            # is proxied by the month-to-month changes (which carry the seasonal swings too, so
+            # the intervals err wide), and the fallback is recorded in describe().
+            steps = np.diff(values)
+            steps = steps[~np.isnan(steps)]
+            if not len(steps):
+                raise ModelInputError("seasonal_naive: no pair of consecutive or 12-apart observed months to measure the spread")
+            contributions = list(steps**2)
+            self.sigma_basis_ = "month-to-month changes (no pair of observed months 12 apart)"
         self.n_ = n
         self.anchor_pos_ = anchors
         self.anchor_value_ = {k: float(values[t]) for k, t in anchors.items()}
@@ -203,7 +213,7 @@ class SeasonalNaive(Forecaster):
         return values + self.sigma_ * (shocks * active[None, :, :]).sum(axis=1)
 
     def describe(self) -> dict[str, Any]:
-        return {"sigma": self.sigma_, "block_correlation": self.params["block_correlation"]}
+        return {"sigma": self.sigma_, "sigma_basis": self.sigma_basis_, "block_correlation": self.params["block_correlation"]}
 
 
 # ----------------------------------------------------------------------------- ETS

@@ -59,6 +59,17 @@ def test_seasonal_naive_forecast_and_bounds_by_hand():
     np.testing.assert_allclose(fc.hi_95, fc.forecast + Z95 * sd)
 
 
+def test_seasonal_naive_on_one_year_proxies_the_spread_by_month_to_month_changes():
+    y = monthly([10, 12, 11, 15, 14, 14, 16, 13, 13, 17, 18, 20])
+    model = registry.create("seasonal_naive").fit(y)
+    fc = model.predict(12)
+    # changes: 2, -1, 4, -1, 0, 2, -3, 0, 4, 1, 2 -> squares sum 4+1+16+1+0+4+9+0+16+1+4 = 56 over 11
+    sigma = math.sqrt(56 / 11)
+    np.testing.assert_allclose(fc.forecast, y.to_numpy())
+    np.testing.assert_allclose(fc.hi_80, y.to_numpy() + Z80 * sigma)
+    assert model.describe()["sigma_basis"] == "month-to-month changes (no pair of observed months 12 apart)"
+
+
 def test_seasonal_naive_uses_the_latest_observed_same_month():
     values = np.concatenate([YEAR1, YEAR1 + SDIFF])
     values[14] = np.nan  # 2021-03 missing
