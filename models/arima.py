@@ -15,8 +15,8 @@ series of ~190 months takes about a second or two:
    up to ``max_d``. Both tests need a gap-free series: missing months are filled for the TESTS
    only (``models.baselines.seasonal_interpolate``); the model itself is fitted on the series
    with its gaps (the state-space likelihood skips NaN months).
-4. **Constant**: included when d + D <= 1 (a mean when d + D = 0, a drift in the differenced
-   series when d + D = 1), never with d + D = 2 (it would be a quadratic trend).
+4. **Constant**: a mean when d + D = 0; when d + D = 1 a drift that the stepwise search may add
+   or drop (one of its moves, as in Hyndman & Khandakar); never with d + D = 2 (a quadratic trend).
 5. **Stepwise search** over (p, q, P, Q) scored by AICc: start from (2,2,1,1), (0,0,0,0),
    (1,0,1,0) and (0,1,0,1) (clipped to the maxima), then move to the best neighbour (one order
    +/-1, or p and q together, or P and Q together) while AICc improves, at most
@@ -267,12 +267,17 @@ class Arima(Forecaster):
         if D:
             x = x[SEASON:] - x[:-SEASON]
         d, self.kpss_p_values_ = kpss_ndiffs(x, p_["kpss_alpha"], p_["max_d"])
-        trend = "c" if d + D <= 1 else "n"
+        # the constant: always a mean when d + D = 0, a drift the search may add or drop when
+        # d + D = 1, never with d + D = 2 (a quadratic trend)
+        min_constant, max_constant = {0: (1, 1), 1: (0, 1)}.get(d + D, (0, 0))
         max_P = p_["max_P"] if n >= 2 * SEASON else 0
         max_Q = p_["max_Q"] if n >= 2 * SEASON else 0
 
-        def clip(c: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
-            return (min(c[0], p_["max_p"]), min(c[1], p_["max_q"]), min(c[2], max_P), min(c[3], max_Q))
+        # a candidate is (p, q, P, Q, k): k = 1 with the constant; as in Hyndman & Khandakar's
+        # stepwise search, adding or dropping the drift is one of the moves
+        def clip(c: tuple[int, ...]) -> tuple[int, ...]:
+            return (min(c[0], p_["max_p"]), min(c[1], p_["max_q"]), min(c[2], max_P), min(c[3], max_Q),
+                    min(max(c[4], min_constant), max_constant))
 
         w = filled.to_numpy()
         wx = None if exog is None else exog[:, 0].copy()
@@ -286,28 +291,30 @@ class Arima(Forecaster):
         if len(w) - n_drop < 8:
             raise ArimaFitError(f"arima: only {len(w)} months left after differencing (d={d}, D={D}); too few to fit")
 
-        tried: dict[tuple[int, int, int, int], tuple[float, np.ndarray]] = {}
-        errors: dict[tuple[int, int, int, int], str] = {}
+        tried: dict[tuple[int, ...], tuple[float, np.ndarray]] = {}
+        errors: dict[tuple[int, ...], str] = {}
 
-        def evaluate(c: tuple[int, int, int, int]) -> None:
+        def evaluate(c: tuple[int, ...]) -> None:
             if c in tried or c in errors or len(tried) + len(errors) >= p_["max_candidates"]:
                 return
             try:
-                tried[c] = css_fit(w, wx, c, trend == "c", n_drop)
+                tried[c] = css_fit(w, wx, c[:4], bool(c[4]), n_drop)
             except Exception as exc:  # a candidate that cannot be fitted is skipped, and recorded
                 errors[c] = f"{type(exc).__name__}: {exc}"
 
-        for c in dict.fromkeys(clip(c) for c in ((2, 2, 1, 1), (0, 0, 0, 0), (1, 0, 1, 0), (0, 1, 0, 1))):
+        for c in dict.fromkeys(clip(c) for c in ((2, 2, 1, 1, 1), (0, 0, 0, 0, 1), (1, 0, 1, 0, 1), (0, 1, 0, 1, 1),
+                                                  (0, 0, 0, 0, 0))):
             evaluate(c)
         if not tried:
             raise ArimaFitError(f"arima: every starting candidate failed (d={d}, D={D}): "
                                 + "; ".join(f"{c}: {e}" for c, e in errors.items()))
         best = min(tried, key=lambda c: tried[c][0])
         while len(tried) + len(errors) < p_["max_candidates"]:
-            p, q, P, Q = best
-            moves = [(p + 1, q, P, Q), (p - 1, q, P, Q), (p, q + 1, P, Q), (p, q - 1, P, Q),
-                     (p, q, P + 1, Q), (p, q, P - 1, Q), (p, q, P, Q + 1), (p, q, P, Q - 1),
-                     (p + 1, q + 1, P, Q), (p - 1, q - 1, P, Q), (p, q, P + 1, Q + 1), (p, q, P - 1, Q - 1)]
+            p, q, P, Q, k = best
+            moves = [(p + 1, q, P, Q, k), (p - 1, q, P, Q, k), (p, q + 1, P, Q, k), (p, q - 1, P, Q, k),
+                     (p, q, P + 1, Q, k), (p, q, P - 1, Q, k), (p, q, P, Q + 1, k), (p, q, P, Q - 1, k),
+                     (p + 1, q + 1, P, Q, k), (p - 1, q - 1, P, Q, k), (p, q, P + 1, Q + 1, k),
+                     (p, q, P - 1, Q - 1, k), (p, q, P, Q, 1 - k)]
             for c in moves:
                 if min(c) >= 0 and clip(c) == c:
                     evaluate(c)
@@ -321,6 +328,7 @@ class Arima(Forecaster):
         final_errors: list[str] = []
         for c in ranked:
             order, seasonal_order = (c[0], d, c[1]), (c[2], D, c[3], SEASON)
+            trend = "c" if c[4] else "n"
             try:
                 result, full_params = self._state_space(endog, exog, order, seasonal_order, trend, tried[c][1])
             except Exception as exc:
@@ -333,7 +341,7 @@ class Arima(Forecaster):
         self.order_, self.seasonal_order_, self.trend_ = order, seasonal_order, trend
         self.endog_, self.exog_ = endog, exog
         self.param_values_ = full_params
-        self.search_aicc_ = {f"({c[0]},{d},{c[1]})({c[2]},{D},{c[3]})": round(v[0], 3)
+        self.search_aicc_ = {f"({c[0]},{d},{c[1]})({c[2]},{D},{c[3]})" + (" c" if c[4] else ""): round(v[0], 3)
                              for c, v in sorted(tried.items(), key=lambda kv: kv[1][0])}
         self.n_failed_candidates_ = len(errors)
         self._result_cache = result

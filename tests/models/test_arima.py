@@ -142,19 +142,19 @@ def test_arima_2019_total_within_its_measured_error():
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="known: on 2019 (-10% after the 2018 peak) ARIMA's drift loses to seasonal naive "
-                                        "(14.96% vs 11.66% MAPE); see test_arima_beats_seasonal_naive_across_origins")
 def test_arima_beats_seasonal_naive_on_2019_total():
+    # 2019 fell 10% after the 2018 peak; with the drift a searched term (not imposed) ARIMA
+    # measured 10.74% MAPE against seasonal naive's 11.66% (with an imposed drift it was 14.96%)
     assert mape_2019("arima") < mape_2019("seasonal_naive")
 
 
 @pytest.mark.slow
 def test_arima_beats_seasonal_naive_across_origins():
     # measured MAPE (arima vs seasonal_naive), forecasting the next 12 months from each cutoff:
-    # 2016-12 5.40 vs 13.42, 2017-12 5.73 vs 7.19, 2018-12 14.96 vs 11.66, 2019-12 9.35 vs 11.25,
-    # 2022-12 5.35 vs 11.18, 2023-12 2.49 vs 7.53; means 7.21 vs 10.37 (2020-21 skipped: COVID origins)
+    # 2016-12 6.90 vs 13.42, 2017-12 4.82 vs 7.19, 2018-12 10.74 vs 11.66, 2019-12 8.91 vs 11.25,
+    # 2022-12 5.50 vs 11.18, 2023-12 2.49 vs 7.53; means 6.56 vs 10.37 (2020-21 skipped: COVID origins)
     cutoffs = ["2016-12", "2017-12", "2018-12", "2019-12", "2022-12", "2023-12"]
     arima = np.mean([mape_2019("arima", cutoff=c) for c in cutoffs])
     snaive = np.mean([mape_2019("seasonal_naive", cutoff=c) for c in cutoffs])
     assert arima < snaive
-    assert arima < 8.5  # measured 7.21
+    assert arima < 8.0  # measured 6.56
