@@ -205,7 +205,8 @@ def forecast_step(frame: pd.DataFrame, settings: Settings, key: dict[str, Any]) 
 
 @task(name="institutional", cache_key_fn=_cache_key, persist_result=True)
 def institutional_step(frame: pd.DataFrame, settings: Settings, data_dir: Path, key: dict[str, Any],
-                       latest_annual: pd.DataFrame | None = None) -> Any:
+                       latest_annual: pd.DataFrame | None = None,
+                       latest_champions: dict[str, str] | None = None) -> Any:
     from models.institutional import compare_with_institutions
 
     projections = pd.read_csv(data_dir / PROJECTIONS_FILE)
@@ -216,6 +217,7 @@ def institutional_step(frame: pd.DataFrame, settings: Settings, data_dir: Path, 
         frame, projections, actuals, settings.engine_settings(),
         info_month=settings.institutional.info_month, first_year=settings.institutional.first_year,
         target_year=settings.target_year, exog=exog, latest_annual=latest_annual,
+        latest_champions=latest_champions,
     )
 
 
@@ -345,7 +347,8 @@ def execute(settings: Settings, *, data_dir: Path | None = None,
             key = {**base_key, **settings.section_dict("models", "institutional", "target_year"),
                    "tables": file_hash(data_dir / PROJECTIONS_FILE, data_dir / ACTUALS_FILE)}
             inst = timed("institutional", institutional_step, frame, settings, data_dir, key=key,
-                         latest_annual=fc.annual)
+                         latest_annual=fc.annual,
+                         latest_champions=dict(zip(champions["unique_id"], champions["champion"])))
             tables["institutional_comparison.csv"] = inst.comparison
             tables["institutional_summary.csv"] = inst.summary
             tables["institutional_outlook.csv"] = inst.outlook

@@ -282,12 +282,16 @@ def _projected_levels(p: pd.DataFrame, actual_of: dict[tuple[str, int], float]) 
 def compare_with_institutions(frame: pd.DataFrame, projections: pd.DataFrame, actuals: pd.DataFrame, settings: Any, *,
                               info_month: int = 10, first_year: int = 2013, last_year: int | None = None,
                               target_year: int | None = None, exog: Any = None, factory: Any = None,
-                              latest_annual: pd.DataFrame | None = None) -> InstitutionalResult:
+                              latest_annual: pd.DataFrame | None = None,
+                              latest_champions: Mapping[str, str] | None = None) -> InstitutionalResult:
     """Backtest every enabled model (and a champion) against the institutions' outlooks.
 
     ``latest_annual``: the engine's target-year annual table from all the data (unique_id, year,
     model, forecast, lo_80, hi_80 in USD), when the caller has it already (the pipeline's forecast
-    step): the outlook then uses it instead of fitting every model again.
+    step): the outlook then uses it instead of fitting every model again. ``latest_champions``
+    (unique_id -> model): the champions the caller publishes; the outlook then shows those models,
+    so that the comparison table and the published forecast agree (otherwise the outlook uses the
+    champion chosen on earlier years' annual errors).
 
     frame: canonical long frame (unique_id, ds, y in USD); projections: the
     ``institutional_projections.csv`` table (institution, kind, published, target_year, unique_id,
@@ -344,7 +348,7 @@ def compare_with_institutions(frame: pd.DataFrame, projections: pd.DataFrame, ac
     comparison = _comparison(p, years, eligible_by_year, all_models, actual_of, source_of, model_names)
     summary = _summary(comparison, model_names)
     outlook = _outlook(frame, p, settings, target_year, eligible_by_year.get(target_year, set()), all_models, champions,
-                       actual_of, exog, model_names, factory, latest_annual)
+                       actual_of, exog, model_names, factory, latest_annual, latest_champions)
     return InstitutionalResult(comparison=comparison, summary=summary, outlook=outlook,
                                champions=champions.reset_index(drop=True))
 
@@ -462,7 +466,8 @@ def _span_text(years: list[int]) -> str:
 
 def _outlook(frame: pd.DataFrame, p: pd.DataFrame, settings: Any, target_year: int, same_info_ids: set[str],
              all_models: pd.DataFrame, champions: pd.DataFrame, actual_of: dict, exog: Any, model_names: list[str],
-             factory: Any, latest_annual: pd.DataFrame | None = None) -> pd.DataFrame:
+             factory: Any, latest_annual: pd.DataFrame | None = None,
+             latest_champions: Mapping[str, str] | None = None) -> pd.DataFrame:
     rows = p[p["target_year"] == target_year].copy()
     if rows.empty:
         return pd.DataFrame(columns=OUTLOOK_COLUMNS)
@@ -473,6 +478,8 @@ def _outlook(frame: pd.DataFrame, p: pd.DataFrame, settings: Any, target_year: i
     for uid in ids:  # series not in the same-information run: champion from earlier years, else the default
         if uid not in champ_of:
             champ_of[uid] = _champion_for_unrun_year(all_models, uid, target_year, model_names)
+    if latest_champions is not None:
+        champ_of.update({u: m for u, m in latest_champions.items() if u in champ_of and m in model_names})
     rows["champion_model"] = rows["unique_id"].map(champ_of)
 
     latest = frame[frame["unique_id"].isin(ids)].dropna(subset=["y"])

@@ -357,3 +357,17 @@ def test_bad_input_messages():
     bad.loc[3, "target_year"] = "next year"
     with pytest.raises(ValueError, match=r"^projections: target_year is not a year in row 3: 'next year'$"):
         compare_with_institutions(frame, bad, toy_actuals(), SETTINGS)
+
+
+def test_outlook_shows_the_published_champion_and_reuses_the_given_annual_forecast():
+    frame = pd.concat([total_frame(), semis_frame()], ignore_index=True)
+    latest_annual = pd.DataFrame({"unique_id": ["total", "total"], "year": [2016, 2016], "model": ["naive", "seasonal_naive"],
+                                  "forecast": [801e9, 790e9], "lo_80": [700e9, 690e9], "hi_80": [900e9, 890e9],
+                                  "lo_95": [650e9, 640e9], "hi_95": [950e9, 940e9]})
+    out = compare_with_institutions(frame, toy_projections(), toy_actuals(), SETTINGS, info_month=10, first_year=2013,
+                                    factory=toy_factory, latest_annual=latest_annual,
+                                    latest_champions={"total": "naive"})
+    kiet = _row(out.outlook, institution="KIET")
+    assert kiet["champion_model"] == "naive"           # the published champion, not the annual-APE one
+    assert kiet["model_usd_bn"] == pytest.approx(801.0)  # taken from latest_annual, not refitted
+    assert kiet["model_lo_80"] == pytest.approx(700.0)
