@@ -66,13 +66,7 @@ def data_summary(data_dir: Path = typer.Option(REPO / "data", help="folder of th
 @app.command()
 def validate(input: Path = typer.Option(..., "--input", "-i", help="CSV in long form unique_id,ds,y")) -> None:
     """Check a user CSV against the data contract and print what would be used."""
-    from features.contract import DataValidationError
-    from features.readers import read_user_csv
-
-    try:
-        frame = read_user_csv(input)
-    except (DataValidationError, FileNotFoundError, UnicodeDecodeError) as exc:
-        _fail(str(exc))
+    frame = _read_input(input)
     spans = frame.groupby("unique_id")["ds"].agg(["min", "max", "size"])
     typer.echo(f"{input}: {len(frame)} rows, {len(spans)} series, OK")
     for uid, row in spans.iterrows():
@@ -89,61 +83,63 @@ def _engine_settings(config: Path, models: Optional[str]):
     return settings
 
 
+def _read_input(path: Path):
+    """A user CSV through the one validation at the edge; a bad file ends the command with its message."""
+    from features.contract import DataValidationError
+    from features.readers import read_user_csv
+
+    try:
+        return read_user_csv(path)
+    except (DataValidationError, FileNotFoundError, UnicodeDecodeError) as exc:
+        _fail(str(exc))
+
+
+def _write_tables(out: Path, tables: dict) -> None:
+    """Each table as a CSV in ``out``, written atomically (temp file + rename)."""
+    from flows.publish import csv_bytes, write_atomic
+
+    for name, table in tables.items():
+        write_atomic(out / name, csv_bytes(table))
+    typer.echo(f"wrote {', '.join(f'{out}/{name}' for name in tables)}")
+
+
 @app.command()
 def backtest(
     input: Path = typer.Option(..., "--input", "-i", help="CSV in long form unique_id,ds,y"),
-    horizon: int = typer.Option(12, "--horizon", "-h", min=1, help="months ahead at each cutoff"),
+    horizon: int = typer.Option(12, "--horizon", help="months ahead at each cutoff", min=1),
     windows: int = typer.Option(4, "--windows", "-w", min=1, help="number of rolling cutoffs"),
     step: int = typer.Option(6, "--step", "-s", min=1, help="months between cutoffs"),
     models: Optional[str] = typer.Option(None, "--models", "-m", help="comma-separated model names (default: config)"),
     out: Path = typer.Option(Path("backtest_out"), "--out", "-o", help="output folder"),
     config: Path = typer.Option(DEFAULT_CONFIG, "--config", "-c", help="settings file"),
 ) -> None:
-    """Rolling-origin backtest of every model on a user CSV; writes backtest_forecasts.csv and backtest_metrics.csv."""
-    from features.contract import DataValidationError
-    from features.readers import read_user_csv
-    from flows.pipeline import backtest_frame
-    from flows.publish import write_csv_atomic
+    """Rolling-origin backtest of every model on a user CSV: backtest_forecasts.csv, backtest_metrics.csv, champions.csv."""
+    from flows.jobs import backtest_frame
 
-    try:
-        frame = read_user_csv(input)
-    except (DataValidationError, FileNotFoundError, UnicodeDecodeError) as exc:
-        _fail(str(exc))
+    frame = _read_input(input)
     settings = _engine_settings(config, models)
     result = backtest_frame(frame, settings, horizon=horizon, windows=windows, step=step, progress=True)
-    out.mkdir(parents=True, exist_ok=True)
-    write_csv_atomic(result.forecasts, out / "backtest_forecasts.csv")
-    write_csv_atomic(result.metrics, out / "backtest_metrics.csv")
-    write_csv_atomic(result.champions, out / "champions.csv")
+    _write_tables(out, {"backtest_forecasts.csv": result.forecasts, "backtest_metrics.csv": result.metrics,
+                        "champions.csv": result.champions})
     summary = result.metrics.groupby("model")[["mase", "smape", "coverage_80", "coverage_95"]].mean().sort_values("mase")
     typer.echo(summary.round(3).to_string())
-    typer.echo(f"wrote {out}/backtest_forecasts.csv, {out}/backtest_metrics.csv, {out}/champions.csv")
 
 
 @app.command()
 def forecast(
     input: Path = typer.Option(..., "--input", "-i", help="CSV in long form unique_id,ds,y"),
-    horizon: int = typer.Option(12, "--horizon", "-h", min=1, help="months ahead"),
+    horizon: int = typer.Option(12, "--horizon", help="months ahead", min=1),
     models: Optional[str] = typer.Option(None, "--models", "-m", help="comma-separated model names (default: config)"),
     out: Path = typer.Option(Path("forecast_out"), "--out", "-o", help="output folder"),
     config: Path = typer.Option(DEFAULT_CONFIG, "--config", "-c", help="settings file"),
 ) -> None:
-    """Fit every model on a user CSV and forecast H months; writes forecast.csv."""
-    from features.contract import DataValidationError
-    from features.readers import read_user_csv
-    from flows.pipeline import forecast_frame
-    from flows.publish import write_csv_atomic
+    """Fit every model on a user CSV and forecast H months: forecast.csv and model_fits.csv."""
+    from flows.jobs import forecast_frame
 
-    try:
-        frame = read_user_csv(input)
-    except (DataValidationError, FileNotFoundError, UnicodeDecodeError) as exc:
-        _fail(str(exc))
+    frame = _read_input(input)
     settings = _engine_settings(config, models)
     result = forecast_frame(frame, settings, horizon=horizon, progress=True)
-    out.mkdir(parents=True, exist_ok=True)
-    write_csv_atomic(result.forecasts, out / "forecast.csv")
-    write_csv_atomic(result.fits, out / "model_fits.csv")
-    typer.echo(f"wrote {out}/forecast.csv ({len(result.forecasts)} rows) and {out}/model_fits.csv")
+    _write_tables(out, {"forecast.csv": result.forecasts, "model_fits.csv": result.fits})
 
 
 @app.command()

@@ -7,52 +7,10 @@ import pandas as pd
 import pytest
 
 from models.backtest import backtest, default_cutoffs
-from models.base import Forecaster
 from models.engine import EngineSettings, ModelSpec
 
 
-def _bounds(f, width):
-    return {"forecast": f, "lo_80": f - width, "hi_80": f + width, "lo_95": f - 2 * width, "hi_95": f + 2 * width}
-
-
-class ToyNaive(Forecaster):
-    name = "naive"
-
-    def _fit(self, y, X):
-        self.last_ = float(y.dropna().iloc[-1])
-
-    def _predict(self, h, X_future):
-        return _bounds(np.full(h, self.last_), 1.0)
-
-    def _sample_paths(self, h, n_paths, rng, X_future):
-        return np.full((n_paths, h), self.last_)
-
-
-class ToySeasonalNaive(Forecaster):
-    name = "seasonal_naive"
-    min_obs = 12
-
-    def _fit(self, y, X):
-        self.season_ = y.iloc[-12:].to_numpy()
-
-    def _predict(self, h, X_future):
-        return _bounds(np.resize(self.season_, h), 2.0)
-
-    def _sample_paths(self, h, n_paths, rng, X_future):
-        return np.tile(np.resize(self.season_, h), (n_paths, 1))
-
-
-class ToyMean(Forecaster):
-    name = "mean"
-
-    def _fit(self, y, X):
-        self.mean_ = float(y.mean())
-
-    def _predict(self, h, X_future):
-        return _bounds(np.full(h, self.mean_), 5.0)
-
-    def _sample_paths(self, h, n_paths, rng, X_future):
-        return np.full((n_paths, h), self.mean_)
+from toys import ToyMean, ToyNaive, ToySeasonalNaive
 
 
 class ToySpy(ToyNaive):
