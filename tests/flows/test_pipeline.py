@@ -139,7 +139,7 @@ def test_failed_run_publishes_nothing_and_marks_mlflow_failed(first_run, monkeyp
     out = settings.publish.dir
     before = {p.name: p.read_bytes() for p in sorted(out.iterdir())}
 
-    def broken_report(staging, data_dir, log):  # fails after every table is staged
+    def broken_report(staging, data_dir):  # fails after every table is staged
         assert (staging / "forecast_monthly.csv").is_file() and (staging / "run.json").is_file()
         raise RuntimeError("simulated report failure")
 
