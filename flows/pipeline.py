@@ -72,6 +72,7 @@ class PipelineResult:
     stage_seconds: dict[str, float]
     cached: dict[str, bool] = field(default_factory=dict)
     champion_model_version: str | None = None
+    institutional_text: str = ""
 
     def summary(self, target_year: int) -> str:
         lines = [f"exportcast monthly-forecast: {self.n_series} series (data {self.data_hash[:12]}, code {self.code_version[:12]})"]
@@ -89,6 +90,8 @@ class PipelineResult:
                                                               if self.champion_model_version else ""))
         stages = ", ".join(f"{k} {v:.1f}s{' (cached)' if self.cached.get(k) else ''}" for k, v in self.stage_seconds.items())
         lines.append(f"seconds: {stages}")
+        if self.institutional_text:
+            lines += ["", self.institutional_text]
         return "\n".join(lines)
 
 
@@ -239,6 +242,33 @@ def total_headline(annual: pd.DataFrame, year: int) -> dict[str, Any] | None:
     return {"model": str(row["model"]), **{k: float(row[k]) for k in ("forecast", "lo_80", "hi_80", "lo_95", "hi_95")}}
 
 
+def institutional_text(summary: pd.DataFrame, outlook: pd.DataFrame, target_year: int) -> str:
+    """What the flow prints of the comparison: per series and institution with at least two years,
+    the institution's MAPE beside the champion's and the ensemble's over the same years, the
+    champion's 80% coverage and both biases; then the target year's outlooks beside the model."""
+    lines = ["pre-year outlooks vs the models (same years; MAPE %, coverage of the champion's 80% interval, bias %):"]
+    s = summary[(summary["n_years"] >= 2) & summary["model"].isin(["champion", "ensemble"])]
+    if s.empty:
+        return ""
+    wide = s.pivot_table(index=["unique_id", "institution", "n_years", "institution_mape", "institution_bias_pct"],
+                         columns="model", values=["model_mape", "model_coverage_80", "model_bias_pct"]).reset_index()
+    for r in wide.itertuples(index=False):
+        row = dict(zip([c if isinstance(c, str) else "_".join(x for x in c if x) for c in wide.columns], r))
+        lines.append(f"  {row['unique_id']:<22} {row['institution']:<6} n={int(row['n_years']):>2}  "
+                     f"institution {row['institution_mape']:5.2f} (bias {row['institution_bias_pct']:+5.2f})  "
+                     f"champion {row.get('model_mape_champion', float('nan')):5.2f} "
+                     f"(80% cover {row.get('model_coverage_80_champion', float('nan')):.0%}, "
+                     f"bias {row.get('model_bias_pct_champion', float('nan')):+5.2f})  "
+                     f"ensemble {row.get('model_mape_ensemble', float('nan')):5.2f}")
+    o = outlook[outlook["unique_id"].isin(["total", "item:semiconductors"]) & (outlook["kind"] != "survey")]
+    if not o.empty:
+        lines.append(f"{target_year} outlooks beside the published champion (USD bn):")
+        for r in o.itertuples(index=False):
+            lines.append(f"  {r.unique_id:<22} {r.institution:<6} {r.kind:<17} {r.projected_level_usd_bn:7.1f}  "
+                         f"model ({r.champion_model}) {r.model_usd_bn:7.1f} [80%: {r.model_lo_80:.1f}-{r.model_hi_80:.1f}]")
+    return "\n".join(lines)
+
+
 def _empty_institutional() -> dict[str, pd.DataFrame]:
     """Header-only tables, so that stale files of an earlier run do not linger."""
     from models.institutional import COMPARISON_COLUMNS, OUTLOOK_COLUMNS, SUMMARY_COLUMNS
@@ -338,6 +368,7 @@ def execute(settings: Settings, *, data_dir: Path | None = None,
             "model_fits.csv": fc.fits,
         }
         institutional_done = False
+        inst_text = ""
         headline: dict[str, float] = {}
         if settings.data.source != "embedded":
             log.info("institutional comparison skipped: data source is %s (it needs the embedded dataset)",
@@ -353,6 +384,7 @@ def execute(settings: Settings, *, data_dir: Path | None = None,
             tables["institutional_summary.csv"] = inst.summary
             tables["institutional_outlook.csv"] = inst.outlook
             headline.update(_institutional_headline(inst.summary))
+            inst_text = institutional_text(inst.summary, inst.outlook, settings.target_year)
             institutional_done = True
 
         # ---------------------------------------------------------- MLflow
@@ -419,7 +451,7 @@ def execute(settings: Settings, *, data_dir: Path | None = None,
         outputs_dir=settings.publish.dir, paths=paths, run_id=run_id, mlflow_run_id=tracker.run_id,
         flow_run_id=flow_run_id, data_hash=digest, code_version=version, n_series=data_summary["n_series"],
         champion_counts=champion_counts, total_forecast=total, stage_seconds=seconds, cached=cached,
-        champion_model_version=tracker.champion_version,
+        champion_model_version=tracker.champion_version, institutional_text=inst_text,
     )
     text = result.summary(settings.target_year)
     log.info("%s", text)

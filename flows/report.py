@@ -594,12 +594,15 @@ def _section_champions(inputs: ReportInputs) -> str:
         f = inputs.fits
         odd = f[(f["status"].astype(str) != "ok") | (f["model_used"].astype(str) != f["model"].astype(str))]
         if not odd.empty:
-            rows = [[_label(str(r.unique_id), names), r.model, r.model_used, r.status,
-                     " ".join(str(v) for v in (r.reason, getattr(r, "error", "")) if isinstance(v, str) and v)]
-                    for r in odd.itertuples(index=False)]
+            # one row per series and outcome: a short series falls back the same way for every model
+            odd = odd.assign(why=[" ".join(str(v) for v in (r.reason, getattr(r, "error", "")) if isinstance(v, str) and v)
+                                  for r in odd.itertuples(index=False)])
+            grouped = odd.groupby(["unique_id", "model_used", "status", "why"], sort=False, dropna=False)["model"]
+            rows = [[_label(str(uid), names), ", ".join(str(m) for m in models), used, status, why]
+                    for (uid, used, status, why), models in grouped]
             parts.append("<h3>Fallbacks and failed fits</h3>")
-            parts.append(_table(["Series", "Model", "Used", "Status", "Reason"], rows, classes=["data", "compact"],
-                                widths=["18%", "12%", "12%", "10%", "48%"]))
+            parts.append(_table(["Series", "Models", "Used", "Status", "Reason"], rows, classes=["data", "compact"],
+                                widths=["18%", "18%", "12%", "8%", "44%"]))
         else:
             parts.append(_note("Every model was fitted as configured on every series (no fallback)."))
     return "".join(parts) + "</section>"
