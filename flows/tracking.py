@@ -22,6 +22,7 @@ Nothing here reads the environment: the customs key never reaches MLflow.
 """
 from __future__ import annotations
 
+import logging
 import math
 import tempfile
 from collections.abc import Mapping
@@ -237,14 +238,22 @@ class PipelineTracker:
                 mlflow.log_artifacts(tmp, artifact_path="tables")
             if fitted:
                 names = dict(model_names) if model_names is not None else {uid: family for uid in fitted}
-                mlflow.pyfunc.log_model(
-                    name=PYFUNC_NAME,
-                    python_model=ForecasterSet(fitted, names, exog),
-                    pip_requirements=pip_requirements(),
-                    signature=PYFUNC_SIGNATURE,
-                    input_example=pd.DataFrame({"unique_id": [next(iter(fitted))], "horizon": [1]}),
-                    registered_model_name=self.settings.registered_model if register else None,
-                )
+                # MLflow warns on every log that a Python object is cloudpickled: that is the design
+                # here (the fitted forecasters ARE the model), so the warning is silenced for this call
+                pyfunc_logger = logging.getLogger("mlflow.pyfunc")
+                level = pyfunc_logger.level
+                pyfunc_logger.setLevel(logging.ERROR)
+                try:
+                    mlflow.pyfunc.log_model(
+                        name=PYFUNC_NAME,
+                        python_model=ForecasterSet(fitted, names, exog),
+                        pip_requirements=pip_requirements(),
+                        signature=PYFUNC_SIGNATURE,
+                        input_example=pd.DataFrame({"unique_id": [next(iter(fitted))], "horizon": [1]}),
+                        registered_model_name=self.settings.registered_model if register else None,
+                    )
+                finally:
+                    pyfunc_logger.setLevel(level)
                 if register:
                     self.champion_version = self._alias_latest(child.info.run_id)
             self.family_runs[family] = child.info.run_id
