@@ -24,14 +24,15 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from models import registry  # noqa: E402
 from models.backtest import backtest  # noqa: E402
-from models.engine import EngineSettings, ModelSpec, forecast  # noqa: E402
+from features.calendar import working_days  # noqa: E402
+from features.readers import read_embedded  # noqa: E402
+from flows import settings as flows_settings  # noqa: E402
+from models.engine import EngineSettings, forecast  # noqa: E402
 from models.metrics import ape  # noqa: E402
 
 HORIZON = 14
@@ -39,40 +40,20 @@ FIRST_CUTOFF_YEAR, LAST_CUTOFF_YEAR = 2012, 2024
 
 
 def load_frame() -> pd.DataFrame:
-    try:
-        from features.readers import read_embedded
-        frame = read_embedded(ROOT / "data")
-    except ImportError:
-        frame = pd.read_csv(ROOT / "data" / "exports_monthly.csv", parse_dates=["ds"])
-    return frame[["unique_id", "ds", "y"]]
+    return read_embedded(ROOT / "data")[["unique_id", "ds", "y"]]
 
 
-def load_settings(n_jobs: int, n_paths: int, only: list[str] | None) -> tuple[EngineSettings, list[str]]:
-    config = yaml.safe_load((ROOT / "config.yaml").read_text(encoding="utf-8"))
-    section = config["models"]
-    params = section.get("params") or {}
-    specs, skipped = [], []
-    for name in section["enabled"]:
-        if only and name not in only and name != "seasonal_naive":
-            continue
-        try:
-            registry.create(name, dict(params.get(name) or {}))
-        except Exception as exc:  # a model not written yet
-            skipped.append(f"{name} ({type(exc).__name__}: {exc})")
-            continue
-        specs.append(ModelSpec(name, dict(params.get(name) or {})))
-    settings = EngineSettings(models=tuple(specs), min_obs_seasonal=section.get("min_obs_seasonal", 24),
-                              max_missing_share=section.get("max_missing_share", 0.5),
-                              fallback=section.get("fallback", "naive"), n_paths=n_paths, n_jobs=n_jobs,
-                              seed=(config.get("runtime") or {}).get("seed", 0))
-    return settings, skipped
+def load_settings(n_jobs: int, n_paths: int, only: list[str] | None, config: Path) -> tuple[EngineSettings, list[str]]:
+    """The engine settings the pipeline uses (flows.settings: the ensemble's members take their
+    config params), optionally restricted to some models (seasonal_naive always kept)."""
+    settings = flows_settings.load_settings(config)
+    if only:
+        settings = settings.updated("models", enabled=[m for m in settings.models.enabled if m in only or m == "seasonal_naive"])
+    settings = settings.updated("models", n_paths=n_paths).updated("runtime", n_jobs=n_jobs)
+    return settings.engine_settings(), []
 
 
-def working_days_exog(start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame | None:
-    try:
-        from features.calendar import working_days
-    except ImportError:
-        return None
+def working_days_exog(start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
     return working_days(start, end).astype(float)
 
 
@@ -82,10 +63,11 @@ def main() -> None:
     parser.add_argument("--n-paths", type=int, default=500)
     parser.add_argument("--min-history", type=int, default=60, help="observed months before the last cutoff for an item")
     parser.add_argument("--models", default="", help="comma-separated subset of the enabled models")
+    parser.add_argument("--config", type=Path, default=ROOT / "config.yaml", help="settings file (as the pipeline reads it)")
     args = parser.parse_args()
 
     only = [m for m in args.models.split(",") if m] or None
-    settings, skipped = load_settings(args.n_jobs, args.n_paths, only)
+    settings, skipped = load_settings(args.n_jobs, args.n_paths, only, args.config)
     frame = load_frame()
     cutoffs = [pd.Timestamp(f"{year}-10-01") for year in range(FIRST_CUTOFF_YEAR, LAST_CUTOFF_YEAR + 1)]
     last_cutoff = cutoffs[-1]

@@ -89,7 +89,7 @@ class ModelsSettings(_Section):
     enabled: list[str] = Field(default_factory=lambda: ["seasonal_naive", "ets", "theta", "arima", "prophet", "ensemble"])
     params: dict[str, dict[str, Any]] = Field(
         default_factory=lambda: {
-            "arima": {"max_p": 2, "max_q": 2, "max_P": 1, "max_Q": 1, "max_d": 1, "working_days": True},
+            "arima": {"max_p": 2, "max_q": 2, "max_P": 1, "max_Q": 1, "max_d": 1, "working_days": False},
             "prophet": {"seasonality_mode": "multiplicative", "working_days": True},
             "ets": {"damped_trend": True},
             "theta": {},
