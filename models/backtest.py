@@ -15,8 +15,9 @@ to its cutoff, is skipped. When the cutoff month itself is unobserved, the model
 the last observation before it and only the months after the cutoff are scored.
 
 Champion rows (``model == 'champion'``) are honest: at window k they copy the forecasts of the
-model with the best mean MASE over the windows before k only (``models.champion.choose``); at the
-first window the caller's ``default_champion`` is used. ``fits`` says, per window, which model
+model with the best mean MASE over the earlier windows whose evaluation months had all been
+observed by cutoff k (``models.champion.choose``); where there is none (the first window, or
+step < horizon) the caller's ``default_champion`` is used. ``fits`` says, per window, which model
 the champion copied and why.
 """
 from __future__ import annotations
@@ -76,7 +77,8 @@ def _backtest_series(item: tuple[str, pd.Series, list[pd.Timestamp], pd.DataFram
     frames: list[pd.DataFrame] = []
     metric_rows: list[dict[str, Any]] = []
     fit_rows: list[dict[str, Any]] = []
-    scores: dict[str, list[float]] = {}  # model -> MASE of the windows done so far (for the champion)
+    # (last evaluated month, model -> MASE) of the windows done so far, for the champion
+    done: list[tuple[pd.Timestamp, dict[str, float]]] = []
     for cutoff in cutoffs:
         window = pd.date_range(cutoff + pd.DateOffset(months=1), periods=horizon, freq="MS", name="ds")
         actual = y.reindex(window)
@@ -99,10 +101,16 @@ def _backtest_series(item: tuple[str, pd.Series, list[pd.Timestamp], pd.DataFram
         for row in out.fits:
             fit_rows.append({"cutoff": cutoff, **row})
 
-        # champion of this window: best over the EARLIER windows only
+        # champion of this window: best over the EARLIER windows whose evaluation months were all
+        # known at this cutoff (with step < horizon an earlier window's test months run past it)
+        scores: dict[str, list[float]] = {}
+        for end, window_scores_done in done:
+            if end <= cutoff:
+                for model, value in window_scores_done.items():
+                    scores.setdefault(model, []).append(value)
         choice = choose(scores, default_champion)
         if choice.n_windows == 0:
-            picked, reason = default_champion, f"first window: default champion '{default_champion}'"
+            picked, reason = default_champion, f"no earlier window fully observed by {cutoff:%Y-%m}: default champion '{default_champion}'"
         else:
             picked, reason = choice.champion, f"{choice.reason} before {cutoff:%Y-%m}"
         champ = fc[fc["model"] == picked].assign(model=CHAMPION)
@@ -115,8 +123,7 @@ def _backtest_series(item: tuple[str, pd.Series, list[pd.Timestamp], pd.DataFram
             frames.append(champ)
             metric_rows.append(_score(uid, CHAMPION, cutoff, champ, y_train))
         fit_rows.append(champ_row)
-        for model, value in window_scores.items():
-            scores.setdefault(model, []).append(value)
+        done.append((window[-1], window_scores))
 
     forecasts = (pd.concat(frames, ignore_index=True) if frames else _empty_forecasts())
     return forecasts[list(BACKTEST_FORECAST_COLUMNS)], metric_rows, fit_rows

@@ -186,25 +186,32 @@ def _default_champion(model_names: list[str]) -> str:
     return "ensemble" if "ensemble" in model_names else model_names[0]
 
 
-def choose_champions(errors: pd.DataFrame, model_names: list[str], default: str | None = None) -> pd.DataFrame:
+SCORE_LABELS = {"model_mase": ("monthly MASE", ""), "model_ape": ("annual APE", "%")}
+
+
+def choose_champions(errors: pd.DataFrame, model_names: list[str], default: str | None = None,
+                     score: str = "model_mase", info_month: int = 10) -> pd.DataFrame:
     """Champion of every (unique_id, target_year) in ``errors`` from years BEFORE it only.
 
-    ``errors``: unique_id, target_year, model, model_ape (NaN when there is no actual or no
-    forecast). For year Y, the models with an APE in the largest number of earlier years compete
+    ``errors``: unique_id, target_year, model and the ``score`` column (default ``model_mase``:
+    the MASE of that year's monthly forecasts, the champion rule of the rolling backtest; or
+    ``model_ape``; NaN when there is no actual or no forecast). For year Y, the models with an APE in the largest number of earlier years compete
     (a model that failed in a year cannot win on the others), scored by their mean APE over the
     earlier years in which all of them have one (the same years for every contender). The lowest
-    wins; ties go to the simpler model (``models.champion.complexity_key``). No earlier year with
-    an APE: ``default``."""
+    wins; ties go to the simpler model (``models.champion.complexity_key``). Only years whose
+    months were all observed by the information cutoff of Y (``info_month`` of Y-1) count: with an
+    October cutoff that is Y-2 and before, since the Nov-Dec errors of Y-1 were not yet known.
+    No such year: ``default``."""
     default = default or _default_champion(model_names)
     rows = []
     for uid, group in errors.groupby("unique_id", sort=True):
-        table = group.pivot_table(index="target_year", columns="model", values="model_ape", aggfunc="first", dropna=False)
+        table = group.pivot_table(index="target_year", columns="model", values=score, aggfunc="first", dropna=False)
         table = table.reindex(columns=model_names)
         for year in sorted(group["target_year"].unique()):
-            prior = table[table.index < year]
+            prior = table[table.index <= (year - 1 if info_month >= 12 else year - 2)]
             counts = prior.notna().sum(axis=0)
             if prior.empty or counts.max() == 0:
-                rows.append((uid, int(year), default, f"no earlier year with an actual: default {default}", 0))
+                rows.append((uid, int(year), default, f"no earlier year fully observed by the information cutoff: default {default}", 0))
                 continue
             contenders = [m for m in model_names if counts[m] == counts.max()]
             common = prior[contenders].dropna(how="any")
@@ -212,8 +219,9 @@ def choose_champions(errors: pd.DataFrame, model_names: list[str], default: str 
             best = min(contenders, key=lambda m: (scores[m], complexity_key(m)))
             years = common.index.astype(int)
             span = f"{years.min()}" if len(years) == 1 else f"{years.min()}-{years.max()}"
-            ranked = ", ".join(f"{m} {scores[m]:.2f}%" for m in sorted(contenders, key=lambda m: (scores[m], complexity_key(m))))
-            reason = f"lowest mean annual APE over {len(years)} earlier year(s) ({span}): {ranked}"
+            label, unit = SCORE_LABELS.get(score, (score, ""))
+            ranked = ", ".join(f"{m} {scores[m]:.2f}{unit}" for m in sorted(contenders, key=lambda m: (scores[m], complexity_key(m))))
+            reason = f"lowest mean {label} over {len(years)} earlier year(s) ({span}): {ranked}"
             rows.append((uid, int(year), best, reason, len(years)))
     return pd.DataFrame(rows, columns=CHAMPION_COLUMNS)
 
@@ -247,7 +255,26 @@ def _annual_forecasts(frame: pd.DataFrame, settings: Any, *, jobs: Mapping[int, 
     last = history.dropna(subset=["y"]).groupby("unique_id")["ds"].max().dt.strftime("%Y-%m")
     out["model_data_through"] = annual["unique_id"].map(last).to_numpy()
     out["target_year"] = annual["year"].to_numpy(dtype=int)
+    mase_of = _monthly_mase(frame, history, result.forecasts)
+    out["model_mase"] = [mase_of.get((key, m), np.nan) for key, m in zip(annual["unique_id"], annual["model"])]
     return out.sort_values(["target_year", "unique_id", "model"], kind="stable").reset_index(drop=True)
+
+
+def _monthly_mase(frame: pd.DataFrame, history: pd.DataFrame, forecasts: pd.DataFrame) -> dict[tuple[str, str], float]:
+    """MASE of each (``<unique_id>@<year>``, model)'s monthly forecasts against the months the data
+    has, scaled on that history (the score the rolling backtest ranks models by)."""
+    from models.metrics import mase
+
+    actual = frame.set_index(["unique_id", "ds"])["y"]
+    train = {key: g.set_index("ds")["y"].asfreq("MS") for key, g in history.groupby("unique_id")}
+    out = {}
+    for (key, model), g in forecasts.groupby(["unique_id", "model"]):
+        uid = key.rsplit("@", 1)[0]
+        y_true = np.array([actual.get((uid, d), np.nan) for d in g["ds"]], dtype=float)
+        if np.isnan(y_true).all():
+            continue
+        out[(key, model)] = float(mase(y_true, g["forecast"].to_numpy(dtype=float), train[key].to_numpy(dtype=float)))
+    return out
 
 
 def _eligible(frame: pd.DataFrame, unique_ids: list[str], year: int, info_month: int) -> list[str]:
@@ -337,7 +364,7 @@ def compare_with_institutions(frame: pd.DataFrame, projections: pd.DataFrame, ac
     model_rows["actual_usd_bn"] = [actual_of.get((u, int(y)), np.nan) for u, y in zip(model_rows["unique_id"], model_rows["target_year"])]
     model_rows["model_ape"] = _ape(model_rows["model_usd_bn"], model_rows["actual_usd_bn"])
 
-    champions = choose_champions(model_rows, model_names) if not model_rows.empty else pd.DataFrame(columns=CHAMPION_COLUMNS)
+    champions = choose_champions(model_rows, model_names, info_month=info_month) if not model_rows.empty else pd.DataFrame(columns=CHAMPION_COLUMNS)
     champ_rows = model_rows.merge(champions[["unique_id", "target_year", "champion_model"]],
                                   left_on=["unique_id", "target_year", "model"],
                                   right_on=["unique_id", "target_year", "champion_model"], how="inner")
@@ -526,6 +553,6 @@ def _champion_for_unrun_year(all_models: pd.DataFrame, uid: str, year: int, mode
     in the data): chosen on the series' compared years before it, like any other year."""
     errors = all_models[(all_models["unique_id"] == uid) & (all_models["model"] != CHAMPION)]
     probe = pd.DataFrame({"unique_id": [uid] * len(model_names), "target_year": [year] * len(model_names),
-                          "model": model_names, "model_ape": [np.nan] * len(model_names)})
-    table = choose_champions(pd.concat([errors[["unique_id", "target_year", "model", "model_ape"]], probe]), model_names)
+                          "model": model_names, "model_mase": [np.nan] * len(model_names)})
+    table = choose_champions(pd.concat([errors[["unique_id", "target_year", "model", "model_mase"]], probe]), model_names)
     return str(table.loc[table["target_year"] == year, "champion_model"].iloc[0])

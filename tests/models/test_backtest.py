@@ -82,21 +82,34 @@ def test_forecast_rows_and_actuals(result):
     assert set(fc.model) == {"seasonal_naive", "naive", "mean", "champion"}
 
 
-def test_champion_rows_use_only_earlier_windows(result):
+def test_champion_rows_use_only_windows_fully_observed_by_the_cutoff(result):
+    # horizon 2, step 1: the 2021-09 window is scored on Oct AND Nov 2021, and Nov was not yet
+    # observed at the 2021-10 cutoff, so the second window cannot use it either: default again
     fc, fits = result.forecasts, result.fits
     champ = fc[fc.model == "champion"]
     first = champ[champ.cutoff == pd.Timestamp("2021-09-01")]["forecast"].tolist()
     second = champ[champ.cutoff == pd.Timestamp("2021-10-01")]["forecast"].tolist()
     assert first == [22.0, 23.0]   # default champion seasonal_naive (Oct, Nov 2020)
-    assert second == [34.0, 34.0]  # naive was best in the first window
+    assert second == [23.0, 24.0]  # still the default (Nov, Dec 2020)
     rows = fits[fits.model == "champion"].set_index("cutoff")
     assert rows.loc[pd.Timestamp("2021-09-01"), "model_used"] == "seasonal_naive"
-    assert rows.loc[pd.Timestamp("2021-09-01"), "reason"] == "first window: default champion 'seasonal_naive'"
-    assert rows.loc[pd.Timestamp("2021-10-01"), "model_used"] == "naive"
-    assert rows.loc[pd.Timestamp("2021-10-01"), "reason"] == "lowest mean MASE 0.125 over 1 window before 2021-10"
+    assert rows.loc[pd.Timestamp("2021-09-01"), "reason"] == "no earlier window fully observed by 2021-09: default champion 'seasonal_naive'"
+    assert rows.loc[pd.Timestamp("2021-10-01"), "reason"] == "no earlier window fully observed by 2021-10: default champion 'seasonal_naive'"
     m = result.metrics.set_index(["model", "cutoff"])
     assert m.loc[("champion", pd.Timestamp("2021-09-01")), "mase"] == pytest.approx(1.0)
-    assert m.loc[("champion", pd.Timestamp("2021-10-01")), "mase"] == pytest.approx(0.125)
+    assert m.loc[("champion", pd.Timestamp("2021-10-01")), "mase"] == pytest.approx(1.0)
+
+
+def test_champion_rows_use_an_earlier_window_once_its_months_are_observed():
+    # horizon 2, step 2: cutoffs 2021-08 (scored on Sep, Oct) and 2021-10 -> the first window counts
+    out = backtest(_frame(), _settings("seasonal_naive", "naive", "mean"), horizon=2, windows=2, step=2,
+                   default_champion="seasonal_naive", factory=toy_factory)
+    rows = out.fits[out.fits.model == "champion"].set_index("cutoff")
+    assert rows.loc[pd.Timestamp("2021-10-01"), "model_used"] == "naive"
+    # naive from Aug 2021 (32): errors 1, 2 -> 1.5 / 12 = 0.125
+    assert rows.loc[pd.Timestamp("2021-10-01"), "reason"] == "lowest mean MASE 0.125 over 1 window before 2021-10"
+    champ = out.forecasts[(out.forecasts.model == "champion") & (out.forecasts.cutoff == pd.Timestamp("2021-10-01"))]
+    assert champ["forecast"].tolist() == [34.0, 34.0]
 
 
 def test_champion_table(result):

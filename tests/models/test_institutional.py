@@ -215,32 +215,37 @@ def test_annual_actuals_table_prefers_complete_data_years():
     assert ("total", 2016) not in got
 
 
-def test_champion_of_a_year_ignores_that_years_errors(result):
+def test_champion_of_a_year_uses_only_years_known_at_its_information_cutoff(result):
     champs = result.champions[result.champions["unique_id"] == "total"].set_index("target_year")
-    # 2013: no earlier year -> the default (first enabled model, no ensemble here)
+    default_reason = "no earlier year fully observed by the information cutoff: default seasonal_naive"
+    # 2013 and 2014: no target year whose months were all observed by Oct 2012 / Oct 2013 -> default
     assert champs.loc[2013, "champion_model"] == "seasonal_naive"
-    assert champs.loc[2013, "champion_reason"] == "no earlier year with an actual: default seasonal_naive"
-    # 2014: on 2013 alone naive (4.35%) beats seasonal naive (11.59%) -> naive, although with 2014's own
-    # errors (naive 50%, seasonal 6.94%) seasonal naive would have been chosen
-    naive13, seas13 = _ape(NAIVE[2013], ACTUAL[2013]), _ape(SEASONAL[2013], ACTUAL[2013])
-    naive14, seas14 = _ape(NAIVE[2014], ACTUAL[2014]), _ape(SEASONAL[2014], ACTUAL[2014])
-    assert naive13 < seas13 and (naive13 + naive14) / 2 > (seas13 + seas14) / 2
-    assert champs.loc[2014, "champion_model"] == "naive"
-    assert champs.loc[2014, "n_prior_years"] == 1
-    # 2015: means over 2013-2014
-    assert champs.loc[2015, "champion_model"] == "seasonal_naive"
+    assert champs.loc[2013, "champion_reason"] == default_reason
+    assert champs.loc[2014, "champion_model"] == "seasonal_naive"   # 2013's Nov-Dec were unknown in Oct 2013
+    assert champs.loc[2014, "champion_reason"] == default_reason
+    # 2015: on 2013's monthly forecasts (Nov 2012 .. Dec 2013, from data through Oct 2012).
+    # MASE scale: |y_t - y_t-12| over Jan-Oct 2012 = 10 / 10 pairs = 1.0
+    # naive (60): errors 10, 10, 0 x 9, 30, 0, 0 -> 50 / 14;  seasonal naive: 0, 0, 10 x 9, 30, 10, 10 -> 140 / 14
+    assert champs.loc[2015, "champion_model"] == "naive"
     assert champs.loc[2015, "champion_reason"] == (
-        f"lowest mean annual APE over 2 earlier year(s) (2013-2014): seasonal_naive {(seas13 + seas14) / 2:.2f}%, "
-        f"naive {(naive13 + naive14) / 2:.2f}%")
-    champion14 = _row(result.comparison, target_year=2014, unique_id="total", institution="KITA", model="champion")
-    assert champion14["champion_model"] == "naive"
-    assert champion14["model_usd_bn"] == pytest.approx(NAIVE[2014])
+        f"lowest mean monthly MASE over 1 earlier year(s) (2013): naive {50 / 14:.2f}, seasonal_naive {140 / 14:.2f}")
+    # 2016: 2013 and 2014. 2014 from data through Oct 2013, scale 130 / 22 (2012: 10 over 12 pairs;
+    # 2013: 9 x 10 + 30 over 10 pairs): naive (30) 30 x 14 / 14 = 30; seasonal 70 / 14 = 5
+    scale14 = 130 / 22
+    naive_mean = (50 / 14 + 30 / scale14) / 2
+    seasonal_mean = (140 / 14 + 5 / scale14) / 2
+    assert naive_mean < seasonal_mean
+    assert champs.loc[2016, "champion_model"] == "naive"
+    assert champs.loc[2016, "n_prior_years"] == 2
+    champion15 = _row(result.comparison, target_year=2015, unique_id="total", institution="KITA", model="champion")
+    assert champion15["champion_model"] == "naive"
+    assert champion15["model_usd_bn"] == pytest.approx(NAIVE[2015])
 
 
 def test_choose_champions_ties_go_to_the_simpler_model():
     errors = pd.DataFrame({"unique_id": "s", "target_year": [2020, 2020, 2021, 2021],
                            "model": ["ets", "naive", "ets", "naive"], "model_ape": [5.0, 5.0, 1.0, 9.0]})
-    table = choose_champions(errors, ["ets", "naive"]).set_index("target_year")
+    table = choose_champions(errors, ["ets", "naive"], score="model_ape", info_month=12).set_index("target_year")
     assert table.loc[2020, "champion_model"] == "ets"                         # default: first model
     assert table.loc[2021, "champion_model"] == "naive"                       # tie at 5.0%: naive is simpler
 
@@ -248,7 +253,7 @@ def test_choose_champions_ties_go_to_the_simpler_model():
 def test_choose_champions_a_model_that_failed_cannot_win():
     errors = pd.DataFrame({"unique_id": "s", "target_year": [2020, 2020, 2021, 2021, 2022, 2022],
                            "model": ["ets", "naive"] * 3, "model_ape": [np.nan, 8.0, 1.0, 9.0, 0.0, 0.0]})
-    table = choose_champions(errors, ["ets", "naive"], default="ets").set_index("target_year")
+    table = choose_champions(errors, ["ets", "naive"], default="ets", score="model_ape", info_month=12).set_index("target_year")
     assert table.loc[2022, "champion_model"] == "naive"                       # naive scored in 2 years, ets in 1
 
 
@@ -271,12 +276,13 @@ def test_summary_mape_bias_and_coverage_by_hand(result):
     assert "1 growth-only outlook(s)" in kita["note"]
 
     champion = _row(s, unique_id="total", institution="KITA", model="champion")
-    # champion: seasonal naive 2013, naive 2014, seasonal naive 2015
-    champ = [SEASONAL[2013], NAIVE[2014], SEASONAL[2015]]
+    # champion: seasonal naive 2013 and 2014 (default), naive 2015
+    champ = [SEASONAL[2013], SEASONAL[2014], NAIVE[2015]]
     errs = [100 * (f - ACTUAL[y]) / ACTUAL[y] for f, y in zip(champ, (2013, 2014, 2015))]
     assert champion["model_mape"] == pytest.approx(np.mean(np.abs(errs)))
-    # seasonal 2013 [585.6, 634.4] misses 690; naive 2014 misses 720; seasonal 2015 [691.2, 748.8] misses 792
-    assert champion["model_coverage_80"] == 0.0
+    # seasonal 2013 [585.6, 634.4] misses 690; seasonal 2014 670 x [0.96, 1.04] misses 720;
+    # naive 2015 720 x [0.84, 1.16] = [604.8, 835.2] holds 792
+    assert champion["model_coverage_80"] == pytest.approx(1 / 3)
 
 
 def test_only_first_pre_year_outlook_enters_the_summary(result):
@@ -319,14 +325,14 @@ def test_outlook_puts_target_year_projections_beside_the_champion(result):
     kiet = _row(o, institution="KIET")
     assert kiet["prior_year_actual_usd_bn"] == pytest.approx(792.0)
     assert kiet["projected_level_usd_bn"] == pytest.approx(792 * 0.99)
-    # champion for 2016 from 2013-2015: seasonal naive (mean APE 9.21%) beats naive (21.15%)
-    assert kiet["champion_model"] == "seasonal_naive"
-    # latest data (through 2015-12): the last 12 months are all 66 -> 792; same information (through 2015-10) too
+    # champion for 2016 from 2013-2014 (see the champion test): naive
+    assert kiet["champion_model"] == "naive"
+    # latest data (through 2015-12): naive 12 x 66 = 792; same information (through 2015-10): 12 x 66 too
     assert kiet["model_usd_bn"] == pytest.approx(792.0)
     assert kiet["model_data_through"] == "2015-12"
-    assert kiet["model_lo_80"] == pytest.approx(0.96 * 792)
+    assert kiet["model_lo_80"] == pytest.approx(0.84 * 792)
     assert kiet["model_growth_pct"] == pytest.approx(0.0)
-    assert kiet["same_info_usd_bn"] == pytest.approx(60 + 60 + 9 * 66 + 66)
+    assert kiet["same_info_usd_bn"] == pytest.approx(12 * 66)
     assert kiet["same_info_data_through"] == "2015-10"
     kita = _row(o, institution="KITA")
     assert kita["institution_vs_model_pct"] == pytest.approx((800 - 792) / 792 * 100)
