@@ -414,6 +414,9 @@ def execute(settings: Settings, *, data_dir: Path | None = None,
                              f"total_{year}_hi_80_usd_bn": total["hi_80"] / 1e9})
         headline["n_series"] = float(data_summary["n_series"])
         tracker.log_headline(headline)
+        if institutional_done:
+            tracker.log_tables({name: tables[name] for name in ("institutional_comparison.csv", "institutional_summary.csv",
+                                                                "institutional_outlook.csv")}, "institutional")
         seconds["mlflow"] = round(time.perf_counter() - start, 3)
 
         # ---------------------------------------------------------- publish (+ report)

@@ -203,6 +203,13 @@ class PipelineTracker:
         if clean:
             mlflow.log_metrics(clean, run_id=self.run_id)
 
+    def log_tables(self, tables: Mapping[str, pd.DataFrame], artifact_path: str) -> None:
+        """CSV artifacts of the parent run (e.g. the institutional comparison)."""
+        with tempfile.TemporaryDirectory() as tmp:
+            for name, table in tables.items():
+                table.to_csv(Path(tmp) / name, index=False)
+            mlflow.log_artifacts(tmp, artifact_path=artifact_path, run_id=self.run_id)
+
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         for key, value in tags.items():
             MlflowClient().set_tag(self.run_id, key, _param_value(value))

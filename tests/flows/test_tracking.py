@@ -48,3 +48,23 @@ def test_forecaster_set_bad_input_messages() -> None:
         fset.predict(None, pd.DataFrame({"unique_id": ["total"], "horizon": [0]}))
     with pytest.raises(ValueError, match=r"model_names lacks the model name of series \['x'\]"):
         ForecasterSet({"x": object()}, {})
+
+
+def test_parent_run_gets_tables_as_artifacts_and_headline_metrics(tmp_path) -> None:
+    import mlflow
+
+    from flows.settings import MlflowSettings
+    from flows.tracking import PipelineTracker
+
+    settings = MlflowSettings(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db", artifact_location=str(tmp_path / "artifacts"),
+                              experiment="t", registered_model="t-model")
+    table = pd.DataFrame({"target_year": [2024], "institution": ["KITA"], "institution_ape": [1.5]})
+    with PipelineTracker(settings, run_name="r", tags={"k": "v"}, params={"p": 1}) as tracker:
+        tracker.log_tables({"institutional_comparison.csv": table}, "institutional")
+        tracker.log_headline({"model_mape_vs_kita": 7.5, "skipped": float("nan")})
+    client = mlflow.MlflowClient(tracking_uri=settings.tracking_uri)
+    run = client.get_run(tracker.run_id)
+    assert run.data.metrics == {"model_mape_vs_kita": 7.5}
+    assert [a.path for a in client.list_artifacts(tracker.run_id, "institutional")] == ["institutional/institutional_comparison.csv"]
+    local = client.download_artifacts(tracker.run_id, "institutional/institutional_comparison.csv", str(tmp_path))
+    pd.testing.assert_frame_equal(pd.read_csv(local), table)
