@@ -205,15 +205,19 @@ class BuildReport:
 Monthly = dict[str, int]   # "YYYY-MM" -> USD
 
 
-def _read(raw_dir: Path, rel: str, required: Iterable[str]) -> pd.DataFrame:
+def read_raw_table(raw_dir: Path, rel: str, required: Iterable[str],
+                   error: type[Exception] | None = None) -> pd.DataFrame:
+    """A raw third-party CSV as strings (no NA guessing: 'NA' is Namibia; BOM tolerated, CRLF
+    handled by the parser), with its required columns checked; ``error`` is the exception raised
+    (default DatasetCheckError), naming the file."""
+    error = error or DatasetCheckError
     path = raw_dir / rel
     if not path.is_file():
-        raise DatasetCheckError(f"{rel}: file not found under {raw_dir}")
-    # strings only (no NA guessing: 'NA' is Namibia), BOM tolerated, CRLF handled by the parser
+        raise error(f"{rel}: file not found under {raw_dir}")
     frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
     missing = [c for c in required if c not in frame.columns]
     if missing:
-        raise DatasetCheckError(f"{rel}: missing column(s) {missing}; found {list(frame.columns)}")
+        raise error(f"{rel}: missing column(s) {missing}; found {list(frame.columns)}")
     return frame
 
 
@@ -264,7 +268,7 @@ def _line(index: int) -> int:
 # --------------------------------------------------------------------------- readers
 def _read_bi_data(raw_dir: Path) -> dict[str, Monthly]:
     """Total ('total') and the five destination columns, by ISO code."""
-    frame = _read(raw_dir, BI_DATA, ["Date", "KOR_export", *BI_DESTINATIONS])
+    frame = read_raw_table(raw_dir, BI_DATA, ["Date", "KOR_export", *BI_DESTINATIONS])
     columns = {"total": "KOR_export", **{iso: col for col, iso in BI_DESTINATIONS.items()}}
     months = [_month(m, BI_DATA, _line(i), "Date") for i, m in enumerate(frame["Date"])]
     return {key: _collect(((m, _usd(v, BI_DATA, _line(i), col), _line(i))
@@ -273,7 +277,7 @@ def _read_bi_data(raw_dir: Path) -> dict[str, Monthly]:
 
 
 def _read_kosis_semis(raw_dir: Path) -> Monthly:
-    frame = _read(raw_dir, KOSIS_SEMIS, ["month", "value"])
+    frame = read_raw_table(raw_dir, KOSIS_SEMIS, ["month", "value"])
     return _collect(((_month(m, KOSIS_SEMIS, _line(i), "month"),
                       _usd(v, KOSIS_SEMIS, _line(i), "value"), _line(i))
                      for i, (m, v) in enumerate(zip(frame["month"], frame["value"]))),
@@ -283,7 +287,7 @@ def _read_kosis_semis(raw_dir: Path) -> Monthly:
 def _read_kita(raw_dir: Path) -> dict[str, Monthly]:
     """KITA item label -> months. Values are thousand USD (수출액_천달러); the file's USD column
     must equal them x 1000. The 전체수출 ('total') columns are NOT Korea's total and are ignored."""
-    frame = _read(raw_dir, KITA_ITEMS, ["기준월", "산업", "수출액_천달러", "수출액_USD"])
+    frame = read_raw_table(raw_dir, KITA_ITEMS, ["기준월", "산업", "수출액_천달러", "수출액_USD"])
     rows: dict[str, list[tuple[str, int, int]]] = defaultdict(list)
     for i, rec in enumerate(frame.itertuples(index=False)):
         line = _line(i)
@@ -297,7 +301,7 @@ def _read_kita(raw_dir: Path) -> dict[str, Monthly]:
 
 
 def _read_industry20(raw_dir: Path) -> dict[str, Monthly]:
-    frame = _read(raw_dir, INDUSTRY20, ["기준월", "산업20", "수출액_USD"])
+    frame = read_raw_table(raw_dir, INDUSTRY20, ["기준월", "산업20", "수출액_USD"])
     rows: dict[str, list[tuple[str, int, int]]] = defaultdict(list)
     for i, rec in enumerate(frame.itertuples(index=False)):
         line = _line(i)
@@ -307,7 +311,7 @@ def _read_industry20(raw_dir: Path) -> dict[str, Monthly]:
 
 
 def _read_total_2025(raw_dir: Path) -> Monthly:
-    frame = _read(raw_dir, TOTAL_2025, ["기준월", "수출액_USD"])
+    frame = read_raw_table(raw_dir, TOTAL_2025, ["기준월", "수출액_USD"])
     return _collect(((_month(m, TOTAL_2025, _line(i), "기준월"),
                       _usd(v, TOTAL_2025, _line(i), "수출액_USD"), _line(i))
                      for i, (m, v) in enumerate(zip(frame["기준월"], frame["수출액_USD"]))),
@@ -317,7 +321,7 @@ def _read_total_2025(raw_dir: Path) -> Monthly:
 def _read_countries(raw_dir: Path) -> tuple[dict[str, Monthly], dict[str, str]]:
     """ISO code -> months (수출액_USD only: the YoY columns of this file are wrong), and ISO code
     -> Korean name."""
-    frame = _read(raw_dir, COUNTRIES, ["국가코드", "국가", "기준월", "수출액_USD"])
+    frame = read_raw_table(raw_dir, COUNTRIES, ["국가코드", "국가", "기준월", "수출액_USD"])
     rows: dict[str, list[tuple[str, int, int]]] = defaultdict(list)
     names_ko: dict[str, str] = {}
     for i, rec in enumerate(frame.itertuples(index=False)):
@@ -337,7 +341,7 @@ def _read_countries(raw_dir: Path) -> tuple[dict[str, Monthly], dict[str, str]]:
 def _read_press(raw_dir: Path) -> dict[str, Monthly]:
     """From the rows whose note starts with 'primary' (one ministry preliminary release per
     month): 'total' and the China / US columns (by ISO code) where printed. bn USD -> USD."""
-    frame = _read(raw_dir, PRESS, ["month", "total_usd_bn", *PRESS_DESTINATIONS, "note"])
+    frame = read_raw_table(raw_dir, PRESS, ["month", "total_usd_bn", *PRESS_DESTINATIONS, "note"])
     rows: dict[str, list[tuple[str, int, int]]] = defaultdict(list)
     for i, rec in enumerate(frame.to_dict("records")):
         if not rec["note"].strip().lower().startswith("primary"):

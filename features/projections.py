@@ -28,7 +28,7 @@ from typing import Iterable
 
 import pandas as pd
 
-from features.dataset_builder import write_csv_atomic
+from features.dataset_builder import read_raw_table, write_csv_atomic
 
 PROJECTIONS_IN = "projections.csv"
 ACTUALS_IN = "actuals.csv"
@@ -189,14 +189,7 @@ def _map_scope(scope: str, rel: str, line: int) -> str:
 
 
 def _read(directory: Path, name: str, required: Iterable[str]) -> pd.DataFrame:
-    path = directory / name
-    if not path.is_file():
-        raise ProjectionsError(f"{name}: file not found under {directory}")
-    frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-    missing = [c for c in required if c not in frame.columns]
-    if missing:
-        raise ProjectionsError(f"{name}: missing column(s) {missing}; found {list(frame.columns)}")
-    return frame
+    return read_raw_table(directory, name, required, error=ProjectionsError)
 
 
 def _year(raw: str, rel: str, line: int, column: str) -> tuple[int, str]:
