@@ -25,6 +25,8 @@ from models.registry import register
 
 
 MONTHLY_FOURIER_ORDER = 5
+CALIBRATION_MONTHS = 12
+MAX_INTERVAL_SCALE = 5.0
 
 
 def _quiet() -> None:
@@ -63,12 +65,12 @@ class ProphetModel(Forecaster):
 
     def __init__(self, seasonality_mode: str = "multiplicative", working_days: bool = False, n_samples: int = 1000,
                  seed: int = 0, changepoint_prior_scale: float = 0.05, yearly_seasonality: bool | int = True,
-                 **params: Any) -> None:
+                 calibrate: bool = True, **params: Any) -> None:
         if seasonality_mode not in ("additive", "multiplicative"):
             raise ModelInputError(f"prophet: seasonality_mode must be 'additive' or 'multiplicative'; got {seasonality_mode!r}")
         super().__init__(seasonality_mode=seasonality_mode, working_days=bool(working_days), n_samples=int(n_samples),
                          seed=int(seed), changepoint_prior_scale=float(changepoint_prior_scale),
-                         yearly_seasonality=yearly_seasonality, **params)
+                         yearly_seasonality=yearly_seasonality, calibrate=bool(calibrate), **params)
 
     def _frame(self, index: pd.DatetimeIndex, X: pd.DataFrame | None, where: str) -> pd.DataFrame:
         frame = pd.DataFrame({"ds": index})
@@ -103,14 +105,54 @@ class ProphetModel(Forecaster):
             warnings.simplefilter("ignore")
             model.fit(frame)
         self.model_ = model
+        self.interval_scale_ = self._calibration(y, X) if self.params["calibrate"] else 1.0
 
-    def _draws(self, h: int, n: int, seed: int, X_future: pd.DataFrame | None) -> np.ndarray:
+    def _calibration(self, y: pd.Series, X: pd.DataFrame | None) -> float:
+        """How much wider the draws must be to cover the model's own out-of-sample errors.
+
+        Prophet's draws add independent monthly noise at the in-sample residual scale to the
+        trend uncertainty; monthly export errors are autocorrelated and larger out of sample, and
+        its 80% intervals held about 45% of backtest actuals. So the model is refitted without the
+        last CALIBRATION_MONTHS observed months, forecasts them, and the scale is the 80th
+        percentile of |error| / (80% half-width) over those months (split-conformal style, on the
+        training data only), kept within [1, MAX_INTERVAL_SCALE]: it only ever widens. Series
+        shorter than min_obs + CALIBRATION_MONTHS are left as Prophet makes them (scale 1)."""
+        observed = y.dropna()
+        if len(observed) < self.min_obs + CALIBRATION_MONTHS:
+            return 1.0
+        cut = observed.index[-CALIBRATION_MONTHS - 1]
+        head = y.loc[:cut]
+        holdout = y.loc[cut:].iloc[1:]
+        params = {**self.params, "calibrate": False, "n_samples": 500}
+        probe = ProphetModel(**params).fit(head, None if X is None else X.loc[head.index])
+        fc = probe.predict(len(holdout), None if X is None else X.loc[holdout.index])
+        half = (fc["hi_80"] - fc["lo_80"]).to_numpy() / 2
+        err = np.abs(holdout.to_numpy() - fc["forecast"].to_numpy())
+        ok = np.isfinite(err) & (half > 0)
+        if not ok.any():
+            return 1.0
+        return float(np.clip(np.quantile(err[ok] / half[ok], 0.8), 1.0, MAX_INTERVAL_SCALE))
+
+    def _mean(self, h: int, X_future: pd.DataFrame | None) -> np.ndarray:
+        future = self._frame(pd.date_range(self.last_ds_, periods=h + 1, freq="MS")[1:], X_future, "predict")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            self.model_.uncertainty_samples = 0  # yhat only
+            return self.model_.predict(future)["yhat"].to_numpy(dtype=float)
+
+    def _draws(self, h: int, n: int, seed: int, X_future: pd.DataFrame | None, mean: np.ndarray | None = None) -> np.ndarray:
+        """(n, h) predictive draws, spread around the point forecast by ``interval_scale_``."""
         future = self._frame(pd.date_range(self.last_ds_, periods=h + 1, freq="MS")[1:], X_future, "predict")
         self.model_.uncertainty_samples = n
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             samples = _with_seed(seed, self.model_.predictive_samples, future)
-        return np.asarray(samples["yhat"], dtype=float).T  # (n, h)
+        draws = np.asarray(samples["yhat"], dtype=float).T
+        scale = getattr(self, "interval_scale_", 1.0)
+        if scale != 1.0:
+            mean = self._mean(h, X_future) if mean is None else mean
+            draws = mean + scale * (draws - mean)
+        return draws
 
     def _predict(self, h: int, X_future: pd.DataFrame | None) -> dict[str, np.ndarray]:
         # memoised per (h, regressor values): Prophet's draws cost ~0.05 s and the same forecast is
@@ -122,12 +164,8 @@ class ProphetModel(Forecaster):
         return {k: v.copy() for k, v in cache[key].items()}
 
     def _predict_uncached(self, h: int, X_future: pd.DataFrame | None) -> dict[str, np.ndarray]:
-        future = self._frame(pd.date_range(self.last_ds_, periods=h + 1, freq="MS")[1:], X_future, "predict")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            self.model_.uncertainty_samples = 0  # yhat only; the bounds come from one set of draws below
-            mean = self.model_.predict(future)["yhat"].to_numpy(dtype=float)
-        draws = self._draws(h, self.params["n_samples"], self.params["seed"], X_future)
+        mean = self._mean(h, X_future)  # the bounds come from one set of draws below
+        draws = self._draws(h, self.params["n_samples"], self.params["seed"], X_future, mean)
         out = {"forecast": mean}
         for level in LEVELS:
             tail = (100 - level) / 200
@@ -141,4 +179,5 @@ class ProphetModel(Forecaster):
     def describe(self) -> dict[str, Any]:
         return {"seasonality_mode": self.params["seasonality_mode"], "working_days": self.use_exog_,
                 "n_changepoints": int(len(self.model_.changepoints)),
-                "yearly_seasonality": self.params["yearly_seasonality"]}
+                "yearly_seasonality": self.params["yearly_seasonality"],
+                "interval_scale": getattr(self, "interval_scale_", 1.0)}

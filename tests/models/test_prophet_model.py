@@ -69,3 +69,32 @@ def test_working_days_regressor_is_used_and_required():
 def test_bad_seasonality_mode_is_refused():
     with pytest.raises(ModelInputError, match=r"^prophet: seasonality_mode must be 'additive' or 'multiplicative'; got 'log'$"):
         registry.create("prophet", {"seasonality_mode": "log"})
+
+
+def test_intervals_are_widened_by_the_scale_measured_on_a_holdout_year():
+    """The calibration scale by hand: refit without the last 12 months, forecast them, and take the
+    80th percentile of |error| / (80% half-width), at least 1; the draws then spread around the
+    same point forecast by that factor."""
+    # a level shift in the last 18 months: the in-sample noise (2%) understates the error
+    y = series(72, seed=5)
+    y.iloc[-18:] *= 1.25
+    raw = registry.create("prophet", {"n_samples": 400, "calibrate": False}).fit(y)
+    calibrated = registry.create("prophet", {"n_samples": 400}).fit(y)
+
+    head, holdout = y.iloc[:-12], y.iloc[-12:]
+    probe = registry.create("prophet", {"n_samples": 500, "calibrate": False}).fit(head).predict(12)
+    ratio = np.abs(holdout.to_numpy() - probe["forecast"].to_numpy()) / ((probe["hi_80"] - probe["lo_80"]).to_numpy() / 2)
+    expected = float(np.clip(np.quantile(ratio, 0.8), 1.0, 5.0))
+    assert expected > 1.0
+    assert calibrated.interval_scale_ == pytest.approx(expected)
+    assert calibrated.describe()["interval_scale"] == pytest.approx(expected)
+
+    a, b = raw.predict(6), calibrated.predict(6)
+    np.testing.assert_allclose(b.forecast, a.forecast)
+    np.testing.assert_allclose(b.hi_80 - b.forecast, expected * (a.hi_80 - a.forecast), rtol=1e-9)
+    np.testing.assert_allclose(b.forecast - b.lo_95, expected * (a.forecast - a.lo_95), rtol=1e-9)
+
+
+def test_series_too_short_to_hold_out_a_year_are_not_rescaled():
+    model = registry.create("prophet", {"n_samples": 200}).fit(series(30))
+    assert model.interval_scale_ == 1.0
