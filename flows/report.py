@@ -344,10 +344,17 @@ def _section_headline(inputs: ReportInputs) -> str:
                      f'<span class="range">80% range {fmt_range(t["lo_80"], t["hi_80"])}, '
                      f'95% range {fmt_range(t["lo_95"], t["hi_95"])}</span> '
                      f'<span class="model">({_e(t["model"])})</span></p>')
+    # a champion that fell back (a short series) is shown with the model that really forecast
+    used = {}
+    if inputs.fits is not None and {"unique_id", "model", "model_used"} <= set(inputs.fits.columns):
+        used = {(str(u), str(m)): str(v) for u, m, v in zip(inputs.fits["unique_id"], inputs.fits["model"],
+                                                         inputs.fits["model_used"]) if isinstance(v, str) and v}
     rows = []
     for r in table.itertuples(index=False):
         prior = fmt_bn(r.prior) if _is_num(r.prior) else f"incomplete ({r.n_prior}/12 months)"
-        rows.append([_label(r.unique_id, names), r.model, fmt_bn(r.forecast), fmt_range(r.lo_80, r.hi_80),
+        model_used = used.get((str(r.unique_id), str(r.model)), str(r.model))
+        champion = str(r.model) if model_used == str(r.model) else f"{r.model} → {model_used}"
+        rows.append([_label(r.unique_id, names), champion, fmt_bn(r.forecast), fmt_range(r.lo_80, r.hi_80),
                      fmt_range(r.lo_95, r.hi_95), prior, fmt_pct(r.change_pct, signed=True)])
     parts.append(_table(["Series", "Champion", f"{year} forecast", "80% range", "95% range", f"{year - 1} actual", "Change"],
                         rows, numeric=(2, 3, 4, 5, 6), classes=["data"], widths=["24%", "12%", "11%", "15%", "15%", "13%", "10%"]))
