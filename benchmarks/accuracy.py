@@ -32,6 +32,7 @@ from models.backtest import backtest  # noqa: E402
 from features.calendar import working_days  # noqa: E402
 from features.readers import read_embedded  # noqa: E402
 from flows import settings as flows_settings  # noqa: E402
+from models.champion import default_champion  # noqa: E402
 from models.engine import EngineSettings, forecast  # noqa: E402
 from models.metrics import ape  # noqa: E402
 
@@ -83,7 +84,7 @@ def main() -> None:
 
     t0 = time.perf_counter()
     bt = backtest(frame, settings, horizon=HORIZON, windows=len(cutoffs), cutoffs=cutoffs, exog=exog,
-                  default_champion="seasonal_naive")
+                  default_champion=default_champion(settings.model_names))  # the pipeline's rule
     t_bt = time.perf_counter() - t0
     fits = bt.fits[bt.fits["model"] != "champion"]
     print(f"\nbacktest: {t_bt:.1f} s; windows per series: "

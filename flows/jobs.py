@@ -21,18 +21,15 @@ def working_day_exog(frame: pd.DataFrame, last_month: pd.Timestamp) -> pd.DataFr
     return working_days(frame["ds"].min(), last_month)
 
 
-def default_champion(settings: "Settings") -> str:
-    """The a-priori champion, used where no earlier backtest window exists to choose one."""
-    return "ensemble" if "ensemble" in settings.models.enabled else "seasonal_naive"
-
-
 def backtest_frame(frame: pd.DataFrame, settings: "Settings", *, horizon: int, windows: int, step: int,
                    cutoffs: list[pd.Timestamp] | None = None, progress: bool = False) -> "BacktestResult":
     from models.backtest import backtest
+    from models.champion import default_champion
 
+    engine = settings.engine_settings()
     exog = working_day_exog(frame, frame["ds"].max() + horizon * MONTH)
-    return backtest(frame, settings.engine_settings(), horizon=horizon, windows=windows, step=step, exog=exog,
-                    cutoffs=cutoffs, default_champion=default_champion(settings), progress=progress)
+    return backtest(frame, engine, horizon=horizon, windows=windows, step=step, exog=exog,
+                    cutoffs=cutoffs, default_champion=default_champion(engine.model_names), progress=progress)
 
 
 def forecast_frame(frame: pd.DataFrame, settings: "Settings", *, horizon: int | None = None,

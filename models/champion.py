@@ -18,7 +18,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-__all__ = ["COMPLEXITY_ORDER", "TIE_TOLERANCE", "CHAMPION", "Choice", "complexity_key", "choose", "select_champions"]
+__all__ = ["COMPLEXITY_ORDER", "TIE_TOLERANCE", "CHAMPION", "Choice", "complexity_key", "default_champion", "choose",
+           "select_champions"]
 
 COMPLEXITY_ORDER: tuple[str, ...] = ("naive", "seasonal_naive", "theta", "ets", "arima", "prophet", "ensemble")
 TIE_TOLERANCE = 1e-9
@@ -32,6 +33,16 @@ def complexity_key(name: str) -> tuple[int, str]:
         return (COMPLEXITY_ORDER.index(name), "")
     except ValueError:
         return (len(COMPLEXITY_ORDER), name)
+
+
+def default_champion(model_names: Iterable[str]) -> str:
+    """The a-priori champion where no earlier window (or year) exists to choose one: the ensemble
+    when it is enabled, else seasonal naive (the engine always fits it), else the first model."""
+    names = list(model_names)
+    for candidate in ("ensemble", "seasonal_naive"):
+        if candidate in names:
+            return candidate
+    return names[0]
 
 
 @dataclass(frozen=True)

@@ -61,3 +61,11 @@ def test_select_champions_table():
 def test_select_champions_needs_columns():
     with pytest.raises(ValueError, match=r"^metrics lacks column\(s\) \['mase'\]; has \['unique_id', 'model'\]$"):
         select_champions(pd.DataFrame({"unique_id": [], "model": []}), default="naive")
+
+
+def test_default_champion_is_the_ensemble_then_seasonal_naive_then_the_first_model():
+    from models.champion import default_champion
+
+    assert default_champion(["seasonal_naive", "ets", "ensemble"]) == "ensemble"
+    assert default_champion(["ets", "seasonal_naive"]) == "seasonal_naive"
+    assert default_champion(["naive", "ets"]) == "naive"
