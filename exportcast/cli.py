@@ -73,7 +73,7 @@ def validate(input: Path = typer.Option(..., "--input", "-i", help="CSV in long 
         typer.echo(f"  {uid}: {row['min']:%Y-%m}..{row['max']:%Y-%m} ({row['size']} months)")
 
 
-def _engine_settings(config: Path, models: Optional[str]):
+def _settings_with_models(config: Path, models: Optional[str]):
     from flows.settings import load_settings
 
     settings = load_settings(config)
@@ -117,7 +117,7 @@ def backtest(
     from flows.jobs import backtest_frame
 
     frame = _read_input(input)
-    settings = _engine_settings(config, models)
+    settings = _settings_with_models(config, models)
     result = backtest_frame(frame, settings, horizon=horizon, windows=windows, step=step, progress=True)
     _write_tables(out, {"backtest_forecasts.csv": result.forecasts, "backtest_metrics.csv": result.metrics,
                         "champions.csv": result.champions})
@@ -137,7 +137,7 @@ def forecast(
     from flows.jobs import forecast_frame
 
     frame = _read_input(input)
-    settings = _engine_settings(config, models)
+    settings = _settings_with_models(config, models)
     result = forecast_frame(frame, settings, horizon=horizon, progress=True)
     _write_tables(out, {"forecast.csv": result.forecasts, "model_fits.csv": result.fits})
 

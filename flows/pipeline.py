@@ -202,8 +202,8 @@ def backtest_step(frame: pd.DataFrame, settings: Settings, key: dict[str, Any]) 
 
 @task(name="forecast", cache_key_fn=_cache_key, persist_result=True)
 def forecast_step(frame: pd.DataFrame, settings: Settings, key: dict[str, Any]) -> Any:
-    until = pd.Timestamp(year=settings.target_year, month=12, day=1)
-    return jobs.forecast_frame(frame, settings, until=until, annual_year=settings.target_year, keep_models=True)
+    return jobs.forecast_frame(frame, settings, until=settings.forecast_end, annual_year=settings.target_year,
+                               keep_models=True)
 
 
 @task(name="institutional", cache_key_fn=_cache_key, persist_result=True)
@@ -214,8 +214,7 @@ def institutional_step(frame: pd.DataFrame, settings: Settings, data_dir: Path, 
 
     projections = pd.read_csv(data_dir / PROJECTIONS_FILE)
     actuals = pd.read_csv(data_dir / ACTUALS_FILE)
-    until = pd.Timestamp(year=settings.target_year, month=12, day=1)
-    exog = jobs.working_day_exog(frame, until)
+    exog = jobs.working_day_exog(frame, settings.forecast_end)
     return compare_with_institutions(
         frame, projections, actuals, settings.engine_settings(),
         info_month=settings.institutional.info_month, first_year=settings.institutional.first_year,
@@ -389,8 +388,7 @@ def execute(settings: Settings, *, data_dir: Path | None = None,
 
         # ---------------------------------------------------------- MLflow
         start = time.perf_counter()
-        until = pd.Timestamp(year=settings.target_year, month=12, day=1)
-        exog = jobs.working_day_exog(frame, until)
+        exog = jobs.working_day_exog(frame, settings.forecast_end)
         for family in settings.models.active():
             fitted = {uid: m for (uid, name), m in fc.fitted.items() if name == family}
             tracker.log_family(

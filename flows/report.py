@@ -402,13 +402,18 @@ def _fan_chart(inputs: ReportInputs, uid: str, label: str, fc: pd.DataFrame) -> 
     ax.plot(x, fc["forecast"] / BN, color=COLORS["forecast"], lw=1.5, label="forecast")
     ax.set_title(label, fontsize=10, loc="left")
     ax.set_ylabel("USD bn / month", fontsize=8)
+    _finish_axes(fig, ax, loc="upper left", ncol=4)
+    return _png(fig, f"{label}: monthly history and forecast with 80% and 95% bands")
+
+
+def _finish_axes(fig: Any, ax: Any, **legend: Any) -> None:
+    """The report's chart style: small ticks, light grid, frameless legend, no top/right spines."""
     ax.tick_params(labelsize=8)
     ax.grid(alpha=0.25, lw=0.5)
-    ax.legend(fontsize=7, loc="upper left", frameon=False, ncol=4)
+    ax.legend(fontsize=7, frameon=False, **legend)
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
     fig.tight_layout()
-    return _png(fig, f"{label}: monthly history and forecast with 80% and 95% bands")
 
 
 def _section_fans(inputs: ReportInputs) -> str:
@@ -455,12 +460,7 @@ def _ape_chart(comparison: pd.DataFrame, uid: str, label: str) -> str | None:
     years = sorted(inst["target_year"].astype(int).unique())
     ax.set_xticks(years)
     ax.set_xticklabels([str(y) for y in years], fontsize=8)
-    ax.tick_params(labelsize=8)
-    ax.grid(alpha=0.25, lw=0.5)
-    ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # outside: never hides a point
-    for side in ("top", "right"):
-        ax.spines[side].set_visible(False)
-    fig.tight_layout()
+    _finish_axes(fig, ax, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # legend outside: never hides a point
     return _png(fig, f"{label}: APE of the institutions' pre-year outlooks and of the model by target year")
 
 

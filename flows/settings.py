@@ -231,6 +231,13 @@ class Settings(BaseSettings):
         """The YAML file these settings were read from (None: defaults and environment only)."""
         return self._config_file
 
+    @property
+    def forecast_end(self) -> Any:
+        """The last month published: December of the target year (a pandas Timestamp)."""
+        import pandas as pd
+
+        return pd.Timestamp(year=self.target_year, month=12, day=1)
+
     def updated(self, section: str, **values: Any) -> "Settings":
         """A copy with some keys of one section replaced (validated again), same config file."""
         current = getattr(self, section)

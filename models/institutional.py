@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 
 from models import metrics
-from models.champion import complexity_key
+from models.champion import complexity_key, default_champion
 
 __all__ = ["InstitutionalResult", "compare_with_institutions", "annual_actuals_table", "choose_champions", "PRE_YEAR"]
 
@@ -182,10 +182,6 @@ def annual_actuals_table(frame: pd.DataFrame, actuals: pd.DataFrame, unique_ids:
 
 
 # --------------------------------------------------------------------------- champion
-def _default_champion(model_names: list[str]) -> str:
-    return "ensemble" if "ensemble" in model_names else model_names[0]
-
-
 SCORE_LABELS = {"model_mase": ("monthly MASE", ""), "model_ape": ("annual APE", "%")}
 
 
@@ -202,7 +198,7 @@ def choose_champions(errors: pd.DataFrame, model_names: list[str], default: str 
     months were all observed by the information cutoff of Y (``info_month`` of Y-1) count: with an
     October cutoff that is Y-2 and before, since the Nov-Dec errors of Y-1 were not yet known.
     No such year: ``default``."""
-    default = default or _default_champion(model_names)
+    default = default or default_champion(model_names)
     rows = []
     for uid, group in errors.groupby("unique_id", sort=True):
         table = group.pivot_table(index="target_year", columns="model", values=score, aggfunc="first", dropna=False)
@@ -247,17 +243,24 @@ def _annual_forecasts(frame: pd.DataFrame, settings: Any, *, jobs: Mapping[int, 
     result = forecast(history, settings, until=until, exog=exog, annual_year=years, factory=factory)
     annual = result.annual
     annual = annual[(annual["year"] == annual["unique_id"].map(years)) & annual["model"].isin(model_names)]
-    out = pd.DataFrame({"unique_id": annual["unique_id"].str.rsplit("@", n=1).str[0].to_numpy(),
-                        "model": annual["model"].to_numpy()})
+    out = _model_rows(annual, history)
+    out["unique_id"] = out["unique_id"].str.rsplit("@", n=1).str[0]
+    mase_of = _monthly_mase(frame, history, result.forecasts)
+    out["model_mase"] = [mase_of.get((key, m), np.nan) for key, m in zip(annual["unique_id"], annual["model"])]
+    return out.sort_values(["target_year", "unique_id", "model"], kind="stable").reset_index(drop=True)
+
+
+def _model_rows(annual: pd.DataFrame, history: pd.DataFrame) -> pd.DataFrame:
+    """The engine's annual table (USD) as comparison rows (USD bn), with the last month of data
+    each forecast was made from."""
+    out = pd.DataFrame({"unique_id": annual["unique_id"].to_numpy(), "model": annual["model"].to_numpy()})
     for src, dst in (("forecast", "model_usd_bn"), ("lo_80", "model_lo_80"), ("hi_80", "model_hi_80"),
                      ("lo_95", "model_lo_95"), ("hi_95", "model_hi_95")):
         out[dst] = annual[src].to_numpy(dtype=float) / BN
     last = history.dropna(subset=["y"]).groupby("unique_id")["ds"].max().dt.strftime("%Y-%m")
     out["model_data_through"] = annual["unique_id"].map(last).to_numpy()
     out["target_year"] = annual["year"].to_numpy(dtype=int)
-    mase_of = _monthly_mase(frame, history, result.forecasts)
-    out["model_mase"] = [mase_of.get((key, m), np.nan) for key, m in zip(annual["unique_id"], annual["model"])]
-    return out.sort_values(["target_year", "unique_id", "model"], kind="stable").reset_index(drop=True)
+    return out
 
 
 def _monthly_mase(frame: pd.DataFrame, history: pd.DataFrame, forecasts: pd.DataFrame) -> dict[tuple[str, str], float]:
@@ -518,15 +521,7 @@ def _outlook(frame: pd.DataFrame, p: pd.DataFrame, settings: Any, target_year: i
         if through < pd.Timestamp(year=target_year, month=12, day=1) and latest_annual is not None:
             given = latest_annual[(latest_annual["year"] == target_year) & latest_annual["unique_id"].isin(has_history)
                                   & latest_annual["model"].isin(model_names)]
-            last = latest.groupby("unique_id")["ds"].max().dt.strftime("%Y-%m")
-            latest_rows = pd.DataFrame({"unique_id": given["unique_id"].to_numpy(), "model": given["model"].to_numpy(),
-                                        "model_usd_bn": given["forecast"].to_numpy(dtype=float) / BN,
-                                        "model_lo_80": given["lo_80"].to_numpy(dtype=float) / BN,
-                                        "model_hi_80": given["hi_80"].to_numpy(dtype=float) / BN,
-                                        "model_lo_95": given["lo_95"].to_numpy(dtype=float) / BN,
-                                        "model_hi_95": given["hi_95"].to_numpy(dtype=float) / BN,
-                                        "model_data_through": given["unique_id"].map(last).to_numpy(),
-                                        "target_year": target_year})
+            latest_rows = _model_rows(given, latest)
         elif through < pd.Timestamp(year=target_year, month=12, day=1):
             latest_rows = _annual_forecasts(frame, settings, jobs={target_year: (through, has_history)},
                                             exog=exog, model_names=model_names, factory=factory)
