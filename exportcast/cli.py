@@ -172,11 +172,20 @@ def report(
 def serve(
     config: Path = typer.Option(DEFAULT_CONFIG, "--config", "-c", help="settings file"),
     source: str = typer.Option("embedded", help="data source parameter of the scheduled runs"),
+    cron: str = typer.Option("0 9 16 * *", "--cron", help="when to run, a five-field cron expression (default: 09:00 on the 16th)"),
+    timezone: str = typer.Option("Asia/Seoul", "--timezone", help="IANA time zone of --cron"),
 ) -> None:
-    """Serve the scheduled deployment (monthly, 09:00 on the 16th, Asia/Seoul) until stopped."""
+    """Serve the scheduled deployment (monthly, 09:00 on the 16th, Asia/Seoul) until stopped.
+
+    Needs a Prefect server (its scheduler creates the runs): `prefect server start --host 127.0.0.1`,
+    then PREFECT_API_URL=http://127.0.0.1:4200/api; with no PREFECT_API_URL this refuses."""
+    from flows.deployment import PrefectServerError, ScheduleError
     from flows.deployment import serve as serve_deployment
 
-    serve_deployment(source=source, config_path=str(config))
+    try:
+        serve_deployment(source=source, config_path=str(config), cron=cron, timezone=timezone)
+    except (ScheduleError, PrefectServerError) as exc:
+        _fail(str(exc))
 
 
 @app.command("models")

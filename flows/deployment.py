@@ -1,14 +1,34 @@
-"""The scheduled deployment of ``monthly-forecast``.
+"""The scheduled deployment of ``monthly-forecast``, and ``exportcast serve``.
 
 The Korea Customs Service publishes the previous month's final export figures mid-month, so
 the pipeline runs on the 16th at 09:00 Seoul time. ``build_deployment`` returns the one
-``RunnerDeployment`` (same name, schedule and parameters as ``prefect.yaml``); ``serve()``
+``RunnerDeployment`` (same name, schedule and parameters as ``prefect.yaml``; the cron and the
+time zone can be changed, e.g. ``* * * * *`` to watch a schedule fire); ``serve()``
 (``exportcast serve``) serves it from this process.
+
+Schedules need a real Prefect server: it is the server's scheduler service that turns a cron
+into flow runs, and Prefect's temporary (ephemeral) server, which Prefect starts when no
+``PREFECT_API_URL`` is set, runs no scheduler. So with no ``PREFECT_API_URL``, ``serve`` refuses
+with a one-line instruction (``prefect server start --host 127.0.0.1``, then set
+``PREFECT_API_URL``) rather than start a server itself. Why refuse rather than start one:
+
+- a monthly schedule must outlive any one ``serve`` process; the server holds the runs, their
+  history and the UI, and belongs to whatever keeps services up (systemd, a container), not to
+  a child of a CLI command that dies with it;
+- a hidden server is one more child to orphan when ``serve`` is killed with SIGKILL, takes
+  port 4200 (or a surprising other one) and writes a database under ``PREFECT_HOME`` the user
+  did not ask for;
+- silently "working" against a server without a scheduler is how the schedule came to never
+  fire; the one-line refusal makes the dependency explicit and costs the user one command.
+
+A ``PREFECT_API_URL`` that does not answer is refused the same way, before serving.
 """
 from __future__ import annotations
 
+from prefect.client.schemas.schedules import CronSchedule
 from prefect.deployments.runner import RunnerDeployment
 from prefect.schedules import Cron
+from pydantic import ValidationError
 
 from flows.pipeline import monthly_forecast
 
@@ -17,25 +37,94 @@ CRON = "0 9 16 * *"
 TIMEZONE = "Asia/Seoul"
 DEFAULT_SOURCE = "embedded"
 TAGS = ["exportcast", "monthly"]
+START_SERVER = "prefect server start --host 127.0.0.1"
+LOCAL_API_URL = "http://127.0.0.1:4200/api"
 
 
-def build_deployment(source: str = DEFAULT_SOURCE, config_path: str | None = None) -> RunnerDeployment:
-    """The deployment: cron ``0 9 16 * *`` in Asia/Seoul, parameters ``source`` (and
-    ``config_path`` when given; the flow defaults to the repo's config.yaml)."""
+class ScheduleError(ValueError):
+    """A cron expression or time zone the scheduler cannot use (one line, names the option)."""
+
+
+class PrefectServerError(RuntimeError):
+    """No Prefect server to serve against: unset or unreachable ``PREFECT_API_URL`` (one line)."""
+
+
+def check_schedule(cron: str = CRON, timezone: str = TIMEZONE) -> None:
+    """Raise :class:`ScheduleError` unless the server would accept ``cron`` in ``timezone``
+    (the same validation as Prefect's ``CronSchedule``: five fields or a ``@`` nickname, an
+    IANA time zone)."""
+    try:
+        CronSchedule(cron=cron, timezone=timezone)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = str(error["loc"][0]) if error["loc"] else "cron"
+        message = str(error["msg"]).removeprefix("Value error, ")
+        if field == "timezone":
+            raise ScheduleError(f"--timezone {timezone!r}: {message}") from None
+        raise ScheduleError(
+            f"--cron {cron!r}: {message}; expected five fields 'minute hour day-of-month month day-of-week', "
+            f"e.g. {CRON!r}"
+        ) from None
+
+
+def build_deployment(
+    source: str = DEFAULT_SOURCE,
+    config_path: str | None = None,
+    cron: str = CRON,
+    timezone: str = TIMEZONE,
+) -> RunnerDeployment:
+    """The deployment: cron ``cron`` (default ``0 9 16 * *``) in ``timezone`` (default
+    Asia/Seoul), parameters ``source`` (and ``config_path`` when given; the flow defaults to the
+    repo's config.yaml). Raises :class:`ScheduleError` for a bad cron or time zone."""
+    check_schedule(cron, timezone)
     parameters: dict[str, str] = {"source": source}
     if config_path is not None:
         parameters["config_path"] = config_path
     return monthly_forecast.to_deployment(
         name=DEPLOYMENT_NAME,
-        schedules=[Cron(CRON, timezone=TIMEZONE)],
+        schedules=[Cron(cron, timezone=timezone)],
         parameters=parameters,
         tags=TAGS,
         description="Monthly exportcast run: backtest, forecast through December of the target year, publish.",
     )
 
 
-def serve(source: str = DEFAULT_SOURCE, config_path: str | None = None) -> None:
-    """Serve the deployment from this process until interrupted (``exportcast serve``)."""
+def require_server() -> str:
+    """The API URL of a reachable Prefect server, or :class:`PrefectServerError` with the one
+    line that tells the user what to do (see the module docstring for why serve never starts
+    one itself)."""
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL, PREFECT_CLIENT_MAX_RETRIES, temporary_settings
+
+    url = PREFECT_API_URL.value()
+    if not url:
+        raise PrefectServerError(
+            "no PREFECT_API_URL: schedules need a Prefect server with its scheduler; start one with "
+            f"`{START_SERVER}` and rerun with PREFECT_API_URL={LOCAL_API_URL}"
+        )
+    with temporary_settings({PREFECT_CLIENT_MAX_RETRIES: 0}):
+        with get_client(sync_client=True) as client:
+            failure = client.api_healthcheck()
+    if failure is not None:
+        reason = str(failure).splitlines()[0] if str(failure) else type(failure).__name__
+        raise PrefectServerError(
+            f"the Prefect server at PREFECT_API_URL={url} does not answer ({reason}); start it with "
+            f"`{START_SERVER}` or fix PREFECT_API_URL"
+        )
+    return str(url)
+
+
+def serve(
+    source: str = DEFAULT_SOURCE,
+    config_path: str | None = None,
+    cron: str = CRON,
+    timezone: str = TIMEZONE,
+) -> None:
+    """Serve the deployment from this process until interrupted (``exportcast serve``): check the
+    schedule, then the server, then hand over to Prefect's runner, which polls the server for
+    the runs its scheduler creates and executes each in a subprocess."""
     from prefect import serve as prefect_serve
 
-    prefect_serve(build_deployment(source, config_path))
+    deployment = build_deployment(source, config_path, cron, timezone)
+    require_server()
+    prefect_serve(deployment)
