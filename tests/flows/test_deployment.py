@@ -30,6 +30,9 @@ def test_prefect_yaml_declares_the_same_deployment() -> None:
     assert dep["parameters"] == built.parameters
     (sched,) = dep["schedules"]
     assert (sched["cron"], sched["timezone"]) == (deployment.CRON, deployment.TIMEZONE)
+    import prefect
+
+    assert spec["prefect-version"] == prefect.__version__
 
 
 @pytest.mark.slow
