@@ -112,7 +112,8 @@ def test_served_cron_schedule_fires_on_a_real_server(tmp_path: Path, synthetic_c
             while first is None:
                 assert serve.poll() is None, f"serve exited with {serve.returncode}:\n{_tail(serve_log)}"
                 assert time.monotonic() < deadline, (
-                    f"no finished flow run {RUN_SECONDS} s after serve started:\n{_tail(serve_log)}")
+                    f"no finished flow run {RUN_SECONDS} s after serve started; serve:\n{_tail(serve_log)}\n"
+                    f"server:\n{_tail(server_log, 8)}")
                 time.sleep(POLL_SECONDS)
                 if dep is None:
                     found = client.post("/deployments/filter",
