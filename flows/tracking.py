@@ -279,6 +279,7 @@ class PipelineTracker:
         (``params_of`` in config order) and one for the champion set, the headline metrics and the
         institutional tables on the parent. ``fitted``: (series, model) -> fitted forecaster."""
         from flows.results import BACKTEST_METRICS, CHAMPIONS, MODEL_FITS
+        from models.champion import CHAMPION
 
         fits = results.tables[MODEL_FITS]
         metrics = results.tables[BACKTEST_METRICS]
@@ -290,9 +291,9 @@ class PipelineTracker:
                             extra_metrics={"fit_seconds": fit_seconds[family]} if family in fit_seconds else None)
         champion_of = results.champion_of
         self.log_family(
-            CHAMPION_ALIAS, champion_params,
+            CHAMPION, champion_params,
             fits=fits.loc[[champion_of.get(u) == m for u, m in zip(fits["unique_id"], fits["model"])]],
-            metrics=metrics.loc[metrics["model"] == CHAMPION_ALIAS],
+            metrics=metrics.loc[metrics["model"] == CHAMPION],
             fitted={uid: fitted[(uid, name)] for uid, name in champion_of.items() if (uid, name) in fitted},
             exog=exog, model_names=champion_of, extra_tables={CHAMPIONS: results.tables[CHAMPIONS]},
         )
@@ -306,17 +307,12 @@ class PipelineTracker:
         client = MlflowClient()
         name = self.settings.registered_model
         if allowed:
-            uri = self.model_uris.get(CHAMPION_ALIAS)
+            from models.champion import CHAMPION
+
+            uri = self.model_uris.get(CHAMPION)
             if uri is None:
                 raise RuntimeError("model registry: this run logged no champion model to register")
-            # MLflow warns that the model name exists already: expected for every run after the first
-            registry_logger = logging.getLogger("mlflow.tracking._model_registry.fluent")
-            level = registry_logger.level
-            registry_logger.setLevel(logging.ERROR)
-            try:
-                version = str(mlflow.register_model(uri, name, tags={"parent_run": self.run_id or ""}).version)
-            finally:
-                registry_logger.setLevel(level)
+            version = str(mlflow.register_model(uri, name, tags={"parent_run": self.run_id or ""}).version)
             client.set_registered_model_alias(name, CHAMPION_ALIAS, version)
             record = RegistryRecord(name=name, version=version, promoted=True, reason=reason)
         else:
