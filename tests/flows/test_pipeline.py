@@ -158,8 +158,8 @@ def test_failed_run_publishes_nothing_and_marks_mlflow_failed(first_run, monkeyp
     before = {p.name: p.read_bytes() for p in sorted(out.iterdir())}
     registry = _registry_state(settings)
 
-    def broken_report(staging, data_dir):  # fails after every table is staged
-        assert (staging / "forecast_monthly.csv").is_file() and (staging / "run.json").is_file()
+    def broken_report(results, staging, data_dir):  # fails after every table is staged
+        assert (staging / "forecast_monthly.csv").is_file() and not (staging / "run.json").exists()
         raise RuntimeError("simulated report failure")
 
     monkeypatch.setattr(pipeline, "_write_report", broken_report)
