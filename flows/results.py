@@ -116,8 +116,6 @@ SCHEMAS: dict[str, TableSchema] = {s.name: s for s in (
     TableSchema(INSTITUTIONAL_SUMMARY, tuple(SUMMARY_COLUMNS), ("unique_id", "institution", "model")),
     TableSchema(INSTITUTIONAL_OUTLOOK, tuple(OUTLOOK_COLUMNS), ("target_year", "unique_id", "institution", "published")),
 )}
-#: tables a report cannot do without
-REQUIRED_TABLES: tuple[str, ...] = (FORECAST_MONTHLY, FORECAST_ANNUAL)
 INSTITUTIONAL_TABLES: tuple[str, ...] = (INSTITUTIONAL_COMPARISON, INSTITUTIONAL_SUMMARY, INSTITUTIONAL_OUTLOOK)
 
 
@@ -238,9 +236,6 @@ class Results:
     run: RunRecord
     history: pd.DataFrame                      # the run's frame: unique_id, ds, y (+ source when given)
     champion_of: dict[str, str]                # series -> champion model (from the backtest)
-
-    def table(self, name: str) -> pd.DataFrame:
-        return self.tables[name]
 
     def with_run(self, **changes: Any) -> "Results":
         return dataclasses.replace(self, run=dataclasses.replace(self.run, **changes))

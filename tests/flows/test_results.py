@@ -127,3 +127,16 @@ def test_schema_read_parses_dates_and_flags(tmp_path) -> None:
     pd.testing.assert_frame_equal(back, out.tables["forecast_monthly.csv"].astype({"is_champion": bool}),
                                   check_dtype=False)
     assert np.isclose(back["forecast"].sum(), out.tables["forecast_monthly.csv"]["forecast"].sum())
+
+
+def test_only_a_full_run_on_the_production_source_may_move_the_alias(tmp_path) -> None:
+    from flows.pipeline import promotion
+    from flows.settings import Settings
+
+    embedded = Settings()
+    assert promotion(embedded) == (True, "published run on the production source embedded")
+    user = embedded.updated("data", source="csv", path=tmp_path / "my.csv")
+    assert promotion(user) == (False, "data source csv is not the production source embedded (mlflow.production_source)")
+    assert promotion(user.updated("mlflow", production_source="csv"))[0] is True
+    subset = embedded.updated("data", series=["total"])
+    assert promotion(subset) == (False, "data.series selects 1 series: a partial run is not promoted")
