@@ -14,8 +14,13 @@
   ``runtime.n_jobs`` processes (= the 2 cores of the machine), so running backtest and
   forecast concurrently would put 2 x n_jobs busy processes on n_jobs cores, with no gain
   and more memory.
-- MLflow (flows/tracking.py): one parent run per pipeline run, marked FAILED when a step
-  raises; publishing (flows/publish.py) is atomic, so a failed run leaves the previous outputs.
+- The stage results become the run's published results in ONE place (flows/results.py: the
+  table schemas, the champion flags, the headline, run.json); MLflow (flows/tracking.py), the
+  publisher (flows/publish.py) and the report (flows/report.py) all read those results.
+- MLflow: one parent run per pipeline run, marked FAILED when a step raises; publishing is
+  atomic, so a failed run leaves the previous outputs. The registry's ``champion`` alias moves
+  only after a successful publish of a run on ``mlflow.production_source``.
+- Progress goes to the terminal (stderr): one line per stage and one per batch of series.
 
 ``run_pipeline(settings)`` runs the same flow with settings already loaded (tests, CLI).
 """
@@ -24,16 +29,16 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import re
 import subprocess
+import sys
 import time
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from prefect import flow, get_run_logger, task
@@ -42,7 +47,13 @@ from prefect.exceptions import MissingContextError
 
 from flows import jobs
 from flows.publish import publish
+from flows.results import RegistryRecord, Results, RunRecord, assemble
 from flows.settings import DataSettings, Settings, load_settings
+
+if TYPE_CHECKING:  # pragma: no cover
+    from models.backtest import BacktestResult
+    from models.engine import ForecastResult
+    from models.institutional import InstitutionalResult
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = REPO_ROOT / "config.yaml"
@@ -53,42 +64,37 @@ CODE_FILES: tuple[str, ...] = ("flows/jobs.py", "flows/pipeline.py")
 PROJECTIONS_FILE = "institutional_projections.csv"
 ACTUALS_FILE = "annual_actuals.csv"
 KEY_PACKAGES: tuple[str, ...] = ("pandas", "numpy", "statsmodels", "prophet", "mlflow", "prefect", "pydantic")
-MONTH = pd.offsets.MonthBegin(1)
 
 
 # ====================================================================== result
 @dataclass(frozen=True)
 class PipelineResult:
+    """What a pipeline run returns: where it published, and its run.json."""
+
     outputs_dir: Path
     paths: list[Path]
-    run_id: str
-    mlflow_run_id: str | None
-    flow_run_id: str | None
-    data_hash: str
-    code_version: str
-    n_series: int
-    champion_counts: dict[str, int]
-    total_forecast: dict[str, float] | None  # the total's target-year champion forecast (USD) and bounds
-    stage_seconds: dict[str, float]
-    cached: dict[str, bool] = field(default_factory=dict)
-    champion_model_version: str | None = None
+    run: RunRecord
     institutional_text: str = ""
 
-    def summary(self, target_year: int) -> str:
-        lines = [f"exportcast monthly-forecast: {self.n_series} series (data {self.data_hash[:12]}, code {self.code_version[:12]})"]
-        counts = ", ".join(f"{name} {n}" for name, n in sorted(self.champion_counts.items(), key=lambda kv: (-kv[1], kv[0])))
+    def summary(self) -> str:
+        run = self.run
+        lines = [f"exportcast monthly-forecast: {run.data.get('n_series')} series from {run.data_source} "
+                 f"(data {run.data_hash[:12]}, code {run.code_version[:12]})"]
+        counts = ", ".join(f"{name} {n}" for name, n in sorted(run.champion_counts.items(), key=lambda kv: (-kv[1], kv[0])))
         lines.append(f"champions: {counts or 'none'}")
-        if self.total_forecast:
-            t = self.total_forecast
-            lines.append(
-                f"total exports {target_year} ({t['model']}): USD {t['forecast'] / 1e9:,.1f} bn "
-                f"(80%: {t['lo_80'] / 1e9:,.1f} - {t['hi_80'] / 1e9:,.1f} bn)"
-            )
+        if run.total_forecast:
+            t = run.total_forecast
+            lines.append(f"total exports {run.target_year} ({t['model']}): USD {t['forecast'] / 1e9:,.1f} bn "
+                         f"(80%: {t['lo_80'] / 1e9:,.1f} - {t['hi_80'] / 1e9:,.1f} bn)")
         lines.append(f"outputs: {self.outputs_dir} ({', '.join(p.name for p in self.paths)})")
-        if self.mlflow_run_id:
-            lines.append(f"mlflow run: {self.mlflow_run_id}" + (f", champion model version {self.champion_model_version}"
-                                                              if self.champion_model_version else ""))
-        stages = ", ".join(f"{k} {v:.1f}s{' (cached)' if self.cached.get(k) else ''}" for k, v in self.stage_seconds.items())
+        if run.mlflow_run_id:
+            lines.append(f"mlflow run: {run.mlflow_run_id}")
+        registry = run.registry
+        if registry is not None:
+            where = f"version {registry.version}" if registry.version else "no version"
+            moved = "moved to" if registry.promoted else "left at"
+            lines.append(f"registry: {registry.name}@{registry.alias} {moved} {where} ({registry.reason})")
+        stages = ", ".join(f"{k} {v:.1f}s{' (cached)' if run.cached.get(k) else ''}" for k, v in run.stage_seconds.items())
         lines.append(f"seconds: {stages}")
         if self.institutional_text:
             lines += ["", self.institutional_text]
@@ -195,21 +201,21 @@ def validate(frame: pd.DataFrame) -> tuple[str, dict[str, Any]]:
 
 
 @task(name="backtest", cache_key_fn=_cache_key, persist_result=True)
-def backtest_step(frame: pd.DataFrame, settings: Settings, key: dict[str, Any]) -> Any:
+def backtest_step(frame: pd.DataFrame, settings: Settings, key: dict[str, Any], progress: bool = False) -> "BacktestResult":
     bt = settings.backtest
-    return jobs.backtest_frame(frame, settings, horizon=bt.horizon, windows=bt.windows, step=bt.step)
+    return jobs.backtest_frame(frame, settings, horizon=bt.horizon, windows=bt.windows, step=bt.step, progress=progress)
 
 
 @task(name="forecast", cache_key_fn=_cache_key, persist_result=True)
-def forecast_step(frame: pd.DataFrame, settings: Settings, key: dict[str, Any]) -> Any:
+def forecast_step(frame: pd.DataFrame, settings: Settings, key: dict[str, Any], progress: bool = False) -> "ForecastResult":
     return jobs.forecast_frame(frame, settings, until=settings.forecast_end, annual_year=settings.target_year,
-                               keep_models=True)
+                               keep_models=True, progress=progress)
 
 
 @task(name="institutional", cache_key_fn=_cache_key, persist_result=True)
 def institutional_step(frame: pd.DataFrame, settings: Settings, data_dir: Path, key: dict[str, Any],
                        latest_annual: pd.DataFrame | None = None,
-                       latest_champions: dict[str, str] | None = None) -> Any:
+                       latest_champions: dict[str, str] | None = None) -> "InstitutionalResult":
     from models.institutional import compare_with_institutions
 
     projections = pd.read_csv(data_dir / PROJECTIONS_FILE)
@@ -223,24 +229,7 @@ def institutional_step(frame: pd.DataFrame, settings: Settings, data_dir: Path, 
     )
 
 
-# ====================================================================== assembling outputs
-def flag_champions(table: pd.DataFrame, champions: pd.DataFrame) -> pd.DataFrame:
-    """``table`` (rows per unique_id x model) with ``is_champion``: the row's model is the
-    series' champion. Pseudo-rows named ``champion`` (if any) are dropped: the flag says it."""
-    champion_of = dict(zip(champions["unique_id"].astype(str), champions["champion"].astype(str)))
-    out = table.loc[table["model"] != "champion"].copy()
-    out["is_champion"] = [champion_of.get(uid) == model for uid, model in zip(out["unique_id"], out["model"])]
-    return out
-
-
-def total_headline(annual: pd.DataFrame, year: int) -> dict[str, Any] | None:
-    rows = annual.loc[(annual["unique_id"] == "total") & (annual["year"] == year) & annual["is_champion"]]
-    if rows.empty:
-        return None
-    row = rows.iloc[0]
-    return {"model": str(row["model"]), **{k: float(row[k]) for k in ("forecast", "lo_80", "hi_80", "lo_95", "hi_95")}}
-
-
+# ====================================================================== printing
 def institutional_text(summary: pd.DataFrame, outlook: pd.DataFrame, target_year: int) -> str:
     """What the flow prints of the comparison: per series and institution with at least two years,
     the institution's MAPE beside the champion's and the ensemble's over the same years, the
@@ -268,31 +257,6 @@ def institutional_text(summary: pd.DataFrame, outlook: pd.DataFrame, target_year
     return "\n".join(lines)
 
 
-def _empty_institutional() -> dict[str, pd.DataFrame]:
-    """Header-only tables, so that stale files of an earlier run do not linger."""
-    from models.institutional import COMPARISON_COLUMNS, OUTLOOK_COLUMNS, SUMMARY_COLUMNS
-
-    return {
-        "institutional_comparison.csv": pd.DataFrame(columns=COMPARISON_COLUMNS),
-        "institutional_summary.csv": pd.DataFrame(columns=SUMMARY_COLUMNS),
-        "institutional_outlook.csv": pd.DataFrame(columns=OUTLOOK_COLUMNS),
-    }
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "_", str(text).lower()).strip("_")
-
-
-def _institutional_headline(summary: pd.DataFrame) -> dict[str, float]:
-    out: dict[str, float] = {}
-    rows = summary.loc[(summary["unique_id"] == "total") & (summary["model"] == "champion")]
-    for _, row in rows.iterrows():
-        inst = _slug(row["institution"])
-        out[f"institutional_mape_{inst}"] = float(row["institution_mape"])
-        out[f"model_mape_vs_{inst}"] = float(row["model_mape"])
-    return out
-
-
 def _flow_run_id() -> str | None:
     try:
         from prefect.runtime import flow_run
@@ -309,161 +273,147 @@ def _logger() -> logging.Logger | logging.LoggerAdapter:
         return logging.getLogger("exportcast.pipeline")
 
 
-# ====================================================================== the run
-def execute(settings: Settings, *, data_dir: Path | None = None,
-            before_publish: Callable[[dict[str, pd.DataFrame]], None] | None = None) -> PipelineResult:
-    """Body of the flow (call it inside a flow run: the steps are Prefect tasks).
-    ``data_dir``: the embedded data folder (institutional tables; default the repo's data/).
-    ``before_publish``: hook called with the tables just before publishing (tests)."""
-    from features.readers import DEFAULT_DATA_DIR
-    from flows.tracking import PipelineTracker
+def progress(message: str) -> None:
+    """A progress line on the terminal (stderr, like the engine's per-batch lines); not logged."""
+    print(f"[exportcast] {message}", file=sys.stderr, flush=True)
 
-    log = _logger()
-    data_dir = Path(data_dir) if data_dir is not None else DEFAULT_DATA_DIR
-    flow_run_id = _flow_run_id()
-    run_id = flow_run_id or uuid.uuid4().hex
-    version = code_version()
-    head = git_head()
-    seconds: dict[str, float] = {}
-    cached: dict[str, bool] = {}
 
-    def timed(stage: str, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+class _Stages:
+    """Runs each stage (a Prefect task), times it, notes whether the cache served it, prints progress."""
+
+    def __init__(self, names: list[str]) -> None:
+        self.names = names
+        self.seconds: dict[str, float] = {}
+        self.cached: dict[str, bool] = {}
+
+    def run(self, stage: str, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        progress(f"{self.names.index(stage) + 1}/{len(self.names)} {stage} ...")
         start = time.perf_counter()
         state = func(*args, return_state=True, **kwargs)
         result = state.result()  # raises the task's exception on failure
-        seconds[stage] = round(time.perf_counter() - start, 3)
-        cached[stage] = state.name == "Cached"
+        self.done(stage, start, cached=state.name == "Cached")
         return result
 
-    tags = {"code_version": version, "target_year": settings.target_year, "prefect_flow_run_id": flow_run_id or "",
-            "data_source": settings.data.source, "git_head": head or ""}
+    def done(self, stage: str, start: float, *, cached: bool = False) -> None:
+        self.seconds[stage] = round(time.perf_counter() - start, 3)
+        self.cached[stage] = cached
+        progress(f"{self.names.index(stage) + 1}/{len(self.names)} {stage} done in {self.seconds[stage]:.1f} s"
+                 + (" (cached)" if cached else ""))
+
+
+def promotion(settings: Settings) -> tuple[bool, str]:
+    """Whether this run, once published, may move the registry's champion alias, and why (not)."""
+    source, production = settings.data.source, settings.mlflow.production_source
+    if source != production:
+        return False, f"data source {source} is not the production source {production} (mlflow.production_source)"
+    if settings.data.series is not None:
+        return False, f"data.series selects {len(settings.data.series)} series: a partial run is not promoted"
+    return True, f"published run on the production source {production}"
+
+
+# ====================================================================== the run
+def execute(settings: Settings, *, data_dir: Path | None = None,
+            before_publish: Callable[[Results], None] | None = None) -> PipelineResult:
+    """Body of the flow (call it inside a flow run: the steps are Prefect tasks).
+    ``data_dir``: the embedded data folder (institutional tables; default the repo's data/).
+    ``before_publish``: hook called with the assembled results just before publishing (tests)."""
+    from features.readers import DEFAULT_DATA_DIR
+    from flows.tracking import PipelineTracker
+
+    data_dir = Path(data_dir) if data_dir is not None else DEFAULT_DATA_DIR
+    compare = settings.data.source == "embedded"
+    stages = _Stages(["ingest", "validate", "backtest", "forecast", *(["institutional"] if compare else []),
+                      "mlflow", "publish"])
+    run = RunRecord(run_id=_flow_run_id() or uuid.uuid4().hex, target_year=settings.target_year,
+                    started_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                    data_source=settings.data.source, data_origin=_data_origin(settings, data_dir),
+                    config=settings.to_dict(), config_file=str(settings.config_file) if settings.config_file else None,
+                    code_version=code_version(), git_head=git_head(), packages=package_versions(),
+                    prefect_flow_run_id=_flow_run_id())
+    tags = {"code_version": run.code_version, "target_year": settings.target_year, "data_source": settings.data.source,
+            "prefect_flow_run_id": run.prefect_flow_run_id or "", "git_head": run.git_head or ""}
     with PipelineTracker(settings.mlflow, run_name=f"monthly-forecast {settings.target_year}", tags=tags,
-                         params={**settings.flat(), "code_version": version}) as tracker:
-        frame = timed("ingest", ingest, settings.data)
-        digest, data_summary = timed("validate", validate, frame)
+                         params={**settings.flat(), "code_version": run.code_version}) as tracker:
+        frame = stages.run("ingest", ingest, settings.data)
+        digest, data_summary = stages.run("validate", validate, frame)
         tracker.set_tags({"data_hash": digest})
-        log.info("data: %s series, %s rows, %s..%s (hash %s)", data_summary["n_series"], data_summary["n_rows"],
-                 data_summary["first_month"], data_summary["last_month"], digest[:12])
-
-        base_key = {"data_hash": digest, "code_version": version, "seed": settings.runtime.seed}
-        bt = timed("backtest", backtest_step, frame, settings,
-                   key={**base_key, **settings.section_dict("models", "backtest")})
-        fc = timed("forecast", forecast_step, frame, settings,
-                   key={**base_key, **settings.section_dict("models", "target_year")})
-
-        start = time.perf_counter()
-        champions = bt.champions.copy()
-        forecasts = flag_champions(fc.forecasts, champions)
-        annual = flag_champions(fc.annual, champions)
-        champion_counts = {str(k): int(v) for k, v in champions["champion"].value_counts().items()}
-        seconds["champions"] = round(time.perf_counter() - start, 3)
-
-        tables: dict[str, pd.DataFrame] = {
-            "forecast_monthly.csv": forecasts,
-            "forecast_annual.csv": annual,
-            "backtest_metrics.csv": bt.metrics,
-            "backtest_forecasts.csv": bt.forecasts,
-            "champions.csv": champions,
-            "model_fits.csv": fc.fits,
-        }
-        institutional_done = False
-        inst_text = ""
-        headline: dict[str, float] = {}
-        if settings.data.source != "embedded":
-            log.info("institutional comparison skipped: data source is %s (it needs the embedded dataset)",
-                     settings.data.source)
-            tables.update(_empty_institutional())
+        progress(f"data: {data_summary['n_series']} series, {data_summary['n_rows']} rows, "
+                 f"{data_summary['first_month']}..{data_summary['last_month']} (hash {digest[:12]})")
+        base_key = {"data_hash": digest, "code_version": run.code_version, "seed": settings.runtime.seed}
+        bt = stages.run("backtest", backtest_step, frame, settings, progress=True,
+                        key={**base_key, **settings.section_dict("models", "backtest")})
+        fc = stages.run("forecast", forecast_step, frame, settings, progress=True,
+                        key={**base_key, **settings.section_dict("models", "target_year")})
+        inst = None
+        if compare:
+            inst = stages.run("institutional", institutional_step, frame, settings, data_dir,
+                              key={**base_key, **settings.section_dict("models", "institutional", "target_year"),
+                                   "tables": file_hash(data_dir / PROJECTIONS_FILE, data_dir / ACTUALS_FILE)},
+                              latest_annual=fc.annual,
+                              latest_champions=dict(zip(bt.champions["unique_id"], bt.champions["champion"])))
         else:
-            key = {**base_key, **settings.section_dict("models", "institutional", "target_year"),
-                   "tables": file_hash(data_dir / PROJECTIONS_FILE, data_dir / ACTUALS_FILE)}
-            inst = timed("institutional", institutional_step, frame, settings, data_dir, key=key,
-                         latest_annual=fc.annual,
-                         latest_champions=dict(zip(champions["unique_id"], champions["champion"])))
-            tables["institutional_comparison.csv"] = inst.comparison
-            tables["institutional_summary.csv"] = inst.summary
-            tables["institutional_outlook.csv"] = inst.outlook
-            headline.update(_institutional_headline(inst.summary))
-            inst_text = institutional_text(inst.summary, inst.outlook, settings.target_year)
-            institutional_done = True
+            progress(f"institutional comparison skipped: data source is {settings.data.source} "
+                     "(it needs the embedded dataset)")
+        results = assemble(frame, bt, fc, inst, run=replace(run, data_hash=digest, data=data_summary,
+                                                            mlflow_run_id=tracker.run_id,
+                                                            mlflow_experiment_id=tracker.experiment_id))
 
-        # ---------------------------------------------------------- MLflow
         start = time.perf_counter()
-        exog = jobs.working_day_exog(frame, settings.forecast_end)
-        for family in settings.models.active():
-            fitted = {uid: m for (uid, name), m in fc.fitted.items() if name == family}
-            tracker.log_family(
-                family, settings.models.params.get(family, {}),
-                fits=fc.fits.loc[fc.fits["model"] == family], metrics=bt.metrics.loc[bt.metrics["model"] == family],
-                fitted=fitted, exog=exog,
-            )
-        champion_of = dict(zip(champions["unique_id"].astype(str), champions["champion"].astype(str)))
-        champion_models = {uid: fc.fitted[(uid, name)] for uid, name in champion_of.items() if (uid, name) in fc.fitted}
-        champion_fits = fc.fits.loc[[champion_of.get(u) == m for u, m in zip(fc.fits["unique_id"], fc.fits["model"])]]
-        tracker.log_family(
-            "champion", {"metric": settings.backtest.champion_metric},
-            fits=champion_fits, metrics=bt.metrics.loc[bt.metrics["model"] == "champion"],
-            fitted=champion_models, exog=exog, model_names=champion_of, register=True,
-            extra_tables={"champions.csv": champions},
-        )
-        total = total_headline(annual, settings.target_year)
-        if total:
-            year = settings.target_year
-            headline.update({f"total_{year}_usd_bn": total["forecast"] / 1e9, f"total_{year}_lo_80_usd_bn": total["lo_80"] / 1e9,
-                             f"total_{year}_hi_80_usd_bn": total["hi_80"] / 1e9})
-        headline["n_series"] = float(data_summary["n_series"])
-        tracker.log_headline(headline)
-        if institutional_done:
-            tracker.log_tables({name: tables[name] for name in ("institutional_comparison.csv", "institutional_summary.csv",
-                                                                "institutional_outlook.csv")}, "institutional")
-        seconds["mlflow"] = round(time.perf_counter() - start, 3)
+        tracker.log_results(results, fc.fitted, jobs.working_day_exog(frame, settings.forecast_end),
+                            params_of={f: settings.models.params.get(f, {}) for f in settings.models.active()},
+                            champion_params={"metric": settings.backtest.champion_metric})
+        stages.done("mlflow", start)
 
-        # ---------------------------------------------------------- publish (+ report)
-        run_info = {
-            "run_id": run_id,
-            "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "target_year": settings.target_year,
-            "data_hash": digest,
-            "data": data_summary,
-            "config": settings.to_dict(),
-            "config_file": str(settings.config_file) if settings.config_file else None,
-            "code_version": version,
-            "git_head": head,
-            "mlflow_run_id": tracker.run_id,
-            "mlflow_experiment_id": tracker.experiment_id,
-            "mlflow_champion_model": {"name": settings.mlflow.registered_model, "version": tracker.champion_version,
-                                      "alias": "champion"},
-            "prefect_flow_run_id": flow_run_id,
-            "stage_seconds": dict(seconds),
-            "cached": dict(cached),
-            "institutional_compared": institutional_done,
-            "champion_counts": champion_counts,
-            "total_forecast": total,
-            "packages": package_versions(),
-        }
         if before_publish is not None:
-            before_publish(tables)
-        start = time.perf_counter()
-        paths = publish(tables, run_info, settings.publish.dir, run_id=run_id,
-                        finalize=lambda staging: _write_report(staging, data_dir))
-        seconds["publish"] = round(time.perf_counter() - start, 3)
-        tracker.log_headline({f"seconds_{k}": v for k, v in seconds.items()})
+            before_publish(results)
+        paths, published = _publish(results, settings, tracker, stages, data_dir)
 
-    result = PipelineResult(
-        outputs_dir=settings.publish.dir, paths=paths, run_id=run_id, mlflow_run_id=tracker.run_id,
-        flow_run_id=flow_run_id, data_hash=digest, code_version=version, n_series=data_summary["n_series"],
-        champion_counts=champion_counts, total_forecast=total, stage_seconds=seconds, cached=cached,
-        champion_model_version=tracker.champion_version, institutional_text=inst_text,
-    )
-    text = result.summary(settings.target_year)
-    log.info("%s", text)
-    print(text)
-    return result
+    outcome = PipelineResult(outputs_dir=settings.publish.dir, paths=paths, run=published,
+                             institutional_text="" if inst is None else institutional_text(
+                                 inst.summary, inst.outlook, settings.target_year))
+    _logger().info("%s", outcome.summary())
+    print(outcome.summary(), flush=True)
+    return outcome
 
 
-def _write_report(staging: Path, data_dir: Path) -> None:
-    from flows.report import write_report
+def _publish(results: Results, settings: Settings, tracker: Any, stages: _Stages, data_dir: Path) -> tuple[list[Path], RunRecord]:
+    """Publish the tables and the report; once they are in place, move the registry's champion
+    alias (only for a run on the production source) and write run.json with where it points."""
+    allowed, reason = promotion(settings)
+    start = time.perf_counter()
+    final: list[RunRecord] = []
 
-    write_report(staging, data_dir=data_dir, out_path=staging / "report.html")
+    def on_published(_: Mapping[str, Any]) -> Mapping[str, Any]:
+        stages.done("publish", start)
+        try:
+            record = tracker.promote_champion(allowed, reason)
+        except Exception as exc:  # noqa: BLE001 - the outputs are published: record the failure, do not hide them
+            record = RegistryRecord(name=settings.mlflow.registered_model, promoted=False,
+                                    reason=f"registry error, alias not moved: {type(exc).__name__}: {exc}")
+            progress(f"warning: {record.reason}")
+        done = results.with_run(champion_model=asdict(record), stage_seconds=dict(stages.seconds),
+                                cached=dict(stages.cached), finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+        tracker.log_headline(done.timing_metrics())
+        final.append(done.run)
+        return done.run.to_json()
+
+    paths = publish(results.tables, results.run.to_json(), settings.publish.dir, run_id=results.run.run_id,
+                    finalize=lambda staging: _write_report(results, staging, data_dir), on_published=on_published)
+    return paths, final[0]
+
+
+def _data_origin(settings: Settings, data_dir: Path) -> str:
+    if settings.data.source == "csv":
+        return str(settings.data.path)
+    if settings.data.source == "customs_api":
+        return f"Korea Customs Service open API, {settings.data.customs.start}..{settings.data.customs.end}"
+    return str(data_dir / "exports_monthly.csv")
+
+
+def _write_report(results: Results, staging: Path, data_dir: Path) -> None:
+    from flows.report import write_results_report
+
+    write_results_report(results, staging / "report.html", data_dir=data_dir)
 
 
 def with_source(settings: Settings, source: str | None) -> Settings:

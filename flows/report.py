@@ -1,27 +1,30 @@
-"""The analysts' report: one self-contained ``report.html`` built from a run's published files.
+"""The analysts' report: one self-contained ``report.html`` describing one run.
 
-    write_report(Path("outputs"))          # -> outputs/report.html
+    write_results_report(results, path)    # in the pipeline: from the assembled results (flows/results.py)
+    write_report(Path("outputs"))          # rebuild from a published folder -> outputs/report.html
 
-Inputs: the published CSVs and ``run.json`` in ``outputs_dir`` (``forecast_monthly.csv`` and
-``forecast_annual.csv`` are required; the backtest, champion, fit and institutional files are
-optional, and a missing one is named in a note where its section would be) and the embedded
-dataset in ``data_dir`` (history for the charts and the previous-year actual, ``series.csv``
-for names, sources and freshness; missing: the report says so and goes on).
+The report describes the data the run actually used: the history in the charts and the data
+freshness table are the run's own series (the embedded dataset, or the user's CSV), and the
+champion of each series is the one the run chose (``champions.csv`` / ``Results.champion_of``):
+nothing is re-derived here. Series names come from the embedded ``series.csv`` when the run used
+the embedded dataset. Rebuilding from a folder reads the tables through their published schemas
+and ``run.json`` through :class:`flows.results.RunRecord`, and re-reads the run's data source
+(the embedded dataset or the user's CSV, when still there; otherwise the report says so).
 
 The file opens offline: the stylesheet is inline, charts are matplotlib PNGs embedded as
-base64 data URIs, and there is no script, font or link to anything outside the file. Every
-text that comes from data is escaped with ``html.escape``. Tables wrap their cells so they fit
-1280 px without horizontal scrolling. The file is written atomically (temp file + os.replace).
+base64 data URIs, and there is no script, font or link to anything outside the file (the
+provenance of the data is named as text, so it survives copying the report). Every text that
+comes from data is escaped with ``html.escape``. Tables wrap their cells so they fit 1280 px
+without horizontal scrolling. The file is written atomically (temp file + os.replace).
 """
 from __future__ import annotations
 
 import base64
 import html
 import io
-import json
 import math
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,34 +32,29 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["write_report", "render_report", "load_inputs", "ReportInputs", "REPORT_NAME", "REQUIRED_COLUMNS"]
+from flows.results import (CHAMPIONS, FORECAST_ANNUAL, FORECAST_MONTHLY, INSTITUTIONAL_COMPARISON,
+                           INSTITUTIONAL_OUTLOOK, INSTITUTIONAL_SUMMARY, RUN_JSON, SCHEMAS, BACKTEST_METRICS,
+                           MODEL_FITS, Results, RunRecord, SchemaError)
+
+__all__ = ["write_report", "write_results_report", "render_report", "load_inputs", "inputs_from_results",
+           "ReportInputs", "REPORT_NAME", "institution_colors"]
 
 REPORT_NAME = "report.html"
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA_DIR = REPO / "data"
-HISTORY_START = pd.Timestamp("2018-01-01")
+#: years of history drawn before the first forecast month
+HISTORY_YEARS = 8
 BN = 1e9
 CHAMPION = "champion"
 PRE_YEAR = "pre-year outlook"
-
-#: columns each input must have (a file without them is reported by name)
-REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
-    "forecast_monthly.csv": ("unique_id", "ds", "model", "forecast", "lo_80", "hi_80", "lo_95", "hi_95"),
-    "forecast_annual.csv": ("unique_id", "year", "model", "forecast", "lo_80", "hi_80", "lo_95", "hi_95"),
-    "backtest_metrics.csv": ("unique_id", "model", "cutoff", "mase"),
-    "champions.csv": ("unique_id", "champion", "reason"),
-    "model_fits.csv": ("unique_id", "model", "model_used", "status", "reason"),
-    "institutional_comparison.csv": ("target_year", "unique_id", "institution", "kind", "model", "projected_usd_bn",
-                                     "model_usd_bn", "actual_usd_bn", "institution_ape", "model_ape"),
-    "institutional_summary.csv": ("unique_id", "institution", "n_years", "institution_mape", "model", "model_mape",
-                                  "model_coverage_80", "institution_bias_pct", "model_bias_pct"),
-    "institutional_outlook.csv": ("target_year", "unique_id", "institution", "kind", "projected_usd_bn",
-                                  "projected_growth_pct", "model_usd_bn"),
-}
-REQUIRED_FILES = ("forecast_monthly.csv", "forecast_annual.csv")
+#: published tables the report reads; the first three are required
+REPORT_TABLES: tuple[str, ...] = (FORECAST_MONTHLY, FORECAST_ANNUAL, CHAMPIONS, BACKTEST_METRICS, MODEL_FITS,
+                                  INSTITUTIONAL_COMPARISON, INSTITUTIONAL_SUMMARY, INSTITUTIONAL_OUTLOOK)
+REQUIRED_FILES: tuple[str, ...] = (FORECAST_MONTHLY, FORECAST_ANNUAL, CHAMPIONS)
+#: at most this many fan charts (the rest are in forecast_monthly.csv)
+MAX_FANS = 24
 
 COLORS = {"history": "#1f3b57", "forecast": "#c4432b", "band80": "#e8a393", "band95": "#f6d9d1", "model": "#111111"}
-INSTITUTION_COLORS = ("#1b7f79", "#7b4fa0", "#d08a1c", "#3b6fb6", "#8c564b", "#5a8f29", "#b0307a", "#707070")
 
 
 class ReportError(ValueError):
@@ -66,47 +64,51 @@ class ReportError(ValueError):
 # =========================================================================== inputs
 @dataclass
 class ReportInputs:
-    outputs_dir: Path
+    outputs_dir: Path | None
     monthly: pd.DataFrame
     annual: pd.DataFrame
-    run: dict[str, Any]
+    champions: pd.DataFrame
+    run: RunRecord | None = None
     metrics: pd.DataFrame | None = None
-    champions: pd.DataFrame | None = None
     fits: pd.DataFrame | None = None
     comparison: pd.DataFrame | None = None
     summary: pd.DataFrame | None = None
     outlook: pd.DataFrame | None = None
-    history: pd.DataFrame | None = None
-    meta: pd.DataFrame | None = None
-    data_dir: Path | None = None
+    history: pd.DataFrame | None = None      # the data the run used (unique_id, ds, y, optional source)
+    meta: pd.DataFrame | None = None         # series.csv of the embedded dataset (names), when the run used it
     provenance: Path | None = None
     notes: dict[str, str] = field(default_factory=dict)
 
     @property
     def target_year(self) -> int:
-        value = self.run.get("target_year")
-        if value is None and isinstance(self.run.get("settings"), dict):
-            value = self.run["settings"].get("target_year")
-        if value is not None:
-            return int(value)
+        if self.run is not None:
+            return int(self.run.target_year)
         return int(self.annual["year"].max())
 
+    @property
+    def champion_of(self) -> dict[str, str]:
+        """Series -> champion model: the run's champions table, the one place that says it."""
+        return {str(u): str(c) for u, c in zip(self.champions["unique_id"], self.champions["champion"])}
 
-def _read_csv(path: Path, name: str) -> pd.DataFrame:
-    try:
-        table = pd.read_csv(path)
-    except pd.errors.EmptyDataError:
-        raise ReportError(f"{path}: the file is empty") from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise ReportError(f"{path}: not a readable CSV ({exc})") from None
-    missing = [c for c in REQUIRED_COLUMNS.get(name, ()) if c not in table.columns]
-    if missing:
-        raise ReportError(f"{path}: missing column(s) {', '.join(missing)}; has {', '.join(map(str, table.columns))}")
-    return table
+    @property
+    def where(self) -> str:
+        return str(self.outputs_dir) if self.outputs_dir is not None else "this run's results"
+
+
+def inputs_from_results(results: Results, data_dir: Path | None = None) -> ReportInputs:
+    """The report's inputs from a run's assembled results (no file is read back)."""
+    t = results.tables
+    inputs = ReportInputs(outputs_dir=None, monthly=t[FORECAST_MONTHLY], annual=t[FORECAST_ANNUAL],
+                          champions=t[CHAMPIONS], run=results.run, metrics=t[BACKTEST_METRICS], fits=t[MODEL_FITS],
+                          comparison=t[INSTITUTIONAL_COMPARISON], summary=t[INSTITUTIONAL_SUMMARY],
+                          outlook=t[INSTITUTIONAL_OUTLOOK], history=results.history)
+    _describe_data(inputs, Path(data_dir) if data_dir is not None else DEFAULT_DATA_DIR, read_history=False)
+    return inputs
 
 
 def load_inputs(outputs_dir: Path, data_dir: Path | None = None) -> ReportInputs:
-    """Read the published files and the dataset; a missing optional file becomes a note."""
+    """Read a published folder (tables through their schemas, run.json as a RunRecord) and the
+    data the run used; a missing optional file becomes a note."""
     outputs_dir = Path(outputs_dir)
     if not outputs_dir.is_dir():
         raise FileNotFoundError(f"outputs folder {outputs_dir} does not exist: run the pipeline (`exportcast run`) first")
@@ -115,49 +117,57 @@ def load_inputs(outputs_dir: Path, data_dir: Path | None = None) -> ReportInputs
             raise FileNotFoundError(f"{outputs_dir / name} not found: the report needs the published forecasts")
     tables: dict[str, pd.DataFrame | None] = {}
     notes: dict[str, str] = {}
-    for name in REQUIRED_COLUMNS:
+    for name in REPORT_TABLES:
         path = outputs_dir / name
         if path.is_file():
-            tables[name] = _read_csv(path, name)
+            try:
+                tables[name] = SCHEMAS[name].read(path)
+            except SchemaError as exc:
+                raise ReportError(str(exc)) from None
         else:
             tables[name] = None
             notes[name] = f"{name} was not found in {outputs_dir}"
-    monthly = tables["forecast_monthly.csv"]
-    monthly["ds"] = pd.to_datetime(monthly["ds"])
-    run: dict[str, Any] = {}
-    run_path = outputs_dir / "run.json"
-    if run_path.is_file():
+    run = None
+    if (outputs_dir / RUN_JSON).is_file():
         try:
-            run = json.loads(run_path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise ReportError(f"{run_path}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
-        if not isinstance(run, dict):
-            raise ReportError(f"{run_path}: expected a JSON object; got {type(run).__name__}")
+            run = RunRecord.read(outputs_dir / RUN_JSON)
+        except SchemaError as exc:
+            raise ReportError(str(exc)) from None
     else:
-        notes["run.json"] = f"run.json was not found in {outputs_dir}"
-
-    inputs = ReportInputs(outputs_dir=outputs_dir, monthly=monthly, annual=tables["forecast_annual.csv"], run=run,
-                          metrics=tables["backtest_metrics.csv"], champions=tables["champions.csv"],
-                          fits=tables["model_fits.csv"], comparison=tables["institutional_comparison.csv"],
-                          summary=tables["institutional_summary.csv"], outlook=tables["institutional_outlook.csv"],
-                          notes=notes)
-    _load_dataset(inputs, Path(data_dir) if data_dir is not None else DEFAULT_DATA_DIR)
+        notes[RUN_JSON] = f"{RUN_JSON} was not found in {outputs_dir}"
+    inputs = ReportInputs(outputs_dir=outputs_dir, monthly=tables[FORECAST_MONTHLY], annual=tables[FORECAST_ANNUAL],
+                          champions=tables[CHAMPIONS], run=run, metrics=tables[BACKTEST_METRICS], fits=tables[MODEL_FITS],
+                          comparison=tables[INSTITUTIONAL_COMPARISON], summary=tables[INSTITUTIONAL_SUMMARY],
+                          outlook=tables[INSTITUTIONAL_OUTLOOK], notes=notes)
+    _describe_data(inputs, Path(data_dir) if data_dir is not None else DEFAULT_DATA_DIR, read_history=True)
     return inputs
 
 
-def _load_dataset(inputs: ReportInputs, data_dir: Path) -> None:
-    inputs.data_dir = data_dir
-    for candidate in (data_dir / "PROVENANCE.md", data_dir / "README.md", data_dir.parent.parent / "shared" / "data" / "raw" / "PROVENANCE.md"):
-        if candidate.is_file():
-            inputs.provenance = candidate
-            break
+def _describe_data(inputs: ReportInputs, data_dir: Path, *, read_history: bool) -> None:
+    """Series names and provenance of the embedded dataset when the run used it; with
+    ``read_history`` the run's data is read again from its source (rebuilding from a folder)."""
+    source = inputs.run.data_source if inputs.run is not None and inputs.run.data_source else "embedded"
     try:
-        from features.readers import read_embedded, read_series_metadata
+        from features.readers import read_embedded, read_series_metadata, read_user_csv
 
-        inputs.history = read_embedded(data_dir)
-        inputs.meta = read_series_metadata(data_dir)
+        if source == "embedded":
+            inputs.meta = read_series_metadata(data_dir)
+            if read_history:
+                inputs.history = read_embedded(data_dir)
+        elif read_history and source == "csv" and inputs.run is not None and inputs.run.data_origin:
+            inputs.history = read_user_csv(inputs.run.data_origin)
+        elif read_history:
+            inputs.notes["dataset"] = (f"the {source} data of this run is not stored with the outputs; "
+                                       "charts show forecasts only")
     except Exception as exc:  # noqa: BLE001 - any failure of the dataset becomes a visible note, not a crash
-        inputs.notes["dataset"] = f"the dataset in {data_dir} could not be read ({type(exc).__name__}: {exc}); charts show forecasts only"
+        where = data_dir if source == "embedded" else (inputs.run.data_origin if inputs.run else source)
+        inputs.notes["dataset"] = (f"the dataset in {where} could not be read ({type(exc).__name__}: {exc}); "
+                                   "charts show forecasts only")
+    if source == "embedded":
+        for candidate in (data_dir / "PROVENANCE.md", REPO.parent / "shared" / "data" / "raw" / "PROVENANCE.md"):
+            if candidate.is_file():
+                inputs.provenance = candidate
+                break
 
 
 # =========================================================================== helpers
@@ -212,27 +222,18 @@ def _series_order(ids: Iterable[str]) -> list[str]:
     return sorted(set(ids), key=lambda u: (rank.get(u.partition(":")[0] if u != "total" else "total", 3), u))
 
 
-def _champion_of(inputs: ReportInputs) -> dict[str, str]:
-    """Series -> champion model name, from champions.csv or the is_champion flags."""
-    out: dict[str, str] = {}
-    for table in (inputs.annual, inputs.monthly):
-        if "is_champion" in table.columns:
-            flagged = table[_truthy(table["is_champion"]) & (table["model"] != CHAMPION)]
-            out.update({str(u): str(m) for u, m in zip(flagged["unique_id"], flagged["model"])})
-    if inputs.champions is not None:
-        out.update({str(u): str(c) for u, c in zip(inputs.champions["unique_id"], inputs.champions["champion"])})
-    return out
+def _champion_rows(inputs: ReportInputs, table: pd.DataFrame) -> pd.DataFrame:
+    """The rows of a forecast table whose model is the series' champion (``inputs.champion_of``)."""
+    champion_of = inputs.champion_of
+    return table[[champion_of.get(str(u)) == str(m) for u, m in zip(table["unique_id"], table["model"])]]
 
 
-def _champion_rows(table: pd.DataFrame, champions: dict[str, str]) -> pd.DataFrame:
-    """The champion's rows of a forecast table: the 'champion' pseudo-model when published, else
-    the rows flagged is_champion, else the model named in champions.csv."""
-    if (table["model"] == CHAMPION).any():
-        return table[table["model"] == CHAMPION]
-    if "is_champion" in table.columns and _truthy(table["is_champion"]).any():
-        return table[_truthy(table["is_champion"])]
-    keep = [champions.get(str(u)) == m for u, m in zip(table["unique_id"], table["model"])]
-    return table[keep]
+def _shown_series(ids: Iterable[str]) -> list[str]:
+    """The series of the headline and the fan charts: the total and the MTI items when the run has
+    them (the embedded dataset's naming), else every series of the run (a user's own ids)."""
+    ordered = _series_order(str(u) for u in ids)
+    main = [u for u in ordered if u == "total" or u.startswith("item:")]
+    return main if main else ordered
 
 
 def _history_series(inputs: ReportInputs, uid: str) -> pd.Series:
@@ -290,34 +291,43 @@ def _note(text: str) -> str:
 
 
 # =========================================================================== sections
+#: run.json fields shown in the report's header (RunRecord fields, so they cannot drift from the writer)
+HEADER_FACTS: tuple[tuple[str, str], ...] = (("run_id", "run"), ("started_at", "started"), ("git_head", "code"),
+                                             ("data_hash", "data"), ("data_source", "data source"),
+                                             ("data_origin", "from"))
+
+
 def _section_header(inputs: ReportInputs) -> str:
     run = inputs.run
     facts = []
-    for key, label in (("run_id", "run"), ("started_at", "started"), ("finished_at", "finished"), ("created_at", "created"),
-                       ("git_commit", "code"), ("data_hash", "data"), ("data_source", "data source"),
-                       ("data_through", "data through"), ("status", "status")):
-        value = run.get(key)
-        if value not in (None, "") and not isinstance(value, (dict, list)):
-            facts.append(f"<span><b>{_e(label)}</b> {_e(value)}</span>")
+    if run is not None:
+        for key, label in HEADER_FACTS:
+            value = getattr(run, key)
+            if value not in (None, ""):
+                text = value[:12] if key in ("git_head", "data_hash") else value
+                facts.append(f"<span><b>{_e(label)}</b> {_e(text)}</span>")
+        if run.data.get("last_month"):
+            facts.append(f"<span><b>data through</b> {_e(run.data['last_month'])}</span>")
     return (f"<header><h1>Korea's exports: {inputs.target_year} forecast report</h1>"
             f'<p class="facts">{" ".join(facts) if facts else "run facts unavailable (no run.json)"}</p>'
-            "<p class=\"lead\">USD bn, customs basis, not seasonally adjusted. The champion model of each series is "
+            "<p class=\"lead\">USD bn, not seasonally adjusted. The champion model of each series is "
             "the one with the lowest mean MASE in the rolling backtest; ranges are the 80% and 95% prediction "
             "intervals of the calendar-year total from joint sample paths.</p></header>")
 
 
 def _headline_rows(inputs: ReportInputs) -> pd.DataFrame:
     year = inputs.target_year
-    champions = _champion_of(inputs)
+    champions = inputs.champion_of
     annual = inputs.annual[inputs.annual["year"] == year]
-    rows = _champion_rows(annual, champions)
-    rows = rows[rows["unique_id"].map(lambda u: u == "total" or str(u).startswith("item:"))]
+    rows = _champion_rows(inputs, annual)
+    shown = set(_shown_series(rows["unique_id"].astype(str)))
+    rows = rows[rows["unique_id"].astype(str).isin(shown)]
     out = []
     for r in rows.itertuples(index=False):
         uid = str(r.unique_id)
         prior, n_prior = _complete_year_total(inputs, uid, year - 1)
         change = 100.0 * (r.forecast - prior) / prior if prior and _is_num(r.forecast) else float("nan")
-        out.append({"unique_id": uid, "model": champions.get(uid, r.model if r.model != CHAMPION else ""),
+        out.append({"unique_id": uid, "model": champions[uid],
                     "forecast": r.forecast / BN, "lo_80": r.lo_80 / BN, "hi_80": r.hi_80 / BN, "lo_95": r.lo_95 / BN,
                     "hi_95": r.hi_95 / BN, "prior": prior / BN if prior else float("nan"), "n_prior": n_prior,
                     "change_pct": change})
@@ -366,10 +376,13 @@ def _outlook_block(inputs: ReportInputs) -> str:
     year = inputs.target_year
     names = _names(inputs)
     if inputs.outlook is None:
-        return _note(f"institutional_outlook.csv was not found in {inputs.outputs_dir}: the institutions' {year} "
+        return _note(f"institutional_outlook.csv was not found in {inputs.where}: the institutions' {year} "
                      "projections are not shown beside the model")
     o = inputs.outlook[inputs.outlook["target_year"] == year]
     if o.empty:
+        if inputs.run is not None and not inputs.run.institutional_compared:
+            return _note(f"the institutions' {year} projections are compared only on the embedded dataset "
+                         f"(this run used {inputs.run.data_source} data)")
         return _note(f"no institutional projection for {year}")
     rows = []
     for r in o.itertuples(index=False):
@@ -391,19 +404,22 @@ def _outlook_block(inputs: ReportInputs) -> str:
 def _fan_chart(inputs: ReportInputs, uid: str, label: str, fc: pd.DataFrame) -> str:
     fig = _figure(6.0, 2.7)
     ax = fig.subplots()
-    hist = _history_series(inputs, uid)
-    hist = hist[hist.index >= HISTORY_START]
-    if not hist.empty:
-        ax.plot(hist.index, hist.to_numpy() / BN, color=COLORS["history"], lw=1.2, label="actual")
     fc = fc.sort_values("ds")
     x = pd.DatetimeIndex(fc["ds"])
+    hist = _history_series(inputs, uid).dropna()
+    if len(x):
+        hist = hist[hist.index >= x[0] - pd.DateOffset(years=HISTORY_YEARS)]
+    if not hist.empty:
+        ax.plot(hist.index, hist.to_numpy() / BN, color=COLORS["history"], lw=1.2, label="actual")
     ax.fill_between(x, fc["lo_95"] / BN, fc["hi_95"] / BN, color=COLORS["band95"], lw=0, label="95%")
     ax.fill_between(x, fc["lo_80"] / BN, fc["hi_80"] / BN, color=COLORS["band80"], lw=0, label="80%")
     ax.plot(x, fc["forecast"] / BN, color=COLORS["forecast"], lw=1.5, label="forecast")
     ax.set_title(label, fontsize=10, loc="left")
     ax.set_ylabel("USD bn / month", fontsize=8)
     _finish_axes(fig, ax, loc="upper left", ncol=4)
-    return _png(fig, f"{label}: monthly history and forecast with 80% and 95% bands")
+    model = str(fc["model"].iloc[0]) if len(fc) else "no model"
+    return _png(fig, f"{label}: {len(hist)} months of history and {len(fc)} forecast months ({model}) "
+                     "with 80% and 95% bands")
 
 
 def _finish_axes(fig: Any, ax: Any, **legend: Any) -> None:
@@ -418,16 +434,18 @@ def _finish_axes(fig: Any, ax: Any, **legend: Any) -> None:
 
 def _section_fans(inputs: ReportInputs) -> str:
     names = _names(inputs)
-    champions = _champion_of(inputs)
-    fc = _champion_rows(inputs.monthly, champions)
-    ids = [u for u in _series_order(fc["unique_id"].astype(str)) if u == "total" or u.startswith("item:")]
+    fc = _champion_rows(inputs, inputs.monthly)
+    ids = _shown_series(fc["unique_id"].astype(str))
     headline = _headline_rows(inputs)
     size = dict(zip(headline["unique_id"], headline["forecast"]))
     ids = ["total"] * ("total" in ids) + sorted((u for u in ids if u != "total"), key=lambda u: -float(size.get(u, 0) or 0))
-    parts = ['<section id="fans"><h2>Fan charts</h2>', _note(f"History from {HISTORY_START:%Y}, champion forecast, "
-                                                            "80% and 95% bands; USD bn per month.")]
+    parts = ['<section id="fans"><h2>Fan charts</h2>', _note(f"The last {HISTORY_YEARS} years of history, the champion's "
+                                                            "forecast, 80% and 95% bands; USD bn per month.")]
     if "dataset" in inputs.notes:
         parts.append(_note(inputs.notes["dataset"]))
+    if len(ids) > MAX_FANS:
+        parts.append(_note(f"{len(ids) - MAX_FANS} more series are in forecast_monthly.csv"))
+        ids = ids[:MAX_FANS]
     parts.append('<div class="grid">')
     for uid in ids:
         parts.append(f"<figure>{_fan_chart(inputs, uid, _label(uid, names), fc[fc['unique_id'] == uid])}</figure>")
@@ -435,7 +453,22 @@ def _section_fans(inputs: ReportInputs) -> str:
     return "".join(parts)
 
 
-def _ape_chart(comparison: pd.DataFrame, uid: str, label: str) -> str | None:
+def institution_colors(names: Iterable[str]) -> dict[str, str]:
+    """One colour per institution (matplotlib's 20-colour qualitative palette, in name order), so
+    that an institution has the same colour in every chart and no two share one."""
+    from matplotlib import colormaps
+    from matplotlib.colors import to_hex
+
+    palette = [to_hex(c) for c in colormaps["tab20"].colors]
+    palette = palette[0::2] + palette[1::2]  # the strong tones first, then the light ones
+    ordered = sorted(set(str(n) for n in names))
+    if len(ordered) > len(palette):
+        extra = colormaps["hsv"]
+        palette += [to_hex(extra(i / (len(ordered) - len(palette)))) for i in range(len(ordered) - len(palette))]
+    return dict(zip(ordered, palette))
+
+
+def _ape_chart(comparison: pd.DataFrame, uid: str, label: str, colors: Mapping[str, str]) -> str | None:
     rows = comparison[(comparison["unique_id"] == uid) & (comparison["kind"] == PRE_YEAR)]
     if "in_summary" in rows.columns:
         rows = rows[_truthy(rows["in_summary"])]
@@ -447,10 +480,9 @@ def _ape_chart(comparison: pd.DataFrame, uid: str, label: str) -> str | None:
     ax = fig.subplots()
     institutions = sorted(inst["institution"].astype(str).unique())
     offsets = np.linspace(-0.25, 0.25, len(institutions)) if len(institutions) > 1 else [0.0]
-    for i, (name, off) in enumerate(zip(institutions, offsets)):
+    for name, off in zip(institutions, offsets):
         g = inst[inst["institution"] == name].sort_values("target_year")
-        ax.scatter(g["target_year"] + off, g["institution_ape"], s=22, color=INSTITUTION_COLORS[i % len(INSTITUTION_COLORS)],
-                   label=name, zorder=3)
+        ax.scatter(g["target_year"] + off, g["institution_ape"], s=22, color=colors[name], label=name, zorder=3)
     if not model_rows.empty:
         ax.plot(model_rows["target_year"], model_rows["model_ape"], color=COLORS["model"], lw=1.6, marker="s", ms=4,
                 label="model (champion, data through Oct of Y-1)", zorder=2)
@@ -472,7 +504,7 @@ def _section_institutional(inputs: ReportInputs) -> str:
                    "APE = |projected - actual| / actual x 100; only pre-year outlooks enter the MAPE.")]
     if inputs.comparison is None and inputs.summary is None:
         parts.append(_note(f"institutional_comparison.csv and institutional_summary.csv were not found in "
-                           f"{inputs.outputs_dir}: the institutional comparison was not run"))
+                           f"{inputs.where}: the institutional comparison was not run"))
         return "".join(parts) + "</section>"
     if inputs.comparison is not None and inputs.comparison.empty:
         parts.append(_note("institutional_comparison.csv has no rows: the comparison was skipped in this run "
@@ -480,11 +512,12 @@ def _section_institutional(inputs: ReportInputs) -> str:
         return "".join(parts) + "</section>"
     if inputs.comparison is not None:
         comp = inputs.comparison
+        colors = institution_colors(comp["institution"].astype(str))
         ids = _series_order(comp.loc[comp["kind"] == PRE_YEAR, "unique_id"].astype(str))
         for uid in ids:
             n_years = comp[(comp["unique_id"] == uid) & (comp["kind"] == PRE_YEAR)]["target_year"].nunique()
             if n_years >= 3:
-                chart = _ape_chart(comp, uid, _label(uid, names))
+                chart = _ape_chart(comp, uid, _label(uid, names), colors)
                 if chart:
                     parts.append(f"<figure>{chart}</figure>")
     else:
@@ -615,33 +648,53 @@ def _section_champions(inputs: ReportInputs) -> str:
     return "".join(parts) + "</section>"
 
 
+def freshness_rows(inputs: ReportInputs) -> pd.DataFrame:
+    """Per series of the data the run used: first and last observed month, observed months, months
+    missing inside that span, and sources (the data's ``source`` column, else where it came from)."""
+    columns = ["unique_id", "name", "first", "last", "n_obs", "n_missing", "sources"]
+    if inputs.history is None or inputs.history.empty:
+        return pd.DataFrame(columns=columns)
+    h = inputs.history.dropna(subset=["y"])
+    names = _names(inputs)
+    origin = inputs.run.data_origin if inputs.run is not None and inputs.run.data_origin else ""
+    rows = []
+    for uid, g in h.groupby("unique_id", sort=False):
+        first, last = g["ds"].min(), g["ds"].max()
+        span = (last.year - first.year) * 12 + last.month - first.month + 1
+        sources = ("; ".join(sorted(set(g["source"].dropna().astype(str)))) if "source" in g.columns else "") or origin
+        rows.append([str(uid), names.get(str(uid), ""), f"{first:%Y-%m}", f"{last:%Y-%m}", len(g), span - len(g), sources])
+    table = pd.DataFrame(rows, columns=columns)
+    order = {u: i for i, u in enumerate(_series_order(table["unique_id"]))}
+    return table.sort_values("unique_id", key=lambda s: s.map(order)).reset_index(drop=True)
+
+
 def _section_data(inputs: ReportInputs) -> str:
     parts = ['<section id="data"><h2>Data freshness and sources</h2>']
-    if inputs.meta is None:
-        parts.append(_note(inputs.notes.get("dataset", "series.csv unavailable")))
+    run = inputs.run
+    if run is not None and run.data_source:
+        what = {"embedded": "the embedded dataset", "csv": "a user CSV", "customs_api": "the Korea Customs Service API"}
+        parts.append(f"<p>This run used {_e(what.get(run.data_source, run.data_source))}: <code>{_e(run.data_origin)}</code>"
+                     + (f" (data hash {_e(run.data_hash[:12])})" if run.data_hash else "") + ".</p>")
+    fresh = freshness_rows(inputs)
+    if fresh.empty:
+        parts.append(_note(inputs.notes.get("dataset", "the run's data is not available: no freshness table")))
     else:
-        meta = inputs.meta.copy()
-        if inputs.history is not None:
-            last = inputs.history.dropna(subset=["y"]).groupby("unique_id")["ds"].max()
-            meta["last"] = meta["unique_id"].map(last).map(lambda d: f"{d:%Y-%m}" if pd.notna(d) else "–")
-        else:
-            meta["last"] = meta.get("last_month", "–")
-        rows = []
-        for r in meta.set_index("unique_id").loc[_series_order(meta["unique_id"].astype(str))].reset_index().itertuples(index=False):
-            first = getattr(r, "first_month", None)
-            rows.append([r.unique_id, getattr(r, "name_en", ""), f"{first:%Y-%m}" if isinstance(first, pd.Timestamp) else first, r.last,
-                         getattr(r, "n_obs", ""), getattr(r, "n_missing", ""), getattr(r, "sources", "")])
-        if inputs.history is not None:
-            latest = inputs.history["ds"].max()
-            parts.append(f'<p>Latest month in the dataset: <b>{latest:%Y-%m}</b>. Series whose last month is earlier '
-                         'are forecast from their own last observation.</p>')
+        latest = inputs.history.dropna(subset=["y"])["ds"].max()
+        parts.append(f'<p>Latest month in the data: <b>{latest:%Y-%m}</b>. Series whose last month is earlier '
+                     'are forecast from their own last observation.</p>')
+        rows = [[r.unique_id, r.name, r.first, r.last, str(r.n_obs), str(r.n_missing), r.sources]
+                for r in fresh.itertuples(index=False)]
         parts.append(_table(["Id", "Name", "First", "Last", "Obs", "Missing", "Sources"], rows,
                             numeric=(4, 5), classes=["data", "compact"], widths=["17%", "15%", "7%", "7%", "5%", "6%", "43%"]))
     if inputs.provenance is not None:
-        href = os.path.relpath(inputs.provenance, inputs.outputs_dir)
-        parts.append(f'<p>Provenance of every raw file: <a href="{_e(Path(href).as_posix())}">{_e(inputs.provenance.name)}</a> '
-                     f'({_e(inputs.provenance)}).</p>')
-    else:
+        # named as text, not linked: a link breaks once the report is copied elsewhere
+        try:
+            relative = Path(os.path.relpath(inputs.provenance, REPO)).as_posix()
+        except ValueError:  # another drive (Windows)
+            relative = inputs.provenance.as_posix()
+        parts.append(f"<p>Provenance of every raw file: <code>{_e(relative)}</code> (relative to the exportcast "
+                     f"checkout; the raw files sit in <code>{_e(Path(relative).parent.as_posix())}/</code>).</p>")
+    elif run is None or run.data_source == "embedded":
         parts.append(_note("no provenance file found next to the dataset"))
     other = {k: v for k, v in inputs.notes.items() if k != "dataset"}
     if other:
@@ -688,10 +741,18 @@ def render_report(inputs: ReportInputs) -> str:
             f"<body><main>{_section_header(inputs)}{nav}{''.join(sections)}</main></body></html>\n")
 
 
+def write_results_report(results: Results, out_path: Path, *, data_dir: Path | None = None) -> Path:
+    """Build the report of a run from its assembled results (the pipeline's way); ``data_dir``:
+    the embedded dataset (series names, provenance). Written atomically to ``out_path``."""
+    from flows.publish import write_atomic
+
+    return write_atomic(Path(out_path), render_report(inputs_from_results(results, data_dir)).encode("utf-8"))
+
+
 def write_report(outputs_dir: Path, *, data_dir: Path | None = None, out_path: Path | None = None) -> Path:
-    """Build ``report.html`` from the published files in ``outputs_dir`` and the dataset in
-    ``data_dir`` (default: the repository's ``data/``); written atomically to ``out_path``
-    (default ``outputs_dir/report.html``). Returns the path written."""
+    """Rebuild ``report.html`` from the published files in ``outputs_dir`` and the data the run
+    used (``data_dir``: the embedded dataset, default the repository's ``data/``); written
+    atomically to ``out_path`` (default ``outputs_dir/report.html``). Returns the path written."""
     from flows.publish import write_atomic
 
     inputs = load_inputs(Path(outputs_dir), data_dir)

@@ -160,6 +160,8 @@ class MlflowSettings(_Section):
     artifact_location: str = "mlruns/artifacts"
     experiment: str = Field("exportcast", min_length=1)
     registered_model: str = Field("exportcast-champion", min_length=1)
+    # the data source whose runs may move the registry's ``champion`` alias (after a successful publish)
+    production_source: Literal["embedded", "csv", "customs_api"] = "embedded"
 
 
 class RuntimeSettings(_Section):

@@ -11,8 +11,16 @@ One experiment (``mlflow.experiment``). Per pipeline run:
   artifacts: per-series fitted descriptions (orders, fallbacks, failures) and per-series
   backtest metrics;
 - each family's fitted models as ONE ``mlflow.pyfunc`` model (:class:`ForecasterSet`); the
-  champion set (per series, the champion's fitted model) is logged the same way, registered
-  as ``mlflow.registered_model`` and given the alias ``champion`` (aliases, not stages).
+  champion set (per series, the champion's fitted model) is logged the same way;
+- what is logged comes from the run's results (flows/results.py): the same tables as published,
+  the headline metrics, and the timings (seconds per stage, fitting seconds per model), which
+  are kept out of the CSVs so that reruns publish byte-identical files.
+
+The registry: :meth:`PipelineTracker.promote_champion` registers the champion set as a new
+version of ``mlflow.registered_model`` and moves the ``champion`` alias to it (aliases, not
+stages). The pipeline calls it only AFTER a successful publish of a run on the production
+source (``mlflow.production_source``); otherwise the alias stays where it was, and run.json
+records the version it points to and why this run did not move it.
 
 If the pipeline raises inside ``with PipelineTracker(...)``, the parent run (and an open
 child) ends with status FAILED. Logging is in bulk: one ``log_params``/``log_metrics`` call
@@ -39,6 +47,7 @@ from mlflow.models import ModelSignature
 from mlflow.pyfunc import PythonModel
 from mlflow.types import ColSpec, Schema
 
+from flows.results import CHAMPION_ALIAS, INSTITUTIONAL_TABLES, RegistryRecord, Results
 from flows.settings import MlflowSettings
 
 # What the pyfunc takes and returns: one row per series with a horizon (months) or an end month.
@@ -50,8 +59,6 @@ PYFUNC_SIGNATURE = ModelSignature(
 )
 
 METRIC_KEYS: tuple[str, ...] = ("mase", "smape", "rmsse", "coverage_80", "coverage_95")
-CHAMPION_ALIAS = "champion"
-CHAMPION_FAMILY = "champion"
 PYFUNC_NAME = "model"
 #: packages the pyfunc models need at load time (pinned to the versions that logged them)
 _RUNTIME_PACKAGES: tuple[str, ...] = ("numpy", "pandas", "scipy", "statsmodels", "prophet", "cloudpickle", "mlflow")
@@ -165,9 +172,9 @@ class PipelineTracker:
     """Context manager around the parent run of one pipeline run.
 
     with PipelineTracker(settings.mlflow, run_name=..., tags=..., params=...) as tracker:
-        tracker.log_family("ets", params, fits, metrics, fitted, exog)
-        tracker.log_champions(champions, fitted, fits, metrics, exog)
-        tracker.log_headline({...})
+        tracker.log_results(results, fitted, exog, params_of=..., champion_params=...)
+        ... publish ...
+        record = tracker.promote_champion(allowed, reason)
     """
 
     def __init__(self, settings: MlflowSettings, *, run_name: str, tags: Mapping[str, Any], params: Mapping[str, Any]) -> None:
@@ -177,8 +184,8 @@ class PipelineTracker:
         self.params = {k: _param_value(v) for k, v in params.items()}
         self.run_id: str | None = None
         self.experiment_id: str | None = None
-        self.champion_version: str | None = None
         self.family_runs: dict[str, str] = {}
+        self.model_uris: dict[str, str] = {}
 
     def __enter__(self) -> "PipelineTracker":
         self.experiment_id = configure(self.settings)
@@ -217,10 +224,11 @@ class PipelineTracker:
     def log_family(self, family: str, params: Mapping[str, Any], fits: pd.DataFrame, metrics: pd.DataFrame,
                    fitted: Mapping[str, Any], *, exog: pd.DataFrame | None = None,
                    model_names: Mapping[str, str] | None = None,
-                   register: bool = False, extra_tables: Mapping[str, pd.DataFrame] | None = None) -> str:
-        """One child run: params, mean metrics, per-series CSVs, the fitted set as one pyfunc.
-        Returns the child run id. ``register``: register the pyfunc under the configured name
-        and point the ``champion`` alias at the new version."""
+                   extra_tables: Mapping[str, pd.DataFrame] | None = None,
+                   extra_metrics: Mapping[str, float] | None = None) -> str:
+        """One child run: params, mean metrics, per-series CSVs, the fitted set as one pyfunc
+        (its URI kept in ``model_uris[family]``; nothing is registered here). Returns the child
+        run id."""
         fits = fits.reset_index(drop=True)
         metrics = metrics.reset_index(drop=True)
         summary = mean_metrics(metrics)
@@ -231,6 +239,7 @@ class PipelineTracker:
             summary["n_fallback"] = float((fits["model_used"].astype(str) != fits["model"].astype(str)).sum())
         else:
             summary["n_fallback"] = 0.0
+        summary.update({k: float(v) for k, v in (extra_metrics or {}).items() if math.isfinite(float(v))})
         with mlflow.start_run(experiment_id=self.experiment_id, run_name=family, nested=True,
                               tags={"family": family, "parent_run": self.run_id or ""}) as child:
             if params:
@@ -251,31 +260,75 @@ class PipelineTracker:
                 level = pyfunc_logger.level
                 pyfunc_logger.setLevel(logging.ERROR)
                 try:
-                    mlflow.pyfunc.log_model(
+                    info = mlflow.pyfunc.log_model(
                         name=PYFUNC_NAME,
                         python_model=ForecasterSet(fitted, names, exog),
                         pip_requirements=pip_requirements(),
                         signature=PYFUNC_SIGNATURE,
                         input_example=pd.DataFrame({"unique_id": [next(iter(fitted))], "horizon": [1]}),
-                        registered_model_name=self.settings.registered_model if register else None,
                     )
                 finally:
                     pyfunc_logger.setLevel(level)
-                if register:
-                    self.champion_version = self._alias_latest(child.info.run_id)
+                self.model_uris[family] = info.model_uri
             self.family_runs[family] = child.info.run_id
             return child.info.run_id
 
-    def _alias_latest(self, run_id: str) -> str:
+    def log_results(self, results: Results, fitted: Mapping[tuple[str, str], Any], exog: pd.DataFrame | None, *,
+                    params_of: Mapping[str, Mapping[str, Any]], champion_params: Mapping[str, Any]) -> None:
+        """Everything a run logs, read from its results: one child run per model family
+        (``params_of`` in config order) and one for the champion set, the headline metrics and the
+        institutional tables on the parent. ``fitted``: (series, model) -> fitted forecaster."""
+        from flows.results import BACKTEST_METRICS, CHAMPIONS, MODEL_FITS
+        from models.champion import CHAMPION
+
+        fits = results.tables[MODEL_FITS]
+        metrics = results.tables[BACKTEST_METRICS]
+        fit_seconds = results.run.fit_seconds
+        for family, params in params_of.items():
+            self.log_family(family, params, fits=fits.loc[fits["model"] == family],
+                            metrics=metrics.loc[metrics["model"] == family],
+                            fitted={uid: m for (uid, name), m in fitted.items() if name == family}, exog=exog,
+                            extra_metrics={"fit_seconds": fit_seconds[family]} if family in fit_seconds else None)
+        champion_of = results.champion_of
+        self.log_family(
+            CHAMPION, champion_params,
+            fits=fits.loc[[champion_of.get(u) == m for u, m in zip(fits["unique_id"], fits["model"])]],
+            metrics=metrics.loc[metrics["model"] == CHAMPION],
+            fitted={uid: fitted[(uid, name)] for uid, name in champion_of.items() if (uid, name) in fitted},
+            exog=exog, model_names=champion_of, extra_tables={CHAMPIONS: results.tables[CHAMPIONS]},
+        )
+        self.log_headline(results.headline_metrics())
+        if results.run.institutional_compared:
+            self.log_tables({name: results.tables[name] for name in INSTITUTIONAL_TABLES}, "institutional")
+
+    def promote_champion(self, allowed: bool, reason: str) -> RegistryRecord:
+        """``allowed``: register this run's champion set as a new version and point the alias at
+        it. Otherwise leave the registry as it is. Either way, return where the alias points now."""
         client = MlflowClient()
         name = self.settings.registered_model
-        versions = [v for v in client.search_model_versions(f"name='{name}'") if v.run_id == run_id]
-        if not versions:
-            raise RuntimeError(f"model registry: no version of '{name}' was created by run {run_id}")
-        version = max(versions, key=lambda v: int(v.version)).version
-        client.set_registered_model_alias(name, CHAMPION_ALIAS, version)
-        client.set_model_version_tag(name, version, "parent_run", self.run_id or "")
-        return str(version)
+        if allowed:
+            from models.champion import CHAMPION
+
+            uri = self.model_uris.get(CHAMPION)
+            if uri is None:
+                raise RuntimeError("model registry: this run logged no champion model to register")
+            version = str(mlflow.register_model(uri, name, tags={"parent_run": self.run_id or ""}).version)
+            client.set_registered_model_alias(name, CHAMPION_ALIAS, version)
+            record = RegistryRecord(name=name, version=version, promoted=True, reason=reason)
+        else:
+            record = RegistryRecord(name=name, version=self._alias_version(client, name), promoted=False, reason=reason)
+        self.set_tags({"champion_promoted": str(record.promoted).lower(), "champion_version": record.version or "",
+                       "champion_reason": reason})
+        return record
+
+    @staticmethod
+    def _alias_version(client: MlflowClient, name: str) -> str | None:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return str(client.get_model_version_by_alias(name, CHAMPION_ALIAS).version)
+        except MlflowException:  # no such model or alias yet
+            return None
 
 
 def _flat_params(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

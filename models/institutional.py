@@ -86,15 +86,6 @@ class InstitutionalResult:
     outlook: pd.DataFrame
     champions: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=CHAMPION_COLUMNS))
 
-    def to_text(self) -> str:
-        """The summary as a fixed-width table for a terminal."""
-        if self.summary.empty:
-            return "no pre-year outlook could be compared"
-        shown = self.summary[["unique_id", "institution", "n_years", "institution_mape", "model", "model_mape",
-                              "model_coverage_80", "institution_bias_pct", "model_bias_pct"]]
-        with pd.option_context("display.width", 200, "display.max_rows", 500, "display.max_columns", 20):
-            return shown.to_string(index=False, float_format=lambda v: f"{v:.2f}")
-
 
 # --------------------------------------------------------------------------- validation
 def _require(table: pd.DataFrame, columns: tuple[str, ...], name: str) -> None:

@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from flows import publish as pub
-from flows.publish import PublishError, csv_bytes, format_table, publish, write_atomic
+from flows.publish import PublishError, publish, write_atomic
+from flows.results import SchemaError, csv_bytes, format_table
 
 
 def _tables(value: float = 1234567.891234567) -> dict[str, pd.DataFrame]:
@@ -18,7 +19,8 @@ def _tables(value: float = 1234567.891234567) -> dict[str, pd.DataFrame]:
         "forecast": [value, 2.0], "lo_80": [1.0, 1.5], "hi_80": [3.0, 2.5], "lo_95": [0.5, np.nan],
         "hi_95": [4.0, 3.0], "is_champion": [True, True],
     })
-    champions = pd.DataFrame({"unique_id": ["total"], "champion": ["ets"], "reason": ["lowest mean MASE 0.500"]})
+    champions = pd.DataFrame({"unique_id": ["total"], "champion": ["ets"], "reason": ["lowest mean MASE 0.500"],
+                              "n_windows": [2], "mean_mase": ['{"ets": 0.5}']})
     return {"forecast_monthly.csv": monthly, "champions.csv": champions}
 
 
@@ -31,10 +33,17 @@ def test_csv_format_is_fixed_point_sorted_with_empty_gaps() -> None:
     )
 
 
-def test_missing_column_is_named() -> None:
-    with pytest.raises(PublishError) as err:
+def test_missing_and_extra_columns_are_named() -> None:
+    with pytest.raises(SchemaError) as err:
         format_table("champions.csv", pd.DataFrame({"unique_id": ["total"], "champion": ["ets"]}))
-    assert str(err.value) == "champions.csv: missing column(s) ['reason']; got ['unique_id', 'champion']"
+    assert str(err.value) == ("champions.csv: missing column(s) ['reason', 'n_windows', 'mean_mase']; "
+                              "got ['unique_id', 'champion']")
+    with pytest.raises(SchemaError) as err:
+        format_table("champions.csv", _tables()["champions.csv"].assign(fit_seconds=1.5))
+    assert str(err.value) == ("champions.csv: column(s) ['fit_seconds'] are not in the published schema "
+                              "['unique_id', 'champion', 'reason', 'n_windows', 'mean_mase']")
+    with pytest.raises(SchemaError, match=r"^notes\.csv: not a published table; known: forecast_monthly\.csv, "):
+        format_table("notes.csv", pd.DataFrame())
 
 
 def test_write_atomic_replaces_and_leaves_no_temp(tmp_path: Path) -> None:
@@ -61,12 +70,21 @@ def test_write_atomic_failure_keeps_old_file(tmp_path: Path, monkeypatch: pytest
 
 def test_publish_moves_every_file_in_place_run_json_last(tmp_path: Path) -> None:
     out = tmp_path / "outputs"
+    seen = []
+
+    def on_published(info):  # called once every other file is in place; returns the final run.json
+        seen.append(sorted(p.name for p in out.iterdir()))
+        return {**info, "registry": "moved"}
+
     paths = publish(_tables(), {"data_hash": "abc", "x": float("nan")}, out, run_id="r1",
-                    finalize=lambda staging: (staging / "report.html").write_text("<html></html>"))
+                    finalize=lambda staging: (staging / "report.html").write_text("<html></html>"),
+                    on_published=on_published)
+    assert seen == [["champions.csv", "forecast_monthly.csv", "report.html"]]
     assert [p.name for p in paths] == ["champions.csv", "forecast_monthly.csv", "report.html", "run.json"]
     assert sorted(p.name for p in out.iterdir()) == ["champions.csv", "forecast_monthly.csv", "report.html", "run.json"]
-    assert json.loads((out / "run.json").read_text()) == {"data_hash": "abc", "x": None}
-    assert (out / "champions.csv").read_text() == "unique_id,champion,reason\ntotal,ets,lowest mean MASE 0.500\n"
+    assert json.loads((out / "run.json").read_text()) == {"data_hash": "abc", "x": None, "registry": "moved"}
+    assert (out / "champions.csv").read_text() == ("unique_id,champion,reason,n_windows,mean_mase\n"
+                                                   'total,ets,lowest mean MASE 0.500,2,"{""ets"": 0.5}"\n')
 
 
 def _snapshot(folder: Path) -> dict[str, bytes]:
@@ -87,9 +105,12 @@ def test_failure_while_staging_leaves_old_outputs_byte_identical(tmp_path: Path,
             raise RuntimeError("simulated failure while writing the second table")
         return real(frame)
 
+    def never(info):
+        raise AssertionError("on_published must not run when publishing failed")
+
     monkeypatch.setattr(pub, "csv_bytes", fail_on_second)
     with pytest.raises(RuntimeError, match="simulated failure while writing the second table"):
-        publish(_tables(2.0), {"run": 2}, out, run_id="new")
+        publish(_tables(2.0), {"run": 2}, out, run_id="new", on_published=never)
     assert _snapshot(out) == before
     assert not list(out.glob(".staging-*"))
 
@@ -103,8 +124,11 @@ def test_failure_in_finalize_publishes_nothing(tmp_path: Path) -> None:
         (staging / "report.html").write_text("half")
         raise ValueError("report failed")
 
+    def never(info):
+        raise AssertionError("on_published must not run when publishing failed")
+
     with pytest.raises(ValueError, match="report failed"):
-        publish(_tables(2.0), {"run": 2}, out, run_id="new", finalize=broken_report)
+        publish(_tables(2.0), {"run": 2}, out, run_id="new", finalize=broken_report, on_published=never)
     assert _snapshot(out) == before
     assert not list(out.glob(".staging-*"))
 

@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from flows.report import ReportError, fmt_bn, fmt_pct, write_report
+from flows.report import ReportError, fmt_bn, fmt_pct, institution_colors, write_report
+from flows.results import SCHEMAS, RunRecord, csv_bytes, format_table
 
 BN = 1e9
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
@@ -41,6 +42,15 @@ def write_dataset(folder: Path) -> Path:
     return folder
 
 
+def _write(folder: Path, name: str, frame: pd.DataFrame) -> None:
+    """A table as the pipeline publishes it: its schema's columns (absent ones left empty), sorted."""
+    frame = frame.copy()
+    for column in SCHEMAS[name].columns:
+        if column not in frame.columns:
+            frame[column] = np.nan
+    (folder / name).write_bytes(csv_bytes(format_table(name, frame)))
+
+
 def write_outputs(folder: Path, *, institutional: bool = True) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     months = pd.date_range("2026-01-01", periods=12, freq="MS")
@@ -51,7 +61,7 @@ def write_outputs(folder: Path, *, institutional: bool = True) -> Path:
             monthly.append(pd.DataFrame({"unique_id": uid, "ds": months.strftime("%Y-%m-%d"), "model": model,
                                          "forecast": f, "lo_80": 0.95 * f, "hi_80": 1.05 * f, "lo_95": 0.9 * f,
                                          "hi_95": 1.1 * f, "is_champion": model == "ets"}))
-    pd.concat(monthly).to_csv(folder / "forecast_monthly.csv", index=False)
+    _write(folder, "forecast_monthly.csv", pd.concat(monthly).assign(ds=lambda t: pd.to_datetime(t["ds"])))
     annual = pd.DataFrame([
         # champion (ets) figures in USD
         {"unique_id": "total", "year": 2026, "model": "ets", "forecast": 720.4e9, "lo_80": 700.1e9, "hi_80": 740.9e9,
@@ -63,7 +73,7 @@ def write_outputs(folder: Path, *, institutional: bool = True) -> Path:
         {"unique_id": "item:semiconductors", "year": 2026, "model": "seasonal_naive", "forecast": 120.0e9, "lo_80": 110e9,
          "hi_80": 130e9, "lo_95": 100e9, "hi_95": 140e9, "observed": 0.0, "is_champion": False},
     ])
-    annual.to_csv(folder / "forecast_annual.csv", index=False)
+    _write(folder, "forecast_annual.csv", annual)
     metrics = []
     for uid, scores in (("total", {"seasonal_naive": (1.0, 1.2), "ets": (0.6, 0.8)}),
                         ("item:semiconductors", {"seasonal_naive": (0.9, 0.7), "ets": (1.1, 1.3)})):
@@ -71,17 +81,17 @@ def write_outputs(folder: Path, *, institutional: bool = True) -> Path:
             for cutoff, v in zip(("2024-06-01", "2024-12-01"), values):
                 metrics.append({"unique_id": uid, "model": model, "cutoff": cutoff, "mase": v, "smape": 5.0, "rmsse": v,
                                 "coverage_80": 0.8, "coverage_95": 0.95})
-    pd.DataFrame(metrics).to_csv(folder / "backtest_metrics.csv", index=False)
-    pd.DataFrame([
-        {"unique_id": "total", "champion": "ets", "reason": "lowest mean MASE 0.700 over 2 windows"},
-        {"unique_id": "item:semiconductors", "champion": "ets", "reason": "chosen <by hand> & for the test"},
-    ]).to_csv(folder / "champions.csv", index=False)
-    pd.DataFrame([
+    _write(folder, "backtest_metrics.csv", pd.DataFrame(metrics))
+    _write(folder, "champions.csv", pd.DataFrame([
+        {"unique_id": "total", "champion": "ets", "reason": "lowest mean MASE 0.700 over 2 windows", "n_windows": 2},
+        {"unique_id": "item:semiconductors", "champion": "ets", "reason": "chosen <by hand> & for the test", "n_windows": 2},
+    ]))
+    _write(folder, "model_fits.csv", pd.DataFrame([
         {"unique_id": "total", "model": "ets", "model_used": "ets", "status": "ok", "reason": "", "error": "", "n_obs": 96,
          "description": "{}"},
         {"unique_id": "item:semiconductors", "model": "ets", "model_used": "seasonal_naive", "status": "fallback",
          "reason": "ets failed; used seasonal_naive", "error": "ValueError: boom", "n_obs": 95, "description": "{}"},
-    ]).to_csv(folder / "model_fits.csv", index=False)
+    ]))
     if institutional:
         comparison = []
         for year, kita, actual, model in ((2022, 680.0, 683.6, 690.0), (2023, 700.0, 632.2, 650.0), (2024, 690.0, 683.8, 670.0)):
@@ -93,15 +103,15 @@ def write_outputs(folder: Path, *, institutional: bool = True) -> Path:
                                    "model_usd_bn": model, "model_lo_80": model - 20, "model_hi_80": model + 20,
                                    "actual_usd_bn": actual, "institution_ape": abs(level - actual) / actual * 100,
                                    "model_ape": abs(model - actual) / actual * 100, "in_summary": True})
-        pd.DataFrame(comparison).to_csv(folder / "institutional_comparison.csv", index=False)
-        pd.DataFrame([
+        _write(folder, "institutional_comparison.csv", pd.DataFrame(comparison))
+        _write(folder, "institutional_summary.csv", pd.DataFrame([
             {"unique_id": "total", "institution": "KITA", "n_years": 3, "years": "2022-2024", "institution_mape": 4.61,
              "model": "champion", "model_mape": 2.81, "model_coverage_80": 2 / 3, "institution_bias_pct": 3.52,
              "model_bias_pct": 1.23},
             {"unique_id": "total", "institution": "KITA", "n_years": 3, "years": "2022-2024", "institution_mape": 4.61,
              "model": "ets", "model_mape": 2.5, "model_coverage_80": 1.0, "institution_bias_pct": 3.52, "model_bias_pct": 0.5},
-        ]).to_csv(folder / "institutional_summary.csv", index=False)
-        pd.DataFrame([
+        ]))
+        _write(folder, "institutional_outlook.csv", pd.DataFrame([
             {"target_year": 2026, "unique_id": "total", "institution": "KITA", "kind": "pre-year outlook",
              "published": "2025-12-05", "projected_usd_bn": 711.0, "projected_growth_pct": 1.0, "projected_level_usd_bn": 711.0,
              "model_usd_bn": 720.4, "model_lo_80": 700.1, "model_hi_80": 740.9, "model_growth_pct": 1.75},
@@ -109,9 +119,11 @@ def write_outputs(folder: Path, *, institutional: bool = True) -> Path:
              "published": "2025-11-24", "projected_usd_bn": np.nan, "projected_growth_pct": 4.7,
              "projected_level_usd_bn": 125.0, "model_usd_bn": 150.0, "model_lo_80": 140.0, "model_hi_80": 160.0,
              "model_growth_pct": 2.0},
-        ]).to_csv(folder / "institutional_outlook.csv", index=False)
-    (folder / "run.json").write_text(json.dumps({"run_id": "abc123", "target_year": 2026, "git_commit": "deadbeef",
-                                                 "finished_at": "2026-01-16T09:00:00+09:00"}), encoding="utf-8")
+        ]))
+    # run.json as the pipeline writes it (RunRecord: the same class the report reads)
+    run = RunRecord(run_id="abc123", target_year=2026, git_head="deadbeef0123456789", started_at="2026-01-16T00:00:00+00:00",
+                    data_source="embedded", data_origin="data/exports_monthly.csv", institutional_compared=institutional)
+    (folder / "run.json").write_bytes(run.to_bytes())
     return folder
 
 
@@ -244,11 +256,14 @@ def test_institutional_tables_and_outlook(report):
 def test_champions_fallbacks_and_freshness(report):
     _, text = report
     assert "ets failed; used seasonal_naive ValueError: boom" in text
-    assert "Latest month in the dataset: <b>2025-12</b>" in text
+    assert "Latest month in the data: <b>2025-12</b>" in text
     fresh = re.search(r"<tr><td>item:semiconductors</td>(.*?)</tr>", text).group(1)
     assert re.findall(r"<td[^>]*>(.*?)</td>", fresh)[:5] == ["Semiconductors", "2018-01", "2025-11", "95", "0"]
-    assert '<a href="../data/PROVENANCE.md">PROVENANCE.md</a>' in text
-    assert "run</b> abc123" in text and "code</b> deadbeef" in text
+    # named as text relative to the checkout, not linked: a copied report keeps it
+    assert re.search(r"Provenance of every raw file: <code>[./]*[^<]*data/PROVENANCE\.md</code> \(relative to the "
+                     r"exportcast checkout", text)
+    assert "PROVENANCE.md\"" not in text and "<a href" not in text.split('<section id="data">')[1]
+    assert "run</b> abc123" in text and "code</b> deadbeef0123<" in text and "started</b> 2026-01-16T00:00:00+00:00" in text
 
 
 def test_missing_institutional_files_give_a_note(tmp_path):
@@ -290,9 +305,19 @@ def test_missing_or_broken_inputs_are_named(tmp_path):
         write_report(tmp_path / "nope")
     out = write_outputs(tmp_path / "outputs2")
     pd.read_csv(out / "champions.csv").drop(columns=["reason"]).to_csv(out / "champions.csv", index=False)
-    with pytest.raises(ReportError, match=r"champions\.csv: missing column\(s\) reason; has unique_id, champion$"):
+    with pytest.raises(ReportError, match=r"champions\.csv: missing column\(s\) reason; has unique_id, champion, "
+                                          r"n_windows, mean_mase$"):
         write_report(out)
     (out / "run.json").write_text("{not json", encoding="utf-8")
-    pd.DataFrame({"unique_id": ["total"], "champion": ["ets"], "reason": ["r"]}).to_csv(out / "champions.csv", index=False)
+    _write(out, "champions.csv", pd.DataFrame({"unique_id": ["total"], "champion": ["ets"], "reason": ["r"]}))
     with pytest.raises(ReportError, match=r"run\.json: not valid JSON \(line 1: "):
         write_report(out)
+
+
+def test_institution_colours_are_distinct_and_the_same_in_every_chart():
+    names = ["BOK", "FKI", "HRI", "KCCI", "KDB", "KDI", "KERI", "KEXIM", "KIAF", "KIET", "KITA", "KOTRA", "LGERI",
+             "MOTIE", "NABO", "OECD"]
+    colors = institution_colors(names)
+    assert list(colors) == sorted(names)
+    assert len(set(colors.values())) == len(names)          # 16 institutions, 16 colours (8 before: repeated)
+    assert institution_colors(reversed(names + ["KITA"])) == colors  # order and repeats do not change a colour
