@@ -582,9 +582,9 @@ def _check_annual(series_id: str, months: Monthly, year: int, anchor_bn: Decimal
     if abs(rel) > tolerance:
         raise DatasetCheckError(f"{series_id} {year}: annual sum {total_bn:.3f} bn USD differs from "
                                 f"the official {anchor_bn} bn by {_pct(rel)} (tolerance "
-                                f"±{tolerance * 100:.1f}%)")
+                                f"±{tolerance * 100:.2f}%)")
     return (f"{series_id} {year}: {total_bn:.3f} bn USD vs official {anchor_bn} ({_pct(rel)}, "
-            f"tolerance ±{tolerance * 100:.1f}%)")
+            f"tolerance ±{tolerance * 100:.2f}%)")
 
 
 def _check_annual_abs(series_id: str, months: Monthly, year: int, anchor_bn: Decimal,
