@@ -454,7 +454,7 @@ def validate_indicators(df: pd.DataFrame, origin: str) -> tuple[pd.DataFrame, pd
 
 
 def _bn(value: float) -> str:
-    return f"{value / 1e9:.3f} bn USD"
+    return f"{value / 1e9:.3f} bn USD" if value >= 1e8 else f"{value:.0f} USD"
 
 
 def _cut_order_rejections(frame: pd.DataFrame, cuts: list[str], subjects: list[str]) -> list[str]:
