@@ -157,3 +157,29 @@ def test_reader_types_filters_by_as_of_and_refuses_a_row_the_contract_rejects(tm
         f"{tmp_path / 'indicators_monthly.csv'}: press_10d:total 2030-01: days 1-10 figure 11 USD exceeds "
         f"the whole-month figure 10 USD of the same month (customs_month:total): a part of a month cannot "
         f"exceed the month"]
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+
+
+def test_raw_flash_and_wsts_readers(tmp_path):
+    _write(tmp_path / ind.CUSTOMS_FLASH, "date,period,news_id,export_usd,export_yoy_pct\n"
+                                         "2022-02-01,10d,156495135,71000000000.0,7.6\n"
+                                         "2022-02-01,20d,7,32000000000.0,1.0\n")
+    assert ind.read_customs_flash(tmp_path) == {"10d": {"2022-02": (71_000_000_000, "156495135")},
+                                                "20d": {"2022-02": (32_000_000_000, "7")}}
+    _write(tmp_path / ind.CUSTOMS_FLASH, "date,period,news_id,export_usd\n2022-02-01,30d,1,1.0\n")
+    with pytest.raises(ind.DatasetCheckError) as info:
+        ind.read_customs_flash(tmp_path)
+    assert str(info.value) == f"{ind.CUSTOMS_FLASH} line 2, column period: expected 10d or 20d, found '30d'"
+    _write(tmp_path / ind.WSTS, "date,Americas,Europe,Japan,Asia Pacific,Worldwide\n"
+                                "1986-01-01,555850,346467,638547,105050,1645914\n")
+    assert ind.read_wsts(tmp_path)["Worldwide"] == {"1986-01": 1_645_914_000}    # thousand USD x 1000
+    _write(tmp_path / ind.WSTS, "date,Americas,Europe,Japan,Asia Pacific,Worldwide\n"
+                                "1986-01-01,555850,346467,638547,105050,1645917\n")
+    with pytest.raises(ind.DatasetCheckError) as info:
+        ind.read_wsts(tmp_path)
+    assert str(info.value) == (f"{ind.WSTS} line 2: the regions sum to 1645914000 USD, Worldwide is "
+                               f"1645917000 USD (tolerance 2000 USD)")
