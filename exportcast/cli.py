@@ -34,7 +34,7 @@ def data_build(
     projections: Path = typer.Option(REPO.parent / "shared" / "data" / "projections", help="folder of projections.csv and actuals.csv"),
     out: Path = typer.Option(REPO / "data", help="where to write the canonical CSVs"),
 ) -> None:
-    """Rebuild data/exports_monthly.csv, data/series.csv and the institutional tables from the raw files."""
+    """Rebuild data/exports_monthly.csv, data/series.csv, the indicator tables and the institutional tables from the raw files."""
     from features.dataset_builder import build_dataset
     from features.projections import build_projections
 

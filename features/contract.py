@@ -336,3 +336,154 @@ def _parse_values(column: pd.Series) -> tuple[np.ndarray, dict[int, str]]:
 def _short_list(items: Sequence[str], limit: int = 10) -> str:
     shown = ", ".join(repr(i) for i in items[:limit])
     return shown + (f", ... ({len(items) - limit} more)" if len(items) > limit else "")
+
+
+# ====================================================================== indicator contract
+# The indicator table (data/indicators_monthly.csv): a long table, one row per indicator and
+# month, each value with the first date it was public. Separate from the export contract above:
+# indicators are inputs a forecast may use once public, not series to forecast.
+INDICATOR_COLUMNS: tuple[str, ...] = ("indicator", "ds", "value", "unit", "available_from", "source")
+#: ``<release>_<cut>:<subject>``: the cut is ``10d`` (days 1-10), ``20d`` (days 1-20) or ``month``
+INDICATOR_PATTERN = re.compile(r"^(?P<release>[a-z0-9]+)_(?P<cut>10d|20d|month):(?P<subject>[a-z0-9_]+)$")
+#: cumulative cuts in order: a part of a month cannot exceed a longer part or the whole month
+CUT_ORDER: dict[str, int] = {"10d": 0, "20d": 1, "month": 2}
+CUT_LABELS: dict[str, str] = {"10d": "days 1-10", "20d": "days 1-20", "month": "whole-month"}
+#: the earliest day of the month a cut can be public (days 1-10 are complete on the 11th, ...);
+#: a whole-month figure is public at the earliest on the 1st of the next month
+CUT_EARLIEST_DAY: dict[str, int] = {"10d": 11, "20d": 21}
+
+INDICATOR_SCHEMA = pa.DataFrameSchema(
+    {
+        "indicator": pa.Column(str, checks=pa.Check.str_matches(INDICATOR_PATTERN.pattern)),
+        "ds": pa.Column("datetime64[ns]", checks=pa.Check(lambda s: s.dt.is_month_start)),
+        "value": pa.Column("float64", checks=pa.Check.ge(0)),
+        "unit": pa.Column(str, checks=pa.Check.isin(["USD"])),
+        "available_from": pa.Column("datetime64[ns]"),
+        "source": pa.Column(str, checks=pa.Check.str_length(min_value=1)),
+    },
+    strict=False,
+    unique=["indicator", "ds"],
+)
+
+
+def validate_indicators(df: pd.DataFrame, origin: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Check the indicator table; return ``(accepted, rejected)``.
+
+    Structural problems (a missing column, a malformed indicator name, month, value, unit, date
+    or source, a duplicate ``(indicator, ds)``, a figure dated public before it could exist)
+    raise ONE :class:`DataValidationError` listing them, like :func:`validate_frame`.
+
+    Rows that are well formed but implausible are NOT dropped: they are returned in ``rejected``
+    with a ``reason``. The rule is generic (it names no row): within one subject and month,
+    cumulative cuts must be ordered, days 1-10 <= days 1-20 <= whole month, whatever release each
+    figure comes from. A part-month figure above a whole-month figure is rejected (the whole month
+    is the complete count); where two part-month figures conflict with no whole month to tell
+    which is wrong, both are rejected.
+
+    Both frames are typed (``ds`` and ``available_from`` datetime64[ns], ``value`` float64) and
+    sorted by ``indicator, ds``; ``rejected`` has the extra column ``reason``."""
+    if not isinstance(df, pd.DataFrame):
+        raise TypeError(f"{origin}: expected a pandas DataFrame, got {type(df).__name__}")
+    missing = [c for c in INDICATOR_COLUMNS if c not in df.columns]
+    if missing:
+        raise DataValidationError(origin, [
+            f"{origin}: missing column{'s' if len(missing) > 1 else ''} {', '.join(repr(c) for c in missing)} "
+            f"(expected {', '.join(INDICATOR_COLUMNS)})"])
+    if len(df) == 0:
+        raise DataValidationError(origin, [f"{origin}: no data rows (the table is empty)"])
+    errors: list[str] = []
+    names = [("" if _is_missing(v) else str(v).strip()) for v in df["indicator"]]
+    matches = [INDICATOR_PATTERN.match(n) for n in names]
+    for pos, (name, match) in enumerate(zip(names, matches)):
+        if match is None:
+            errors.append(f"{origin} line {pos + 2}, column indicator: {name!r} is not "
+                          f"'<release>_<10d|20d|month>:<subject>' (lower case, digits, underscores)")
+    ds, ds_problems = _parse_months(df["ds"])
+    for pos, problem in ds_problems.items():
+        errors.append(f"{origin} line {pos + 2}, column ds: {problem}")
+    values, value_problems = _parse_values(df["value"])
+    for pos, problem in value_problems.items():
+        errors.append(f"{origin} line {pos + 2}, column value: {problem}")
+    for pos, unit in enumerate(df["unit"]):
+        if _unit_text(unit).upper() != "USD":
+            errors.append(f"{origin} line {pos + 2}, column unit: {_unit_text(unit)!r} (values must be in USD)")
+    available = pd.to_datetime(pd.Series(df["available_from"], dtype=object).map(
+        lambda v: None if _is_missing(v) else str(v).strip()), format="%Y-%m-%d", errors="coerce")
+    for pos in np.flatnonzero(available.isna().to_numpy()):
+        errors.append(f"{origin} line {pos + 2}, column available_from: "
+                      f"{df['available_from'].iloc[pos]!r} is not a date YYYY-MM-DD")
+    for pos, source in enumerate(df["source"]):
+        if _unit_text(source) == "":
+            errors.append(f"{origin} line {pos + 2}, column source: empty source")
+    for pos, match in enumerate(matches):
+        if match is None or pos in ds_problems or pd.isna(available.iloc[pos]):
+            continue
+        month = pd.Timestamp(ds[pos])
+        cut = match["cut"]
+        earliest = (month + pd.offsets.MonthBegin(1) if cut == "month"
+                    else month + pd.Timedelta(days=CUT_EARLIEST_DAY[cut] - 1))
+        if available.iloc[pos] < earliest:
+            errors.append(f"{origin} line {pos + 2}, column available_from: {available.iloc[pos]:%Y-%m-%d} "
+                          f"is before the {CUT_LABELS[cut]} figure of {month:%Y-%m} could exist "
+                          f"({earliest:%Y-%m-%d})")
+    keyed = pd.DataFrame({"indicator": names, "ds": ds})
+    for pos in np.flatnonzero(keyed.duplicated(keep="first").to_numpy()):
+        first = int(np.flatnonzero(((keyed["indicator"] == names[pos]) & (keyed["ds"] == ds[pos])).to_numpy())[0])
+        errors.append(f"{origin} line {pos + 2}: duplicate of line {first + 2} "
+                      f"(indicator {names[pos]!r}, ds {pd.Timestamp(ds[pos]):%Y-%m})")
+    if errors:
+        raise DataValidationError(origin, errors)
+
+    out = pd.DataFrame({
+        "indicator": pd.Series(names, dtype=object),
+        "ds": ds,
+        "value": values.astype("float64"),
+        "unit": "USD",
+        "available_from": available.astype("datetime64[ns]").to_numpy(),
+        "source": [str(s).strip() for s in df["source"]],
+    })
+    extra = [c for c in df.columns if c not in INDICATOR_COLUMNS]
+    for column in extra:
+        out[column] = df[column].to_numpy()
+    reasons = _cut_order_rejections(out, [m["cut"] for m in matches], [m["subject"] for m in matches])
+    rejected_mask = np.array([bool(r) for r in reasons])
+    accepted = out[~rejected_mask].sort_values(["indicator", "ds"], kind="stable").reset_index(drop=True)
+    rejected = out[rejected_mask].assign(reason=[r for r in reasons if r])
+    rejected = rejected.sort_values(["indicator", "ds"], kind="stable").reset_index(drop=True)
+    return INDICATOR_SCHEMA.validate(accepted), rejected
+
+
+def _bn(value: float) -> str:
+    return f"{value / 1e9:.3f} bn USD" if value >= 1e8 else f"{value:.0f} USD"
+
+
+def _cut_order_rejections(frame: pd.DataFrame, cuts: list[str], subjects: list[str]) -> list[str]:
+    """Per row: '' or why the row breaks the order of cumulative cuts (see validate_indicators)."""
+    reasons = [""] * len(frame)
+    groups: dict[tuple[str, pd.Timestamp], list[int]] = {}
+    for pos, (subject, month) in enumerate(zip(subjects, frame["ds"])):
+        groups.setdefault((subject, month), []).append(pos)
+    values, names = frame["value"].to_numpy(), frame["indicator"].tolist()
+    for (_, month), rows in groups.items():
+        if len({cuts[p] for p in rows}) < 2:
+            continue
+        wholes = [p for p in rows if cuts[p] == "month"]
+        parts = [p for p in rows if cuts[p] != "month"]
+        for p in parts:     # a part of the month above the whole month: the part is wrong
+            above = [w for w in wholes if values[p] > values[w]]
+            if above:
+                w = above[0]
+                reasons[p] = (f"{CUT_LABELS[cuts[p]]} figure {_bn(values[p])} exceeds the whole-month figure "
+                              f"{_bn(values[w])} of the same month ({names[w]}): a part of a month cannot "
+                              f"exceed the month")
+        for p in parts:     # days 1-10 above days 1-20, neither above the month: cannot tell which
+            if reasons[p] or cuts[p] != "10d":
+                continue
+            for q in parts:
+                if cuts[q] == "20d" and not reasons[q] and values[p] > values[q]:
+                    clash = (f"days 1-10 figure {_bn(values[p])} ({names[p]}) exceeds the days 1-20 figure "
+                             f"{_bn(values[q])} ({names[q]}) of {pd.Timestamp(month):%Y-%m}: one of the two is "
+                             f"wrong and nothing tells which")
+                    reasons[p] = reasons[p] or clash
+                    reasons[q] = clash
+    return reasons

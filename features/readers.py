@@ -262,3 +262,31 @@ def _read_customs(customs: Any, wanted: list[str] | None) -> tuple[pd.DataFrame,
         raise DataValidationError(origin, [f"{origin}: the API returned no month for the requested series"])
     frame = pd.concat(frames, ignore_index=True).sort_values(["unique_id", "ds"], kind="stable").reset_index(drop=True)
     return frame, origin
+
+
+# ---------------------------------------------------------------------------------- indicators
+INDICATORS_FILE = "indicators_monthly.csv"
+
+
+def read_indicators(data_dir: Path | str | None = None, *, as_of: str | pd.Timestamp | None = None) -> pd.DataFrame:
+    """``<data_dir>/indicators_monthly.csv`` through the indicator contract
+    (:func:`features.contract.validate_indicators`): columns ``indicator, ds, value, unit,
+    available_from, source`` with ``ds``/``available_from`` as datetime64[ns] and ``value`` as
+    float64 (USD), sorted by ``indicator, ds``.
+
+    ``as_of`` (a date) keeps only the values public on that day (``available_from <= as_of``): the
+    information set of a forecast made then. The committed table holds only accepted rows (the
+    builder writes rejected ones to ``indicators_rejected.csv``), so a row the contract rejects
+    here is an error naming its line and reason."""
+    from features.contract import validate_indicators
+
+    path = _data_dir(data_dir) / INDICATORS_FILE
+    raw, lines = _read_csv_cells(path)
+    accepted, rejected = validate_indicators(raw, str(path))
+    if len(rejected):
+        raise DataValidationError(str(path), [
+            f"{path}: {r.indicator} {r.ds:%Y-%m}: {r.reason}" for r in rejected.itertuples()])
+    if as_of is not None:
+        cut = pd.Timestamp(as_of)
+        accepted = accepted[accepted["available_from"] <= cut].reset_index(drop=True)
+    return accepted

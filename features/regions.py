@@ -1,10 +1,15 @@
 """Destination countries and regions: English names of ISO 3166-1 alpha-2 codes and the member
-lists of the destination regions the dataset builder sums.
+lists of the destination regions.
 
-These are definitions, not data: no export figure lives here. A region series is the sum of its
-members' monthly exports from the all-country customs file (see ``features.dataset_builder``).
-Membership is written out explicitly so that the definition is reviewable and stays fixed over
-time; every list says which definition it follows and as of when.
+These are definitions, not data: no export figure lives here. The region series are the customs
+groups of ``psicsh+Korea-trade-dashboard/trade_region.csv`` (customs exports by country, summed);
+the builder checks that each equals the sum of the members below in the all-country customs file
+(``country_monthly.csv``) in every month of 2025, to the dollar. Memberships are those of
+``region_groups_reference.json`` beside that file, except the Middle East, which also includes
+Egypt (EG) and the Palestinian territories (PS): the raw PROVENANCE.md found it by matching the
+2025 monthly sums to the dollar, and the builder re-checks it. Membership is fixed over the
+series' span (the customs groups are applied to every month, e.g. Timor-Leste counts in ASEAN
+before its 2025 accession).
 """
 from __future__ import annotations
 
@@ -16,60 +21,59 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class Region:
     slug: str
-    name_en: str
+    code: str               # region_code in trade_region.csv
+    name_en: str            # states the membership
     name_ko: str
     members: frozenset[str]
     definition: str
 
 
-# ASEAN: the ten member states as of 2025 (Brunei, Cambodia, Indonesia, Laos, Malaysia, Myanmar,
-# Philippines, Singapore, Thailand, Vietnam). Timor-Leste (TL), admitted in October 2025, is left
-# out so that the definition is constant over the series' span.
-ASEAN = frozenset({"BN", "KH", "ID", "LA", "MY", "MM", "PH", "SG", "TH", "VN"})
+# ASEAN's ten member states and Timor-Leste (admitted October 2025).
+ASEAN = frozenset({"BN", "ID", "KH", "LA", "MM", "MY", "PH", "SG", "TH", "TL", "VN"})
 
 # EU: the 27 member states since the United Kingdom left on 2020-02-01.
 EU27 = frozenset({
-    "AT", "BE", "BG", "HR", "CY", "CZ", "DK", "EE", "FI", "FR", "DE", "GR", "HU", "IE",
-    "IT", "LV", "LT", "LU", "MT", "NL", "PL", "PT", "RO", "SK", "SI", "ES", "SE",
+    "AT", "BE", "BG", "CY", "CZ", "DE", "DK", "EE", "ES", "FI", "FR", "GR", "HR", "HU",
+    "IE", "IT", "LT", "LU", "LV", "MT", "NL", "PL", "PT", "RO", "SE", "SI", "SK",
 })
 
-# Middle East: there is no treaty membership, so this is our stated convention: the Gulf
-# Cooperation Council (AE, BH, KW, OM, QA, SA), the Levant and Mesopotamia (IL, IQ, JO, LB, PS,
-# SY), Iran and Yemen. Egypt and the Maghreb (Africa), Turkiye and the Caucasus are excluded.
-MIDDLE_EAST = frozenset({
-    "AE", "BH", "KW", "OM", "QA", "SA", "IL", "IQ", "JO", "LB", "PS", "SY", "IR", "YE",
-})
-
-# Latin America and the Caribbean: the UN M49 region 419 (Caribbean 029, Central America 013
-# incl. Mexico, South America 005), territories included, plus the retired code AN.
+# Latin America: the 33 sovereign states of Latin America and the Caribbean (Mexico, Central and
+# South America, the Caribbean states); dependent territories (Puerto Rico, Aruba, ...) excluded.
 LATIN_AMERICA = frozenset({
-    # Caribbean (029)
-    "AI", "AG", "AW", "BS", "BB", "BQ", "VG", "KY", "CU", "CW", "DM", "DO", "GD", "GP",
-    "HT", "JM", "MQ", "MS", "PR", "BL", "KN", "LC", "MF", "VC", "SX", "TT", "TC", "VI",
-    "AN",  # the former Netherlands Antilles (CW, SX, BQ since 2010), still used by Korea Customs
-    # Central America (013)
-    "BZ", "CR", "SV", "GT", "HN", "MX", "NI", "PA",
-    # South America (005)
-    "AR", "BO", "BV", "BR", "CL", "CO", "EC", "FK", "GF", "GY", "PY", "PE", "GS", "SR",
-    "UY", "VE",
+    "AG", "AR", "BB", "BO", "BR", "BS", "BZ", "CL", "CO", "CR", "CU", "DM", "DO", "EC",
+    "GD", "GT", "GY", "HN", "HT", "JM", "KN", "LC", "MX", "NI", "PA", "PE", "PY", "SR",
+    "SV", "TT", "UY", "VC", "VE",
 })
 
-# CIS: the nine full member states in 2025 (Armenia, Azerbaijan, Belarus, Kazakhstan,
-# Kyrgyzstan, Moldova, Russia, Tajikistan, Uzbekistan) plus associate member Turkmenistan.
-# Georgia (left 2009) and Ukraine (ceased participation 2018) are excluded.
-CIS = frozenset({"AM", "AZ", "BY", "KZ", "KG", "MD", "RU", "TJ", "UZ", "TM"})
+# CIS: the twelve former Soviet republics outside the Baltics (Georgia and Ukraine included, as in
+# the customs group, although both have left the CIS).
+CIS = frozenset({"AM", "AZ", "BY", "GE", "KG", "KZ", "MD", "RU", "TJ", "TM", "UA", "UZ"})
+
+# Middle East: the GCC (AE, BH, KW, OM, QA, SA), IL, IQ, IR, JO, LB, SY, YE, Turkiye (TR), and
+# Egypt (EG) and the Palestinian territories (PS) (see the module docstring).
+MIDDLE_EAST = frozenset({
+    "AE", "BH", "EG", "IL", "IQ", "IR", "JO", "KW", "LB", "OM", "PS", "QA", "SA", "SY",
+    "TR", "YE",
+})
+
+
+def _iso_list(members: frozenset[str]) -> str:
+    return " ".join(sorted(members))
+
 
 REGIONS: tuple[Region, ...] = (
-    Region("asean", "ASEAN (10 member states)", "아세안", ASEAN,
-           "ASEAN's ten member states as of 2025, Timor-Leste excluded"),
-    Region("eu", "European Union (27 member states)", "유럽연합", EU27,
-           "EU27, the members since 2020-02-01"),
-    Region("middle_east", "Middle East (GCC, Levant, Iraq, Iran, Yemen)", "중동", MIDDLE_EAST,
-           "GCC + IL, IQ, JO, LB, PS, SY + IR, YE; Egypt, Turkiye excluded"),
-    Region("latin_america", "Latin America and the Caribbean (UN M49 419)", "중남미", LATIN_AMERICA,
-           "UN M49 region 419"),
-    Region("cis", "CIS (9 members + Turkmenistan)", "독립국가연합", CIS,
-           "CIS full members in 2025 plus associate Turkmenistan"),
+    Region("asean", "ASEAN", "ASEAN-11 (10 members + Timor-Leste)", "아세안", ASEAN,
+           f"customs group ASEAN, 11 countries: {_iso_list(ASEAN)}"),
+    Region("eu", "EU27", "EU-27 (members since 2020-02)", "EU", EU27,
+           f"customs group EU27, 27 countries: {_iso_list(EU27)}"),
+    Region("middle_east", "MIDDLE_EAST",
+           "Middle East-16 (GCC, Levant, Iraq, Iran, Yemen, Turkiye, Egypt)", "중동", MIDDLE_EAST,
+           f"customs group MIDDLE_EAST, 16 countries: {_iso_list(MIDDLE_EAST)}"),
+    Region("latin_america", "LATAM", "Latin America-33 (sovereign states incl. Mexico, Caribbean)",
+           "중남미", LATIN_AMERICA,
+           f"customs group LATAM, 33 countries: {_iso_list(LATIN_AMERICA)}"),
+    Region("cis", "CIS", "CIS-12 (former Soviet republics excl. Baltics, incl. Georgia, Ukraine)",
+           "CIS", CIS, f"customs group CIS, 12 countries: {_iso_list(CIS)}"),
 )
 
 # English short names of the destination countries a series may be built for (the largest

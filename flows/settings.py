@@ -141,7 +141,7 @@ class ModelsSettings(_Section):
 
 class BacktestSettings(_Section):
     horizon: int = Field(12, ge=1)
-    windows: int = Field(4, ge=1)
+    windows: int = Field(3, ge=1)
     step: int = Field(6, ge=1)
     champion_metric: Literal["mase", "smape", "rmsse"] = "mase"
 

@@ -12,9 +12,17 @@ methods validate and keep lifecycle state; subclasses implement the private ``_f
 
 Settings (constructor kwargs, stored in ``self.params``) are separate from fitted state
 (attributes ending in ``_``). Levels are in the series' own units (USD).
+
+Non-negative series. A series whose observed history has no negative value (every export
+series: the data contract rejects negative exports) is non-negative, and the public ``predict``
+and ``sample_paths`` clip every forecast, bound and path at zero. This is the ONE place the
+clip happens, for every model; a model whose bounds were clipped says so in ``describe()``
+(key ``nonnegative_clip``: how many values were raised to zero), which the engine records in
+``model_fits.csv``.
 """
 from __future__ import annotations
 
+import functools
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
@@ -68,6 +76,20 @@ class Forecaster(ABC):
     def __init__(self, **params: Any) -> None:
         self.params: dict[str, Any] = dict(params)
         self._fitted = False
+        self.nonnegative_ = False
+        self.clipped_: dict[str, int] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Every subclass's own ``describe`` also reports the clipping note (see the module
+        docstring), so that no model has to remember to add it."""
+        super().__init_subclass__(**kwargs)
+        own = cls.__dict__.get("describe")
+        if own is not None and not getattr(own, "_with_clip_note", False):
+            @functools.wraps(own)
+            def describe(self: "Forecaster") -> dict[str, Any]:
+                return self._with_clip_note(own(self))
+            describe._with_clip_note = True  # type: ignore[attr-defined]
+            cls.describe = describe  # type: ignore[method-assign]
 
     # ----------------------------------------------------------------- public
     def fit(self, y: pd.Series, X: pd.DataFrame | None = None) -> "Forecaster":
@@ -82,6 +104,8 @@ class Forecaster(ABC):
             X = X.loc[y.index]
         self.last_ds_ = y.index[-1]
         self.n_obs_ = n_obs
+        self.nonnegative_ = bool((y.dropna() >= 0).all())
+        self.clipped_ = {}
         self._fit(y.copy(), None if X is None else X.copy())
         self._fitted = True
         return self
@@ -94,6 +118,8 @@ class Forecaster(ABC):
         frame = pd.DataFrame({c: np.asarray(out[c], dtype=float) for c in FORECAST_COLUMNS}, index=idx)
         # enforce lo_95 <= lo_80 <= forecast <= hi_80 <= hi_95 (numerical noise only)
         vals = np.sort(frame[["lo_95", "lo_80", "forecast", "hi_80", "hi_95"]].to_numpy(), axis=1)
+        if self.nonnegative_:
+            vals = self._clip("predict", vals)
         frame[["lo_95", "lo_80", "forecast", "hi_80", "hi_95"]] = vals
         return frame[list(FORECAST_COLUMNS)]
 
@@ -105,6 +131,8 @@ class Forecaster(ABC):
         paths = np.asarray(self._sample_paths(h, n_paths, np.random.default_rng(seed), Xf), dtype=float)
         if paths.shape != (n_paths, h):
             raise RuntimeError(f"{self.name}: sample_paths returned shape {paths.shape}, expected {(n_paths, h)}")
+        if self.nonnegative_:
+            paths = self._clip("sample_paths", paths)
         return paths
 
     @property
@@ -113,7 +141,21 @@ class Forecaster(ABC):
 
     def describe(self) -> dict[str, Any]:
         """Fitted settings worth logging (e.g. the selected ARIMA order). Override."""
-        return {}
+        return self._with_clip_note({})
+
+    def _clip(self, where: str, values: np.ndarray) -> np.ndarray:
+        """Values below zero raised to zero; the count is kept for ``describe()``."""
+        below = int(np.count_nonzero(values < 0))
+        if below:
+            self.clipped_[where] = self.clipped_.get(where, 0) + below
+            values = np.maximum(values, 0.0)
+        return values
+
+    def _with_clip_note(self, described: dict[str, Any]) -> dict[str, Any]:
+        if not getattr(self, "clipped_", None):
+            return described
+        note = ", ".join(f"{n} value(s) of {where}" for where, n in sorted(self.clipped_.items()))
+        return {**described, "nonnegative_clip": f"non-negative series: {note} below zero raised to zero"}
 
     # ---------------------------------------------------------------- private
     @abstractmethod

@@ -83,8 +83,8 @@ def test_semiconductor_rows_map_to_the_semiconductor_series(built):
     _, proj, _ = built
     semis = proj[proj.scope.str.startswith("semiconductors")]
     assert len(semis) == 24
-    assert (semis.unique_id == "item:semiconductors").all()
-    assert set(proj[proj.unique_id == "item:semiconductors"].scope) == {
+    assert (semis.unique_id == "item:semiconductors_ministry").all()
+    assert set(proj[proj.unique_id == "item:semiconductors_ministry"].scope) == {
         "semiconductors", "semiconductors (mid-year revision)", "semiconductors (target, revised)"}
     # scopes that are not series of ours stay blank
     for scope in ("SSD", "ICT devices", "13 major industries", "exports to Europe"):
@@ -125,9 +125,9 @@ def test_actuals(built):
     _, _, actuals = built
     assert len(actuals) == 27
     assert list(actuals.columns) == list(pj.ACTUAL_COLUMNS)
-    partial = _one(actuals, year="2025", unique_id="item:semiconductors")
+    partial = _one(actuals, year="2025", unique_id="item:semiconductors_ministry")
     assert (partial.partial_year, partial.actual_usd_bn) == ("Jan-Nov", "152.6")
-    bound = _one(actuals, year="2014", unique_id="item:semiconductors")
+    bound = _one(actuals, year="2014", unique_id="item:semiconductors_ministry")
     assert (bound.actual_usd_bn, bound.actual_usd_bn_raw, bound.actual_growth_pct) == ("", ">60", "9.7")
     # both 2025 totals kept (709.3 customs confirmed, 709.7 preliminary)
     assert sorted(actuals[(actuals.year == "2025") & (actuals.unique_id == "total")].actual_usd_bn) == \

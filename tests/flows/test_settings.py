@@ -17,7 +17,7 @@ def test_defaults_mirror_the_shipped_config_yaml(tmp_path: Path, monkeypatch: py
     assert defaults.config_file is None and from_file.config_file == REPO / "config.yaml"
     assert from_file.target_year == 2026
     assert str(from_file.forecast_end.date()) == "2026-12-01"
-    assert from_file.backtest.horizon == 12 and from_file.backtest.windows == 4 and from_file.backtest.step == 6
+    assert from_file.backtest.horizon == 12 and from_file.backtest.windows == 3 and from_file.backtest.step == 6
     assert from_file.models.params["arima"] == {"max_p": 2, "max_q": 2, "max_P": 1, "max_Q": 1, "max_d": 1, "working_days": False}
     assert from_file.runtime.n_jobs == 2 and from_file.models.n_paths == 1000
 
