@@ -248,7 +248,7 @@ def institutional_text(summary: pd.DataFrame, outlook: pd.DataFrame, target_year
                      f"(80% cover {row.get('model_coverage_80_champion', float('nan')):.0%}, "
                      f"bias {row.get('model_bias_pct_champion', float('nan')):+5.2f})  "
                      f"ensemble {row.get('model_mape_ensemble', float('nan')):5.2f}")
-    o = outlook[outlook["unique_id"].isin(["total", "item:semiconductors"]) & (outlook["kind"] != "survey")]
+    o = outlook[outlook["unique_id"].isin(["total", "item:semiconductors", "item:semiconductors_ministry"]) & (outlook["kind"] != "survey")]
     if not o.empty:
         lines.append(f"{target_year} outlooks beside the published champion (USD bn):")
         for r in o.itertuples(index=False):
