@@ -342,6 +342,7 @@ def execute(settings: Settings, *, data_dir: Path | None = None,
         frame = timed("ingest", ingest, settings.data)
         digest, data_summary = timed("validate", validate, frame)
         tracker.set_tags({"data_hash": digest})
+        tracker.log_dataset(frame, digest, settings.data)
         log.info("data: %s series, %s rows, %s..%s (hash %s)", data_summary["n_series"], data_summary["n_rows"],
                  data_summary["first_month"], data_summary["last_month"], digest[:12])
 
