@@ -7,7 +7,8 @@ server and the loky workers kept running, and the MLflow and Prefect runs stayed
   a child process (multiprocessing, *spawn*: a fresh interpreter of the same Python), forwards
   SIGINT / SIGTERM / SIGHUP to it, waits, and returns its exit code. While it waits it records
   the child's descendants (psutil), so that if the child itself dies abruptly, the supervisor
-  kills what the child left behind. An exception of the pipeline is sent back (pickled) and
+  kills what the child left behind; being the child's "subreaper" (Linux), it also finds the
+  orphans the child had no time to be seen with. An exception of the pipeline is sent back (pickled) and
   raised again in the supervisor, so the CLI reports it exactly as if it had run in-process
   (the child's traceback is kept as the ``__cause__``). The child's stdout and stderr are the
   supervisor's: progress reaches the user's terminal as before.
@@ -34,6 +35,7 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import psutil
@@ -49,6 +51,8 @@ GRACE_SECONDS = 10.0
 POLL_SECONDS = 0.5
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+PR_SET_CHILD_SUBREAPER = 36
+PR_GET_CHILD_SUBREAPER = 37
 
 
 class Interrupted(KeyboardInterrupt):
@@ -82,6 +86,24 @@ def set_parent_death_signal(signum: int = signal.SIGTERM) -> bool:
         return libc.prctl(PR_SET_PDEATHSIG, int(signum), 0, 0, 0) == 0
     except (OSError, AttributeError):  # pragma: no cover - no libc prctl
         return False
+
+
+def set_child_subreaper(on: bool) -> bool | None:
+    """Make this process the "subreaper" of its descendants (Linux ``PR_SET_CHILD_SUBREAPER``):
+    an orphan among them is re-parented to this process instead of init, so it can still be
+    found and killed. Returns the previous setting (None where not available)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        previous = ctypes.c_int(0)
+        if libc.prctl(PR_GET_CHILD_SUBREAPER, ctypes.byref(previous), 0, 0, 0) != 0:
+            return None
+        if libc.prctl(PR_SET_CHILD_SUBREAPER, int(on), 0, 0, 0) != 0:
+            return None
+        return bool(previous.value)
+    except (OSError, AttributeError):  # pragma: no cover - no libc prctl
+        return None
 
 
 def kill_processes(procs: list[psutil.Process], timeout: float = 3.0) -> None:
@@ -152,8 +174,15 @@ def _watchdog(state: _ChildState, grace: float) -> None:
         time.sleep(POLL_SECONDS)
 
 
-def _child_main(settings: "Settings", source: str | None, conn: "Connection", parent_pid: int,
-                grace: float) -> None:
+def run_pipeline_with_source(settings: "Settings", source: str | None) -> None:
+    """What the pipeline process runs by default: the ``monthly-forecast`` flow."""
+    from flows.pipeline import run_pipeline, with_source
+
+    run_pipeline(with_source(settings, source))
+
+
+def _child_main(target: Callable[[Any, str | None], Any], settings: "Settings", source: str | None,
+                conn: "Connection", parent_pid: int, grace: float) -> None:
     """Body of the pipeline process (see the module docstring)."""
     try:
         os.setpgid(0, 0)  # Ctrl-C in the terminal goes to the supervisor, which forwards it once
@@ -180,9 +209,7 @@ def _child_main(settings: "Settings", source: str | None, conn: "Connection", pa
     message: tuple[str, Any, str] | None = None
     try:
         try:
-            from flows.pipeline import run_pipeline, with_source
-
-            run_pipeline(with_source(settings, source))
+            target(settings, source)
         finally:
             state.finishing()
             kill_descendants()
@@ -207,12 +234,14 @@ def _child_main(settings: "Settings", source: str | None, conn: "Connection", pa
 
 
 # ====================================================================== the supervisor
-def run_supervised(settings: "Settings", source: str | None = None, *, grace: float = GRACE_SECONDS) -> int:
-    """Run the ``monthly-forecast`` pipeline in a child process and return its exit code (0 on
-    success, 128 + N after signal N). An exception of the pipeline is raised here again."""
+def run_supervised(settings: "Settings", source: str | None = None, *, grace: float = GRACE_SECONDS,
+                   target: Callable[[Any, str | None], Any] = run_pipeline_with_source) -> int:
+    """Run the ``monthly-forecast`` pipeline (``target(settings, source)``: a module-level
+    function, tests give another) in a child process and return its exit code (0 on success,
+    128 + N after signal N). An exception of the pipeline is raised here again."""
     ctx = multiprocessing.get_context("spawn")
     receiver, sender = ctx.Pipe(duplex=False)
-    child = ctx.Process(target=_child_main, args=(settings, source, sender, os.getpid(), grace),
+    child = ctx.Process(target=_child_main, args=(target, settings, source, sender, os.getpid(), grace),
                         name="exportcast-pipeline")
     received: list[signal.Signals] = []
 
@@ -228,9 +257,13 @@ def run_supervised(settings: "Settings", source: str | None = None, *, grace: fl
     previous = {s: signal.signal(s, forward) for s in FORWARDED} if in_main else {}
     descendants: dict[int, psutil.Process] = {}
     reply: tuple[str, Any, str] | None = None
+    subreaper = set_child_subreaper(True)
+    me = psutil.Process()
+    before: set[int] | None = None
     try:
         child.start()
         sender.close()
+        before = {p.pid for p in me.children()}  # (with the pipeline process and multiprocessing's tracker)
         try:
             root = psutil.Process(child.pid)
         except psutil.NoSuchProcess:  # pragma: no cover - died at once
@@ -255,8 +288,17 @@ def run_supervised(settings: "Settings", source: str | None = None, *, grace: fl
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-        # what the child left behind (it was SIGKILLed, or its clean-up did not finish)
+        # what the child left behind (it was SIGKILLed, or its clean-up did not finish): the
+        # descendants seen while it ran, and the orphans re-parented here (subreaper)
+        try:
+            for orphan in (p for p in me.children() if before is not None and p.pid not in before):
+                for proc in (orphan, *orphan.children(recursive=True)):
+                    descendants.setdefault(proc.pid, proc)
+        except psutil.Error:
+            pass
         kill_processes(list(descendants.values()))
+        if subreaper is not None:
+            set_child_subreaper(subreaper)
     if reply is None and receiver.poll(0):
         try:
             reply = receiver.recv()
