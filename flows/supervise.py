@@ -30,6 +30,7 @@ from __future__ import annotations
 import ctypes
 import multiprocessing
 import os
+import pickle
 import signal
 import sys
 import threading
@@ -206,7 +207,7 @@ def _child_main(target: Callable[[Any, str | None], Any], settings: "Settings", 
     threading.Thread(target=_watchdog, args=(state, grace), name="exportcast-watchdog", daemon=True).start()
 
     code = 0
-    message: tuple[str, Any, str] | None = None
+    message: dict[str, Any] | None = None
     try:
         try:
             target(settings, source)
@@ -218,13 +219,14 @@ def _child_main(target: Callable[[Any, str | None], Any], settings: "Settings", 
         print(f"exportcast: {exc}; the pipeline stopped", file=sys.stderr, flush=True)
     except BaseException as exc:  # noqa: BLE001 - every error goes back to the supervisor
         code = 1
-        message = ("error", exc, traceback.format_exc())
+        message = {"text": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc(), "pickled": None}
+        try:
+            message["pickled"] = pickle.dumps(exc)
+        except Exception:  # noqa: BLE001 - the supervisor raises a RuntimeError with the text instead
+            pass
     try:
         if message is not None:
-            try:
-                conn.send(message)
-            except Exception:  # noqa: BLE001 - the exception does not pickle: send its text
-                conn.send(("error", RuntimeError(f"{type(message[1]).__name__}: {message[1]}"), message[2]))
+            conn.send(message)
         conn.close()
     except (OSError, ValueError):  # the supervisor is gone
         pass
@@ -234,6 +236,18 @@ def _child_main(target: Callable[[Any, str | None], Any], settings: "Settings", 
 
 
 # ====================================================================== the supervisor
+def _exception(reply: dict[str, Any]) -> BaseException:
+    """The pipeline's exception, or a RuntimeError with its text when it does not (un)pickle."""
+    if reply.get("pickled") is not None:
+        try:
+            exc = pickle.loads(reply["pickled"])
+            if isinstance(exc, BaseException):
+                return exc
+        except Exception:  # noqa: BLE001 - e.g. an exception class whose __init__ needs other arguments
+            pass
+    return RuntimeError(reply["text"])
+
+
 def run_supervised(settings: "Settings", source: str | None = None, *, grace: float = GRACE_SECONDS,
                    target: Callable[[Any, str | None], Any] = run_pipeline_with_source) -> int:
     """Run the ``monthly-forecast`` pipeline (``target(settings, source)``: a module-level
@@ -256,7 +270,7 @@ def run_supervised(settings: "Settings", source: str | None = None, *, grace: fl
     in_main = threading.current_thread() is threading.main_thread()
     previous = {s: signal.signal(s, forward) for s in FORWARDED} if in_main else {}
     descendants: dict[int, psutil.Process] = {}
-    reply: tuple[str, Any, str] | None = None
+    reply: dict[str, Any] | None = None
     subreaper = set_child_subreaper(True)
     me = psutil.Process()
     before: set[int] | None = None
@@ -306,7 +320,6 @@ def run_supervised(settings: "Settings", source: str | None = None, *, grace: fl
             reply = None
     receiver.close()
     if reply is not None:
-        _, exc, text = reply
-        raise exc from RemoteTraceback(text)
+        raise _exception(reply) from RemoteTraceback(reply["traceback"])
     code = child.exitcode if child.exitcode is not None else 1
     return 128 - code if code < 0 else code

@@ -103,3 +103,17 @@ def test_parent_death_signal_is_set_on_linux() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert out.stdout.split() == ["True", str(int(signal.SIGUSR1))]
     assert set_parent_death_signal is not None
+
+
+class _NeedsTwoArguments(Exception):
+    def __init__(self, path: str, row: int) -> None:
+        super().__init__(f"{path}: row {row} is cut mid-number")
+
+
+def fails_not_unpicklable(settings: Settings, source: str | None) -> None:
+    raise _NeedsTwoArguments("my.csv", 7)
+
+
+def test_an_error_that_does_not_unpickle_comes_back_as_its_text() -> None:
+    with pytest.raises(RuntimeError, match=r"^_NeedsTwoArguments: my.csv: row 7 is cut mid-number$"):
+        run_supervised(Settings(), None, target=fails_not_unpicklable)
