@@ -148,10 +148,12 @@ def run(
     source: Optional[str] = typer.Option(None, help="override data.source: embedded | csv | customs_api"),
 ) -> None:
     """The monthly pipeline (Prefect flow `monthly-forecast`): ingest, backtest, forecast, compare, publish, report."""
-    from flows.pipeline import with_source, run_pipeline
     from flows.settings import load_settings
+    from flows.supervise import run_supervised
 
-    run_pipeline(with_source(load_settings(config), source))
+    code = run_supervised(load_settings(config), source)  # in a child process: see flows/supervise.py
+    if code:
+        raise typer.Exit(code=code)
 
 
 @app.command()

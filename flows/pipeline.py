@@ -337,6 +337,7 @@ def execute(settings: Settings, *, data_dir: Path | None = None,
         frame = stages.run("ingest", ingest, settings.data)
         digest, data_summary = stages.run("validate", validate, frame)
         tracker.set_tags({"data_hash": digest})
+        tracker.log_dataset(frame, digest, settings.data)
         progress(f"data: {data_summary['n_series']} series, {data_summary['n_rows']} rows, "
                  f"{data_summary['first_month']}..{data_summary['last_month']} (hash {digest[:12]})")
         base_key = {"data_hash": digest, "code_version": run.code_version, "seed": settings.runtime.seed}

@@ -26,14 +26,31 @@ If the pipeline raises inside ``with PipelineTracker(...)``, the parent run (and
 child) ends with status FAILED. Logging is in bulk: one ``log_params``/``log_metrics`` call
 per run, never a run per series.
 
+Runs left RUNNING by a dead process (SIGKILL, OOM killer, power loss): each parent run records
+the pid, hostname and start time of the process that runs it (``exportcast.pid``,
+``exportcast.hostname``, ``exportcast.process_start``). Entering the tracker first looks for
+RUNNING runs of the experiment recorded on this host whose process is gone (or whose pid now
+belongs to a process started at another time) and marks them, and their RUNNING child runs,
+FAILED with a note saying so (:func:`reap_stale_runs`); the Prefect flow runs they name
+(``prefect_flow_run_id``) are set to Crashed (flows/prefect_runs.py). Runs of another host, or
+without these tags, are left alone: nothing here can tell whether their process lives.
+
+The experiment carries ``mlflow.experimentKind = custom_model_development`` so the MLflow UI
+opens it on its runs (not on the GenAI overview), and each parent run logs its input dataset
+(:meth:`PipelineTracker.log_dataset`: name, data hash, rows, series, months).
+
 Nothing here reads the environment: the customs key never reaches MLflow.
 """
 from __future__ import annotations
 
 import logging
 import math
+import socket
 import tempfile
+import time
+import warnings
 from collections.abc import Mapping
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -41,6 +58,7 @@ from typing import Any
 import mlflow
 import numpy as np
 import pandas as pd
+import psutil
 from mlflow import MlflowClient
 from mlflow.entities import RunStatus
 from mlflow.models import ModelSignature
@@ -48,7 +66,7 @@ from mlflow.pyfunc import PythonModel
 from mlflow.types import ColSpec, Schema
 
 from flows.results import CHAMPION_ALIAS, INSTITUTIONAL_TABLES, RegistryRecord, Results
-from flows.settings import MlflowSettings
+from flows.settings import DataSettings, MlflowSettings
 
 # What the pyfunc takes and returns: one row per series with a horizon (months) or an end month.
 PYFUNC_SIGNATURE = ModelSignature(
@@ -63,6 +81,19 @@ PYFUNC_NAME = "model"
 #: packages the pyfunc models need at load time (pinned to the versions that logged them)
 _RUNTIME_PACKAGES: tuple[str, ...] = ("numpy", "pandas", "scipy", "statsmodels", "prophet", "cloudpickle", "mlflow")
 _FORECAST_COLUMNS: tuple[str, ...] = ("forecast", "lo_80", "hi_80", "lo_95", "hi_95")
+#: the experiment tag the MLflow 3 UI reads to choose its layout, and our value: a model-training
+#: experiment, which opens on the runs (the UI's own values: genai_development, custom_model_development)
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+EXPERIMENT_KIND = "custom_model_development"
+#: tags naming the process that runs a parent run (to recognise runs left RUNNING by a dead process)
+PID_TAG = "exportcast.pid"
+HOST_TAG = "exportcast.hostname"
+START_TAG = "exportcast.process_start"
+REAPED_TAG = "exportcast.reaped_by"
+NOTE_TAG = "mlflow.note.content"  # the run's description in the MLflow UI
+PARENT_TAG = "mlflow.parentRunId"
+#: two start times closer than this are the same process (the tag keeps 3 decimals)
+_START_TOLERANCE_SECONDS = 1.0
 
 
 # ------------------------------------------------------------------ pyfunc model
@@ -141,6 +172,91 @@ def configure(settings: MlflowSettings) -> str:
     return client.create_experiment(settings.experiment, artifact_location=location)
 
 
+def process_tags(pid: int | None = None) -> dict[str, str]:
+    """pid, hostname and start time (epoch seconds) of a process (default: this one)."""
+    proc = psutil.Process(pid)
+    return {PID_TAG: str(proc.pid), HOST_TAG: socket.gethostname(), START_TAG: f"{proc.create_time():.3f}"}
+
+
+def process_is_alive(tags: Mapping[str, str]) -> bool | None:
+    """Whether the process named by a run's tags still runs: None when the tags do not tell
+    (missing, or another host); False when the pid is gone, a zombie, or now belongs to a
+    process started at another time (pid reuse)."""
+    if tags.get(HOST_TAG) != socket.gethostname() or not tags.get(PID_TAG, "").isdigit():
+        return None
+    try:
+        proc = psutil.Process(int(tags[PID_TAG]))
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return False
+        recorded = tags.get(START_TAG)
+        if recorded is not None and abs(proc.create_time() - float(recorded)) > _START_TOLERANCE_SECONDS:
+            return False
+    except psutil.NoSuchProcess:
+        return False
+    except (psutil.AccessDenied, ValueError):
+        return True
+    return True
+
+
+@dataclass(frozen=True)
+class StaleRun:
+    """A run found RUNNING whose process is dead, and what it was marked."""
+
+    run_id: str
+    pid: str
+    note: str
+    child_run_ids: tuple[str, ...]
+    prefect_flow_run_id: str | None
+
+
+def reap_stale_runs(client: MlflowClient, experiment_id: str, *, by: str) -> list[StaleRun]:
+    """Mark FAILED every RUNNING run of the experiment whose recorded process (this host) is
+    dead, and the RUNNING child runs of those runs, each with a note. ``by`` names the run
+    doing it (it goes in the note)."""
+    running = client.search_runs([experiment_id], filter_string="attributes.status = 'RUNNING'", max_results=5000)
+    children: dict[str, list[str]] = {}
+    for run in running:
+        parent = run.data.tags.get(PARENT_TAG)
+        if parent:
+            children.setdefault(parent, []).append(run.info.run_id)
+    stale: list[StaleRun] = []
+    now_ms = int(time.time() * 1000)
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
+    for run in running:
+        tags = run.data.tags
+        if process_is_alive(tags) is not False:
+            continue
+        pid, host = tags[PID_TAG], tags[HOST_TAG]
+        note = (f"left RUNNING by process {pid} on {host}, dead; marked FAILED by run {by} at {stamp}")
+        kids = tuple(children.get(run.info.run_id, ()))
+        for run_id, text in [(run.info.run_id, note),
+                             *((kid, f"parent run {run.info.run_id} {note}") for kid in kids)]:
+            client.set_tag(run_id, REAPED_TAG, by)
+            client.set_tag(run_id, NOTE_TAG, text)
+            client.set_tag(run_id, "error", text)
+            client.set_terminated(run_id, status=RunStatus.to_string(RunStatus.FAILED), end_time=now_ms)
+        stale.append(StaleRun(run.info.run_id, pid, note, kids, tags.get("prefect_flow_run_id") or None))
+    return stale
+
+
+def mark_experiment_kind(client: MlflowClient, experiment_id: str) -> None:
+    """Tag the experiment as model training, so the MLflow UI opens it on its runs."""
+    experiment = client.get_experiment(experiment_id)
+    if experiment.tags.get(EXPERIMENT_KIND_TAG) != EXPERIMENT_KIND:
+        client.set_experiment_tag(experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
+
+
+def dataset_name_and_source(data: DataSettings) -> tuple[str, str]:
+    """What the Dataset column of the MLflow UI shows for a data source, and where it came from."""
+    if data.source == "csv" and data.path is not None:
+        return Path(data.path).name, str(Path(data.path).resolve())
+    if data.source == "customs_api":
+        return "customs_api", "customs_api"
+    from features.readers import DEFAULT_DATA_DIR
+
+    return "exports_monthly (embedded)", str(DEFAULT_DATA_DIR / "exports_monthly.csv")
+
+
 def mean_metrics(metrics: pd.DataFrame) -> dict[str, float]:
     """Means over series and windows of the backtest metrics, same keys for every family
     (NaN when a metric has no finite value, e.g. a family that never produced a forecast)."""
@@ -186,12 +302,22 @@ class PipelineTracker:
         self.experiment_id: str | None = None
         self.family_runs: dict[str, str] = {}
         self.model_uris: dict[str, str] = {}
+        self.stale_runs: list[StaleRun] = []
 
     def __enter__(self) -> "PipelineTracker":
         self.experiment_id = configure(self.settings)
-        run = mlflow.start_run(experiment_id=self.experiment_id, run_name=self.run_name, tags=self.tags)
+        client = MlflowClient()
+        mark_experiment_kind(client, self.experiment_id)
+        run = mlflow.start_run(experiment_id=self.experiment_id, run_name=self.run_name,
+                               tags={**self.tags, **process_tags()})
         self.run_id = run.info.run_id
         mlflow.log_params(self.params)
+        self.stale_runs = reap_stale_runs(client, self.experiment_id, by=self.run_id)
+        flow_runs = {s.prefect_flow_run_id: s.note for s in self.stale_runs if s.prefect_flow_run_id}
+        if flow_runs:
+            from flows.prefect_runs import crash_flow_runs
+
+            crash_flow_runs(flow_runs)
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
@@ -216,6 +342,20 @@ class PipelineTracker:
             for name, table in tables.items():
                 table.to_csv(Path(tmp) / name, index=False)
             mlflow.log_artifacts(tmp, artifact_path=artifact_path, run_id=self.run_id)
+
+    def log_dataset(self, frame: pd.DataFrame, digest: str, data: DataSettings) -> None:
+        """The input dataset of the run (``mlflow.log_input``, context ``training``): named for
+        its source, the data hash as digest (its first 36 characters: MLflow's limit; the full
+        hash is an input tag), with rows, series and months as input tags."""
+        name, source = dataset_name_and_source(data)
+        with warnings.catch_warnings():  # a local path "can be interpreted in multiple ways": all local files
+            warnings.simplefilter("ignore", UserWarning)
+            dataset = mlflow.data.from_pandas(frame, source=source, name=name, digest=digest[:36])
+        months = frame["ds"].dt.to_period("M")
+        tags = {"data_hash": digest, "source": data.source, "rows": str(len(frame)),
+                "series": str(frame["unique_id"].nunique()), "months": str(months.nunique()),
+                "first_month": f"{months.min()}", "last_month": f"{months.max()}"}
+        mlflow.log_input(dataset, context="training", tags=tags)  # the parent is the active run here
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         for key, value in tags.items():

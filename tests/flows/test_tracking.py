@@ -68,3 +68,121 @@ def test_parent_run_gets_tables_as_artifacts_and_headline_metrics(tmp_path) -> N
     assert [a.path for a in client.list_artifacts(tracker.run_id, "institutional")] == ["institutional/institutional_comparison.csv"]
     local = client.download_artifacts(tracker.run_id, "institutional/institutional_comparison.csv", str(tmp_path))
     pd.testing.assert_frame_equal(pd.read_csv(local), table)
+
+
+# ------------------------------------------------------------------ runs left RUNNING by a dead process
+def _store(tmp_path):
+    from flows.settings import MlflowSettings
+
+    return MlflowSettings(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db", artifact_location=str(tmp_path / "artifacts"),
+                          experiment="t", registered_model="t-model")
+
+
+def _dead_process_tags() -> dict[str, str]:
+    """The tags a run would carry for a process that has since died."""
+    import subprocess
+    import sys
+
+    from flows.tracking import process_tags
+
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        tags = process_tags(proc.pid)
+    finally:
+        proc.kill()
+        proc.wait()
+    return tags
+
+
+def test_reaper_fails_runs_of_dead_processes_and_their_children_only(tmp_path) -> None:
+    import socket
+
+    from mlflow import MlflowClient
+
+    from flows.tracking import (HOST_TAG, NOTE_TAG, PID_TAG, REAPED_TAG, START_TAG, configure, process_tags,
+                                reap_stale_runs)
+
+    settings = _store(tmp_path)
+    exp = configure(settings)
+    client = MlflowClient(tracking_uri=settings.tracking_uri)
+    dead = _dead_process_tags()
+    alive = process_tags()
+    reused = {**alive, START_TAG: f"{float(alive[START_TAG]) - 3600:.3f}"}  # same pid, another process
+    elsewhere = {**dead, HOST_TAG: socket.gethostname() + "-other"}
+    runs = {name: client.create_run(exp, run_name=name, tags={**tags, "prefect_flow_run_id": f"fr-{name}"}).info.run_id
+            for name, tags in [("dead", dead), ("alive", alive), ("reused", reused), ("elsewhere", elsewhere),
+                               ("untagged", {})]}
+    kid = client.create_run(exp, run_name="ets", tags={"mlflow.parentRunId": runs["dead"]}).info.run_id
+    finished_kid = client.create_run(exp, run_name="naive", tags={"mlflow.parentRunId": runs["dead"]}).info.run_id
+    client.set_terminated(finished_kid, "FINISHED")
+
+    stale = reap_stale_runs(client, exp, by="run-X")
+
+    status = {name: client.get_run(rid).info.status for name, rid in runs.items()}
+    assert status == {"dead": "FAILED", "alive": "RUNNING", "reused": "FAILED", "elsewhere": "RUNNING",
+                      "untagged": "RUNNING"}
+    assert client.get_run(kid).info.status == "FAILED"
+    assert client.get_run(finished_kid).info.status == "FINISHED"
+    by_id = {s.run_id: s for s in stale}
+    assert set(by_id) == {runs["dead"], runs["reused"]}
+    assert by_id[runs["dead"]].child_run_ids == (kid,)
+    assert by_id[runs["dead"]].prefect_flow_run_id == "fr-dead"
+    parent_tags = client.get_run(runs["dead"]).data.tags
+    note = parent_tags[NOTE_TAG]
+    assert note.startswith(f"left RUNNING by process {dead[PID_TAG]} on {socket.gethostname()}, dead; marked FAILED by run run-X at ")
+    assert note == by_id[runs["dead"]].note and parent_tags[REAPED_TAG] == "run-X"
+    assert client.get_run(kid).data.tags[NOTE_TAG] == f"parent run {runs['dead']} {note}"
+    assert client.get_run(runs["dead"]).info.end_time is not None
+
+
+def test_tracker_records_its_process_and_reaps_on_enter(tmp_path, monkeypatch) -> None:
+    import os
+    import socket
+
+    import psutil
+    from mlflow import MlflowClient
+
+    import flows.prefect_runs
+    from flows.tracking import HOST_TAG, PID_TAG, START_TAG, PipelineTracker, configure
+
+    settings = _store(tmp_path)
+    exp = configure(settings)
+    client = MlflowClient(tracking_uri=settings.tracking_uri)
+    stale = client.create_run(exp, run_name="old", tags={**_dead_process_tags(), "prefect_flow_run_id": "fr-1"}).info.run_id
+    crashed: list[dict[str, str]] = []
+    monkeypatch.setattr(flows.prefect_runs, "crash_flow_runs", lambda notes: crashed.append(dict(notes)) or list(notes))
+    with PipelineTracker(settings, run_name="r", tags={}, params={}) as tracker:
+        tags = client.get_run(tracker.run_id).data.tags
+        assert client.get_run(tracker.run_id).info.status == "RUNNING"
+    assert tags[PID_TAG] == str(os.getpid()) and tags[HOST_TAG] == socket.gethostname()
+    assert float(tags[START_TAG]) == pytest.approx(psutil.Process().create_time(), abs=0.001)
+    assert client.get_run(stale).info.status == "FAILED"
+    assert [s.run_id for s in tracker.stale_runs] == [stale]
+    assert crashed == [{"fr-1": tracker.stale_runs[0].note}]
+    assert f"marked FAILED by run {tracker.run_id}" in crashed[0]["fr-1"]
+
+
+def test_experiment_opens_on_runs_and_run_logs_its_dataset(tmp_path) -> None:
+    from mlflow import MlflowClient
+
+    from flows.pipeline import data_hash
+    from flows.settings import DataSettings
+    from flows.tracking import PipelineTracker
+
+    settings = _store(tmp_path)
+    frame = pd.DataFrame({"unique_id": ["a"] * 3 + ["b"] * 2,
+                          "ds": pd.to_datetime(["2024-01-01", "2024-02-01", "2024-03-01", "2024-02-01", "2024-04-01"]),
+                          "y": [1.0, 2.0, 3.0, 4.0, 5.0]})
+    csv = tmp_path / "my exports.csv"
+    digest = data_hash(frame)
+    with PipelineTracker(settings, run_name="r", tags={}, params={}) as tracker:
+        tracker.log_dataset(frame, digest, DataSettings(source="csv", path=csv))
+    client = MlflowClient(tracking_uri=settings.tracking_uri)
+    assert client.get_experiment(tracker.experiment_id).tags["mlflow.experimentKind"] == "custom_model_development"
+    inputs = client.get_run(tracker.run_id).inputs.dataset_inputs
+    assert len(inputs) == 1
+    dataset, tags = inputs[0].dataset, {t.key: t.value for t in inputs[0].tags}
+    assert dataset.name == "my exports.csv" and dataset.digest == digest[:36] and len(digest) == 64
+    assert str(csv.resolve()) in dataset.source
+    assert tags == {"mlflow.data.context": "training", "data_hash": digest, "source": "csv", "rows": "5",
+                    "series": "2", "months": "4", "first_month": "2024-01", "last_month": "2024-04"}

@@ -1,0 +1,325 @@
+"""Run the pipeline in a child process, so that nothing it starts outlives ``exportcast run``.
+
+A SIGKILL cannot be caught: when it hit the process that ran the flow, Prefect's temporary API
+server and the loky workers kept running, and the MLflow and Prefect runs stayed RUNNING. Now:
+
+- ``exportcast run`` is a thin **supervisor** (:func:`run_supervised`): it starts the pipeline in
+  a child process (multiprocessing, *spawn*: a fresh interpreter of the same Python), forwards
+  SIGINT / SIGTERM / SIGHUP to it, waits, and returns its exit code. While it waits it records
+  the child's descendants (psutil), so that if the child itself dies abruptly, the supervisor
+  kills what the child left behind; being the child's "subreaper" (Linux), it also finds the
+  orphans the child had no time to be seen with. An exception of the pipeline is sent back (pickled) and
+  raised again in the supervisor, so the CLI reports it exactly as if it had run in-process
+  (the child's traceback is kept as the ``__cause__``). The child's stdout and stderr are the
+  supervisor's: progress reaches the user's terminal as before.
+- The **child** (:func:`_child_main`) asks Linux to send it SIGTERM when its parent dies
+  (``prctl(PR_SET_PDEATHSIG)``, through ctypes on libc; Linux only: elsewhere the step is
+  skipped and the watchdog's parent check below still applies), so a SIGKILL of the supervisor
+  becomes a SIGTERM of the child. It runs in its own process group, so a Ctrl-C in the
+  terminal reaches the supervisor only, which forwards it once.
+- On SIGTERM / SIGINT / SIGHUP the child unwinds the flow (Prefect marks the flow run Crashed,
+  ``PipelineTracker`` marks the MLflow run FAILED), then kills all its descendants (SIGTERM,
+  then SIGKILL after 3 s) and exits with 128 + the signal number. A watchdog thread bounds the
+  unwinding: ``GRACE_SECONDS`` after the signal (or after it sees the parent gone), it kills the
+  descendants and ends the process whatever the main thread is doing.
+- What cannot be cleaned up at the time (both processes SIGKILLed, the machine lost power) is
+  cleaned up by the next run: see :func:`flows.tracking.reap_stale_runs`.
+"""
+from __future__ import annotations
+
+import ctypes
+import multiprocessing
+import os
+import pickle
+import signal
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import psutil
+
+if TYPE_CHECKING:  # pragma: no cover
+    from multiprocessing.connection import Connection
+
+    from flows.settings import Settings
+
+#: seconds the child may spend unwinding after a signal before it is ended regardless
+GRACE_SECONDS = 10.0
+#: seconds between two looks at the child's descendants (supervisor) / at the parent (child)
+POLL_SECONDS = 0.5
+FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+PR_SET_CHILD_SUBREAPER = 36
+PR_GET_CHILD_SUBREAPER = 37
+
+
+class Interrupted(KeyboardInterrupt):
+    """Raised in the child's main thread by a termination signal (a KeyboardInterrupt, so that
+    Prefect and the MLflow tracker treat it as the interruption it is)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(f"interrupted by {signal.Signals(signum).name}")
+        self.signum = signum
+
+
+class RemoteTraceback(Exception):
+    """The child's traceback, attached as ``__cause__`` of the exception raised again here."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.text = text
+
+    def __str__(self) -> str:
+        return f"\n\"\"\" (in the pipeline process)\n{self.text}\"\"\""
+
+
+# ====================================================================== process helpers
+def set_parent_death_signal(signum: int = signal.SIGTERM) -> bool:
+    """Ask the kernel to send ``signum`` to this process when its parent dies (Linux
+    ``prctl(PR_SET_PDEATHSIG)``). Returns False where that is not available."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(PR_SET_PDEATHSIG, int(signum), 0, 0, 0) == 0
+    except (OSError, AttributeError):  # pragma: no cover - no libc prctl
+        return False
+
+
+def set_child_subreaper(on: bool) -> bool | None:
+    """Make this process the "subreaper" of its descendants (Linux ``PR_SET_CHILD_SUBREAPER``):
+    an orphan among them is re-parented to this process instead of init, so it can still be
+    found and killed. Returns the previous setting (None where not available)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        previous = ctypes.c_int(0)
+        if libc.prctl(PR_GET_CHILD_SUBREAPER, ctypes.byref(previous), 0, 0, 0) != 0:
+            return None
+        if libc.prctl(PR_SET_CHILD_SUBREAPER, int(on), 0, 0, 0) != 0:
+            return None
+        return bool(previous.value)
+    except (OSError, AttributeError):  # pragma: no cover - no libc prctl
+        return None
+
+
+def kill_processes(procs: list[psutil.Process], timeout: float = 3.0) -> None:
+    """SIGTERM, then SIGKILL what is still alive after ``timeout`` seconds. A process that is
+    gone (or whose pid now belongs to another process: psutil checks the start time) is skipped."""
+    alive = []
+    for proc in procs:
+        try:
+            if proc.is_running():
+                proc.terminate()
+                alive.append(proc)
+        except psutil.Error:
+            continue
+    _, alive = psutil.wait_procs(alive, timeout=timeout)
+    for proc in alive:
+        try:
+            proc.kill()
+        except psutil.Error:
+            continue
+    psutil.wait_procs(alive, timeout=timeout)
+
+
+def kill_descendants(timeout: float = 3.0) -> None:
+    """Kill every descendant of this process (Prefect's server, loky workers and their tracker)."""
+    try:
+        procs = psutil.Process().children(recursive=True)
+    except psutil.Error:  # pragma: no cover
+        return
+    kill_processes(procs, timeout)
+
+
+# ====================================================================== the child
+class _ChildState:
+    def __init__(self, parent_pid: int) -> None:
+        self.parent_pid = parent_pid
+        self.signum: int | None = None
+        self.since: float | None = None
+        self.lock = threading.Lock()
+
+    def stop(self, signum: int) -> bool:
+        """Record a termination request; False if one was already recorded."""
+        with self.lock:
+            if self.signum is not None:
+                return False
+            self.signum = signum
+            if self.since is None:
+                self.since = time.monotonic()
+            return True
+
+    def finishing(self) -> None:
+        """The pipeline returned or raised: the watchdog bounds the clean-up from now on."""
+        with self.lock:
+            if self.since is None:
+                self.since = time.monotonic()
+
+
+def _watchdog(state: _ChildState, grace: float) -> None:
+    """Ends the child ``grace`` seconds after a signal or after the parent is seen gone."""
+    while True:
+        if state.signum is None and os.getppid() != state.parent_pid:
+            state.stop(signal.SIGTERM)
+        if state.since is not None and time.monotonic() - state.since >= grace:
+            cause = signal.Signals(state.signum).name if state.signum else "its end"
+            print(f"exportcast: the pipeline did not stop within {grace:.0f} s of {cause}; ending it",
+                  file=sys.stderr, flush=True)
+            kill_descendants()
+            os._exit(128 + state.signum if state.signum else 1)
+        time.sleep(POLL_SECONDS)
+
+
+def run_pipeline_with_source(settings: "Settings", source: str | None) -> None:
+    """What the pipeline process runs by default: the ``monthly-forecast`` flow."""
+    from flows.pipeline import run_pipeline, with_source
+
+    run_pipeline(with_source(settings, source))
+
+
+def _child_main(target: Callable[[Any, str | None], Any], settings: "Settings", source: str | None,
+                conn: "Connection", parent_pid: int, grace: float) -> None:
+    """Body of the pipeline process (see the module docstring)."""
+    try:
+        os.setpgid(0, 0)  # Ctrl-C in the terminal goes to the supervisor, which forwards it once
+    except OSError:  # pragma: no cover - e.g. already a group leader
+        pass
+    set_parent_death_signal(signal.SIGTERM)
+    state = _ChildState(parent_pid)
+    if os.getppid() != parent_pid:  # the supervisor died before prctl took effect
+        conn.close()
+        os._exit(128 + signal.SIGTERM)
+
+    def on_signal(signum: int, frame: Any) -> None:
+        if state.stop(signum):
+            raise Interrupted(signum)
+        # a second signal while unwinding: stop now
+        kill_descendants(timeout=1.0)
+        os._exit(128 + signum)
+
+    for signum in FORWARDED:
+        signal.signal(signum, on_signal)
+    threading.Thread(target=_watchdog, args=(state, grace), name="exportcast-watchdog", daemon=True).start()
+
+    code = 0
+    message: dict[str, Any] | None = None
+    try:
+        try:
+            target(settings, source)
+        finally:
+            state.finishing()
+            kill_descendants()
+    except Interrupted as exc:
+        code = 128 + exc.signum
+        print(f"exportcast: {exc}; the pipeline stopped", file=sys.stderr, flush=True)
+    except BaseException as exc:  # noqa: BLE001 - every error goes back to the supervisor
+        code = 1
+        message = {"text": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc(), "pickled": None}
+        try:
+            message["pickled"] = pickle.dumps(exc)
+        except Exception:  # noqa: BLE001 - the supervisor raises a RuntimeError with the text instead
+            pass
+    try:
+        if message is not None:
+            conn.send(message)
+        conn.close()
+    except (OSError, ValueError):  # the supervisor is gone
+        pass
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+# ====================================================================== the supervisor
+def _exception(reply: dict[str, Any]) -> BaseException:
+    """The pipeline's exception, or a RuntimeError with its text when it does not (un)pickle."""
+    if reply.get("pickled") is not None:
+        try:
+            exc = pickle.loads(reply["pickled"])
+            if isinstance(exc, BaseException):
+                return exc
+        except Exception:  # noqa: BLE001 - e.g. an exception class whose __init__ needs other arguments
+            pass
+    return RuntimeError(reply["text"])
+
+
+def run_supervised(settings: "Settings", source: str | None = None, *, grace: float = GRACE_SECONDS,
+                   target: Callable[[Any, str | None], Any] = run_pipeline_with_source) -> int:
+    """Run the ``monthly-forecast`` pipeline (``target(settings, source)``: a module-level
+    function, tests give another) in a child process and return its exit code (0 on success,
+    128 + N after signal N). An exception of the pipeline is raised here again."""
+    ctx = multiprocessing.get_context("spawn")
+    receiver, sender = ctx.Pipe(duplex=False)
+    child = ctx.Process(target=_child_main, args=(target, settings, source, sender, os.getpid(), grace),
+                        name="exportcast-pipeline")
+    received: list[signal.Signals] = []
+
+    def forward(signum: int, frame: Any) -> None:
+        received.append(signal.Signals(signum))
+        if child.pid is not None and child.is_alive():
+            try:
+                os.kill(child.pid, signum)
+            except ProcessLookupError:
+                pass
+
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = {s: signal.signal(s, forward) for s in FORWARDED} if in_main else {}
+    descendants: dict[int, psutil.Process] = {}
+    reply: dict[str, Any] | None = None
+    subreaper = set_child_subreaper(True)
+    me = psutil.Process()
+    before: set[int] | None = None
+    try:
+        child.start()
+        sender.close()
+        before = {p.pid for p in me.children()}  # (with the pipeline process and multiprocessing's tracker)
+        try:
+            root = psutil.Process(child.pid)
+        except psutil.NoSuchProcess:  # pragma: no cover - died at once
+            root = None
+        while child.is_alive():
+            if root is not None:
+                try:
+                    for proc in root.children(recursive=True):
+                        descendants.setdefault(proc.pid, proc)
+                except psutil.Error:
+                    pass
+            if receiver.poll(POLL_SECONDS):
+                try:
+                    reply = receiver.recv()
+                except (EOFError, OSError):
+                    child.join(grace + 10)
+                    break
+        child.join(grace + 10)
+        if child.is_alive():  # pragma: no cover - the child's own watchdog should have ended it
+            child.kill()
+            child.join()
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        # what the child left behind (it was SIGKILLed, or its clean-up did not finish): the
+        # descendants seen while it ran, and the orphans re-parented here (subreaper)
+        try:
+            for orphan in (p for p in me.children() if before is not None and p.pid not in before):
+                for proc in (orphan, *orphan.children(recursive=True)):
+                    descendants.setdefault(proc.pid, proc)
+        except psutil.Error:
+            pass
+        kill_processes(list(descendants.values()))
+        if subreaper is not None:
+            set_child_subreaper(subreaper)
+    if reply is None and receiver.poll(0):
+        try:
+            reply = receiver.recv()
+        except (EOFError, OSError):
+            reply = None
+    receiver.close()
+    if reply is not None:
+        raise _exception(reply) from RemoteTraceback(reply["traceback"])
+    code = child.exitcode if child.exitcode is not None else 1
+    return 128 - code if code < 0 else code

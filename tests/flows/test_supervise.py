@@ -1,0 +1,119 @@
+"""The supervisor of `exportcast run` (flows/supervise.py) on stand-in pipelines: errors come back
+as the same exception, signals end the pipeline process and everything it started."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from flows.settings import Settings
+from flows.supervise import RemoteTraceback, run_supervised, set_parent_death_signal
+
+
+# ------------------------------------------------------------------ stand-in pipelines (module level: spawn imports them)
+def fails(settings: Settings, source: str | None) -> None:
+    raise ValueError(f"data.path: row 3 column y is not a number (source {source})")
+
+
+def succeeds(settings: Settings, source: str | None) -> None:
+    print(f"target year {settings.target_year}", flush=True)
+
+
+def starts_a_worker_and_waits(settings: Settings, source: str | None) -> None:
+    worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    Path(source).write_text(f"{os.getpid()} {worker.pid}")
+    time.sleep(120)
+
+
+class _Unpicklable(Exception):
+    def __init__(self, lock: object) -> None:
+        super().__init__("the data lock is held")
+        self.lock = lock
+
+    def __reduce__(self):
+        raise TypeError("cannot pickle")
+
+
+def fails_unpicklable(settings: Settings, source: str | None) -> None:
+    raise _Unpicklable(threading.Lock())
+
+
+# ------------------------------------------------------------------ tests
+def test_pipeline_error_is_raised_again_in_the_supervisor() -> None:
+    with pytest.raises(ValueError, match=r"^data.path: row 3 column y is not a number \(source csv\)$") as info:
+        run_supervised(Settings(), "csv", target=fails)
+    cause = info.value.__cause__
+    assert isinstance(cause, RemoteTraceback)
+    assert "in fails" in cause.text and cause.text.rstrip().endswith(
+        "ValueError: data.path: row 3 column y is not a number (source csv)")
+
+
+def test_an_error_that_does_not_pickle_comes_back_as_its_text() -> None:
+    with pytest.raises(RuntimeError, match=r"^_Unpicklable: the data lock is held$"):
+        run_supervised(Settings(), None, target=fails_unpicklable)
+
+
+def test_success_returns_zero_and_output_reaches_the_terminal(capfd: pytest.CaptureFixture[str]) -> None:
+    assert run_supervised(Settings(), None, target=succeeds) == 0
+    assert "target year 2026" in capfd.readouterr().out
+
+
+def _run_and_signal(tmp_path: Path, signum: int) -> tuple[int, psutil.Process, psutil.Process]:
+    marker = tmp_path / "pids"
+    result: dict[str, int] = {}
+    thread = threading.Thread(target=lambda: result.setdefault("code", run_supervised(
+        Settings(), str(marker), target=starts_a_worker_and_waits, grace=5.0)))
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not (marker.is_file() and marker.read_text().count(" ") == 1) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    child_pid, worker_pid = map(int, marker.read_text().split())
+    child, worker = psutil.Process(child_pid), psutil.Process(worker_pid)
+    os.kill(child_pid, signum)
+    thread.join(30)
+    assert not thread.is_alive()
+    return result["code"], child, worker
+
+
+def test_sigterm_to_the_pipeline_process_ends_it_and_its_workers(tmp_path: Path) -> None:
+    code, child, worker = _run_and_signal(tmp_path, signal.SIGTERM)
+    assert code == 128 + signal.SIGTERM
+    assert not child.is_running() and not worker.is_running()
+
+
+def test_sigkill_of_the_pipeline_process_the_supervisor_ends_its_workers(tmp_path: Path) -> None:
+    code, child, worker = _run_and_signal(tmp_path, signal.SIGKILL)
+    assert code == 128 + signal.SIGKILL
+    psutil.wait_procs([worker], timeout=10)
+    assert not worker.is_running()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="prctl is Linux only")
+def test_parent_death_signal_is_set_on_linux() -> None:
+    code = ("import ctypes, signal; from flows.supervise import set_parent_death_signal as s; "
+            "ok = s(signal.SIGUSR1); sig = ctypes.c_int(); "
+            "ctypes.CDLL(None).prctl(2, ctypes.byref(sig), 0, 0, 0); print(ok, sig.value)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.split() == ["True", str(int(signal.SIGUSR1))]
+    assert set_parent_death_signal is not None
+
+
+class _NeedsTwoArguments(Exception):
+    def __init__(self, path: str, row: int) -> None:
+        super().__init__(f"{path}: row {row} is cut mid-number")
+
+
+def fails_not_unpicklable(settings: Settings, source: str | None) -> None:
+    raise _NeedsTwoArguments("my.csv", 7)
+
+
+def test_an_error_that_does_not_unpickle_comes_back_as_its_text() -> None:
+    with pytest.raises(RuntimeError, match=r"^_NeedsTwoArguments: my.csv: row 7 is cut mid-number$"):
+        run_supervised(Settings(), None, target=fails_not_unpicklable)
