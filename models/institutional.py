@@ -326,9 +326,10 @@ def compare_with_institutions(frame: pd.DataFrame, projections: pd.DataFrame, ac
 
     comparison = _comparison(p, years, eligible_by_year, all_models, actual_of, source_of, model_names)
     summary = _summary(comparison, model_names)
+    outlook_ids = set(p.loc[p["target_year"] == target_year, "unique_id"]) - eligible_by_year.get(target_year, set())
     no_window = {uid: _champion_without_window(bt, uid, pd.Timestamp(year=target_year - 1, month=info_month, day=1),
                                                24 - info_month, default_champion(model_names))[0]
-                 for uid in series if uid not in eligible_by_year.get(target_year, set())}
+                 for uid in sorted(outlook_ids)}
     outlook = _outlook(frame, p, settings, target_year, eligible_by_year.get(target_year, set()), all_models, champions,
                        no_window, actual_of, exog, model_names, factory, latest_annual, latest_champions)
     return InstitutionalResult(comparison=comparison, summary=summary, outlook=outlook, champions=champions)

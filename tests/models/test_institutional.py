@@ -383,3 +383,19 @@ def test_outlook_shows_the_published_champion_and_reuses_the_given_annual_foreca
     assert kiet["champion_model"] == "naive"           # the published champion, not the annual-APE one
     assert kiet["model_usd_bn"] == pytest.approx(801.0)  # taken from latest_annual, not refitted
     assert kiet["model_lo_80"] == pytest.approx(700.0)
+
+
+def test_outlook_champion_of_a_series_without_a_same_information_window():
+    # data through June 2015: the October 2015 information set of 2016 does not exist, so 2016 has
+    # no window; its champion still comes from the one rule over the windows known by October 2015
+    # (2013 and 2014, as in the champion test: naive), not the default seasonal naive
+    frame = total_frame()
+    frame = frame[frame["ds"] <= pd.Timestamp("2015-06-01")]
+    out = compare_with_institutions(frame, toy_projections(), toy_actuals(), SETTINGS, info_month=10, first_year=2013,
+                                    last_year=2015, target_year=2016, factory=toy_factory)
+    assert 2016 not in set(out.champions["target_year"])
+    kita = _row(out.outlook, institution="KITA")
+    assert kita["champion_model"] == "naive"
+    assert kita["model_usd_bn"] == pytest.approx(12 * 66)            # naive from June 2015
+    assert kita["model_data_through"] == "2015-06"
+    assert np.isnan(kita["same_info_usd_bn"])
