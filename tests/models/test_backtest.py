@@ -1,4 +1,4 @@
-"""Rolling-origin backtest: hand-computed metrics with toy models, truncation, honest champion."""
+"""The one backtest: hand-computed metrics with toy models, truncation, honest champion; rolling and fixed cutoffs."""
 import json
 import math
 
