@@ -23,11 +23,14 @@ import os
 import re
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+if TYPE_CHECKING:  # imported inside engine_settings at run time
+    from models.engine import EngineSettings
 
 ENV_PREFIX = "EXPORTCAST__"
 ENV_DELIMITER = "__"
@@ -257,7 +260,7 @@ class Settings(BaseSettings):
             params["members"] = {m: dict(self.models.params.get(m, {})) for m in members}
         return params
 
-    def engine_settings(self) -> Any:
+    def engine_settings(self) -> EngineSettings:
         """The plain engine settings (``models.engine.EngineSettings``) for forecast and backtest."""
         from models.engine import EngineSettings, ModelSpec
 

@@ -1,4 +1,4 @@
-"""The ONE rolling-origin backtest every model goes through.
+"""The ONE backtest every model goes through: rolling origins, or fixed information sets.
 
 For each series and each cutoff, the history is truncated at the cutoff (observations after it
 are not handed over, nor exogenous rows after it at fit time) and passed to
@@ -9,20 +9,32 @@ of the months ``cutoff+1 .. cutoff+horizon`` are scored against the actuals.
 Cutoffs per series (unless given explicitly): the last ``windows`` cutoffs spaced ``step``
 months so that the last one leaves ``horizon`` months to evaluate,
 ``cutoff_k = last_obs - horizon - step * (windows - 1 - k)`` months, k = 0 .. windows-1.
+Explicit ``cutoffs`` are fixed information sets: one list for every series, or one list per
+series (e.g. the institutional comparison: for target year Y the cutoff is October of Y-1 and
+the horizon 14 runs to December of Y, for the series whose October data existed).
 A window whose training part is too short for the full models still runs (the fallbacks are
-recorded in ``fits``); a window with no actual in its evaluation months, or no observation up
-to its cutoff, is skipped. When the cutoff month itself is unobserved, the models forecast from
-the last observation before it and only the months after the cutoff are scored.
+recorded in ``fits``); a window with no observation up to its cutoff is skipped, and so is a
+window with no actual in its evaluation months unless ``keep_unscored`` (then it is a forecast
+from that information set: forecasts, annual totals and champion rows, but no metric row).
+When the cutoff month itself is unobserved, the models forecast from the last observation
+before it and only the months after the cutoff are scored.
 
-Champion rows (``model == 'champion'``) are honest: at window k they copy the forecasts of the
-model with the best mean MASE over the earlier windows whose evaluation months had all been
-observed by cutoff k (``models.champion.choose``); where there is none (the first window, or
-step < horizon) the caller's ``default_champion`` is used. ``fits`` says, per window, which model
-the champion copied and why.
+With ``annual=True`` every window also totals the calendar year of its last month (e.g. year Y
+for cutoff October Y-1 and horizon 14) from the models' joint sample paths
+(``models.annual.annual_totals``: observed months of the year + sampled forecast months).
+
+Every (series, cutoff) window is one unit of work for the worker pool, dispatched longest
+history first. Champion rows (``model == 'champion'``) are added afterwards, per series in
+cutoff order, and are honest: at window k they copy the model chosen by
+``models.champion.choose_at`` — best mean MASE over the earlier windows whose evaluation months
+had all been observed by cutoff k; where there is none (the first window, or step < horizon)
+the caller's ``default_champion``. ``fits`` says, per window, which model the champion copied
+and why (its ``description`` holds the number of windows and the mean MASE it was chosen on).
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -31,25 +43,43 @@ import numpy as np
 import pandas as pd
 
 from models.base import FORECAST_COLUMNS, regularize
-from models.champion import CHAMPION, choose, select_champions
-from models.engine import (FIT_COLUMNS, EngineSettings, ModelFactory, _check_exog, _months_between, _month,
-                           check_models, fit_series, frame_to_series, run_batches)
+from models.champion import CHAMPION, choose_at, complexity_key, select_champions
+from models.engine import (ANNUAL_COLUMNS, FIT_COLUMNS, EngineSettings, ModelFactory, _check_exog, _months_between,
+                           _month, check_models, fit_series, frame_to_series, run_batches)
 from models.metrics import coverage, mase, rmsse, smape
 
-__all__ = ["BacktestResult", "backtest", "default_cutoffs", "BACKTEST_FORECAST_COLUMNS", "METRIC_COLUMNS"]
+__all__ = ["BacktestResult", "backtest", "default_cutoffs", "BACKTEST_FORECAST_COLUMNS", "METRIC_COLUMNS",
+           "BACKTEST_FIT_COLUMNS", "BACKTEST_ANNUAL_COLUMNS"]
 
 BACKTEST_FORECAST_COLUMNS: tuple[str, ...] = ("unique_id", "cutoff", "ds", "model", *FORECAST_COLUMNS, "y")
 METRIC_COLUMNS: tuple[str, ...] = ("unique_id", "model", "cutoff", "mase", "smape", "rmsse", "coverage_80", "coverage_95")
 BACKTEST_FIT_COLUMNS: tuple[str, ...] = ("unique_id", "cutoff", *FIT_COLUMNS[1:])
+BACKTEST_ANNUAL_COLUMNS: tuple[str, ...] = ("unique_id", "cutoff", *ANNUAL_COLUMNS[1:])
 SEASON = 12
+
+Cutoffs = Sequence[pd.Timestamp | str] | Mapping[str, Sequence[pd.Timestamp | str]]
 
 
 @dataclass
 class BacktestResult:
     forecasts: pd.DataFrame  # BACKTEST_FORECAST_COLUMNS, champion rows included
-    metrics: pd.DataFrame    # METRIC_COLUMNS, one row per series, model and cutoff (champion included)
+    metrics: pd.DataFrame    # METRIC_COLUMNS, one row per series, model and scored cutoff (champion included)
     champions: pd.DataFrame  # unique_id, champion, reason, n_windows, mean_mase (JSON model -> mean MASE)
     fits: pd.DataFrame       # unique_id, cutoff, model, model_used, status, reason, error, n_obs, description
+    annual: pd.DataFrame | None = None  # BACKTEST_ANNUAL_COLUMNS (champion included) when annual=True
+
+
+@dataclass
+class _Window:
+    """What one (series, cutoff) window produced, before the champion is added."""
+    unique_id: str
+    cutoff: pd.Timestamp
+    end: pd.Timestamp  # last evaluated month
+    forecasts: pd.DataFrame
+    metrics: list[dict[str, Any]]
+    fits: list[dict[str, Any]]
+    annual: list[dict[str, Any]]
+    y_train: np.ndarray  # the history handed to the models (scale of MASE / RMSSE)
 
 
 def default_cutoffs(last_obs: pd.Timestamp, *, horizon: int, windows: int, step: int) -> list[pd.Timestamp]:
@@ -70,63 +100,65 @@ def _score(uid: str, model: str, cutoff: pd.Timestamp, fc: pd.DataFrame, y_train
     }
 
 
-def _backtest_series(item: tuple[str, pd.Series, list[pd.Timestamp], pd.DataFrame | None], *,
-                     settings: EngineSettings, horizon: int, default_champion: str,
-                     factory: ModelFactory | None) -> tuple[pd.DataFrame, list[dict], list[dict]]:
-    uid, y, cutoffs, X = item
+def _window_task(item: tuple[str, pd.Series, pd.Timestamp, pd.DataFrame | None], *, settings: EngineSettings,
+                 horizon: int, annual: bool, keep_unscored: bool, factory: ModelFactory | None) -> _Window | None:
+    """Fit every model on one series' history through one cutoff and score the window (None: skipped)."""
+    uid, y, cutoff, X = item
+    window = pd.date_range(cutoff + pd.DateOffset(months=1), periods=horizon, freq="MS", name="ds")
+    actual = y.reindex(window)
+    history = y.loc[:cutoff]
+    scored = bool(actual.notna().any())
+    if history.notna().sum() == 0 or not (scored or keep_unscored):
+        return None
+    train = regularize(history)
+    h = _months_between(train.index[-1], window[-1])
+    out = fit_series(uid, train, settings, h=h, exog=X, annual_year=int(window[-1].year) if annual else None,
+                     factory=factory)
+    fc = out.forecasts[out.forecasts["ds"] > cutoff].copy()
+    fc.insert(1, "cutoff", cutoff)
+    fc["y"] = actual.reindex(fc["ds"]).to_numpy()
+    y_train = train.to_numpy()
+    metric_rows = ([_score(uid, str(model), cutoff, group, y_train) for model, group in fc.groupby("model", sort=False)]
+                   if scored else [])
+    fit_rows = [{"cutoff": cutoff, **row} for row in out.fits]
+    annual_rows = [{"unique_id": row["unique_id"], "cutoff": cutoff, **{k: row[k] for k in ANNUAL_COLUMNS[1:]}}
+                   for row in out.annual]
+    return _Window(uid, cutoff, window[-1], fc[list(BACKTEST_FORECAST_COLUMNS)], metric_rows, fit_rows, annual_rows,
+                   y_train)
+
+
+def _with_champions(windows: list[_Window], default_champion: str) -> tuple[list[pd.DataFrame], list[dict], list[dict], list[dict]]:
+    """One series' windows (cutoff order) with the champion rows of each, chosen on earlier windows only."""
     frames: list[pd.DataFrame] = []
     metric_rows: list[dict[str, Any]] = []
     fit_rows: list[dict[str, Any]] = []
-    # (last evaluated month, model -> MASE) of the windows done so far, for the champion
-    done: list[tuple[pd.Timestamp, dict[str, float]]] = []
-    for cutoff in cutoffs:
-        window = pd.date_range(cutoff + pd.DateOffset(months=1), periods=horizon, freq="MS", name="ds")
-        actual = y.reindex(window)
-        history = y.loc[:cutoff]
-        if actual.isna().all() or history.notna().sum() == 0:
-            continue
-        train = regularize(history)
-        h = _months_between(train.index[-1], window[-1])
-        out = fit_series(uid, train, settings, h=h, exog=X, factory=factory)
-        fc = out.forecasts[out.forecasts["ds"] > cutoff].copy()
-        fc.insert(1, "cutoff", cutoff)
-        fc["y"] = actual.reindex(fc["ds"]).to_numpy()
-        y_train = train.to_numpy()
-        window_scores: dict[str, float] = {}
-        for model, group in fc.groupby("model", sort=False):
-            row = _score(uid, str(model), cutoff, group, y_train)
-            metric_rows.append(row)
-            window_scores[str(model)] = row["mase"]
+    annual_rows: list[dict[str, Any]] = []
+    done: list[tuple[pd.Timestamp, dict[str, float]]] = []  # (last evaluated month, model -> MASE)
+    for w in windows:
+        uid, cutoff, fc = w.unique_id, w.cutoff, w.forecasts
         frames.append(fc)
-        for row in out.fits:
-            fit_rows.append({"cutoff": cutoff, **row})
-
-        # champion of this window: best over the EARLIER windows whose evaluation months were all
-        # known at this cutoff (with step < horizon an earlier window's test months run past it)
-        scores: dict[str, list[float]] = {}
-        for end, window_scores_done in done:
-            if end <= cutoff:
-                for model, value in window_scores_done.items():
-                    scores.setdefault(model, []).append(value)
-        choice = choose(scores, default_champion)
-        if choice.n_windows == 0:
-            picked, reason = default_champion, f"no earlier window fully observed by {cutoff:%Y-%m}: default champion '{default_champion}'"
-        else:
-            picked, reason = choice.champion, f"{choice.reason} before {cutoff:%Y-%m}"
+        metric_rows.extend(w.metrics)
+        fit_rows.extend(w.fits)
+        annual_rows.extend(w.annual)
+        choice = choose_at(done, cutoff, default_champion)
+        picked = choice.champion
+        chosen_on = {"n_windows": choice.n_windows,
+                     "mean_mase": {m: round(choice.mean_mase[m], 6) for m in sorted(choice.mean_mase, key=complexity_key)}}
         champ = fc[fc["model"] == picked].assign(model=CHAMPION)
         champ_row: dict[str, Any] = {"unique_id": uid, "cutoff": cutoff, "model": CHAMPION, "model_used": picked,
-                                     "status": "ok", "reason": reason, "error": "", "n_obs": int(train.notna().sum()),
-                                     "description": "{}"}
+                                     "status": "ok", "reason": choice.reason, "error": "",
+                                     "n_obs": int(np.isfinite(w.y_train).sum()),
+                                     "description": json.dumps(chosen_on)}
         if champ.empty:
-            champ_row.update(status="failed", reason=f"{reason}; {picked} has no forecast in this window")
+            champ_row.update(status="failed", reason=f"{choice.reason}; {picked} has no forecast in this window")
         else:
             frames.append(champ)
-            metric_rows.append(_score(uid, CHAMPION, cutoff, champ, y_train))
+            if w.metrics:
+                metric_rows.append(_score(uid, CHAMPION, cutoff, champ, w.y_train))
+            annual_rows.extend({**row, "model": CHAMPION} for row in w.annual if row["model"] == picked)
         fit_rows.append(champ_row)
-        done.append((window[-1], window_scores))
-
-    forecasts = (pd.concat(frames, ignore_index=True) if frames else _empty_forecasts())
-    return forecasts[list(BACKTEST_FORECAST_COLUMNS)], metric_rows, fit_rows
+        done.append((w.end, {row["model"]: row["mase"] for row in w.metrics}))
+    return frames, metric_rows, fit_rows, annual_rows
 
 
 def _empty_forecasts() -> pd.DataFrame:
@@ -134,37 +166,65 @@ def _empty_forecasts() -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype=dtypes.get(c, float)) for c in BACKTEST_FORECAST_COLUMNS})
 
 
-def backtest(frame: pd.DataFrame, settings: EngineSettings, *, horizon: int, windows: int, step: int = 1,
-             exog: pd.DataFrame | None = None, cutoffs: Sequence[pd.Timestamp | str] | None = None,
-             default_champion: str | None = None, progress: bool = False,
-             factory: ModelFactory | None = None) -> BacktestResult:
-    """Rolling-origin backtest of every enabled model on every series of ``frame``.
+def _explicit_cutoffs(cutoffs: Cutoffs, series: Mapping[str, pd.Series]) -> dict[str, list[pd.Timestamp]]:
+    """Explicit cutoffs per series (month starts, sorted, unique)."""
+    if isinstance(cutoffs, Mapping):
+        lacking = [uid for uid in series if uid not in cutoffs]
+        unknown = sorted(str(uid) for uid in cutoffs if uid not in series)
+        if lacking:
+            raise ValueError(f"cutoffs has no entry for series {', '.join(repr(u) for u in lacking[:5])}"
+                             + (f" (+{len(lacking) - 5} more)" if len(lacking) > 5 else ""))
+        if unknown:
+            raise ValueError(f"cutoffs names series not in frame: {', '.join(repr(u) for u in unknown[:5])}")
+        return {uid: sorted({_month(c) for c in cutoffs[uid]}) for uid in series}
+    if isinstance(cutoffs, (str, pd.Timestamp)):
+        raise ValueError(f"cutoffs must be a list of months (or a mapping series -> list); got {cutoffs!r}")
+    shared = sorted({_month(c) for c in cutoffs})
+    if not shared:
+        raise ValueError("cutoffs is empty: give at least one cutoff or leave it None")
+    return {uid: shared for uid in series}
 
-    ``cutoffs`` (month starts) replaces the per-series default cutoffs (``windows`` and ``step``
-    are then ignored); every series is evaluated at each given cutoff where it has data.
+
+def backtest(frame: pd.DataFrame, settings: EngineSettings, *, horizon: int, windows: int | None = None, step: int = 1,
+             exog: pd.DataFrame | None = None, cutoffs: Cutoffs | None = None,
+             default_champion: str | None = None, annual: bool = False, keep_unscored: bool = False,
+             progress: bool = False, factory: ModelFactory | None = None) -> BacktestResult:
+    """Backtest of every enabled model on every series of ``frame``: rolling origins by default,
+    fixed information sets with ``cutoffs``.
+
+    ``windows`` and ``step`` give the rolling cutoffs of each series (``default_cutoffs``).
+    ``cutoffs`` (month starts) replaces them: a list applies to every series (evaluated at each
+    cutoff where it has data), a mapping unique_id -> list gives each series its own (every
+    series of ``frame`` needs an entry; an empty list means no window).
     ``default_champion`` (default 'seasonal_naive') is the champion of a first window and of a
-    series without any window. ``factory`` replaces ``models.registry.create`` (tests)."""
-    for name, value in (("horizon", horizon), ("windows", windows), ("step", step)):
-        if not isinstance(value, (int, np.integer)) or value < 1:
+    series without any window. ``annual``: also the calendar-year total of each window's last
+    month (``result.annual``). ``keep_unscored``: keep windows with no actual yet (a forecast from
+    a fixed information set). ``factory`` replaces ``models.registry.create`` (tests)."""
+    if not isinstance(horizon, (int, np.integer)) or horizon < 1:
+        raise ValueError(f"horizon must be a positive integer; got {horizon!r}")
+    if cutoffs is None and windows is None:
+        raise ValueError("give windows (rolling cutoffs) or cutoffs (fixed information sets)")
+    for name, value in (("windows", windows), ("step", step)):
+        if value is not None and (not isinstance(value, (int, np.integer)) or value < 1):
             raise ValueError(f"{name} must be a positive integer; got {value!r}")
     default_champion = default_champion or "seasonal_naive"
     if default_champion not in settings.model_names:
         raise ValueError(f"default_champion '{default_champion}' is not an enabled model; enabled: "
                          f"{', '.join(settings.model_names)}")
-    explicit = None
-    if cutoffs is not None:
-        explicit = sorted({_month(c) for c in cutoffs})
-        if not explicit:
-            raise ValueError("cutoffs is empty: give at least one cutoff or leave it None")
     series = frame_to_series(frame)
     if not series:
         raise ValueError("frame holds no observed value: nothing to backtest")
+    explicit = None if cutoffs is None else _explicit_cutoffs(cutoffs, series)
     exog = _check_exog(exog)
     check_models(settings, factory)
 
-    items = []
+    items, costs = [], []
+    cuts_of: dict[str, list[pd.Timestamp]] = {}
     for uid, y in series.items():
-        cuts = explicit if explicit is not None else default_cutoffs(y.index[-1], horizon=horizon, windows=windows, step=step)
+        cuts = explicit[uid] if explicit is not None else default_cutoffs(y.index[-1], horizon=horizon, windows=windows, step=step)
+        cuts_of[uid] = cuts
+        if not cuts:
+            continue
         X = None
         if exog is not None:
             first = y.index[0]
@@ -175,15 +235,32 @@ def backtest(frame: pd.DataFrame, settings: EngineSettings, *, horizon: int, win
                 raise ValueError(f"exog lacks {len(lacking)} month(s) needed by series '{uid}' ({first:%Y-%m}.."
                                  f"{last:%Y-%m}), first {lacking[0]:%Y-%m}")
             X = exog.loc[first:last]
-        items.append((uid, y, cuts, X))
+        for cutoff in cuts:
+            items.append((uid, y, cutoff, X))
+            costs.append(float(y.loc[:cutoff].notna().sum()))
 
-    task = partial(_backtest_series, settings=settings, horizon=int(horizon), default_champion=default_champion,
-                   factory=factory)
-    costs = [float(y.notna().sum()) * len(cuts) for _, y, cuts, _ in items]
+    task = partial(_window_task, settings=settings, horizon=int(horizon), annual=bool(annual),
+                   keep_unscored=bool(keep_unscored), factory=factory)
     outcomes = run_batches(task, items, n_jobs=settings.n_jobs, progress=progress, label="backtest", costs=costs)
-    forecasts = pd.concat([o[0] for o in outcomes], ignore_index=True)
-    metrics = pd.DataFrame([r for o in outcomes for r in o[1]], columns=list(METRIC_COLUMNS))
-    fits = pd.DataFrame([r for o in outcomes for r in o[2]], columns=list(BACKTEST_FIT_COLUMNS))
+    by_series: dict[str, list[_Window]] = {}
+    for w in outcomes:
+        if w is not None:
+            by_series.setdefault(w.unique_id, []).append(w)
+
+    frames: list[pd.DataFrame] = []
+    metric_rows: list[dict[str, Any]] = []
+    fit_rows: list[dict[str, Any]] = []
+    annual_rows: list[dict[str, Any]] = []
+    for uid in series:
+        f, m, fi, a = _with_champions(by_series.get(uid, []), default_champion)
+        frames += f
+        metric_rows += m
+        fit_rows += fi
+        annual_rows += a
+    forecasts = pd.concat(frames, ignore_index=True) if frames else _empty_forecasts()
+    metrics = pd.DataFrame(metric_rows, columns=list(METRIC_COLUMNS))
+    fits = pd.DataFrame(fit_rows, columns=list(BACKTEST_FIT_COLUMNS))
     champions = select_champions(metrics[metrics["model"] != CHAMPION], default_champion, series=list(series))
     champions = champions.set_index("unique_id").loc[list(series)].reset_index()
-    return BacktestResult(forecasts=forecasts, metrics=metrics, champions=champions, fits=fits)
+    annual_table = pd.DataFrame(annual_rows, columns=list(BACKTEST_ANNUAL_COLUMNS)) if annual else None
+    return BacktestResult(forecasts=forecasts, metrics=metrics, champions=champions, fits=fits, annual=annual_table)

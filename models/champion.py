@@ -8,18 +8,21 @@ Rules (fixed, so the choice is reproducible and explainable):
 - Ties (scores within ``TIE_TOLERANCE``) go to the simpler model by ``COMPLEXITY_ORDER``;
   names not listed come after the listed ones, alphabetically.
 - No scored window: the caller's default champion, with the reason "no backtest window: default".
+- At a cutoff (``choose_at``: the champion of a backtest window, or of a target year in the
+  institutional comparison) only the earlier windows whose evaluated months were ALL observed by
+  that cutoff count: a window still running past the cutoff had not been scored yet.
 """
 from __future__ import annotations
 
 import json
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pandas as pd
 
 __all__ = ["COMPLEXITY_ORDER", "TIE_TOLERANCE", "CHAMPION", "Choice", "complexity_key", "default_champion", "choose",
-           "select_champions"]
+           "choose_at", "select_champions"]
 
 COMPLEXITY_ORDER: tuple[str, ...] = ("naive", "seasonal_naive", "theta", "ets", "arima", "prophet", "ensemble")
 TIE_TOLERANCE = 1e-9
@@ -73,6 +76,25 @@ def choose(scores: Mapping[str, Iterable[float]], default: str) -> Choice:
         others = ", ".join(sorted((t for t in tied if t != champion), key=complexity_key))
         reason += f" (tied with {others}; simpler model kept)"
     return Choice(champion, reason, n_windows, means)
+
+
+def choose_at(windows: Iterable[tuple[pd.Timestamp, Mapping[str, float]]], cutoff: pd.Timestamp,
+              default: str) -> Choice:
+    """The champion at ``cutoff``: ``choose`` over the ``windows`` (last evaluated month, model ->
+    MASE) whose last evaluated month is at or before ``cutoff``; the reason names the cutoff.
+
+    This is the one rule of an honest champion: the rolling backtest applies it at each window,
+    the institutional comparison at each target year's information cutoff."""
+    cutoff = pd.Timestamp(cutoff)
+    scores: dict[str, list[float]] = {}
+    for end, window_scores in windows:
+        if pd.Timestamp(end) <= cutoff:
+            for model, value in window_scores.items():
+                scores.setdefault(str(model), []).append(value)
+    choice = choose(scores, default)
+    if choice.n_windows == 0:
+        return replace(choice, reason=f"no earlier window fully observed by {cutoff:%Y-%m}: default champion '{default}'")
+    return replace(choice, reason=f"{choice.reason} before {cutoff:%Y-%m}")
 
 
 def select_champions(metrics: pd.DataFrame, default: str, *, series: Iterable[str] = ()) -> pd.DataFrame:

@@ -2,9 +2,10 @@
 
 KITA IIT and KIET publish their outlook for year Y in late November / early December of Y-1,
 with customs data through October of Y-1. The comparison gives each model exactly that
-information: for every target year Y it truncates the history at ``info_month`` of Y-1 and
-runs the one forecasting routine (``models.engine.forecast`` with ``annual_year=Y``), so this
-is a backtest with a FIXED information set, one cutoff per target year.
+information: it is the one backtest (``models.backtest.backtest``) with FIXED information sets,
+one cutoff per target year: month ``info_month`` of Y-1, horizon through December of Y, and the
+annual total of Y from the models' joint sample paths. A series gets the cutoff of year Y only
+when its months January..``info_month`` of Y-1 are all in the data.
 
 Decisions worth knowing when reading the outputs:
 
@@ -21,10 +22,12 @@ Decisions worth knowing when reading the outputs:
   with the same October-cutoff model (conservative for the model) and flagged in the summary.
 - Two outlooks of one institution for one series and year (e.g. a figure reprinted a month
   later): the earliest published enters the summary; the other rows are kept, not summarised.
-- ``champion`` for year Y is the model with the lowest mean annual APE over the series' years
-  before Y (the same years for every model); with no earlier year it is the default
-  (``ensemble`` when enabled, else the first enabled model). ``champion_model`` and
-  ``champion_reason`` record the choice, so year Y's champion never sees year Y's errors.
+- ``champion`` for year Y is chosen by the one champion rule (``models.champion.choose_at``, as
+  in the rolling backtest): the lowest mean MASE of the monthly forecasts over the series'
+  earlier target years whose months were all observed by Y's cutoff (with an October cutoff:
+  Y-2 and before), ties to the simpler model; with no such year it is the default (``ensemble``
+  when enabled, else ``seasonal_naive``). ``champion_model`` and ``champion_reason`` record the
+  choice, so year Y's champion never sees year Y's errors. Annual APE does not enter the choice.
 - The outlook for ``target_year`` puts the champion's forecast from all the data beside every
   institution's projection for that year, and the same-information forecast (October of the
   year before) next to it.
@@ -33,20 +36,21 @@ Levels in the outputs are USD bn (the frame is USD); APE and bias are in percent
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from models import metrics
-from models.champion import complexity_key, default_champion
+from models.backtest import BacktestResult, backtest
+from models.champion import CHAMPION, choose_at, default_champion
+from models.engine import EngineSettings, ModelFactory, forecast
 
-__all__ = ["InstitutionalResult", "compare_with_institutions", "annual_actuals_table", "choose_champions", "PRE_YEAR"]
+__all__ = ["InstitutionalResult", "compare_with_institutions", "annual_actuals_table", "PRE_YEAR"]
 
 PRE_YEAR = "pre-year outlook"
-CHAMPION = "champion"
 BN = 1e9
 
 PROJECTION_COLUMNS = ("institution", "kind", "published", "target_year", "unique_id", "projected_usd_bn", "projected_growth_pct")
@@ -172,103 +176,58 @@ def annual_actuals_table(frame: pd.DataFrame, actuals: pd.DataFrame, unique_ids:
     return out.sort_values(["unique_id", "year"]).reset_index(drop=True)
 
 
-# --------------------------------------------------------------------------- champion
-SCORE_LABELS = {"model_mase": ("monthly MASE", ""), "model_ape": ("annual APE", "%")}
-
-
-def choose_champions(errors: pd.DataFrame, model_names: list[str], default: str | None = None,
-                     score: str = "model_mase", info_month: int = 10) -> pd.DataFrame:
-    """Champion of every (unique_id, target_year) in ``errors`` from years BEFORE it only.
-
-    ``errors``: unique_id, target_year, model and the ``score`` column (default ``model_mase``:
-    the MASE of that year's monthly forecasts, the champion rule of the rolling backtest; or
-    ``model_ape``; NaN when there is no actual or no forecast). For year Y, the models with an APE in the largest number of earlier years compete
-    (a model that failed in a year cannot win on the others), scored by their mean APE over the
-    earlier years in which all of them have one (the same years for every contender). The lowest
-    wins; ties go to the simpler model (``models.champion.complexity_key``). Only years whose
-    months were all observed by the information cutoff of Y (``info_month`` of Y-1) count: with an
-    October cutoff that is Y-2 and before, since the Nov-Dec errors of Y-1 were not yet known.
-    No such year: ``default``."""
-    default = default or default_champion(model_names)
-    rows = []
-    for uid, group in errors.groupby("unique_id", sort=True):
-        table = group.pivot_table(index="target_year", columns="model", values=score, aggfunc="first", dropna=False)
-        table = table.reindex(columns=model_names)
-        for year in sorted(group["target_year"].unique()):
-            prior = table[table.index <= (year - 1 if info_month >= 12 else year - 2)]
-            counts = prior.notna().sum(axis=0)
-            if prior.empty or counts.max() == 0:
-                rows.append((uid, int(year), default, f"no earlier year fully observed by the information cutoff: default {default}", 0))
-                continue
-            contenders = [m for m in model_names if counts[m] == counts.max()]
-            common = prior[contenders].dropna(how="any")
-            scores = common.mean(axis=0)
-            best = min(contenders, key=lambda m: (scores[m], complexity_key(m)))
-            years = common.index.astype(int)
-            span = f"{years.min()}" if len(years) == 1 else f"{years.min()}-{years.max()}"
-            label, unit = SCORE_LABELS.get(score, (score, ""))
-            ranked = ", ".join(f"{m} {scores[m]:.2f}{unit}" for m in sorted(contenders, key=lambda m: (scores[m], complexity_key(m))))
-            reason = f"lowest mean {label} over {len(years)} earlier year(s) ({span}): {ranked}"
-            rows.append((uid, int(year), best, reason, len(years)))
-    return pd.DataFrame(rows, columns=CHAMPION_COLUMNS)
-
-
 # --------------------------------------------------------------------------- forecasting
-def _annual_forecasts(frame: pd.DataFrame, settings: Any, *, jobs: Mapping[int, tuple[pd.Timestamp, list[str]]],
-                      exog: Any, model_names: list[str], factory: Any = None) -> pd.DataFrame:
-    """Annual forecast of each target year per (unique_id, model) from the history through that
-    year's information month, in USD bn, by the engine (the one fitting routine). ``jobs``: year ->
-    (last month of data, series). All (year, series) histories go to ONE engine call (one pool of
-    workers) as separate series ``<unique_id>@<year>``, each with its own end month and year."""
-    from models.engine import forecast
+def _same_information_forecasts(frame: pd.DataFrame, settings: EngineSettings, *,
+                                cutoffs: Mapping[str, list[pd.Timestamp]], info_month: int, exog: pd.DataFrame | None,
+                                factory: ModelFactory | None) -> tuple[pd.DataFrame, pd.DataFrame, BacktestResult]:
+    """The one backtest with fixed information sets: for every series and target year Y in
+    ``cutoffs`` (unique_id -> cutoffs, month ``info_month`` of Y-1) the models forecast from the
+    history through the cutoff to December of Y, and the annual total of Y comes from their joint
+    sample paths. Returns (model rows in USD bn, one per (unique_id, target_year, model) with the
+    ``champion`` pseudo-model; the champion table; the backtest itself)."""
+    bt = backtest(frame[frame["unique_id"].isin(list(cutoffs))], settings, horizon=24 - info_month,
+                  cutoffs=cutoffs, exog=exog, default_champion=default_champion(settings.model_names),
+                  annual=True, keep_unscored=True, factory=factory)
+    annual = bt.annual
+    champ = bt.fits[bt.fits["model"] == CHAMPION]
+    champions = pd.DataFrame({
+        "unique_id": champ["unique_id"].astype(str).to_numpy(),
+        "target_year": (champ["cutoff"].dt.year + 1).to_numpy(dtype=int),
+        "champion_model": champ["model_used"].astype(str).to_numpy(),
+        "champion_reason": champ["reason"].to_numpy(),
+        "n_prior_years": [int(json.loads(d)["n_windows"]) for d in champ["description"]],
+    }, columns=CHAMPION_COLUMNS)
+    used = {(u, c): m for u, c, m in zip(champ["unique_id"], champ["cutoff"], champ["model_used"])}
+    rows = _model_rows(annual, annual["cutoff"].dt.strftime("%Y-%m"))
+    rows["champion_model"] = [used[(u, c)] if m == CHAMPION else m
+                              for u, c, m in zip(annual["unique_id"], annual["cutoff"], annual["model"])]
+    return rows, champions.sort_values(["unique_id", "target_year"]).reset_index(drop=True), bt
 
-    pieces, until, years = [], {}, {}
-    for year, (through, unique_ids) in jobs.items():
-        history = frame[frame["unique_id"].isin(unique_ids) & (frame["ds"] <= through)].copy()
-        history["unique_id"] = history["unique_id"] + f"@{year}"
-        for key in history["unique_id"].unique():
-            until[key] = pd.Timestamp(year=year, month=12, day=1)
-            years[key] = int(year)
-        pieces.append(history)
-    history = pd.concat(pieces, ignore_index=True)
-    result = forecast(history, settings, until=until, exog=exog, annual_year=years, factory=factory)
-    annual = result.annual
-    annual = annual[(annual["year"] == annual["unique_id"].map(years)) & annual["model"].isin(model_names)]
-    out = _model_rows(annual, history)
-    out["unique_id"] = out["unique_id"].str.rsplit("@", n=1).str[0]
-    mase_of = _monthly_mase(frame, history, result.forecasts)
-    out["model_mase"] = [mase_of.get((key, m), np.nan) for key, m in zip(annual["unique_id"], annual["model"])]
-    return out.sort_values(["target_year", "unique_id", "model"], kind="stable").reset_index(drop=True)
 
-
-def _model_rows(annual: pd.DataFrame, history: pd.DataFrame) -> pd.DataFrame:
-    """The engine's annual table (USD) as comparison rows (USD bn), with the last month of data
-    each forecast was made from."""
-    out = pd.DataFrame({"unique_id": annual["unique_id"].to_numpy(), "model": annual["model"].to_numpy()})
+def _model_rows(annual: pd.DataFrame, data_through: pd.Series) -> pd.DataFrame:
+    """An annual table (USD: unique_id, year, model, forecast and bounds) as comparison rows (USD bn),
+    with the last month of data each forecast was made from (``data_through``, aligned with ``annual``)."""
+    out = pd.DataFrame({"unique_id": annual["unique_id"].astype(str).to_numpy(), "model": annual["model"].to_numpy()})
     for src, dst in (("forecast", "model_usd_bn"), ("lo_80", "model_lo_80"), ("hi_80", "model_hi_80"),
                      ("lo_95", "model_lo_95"), ("hi_95", "model_hi_95")):
         out[dst] = annual[src].to_numpy(dtype=float) / BN
-    last = history.dropna(subset=["y"]).groupby("unique_id")["ds"].max().dt.strftime("%Y-%m")
-    out["model_data_through"] = annual["unique_id"].map(last).to_numpy()
+    out["model_data_through"] = np.asarray(data_through, dtype=object)
     out["target_year"] = annual["year"].to_numpy(dtype=int)
     return out
 
 
-def _monthly_mase(frame: pd.DataFrame, history: pd.DataFrame, forecasts: pd.DataFrame) -> dict[tuple[str, str], float]:
-    """MASE of each (``<unique_id>@<year>``, model)'s monthly forecasts against the months the data
-    has, scaled on that history (the score the rolling backtest ranks models by)."""
-    from models.metrics import mase
-
-    actual = frame.set_index(["unique_id", "ds"])["y"]
-    train = {key: g.set_index("ds")["y"].asfreq("MS") for key, g in history.groupby("unique_id")}
-    out = {}
-    for (key, model), g in forecasts.groupby(["unique_id", "model"]):
-        uid = key.rsplit("@", 1)[0]
-        y_true = np.array([actual.get((uid, d), np.nan) for d in g["ds"]], dtype=float)
-        if np.isnan(y_true).all():
-            continue
-        out[(key, model)] = float(mase(y_true, g["forecast"].to_numpy(dtype=float), train[key].to_numpy(dtype=float)))
-    return out
+def _champion_without_window(bt: BacktestResult | None, uid: str, cutoff: pd.Timestamp, horizon: int,
+                             default: str) -> tuple[str, str]:
+    """Champion (and reason) of a year the series has no same-information window for (its months
+    through the cutoff are not all in the data): ``models.champion.choose_at`` over the series'
+    compared years, like any other year."""
+    windows: list[tuple[pd.Timestamp, dict[str, float]]] = []
+    if bt is not None:
+        m = bt.metrics[(bt.metrics["unique_id"] == uid) & (bt.metrics["model"] != CHAMPION)]
+        windows = [(c + pd.DateOffset(months=horizon), dict(zip(g["model"], g["mase"])))
+                   for c, g in m.groupby("cutoff", sort=True)]
+    choice = choose_at(windows, cutoff, default)
+    return choice.champion, choice.reason
 
 
 def _eligible(frame: pd.DataFrame, unique_ids: list[str], year: int, info_month: int) -> list[str]:
@@ -300,19 +259,20 @@ def _projected_levels(p: pd.DataFrame, actual_of: dict[tuple[str, int], float]) 
 
 
 # --------------------------------------------------------------------------- main entry
-def compare_with_institutions(frame: pd.DataFrame, projections: pd.DataFrame, actuals: pd.DataFrame, settings: Any, *,
+def compare_with_institutions(frame: pd.DataFrame, projections: pd.DataFrame, actuals: pd.DataFrame, settings: EngineSettings, *,
                               info_month: int = 10, first_year: int = 2013, last_year: int | None = None,
-                              target_year: int | None = None, exog: Any = None, factory: Any = None,
+                              target_year: int | None = None, exog: pd.DataFrame | None = None,
+                              factory: ModelFactory | None = None,
                               latest_annual: pd.DataFrame | None = None,
                               latest_champions: Mapping[str, str] | None = None) -> InstitutionalResult:
-    """Backtest every enabled model (and a champion) against the institutions' outlooks.
+    """Backtest every enabled model (and the champion) against the institutions' outlooks.
 
     ``latest_annual``: the engine's target-year annual table from all the data (unique_id, year,
     model, forecast, lo_80, hi_80 in USD), when the caller has it already (the pipeline's forecast
     step): the outlook then uses it instead of fitting every model again. ``latest_champions``
     (unique_id -> model): the champions the caller publishes; the outlook then shows those models,
     so that the comparison table and the published forecast agree (otherwise the outlook uses the
-    champion chosen on earlier years' annual errors).
+    champion chosen by MASE on the earlier target years, as in the comparison).
 
     frame: canonical long frame (unique_id, ds, y in USD); projections: the
     ``institutional_projections.csv`` table (institution, kind, published, target_year, unique_id,
@@ -320,7 +280,8 @@ def compare_with_institutions(frame: pd.DataFrame, projections: pd.DataFrame, ac
     actuals: the ``annual_actuals.csv`` table (year, unique_id, actual_usd_bn); settings: the
     engine's ``EngineSettings``. Years first_year..last_year (default: the last year with an
     actual) with a pre-year outlook are compared; ``target_year`` (default last_year + 1) gets
-    the outlook table. ``exog`` and ``factory`` are passed to ``models.engine.forecast``."""
+    the outlook table. ``exog`` and ``factory`` are passed to ``models.backtest.backtest`` (and to
+    ``models.engine.forecast`` for the outlook from all the data when ``latest_annual`` is not given)."""
     _check_frame(frame)
     if not isinstance(info_month, (int, np.integer)) or not 1 <= info_month <= 12:
         raise ValueError(f"info_month must be a month number 1..12; got {info_month!r}")
@@ -345,33 +306,33 @@ def compare_with_institutions(frame: pd.DataFrame, projections: pd.DataFrame, ac
     years = [y for y in range(first_year, last_year + 1) if y in pre_year_years]
     run_years = sorted(set(years) | ({target_year} if target_year in set(p["target_year"]) else set()))
 
-    jobs, eligible_by_year = {}, {}
+    cutoffs: dict[str, list[pd.Timestamp]] = {}
+    eligible_by_year: dict[int, set[str]] = {}
     for year in run_years:
         ids = _eligible(frame, series, year, info_month)
         eligible_by_year[year] = set(ids)
-        if ids:
-            jobs[year] = (pd.Timestamp(year=year - 1, month=info_month, day=1), ids)
-    model_rows = _annual_forecasts(frame, settings, jobs=jobs, exog=exog, model_names=model_names,
-                                   factory=factory) if jobs else pd.DataFrame(
-        columns=["unique_id", "model", "model_usd_bn", "model_lo_80", "model_hi_80", "model_lo_95", "model_hi_95",
-                 "model_data_through", "target_year"])
-    model_rows["actual_usd_bn"] = [actual_of.get((u, int(y)), np.nan) for u, y in zip(model_rows["unique_id"], model_rows["target_year"])]
-    model_rows["model_ape"] = _ape(model_rows["model_usd_bn"], model_rows["actual_usd_bn"])
-
-    champions = choose_champions(model_rows, model_names, info_month=info_month) if not model_rows.empty else pd.DataFrame(columns=CHAMPION_COLUMNS)
-    champ_rows = model_rows.merge(champions[["unique_id", "target_year", "champion_model"]],
-                                  left_on=["unique_id", "target_year", "model"],
-                                  right_on=["unique_id", "target_year", "champion_model"], how="inner")
-    champ_rows["model"] = CHAMPION
-    model_rows["champion_model"] = model_rows["model"]
-    all_models = pd.concat([model_rows, champ_rows], ignore_index=True)
+        for uid in ids:
+            cutoffs.setdefault(uid, []).append(pd.Timestamp(year=year - 1, month=info_month, day=1))
+    bt = None
+    if cutoffs:
+        all_models, champions, bt = _same_information_forecasts(frame, settings, cutoffs=cutoffs, info_month=info_month,
+                                                                exog=exog, factory=factory)
+    else:
+        all_models = pd.DataFrame(columns=["unique_id", "model", "model_usd_bn", "model_lo_80", "model_hi_80", "model_lo_95",
+                                           "model_hi_95", "model_data_through", "target_year", "champion_model"])
+        champions = pd.DataFrame(columns=CHAMPION_COLUMNS)
+    all_models["actual_usd_bn"] = [actual_of.get((u, int(y)), np.nan) for u, y in zip(all_models["unique_id"], all_models["target_year"])]
+    all_models["model_ape"] = _ape(all_models["model_usd_bn"], all_models["actual_usd_bn"])
 
     comparison = _comparison(p, years, eligible_by_year, all_models, actual_of, source_of, model_names)
     summary = _summary(comparison, model_names)
+    outlook_ids = set(p.loc[p["target_year"] == target_year, "unique_id"]) - eligible_by_year.get(target_year, set())
+    no_window = {uid: _champion_without_window(bt, uid, pd.Timestamp(year=target_year - 1, month=info_month, day=1),
+                                               24 - info_month, default_champion(model_names))[0]
+                 for uid in sorted(outlook_ids)}
     outlook = _outlook(frame, p, settings, target_year, eligible_by_year.get(target_year, set()), all_models, champions,
-                       actual_of, exog, model_names, factory, latest_annual, latest_champions)
-    return InstitutionalResult(comparison=comparison, summary=summary, outlook=outlook,
-                               champions=champions.reset_index(drop=True))
+                       no_window, actual_of, exog, model_names, factory, latest_annual, latest_champions)
+    return InstitutionalResult(comparison=comparison, summary=summary, outlook=outlook, champions=champions)
 
 
 def _ape(forecast: pd.Series, actual: pd.Series) -> np.ndarray:
@@ -485,10 +446,10 @@ def _span_text(years: list[int]) -> str:
     return ", ".join(parts)
 
 
-def _outlook(frame: pd.DataFrame, p: pd.DataFrame, settings: Any, target_year: int, same_info_ids: set[str],
-             all_models: pd.DataFrame, champions: pd.DataFrame, actual_of: dict, exog: Any, model_names: list[str],
-             factory: Any, latest_annual: pd.DataFrame | None = None,
-             latest_champions: Mapping[str, str] | None = None) -> pd.DataFrame:
+def _outlook(frame: pd.DataFrame, p: pd.DataFrame, settings: EngineSettings, target_year: int, same_info_ids: set[str],
+             all_models: pd.DataFrame, champions: pd.DataFrame, no_window: Mapping[str, str], actual_of: dict,
+             exog: pd.DataFrame | None, model_names: list[str], factory: ModelFactory | None,
+             latest_annual: pd.DataFrame | None = None, latest_champions: Mapping[str, str] | None = None) -> pd.DataFrame:
     rows = p[p["target_year"] == target_year].copy()
     if rows.empty:
         return pd.DataFrame(columns=OUTLOOK_COLUMNS)
@@ -496,9 +457,9 @@ def _outlook(frame: pd.DataFrame, p: pd.DataFrame, settings: Any, target_year: i
     champ_of = {u: m for u, y, m in zip(champions["unique_id"], champions["target_year"], champions["champion_model"])
                 if int(y) == target_year}
     ids = sorted(set(rows["unique_id"]))
-    for uid in ids:  # series not in the same-information run: champion from earlier years, else the default
+    for uid in ids:  # series without a same-information window: champion from earlier years, else the default
         if uid not in champ_of:
-            champ_of[uid] = _champion_for_unrun_year(all_models, uid, target_year, model_names)
+            champ_of[uid] = no_window[uid]
     if latest_champions is not None:
         champ_of.update({u: m for u, m in latest_champions.items() if u in champ_of and m in model_names})
     rows["champion_model"] = rows["unique_id"].map(champ_of)
@@ -509,13 +470,16 @@ def _outlook(frame: pd.DataFrame, p: pd.DataFrame, settings: Any, target_year: i
     latest_rows = pd.DataFrame(columns=["unique_id", "model", "model_usd_bn"])
     if has_history:
         through = latest["ds"].max()
+        last_month = latest.groupby("unique_id")["ds"].max().dt.strftime("%Y-%m")
         if through < pd.Timestamp(year=target_year, month=12, day=1) and latest_annual is not None:
             given = latest_annual[(latest_annual["year"] == target_year) & latest_annual["unique_id"].isin(has_history)
                                   & latest_annual["model"].isin(model_names)]
-            latest_rows = _model_rows(given, latest)
+            latest_rows = _model_rows(given, given["unique_id"].map(last_month))
         elif through < pd.Timestamp(year=target_year, month=12, day=1):
-            latest_rows = _annual_forecasts(frame, settings, jobs={target_year: (through, has_history)},
-                                            exog=exog, model_names=model_names, factory=factory)
+            result = forecast(latest, settings, until=pd.Timestamp(year=target_year, month=12, day=1), exog=exog,
+                              annual_year=target_year, factory=factory)
+            given = result.annual[result.annual["year"] == target_year]
+            latest_rows = _model_rows(given, given["unique_id"].map(last_month))
     pick = latest_rows.merge(pd.DataFrame({"unique_id": list(champ_of), "model": list(champ_of.values())}),
                              on=["unique_id", "model"], how="inner").drop(columns=["model", "target_year"], errors="ignore")
     rows = rows.merge(pick, on="unique_id", how="left")
@@ -532,13 +496,3 @@ def _outlook(frame: pd.DataFrame, p: pd.DataFrame, settings: Any, target_year: i
     rows["institution_vs_model_pct"] = _signed_pct(rows["projected_level_usd_bn"], rows["model_usd_bn"])
     rows = rows.sort_values(["unique_id", "src_row"])
     return rows[OUTLOOK_COLUMNS].reset_index(drop=True)
-
-
-def _champion_for_unrun_year(all_models: pd.DataFrame, uid: str, year: int, model_names: list[str]) -> str:
-    """Champion for a year the same-information run did not cover (its info months are not all
-    in the data): chosen on the series' compared years before it, like any other year."""
-    errors = all_models[(all_models["unique_id"] == uid) & (all_models["model"] != CHAMPION)]
-    probe = pd.DataFrame({"unique_id": [uid] * len(model_names), "target_year": [year] * len(model_names),
-                          "model": model_names, "model_mase": [np.nan] * len(model_names)})
-    table = choose_champions(pd.concat([errors[["unique_id", "target_year", "model", "model_mase"]], probe]), model_names)
-    return str(table.loc[table["target_year"] == year, "champion_model"].iloc[0])

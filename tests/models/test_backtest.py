@@ -1,4 +1,4 @@
-"""Rolling-origin backtest: hand-computed metrics with toy models, truncation, honest champion."""
+"""The one backtest: hand-computed metrics with toy models, truncation, honest champion; rolling and fixed cutoffs."""
 import json
 import math
 
@@ -177,3 +177,82 @@ def test_bad_arguments():
     exog = pd.DataFrame({"wd": 1.0}, index=pd.date_range("2019-01-01", "2021-10-01", freq="MS"))
     with pytest.raises(ValueError, match=r"^exog lacks 2 month\(s\) needed by series 'a' \(2019-01..2021-12\), first 2021-11$"):
         backtest(_frame(), _settings("spy"), horizon=2, windows=1, exog=exog, factory=toy_factory)
+
+
+# Fixed information sets (the institutional comparison's backtest): cutoff October Y-1, horizon 14
+# to December Y, annual total of Y. Series a: y_t = t from Jan 2018 (1) to Dec 2021 (48).
+# Seasonal naive repeats the last 12 months, so its total of Y is Jan..Oct(Y-1) + Nov..Dec(Y-2):
+#   2020: (13 + .. + 22) + 11 + 12 = 175 + 23 = 198;   2021: (25 + .. + 34) + 23 + 24 = 295 + 47 = 342.
+# Series b: y_t = 2t from Jan 2018 to Oct 2020, only the October 2020 cutoff: nothing of its window
+# is observed, so it is kept only with keep_unscored; total of 2021 = 2 x 342 = 684.
+FIXED_CUTOFFS = {"a": ["2019-10-01", "2020-10-01"], "b": ["2020-10-01"]}
+
+
+def _fixed_frame():
+    return pd.concat([_frame("a", "2018-01-01", range(1, 49)), _frame("b", "2018-01-01", [2.0 * t for t in range(1, 35)])],
+                     ignore_index=True)
+
+
+@pytest.fixture(scope="module")
+def fixed():
+    return backtest(_fixed_frame(), _settings("naive", min_obs_seasonal=12), horizon=14, cutoffs=FIXED_CUTOFFS,
+                    annual=True, keep_unscored=True, factory=toy_factory)
+
+
+def test_fixed_cutoffs_give_the_hand_computed_annual_totals(fixed):
+    annual = fixed.annual
+    assert list(annual.columns) == ["unique_id", "cutoff", "year", "model", "forecast", "lo_80", "hi_80", "lo_95", "hi_95",
+                                    "observed", "n_observed", "n_forecast", "reason"]
+    sn = annual[annual["model"] == "seasonal_naive"].set_index(["unique_id", "cutoff"])
+    expected = {("a", "2019-10-01", 2020): 198.0, ("a", "2020-10-01", 2021): 342.0, ("b", "2020-10-01", 2021): 684.0}
+    assert len(sn) == len(expected)
+    for (uid, cutoff, year), total in expected.items():
+        row = sn.loc[(uid, pd.Timestamp(cutoff))]
+        assert row["year"] == year
+        assert (row["n_observed"], row["n_forecast"], row["observed"]) == (0, 12, 0.0)
+        # the toy's paths have no noise: every bound of the total is the total
+        assert [row[c] for c in ("forecast", "lo_80", "hi_80", "lo_95", "hi_95")] == [total] * 5
+    # naive: 12 x the October value
+    naive = annual[annual["model"] == "naive"].set_index(["unique_id", "cutoff"])
+    assert naive.loc[("a", pd.Timestamp("2020-10-01")), "forecast"] == 12 * 34.0
+
+
+def test_fixed_cutoffs_monthly_forecasts_run_to_december_of_the_target_year(fixed):
+    fc = fixed.forecasts[(fixed.forecasts["model"] == "seasonal_naive") & (fixed.forecasts["unique_id"] == "a")
+                         & (fixed.forecasts["cutoff"] == pd.Timestamp("2020-10-01"))]
+    assert fc["ds"].tolist() == list(pd.date_range("2020-11-01", "2021-12-01", freq="MS"))
+    assert fc["forecast"].tolist() == [23.0, 24.0, *range(25, 35), 23.0, 24.0]
+    assert fc["y"].tolist() == list(map(float, range(35, 49)))
+
+
+def test_unscored_window_is_a_forecast_without_metrics(fixed):
+    assert sorted(fixed.metrics.loc[fixed.metrics["unique_id"] == "b", "cutoff"]) == []
+    assert fixed.forecasts.loc[fixed.forecasts["unique_id"] == "b", "y"].isna().all()
+    champion = fixed.annual[(fixed.annual["unique_id"] == "b") & (fixed.annual["model"] == "champion")]
+    assert champion["forecast"].tolist() == [684.0]              # the default champion, seasonal naive
+    without = backtest(_fixed_frame(), _settings("naive", min_obs_seasonal=12), horizon=14, cutoffs=FIXED_CUTOFFS,
+                       annual=True, factory=toy_factory)
+    assert "b" not in set(without.forecasts["unique_id"]) and "b" not in set(without.annual["unique_id"])
+    assert without.champions.set_index("unique_id").loc["b", "reason"] == "no backtest window: default"
+
+
+def test_fixed_cutoffs_champion_rows_follow_the_one_rule(fixed):
+    # a, 2020-10: the 2019-10 window runs to Dec 2020, not yet observed -> the default champion
+    rows = fixed.fits[(fixed.fits["model"] == "champion") & (fixed.fits["unique_id"] == "a")].set_index("cutoff")
+    assert rows.loc[pd.Timestamp("2020-10-01"), "model_used"] == "seasonal_naive"
+    assert rows.loc[pd.Timestamp("2020-10-01"), "reason"] == "no earlier window fully observed by 2020-10: default champion 'seasonal_naive'"
+    assert json.loads(rows.loc[pd.Timestamp("2020-10-01"), "description"]) == {"n_windows": 0, "mean_mase": {}}
+    champion = fixed.annual[(fixed.annual["unique_id"] == "a") & (fixed.annual["model"] == "champion")]
+    assert champion["forecast"].tolist() == [198.0, 342.0]
+    assert fixed.annual is not None and backtest(_frame(), _settings("naive"), horizon=2, windows=1,
+                                                 factory=toy_factory).annual is None
+
+
+def test_per_series_cutoffs_bad_arguments():
+    frame = _fixed_frame()
+    with pytest.raises(ValueError, match=r"^cutoffs has no entry for series 'b'$"):
+        backtest(frame, _settings("naive"), horizon=14, cutoffs={"a": ["2020-10-01"]}, factory=toy_factory)
+    with pytest.raises(ValueError, match=r"^cutoffs names series not in frame: 'zz'$"):
+        backtest(frame, _settings("naive"), horizon=14, cutoffs={**FIXED_CUTOFFS, "zz": []}, factory=toy_factory)
+    with pytest.raises(ValueError, match=r"^give windows \(rolling cutoffs\) or cutoffs \(fixed information sets\)$"):
+        backtest(frame, _settings("naive"), horizon=14, factory=toy_factory)

@@ -69,3 +69,20 @@ def test_default_champion_is_the_ensemble_then_seasonal_naive_then_the_first_mod
     assert default_champion(["seasonal_naive", "ets", "ensemble"]) == "ensemble"
     assert default_champion(["ets", "seasonal_naive"]) == "seasonal_naive"
     assert default_champion(["naive", "ets"]) == "naive"
+
+
+def test_choose_at_counts_only_windows_fully_observed_by_the_cutoff():
+    from models.champion import choose_at
+
+    ts = pd.Timestamp
+    windows = [(ts("2020-12-01"), {"ets": 0.5, "theta": 0.9}),   # ends before the cutoff: counts
+               (ts("2021-10-01"), {"ets": 0.7, "theta": 0.5}),   # ends AT the cutoff: counts
+               (ts("2021-12-01"), {"ets": 9.0, "theta": 0.1})]   # still running at the cutoff: ignored
+    # ets (0.5 + 0.7) / 2 = 0.6 < theta (0.9 + 0.5) / 2 = 0.7; with the third window theta would win
+    choice = choose_at(windows, ts("2021-10-01"), default="ensemble")
+    assert (choice.champion, choice.n_windows) == ("ets", 2)
+    assert choice.reason == "lowest mean MASE 0.600 over 2 windows before 2021-10"
+    assert choose_at(windows, ts("2022-01-01"), default="ensemble").champion == "theta"
+    early = choose_at(windows, ts("2020-11-01"), default="ensemble")
+    assert (early.champion, early.n_windows) == ("ensemble", 0)
+    assert early.reason == "no earlier window fully observed by 2020-11: default champion 'ensemble'"

@@ -20,9 +20,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from models.backtest import backtest
 from models.base import Forecaster
+from models.champion import choose
 from models.engine import EngineSettings, ModelSpec
-from models.institutional import annual_actuals_table, choose_champions, compare_with_institutions
+from models.institutional import annual_actuals_table, compare_with_institutions
 
 BN = 1e9
 
@@ -217,18 +219,18 @@ def test_annual_actuals_table_prefers_complete_data_years():
 
 def test_champion_of_a_year_uses_only_years_known_at_its_information_cutoff(result):
     champs = result.champions[result.champions["unique_id"] == "total"].set_index("target_year")
-    default_reason = "no earlier year fully observed by the information cutoff: default seasonal_naive"
     # 2013 and 2014: no target year whose months were all observed by Oct 2012 / Oct 2013 -> default
     assert champs.loc[2013, "champion_model"] == "seasonal_naive"
-    assert champs.loc[2013, "champion_reason"] == default_reason
+    assert champs.loc[2013, "champion_reason"] == "no earlier window fully observed by 2012-10: default champion 'seasonal_naive'"
     assert champs.loc[2014, "champion_model"] == "seasonal_naive"   # 2013's Nov-Dec were unknown in Oct 2013
-    assert champs.loc[2014, "champion_reason"] == default_reason
+    assert champs.loc[2014, "champion_reason"] == "no earlier window fully observed by 2013-10: default champion 'seasonal_naive'"
+    assert champs.loc[2014, "n_prior_years"] == 0
     # 2015: on 2013's monthly forecasts (Nov 2012 .. Dec 2013, from data through Oct 2012).
     # MASE scale: |y_t - y_t-12| over Jan-Oct 2012 = 10 / 10 pairs = 1.0
     # naive (60): errors 10, 10, 0 x 9, 30, 0, 0 -> 50 / 14;  seasonal naive: 0, 0, 10 x 9, 30, 10, 10 -> 140 / 14
     assert champs.loc[2015, "champion_model"] == "naive"
-    assert champs.loc[2015, "champion_reason"] == (
-        f"lowest mean monthly MASE over 1 earlier year(s) (2013): naive {50 / 14:.2f}, seasonal_naive {140 / 14:.2f}")
+    assert champs.loc[2015, "champion_reason"] == f"lowest mean MASE {50 / 14:.3f} over 1 window before 2014-10"
+    assert champs.loc[2015, "n_prior_years"] == 1
     # 2016: 2013 and 2014. 2014 from data through Oct 2013, scale 130 / 22 (2012: 10 over 12 pairs;
     # 2013: 9 x 10 + 30 over 10 pairs): naive (30) 30 x 14 / 14 = 30; seasonal 70 / 14 = 5
     scale14 = 130 / 22
@@ -236,25 +238,29 @@ def test_champion_of_a_year_uses_only_years_known_at_its_information_cutoff(resu
     seasonal_mean = (140 / 14 + 5 / scale14) / 2
     assert naive_mean < seasonal_mean
     assert champs.loc[2016, "champion_model"] == "naive"
+    assert champs.loc[2016, "champion_reason"] == f"lowest mean MASE {naive_mean:.3f} over 2 windows before 2015-10"
     assert champs.loc[2016, "n_prior_years"] == 2
     champion15 = _row(result.comparison, target_year=2015, unique_id="total", institution="KITA", model="champion")
     assert champion15["champion_model"] == "naive"
     assert champion15["model_usd_bn"] == pytest.approx(NAIVE[2015])
 
 
-def test_choose_champions_ties_go_to_the_simpler_model():
-    errors = pd.DataFrame({"unique_id": "s", "target_year": [2020, 2020, 2021, 2021],
-                           "model": ["ets", "naive", "ets", "naive"], "model_ape": [5.0, 5.0, 1.0, 9.0]})
-    table = choose_champions(errors, ["ets", "naive"], score="model_ape", info_month=12).set_index("target_year")
-    assert table.loc[2020, "champion_model"] == "ets"                         # default: first model
-    assert table.loc[2021, "champion_model"] == "naive"                       # tie at 5.0%: naive is simpler
+def test_champion_of_each_year_is_the_champion_rule_on_earlier_years_only(result):
+    """models.champion.choose (the rule of the rolling backtest) on the monthly MASE of the target
+    years before Y-1 (their months were all observed by October of Y-1) gives the year's champion;
+    letting Y-1 in would change 2014's, so the test sees a leak."""
+    cutoffs = [pd.Timestamp(f"{year - 1}-10-01") for year in (2013, 2014, 2015, 2016)]
+    bt = backtest(total_frame(), SETTINGS, horizon=14, cutoffs=cutoffs, keep_unscored=True, factory=toy_factory)
+    scores = bt.metrics[bt.metrics["model"] != "champion"].assign(year=lambda m: m["cutoff"].dt.year + 1)
+    champs = result.champions[result.champions["unique_id"] == "total"].set_index("target_year")["champion_model"]
 
+    def rule(years):
+        earlier = scores[scores["year"].isin(years)]
+        return choose({m: g["mase"].tolist() for m, g in earlier.groupby("model")}, default="seasonal_naive").champion
 
-def test_choose_champions_a_model_that_failed_cannot_win():
-    errors = pd.DataFrame({"unique_id": "s", "target_year": [2020, 2020, 2021, 2021, 2022, 2022],
-                           "model": ["ets", "naive"] * 3, "model_ape": [np.nan, 8.0, 1.0, 9.0, 0.0, 0.0]})
-    table = choose_champions(errors, ["ets", "naive"], default="ets", score="model_ape", info_month=12).set_index("target_year")
-    assert table.loc[2022, "champion_model"] == "naive"                       # naive scored in 2 years, ets in 1
+    for year in (2013, 2014, 2015, 2016):
+        assert champs.loc[year] == rule(range(2013, year - 1))
+    assert rule([2013]) == "naive" != champs.loc[2014]
 
 
 def test_summary_mape_bias_and_coverage_by_hand(result):
@@ -377,3 +383,19 @@ def test_outlook_shows_the_published_champion_and_reuses_the_given_annual_foreca
     assert kiet["champion_model"] == "naive"           # the published champion, not the annual-APE one
     assert kiet["model_usd_bn"] == pytest.approx(801.0)  # taken from latest_annual, not refitted
     assert kiet["model_lo_80"] == pytest.approx(700.0)
+
+
+def test_outlook_champion_of_a_series_without_a_same_information_window():
+    # data through June 2015: the October 2015 information set of 2016 does not exist, so 2016 has
+    # no window; its champion still comes from the one rule over the windows known by October 2015
+    # (2013 and 2014, as in the champion test: naive), not the default seasonal naive
+    frame = total_frame()
+    frame = frame[frame["ds"] <= pd.Timestamp("2015-06-01")]
+    out = compare_with_institutions(frame, toy_projections(), toy_actuals(), SETTINGS, info_month=10, first_year=2013,
+                                    last_year=2015, target_year=2016, factory=toy_factory)
+    assert 2016 not in set(out.champions["target_year"])
+    kita = _row(out.outlook, institution="KITA")
+    assert kita["champion_model"] == "naive"
+    assert kita["model_usd_bn"] == pytest.approx(12 * 66)            # naive from June 2015
+    assert kita["model_data_through"] == "2015-06"
+    assert np.isnan(kita["same_info_usd_bn"])
