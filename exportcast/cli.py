@@ -5,12 +5,45 @@ Heavy imports happen inside the commands so that `exportcast --help` is instant.
 from __future__ import annotations
 
 import os
+import sys
+import traceback
+import warnings
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
+import click
 import typer
+from typer.core import TyperGroup
 
-app = typer.Typer(help="Forecast South Korea's monthly exports: data, backtests, forecasts, pipeline.", no_args_is_help=True)
+from exportcast.errors import ExportcastError
+
+
+class _Commands(TyperGroup):
+    """Runs a command; a problem the user can fix (see :func:`user_error`) ends it with ONE
+    message on stderr and exit code 2, the traceback only with ``exportcast --debug``. Data
+    warnings (e.g. a file cut short) are printed as ``warning: ...`` lines."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        debug = bool(ctx.params.get("debug"))
+        with warnings.catch_warnings():
+            warnings.simplefilter("default")
+            warnings.showwarning = _show_warning
+            try:
+                return super().invoke(ctx)
+            except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+                raise
+            except Exception as exc:
+                found = user_error(exc)
+                if found is None:
+                    raise  # a bug: the traceback is what a report needs
+                if debug:
+                    typer.echo("".join(traceback.format_exception(exc)).rstrip(), err=True)
+                typer.secho(f"error: {error_message(found)}", fg=typer.colors.RED, err=True)
+                raise typer.Exit(code=2) from None
+
+
+app = typer.Typer(cls=_Commands, help="Forecast South Korea's monthly exports: data, backtests, forecasts, pipeline.",
+                  no_args_is_help=True, pretty_exceptions_show_locals=False)
 data_app = typer.Typer(help="Build and inspect the canonical dataset.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 
@@ -23,9 +56,55 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 DEFAULT_CONFIG = REPO / "config.yaml"
 
 
-def _fail(message: str) -> None:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(code=2)
+@app.callback()
+def _options(debug: bool = typer.Option(False, "--debug", help="show the full traceback of an error")) -> None:
+    """Forecast South Korea's monthly exports: data, backtests, forecasts, pipeline."""
+
+
+def user_error(exc: BaseException) -> BaseException | None:
+    """The user-fixable error behind ``exc`` (itself, or what it was raised from), or None.
+
+    User-fixable: the project's own errors (:class:`ExportcastError`), OS errors on the paths
+    the user named (missing file, a folder where a file belongs, no permission), invalid
+    settings (pydantic) and the report's input errors. Errors re-raised by Prefect or wrapped
+    by other code are followed through ``__cause__``."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, _user_error_types()):
+            return current
+        current = current.__cause__
+    return None
+
+
+def _user_error_types() -> tuple[type[BaseException], ...]:
+    types: list[type[BaseException]] = [ExportcastError, OSError, UnicodeDecodeError]
+    # only look at modules already imported: an error of a module never imported cannot be raised
+    for module, name in (("pydantic", "ValidationError"), ("flows.report", "ReportError")):
+        cls = getattr(sys.modules.get(module), name, None)
+        if isinstance(cls, type):
+            types.append(cls)
+    return tuple(types)
+
+
+def error_message(exc: BaseException) -> str:
+    """The message of a user error, naming the file or setting (no ``[Errno 13]`` noise)."""
+    if isinstance(exc, OSError) and exc.strerror:
+        names = [str(n) for n in (exc.filename, exc.filename2) if n is not None]
+        if not names or all(name in exc.strerror for name in names):
+            return exc.strerror
+        return f"{' -> '.join(names)}: {exc.strerror}"
+    if type(exc).__name__ == "ValidationError" and hasattr(exc, "errors"):  # pydantic, outside load_settings
+        problems = [f"'{'.'.join(str(p) for p in err['loc'])}': {str(err['msg']).removeprefix('Value error, ')} "
+                    f"(got {err.get('input')!r})" for err in exc.errors()]
+        return f"invalid settings ({exc.title}): " + "; ".join(problems)
+    return str(exc)
+
+
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: Any = None, line: str | None = None) -> None:
+    typer.secho(f"warning: {message}", fg=typer.colors.YELLOW, err=True)
 
 
 @data_app.command("build")
@@ -84,14 +163,10 @@ def _settings_with_models(config: Path, models: Optional[str]):
 
 
 def _read_input(path: Path):
-    """A user CSV through the one validation at the edge; a bad file ends the command with its message."""
-    from features.contract import DataValidationError
+    """A user CSV through the one validation at the edge (a bad file is a user error)."""
     from features.readers import read_user_csv
 
-    try:
-        return read_user_csv(path)
-    except (DataValidationError, FileNotFoundError, UnicodeDecodeError) as exc:
-        _fail(str(exc))
+    return read_user_csv(path)
 
 
 def _write_tables(out: Path, tables: dict) -> None:
@@ -149,8 +224,10 @@ def run(
 ) -> None:
     """The monthly pipeline (Prefect flow `monthly-forecast`): ingest, backtest, forecast, compare, publish, report."""
     from flows.pipeline import with_source, run_pipeline
+    from flows.publish import check_publish_dir
     from flows.settings import load_settings
 
+    check_publish_dir(load_settings(config).publish.dir)  # an unwritable publish.dir fails before any compute
     run_pipeline(with_source(load_settings(config), source))
 
 

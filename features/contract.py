@@ -45,6 +45,8 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
+from exportcast.errors import ExportcastError
+
 REQUIRED_COLUMNS: tuple[str, ...] = ("unique_id", "ds", "y")
 MAX_LISTED_ERRORS = 20
 EXPECTED_MONTH_FORMS = "YYYY-MM or YYYY-MM-DD"
@@ -68,7 +70,7 @@ _MONTH_PATTERN = re.compile(
 _THOUSANDS_PATTERN = re.compile(r"^[+-]?\d{1,3}(?:,\d{3})+(?:\.\d*)?$")
 
 
-class DataValidationError(ValueError):
+class DataValidationError(ExportcastError, ValueError):
     """Input data breaks the canonical contract.
 
     ``str(error)`` is the full report (header + one problem per line); ``errors`` holds every
@@ -79,6 +81,11 @@ class DataValidationError(ValueError):
         self.origin = origin
         self.errors: list[str] = list(errors)
         super().__init__(format_errors(origin, self.errors))
+
+
+class DataWarning(UserWarning):
+    """Input data that is accepted but looks wrong (e.g. a file cut short); the message names
+    the file and line. The CLI prints these as ``warning: ...``."""
 
 
 def format_errors(origin: str, errors: Sequence[str]) -> str:

@@ -25,6 +25,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from exportcast.errors import ExportcastError
+
 FLOAT_FORMAT = "%.6f"
 DATE_FORMAT = "%Y-%m-%d"
 STAGING_PREFIX = ".staging-"
@@ -60,7 +62,7 @@ TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 RUN_JSON = "run.json"
 
 
-class PublishError(RuntimeError):
+class PublishError(ExportcastError, RuntimeError):
     """A table handed to ``publish`` breaks its published schema, or writing failed."""
 
 
@@ -101,6 +103,28 @@ def write_atomic(path: Path, data: bytes) -> Path:
         raise
     _fsync_dir(path.parent)
     return path
+
+
+def check_publish_dir(out_dir: Path) -> Path:
+    """Make sure ``out_dir`` (config ``publish.dir``) exists and is writable: created if
+    missing, then a probe file is written and removed. Called before any compute, so a run
+    that could not publish fails at once with a message naming the folder."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise PublishError(f"publish.dir {out_dir}: is a file, not a folder; choose a folder for the outputs "
+                           "(config publish.dir or EXPORTCAST__PUBLISH__DIR)")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        probe = out_dir / f".write-probe-{os.getpid()}"
+        _write_synced(probe, b"")
+        probe.unlink()
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise PublishError(
+            f"publish.dir {out_dir}: cannot write the outputs there ({reason}); "
+            "choose a writable folder (config publish.dir or EXPORTCAST__PUBLISH__DIR)"
+        ) from exc
+    return out_dir
 
 
 def publish(

@@ -166,15 +166,8 @@ def backtest(frame: pd.DataFrame, settings: EngineSettings, *, horizon: int, win
     for uid, y in series.items():
         cuts = explicit if explicit is not None else default_cutoffs(y.index[-1], horizon=horizon, windows=windows, step=step)
         X = None
-        if exog is not None:
-            first = y.index[0]
-            last = max(cuts) + pd.DateOffset(months=horizon)
-            needed = pd.date_range(first, last, freq="MS")
-            lacking = needed.difference(exog.index)
-            if len(lacking):
-                raise ValueError(f"exog lacks {len(lacking)} month(s) needed by series '{uid}' ({first:%Y-%m}.."
-                                 f"{last:%Y-%m}), first {lacking[0]:%Y-%m}")
-            X = exog.loc[first:last]
+        if exog is not None:  # a series the exog does not cover runs without it (fit_series records why)
+            X = exog.loc[y.index[0]:max(cuts) + pd.DateOffset(months=horizon)]
         items.append((uid, y, cuts, X))
 
     task = partial(_backtest_series, settings=settings, horizon=int(horizon), default_champion=default_champion,

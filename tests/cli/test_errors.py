@@ -1,0 +1,193 @@
+"""A problem the user can fix ends a command with ONE clear message on stderr and exit code 2;
+the traceback shows only with ``exportcast --debug``; a bug keeps its traceback.
+
+In-process commands go through typer's CliRunner; ``exportcast run`` goes through a real
+subprocess (Prefect, its logging and its re-raising are part of what is tested)."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from exportcast.cli import app
+
+REPO = Path(__file__).resolve().parents[2]
+AVAILABLE = "seasonal_naive, naive, ets, theta, arima, prophet, ensemble"
+runner = CliRunner()
+
+
+def _invoke(*args: str):
+    return runner.invoke(app, list(args))
+
+
+def _one_error_line(result, message: str) -> None:
+    """Exit 2, the output is exactly the one error line, and no traceback."""
+    assert result.exit_code == 2, result.output
+    assert result.output == f"error: {message}\n"
+    assert "Traceback" not in result.output
+
+
+# ------------------------------------------------------------------------------- in-process
+def test_validate_on_a_directory_is_one_line(tmp_path):
+    _one_error_line(_invoke("validate", "--input", str(tmp_path)), f"{tmp_path}: is a directory, expected a CSV file")
+
+
+def test_validate_on_a_missing_file_is_one_line(tmp_path):
+    path = tmp_path / "nope.csv"
+    _one_error_line(_invoke("validate", "--input", str(path)), f"{path}: no such file")
+
+
+def test_a_permission_error_names_the_file(tmp_path, monkeypatch):
+    path = tmp_path / "locked.csv"
+    path.write_text("unique_id,ds,y\ntotal,2024-01,1\n", encoding="utf-8")
+    real = Path.read_bytes
+
+    def denied(self):
+        if self == path:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real(self)
+
+    monkeypatch.setattr(Path, "read_bytes", denied)  # the tests run as root: chmod would not stop a read
+    _one_error_line(_invoke("validate", "--input", str(path)), f"{path}: Permission denied")
+
+
+def test_an_unknown_model_name_is_one_line(tmp_path):
+    path = tmp_path / "good.csv"
+    path.write_text("unique_id,ds,y\ntotal,2024-01,1\n", encoding="utf-8")
+    _one_error_line(
+        _invoke("forecast", "--input", str(path), "--models", "foo", "--out", str(tmp_path / "fc")),
+        f"models settings: invalid configuration: 'models.enabled': unknown model(s) ['foo']; available: {AVAILABLE} "
+        "(got ['foo'])",
+    )
+    assert not (tmp_path / "fc").exists()
+
+
+def test_a_bad_setting_from_the_environment_names_the_variable(tmp_path, monkeypatch):
+    path = tmp_path / "good.csv"
+    path.write_text("unique_id,ds,y\ntotal,2024-01,1\n", encoding="utf-8")
+    monkeypatch.setenv("EXPORTCAST__RUNTIME__N_JOBS", "0")
+    _one_error_line(
+        _invoke("backtest", "--input", str(path), "--out", str(tmp_path / "bt")),
+        "environment variable EXPORTCAST__RUNTIME__N_JOBS: invalid configuration: 'runtime.n_jobs': Input should be "
+        "greater than or equal to 1 (got '0')",
+    )
+
+
+def test_report_on_a_missing_folder_is_one_line(tmp_path):
+    folder = tmp_path / "outputs"
+    _one_error_line(_invoke("report", "--outputs", str(folder)),
+                    f"outputs folder {folder} does not exist: run the pipeline (`exportcast run`) first")
+
+
+def test_the_contract_message_keeps_its_lines_without_a_traceback(tmp_path):
+    path = tmp_path / "bad.csv"
+    path.write_text("unique_id,ds,y\ntotal,2024-13,1\ntotal,2024-02,-5\ntotal,2024-03,7\n", encoding="utf-8")
+    result = _invoke("validate", "--input", str(path))
+    assert result.exit_code == 2
+    assert result.output.splitlines() == [
+        f"error: {path}: 2 problems found",
+        f"{path} line 2, column ds: '2024-13' is not a month (month 13 out of 01-12; expected YYYY-MM or YYYY-MM-DD)",
+        f"{path} line 3, column y: '-5' is negative (exports in USD are >= 0)",
+    ]
+
+
+def test_debug_shows_the_traceback_then_the_message(tmp_path):
+    result = _invoke("--debug", "validate", "--input", str(tmp_path))
+    assert result.exit_code == 2
+    lines = result.output.splitlines()
+    assert lines[0] == "Traceback (most recent call last):"
+    assert lines[-2] == f"IsADirectoryError: [Errno 21] {tmp_path}: is a directory, expected a CSV file: '{tmp_path}'"
+    assert lines[-1] == f"error: {tmp_path}: is a directory, expected a CSV file"
+
+
+def test_a_bug_is_not_dressed_up_as_a_user_error(tmp_path, monkeypatch):
+    import features.readers
+
+    def broken(path, **kwargs):
+        raise KeyError("a bug")
+
+    monkeypatch.setattr(features.readers, "read_user_csv", broken)
+    result = _invoke("validate", "--input", str(tmp_path / "x.csv"))
+    assert result.exit_code == 1
+    assert isinstance(result.exception, KeyError)
+    assert "error:" not in result.output
+
+
+def test_a_file_cut_short_is_accepted_with_a_warning(tmp_path):
+    path = tmp_path / "cut.csv"
+    path.write_bytes(b"unique_id,ds,y\ntotal,2024-01,1500\ntotal,2024-02,25")
+    result = _invoke("validate", "--input", str(path))
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[0] == (
+        f"warning: {path} line 3: the file does not end with a line end, so its last line may be cut short "
+        "(it reads 'total,2024-02,25'); check it against the source"
+    )
+    assert f"{path}: 2 rows, 1 series, OK" in result.output
+
+
+def test_user_errors_are_found_behind_a_wrapper():
+    from exportcast.cli import error_message, user_error
+    from features.contract import DataValidationError
+
+    original = DataValidationError("f.csv", ["f.csv line 2: bad"])
+    try:
+        try:
+            raise original
+        except DataValidationError as exc:
+            raise RuntimeError("task failed") from exc
+    except RuntimeError as wrapped:
+        assert user_error(wrapped) is original
+    assert user_error(RuntimeError("plain bug")) is None
+    assert error_message(FileNotFoundError(2, "No such file or directory", "/x/y.csv")) == "/x/y.csv: No such file or directory"
+
+
+# ------------------------------------------------------------------------------- `exportcast run`
+def _run(tmp_path: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("EXPORTCAST__", "PREFECT_API_URL"))}
+    environ.update({"PREFECT_HOME": str(tmp_path / "prefect-home"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+                    "MPLBACKEND": "Agg", **(env or {})})
+    return subprocess.run([sys.executable, "-m", "exportcast.cli", *args], cwd=tmp_path, env=environ,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def _config(tmp_path: Path, text: str) -> Path:
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(text, encoding="utf-8")
+    return cfg
+
+
+def _assert_one_line(proc: subprocess.CompletedProcess, message: str) -> None:
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert proc.stderr.splitlines()[-1] == f"error: {message}"
+    assert proc.stderr.count("error: ") == 1
+
+
+@pytest.mark.slow  # a subprocess importing the pipeline
+def test_run_with_a_bad_setting_is_one_line_and_debug_adds_the_traceback(tmp_path):
+    cfg = _config(tmp_path, "backtest:\n  windows: 0\n")
+    message = f"{cfg}: invalid configuration: 'backtest.windows': Input should be greater than or equal to 1 (got 0)"
+    proc = _run(tmp_path, "run", "--config", str(cfg))
+    _assert_one_line(proc, message)
+    assert proc.stderr == f"error: {message}\n"
+    debug = _run(tmp_path, "--debug", "run", "--config", str(cfg))
+    assert debug.returncode == 2
+    assert "Traceback (most recent call last):" in debug.stderr
+    assert debug.stderr.splitlines()[-1] == f"error: {message}"
+
+
+@pytest.mark.slow  # a subprocess importing the pipeline
+def test_run_with_an_unwritable_publish_dir_fails_before_any_compute(tmp_path):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the outputs' parent folder should be\n", encoding="utf-8")
+    out = blocker / "outputs"
+    cfg = _config(tmp_path, f"publish:\n  dir: {out}\nmlflow:\n  tracking_uri: sqlite:///{tmp_path}/mlflow.db\n")
+    proc = _run(tmp_path, "run", "--config", str(cfg))
+    _assert_one_line(proc, f"publish.dir {out}: cannot write the outputs there (Not a directory); choose a writable "
+                           "folder (config publish.dir or EXPORTCAST__PUBLISH__DIR)")
+    assert not (tmp_path / "mlflow.db").exists()  # nothing ran: not even the tracker was opened
+    assert not (tmp_path / "prefect-home").exists()  # nor the Prefect server
