@@ -4,10 +4,13 @@ Heavy imports happen inside the commands so that `exportcast --help` is instant.
 """
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import sys
 import traceback
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Optional
 
@@ -15,7 +18,7 @@ import click
 import typer
 from typer.core import TyperGroup
 
-from exportcast.errors import ExportcastError
+from exportcast.errors import DataWarning, ExportcastError
 
 
 class _Commands(TyperGroup):
@@ -25,8 +28,8 @@ class _Commands(TyperGroup):
 
     def invoke(self, ctx: click.Context) -> Any:
         debug = bool(ctx.params.get("debug"))
-        with warnings.catch_warnings():
-            warnings.simplefilter("default")
+        with warnings.catch_warnings(), _tracebacks_logged(debug):
+            warnings.filterwarnings("always", category=DataWarning)
             warnings.showwarning = _show_warning
             try:
                 return super().invoke(ctx)
@@ -40,6 +43,30 @@ class _Commands(TyperGroup):
                     typer.echo("".join(traceback.format_exception(exc)).rstrip(), err=True)
                 typer.secho(f"error: {error_message(found)}", fg=typer.colors.RED, err=True)
                 raise typer.Exit(code=2) from None
+
+
+@contextlib.contextmanager
+def _tracebacks_logged(debug: bool) -> Iterator[None]:
+    """Without --debug, log records of a user error (Prefect logs a failed task or flow with its
+    traceback) keep their message but lose the traceback; a bug's records keep theirs."""
+    if debug:
+        yield
+        return
+    previous = logging.getLogRecordFactory()
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        if record.exc_info and record.exc_info[1] is not None and user_error(record.exc_info[1]) is not None:
+            record.exc_info, record.exc_text = None, None
+        return record
+
+    logging.setLogRecordFactory(factory)
+    try:
+        yield
+    finally:
+        logging.setLogRecordFactory(previous)
+
+
 
 
 app = typer.Typer(cls=_Commands, help="Forecast South Korea's monthly exports: data, backtests, forecasts, pipeline.",
@@ -102,9 +129,16 @@ def error_message(exc: BaseException) -> str:
     return str(exc)
 
 
+_SHOW_WARNING = warnings.showwarning
+
+
 def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
                   file: Any = None, line: str | None = None) -> None:
-    typer.secho(f"warning: {message}", fg=typer.colors.YELLOW, err=True)
+    """A data warning as one ``warning: ...`` line; any other warning as Python shows it."""
+    if issubclass(category, DataWarning):
+        typer.secho(f"warning: {message}", fg=typer.colors.YELLOW, err=True)
+    else:
+        _SHOW_WARNING(message, category, filename, lineno, file, line)
 
 
 @data_app.command("build")

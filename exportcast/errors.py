@@ -16,3 +16,8 @@ class ExportcastError(Exception):
 
 class ModelSetupError(ExportcastError, ValueError):
     """A configured model cannot be built (unknown name, bad parameters); names the model."""
+
+
+class DataWarning(UserWarning):
+    """Input data that is accepted but looks wrong (e.g. a file cut short); the message names
+    the file and line. The CLI prints these as ``warning: ...``."""

@@ -45,7 +45,7 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
-from exportcast.errors import ExportcastError
+from exportcast.errors import DataWarning, ExportcastError  # noqa: F401 - DataWarning is raised by the readers
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("unique_id", "ds", "y")
 MAX_LISTED_ERRORS = 20
@@ -81,11 +81,6 @@ class DataValidationError(ExportcastError, ValueError):
         self.origin = origin
         self.errors: list[str] = list(errors)
         super().__init__(format_errors(origin, self.errors))
-
-
-class DataWarning(UserWarning):
-    """Input data that is accepted but looks wrong (e.g. a file cut short); the message names
-    the file and line. The CLI prints these as ``warning: ...``."""
 
 
 def format_errors(origin: str, errors: Sequence[str]) -> str:

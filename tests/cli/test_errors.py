@@ -190,4 +190,95 @@ def test_run_with_an_unwritable_publish_dir_fails_before_any_compute(tmp_path):
     _assert_one_line(proc, f"publish.dir {out}: cannot write the outputs there (Not a directory); choose a writable "
                            "folder (config publish.dir or EXPORTCAST__PUBLISH__DIR)")
     assert not (tmp_path / "mlflow.db").exists()  # nothing ran: not even the tracker was opened
-    assert not (tmp_path / "prefect-home").exists()  # nor the Prefect server
+    assert not list((tmp_path / "prefect-home").glob("*.db"))  # nor Prefect's server (no database created)
+
+
+# ------------------------------------------------------------- `exportcast run`: errors inside the flow
+@pytest.fixture(scope="module")
+def prefect_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One PREFECT_HOME for the flow runs below: the temporary server's database is migrated once."""
+    return tmp_path_factory.mktemp("prefect-home")
+
+
+def _flow_config(tmp_path: Path, data: str) -> Path:
+    return _config(tmp_path, f"data:\n{data}publish:\n  dir: {tmp_path / 'out'}\nmlflow:\n  tracking_uri: "
+                             f"sqlite:///{tmp_path}/mlflow.db\n  artifact_location: {tmp_path / 'artifacts'}\n")
+
+
+def _assert_flow_error(proc: subprocess.CompletedProcess, lines: list[str]) -> None:
+    """Exit 2; the message (its first line after 'error: ') appears once, in full; no traceback.
+    Prefect's own log lines about the failed task stay (they name the flow run)."""
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr, proc.stderr
+    err = proc.stderr.splitlines()
+    start = err.index(f"error: {lines[0]}")
+    assert err[start:start + len(lines)] == [f"error: {lines[0]}", *lines[1:]]
+    assert sum(line.startswith("error: ") for line in err) == 1
+
+
+@pytest.mark.slow  # a Prefect temporary server in a subprocess
+def test_run_on_bad_data_shows_the_contract_message_not_prefects_traceback(tmp_path, prefect_home):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("unique_id,ds,y\ntotal,2024-13,1\ntotal,2024-02,-5\ntotal,2024-03,7\n", encoding="utf-8")
+    cfg = _flow_config(tmp_path, f"  source: csv\n  path: {bad}\n")
+    proc = _run(tmp_path, "run", "--config", str(cfg), env={"PREFECT_HOME": str(prefect_home)})
+    _assert_flow_error(proc, [
+        f"{bad}: 2 problems found",
+        f"{bad} line 2, column ds: '2024-13' is not a month (month 13 out of 01-12; expected YYYY-MM or YYYY-MM-DD)",
+        f"{bad} line 3, column y: '-5' is negative (exports in USD are >= 0)",
+    ])
+    assert not (tmp_path / "out" / "run.json").exists()
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.slow  # a Prefect temporary server in a subprocess; 4 attempts with backoff (7 s)
+def test_run_with_the_customs_api_unreachable_says_so(tmp_path, prefect_home):
+    port = _closed_port()  # nothing listens there: the connection is refused, no network involved
+    cfg = _flow_config(tmp_path, f"  source: customs_api\n  customs:\n    base_url: http://127.0.0.1:{port}/\n")
+    proc = _run(tmp_path, "run", "--config", str(cfg), env={"PREFECT_HOME": str(prefect_home), "KCS_SERVICE_KEY": "fake-key"})
+    _assert_flow_error(proc, [
+        "customs API Newtrade/getNewtradeList 202201-202212: network unreachable: no connection to 127.0.0.1 after "
+        "4 attempts (last: ConnectError: [Errno 111] Connection refused); check this machine's internet connection, "
+        "DNS and firewall, and data.customs.base_url"
+    ])
+    assert "fake-key" not in proc.stdout + proc.stderr
+
+
+@pytest.mark.slow  # a Prefect temporary server in a subprocess; 4 attempts with backoff (7 s)
+def test_run_with_the_customs_api_down_says_so_and_debug_shows_the_traceback(tmp_path, prefect_home):
+    import http.server
+    import threading
+
+    class Down(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - the http.server API
+            self.send_response(503)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Down)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        port = server.server_address[1]
+        cfg = _flow_config(tmp_path, f"  source: customs_api\n  customs:\n    base_url: http://127.0.0.1:{port}/\n")
+        proc = _run(tmp_path, "--debug", "run", "--config", str(cfg),
+                    env={"PREFECT_HOME": str(prefect_home), "KCS_SERVICE_KEY": "fake-key"})
+    finally:
+        server.shutdown()
+        server.server_close()
+    message = ("customs API Newtrade/getNewtradeList 202201-202212: the service is down: failed after 4 attempts "
+               "(last: HTTP 503 Service Unavailable); the customs API answered with errors or timed out, try again later")
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback (most recent call last):" in proc.stderr
+    assert f"features.customs_api.CustomsServiceDownError: {message}" in proc.stderr.splitlines()
+    assert f"error: {message}" in proc.stderr.splitlines()
+    assert "fake-key" not in proc.stdout + proc.stderr
