@@ -185,7 +185,7 @@ def test_run_with_an_unwritable_publish_dir_fails_before_any_compute(tmp_path):
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the outputs' parent folder should be\n", encoding="utf-8")
     out = blocker / "outputs"
-    cfg = _config(tmp_path, f"publish:\n  dir: {out}\nmlflow:\n  tracking_uri: sqlite:///{tmp_path}/mlflow.db\n")
+    cfg = _config(tmp_path, f"publish:\n  dir: {out}\nmlflow:\n  tracking_uri: sqlite:///{tmp_path}/mlflow.db\n", stores)
     proc = _run(tmp_path, "run", "--config", str(cfg))
     _assert_one_line(proc, f"publish.dir {out}: cannot write the outputs there (Not a directory); choose a writable "
                            "folder (config publish.dir or EXPORTCAST__PUBLISH__DIR)")
@@ -195,14 +195,15 @@ def test_run_with_an_unwritable_publish_dir_fails_before_any_compute(tmp_path):
 
 # ------------------------------------------------------------- `exportcast run`: errors inside the flow
 @pytest.fixture(scope="module")
-def prefect_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One PREFECT_HOME for the flow runs below: the temporary server's database is migrated once."""
-    return tmp_path_factory.mktemp("prefect-home")
+def stores(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One PREFECT_HOME and one MLflow store for the flow runs below: their databases are
+    created once (each creation takes seconds)."""
+    return tmp_path_factory.mktemp("stores")
 
 
-def _flow_config(tmp_path: Path, data: str) -> Path:
+def _flow_config(tmp_path: Path, data: str, stores: Path) -> Path:
     return _config(tmp_path, f"data:\n{data}publish:\n  dir: {tmp_path / 'out'}\nmlflow:\n  tracking_uri: "
-                             f"sqlite:///{tmp_path}/mlflow.db\n  artifact_location: {tmp_path / 'artifacts'}\n")
+                             f"sqlite:///{stores}/mlflow.db\n  artifact_location: {stores / 'artifacts'}\n")
 
 
 def _assert_flow_error(proc: subprocess.CompletedProcess, lines: list[str]) -> None:
@@ -217,11 +218,11 @@ def _assert_flow_error(proc: subprocess.CompletedProcess, lines: list[str]) -> N
 
 
 @pytest.mark.slow  # a Prefect temporary server in a subprocess
-def test_run_on_bad_data_shows_the_contract_message_not_prefects_traceback(tmp_path, prefect_home):
+def test_run_on_bad_data_shows_the_contract_message_not_prefects_traceback(tmp_path, stores):
     bad = tmp_path / "bad.csv"
     bad.write_text("unique_id,ds,y\ntotal,2024-13,1\ntotal,2024-02,-5\ntotal,2024-03,7\n", encoding="utf-8")
-    cfg = _flow_config(tmp_path, f"  source: csv\n  path: {bad}\n")
-    proc = _run(tmp_path, "run", "--config", str(cfg), env={"PREFECT_HOME": str(prefect_home)})
+    cfg = _flow_config(tmp_path, f"  source: csv\n  path: {bad}\n", stores)
+    proc = _run(tmp_path, "run", "--config", str(cfg), env={"PREFECT_HOME": str(stores / "prefect")})
     _assert_flow_error(proc, [
         f"{bad}: 2 problems found",
         f"{bad} line 2, column ds: '2024-13' is not a month (month 13 out of 01-12; expected YYYY-MM or YYYY-MM-DD)",
@@ -239,10 +240,10 @@ def _closed_port() -> int:
 
 
 @pytest.mark.slow  # a Prefect temporary server in a subprocess; 4 attempts with backoff (7 s)
-def test_run_with_the_customs_api_unreachable_says_so(tmp_path, prefect_home):
+def test_run_with_the_customs_api_unreachable_says_so(tmp_path, stores):
     port = _closed_port()  # nothing listens there: the connection is refused, no network involved
-    cfg = _flow_config(tmp_path, f"  source: customs_api\n  customs:\n    base_url: http://127.0.0.1:{port}/\n")
-    proc = _run(tmp_path, "run", "--config", str(cfg), env={"PREFECT_HOME": str(prefect_home), "KCS_SERVICE_KEY": "fake-key"})
+    cfg = _flow_config(tmp_path, f"  source: customs_api\n  customs:\n    base_url: http://127.0.0.1:{port}/\n", stores)
+    proc = _run(tmp_path, "run", "--config", str(cfg), env={"PREFECT_HOME": str(stores / "prefect"), "KCS_SERVICE_KEY": "fake-key"})
     _assert_flow_error(proc, [
         "customs API Newtrade/getNewtradeList 202201-202212: network unreachable: no connection to 127.0.0.1 after "
         "4 attempts (last: ConnectError: [Errno 111] Connection refused); check this machine's internet connection, "
@@ -252,7 +253,7 @@ def test_run_with_the_customs_api_unreachable_says_so(tmp_path, prefect_home):
 
 
 @pytest.mark.slow  # a Prefect temporary server in a subprocess; 4 attempts with backoff (7 s)
-def test_run_with_the_customs_api_down_says_so_and_debug_shows_the_traceback(tmp_path, prefect_home):
+def test_run_with_the_customs_api_down_says_so_and_debug_shows_the_traceback(tmp_path, stores):
     import http.server
     import threading
 
@@ -269,9 +270,9 @@ def test_run_with_the_customs_api_down_says_so_and_debug_shows_the_traceback(tmp
     thread.start()
     try:
         port = server.server_address[1]
-        cfg = _flow_config(tmp_path, f"  source: customs_api\n  customs:\n    base_url: http://127.0.0.1:{port}/\n")
+        cfg = _flow_config(tmp_path, f"  source: customs_api\n  customs:\n    base_url: http://127.0.0.1:{port}/\n", stores)
         proc = _run(tmp_path, "--debug", "run", "--config", str(cfg),
-                    env={"PREFECT_HOME": str(prefect_home), "KCS_SERVICE_KEY": "fake-key"})
+                    env={"PREFECT_HOME": str(stores / "prefect"), "KCS_SERVICE_KEY": "fake-key"})
     finally:
         server.shutdown()
         server.server_close()
