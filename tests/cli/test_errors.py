@@ -149,7 +149,7 @@ def test_user_errors_are_found_behind_a_wrapper():
 def _run(tmp_path: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("EXPORTCAST__", "PREFECT_API_URL"))}
     environ.update({"PREFECT_HOME": str(tmp_path / "prefect-home"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-                    "MPLBACKEND": "Agg", **(env or {})})
+                    "MPLBACKEND": "Agg", "PYTHONPATH": str(REPO), **(env or {})})  # the code of this checkout
     return subprocess.run([sys.executable, "-m", "exportcast.cli", *args], cwd=tmp_path, env=environ,
                           capture_output=True, text=True, timeout=timeout)
 
