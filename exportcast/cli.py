@@ -93,7 +93,9 @@ def user_error(exc: BaseException) -> BaseException | None:
 
     User-fixable: the project's own errors (:class:`ExportcastError`), OS errors on the paths
     the user named (missing file, a folder where a file belongs, no permission), invalid
-    settings (pydantic) and the report's input errors. Errors re-raised by Prefect or wrapped
+    settings (pydantic), the report's input errors and the dataset build's checks of the raw
+    files (these two classes live in modules other helpers own, so they are mapped here rather
+    than re-based on ExportcastError). Errors re-raised by Prefect or wrapped
     by other code are followed through ``__cause__``."""
     seen: set[int] = set()
     current: BaseException | None = exc
@@ -108,7 +110,8 @@ def user_error(exc: BaseException) -> BaseException | None:
 def _user_error_types() -> tuple[type[BaseException], ...]:
     types: list[type[BaseException]] = [ExportcastError, OSError, UnicodeDecodeError]
     # only look at modules already imported: an error of a module never imported cannot be raised
-    for module, name in (("pydantic", "ValidationError"), ("flows.report", "ReportError")):
+    for module, name in (("pydantic", "ValidationError"), ("flows.report", "ReportError"),
+                         ("features.dataset_builder", "DatasetCheckError")):
         cls = getattr(sys.modules.get(module), name, None)
         if isinstance(cls, type):
             types.append(cls)

@@ -49,6 +49,7 @@ from typing import Any, TypeVar
 import numpy as np
 import pandas as pd
 
+from exportcast.errors import ModelSetupError
 from models import registry
 from models.annual import annual_totals
 from models.base import FORECAST_COLUMNS, Forecaster, future_index, regularize
@@ -491,7 +492,7 @@ def check_models(settings: EngineSettings, factory: ModelFactory | None = None) 
         try:
             factory(name, settings.params_of(name))
         except Exception as exc:
-            raise ValueError(f"model '{name}' cannot be created with params {settings.params_of(name)}: {_error_text(exc)}") from exc
+            raise ModelSetupError(f"model '{name}' cannot be created with params {settings.params_of(name)}: {_error_text(exc)}") from exc
 
 
 def forecast(frame: pd.DataFrame, settings: EngineSettings, *,

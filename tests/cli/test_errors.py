@@ -83,6 +83,25 @@ def test_report_on_a_missing_folder_is_one_line(tmp_path):
                     f"outputs folder {folder} does not exist: run the pipeline (`exportcast run`) first")
 
 
+def test_report_on_an_empty_published_file_is_one_line(tmp_path):
+    folder = tmp_path / "outputs"
+    folder.mkdir()
+    for name in ("forecast_monthly.csv", "forecast_annual.csv"):
+        (folder / name).write_text("", encoding="utf-8")
+    _one_error_line(_invoke("report", "--outputs", str(folder)), f"{folder / 'forecast_monthly.csv'}: the file is empty")
+
+
+def test_a_model_that_cannot_be_built_is_one_line(tmp_path, monkeypatch):
+    path = tmp_path / "good.csv"
+    path.write_text("unique_id,ds,y\ntotal,2024-01,1\n", encoding="utf-8")
+    monkeypatch.setenv("EXPORTCAST__MODELS__PARAMS__ARIMA__MAX_P", "-1")
+    _one_error_line(
+        _invoke("forecast", "--input", str(path), "--models", "arima", "--out", str(tmp_path / "fc")),
+        "model 'arima' cannot be created with params {'max_p': -1, 'max_q': 2, 'max_P': 1, 'max_Q': 1, 'max_d': 1, "
+        "'working_days': False}: ModelInputError: arima: max_p must be a non-negative integer; got -1",
+    )
+
+
 def test_the_contract_message_keeps_its_lines_without_a_traceback(tmp_path):
     path = tmp_path / "bad.csv"
     path.write_text("unique_id,ds,y\ntotal,2024-13,1\ntotal,2024-02,-5\ntotal,2024-03,7\n", encoding="utf-8")
