@@ -67,8 +67,6 @@ def _tracebacks_logged(debug: bool) -> Iterator[None]:
         logging.setLogRecordFactory(previous)
 
 
-
-
 app = typer.Typer(cls=_Commands, help="Forecast South Korea's monthly exports: data, backtests, forecasts, pipeline.",
                   no_args_is_help=True, pretty_exceptions_show_locals=False)
 data_app = typer.Typer(help="Build and inspect the canonical dataset.", no_args_is_help=True)
@@ -125,7 +123,8 @@ def error_message(exc: BaseException) -> str:
         if not names or all(name in exc.strerror for name in names):
             return exc.strerror
         return f"{' -> '.join(names)}: {exc.strerror}"
-    if type(exc).__name__ == "ValidationError" and hasattr(exc, "errors"):  # pydantic, outside load_settings
+    pydantic = sys.modules.get("pydantic")
+    if pydantic is not None and isinstance(exc, pydantic.ValidationError):  # settings built outside load_settings
         problems = [f"'{'.'.join(str(p) for p in err['loc'])}': {str(err['msg']).removeprefix('Value error, ')} "
                     f"(got {err.get('input')!r})" for err in exc.errors()]
         return f"invalid settings ({exc.title}): " + "; ".join(problems)

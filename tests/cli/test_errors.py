@@ -162,6 +162,14 @@ def test_user_errors_are_found_behind_a_wrapper():
         assert user_error(wrapped) is original
     assert user_error(RuntimeError("plain bug")) is None
     assert error_message(FileNotFoundError(2, "No such file or directory", "/x/y.csv")) == "/x/y.csv: No such file or directory"
+    from pydantic import ValidationError
+
+    from flows.settings import RuntimeSettings
+
+    with pytest.raises(ValidationError) as info:
+        RuntimeSettings(n_jobs=0)
+    assert user_error(info.value) is info.value
+    assert error_message(info.value) == "invalid settings (RuntimeSettings): 'n_jobs': Input should be greater than or equal to 1 (got 0)"
 
 
 # ------------------------------------------------------------------------------- `exportcast run`
