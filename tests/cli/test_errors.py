@@ -212,7 +212,7 @@ def test_run_with_an_unwritable_publish_dir_fails_before_any_compute(tmp_path):
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the outputs' parent folder should be\n", encoding="utf-8")
     out = blocker / "outputs"
-    cfg = _config(tmp_path, f"publish:\n  dir: {out}\nmlflow:\n  tracking_uri: sqlite:///{tmp_path}/mlflow.db\n", stores)
+    cfg = _config(tmp_path, f"publish:\n  dir: {out}\nmlflow:\n  tracking_uri: sqlite:///{tmp_path}/mlflow.db\n")
     proc = _run(tmp_path, "run", "--config", str(cfg))
     _assert_one_line(proc, f"publish.dir {out}: cannot write the outputs there (Not a directory); choose a writable "
                            "folder (config publish.dir or EXPORTCAST__PUBLISH__DIR)")
@@ -279,8 +279,9 @@ def test_run_with_the_customs_api_unreachable_says_so(tmp_path, stores):
     assert "fake-key" not in proc.stdout + proc.stderr
 
 
-@pytest.mark.slow  # a Prefect temporary server in a subprocess; 4 attempts with backoff (7 s)
-def test_run_with_the_customs_api_down_says_so_and_debug_shows_the_traceback(tmp_path, stores):
+@pytest.fixture
+def down_api():
+    """A loopback HTTP server answering 503 to every call (the customs API "down")."""
     import http.server
     import threading
 
@@ -295,18 +296,30 @@ def test_run_with_the_customs_api_down_says_so_and_debug_shows_the_traceback(tmp
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Down)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    try:
-        port = server.server_address[1]
-        cfg = _flow_config(tmp_path, f"  source: customs_api\n  customs:\n    base_url: http://127.0.0.1:{port}/\n", stores)
-        proc = _run(tmp_path, "--debug", "run", "--config", str(cfg),
-                    env={"PREFECT_HOME": str(stores / "prefect"), "KCS_SERVICE_KEY": "fake-key"})
-    finally:
-        server.shutdown()
-        server.server_close()
+    yield f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+    server.server_close()
+
+
+def test_run_with_the_customs_api_down_says_so_and_debug_shows_the_traceback(tmp_path, monkeypatch, down_api):
+    """In-process (the subprocess tests above show what Prefect adds): the pipeline's ingest
+    reads the customs source, whose service answers 503 four times."""
+    import flows.pipeline
+    from features.customs_api import CustomsClient
+    from features.readers import read_source
+
+    def pipeline(settings):  # the ingest step, without Prefect; no backoff wait
+        client = CustomsClient("fake-key", base_url=settings.data.customs.base_url, base_delay=0)
+        return read_source("customs_api", customs={**settings.data.customs.model_dump(), "client": client})
+
+    monkeypatch.setattr(flows.pipeline, "run_pipeline", pipeline)
+    cfg = _config(tmp_path, f"data:\n  source: customs_api\n  customs:\n    base_url: {down_api}\n"
+                            f"publish:\n  dir: {tmp_path / 'out'}\n")
     message = ("customs API Newtrade/getNewtradeList 202201-202212: the service is down: failed after 4 attempts "
                "(last: HTTP 503 Service Unavailable); the customs API answered with errors or timed out, try again later")
-    assert proc.returncode == 2, proc.stderr
-    assert "Traceback (most recent call last):" in proc.stderr
-    assert f"features.customs_api.CustomsServiceDownError: {message}" in proc.stderr.splitlines()
-    assert f"error: {message}" in proc.stderr.splitlines()
-    assert "fake-key" not in proc.stdout + proc.stderr
+    _one_error_line(_invoke("run", "--config", str(cfg)), message)
+    debug = _invoke("--debug", "run", "--config", str(cfg))
+    assert debug.exit_code == 2
+    lines = debug.output.splitlines()
+    assert lines[0] == "Traceback (most recent call last):"
+    assert lines[-2:] == [f"features.customs_api.CustomsServiceDownError: {message}", f"error: {message}"]
