@@ -1,8 +1,10 @@
 """A problem the user can fix ends a command with ONE clear message on stderr and exit code 2;
 the traceback shows only with ``exportcast --debug``; a bug keeps its traceback.
 
-In-process commands go through typer's CliRunner; ``exportcast run`` goes through a real
-subprocess (Prefect, its logging and its re-raising are part of what is tested)."""
+Commands go through typer's CliRunner in-process. ``exportcast run`` also goes through real
+subprocesses: a bad setting, an unwritable publish.dir (both before any compute) and bad data
+inside the Prefect flow (Prefect's re-raising and its logged tracebacks are part of what is
+tested); the customs API cases run `run` in-process with the pipeline reduced to its ingest."""
 from __future__ import annotations
 
 import os
@@ -221,16 +223,9 @@ def test_run_with_an_unwritable_publish_dir_fails_before_any_compute(tmp_path):
 
 
 # ------------------------------------------------------------- `exportcast run`: errors inside the flow
-@pytest.fixture(scope="module")
-def stores(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One PREFECT_HOME and one MLflow store for the flow runs below: their databases are
-    created once (each creation takes seconds)."""
-    return tmp_path_factory.mktemp("stores")
-
-
-def _flow_config(tmp_path: Path, data: str, stores: Path) -> Path:
+def _flow_config(tmp_path: Path, data: str) -> Path:
     return _config(tmp_path, f"data:\n{data}publish:\n  dir: {tmp_path / 'out'}\nmlflow:\n  tracking_uri: "
-                             f"sqlite:///{stores}/mlflow.db\n  artifact_location: {stores / 'artifacts'}\n")
+                             f"sqlite:///{tmp_path}/mlflow.db\n  artifact_location: {tmp_path / 'artifacts'}\n")
 
 
 def _assert_flow_error(proc: subprocess.CompletedProcess, lines: list[str]) -> None:
@@ -245,11 +240,11 @@ def _assert_flow_error(proc: subprocess.CompletedProcess, lines: list[str]) -> N
 
 
 @pytest.mark.slow  # a Prefect temporary server in a subprocess
-def test_run_on_bad_data_shows_the_contract_message_not_prefects_traceback(tmp_path, stores):
+def test_run_on_bad_data_shows_the_contract_message_not_prefects_traceback(tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_text("unique_id,ds,y\ntotal,2024-13,1\ntotal,2024-02,-5\ntotal,2024-03,7\n", encoding="utf-8")
-    cfg = _flow_config(tmp_path, f"  source: csv\n  path: {bad}\n", stores)
-    proc = _run(tmp_path, "run", "--config", str(cfg), env={"PREFECT_HOME": str(stores / "prefect")})
+    cfg = _flow_config(tmp_path, f"  source: csv\n  path: {bad}\n")
+    proc = _run(tmp_path, "run", "--config", str(cfg))
     _assert_flow_error(proc, [
         f"{bad}: 2 problems found",
         f"{bad} line 2, column ds: '2024-13' is not a month (month 13 out of 01-12; expected YYYY-MM or YYYY-MM-DD)",
@@ -264,19 +259,6 @@ def _closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-@pytest.mark.slow  # a Prefect temporary server in a subprocess; 4 attempts with backoff (7 s)
-def test_run_with_the_customs_api_unreachable_says_so(tmp_path, stores):
-    port = _closed_port()  # nothing listens there: the connection is refused, no network involved
-    cfg = _flow_config(tmp_path, f"  source: customs_api\n  customs:\n    base_url: http://127.0.0.1:{port}/\n", stores)
-    proc = _run(tmp_path, "run", "--config", str(cfg), env={"PREFECT_HOME": str(stores / "prefect"), "KCS_SERVICE_KEY": "fake-key"})
-    _assert_flow_error(proc, [
-        "customs API Newtrade/getNewtradeList 202201-202212: network unreachable: no connection to 127.0.0.1 after "
-        "4 attempts (last: ConnectError: [Errno 111] Connection refused); check this machine's internet connection, "
-        "DNS and firewall, and data.customs.base_url"
-    ])
-    assert "fake-key" not in proc.stdout + proc.stderr
 
 
 @pytest.fixture
@@ -301,20 +283,37 @@ def down_api():
     server.server_close()
 
 
-def test_run_with_the_customs_api_down_says_so_and_debug_shows_the_traceback(tmp_path, monkeypatch, down_api):
-    """In-process (the subprocess tests above show what Prefect adds): the pipeline's ingest
-    reads the customs source, whose service answers 503 four times."""
+def _ingest_only(monkeypatch) -> None:
+    """`run` in-process with the pipeline reduced to its ingest step (the customs reader) and no
+    backoff wait; the Prefect subprocess test above shows what Prefect adds around it."""
     import flows.pipeline
     from features.customs_api import CustomsClient
     from features.readers import read_source
 
-    def pipeline(settings):  # the ingest step, without Prefect; no backoff wait
+    def pipeline(settings):
         client = CustomsClient("fake-key", base_url=settings.data.customs.base_url, base_delay=0)
         return read_source("customs_api", customs={**settings.data.customs.model_dump(), "client": client})
 
     monkeypatch.setattr(flows.pipeline, "run_pipeline", pipeline)
-    cfg = _config(tmp_path, f"data:\n  source: customs_api\n  customs:\n    base_url: {down_api}\n"
-                            f"publish:\n  dir: {tmp_path / 'out'}\n")
+
+
+def _customs_config(tmp_path: Path, base_url: str) -> Path:
+    return _config(tmp_path, f"data:\n  source: customs_api\n  customs:\n    base_url: {base_url}\n"
+                             f"publish:\n  dir: {tmp_path / 'out'}\n")
+
+
+def test_run_with_the_customs_api_unreachable_says_so(tmp_path, monkeypatch):
+    _ingest_only(monkeypatch)
+    cfg = _customs_config(tmp_path, f"http://127.0.0.1:{_closed_port()}/")  # refused: no network involved
+    _one_error_line(_invoke("run", "--config", str(cfg)),
+                    "customs API Newtrade/getNewtradeList 202201-202212: network unreachable: no connection to 127.0.0.1 "
+                    "after 4 attempts (last: ConnectError: [Errno 111] Connection refused); check this machine's "
+                    "internet connection, DNS and firewall, and data.customs.base_url")
+
+
+def test_run_with_the_customs_api_down_says_so_and_debug_shows_the_traceback(tmp_path, monkeypatch, down_api):
+    _ingest_only(monkeypatch)
+    cfg = _customs_config(tmp_path, down_api)
     message = ("customs API Newtrade/getNewtradeList 202201-202212: the service is down: failed after 4 attempts "
                "(last: HTTP 503 Service Unavailable); the customs API answered with errors or timed out, try again later")
     _one_error_line(_invoke("run", "--config", str(cfg)), message)

@@ -224,7 +224,7 @@ def test_a_series_the_exog_does_not_cover_runs_without_it_and_says_why():
         "fitted without the regressor(s) wd: they cover 2090-01..2099-12, the series needs 2090-01..2111-02 "
         "(134 month(s) lacking, first 2100-01)")
     assert fits.loc[("old", "mean"), "reason"] == fits.loc[("late", "seasonal_naive"), "reason"] == ""  # no exog used
-    got = res.forecasts.set_index(["unique_id", "model"])["forecast"]
+    got = res.forecasts.set_index(["unique_id", "model"])["forecast"].sort_index()
     assert got.loc[("a", "exog_opt")].tolist() == [42.0, 42.0]  # 2 x 21 working days
     assert got.loc[("old", "exog_opt")].tolist() == [12.5, 12.5]  # the mean, no regressor
     assert got.loc[("late", "exog_opt")].tolist() == [5.0, 5.0]
