@@ -4,13 +4,71 @@ Heavy imports happen inside the commands so that `exportcast --help` is instant.
 """
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
+import sys
+import traceback
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
+import click
 import typer
+from typer.core import TyperGroup
 
-app = typer.Typer(help="Forecast South Korea's monthly exports: data, backtests, forecasts, pipeline.", no_args_is_help=True)
+from exportcast.errors import DataWarning, ExportcastError
+
+
+class _Commands(TyperGroup):
+    """Runs a command; a problem the user can fix (see :func:`user_error`) ends it with ONE
+    message on stderr and exit code 2, the traceback only with ``exportcast --debug``. Data
+    warnings (e.g. a file cut short) are printed as ``warning: ...`` lines."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        debug = bool(ctx.params.get("debug"))
+        with warnings.catch_warnings(), _tracebacks_logged(debug):
+            warnings.filterwarnings("always", category=DataWarning)
+            warnings.showwarning = _show_warning
+            try:
+                return super().invoke(ctx)
+            except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+                raise
+            except Exception as exc:
+                found = user_error(exc)
+                if found is None:
+                    raise  # a bug: the traceback is what a report needs
+                if debug:
+                    typer.echo("".join(traceback.format_exception(exc)).rstrip(), err=True)
+                typer.secho(f"error: {error_message(found)}", fg=typer.colors.RED, err=True)
+                raise typer.Exit(code=2) from None
+
+
+@contextlib.contextmanager
+def _tracebacks_logged(debug: bool) -> Iterator[None]:
+    """Without --debug, log records of a user error (Prefect logs a failed task or flow with its
+    traceback) keep their message but lose the traceback; a bug's records keep theirs."""
+    if debug:
+        yield
+        return
+    previous = logging.getLogRecordFactory()
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        if record.exc_info and record.exc_info[1] is not None and user_error(record.exc_info[1]) is not None:
+            record.exc_info, record.exc_text = None, None
+        return record
+
+    logging.setLogRecordFactory(factory)
+    try:
+        yield
+    finally:
+        logging.setLogRecordFactory(previous)
+
+
+app = typer.Typer(cls=_Commands, help="Forecast South Korea's monthly exports: data, backtests, forecasts, pipeline.",
+                  no_args_is_help=True, pretty_exceptions_show_locals=False)
 data_app = typer.Typer(help="Build and inspect the canonical dataset.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 
@@ -23,9 +81,66 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 DEFAULT_CONFIG = REPO / "config.yaml"
 
 
-def _fail(message: str) -> None:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(code=2)
+@app.callback()
+def _options(debug: bool = typer.Option(False, "--debug", help="show the full traceback of an error")) -> None:
+    """Forecast South Korea's monthly exports: data, backtests, forecasts, pipeline."""
+
+
+def user_error(exc: BaseException) -> BaseException | None:
+    """The user-fixable error behind ``exc`` (itself, or what it was raised from), or None.
+
+    User-fixable: the project's own errors (:class:`ExportcastError`), OS errors on the paths
+    the user named (missing file, a folder where a file belongs, no permission), invalid
+    settings (pydantic), the report's input errors and the dataset build's checks of the raw
+    files (these two classes live in modules other helpers own, so they are mapped here rather
+    than re-based on ExportcastError). Errors re-raised by Prefect or wrapped
+    by other code are followed through ``__cause__``."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, _user_error_types()):
+            return current
+        current = current.__cause__
+    return None
+
+
+def _user_error_types() -> tuple[type[BaseException], ...]:
+    types: list[type[BaseException]] = [ExportcastError, OSError, UnicodeDecodeError]
+    # only look at modules already imported: an error of a module never imported cannot be raised
+    for module, name in (("pydantic", "ValidationError"), ("flows.report", "ReportError"),
+                         ("features.dataset_builder", "DatasetCheckError")):
+        cls = getattr(sys.modules.get(module), name, None)
+        if isinstance(cls, type):
+            types.append(cls)
+    return tuple(types)
+
+
+def error_message(exc: BaseException) -> str:
+    """The message of a user error, naming the file or setting (no ``[Errno 13]`` noise)."""
+    if isinstance(exc, OSError) and exc.strerror:
+        names = [str(n) for n in (exc.filename, exc.filename2) if n is not None]
+        if not names or all(name in exc.strerror for name in names):
+            return exc.strerror
+        return f"{' -> '.join(names)}: {exc.strerror}"
+    pydantic = sys.modules.get("pydantic")
+    if pydantic is not None and isinstance(exc, pydantic.ValidationError):  # settings built outside load_settings
+        problems = [f"'{'.'.join(str(p) for p in err['loc'])}': {str(err['msg']).removeprefix('Value error, ')} "
+                    f"(got {err.get('input')!r})" for err in exc.errors()]
+        return f"invalid settings ({exc.title}): " + "; ".join(problems)
+    return str(exc)
+
+
+_SHOW_WARNING = warnings.showwarning
+
+
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: Any = None, line: str | None = None) -> None:
+    """A data warning as one ``warning: ...`` line; any other warning as Python shows it."""
+    if issubclass(category, DataWarning):
+        typer.secho(f"warning: {message}", fg=typer.colors.YELLOW, err=True)
+    else:
+        _SHOW_WARNING(message, category, filename, lineno, file, line)
 
 
 @data_app.command("build")
@@ -84,14 +199,10 @@ def _settings_with_models(config: Path, models: Optional[str]):
 
 
 def _read_input(path: Path):
-    """A user CSV through the one validation at the edge; a bad file ends the command with its message."""
-    from features.contract import DataValidationError
+    """A user CSV through the one validation at the edge (a bad file is a user error)."""
     from features.readers import read_user_csv
 
-    try:
-        return read_user_csv(path)
-    except (DataValidationError, FileNotFoundError, UnicodeDecodeError) as exc:
-        _fail(str(exc))
+    return read_user_csv(path)
 
 
 def _write_tables(out: Path, tables: dict) -> None:
@@ -148,10 +259,13 @@ def run(
     source: Optional[str] = typer.Option(None, help="override data.source: embedded | csv | customs_api"),
 ) -> None:
     """The monthly pipeline (Prefect flow `monthly-forecast`): ingest, backtest, forecast, compare, publish, report."""
+    from flows.publish import check_publish_dir
     from flows.settings import load_settings
     from flows.supervise import run_supervised
 
-    code = run_supervised(load_settings(config), source)  # in a child process: see flows/supervise.py
+    settings = load_settings(config)
+    check_publish_dir(settings.publish.dir)  # an unwritable publish.dir fails before any compute
+    code = run_supervised(settings, source)  # in a child process: see flows/supervise.py
     if code:
         raise typer.Exit(code=code)
 

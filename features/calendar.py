@@ -47,6 +47,24 @@ def working_days(start: str | pd.Timestamp, end: str | pd.Timestamp) -> pd.DataF
     return pd.DataFrame({"working_days": counts.astype("int64")}, index=months)
 
 
+def supported_months() -> tuple[pd.Timestamp, pd.Timestamp]:
+    """The first and last month :func:`working_days` can count (January FIRST_YEAR ..
+    December LAST_YEAR)."""
+    return pd.Timestamp(year=FIRST_YEAR, month=1, day=1), pd.Timestamp(year=LAST_YEAR, month=12, day=1)
+
+
+def working_days_within(start: str | pd.Timestamp, end: str | pd.Timestamp) -> pd.DataFrame | None:
+    """:func:`working_days` for the part of ``start``..``end`` inside the supported years, or
+    None when no month of it is. A series reaching outside (a benchmark series from 1857, a
+    scenario to 2110) then runs without the regressor instead of failing."""
+    first, last = _month(start, "start"), _month(end, "end")
+    lo, hi = supported_months()
+    first, last = max(first, lo), min(last, hi)
+    if first > last:
+        return None
+    return working_days(first, last)
+
+
 def korean_holidays(year: int) -> pd.Series:
     """The Korean public holidays of ``year`` (as the ``holidays`` package lists them):
     a Series of holiday names indexed by date, weekends included."""

@@ -45,6 +45,8 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
+from exportcast.errors import DataWarning, ExportcastError  # noqa: F401 - DataWarning is raised by the readers
+
 REQUIRED_COLUMNS: tuple[str, ...] = ("unique_id", "ds", "y")
 MAX_LISTED_ERRORS = 20
 EXPECTED_MONTH_FORMS = "YYYY-MM or YYYY-MM-DD"
@@ -68,7 +70,7 @@ _MONTH_PATTERN = re.compile(
 _THOUSANDS_PATTERN = re.compile(r"^[+-]?\d{1,3}(?:,\d{3})+(?:\.\d*)?$")
 
 
-class DataValidationError(ValueError):
+class DataValidationError(ExportcastError, ValueError):
     """Input data breaks the canonical contract.
 
     ``str(error)`` is the full report (header + one problem per line); ``errors`` holds every

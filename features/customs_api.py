@@ -22,7 +22,10 @@ endpoint                                    returns                     our seri
   ``OpenAPI_ServiceResponse`` document whose ``cmmMsgHeader/returnReasonCode`` 30 means
   "key not registered for this API" and 22 "daily quota exceeded"; each has a message that
   says what to do. HTTP 5xx and transport failures are retried with exponential backoff
-  (``base_delay * 2**k``), then reported.
+  (``base_delay * 2**k``), then reported as one of two errors: "network unreachable"
+  (:class:`CustomsUnreachableError`: no connection could be made, e.g. DNS failure,
+  connection refused, no route, connect timeout) or "the service is down"
+  (:class:`CustomsServiceDownError`: HTTP 5xx, or a timeout / broken answer after connecting).
 - An item aggregates several HS codes: a month enters the item's series only when EVERY code
   of the item reported it (a partial sum would understate; the gap stays a gap).
 
@@ -43,6 +46,7 @@ from urllib.parse import quote, quote_plus, unquote
 import httpx
 import pandas as pd
 
+from exportcast.errors import ExportcastError
 from features.contract import parse_month, validate_frame
 
 log = logging.getLogger(__name__)
@@ -70,7 +74,7 @@ DEFAULT_COUNTRIES: dict[str, str] = {
 }
 
 
-class CustomsApiError(RuntimeError):
+class CustomsApiError(ExportcastError, RuntimeError):
     """The customs API call failed; the message names the endpoint and period (never the key)."""
 
 
@@ -80,6 +84,20 @@ class CustomsAuthError(CustomsApiError):
 
 class CustomsQuotaError(CustomsApiError):
     """The daily call quota of the API is used up (gateway code 22)."""
+
+
+class CustomsUnreachableError(CustomsApiError):
+    """No connection could be made (DNS failure, connection refused, no route, connect timeout,
+    proxy refused): the network of this machine, not the service, is the problem."""
+
+
+class CustomsServiceDownError(CustomsApiError):
+    """A connection was made but the service failed (HTTP 5xx, a timeout or a broken answer
+    after connecting): the customs API is down or overloaded."""
+
+
+#: transport failures before any connection: the network (or DNS, proxy, firewall) is at fault
+UNREACHABLE_ERRORS: tuple[type[httpx.TransportError], ...] = (httpx.ConnectError, httpx.ConnectTimeout, httpx.ProxyError)
 
 
 class _KeyTransport(httpx.BaseTransport):
@@ -176,17 +194,20 @@ class CustomsClient:
 
     def _get(self, endpoint: str, params: Mapping[str, str], what: str) -> bytes:
         problem = ""
+        unreachable = False  # the last failure happened before any connection was made
         for attempt in range(1, self.attempts + 1):
             try:
                 response = self._http.get(endpoint, params=dict(params))
             except httpx.TransportError as err:
                 problem = f"{type(err).__name__}: {self.mask(str(err))}"
+                unreachable = isinstance(err, UNREACHABLE_ERRORS)
             except httpx.HTTPError as err:
                 raise CustomsApiError(f"{what}: {type(err).__name__}: {self.mask(str(err))}") from None
             else:
                 _raise_gateway_error(response.content, what, endpoint.split("/")[0], self.mask)
                 if response.status_code >= 500:
                     problem = f"HTTP {response.status_code} {response.reason_phrase}".rstrip()
+                    unreachable = False
                 elif response.status_code >= 400:
                     raise CustomsApiError(
                         f"{what}: HTTP {response.status_code} {response.reason_phrase}: "
@@ -198,9 +219,16 @@ class CustomsClient:
                 delay = self.base_delay * 2 ** (attempt - 1)
                 log.warning("%s: %s; retry %d of %d in %.1f s", what, problem, attempt, self.attempts - 1, delay)
                 self._sleep(delay)
-        raise CustomsApiError(
-            f"{what}: failed after {self.attempts} attempt{'s' if self.attempts > 1 else ''} "
-            f"(last: {problem}); the service may be down, try again later"
+        tries = f"{self.attempts} attempt{'s' if self.attempts > 1 else ''}"
+        if unreachable:
+            host = httpx.URL(self.base_url).host
+            raise CustomsUnreachableError(
+                f"{what}: network unreachable: no connection to {host} after {tries} (last: {problem}); "
+                "check this machine's internet connection, DNS and firewall, and data.customs.base_url"
+            )
+        raise CustomsServiceDownError(
+            f"{what}: the service is down: failed after {tries} (last: {problem}); "
+            "the customs API answered with errors or timed out, try again later"
         )
 
 

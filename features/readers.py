@@ -14,6 +14,8 @@ neither is rejected naming the first undecodable byte.
 Cells are read as text, nothing is converted by pandas (so ``2025.10`` stays a month, ``NA``
 stays visible as the text found). Header names are stripped of surrounding spaces. Blank
 lines are skipped but counted, so messages name the true line of the file (header = line 1).
+A file that does not end with a line end gets a :class:`features.contract.DataWarning`
+naming its last line: a download or copy cut mid-number would otherwise pass unnoticed.
 Numbers may carry comma thousands separators (``"1,234,567"``, quoted as Excel writes it);
 see :mod:`features.contract` for every rule.
 """
@@ -22,13 +24,14 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import warnings
 from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from features.contract import DataValidationError, parse_month, validate_frame
+from features.contract import DataValidationError, DataWarning, parse_month, validate_frame
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +126,7 @@ def read_source(
     - ``"csv"``: :func:`read_user_csv` on ``path`` (required);
     - ``"customs_api"``: the Korea Customs Service open API (key in ``KCS_SERVICE_KEY``);
       ``customs`` holds ``start``, ``end`` (YYYYMM), ``hs_to_item`` ({item id: [HS codes]})
-      and optionally ``countries`` ({destination id: ISO code}) and ``client`` (a
+      and optionally ``countries`` ({destination id: ISO code}), ``base_url`` and ``client`` (a
       :class:`features.customs_api.CustomsClient`), as a mapping or an object with those
       attributes. Only the calls needed for ``series`` are made.
 
@@ -185,6 +188,13 @@ def _read_csv_cells(path: Path) -> tuple[pd.DataFrame, list[int]]:
     if path.is_dir():
         raise IsADirectoryError(21, f"{path}: is a directory, expected a CSV file", str(path))
     text = _decode(path, path.read_bytes())
+    if text and not text.endswith(("\n", "\r")):
+        last = text.splitlines()[-1]
+        warnings.warn(
+            f"{path} line {len(text.splitlines())}: the file does not end with a line end, so its last line may "
+            f"be cut short (it reads {last!r}); check it against the source",
+            DataWarning, stacklevel=3,
+        )
     rows: list[list[str]] = []
     lines: list[int] = []
     reader = csv.reader(io.StringIO(text, newline=""))
@@ -245,7 +255,8 @@ def _read_customs(customs: Any, wanted: list[str] | None) -> tuple[pd.DataFrame,
     origin = f"customs API {start}-{end}"
     own_client = client is None
     if own_client:
-        client = customs_api.CustomsClient()
+        base_url = _customs_option(customs, "base_url")
+        client = customs_api.CustomsClient(**({"base_url": str(base_url)} if base_url else {}))
     try:
         frames = []
         if needed("total"):

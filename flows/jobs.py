@@ -14,11 +14,29 @@ if TYPE_CHECKING:  # pragma: no cover
 MONTH = pd.offsets.MonthBegin(1)
 
 
-def working_day_exog(frame: pd.DataFrame, last_month: pd.Timestamp) -> pd.DataFrame:
-    """Korean working days for every month from the frame's first month through ``last_month``."""
-    from features.calendar import working_days
+def working_day_exog(frame: pd.DataFrame, last_month: pd.Timestamp,
+                     settings: "Settings | None" = None) -> pd.DataFrame | None:
+    """Korean working days for the months from the frame's first month through ``last_month``
+    that the calendar covers (see :func:`features.calendar.working_days_within`; None if none).
 
-    return working_days(frame["ds"].min(), last_month)
+    With ``settings``: None when no enabled model is configured to use the regressor
+    (``working_days: true``, directly or as an ensemble member). A series outside the covered
+    months is fitted without the regressor and the engine records why in ``model_fits``."""
+    from features.calendar import working_days_within
+
+    if settings is not None and not uses_working_days(settings):
+        return None
+    return working_days_within(frame["ds"].min(), last_month)
+
+
+def uses_working_days(settings: "Settings") -> bool:
+    """Whether an enabled model (or a member of an enabled ensemble) has ``working_days: true``."""
+    for spec in settings.engine_settings().models:
+        members = spec.params.get("members")
+        candidates = [spec.params, *(members.values() if isinstance(members, dict) else ())]
+        if any(isinstance(p, dict) and p.get("working_days") for p in candidates):
+            return True
+    return False
 
 
 def backtest_frame(frame: pd.DataFrame, settings: "Settings", *, horizon: int, windows: int, step: int,
@@ -27,7 +45,7 @@ def backtest_frame(frame: pd.DataFrame, settings: "Settings", *, horizon: int, w
     from models.champion import default_champion
 
     engine = settings.engine_settings()
-    exog = working_day_exog(frame, frame["ds"].max() + horizon * MONTH)
+    exog = working_day_exog(frame, frame["ds"].max() + horizon * MONTH, settings)
     return backtest(frame, engine, horizon=horizon, windows=windows, step=step, exog=exog,
                     cutoffs=cutoffs, default_champion=default_champion(engine.model_names), progress=progress)
 
@@ -40,6 +58,6 @@ def forecast_frame(frame: pd.DataFrame, settings: "Settings", *, horizon: int | 
     if (horizon is None) == (until is None):
         raise ValueError("give exactly one of horizon or until")
     last = until if until is not None else frame["ds"].max() + horizon * MONTH
-    exog = working_day_exog(frame, last)
+    exog = working_day_exog(frame, last, settings)
     return forecast(frame, settings.engine_settings(), horizon=horizon, until=until, exog=exog,
                     annual_year=annual_year, keep_models=keep_models, progress=progress)

@@ -29,6 +29,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from exportcast.errors import ExportcastError
+
 if TYPE_CHECKING:  # imported inside engine_settings at run time
     from models.engine import EngineSettings
 
@@ -40,7 +42,7 @@ SECRET_KEY_PATTERN = re.compile(r"(secret|token|password|passwd|service_key|api_
 KNOWN_MODELS: tuple[str, ...] = ("seasonal_naive", "naive", "ets", "theta", "arima", "prophet", "ensemble")
 
 
-class ConfigError(ValueError):
+class ConfigError(ExportcastError, ValueError):
     """The configuration (file or environment) is invalid; the message names the key."""
 
 
@@ -49,6 +51,8 @@ class _Section(BaseModel):
 
 
 class CustomsSettings(_Section):
+    #: the customs API's address (a mirror or gateway may replace it)
+    base_url: str = Field("https://apis.data.go.kr/1220000/", pattern=r"^https?://")
     start: str = "202201"
     end: str = "202512"
     hs_to_item: dict[str, list[str]] = Field(
@@ -246,7 +250,10 @@ class Settings(BaseSettings):
     def updated(self, section: str, **values: Any) -> "Settings":
         """A copy with some keys of one section replaced (validated again), same config file."""
         current = getattr(self, section)
-        replaced = type(current).model_validate({**current.model_dump(), **values})
+        try:
+            replaced = type(current).model_validate({**current.model_dump(), **values})
+        except ValidationError as exc:
+            raise ConfigError(_format_errors(f"{section} settings", exc, prefix=(section,), env=False)) from None
         out = self.model_copy(update={section: replaced})
         out._config_file = self._config_file
         return out
@@ -336,14 +343,13 @@ def load_settings(path: Path | str | None = None) -> Settings:
         if not isinstance(loaded, dict):
             raise ConfigError(f"{config_file}: the top level must be a mapping of sections; got {type(loaded).__name__}")
         data = loaded
-    where = str(config_file) if config_file else "settings"
     _check_env_sections()
 
     token = _YAML_DATA.set(data)
     try:
         settings = Settings()
     except ValidationError as exc:
-        raise ConfigError(_format_errors(where, exc)) from None
+        raise ConfigError(_format_errors(str(config_file) if config_file else "settings", exc)) from None
     finally:
         _YAML_DATA.reset(token)
 
@@ -366,16 +372,41 @@ def _check_env_sections() -> None:
             )
 
 
-def _format_errors(where: str, exc: ValidationError) -> str:
-    lines = []
+def _format_errors(origin: str, exc: ValidationError, prefix: tuple[str, ...] = (), *, env: bool = True) -> str:
+    """One line per problem, each naming the key and where its value came from: an
+    ``EXPORTCAST__...`` environment variable when one set it, else the config file (or the
+    defaults), named by ``origin``. One problem gives a one-line message. ``env=False``: the
+    values did not come from the environment (e.g. a command-line option)."""
+    lines, sources = [], []
     for err in exc.errors():
-        loc = ".".join(str(part) for part in err["loc"])
+        parts = [*prefix, *(str(part) for part in err["loc"])]
+        loc = ".".join(parts)
+        env_name = _env_source(parts) if env else None
         if err["type"] == "extra_forbidden":
-            env_name = ENV_PREFIX + ENV_DELIMITER.join(str(p).upper() for p in err["loc"])
-            lines.append(f"unknown key '{loc}' (in the config file or environment variable {env_name})")
+            wanted = ENV_PREFIX + ENV_DELIMITER.join(p.upper() for p in parts)
+            if env_name is not None:
+                lines.append(f"unknown key '{loc}' (from environment variable {wanted})")
+            else:
+                lines.append(f"unknown key '{loc}' (in the config file or environment variable {wanted})")
         else:
-            lines.append(f"'{loc}': {err['msg']} (got {err.get('input')!r})")
+            message = str(err["msg"]).removeprefix("Value error, ")
+            lines.append(f"'{loc}': {message} (got {err.get('input')!r})")
+        sources.append(f"environment variable {env_name}" if env_name else origin)
+    where = "; ".join(dict.fromkeys(sources)) or origin
+    if len(lines) == 1:
+        return f"{where}: invalid configuration: {lines[0]}"
     return f"{where}: invalid configuration:\n  " + "\n  ".join(lines)
+
+
+def _env_source(parts: list[str]) -> str | None:
+    """The ``EXPORTCAST__...`` variable that set the value at ``parts`` (or a mapping holding
+    it, e.g. ``EXPORTCAST__MODELS__PARAMS`` as JSON), if any."""
+    present = {name.upper(): name for name in os.environ if name.upper().startswith(ENV_PREFIX)}
+    for end in range(len(parts), 0, -1):
+        name = ENV_PREFIX + ENV_DELIMITER.join(p.upper() for p in parts[:end])
+        if name in present:
+            return present[name]
+    return None
 
 
 def _resolve_paths(settings: Settings, base: Path) -> Settings:

@@ -226,15 +226,8 @@ def backtest(frame: pd.DataFrame, settings: EngineSettings, *, horizon: int, win
         if not cuts:
             continue
         X = None
-        if exog is not None:
-            first = y.index[0]
-            last = max(cuts) + pd.DateOffset(months=horizon)
-            needed = pd.date_range(first, last, freq="MS")
-            lacking = needed.difference(exog.index)
-            if len(lacking):
-                raise ValueError(f"exog lacks {len(lacking)} month(s) needed by series '{uid}' ({first:%Y-%m}.."
-                                 f"{last:%Y-%m}), first {lacking[0]:%Y-%m}")
-            X = exog.loc[first:last]
+        if exog is not None:  # a series the exog does not cover runs without it (fit_series records why)
+            X = exog.loc[y.index[0]:max(cuts) + pd.DateOffset(months=horizon)]
         for cutoff in cuts:
             items.append((uid, y, cutoff, X))
             costs.append(float(y.loc[:cutoff].notna().sum()))

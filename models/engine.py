@@ -25,6 +25,8 @@ model actually produced them.
 
 Exogenous regressors (e.g. working days) are passed only to models with ``uses_exog``; at fit
 time the model receives X on the history months only, at predict time X on the forecast months.
+A series whose months the exog does not fully cover (e.g. before or after the working-day
+calendar's years) is fitted without it; ``fits.reason`` of its exog-using models says why.
 
 Seeds: the sample paths of (series, model) use a seed derived from ``settings.seed`` and a
 stable CRC32 of the series id and model name, so results do not depend on ``n_jobs``, on the
@@ -47,6 +49,7 @@ from typing import Any, TypeVar
 import numpy as np
 import pandas as pd
 
+from exportcast.errors import ModelSetupError
 from models import registry
 from models.annual import annual_totals
 from models.base import FORECAST_COLUMNS, Forecaster, future_index, regularize
@@ -208,12 +211,32 @@ def _check_exog(exog: pd.DataFrame | None) -> pd.DataFrame | None:
     return exog.sort_index()
 
 
-def _check_exog_covers(exog: pd.DataFrame, uid: str, y: pd.Series, h: int) -> None:
-    needed = y.index.union(future_index(y.index[-1], h)) if h > 0 else y.index
+def _exog_for(exog: pd.DataFrame | None, hist: pd.DatetimeIndex, fidx: pd.DatetimeIndex
+              ) -> tuple[pd.DataFrame | None, pd.DataFrame | None, str]:
+    """X on the history months, X on the forecast months, and '' -- or (None, None, why) when
+    ``exog`` does not cover every month the series needs (e.g. a series from the 1850s and a
+    working-day calendar that starts in 1950): the series is then fitted without regressors,
+    and ``why`` is recorded, instead of one series' exog stopping the run."""
+    if exog is None:
+        return None, None, ""
+    needed = hist.union(fidx)
     lacking = needed.difference(exog.index)
     if len(lacking):
-        raise ValueError(f"exog lacks {len(lacking)} month(s) needed by series '{uid}' (history {y.index[0]:%Y-%m}.."
-                         f"{y.index[-1]:%Y-%m}, forecast {h} month(s)), first {lacking[0]:%Y-%m}")
+        columns = ", ".join(map(str, exog.columns))
+        span = f"{exog.index[0]:%Y-%m}..{exog.index[-1]:%Y-%m}" if len(exog.index) else "no month"
+        return None, None, (f"fitted without the regressor(s) {columns}: they cover {span}, the series needs "
+                            f"{needed[0]:%Y-%m}..{needed[-1]:%Y-%m} ({len(lacking)} month(s) lacking, first {lacking[0]:%Y-%m})")
+    return exog.loc[hist], (exog.loc[fidx] if len(fidx) else None), ""
+
+
+def _wants_exog(factory: ModelFactory, spec: ModelSpec) -> bool:
+    """Whether the requested model would have used the regressors (its ``uses_exog`` tag, not
+    switched off by a ``working_days: false`` parameter)."""
+    try:
+        model = factory(spec.name, dict(spec.params))
+    except Exception:
+        return False  # a model that cannot be built has its error recorded already
+    return bool(getattr(model, "uses_exog", False)) and model.params.get("working_days", True) is not False
 
 
 def _describe(model: Forecaster) -> str:
@@ -260,8 +283,7 @@ def fit_series(unique_id: str, y: pd.Series, settings: EngineSettings, *, h: int
     y = regularize(y)
     n_obs = int(y.notna().sum())
     fidx = future_index(y.index[-1], h) if h > 0 else pd.DatetimeIndex([], name="ds")
-    X_hist = None if exog is None else exog.loc[y.index]
-    X_fut = None if exog is None or h <= 0 else exog.loc[fidx]
+    X_hist, X_fut, exog_note = _exog_for(exog, y.index, fidx)
     screen_reason = _screen(settings, y)
     chain = _fallback_chain(settings, n_obs)
     year_in_horizon = annual_year is not None and bool((fidx.year == annual_year).any())
@@ -330,6 +352,8 @@ def fit_series(unique_id: str, y: pd.Series, settings: EngineSettings, *, h: int
             row["reason"] = f"{reason}; every fallback failed" if reason else "every fallback failed"
             log.warning("series %s model %s: no forecast (%s)", unique_id, spec.name, "; ".join(errors))
         row["error"] = "; ".join(errors)
+        if exog_note and _wants_exog(factory, spec):
+            row["reason"] = "; ".join(part for part in (row["reason"], exog_note) if part)
         fits.append(row)
 
     forecasts = (pd.concat(frames, ignore_index=True) if frames
@@ -468,7 +492,7 @@ def check_models(settings: EngineSettings, factory: ModelFactory | None = None) 
         try:
             factory(name, settings.params_of(name))
         except Exception as exc:
-            raise ValueError(f"model '{name}' cannot be created with params {settings.params_of(name)}: {_error_text(exc)}") from exc
+            raise ModelSetupError(f"model '{name}' cannot be created with params {settings.params_of(name)}: {_error_text(exc)}") from exc
 
 
 def forecast(frame: pd.DataFrame, settings: EngineSettings, *,
@@ -505,8 +529,7 @@ def forecast(frame: pd.DataFrame, settings: EngineSettings, *,
     for uid, y in series.items():
         end = ends[uid]
         h = int(horizon) if horizon is not None else max(0, _months_between(y.index[-1], end))
-        if exog is not None:
-            _check_exog_covers(exog, uid, y, h)
+        # a series the exog does not cover runs without it (fit_series records why)
         X = None if exog is None else exog.loc[y.index[0]:y.index[-1] + pd.DateOffset(months=h)]
         items.append((uid, y, h, X, years[uid]))
 

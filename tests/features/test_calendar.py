@@ -4,7 +4,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from features.calendar import korean_holidays, working_days
+from features.calendar import korean_holidays, supported_months, working_days, working_days_within
 
 
 def test_february_2024_seollal_and_its_substitute_day():
@@ -49,3 +49,17 @@ def test_bad_ranges_are_named():
         working_days("2025-01", "soon")
     with pytest.raises(ValueError, match=r"^working_days: start 1900-01 is outside the supported years 1950-2099$"):
         working_days("1900-01", "2025-01")
+
+
+def test_within_keeps_only_the_supported_months():
+    out = working_days_within("1940-03", "1950-02")
+    assert out.index[0] == pd.Timestamp("1950-01-01") and out.index[-1] == pd.Timestamp("1950-02-01")
+    assert out["working_days"].tolist() == working_days("1950-01", "1950-02")["working_days"].tolist()
+    out = working_days_within("2099-11", "2110-12")
+    assert out.index.tolist() == [pd.Timestamp("2099-11-01"), pd.Timestamp("2099-12-01")]
+    assert supported_months() == (pd.Timestamp("1950-01-01"), pd.Timestamp("2099-12-01"))
+
+
+def test_within_gives_none_for_a_span_wholly_outside():
+    assert working_days_within("1857-01", "1880-12") is None
+    assert working_days_within("2100-01", "2110-12") is None

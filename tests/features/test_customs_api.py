@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import respx
 
+from exportcast.errors import ExportcastError
 from features import customs_api
 from features.contract import DataValidationError
 from features.customs_api import (
@@ -17,6 +18,8 @@ from features.customs_api import (
     CustomsAuthError,
     CustomsClient,
     CustomsQuotaError,
+    CustomsServiceDownError,
+    CustomsUnreachableError,
     fetch_countries,
     fetch_items,
     fetch_total,
@@ -205,15 +208,66 @@ def test_http_500_is_retried_with_exponential_backoff_then_succeeds():
     assert waits == [0.5, 1.0]
 
 
-def test_http_500_exhausted_is_a_clear_error():
+def test_http_500_exhausted_says_the_service_is_down():
     rec = Recorder(httpx.Response(503), httpx.Response(502), httpx.Response(500))
-    with pytest.raises(CustomsApiError) as info:
+    with pytest.raises(CustomsServiceDownError) as info:
         fetch_total("202501", "202512", client=client_for(rec, attempts=3))
     assert str(info.value) == (
-        "customs API Newtrade/getNewtradeList 202501-202512: failed after 3 attempts (last: HTTP 500 Internal "
-        "Server Error); the service may be down, try again later"
+        "customs API Newtrade/getNewtradeList 202501-202512: the service is down: failed after 3 attempts (last: "
+        "HTTP 500 Internal Server Error); the customs API answered with errors or timed out, try again later"
     )
+    assert isinstance(info.value, CustomsApiError) and isinstance(info.value, ExportcastError)
     assert len(rec.requests) == 3
+
+
+@pytest.mark.parametrize("failure", [
+    httpx.ConnectError("[Errno -2] Name or service not known"),  # DNS failure
+    httpx.ConnectError("[Errno 111] Connection refused"),
+    httpx.ConnectError("[Errno 113] No route to host"),
+    httpx.ConnectTimeout("timed out"),
+    httpx.ProxyError("proxy refused"),
+], ids=["dns", "refused", "no-route", "connect-timeout", "proxy"])
+def test_no_connection_says_the_network_is_unreachable(failure):
+    rec = Recorder(failure, failure)
+    with pytest.raises(CustomsUnreachableError) as info:
+        fetch_total("202501", "202512", client=client_for(rec, attempts=2))
+    assert str(info.value) == (
+        "customs API Newtrade/getNewtradeList 202501-202512: network unreachable: no connection to apis.data.go.kr "
+        f"after 2 attempts (last: {type(failure).__name__}: {failure}); check this machine's internet connection, "
+        "DNS and firewall, and data.customs.base_url"
+    )
+    assert len(rec.requests) == 2
+
+
+@pytest.mark.parametrize("failure", [httpx.ReadTimeout("read timed out"), httpx.RemoteProtocolError("peer closed"),
+                                     httpx.ReadError("connection reset")], ids=["read-timeout", "protocol", "reset"])
+def test_failure_after_connecting_says_the_service_is_down(failure):
+    rec = Recorder(failure)
+    with pytest.raises(CustomsServiceDownError, match=r"^customs API Newtrade/getNewtradeList 202501-202512: the service "
+                       rf"is down: failed after 1 attempt \(last: {type(failure).__name__}: {failure}\); "):
+        fetch_total("202501", "202512", client=client_for(rec, attempts=1))
+
+
+def test_the_last_failure_decides_down_or_unreachable():
+    rec = Recorder(httpx.ConnectError("refused"), httpx.Response(503))
+    with pytest.raises(CustomsServiceDownError, match=r"the service is down: .*\(last: HTTP 503 Service Unavailable\)"):
+        fetch_total("202501", "202512", client=client_for(rec, attempts=2))
+    rec = Recorder(httpx.Response(503), httpx.ConnectError("refused"))
+    with pytest.raises(CustomsUnreachableError, match=r"network unreachable: .*\(last: ConnectError: refused\)"):
+        fetch_total("202501", "202512", client=client_for(rec, attempts=2))
+
+
+def test_a_refused_loopback_connection_through_the_real_transport_is_unreachable():
+    """The real httpx transport against a loopback port nobody listens on (no network involved)."""
+    import socket
+
+    with socket.socket() as sock:  # a free port, closed again: connecting to it is refused
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with CustomsClient(KEY, base_url=f"http://127.0.0.1:{port}/", attempts=1, base_delay=0) as client:
+        with pytest.raises(CustomsUnreachableError, match=rf"network unreachable: no connection to 127\.0\.0\.1 after 1 "
+                                                          r"attempt \(last: ConnectError: "):
+            fetch_total("202501", "202501", client=client)
 
 
 def test_http_4xx_is_not_retried():

@@ -1,13 +1,14 @@
 """Readers: encodings, line numbers, the embedded dataset, metadata and the source dispatcher."""
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import httpx
 import pandas as pd
 import pytest
 
-from features.contract import DataValidationError
+from features.contract import DataValidationError, DataWarning
 from features.customs_api import CustomsClient
 from features.readers import read_embedded, read_series_metadata, read_source, read_user_csv
 
@@ -161,3 +162,23 @@ def test_read_source_customs_api_makes_only_the_calls_the_series_need():
     assert out[["unique_id", "y", "source"]].values.tolist() == [
         ["item:automobiles", 5.0, "customs-api:Itemtrade"], ["item:ships", 7.0, "customs-api:Itemtrade"]
     ]
+
+
+def test_a_file_without_a_final_line_end_warns_naming_file_and_last_line(tmp_path):
+    # the download stopped inside the last number: "2500" arrived as "25"
+    path = write(tmp_path, "cut.csv", b"unique_id,ds,y\ntotal,2024-01,1500\n\ntotal,2024-02,25")
+    with pytest.warns(DataWarning) as caught:
+        out = read_user_csv(path)
+    assert [str(w.message) for w in caught] == [
+        f"{path} line 4: the file does not end with a line end, so its last line may be cut short "
+        "(it reads 'total,2024-02,25'); check it against the source"
+    ]
+    assert out["y"].tolist() == [1500.0, 25.0]  # still accepted: it may be a file written without a final line end
+
+
+@pytest.mark.parametrize("ending", [b"\n", b"\r\n"])
+def test_a_file_ending_with_a_line_end_does_not_warn(tmp_path, ending):
+    path = write(tmp_path, "whole.csv", b"unique_id,ds,y" + ending + b"total,2024-01,1500" + ending)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DataWarning)
+        assert read_user_csv(path)["y"].tolist() == [1500.0]

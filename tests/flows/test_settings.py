@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from exportcast.errors import ExportcastError
 from flows.settings import KNOWN_MODELS, ConfigError, Settings, load_settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -54,8 +55,8 @@ def test_unknown_key_in_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as err:
         load_settings(cfg)
     assert str(err.value) == (
-        f"{cfg}: invalid configuration:\n"
-        "  unknown key 'backtest.horizn' (in the config file or environment variable EXPORTCAST__BACKTEST__HORIZN)"
+        f"{cfg}: invalid configuration: "
+        "unknown key 'backtest.horizn' (in the config file or environment variable EXPORTCAST__BACKTEST__HORIZN)"
     )
 
 
@@ -71,9 +72,10 @@ def test_unknown_top_level_env_key_is_named(monkeypatch: pytest.MonkeyPatch) -> 
 
 def test_unknown_nested_env_key_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("EXPORTCAST__RUNTIME__THREADS", "4")
-    with pytest.raises(ConfigError, match=r"unknown key 'runtime\.threads' \(in the config file or environment "
-                                          r"variable EXPORTCAST__RUNTIME__THREADS\)"):
+    with pytest.raises(ConfigError) as err:
         load_settings(None)
+    assert str(err.value) == ("environment variable EXPORTCAST__RUNTIME__THREADS: invalid configuration: "
+                              "unknown key 'runtime.threads' (from environment variable EXPORTCAST__RUNTIME__THREADS)")
 
 
 def test_bad_values_are_named(tmp_path: Path) -> None:
@@ -81,9 +83,55 @@ def test_bad_values_are_named(tmp_path: Path) -> None:
     cfg.write_text("models:\n  enabled: [arima, lstm]\nbacktest:\n  windows: 0\n", encoding="utf-8")
     with pytest.raises(ConfigError) as err:
         load_settings(cfg)
-    text = str(err.value)
-    assert "'models.enabled': Value error, unknown model(s) ['lstm']; available: " in text
-    assert "'backtest.windows': Input should be greater than or equal to 1 (got 0)" in text
+    assert str(err.value) == (
+        f"{cfg}: invalid configuration:\n"
+        "  'models.enabled': unknown model(s) ['lstm']; available: seasonal_naive, naive, ets, theta, arima, prophet, "
+        "ensemble (got ['arima', 'lstm'])\n"
+        "  'backtest.windows': Input should be greater than or equal to 1 (got 0)"
+    )
+
+
+def test_a_bad_value_from_the_environment_names_the_variable_not_the_file(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text("runtime:\n  n_jobs: 2\n", encoding="utf-8")
+    monkeypatch.setenv("EXPORTCAST__RUNTIME__N_JOBS", "0")
+    with pytest.raises(ConfigError) as err:
+        load_settings(cfg)
+    assert str(err.value) == ("environment variable EXPORTCAST__RUNTIME__N_JOBS: invalid configuration: "
+                              "'runtime.n_jobs': Input should be greater than or equal to 1 (got '0')")
+    monkeypatch.delenv("EXPORTCAST__RUNTIME__N_JOBS")
+    cfg.write_text("runtime:\n  n_jobs: 0\n", encoding="utf-8")  # the same value from the file names the file
+    with pytest.raises(ConfigError) as err:
+        load_settings(cfg)
+    assert str(err.value) == f"{cfg}: invalid configuration: 'runtime.n_jobs': Input should be greater than or equal to 1 (got 0)"
+
+
+def test_problems_from_file_and_environment_name_both(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text("backtest:\n  windows: 0\n", encoding="utf-8")
+    monkeypatch.setenv("EXPORTCAST__MODELS__PARAMS", '{"arima": {"max_p": 2}, "lstm": {}}')  # a JSON mapping
+    monkeypatch.setenv("EXPORTCAST__TARGET_YEAR", "1999")
+    with pytest.raises(ConfigError) as err:
+        load_settings(cfg)
+    assert str(err.value).splitlines() == [
+        f"environment variable EXPORTCAST__TARGET_YEAR; environment variable EXPORTCAST__MODELS__PARAMS; {cfg}: "
+        "invalid configuration:",
+        "  'target_year': Input should be greater than or equal to 2000 (got '1999')",
+        "  'models.params': parameters given for unknown model(s) ['lstm']; available: seasonal_naive, naive, ets, "
+        "theta, arima, prophet, ensemble (got {'arima': {'max_p': 2}, 'lstm': {}})",
+        "  'backtest.windows': Input should be greater than or equal to 1 (got 0)",
+    ]
+
+
+def test_updated_with_a_bad_value_is_a_config_error_naming_the_key() -> None:
+    with pytest.raises(ConfigError) as err:
+        load_settings(None).updated("models", enabled=["foo"])
+    assert str(err.value) == (
+        "models settings: invalid configuration: 'models.enabled': unknown model(s) ['foo']; available: "
+        "seasonal_naive, naive, ets, theta, arima, prophet, ensemble (got ['foo'])"
+    )
+    assert isinstance(err.value, ExportcastError)
 
 
 def test_csv_source_needs_a_path(tmp_path: Path) -> None:

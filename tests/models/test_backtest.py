@@ -174,9 +174,21 @@ def test_bad_arguments():
         backtest(_frame(), _settings("naive"), horizon=0, windows=1, factory=toy_factory)
     with pytest.raises(ValueError, match=r"^default_champion 'ensemble' is not an enabled model; enabled: seasonal_naive, naive$"):
         backtest(_frame(), _settings("naive"), horizon=1, windows=1, default_champion="ensemble", factory=toy_factory)
+
+
+def test_a_series_the_exog_does_not_cover_is_backtested_without_it():
     exog = pd.DataFrame({"wd": 1.0}, index=pd.date_range("2019-01-01", "2021-10-01", freq="MS"))
-    with pytest.raises(ValueError, match=r"^exog lacks 2 month\(s\) needed by series 'a' \(2019-01..2021-12\), first 2021-11$"):
-        backtest(_frame(), _settings("spy"), horizon=2, windows=1, exog=exog, factory=toy_factory)
+    frame = pd.concat([_frame(), _frame("old", start="1857-01-01")], ignore_index=True)
+    res = backtest(frame, _settings("naive"), horizon=2, windows=1, exog=exog, factory=toy_factory)
+    assert sorted(res.metrics["unique_id"].unique()) == ["a", "old"]
+    # the toy naive takes no exog: nothing to record; the spy needs X and falls back, saying why
+    assert (res.fits.loc[res.fits.model.isin(["naive", "seasonal_naive"]), "reason"] == "").all()
+    res = backtest(frame, _settings("spy"), horizon=2, windows=1, exog=exog, factory=toy_factory)
+    spy = res.fits[res.fits.model == "spy"].set_index("unique_id")
+    assert spy.loc["a", "reason"] == ("spy failed; used seasonal_naive; fitted without the regressor(s) wd: they cover "
+                                      "2019-01..2021-10, the series needs 2019-01..2021-12 (2 month(s) lacking, first 2021-11)")
+    assert spy.loc["old", "reason"].endswith("they cover no month, the series needs 1857-01..1859-12 "
+                                             "(36 month(s) lacking, first 1857-01)")
 
 
 # Fixed information sets (the institutional comparison's backtest): cutoff October Y-1, horizon 14

@@ -189,12 +189,55 @@ def test_exog_history_at_fit_future_at_predict():
     assert got == [2.0 * 36, 2.0 * 37]  # wd of 2022-01 is 36 (months since 2019-01)
 
 
-def test_exog_not_covering_forecast_months_is_an_error():
+class ToyExogOptional(ToyExog):
+    """Uses the regressor when given, else the mean (as the real models do)."""
+    name = "exog_opt"
+
+    def _fit(self, y, X):
+        self.mean_ = float(np.nanmean(y.to_numpy()))
+        self.fit_months_ = (None, None, 0) if X is None else (X.index.min(), X.index.max(), len(X))
+
+    def _predict(self, h, X_future):
+        values = np.full(h, self.mean_) if X_future is None else 2.0 * X_future["wd"].to_numpy(dtype=float)
+        return _bounds(values, 1.0)
+
+    def _sample_paths(self, h, n_paths, rng, X_future):
+        return np.tile(self._predict(h, X_future)["forecast"], (n_paths, 1))
+
+
+TOYS[ToyExogOptional.name] = ToyExogOptional
+
+
+def test_a_series_the_exog_does_not_cover_runs_without_it_and_says_why():
+    """A series from the 1850s and one ending 2110 beside one the exog (1950-2099) covers: the run goes on."""
+    idx = pd.date_range("1950-01-01", "2099-12-01", freq="MS", name="ds")
+    exog = pd.DataFrame({"wd": np.full(len(idx), 21.0)}, index=idx)
+    frame = _frame(a=ONE_TO_24, old=("1857-01-01", list(range(1, 25))), late=("2090-01-01", [5.0] * 252))
+    res = forecast(frame, _settings("mean", "exog_opt"), horizon=2, exog=exog, factory=toy_factory)
+    fits = res.fits.set_index(["unique_id", "model"])
+    assert (fits["status"] == "ok").all()
+    assert fits.loc[("a", "exog_opt"), "reason"] == ""
+    assert fits.loc[("old", "exog_opt"), "reason"] == (
+        "fitted without the regressor(s) wd: they cover no month, the series needs 1857-01..1859-02 "
+        "(26 month(s) lacking, first 1857-01)")
+    assert fits.loc[("late", "exog_opt"), "reason"] == (
+        "fitted without the regressor(s) wd: they cover 2090-01..2099-12, the series needs 2090-01..2111-02 "
+        "(134 month(s) lacking, first 2100-01)")
+    assert fits.loc[("old", "mean"), "reason"] == fits.loc[("late", "seasonal_naive"), "reason"] == ""  # no exog used
+    got = res.forecasts.set_index(["unique_id", "model"])["forecast"].sort_index()
+    assert got.loc[("a", "exog_opt")].tolist() == [42.0, 42.0]  # 2 x 21 working days
+    assert got.loc[("old", "exog_opt")].tolist() == [12.5, 12.5]  # the mean, no regressor
+    assert got.loc[("late", "exog_opt")].tolist() == [5.0, 5.0]
+
+
+def test_a_model_needing_the_exog_falls_back_when_a_series_lacks_it():
     idx = pd.date_range("2020-01-01", "2021-12-01", freq="MS")
-    exog = pd.DataFrame({"wd": 1.0}, index=idx)
-    with pytest.raises(ValueError, match=r"^exog lacks 2 month\(s\) needed by series 'a' \(history 2020-01..2021-12, "
-                                         r"forecast 2 month\(s\)\), first 2022-01$"):
-        forecast(_frame(a=ONE_TO_24), _settings("exog"), horizon=2, exog=exog, factory=toy_factory)
+    exog = pd.DataFrame({"wd": 1.0}, index=idx)  # the 2 forecast months are not covered
+    res = forecast(_frame(a=ONE_TO_24), _settings("exog"), horizon=2, exog=exog, factory=toy_factory)
+    row = res.fits.set_index("model").loc["exog"]
+    assert row["status"] == "fallback" and row["model_used"] == "seasonal_naive"
+    assert row["reason"] == ("exog failed; used seasonal_naive; fitted without the regressor(s) wd: they cover "
+                             "2020-01..2021-12, the series needs 2020-01..2022-02 (2 month(s) lacking, first 2022-01)")
 
 
 def test_annual_totals_hand_computed():
