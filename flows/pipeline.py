@@ -156,17 +156,14 @@ def _cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
 
 
 def _retry_transport_errors(task_: Any, task_run: Any, state: Any) -> bool:
-    """Retry ingest only for network failures (customs API); bad data fails at once."""
+    """Retry ingest only when the customs API could not be reached or was down (the client has
+    already retried with backoff; these retries span minutes); bad data fails at once."""
     try:
         state.result()
     except Exception as exc:  # noqa: BLE001 - classify the failure
-        import httpx
+        from features.customs_api import CustomsServiceDownError, CustomsUnreachableError
 
-        if isinstance(exc, (httpx.TransportError, TimeoutError, ConnectionError)):
-            return True
-        if isinstance(exc, httpx.HTTPStatusError):
-            return exc.response.status_code >= 500 or exc.response.status_code == 429
-        return False
+        return isinstance(exc, (CustomsServiceDownError, CustomsUnreachableError))
     return False
 
 
@@ -220,7 +217,7 @@ def institutional_step(frame: pd.DataFrame, settings: Settings, data_dir: Path, 
 
     projections = pd.read_csv(data_dir / PROJECTIONS_FILE)
     actuals = pd.read_csv(data_dir / ACTUALS_FILE)
-    exog = jobs.working_day_exog(frame, settings.forecast_end)
+    exog = jobs.working_day_exog(frame, settings.forecast_end, settings)
     return compare_with_institutions(
         frame, projections, actuals, settings.engine_settings(),
         info_month=settings.institutional.info_month, first_year=settings.institutional.first_year,
@@ -360,7 +357,7 @@ def execute(settings: Settings, *, data_dir: Path | None = None,
                                                             mlflow_experiment_id=tracker.experiment_id))
 
         start = time.perf_counter()
-        tracker.log_results(results, fc.fitted, jobs.working_day_exog(frame, settings.forecast_end),
+        tracker.log_results(results, fc.fitted, jobs.working_day_exog(frame, settings.forecast_end, settings),
                             params_of={f: settings.models.params.get(f, {}) for f in settings.models.active()},
                             champion_params={"metric": settings.backtest.champion_metric})
         stages.done("mlflow", start)

@@ -286,15 +286,16 @@ def down_api():
 def _ingest_only(monkeypatch) -> None:
     """`run` in-process with the pipeline reduced to its ingest step (the customs reader) and no
     backoff wait; the Prefect subprocess test above shows what Prefect adds around it."""
-    import flows.pipeline
+    import flows.supervise
     from features.customs_api import CustomsClient
     from features.readers import read_source
 
-    def pipeline(settings):
+    def pipeline(settings, source):  # in-process instead of the supervised child (whose error `run` re-raises)
         client = CustomsClient("fake-key", base_url=settings.data.customs.base_url, base_delay=0)
-        return read_source("customs_api", customs={**settings.data.customs.model_dump(), "client": client})
+        read_source("customs_api", customs={**settings.data.customs.model_dump(), "client": client})
+        return 0
 
-    monkeypatch.setattr(flows.pipeline, "run_pipeline", pipeline)
+    monkeypatch.setattr(flows.supervise, "run_supervised", pipeline)
 
 
 def _customs_config(tmp_path: Path, base_url: str) -> Path:

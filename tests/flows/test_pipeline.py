@@ -285,3 +285,24 @@ def test_report_on_a_user_csv_describes_the_users_data(user_runs, tmp_path) -> N
                            r"<td class=num>(\d+)</td><td>([^<]*)</td></tr>", data)
         assert fresh == [(uid, "2020-01", "2024-12", "60", "0", str(settings.data.path)) for uid in USER_SERIES]
         assert "Latest month in the data: <b>2024-12</b>" in data
+
+
+def test_ingest_retries_only_when_the_customs_api_was_unreachable_or_down():
+    from features.contract import DataValidationError
+    from features.customs_api import CustomsAuthError, CustomsServiceDownError, CustomsUnreachableError
+    from flows.pipeline import _retry_transport_errors
+
+    class _State:
+        def __init__(self, exc):
+            self.exc = exc
+
+        def result(self):
+            if self.exc is not None:
+                raise self.exc
+
+    verdicts = {type(e).__name__: _retry_transport_errors(None, None, _State(e))
+                for e in (CustomsUnreachableError("x"), CustomsServiceDownError("x"), CustomsAuthError("x"),
+                          DataValidationError("x"), ValueError("x"))}
+    assert verdicts == {"CustomsUnreachableError": True, "CustomsServiceDownError": True, "CustomsAuthError": False,
+                        "DataValidationError": False, "ValueError": False}
+    assert _retry_transport_errors(None, None, _State(None)) is False
