@@ -33,7 +33,7 @@ import pandas as pd
 from models.base import FORECAST_COLUMNS, regularize
 from models.champion import CHAMPION, choose, select_champions
 from models.engine import (FIT_COLUMNS, EngineSettings, ModelFactory, _check_exog, _months_between, _month,
-                           check_models, fit_series, frame_to_series, run_batches)
+                           check_models, fit_series, frame_to_series, run_batches, when_lost)
 from models.metrics import coverage, mase, rmsse, smape
 
 __all__ = ["BacktestResult", "backtest", "default_cutoffs", "BACKTEST_FORECAST_COLUMNS", "METRIC_COLUMNS"]
@@ -180,7 +180,8 @@ def backtest(frame: pd.DataFrame, settings: EngineSettings, *, horizon: int, win
     task = partial(_backtest_series, settings=settings, horizon=int(horizon), default_champion=default_champion,
                    factory=factory)
     costs = [float(y.notna().sum()) * len(cuts) for _, y, cuts, _ in items]
-    outcomes = run_batches(task, items, n_jobs=settings.n_jobs, progress=progress, label="backtest", costs=costs)
+    outcomes = run_batches(task, items, n_jobs=settings.n_jobs, progress=progress, label="backtest", costs=costs,
+                           executor=settings.executor, dask_address=settings.dask_address, on_lost=when_lost(task))
     forecasts = pd.concat([o[0] for o in outcomes], ignore_index=True)
     metrics = pd.DataFrame([r for o in outcomes for r in o[1]], columns=list(METRIC_COLUMNS))
     fits = pd.DataFrame([r for o in outcomes for r in o[2]], columns=list(BACKTEST_FIT_COLUMNS))
