@@ -98,29 +98,33 @@ def test_unreachable_scheduler_is_one_clear_error():
 @pytest.mark.slow
 def test_dask_equals_joblib_with_real_models_and_sample_paths():
     """Same frame through joblib (2 loky workers) and a Dask LocalCluster (2 workers): identical
-    forecasts, fits and annual totals from 200 sample paths; backtest too."""
+    forecasts, fits and annual totals from 200 sample paths of real models; backtest too."""
     rng = np.random.default_rng(7)
     t = np.arange(60)
     parts = []
-    for i in range(6):
+    for i in range(4):
         y = (1e9 + 1e7 * i) * np.exp(0.004 * t) * (1 + 0.1 * np.sin(2 * np.pi * (t + i) / 12)) * np.exp(rng.normal(0, 0.03, 60))
-        ds = pd.date_range("2020-01-01", periods=60, freq="MS")
         keep = np.ones(60, bool)
         keep[[10 + i, 30]] = False  # gaps
-        parts.append(pd.DataFrame({"unique_id": f"item:{i}", "ds": ds[keep], "y": y[keep]}))
+        parts.append(pd.DataFrame({"unique_id": f"item:{i}", "ds": pd.date_range("2020-01-01", periods=60, freq="MS")[keep],
+                                   "y": y[keep]}))
     frame = pd.concat(parts, ignore_index=True)
     models = ("naive", "ets", "theta")
     joblib = forecast(frame, _settings(*models, n_paths=200), horizon=12, annual_year=2025)
     dask = forecast(frame, _settings(*models, n_paths=200, executor="dask"), horizon=12, annual_year=2025)
     _assert_same(joblib, dask)
-    assert (joblib.fits["status"] == "ok").all() and len(joblib.fits) == 6 * 4
-    naive = dask.annual[dask.annual["model"] == "naive"]
-    assert (naive["hi_95"] > naive["lo_95"]).all()  # the paths are random, not degenerate
+    assert (joblib.fits["status"] == "ok").all() and len(joblib.fits) == 4 * 4
+    annual = dask.annual.set_index(["unique_id", "model"])
+    assert (annual["hi_95"] > annual["lo_95"]).all()  # the paths are random, not degenerate
+    # seeded per series and model: two series never share their draws
+    assert annual["lo_95"].xs("naive", level="model").nunique() == 4
 
-    bj = backtest(frame, _settings("ets", n_paths=10), horizon=6, windows=2, step=6)
-    bd = backtest(frame, _settings("ets", n_paths=10, executor="dask"), horizon=6, windows=2, step=6)
+    toy = _frame(6)
+    bj = backtest(toy, _settings("naive", "mean"), horizon=6, windows=2, step=6, factory=toy_factory)
+    bd = backtest(toy, _settings("naive", "mean", executor="dask"), horizon=6, windows=2, step=6, factory=toy_factory)
     pd.testing.assert_frame_equal(bj.metrics, bd.metrics, check_exact=True)
     pd.testing.assert_frame_equal(bj.forecasts, bd.forecasts, check_exact=True)
+    pd.testing.assert_frame_equal(bj.fits, bd.fits, check_exact=True)
 
 
 @pytest.mark.slow
@@ -169,3 +173,39 @@ def test_worker_killed_twice_loses_only_its_batch_recorded_as_failed():
     assert len(others) == 27 and (others["status"] == "ok").all()
     assert sorted(res.forecasts["unique_id"].unique()) == [f"s{i}" for i in range(10) if i != 3]
     assert "s3" not in set(res.annual["unique_id"])
+
+
+# ----------------------------------------------------------------------------- config -> engine
+# (the runtime settings of flows/settings.py that feed the executor; the message format around
+# the key is flows.settings' own, so only the key and this executor's text are pinned here)
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_config_yaml_defaults_to_joblib_and_env_switches_to_a_cluster(monkeypatch):
+    from flows.settings import load_settings
+
+    engine = load_settings(ROOT / "config.yaml").engine_settings()
+    assert (engine.executor, engine.dask_address, engine.n_jobs) == ("joblib", "", 2)
+    monkeypatch.setenv("EXPORTCAST__RUNTIME__EXECUTOR", "dask")
+    monkeypatch.setenv("EXPORTCAST__RUNTIME__DASK_ADDRESS", " tcp://10.0.0.5:8786 ")
+    engine = load_settings(ROOT / "config.yaml").engine_settings()
+    assert (engine.executor, engine.dask_address) == ("dask", "tcp://10.0.0.5:8786")
+
+
+@pytest.mark.parametrize("env, message", [
+    ({"EXPORTCAST__RUNTIME__EXECUTOR": "spark"}, "'runtime.executor': Input should be 'joblib' or 'dask' (got 'spark')"),
+    ({"EXPORTCAST__RUNTIME__EXECUTOR": "dask", "EXPORTCAST__RUNTIME__DASK_ADDRESS": "tcp://a b:1"},
+     "'runtime.dask_address': Value error, must be a Dask scheduler address such as tcp://10.0.0.5:8786, "
+     "or empty for a local cluster (got 'tcp://a b:1')"),
+    ({"EXPORTCAST__RUNTIME__DASK_ADDRESS": "tcp://10.0.0.5:8786"},
+     "dask_address tcp://10.0.0.5:8786 is set but executor is joblib: set executor: dask to run on that cluster, "
+     "or empty dask_address"),
+])
+def test_bad_runtime_settings_name_the_key(monkeypatch, env, message):
+    from flows.settings import ConfigError, load_settings
+
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    with pytest.raises(ConfigError) as err:
+        load_settings(ROOT / "config.yaml")
+    assert message in str(err.value)
