@@ -132,11 +132,16 @@ def settings_for(models: list[str], n_jobs: int = 2, executor: str = "joblib", a
 
 
 def run(frame: pd.DataFrame, settings: EngineSettings, *, annual: bool = True, horizon: int = 12):
-    """(seconds, PeakRSS, result) of one engine forecast."""
+    """(seconds, PeakRSS, result) of one engine forecast. joblib's loky workers are shut down at
+    the end, so every run starts its own workers (as a Dask LocalCluster does) and a later run's
+    RSS does not count idle workers of an earlier one."""
+    from joblib.externals.loky import get_reusable_executor
+
     with PeakRSS() as peak:
         t0 = time.perf_counter()
         result = forecast(frame, settings, horizon=horizon, annual_year=TARGET_YEAR if annual else None)
         seconds = time.perf_counter() - t0
+    get_reusable_executor().shutdown(wait=True)
     return seconds, peak, result
 
 
@@ -351,37 +356,39 @@ def profile_arima(train: pd.DataFrame, n: int) -> None:
 # ------------------------------------------------------------------------------------ main
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="small sizes: sizes 100,300; all-n, cmp-n, sf-n 100; profile 10")
+    parser.add_argument("--quick", action="store_true",
+                        help="a small run that proves every section works: sizes 30,100; all-n 20; cmp-n, sf-n 60; profile 5")
     parser.add_argument("--sizes", default=None, help="comma-separated N for the scaling section (default 100,1000,10000)")
     parser.add_argument("--fast-models", default="ets,theta", help="models of the scaling/workers/executors runs (+ seasonal_naive)")
     parser.add_argument("--all-n", type=int, default=None, help="N of the every-model run (default 1000)")
     parser.add_argument("--cmp-n", type=int, default=None, help="N of the workers and executors runs (default 1000)")
     parser.add_argument("--sf-n", type=int, default=None, help="N of the statsforecast comparison (default 1000)")
     parser.add_argument("--profile-n", type=int, default=None, help="series in the ARIMA profile (default 50)")
-    parser.add_argument("--sections", default="scaling,all,workers,executors,statsforecast")
+    parser.add_argument("--sections", default="executors,workers,statsforecast,all,scaling",
+                        help="comma-separated, run in this order (default: all five)")
     args = parser.parse_args()
     quick = args.quick
-    sizes = [int(s) for s in (args.sizes or ("100,300" if quick else "100,1000,10000")).split(",") if s]
-    all_n = args.all_n or (100 if quick else 1000)
-    cmp_n = args.cmp_n or (100 if quick else 1000)
-    sf_n = args.sf_n or (100 if quick else 1000)
-    profile_n = args.profile_n or (10 if quick else 50)
+    sizes = [int(s) for s in (args.sizes or ("30,100" if quick else "100,1000,10000")).split(",") if s]
+    all_n = args.all_n or (20 if quick else 1000)
+    cmp_n = args.cmp_n or (60 if quick else 1000)
+    sf_n = args.sf_n or (60 if quick else 1000)
+    profile_n = args.profile_n or (5 if quick else 50)
     fast = [m for m in args.fast_models.split(",") if m and m != "seasonal_naive"]
     every = list(load_settings(ROOT / "config.yaml").models.active())
-    sections = set(args.sections.split(","))
+    sections = [s for s in args.sections.split(",") if s]
     print(f"exportcast scale benchmark: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start "
           f"(the machine may be shared: absolute seconds are noisy)", flush=True)
     t0 = time.perf_counter()
-    if "scaling" in sections:
-        section_scaling(sizes, fast)
-    if "all" in sections:
-        section_all(all_n, [m for m in every if m != "seasonal_naive"])
-    if "workers" in sections:
-        section_workers(cmp_n, fast)
-    if "executors" in sections:
-        section_executors(cmp_n, fast)
-    if "statsforecast" in sections:
-        section_statsforecast(sf_n, profile_n)
+    runs = {"scaling": lambda: section_scaling(sizes, fast),
+            "all": lambda: section_all(all_n, [m for m in every if m != "seasonal_naive"]),
+            "workers": lambda: section_workers(cmp_n, fast),
+            "executors": lambda: section_executors(cmp_n, fast),
+            "statsforecast": lambda: section_statsforecast(sf_n, profile_n)}
+    unknown = [s for s in sections if s not in runs]
+    if unknown:
+        parser.error(f"unknown section(s) {', '.join(unknown)}; known: {', '.join(runs)}")
+    for name in sections:
+        runs[name]()
     print(f"\ndone in {time.perf_counter() - t0:.0f} s; load average now {os.getloadavg()[0]:.1f}", flush=True)
 
 
