@@ -6,7 +6,7 @@
 
 Data: synthetic monthly series made here (seeded): level x exp(trend) x multiplicative
 seasonality x log-normal noise (with a random-walk part), lengths uniform in 48..180 months, all
-ending December 2025, 2% of the months missing (never the last one).
+ending December 2025, 2% of the months missing (never December 2025 nor December 2024).
 
 Each run is ``models.engine.forecast`` (horizon 12, annual totals of 2026 from 1000 sample paths,
 as in production), so a "series" is every listed model (+ seasonal_naive, always fitted) fitted
@@ -80,7 +80,7 @@ def synthetic(n: int, seed: int = 12) -> pd.DataFrame:
         noise = np.exp(np.cumsum(rng.normal(0, 0.01, months)) + rng.normal(0, rng.uniform(0.02, 0.12), months))
         y = level * trend * season * noise
         keep = rng.random(months) >= 0.02
-        keep[-1] = True
+        keep[[-1, -13]] = True  # the last month, and the last month before the statsforecast hold-out
         parts.append(pd.DataFrame({"unique_id": f"s{i:05d}", "ds": ds[keep], "y": y[keep]}))
     return pd.concat(parts, ignore_index=True)
 

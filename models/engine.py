@@ -28,7 +28,8 @@ time the model receives X on the history months only, at predict time X on the f
 
 Seeds: the sample paths of (series, model) use a seed derived from ``settings.seed`` and a
 stable CRC32 of the series id and model name, so results do not depend on ``n_jobs``, on the
-batch a series lands in, or on which other series are in the frame.
+executor (joblib or Dask, ``run_batches``), on the batch a series lands in, or on which other
+series are in the frame.
 """
 from __future__ import annotations
 
