@@ -82,6 +82,13 @@ def test_settings_reject_unknown_executor():
     assert str(err.value) == "executor must be one of joblib, dask; got 'ray'"
 
 
+def test_costs_must_match_items_for_every_executor():
+    for executor in ("joblib", "dask"):
+        with pytest.raises(ValueError) as err:
+            run_batches(abs, [1, 2], n_jobs=2, costs=[1.0], executor=executor)
+        assert str(err.value) == "costs has 1 values for 2 items"
+
+
 def test_unreachable_scheduler_is_one_clear_error():
     import dask
     import distributed  # noqa: F401  (loads distributed's config defaults before they are overridden)
