@@ -51,7 +51,7 @@ import pandas as pd
 from models import registry
 from models.annual import annual_totals
 from models.base import FORECAST_COLUMNS, Forecaster, future_index, regularize
-from models.executors import EXECUTORS, WorkerLost, dask_batches, dask_map
+from models.executors import EXECUTORS, WorkerLost, dask_map
 
 __all__ = [
     "ModelSpec", "EngineSettings", "ForecastResult", "SeriesOutcome", "ModelFactory",
@@ -442,17 +442,16 @@ def run_batches(func: Callable[[T], R], items: Sequence[T], *, n_jobs: int, prog
     workers = n_jobs if n_jobs > 0 else (__import__("os").cpu_count() or 1)
     slots: list[Any] = [None] * len(items)
     if executor == "dask":
-        batches = dask_batches(costs if costs is not None else [0.0] * len(items), workers)
-        for k, out in dask_map(partial(_quietly, func), [[items[i] for i in b] for b in batches],
-                               address=dask_address, n_workers=workers, label=label):
+        for batch, out in dask_map(partial(_quietly, func), items, costs if costs is not None else [0.0] * len(items),
+                                   address=dask_address, n_workers=workers, label=label):
             if isinstance(out, WorkerLost):
                 if on_lost is None:
                     raise out
-                log.warning("%s: %s; its %d item(s) are recorded as failed", label, out, len(batches[k]))
-                out = [on_lost(items[i], str(out)) for i in batches[k]]
-            for i, result in zip(batches[k], out):
+                log.warning("%s: %s; its %d item(s) are recorded as failed", label, out, len(batch))
+                out = [on_lost(items[i], str(out)) for i in batch]
+            for i, result in zip(batch, out):
                 slots[i] = result
-            done += len(batches[k])
+            done += len(batch)
             report(done)
         return slots
 

@@ -1,7 +1,7 @@
 """Where the engine's per-series map runs: the Dask side of ``models.engine.run_batches``.
 
 ``run_batches`` keeps joblib (loky processes on this machine) as the default; with
-``executor='dask'`` it hands its batches of series to ``dask_map``, which runs them on a Dask
+``executor='dask'`` it hands its series to ``dask_map``, which runs them in batches on a Dask
 distributed cluster: the scheduler at ``address`` (an existing cluster, e.g. ``tcp://host:8786``,
 whose workers have exportcast installed), or, when ``address`` is empty, a LocalCluster of
 ``n_workers`` single-threaded worker processes started for the call and closed after it.
@@ -88,18 +88,20 @@ def dask_client(address: str, n_workers: int) -> Iterator[Any]:
         yield client
 
 
-def dask_map(func: Callable[[list[T]], list[R]], batches: Sequence[list[T]], *, address: str = "",
-             n_workers: int = 2, label: str = "batch") -> Iterator[tuple[int, list[R] | WorkerLost]]:
-    """Run ``func`` on every batch on a Dask cluster; yield ``(batch number, results)`` as batches
-    complete (in completion order), or ``(batch number, WorkerLost)`` for a batch whose worker
+def dask_map(func: Callable[[list[T]], list[R]], items: Sequence[T], costs: Sequence[float], *, address: str = "",
+             n_workers: int = 2, label: str = "batch") -> Iterator[tuple[list[int], list[R] | WorkerLost]]:
+    """Run ``func`` on batches of ``items`` (``dask_batches`` of ``costs``, sized for the
+    cluster's worker threads) on a Dask cluster; yield ``(item indices, results)`` as batches
+    complete (in completion order), or ``(item indices, WorkerLost)`` for a batch whose worker
     died on every attempt. At most IN_FLIGHT_PER_WORKER batches per worker are on the cluster."""
     from distributed import as_completed
     from distributed.scheduler import KilledWorker
 
-    if not batches:
+    if not items:
         return
     with dask_client(address, n_workers) as client:
         workers = sum(client.nthreads().values()) or n_workers
+        batches = dask_batches(costs, workers)
         window = max(1, IN_FLIGHT_PER_WORKER * workers)
         run = uuid.uuid4().hex[:8]
         numbers: dict[str, int] = {}
@@ -109,7 +111,7 @@ def dask_map(func: Callable[[list[T]], list[R]], batches: Sequence[list[T]], *, 
         def submit_next() -> None:
             k = next(pending, None)
             if k is not None:
-                future = client.submit(func, batches[k], key=f"{label}-{run}-{k}", pure=False)
+                future = client.submit(func, [items[i] for i in batches[k]], key=f"{label}-{run}-{k}", pure=False)
                 numbers[future.key] = k
                 completed.add(future)
 
@@ -129,4 +131,4 @@ def dask_map(func: Callable[[list[T]], list[R]], batches: Sequence[list[T]], *, 
             future.release()
             del future
             submit_next()
-            yield k, out
+            yield batches[k], out
