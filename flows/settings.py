@@ -174,6 +174,28 @@ class MlflowSettings(_Section):
 class RuntimeSettings(_Section):
     n_jobs: int = Field(2, ge=1)
     seed: int = Field(0, ge=0)
+    # where the per-series fits run: joblib (n_jobs local processes) or dask (a Dask cluster)
+    executor: Literal["joblib", "dask"] = "joblib"
+    # dask: address of an existing scheduler (tcp://host:8786); empty = a LocalCluster of n_jobs workers
+    dask_address: str = ""
+
+    @field_validator("dask_address", mode="before")
+    @classmethod
+    def _address(cls, value: Any) -> Any:
+        if value is None:
+            return ""
+        if isinstance(value, str):
+            value = value.strip()
+            if value and not re.fullmatch(r"([a-z][a-z0-9+]*://)?[^\s/:]+(:\d+)?", value):
+                raise ValueError("must be a Dask scheduler address such as tcp://10.0.0.5:8786, or empty for a local cluster")
+        return value
+
+    @model_validator(mode="after")
+    def _address_needs_dask(self) -> "RuntimeSettings":
+        if self.dask_address and self.executor != "dask":
+            raise ValueError(f"dask_address {self.dask_address} is set but executor is {self.executor}: "
+                             "set executor: dask to run on that cluster, or empty dask_address")
+        return self
 
 
 # the YAML content of the load in progress (a context variable, so concurrent loads in
@@ -280,6 +302,8 @@ class Settings(BaseSettings):
             n_paths=self.models.n_paths,
             n_jobs=self.runtime.n_jobs,
             seed=self.runtime.seed,
+            executor=self.runtime.executor,
+            dask_address=self.runtime.dask_address,
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -45,7 +45,8 @@ import pandas as pd
 from models.base import FORECAST_COLUMNS, regularize
 from models.champion import CHAMPION, choose_at, complexity_key, select_champions
 from models.engine import (ANNUAL_COLUMNS, FIT_COLUMNS, EngineSettings, ModelFactory, _check_exog, _months_between,
-                           _month, check_models, fit_series, frame_to_series, run_batches)
+                           _month, check_models, fit_series, frame_to_series, run_batches,
+                           when_lost)
 from models.metrics import coverage, mase, rmsse, smape
 
 __all__ = ["BacktestResult", "backtest", "default_cutoffs", "BACKTEST_FORECAST_COLUMNS", "METRIC_COLUMNS",
@@ -234,7 +235,8 @@ def backtest(frame: pd.DataFrame, settings: EngineSettings, *, horizon: int, win
 
     task = partial(_window_task, settings=settings, horizon=int(horizon), annual=bool(annual),
                    keep_unscored=bool(keep_unscored), factory=factory)
-    outcomes = run_batches(task, items, n_jobs=settings.n_jobs, progress=progress, label="backtest", costs=costs)
+    outcomes = run_batches(task, items, n_jobs=settings.n_jobs, progress=progress, label="backtest", costs=costs,
+                           executor=settings.executor, dask_address=settings.dask_address, on_lost=when_lost(task))
     by_series: dict[str, list[_Window]] = {}
     for w in outcomes:
         if w is not None:

@@ -30,7 +30,8 @@ calendar's years) is fitted without it; ``fits.reason`` of its exog-using models
 
 Seeds: the sample paths of (series, model) use a seed derived from ``settings.seed`` and a
 stable CRC32 of the series id and model name, so results do not depend on ``n_jobs``, on the
-batch a series lands in, or on which other series are in the frame.
+executor (joblib or Dask, ``run_batches``), on the batch a series lands in, or on which other
+series are in the frame.
 """
 from __future__ import annotations
 
@@ -53,10 +54,11 @@ from exportcast.errors import ModelSetupError
 from models import registry
 from models.annual import annual_totals
 from models.base import FORECAST_COLUMNS, Forecaster, future_index, regularize
+from models.executors import EXECUTORS, WorkerLost, dask_map
 
 __all__ = [
     "ModelSpec", "EngineSettings", "ForecastResult", "SeriesOutcome", "ModelFactory",
-    "forecast", "fit_series", "frame_to_series", "series_seed", "run_batches",
+    "forecast", "fit_series", "frame_to_series", "series_seed", "run_batches", "when_lost",
     "FORECAST_FRAME_COLUMNS", "FIT_COLUMNS", "ANNUAL_COLUMNS",
 ]
 
@@ -99,6 +101,8 @@ class EngineSettings:
     n_paths: int = 1000
     n_jobs: int = 2
     seed: int = 0
+    executor: str = "joblib"       # where the per-series map runs: joblib (local processes) or dask
+    dask_address: str = ""         # dask: scheduler address (tcp://host:8786); "" = a LocalCluster of n_jobs workers
 
     def __post_init__(self) -> None:
         specs = tuple(ModelSpec(m) if isinstance(m, str) else m for m in self.models)
@@ -126,6 +130,10 @@ class EngineSettings:
             raise ValueError(f"n_paths must be a positive integer; got {self.n_paths!r}")
         if not isinstance(self.n_jobs, int) or self.n_jobs == 0 or self.n_jobs < -1:
             raise ValueError(f"n_jobs must be a positive integer or -1 (all cores); got {self.n_jobs!r}")
+        if self.executor not in EXECUTORS:
+            raise ValueError(f"executor must be one of {', '.join(EXECUTORS)}; got {self.executor!r}")
+        if not isinstance(self.dask_address, str):
+            raise ValueError(f"dask_address must be a string (empty = a local Dask cluster); got {self.dask_address!r}")
 
     @property
     def model_names(self) -> tuple[str, ...]:
@@ -424,16 +432,29 @@ def _quietly(func: Callable[[T], R], batch: list[T]) -> list[R]:
 
 
 def run_batches(func: Callable[[T], R], items: Sequence[T], *, n_jobs: int, progress: bool = False,
-                label: str = "series", costs: Sequence[float] | None = None) -> list[R]:
-    """Apply ``func`` (a picklable module-level callable) to every item over ``n_jobs`` loky
-    workers and return the results in the order of ``items``.
+                label: str = "series", costs: Sequence[float] | None = None, executor: str = "joblib",
+                dask_address: str = "", on_lost: Callable[[T, str], R] | None = None) -> list[R]:
+    """Apply ``func`` (a picklable module-level callable) to every item and return the results in
+    the order of ``items``: in this process when ``n_jobs`` is 1, else over ``n_jobs`` loky
+    workers (``executor='joblib'``, the default), or on a Dask cluster (``executor='dask'``:
+    the scheduler at ``dask_address``, or a LocalCluster of ``n_jobs`` workers when it is empty;
+    see ``models.executors``).
 
-    With ``costs`` (e.g. months of history x fits) the items are dispatched one by one, most
-    expensive first (longest-processing-time scheduling): a few long series among many short ones
-    otherwise leave a worker idle while the other finishes a batch of heavy ones."""
+    With ``costs`` (e.g. months of history x fits) the most expensive items go first
+    (longest-processing-time scheduling): a few long series among many short ones otherwise leave
+    a worker idle while the other finishes a batch of heavy ones. joblib dispatches them one by
+    one; Dask in batches (``models.executors.dask_batches``), gathered batch by batch.
+
+    ``on_lost(item, message)`` gives the result of an item whose Dask batch was lost because its
+    worker process died on every attempt (see ``when_lost``); without it such a loss raises
+    ``WorkerLost``."""
     items = list(items)
     if not items:
         return []
+    if executor not in EXECUTORS:
+        raise ValueError(f"executor must be one of {', '.join(EXECUTORS)}; got {executor!r}")
+    if costs is not None and len(costs) != len(items):
+        raise ValueError(f"costs has {len(costs)} values for {len(items)} items")
     start = time.perf_counter()
     done = 0
 
@@ -441,6 +462,22 @@ def run_batches(func: Callable[[T], R], items: Sequence[T], *, n_jobs: int, prog
         if progress:
             elapsed = time.perf_counter() - start
             print(f"[{label}] {n}/{len(items)} done in {elapsed:.1f} s", file=sys.stderr, flush=True)
+
+    workers = n_jobs if n_jobs > 0 else (__import__("os").cpu_count() or 1)
+    slots: list[Any] = [None] * len(items)
+    if executor == "dask":
+        for batch, out in dask_map(partial(_quietly, func), items, costs if costs is not None else [0.0] * len(items),
+                                   address=dask_address, n_workers=workers, label=label):
+            if isinstance(out, WorkerLost):
+                if on_lost is None:
+                    raise out
+                log.warning("%s: %s; its %d item(s) are recorded as failed", label, out, len(batch))
+                out = [on_lost(items[i], str(out)) for i in batch]
+            for i, result in zip(batch, out):
+                slots[i] = result
+            done += len(batch)
+            report(done)
+        return slots
 
     if n_jobs == 1 or len(items) == 1:
         results: list[R] = []
@@ -451,15 +488,11 @@ def run_batches(func: Callable[[T], R], items: Sequence[T], *, n_jobs: int, prog
         return results
 
     from joblib import Parallel, delayed  # imported here: the n_jobs=1 path needs no joblib
-    workers = n_jobs if n_jobs > 0 else (__import__("os").cpu_count() or 1)
     if costs is not None:
-        if len(costs) != len(items):
-            raise ValueError(f"costs has {len(costs)} values for {len(items)} items")
         order = sorted(range(len(items)), key=lambda i: -float(costs[i]))
         batches = [[i] for i in order]
     else:
         batches = _batched(list(range(len(items))), 4 * workers)
-    slots: list[Any] = [None] * len(items)
     parallel = Parallel(n_jobs=n_jobs, backend="loky", return_as="generator", pre_dispatch="all")
     for batch, out in zip(batches, parallel(delayed(_quietly)(func, [items[i] for i in b]) for b in batches)):
         for i, result in zip(batch, out):
@@ -467,6 +500,28 @@ def run_batches(func: Callable[[T], R], items: Sequence[T], *, n_jobs: int, prog
         done += len(batch)
         report(done)
     return slots
+
+
+class _LostFactory:
+    """A model factory whose every model fails with the message of a lost batch (picklable)."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+
+    def __call__(self, name: str, params: dict[str, Any]) -> Forecaster:
+        raise WorkerLost(self.message)
+
+
+def _run_lost(task: Callable[..., R], item: T, message: str) -> R:
+    return task(item, factory=_LostFactory(message))
+
+
+def when_lost(task: Callable[..., R]) -> Callable[[T, str], R]:
+    """``on_lost`` for ``run_batches`` from a per-series task that takes ``factory=``: the task
+    is run here with a factory whose every model fails with the loss message, so each model of
+    each series of the lost batch is recorded 'failed' (error 'WorkerLost: ...') exactly like a
+    model that raised, with no forecast."""
+    return partial(_run_lost, task)
 
 
 # --------------------------------------------------------------------------- many series
@@ -535,7 +590,8 @@ def forecast(frame: pd.DataFrame, settings: EngineSettings, *,
 
     task = partial(_forecast_task, settings=settings, keep_models=keep_models, factory=factory)
     costs = [float(item[1].notna().sum()) for item in items]
-    outcomes = run_batches(task, items, n_jobs=settings.n_jobs, progress=progress, label="forecast", costs=costs)
+    outcomes = run_batches(task, items, n_jobs=settings.n_jobs, progress=progress, label="forecast", costs=costs,
+                           executor=settings.executor, dask_address=settings.dask_address, on_lost=when_lost(task))
     return _collect(outcomes, annual_year is not None)
 
 

@@ -1,0 +1,396 @@
+"""Scale-out benchmark of the engine (a script, not a test): issue 12.
+
+    .venv/bin/python benchmarks/scale.py                 # everything (long: about an hour on 2 busy cores)
+    .venv/bin/python benchmarks/scale.py --quick         # small sizes, to prove it runs (a few minutes)
+    .venv/bin/python benchmarks/scale.py --sizes 100,1000 --sections scaling,workers
+
+Data: synthetic monthly series made here (seeded): level x exp(trend) x multiplicative
+seasonality x log-normal noise (with a random-walk part), lengths uniform in 48..180 months, all
+ending December 2025, 2% of the months missing (never December 2025 nor December 2024).
+
+Each run is ``models.engine.forecast`` (horizon 12, annual totals of 2026 from 1000 sample paths,
+as in production), so a "series" is every listed model (+ seasonal_naive, always fitted) fitted
+and forecast on one series, with its paths.
+
+Sections (``--sections``, default all):
+- ``scaling``: N = --sizes with --fast-models (seasonal_naive, ets, theta), joblib, 2 workers:
+  seconds, series/s, and the exponent b of seconds = a N^b (least squares on log-log; also
+  between the two largest sizes);
+- ``all``: N = --all-n with every model of config.yaml, joblib, 2 workers;
+- ``workers``: speed-up of 2 workers over 1 (joblib n_jobs = 1 runs in this process) at --cmp-n;
+- ``executors``: joblib vs a Dask LocalCluster vs a Dask cluster started here as separate
+  ``dask scheduler`` / ``dask worker`` processes on 127.0.0.1, 2 workers each, at --cmp-n, with
+  a check that the three give identical results;
+- ``statsforecast``: on --sf-n series (last 12 months held out), statsforecast's AutoETS,
+  AutoTheta and AutoARIMA against our ets, theta and arima: seconds and MASE, as ratios
+  (statsforecast cannot take gaps: its copy of the series has the missing months filled by log-
+  linear interpolation); then, if our ARIMA is slower, a cProfile of it split into the stepwise
+  CSS search, the state-space refit, the differencing tests, predict and the sample paths.
+
+Peak RSS: sampled every 0.1 s with psutil (a distributed dependency) for this process and for
+every child process (loky workers, Dask nanny + worker processes); "workers" is the largest
+single child, "total" the largest sum over this process and its children at one instant.
+The machine may be shared: absolute timings are noisy, ratios from one run less so.
+"""
+from __future__ import annotations
+
+import argparse
+import cProfile
+import os
+import pstats
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from flows.settings import load_settings  # noqa: E402
+from models.engine import EngineSettings, ModelSpec, forecast  # noqa: E402
+from models.metrics import mase  # noqa: E402
+
+LAST = pd.Timestamp("2025-12-01")
+TARGET_YEAR = 2026
+
+
+# ------------------------------------------------------------------------------------ data
+def synthetic(n: int, seed: int = 12) -> pd.DataFrame:
+    """N monthly series: multiplicative seasonality, trend, noise; lengths 48..180; 2% missing."""
+    rng = np.random.default_rng(seed)
+    parts = []
+    for i in range(n):
+        months = int(rng.integers(48, 181))
+        ds = pd.date_range(end=LAST, periods=months, freq="MS")
+        t = np.arange(months)
+        level = 10 ** rng.uniform(5, 10)
+        trend = np.exp(rng.normal(0.004, 0.004) * t)
+        amplitude = rng.uniform(0.05, 0.3)
+        phase = rng.integers(12)
+        season = 1 + amplitude * np.sin(2 * np.pi * (t + phase) / 12) + 0.3 * amplitude * np.cos(4 * np.pi * (t + phase) / 12)
+        noise = np.exp(np.cumsum(rng.normal(0, 0.01, months)) + rng.normal(0, rng.uniform(0.02, 0.12), months))
+        y = level * trend * season * noise
+        keep = rng.random(months) >= 0.02
+        keep[[-1, -13]] = True  # the last month, and the last month before the statsforecast hold-out
+        parts.append(pd.DataFrame({"unique_id": f"s{i:05d}", "ds": ds[keep], "y": y[keep]}))
+    return pd.concat(parts, ignore_index=True)
+
+
+# ------------------------------------------------------------------------------------ measuring
+class PeakRSS:
+    """Peak RSS (MB) of this process, of its largest child, and of the sum, sampled in a thread."""
+
+    def __init__(self, interval: float = 0.1) -> None:
+        self.interval = interval
+        self.parent = self.worker = self.total = 0.0
+        self._stop = threading.Event()
+        self._me = psutil.Process()
+
+    def _sample(self) -> None:
+        own = self._me.memory_info().rss
+        kids = []
+        for child in self._me.children(recursive=True):
+            try:
+                kids.append(child.memory_info().rss)
+            except psutil.Error:
+                pass
+        mb = 1024 * 1024
+        self.parent = max(self.parent, own / mb)
+        self.worker = max(self.worker, max(kids, default=0) / mb)
+        self.total = max(self.total, (own + sum(kids)) / mb)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self._sample()
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> "PeakRSS":
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+
+
+def settings_for(models: list[str], n_jobs: int = 2, executor: str = "joblib", address: str = "",
+                 n_paths: int = 1000) -> EngineSettings:
+    params = load_settings(ROOT / "config.yaml")._model_params  # the models as the pipeline configures them
+    return EngineSettings(models=tuple(ModelSpec(m, params(m)) for m in models), n_jobs=n_jobs, n_paths=n_paths,
+                          executor=executor, dask_address=address)
+
+
+def run(frame: pd.DataFrame, settings: EngineSettings, *, annual: bool = True, horizon: int = 12):
+    """(seconds, PeakRSS, result) of one engine forecast. joblib's loky workers are shut down at
+    the end, so every run starts its own workers (as a Dask LocalCluster does) and a later run's
+    RSS does not count idle workers of an earlier one."""
+    from joblib.externals.loky import get_reusable_executor
+
+    with PeakRSS() as peak:
+        t0 = time.perf_counter()
+        result = forecast(frame, settings, horizon=horizon, annual_year=TARGET_YEAR if annual else None)
+        seconds = time.perf_counter() - t0
+    get_reusable_executor().shutdown(wait=True)
+    return seconds, peak, result
+
+
+def line(label: str, n: int, seconds: float, peak: PeakRSS | None = None) -> str:
+    text = f"  {label:<34} N={n:>6}  {seconds:8.1f} s  {n / seconds:8.1f} series/s  {1000 * seconds / n:8.1f} ms/series"
+    if peak is not None:
+        text += f"  peak RSS parent {peak.parent:6.0f} MB, largest worker {peak.worker:6.0f} MB, total {peak.total:6.0f} MB"
+    return text
+
+
+def failed_share(result) -> str:
+    fits = result.fits
+    return f"{(fits['status'] == 'failed').mean():.1%} failed, {(fits['status'] == 'fallback').mean():.1%} fallback"
+
+
+# ------------------------------------------------------------------------------------ sections
+def section_scaling(sizes: list[int], models: list[str]) -> None:
+    print(f"\n== scaling: {', '.join(models)} (+ seasonal_naive), joblib, 2 workers", flush=True)
+    times = []
+    for n in sizes:
+        frame = synthetic(n)
+        seconds, peak, result = run(frame, settings_for(models))
+        times.append(seconds)
+        print(line("joblib x2", n, seconds, peak) + f"  ({failed_share(result)})", flush=True)
+    if len(sizes) >= 2:
+        b = np.polyfit(np.log(sizes), np.log(times), 1)[0]
+        last = np.log(times[-1] / times[-2]) / np.log(sizes[-1] / sizes[-2])
+        print(f"  exponent of seconds vs N (log-log fit over {sizes}): {b:.3f}; "
+              f"between N={sizes[-2]} and N={sizes[-1]}: {last:.3f}  (target <= 1.05)", flush=True)
+
+
+def section_all(n: int, models: list[str]) -> None:
+    print(f"\n== every model ({', '.join(models)}), joblib, 2 workers", flush=True)
+    seconds, peak, result = run(synthetic(n), settings_for(models))
+    print(line("joblib x2, all models", n, seconds, peak) + f"  ({failed_share(result)})", flush=True)
+    print(f"  per series, all models: {2 * seconds / n:.3f} s of one core (wall x 2 workers / N)", flush=True)
+
+
+def section_workers(n: int, models: list[str]) -> None:
+    print(f"\n== speed-up of 2 workers over 1: {', '.join(models)}", flush=True)
+    frame = synthetic(n)
+    one, peak1, _ = run(frame, settings_for(models, n_jobs=1))
+    print(line("joblib x1 (in process)", n, one, peak1), flush=True)
+    two, peak2, _ = run(frame, settings_for(models, n_jobs=2))
+    print(line("joblib x2", n, two, peak2), flush=True)
+    d1, _, _ = run(frame, settings_for(models, n_jobs=1, executor="dask"))
+    print(line("dask LocalCluster x1", n, d1), flush=True)
+    d2, _, _ = run(frame, settings_for(models, n_jobs=2, executor="dask"))
+    print(line("dask LocalCluster x2", n, d2), flush=True)
+    print(f"  speed-up 2 workers over 1: joblib {one / two:.2f}x, dask {d1 / d2:.2f}x  (target >= 1.7x)", flush=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def separate_cluster(n_workers: int):
+    """`dask scheduler` + n `dask worker` processes on 127.0.0.1 (killed on exit)."""
+    dask = shutil.which("dask", path=str(Path(sys.executable).parent)) or "dask"
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    logs = tempfile.mkdtemp(prefix="scale-dask-")
+    env = {**os.environ, "DASK_DISTRIBUTED__SCHEDULER__WORKER_SATURATION": "1.0",
+           "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "1", "PYTHONPATH": str(ROOT)}
+    procs = [subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--dashboard-address", ":0",
+                               "--no-show"], stdout=subprocess.DEVNULL, stderr=open(Path(logs) / "scheduler.log", "w"), env=env)]
+    try:
+        for i in range(n_workers):
+            procs.append(subprocess.Popen([dask, "worker", address, "--nworkers", "1", "--nthreads", "1", "--host", "127.0.0.1",
+                                           "--no-dashboard"], stdout=subprocess.DEVNULL,
+                                          stderr=open(Path(logs) / f"worker{i}.log", "w"), env=env, cwd=str(ROOT)))
+        from distributed import Client
+        with Client(address, timeout=60) as client:
+            client.wait_for_workers(n_workers, timeout=120)
+        yield address
+    finally:
+        for p in reversed(procs):
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        shutil.rmtree(logs, ignore_errors=True)
+
+
+def _same(a, b) -> bool:
+    try:
+        for name in ("forecasts", "fits", "annual"):
+            pd.testing.assert_frame_equal(getattr(a, name), getattr(b, name), check_exact=True)
+        return True
+    except AssertionError:
+        return False
+
+
+def section_executors(n: int, models: list[str]) -> None:
+    print(f"\n== executors at equal worker count (2): {', '.join(models)}", flush=True)
+    frame = synthetic(n)
+    tj, pj, rj = run(frame, settings_for(models))
+    print(line("joblib x2", n, tj, pj), flush=True)
+    tl, pl, rl = run(frame, settings_for(models, executor="dask"))
+    print(line("dask LocalCluster x2 (startup incl.)", n, tl, pl), flush=True)
+    with separate_cluster(2) as address:
+        ts, ps, rs = run(frame, settings_for(models, executor="dask", address=address))
+        print(line(f"dask scheduler+2 workers ({address})", n, ts, ps), flush=True)
+    print(f"  wall time vs joblib: LocalCluster {tl / tj:.2f}x, separate processes {ts / tj:.2f}x  (target <= 1.25x)",
+          flush=True)
+    print(f"  identical results (forecasts, fits, annual paths): LocalCluster {_same(rj, rl)}, separate processes {_same(rj, rs)}",
+          flush=True)
+
+
+# ------------------------------------------------------------------------------------ statsforecast
+def _filled(train: pd.DataFrame) -> pd.DataFrame:
+    """Regular monthly series for statsforecast: missing months filled by log-linear interpolation."""
+    parts = []
+    for uid, g in train.groupby("unique_id", sort=True):
+        s = g.set_index("ds")["y"].asfreq("MS")
+        s = np.exp(np.log(s).interpolate())
+        parts.append(pd.DataFrame({"unique_id": uid, "ds": s.index, "y": s.to_numpy()}))
+    return pd.concat(parts, ignore_index=True)
+
+
+def _mase_table(fc: pd.DataFrame, column: str, test: pd.DataFrame, train: dict[str, np.ndarray]) -> float:
+    merged = test.merge(fc[["unique_id", "ds", column]], on=["unique_id", "ds"], how="left")
+    values = [mase(g["y"].to_numpy(), g[column].to_numpy(), train[uid]) for uid, g in merged.groupby("unique_id")]
+    return float(np.nanmean(values))
+
+
+def section_statsforecast(n: int, profile_n: int) -> None:
+    print(f"\n== statsforecast side by side: N={n}, last 12 months held out, 2 workers each", flush=True)
+    try:
+        from statsforecast import StatsForecast
+        from statsforecast.models import AutoARIMA, AutoETS, AutoTheta
+    except ImportError:
+        print("  statsforecast is not installed: pip install -c constraints.txt -e '.[bench]'")
+        return
+    frame = synthetic(n)
+    cut = LAST - pd.DateOffset(months=12)
+    train, test = frame[frame["ds"] <= cut], frame[frame["ds"] > cut]
+    train_y = {uid: g.set_index("ds")["y"].asfreq("MS").to_numpy() for uid, g in train.groupby("unique_id")}
+    filled = _filled(train)
+
+    # numba compiles statsforecast's models on first use: warm up on 4 series, not timed
+    warm = filled[filled["unique_id"].isin(filled["unique_id"].unique()[:4])]
+    StatsForecast(models=[AutoETS(season_length=12), AutoTheta(season_length=12), AutoARIMA(season_length=12)],
+                  freq="MS", n_jobs=1).forecast(df=warm, h=12)
+
+    base, _, _ = run(train, settings_for(["seasonal_naive"]), annual=False)
+    print(line("ours: seasonal_naive alone", n, base), flush=True)
+    ours_arima = None
+    for ours, theirs in (("ets", AutoETS(season_length=12)), ("theta", AutoTheta(season_length=12)),
+                         ("arima", AutoARIMA(season_length=12))):
+        t_ours, _, res = run(train, settings_for([ours]), annual=False)
+        own = t_ours - base
+        fc = res.forecasts[res.forecasts["model"] == ours]
+        m_ours = _mase_table(fc, "forecast", test, train_y)
+        t0 = time.perf_counter()
+        sf = StatsForecast(models=[theirs], freq="MS", n_jobs=2).forecast(df=filled, h=12)
+        t_sf = time.perf_counter() - t0
+        sf = sf.reset_index() if "unique_id" not in sf.columns else sf
+        col = [c for c in sf.columns if c not in ("unique_id", "ds")][0]
+        m_sf = _mase_table(sf, col, test, train_y)
+        print(f"  {ours:>6} vs {col:<10}: ours {own:7.1f} s ({1000 * own / n:6.1f} ms/series, seasonal_naive "
+              f"subtracted) MASE {m_ours:.3f} | statsforecast {t_sf:7.1f} s ({1000 * t_sf / n:6.1f} ms/series) "
+              f"MASE {m_sf:.3f} | ratios ours/theirs: time {own / t_sf:5.2f}x, MASE {m_ours / m_sf:5.3f}", flush=True)
+        if ours == "arima":
+            ours_arima = (own, t_sf)
+    if ours_arima and ours_arima[0] > ours_arima[1]:
+        profile_arima(train, profile_n)
+
+
+def profile_arima(train: pd.DataFrame, n: int) -> None:
+    """Where our ARIMA's time goes, on n series in this process (cProfile, cumulative seconds)."""
+    from models.registry import create
+    print(f"\n== profile of our ARIMA (cProfile, {n} series, one process, fit + predict + 1000 paths)", flush=True)
+    params = load_settings(ROOT / "config.yaml")._model_params("arima")
+    series = []
+    for uid, g in list(train.groupby("unique_id"))[:n]:
+        series.append(g.set_index("ds")["y"].asfreq("MS"))
+    prof = cProfile.Profile()
+    t0 = time.perf_counter()
+    prof.enable()
+    for y in series:
+        model = create("arima", params)
+        model.fit(y)
+        model.predict(12)
+        model.sample_paths(12, 1000, seed=0)
+    prof.disable()
+    total = time.perf_counter() - t0
+    stats = pstats.Stats(prof)
+    buckets = {
+        "order search: CSS fits (css_fit)": ("arima.py", "css_fit"),
+        "state-space refit (_state_space: SARIMAX)": ("arima.py", "_state_space"),
+        "differencing tests (kpss_ndiffs)": ("arima.py", "kpss_ndiffs"),
+        "seasonal strength (STL)": ("arima.py", "seasonal_strength"),
+        "predict": ("arima.py", "_predict"),
+        "sample paths": ("arima.py", "_sample_paths"),
+    }
+    print(f"  total {total:.2f} s = {1000 * total / n:.0f} ms/series (profiled, so slower than unprofiled)")
+    for label, (file, func) in buckets.items():
+        cum = sum(v[3] for k, v in stats.stats.items() if k[0].endswith(file) and k[2] == func)
+        print(f"  {label:<46} {cum:7.2f} s  {cum / total:6.1%}")
+    print("  top 12 by own time:")
+    rows = sorted(stats.stats.items(), key=lambda kv: -kv[1][2])[:12]
+    for (file, lineno, func), v in rows:
+        print(f"    {v[2]:7.2f} s own  {v[3]:7.2f} s cum  {Path(file).name}:{lineno} {func}")
+
+
+# ------------------------------------------------------------------------------------ main
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="a small run that proves every section works: sizes 30,100; all-n 20; cmp-n, sf-n 60; profile 5")
+    parser.add_argument("--sizes", default=None, help="comma-separated N for the scaling section (default 100,1000,10000)")
+    parser.add_argument("--fast-models", default="ets,theta", help="models of the scaling/workers/executors runs (+ seasonal_naive)")
+    parser.add_argument("--all-n", type=int, default=None, help="N of the every-model run (default 1000)")
+    parser.add_argument("--cmp-n", type=int, default=None, help="N of the workers and executors runs (default 1000)")
+    parser.add_argument("--sf-n", type=int, default=None, help="N of the statsforecast comparison (default 1000)")
+    parser.add_argument("--profile-n", type=int, default=None, help="series in the ARIMA profile (default 50)")
+    parser.add_argument("--sections", default="executors,workers,statsforecast,all,scaling",
+                        help="comma-separated, run in this order (default: all five)")
+    args = parser.parse_args()
+    quick = args.quick
+    sizes = [int(s) for s in (args.sizes or ("30,100" if quick else "100,1000,10000")).split(",") if s]
+    all_n = args.all_n or (20 if quick else 1000)
+    cmp_n = args.cmp_n or (60 if quick else 1000)
+    sf_n = args.sf_n or (60 if quick else 1000)
+    profile_n = args.profile_n or (5 if quick else 50)
+    fast = [m for m in args.fast_models.split(",") if m and m != "seasonal_naive"]
+    every = list(load_settings(ROOT / "config.yaml").models.active())
+    sections = [s for s in args.sections.split(",") if s]
+    print(f"exportcast scale benchmark: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start "
+          f"(the machine may be shared: absolute seconds are noisy)", flush=True)
+    t0 = time.perf_counter()
+    runs = {"scaling": lambda: section_scaling(sizes, fast),
+            "all": lambda: section_all(all_n, [m for m in every if m != "seasonal_naive"]),
+            "workers": lambda: section_workers(cmp_n, fast),
+            "executors": lambda: section_executors(cmp_n, fast),
+            "statsforecast": lambda: section_statsforecast(sf_n, profile_n)}
+    unknown = [s for s in sections if s not in runs]
+    if unknown:
+        parser.error(f"unknown section(s) {', '.join(unknown)}; known: {', '.join(runs)}")
+    for name in sections:
+        runs[name]()
+    print(f"\ndone in {time.perf_counter() - t0:.0f} s; load average now {os.getloadavg()[0]:.1f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
