@@ -21,6 +21,9 @@ from typer.core import TyperGroup
 from exportcast.errors import DataWarning, ExportcastError
 
 
+_STATE: dict[str, bool] = {"debug": False}  # the --debug flag of the command being run
+
+
 class _Commands(TyperGroup):
     """Runs a command; a problem the user can fix (see :func:`user_error`) ends it with ONE
     message on stderr and exit code 2, the traceback only with ``exportcast --debug``. Data
@@ -28,6 +31,7 @@ class _Commands(TyperGroup):
 
     def invoke(self, ctx: click.Context) -> Any:
         debug = bool(ctx.params.get("debug"))
+        _STATE["debug"] = debug
         with warnings.catch_warnings(), _tracebacks_logged(debug):
             warnings.filterwarnings("always", category=DataWarning)
             warnings.showwarning = _show_warning
@@ -265,9 +269,23 @@ def run(
 
     settings = load_settings(config)
     check_publish_dir(settings.publish.dir)  # an unwritable publish.dir fails before any compute
-    code = run_supervised(settings, source)  # in a child process: see flows/supervise.py
+    debug = _STATE["debug"]
+    # in a child process (flows/supervise.py), which drops the tracebacks of user errors from its logs too
+    code = run_supervised(settings, source, target=_pipeline_with_tracebacks if debug else _pipeline_quietly)
     if code:
         raise typer.Exit(code=code)
+
+
+def _pipeline_quietly(settings: Any, source: Optional[str]) -> None:
+    """The supervised pipeline process without --debug: Prefect's log records of a user error lose their traceback."""
+    with _tracebacks_logged(False):
+        _pipeline_with_tracebacks(settings, source)
+
+
+def _pipeline_with_tracebacks(settings: Any, source: Optional[str]) -> None:
+    from flows.supervise import run_pipeline_with_source
+
+    run_pipeline_with_source(settings, source)
 
 
 @app.command()
@@ -295,13 +313,10 @@ def serve(
 
     Needs a Prefect server (its scheduler creates the runs): `prefect server start --host 127.0.0.1`,
     then PREFECT_API_URL=http://127.0.0.1:4200/api; with no PREFECT_API_URL this refuses."""
-    from flows.deployment import PrefectServerError, ScheduleError
     from flows.deployment import serve as serve_deployment
 
-    try:
-        serve_deployment(source=source, config_path=str(config), cron=cron, timezone=timezone)
-    except (ScheduleError, PrefectServerError) as exc:
-        _fail(str(exc))
+    # a bad --cron / --timezone or no reachable server is a ScheduleError / PrefectServerError: one line, exit 2
+    serve_deployment(source=source, config_path=str(config), cron=cron, timezone=timezone)
 
 
 @app.command("models")

@@ -82,6 +82,9 @@ class DataValidationError(ExportcastError, ValueError):
         self.errors: list[str] = list(errors)
         super().__init__(format_errors(origin, self.errors))
 
+    def __reduce__(self):  # picklable: `exportcast run` gets it back from the pipeline process
+        return (type(self), (self.origin, self.errors))
+
 
 def format_errors(origin: str, errors: Sequence[str]) -> str:
     """``<origin>: N problem(s) found`` then the first 20 problems, one per line."""

@@ -30,6 +30,7 @@ from prefect.deployments.runner import RunnerDeployment
 from prefect.schedules import Cron
 from pydantic import ValidationError
 
+from exportcast.errors import ExportcastError
 from flows.pipeline import monthly_forecast
 
 DEPLOYMENT_NAME = "monthly"
@@ -41,11 +42,11 @@ START_SERVER = "prefect server start --host 127.0.0.1"
 LOCAL_API_URL = "http://127.0.0.1:4200/api"
 
 
-class ScheduleError(ValueError):
+class ScheduleError(ExportcastError, ValueError):
     """A cron expression or time zone the scheduler cannot use (one line, names the option)."""
 
 
-class PrefectServerError(RuntimeError):
+class PrefectServerError(ExportcastError, RuntimeError):
     """No Prefect server to serve against: unset or unreachable ``PREFECT_API_URL`` (one line)."""
 
 

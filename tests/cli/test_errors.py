@@ -290,7 +290,7 @@ def _ingest_only(monkeypatch) -> None:
     from features.customs_api import CustomsClient
     from features.readers import read_source
 
-    def pipeline(settings, source):  # in-process instead of the supervised child (whose error `run` re-raises)
+    def pipeline(settings, source, **_):  # in-process instead of the supervised child (whose error `run` re-raises)
         client = CustomsClient("fake-key", base_url=settings.data.customs.base_url, base_delay=0)
         read_source("customs_api", customs={**settings.data.customs.model_dump(), "client": client})
         return 0

@@ -190,3 +190,13 @@ def test_parse_month_forms():
     }
     with pytest.raises(ValueError, match=r"^'2025\.1' is not a month"):
         parse_month("2025.1")
+
+
+def test_data_validation_error_survives_pickling_with_its_message():
+    import pickle
+
+    from features.contract import DataValidationError
+
+    err = DataValidationError("bad.csv", ["bad.csv line 2, column y: 'x' is not a number"])
+    back = pickle.loads(pickle.dumps(err))
+    assert (type(back), str(back), back.origin, back.errors) == (DataValidationError, str(err), "bad.csv", err.errors)

@@ -302,7 +302,7 @@ def test_ingest_retries_only_when_the_customs_api_was_unreachable_or_down():
 
     verdicts = {type(e).__name__: _retry_transport_errors(None, None, _State(e))
                 for e in (CustomsUnreachableError("x"), CustomsServiceDownError("x"), CustomsAuthError("x"),
-                          DataValidationError("x"), ValueError("x"))}
+                          DataValidationError("bad.csv", ["x"]), ValueError("x"))}
     assert verdicts == {"CustomsUnreachableError": True, "CustomsServiceDownError": True, "CustomsAuthError": False,
                         "DataValidationError": False, "ValueError": False}
     assert _retry_transport_errors(None, None, _State(None)) is False

@@ -202,7 +202,7 @@ def test_config_yaml_defaults_to_joblib_and_env_switches_to_a_cluster(monkeypatc
 @pytest.mark.parametrize("env, message", [
     ({"EXPORTCAST__RUNTIME__EXECUTOR": "spark"}, "'runtime.executor': Input should be 'joblib' or 'dask' (got 'spark')"),
     ({"EXPORTCAST__RUNTIME__EXECUTOR": "dask", "EXPORTCAST__RUNTIME__DASK_ADDRESS": "tcp://a b:1"},
-     "'runtime.dask_address': Value error, must be a Dask scheduler address such as tcp://10.0.0.5:8786, "
+     "'runtime.dask_address': must be a Dask scheduler address such as tcp://10.0.0.5:8786, "
      "or empty for a local cluster (got 'tcp://a b:1')"),
     ({"EXPORTCAST__RUNTIME__DASK_ADDRESS": "tcp://10.0.0.5:8786"},
      "dask_address tcp://10.0.0.5:8786 is set but executor is joblib: set executor: dask to run on that cluster, "
