@@ -612,7 +612,8 @@ def _fan_panels(inputs: ReportInputs, group: SeriesGroup, ids: Sequence[str], fc
 
     ncols = min(PANEL_COLUMNS, len(ids))
     nrows = math.ceil(len(ids) / ncols)
-    fig = _figure(12.0, 0.5 + PANEL_HEIGHT * nrows)
+    height = 0.3 + PANEL_HEIGHT * nrows
+    fig = _figure(12.0, height)
     axes = fig.subplots(nrows, ncols, squeeze=False)
     for ax, uid in zip(axes.flat, ids):
         _draw_fan(ax, inputs, uid, fc[fc["unique_id"] == uid], PANEL_YEARS, lw=0.9)
@@ -627,8 +628,8 @@ def _fan_panels(inputs: ReportInputs, group: SeriesGroup, ids: Sequence[str], fc
         ax.set_visible(False)
     handles, labels = axes.flat[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="upper right", ncol=4, fontsize=7.5, frameon=False)
-    fig.suptitle(f"{group.title}: USD bn per month", fontsize=10, x=0.01, ha="left")
-    fig.tight_layout(rect=(0, 0, 1, 1 - 0.35 / (0.5 + PANEL_HEIGHT * nrows)))
+    fig.text(0.005, 1 - 0.04 / height, "USD bn per month", fontsize=8, va="top")
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.22 / height), h_pad=0.6)
     return _png(fig, f"{group.title}: small multiples of {len(ids)} series ({', '.join(titles[u] for u in ids)}), "
                      f"the last {PANEL_YEARS} years of history and the champion's forecast with 80% and 95% bands")
 
