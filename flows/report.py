@@ -24,6 +24,7 @@ import html
 import io
 import math
 import os
+import textwrap
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,6 +58,7 @@ MAX_FANS = 24
 PANEL_COLUMNS = 4
 PANEL_HEIGHT = 2.2
 PANEL_YEARS = 5
+PANEL_TITLE_WIDTH = 40
 
 COLORS = {"history": "#1f3b57", "forecast": "#c4432b", "band80": "#e8a393", "band95": "#f6d9d1", "model": "#111111"}
 
@@ -342,9 +344,9 @@ def _meta_rows(inputs: ReportInputs) -> dict[str, dict[str, str]]:
 
 
 def series_groups(inputs: ReportInputs, ids: Iterable[str], size: Mapping[str, float] | None = None) -> list[SeriesGroup]:
-    """The series grouped as total, items and destinations: by series.csv's ``hierarchy`` (a
-    series with an empty ``hierarchy`` is listed after the members of its ``level``, as outside
-    the hierarchy); without series metadata (a user's CSV) by the id's prefix (``item:``,
+    """The series grouped as total, items and destinations: by series.csv's ``hierarchy`` (else
+    ``level``); a series with a ``parent`` is a member of the hierarchy, one without is listed
+    after the members, as outside it; without series metadata (a user's CSV) by the id's prefix (``item:``,
     ``destination:``), and any other id under "Other series". Within a group, largest first
     (``size``: series -> forecast)."""
     meta = _meta_rows(inputs)
@@ -357,16 +359,15 @@ def series_groups(inputs: ReportInputs, ids: Iterable[str], size: Mapping[str, f
         if uid == "total" or (row is not None and row.get("level") == "total"):
             members["total"].append(uid)
             continue
-        if row is not None and "hierarchy" in row:
-            kind = row["hierarchy"] or row.get("level") or uid.partition(":")[0]
+        if row is not None and "parent" in row:
+            kind = row.get("hierarchy") or row.get("level") or uid.partition(":")[0]
             key = GROUP_OF_PREFIX.get(kind, "other")
-            if row["hierarchy"]:
+            if row["parent"]:
                 members[key].append(uid)
-                if row.get("parent"):
-                    parents[key].add(row["parent"])
+                parents[key].add(row["parent"])
             else:
                 outside[key].append(uid)
-        else:  # no hierarchy column (an older series.csv) or no metadata: the level, else the id's prefix
+        else:  # no hierarchy columns (an older series.csv) or no metadata: the level, else the id's prefix
             kind = (row or {}).get("level") or uid.partition(":")[0]
             members[GROUP_OF_PREFIX.get(kind, "other")].append(uid)
 
@@ -466,22 +467,20 @@ def _headline_rows(inputs: ReportInputs) -> pd.DataFrame:
 
 def _change_text(row: Any) -> str:
     """The change on the previous year; a naive repeat says so in words (never a bare "+0.0%")."""
-    pct = fmt_pct(row.change_pct, signed=True)
-    if isinstance(row.wording, str) and row.wording:
-        return f"{row.wording} ({pct})" if _is_num(row.change_pct) and abs(float(row.change_pct)) >= 0.05 else row.wording
-    return pct
+    return _growth_text(row.change_pct, row.wording if isinstance(row.wording, str) else None)
 
 
-HEADLINE_HEADER = ("Series", "History (months)", "Champion", "{year} forecast", "80% range", "95% range",
+HEADLINE_HEADER = ("Series", "Champion", "History (months)", "{year} forecast", "80% range", "95% range",
                    "{prior} actual", "Change on {prior}")
-HEADLINE_WIDTHS = ("19%", "8%", "12%", "9%", "12%", "12%", "11%", "17%")
+HEADLINE_NUMERIC = (2, 3, 4, 5, 6)
+HEADLINE_WIDTHS = ("19%", "12%", "8%", "9%", "12%", "12%", "11%", "17%")
 
 
 def _headline_cells(row: Any, names: dict[str, str]) -> list[str]:
     prior = fmt_bn(row.prior) if _is_num(row.prior) else f"incomplete ({row.n_prior}/12 months)"
     champion = str(row.model) if row.model_used == str(row.model) else f"{row.model} → {row.model_used}"
     months = str(int(row.n_months)) if _is_num(row.n_months) else "–"
-    return [_label(row.unique_id, names), months, champion, fmt_bn(row.forecast), fmt_range(row.lo_80, row.hi_80),
+    return [_label(row.unique_id, names), champion, months, fmt_bn(row.forecast), fmt_range(row.lo_80, row.hi_80),
             fmt_range(row.lo_95, row.hi_95), prior, _change_text(row)]
 
 
@@ -511,17 +510,17 @@ def _section_headline(inputs: ReportInputs) -> str:
     for group in series_groups(inputs, by_id, size):
         parts.append(f'<h3 id="headline-{group.key}">{_e(group.title)}</h3>')
         rows = [_headline_cells(by_id[u], names) for u in group.members]
-        body = "".join("<tr>" + "".join(f'<td{" class=num" if i in (1, 3, 4, 5, 6) else ""}>{_e(v)}</td>'
+        body = "".join("<tr>" + "".join(f'<td{" class=num" if i in HEADLINE_NUMERIC else ""}>{_e(v)}</td>'
                                         for i, v in enumerate(row)) + "</tr>" for row in rows)
         if group.outside:
             body += (f'<tr class="sub"><td colspan="{len(header)}">Outside the hierarchy (not in the partition of '
                      f'{_e(_label(group.parent, names)) if group.parent else "the parent"})</td></tr>')
-            body += "".join("<tr>" + "".join(f'<td{" class=num" if i in (1, 3, 4, 5, 6) else ""}>{_e(v)}</td>'
+            body += "".join("<tr>" + "".join(f'<td{" class=num" if i in HEADLINE_NUMERIC else ""}>{_e(v)}</td>'
                                              for i, v in enumerate(_headline_cells(by_id[u], names))) + "</tr>"
                             for u in group.outside)
         parts.append('<table class="data"><colgroup>' + "".join(f'<col style="width:{w}">' for w in HEADLINE_WIDTHS)
                      + "</colgroup><thead><tr>"
-                     + "".join(f'<th{" class=num" if i in (1, 3, 4, 5, 6) else ""}>{_e(h)}</th>' for i, h in enumerate(header))
+                     + "".join(f'<th{" class=num" if i in HEADLINE_NUMERIC else ""}>{_e(h)}</th>' for i, h in enumerate(header))
                      + f"</tr></thead><tbody>{body}</tbody></table>")
         if group.parent and len(group.members) > 1 and group.parent in by_id:
             parts.append(_note(_partition_note(group, by_id, names)))
@@ -538,6 +537,13 @@ def _partition_note(group: SeriesGroup, by_id: Mapping[str, Any], names: dict[st
             "each series is forecast on its own (not reconciled).")
 
 
+def _growth_text(pct: Any, wording: str | None) -> str:
+    text = fmt_pct(pct, signed=True)
+    if not wording:
+        return text
+    return wording if not _is_num(pct) or abs(float(pct)) < 0.05 else f"{text} ({wording})"
+
+
 def _outlook_block(inputs: ReportInputs) -> str:
     year = inputs.target_year
     names = _names(inputs)
@@ -550,6 +556,9 @@ def _outlook_block(inputs: ReportInputs) -> str:
             return _note(f"the institutions' {year} projections are compared only on the embedded dataset "
                          f"(this run used {inputs.run.data_source} data)")
         return _note(f"no institutional projection for {year}")
+    # a champion that repeats the past says so beside its growth (never a bare "+0.0%")
+    headline = _headline_rows(inputs)
+    repeats = {str(u): w for u, w in zip(headline["unique_id"], headline["wording"]) if isinstance(w, str) and w}
     rows = []
     for r in o.itertuples(index=False):
         level = getattr(r, "projected_level_usd_bn", float("nan"))
@@ -558,11 +567,11 @@ def _outlook_block(inputs: ReportInputs) -> str:
         model_rng = fmt_range(getattr(r, "model_lo_80", None), getattr(r, "model_hi_80", None))
         rows.append([_label(str(r.unique_id), names), r.institution, r.kind, printed, growth,
                      fmt_bn(level) + ("" if _is_num(r.projected_usd_bn) or not _is_num(level) else " *"),
-                     fmt_bn(r.model_usd_bn), model_rng, fmt_pct(getattr(r, "model_growth_pct", None), signed=True)])
+                     fmt_bn(r.model_usd_bn), model_rng, _growth_text(getattr(r, "model_growth_pct", None), repeats.get(str(r.unique_id)))])
     return (f"<h3>Beside the institutions' {year} projections</h3>"
             + _table(["Series", "Institution", "Kind", "Level", "Growth", "Level compared", "Model", "Model 80%", "Model growth"],
                      rows, numeric=(3, 4, 5, 6, 7, 8), classes=["data"],
-                     widths=["15%", "15%", "12%", "8%", "8%", "10%", "9%", "13%", "10%"])
+                     widths=["15%", "13%", "11%", "7%", "7%", "9%", "8%", "12%", "18%"])
             + _note("* growth-only projection: level = previous year's actual x (1 + growth). The model column uses "
                     "all data; the institutions published with data through October of the year before."))
 
@@ -585,16 +594,19 @@ def _draw_fan(ax: Any, inputs: ReportInputs, uid: str, fc: pd.DataFrame, years: 
     hist = _history_series(inputs, uid).dropna()
     if len(x):
         hist = hist[hist.index >= x[0] - pd.DateOffset(years=years)]
+    n_hist = len(hist)
     if not hist.empty:
+        # a missing month breaks the line (no straight line drawn across a gap in the data)
+        hist = hist.reindex(pd.date_range(hist.index[0], hist.index[-1], freq="MS"))
         ax.plot(hist.index, hist.to_numpy() / BN, color=COLORS["history"], lw=lw, label="actual")
     ax.fill_between(x, fc["lo_95"] / BN, fc["hi_95"] / BN, color=COLORS["band95"], lw=0, label="95%")
     ax.fill_between(x, fc["lo_80"] / BN, fc["hi_80"] / BN, color=COLORS["band80"], lw=0, label="80%")
     ax.plot(x, fc["forecast"] / BN, color=COLORS["forecast"], lw=lw + 0.3, label="forecast")
-    return len(hist)
+    return n_hist
 
 
-def _fan_chart(inputs: ReportInputs, uid: str, label: str, fc: pd.DataFrame) -> str:
-    fig = _figure(12.0, 3.2)
+def _fan_chart(inputs: ReportInputs, uid: str, label: str, fc: pd.DataFrame, size: tuple[float, float] = (12.0, 3.2)) -> str:
+    fig = _figure(*size)
     ax = fig.subplots()
     n_hist = _draw_fan(ax, inputs, uid, fc, HISTORY_YEARS, lw=1.4)
     ax.set_title(label, fontsize=10, loc="left")
@@ -616,9 +628,9 @@ def _fan_panels(inputs: ReportInputs, group: SeriesGroup, ids: Sequence[str], fc
     fig = _figure(12.0, height)
     axes = fig.subplots(nrows, ncols, squeeze=False)
     for ax, uid in zip(axes.flat, ids):
-        _draw_fan(ax, inputs, uid, fc[fc["unique_id"] == uid], PANEL_YEARS, lw=0.9)
+        n_hist = _draw_fan(ax, inputs, uid, fc[fc["unique_id"] == uid], PANEL_YEARS, lw=0.9)
         ax.set_title(titles[uid], fontsize=8.5, loc="left")
-        ax.xaxis.set_major_locator(YearLocator(2))
+        ax.xaxis.set_major_locator(YearLocator(1 if n_hist <= 36 else 2))
         ax.xaxis.set_major_formatter(DateFormatter("%Y"))
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.25, lw=0.5)
@@ -657,19 +669,24 @@ def _section_fans(inputs: ReportInputs) -> str:
         if len(ids) > MAX_FANS:
             parts.append(_note(f"{group.title}: {len(ids) - MAX_FANS} more series are in forecast_monthly.csv"))
             ids = ids[:MAX_FANS]
+        if group.key == "other":  # series of no known kind (a user's own ids): one chart each, two per row
+            parts.append(f'<h3 id="fans-{group.key}">{_e(group.title)}</h3><div class="grid">')
+            parts.extend(f"<figure>{_fan_chart(inputs, u, _label(u, names), fc[fc['unique_id'] == u], (6.0, 2.7))}</figure>"
+                         for u in ids)
+            parts.append("</div>")
+            continue
         titles = {}
         for uid in ids:
             r = rows.get(uid)
-            title = _label(uid, names)
+            name, wording = _label(uid, names), ""
             if r is not None and isinstance(r.wording, str) and r.wording and r.wording.startswith(f"{r.n_months} months"):
-                title += f"\n{r.wording}"
+                wording = r.wording
             elif r is not None and isinstance(r.wording, str) and r.wording:
-                title += f" ({r.n_months} mo)\n{r.wording}"
+                name, wording = f"{name} ({r.n_months}\u00a0mo)", r.wording
             elif r is not None and _is_num(r.n_months):
-                title += f" ({int(r.n_months)} mo)"
-            if uid in group.outside:
-                title += " *"
-            titles[uid] = title
+                name += f" ({int(r.n_months)}\u00a0mo)"  # kept on one line
+            star = " *" if uid in group.outside else ""
+            titles[uid] = "\n".join(textwrap.fill(t, PANEL_TITLE_WIDTH) for t in (name, wording) if t) + star
         parts.append(f'<h3 id="fans-{group.key}">{_e(group.title)}</h3><figure>'
                      f"{_fan_panels(inputs, group, ids, fc, titles)}</figure>")
         if any(u in group.outside for u in ids):

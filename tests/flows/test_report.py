@@ -196,10 +196,10 @@ def test_headline_numbers(report):
     # 2025 has 11 of 12 months for semiconductors: no actual, no change; its ets champion fell back
     # to seasonal naive (model_fits.csv), and the table says so
     # and, as its forecast repeats the past, says so in words (its last month is 2025-11)
-    assert cells == ["95", "ets → seasonal_naive", "150.0", "140.0–160.0", "135.0–165.0", "incomplete (11/12 months)",
+    assert cells == ["ets → seasonal_naive", "95", "150.0", "140.0–160.0", "135.0–165.0", "incomplete (11/12 months)",
                      "ets failed: repeats its last 12 months (to 2025-11)"]
     total_row = re.search(r"<tr><td>Total exports</td>(.*?)</tr>", text).group(1)
-    assert re.findall(r"<td[^>]*>(.*?)</td>", total_row) == ["96", "ets", "720.4", "700.1–740.9", "690.0–750.2", "708.0",
+    assert re.findall(r"<td[^>]*>(.*?)</td>", total_row) == ["ets", "96", "720.4", "700.1–740.9", "690.0–750.2", "708.0",
                                                              "+1.8%"]
 
 
@@ -253,7 +253,8 @@ def test_institutional_tables_and_outlook(report):
     # outlook: KIET's growth-only semiconductor projection is marked as derived
     outlook = re.search(r"<tr><td>Semiconductors</td><td>KIET</td>(.*?)</tr>", text).group(1)
     assert re.findall(r"<td[^>]*>(.*?)</td>", outlook) == ["pre-year outlook", "–", "+4.7%", "125.0 *", "150.0",
-                                                           "140.0–160.0", "+2.0%"]
+                                                           "140.0–160.0",
+                                                           "+2.0% (ets failed: repeats its last 12 months (to 2025-11))"]
 
 
 def test_champions_fallbacks_and_freshness(report):
@@ -335,18 +336,18 @@ HIERARCHY_CASE = {
                             "lowest mean MASE 0.800 over 3 windows", "ok", "", 125.0),
     "item:other": ("2022-01", 48, 40.0, "item", "item", "total", "theta", "theta", "lowest mean MASE 0.900 over 3 windows",
                    "ok", "", 478.0),
-    "item:semiconductors_ministry": ("2013-01", 156, 10.5, "item", "", "", "ets", "ets",
+    "item:semiconductors_ministry": ("2013-01", 156, 10.5, "item", "item", "", "ets", "ets",
                                      "lowest mean MASE 0.750 over 3 windows", "ok", "", 131.0),
     "destination:china": ("2018-01", 96, 12.0, "destination", "destination", "total", "prophet", "prophet",
                           "lowest mean MASE 0.850 over 3 windows", "ok", "", 150.0),
     "destination:rest_of_world": ("2021-08", 53, 38.0, "destination", "destination", "total", "ensemble", "ensemble",
                                   "lowest mean MASE 0.950 over 3 windows", "ok", "", 470.0),
     # 2025 only: no backtest window, the default champion (the ensemble) fell back to seasonal naive
-    "destination:taiwan": ("2025-01", 12, 3.0, "destination", "", "", "ensemble", "seasonal_naive",
+    "destination:taiwan": ("2025-01", 12, 3.0, "destination", "destination", "", "ensemble", "seasonal_naive",
                            "no backtest window: default", "fallback",
                            "short series: 12 observed months < min_obs_seasonal 24; used seasonal_naive", 36.0),
     # 2025 only, champion seasonal naive itself (status ok: it is the fallback, never replaced by itself)
-    "destination:singapore": ("2025-01", 12, 1.0, "destination", "", "", "seasonal_naive", "seasonal_naive",
+    "destination:singapore": ("2025-01", 12, 1.0, "destination", "destination", "", "seasonal_naive", "seasonal_naive",
                               "no backtest window: default", "ok", "", 12.0),
 }
 HIERARCHY_NAMES = {"total": "Total exports", "item:semiconductors": "Semiconductors", "item:other": "Other items",
@@ -411,7 +412,7 @@ def test_headline_is_grouped_as_total_items_and_destinations(hierarchy_report):
     groups = headline_groups(hierarchy_report)
     assert list(groups) == ["Total", "Items", "Destinations and regions"]
     names = {title: [cells[0] for cells in rows] for title, rows in groups.items()}
-    # hierarchy members largest first, then the series outside the hierarchy (series.csv: empty hierarchy)
+    # hierarchy members largest first, then the series outside the hierarchy (series.csv: no parent)
     assert names["Total"] == ["Total exports"]
     assert names["Items"] == ["Other items", "Semiconductors",
                               "Outside the hierarchy (not in the partition of Total exports)",
@@ -428,12 +429,12 @@ def test_headline_is_grouped_as_total_items_and_destinations(hierarchy_report):
 
 def test_headline_months_of_history_column(hierarchy_report):
     groups = headline_groups(hierarchy_report)
-    months = {cells[0]: cells[1] for rows in groups.values() for cells in rows if len(cells) > 1}
+    months = {cells[0]: cells[2] for rows in groups.values() for cells in rows if len(cells) > 1}
     assert months == {"Total exports": "96", "Other items": "48", "Semiconductors": "48",
                       "Semiconductors (ministry MTI 831)": "156", "Rest of world": "53", "China": "96", "Taiwan": "12",
                       "Singapore": "12"}
     header = re.search(r'<h3 id="headline-total">Total</h3><table.*?<thead><tr>(.*?)</tr>', hierarchy_report).group(1)
-    assert re.findall(r"<th[^>]*>(.*?)</th>", header) == ["Series", "History (months)", "Champion", "2026 forecast",
+    assert re.findall(r"<th[^>]*>(.*?)</th>", header) == ["Series", "Champion", "History (months)", "2026 forecast",
                                                           "80% range", "95% range", "2025 actual", "Change on 2025"]
 
 
@@ -441,10 +442,10 @@ def test_short_series_fallback_is_said_in_words(hierarchy_report):
     groups = headline_groups(hierarchy_report)
     rows = {cells[0]: cells for rows in groups.values() for cells in rows if len(cells) > 1}
     # Taiwan: 2025 = 12 x 3.0 = 36.0 bn, forecast 36.0 bn: the ensemble fell back to seasonal naive
-    assert rows["Taiwan"][1:] == ["12", "ensemble → seasonal_naive", "36.0", "34.2–37.8", "32.4–39.6", "36.0",
+    assert rows["Taiwan"][1:] == ["ensemble → seasonal_naive", "12", "36.0", "34.2–37.8", "32.4–39.6", "36.0",
                                   "12 months of history: repeats last year"]
     # Singapore: seasonal naive is itself the default champion of a series with no backtest window
-    assert rows["Singapore"][1:] == ["12", "seasonal_naive", "12.0", "11.4–12.6", "10.8–13.2", "12.0",
+    assert rows["Singapore"][1:] == ["seasonal_naive", "12", "12.0", "11.4–12.6", "10.8–13.2", "12.0",
                                      "12 months of history: repeats last year"]
     # the others: a number (total 610 on 600: +1.7%; China 150 on 144: +4.2%; other items 478 on 480: -0.4%)
     assert [rows[n][-1] for n in ("Total exports", "China", "Other items")] == ["+1.7%", "+4.2%", "-0.4%"]
@@ -452,11 +453,11 @@ def test_short_series_fallback_is_said_in_words(hierarchy_report):
     assert "+0.0%" not in headline and "-0.0%" not in headline
     # the fan charts: the total, then one small-multiples figure per group; a fallback panel says it too
     fans = hierarchy_report.split('<section id="fans">')[1].split("</section>")[0]
-    alts = [img["alt"] for img in parse(fans).images]
+    alts = [img["alt"].replace("\u00a0", " ") for img in parse(fans).images]   # "48 mo" is kept on one line
     assert len(alts) == 3
     assert alts[0].startswith("Total exports: 96 months of history and 12 forecast months (ets)")
     assert alts[1].startswith("Items: small multiples of 3 series (Other items (48 mo), Semiconductors (48 mo), "
-                              "Semiconductors (ministry MTI 831) (156 mo) *)")
+                              "Semiconductors (ministry MTI 831)\n(156 mo) *)")
     assert "Taiwan\n12 months of history: repeats last year *" in alts[2]
 
 
