@@ -7,7 +7,11 @@ The report describes the data the run actually used: the history in the charts a
 freshness table are the run's own series (the embedded dataset, or the user's CSV), and the
 champion of each series is the one the run chose (``champions.csv`` / ``Results.champion_of``):
 nothing is re-derived here. Series names come from the embedded ``series.csv`` when the run used
-the embedded dataset. Rebuilding from a folder reads the tables through their published schemas
+the embedded dataset, and so do the groups of the headline and the fan charts: total, items and
+destinations (``hierarchy``; a series without a ``parent`` is listed as outside the hierarchy),
+each with its months of history. A forecast that repeats the past (a seasonal naive or naive
+champion, or a champion that fell back to one) says so in words, e.g. "12 months of history:
+repeats last year", never a bare "+0.0%". Rebuilding from a folder reads the tables through their published schemas
 and ``run.json`` through :class:`flows.results.RunRecord`, and re-reads the run's data source
 (the embedded dataset or the user's CSV, when still there; otherwise the report says so).
 
