@@ -7,7 +7,11 @@ The report describes the data the run actually used: the history in the charts a
 freshness table are the run's own series (the embedded dataset, or the user's CSV), and the
 champion of each series is the one the run chose (``champions.csv`` / ``Results.champion_of``):
 nothing is re-derived here. Series names come from the embedded ``series.csv`` when the run used
-the embedded dataset. Rebuilding from a folder reads the tables through their published schemas
+the embedded dataset, and so do the groups of the headline and the fan charts: total, items and
+destinations (``hierarchy``; a series without a ``parent`` is listed as outside the hierarchy),
+each with its months of history. A forecast that repeats the past (a seasonal naive or naive
+champion, or a champion that fell back to one) says so in words, e.g. "12 months of history:
+repeats last year", never a bare "+0.0%". Rebuilding from a folder reads the tables through their published schemas
 and ``run.json`` through :class:`flows.results.RunRecord`, and re-reads the run's data source
 (the embedded dataset or the user's CSV, when still there; otherwise the report says so).
 
@@ -24,6 +28,7 @@ import html
 import io
 import math
 import os
+import textwrap
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,8 +56,13 @@ PRE_YEAR = "pre-year outlook"
 REPORT_TABLES: tuple[str, ...] = (FORECAST_MONTHLY, FORECAST_ANNUAL, CHAMPIONS, BACKTEST_METRICS, MODEL_FITS,
                                   INSTITUTIONAL_COMPARISON, INSTITUTIONAL_SUMMARY, INSTITUTIONAL_OUTLOOK)
 REQUIRED_FILES: tuple[str, ...] = (FORECAST_MONTHLY, FORECAST_ANNUAL, CHAMPIONS)
-#: at most this many fan charts (the rest are in forecast_monthly.csv)
+#: at most this many panels per group of fan charts (the rest are in forecast_monthly.csv)
 MAX_FANS = 24
+#: the small multiples: panels per row, inches per row, years of history drawn
+PANEL_COLUMNS = 4
+PANEL_HEIGHT = 2.2
+PANEL_YEARS = 5
+PANEL_TITLE_WIDTH = 40
 
 COLORS = {"history": "#1f3b57", "forecast": "#c4432b", "band80": "#e8a393", "band95": "#f6d9d1", "model": "#111111"}
 
@@ -228,14 +238,6 @@ def _champion_rows(inputs: ReportInputs, table: pd.DataFrame) -> pd.DataFrame:
     return table[[champion_of.get(str(u)) == str(m) for u, m in zip(table["unique_id"], table["model"])]]
 
 
-def _shown_series(ids: Iterable[str]) -> list[str]:
-    """The series of the headline and the fan charts: the total and the MTI items when the run has
-    them (the embedded dataset's naming), else every series of the run (a user's own ids)."""
-    ordered = _series_order(str(u) for u in ids)
-    main = [u for u in ordered if u == "total" or u.startswith("item:")]
-    return main if main else ordered
-
-
 def _history_series(inputs: ReportInputs, uid: str) -> pd.Series:
     if inputs.history is None:
         return pd.Series(dtype=float, index=pd.DatetimeIndex([]))
@@ -315,26 +317,175 @@ def _section_header(inputs: ReportInputs) -> str:
             "intervals of the calendar-year total from joint sample paths.</p></header>")
 
 
+# =========================================================================== series groups
+#: the report's groups, in order: key -> heading
+GROUP_TITLES: dict[str, str] = {"total": "Total", "item": "Items", "destination": "Destinations and regions",
+                                "other": "Other series"}
+GROUP_OF_PREFIX = {"item": "item", "destination": "destination"}
+
+
+@dataclass(frozen=True)
+class SeriesGroup:
+    """Series shown together: ``members`` are in the hierarchy (children of ``parent`` in
+    series.csv), ``outside`` are of the same kind but outside it (e.g. a series on another basis)."""
+
+    key: str
+    title: str
+    members: tuple[str, ...]
+    outside: tuple[str, ...] = ()
+    parent: str | None = None
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        return self.members + self.outside
+
+
+def _meta_rows(inputs: ReportInputs) -> dict[str, dict[str, str]]:
+    if inputs.meta is None or "unique_id" not in inputs.meta.columns:
+        return {}
+    return {str(r["unique_id"]): {k: ("" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v).strip())
+                                  for k, v in r.items()} for r in inputs.meta.to_dict("records")}
+
+
+def series_groups(inputs: ReportInputs, ids: Iterable[str], size: Mapping[str, float] | None = None) -> list[SeriesGroup]:
+    """The series grouped as total, items and destinations: by series.csv's ``hierarchy`` (else
+    ``level``); a series with a ``parent`` is a member of the hierarchy, one without is listed
+    after the members, as outside it; without series metadata (a user's CSV) by the id's prefix (``item:``,
+    ``destination:``), and any other id under "Other series". Within a group, largest first
+    (``size``: series -> forecast)."""
+    meta = _meta_rows(inputs)
+    size = size or {}
+    members: dict[str, list[str]] = {k: [] for k in GROUP_TITLES}
+    outside: dict[str, list[str]] = {k: [] for k in GROUP_TITLES}
+    parents: dict[str, set[str]] = {k: set() for k in GROUP_TITLES}
+    for uid in dict.fromkeys(str(u) for u in ids):
+        row = meta.get(uid)
+        if uid == "total" or (row is not None and row.get("level") == "total"):
+            members["total"].append(uid)
+            continue
+        if row is not None and "parent" in row:
+            kind = row.get("hierarchy") or row.get("level") or uid.partition(":")[0]
+            key = GROUP_OF_PREFIX.get(kind, "other")
+            if row["parent"]:
+                members[key].append(uid)
+                parents[key].add(row["parent"])
+            else:
+                outside[key].append(uid)
+        else:  # no hierarchy columns (an older series.csv) or no metadata: the level, else the id's prefix
+            kind = (row or {}).get("level") or uid.partition(":")[0]
+            members[GROUP_OF_PREFIX.get(kind, "other")].append(uid)
+
+    def largest_first(values: list[str]) -> tuple[str, ...]:
+        return tuple(sorted(values, key=lambda u: (-float(size.get(u, 0.0) if _is_num(size.get(u)) else 0.0), u)))
+
+    groups = []
+    for key, title in GROUP_TITLES.items():
+        if members[key] or outside[key]:
+            parent = next(iter(parents[key])) if len(parents[key]) == 1 else None
+            groups.append(SeriesGroup(key, title, largest_first(members[key]), largest_first(outside[key]), parent))
+    return groups
+
+
+# =========================================================================== fallbacks in words
+def _fit_of(inputs: ReportInputs) -> dict[tuple[str, str], dict[str, Any]]:
+    if inputs.fits is None or not {"unique_id", "model"} <= set(inputs.fits.columns):
+        return {}
+    return {(str(r["unique_id"]), str(r["model"])): r for r in inputs.fits.to_dict("records")}
+
+
+def months_of_history(inputs: ReportInputs, uid: str, fit: Mapping[str, Any] | None = None) -> int | None:
+    """Observed months of a series in the data the run used (else ``n_obs`` of model_fits.csv,
+    else of series.csv)."""
+    if inputs.history is not None:
+        return int(_history_series(inputs, uid).notna().sum())
+    for source in (fit or {}, _meta_rows(inputs).get(uid, {})):
+        value = source.get("n_obs")
+        if _is_num(value):
+            return int(float(value))
+    return None
+
+
+def _repeats(inputs: ReportInputs, uid: str, model_used: str) -> str:
+    if model_used == "naive":
+        return "repeats the last month"
+    y = _history_series(inputs, uid).dropna()
+    last_year = inputs.target_year - 1
+    if y.empty or (y.index[-1].year == last_year and y.index[-1].month == 12):
+        return "repeats last year"
+    return f"repeats its last 12 months (to {y.index[-1]:%Y-%m})"
+
+
+def naive_wording(inputs: ReportInputs, uid: str, champion: str, n_months: int | None,
+                  fit: Mapping[str, Any] | None, champion_reason: str = "") -> str | None:
+    """Words for a series whose forecast is a naive repeat (``None`` for any other): a champion
+    that fell back because the series is short says "12 months of history: repeats last year";
+    a fallback after a failed fit names the failure; a seasonal naive champion chosen on its
+    backtest says it repeats last year."""
+    fit = fit or {}
+    used = str(fit.get("model_used") or champion)
+    if used not in ("seasonal_naive", "naive"):
+        return None
+    what = _repeats(inputs, uid, used)
+    reason = str(fit.get("reason") or "")
+    status = str(fit.get("status") or "")
+    short = (reason.startswith(("short series", "sparse series")) or " needs " in reason
+             or champion_reason.startswith("no backtest window"))
+    history = f"{n_months} months of history" if n_months is not None else "short history"
+    if short:
+        return f"{history}: {what}"
+    if status == "fallback":
+        return f"{champion} failed: {what}"
+    return f"{used.replace('_', ' ')}: {what}"
+
+
+# =========================================================================== headline
 def _headline_rows(inputs: ReportInputs) -> pd.DataFrame:
+    """One row per series with a champion forecast of the target year: the figures (USD bn), the
+    previous calendar year, months of history, the model that really forecast and, for a naive
+    repeat, the words that say so."""
     year = inputs.target_year
     champions = inputs.champion_of
+    reasons = {str(u): str(r) for u, r in zip(inputs.champions["unique_id"], inputs.champions["reason"])} \
+        if "reason" in inputs.champions.columns else {}
     annual = inputs.annual[inputs.annual["year"] == year]
-    rows = _champion_rows(inputs, annual)
-    shown = set(_shown_series(rows["unique_id"].astype(str)))
-    rows = rows[rows["unique_id"].astype(str).isin(shown)]
+    rows = _champion_rows(inputs, annual).drop_duplicates("unique_id")
+    fits = _fit_of(inputs)
     out = []
     for r in rows.itertuples(index=False):
         uid = str(r.unique_id)
+        model = champions[uid]
+        fit = fits.get((uid, model))
+        used = str(fit.get("model_used")) if fit and isinstance(fit.get("model_used"), str) and fit.get("model_used") else model
         prior, n_prior = _complete_year_total(inputs, uid, year - 1)
         change = 100.0 * (r.forecast - prior) / prior if prior and _is_num(r.forecast) else float("nan")
-        out.append({"unique_id": uid, "model": champions[uid],
+        n_months = months_of_history(inputs, uid, fit)
+        out.append({"unique_id": uid, "model": model, "model_used": used,
                     "forecast": r.forecast / BN, "lo_80": r.lo_80 / BN, "hi_80": r.hi_80 / BN, "lo_95": r.lo_95 / BN,
                     "hi_95": r.hi_95 / BN, "prior": prior / BN if prior else float("nan"), "n_prior": n_prior,
-                    "change_pct": change})
-    table = pd.DataFrame(out, columns=["unique_id", "model", "forecast", "lo_80", "hi_80", "lo_95", "hi_95", "prior",
-                                       "n_prior", "change_pct"])
-    order = {u: i for i, u in enumerate(["total"] + list(table.sort_values("forecast", ascending=False)["unique_id"]))}
-    return table.sort_values("unique_id", key=lambda s: s.map(order)).drop_duplicates("unique_id").reset_index(drop=True)
+                    "change_pct": change, "n_months": n_months,
+                    "wording": naive_wording(inputs, uid, model, n_months, fit, reasons.get(uid, ""))})
+    columns = ["unique_id", "model", "model_used", "forecast", "lo_80", "hi_80", "lo_95", "hi_95", "prior", "n_prior",
+               "change_pct", "n_months", "wording"]
+    return pd.DataFrame(out, columns=columns).reset_index(drop=True)
+
+
+def _change_text(row: Any) -> str:
+    """The change on the previous year; a naive repeat says so in words (never a bare "+0.0%")."""
+    return _growth_text(row.change_pct, row.wording if isinstance(row.wording, str) else None)
+
+
+HEADLINE_HEADER = ("Series", "Champion", "History (months)", "{year} forecast", "80% range", "95% range",
+                   "{prior} actual", "Change on {prior}")
+HEADLINE_NUMERIC = (2, 3, 4, 5, 6)
+HEADLINE_WIDTHS = ("19%", "12%", "8%", "9%", "12%", "12%", "11%", "17%")
+
+
+def _headline_cells(row: Any, names: dict[str, str]) -> list[str]:
+    prior = fmt_bn(row.prior) if _is_num(row.prior) else f"incomplete ({row.n_prior}/12 months)"
+    champion = str(row.model) if row.model_used == str(row.model) else f"{row.model} → {row.model_used}"
+    months = str(int(row.n_months)) if _is_num(row.n_months) else "–"
+    return [_label(row.unique_id, names), champion, months, fmt_bn(row.forecast), fmt_range(row.lo_80, row.hi_80),
+            fmt_range(row.lo_95, row.hi_95), prior, _change_text(row)]
 
 
 def _section_headline(inputs: ReportInputs) -> str:
@@ -347,29 +498,54 @@ def _section_headline(inputs: ReportInputs) -> str:
         return "".join(parts) + "</section>"
     total = table[table["unique_id"] == "total"]
     if not total.empty:
-        t = total.iloc[0]
-        change = (f", {fmt_pct(t['change_pct'], signed=True)} on {year - 1} ({fmt_bn(t['prior'])} bn)"
-                  if _is_num(t["change_pct"]) else "")
-        parts.append(f'<p class="headline">Total exports {year}: <b>{fmt_bn(t["forecast"])} bn USD</b>{_e(change)} '
-                     f'<span class="range">80% range {fmt_range(t["lo_80"], t["hi_80"])}, '
-                     f'95% range {fmt_range(t["lo_95"], t["hi_95"])}</span> '
-                     f'<span class="model">({_e(t["model"])})</span></p>')
-    # a champion that fell back (a short series) is shown with the model that really forecast
-    used = {}
-    if inputs.fits is not None and {"unique_id", "model", "model_used"} <= set(inputs.fits.columns):
-        used = {(str(u), str(m)): str(v) for u, m, v in zip(inputs.fits["unique_id"], inputs.fits["model"],
-                                                         inputs.fits["model_used"]) if isinstance(v, str) and v}
-    rows = []
-    for r in table.itertuples(index=False):
-        prior = fmt_bn(r.prior) if _is_num(r.prior) else f"incomplete ({r.n_prior}/12 months)"
-        model_used = used.get((str(r.unique_id), str(r.model)), str(r.model))
-        champion = str(r.model) if model_used == str(r.model) else f"{r.model} → {model_used}"
-        rows.append([_label(r.unique_id, names), champion, fmt_bn(r.forecast), fmt_range(r.lo_80, r.hi_80),
-                     fmt_range(r.lo_95, r.hi_95), prior, fmt_pct(r.change_pct, signed=True)])
-    parts.append(_table(["Series", "Champion", f"{year} forecast", "80% range", "95% range", f"{year - 1} actual", "Change"],
-                        rows, numeric=(2, 3, 4, 5, 6), classes=["data"], widths=["24%", "12%", "11%", "15%", "15%", "13%", "10%"]))
+        t = next(total.itertuples(index=False))
+        if isinstance(t.wording, str) and t.wording:
+            change = f" ({t.wording})"
+        else:
+            change = (f", {fmt_pct(t.change_pct, signed=True)} on {year - 1} ({fmt_bn(t.prior)} bn)"
+                      if _is_num(t.change_pct) else "")
+        parts.append(f'<p class="headline">Total exports {year}: <b>{fmt_bn(t.forecast)} bn USD</b>{_e(change)} '
+                     f'<span class="range">80% range {fmt_range(t.lo_80, t.hi_80)}, '
+                     f'95% range {fmt_range(t.lo_95, t.hi_95)}</span> '
+                     f'<span class="model">({_e(t.model)})</span></p>')
+    by_id = {str(r.unique_id): r for r in table.itertuples(index=False)}
+    size = {u: r.forecast for u, r in by_id.items()}
+    header = [h.format(year=year, prior=year - 1) for h in HEADLINE_HEADER]
+    for group in series_groups(inputs, by_id, size):
+        parts.append(f'<h3 id="headline-{group.key}">{_e(group.title)}</h3>')
+        rows = [_headline_cells(by_id[u], names) for u in group.members]
+        body = "".join("<tr>" + "".join(f'<td{" class=num" if i in HEADLINE_NUMERIC else ""}>{_e(v)}</td>'
+                                        for i, v in enumerate(row)) + "</tr>" for row in rows)
+        if group.outside:
+            body += (f'<tr class="sub"><td colspan="{len(header)}">Outside the hierarchy (not in the partition of '
+                     f'{_e(_label(group.parent, names)) if group.parent else "the parent"})</td></tr>')
+            body += "".join("<tr>" + "".join(f'<td{" class=num" if i in HEADLINE_NUMERIC else ""}>{_e(v)}</td>'
+                                             for i, v in enumerate(_headline_cells(by_id[u], names))) + "</tr>"
+                            for u in group.outside)
+        parts.append('<table class="data"><colgroup>' + "".join(f'<col style="width:{w}">' for w in HEADLINE_WIDTHS)
+                     + "</colgroup><thead><tr>"
+                     + "".join(f'<th{" class=num" if i in HEADLINE_NUMERIC else ""}>{_e(h)}</th>' for i, h in enumerate(header))
+                     + f"</tr></thead><tbody>{body}</tbody></table>")
+        if group.parent and len(group.members) > 1 and group.parent in by_id:
+            parts.append(_note(_partition_note(group, by_id, names)))
     parts.append(_outlook_block(inputs))
     return "".join(parts) + "</section>"
+
+
+def _partition_note(group: SeriesGroup, by_id: Mapping[str, Any], names: dict[str, str]) -> str:
+    total = sum(float(by_id[u].forecast) for u in group.members)
+    parent = float(by_id[group.parent].forecast)
+    gap = 100.0 * (total - parent) / parent if parent else float("nan")
+    return (f"The {len(group.members)} {group.title.lower()} in the hierarchy sum to {fmt_bn(total)} bn, "
+            f"{fmt_pct(gap, signed=True)} on the {_label(group.parent, names)} forecast ({fmt_bn(parent)} bn): "
+            "each series is forecast on its own (not reconciled).")
+
+
+def _growth_text(pct: Any, wording: str | None) -> str:
+    text = fmt_pct(pct, signed=True)
+    if not wording:
+        return text
+    return wording if not _is_num(pct) or abs(float(pct)) < 0.05 else f"{text} ({wording})"
 
 
 def _outlook_block(inputs: ReportInputs) -> str:
@@ -384,6 +560,9 @@ def _outlook_block(inputs: ReportInputs) -> str:
             return _note(f"the institutions' {year} projections are compared only on the embedded dataset "
                          f"(this run used {inputs.run.data_source} data)")
         return _note(f"no institutional projection for {year}")
+    # a champion that repeats the past says so beside its growth (never a bare "+0.0%")
+    headline = _headline_rows(inputs)
+    repeats = {str(u): w for u, w in zip(headline["unique_id"], headline["wording"]) if isinstance(w, str) and w}
     rows = []
     for r in o.itertuples(index=False):
         level = getattr(r, "projected_level_usd_bn", float("nan"))
@@ -392,34 +571,13 @@ def _outlook_block(inputs: ReportInputs) -> str:
         model_rng = fmt_range(getattr(r, "model_lo_80", None), getattr(r, "model_hi_80", None))
         rows.append([_label(str(r.unique_id), names), r.institution, r.kind, printed, growth,
                      fmt_bn(level) + ("" if _is_num(r.projected_usd_bn) or not _is_num(level) else " *"),
-                     fmt_bn(r.model_usd_bn), model_rng, fmt_pct(getattr(r, "model_growth_pct", None), signed=True)])
+                     fmt_bn(r.model_usd_bn), model_rng, _growth_text(getattr(r, "model_growth_pct", None), repeats.get(str(r.unique_id)))])
     return (f"<h3>Beside the institutions' {year} projections</h3>"
             + _table(["Series", "Institution", "Kind", "Level", "Growth", "Level compared", "Model", "Model 80%", "Model growth"],
                      rows, numeric=(3, 4, 5, 6, 7, 8), classes=["data"],
-                     widths=["15%", "15%", "12%", "8%", "8%", "10%", "9%", "13%", "10%"])
+                     widths=["15%", "13%", "11%", "7%", "7%", "9%", "8%", "12%", "18%"])
             + _note("* growth-only projection: level = previous year's actual x (1 + growth). The model column uses "
                     "all data; the institutions published with data through October of the year before."))
-
-
-def _fan_chart(inputs: ReportInputs, uid: str, label: str, fc: pd.DataFrame) -> str:
-    fig = _figure(6.0, 2.7)
-    ax = fig.subplots()
-    fc = fc.sort_values("ds")
-    x = pd.DatetimeIndex(fc["ds"])
-    hist = _history_series(inputs, uid).dropna()
-    if len(x):
-        hist = hist[hist.index >= x[0] - pd.DateOffset(years=HISTORY_YEARS)]
-    if not hist.empty:
-        ax.plot(hist.index, hist.to_numpy() / BN, color=COLORS["history"], lw=1.2, label="actual")
-    ax.fill_between(x, fc["lo_95"] / BN, fc["hi_95"] / BN, color=COLORS["band95"], lw=0, label="95%")
-    ax.fill_between(x, fc["lo_80"] / BN, fc["hi_80"] / BN, color=COLORS["band80"], lw=0, label="80%")
-    ax.plot(x, fc["forecast"] / BN, color=COLORS["forecast"], lw=1.5, label="forecast")
-    ax.set_title(label, fontsize=10, loc="left")
-    ax.set_ylabel("USD bn / month", fontsize=8)
-    _finish_axes(fig, ax, loc="upper left", ncol=4)
-    model = str(fc["model"].iloc[0]) if len(fc) else "no model"
-    return _png(fig, f"{label}: {len(hist)} months of history and {len(fc)} forecast months ({model}) "
-                     "with 80% and 95% bands")
 
 
 def _finish_axes(fig: Any, ax: Any, **legend: Any) -> None:
@@ -432,24 +590,112 @@ def _finish_axes(fig: Any, ax: Any, **legend: Any) -> None:
     fig.tight_layout()
 
 
+def _draw_fan(ax: Any, inputs: ReportInputs, uid: str, fc: pd.DataFrame, years: int, *, lw: float = 1.2) -> int:
+    """History (the last ``years`` years), 95% and 80% bands and the forecast on ``ax``; returns
+    the number of history months drawn."""
+    fc = fc.sort_values("ds")
+    x = pd.DatetimeIndex(fc["ds"])
+    hist = _history_series(inputs, uid).dropna()
+    if len(x):
+        hist = hist[hist.index >= x[0] - pd.DateOffset(years=years)]
+    n_hist = len(hist)
+    if not hist.empty:
+        # a missing month breaks the line (no straight line drawn across a gap in the data)
+        hist = hist.reindex(pd.date_range(hist.index[0], hist.index[-1], freq="MS"))
+        ax.plot(hist.index, hist.to_numpy() / BN, color=COLORS["history"], lw=lw, label="actual")
+    ax.fill_between(x, fc["lo_95"] / BN, fc["hi_95"] / BN, color=COLORS["band95"], lw=0, label="95%")
+    ax.fill_between(x, fc["lo_80"] / BN, fc["hi_80"] / BN, color=COLORS["band80"], lw=0, label="80%")
+    ax.plot(x, fc["forecast"] / BN, color=COLORS["forecast"], lw=lw + 0.3, label="forecast")
+    return n_hist
+
+
+def _fan_chart(inputs: ReportInputs, uid: str, label: str, fc: pd.DataFrame, size: tuple[float, float] = (12.0, 3.2)) -> str:
+    fig = _figure(*size)
+    ax = fig.subplots()
+    n_hist = _draw_fan(ax, inputs, uid, fc, HISTORY_YEARS, lw=1.4)
+    ax.set_title(label, fontsize=10, loc="left")
+    ax.set_ylabel("USD bn / month", fontsize=8)
+    _finish_axes(fig, ax, loc="upper left", ncol=4)
+    model = str(fc["model"].iloc[0]) if len(fc) else "no model"
+    return _png(fig, f"{label}: {n_hist} months of history and {len(fc)} forecast months ({model}) "
+                     "with 80% and 95% bands")
+
+
+def _fan_panels(inputs: ReportInputs, group: SeriesGroup, ids: Sequence[str], fc: pd.DataFrame,
+                titles: Mapping[str, str]) -> str:
+    """Small multiples: one panel per series of a group (own y scale), one legend."""
+    from matplotlib.dates import DateFormatter, YearLocator
+
+    ncols = min(PANEL_COLUMNS, len(ids))
+    nrows = math.ceil(len(ids) / ncols)
+    height = 0.3 + PANEL_HEIGHT * nrows
+    fig = _figure(12.0, height)
+    axes = fig.subplots(nrows, ncols, squeeze=False)
+    for ax, uid in zip(axes.flat, ids):
+        n_hist = _draw_fan(ax, inputs, uid, fc[fc["unique_id"] == uid], PANEL_YEARS, lw=0.9)
+        ax.set_title(titles[uid], fontsize=8.5, loc="left")
+        ax.xaxis.set_major_locator(YearLocator(1 if n_hist <= 36 else 2))
+        ax.xaxis.set_major_formatter(DateFormatter("%Y"))
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.25, lw=0.5)
+        for side in ("top", "right"):
+            ax.spines[side].set_visible(False)
+    for ax in list(axes.flat)[len(ids):]:
+        ax.set_visible(False)
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper right", ncol=4, fontsize=7.5, frameon=False)
+    fig.text(0.005, 1 - 0.04 / height, "USD bn per month", fontsize=8, va="top")
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.22 / height), h_pad=0.6)
+    return _png(fig, f"{group.title}: small multiples of {len(ids)} series ({', '.join(titles[u] for u in ids)}), "
+                     f"the last {PANEL_YEARS} years of history and the champion's forecast with 80% and 95% bands")
+
+
 def _section_fans(inputs: ReportInputs) -> str:
     names = _names(inputs)
     fc = _champion_rows(inputs, inputs.monthly)
-    ids = _shown_series(fc["unique_id"].astype(str))
     headline = _headline_rows(inputs)
     size = dict(zip(headline["unique_id"], headline["forecast"]))
-    ids = ["total"] * ("total" in ids) + sorted((u for u in ids if u != "total"), key=lambda u: -float(size.get(u, 0) or 0))
-    parts = ['<section id="fans"><h2>Fan charts</h2>', _note(f"The last {HISTORY_YEARS} years of history, the champion's "
-                                                            "forecast, 80% and 95% bands; USD bn per month.")]
+    rows = {str(r.unique_id): r for r in headline.itertuples(index=False)}
+    groups = series_groups(inputs, _series_order(fc["unique_id"].astype(str)), size)
+    parts = ['<section id="fans"><h2>Fan charts</h2>',
+             _note(f"The champion's forecast with 80% and 95% bands, USD bn per month: the total with the last "
+                   f"{HISTORY_YEARS} years of history, then one small panel per series (the last {PANEL_YEARS} "
+                   "years; each panel has its own scale). A panel title gives the months of history, and says "
+                   "so when the forecast repeats the past.")]
     if "dataset" in inputs.notes:
         parts.append(_note(inputs.notes["dataset"]))
-    if len(ids) > MAX_FANS:
-        parts.append(_note(f"{len(ids) - MAX_FANS} more series are in forecast_monthly.csv"))
-        ids = ids[:MAX_FANS]
-    parts.append('<div class="grid">')
-    for uid in ids:
-        parts.append(f"<figure>{_fan_chart(inputs, uid, _label(uid, names), fc[fc['unique_id'] == uid])}</figure>")
-    parts.append("</div></section>")
+    for group in groups:
+        if group.key == "total":
+            for uid in group.ids:
+                parts.append(f"<figure>{_fan_chart(inputs, uid, _label(uid, names), fc[fc['unique_id'] == uid])}</figure>")
+            continue
+        ids = list(group.ids)
+        if len(ids) > MAX_FANS:
+            parts.append(_note(f"{group.title}: {len(ids) - MAX_FANS} more series are in forecast_monthly.csv"))
+            ids = ids[:MAX_FANS]
+        if group.key == "other":  # series of no known kind (a user's own ids): one chart each, two per row
+            parts.append(f'<h3 id="fans-{group.key}">{_e(group.title)}</h3><div class="grid">')
+            parts.extend(f"<figure>{_fan_chart(inputs, u, _label(u, names), fc[fc['unique_id'] == u], (6.0, 2.7))}</figure>"
+                         for u in ids)
+            parts.append("</div>")
+            continue
+        titles = {}
+        for uid in ids:
+            r = rows.get(uid)
+            name, wording = _label(uid, names), ""
+            if r is not None and isinstance(r.wording, str) and r.wording and r.wording.startswith(f"{r.n_months} months"):
+                wording = r.wording
+            elif r is not None and isinstance(r.wording, str) and r.wording:
+                name, wording = f"{name} ({r.n_months}\u00a0mo)", r.wording
+            elif r is not None and _is_num(r.n_months):
+                name += f" ({int(r.n_months)}\u00a0mo)"  # kept on one line
+            star = " *" if uid in group.outside else ""
+            titles[uid] = "\n".join(textwrap.fill(t, PANEL_TITLE_WIDTH) for t in (name, wording) if t) + star
+        parts.append(f'<h3 id="fans-{group.key}">{_e(group.title)}</h3><figure>'
+                     f"{_fan_panels(inputs, group, ids, fc, titles)}</figure>")
+        if any(u in group.outside for u in ids):
+            parts.append(_note("* outside the hierarchy (not part of the parent's partition)."))
+    parts.append("</section>")
     return "".join(parts)
 
 
@@ -720,6 +966,7 @@ caption{text-align:left;font-size:12px;color:#4b5560}
 .grid{display:grid;grid-template-columns:repeat(2,minmax(0,1fr));gap:8px}
 figure{margin:0}img.chart{max-width:100%;height:auto;display:block}
 details summary{cursor:pointer;margin:8px 0;color:#1f3b57}
+tr.sub td{background:#f5f7f9;font-style:italic;font-size:12px;color:#4b5560}
 """
 
 

@@ -195,9 +195,12 @@ def test_headline_numbers(report):
     cells = re.findall(r"<td[^>]*>(.*?)</td>", row)
     # 2025 has 11 of 12 months for semiconductors: no actual, no change; its ets champion fell back
     # to seasonal naive (model_fits.csv), and the table says so
-    assert cells == ["ets → seasonal_naive", "150.0", "140.0–160.0", "135.0–165.0", "incomplete (11/12 months)", "–"]
+    # and, as its forecast repeats the past, says so in words (its last month is 2025-11)
+    assert cells == ["ets → seasonal_naive", "95", "150.0", "140.0–160.0", "135.0–165.0", "incomplete (11/12 months)",
+                     "ets failed: repeats its last 12 months (to 2025-11)"]
     total_row = re.search(r"<tr><td>Total exports</td>(.*?)</tr>", text).group(1)
-    assert re.findall(r"<td[^>]*>(.*?)</td>", total_row) == ["ets", "720.4", "700.1–740.9", "690.0–750.2", "708.0", "+1.8%"]
+    assert re.findall(r"<td[^>]*>(.*?)</td>", total_row) == ["ets", "96", "720.4", "700.1–740.9", "690.0–750.2", "708.0",
+                                                             "+1.8%"]
 
 
 def test_images_are_embedded_and_nothing_external_is_loaded(report):
@@ -250,7 +253,8 @@ def test_institutional_tables_and_outlook(report):
     # outlook: KIET's growth-only semiconductor projection is marked as derived
     outlook = re.search(r"<tr><td>Semiconductors</td><td>KIET</td>(.*?)</tr>", text).group(1)
     assert re.findall(r"<td[^>]*>(.*?)</td>", outlook) == ["pre-year outlook", "–", "+4.7%", "125.0 *", "150.0",
-                                                           "140.0–160.0", "+2.0%"]
+                                                           "140.0–160.0",
+                                                           "+2.0% (ets failed: repeats its last 12 months (to 2025-11))"]
 
 
 def test_champions_fallbacks_and_freshness(report):
@@ -321,3 +325,146 @@ def test_institution_colours_are_distinct_and_the_same_in_every_chart():
     assert list(colors) == sorted(names)
     assert len(set(colors.values())) == len(names)          # 16 institutions, 16 colours (8 before: repeated)
     assert institution_colors(reversed(names + ["KITA"])) == colors  # order and repeats do not change a colour
+
+
+# --------------------------------------------------------------------------- groups, history, fallbacks
+#: the hierarchy case: unique_id -> (first month, observed months, USD bn a month, level, hierarchy,
+#: parent, champion, model_used, champion reason, fit status, fit reason, 2026 forecast in USD bn)
+HIERARCHY_CASE = {
+    "total": ("2018-01", 96, 50.0, "total", "", "", "ets", "ets", "lowest mean MASE 0.700 over 3 windows", "ok", "", 610.0),
+    "item:semiconductors": ("2022-01", 48, 10.0, "item", "item", "total", "arima", "arima",
+                            "lowest mean MASE 0.800 over 3 windows", "ok", "", 125.0),
+    "item:other": ("2022-01", 48, 40.0, "item", "item", "total", "theta", "theta", "lowest mean MASE 0.900 over 3 windows",
+                   "ok", "", 478.0),
+    "item:semiconductors_ministry": ("2013-01", 156, 10.5, "item", "item", "", "ets", "ets",
+                                     "lowest mean MASE 0.750 over 3 windows", "ok", "", 131.0),
+    "destination:china": ("2018-01", 96, 12.0, "destination", "destination", "total", "prophet", "prophet",
+                          "lowest mean MASE 0.850 over 3 windows", "ok", "", 150.0),
+    "destination:rest_of_world": ("2021-08", 53, 38.0, "destination", "destination", "total", "ensemble", "ensemble",
+                                  "lowest mean MASE 0.950 over 3 windows", "ok", "", 470.0),
+    # 2025 only: no backtest window, the default champion (the ensemble) fell back to seasonal naive
+    "destination:taiwan": ("2025-01", 12, 3.0, "destination", "destination", "", "ensemble", "seasonal_naive",
+                           "no backtest window: default", "fallback",
+                           "short series: 12 observed months < min_obs_seasonal 24; used seasonal_naive", 36.0),
+    # 2025 only, champion seasonal naive itself (status ok: it is the fallback, never replaced by itself)
+    "destination:singapore": ("2025-01", 12, 1.0, "destination", "destination", "", "seasonal_naive", "seasonal_naive",
+                              "no backtest window: default", "ok", "", 12.0),
+}
+HIERARCHY_NAMES = {"total": "Total exports", "item:semiconductors": "Semiconductors", "item:other": "Other items",
+                   "item:semiconductors_ministry": "Semiconductors (ministry MTI 831)", "destination:china": "China",
+                   "destination:rest_of_world": "Rest of world", "destination:taiwan": "Taiwan",
+                   "destination:singapore": "Singapore"}
+
+
+def write_hierarchy_case(root: Path) -> tuple[Path, Path]:
+    """A dataset with series.csv's hierarchy columns and the published outputs of a run on it."""
+    data, out = root / "data", root / "outputs"
+    data.mkdir(parents=True)
+    out.mkdir(parents=True)
+    history, meta, monthly, annual, champions, fits = [], [], [], [], [], []
+    months = pd.date_range("2026-01-01", periods=12, freq="MS")
+    for uid, (first, n, level_bn, level, hierarchy, parent, champion, used, why, status, reason, fc_bn) in HIERARCHY_CASE.items():
+        ds = pd.date_range(first, periods=n, freq="MS")
+        assert ds[-1] == pd.Timestamp("2025-12-01"), uid
+        history.append(pd.DataFrame({"unique_id": uid, "ds": ds.strftime("%Y-%m-%d"), "y": level_bn * BN, "source": "test"}))
+        meta.append({"unique_id": uid, "level": level, "name_en": HIERARCHY_NAMES[uid], "name_ko": "", "code": "",
+                     "unit": "USD", "first_month": first, "last_month": "2025-12", "n_obs": n, "n_missing": 0,
+                     "sources": "test", "hierarchy": hierarchy, "parent": parent, "backtest": "yes", "definition": uid})
+        f = fc_bn / 12 * BN
+        monthly.append(pd.DataFrame({"unique_id": uid, "ds": months, "model": champion, "forecast": f, "lo_80": 0.9 * f,
+                                     "hi_80": 1.1 * f, "lo_95": 0.8 * f, "hi_95": 1.2 * f, "is_champion": True}))
+        annual.append({"unique_id": uid, "year": 2026, "model": champion, "forecast": fc_bn * BN, "lo_80": 0.95 * fc_bn * BN,
+                       "hi_80": 1.05 * fc_bn * BN, "lo_95": 0.9 * fc_bn * BN, "hi_95": 1.1 * fc_bn * BN, "observed": 0.0,
+                       "is_champion": True})
+        champions.append({"unique_id": uid, "champion": champion, "reason": why, "n_windows": 0 if "default" in why else 3})
+        fits.append({"unique_id": uid, "model": champion, "model_used": used, "status": status, "reason": reason,
+                     "error": "", "n_obs": n, "description": "{}"})
+    pd.concat(history).to_csv(data / "exports_monthly.csv", index=False, float_format="%.0f")
+    pd.DataFrame(meta).to_csv(data / "series.csv", index=False)
+    _write(out, "forecast_monthly.csv", pd.concat(monthly))
+    _write(out, "forecast_annual.csv", pd.DataFrame(annual))
+    _write(out, "champions.csv", pd.DataFrame(champions))
+    _write(out, "model_fits.csv", pd.DataFrame(fits))
+    run = RunRecord(run_id="h1", target_year=2026, data_source="embedded", data_origin="data/exports_monthly.csv",
+                    institutional_compared=False)
+    (out / "run.json").write_bytes(run.to_bytes())
+    return data, out
+
+
+@pytest.fixture
+def hierarchy_report(tmp_path: Path) -> str:
+    data, out = write_hierarchy_case(tmp_path)
+    return write_report(out, data_dir=data).read_text(encoding="utf-8")
+
+
+def headline_groups(text: str) -> dict[str, list[list[str]]]:
+    """The headline section's groups: heading -> rows of cells (a sub-heading row as one cell)."""
+    section = text.split('<section id="headline">')[1].split("</section>")[0]
+    section = section.split("<h3>Beside the institutions")[0]
+    groups = {}
+    for match in re.finditer(r'<h3 id="headline-(\w+)">(.*?)</h3><table.*?<tbody>(.*?)</tbody>', section):
+        rows = re.findall(r"<tr[^>]*>(.*?)</tr>", match.group(3))
+        groups[match.group(2)] = [re.findall(r"<td[^>]*>(.*?)</td>", row) for row in rows]
+    return groups
+
+
+def test_headline_is_grouped_as_total_items_and_destinations(hierarchy_report):
+    groups = headline_groups(hierarchy_report)
+    assert list(groups) == ["Total", "Items", "Destinations and regions"]
+    names = {title: [cells[0] for cells in rows] for title, rows in groups.items()}
+    # hierarchy members largest first, then the series outside the hierarchy (series.csv: no parent)
+    assert names["Total"] == ["Total exports"]
+    assert names["Items"] == ["Other items", "Semiconductors",
+                              "Outside the hierarchy (not in the partition of Total exports)",
+                              "Semiconductors (ministry MTI 831)"]
+    assert names["Destinations and regions"] == ["Rest of world", "China",
+                                                 "Outside the hierarchy (not in the partition of Total exports)",
+                                                 "Taiwan", "Singapore"]
+    # the members' sum beside their parent: items 478 + 125 = 603 vs 610 (-1.1%); destinations 470 + 150 = 620 (+1.6%)
+    assert ("The 2 items in the hierarchy sum to 603.0 bn, -1.1% on the Total exports forecast (610.0 bn): "
+            "each series is forecast on its own (not reconciled).") in hierarchy_report
+    assert ("The 2 destinations and regions in the hierarchy sum to 620.0 bn, +1.6% on the Total exports forecast "
+            "(610.0 bn)") in hierarchy_report
+
+
+def test_headline_months_of_history_column(hierarchy_report):
+    groups = headline_groups(hierarchy_report)
+    months = {cells[0]: cells[2] for rows in groups.values() for cells in rows if len(cells) > 1}
+    assert months == {"Total exports": "96", "Other items": "48", "Semiconductors": "48",
+                      "Semiconductors (ministry MTI 831)": "156", "Rest of world": "53", "China": "96", "Taiwan": "12",
+                      "Singapore": "12"}
+    header = re.search(r'<h3 id="headline-total">Total</h3><table.*?<thead><tr>(.*?)</tr>', hierarchy_report).group(1)
+    assert re.findall(r"<th[^>]*>(.*?)</th>", header) == ["Series", "Champion", "History (months)", "2026 forecast",
+                                                          "80% range", "95% range", "2025 actual", "Change on 2025"]
+
+
+def test_short_series_fallback_is_said_in_words(hierarchy_report):
+    groups = headline_groups(hierarchy_report)
+    rows = {cells[0]: cells for rows in groups.values() for cells in rows if len(cells) > 1}
+    # Taiwan: 2025 = 12 x 3.0 = 36.0 bn, forecast 36.0 bn: the ensemble fell back to seasonal naive
+    assert rows["Taiwan"][1:] == ["ensemble → seasonal_naive", "12", "36.0", "34.2–37.8", "32.4–39.6", "36.0",
+                                  "12 months of history: repeats last year"]
+    # Singapore: seasonal naive is itself the default champion of a series with no backtest window
+    assert rows["Singapore"][1:] == ["seasonal_naive", "12", "12.0", "11.4–12.6", "10.8–13.2", "12.0",
+                                     "12 months of history: repeats last year"]
+    # the others: a number (total 610 on 600: +1.7%; China 150 on 144: +4.2%; other items 478 on 480: -0.4%)
+    assert [rows[n][-1] for n in ("Total exports", "China", "Other items")] == ["+1.7%", "+4.2%", "-0.4%"]
+    headline = hierarchy_report.split('<section id="headline">')[1].split("</section>")[0]
+    assert "+0.0%" not in headline and "-0.0%" not in headline
+    # the fan charts: the total, then one small-multiples figure per group; a fallback panel says it too
+    fans = hierarchy_report.split('<section id="fans">')[1].split("</section>")[0]
+    alts = [img["alt"].replace("\u00a0", " ") for img in parse(fans).images]   # "48 mo" is kept on one line
+    assert len(alts) == 3
+    assert alts[0].startswith("Total exports: 96 months of history and 12 forecast months (ets)")
+    assert alts[1].startswith("Items: small multiples of 3 series (Other items (48 mo), Semiconductors (48 mo), "
+                              "Semiconductors (ministry MTI 831)\n(156 mo) *)")
+    assert "Taiwan\n12 months of history: repeats last year *" in alts[2]
+
+
+def test_groups_without_hierarchy_columns_follow_the_id(tmp_path):
+    # the first fixture's series.csv has no hierarchy/parent columns: its level groups the series
+    data = write_dataset(tmp_path / "data")
+    out = write_outputs(tmp_path / "outputs")
+    groups = headline_groups(write_report(out, data_dir=data).read_text(encoding="utf-8"))
+    assert {title: [cells[0] for cells in rows] for title, rows in groups.items()} == {
+        "Total": ["Total exports"], "Items": ["Semiconductors"]}
