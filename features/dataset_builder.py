@@ -576,13 +576,18 @@ def _check_abs(series_id: str, chosen_label: str, chosen: Monthly, other_label: 
             f"{overlap[0]}..{overlap[-1]}: largest difference {worst} USD (tolerance {tolerance_usd} USD)")
 
 
-def _check_annual(series_id: str, months: Monthly, year: int, anchor_bn: Decimal,
-                  tolerance: Decimal) -> str:
+def _annual_sum_bn(series_id: str, months: Monthly, year: int, anchor_bn: Decimal) -> Decimal:
+    """The calendar-year sum in bn USD; every month of the year must be observed."""
     in_year = {m: v for m, v in months.items() if m.startswith(f"{year}-")}
     if len(in_year) != 12:
         raise DatasetCheckError(f"{series_id} {year}: {len(in_year)} of 12 months observed; cannot "
                                 f"compare with the official {anchor_bn} bn USD")
-    total_bn = Decimal(sum(in_year.values())) / 10**9
+    return Decimal(sum(in_year.values())) / 10**9
+
+
+def _check_annual(series_id: str, months: Monthly, year: int, anchor_bn: Decimal,
+                  tolerance: Decimal) -> str:
+    total_bn = _annual_sum_bn(series_id, months, year, anchor_bn)
     rel = total_bn / anchor_bn - 1
     if abs(rel) > tolerance:
         raise DatasetCheckError(f"{series_id} {year}: annual sum {total_bn:.3f} bn USD differs from "
@@ -595,11 +600,7 @@ def _check_annual(series_id: str, months: Monthly, year: int, anchor_bn: Decimal
 def _check_annual_abs(series_id: str, months: Monthly, year: int, anchor_bn: Decimal,
                       tolerance_bn: Decimal) -> str:
     """Annual sum equal to a published figure up to its rounding (absolute, bn USD)."""
-    in_year = {m: v for m, v in months.items() if m.startswith(f"{year}-")}
-    if len(in_year) != 12:
-        raise DatasetCheckError(f"{series_id} {year}: {len(in_year)} of 12 months observed; cannot "
-                                f"compare with the official {anchor_bn} bn USD")
-    total_bn = Decimal(sum(in_year.values())) / 10**9
+    total_bn = _annual_sum_bn(series_id, months, year, anchor_bn)
     if abs(total_bn - anchor_bn) > tolerance_bn:
         raise DatasetCheckError(f"{series_id} {year}: annual sum {total_bn:.3f} bn USD differs from "
                                 f"the official {anchor_bn} bn by {total_bn - anchor_bn:+.3f} bn "
