@@ -253,8 +253,13 @@ def forecast(
 
     frame = _read_input(input)
     settings = _settings_with_models(config, models)
+    from flows.results import split_timings
+
     result = forecast_frame(frame, settings, horizon=horizon, progress=True)
-    _write_tables(out, {"forecast.csv": result.forecasts, "model_fits.csv": result.fits})
+    fits, fit_seconds = split_timings(result.fits)  # timings are printed, not written: reruns give identical files
+    _write_tables(out, {"forecast.csv": result.forecasts, "model_fits.csv": fits})
+    if fit_seconds:
+        typer.echo("fit seconds: " + ", ".join(f"{name} {sec:.1f}" for name, sec in sorted(fit_seconds.items())))
 
 
 @app.command()

@@ -110,3 +110,24 @@ def test_backtest_command_rejects_a_bad_file_with_the_contract_message(tmp_path)
     assert f"error: {path}: 1 problem found" in result.output
     assert "line 3, column y: 'abc'" in result.output
     assert not (tmp_path / "o").exists()
+
+
+def test_forecast_command_files_are_identical_across_reruns_and_timings_are_printed(tmp_path):
+    """ARIMA's fit time is a run-dependent figure: printed, never written into model_fits.csv."""
+    import numpy as np
+
+    rng = np.random.default_rng(7)
+    rows = ["unique_id,ds,y"] + [f"a,{2018 + k // 12}-{k % 12 + 1:02d},{100 + 10 * np.sin(k * np.pi / 6) + rng.normal(0, 2):.3f}"
+                                 for k in range(60)]
+    path = tmp_path / "noisy.csv"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    outputs = []
+    for k in range(2):
+        out = tmp_path / f"fc{k}"
+        result = runner.invoke(app, ["forecast", "--input", str(path), "--horizon", "3", "--models", "arima",
+                                     "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        assert "fit seconds: arima " in result.output
+        outputs.append({name: (out / name).read_bytes() for name in ("forecast.csv", "model_fits.csv")})
+    assert b"fit_seconds" not in outputs[0]["model_fits.csv"]
+    assert outputs[0] == outputs[1]
