@@ -458,8 +458,12 @@ def run_batches(func: Callable[[T], R], items: Sequence[T], *, n_jobs: int, prog
     start = time.perf_counter()
     done = 0
 
+    shown = [0]  # the last progress decile printed: about ten lines per stage, whatever the batch size
+
     def report(n: int) -> None:
-        if progress:
+        decile = (10 * n) // max(len(items), 1)
+        if progress and (decile > shown[0] or n == len(items)):
+            shown[0] = decile
             elapsed = time.perf_counter() - start
             print(f"[{label}] {n}/{len(items)} done in {elapsed:.1f} s", file=sys.stderr, flush=True)
 

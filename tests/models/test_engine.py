@@ -341,3 +341,15 @@ def test_ensemble_adopts_the_members_fitted_on_their_own():
     # naive: 360, 360; seasonal naive: 250, 260; median of two = their mean
     assert got[("ensemble", pd.Timestamp("2023-01-01"))] == pytest.approx((360 + 250) / 2)
     assert got[("ensemble", pd.Timestamp("2023-02-01"))] == pytest.approx((360 + 260) / 2)
+
+
+def _double(x: int) -> int:
+    return 2 * x
+
+
+def test_progress_prints_about_ten_lines_per_stage(capsys):
+    from models.engine import run_batches
+
+    assert run_batches(_double, list(range(100)), n_jobs=1, progress=True, label="toy") == [2 * x for x in range(100)]
+    lines = capsys.readouterr().err.splitlines()
+    assert [line.split(" done")[0] for line in lines] == [f"[toy] {n}/100" for n in range(10, 101, 10)]
