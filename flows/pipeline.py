@@ -212,7 +212,7 @@ def forecast_step(frame: pd.DataFrame, settings: Settings, key: dict[str, Any], 
 @task(name="institutional", cache_key_fn=_cache_key, persist_result=True)
 def institutional_step(frame: pd.DataFrame, settings: Settings, data_dir: Path, key: dict[str, Any],
                        latest_annual: pd.DataFrame | None = None,
-                       latest_champions: dict[str, str] | None = None) -> "InstitutionalResult":
+                       latest_champions: dict[str, str] | None = None, progress: bool = False) -> "InstitutionalResult":
     from models.institutional import compare_with_institutions
 
     projections = pd.read_csv(data_dir / PROJECTIONS_FILE)
@@ -222,7 +222,7 @@ def institutional_step(frame: pd.DataFrame, settings: Settings, data_dir: Path, 
         frame, projections, actuals, settings.engine_settings(),
         info_month=settings.institutional.info_month, first_year=settings.institutional.first_year,
         target_year=settings.target_year, exog=exog, latest_annual=latest_annual,
-        latest_champions=latest_champions,
+        latest_champions=latest_champions, progress=progress,
     )
 
 
@@ -348,7 +348,7 @@ def execute(settings: Settings, *, data_dir: Path | None = None,
                               key={**base_key, **settings.section_dict("models", "institutional", "target_year"),
                                    "tables": file_hash(data_dir / PROJECTIONS_FILE, data_dir / ACTUALS_FILE)},
                               latest_annual=fc.annual,
-                              latest_champions=dict(zip(bt.champions["unique_id"], bt.champions["champion"])))
+                              latest_champions=dict(zip(bt.champions["unique_id"], bt.champions["champion"])), progress=True)
         else:
             progress(f"institutional comparison skipped: data source is {settings.data.source} "
                      "(it needs the embedded dataset)")

@@ -179,7 +179,8 @@ def annual_actuals_table(frame: pd.DataFrame, actuals: pd.DataFrame, unique_ids:
 # --------------------------------------------------------------------------- forecasting
 def _same_information_forecasts(frame: pd.DataFrame, settings: EngineSettings, *,
                                 cutoffs: Mapping[str, list[pd.Timestamp]], info_month: int, exog: pd.DataFrame | None,
-                                factory: ModelFactory | None) -> tuple[pd.DataFrame, pd.DataFrame, BacktestResult]:
+                                factory: ModelFactory | None, progress: bool = False
+                                ) -> tuple[pd.DataFrame, pd.DataFrame, BacktestResult]:
     """The one backtest with fixed information sets: for every series and target year Y in
     ``cutoffs`` (unique_id -> cutoffs, month ``info_month`` of Y-1) the models forecast from the
     history through the cutoff to December of Y, and the annual total of Y comes from their joint
@@ -187,7 +188,7 @@ def _same_information_forecasts(frame: pd.DataFrame, settings: EngineSettings, *
     ``champion`` pseudo-model; the champion table; the backtest itself)."""
     bt = backtest(frame[frame["unique_id"].isin(list(cutoffs))], settings, horizon=24 - info_month,
                   cutoffs=cutoffs, exog=exog, default_champion=default_champion(settings.model_names),
-                  annual=True, keep_unscored=True, factory=factory)
+                  annual=True, keep_unscored=True, factory=factory, progress=progress)
     annual = bt.annual
     champ = bt.fits[bt.fits["model"] == CHAMPION]
     champions = pd.DataFrame({
@@ -264,7 +265,8 @@ def compare_with_institutions(frame: pd.DataFrame, projections: pd.DataFrame, ac
                               target_year: int | None = None, exog: pd.DataFrame | None = None,
                               factory: ModelFactory | None = None,
                               latest_annual: pd.DataFrame | None = None,
-                              latest_champions: Mapping[str, str] | None = None) -> InstitutionalResult:
+                              latest_champions: Mapping[str, str] | None = None,
+                              progress: bool = False) -> InstitutionalResult:
     """Backtest every enabled model (and the champion) against the institutions' outlooks.
 
     ``latest_annual``: the engine's target-year annual table from all the data (unique_id, year,
@@ -316,7 +318,7 @@ def compare_with_institutions(frame: pd.DataFrame, projections: pd.DataFrame, ac
     bt = None
     if cutoffs:
         all_models, champions, bt = _same_information_forecasts(frame, settings, cutoffs=cutoffs, info_month=info_month,
-                                                                exog=exog, factory=factory)
+                                                                exog=exog, factory=factory, progress=progress)
     else:
         all_models = pd.DataFrame(columns=["unique_id", "model", "model_usd_bn", "model_lo_80", "model_hi_80", "model_lo_95",
                                            "model_hi_95", "model_data_through", "target_year", "champion_model"])
