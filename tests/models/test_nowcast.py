@@ -178,3 +178,31 @@ def test_published_schema_is_the_column_constant() -> None:
     assert list(schema.format(rows).columns) == list(NOWCAST_COLUMNS)
     assert set(rows["information"]) == {"none", "d10", "d20"}
     assert not rows.duplicated(["unique_id", "ds", "information"]).any()
+
+
+@pytest.mark.slow
+def test_pipeline_step_nowcasts_the_embedded_flash(tmp_path) -> None:
+    """flows.pipeline.nowcast_step on the committed files cut to 2016-2018: the rows of
+    outputs/nowcast.csv, with the publication days of the customs file."""
+    from features.readers import DEFAULT_DATA_DIR, read_embedded
+    from flows.pipeline import nowcast_step
+    from flows.results import format_table
+
+    text = (DEFAULT_DATA_DIR / "indicators_monthly.csv").read_text(encoding="utf-8").splitlines()
+    keep = [text[0]] + [line for line in text[1:] if line.split(",")[1] < "2019-01-01"]
+    (tmp_path / "indicators_monthly.csv").write_text("\n".join(keep) + "\n", encoding="utf-8")
+    frame = read_embedded()
+    frame = frame[frame["ds"] < "2019-01-01"]
+    rows = format_table("nowcast.csv", nowcast_step.fn(frame, tmp_path, key={}))
+    counts = rows.groupby("information")["ds"].agg(["min", "max", "count"])
+    assert counts.to_dict("index") == {
+        "d10": {"min": pd.Timestamp("2017-02-01"), "max": pd.Timestamp("2018-12-01"), "count": 23},
+        "d20": {"min": pd.Timestamp("2017-01-01"), "max": pd.Timestamp("2018-12-01"), "count": 24},
+        "none": {"min": pd.Timestamp("2016-01-01"), "max": pd.Timestamp("2018-12-01"), "count": 36}}
+    jan = rows[rows["ds"] == "2018-01-01"].set_index("information")
+    # as_of: the flash's publication day; none: the day December 2017 was confirmed (customs file)
+    assert jan["as_of"].dt.strftime("%Y-%m-%d").to_dict() == {"d10": "2018-01-11", "d20": "2018-01-21",
+                                                               "none": "2018-01-16"}
+    assert (rows["ape"] == (rows["nowcast"] - rows["actual"]).abs() / rows["actual"] * 100).all()
+    mape = rows[rows["ds"] >= "2017-02-01"].groupby("information")["ape"].mean()
+    assert mape["d20"] < mape["d10"] < mape["none"]
