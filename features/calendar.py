@@ -87,3 +87,18 @@ def _month(value: str | pd.Timestamp, name: str) -> pd.Timestamp:
     if ts is pd.NaT:
         raise ValueError(f"working_days: {name} is missing (NaT)")
     return ts.to_period("M").to_timestamp()
+
+
+def flash_working_days(start: str | pd.Timestamp, end: str | pd.Timestamp) -> pd.DataFrame:
+    """Working days of each month ``start``..``end`` in the parts the customs flash covers:
+    days 1-10 (``d10``), days 1-20 (``d20``) and the whole month (``month``), int64 columns
+    indexed by the month starts (``ds``). Same rule as :func:`working_days`."""
+    whole = working_days(start, end)
+    months = whole.index
+    begins = months.to_numpy(dtype="datetime64[D]")
+    closed = np.concatenate([_weekday_holidays(year) for year in range(months[0].year, months[-1].year + 1)])
+    out = {"d10": np.busday_count(begins, begins + np.timedelta64(10, "D"), weekmask="1111100", holidays=closed),
+           "d20": np.busday_count(begins, begins + np.timedelta64(20, "D"), weekmask="1111100", holidays=closed)}
+    frame = pd.DataFrame({k: v.astype("int64") for k, v in out.items()}, index=months)
+    frame["month"] = whole["working_days"]
+    return frame

@@ -1,12 +1,12 @@
 """The monthly pipeline: Prefect flow ``monthly-forecast`` (``exportcast run`` / ``make run``).
 
-    ingest -> validate -> backtest -> forecast -> champions -> institutional -> publish (+ report)
+    ingest -> validate -> backtest -> forecast -> champions -> institutional -> nowcast -> publish (+ report)
 
 - ``ingest`` is the only task with retries, and it retries only transport errors of the
   customs API (a malformed file fails at once: retrying cannot fix it).
 - ``validate``: the readers validate at the edge; this step checks the frame is the canonical
   contract, summarises it and computes the data hash used by the caches and the bookkeeping.
-- ``backtest``, ``forecast`` and ``institutional`` are cached: the Prefect cache key is
+- ``backtest``, ``forecast``, ``institutional`` and ``nowcast`` are cached: the Prefect cache key is
   (task, data hash, the config sections the step reads, code version = hash of the sources of
   ``models/``, ``features/`` and the pipeline), and results are persisted under PREFECT_HOME
   (``PREFECT_LOCAL_STORAGE_PATH``), so an unchanged rerun loads them instead of refitting.
@@ -63,6 +63,7 @@ CODE_DIRS: tuple[str, ...] = ("models", "features")
 CODE_FILES: tuple[str, ...] = ("flows/jobs.py", "flows/pipeline.py")
 PROJECTIONS_FILE = "institutional_projections.csv"
 ACTUALS_FILE = "annual_actuals.csv"
+INDICATORS_FILE = "indicators_monthly.csv"
 KEY_PACKAGES: tuple[str, ...] = ("pandas", "numpy", "statsmodels", "prophet", "mlflow", "prefect", "pydantic")
 
 
@@ -226,6 +227,21 @@ def institutional_step(frame: pd.DataFrame, settings: Settings, data_dir: Path, 
     )
 
 
+@task(name="nowcast", cache_key_fn=_cache_key, persist_result=True)
+def nowcast_step(frame: pd.DataFrame, data_dir: Path, key: dict[str, Any], unique_id: str = "total") -> pd.DataFrame:
+    """The month-by-month nowcast backtest of ``unique_id`` from the customs flash
+    (``indicators_monthly.csv``): models.nowcast rows for outputs/nowcast.csv."""
+    from features.calendar import flash_working_days
+    from features.readers import read_indicators
+    from models.nowcast import backtest, flash_frame
+
+    indicators = read_indicators(data_dir)
+    months = indicators.loc[indicators["indicator"].str.endswith(f":{unique_id}"), "ds"]
+    flash, published = flash_frame(indicators, flash_working_days(months.min(), months.max()), unique_id)
+    y = frame.loc[frame["unique_id"] == unique_id].set_index("ds")["y"]
+    return backtest(y, flash, published, unique_id=unique_id)
+
+
 # ====================================================================== printing
 def institutional_text(summary: pd.DataFrame, outlook: pd.DataFrame, target_year: int) -> str:
     """What the flow prints of the comparison: per series and institution with at least two years,
@@ -319,7 +335,7 @@ def execute(settings: Settings, *, data_dir: Path | None = None,
 
     data_dir = Path(data_dir) if data_dir is not None else DEFAULT_DATA_DIR
     compare = settings.data.source == "embedded"
-    stages = _Stages(["ingest", "validate", "backtest", "forecast", *(["institutional"] if compare else []),
+    stages = _Stages(["ingest", "validate", "backtest", "forecast", *(["institutional", "nowcast"] if compare else []),
                       "mlflow", "publish"])
     run = RunRecord(run_id=_flow_run_id() or uuid.uuid4().hex, target_year=settings.target_year,
                     started_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -349,12 +365,16 @@ def execute(settings: Settings, *, data_dir: Path | None = None,
                                    "tables": file_hash(data_dir / PROJECTIONS_FILE, data_dir / ACTUALS_FILE)},
                               latest_annual=fc.annual,
                               latest_champions=dict(zip(bt.champions["unique_id"], bt.champions["champion"])), progress=True)
+            nowcast = stages.run("nowcast", nowcast_step, frame, data_dir,
+                                 key={**base_key, "tables": file_hash(data_dir / INDICATORS_FILE)})
         else:
+            nowcast = None
             progress(f"institutional comparison skipped: data source is {settings.data.source} "
                      "(it needs the embedded dataset)")
         results = assemble(frame, bt, fc, inst, run=replace(run, data_hash=digest, data=data_summary,
                                                             mlflow_run_id=tracker.run_id,
-                                                            mlflow_experiment_id=tracker.experiment_id))
+                                                            mlflow_experiment_id=tracker.experiment_id),
+                           nowcast=nowcast)
 
         start = time.perf_counter()
         tracker.log_results(results, fc.fitted, jobs.working_day_exog(frame, settings.forecast_end, settings),

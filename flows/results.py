@@ -34,6 +34,7 @@ import pandas as pd
 from models.backtest import BACKTEST_FORECAST_COLUMNS, METRIC_COLUMNS
 from models.engine import ANNUAL_COLUMNS, FIT_COLUMNS, FORECAST_FRAME_COLUMNS
 from models.institutional import COMPARISON_COLUMNS, OUTLOOK_COLUMNS, SUMMARY_COLUMNS
+from models.nowcast import NOWCAST_COLUMNS
 
 FLOAT_FORMAT = "%.6f"
 DATE_FORMAT = "%Y-%m-%d"
@@ -55,6 +56,7 @@ MODEL_FITS = "model_fits.csv"
 INSTITUTIONAL_COMPARISON = "institutional_comparison.csv"
 INSTITUTIONAL_SUMMARY = "institutional_summary.csv"
 INSTITUTIONAL_OUTLOOK = "institutional_outlook.csv"
+NOWCAST = "nowcast.csv"
 
 
 class SchemaError(ValueError):
@@ -115,6 +117,7 @@ SCHEMAS: dict[str, TableSchema] = {s.name: s for s in (
                 ("target_year", "unique_id", "institution", "published", "model")),
     TableSchema(INSTITUTIONAL_SUMMARY, tuple(SUMMARY_COLUMNS), ("unique_id", "institution", "model")),
     TableSchema(INSTITUTIONAL_OUTLOOK, tuple(OUTLOOK_COLUMNS), ("target_year", "unique_id", "institution", "published")),
+    TableSchema(NOWCAST, NOWCAST_COLUMNS, ("unique_id", "ds", "information"), dates=("ds", "as_of")),
 )}
 INSTITUTIONAL_TABLES: tuple[str, ...] = (INSTITUTIONAL_COMPARISON, INSTITUTIONAL_SUMMARY, INSTITUTIONAL_OUTLOOK)
 
@@ -311,10 +314,12 @@ def empty_table(name: str) -> pd.DataFrame:
     return pd.DataFrame(columns=list(SCHEMAS[name].columns))
 
 
-def assemble(frame: pd.DataFrame, backtest: Any, forecast: Any, institutional: Any | None, *, run: RunRecord) -> Results:
+def assemble(frame: pd.DataFrame, backtest: Any, forecast: Any, institutional: Any | None, *, run: RunRecord,
+             nowcast: pd.DataFrame | None = None) -> Results:
     """The run's results from the stage results: ``backtest`` (``models.backtest.BacktestResult``),
     ``forecast`` (``models.engine.ForecastResult`` with ``annual``), ``institutional``
-    (``models.institutional.InstitutionalResult`` or None when the comparison was not run).
+    (``models.institutional.InstitutionalResult`` or None when the comparison was not run); ``nowcast``
+    (``models.nowcast.backtest`` rows, or None: a header-only table).
     Fills the derived run.json fields (champion counts, total headline, fit seconds)."""
     champions = backtest.champions
     champion_of = {str(u): str(c) for u, c in zip(champions["unique_id"], champions["champion"])}
@@ -334,6 +339,7 @@ def assemble(frame: pd.DataFrame, backtest: Any, forecast: Any, institutional: A
     else:
         tables.update({INSTITUTIONAL_COMPARISON: institutional.comparison, INSTITUTIONAL_SUMMARY: institutional.summary,
                        INSTITUTIONAL_OUTLOOK: institutional.outlook})
+    tables[NOWCAST] = empty_table(NOWCAST) if nowcast is None else nowcast
     formatted = {name: format_table(name, table) for name, table in tables.items()}
     counts: dict[str, int] = {}
     for name in champion_of.values():
