@@ -47,7 +47,8 @@ def backtest_frame(frame: pd.DataFrame, settings: "Settings", *, horizon: int, w
     engine = settings.engine_settings()
     exog = working_day_exog(frame, frame["ds"].max() + horizon * MONTH, settings)
     return backtest(frame, engine, horizon=horizon, windows=windows, step=step, exog=exog,
-                    cutoffs=cutoffs, default_champion=default_champion(engine.model_names), progress=progress)
+                    cutoffs=cutoffs, default_champion=default_champion(engine.model_names), progress=progress,
+                    champion_metric=settings.backtest.champion_metric)
 
 
 def forecast_frame(frame: pd.DataFrame, settings: "Settings", *, horizon: int | None = None,
