@@ -33,7 +33,8 @@ import pandas as pd
 __all__ = ["COMPLEXITY_ORDER", "TIE_TOLERANCE", "NOISE_SE", "METRICS", "CHAMPION", "Choice", "complexity_key", "default_champion", "choose",
            "choose_at", "select_champions"]
 
-COMPLEXITY_ORDER: tuple[str, ...] = ("naive", "seasonal_naive", "theta", "ets", "arima", "prophet", "ensemble")
+COMPLEXITY_ORDER: tuple[str, ...] = ("naive", "seasonal_naive", "theta", "ets", "arima", "prophet", "ensemble",
+                                     "combo_mean", "combo_trimmed", "combo_inv_mase")
 TIE_TOLERANCE = 1e-9
 #: a contender within this many standard errors (of the mean paired difference across windows)
 #: of the best mean is not distinguishable from it; the simpler one is kept. 1.0: one standard
