@@ -25,16 +25,19 @@ monotone, so lo_95 <= lo_80 <= forecast <= hi_80 <= hi_95 holds as it does for e
 """
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy.stats import trim_mean
 
-from models.base import FORECAST_COLUMNS
+from models.base import FORECAST_COLUMNS, Forecaster
 
-__all__ = ["COMBINATIONS", "TRIM", "pool", "inverse_mase_weights", "combine_values", "combine_window"]
+__all__ = ["COMBINATIONS", "TRIM", "Combined", "pool", "inverse_mase_weights", "combine_values", "combine_window",
+           "combine_annual", "backtest_windows", "add_combinations"]
 
 COMBINATIONS: tuple[str, ...] = ("combo_mean", "combo_trimmed", "combo_inv_mase")
 #: share of the members cut at EACH end by the trimmed mean (scipy.stats.trim_mean: 5 members -> 1 cut at each end)
@@ -132,3 +135,90 @@ def combine_annual(rows: Sequence[Mapping[str, object]], members: Sequence[str],
             row[col] = float(combine_values(values, method, present, weights)[0])
         out.append(row)
     return out
+
+
+class Combined(Forecaster):
+    """A combination of members ALREADY fitted on the same history (nothing is refitted): the
+    published forecast of a combination candidate, and its fitted model for the registry.
+
+    ``predict`` combines the members' forecasts and bounds like the backtest (``combine_values``);
+    ``sample_paths`` is the linear pool of the members (each path is one member's path, the member
+    drawn with the combination's weights, equal for the mean and the trimmed mean), so an annual
+    total keeps the month-to-month correlation of the member that drew it."""
+
+    name = "combination"
+
+    def __init__(self, method: str, members: Mapping[str, Forecaster], weights: Mapping[str, float] | None = None) -> None:
+        if method not in COMBINATIONS:
+            raise ValueError(f"unknown combination {method!r}; known: {', '.join(COMBINATIONS)}")
+        if not members:
+            raise ValueError(f"{method}: no fitted member to combine")
+        super().__init__(method=method, weights=dict(weights or {}))
+        self.method, self.members_, self.weights = method, dict(members), dict(weights or {})
+        first = next(iter(self.members_.values()))
+        self.last_ds_, self.n_obs_ = first.last_ds_, first.n_obs_
+        self.nonnegative_ = all(m.nonnegative_ for m in self.members_.values())
+        self.uses_exog = any(getattr(m, "uses_exog", False) for m in self.members_.values())  # type: ignore[misc]
+        self._fitted = True
+
+    def _fit(self, y: pd.Series, X: pd.DataFrame | None) -> None:
+        raise NotImplementedError("a combination is built from fitted members; it is never fitted itself")
+
+    def _predict(self, h: int, X_future: pd.DataFrame | None) -> dict[str, np.ndarray]:
+        names = list(self.members_)
+        frames = [self.members_[m].predict(h, X_future if getattr(self.members_[m], "uses_exog", False) else None)
+                  for m in names]
+        return {c: combine_values(np.stack([f[c].to_numpy() for f in frames]), self.method, names, self.weights)
+                for c in FORECAST_COLUMNS}
+
+    def _sample_paths(self, h: int, n_paths: int, rng: np.random.Generator, X_future: pd.DataFrame | None) -> np.ndarray:
+        names = list(self.members_)
+        w = np.array([float(self.weights.get(m, 0.0)) for m in names]) if self.method == "combo_inv_mase" else np.zeros(len(names))
+        w = w / w.sum() if w.sum() > 0 else np.full(len(names), 1 / len(names))
+        counts = rng.multinomial(n_paths, w)
+        paths = [self.members_[m].sample_paths(h, int(k), int(rng.integers(0, 2**32 - 1)),
+                                               X_future if getattr(self.members_[m], "uses_exog", False) else None)
+                 for m, k in zip(names, counts) if k > 0]
+        return np.concatenate(paths, axis=0)[rng.permutation(n_paths)]
+
+    def describe(self) -> dict[str, Any]:
+        return {"members": list(self.members_), "weights": {m: round(v, 6) for m, v in self.weights.items()}}
+
+
+def backtest_windows(metrics: pd.DataFrame, unique_id: str) -> list[tuple[pd.Timestamp, dict[str, float]]]:
+    """One series' scored backtest windows as (cutoff, model -> MASE), the input of the weights."""
+    m = metrics[metrics["unique_id"] == unique_id]
+    return [(pd.Timestamp(c), dict(zip(g["model"].astype(str), g["mase"].astype(float))))
+            for c, g in m.groupby("cutoff", sort=True)]
+
+
+def add_combinations(forecasts: pd.DataFrame, annual: pd.DataFrame | None, fits: pd.DataFrame,
+                     fitted: Mapping[tuple[str, str], Forecaster], metrics: pd.DataFrame, members: Sequence[str]
+                     ) -> tuple[pd.DataFrame, pd.DataFrame | None, pd.DataFrame, dict[tuple[str, str], Forecaster]]:
+    """The published forecast's combination rows, per series, from the members' forecasts of the
+    SAME run (no refit); the inverse-MASE weights from ALL the series' backtest windows
+    (``metrics``: the backtest's metric table). Returns forecasts, annual, fits and fitted with
+    the combinations added (a fitted ``Combined`` where every member's fitted model is known)."""
+    f_out, a_out, fit_rows, fitted_out = [forecasts], [] if annual is None else [annual], [], dict(fitted)
+    for uid, group in forecasts.groupby("unique_id", sort=False):
+        present = [m for m in members if (group["model"] == m).any()]
+        if not present:
+            continue
+        weights = inverse_mase_weights(backtest_windows(metrics, str(uid)), present)
+        f_out.append(combine_window(group, present, weights))
+        if annual is not None:
+            rows = annual[annual["unique_id"] == uid].to_dict("records")
+            a_out.append(pd.DataFrame(combine_annual(rows, present, weights), columns=annual.columns))
+        n_obs = fits.loc[fits["unique_id"] == uid, "n_obs"]
+        for method in COMBINATIONS:
+            description = {"members": present, **({"weights": {m: round(weights[m], 6) for m in present if m in weights}}
+                                                   if method == "combo_inv_mase" else {})}
+            fit_rows.append({"unique_id": uid, "model": method, "model_used": method, "status": "ok", "reason": "",
+                             "error": "", "n_obs": int(n_obs.iloc[0]) if len(n_obs) else 0,
+                             "description": json.dumps(description)})
+            if all((uid, m) in fitted for m in present):
+                fitted_out[(str(uid), method)] = Combined(method, {m: fitted[(uid, m)] for m in present}, weights)
+    out_f = pd.concat(f_out, ignore_index=True)
+    out_a = pd.concat(a_out, ignore_index=True) if annual is not None else None
+    out_fits = pd.concat([fits, pd.DataFrame(fit_rows, columns=fits.columns)], ignore_index=True)
+    return out_f, out_a, out_fits, fitted_out

@@ -112,3 +112,27 @@ def test_no_window_after_the_cutoff_enters_a_weight():
     assert b["2021-08"] == a["2021-08"]  # not a trace of the months after the cutoff
     assert a["2021-07"] == b["2021-07"] == {}  # the 2021-06 window ends 2021-08: not observed by 2021-07
     assert a["2021-09"] != b["2021-09"]  # by 2021-09 the 2021-07 window (through 2021-09) counts, wrecked or not
+
+
+def test_published_combinations_use_every_window_and_refit_nothing():
+    from models.combination import add_combinations
+    from models.engine import forecast
+
+    settings = EngineSettings(models=(ModelSpec("naive"),), n_jobs=1, n_paths=200)
+    factory = lambda name, params: TOYS[name](**params)  # noqa: E731
+    frame = _frame(list(range(1, 37)))
+    fc = forecast(frame, settings, horizon=2, annual_year=2022, keep_models=True, factory=factory)
+    metrics = pd.DataFrame({"unique_id": "a", "cutoff": pd.to_datetime(["2020-01-01"] * 2 + ["2020-07-01"] * 2),
+                            "model": ["seasonal_naive", "naive"] * 2, "mase": [1.0, 0.5, 3.0, 0.5]})
+    f, a, fits, fitted = add_combinations(fc.forecasts, fc.annual, fc.fits, fc.fitted, metrics, ["seasonal_naive", "naive"])
+    # weights: seasonal naive 1 / 2, naive 1 / 0.5 -> 0.2, 0.8; Jan 2022: naive 36, seasonal naive 25
+    row = f[(f["model"] == "combo_inv_mase")].iloc[0]
+    assert row["forecast"] == pytest.approx(0.2 * 25 + 0.8 * 36)
+    desc = json.loads(fits.set_index("model").loc["combo_inv_mase", "description"])
+    assert desc == {"members": ["seasonal_naive", "naive"], "weights": {"seasonal_naive": 0.2, "naive": 0.8}}
+    assert set(a["model"]) >= {"combo_mean", "combo_trimmed", "combo_inv_mase"}
+    model = fitted[("a", "combo_inv_mase")]
+    assert model.members_["naive"] is fc.fitted[("a", "naive")]  # the fitted member itself, not a refit
+    assert model.predict(2)["forecast"].tolist() == pytest.approx(
+        f[f["model"] == "combo_inv_mase"]["forecast"].tolist())
+    assert model.sample_paths(2, 50, seed=1).shape == (50, 2)
