@@ -47,7 +47,25 @@ def backtest_frame(frame: pd.DataFrame, settings: "Settings", *, horizon: int, w
     engine = settings.engine_settings()
     exog = working_day_exog(frame, frame["ds"].max() + horizon * MONTH, settings)
     return backtest(frame, engine, horizon=horizon, windows=windows, step=step, exog=exog,
-                    cutoffs=cutoffs, default_champion=default_champion(engine.model_names), progress=progress)
+                    cutoffs=cutoffs, default_champion=default_champion(engine.model_names), progress=progress,
+                    champion_metric=settings.backtest.champion_metric, combinations=settings.backtest.combinations)
+
+
+def with_combinations(fc: "ForecastResult", bt: "BacktestResult", settings: "Settings") -> "ForecastResult":
+    """The forecast with the combination candidates (``models.combination``) added from its own
+    members' forecasts, inverse-MASE weights from every backtest window; unchanged when
+    ``backtest.combinations`` is off."""
+    import dataclasses
+
+    from models.champion import CHAMPION
+    from models.combination import add_combinations, pool
+
+    if not settings.backtest.combinations:
+        return fc
+    members = pool(settings.engine_settings().model_names)
+    forecasts, annual, fits, fitted = add_combinations(fc.forecasts, fc.annual, fc.fits, fc.fitted,
+                                                       bt.metrics[bt.metrics["model"] != CHAMPION], members)
+    return dataclasses.replace(fc, forecasts=forecasts, annual=annual, fits=fits, fitted=fitted)
 
 
 def forecast_frame(frame: pd.DataFrame, settings: "Settings", *, horizon: int | None = None,

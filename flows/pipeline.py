@@ -358,6 +358,7 @@ def execute(settings: Settings, *, data_dir: Path | None = None,
                         key={**base_key, **settings.section_dict("models", "backtest")})
         fc = stages.run("forecast", forecast_step, frame, settings, progress=True,
                         key={**base_key, **settings.section_dict("models", "target_year")})
+        fc = jobs.with_combinations(fc, bt, settings)  # combination candidates: from the members, no refit
         inst = None
         if compare:
             inst = stages.run("institutional", institutional_step, frame, settings, data_dir,

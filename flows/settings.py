@@ -151,6 +151,8 @@ class BacktestSettings(_Section):
     windows: int = Field(3, ge=1)
     step: int = Field(6, ge=1)
     champion_metric: Literal["mase", "smape", "rmsse"] = "mase"
+    # the combinations of models/combination.py (mean, trimmed mean, inverse-MASE) compete for champion
+    combinations: bool = True
 
 
 class InstitutionalSettings(_Section):

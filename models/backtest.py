@@ -26,7 +26,7 @@ for cutoff October Y-1 and horizon 14) from the models' joint sample paths
 Every (series, cutoff) window is one unit of work for the worker pool, dispatched longest
 history first. Champion rows (``model == 'champion'``) are added afterwards, per series in
 cutoff order, and are honest: at window k they copy the model chosen by
-``models.champion.choose_at`` — best mean MASE over the earlier windows whose evaluation months
+``models.champion.choose_at`` — best mean ``champion_metric`` (within the noise margin, the simpler) over the earlier windows whose evaluation months
 had all been observed by cutoff k; where there is none (the first window, or step < horizon)
 the caller's ``default_champion``. ``fits`` says, per window, which model the champion copied
 and why (its ``description`` holds the number of windows and the mean MASE it was chosen on).
@@ -43,7 +43,8 @@ import numpy as np
 import pandas as pd
 
 from models.base import FORECAST_COLUMNS, regularize
-from models.champion import CHAMPION, choose_at, complexity_key, select_champions
+from models.champion import CHAMPION, METRICS, choose_at, complexity_key, select_champions
+from models.combination import COMBINATIONS, combine_annual, combine_window, inverse_mase_weights, pool
 from models.engine import (ANNUAL_COLUMNS, FIT_COLUMNS, EngineSettings, ModelFactory, _check_exog, _months_between,
                            _month, check_models, fit_series, frame_to_series, run_batches,
                            when_lost)
@@ -128,22 +129,40 @@ def _window_task(item: tuple[str, pd.Series, pd.Timestamp, pd.DataFrame | None],
                    y_train)
 
 
-def _with_champions(windows: list[_Window], default_champion: str) -> tuple[list[pd.DataFrame], list[dict], list[dict], list[dict]]:
-    """One series' windows (cutoff order) with the champion rows of each, chosen on earlier windows only."""
+def _with_champions(windows: list[_Window], default_champion: str, metric: str = "mase", members: Sequence[str] = ()
+                    ) -> tuple[list[pd.DataFrame], list[dict], list[dict], list[dict]]:
+    """One series' windows (cutoff order) with the combination rows (``members``: their single
+    models; none: no combination) and the champion rows of each, both from earlier windows only."""
     frames: list[pd.DataFrame] = []
     metric_rows: list[dict[str, Any]] = []
     fit_rows: list[dict[str, Any]] = []
     annual_rows: list[dict[str, Any]] = []
-    done: list[tuple[pd.Timestamp, dict[str, float]]] = []  # (last evaluated month, model -> MASE)
+    done: list[tuple[pd.Timestamp, dict[str, float]]] = []  # (last evaluated month, model -> metric)
+    done_mase: list[tuple[pd.Timestamp, dict[str, float]]] = []  # the same windows' MASE (combination weights)
     for w in windows:
         uid, cutoff, fc = w.unique_id, w.cutoff, w.forecasts
+        window_metrics, window_annual = list(w.metrics), list(w.annual)
+        if members:
+            weights = inverse_mase_weights(done_mase, members, cutoff)
+            combo = combine_window(fc, members, weights)
+            if not combo.empty:
+                fc = pd.concat([fc, combo], ignore_index=True)
+                if w.metrics:
+                    window_metrics += [_score(uid, str(m), cutoff, g, w.y_train) for m, g in combo.groupby("model", sort=False)]
+                window_annual += combine_annual(w.annual, members, weights)
+                used = [m for m in members if (w.forecasts["model"] == m).any()]
+                description = json.dumps({"members": used, "weights": {m: round(weights[m], 6) for m in used if m in weights}})
+                fit_rows.extend({"unique_id": uid, "cutoff": cutoff, "model": name, "model_used": name, "status": "ok",
+                                 "reason": "", "error": "", "n_obs": int(np.isfinite(w.y_train).sum()),
+                                 "description": description if name == "combo_inv_mase" else json.dumps({"members": used})}
+                                for name in COMBINATIONS)
         frames.append(fc)
-        metric_rows.extend(w.metrics)
+        metric_rows.extend(window_metrics)
         fit_rows.extend(w.fits)
-        annual_rows.extend(w.annual)
-        choice = choose_at(done, cutoff, default_champion)
+        annual_rows.extend(window_annual)
+        choice = choose_at(done, cutoff, default_champion, metric=metric)
         picked = choice.champion
-        chosen_on = {"n_windows": choice.n_windows,
+        chosen_on = {"n_windows": choice.n_windows,  # mean_mase: the mean of the champion metric (reason names it)
                      "mean_mase": {m: round(choice.mean_mase[m], 6) for m in sorted(choice.mean_mase, key=complexity_key)}}
         champ = fc[fc["model"] == picked].assign(model=CHAMPION)
         champ_row: dict[str, Any] = {"unique_id": uid, "cutoff": cutoff, "model": CHAMPION, "model_used": picked,
@@ -156,9 +175,10 @@ def _with_champions(windows: list[_Window], default_champion: str) -> tuple[list
             frames.append(champ)
             if w.metrics:
                 metric_rows.append(_score(uid, CHAMPION, cutoff, champ, w.y_train))
-            annual_rows.extend({**row, "model": CHAMPION} for row in w.annual if row["model"] == picked)
+            annual_rows.extend({**row, "model": CHAMPION} for row in window_annual if row["model"] == picked)
         fit_rows.append(champ_row)
-        done.append((w.end, {row["model"]: row["mase"] for row in w.metrics}))
+        done.append((w.end, {row["model"]: row[metric] for row in window_metrics}))
+        done_mase.append((w.end, {row["model"]: row["mase"] for row in window_metrics}))
     return frames, metric_rows, fit_rows, annual_rows
 
 
@@ -189,7 +209,8 @@ def _explicit_cutoffs(cutoffs: Cutoffs, series: Mapping[str, pd.Series]) -> dict
 def backtest(frame: pd.DataFrame, settings: EngineSettings, *, horizon: int, windows: int | None = None, step: int = 1,
              exog: pd.DataFrame | None = None, cutoffs: Cutoffs | None = None,
              default_champion: str | None = None, annual: bool = False, keep_unscored: bool = False,
-             progress: bool = False, factory: ModelFactory | None = None) -> BacktestResult:
+             progress: bool = False, factory: ModelFactory | None = None, champion_metric: str = "mase",
+             combinations: bool = False) -> BacktestResult:
     """Backtest of every enabled model on every series of ``frame``: rolling origins by default,
     fixed information sets with ``cutoffs``.
 
@@ -200,7 +221,13 @@ def backtest(frame: pd.DataFrame, settings: EngineSettings, *, horizon: int, win
     ``default_champion`` (default 'seasonal_naive') is the champion of a first window and of a
     series without any window. ``annual``: also the calendar-year total of each window's last
     month (``result.annual``). ``keep_unscored``: keep windows with no actual yet (a forecast from
-    a fixed information set). ``factory`` replaces ``models.registry.create`` (tests)."""
+    a fixed information set). ``factory`` replaces ``models.registry.create`` (tests).
+    ``champion_metric`` (mase | smape | rmsse, config ``backtest.champion_metric``): the metric the
+    champion rule ranks on (``models.champion``). ``combinations``: add the combination candidates
+    of ``models.combination`` (computed from the single models' forecasts of each window, weights
+    from earlier windows only) as models the champion rule chooses among."""
+    if champion_metric not in METRICS:
+        raise ValueError(f"champion_metric must be one of {', '.join(METRICS)}; got {champion_metric!r}")
     if not isinstance(horizon, (int, np.integer)) or horizon < 1:
         raise ValueError(f"horizon must be a positive integer; got {horizon!r}")
     if cutoffs is None and windows is None:
@@ -247,7 +274,8 @@ def backtest(frame: pd.DataFrame, settings: EngineSettings, *, horizon: int, win
     fit_rows: list[dict[str, Any]] = []
     annual_rows: list[dict[str, Any]] = []
     for uid in series:
-        f, m, fi, a = _with_champions(by_series.get(uid, []), default_champion)
+        f, m, fi, a = _with_champions(by_series.get(uid, []), default_champion, champion_metric,
+                                      pool(settings.model_names) if combinations else ())
         frames += f
         metric_rows += m
         fit_rows += fi
@@ -255,7 +283,8 @@ def backtest(frame: pd.DataFrame, settings: EngineSettings, *, horizon: int, win
     forecasts = pd.concat(frames, ignore_index=True) if frames else _empty_forecasts()
     metrics = pd.DataFrame(metric_rows, columns=list(METRIC_COLUMNS))
     fits = pd.DataFrame(fit_rows, columns=list(BACKTEST_FIT_COLUMNS))
-    champions = select_champions(metrics[metrics["model"] != CHAMPION], default_champion, series=list(series))
+    champions = select_champions(metrics[metrics["model"] != CHAMPION], default_champion, series=list(series),
+                                 metric=champion_metric)
     champions = champions.set_index("unique_id").loc[list(series)].reset_index()
     annual_table = pd.DataFrame(annual_rows, columns=list(BACKTEST_ANNUAL_COLUMNS)) if annual else None
     return BacktestResult(forecasts=forecasts, metrics=metrics, champions=champions, fits=fits, annual=annual_table)

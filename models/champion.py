@@ -1,12 +1,21 @@
-"""Champion choice: per series, the model with the lowest mean MASE over backtest windows.
+"""Champion choice: per series, the candidate with the best mean backtest metric over windows.
 
 Rules (fixed, so the choice is reproducible and explainable):
 
-- The score of a model is the mean of its finite MASE values over the windows. Only models
+- The metric is the configured one (``backtest.champion_metric``: mase | smape | rmsse); the
+  score of a candidate is the mean of its finite values over the windows. Only candidates
   scored on the largest number of windows compete, so that a model that failed (or had no
   scale) in a hard window cannot win on the easy ones.
-- Ties (scores within ``TIE_TOLERANCE``) go to the simpler model by ``COMPLEXITY_ORDER``;
-  names not listed come after the listed ones, alphabetically.
+- Noise margin: the best-scoring candidate does not win outright. Every contender whose mean
+  is within ``NOISE_SE`` standard errors of the best one's is "not distinguishable" from it,
+  and the SIMPLEST of those (``COMPLEXITY_ORDER``; names not listed come after the listed
+  ones, alphabetically) is the champion. The standard error is that of the mean paired
+  difference across windows, sd(d_w) / sqrt(n) with d_w = score_w(candidate) - score_w(best)
+  over the windows where both are scored. Why: with 3 windows, a lower mean by a few
+  hundredths is usually one lucky window; the paired difference removes the part of the
+  spread that is common to both (a hard window is hard for everyone), so the margin measures
+  only how consistently the better candidate is better. With one window (no spread) the margin
+  is 0 and only exact ties (``TIE_TOLERANCE``) go to the simpler candidate.
 - No scored window: the caller's default champion, with the reason "no backtest window: default".
 - At a cutoff (``choose_at``: the champion of a backtest window, or of a target year in the
   institutional comparison) only the earlier windows whose evaluated months were ALL observed by
@@ -21,11 +30,19 @@ from dataclasses import dataclass, replace
 
 import pandas as pd
 
-__all__ = ["COMPLEXITY_ORDER", "TIE_TOLERANCE", "CHAMPION", "Choice", "complexity_key", "default_champion", "choose",
+__all__ = ["COMPLEXITY_ORDER", "TIE_TOLERANCE", "NOISE_SE", "METRICS", "CHAMPION", "Choice", "complexity_key", "default_champion", "choose",
            "choose_at", "select_champions"]
 
-COMPLEXITY_ORDER: tuple[str, ...] = ("naive", "seasonal_naive", "theta", "ets", "arima", "prophet", "ensemble")
+COMPLEXITY_ORDER: tuple[str, ...] = ("naive", "seasonal_naive", "theta", "ets", "arima", "prophet", "ensemble",
+                                     "combo_mean", "combo_trimmed", "combo_inv_mase")
 TIE_TOLERANCE = 1e-9
+#: a contender within this many standard errors (of the mean paired difference across windows)
+#: of the best mean is not distinguishable from it; the simpler one is kept. 1.0: one standard
+#: error, the usual "one-standard-error rule" of model selection (Hastie, Tibshirani, Friedman,
+#: The Elements of Statistical Learning, 7.10).
+NOISE_SE = 1.0
+METRICS: tuple[str, ...] = ("mase", "smape", "rmsse")
+_LABEL = {"mase": "MASE", "smape": "sMAPE", "rmsse": "RMSSE"}
 #: the model name under which champion rows appear in backtest outputs
 CHAMPION = "champion"
 
@@ -53,68 +70,108 @@ class Choice:
     champion: str
     reason: str
     n_windows: int
-    mean_mase: dict[str, float]
+    mean_mase: dict[str, float]  # candidate -> mean of the chosen metric (named mase for history)
+    metric: str = "mase"
 
 
-def choose(scores: Mapping[str, Iterable[float]], default: str) -> Choice:
-    """Pick the champion from per-model MASE values (one per window).
+def _check_metric(metric: str) -> str:
+    if metric not in METRICS:
+        raise ValueError(f"champion metric must be one of {', '.join(METRICS)}; got {metric!r}")
+    return metric
 
-    ``scores`` maps model name -> MASE of each window (NaN allowed). ``default`` is returned when
-    no model has a finite score."""
-    finite = {name: [float(v) for v in values if v is not None and math.isfinite(float(v))]
-              for name, values in scores.items() if name != CHAMPION}
+
+def _finite(v: object) -> bool:
+    return v is not None and math.isfinite(float(v))  # type: ignore[arg-type]
+
+
+def noise_margin(candidate: list[float], best: list[float]) -> float:
+    """Standard error of the mean paired difference candidate - best over the windows where both
+    are finite (aligned by position); 0 with fewer than two such windows."""
+    d = [float(c) - float(b) for c, b in zip(candidate, best) if _finite(c) and _finite(b)]
+    if len(d) < 2:
+        return 0.0
+    mean = sum(d) / len(d)
+    return math.sqrt(sum((x - mean) ** 2 for x in d) / (len(d) - 1) / len(d))
+
+
+def choose(scores: Mapping[str, Iterable[float]], default: str, *, metric: str = "mase",
+           noise_se: float = NOISE_SE) -> Choice:
+    """Pick the champion from per-candidate metric values, one per window.
+
+    ``scores`` maps candidate name -> value of ``metric`` in each window (NaN allowed), the lists
+    ALIGNED by window (position i is the same window for every candidate; pad with NaN).
+    ``default`` is returned when no candidate has a finite score. See the module docstring for
+    the noise margin (``noise_se`` standard errors; 0 keeps only the tie tolerance)."""
+    label = _LABEL[_check_metric(metric)]
+    raw = {name: [float(v) if _finite(v) else math.nan for v in values]
+           for name, values in scores.items() if name != CHAMPION}
+    finite = {name: [v for v in values if math.isfinite(v)] for name, values in raw.items()}
     n_windows = max((len(v) for v in finite.values()), default=0)
     means = {name: sum(v) / len(v) for name, v in finite.items() if v}
     if n_windows == 0:
-        return Choice(default, "no backtest window: default", 0, means)
+        return Choice(default, "no backtest window: default", 0, means, metric)
     contenders = {name: means[name] for name, v in finite.items() if len(v) == n_windows}
-    best = min(contenders.values())
+    best_name = min(contenders, key=lambda n: (contenders[n], complexity_key(n)))
+    best = contenders[best_name]
     tied = [name for name, score in contenders.items() if score - best <= TIE_TOLERANCE]
-    champion = min(tied, key=complexity_key)
-    reason = f"lowest mean MASE {contenders[champion]:.3f} over {n_windows} window{'s' if n_windows != 1 else ''}"
-    if len(tied) > 1:
+    close = {name: noise_margin(raw[name], raw[best_name]) for name, score in contenders.items()
+             if name not in tied and score - best <= noise_se * noise_margin(raw[name], raw[best_name])}
+    champion = min([*tied, *close], key=complexity_key)
+    reason = f"lowest mean {label} {contenders[champion]:.3f} over {n_windows} window{'s' if n_windows != 1 else ''}"
+    if champion in close:
+        reason = (f"mean {label} {contenders[champion]:.3f} over {n_windows} windows, within the noise of {best_name}'s "
+                  f"{best:.3f} (difference {contenders[champion] - best:.3f} <= {noise_se:g} x standard error "
+                  f"{close[champion]:.3f}); simpler model kept")
+    elif len(tied) > 1:
         others = ", ".join(sorted((t for t in tied if t != champion), key=complexity_key))
         reason += f" (tied with {others}; simpler model kept)"
-    return Choice(champion, reason, n_windows, means)
+    return Choice(champion, reason, n_windows, means, metric)
 
 
 def choose_at(windows: Iterable[tuple[pd.Timestamp, Mapping[str, float]]], cutoff: pd.Timestamp,
-              default: str) -> Choice:
-    """The champion at ``cutoff``: ``choose`` over the ``windows`` (last evaluated month, model ->
-    MASE) whose last evaluated month is at or before ``cutoff``; the reason names the cutoff.
+              default: str, *, metric: str = "mase", noise_se: float = NOISE_SE) -> Choice:
+    """The champion at ``cutoff``: ``choose`` over the ``windows`` (last evaluated month,
+    candidate -> value of ``metric``) whose last evaluated month is at or before ``cutoff``; the
+    reason names the cutoff.
 
     This is the one rule of an honest champion: the rolling backtest applies it at each window,
     the institutional comparison at each target year's information cutoff."""
     cutoff = pd.Timestamp(cutoff)
-    scores: dict[str, list[float]] = {}
-    for end, window_scores in windows:
-        if pd.Timestamp(end) <= cutoff:
-            for model, value in window_scores.items():
-                scores.setdefault(str(model), []).append(value)
-    choice = choose(scores, default)
+    known = [scores for end, scores in windows if pd.Timestamp(end) <= cutoff]
+    names = list(dict.fromkeys(str(m) for w in known for m in w))
+    scores = {name: [w.get(name, math.nan) for w in known] for name in names}
+    choice = choose(scores, default, metric=metric, noise_se=noise_se)
     if choice.n_windows == 0:
         return replace(choice, reason=f"no earlier window fully observed by {cutoff:%Y-%m}: default champion '{default}'")
     return replace(choice, reason=f"{choice.reason} before {cutoff:%Y-%m}")
 
 
-def select_champions(metrics: pd.DataFrame, default: str, *, series: Iterable[str] = ()) -> pd.DataFrame:
+def select_champions(metrics: pd.DataFrame, default: str, *, series: Iterable[str] = (), metric: str = "mase",
+                     noise_se: float = NOISE_SE) -> pd.DataFrame:
     """One row per series: unique_id, champion, reason, n_windows, mean_mase (JSON object model ->
-    mean MASE, models in complexity order).
+    mean of ``metric``, models in complexity order; the column keeps its name).
 
-    ``metrics`` has columns unique_id, model, cutoff, mase (rows of the ``champion`` pseudo-model
-    are ignored). ``series`` lists extra series without any window (they get ``default``)."""
-    missing = {"unique_id", "model", "mase"} - set(metrics.columns)
+    ``metrics`` has columns unique_id, model, cutoff and the metric (rows of the ``champion``
+    pseudo-model are ignored); windows are aligned by cutoff. ``series`` lists extra series
+    without any window (they get ``default``)."""
+    _check_metric(metric)
+    missing = {"unique_id", "model", metric} - set(metrics.columns)
     if missing:
         raise ValueError(f"metrics lacks column(s) {sorted(missing)}; has {list(metrics.columns)}")
     rows = []
     seen: set[str] = set()
     for uid, group in metrics.groupby("unique_id", sort=True):
-        scores = {str(model): g["mase"].tolist() for model, g in group.groupby("model", sort=False)}
-        rows.append(_row(str(uid), choose(scores, default)))
+        if "cutoff" in group.columns:
+            wide = group.pivot_table(index="cutoff", columns="model", values=metric, aggfunc="first", dropna=False)
+            wide = wide.reindex(columns=list(dict.fromkeys(group["model"])))
+            scores = {str(model): wide[model].tolist() for model in wide.columns}
+        else:
+            scores = {str(model): g[metric].tolist() for model, g in group.groupby("model", sort=False)}
+        rows.append(_row(str(uid), choose(scores, default, metric=metric, noise_se=noise_se)))
         seen.add(str(uid))
     for uid in series:
         if uid not in seen:
-            rows.append(_row(uid, choose({}, default)))
+            rows.append(_row(uid, choose({}, default, metric=metric)))
             seen.add(uid)
     return pd.DataFrame(rows, columns=["unique_id", "champion", "reason", "n_windows", "mean_mase"])
 

@@ -95,7 +95,8 @@ def test_backtest_command_scores_every_model_and_the_champion(tmp_path, monkeypa
     assert sorted(metrics["cutoff"].unique()) == ["2022-03-01", "2022-06-01"]
     # the series repeat exactly every year: seasonal naive makes no error at all
     assert (metrics.loc[metrics.model == "seasonal_naive", "mase"] == 0).all()
-    assert set(metrics["model"]) == {"seasonal_naive", "naive", "champion"}
+    # the models, the combinations of them (backtest.combinations) and the champion
+    assert set(metrics["model"]) == {"seasonal_naive", "naive", "combo_mean", "combo_trimmed", "combo_inv_mase", "champion"}
     champions = pd.read_csv(out / "champions.csv")
     assert champions.set_index("unique_id")["champion"].to_dict() == {"a": "seasonal_naive", "b": "seasonal_naive"}
     forecasts = pd.read_csv(out / "backtest_forecasts.csv")

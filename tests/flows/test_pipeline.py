@@ -48,9 +48,9 @@ def test_outputs_are_published(first_run) -> None:
     assert expected <= {p.name for p in out.iterdir()}
     assert not list(out.glob(".staging-*"))
     monthly = pd.read_csv(out / "forecast_monthly.csv", parse_dates=["ds"])
-    # every series x model x month of 2025 (history ends 2024-12)
-    assert len(monthly) == len(SERIES) * 3 * 12
-    assert set(monthly["model"]) == {"seasonal_naive", "naive", "ets"}
+    # every series x model x month of 2025 (history ends 2024-12); 3 models + the 3 combinations
+    assert len(monthly) == len(SERIES) * 6 * 12
+    assert set(monthly["model"]) == {"seasonal_naive", "naive", "ets", "combo_mean", "combo_trimmed", "combo_inv_mase"}
     assert monthly["ds"].min() == pd.Timestamp("2025-01-01") and monthly["ds"].max() == pd.Timestamp("2025-12-01")
     champions = pd.read_csv(out / "champions.csv")
     flagged = monthly.loc[monthly["is_champion"]].groupby("unique_id")["model"].unique()

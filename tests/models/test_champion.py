@@ -4,7 +4,7 @@ import json
 import pandas as pd
 import pytest
 
-from models.champion import choose, complexity_key, select_champions
+from models.champion import choose, choose_at, complexity_key, select_champions
 
 NAN = float("nan")
 
@@ -76,9 +76,10 @@ def test_choose_at_counts_only_windows_fully_observed_by_the_cutoff():
 
     ts = pd.Timestamp
     windows = [(ts("2020-12-01"), {"ets": 0.5, "theta": 0.9}),   # ends before the cutoff: counts
-               (ts("2021-10-01"), {"ets": 0.7, "theta": 0.5}),   # ends AT the cutoff: counts
+               (ts("2021-10-01"), {"ets": 0.7, "theta": 0.8}),   # ends AT the cutoff: counts
                (ts("2021-12-01"), {"ets": 9.0, "theta": 0.1})]   # still running at the cutoff: ignored
-    # ets (0.5 + 0.7) / 2 = 0.6 < theta (0.9 + 0.5) / 2 = 0.7; with the third window theta would win
+    # ets (0.5 + 0.7) / 2 = 0.6 < theta (0.9 + 0.8) / 2 = 0.85, beyond the noise margin (differences
+    # 0.4, 0.1: mean 0.25 > standard error 0.15); with the third window theta would win
     choice = choose_at(windows, ts("2021-10-01"), default="ensemble")
     assert (choice.champion, choice.n_windows) == ("ets", 2)
     assert choice.reason == "lowest mean MASE 0.600 over 2 windows before 2021-10"
@@ -86,3 +87,60 @@ def test_choose_at_counts_only_windows_fully_observed_by_the_cutoff():
     early = choose_at(windows, ts("2020-11-01"), default="ensemble")
     assert (early.champion, early.n_windows) == ("ensemble", 0)
     assert early.reason == "no earlier window fully observed by 2020-11: default champion 'ensemble'"
+
+
+def test_champion_metric_switch_changes_the_choice():
+    # window by window: ets has the lower MASE, theta the lower sMAPE (both consistently, so the
+    # noise margin does not blur either ranking)
+    mase = {"theta": [0.9, 1.0, 1.1], "ets": [0.5, 0.6, 0.7]}
+    smape = {"theta": [5.0, 6.0, 7.0], "ets": [8.0, 9.0, 10.5]}
+    by_mase = choose(mase, default="x", metric="mase")
+    by_smape = choose(smape, default="x", metric="smape")
+    assert (by_mase.champion, by_mase.reason) == ("ets", "lowest mean MASE 0.600 over 3 windows")
+    assert (by_smape.champion, by_smape.reason) == ("theta", "lowest mean sMAPE 6.000 over 3 windows")
+    assert choose(mase, default="x", metric="rmsse").reason == "lowest mean RMSSE 0.600 over 3 windows"
+    with pytest.raises(ValueError, match=r"^champion metric must be one of mase, smape, rmsse; got 'mape'$"):
+        choose(mase, default="x", metric="mape")
+
+
+def test_select_champions_ranks_on_the_configured_metric():
+    metrics = pd.DataFrame({
+        "unique_id": ["a"] * 4, "model": ["theta", "theta", "ets", "ets"],
+        "cutoff": pd.to_datetime(["2020-01-01", "2020-07-01"] * 2),
+        "mase": [1.0, 1.2, 0.5, 0.6], "smape": [4.0, 5.0, 9.0, 11.0], "rmsse": [1.0, 1.0, 2.0, 2.0]})
+    assert select_champions(metrics, default="x", metric="mase")["champion"].tolist() == ["ets"]
+    table = select_champions(metrics, default="x", metric="smape")
+    assert table["champion"].tolist() == ["theta"]
+    assert table.loc[0, "reason"] == "lowest mean sMAPE 4.500 over 2 windows"
+    assert json.loads(table.loc[0, "mean_mase"]) == {"theta": 4.5, "ets": 10.0}
+    with pytest.raises(ValueError, match=r"^metrics lacks column\(s\) \['rmsse'\]; has \['unique_id', 'model', 'cutoff', 'mase'\]$"):
+        select_champions(metrics[["unique_id", "model", "cutoff", "mase"]], default="x", metric="rmsse")
+
+
+def test_noise_margin_keeps_the_simpler_candidate():
+    # arima is best on average (0.80 vs theta 0.85) but only thanks to one window:
+    # differences theta - arima = 0.35, -0.10, -0.10: mean 0.05, sd 0.2598, se 0.15 -> inside the noise
+    scores = {"arima": [0.50, 0.95, 0.95], "theta": [0.85, 0.85, 0.85], "seasonal_naive": [1.2, 1.3, 1.4]}
+    choice = choose(scores, default="x")
+    assert choice.champion == "theta"
+    assert choice.reason == ("mean MASE 0.850 over 3 windows, within the noise of arima's 0.800 "
+                             "(difference 0.050 <= 1 x standard error 0.150); simpler model kept")
+    # without the margin (noise_se=0) the best mean wins
+    assert choose(scores, default="x", noise_se=0).champion == "arima"
+    # a CONSISTENT difference of the same size is not noise: theta - arima = 0.04, 0.05, 0.06 (se 0.0058)
+    steady = {"arima": [0.80, 0.80, 0.80], "theta": [0.84, 0.85, 0.86]}
+    assert choose(steady, default="x").champion == "arima"
+
+
+def test_noise_margin_pairs_windows_by_cutoff():
+    from models.champion import noise_margin
+
+    # hand computed: d = 0.2, 0.4 (the NaN window of the candidate is dropped): sd 0.1414, se 0.1
+    assert noise_margin([0.7, float("nan"), 0.9], [0.5, 0.1, 0.5]) == pytest.approx(0.1)
+    assert noise_margin([0.7], [0.5]) == 0.0
+    # choose_at aligns windows by their position even when a model lacks a window
+    ts = pd.Timestamp
+    windows = [(ts("2020-12-01"), {"theta": 0.9, "arima": 0.5}), (ts("2021-06-01"), {"arima": 0.6}),
+               (ts("2021-12-01"), {"theta": 0.8, "arima": 0.9})]
+    choice = choose_at(windows, ts("2022-01-01"), default="seasonal_naive")
+    assert (choice.champion, choice.n_windows) == ("arima", 3)
