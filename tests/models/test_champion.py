@@ -121,7 +121,7 @@ def test_noise_margin_keeps_the_simpler_candidate():
     # arima is best on average (0.80 vs theta 0.85) but only thanks to one window:
     # differences theta - arima = 0.35, -0.10, -0.10: mean 0.05, sd 0.2598, se 0.15 -> inside the noise
     scores = {"arima": [0.50, 0.95, 0.95], "theta": [0.85, 0.85, 0.85], "seasonal_naive": [1.2, 1.3, 1.4]}
-    choice = choose(scores, default="x")
+    choice = choose(scores, default="x", noise_se=1.0)
     assert choice.champion == "theta"
     assert choice.reason == ("mean MASE 0.850 over 3 windows, within the noise of arima's 0.800 "
                              "(difference 0.050 <= 1 x standard error 0.150); simpler model kept")
@@ -129,7 +129,7 @@ def test_noise_margin_keeps_the_simpler_candidate():
     assert choose(scores, default="x", noise_se=0).champion == "arima"
     # a CONSISTENT difference of the same size is not noise: theta - arima = 0.04, 0.05, 0.06 (se 0.0058)
     steady = {"arima": [0.80, 0.80, 0.80], "theta": [0.84, 0.85, 0.86]}
-    assert choose(steady, default="x").champion == "arima"
+    assert choose(steady, default="x", noise_se=1.0).champion == "arima"
 
 
 def test_noise_margin_pairs_windows_by_cutoff():
