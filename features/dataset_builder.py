@@ -418,28 +418,25 @@ def _read_press(raw_dir: Path) -> dict[str, Monthly]:
     return {key: _collect(r, PRESS, f"{key} (primary rows)") for key, r in rows.items()}
 
 
-def _read_trade_industry(raw_dir: Path) -> dict[str, Monthly]:
-    """Customs-MTI items (trade_industry.csv): industry_code -> months (export_usd only)."""
-    frame = read_raw_table(raw_dir, TRADE_INDUSTRY, ["period", "industry_code", "export_usd"])
+def _read_psicsh_export(raw_dir: Path, name: str, key_column: str) -> dict[str, Monthly]:
+    """A psicsh customs table (period, ``key_column``, export_usd): key -> months (export_usd only)."""
+    frame = read_raw_table(raw_dir, name, ["period", key_column, "export_usd"])
     rows: dict[str, list[tuple[str, int, int]]] = defaultdict(list)
     for i, rec in enumerate(frame.itertuples(index=False)):
         line = _line(i)
-        rows[rec.industry_code.strip()].append(
-            (_month(rec.period, TRADE_INDUSTRY, line, "period"),
-             _usd(rec.export_usd, TRADE_INDUSTRY, line, "export_usd"), line))
-    return {code: _collect(r, TRADE_INDUSTRY, code) for code, r in rows.items()}
+        rows[getattr(rec, key_column).strip()].append(
+            (_month(rec.period, name, line, "period"), _usd(rec.export_usd, name, line, "export_usd"), line))
+    return {code: _collect(r, name, code) for code, r in rows.items()}
+
+
+def _read_trade_industry(raw_dir: Path) -> dict[str, Monthly]:
+    """Customs-MTI items (trade_industry.csv): industry_code -> months."""
+    return _read_psicsh_export(raw_dir, TRADE_INDUSTRY, "industry_code")
 
 
 def _read_trade_region(raw_dir: Path) -> dict[str, Monthly]:
-    """Customs destinations (trade_region.csv): region_code -> months (export_usd only)."""
-    frame = read_raw_table(raw_dir, TRADE_REGION, ["period", "region_code", "export_usd"])
-    rows: dict[str, list[tuple[str, int, int]]] = defaultdict(list)
-    for i, rec in enumerate(frame.itertuples(index=False)):
-        line = _line(i)
-        rows[rec.region_code.strip()].append(
-            (_month(rec.period, TRADE_REGION, line, "period"),
-             _usd(rec.export_usd, TRADE_REGION, line, "export_usd"), line))
-    return {code: _collect(r, TRADE_REGION, code) for code, r in rows.items()}
+    """Customs destinations (trade_region.csv): region_code -> months."""
+    return _read_psicsh_export(raw_dir, TRADE_REGION, "region_code")
 
 
 def _read_region_groups(raw_dir: Path) -> dict[str, frozenset[str]]:
