@@ -182,6 +182,21 @@ def run_pipeline_with_source(settings: "Settings", source: str | None) -> None:
     run_pipeline(with_source(settings, source))
 
 
+def _fail_own_runs(settings: Any, reason: str) -> None:
+    """Best effort: the MLflow runs of this process end FAILED even if the signal cut the
+    tracker's own exit short (the next run's reaper is the second line of defence)."""
+    mlflow_settings = getattr(settings, "mlflow", None)
+    if mlflow_settings is None:  # a stand-in pipeline (tests) without tracking
+        return
+    try:
+        from flows.tracking import fail_runs_of_this_process
+
+        fail_runs_of_this_process(mlflow_settings, reason)
+    except Exception as exc:  # noqa: BLE001 - never hide the interruption behind a bookkeeping error
+        print(f"exportcast: could not mark this run's MLflow runs FAILED ({type(exc).__name__}: {exc})",
+              file=sys.stderr, flush=True)
+
+
 def _child_main(target: Callable[[Any, str | None], Any], settings: "Settings", source: str | None,
                 conn: "Connection", parent_pid: int, grace: float) -> None:
     """Body of the pipeline process (see the module docstring)."""
@@ -216,6 +231,7 @@ def _child_main(target: Callable[[Any, str | None], Any], settings: "Settings", 
             kill_descendants()
     except Interrupted as exc:
         code = 128 + exc.signum
+        _fail_own_runs(settings, f"stopped: {exc}")
         print(f"exportcast: {exc}; the pipeline stopped", file=sys.stderr, flush=True)
     except BaseException as exc:  # noqa: BLE001 - every error goes back to the supervisor
         code = 1

@@ -44,6 +44,7 @@ Nothing here reads the environment: the customs key never reaches MLflow.
 from __future__ import annotations
 
 import logging
+import os
 import math
 import socket
 import tempfile
@@ -237,6 +238,28 @@ def reap_stale_runs(client: MlflowClient, experiment_id: str, *, by: str) -> lis
             client.set_terminated(run_id, status=RunStatus.to_string(RunStatus.FAILED), end_time=now_ms)
         stale.append(StaleRun(run.info.run_id, pid, note, kids, tags.get("prefect_flow_run_id") or None))
     return stale
+
+
+def fail_runs_of_this_process(settings: MlflowSettings, reason: str) -> list[str]:
+    """Mark FAILED (with ``reason`` as the note) the RUNNING runs recorded by this process and
+    their RUNNING child runs: the pipeline process calls it when a signal stops it, in case the
+    tracker's own exit did not get to run. Returns the run ids it ended."""
+    uri = settings.tracking_uri
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    experiment = client.get_experiment_by_name(settings.experiment)
+    if experiment is None:
+        return []
+    running = client.search_runs([experiment.experiment_id], filter_string="attributes.status = 'RUNNING'",
+                                 max_results=5000)
+    mine = {r.info.run_id for r in running
+            if r.data.tags.get(PID_TAG) == str(os.getpid()) and r.data.tags.get(HOST_TAG) == socket.gethostname()}
+    ended = [r.info.run_id for r in running if r.info.run_id in mine or r.data.tags.get(PARENT_TAG) in mine]
+    now_ms = int(time.time() * 1000)
+    for run_id in ended:
+        client.set_tag(run_id, NOTE_TAG, reason)
+        client.set_tag(run_id, "error", reason)
+        client.set_terminated(run_id, status=RunStatus.to_string(RunStatus.FAILED), end_time=now_ms)
+    return ended
 
 
 def mark_experiment_kind(client: MlflowClient, experiment_id: str) -> None:

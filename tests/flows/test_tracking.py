@@ -186,3 +186,20 @@ def test_experiment_opens_on_runs_and_run_logs_its_dataset(tmp_path) -> None:
     assert str(csv.resolve()) in dataset.source
     assert tags == {"mlflow.data.context": "training", "data_hash": digest, "source": "csv", "rows": "5",
                     "series": "2", "months": "4", "first_month": "2024-01", "last_month": "2024-04"}
+
+
+def test_a_stopped_pipeline_process_fails_its_own_runs_only(tmp_path) -> None:
+    from mlflow import MlflowClient
+
+    from flows.tracking import NOTE_TAG, configure, fail_runs_of_this_process, process_tags
+
+    settings = _store(tmp_path)
+    exp = configure(settings)
+    client = MlflowClient(tracking_uri=settings.tracking_uri)
+    mine = client.create_run(exp, run_name="mine", tags=process_tags()).info.run_id
+    kid = client.create_run(exp, run_name="ets", tags={"mlflow.parentRunId": mine}).info.run_id
+    other = client.create_run(exp, run_name="other", tags=_dead_process_tags()).info.run_id
+
+    assert sorted(fail_runs_of_this_process(settings, "stopped: interrupted by SIGTERM")) == sorted([mine, kid])
+    assert [client.get_run(r).info.status for r in (mine, kid, other)] == ["FAILED", "FAILED", "RUNNING"]
+    assert client.get_run(mine).data.tags[NOTE_TAG] == "stopped: interrupted by SIGTERM"
