@@ -47,7 +47,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from flows.settings import Settings
 
 #: seconds the child may spend unwinding after a signal before it is ended regardless
-GRACE_SECONDS = 10.0
+GRACE_SECONDS = 25.0  # unwinding (Prefect marks the crash, MLflow ends the runs) took over 10 s under CI load
 #: seconds between two looks at the child's descendants (supervisor) / at the parent (child)
 POLL_SECONDS = 0.5
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
