@@ -337,12 +337,13 @@ def execute(settings: Settings, *, data_dir: Path | None = None,
     compare = settings.data.source == "embedded"
     stages = _Stages(["ingest", "validate", "backtest", "forecast", *(["institutional", "nowcast"] if compare else []),
                       "mlflow", "publish"])
-    run = RunRecord(run_id=_flow_run_id() or uuid.uuid4().hex, target_year=settings.target_year,
+    flow_run_id = _flow_run_id()
+    run = RunRecord(run_id=flow_run_id or uuid.uuid4().hex, target_year=settings.target_year,
                     started_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
                     data_source=settings.data.source, data_origin=_data_origin(settings, data_dir),
                     config=settings.to_dict(), config_file=str(settings.config_file) if settings.config_file else None,
                     code_version=code_version(), git_head=git_head(), packages=package_versions(),
-                    prefect_flow_run_id=_flow_run_id())
+                    prefect_flow_run_id=flow_run_id)
     tags = {"code_version": run.code_version, "target_year": settings.target_year, "data_source": settings.data.source,
             "prefect_flow_run_id": run.prefect_flow_run_id or "", "git_head": run.git_head or ""}
     with PipelineTracker(settings.mlflow, run_name=f"monthly-forecast {settings.target_year}", tags=tags,
