@@ -39,7 +39,8 @@ ENV_DELIMITER = "__"
 #: keys whose values are never logged even if a future setting carries one
 SECRET_KEY_PATTERN = re.compile(r"(secret|token|password|passwd|service_key|api_key|credential)", re.IGNORECASE)
 #: model names the registry knows (kept in sync by a test against models.registry.available())
-KNOWN_MODELS: tuple[str, ...] = ("seasonal_naive", "naive", "ets", "theta", "arima", "prophet", "ensemble")
+KNOWN_MODELS: tuple[str, ...] = ("seasonal_naive", "naive", "ets", "theta", "arima", "prophet", "ensemble",
+                                  "arimax", "arimax_wsts", "arimax_flash")
 
 
 class ConfigError(ExportcastError, ValueError):

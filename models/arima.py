@@ -255,6 +255,7 @@ class Arima(Forecaster):
         endog.index.freq = "MS"
         filled = seasonal_interpolate(y)
         filled = np.log(filled) if self.log_ else filled
+        searched = filled.to_numpy()  # the CSS search fits the regressor itself: the series WITH its effect
         if exog is not None:  # test the series net of the working-day effect (by least squares on the filled series)
             design = np.column_stack([np.ones(len(exog)), exog])
             beta = np.linalg.lstsq(design, filled.to_numpy(), rcond=None)[0]
@@ -279,7 +280,7 @@ class Arima(Forecaster):
             return (min(c[0], p_["max_p"]), min(c[1], p_["max_q"]), min(c[2], max_P), min(c[3], max_Q),
                     min(max(c[4], min_constant), max_constant))
 
-        w = filled.to_numpy()
+        w = searched.copy()
         wx = None if exog is None else exog[:, 0].copy()
         for _ in range(D):
             w = w[SEASON:] - w[:-SEASON]

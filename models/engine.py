@@ -213,7 +213,9 @@ def _check_exog(exog: pd.DataFrame | None) -> pd.DataFrame | None:
     bad = [c for c in exog.columns if not pd.api.types.is_numeric_dtype(exog[c])]
     if bad:
         raise ValueError(f"exog column(s) {bad} are not numeric")
-    nan_cols = [c for c in exog.columns if exog[c].isna().any()]
+    # leading-indicator columns (features.leading: 'lead:...') are NaN where the value was not
+    # public at the cutoff; the model that reads them forecasts those months (models.leading)
+    nan_cols = [c for c in exog.columns if exog[c].isna().any() and not str(c).startswith("lead:")]
     if nan_cols:
         raise ValueError(f"exog column '{nan_cols[0]}' has missing values, first at {exog.index[exog[nan_cols[0]].isna()][0]:%Y-%m}")
     return exog.sort_index()

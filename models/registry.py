@@ -18,6 +18,9 @@ _MODULES: dict[str, str] = {
     "arima": "models.arima",
     "prophet": "models.prophet_model",
     "ensemble": "models.ensemble",
+    "arimax": "models.leading",
+    "arimax_wsts": "models.leading",
+    "arimax_flash": "models.leading",
 }
 
 

@@ -17,6 +17,9 @@ FAST: dict[str, dict] = {
     "prophet": {"n_samples": 200, "working_days": True},
     "ets": {"n_sim": 200},
     "ensemble": {"members": {"seasonal_naive": {}, "naive": {}, "ets": {"n_sim": 200}}},
+    "arimax": {"regressor": "lead:test", "max_p": 1, "max_q": 1, "max_candidates": 6},
+    "arimax_wsts": {"max_p": 1, "max_q": 1, "max_candidates": 6},
+    "arimax_flash": {"max_p": 1, "max_q": 1, "max_candidates": 6},
 }
 MODELS = registry.available()
 
@@ -25,8 +28,11 @@ def weekday_frame(start: str = "2009-01-01", end: str = "2030-12-01") -> pd.Data
     """Working days stand-in: Monday-Friday count of each month (no holidays)."""
     idx = pd.date_range(start, end, freq="MS", name="ds")
     nxt = idx + pd.offsets.MonthBegin(1)
-    return pd.DataFrame({"working_days": np.busday_count(idx.values.astype("datetime64[D]"),
-                                                         nxt.values.astype("datetime64[D]")).astype(float)}, index=idx)
+    wd = np.busday_count(idx.values.astype("datetime64[D]"), nxt.values.astype("datetime64[D]")).astype(float)
+    # the leading-indicator columns of the arimax models (features.leading), here known in every month
+    lead = 20e9 * (1 + 0.004 * np.arange(len(idx))) * (1 + 0.05 * np.cos(2 * np.pi * np.arange(len(idx)) / 12))
+    return pd.DataFrame({"working_days": wd, "lead:wsts_month:billings_worldwide@1": lead,
+                         "lead:customs_10d:total": lead / 3, "lead:test": lead}, index=idx)
 
 
 def synthetic(n: int = 120, seed: int = 7) -> pd.Series:
@@ -50,7 +56,8 @@ def fitted(X):
 
 
 def test_registry_lists_every_model():
-    assert set(MODELS) == {"seasonal_naive", "naive", "ets", "theta", "arima", "prophet", "ensemble"}
+    assert set(MODELS) == {"seasonal_naive", "naive", "ets", "theta", "arima", "prophet", "ensemble",
+                           "arimax", "arimax_wsts", "arimax_flash"}
     for name in MODELS:
         cls = registry.get(name)
         assert cls.name == name
