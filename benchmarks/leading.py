@@ -84,14 +84,19 @@ def run_at(frame: pd.DataFrame, uid: str, cutoff: pd.Timestamp, horizon: int, en
     bt = backtest(y, engine, horizon=horizon, cutoffs=[cutoff], exog=exog, annual=annual, keep_unscored=annual)
     fallback = bt.fits[(bt.fits["status"] != "ok") & (bt.fits["model"] != "champion")]
     notes += [f"{r.model}: {r.status} ({r.reason}; {r.error})" for r in fallback.itertuples()]
-    return bt.metrics, bt.annual, notes
+    # a candidate that fell back (e.g. too few months of its indicator) is not the candidate's forecast:
+    # left out of its scores (the single models keep the engine's fallbacks, as in the pipeline)
+    dropped = {m for m in fallback["model"] if m in dict(CANDIDATES[uid])}
+    metrics = bt.metrics[~bt.metrics["model"].isin(dropped)]
+    annual_rows = None if bt.annual is None else bt.annual[~bt.annual["model"].isin(dropped)]
+    return metrics, annual_rows, notes
 
 
 def rolling(frame, indicators, base, args) -> None:
     cfg = base.backtest
     print(f"\n== rolling backtest: {cfg.windows} windows, step {cfg.step}, horizon {cfg.horizon} (MASE) ==")
     for uid in CANDIDATES:
-        engine = engine_for(uid, base, 0, args.n_jobs)
+        engine = engine_for(uid, base, 100, args.n_jobs)
         last = frame.loc[frame["unique_id"] == uid, "ds"].max()
         rows = []
         for cutoff in default_cutoffs(last, horizon=cfg.horizon, windows=cfg.windows, step=cfg.step):
@@ -147,14 +152,13 @@ def institutional(frame, indicators, base, args) -> None:
         wide = table.pivot_table(index="year", columns="who", values="ape")
         print(f"-- {uid}: APE by year")
         print(wide.round(2).to_string())
-        print(f"-- {uid}: MAPE over the years each column has, and over each institution's own years")
+        refs = [r for r in ("KITA", "KIET", *(name for name, _ in CANDIDATES[uid])) if r in wide.columns]
+        print(f"-- {uid}: MAPE over the years each row has, and over the years of {', '.join(refs)} (on_<who>)")
         lines = []
         for who in wide.columns:
             line = {"who": who, "n": int(wide[who].notna().sum()), "mape": wide[who].mean()}
-            for institution in ("KITA", "KIET"):
-                if institution in wide.columns:
-                    both = wide[[who, institution]].dropna()
-                    line[f"mape_on_{institution}_years"] = both[who].mean() if len(both) else np.nan
+            for ref in refs:
+                line[f"on_{ref}"] = wide.loc[wide[ref].notna(), who].mean()
             cover = table.loc[table["who"] == who, "inside_80"].dropna()
             line["cover_80"] = cover.astype(float).mean() if len(cover) else np.nan
             lines.append(line)
