@@ -104,7 +104,9 @@ def rolling(frame, indicators, base, args) -> None:
             rows.append(metrics)
             for note in notes:
                 print(f"  {uid} {cutoff:%Y-%m}: {note}")
-        table = pd.concat(rows).pivot_table(index="model", columns="cutoff", values="mase")
+        scores = pd.concat(rows)
+        # one information set per call: its champion row is only the default, not the champion rule's
+        table = scores[scores["model"] != "champion"].pivot_table(index="model", columns="cutoff", values="mase")
         table.columns = [f"{c:%Y-%m}" for c in table.columns]
         table["mean"] = table.mean(axis=1)
         print(f"-- {uid}")
