@@ -102,6 +102,7 @@ class ArimaX(Arima):
         self.x_hist_ = x.iloc[first:].copy()
         self.fit_start_ = y.index[0]
         self._draw_cache: dict[Any, np.ndarray] = {}
+        self._inner_cache: dict[Any, Arima] = {}
         super()._fit(y, X)
         names = self._results().model.param_names
         self.beta_ = float(self.param_values_[names.index(self._results().model.exog_names[0])])
@@ -109,6 +110,7 @@ class ArimaX(Arima):
     def __getstate__(self) -> dict[str, Any]:
         state = super().__getstate__()
         state["_draw_cache"] = {}
+        state["_inner_cache"] = {}
         return state
 
     # ------------------------------------------------------------------ forecasting
@@ -129,8 +131,11 @@ class ArimaX(Arima):
         out = np.empty((n, h))
         out[:, :k] = xf.to_numpy()[:k]
         if k < h:
-            known = pd.concat([self.x_hist_, xf.iloc[:k]])
-            inner = Arima(**self.params["indicator_params"]).fit(known)
+            key = tuple(xf.to_numpy()[:k])
+            inner = self._inner_cache.get(key)
+            if inner is None:  # predict and sample_paths of one information set share the fit
+                inner = Arima(**self.params["indicator_params"]).fit(pd.concat([self.x_hist_, xf.iloc[:k]]))
+                self._inner_cache = {key: inner}
             seed = int(rng.integers(0, 2**31 - 1))
             out[:, k:] = inner.sample_paths(h - k, n, seed=seed)
             self.indicator_model_ = inner.describe().get("spec", "")

@@ -86,7 +86,7 @@ def test_bad_values_are_named(tmp_path: Path) -> None:
     assert str(err.value) == (
         f"{cfg}: invalid configuration:\n"
         "  'models.enabled': unknown model(s) ['lstm']; available: seasonal_naive, naive, ets, theta, arima, prophet, "
-        "ensemble (got ['arima', 'lstm'])\n"
+        "ensemble, arimax, arimax_wsts, arimax_flash (got ['arima', 'lstm'])\n"
         "  'backtest.windows': Input should be greater than or equal to 1 (got 0)"
     )
 
@@ -119,7 +119,7 @@ def test_problems_from_file_and_environment_name_both(tmp_path: Path, monkeypatc
         "invalid configuration:",
         "  'target_year': Input should be greater than or equal to 2000 (got '1999')",
         "  'models.params': parameters given for unknown model(s) ['lstm']; available: seasonal_naive, naive, ets, "
-        "theta, arima, prophet, ensemble (got {'arima': {'max_p': 2}, 'lstm': {}})",
+        "theta, arima, prophet, ensemble, arimax, arimax_wsts, arimax_flash (got {'arima': {'max_p': 2}, 'lstm': {}})",
         "  'backtest.windows': Input should be greater than or equal to 1 (got 0)",
     ]
 
@@ -129,7 +129,7 @@ def test_updated_with_a_bad_value_is_a_config_error_naming_the_key() -> None:
         load_settings(None).updated("models", enabled=["foo"])
     assert str(err.value) == (
         "models settings: invalid configuration: 'models.enabled': unknown model(s) ['foo']; available: "
-        "seasonal_naive, naive, ets, theta, arima, prophet, ensemble (got ['foo'])"
+        "seasonal_naive, naive, ets, theta, arima, prophet, ensemble, arimax, arimax_wsts, arimax_flash (got ['foo'])"
     )
     assert isinstance(err.value, ExportcastError)
 
