@@ -15,6 +15,7 @@ unknown: the forecast and bounds are NaN and ``reason`` names the months. Nothin
 """
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -91,12 +92,12 @@ def annual_totals(history: pd.Series, forecast_index: pd.DatetimeIndex | pd.Inde
 
 # --------------------------------------------------------------------------- correlated residual paths
 def fit_ar1(residuals: pd.Series | np.ndarray) -> tuple[float, float]:
-    """(phi, sigma) of a stationary AR(1) for in-sample residuals (NaN = a missing month: pairs
-    across a gap are left out): phi is the lag-1 autocorrelation (statsmodels' ``acf``,
-    ``missing='conservative'``), kept within [-MAX_PHI, MAX_PHI]; sigma the residuals' standard
-    deviation (the process's marginal one). Fewer than 3 finite residuals: (0, sd or 0)."""
-    from statsmodels.tsa.stattools import acf
-
+    """(phi, sigma) of a stationary AR(1) for in-sample residuals (NaN = a missing month): phi is
+    the lag-1 autocorrelation over the pairs of consecutive observed months (a pair across a gap
+    is left out; statsmodels' ``acf(missing='conservative')`` divides by every month instead and
+    shrinks phi by the share of missing pairs), kept within [-MAX_PHI, MAX_PHI]; sigma is the
+    residuals' standard deviation (the process's marginal one). Fewer than 3 finite residuals or
+    no spread: (0, sd or 0)."""
     r = np.asarray(residuals, dtype=float)
     finite = r[np.isfinite(r)]
     if len(finite) < 3:
@@ -104,9 +105,13 @@ def fit_ar1(residuals: pd.Series | np.ndarray) -> tuple[float, float]:
     sigma = float(finite.std(ddof=1))
     if sigma == 0:
         return 0.0, 0.0
-    phi = float(acf(r, nlags=1, missing="conservative", fft=False)[1])
-    if not np.isfinite(phi):
-        phi = 0.0
+    x = r - finite.mean()
+    pair = np.isfinite(x[1:]) & np.isfinite(x[:-1])
+    if pair.sum() < 2:
+        return 0.0, sigma
+    now, before = x[1:][pair], x[:-1][pair]
+    denom = math.sqrt(float(now @ now) * float(before @ before))
+    phi = float(now @ before) / denom if denom > 0 else 0.0
     return float(np.clip(phi, -MAX_PHI, MAX_PHI)), sigma
 
 

@@ -12,10 +12,15 @@ import pandas as pd
 import pytest
 
 from models.institutional import ACCURACY_COLUMNS, accuracy_table, compare_with_institutions
-from tests.models.test_institutional import (ACTUAL, BN, NAIVE, SEASONAL, SETTINGS, semis_frame, toy_actuals,
-                                             toy_factory, toy_projections, total_frame)
+from tests.models.test_institutional import (ACTUAL, BN, NAIVE, SEASONAL, SETTINGS, _months, _year, semis_frame,
+                                             toy_actuals, toy_factory, toy_projections, total_frame)
 
 COMBOS = ("combo_mean", "combo_trimmed", "combo_inv_mase")
+
+
+def frame16() -> pd.DataFrame:
+    """``total`` with 2016 observed too (70 bn a month), so that 2016 is a compared year."""
+    return pd.concat([total_frame(), _months("2016-01-01", _year(70), "total")], ignore_index=True)
 
 
 def _compare(frame: pd.DataFrame, **kwargs):
@@ -25,7 +30,7 @@ def _compare(frame: pd.DataFrame, **kwargs):
 
 @pytest.fixture(scope="module")
 def result():
-    return _compare(pd.concat([total_frame(), semis_frame()], ignore_index=True))
+    return _compare(pd.concat([frame16(), semis_frame()], ignore_index=True))
 
 
 def _model(result, year: int, model: str) -> pd.Series:
@@ -67,8 +72,7 @@ def test_champion_chooses_among_singles_and_combinations(result):
 def test_a_later_years_actuals_do_not_move_an_earlier_years_weights_or_champion(result):
     """Nov-Dec 2014 are after the 2015 cutoff (Oct 2014) but inside the 2014 window: if the 2014
     window entered 2015's weights or champion, wrecking those two months would move them."""
-    frame = total_frame()
-    wrecked = frame.copy()
+    wrecked = frame16()
     late = wrecked["ds"].isin(pd.to_datetime(["2014-11-01", "2014-12-01"]))
     wrecked.loc[late, "y"] = 200 * BN
     after = _compare(pd.concat([wrecked, semis_frame()], ignore_index=True))
