@@ -28,6 +28,11 @@ Decisions worth knowing when reading the outputs:
   Y-2 and before), ties to the simpler model; with no such year it is the default (``ensemble``
   when enabled, else ``seasonal_naive``). ``champion_model`` and ``champion_reason`` record the
   choice, so year Y's champion never sees year Y's errors. Annual APE does not enter the choice.
+- Candidates: the enabled models and (``combinations``, config ``backtest.combinations``) the
+  combinations of ``models.combination`` computed from the single models' forecasts of the same
+  year, no refit; ``combo_inv_mase``'s weights of year Y come from the same earlier years as the
+  champion (Y-2 and before). ``accuracy_table`` is the table of issue 9 (institutions, models,
+  combinations, reconciled, champion: MAPE, bias, 80% coverage, ratio to the best institution).
 - The outlook for ``target_year`` puts the champion's forecast from all the data beside every
   institution's projection for that year, and the same-information forecast (October of the
   year before) next to it.
