@@ -158,11 +158,8 @@ class ProphetModel(Forecaster):
             pred = self.model_.predict(future)
         return {c: pred[c].to_numpy(dtype=float) for c in ("yhat", "trend", "multiplicative_terms", "additive_terms")}
 
-    def _mean(self, h: int, X_future: pd.DataFrame | None) -> np.ndarray:
-        future = self._frame(pd.date_range(self.last_ds_, periods=h + 1, freq="MS")[1:], X_future, "predict")
-        return self._point_components(future)["yhat"]
-
-    def _draws(self, h: int, n: int, seed: int, X_future: pd.DataFrame | None, mean: np.ndarray | None = None) -> np.ndarray:
+    def _draws(self, h: int, n: int, seed: int, X_future: pd.DataFrame | None,
+               point: dict[str, np.ndarray] | None = None) -> np.ndarray:
         """(n, h) joint draws, spread around the point forecast by ``interval_scale_``.
 
         Prophet's own draws add INDEPENDENT monthly noise to the trend draws: their sum over a
@@ -172,9 +169,10 @@ class ProphetModel(Forecaster):
         (trend draw - point trend, times the seasonal factor) and the noise is an AR(1) fitted to
         the in-sample residuals (``residual_ar1_``), simulated jointly over the h months
         (``models.annual.ar1_paths``): monthly spread as before, annual spread with the
-        month-to-month correlation."""
+        month-to-month correlation. ``point``: the ``_point_components`` of these months, when the
+        caller has them."""
         future = self._frame(pd.date_range(self.last_ds_, periods=h + 1, freq="MS")[1:], X_future, "predict")
-        point = self._point_components(future)
+        point = self._point_components(future) if point is None else point
         self.model_.uncertainty_samples = n
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -186,8 +184,7 @@ class ProphetModel(Forecaster):
         draws = signal * (1.0 + noise) if self.params["seasonality_mode"] == "multiplicative" else signal + noise
         scale = getattr(self, "interval_scale_", 1.0)
         if scale != 1.0:
-            mean = point["yhat"] if mean is None else mean
-            draws = mean + scale * (draws - mean)
+            draws = point["yhat"] + scale * (draws - point["yhat"])
         return draws
 
     def _predict(self, h: int, X_future: pd.DataFrame | None) -> dict[str, np.ndarray]:
@@ -200,9 +197,10 @@ class ProphetModel(Forecaster):
         return {k: v.copy() for k, v in cache[key].items()}
 
     def _predict_uncached(self, h: int, X_future: pd.DataFrame | None) -> dict[str, np.ndarray]:
-        mean = self._mean(h, X_future)  # the bounds come from one set of draws below
-        draws = self._draws(h, self.params["n_samples"], self.params["seed"], X_future, mean)
-        out = {"forecast": mean}
+        future = self._frame(pd.date_range(self.last_ds_, periods=h + 1, freq="MS")[1:], X_future, "predict")
+        point = self._point_components(future)  # the bounds come from one set of draws below
+        draws = self._draws(h, self.params["n_samples"], self.params["seed"], X_future, point)
+        out = {"forecast": point["yhat"]}
         for level in LEVELS:
             tail = (100 - level) / 200
             out[f"lo_{level}"] = np.quantile(draws, tail, axis=0)
