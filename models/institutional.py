@@ -51,7 +51,7 @@ import pandas as pd
 from models import metrics
 from models.backtest import BacktestResult, backtest
 from models.champion import CHAMPION, choose_at, default_champion
-from models.combination import COMBINATIONS, pool
+from models.combination import COMBINATIONS, backtest_windows, combine_annual, inverse_mase_weights, pool
 from models.engine import EngineSettings, ModelFactory, forecast
 
 __all__ = ["InstitutionalResult", "compare_with_institutions", "annual_actuals_table", "accuracy_table", "PRE_YEAR",
@@ -354,8 +354,9 @@ def compare_with_institutions(frame: pd.DataFrame, projections: pd.DataFrame, ac
     no_window = {uid: _champion_without_window(bt, uid, pd.Timestamp(year=target_year - 1, month=info_month, day=1),
                                                24 - info_month, default_champion(model_names), champion_metric)[0]
                  for uid in sorted(outlook_ids)}
+    scored = bt.metrics[bt.metrics["model"] != CHAMPION] if bt is not None and combinations else None
     outlook = _outlook(frame, p, settings, target_year, eligible_by_year.get(target_year, set()), all_models, champions,
-                       no_window, actual_of, exog, model_names, factory, latest_annual, latest_champions)
+                       no_window, actual_of, exog, model_names, factory, latest_annual, latest_champions, scored)
     return InstitutionalResult(comparison=comparison, summary=summary, outlook=outlook, champions=champions)
 
 
@@ -470,10 +471,24 @@ def _span_text(years: list[int]) -> str:
     return ", ".join(parts)
 
 
+def _with_combinations(annual: pd.DataFrame, scored: pd.DataFrame, members: list[str]) -> pd.DataFrame:
+    """``annual`` (engine annual rows of the target year) with the combinations' rows of each
+    series: from its members' rows, inverse-MASE weights over all its scored years (``scored``:
+    the comparison backtest's metric rows), as the published forecast does."""
+    extra = []
+    for uid, g in annual.groupby("unique_id", sort=False):
+        present = [m for m in members if (g["model"] == m).any()]
+        if present:
+            weights = inverse_mase_weights(backtest_windows(scored, str(uid)), present)
+            extra += combine_annual(g.to_dict("records"), present, weights)
+    return pd.concat([annual, pd.DataFrame(extra, columns=annual.columns)], ignore_index=True) if extra else annual
+
+
 def _outlook(frame: pd.DataFrame, p: pd.DataFrame, settings: EngineSettings, target_year: int, same_info_ids: set[str],
              all_models: pd.DataFrame, champions: pd.DataFrame, no_window: Mapping[str, str], actual_of: dict,
              exog: pd.DataFrame | None, model_names: list[str], factory: ModelFactory | None,
-             latest_annual: pd.DataFrame | None = None, latest_champions: Mapping[str, str] | None = None) -> pd.DataFrame:
+             latest_annual: pd.DataFrame | None = None, latest_champions: Mapping[str, str] | None = None,
+             scored: pd.DataFrame | None = None) -> pd.DataFrame:
     rows = p[p["target_year"] == target_year].copy()
     if rows.empty:
         return pd.DataFrame(columns=OUTLOOK_COLUMNS)
@@ -503,6 +518,8 @@ def _outlook(frame: pd.DataFrame, p: pd.DataFrame, settings: EngineSettings, tar
             result = forecast(latest, settings, until=pd.Timestamp(year=target_year, month=12, day=1), exog=exog,
                               annual_year=target_year, factory=factory)
             given = result.annual[result.annual["year"] == target_year]
+            if scored is not None:  # the combinations, from the members' forecasts (weights: every scored year)
+                given = _with_combinations(given, scored, pool(model_names))
             latest_rows = _model_rows(given, given["unique_id"].map(last_month))
     pick = latest_rows.merge(pd.DataFrame({"unique_id": list(champ_of), "model": list(champ_of.values())}),
                              on=["unique_id", "model"], how="inner").drop(columns=["model", "target_year"], errors="ignore")

@@ -157,3 +157,16 @@ def test_accuracy_table_ratio_on_the_best_institutions_own_years():
     assert t.loc["ets", "ratio_to_best_institution"] == pytest.approx(1.5)
     assert t.loc["KITA", "ratio_to_best_institution"] == pytest.approx(2.5)
     assert t.loc["ets", "mape"] == pytest.approx(5.0)  # its MAPE stays over every year of the table
+
+
+def test_outlook_of_a_combination_champion_without_the_callers_annual_forecast():
+    """Data through June 2015, outlook 2016 fitted here (no ``latest_annual``): naive 12 x 66 = 792,
+    seasonal naive Jul-Dec 60 + Jan-Jun 66 -> 756; a combo_mean champion shows (792 + 756) / 2."""
+    frame = total_frame()
+    frame = frame[frame["ds"] <= pd.Timestamp("2015-06-01")]
+    out = compare_with_institutions(frame, toy_projections(), toy_actuals(), SETTINGS, info_month=10, first_year=2013,
+                                    last_year=2015, target_year=2016, factory=toy_factory,
+                                    latest_champions={"total": "combo_mean"})
+    kita = out.outlook[out.outlook["institution"] == "KITA"].iloc[0]
+    assert kita["champion_model"] == "combo_mean"
+    assert kita["model_usd_bn"] == pytest.approx((792 + 756) / 2)
