@@ -224,6 +224,7 @@ def institutional_step(frame: pd.DataFrame, settings: Settings, data_dir: Path, 
         info_month=settings.institutional.info_month, first_year=settings.institutional.first_year,
         target_year=settings.target_year, exog=exog, latest_annual=latest_annual,
         latest_champions=latest_champions, progress=progress,
+        combinations=settings.backtest.combinations, champion_metric=settings.backtest.champion_metric,
     )
 
 
@@ -364,7 +365,9 @@ def execute(settings: Settings, *, data_dir: Path | None = None,
         if compare:
             inst = stages.run("institutional", institutional_step, frame, settings, data_dir,
                               key={**base_key, **settings.section_dict("models", "institutional", "target_year"),
-                                   "tables": file_hash(data_dir / PROJECTIONS_FILE, data_dir / ACTUALS_FILE)},
+                                   "tables": file_hash(data_dir / PROJECTIONS_FILE, data_dir / ACTUALS_FILE),
+                                   "champion": {"combinations": settings.backtest.combinations,
+                                                "champion_metric": settings.backtest.champion_metric}},
                               latest_annual=fc.annual,
                               latest_champions=dict(zip(bt.champions["unique_id"], bt.champions["champion"])), progress=True)
             nowcast = stages.run("nowcast", nowcast_step, frame, data_dir,

@@ -768,6 +768,8 @@ def _section_institutional(inputs: ReportInputs) -> str:
                     parts.append(f"<figure>{chart}</figure>")
     else:
         parts.append(_note(inputs.notes.get("institutional_comparison.csv", "no comparison rows")))
+    if inputs.comparison is not None:
+        parts.append(_accuracy_tables(inputs.comparison, names))
     if inputs.summary is not None and not inputs.summary.empty:
         parts.append(_summary_tables(inputs.summary, names))
     elif inputs.summary is None:
@@ -775,6 +777,40 @@ def _section_institutional(inputs: ReportInputs) -> str:
     if inputs.comparison is not None:
         parts.append(_comparison_table(inputs.comparison, names))
     return "".join(parts) + "</section>"
+
+
+#: the series of the accuracy table (issue 9): the total and the ministry's semiconductors (the institutions' basis)
+ACCURACY_SERIES: tuple[str, ...] = ("total", "item:semiconductors_ministry")
+
+
+def _accuracy_tables(comparison: pd.DataFrame, names: dict[str, str]) -> str:
+    """The table of ``benchmarks/accuracy.py`` (``models.institutional.accuracy_table``): KITA,
+    KIET, every model, every combination, the reconciled forecast and the champion, with the
+    information each used, for the total and semiconductors, 2013-2025."""
+    from models.institutional import accuracy_table
+
+    ids = tuple(u for u in ACCURACY_SERIES if (comparison["unique_id"] == u).any())
+    if not ids:
+        return ""
+    table = accuracy_table(comparison, ids, first_year=2013, last_year=2025)
+    out = ["<h3>Accuracy of the pre-year forecasts, 2013-2025: institutions, models, combinations, champion</h3>"]
+    for uid, g in table.groupby("unique_id", sort=False):
+        best = str(g["best_institution"].iloc[0])
+        body = []
+        for r in g.itertuples(index=False):
+            years = f"{int(r.n_years)} ({r.years})" if int(r.n_years) else "–"
+            cover = fmt_pct(100 * r.coverage_80, 0) if _is_num(r.coverage_80) else "–"
+            ratio = f"{float(r.ratio_to_best_institution):.3f}" if _is_num(r.ratio_to_best_institution) else "–"
+            body.append([str(r.forecast), years, fmt_pct(r.mape, 2), fmt_pct(r.bias_pct, 2, signed=True), cover, ratio,
+                         str(r.information)])
+        out.append(_table(["Forecast", "Years", "MAPE", "Bias", "80% cover", f"Ratio to {best}", "Information used"], body,
+                          caption=_label(str(uid), names), numeric=(2, 3, 4, 5), classes=["data", "compact"],
+                          widths=["11%", "13%", "7%", "7%", "7%", "8%", "47%"]))
+    out.append(_note("Models over every year KITA or KIET has an outlook for; institutions over their own years. "
+                     "Ratio: the forecast's MAPE over the best institution's years / that institution's MAPE (below 1 "
+                     "beats it). 80% cover: share of the years whose actual fell inside the forecast's 80% interval "
+                     "of the annual total (institutions publish none). Bias: mean signed error, above the actual positive."))
+    return "".join(out)
 
 
 def _summary_tables(summary: pd.DataFrame, names: dict[str, str]) -> str:

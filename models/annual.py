@@ -15,12 +15,13 @@ unknown: the forecast and bounds are NaN and ``reason`` names the months. Nothin
 """
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["annual_totals", "QUANTILES"]
+__all__ = ["annual_totals", "QUANTILES", "fit_ar1", "ar1_paths", "ar1_sum_sd", "MAX_PHI"]
 
 #: bound name -> quantile of the path sums
 QUANTILES: dict[str, float] = {"lo_95": 0.025, "lo_80": 0.10, "hi_80": 0.90, "hi_95": 0.975}
@@ -87,3 +88,56 @@ def annual_totals(history: pd.Series, forecast_index: pd.DatetimeIndex | pd.Inde
     for key, q in QUANTILES.items():
         result[key] = float(np.quantile(sums, q))
     return result
+
+
+# --------------------------------------------------------------------------- correlated residual paths
+def fit_ar1(residuals: pd.Series | np.ndarray) -> tuple[float, float]:
+    """(phi, sigma) of a stationary AR(1) for in-sample residuals (NaN = a missing month): phi is
+    the lag-1 autocorrelation over the pairs of consecutive observed months (a pair across a gap
+    is left out; statsmodels' ``acf(missing='conservative')`` divides by every month instead and
+    shrinks phi by the share of missing pairs), kept within [-MAX_PHI, MAX_PHI]; sigma is the
+    residuals' standard deviation (the process's marginal one). Fewer than 3 finite residuals or
+    no spread: (0, sd or 0)."""
+    r = np.asarray(residuals, dtype=float)
+    finite = r[np.isfinite(r)]
+    if len(finite) < 3:
+        return 0.0, float(finite.std(ddof=1)) if len(finite) > 1 else 0.0
+    sigma = float(finite.std(ddof=1))
+    if sigma == 0:
+        return 0.0, 0.0
+    x = r - finite.mean()
+    pair = np.isfinite(x[1:]) & np.isfinite(x[:-1])
+    if pair.sum() < 2:
+        return 0.0, sigma
+    now, before = x[1:][pair], x[:-1][pair]
+    denom = math.sqrt(float(now @ now) * float(before @ before))
+    phi = float(now @ before) / denom if denom > 0 else 0.0
+    return float(np.clip(phi, -MAX_PHI, MAX_PHI)), sigma
+
+
+#: an estimated |phi| above this is held here (a unit root would make the process non-stationary)
+MAX_PHI = 0.95
+
+
+def ar1_paths(n_paths: int, h: int, phi: float, sigma: float, rng: np.random.Generator) -> np.ndarray:
+    """(n_paths, h) draws of a stationary AR(1) with marginal standard deviation ``sigma``:
+    e_1 ~ N(0, sigma^2), e_t = phi e_{t-1} + sqrt(1 - phi^2) sigma z_t. Started from the
+    stationary distribution (not from the last residual), so the draws are centred on zero and
+    the point forecast they are added to is unchanged."""
+    z = rng.standard_normal((n_paths, h))
+    out = np.empty((n_paths, h))
+    if h == 0:
+        return out
+    innovation = sigma * np.sqrt(1.0 - phi * phi)
+    out[:, 0] = sigma * z[:, 0]
+    for t in range(1, h):
+        out[:, t] = phi * out[:, t - 1] + innovation * z[:, t]
+    return out
+
+
+def ar1_sum_sd(h: int, phi: float, sigma: float) -> float:
+    """Standard deviation of the sum of h consecutive values of that AR(1):
+    sigma * sqrt(sum_{i,j} phi^|i-j|) = sigma * sqrt(h + 2 sum_{k=1}^{h-1} (h-k) phi^k).
+    With phi = 0 it is sigma * sqrt(h), the iid case that made annual intervals too narrow."""
+    k = np.arange(1, h)
+    return float(sigma * np.sqrt(h + 2.0 * np.sum((h - k) * phi ** k)))

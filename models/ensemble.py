@@ -4,9 +4,10 @@ Param ``members``: a list of model names (each built with its defaults) or a map
 name -> params. Every member is fitted through the registry on the same series and exogenous
 frame. Forecast and each bound are the median across the members that fitted (a median of
 quantiles is not the quantile of a combined distribution, but it is robust to one wild
-member and keeps lo_95 <= lo_80 <= forecast <= hi_80 <= hi_95). Sample paths: for each draw
-index the median across members' paths, each member drawing with its own seed derived from
-the caller's, so annual totals inherit every member's month-to-month correlation.
+member and keeps lo_95 <= lo_80 <= forecast <= hi_80 <= hi_95). Sample paths: each member
+draws with its own seed derived from the caller's, the draws of each member are ranked by their
+total over the horizon, and the k-th path is the median of the members' k-th paths (so annual
+totals keep every member's month-to-month correlation AND the members' spread, as the bounds do).
 
 A member that fails to fit is left out and recorded (``describe()['failed']``); if every member
 fails the ensemble raises. ``min_obs`` is the smallest member's: a member needing more
@@ -96,7 +97,13 @@ class Ensemble(Forecaster):
     def _sample_paths(self, h: int, n_paths: int, rng: np.random.Generator, X_future: pd.DataFrame | None) -> np.ndarray:
         seeds = rng.integers(0, 2**32 - 1, size=len(self.members_))
         paths = [m.sample_paths(h, n_paths, int(s), X_future) for m, s in zip(self.members_.values(), seeds)]
-        return np.median(np.stack(paths), axis=0)
+        # members' draws are independent: the median of one draw of each is far less spread than
+        # any member (annual 80% width 15% of the total against the members' 28-36%, 2013-2025).
+        # Pair them by rank of their total over the horizon instead (the k-th smallest of each),
+        # so the median path's total is about the median of the members' quantiles, as the
+        # monthly bounds are the median of the members' bounds.
+        ranked = np.stack([p[np.argsort(p.sum(axis=1), kind="stable")] for p in paths])
+        return np.median(ranked, axis=0)[rng.permutation(n_paths)]
 
     def describe(self) -> dict[str, Any]:
         return {"members": list(self.members_), "failed": dict(self.failed_),

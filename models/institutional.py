@@ -28,6 +28,11 @@ Decisions worth knowing when reading the outputs:
   Y-2 and before), ties to the simpler model; with no such year it is the default (``ensemble``
   when enabled, else ``seasonal_naive``). ``champion_model`` and ``champion_reason`` record the
   choice, so year Y's champion never sees year Y's errors. Annual APE does not enter the choice.
+- Candidates: the enabled models and (``combinations``, config ``backtest.combinations``) the
+  combinations of ``models.combination`` computed from the single models' forecasts of the same
+  year, no refit; ``combo_inv_mase``'s weights of year Y come from the same earlier years as the
+  champion (Y-2 and before). ``accuracy_table`` is the table of issue 9 (institutions, models,
+  combinations, reconciled, champion: MAPE, bias, 80% coverage, ratio to the best institution).
 - The outlook for ``target_year`` puts the champion's forecast from all the data beside every
   institution's projection for that year, and the same-information forecast (October of the
   year before) next to it.
@@ -46,9 +51,11 @@ import pandas as pd
 from models import metrics
 from models.backtest import BacktestResult, backtest
 from models.champion import CHAMPION, choose_at, default_champion
+from models.combination import COMBINATIONS, backtest_windows, combine_annual, inverse_mase_weights, pool
 from models.engine import EngineSettings, ModelFactory, forecast
 
-__all__ = ["InstitutionalResult", "compare_with_institutions", "annual_actuals_table", "PRE_YEAR"]
+__all__ = ["InstitutionalResult", "compare_with_institutions", "annual_actuals_table", "accuracy_table", "PRE_YEAR",
+           "ACCURACY_COLUMNS"]
 
 PRE_YEAR = "pre-year outlook"
 BN = 1e9
@@ -179,16 +186,22 @@ def annual_actuals_table(frame: pd.DataFrame, actuals: pd.DataFrame, unique_ids:
 # --------------------------------------------------------------------------- forecasting
 def _same_information_forecasts(frame: pd.DataFrame, settings: EngineSettings, *,
                                 cutoffs: Mapping[str, list[pd.Timestamp]], info_month: int, exog: pd.DataFrame | None,
-                                factory: ModelFactory | None, progress: bool = False
+                                factory: ModelFactory | None, progress: bool = False, combinations: bool = True,
+                                champion_metric: str = "mase"
                                 ) -> tuple[pd.DataFrame, pd.DataFrame, BacktestResult]:
     """The one backtest with fixed information sets: for every series and target year Y in
     ``cutoffs`` (unique_id -> cutoffs, month ``info_month`` of Y-1) the models forecast from the
     history through the cutoff to December of Y, and the annual total of Y comes from their joint
-    sample paths. Returns (model rows in USD bn, one per (unique_id, target_year, model) with the
-    ``champion`` pseudo-model; the champion table; the backtest itself)."""
+    sample paths. ``combinations``: the backtest also builds the combinations of
+    ``models.combination`` from the single models' forecasts of each year (no refit; the
+    inverse-MASE weights of year Y from the years fully observed by Y's cutoff only) and the
+    champion rule chooses among singles and combinations. Returns (model rows in USD bn, one per
+    (unique_id, target_year, model) with the ``champion`` pseudo-model; the champion table; the
+    backtest itself)."""
     bt = backtest(frame[frame["unique_id"].isin(list(cutoffs))], settings, horizon=24 - info_month,
                   cutoffs=cutoffs, exog=exog, default_champion=default_champion(settings.model_names),
-                  annual=True, keep_unscored=True, factory=factory, progress=progress)
+                  annual=True, keep_unscored=True, factory=factory, progress=progress,
+                  combinations=combinations, champion_metric=champion_metric)
     annual = bt.annual
     champ = bt.fits[bt.fits["model"] == CHAMPION]
     champions = pd.DataFrame({
@@ -218,16 +231,16 @@ def _model_rows(annual: pd.DataFrame, data_through: pd.Series) -> pd.DataFrame:
 
 
 def _champion_without_window(bt: BacktestResult | None, uid: str, cutoff: pd.Timestamp, horizon: int,
-                             default: str) -> tuple[str, str]:
+                             default: str, metric: str = "mase") -> tuple[str, str]:
     """Champion (and reason) of a year the series has no same-information window for (its months
     through the cutoff are not all in the data): ``models.champion.choose_at`` over the series'
     compared years, like any other year."""
     windows: list[tuple[pd.Timestamp, dict[str, float]]] = []
     if bt is not None:
         m = bt.metrics[(bt.metrics["unique_id"] == uid) & (bt.metrics["model"] != CHAMPION)]
-        windows = [(c + pd.DateOffset(months=horizon), dict(zip(g["model"], g["mase"])))
+        windows = [(c + pd.DateOffset(months=horizon), dict(zip(g["model"], g[metric])))
                    for c, g in m.groupby("cutoff", sort=True)]
-    choice = choose_at(windows, cutoff, default)
+    choice = choose_at(windows, cutoff, default, metric=metric)
     return choice.champion, choice.reason
 
 
@@ -266,7 +279,8 @@ def compare_with_institutions(frame: pd.DataFrame, projections: pd.DataFrame, ac
                               factory: ModelFactory | None = None,
                               latest_annual: pd.DataFrame | None = None,
                               latest_champions: Mapping[str, str] | None = None,
-                              progress: bool = False) -> InstitutionalResult:
+                              progress: bool = False, combinations: bool = True,
+                              champion_metric: str = "mase") -> InstitutionalResult:
     """Backtest every enabled model (and the champion) against the institutions' outlooks.
 
     ``latest_annual``: the engine's target-year annual table from all the data (unique_id, year,
@@ -283,11 +297,18 @@ def compare_with_institutions(frame: pd.DataFrame, projections: pd.DataFrame, ac
     engine's ``EngineSettings``. Years first_year..last_year (default: the last year with an
     actual) with a pre-year outlook are compared; ``target_year`` (default last_year + 1) gets
     the outlook table. ``exog`` and ``factory`` are passed to ``models.backtest.backtest`` (and to
-    ``models.engine.forecast`` for the outlook from all the data when ``latest_annual`` is not given)."""
+    ``models.engine.forecast`` for the outlook from all the data when ``latest_annual`` is not given).
+    ``combinations`` (config ``backtest.combinations``) adds ``combo_mean``, ``combo_trimmed`` and
+    ``combo_inv_mase`` to the candidates of every year (see ``_same_information_forecasts``);
+    ``champion_metric`` (config ``backtest.champion_metric``) is the metric the champion rule ranks on."""
     _check_frame(frame)
     if not isinstance(info_month, (int, np.integer)) or not 1 <= info_month <= 12:
         raise ValueError(f"info_month must be a month number 1..12; got {info_month!r}")
-    model_names = list(settings.model_names)  # the engine adds seasonal_naive when absent
+    # every candidate of the comparison: the enabled models (the engine adds seasonal_naive when
+    # absent) and, when on, the combinations of their single models
+    model_names = list(settings.model_names)
+    if combinations and pool(model_names):
+        model_names += [c for c in COMBINATIONS if c not in model_names]
 
     p = _prepare_projections(projections)
     in_data = set(frame["unique_id"].astype(str).unique())
@@ -318,7 +339,8 @@ def compare_with_institutions(frame: pd.DataFrame, projections: pd.DataFrame, ac
     bt = None
     if cutoffs:
         all_models, champions, bt = _same_information_forecasts(frame, settings, cutoffs=cutoffs, info_month=info_month,
-                                                                exog=exog, factory=factory, progress=progress)
+                                                                exog=exog, factory=factory, progress=progress,
+                                                                combinations=combinations, champion_metric=champion_metric)
     else:
         all_models = pd.DataFrame(columns=["unique_id", "model", "model_usd_bn", "model_lo_80", "model_hi_80", "model_lo_95",
                                            "model_hi_95", "model_data_through", "target_year", "champion_model"])
@@ -330,10 +352,11 @@ def compare_with_institutions(frame: pd.DataFrame, projections: pd.DataFrame, ac
     summary = _summary(comparison, model_names)
     outlook_ids = set(p.loc[p["target_year"] == target_year, "unique_id"]) - eligible_by_year.get(target_year, set())
     no_window = {uid: _champion_without_window(bt, uid, pd.Timestamp(year=target_year - 1, month=info_month, day=1),
-                                               24 - info_month, default_champion(model_names))[0]
+                                               24 - info_month, default_champion(model_names), champion_metric)[0]
                  for uid in sorted(outlook_ids)}
+    scored = bt.metrics[bt.metrics["model"] != CHAMPION] if bt is not None and combinations else None
     outlook = _outlook(frame, p, settings, target_year, eligible_by_year.get(target_year, set()), all_models, champions,
-                       no_window, actual_of, exog, model_names, factory, latest_annual, latest_champions)
+                       no_window, actual_of, exog, model_names, factory, latest_annual, latest_champions, scored)
     return InstitutionalResult(comparison=comparison, summary=summary, outlook=outlook, champions=champions)
 
 
@@ -448,10 +471,24 @@ def _span_text(years: list[int]) -> str:
     return ", ".join(parts)
 
 
+def _with_combinations(annual: pd.DataFrame, scored: pd.DataFrame, members: list[str]) -> pd.DataFrame:
+    """``annual`` (engine annual rows of the target year) with the combinations' rows of each
+    series: from its members' rows, inverse-MASE weights over all its scored years (``scored``:
+    the comparison backtest's metric rows), as the published forecast does."""
+    extra = []
+    for uid, g in annual.groupby("unique_id", sort=False):
+        present = [m for m in members if (g["model"] == m).any()]
+        if present:
+            weights = inverse_mase_weights(backtest_windows(scored, str(uid)), present)
+            extra += combine_annual(g.to_dict("records"), present, weights)
+    return pd.concat([annual, pd.DataFrame(extra, columns=annual.columns)], ignore_index=True) if extra else annual
+
+
 def _outlook(frame: pd.DataFrame, p: pd.DataFrame, settings: EngineSettings, target_year: int, same_info_ids: set[str],
              all_models: pd.DataFrame, champions: pd.DataFrame, no_window: Mapping[str, str], actual_of: dict,
              exog: pd.DataFrame | None, model_names: list[str], factory: ModelFactory | None,
-             latest_annual: pd.DataFrame | None = None, latest_champions: Mapping[str, str] | None = None) -> pd.DataFrame:
+             latest_annual: pd.DataFrame | None = None, latest_champions: Mapping[str, str] | None = None,
+             scored: pd.DataFrame | None = None) -> pd.DataFrame:
     rows = p[p["target_year"] == target_year].copy()
     if rows.empty:
         return pd.DataFrame(columns=OUTLOOK_COLUMNS)
@@ -481,6 +518,8 @@ def _outlook(frame: pd.DataFrame, p: pd.DataFrame, settings: EngineSettings, tar
             result = forecast(latest, settings, until=pd.Timestamp(year=target_year, month=12, day=1), exog=exog,
                               annual_year=target_year, factory=factory)
             given = result.annual[result.annual["year"] == target_year]
+            if scored is not None:  # the combinations, from the members' forecasts (weights: every scored year)
+                given = _with_combinations(given, scored, pool(model_names))
             latest_rows = _model_rows(given, given["unique_id"].map(last_month))
     pick = latest_rows.merge(pd.DataFrame({"unique_id": list(champ_of), "model": list(champ_of.values())}),
                              on=["unique_id", "model"], how="inner").drop(columns=["model", "target_year"], errors="ignore")
@@ -498,3 +537,104 @@ def _outlook(frame: pd.DataFrame, p: pd.DataFrame, settings: EngineSettings, tar
     rows["institution_vs_model_pct"] = _signed_pct(rows["projected_level_usd_bn"], rows["model_usd_bn"])
     rows = rows.sort_values(["unique_id", "src_row"])
     return rows[OUTLOOK_COLUMNS].reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------- accuracy table
+ACCURACY_COLUMNS = ["unique_id", "forecast", "kind", "information", "n_years", "years", "mape", "bias_pct",
+                    "coverage_80", "best_institution", "ratio_to_best_institution"]
+#: the institutions of the accuracy table (issue 9): the two that publish a pre-year outlook every year
+TABLE_INSTITUTIONS: tuple[str, ...] = ("KITA", "KIET")
+#: the candidate name under which the reconciled (MinT) forecasts appear, when the comparison has them
+RECONCILED = "mint"
+_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+           "November", "December")
+
+
+def _information(model: str, info_month: str) -> tuple[str, str]:
+    """(kind, information used) of a candidate of the comparison."""
+    own = f"own monthly history through {info_month} of Y-1"
+    if model == CHAMPION:
+        return "champion", f"{own}; the candidate chosen on years Y-2 and before (the one champion rule)"
+    if model in COMBINATIONS:
+        extra = "; weights 1/MASE from years Y-2 and before" if model == "combo_inv_mase" else ""
+        return "combination", f"{own} (the single models' forecasts combined, no refit{extra})"
+    if model == "ensemble":
+        return "combination", f"{own} (median of ARIMA, Prophet, ETS, Theta)"
+    if model == RECONCILED:
+        return "reconciled", f"the hierarchy's monthly histories through {info_month} of Y-1, reconciled (MinT)"
+    return "single", own
+
+
+def accuracy_table(comparison: pd.DataFrame, unique_ids: tuple[str, ...] = ("total", "item:semiconductors_ministry"),
+                   institutions: tuple[str, ...] = TABLE_INSTITUTIONS, first_year: int = 2013,
+                   last_year: int = 2025) -> pd.DataFrame:
+    """The table of issue 9 from the comparison rows (``InstitutionalResult.comparison``, or
+    ``institutional_comparison.csv`` read back): per series, the ``institutions``' pre-year
+    outlooks, every model, every combination, the reconciled forecast (a row saying it is not
+    available when the comparison has no ``mint`` candidate) and the champion, over the target
+    years first_year..last_year.
+
+    - Institutions: over their own years (the rows that enter the pre-year summary, ``in_summary``).
+    - Models: over every year at least one of the ``institutions`` has an outlook for (the union).
+    - ``mape`` and ``bias_pct`` (mean signed error, forecast above the actual is positive) in
+      percent; ``coverage_80``: the share of those years whose actual fell inside the model's 80%
+      interval (institutions publish none: NaN).
+    - ``ratio_to_best_institution``: the candidate's MAPE over the best institution's years (the
+      institution with the lowest MAPE) divided by that institution's MAPE: below 1 beats it on
+      its own years.
+    Columns ``ACCURACY_COLUMNS``."""
+    _require(comparison, ("target_year", "unique_id", "institution", "kind", "model", "model_ape", "model_error_pct",
+                          "model_in_80", "institution_ape", "institution_error_pct", "in_summary"), "comparison")
+    c = comparison[comparison["in_summary"].astype(bool) & (comparison["kind"] == PRE_YEAR)
+                   & comparison["target_year"].astype(int).between(first_year, last_year)]
+    rows: list[dict] = []
+    for uid in unique_ids:
+        s = c[c["unique_id"] == uid]
+        inst_stats: dict[str, tuple[list[int], float, float]] = {}
+        for inst in institutions:
+            g = s[s["institution"] == inst].drop_duplicates("target_year")
+            if not g.empty:
+                inst_stats[inst] = (sorted(g["target_year"].astype(int)), float(g["institution_ape"].mean()),
+                                    float(g["institution_error_pct"].mean()))
+        best = min(inst_stats, key=lambda i: inst_stats[i][1]) if inst_stats else ""
+        best_years = set(inst_stats[best][0]) if best else set()
+        best_mape = inst_stats[best][1] if best else np.nan
+
+        def ratio(by_year: Mapping[int, float]) -> float:
+            on = [v for y, v in by_year.items() if y in best_years]
+            return float(np.mean(on)) / best_mape if on and best_mape > 0 else np.nan
+
+        for inst in institutions:
+            if inst not in inst_stats:
+                continue
+            years, mape, bias = inst_stats[inst]
+            g = s[s["institution"] == inst].drop_duplicates("target_year")
+            rows.append({"unique_id": uid, "forecast": inst, "kind": "institution",
+                         "information": "everything they knew in November of Y-1 (customs data through October, "
+                                        "surveys, industry contacts)",
+                         "n_years": len(years), "years": _span_text(years), "mape": mape, "bias_pct": bias,
+                         "coverage_80": np.nan, "best_institution": best,
+                         "ratio_to_best_institution": ratio(dict(zip(g["target_year"].astype(int), g["institution_ape"])))})
+        union = sorted({y for years, _, _ in inst_stats.values() for y in years})
+        models = s[s["target_year"].astype(int).isin(union)].drop_duplicates(["target_year", "model"])
+        through = models["model_data_through"].dropna().astype(str) if "model_data_through" in models else pd.Series([], dtype=str)
+        month = int(through.iloc[0][5:7]) if len(through) and through.iloc[0][5:7].isdigit() else 10
+        names = list(dict.fromkeys(models["model"].astype(str)))
+        order = ([m for m in names if _information(m, "")[0] == "single"] + [m for m in names if m == "ensemble"]
+                 + [m for m in COMBINATIONS if m in names] + [RECONCILED] + [m for m in names if m == CHAMPION])
+        for model in order:
+            g = models[models["model"] == model]
+            kind, info = _information(model, _MONTHS[month - 1])
+            if g.empty:
+                rows.append({"unique_id": uid, "forecast": model, "kind": kind,
+                             "information": "not available: the comparison has no reconciled (MinT) forecast",
+                             "n_years": 0, "years": "", "mape": np.nan, "bias_pct": np.nan, "coverage_80": np.nan,
+                             "best_institution": best, "ratio_to_best_institution": np.nan})
+                continue
+            years = sorted(g["target_year"].astype(int))
+            rows.append({"unique_id": uid, "forecast": model, "kind": kind, "information": info,
+                         "n_years": len(years), "years": _span_text(years), "mape": float(g["model_ape"].mean()),
+                         "bias_pct": float(g["model_error_pct"].mean()),
+                         "coverage_80": float(g["model_in_80"].astype(float).mean()), "best_institution": best,
+                         "ratio_to_best_institution": ratio(dict(zip(g["target_year"].astype(int), g["model_ape"])))})
+    return pd.DataFrame(rows, columns=ACCURACY_COLUMNS)

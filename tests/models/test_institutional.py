@@ -141,7 +141,7 @@ def test_partial_year_actuals_are_not_annual_totals():
 def result():
     frame = pd.concat([total_frame(), semis_frame()], ignore_index=True)
     return compare_with_institutions(frame, toy_projections(), toy_actuals(), SETTINGS, info_month=10, first_year=2013,
-                                     factory=toy_factory)
+                                     factory=toy_factory, combinations=False)  # the singles (combinations: test_institutional_combinations.py)
 
 
 def _ape(forecast, actual):

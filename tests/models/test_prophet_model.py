@@ -98,3 +98,35 @@ def test_intervals_are_widened_by_the_scale_measured_on_a_holdout_year():
 def test_series_too_short_to_hold_out_a_year_are_not_rescaled():
     model = registry.create("prophet", {"n_samples": 200}).fit(series(30))
     assert model.interval_scale_ == 1.0
+
+
+@pytest.mark.slow
+def test_annual_draws_carry_the_residual_autocorrelation():
+    """A series whose residuals are AR(1) (phi 0.8, 5% of the level): Prophet's in-sample residuals
+    show it (phi near 0.7: the trend takes some of the persistence), and the annual 80% interval
+    of the draws is the one of that AR(1) on the monthly forecasts, computed by hand
+    (w' S w with S_ij = sigma^2 phi^|i-j|, w the forecasts; Prophet's trend draws add a little),
+    about twice what independent monthly noise at the same sigma gives."""
+    from scipy.stats import norm
+
+    from models.annual import annual_totals, ar1_paths
+
+    n = 120
+    t = np.arange(n)
+    e = ar1_paths(1, n, 0.8, 0.05, np.random.default_rng(5))[0]
+    y = pd.Series(1e9 * (1 + 0.005 * t) * (1 + 0.1 * np.sin(2 * np.pi * t / 12)) * (1 + e),
+                  index=pd.date_range("2010-01-01", periods=n, freq="MS", name="ds"))
+    model = registry.create("prophet", {"calibrate": False}).fit(y)
+    phi, sigma = model.residual_ar1_
+    assert 0.6 < phi < 0.85
+    assert 0.025 < sigma < 0.05
+    fc = model.predict(12)
+    totals = annual_totals(y, fc.index, model.sample_paths(12, 4000, seed=1), 2020, point=fc["forecast"].to_numpy())
+    w = fc["forecast"].to_numpy()
+    lags = np.abs(np.subtract.outer(np.arange(12), np.arange(12)))
+    ar1_sd = float(np.sqrt(w @ (sigma ** 2 * phi ** lags) @ w))
+    iid_sd = float(sigma * np.sqrt(w @ w))
+    width = totals["hi_80"] - totals["lo_80"]
+    assert width == pytest.approx(2 * norm.ppf(0.9) * ar1_sd, rel=0.08)
+    assert width > 1.8 * 2 * norm.ppf(0.9) * iid_sd
+    assert model.describe()["residual_ar1"] == {"phi": round(phi, 4), "sigma": round(sigma, 6)}
