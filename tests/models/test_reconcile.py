@@ -37,9 +37,9 @@ def _base(values: dict[str, list[float]]) -> pd.DataFrame:
 # ----------------------------------------------------------------------------- by hand
 def test_the_constraints_of_two_partitions() -> None:
     h = _two_partitions()
-    assert h.series == ("total", "a", "b", "c", "d")
+    assert h.series == ("total", "c", "d", "a", "b")  # parents, then the partitions' children (sorted by name)
     assert h.partitions == (("total", "destination", ("c", "d")), ("total", "item", ("a", "b")))
-    assert h.constraints.tolist() == [[1, 0, 0, -1, -1], [1, -1, -1, 0, 0]]
+    assert h.constraints.tolist() == [[1, -1, -1, 0, 0], [1, 0, 0, -1, -1]]
 
 
 def test_ols_projection_of_one_partition_by_hand() -> None:
@@ -77,12 +77,12 @@ def test_shrinkage_covariance_at_its_two_ends() -> None:
     # identical columns: every product z_i z_j is the same (3/4), its variance 0 -> lambda 0, the sample covariance
     W, lam = covariance(np.column_stack([r, r]), "mint_shrink")
     assert lam == 0.0
-    assert W.tolist() == pytest.approx([[4 / 3, 4 / 3], [4 / 3, 4 / 3]])
+    assert W.ravel().tolist() == pytest.approx([4 / 3, 4 / 3, 4 / 3, 4 / 3])
     # orthogonal columns: correlation 0 -> lambda 1, the diagonal
     W, lam = covariance(np.column_stack([r, [1.0, 1.0, -1.0, -1.0]]), "mint_shrink")
     assert lam == 1.0
-    assert W.tolist() == pytest.approx([[4 / 3, 0.0], [0.0, 4 / 3]])
-    assert covariance(np.column_stack([r, 2 * r]), "wls_var")[0].tolist() == pytest.approx([[4 / 3, 0], [0, 16 / 3]])
+    assert W.ravel().tolist() == pytest.approx([4 / 3, 0.0, 0.0, 4 / 3])
+    assert covariance(np.column_stack([r, 2 * r]), "wls_var")[0].ravel().tolist() == pytest.approx([4 / 3, 0, 0, 16 / 3])
     assert covariance(np.zeros((1, 2)), "mint_shrink")[0].tolist() == [[1.0, 0.0], [0.0, 1.0]]  # < 2 rows: ols
     with pytest.raises(ValueError, match=r"^reconciliation covariance must be one of mint_shrink, wls_var, ols; got 'x'$"):
         covariance(r[:, None], "x")
@@ -123,7 +123,7 @@ def _table() -> pd.DataFrame:
 
 
 def test_a_coherent_history_passes() -> None:
-    assert hierarchy_from_table(_table(), _history()).series == ("total", "a", "b", "c", "d")
+    assert hierarchy_from_table(_table(), _history()).series == ("total", "c", "d", "a", "b")
     assert hierarchy_from_table(_table().assign(parent=""), _history()) is None
 
 
