@@ -7,10 +7,12 @@ the honest champion of each series at each cutoff, model ``champion``) and recon
 champion set of the hierarchy (``data/series.csv``) at every cutoff with data up to the cutoff,
 for each choice of W and of the residuals:
 
-- ``mint_shrink`` / ``wls_var`` / ``ols`` with the seasonal-naive residuals (what the pipeline does
-  with ``mint_shrink``);
+- ``mint_shrink`` / ``wls_var`` / ``ols`` with the seasonal-naive residuals, the total's base
+  forecast kept (what the pipeline does, with ``mint_shrink``) or reconciled too (plain MinT);
 - ``mint_shrink`` and ``wls_var`` with the backtest errors KNOWN at the cutoff (the champion
-  errors of earlier windows in months up to the cutoff; none at the first cutoff: ``ols`` there).
+  errors of earlier windows in months up to the cutoff; none at the first cutoff: ``ols`` there);
+- ``mint_shrink/skill``: the seasonal residuals of each series scaled by its champion's MASE on
+  the months known at the cutoff.
 
 Prints mean MASE per level (total, items, destinations, all) over the windows, base vs each
 reconciliation, and the run's own ``mint`` rows from ``backtest_metrics.csv`` as a check.
@@ -30,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 from features.readers import read_embedded, read_series_metadata  # noqa: E402
 from models.engine import frame_to_series  # noqa: E402
 from models.metrics import mase  # noqa: E402
-from models.reconcile import hierarchy_from_table, reconcile, reconcile_forecasts  # noqa: E402
+from models.reconcile import hierarchy_from_table, reconcile, reconcile_forecasts, seasonal_residuals  # noqa: E402
 
 
 def known_errors(champ: pd.DataFrame, series: tuple[str, ...], cutoff: pd.Timestamp) -> np.ndarray:
@@ -38,6 +40,19 @@ def known_errors(champ: pd.DataFrame, series: tuple[str, ...], cutoff: pd.Timest
     earlier = champ[(champ["cutoff"] < cutoff) & (champ["ds"] <= cutoff)].assign(e=lambda d: d["y"] - d["forecast"])
     wide = earlier.pivot_table(index=["cutoff", "ds"], columns="unique_id", values="e")
     return wide.reindex(columns=list(series)).dropna().to_numpy()
+
+
+def skill(champ: pd.DataFrame, history, series, cutoff) -> np.ndarray:
+    """Per series: mean |champion error| over the months known at the cutoff / mean |seasonal
+    difference| up to the cutoff (a MASE on the known months); 1 where none is known."""
+    earlier = champ[(champ["cutoff"] < cutoff) & (champ["ds"] <= cutoff)]
+    out = np.ones(len(series))
+    for j, uid in enumerate(series):
+        g = earlier[earlier["unique_id"] == uid]
+        if len(g):
+            y = history[uid].loc[:cutoff]
+            out[j] = float(np.mean(np.abs(g["y"] - g["forecast"]))) / float(np.nanmean(np.abs(y - y.shift(12))))
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,9 +67,17 @@ def main(argv: list[str] | None = None) -> int:
     bf = pd.read_csv(out / "backtest_forecasts.csv", parse_dates=["cutoff", "ds"])
     champ = bf[(bf["model"] == "champion") & bf["unique_id"].isin(h.series)]
     cutoffs = sorted(champ["cutoff"].unique())
-    variants = {"base": None, "mint_shrink": ("mint_shrink", "seasonal"), "wls_var": ("wls_var", "seasonal"),
-                "ols": ("ols", "seasonal"), "mint_shrink/bt_errors": ("mint_shrink", "errors"),
-                "wls_var/bt_errors": ("wls_var", "errors")}
+    # name -> (W, residuals, keep the total); "mint_shrink, total kept" is what the pipeline does
+    variants = {"base": None,
+                "mint_shrink, total kept": ("mint_shrink", "seasonal", True),
+                "wls_var, total kept": ("wls_var", "seasonal", True),
+                "ols, total kept": ("ols", "seasonal", True),
+                "mint_shrink": ("mint_shrink", "seasonal", False),
+                "wls_var": ("wls_var", "seasonal", False),
+                "ols": ("ols", "seasonal", False),
+                "mint_shrink/bt_errors": ("mint_shrink", "errors", False),
+                "wls_var/bt_errors": ("wls_var", "errors", False),
+                "mint_shrink/skill": ("mint_shrink", "skill", False)}
     rows = []
     for cutoff in cutoffs:
         base = champ[champ["cutoff"] == cutoff]
@@ -62,11 +85,14 @@ def main(argv: list[str] | None = None) -> int:
             if spec is None:
                 fc = base
             else:
-                method, source = spec
+                method, source, kept = spec
                 residuals = known_errors(champ, h.series, cutoff) if source == "errors" else None
                 if residuals is not None and len(residuals) < 2:
                     method, residuals = "ols", None
-                rec = reconcile(h, history, cutoff=cutoff, method=method, residuals=residuals)
+                if source == "skill":
+                    residuals = seasonal_residuals(history, h.series, cutoff) * skill(champ, history, h.series, cutoff)
+                rec = reconcile(h, history, cutoff=cutoff, method=method, residuals=residuals,
+                                keep=None if kept else ())
                 fc = reconcile_forecasts(base, rec)
             for uid, g in fc.groupby("unique_id"):
                 g = g.sort_values("ds")

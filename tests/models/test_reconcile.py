@@ -44,7 +44,7 @@ def test_the_constraints_of_two_partitions() -> None:
 
 def test_ols_projection_of_one_partition_by_hand() -> None:
     # C = [1 -1 -1], y^ = (10, 4, 3): C y^ = 3, shared equally: y~ = y^ - C'(3/3) = (9, 5, 4)
-    rec = reconcile(_one_partition(), method="ols")
+    rec = reconcile(_one_partition(), method="ols", keep=())
     out = reconcile_forecasts(_base({"total": [10, 20], "a": [4, 12], "b": [3, 6]}), rec)
     got = out.pivot(index="ds", columns="unique_id", values="forecast")
     assert got.loc[MONTHS[0]].to_dict() == pytest.approx({"total": 9.0, "a": 5.0, "b": 4.0}, abs=1e-12)
@@ -59,10 +59,16 @@ def test_ols_projection_of_one_partition_by_hand() -> None:
 def test_ols_projection_of_two_partitions_by_hand() -> None:
     # C y^ = (10-5-6, 10-4-3) = (-1, 3) in the (destination, item) order; C C' = [[3, 1], [1, 3]]
     # lambda = (C C')^-1 C y^ = (1/8)(3*-1 - 3, -(-1) + 3*3) = (-0.75, 1.25); y~ = y^ - C' lambda
-    rec = reconcile(_two_partitions(), method="ols")
-    out = reconcile_forecasts(_base({"total": [10, 10], "a": [4, 4], "b": [3, 3], "c": [5, 5], "d": [6, 6]}), rec)
-    got = out[out["ds"] == MONTHS[0]].set_index("unique_id")["forecast"].to_dict()
+    rec = reconcile(_two_partitions(), method="ols", keep=())
+    base = _base({"total": [10, 10], "a": [4, 4], "b": [3, 3], "c": [5, 5], "d": [6, 6]})
+    got = reconcile_forecasts(base, rec).query("ds == @MONTHS[0]").set_index("unique_id")["forecast"].to_dict()
     assert got == pytest.approx({"total": 9.5, "a": 5.25, "b": 4.25, "c": 4.25, "d": 5.25}, abs=1e-12)
+    # the default keeps the total (its W row and column 0): each partition's children share their gap
+    # equally, a and b +1.5 (10 - 7 = 3), c and d -0.5 (10 - 11 = -1)
+    rec = reconcile(_two_partitions(), method="ols")
+    assert rec.kept == ("total",)
+    got = reconcile_forecasts(base, rec).query("ds == @MONTHS[0]").set_index("unique_id")["forecast"].to_dict()
+    assert got == pytest.approx({"total": 10.0, "a": 5.5, "b": 4.5, "c": 4.5, "d": 5.5}, abs=1e-12)
 
 
 def test_weighted_projection_moves_the_noisy_series_most() -> None:
@@ -153,7 +159,7 @@ def test_a_history_that_does_not_add_up_is_one_line_naming_the_parent() -> None:
 
 
 def test_base_forecasts_over_different_months_are_refused() -> None:
-    rec = reconcile(_one_partition(), method="ols")
+    rec = reconcile(_one_partition(), method="ols", keep=())
     base = _base({"total": [10, 20], "a": [4, 12], "b": [3, 6]})
     base = base[~((base["unique_id"] == "b") & (base["ds"] == MONTHS[1]))]
     with pytest.raises(ValueError, match=r"^reconcile: series 'b' is forecast for 1 month\(s\) \(2026-01\.\.2026-01\), "
@@ -181,6 +187,7 @@ def _small_table() -> pd.DataFrame:
     return _table().iloc[:5]
 
 
+@pytest.mark.slow
 def test_backtest_scores_the_reconciled_champions_at_every_cutoff() -> None:
     from models.backtest import backtest
     from models.engine import EngineSettings, frame_to_series
