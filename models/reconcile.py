@@ -49,6 +49,11 @@ cutoff, 36 for the published forecast), use only data up to the cutoff, and are 
 errors like the ones being reconciled (MinT needs W only up to scale: Wickramasuriya et al.'s
 W_h = k_h W_1 assumption).
 
+Note: the seasonal differences of coherent data are themselves coherent (C e = 0 in every month),
+so their sample covariance S has C S = 0 and plain MinT shrink, W = (1 - lambda) S + lambda diag(S),
+gives exactly the WLS projection on diag(S) (W C' = lambda diag(S) C'): the correlations only
+matter once the total is kept (then the children's block of W enters C W C' in full).
+
 **Why not Nixtla's hierarchicalforecast.** Its reconcilers (1.5.3) take a summing matrix S over
 one bottom level plus in-sample fitted values; the two partitions have no common bottom level
 (the trick of a signed S, e.g. rest_of_world = items - other destinations, would work for the point
