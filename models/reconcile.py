@@ -74,11 +74,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from exportcast.errors import ExportcastError
 from models.base import FORECAST_COLUMNS, Forecaster
 
-__all__ = ["RECONCILED", "COVARIANCES", "Hierarchy", "hierarchy_from_table", "seasonal_residuals", "covariance",
+__all__ = ["HierarchyError", "RECONCILED", "COVARIANCES", "Hierarchy", "hierarchy_from_table", "seasonal_residuals", "covariance",
            "projection", "Reconciliation", "reconcile", "reconcile_forecasts", "reconcile_paths", "Reconciled",
            "COHERENCE_TOLERANCE"]
+
+class HierarchyError(ExportcastError, ValueError):
+    """The hierarchy table or the data do not allow a reconciliation; the message names the series."""
+
 
 #: the model name of the reconciled champion set in the backtest and the published tables
 RECONCILED = "mint"
@@ -144,20 +149,20 @@ def hierarchy_from_table(table: pd.DataFrame, history: Mapping[str, pd.Series] |
     a child missing from the data shows here)."""
     missing = [c for c in ("unique_id", "hierarchy", "parent") if c not in table.columns]
     if missing:
-        raise ValueError(f"series table lacks column(s) {missing}; has {list(table.columns)}")
+        raise HierarchyError(f"hierarchy: the series table lacks column(s) {missing}; has {list(table.columns)}")
     rows = table.loc[table["parent"].notna() & (table["parent"].astype(str).str.strip() != ""),
                      ["unique_id", "hierarchy", "parent"]]
     if rows.empty:
         return None
     dup = rows["unique_id"].duplicated()
     if dup.any():
-        raise ValueError(f"hierarchy: series '{rows['unique_id'][dup].iloc[0]}' is listed more than once")
+        raise HierarchyError(f"hierarchy: series '{rows['unique_id'][dup].iloc[0]}' is listed more than once")
     partitions: list[tuple[str, str, tuple[str, ...]]] = []
     for (parent, name), group in rows.groupby([rows["parent"].astype(str).str.strip(),
                                                rows["hierarchy"].fillna("").astype(str)], sort=True):
         children = tuple(sorted(group["unique_id"].astype(str)))
         if parent in children:
-            raise ValueError(f"hierarchy: series '{parent}' is its own parent")
+            raise HierarchyError(f"hierarchy: series '{parent}' is its own parent")
         partitions.append((parent, name, children))
     parents = list(dict.fromkeys(p for p, _, _ in partitions))
     series = tuple(dict.fromkeys([*parents, *(c for _, _, ch in partitions for c in ch)]))
@@ -170,24 +175,24 @@ def hierarchy_from_table(table: pd.DataFrame, history: Mapping[str, pd.Series] |
 def _check_history(hierarchy: Hierarchy, history: Mapping[str, pd.Series]) -> None:
     for parent, name, children in hierarchy.partitions:
         if parent not in history:
-            raise ValueError(f"hierarchy: parent '{parent}' of the {name} series ({children[0]}, ...) is not in the data")
+            raise HierarchyError(f"hierarchy: parent '{parent}' of the {name} series ({children[0]}, ...) is not in the data")
         for child in children:
             if child not in history:
-                raise ValueError(f"hierarchy: series '{child}' ({name} child of '{parent}') is not in the data")
+                raise HierarchyError(f"hierarchy: series '{child}' ({name} child of '{parent}') is not in the data")
     last = {uid: history[uid].dropna().index.max() for uid in hierarchy.series}
     for parent, name, children in hierarchy.partitions:
         for child in children:
             if last[child] != last[parent]:
-                raise ValueError(f"hierarchy: series '{child}' ends {last[child]:%Y-%m}, its parent '{parent}' ends "
+                raise HierarchyError(f"hierarchy: series '{child}' ends {last[child]:%Y-%m}, its parent '{parent}' ends "
                                  f"{last[parent]:%Y-%m}: every series of the hierarchy must end in the same month")
         wide = pd.concat({uid: history[uid] for uid in (parent, *children)}, axis=1).dropna()
         if wide.empty:
-            raise ValueError(f"hierarchy: '{parent}' and its {name} children share no observed month")
+            raise HierarchyError(f"hierarchy: '{parent}' and its {name} children share no observed month")
         total = wide[parent].to_numpy()
         gap = np.abs(total - wide[list(children)].sum(axis=1).to_numpy()) / np.maximum(np.abs(total), 1e-12)
         worst = int(np.argmax(gap))
         if gap[worst] > COHERENCE_TOLERANCE:
-            raise ValueError(f"hierarchy: '{parent}' differs from the sum of its {name} children by "
+            raise HierarchyError(f"hierarchy: '{parent}' differs from the sum of its {name} children by "
                              f"{100 * gap[worst]:.2f}% in {wide.index[worst]:%Y-%m} (tolerance "
                              f"{100 * COHERENCE_TOLERANCE:.1f}%): a child is missing or mislabelled")
 

@@ -7,7 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.reconcile import (RECONCILED, Hierarchy, covariance, hierarchy_from_table, projection, reconcile,
+from exportcast.errors import ExportcastError
+from models.reconcile import (RECONCILED, Hierarchy, HierarchyError, covariance, hierarchy_from_table, projection, reconcile,
                               reconcile_forecasts, reconcile_paths)
 
 MONTHS = pd.date_range("2026-01-01", periods=2, freq="MS")
@@ -135,7 +136,8 @@ def test_a_coherent_history_passes() -> None:
 
 def test_a_parent_not_in_the_data_is_one_line_naming_it() -> None:
     table = _table().assign(parent=["", "totl", "totl", "total", "total", ""])
-    with pytest.raises(ValueError, match=r"^hierarchy: parent 'totl' of the item series \(a, \.\.\.\) is not in the data$"):
+    assert issubclass(HierarchyError, ExportcastError)  # the CLI prints it as one line, exit 2
+    with pytest.raises(HierarchyError, match=r"^hierarchy: parent 'totl' of the item series \(a, \.\.\.\) is not in the data$"):
         hierarchy_from_table(table, _history())
 
 
