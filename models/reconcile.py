@@ -462,9 +462,11 @@ def reconcile_published(forecasts: pd.DataFrame, annual: pd.DataFrame | None, fi
                                    Reconciliation]:
     """The published forecast's reconciled rows: the champion of each hierarchy series
     (``champion_of``), its fitted model's sample paths (drawn with the engine's seed for that
-    series and model) centred on its point forecast, and ONE P (W from the whole history) applied
-    to the point forecasts and to every path. Monthly bounds are quantiles of the reconciled
-    paths; the annual total of ``year`` sums each reconciled path. Returns forecasts, annual, fits
+    series and model, so a kept series' paths and annual interval are its base ones), and ONE P
+    (W from the whole history) applied to the point forecasts and to every path. Monthly bounds
+    are quantiles of the reconciled paths (widened to hold the point where a base model's paths are
+    not centred on its point, e.g. the median ensemble); the annual total of ``year`` sums each
+    reconciled path, its point the sum of the reconciled monthly points. Returns forecasts, annual, fits
     and fitted with the ``name`` rows added (the base rows untouched) and the reconciliation."""
     from models.annual import annual_totals
     from models.engine import _annual_row, series_seed
@@ -492,7 +494,7 @@ def reconcile_published(forecasts: pd.DataFrame, annual: pd.DataFrame | None, fi
         if X is not None and X.isna().any().any():
             X = None
         paths[uid] = model.sample_paths(len(months), n_paths, series_seed(seed, uid, champ), X)
-    joint = reconcile_paths(paths, rec, point=points)
+    joint = reconcile_paths(paths, rec)  # not re-centred: a kept series keeps its base paths and interval
     new_annual, new_fits, new_fitted = [], [], dict(fitted)
     out = out.sort_values(["unique_id", "ds"]).reset_index(drop=True)
     for uid in hierarchy.series:

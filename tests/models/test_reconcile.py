@@ -255,6 +255,10 @@ def test_published_champion_tables_of_a_small_hierarchy_are_coherent(tmp_path) -
     assert set(monthly.loc[monthly["is_champion"], "model"]) == {RECONCILED}
     assert max(gaps(monthly, "ds")) <= 1e-3           # every month, both partitions, within 0.1%
     assert max(gaps(annual, "year")) <= 1e-3          # and the annual totals
+    # the total is kept: its reconciled months are its base champion's
+    total = monthly[monthly["unique_id"] == "total"]
+    kept = total[total["is_champion"]]["forecast"].to_numpy()
+    assert kept == pytest.approx(total[total["model"] == base_champion["total"]]["forecast"].to_numpy(), rel=1e-12)
     # the base champions (their rows kept as they were) do not add up: the test bites
     assert max(gaps(monthly, "ds", models=base_champion)) > 1e-3
     # annual bounds from the reconciled paths: ordered around the point
