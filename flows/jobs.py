@@ -10,6 +10,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from flows.settings import Settings
     from models.backtest import BacktestResult
     from models.engine import ForecastResult
+    from models.reconcile import Hierarchy
 
 MONTH = pd.offsets.MonthBegin(1)
 
@@ -40,7 +41,8 @@ def uses_working_days(settings: "Settings") -> bool:
 
 
 def backtest_frame(frame: pd.DataFrame, settings: "Settings", *, horizon: int, windows: int, step: int,
-                   cutoffs: list[pd.Timestamp] | None = None, progress: bool = False) -> "BacktestResult":
+                   cutoffs: list[pd.Timestamp] | None = None, progress: bool = False,
+                   hierarchy: "Hierarchy | None" = None) -> "BacktestResult":
     from models.backtest import backtest
     from models.champion import default_champion
 
@@ -48,7 +50,8 @@ def backtest_frame(frame: pd.DataFrame, settings: "Settings", *, horizon: int, w
     exog = working_day_exog(frame, frame["ds"].max() + horizon * MONTH, settings)
     return backtest(frame, engine, horizon=horizon, windows=windows, step=step, exog=exog,
                     cutoffs=cutoffs, default_champion=default_champion(engine.model_names), progress=progress,
-                    champion_metric=settings.backtest.champion_metric, combinations=settings.backtest.combinations)
+                    champion_metric=settings.backtest.champion_metric, combinations=settings.backtest.combinations,
+                    hierarchy=hierarchy)
 
 
 def with_combinations(fc: "ForecastResult", bt: "BacktestResult", settings: "Settings") -> "ForecastResult":

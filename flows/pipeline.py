@@ -54,6 +54,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from models.backtest import BacktestResult
     from models.engine import ForecastResult
     from models.institutional import InstitutionalResult
+    from models.reconcile import Hierarchy
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = REPO_ROOT / "config.yaml"
@@ -199,9 +200,45 @@ def validate(frame: pd.DataFrame) -> tuple[str, dict[str, Any]]:
 
 
 @task(name="backtest", cache_key_fn=_cache_key, persist_result=True)
-def backtest_step(frame: pd.DataFrame, settings: Settings, key: dict[str, Any], progress: bool = False) -> "BacktestResult":
+def backtest_step(frame: pd.DataFrame, settings: Settings, key: dict[str, Any], progress: bool = False,
+                  hierarchy: "Hierarchy | None" = None) -> "BacktestResult":
     bt = settings.backtest
-    return jobs.backtest_frame(frame, settings, horizon=bt.horizon, windows=bt.windows, step=bt.step, progress=progress)
+    return jobs.backtest_frame(frame, settings, horizon=bt.horizon, windows=bt.windows, step=bt.step, progress=progress,
+                               hierarchy=hierarchy)
+
+
+def load_hierarchy(frame: pd.DataFrame, settings: Settings, data_dir: Path) -> "Hierarchy | None":
+    """The hierarchy of the embedded dataset (``series.csv``: hierarchy, parent), checked against
+    the frame; None for a user CSV, the customs API or a run on selected series (a partial
+    hierarchy cannot be made to add up)."""
+    from features.readers import SERIES_FILE, read_series_metadata
+    from models.engine import frame_to_series
+    from models.reconcile import hierarchy_from_table
+
+    if settings.data.source != "embedded" or settings.data.series is not None or not (data_dir / SERIES_FILE).is_file():
+        return None
+    return hierarchy_from_table(read_series_metadata(data_dir), frame_to_series(frame))
+
+
+def reconcile_step(fc: "ForecastResult", bt: "BacktestResult", frame: pd.DataFrame, settings: Settings,
+                   hierarchy: "Hierarchy") -> tuple["ForecastResult", "BacktestResult", str]:
+    """The published forecast with the reconciled champion set (``mint`` rows, the base rows kept)
+    and the backtest whose champions table makes ``mint`` the champion of every hierarchy series
+    (coherent champions), with the sentence comparing reconciled and base in the backtest."""
+    from models.engine import frame_to_series
+    from models.reconcile import choose_reconciled, reconcile_published, reconciled_champions
+
+    engine = settings.engine_settings()
+    champion_of = {str(u): str(c) for u, c in zip(bt.champions["unique_id"], bt.champions["champion"])}
+    forecasts, annual, fits, fitted, _ = reconcile_published(
+        fc.forecasts, fc.annual, fc.fits, fc.fitted, champion_of, frame_to_series(frame), hierarchy,
+        n_paths=engine.n_paths, seed=engine.seed, year=settings.target_year,
+        exog=jobs.working_day_exog(frame, settings.forecast_end, settings))
+    metric = settings.backtest.champion_metric
+    use, reason = choose_reconciled(bt.metrics, hierarchy, metric=metric)
+    champions = reconciled_champions(bt.champions, hierarchy, bt.metrics, use=use, reason=reason, metric=metric)
+    return (replace(fc, forecasts=forecasts, annual=annual, fits=fits, fitted=fitted), replace(bt, champions=champions),
+            reason)
 
 
 @task(name="forecast", cache_key_fn=_cache_key, persist_result=True)
@@ -337,7 +374,7 @@ def execute(settings: Settings, *, data_dir: Path | None = None,
     data_dir = Path(data_dir) if data_dir is not None else DEFAULT_DATA_DIR
     compare = settings.data.source == "embedded"
     stages = _Stages(["ingest", "validate", "backtest", "forecast", *(["institutional", "nowcast"] if compare else []),
-                      "mlflow", "publish"])
+                      "reconcile", "mlflow", "publish"])
     flow_run_id = _flow_run_id()
     run = RunRecord(run_id=flow_run_id or uuid.uuid4().hex, target_year=settings.target_year,
                     started_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -356,8 +393,10 @@ def execute(settings: Settings, *, data_dir: Path | None = None,
         progress(f"data: {data_summary['n_series']} series, {data_summary['n_rows']} rows, "
                  f"{data_summary['first_month']}..{data_summary['last_month']} (hash {digest[:12]})")
         base_key = {"data_hash": digest, "code_version": run.code_version, "seed": settings.runtime.seed}
-        bt = stages.run("backtest", backtest_step, frame, settings, progress=True,
-                        key={**base_key, **settings.section_dict("models", "backtest")})
+        hierarchy = load_hierarchy(frame, settings, data_dir)
+        bt = stages.run("backtest", backtest_step, frame, settings, progress=True, hierarchy=hierarchy,
+                        key={**base_key, **settings.section_dict("models", "backtest"),
+                             "hierarchy": None if hierarchy is None else [list(p) for p in hierarchy.partitions]})
         fc = stages.run("forecast", forecast_step, frame, settings, progress=True,
                         key={**base_key, **settings.section_dict("models", "target_year")})
         fc = jobs.with_combinations(fc, bt, settings)  # combination candidates: from the members, no refit
@@ -376,6 +415,12 @@ def execute(settings: Settings, *, data_dir: Path | None = None,
             nowcast = None
             progress(f"institutional comparison skipped: data source is {settings.data.source} "
                      "(it needs the embedded dataset)")
+        if hierarchy is not None:  # coherent published champions (the base rows stay)
+            start = time.perf_counter()
+            progress(f"{stages.names.index('reconcile') + 1}/{len(stages.names)} reconcile ...")
+            fc, bt, note = reconcile_step(fc, bt, frame, settings, hierarchy)
+            stages.done("reconcile", start)
+            progress(f"reconcile: {note}")
         results = assemble(frame, bt, fc, inst, run=replace(run, data_hash=digest, data=data_summary,
                                                             mlflow_run_id=tracker.run_id,
                                                             mlflow_experiment_id=tracker.experiment_id),

@@ -49,6 +49,7 @@ from models.engine import (ANNUAL_COLUMNS, FIT_COLUMNS, EngineSettings, ModelFac
                            _month, check_models, fit_series, frame_to_series, run_batches,
                            when_lost)
 from models.metrics import coverage, mase, rmsse, smape
+from models.reconcile import RECONCILED, Hierarchy, describe_json, reconcile, reconcile_forecasts
 
 __all__ = ["BacktestResult", "backtest", "default_cutoffs", "BACKTEST_FORECAST_COLUMNS", "METRIC_COLUMNS",
            "BACKTEST_FIT_COLUMNS", "BACKTEST_ANNUAL_COLUMNS"]
@@ -182,6 +183,37 @@ def _with_champions(windows: list[_Window], default_champion: str, metric: str =
     return frames, metric_rows, fit_rows, annual_rows
 
 
+def _reconciled_windows(forecasts: pd.DataFrame, fit_rows: list[dict[str, Any]], by_series: Mapping[str, list[_Window]],
+                        series: Mapping[str, pd.Series], hierarchy: Hierarchy, method: str
+                        ) -> tuple[pd.DataFrame, list[dict[str, Any]], list[dict[str, Any]]]:
+    """The ``mint`` rows of every cutoff shared by all the hierarchy's series: their champion
+    rows of that window reconciled with W from the history up to the cutoff, scored like any model."""
+    windows = {(w.unique_id, w.cutoff): w for uid in hierarchy.series for w in by_series.get(uid, [])}
+    cutoffs = sorted(set.intersection(*({c for (u, c) in windows if u == uid} for uid in hierarchy.series)))
+    picked = {(r["unique_id"], r["cutoff"]): r["model_used"] for r in fit_rows if r["model"] == CHAMPION}
+    champ = forecasts[(forecasts["model"] == CHAMPION) & forecasts["unique_id"].isin(hierarchy.series)]
+    frames, metric_rows, fits = [], [], []
+    for cutoff in cutoffs:
+        base = champ[champ["cutoff"] == cutoff]
+        try:
+            rec = reconcile(hierarchy, series, cutoff=cutoff, method=method)
+            out = reconcile_forecasts(base, rec)
+        except ValueError as exc:
+            fits.extend({"unique_id": uid, "cutoff": cutoff, "model": RECONCILED, "model_used": RECONCILED,
+                         "status": "failed", "reason": str(exc), "error": "", "n_obs": 0, "description": "{}"}
+                        for uid in hierarchy.series)
+            continue
+        frames.append(out[list(BACKTEST_FORECAST_COLUMNS)])
+        for uid, group in out.groupby("unique_id", sort=False):
+            w = windows[(str(uid), cutoff)]
+            if w.metrics:
+                metric_rows.append(_score(str(uid), RECONCILED, cutoff, group, w.y_train))
+            fits.append({"unique_id": uid, "cutoff": cutoff, "model": RECONCILED, "model_used": RECONCILED,
+                         "status": "ok", "reason": "", "error": "", "n_obs": int(np.isfinite(w.y_train).sum()),
+                         "description": describe_json(str(picked.get((str(uid), cutoff), "")), rec)})
+    return (pd.concat(frames, ignore_index=True) if frames else _empty_forecasts()), metric_rows, fits
+
+
 def _empty_forecasts() -> pd.DataFrame:
     dtypes = {"unique_id": object, "cutoff": "datetime64[ns]", "ds": "datetime64[ns]", "model": object}
     return pd.DataFrame({c: pd.Series(dtype=dtypes.get(c, float)) for c in BACKTEST_FORECAST_COLUMNS})
@@ -210,7 +242,8 @@ def backtest(frame: pd.DataFrame, settings: EngineSettings, *, horizon: int, win
              exog: pd.DataFrame | None = None, cutoffs: Cutoffs | None = None,
              default_champion: str | None = None, annual: bool = False, keep_unscored: bool = False,
              progress: bool = False, factory: ModelFactory | None = None, champion_metric: str = "mase",
-             combinations: bool = False) -> BacktestResult:
+             combinations: bool = False, hierarchy: Hierarchy | None = None,
+             reconcile_method: str = "mint_shrink") -> BacktestResult:
     """Backtest of every enabled model on every series of ``frame``: rolling origins by default,
     fixed information sets with ``cutoffs``.
 
@@ -225,7 +258,10 @@ def backtest(frame: pd.DataFrame, settings: EngineSettings, *, horizon: int, win
     ``champion_metric`` (mase | smape | rmsse, config ``backtest.champion_metric``): the metric the
     champion rule ranks on (``models.champion``). ``combinations``: add the combination candidates
     of ``models.combination`` (computed from the single models' forecasts of each window, weights
-    from earlier windows only) as models the champion rule chooses among."""
+    from earlier windows only) as models the champion rule chooses among. ``hierarchy``
+    (``models.reconcile``): at each cutoff shared by its series, the champion rows of its series
+    are reconciled (W from data up to the cutoff, ``reconcile_method``) and scored as the model
+    ``mint``; it is a hierarchy-wide candidate, not one of each series' champion candidates."""
     if champion_metric not in METRICS:
         raise ValueError(f"champion_metric must be one of {', '.join(METRICS)}; got {champion_metric!r}")
     if not isinstance(horizon, (int, np.integer)) or horizon < 1:
@@ -280,10 +316,16 @@ def backtest(frame: pd.DataFrame, settings: EngineSettings, *, horizon: int, win
         metric_rows += m
         fit_rows += fi
         annual_rows += a
+    if hierarchy is not None and frames:
+        f, m, fi = _reconciled_windows(pd.concat(frames, ignore_index=True), fit_rows, by_series, series, hierarchy,
+                                       reconcile_method)
+        frames.append(f)
+        metric_rows += m
+        fit_rows += fi
     forecasts = pd.concat(frames, ignore_index=True) if frames else _empty_forecasts()
     metrics = pd.DataFrame(metric_rows, columns=list(METRIC_COLUMNS))
     fits = pd.DataFrame(fit_rows, columns=list(BACKTEST_FIT_COLUMNS))
-    champions = select_champions(metrics[metrics["model"] != CHAMPION], default_champion, series=list(series),
+    champions = select_champions(metrics[~metrics["model"].isin([CHAMPION, RECONCILED])], default_champion, series=list(series),
                                  metric=champion_metric)
     champions = champions.set_index("unique_id").loc[list(series)].reset_index()
     annual_table = pd.DataFrame(annual_rows, columns=list(BACKTEST_ANNUAL_COLUMNS)) if annual else None
