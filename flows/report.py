@@ -778,6 +778,8 @@ def _section_institutional(inputs: ReportInputs) -> str:
 
 
 def _summary_tables(summary: pd.DataFrame, names: dict[str, str]) -> str:
+    if "section" in summary.columns:  # the mid-year section (models.institutional.mid_year_summary) is not shown here
+        summary = summary[summary["section"].fillna(PRE_YEAR) == PRE_YEAR]
     champ = summary[summary["model"] == CHAMPION]
     rows = []
     for r in champ.itertuples(index=False):
