@@ -228,3 +228,29 @@ def test_tracked_as_of_before_the_first_date_is_none() -> None:
     rows = tracking([SeriesInputs("total", _series())], [2022], SNAIVE)
     assert tracked_as_of(rows, "total", 2022, pd.Timestamp("2022-01-15")) is None
     assert tracked_as_of(rows, "total", 2022, pd.Timestamp("2022-01-16"))["months_observed"] == 0
+
+
+def test_compare_with_institutions_replaces_only_the_mid_year_rows() -> None:
+    from models.engine import EngineSettings, ModelSpec
+    from models.institutional import compare_with_institutions
+
+    y = _series()
+    frame = pd.DataFrame({"unique_id": "total", "ds": y.index, "y": y.to_numpy()})
+    settings = EngineSettings(models=(ModelSpec("seasonal_naive"), ModelSpec("naive")), min_obs_seasonal=1,
+                              max_missing_share=1.0, fallback="naive", n_paths=50, n_jobs=1, seed=0)
+    actuals = pd.DataFrame(columns=["year", "unique_id", "actual_usd_bn"])
+    kwargs = dict(info_month=10, first_year=2022, last_year=2022, target_year=2023)
+    plain = compare_with_institutions(frame, _projections(), actuals, settings, **kwargs)
+    rows = tracking([SeriesInputs("total", y)], [2022], SNAIVE)
+    mid = compare_with_institutions(frame, _projections(), actuals, settings, tracking=rows, **kwargs)
+    pre = plain.comparison["kind"] == "pre-year outlook"
+    pd.testing.assert_frame_equal(mid.comparison[mid.comparison["kind"] == "pre-year outlook"].reset_index(drop=True),
+                                  plain.comparison[pre].reset_index(drop=True))
+    assert (plain.comparison["kind"] == MID_YEAR).sum() == 2 * 3  # before: every model beside each revision
+    revisions = mid.comparison[mid.comparison["kind"] == MID_YEAR]
+    assert list(revisions["institution"]) == ["KIET", "KITA"] and set(revisions["model"]) == {"seasonal_naive"}
+    kiet = tracked_as_of(rows, "total", 2022, pd.Timestamp("2022-06-10"))
+    assert revisions["model_usd_bn"].iloc[0] == pytest.approx(kiet["forecast_usd_bn"], rel=1e-12)
+    pd.testing.assert_frame_equal(mid.summary[mid.summary["section"] == "pre-year outlook"].reset_index(drop=True),
+                                  plain.summary.reset_index(drop=True))
+    assert list(mid.summary.loc[mid.summary["section"] == MID_YEAR, "institution"]) == ["KIET", "KITA", "all"]
