@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 from features.calendar import flash_working_days  # noqa: E402
 from features.readers import DEFAULT_DATA_DIR, read_embedded, read_indicators  # noqa: E402
 from models.engine import run_batches  # noqa: E402
-from models.inyear import InyearSettings, series_inputs, track_series  # noqa: E402
+from models.inyear import FitCache, InyearSettings, series_inputs, track_at, track_series  # noqa: E402
 from models.institutional import compare_mid_year  # noqa: E402
 from models.nowcast import NowcastSettings, backtest, flash_frame  # noqa: E402
 
@@ -84,6 +84,20 @@ def main(argv: list[str] | None = None) -> int:
         late = g.loc[g["month"] >= 6, "ape"].mean()
         print(f"  target: as of June or later {late:.2f} < as of January {jan:.2f}: {'met' if late < jan else 'NOT met'}")
         print("  by information, all months: " + ", ".join(f"{k} {v:.2f}" for k, v in g.groupby("information")["ape"].mean().items()))
+
+    if not args.no_flash:
+        # the flash's worth: the same flash dates tracked without any flash (same fits)
+        print("\nvalue of the flash: mean APE % at the d10/d20 dates, with the flash vs the same dates without it")
+        for inputs in series_inputs(frame, indicators.iloc[:0], wd):
+            g = rows[(rows["unique_id"] == inputs.unique_id) & rows["information"].isin(["d10", "d20"])]
+            cache = FitCache(settings)
+            plain = [track_at(inputs, int(r.target_year), r.as_of, cache, information=r.information)
+                     for r in g.itertuples(index=False)]
+            g = g.assign(plain=[p["ape"] if p else float("nan") for p in plain])
+            for info, h in g.groupby("information"):
+                early = h[h["month"] <= 6]
+                print(f"  {inputs.unique_id:<28} {info}: with {h['ape'].mean():5.2f}  without {h['plain'].mean():5.2f}"
+                      f"  (n {len(h)}; as of Jan-Jun: with {early['ape'].mean():5.2f} without {early['plain'].mean():5.2f})")
 
     all_rows = pd.concat(parts, ignore_index=True)
     projections = pd.read_csv(DEFAULT_DATA_DIR / "institutional_projections.csv")
