@@ -75,7 +75,9 @@ class InyearSettings:
     ets 4.24/3.24/1.31 | 10.68/6.01/2.68, 126 s; theta 4.76/2.89/1.27 | 11.53/5.02/2.78, 34 s;
     seasonal_naive 7.77/4.09/2.49 | 17.73/11.56/7.04, 9 s. Theta is as accurate as ETS at a
     quarter of its cost; seasonal naive is far worse. With the flash (``benchmarks/tracking.py``):
-    mean APE as of January / June or later, total 5.64 / 1.49, semiconductors 11.02 / 3.30."""
+    mean APE as of January / June or later, total 5.64 / 1.49, semiconductors 11.02 / 3.30; the
+    flash's worth at the same dates (with / without): total d10 2.61 / 3.14, d20 2.43 / 2.69;
+    semiconductors d10 6.13 / 7.08, d20 5.51 / 5.95."""
 
     model: str = "theta"
     model_params: dict[str, Any] = field(default_factory=dict)
