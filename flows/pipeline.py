@@ -1,12 +1,15 @@
 """The monthly pipeline: Prefect flow ``monthly-forecast`` (``exportcast run`` / ``make run``).
 
-    ingest -> validate -> backtest -> forecast -> champions -> institutional -> nowcast -> publish (+ report)
+    ingest -> validate -> backtest -> forecast -> champions -> nowcast -> tracking -> institutional -> publish (+ report)
 
 - ``ingest`` is the only task with retries, and it retries only transport errors of the
   customs API (a malformed file fails at once: retrying cannot fix it).
 - ``validate``: the readers validate at the edge; this step checks the frame is the canonical
   contract, summarises it and computes the data hash used by the caches and the bookkeeping.
-- ``backtest``, ``forecast``, ``institutional`` and ``nowcast`` are cached: the Prefect cache key is
+- ``tracking`` (the in-year tracked annual totals, ``models.inyear``) reuses the nowcast stage's
+  rows for the total, and ``institutional`` reads the tracking rows for the mid-year revisions,
+  hence the order nowcast -> tracking -> institutional.
+- ``backtest``, ``forecast``, ``nowcast``, ``tracking`` and ``institutional`` are cached: the Prefect cache key is
   (task, data hash, the config sections the step reads, code version = hash of the sources of
   ``models/``, ``features/`` and the pipeline), and results are persisted under PREFECT_HOME
   (``PREFECT_LOCAL_STORAGE_PATH``), so an unchanged rerun loads them instead of refitting.
@@ -250,7 +253,8 @@ def forecast_step(frame: pd.DataFrame, settings: Settings, key: dict[str, Any], 
 @task(name="institutional", cache_key_fn=_cache_key, persist_result=True)
 def institutional_step(frame: pd.DataFrame, settings: Settings, data_dir: Path, key: dict[str, Any],
                        latest_annual: pd.DataFrame | None = None,
-                       latest_champions: dict[str, str] | None = None, progress: bool = False) -> "InstitutionalResult":
+                       latest_champions: dict[str, str] | None = None, progress: bool = False,
+                       tracking: pd.DataFrame | None = None) -> "InstitutionalResult":
     from models.institutional import compare_with_institutions
 
     projections = pd.read_csv(data_dir / PROJECTIONS_FILE)
@@ -260,7 +264,7 @@ def institutional_step(frame: pd.DataFrame, settings: Settings, data_dir: Path, 
         frame, projections, actuals, settings.engine_settings(),
         info_month=settings.institutional.info_month, first_year=settings.institutional.first_year,
         target_year=settings.target_year, exog=exog, latest_annual=latest_annual,
-        latest_champions=latest_champions, progress=progress,
+        latest_champions=latest_champions, tracking=tracking, progress=progress,
         combinations=settings.backtest.combinations, champion_metric=settings.backtest.champion_metric,
     )
 
@@ -278,6 +282,33 @@ def nowcast_step(frame: pd.DataFrame, data_dir: Path, key: dict[str, Any], uniqu
     flash, published = flash_frame(indicators, flash_working_days(months.min(), months.max()), unique_id)
     y = frame.loc[frame["unique_id"] == unique_id].set_index("ds")["y"]
     return backtest(y, flash, published, unique_id=unique_id)
+
+
+@task(name="tracking", cache_key_fn=_cache_key, persist_result=True)
+def tracking_step(frame: pd.DataFrame, settings: Settings, data_dir: Path, nowcast: pd.DataFrame | None,
+                  key: dict[str, Any], progress: bool = False) -> pd.DataFrame:
+    """The in-year tracked annual totals (``models.inyear``) of the total and semiconductors for the
+    institutional-comparison years through the target year (outputs/tracking.csv): the total's
+    flash nowcasts are the nowcast stage's rows, semiconductors' are made here from the customs
+    group's flash; one series per worker (``runtime.n_jobs``)."""
+    from features.calendar import flash_working_days
+    from features.readers import read_indicators
+    from models.engine import run_batches
+    from models.inyear import TRACKING_COLUMNS, InyearSettings, series_inputs, track_series
+
+    indicators = read_indicators(data_dir)
+    months = indicators.loc[indicators["indicator"].str.startswith("customs_"), "ds"]
+    working_days = flash_working_days(months.min(), months.max())
+    given = {"total": nowcast[nowcast["unique_id"] == "total"]} if nowcast is not None else None
+    inputs = series_inputs(frame, indicators, working_days, nowcasts=given)
+    last = int(frame["ds"].max().year)
+    years = tuple(range(settings.institutional.first_year, max(last, min(settings.target_year, last + 1)) + 1))
+    inyear = InyearSettings(n_paths=settings.models.n_paths, seed=settings.runtime.seed)
+    parts = run_batches(track_series, [(i, years, inyear) for i in inputs], n_jobs=settings.runtime.n_jobs,
+                        progress=progress, label="tracking", executor=settings.runtime.executor,
+                        dask_address=settings.runtime.dask_address)
+    parts = [p for p in parts if not p.empty]
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=list(TRACKING_COLUMNS))
 
 
 # ====================================================================== printing
@@ -373,7 +404,8 @@ def execute(settings: Settings, *, data_dir: Path | None = None,
 
     data_dir = Path(data_dir) if data_dir is not None else DEFAULT_DATA_DIR
     compare = settings.data.source == "embedded"
-    stages = _Stages(["ingest", "validate", "backtest", "forecast", *(["institutional", "nowcast"] if compare else []),
+    stages = _Stages(["ingest", "validate", "backtest", "forecast",
+                      *(["nowcast", "tracking", "institutional"] if compare else []),
                       "reconcile", "mlflow", "publish"])
     flow_run_id = _flow_run_id()
     run = RunRecord(run_id=flow_run_id or uuid.uuid4().hex, target_year=settings.target_year,
@@ -402,17 +434,20 @@ def execute(settings: Settings, *, data_dir: Path | None = None,
         fc = jobs.with_combinations(fc, bt, settings)  # combination candidates: from the members, no refit
         inst = None
         if compare:
-            inst = stages.run("institutional", institutional_step, frame, settings, data_dir,
-                              key={**base_key, **settings.section_dict("models", "institutional", "target_year"),
-                                   "tables": file_hash(data_dir / PROJECTIONS_FILE, data_dir / ACTUALS_FILE),
-                                   "champion": {"combinations": settings.backtest.combinations,
-                                                "champion_metric": settings.backtest.champion_metric}},
-                              latest_annual=fc.annual,
-                              latest_champions=dict(zip(bt.champions["unique_id"], bt.champions["champion"])), progress=True)
             nowcast = stages.run("nowcast", nowcast_step, frame, data_dir,
                                  key={**base_key, "tables": file_hash(data_dir / INDICATORS_FILE)})
+            tracking = stages.run("tracking", tracking_step, frame, settings, data_dir, nowcast, progress=True,
+                                  key={**base_key, **settings.section_dict("institutional", "target_year"),
+                                       "n_paths": settings.models.n_paths, "tables": file_hash(data_dir / INDICATORS_FILE)})
+            inst = stages.run("institutional", institutional_step, frame, settings, data_dir,
+                              key={**base_key, **settings.section_dict("models", "institutional", "target_year"),
+                                   "tables": file_hash(data_dir / PROJECTIONS_FILE, data_dir / ACTUALS_FILE,
+                                                       data_dir / INDICATORS_FILE)},
+                              latest_annual=fc.annual,
+                              latest_champions=dict(zip(bt.champions["unique_id"], bt.champions["champion"])), progress=True,
+                              tracking=tracking)
         else:
-            nowcast = None
+            nowcast = tracking = None
             progress(f"institutional comparison skipped: data source is {settings.data.source} "
                      "(it needs the embedded dataset)")
         if hierarchy is not None:  # coherent published champions (the base rows stay)
@@ -424,7 +459,7 @@ def execute(settings: Settings, *, data_dir: Path | None = None,
         results = assemble(frame, bt, fc, inst, run=replace(run, data_hash=digest, data=data_summary,
                                                             mlflow_run_id=tracker.run_id,
                                                             mlflow_experiment_id=tracker.experiment_id),
-                           nowcast=nowcast)
+                           nowcast=nowcast, tracking=tracking)
 
         start = time.perf_counter()
         tracker.log_results(results, fc.fitted, jobs.working_day_exog(frame, settings.forecast_end, settings),

@@ -814,6 +814,8 @@ def _accuracy_tables(comparison: pd.DataFrame, names: dict[str, str]) -> str:
 
 
 def _summary_tables(summary: pd.DataFrame, names: dict[str, str]) -> str:
+    if "section" in summary.columns:  # the mid-year section (models.institutional.mid_year_summary) is not shown here
+        summary = summary[summary["section"].fillna(PRE_YEAR) == PRE_YEAR]
     champ = summary[summary["model"] == CHAMPION]
     rows = []
     for r in champ.itertuples(index=False):

@@ -34,6 +34,7 @@ import pandas as pd
 from models.backtest import BACKTEST_FORECAST_COLUMNS, METRIC_COLUMNS
 from models.engine import ANNUAL_COLUMNS, FIT_COLUMNS, FORECAST_FRAME_COLUMNS
 from models.institutional import COMPARISON_COLUMNS, OUTLOOK_COLUMNS, SUMMARY_COLUMNS
+from models.inyear import TRACKING_COLUMNS
 from models.nowcast import NOWCAST_COLUMNS
 
 FLOAT_FORMAT = "%.6f"
@@ -57,6 +58,7 @@ INSTITUTIONAL_COMPARISON = "institutional_comparison.csv"
 INSTITUTIONAL_SUMMARY = "institutional_summary.csv"
 INSTITUTIONAL_OUTLOOK = "institutional_outlook.csv"
 NOWCAST = "nowcast.csv"
+TRACKING = "tracking.csv"
 
 
 class SchemaError(ValueError):
@@ -115,9 +117,10 @@ SCHEMAS: dict[str, TableSchema] = {s.name: s for s in (
     TableSchema(MODEL_FITS, FIT_COLUMNS, ("unique_id", "model")),
     TableSchema(INSTITUTIONAL_COMPARISON, tuple(COMPARISON_COLUMNS),
                 ("target_year", "unique_id", "institution", "published", "model")),
-    TableSchema(INSTITUTIONAL_SUMMARY, tuple(SUMMARY_COLUMNS), ("unique_id", "institution", "model")),
+    TableSchema(INSTITUTIONAL_SUMMARY, tuple(SUMMARY_COLUMNS), ("unique_id", "institution", "model", "section")),
     TableSchema(INSTITUTIONAL_OUTLOOK, tuple(OUTLOOK_COLUMNS), ("target_year", "unique_id", "institution", "published")),
     TableSchema(NOWCAST, NOWCAST_COLUMNS, ("unique_id", "ds", "information"), dates=("ds", "as_of")),
+    TableSchema(TRACKING, TRACKING_COLUMNS, ("unique_id", "target_year", "as_of", "information"), dates=("as_of",)),
 )}
 INSTITUTIONAL_TABLES: tuple[str, ...] = (INSTITUTIONAL_COMPARISON, INSTITUTIONAL_SUMMARY, INSTITUTIONAL_OUTLOOK)
 
@@ -315,11 +318,12 @@ def empty_table(name: str) -> pd.DataFrame:
 
 
 def assemble(frame: pd.DataFrame, backtest: Any, forecast: Any, institutional: Any | None, *, run: RunRecord,
-             nowcast: pd.DataFrame | None = None) -> Results:
+             nowcast: pd.DataFrame | None = None, tracking: pd.DataFrame | None = None) -> Results:
     """The run's results from the stage results: ``backtest`` (``models.backtest.BacktestResult``),
     ``forecast`` (``models.engine.ForecastResult`` with ``annual``), ``institutional``
     (``models.institutional.InstitutionalResult`` or None when the comparison was not run); ``nowcast``
-    (``models.nowcast.backtest`` rows, or None: a header-only table).
+    (``models.nowcast.backtest`` rows, or None: a header-only table); ``tracking``
+    (``models.inyear.tracking`` rows, or None: a header-only table).
     Fills the derived run.json fields (champion counts, total headline, fit seconds)."""
     champions = backtest.champions
     champion_of = {str(u): str(c) for u, c in zip(champions["unique_id"], champions["champion"])}
@@ -340,6 +344,7 @@ def assemble(frame: pd.DataFrame, backtest: Any, forecast: Any, institutional: A
         tables.update({INSTITUTIONAL_COMPARISON: institutional.comparison, INSTITUTIONAL_SUMMARY: institutional.summary,
                        INSTITUTIONAL_OUTLOOK: institutional.outlook})
     tables[NOWCAST] = empty_table(NOWCAST) if nowcast is None else nowcast
+    tables[TRACKING] = empty_table(TRACKING) if tracking is None else tracking
     formatted = {name: format_table(name, table) for name, table in tables.items()}
     counts: dict[str, int] = {}
     for name in champion_of.values():

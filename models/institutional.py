@@ -42,6 +42,7 @@ Levels in the outputs are USD bn (the frame is USD); APE and bias are in percent
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -55,9 +56,10 @@ from models.combination import COMBINATIONS, backtest_windows, combine_annual, i
 from models.engine import EngineSettings, ModelFactory, forecast
 
 __all__ = ["InstitutionalResult", "compare_with_institutions", "annual_actuals_table", "accuracy_table", "PRE_YEAR",
-           "ACCURACY_COLUMNS"]
+           "ACCURACY_COLUMNS", "MID_YEAR", "revision_date", "mid_year_model_rows", "mid_year_summary"]
 
 PRE_YEAR = "pre-year outlook"
+MID_YEAR = "mid-year revision"
 BN = 1e9
 
 PROJECTION_COLUMNS = ("institution", "kind", "published", "target_year", "unique_id", "projected_usd_bn", "projected_growth_pct")
@@ -73,7 +75,7 @@ COMPARISON_COLUMNS = [
 SUMMARY_COLUMNS = [
     "unique_id", "institution", "n_years", "years", "institution_mape", "model", "model_mape",
     "model_coverage_80", "institution_bias_pct", "model_bias_pct", "n_growth_only", "n_published_in_target_year",
-    "actual_sources", "note",
+    "actual_sources", "note", "section",
 ]
 OUTLOOK_COLUMNS = [
     "target_year", "unique_id", "institution", "kind", "published", "published_in_target_year",
@@ -279,6 +281,7 @@ def compare_with_institutions(frame: pd.DataFrame, projections: pd.DataFrame, ac
                               factory: ModelFactory | None = None,
                               latest_annual: pd.DataFrame | None = None,
                               latest_champions: Mapping[str, str] | None = None,
+                              tracking: pd.DataFrame | None = None,
                               progress: bool = False, combinations: bool = True,
                               champion_metric: str = "mase") -> InstitutionalResult:
     """Backtest every enabled model (and the champion) against the institutions' outlooks.
@@ -300,7 +303,12 @@ def compare_with_institutions(frame: pd.DataFrame, projections: pd.DataFrame, ac
     ``models.engine.forecast`` for the outlook from all the data when ``latest_annual`` is not given).
     ``combinations`` (config ``backtest.combinations``) adds ``combo_mean``, ``combo_trimmed`` and
     ``combo_inv_mase`` to the candidates of every year (see ``_same_information_forecasts``);
-    ``champion_metric`` (config ``backtest.champion_metric``) is the metric the champion rule ranks on."""
+    ``champion_metric`` (config ``backtest.champion_metric``) is the metric the champion rule ranks on.
+
+    ``tracking``: the in-year tracking rows (``models.inyear.TRACKING_COLUMNS``); when given, every
+    ``mid-year revision`` row gets the tracked forecast made with the information public on its
+    publication date (:func:`mid_year_model_rows`) instead of the October-cutoff models, and the
+    summary gets a mid-year section (:func:`mid_year_summary`)."""
     _check_frame(frame)
     if not isinstance(info_month, (int, np.integer)) or not 1 <= info_month <= 12:
         raise ValueError(f"info_month must be a month number 1..12; got {info_month!r}")
@@ -350,6 +358,9 @@ def compare_with_institutions(frame: pd.DataFrame, projections: pd.DataFrame, ac
 
     comparison = _comparison(p, years, eligible_by_year, all_models, actual_of, source_of, model_names)
     summary = _summary(comparison, model_names)
+    if tracking is not None:
+        comparison = _with_mid_year(comparison, p, years, eligible_by_year, actual_of, source_of, tracking)
+        summary = pd.concat([summary, mid_year_summary(comparison)], ignore_index=True)[SUMMARY_COLUMNS]
     outlook_ids = set(p.loc[p["target_year"] == target_year, "unique_id"]) - eligible_by_year.get(target_year, set())
     no_window = {uid: _champion_without_window(bt, uid, pd.Timestamp(year=target_year - 1, month=info_month, day=1),
                                                24 - info_month, default_champion(model_names), champion_metric)[0]
@@ -450,7 +461,7 @@ def _summary(comparison: pd.DataFrame, model_names: list[str]) -> pd.DataFrame:
                 "model_bias_pct": float(g["model_error_pct"].mean()),
                 "n_growth_only": n_growth, "n_published_in_target_year": n_jan,
                 "actual_sources": "; ".join(sorted(set(g["actual_source"]))),
-                "note": "; ".join(notes),
+                "note": "; ".join(notes), "section": PRE_YEAR,
             })
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
 
@@ -638,3 +649,181 @@ def accuracy_table(comparison: pd.DataFrame, unique_ids: tuple[str, ...] = ("tot
                          "coverage_80": float(g["model_in_80"].astype(float).mean()), "best_institution": best,
                          "ratio_to_best_institution": ratio(dict(zip(g["target_year"].astype(int), g["model_ape"])))})
     return pd.DataFrame(rows, columns=ACCURACY_COLUMNS)
+
+
+# --------------------------------------------------------------------------- mid-year revisions
+_ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_YEAR_MONTH = re.compile(r"^(\d{4})-(\d{2})\b")
+_YEAR = re.compile(r"^(\d{4})\b")
+_HALF = re.compile(r"\bH[12]\b")
+_QUARTER = re.compile(r"\bQ([1-4])\b")
+
+
+def revision_date(published: object, published_raw: object = None) -> tuple[pd.Timestamp | None, str]:
+    """The information date of a revision and a note ('' when the day is printed).
+
+    - ``published`` a day (YYYY-MM-DD): that day.
+    - otherwise the raw text names a month (``2024-06 (report 'Monday')``): the end of that month;
+    - a half (``2017 (H1 review ...)``, ``2025 (H2 outlook ...)``: both are the mid-year
+      publications): the end of June;
+    - a quarter (``2023 (Q1 briefing ...)``): the end of the month after the quarter (a quarter's
+      review is out by then at the latest);
+    - nothing usable: None (the revision gets no model forecast).
+    Each undated rule is the LATEST information the revision could have had."""
+    day = "" if published is None or (isinstance(published, float) and np.isnan(published)) else str(published).strip()
+    if _ISO_DAY.match(day):
+        return pd.Timestamp(day), ""
+    raw = "" if published_raw is None or (isinstance(published_raw, float) and np.isnan(published_raw)) \
+        else str(published_raw).strip()
+    raw = raw or day
+    month = _YEAR_MONTH.match(raw)
+    if month:
+        end = pd.Timestamp(year=int(month.group(1)), month=int(month.group(2)), day=1) + pd.offsets.MonthEnd(0)
+        return end, (f"no publication day ({raw!r}): the model uses the information public on {end:%Y-%m-%d}, "
+                     "the end of the named month, the latest it could have known")
+    year = _YEAR.match(raw)
+    if year and _HALF.search(raw):
+        end = pd.Timestamp(year=int(year.group(1)), month=6, day=30)
+        return end, (f"no publication day ({raw!r}): a half-year review/outlook, published at mid-year; the model uses "
+                     f"the information public on {end:%Y-%m-%d}, the end of June, the latest it could have known")
+    quarter = _QUARTER.search(raw)
+    if year and quarter:
+        end = (pd.Timestamp(year=int(year.group(1)), month=3 * int(quarter.group(1)) + 1, day=1)
+               + pd.offsets.MonthEnd(0))
+        return end, (f"no publication day ({raw!r}): a quarter's review, out by the end of the month after the "
+                     f"quarter; the model uses the information public on {end:%Y-%m-%d}, the latest it could have known")
+    return None, f"no publication date ({raw or 'blank'!r}): no model forecast"
+
+
+def mid_year_model_rows(rows: pd.DataFrame, tracking: pd.DataFrame) -> pd.DataFrame:
+    """For revision rows (projection rows with ``projected_level_usd_bn``, ``actual_usd_bn`` and
+    optional ``published_raw``): the tracked annual total of the series and year made with the
+    information public on the revision's date (:func:`revision_date`;
+    ``models.inyear.tracked_as_of``), in the comparison's model columns (USD bn). The model
+    forecast has no 95% interval (NaN); ``model_data_through`` says what it knew."""
+    from models.inyear import tracked_as_of
+
+    out = rows.copy()
+    raw = out["published_raw"] if "published_raw" in out.columns else pd.Series(None, index=out.index, dtype=object)
+    values: dict[str, list] = {k: [] for k in ("model", "model_usd_bn", "model_lo_80", "model_hi_80",
+                                                "model_data_through", "date_note")}
+    for published, raw_text, uid, year in zip(out["published"], raw, out["unique_id"], out["target_year"]):
+        date, note = revision_date(published, raw_text)
+        row = tracked_as_of(tracking, str(uid), int(year), date) if date is not None else None
+        if row is None:
+            values["model"].append("")
+            for k in ("model_usd_bn", "model_lo_80", "model_hi_80"):
+                values[k].append(np.nan)
+            values["model_data_through"].append("")
+            if date is not None:
+                note = "; ".join(x for x in (note, f"no in-year tracking of {uid} {int(year)} on {date:%Y-%m-%d}") if x)
+        else:
+            values["model"].append(str(row["model"]))
+            values["model_usd_bn"].append(float(row["forecast_usd_bn"]))
+            values["model_lo_80"].append(float(row["lo_80"]))
+            values["model_hi_80"].append(float(row["hi_80"]))
+            values["model_data_through"].append(f"{row['note']} (as of {pd.Timestamp(row['as_of']):%Y-%m-%d}, "
+                                                f"{row['information']})")
+        values["date_note"].append(note)
+    for k, v in values.items():
+        out[k] = v
+    out["champion_model"] = out["model"]
+    out["model_lo_95"] = np.nan
+    out["model_hi_95"] = np.nan
+    return out
+
+
+def _with_mid_year(comparison: pd.DataFrame, p: pd.DataFrame, years: list[int], eligible_by_year: dict[int, set[str]],
+                   actual_of: dict, source_of: dict, tracking: pd.DataFrame) -> pd.DataFrame:
+    """The comparison with its mid-year revision rows replaced by one row per revision: the
+    tracked forecast made with the information public on the revision's date (the October-cutoff
+    models do not belong beside a mid-year figure)."""
+    keep = comparison[comparison["kind"] != MID_YEAR]
+    tracked = set(tracking["unique_id"].astype(str))
+    rows = p[(p["kind"] == MID_YEAR) & p["target_year"].isin(years) & p["unique_id"].isin(tracked)].copy()
+    if rows.empty:
+        return keep.reset_index(drop=True)
+    rows = _projected_levels(rows, actual_of)
+    rows["actual_usd_bn"] = [actual_of.get((u, int(y)), np.nan) for u, y in zip(rows["unique_id"], rows["target_year"])]
+    rows["actual_source"] = [source_of.get((u, int(y)), "no actual") for u, y in zip(rows["unique_id"], rows["target_year"])]
+    rows["institution_ape"] = _ape(rows["projected_level_usd_bn"], rows["actual_usd_bn"])
+    rows["institution_error_pct"] = _signed_pct(rows["projected_level_usd_bn"], rows["actual_usd_bn"])
+    rows = mid_year_model_rows(rows, tracking)
+    rows["model_ape"] = _ape(rows["model_usd_bn"], rows["actual_usd_bn"])
+    rows["model_error_pct"] = _signed_pct(rows["model_usd_bn"], rows["actual_usd_bn"])
+    with np.errstate(invalid="ignore"):
+        inside = (rows["actual_usd_bn"] >= rows["model_lo_80"]) & (rows["actual_usd_bn"] <= rows["model_hi_80"])
+    rows["model_in_80"] = inside.where(rows["actual_usd_bn"].notna() & rows["model_lo_80"].notna())
+    # which revisions enter the mid-year summary: one per (institution, series, year), the earliest dated
+    dated = [revision_date(a, b)[0] for a, b in zip(rows["published"], rows.get("published_raw", rows["published"]))]
+    rows["_date"] = pd.to_datetime(pd.Series(dated, index=rows.index))
+    ordered = rows.sort_values(["_date", "src_row"], na_position="last")
+    first = set(ordered.drop_duplicates(["unique_id", "institution", "target_year"], keep="first")["src_row"])
+    notes = []
+    for r in rows.itertuples():
+        if not np.isfinite(r.projected_level_usd_bn):
+            notes.append(f"no comparable level ({r.level_basis})")
+        elif not np.isfinite(r.actual_usd_bn):
+            notes.append("no actual for the year")
+        elif not np.isfinite(r.model_usd_bn):
+            notes.append("no model forecast (no usable publication date or no tracking)")
+        elif r.src_row not in first:
+            notes.append("another revision of this institution for the year was published earlier; that one is summarised")
+        else:
+            notes.append("")
+    rows["summary_note"] = [f"{MID_YEAR}: " + (n or "in the mid-year summary") for n in notes]
+    rows["in_summary"] = [n == "" for n in notes]
+    rows["note"] = ["; ".join(x for x in (n, d) if x) for n, d in zip(rows["note"], rows["date_note"])]
+    out = rows[COMPARISON_COLUMNS] if keep.empty else pd.concat([keep, rows[COMPARISON_COLUMNS]], ignore_index=True)
+    return out.sort_values(["target_year", "unique_id", "institution"], kind="stable").reset_index(drop=True)
+
+
+def mid_year_summary(comparison: pd.DataFrame) -> pd.DataFrame:
+    """The mid-year section of the summary (``section`` = ``mid-year revision``): per series and
+    institution, and over all institutions (``institution`` = ``all``), the institutions' MAPE on
+    their mid-year revisions beside the tracked model's MAPE on the same revisions, each made
+    with the information public on the revision's date."""
+    used = comparison[(comparison["kind"] == MID_YEAR) & comparison["in_summary"].astype(bool)]
+    if used.empty:
+        return pd.DataFrame(columns=SUMMARY_COLUMNS)
+    groups = [((uid, inst), g) for (uid, inst), g in used.groupby(["unique_id", "institution"], sort=True)]
+    groups += [((uid, "all"), g) for uid, g in used.groupby("unique_id", sort=True)]
+    rows = []
+    for (uid, inst), g in groups:
+        years = sorted(g["target_year"].astype(int))
+        n_growth = int((g["level_basis"] == "growth x prior-year actual").sum())
+        notes = ["mid-year revisions; the model is the in-year tracking with the information public on each "
+                 "revision's date (confirmed months and flash figures)"]
+        if n_growth:
+            notes.append(f"{n_growth} growth-only revision(s) compared as prior-year actual x (1+g)")
+        rows.append({
+            "unique_id": uid, "institution": inst, "n_years": len(g), "years": _span_text(sorted(set(years))),
+            "institution_mape": float(g["institution_ape"].mean()),
+            "model": "; ".join(sorted(set(g["model"].astype(str)))), "model_mape": float(g["model_ape"].mean()),
+            "model_coverage_80": float(g["model_in_80"].astype(float).mean()),
+            "institution_bias_pct": float(g["institution_error_pct"].mean()),
+            "model_bias_pct": float(g["model_error_pct"].mean()),
+            "n_growth_only": n_growth, "n_published_in_target_year": int(g["published_in_target_year"].astype(bool).sum()),
+            "actual_sources": "; ".join(sorted(set(g["actual_source"]))), "note": "; ".join(notes), "section": MID_YEAR,
+        })
+    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+
+
+def compare_mid_year(frame: pd.DataFrame, projections: pd.DataFrame, actuals: pd.DataFrame, tracking: pd.DataFrame, *,
+                     first_year: int = 2013, last_year: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The mid-year part of :func:`compare_with_institutions` alone (no backtest: cheap), for the
+    same years (first_year..last_year with a pre-year outlook): the mid-year comparison rows and
+    the mid-year summary section."""
+    _check_frame(frame)
+    p = _prepare_projections(projections)
+    series = sorted({str(u) for u in p["unique_id"].dropna()} & set(frame["unique_id"].astype(str)))
+    p = p[p["unique_id"].isin(series)]
+    actual_table = annual_actuals_table(frame, actuals, series)
+    actual_of = _lookup(actual_table, "unique_id", "year")
+    source_of = {(u, int(y)): s for u, y, s in zip(actual_table["unique_id"], actual_table["year"], actual_table["actual_source"])}
+    if last_year is None:
+        last_year = int(actual_table["year"].max()) if not actual_table.empty else int(frame["ds"].dt.year.max())
+    pre_year_years = set(p.loc[p["kind"] == PRE_YEAR, "target_year"].astype(int))
+    years = [y for y in range(first_year, last_year + 1) if y in pre_year_years]
+    rows = _with_mid_year(pd.DataFrame(columns=COMPARISON_COLUMNS), p, years, {}, actual_of, source_of, tracking)
+    return rows, mid_year_summary(rows)

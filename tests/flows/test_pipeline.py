@@ -247,7 +247,7 @@ def test_reruns_publish_byte_identical_csvs_and_keep_timings_in_run_json(user_ru
     settings, _, (first, first_bytes), (second, second_bytes) = user_runs
     assert not second.run.cached["backtest"] and not second.run.cached["forecast"]  # really refitted
     csvs = sorted(name for name in first_bytes if name.endswith(".csv"))
-    assert len(csvs) == 10  # nowcast.csv header-only: the nowcast needs the embedded source
+    assert len(csvs) == 11  # nowcast.csv and tracking.csv header-only: they need the embedded source
     assert [name for name in csvs if first_bytes[name] != second_bytes[name]] == []
     fits = pd.read_csv(settings.publish.dir / "model_fits.csv")
     assert (fits["model"] == "arima").sum() == 3 and not fits["description"].str.contains("fit_seconds").any()

@@ -18,6 +18,7 @@ def test_schemas_are_the_producers_column_constants() -> None:
     from models.backtest import BACKTEST_FORECAST_COLUMNS, METRIC_COLUMNS
     from models.engine import ANNUAL_COLUMNS, FIT_COLUMNS, FORECAST_FRAME_COLUMNS
     from models.institutional import COMPARISON_COLUMNS, OUTLOOK_COLUMNS, SUMMARY_COLUMNS
+    from models.inyear import TRACKING_COLUMNS
     from models.nowcast import NOWCAST_COLUMNS
 
     cols = {name: schema.columns for name, schema in res.SCHEMAS.items()}
@@ -32,6 +33,7 @@ def test_schemas_are_the_producers_column_constants() -> None:
         "institutional_summary.csv": tuple(SUMMARY_COLUMNS),
         "institutional_outlook.csv": tuple(OUTLOOK_COLUMNS),
         "nowcast.csv": NOWCAST_COLUMNS,
+        "tracking.csv": TRACKING_COLUMNS,
     }
 
 
