@@ -246,7 +246,8 @@ def test_compare_with_institutions_replaces_only_the_mid_year_rows() -> None:
     pre = plain.comparison["kind"] == "pre-year outlook"
     pd.testing.assert_frame_equal(mid.comparison[mid.comparison["kind"] == "pre-year outlook"].reset_index(drop=True),
                                   plain.comparison[pre].reset_index(drop=True))
-    assert (plain.comparison["kind"] == MID_YEAR).sum() == 2 * 3  # before: every model beside each revision
+    # before: every candidate beside each revision (2 models, 3 combinations of them, the champion)
+    assert (plain.comparison["kind"] == MID_YEAR).sum() == 2 * 6
     revisions = mid.comparison[mid.comparison["kind"] == MID_YEAR]
     assert list(revisions["institution"]) == ["KIET", "KITA"] and set(revisions["model"]) == {"seasonal_naive"}
     kiet = tracked_as_of(rows, "total", 2022, pd.Timestamp("2022-06-10"))
