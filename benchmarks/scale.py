@@ -132,6 +132,25 @@ def settings_for(models: list[str], n_jobs: int = 2, executor: str = "joblib", a
                           executor=executor, dask_address=address)
 
 
+class Skipped(Exception):
+    """A run that would not finish within the benchmark's --budget (predicted from the measured cost)."""
+
+
+DEADLINE: float | None = None  # perf_counter() value after which no run is started that is predicted to pass it
+_RATE: dict[tuple, dict[int, float]] = {}  # (model names, annual) -> {N: wall seconds at 2 workers}
+
+
+def _predict(kind: tuple, n: int) -> float:
+    """Seconds of a run of n series: a + b n through the two largest N measured (the fixed part is
+    the workers' start and imports), or seconds/N x n from a single run (an overestimate)."""
+    points = sorted(_RATE[kind].items())
+    if len(points) >= 2:
+        (n1, s1), (n2, s2) = points[-2:]
+        b = (s2 - s1) / (n2 - n1)
+        if b > 0:
+            return s1 + b * (n - n1)
+    n1, s1 = points[-1]
+    return s1 / n1 * n
 _MEMO: dict[tuple, tuple] = {}  # (frame name, repr(settings), annual, horizon) -> run figures
 
 
@@ -146,12 +165,21 @@ def run(frame: pd.DataFrame, settings: EngineSettings, *, annual: bool = True, h
     key = (memo, repr(settings), annual, horizon)
     if memo and key in _MEMO:
         return _MEMO[key]
+    kind = (settings.model_names, annual)
+    if kind in _RATE and DEADLINE is not None:  # predicted from the runs of the same models so far
+        predicted = _predict(kind, frame["unique_id"].nunique()) * (2 if settings.n_jobs == 1 else 1)
+        left = DEADLINE - time.perf_counter()
+        if predicted > left:
+            raise Skipped(f"skipped: predicted {predicted:.0f} s from the cost measured above, "
+                          f"{max(left, 0):.0f} s left in the --budget")
     with PeakRSS() as peak:
         t0 = time.perf_counter()
         result = forecast(frame, settings, horizon=horizon, annual_year=TARGET_YEAR if annual else None)
         seconds = time.perf_counter() - t0
     get_reusable_executor().shutdown(wait=True)
     peak.load = os.getloadavg()[0]
+    if settings.n_jobs != 1:
+        _RATE.setdefault(kind, {})[frame["unique_id"].nunique()] = seconds
     if memo:
         _MEMO[key] = (seconds, peak, result)
     return seconds, peak, result
@@ -172,13 +200,22 @@ def failed_share(result) -> str:
 
 # ------------------------------------------------------------------------------------ sections
 def section_scaling(sizes: list[int], models: list[str]) -> None:
-    print(f"\n== scaling: {', '.join(models)} (+ seasonal_naive), joblib, 2 workers", flush=True)
+    alone = models == ["seasonal_naive"]
+    print(f"\n== scaling: {'seasonal_naive alone (the engine with its cheapest model)' if alone else ', '.join(models) + ' (+ seasonal_naive)'}, "
+          f"joblib, 2 workers", flush=True)
     times = []
+    done = []
     for n in sizes:
         frame = synthetic(n)
-        seconds, peak, result = run(frame, settings_for(models), memo=f"synthetic({n})")
+        try:
+            seconds, peak, result = run(frame, settings_for(models), memo=f"synthetic({n})")
+        except Skipped as skip:
+            print(f"  joblib x2                          N={n:>6}  {skip}", flush=True)
+            continue
         times.append(seconds)
+        done.append(n)
         print(line("joblib x2", n, seconds, peak) + f"  ({failed_share(result)})", flush=True)
+    sizes = done
     if len(sizes) >= 2:
         b = np.polyfit(np.log(sizes), np.log(times), 1)[0]
         last = np.log(times[-1] / times[-2]) / np.log(sizes[-1] / sizes[-2])
@@ -438,6 +475,11 @@ def main() -> None:
     parser.add_argument("--cmp-n", type=int, default=None, help="N of the workers and executors runs (default 1000)")
     parser.add_argument("--sf-n", type=int, default=None, help="N of the statsforecast comparison (default 1000)")
     parser.add_argument("--profile-n", type=int, default=None, help="series in the ARIMA profile (default 50)")
+    parser.add_argument("--budget", type=float, default=None,
+                        help="minutes: a run predicted (from the cost measured so far) to end past this is skipped, said so")
+    parser.add_argument("--cheap-sizes", default=None,
+                        help="comma-separated N for a scaling run of seasonal_naive alone (the engine's own cost), "
+                             "e.g. 1000,10000; default none")
     parser.add_argument("--no-dask-single", action="store_true",
                         help="workers section: skip the 1-worker Dask run (joblib x1 vs x2 only)")
     parser.add_argument("--sections", default="executors,workers,statsforecast,all,scaling",
@@ -457,7 +499,9 @@ def main() -> None:
     print(f"  plan: sections {','.join(sections)}; sizes {sizes} ({','.join(fast)} + seasonal_naive); every model at "
           f"N={all_n}; workers/executors at N={cmp_n}; statsforecast at N={sf_n}", flush=True)
     t0 = time.perf_counter()
+    cheap = [int(x) for x in (args.cheap_sizes or "").split(",") if x]
     runs = {"scaling": lambda: section_scaling(sizes, fast),
+            "cheap": lambda: section_scaling(cheap, ["seasonal_naive"]),
             "all": lambda: section_all(all_n, [m for m in every if m != "seasonal_naive"]),
             "workers": lambda: section_workers(cmp_n, fast, not args.no_dask_single),
             "executors": lambda: section_executors(cmp_n, fast),
@@ -465,8 +509,13 @@ def main() -> None:
     unknown = [s for s in sections if s not in runs]
     if unknown:
         parser.error(f"unknown section(s) {', '.join(unknown)}; known: {', '.join(runs)}")
+    global DEADLINE
+    DEADLINE = None if args.budget is None else t0 + 60 * args.budget
     for name in sections:
-        runs[name]()
+        try:
+            runs[name]()
+        except Skipped as skip:
+            print(f"  rest of section {name} {skip}", flush=True)
     print(f"\ndone in {time.perf_counter() - t0:.0f} s; load average {_load()} at end", flush=True)
 
 
