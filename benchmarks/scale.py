@@ -459,6 +459,89 @@ def profile_arima(train: pd.DataFrame, n: int) -> None:
         print(f"    {v[2]:7.2f} s own  {v[3]:7.2f} s cum  {Path(file).name}:{lineno} {func}")
 
 
+# ------------------------------------------------------------------------------------ ETS choice
+def section_ets_choice(n: int) -> None:
+    """Our ETS against cheaper ways to fit the same model, one process, on n series (last 12
+    months held out): seconds per series of the fit and of predict + 1000 paths, and MASE."""
+    import warnings
+
+    from statsmodels.tsa.holtwinters import ExponentialSmoothing
+
+    from models.baselines import seasonal_interpolate
+    from models.registry import create
+
+    print(f"\n== ETS: where the time goes and the alternatives (N={n}, one process, last 12 months held out)", flush=True)
+    frame = synthetic(n, seed=21)
+    cut = LAST - pd.DateOffset(months=12)
+    train, test = frame[frame["ds"] <= cut], frame[frame["ds"] > cut]
+    truth = {uid: g.set_index("ds")["y"] for uid, g in test.groupby("unique_id")}
+    hist = {uid: g.set_index("ds")["y"].asfreq("MS") for uid, g in train.groupby("unique_id")}
+    params = load_settings(ROOT / "config.yaml")._model_params("ets")
+
+    def score(uid: str, fc: np.ndarray) -> float:
+        idx = pd.date_range(cut + pd.DateOffset(months=1), periods=12, freq="MS")
+        actual = truth[uid].reindex(idx).to_numpy()
+        return mase(actual, np.asarray(fc, float), hist[uid].to_numpy())
+
+    def ours(maxiter: int):
+        def fit(uid):
+            model = create("ets", {**params, "maxiter": maxiter})
+            t0 = time.perf_counter()
+            model.fit(hist[uid])
+            t1 = time.perf_counter()
+            fc = model.predict(12)["forecast"].to_numpy()
+            model.sample_paths(12, 1000, seed=0)
+            return t1 - t0, time.perf_counter() - t1, fc
+        return fit
+
+    def holt_winters(uid):
+        y = seasonal_interpolate(hist[uid])
+        t0 = time.perf_counter()
+        res = ExponentialSmoothing(y.to_numpy() / y.mean(), trend="add", damped_trend=True, seasonal="mul",
+                                   seasonal_periods=12).fit()
+        t1 = time.perf_counter()
+        fc = res.forecast(12) * y.mean()
+        res.simulate(12, repetitions=1000, error="mul")
+        return t1 - t0, time.perf_counter() - t1, fc
+
+    def statsforecast_ets(model: str, damped):
+        from statsforecast.models import AutoETS
+
+        def fit(uid):
+            y = seasonal_interpolate(hist[uid]).to_numpy()
+            t0 = time.perf_counter()
+            out = AutoETS(season_length=12, model=model, damped=damped).forecast(y=y, h=12, level=[80, 95])
+            return time.perf_counter() - t0, 0.0, out["mean"]
+        return fit
+
+    variants = [("ours: statsmodels ETSModel M,Ad,M, maxiter 200 (today)", ours(200)),
+                ("ours with maxiter 50", ours(50)),
+                ("statsmodels Holt-Winters A_d,M (least squares)", holt_winters)]
+    try:
+        from statsforecast.models import AutoETS
+        AutoETS(season_length=12, model="MAM", damped=True).forecast(y=seasonal_interpolate(hist["s00000"]).to_numpy(), h=12)
+        variants += [("statsforecast AutoETS M,Ad,M (fixed; fit=all, numba)", statsforecast_ets("MAM", True)),
+                     ("statsforecast AutoETS ZZZ (searched; fit=all)", statsforecast_ets("ZZZ", None))]
+    except ImportError:
+        print("  statsforecast is not installed: its rows are skipped", flush=True)
+    base = None
+    for label, fit in variants:
+        fits, rest, scores = [], [], []
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for uid in hist:
+                a, b, fc = fit(uid)
+                fits.append(a)
+                rest.append(b)
+                scores.append(score(uid, fc))
+        m = float(np.nanmean(scores))
+        base = base or (np.sum(fits) + np.sum(rest), m)
+        total = np.sum(fits) + np.sum(rest)
+        # statsforecast's rows: "fit" is its forecast call (fit, forecast and 80/95 intervals; no sample paths)
+        print(f"  {label:<52} fit {1000 * np.mean(fits):7.1f} ms, predict+1000 paths {1000 * np.mean(rest):6.1f} ms "
+              f"per series; MASE {m:.3f}  (time {total / base[0]:.2f}x, MASE {m / base[1]:.3f}x today's)", flush=True)
+
+
 # ------------------------------------------------------------------------------------ main
 def _load() -> str:
     one, five, fifteen = os.getloadavg()
@@ -480,6 +563,7 @@ def main() -> None:
     parser.add_argument("--cheap-sizes", default=None,
                         help="comma-separated N for a scaling run of seasonal_naive alone (the engine's own cost), "
                              "e.g. 1000,10000; default none")
+    parser.add_argument("--ets-n", type=int, default=None, help="N of the ets-choice section (default 60)")
     parser.add_argument("--no-dask-single", action="store_true",
                         help="workers section: skip the 1-worker Dask run (joblib x1 vs x2 only)")
     parser.add_argument("--sections", default="executors,workers,statsforecast,all,scaling",
@@ -502,6 +586,7 @@ def main() -> None:
     cheap = [int(x) for x in (args.cheap_sizes or "").split(",") if x]
     runs = {"scaling": lambda: section_scaling(sizes, fast),
             "cheap": lambda: section_scaling(cheap, ["seasonal_naive"]),
+            "ets-choice": lambda: section_ets_choice(args.ets_n or (10 if quick else 60)),
             "all": lambda: section_all(all_n, [m for m in every if m != "seasonal_naive"]),
             "workers": lambda: section_workers(cmp_n, fast, not args.no_dask_single),
             "executors": lambda: section_executors(cmp_n, fast),
