@@ -4,6 +4,17 @@
     .venv/bin/python benchmarks/scale.py --quick         # small sizes, to prove it runs (a few minutes)
     .venv/bin/python benchmarks/scale.py --sizes 100,1000 --sections scaling,workers
 
+The run recorded in benchmarks/results/ (2 cores shared with other jobs, bounded to 38 min):
+
+    .venv/bin/python benchmarks/scale.py --sections executors,workers,statsforecast,cheap,all,scaling \
+        --cmp-n 100 --sf-n 100 --all-n 40 --profile-n 20 --sizes 100,1000,10000 \
+        --cheap-sizes 100,1000,10000 --no-dask-single --budget 38
+    .venv/bin/python benchmarks/scale.py --sections ets-choice --ets-n 20
+
+``--budget MIN`` skips (and says so) any run predicted, from the cost of the runs of the same
+models so far (a + b N through the two largest N), to end after MIN minutes; runs shared by
+several sections (same frame, settings) are made once.
+
 Data: synthetic monthly series made here (seeded): level x exp(trend) x multiplicative
 seasonality x log-normal noise (with a random-walk part), lengths uniform in 48..180 months, all
 ending December 2025, 2% of the months missing (never December 2025 nor December 2024).
@@ -21,6 +32,11 @@ Sections (``--sections``, default all):
 - ``executors``: joblib vs a Dask LocalCluster vs a Dask cluster started here as separate
   ``dask scheduler`` / ``dask worker`` processes on 127.0.0.1, 2 workers each, at --cmp-n, with
   a check that the three give identical results;
+- ``cheap``: N = --cheap-sizes with seasonal_naive alone (the engine's own cost per series:
+  reading, batching, gathering, annual totals from 1000 paths): the exponent where the model cost
+  is smallest, so any non-linearity of the engine shows most;
+- ``ets-choice``: our ETS (statsmodels ETSModel) against maxiter 50, statsmodels Holt-Winters and
+  statsforecast's AutoETS, one process, --ets-n series: seconds of the fit and of the paths, MASE;
 - ``statsforecast``: on --sf-n series (last 12 months held out), statsforecast's AutoETS,
   AutoTheta and AutoARIMA against our ets, theta and arima: seconds and MASE, as ratios
   (statsforecast cannot take gaps: its copy of the series has the missing months filled by log-
