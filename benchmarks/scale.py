@@ -4,6 +4,17 @@
     .venv/bin/python benchmarks/scale.py --quick         # small sizes, to prove it runs (a few minutes)
     .venv/bin/python benchmarks/scale.py --sizes 100,1000 --sections scaling,workers
 
+The run recorded in benchmarks/results/ (2 cores shared with other jobs, bounded to 38 min):
+
+    .venv/bin/python benchmarks/scale.py --sections executors,workers,statsforecast,cheap,all,scaling \
+        --cmp-n 100 --sf-n 100 --all-n 40 --profile-n 20 --sizes 100,1000,10000 \
+        --cheap-sizes 100,1000,10000 --no-dask-single --budget 38
+    .venv/bin/python benchmarks/scale.py --sections ets-choice --ets-n 20
+
+``--budget MIN`` skips (and says so) any run predicted, from the cost of the runs of the same
+models so far (a + b N through the two largest N), to end after MIN minutes; runs shared by
+several sections (same frame, settings) are made once.
+
 Data: synthetic monthly series made here (seeded): level x exp(trend) x multiplicative
 seasonality x log-normal noise (with a random-walk part), lengths uniform in 48..180 months, all
 ending December 2025, 2% of the months missing (never December 2025 nor December 2024).
@@ -21,6 +32,11 @@ Sections (``--sections``, default all):
 - ``executors``: joblib vs a Dask LocalCluster vs a Dask cluster started here as separate
   ``dask scheduler`` / ``dask worker`` processes on 127.0.0.1, 2 workers each, at --cmp-n, with
   a check that the three give identical results;
+- ``cheap``: N = --cheap-sizes with seasonal_naive alone (the engine's own cost per series:
+  reading, batching, gathering, annual totals from 1000 paths): the exponent where the model cost
+  is smallest, so any non-linearity of the engine shows most;
+- ``ets-choice``: our ETS (statsmodels ETSModel) against maxiter 50, statsmodels Holt-Winters and
+  statsforecast's AutoETS, one process, --ets-n series: seconds of the fit and of the paths, MASE;
 - ``statsforecast``: on --sf-n series (last 12 months held out), statsforecast's AutoETS,
   AutoTheta and AutoARIMA against our ets, theta and arima: seconds and MASE, as ratios
   (statsforecast cannot take gaps: its copy of the series has the missing months filled by log-
@@ -92,6 +108,7 @@ class PeakRSS:
     def __init__(self, interval: float = 0.1) -> None:
         self.interval = interval
         self.parent = self.worker = self.total = 0.0
+        self.load = float("nan")  # 1-min load average when the run ended (set by run)
         self._stop = threading.Event()
         self._me = psutil.Process()
 
@@ -131,17 +148,56 @@ def settings_for(models: list[str], n_jobs: int = 2, executor: str = "joblib", a
                           executor=executor, dask_address=address)
 
 
-def run(frame: pd.DataFrame, settings: EngineSettings, *, annual: bool = True, horizon: int = 12):
+class Skipped(Exception):
+    """A run that would not finish within the benchmark's --budget (predicted from the measured cost)."""
+
+
+DEADLINE: float | None = None  # perf_counter() value after which no run is started that is predicted to pass it
+_RATE: dict[tuple, dict[int, float]] = {}  # (model names, annual) -> {N: wall seconds at 2 workers}
+
+
+def _predict(kind: tuple, n: int) -> float:
+    """Seconds of a run of n series: a + b n through the two largest N measured (the fixed part is
+    the workers' start and imports), or seconds/N x n from a single run (an overestimate)."""
+    points = sorted(_RATE[kind].items())
+    if len(points) >= 2:
+        (n1, s1), (n2, s2) = points[-2:]
+        b = (s2 - s1) / (n2 - n1)
+        if b > 0:
+            return s1 + b * (n - n1)
+    n1, s1 = points[-1]
+    return s1 / n1 * n
+_MEMO: dict[tuple, tuple] = {}  # (frame name, repr(settings), annual, horizon) -> run figures
+
+
+def run(frame: pd.DataFrame, settings: EngineSettings, *, annual: bool = True, horizon: int = 12, memo: str = ""):
     """(seconds, PeakRSS, result) of one engine forecast. joblib's loky workers are shut down at
     the end, so every run starts its own workers (as a Dask LocalCluster does) and a later run's
-    RSS does not count idle workers of an earlier one."""
+    RSS does not count idle workers of an earlier one. With ``memo`` (a name for the frame,
+    e.g. "synthetic(1000)"), a run with the same frame, settings and options is done once and
+    its figures reused by the later sections (printed again, marked "same run as above")."""
     from joblib.externals.loky import get_reusable_executor
 
+    key = (memo, repr(settings), annual, horizon)
+    if memo and key in _MEMO:
+        return _MEMO[key]
+    kind = (settings.model_names, annual)
+    if kind in _RATE and DEADLINE is not None:  # predicted from the runs of the same models so far
+        predicted = _predict(kind, frame["unique_id"].nunique()) * (2 if settings.n_jobs == 1 else 1)
+        left = DEADLINE - time.perf_counter()
+        if predicted > left:
+            raise Skipped(f"skipped: predicted {predicted:.0f} s from the cost measured above, "
+                          f"{max(left, 0):.0f} s left in the --budget")
     with PeakRSS() as peak:
         t0 = time.perf_counter()
         result = forecast(frame, settings, horizon=horizon, annual_year=TARGET_YEAR if annual else None)
         seconds = time.perf_counter() - t0
     get_reusable_executor().shutdown(wait=True)
+    peak.load = os.getloadavg()[0]
+    if settings.n_jobs != 1:
+        _RATE.setdefault(kind, {})[frame["unique_id"].nunique()] = seconds
+    if memo:
+        _MEMO[key] = (seconds, peak, result)
     return seconds, peak, result
 
 
@@ -149,6 +205,7 @@ def line(label: str, n: int, seconds: float, peak: PeakRSS | None = None) -> str
     text = f"  {label:<34} N={n:>6}  {seconds:8.1f} s  {n / seconds:8.1f} series/s  {1000 * seconds / n:8.1f} ms/series"
     if peak is not None:
         text += f"  peak RSS parent {peak.parent:6.0f} MB, largest worker {peak.worker:6.0f} MB, total {peak.total:6.0f} MB"
+        text += f"  (load {peak.load:.1f} at end)"
     return text
 
 
@@ -159,13 +216,22 @@ def failed_share(result) -> str:
 
 # ------------------------------------------------------------------------------------ sections
 def section_scaling(sizes: list[int], models: list[str]) -> None:
-    print(f"\n== scaling: {', '.join(models)} (+ seasonal_naive), joblib, 2 workers", flush=True)
+    alone = models == ["seasonal_naive"]
+    print(f"\n== scaling: {'seasonal_naive alone (the engine with its cheapest model)' if alone else ', '.join(models) + ' (+ seasonal_naive)'}, "
+          f"joblib, 2 workers", flush=True)
     times = []
+    done = []
     for n in sizes:
         frame = synthetic(n)
-        seconds, peak, result = run(frame, settings_for(models))
+        try:
+            seconds, peak, result = run(frame, settings_for(models), memo=f"synthetic({n})")
+        except Skipped as skip:
+            print(f"  joblib x2                          N={n:>6}  {skip}", flush=True)
+            continue
         times.append(seconds)
+        done.append(n)
         print(line("joblib x2", n, seconds, peak) + f"  ({failed_share(result)})", flush=True)
+    sizes = done
     if len(sizes) >= 2:
         b = np.polyfit(np.log(sizes), np.log(times), 1)[0]
         last = np.log(times[-1] / times[-2]) / np.log(sizes[-1] / sizes[-2])
@@ -180,18 +246,24 @@ def section_all(n: int, models: list[str]) -> None:
     print(f"  per series, all models: {2 * seconds / n:.3f} s of one core (wall x 2 workers / N)", flush=True)
 
 
-def section_workers(n: int, models: list[str]) -> None:
+def section_workers(n: int, models: list[str], dask_single: bool = True) -> None:
     print(f"\n== speed-up of 2 workers over 1: {', '.join(models)}", flush=True)
     frame = synthetic(n)
-    one, peak1, _ = run(frame, settings_for(models, n_jobs=1))
-    print(line("joblib x1 (in process)", n, one, peak1), flush=True)
-    two, peak2, _ = run(frame, settings_for(models, n_jobs=2))
+    memo = f"synthetic({n})"
+    two, peak2, _ = run(frame, settings_for(models, n_jobs=2), memo=memo)
     print(line("joblib x2", n, two, peak2), flush=True)
-    d1, _, _ = run(frame, settings_for(models, n_jobs=1, executor="dask"))
-    print(line("dask LocalCluster x1", n, d1), flush=True)
-    d2, _, _ = run(frame, settings_for(models, n_jobs=2, executor="dask"))
-    print(line("dask LocalCluster x2", n, d2), flush=True)
-    print(f"  speed-up 2 workers over 1: joblib {one / two:.2f}x, dask {d1 / d2:.2f}x  (target >= 1.7x)", flush=True)
+    one, peak1, _ = run(frame, settings_for(models, n_jobs=1), memo=memo)
+    print(line("joblib x1 (in process)", n, one, peak1), flush=True)
+    text = f"  speed-up 2 workers over 1: joblib {one / two:.2f}x"
+    if dask_single:
+        d2, peakd2, _ = run(frame, settings_for(models, n_jobs=2, executor="dask"), memo=memo)
+        print(line("dask LocalCluster x2", n, d2, peakd2), flush=True)
+        d1, peakd1, _ = run(frame, settings_for(models, n_jobs=1, executor="dask"), memo=memo)
+        print(line("dask LocalCluster x1", n, d1, peakd1), flush=True)
+        text += f", dask LocalCluster {d1 / d2:.2f}x"
+    else:
+        text += " (dask x1 not run: --no-dask-single)"
+    print(text + "  (target >= 1.7x)", flush=True)
 
 
 def _free_port() -> int:
@@ -243,13 +315,19 @@ def _same(a, b) -> bool:
 def section_executors(n: int, models: list[str]) -> None:
     print(f"\n== executors at equal worker count (2): {', '.join(models)}", flush=True)
     frame = synthetic(n)
-    tj, pj, rj = run(frame, settings_for(models))
-    print(line("joblib x2", n, tj, pj), flush=True)
-    tl, pl, rl = run(frame, settings_for(models, executor="dask"))
-    print(line("dask LocalCluster x2 (startup incl.)", n, tl, pl), flush=True)
+    memo = f"synthetic({n})"
+    tj, pj, rj = run(frame, settings_for(models), memo=memo)
+    print(line("joblib x2 (loky start incl.)", n, tj, pj), flush=True)
+    tl, pl, rl = run(frame, settings_for(models, executor="dask"), memo=memo)
+    print(line("dask LocalCluster x2 (start incl.)", n, tl, pl), flush=True)
+    from models.executors import dask_client
+    t0 = time.perf_counter()
+    with dask_client("", 2):
+        start = time.perf_counter() - t0
+    print(f"  of which LocalCluster start + close alone: {start:.1f} s (paid once per run: one cluster per run)", flush=True)
     with separate_cluster(2) as address:
         ts, ps, rs = run(frame, settings_for(models, executor="dask", address=address))
-        print(line(f"dask scheduler+2 workers ({address})", n, ts, ps), flush=True)
+        print(line(f"dask scheduler+2 workers ({address})", n, ts, ps) + "  (RSS: the scheduler is a child too)", flush=True)
     print(f"  wall time vs joblib: LocalCluster {tl / tj:.2f}x, separate processes {ts / tj:.2f}x  (target <= 1.25x)",
           flush=True)
     print(f"  identical results (forecasts, fits, annual paths): LocalCluster {_same(rj, rl)}, separate processes {_same(rj, rs)}",
@@ -294,7 +372,7 @@ def section_statsforecast(n: int, profile_n: int) -> None:
 
     base, _, _ = run(train, settings_for(["seasonal_naive"]), annual=False)
     print(line("ours: seasonal_naive alone", n, base), flush=True)
-    ours_arima = None
+    ours_arima = ours_ets = None
     for ours, theirs in (("ets", AutoETS(season_length=12)), ("theta", AutoTheta(season_length=12)),
                          ("arima", AutoARIMA(season_length=12))):
         t_ours, _, res = run(train, settings_for([ours]), annual=False)
@@ -312,8 +390,52 @@ def section_statsforecast(n: int, profile_n: int) -> None:
               f"MASE {m_sf:.3f} | ratios ours/theirs: time {own / t_sf:5.2f}x, MASE {m_ours / m_sf:5.3f}", flush=True)
         if ours == "arima":
             ours_arima = (own, t_sf)
+        if ours == "ets":
+            ours_ets = (own, t_sf)
+    if ours_ets and ours_ets[0] > 1.5 * ours_ets[1]:
+        profile_ets(train, profile_n)
     if ours_arima and ours_arima[0] > ours_arima[1]:
         profile_arima(train, profile_n)
+
+
+def profile_ets(train: pd.DataFrame, n: int) -> None:
+    """Where our ETS's time goes, on n series in this process (cProfile, cumulative seconds): the
+    statsmodels ETSModel fit, the gap filling, predict (whose bounds come from n_sim simulations)
+    and the 1000 sample paths."""
+    from models.registry import create
+    print(f"\n== profile of our ETS (cProfile, {n} series, one process, fit + predict + 1000 paths, as the engine does)",
+          flush=True)
+    params = load_settings(ROOT / "config.yaml")._model_params("ets")
+    series = [g.set_index("ds")["y"].asfreq("MS") for _, g in list(train.groupby("unique_id"))[:n]]
+    prof = cProfile.Profile()
+    t0 = time.perf_counter()
+    prof.enable()
+    for y in series:
+        model = create("ets", params)
+        model.fit(y)
+        model.predict(12)
+        model.sample_paths(12, 1000, seed=0)
+    prof.disable()
+    total = time.perf_counter() - t0
+    stats = pstats.Stats(prof)
+
+    def cum(file: str, func: str) -> float:
+        return sum(v[3] for k, v in stats.stats.items() if k[0].endswith(file) and k[2] == func)
+
+    print(f"  total {total:.2f} s = {1000 * total / n:.0f} ms/series (profiled, so slower than unprofiled)")
+    buckets = {
+        "fit: statsmodels ETSModel.fit (the optimiser)": cum("ets.py", "fit"),
+        "  of which the log-likelihood (loglike)": cum("ets.py", "loglike"),
+        "gap filling (seasonal_interpolate)": cum("baselines.py", "seasonal_interpolate"),
+        "predict (mean + n_sim simulations for bounds)": cum("baselines.py", "_predict"),
+        "sample paths (1000 simulations)": cum("baselines.py", "_sample_paths"),
+        "  simulate, both uses": cum("ets.py", "simulate"),
+    }
+    for label, seconds in buckets.items():
+        print(f"  {label:<50} {seconds:7.2f} s  {seconds / total:6.1%}")
+    print("  top 12 by own time:")
+    for (file, lineno, func), v in sorted(stats.stats.items(), key=lambda kv: -kv[1][2])[:12]:
+        print(f"    {v[2]:7.2f} s own  {v[3]:7.2f} s cum  {Path(file).name}:{lineno} {func}")
 
 
 def profile_arima(train: pd.DataFrame, n: int) -> None:
@@ -353,7 +475,95 @@ def profile_arima(train: pd.DataFrame, n: int) -> None:
         print(f"    {v[2]:7.2f} s own  {v[3]:7.2f} s cum  {Path(file).name}:{lineno} {func}")
 
 
+# ------------------------------------------------------------------------------------ ETS choice
+def section_ets_choice(n: int) -> None:
+    """Our ETS against cheaper ways to fit the same model, one process, on n series (last 12
+    months held out): seconds per series of the fit and of predict + 1000 paths, and MASE."""
+    import warnings
+
+    from statsmodels.tsa.holtwinters import ExponentialSmoothing
+
+    from models.baselines import seasonal_interpolate
+    from models.registry import create
+
+    print(f"\n== ETS: where the time goes and the alternatives (N={n}, one process, last 12 months held out)", flush=True)
+    frame = synthetic(n, seed=21)
+    cut = LAST - pd.DateOffset(months=12)
+    train, test = frame[frame["ds"] <= cut], frame[frame["ds"] > cut]
+    truth = {uid: g.set_index("ds")["y"] for uid, g in test.groupby("unique_id")}
+    hist = {uid: g.set_index("ds")["y"].asfreq("MS") for uid, g in train.groupby("unique_id")}
+    params = load_settings(ROOT / "config.yaml")._model_params("ets")
+
+    def score(uid: str, fc: np.ndarray) -> float:
+        idx = pd.date_range(cut + pd.DateOffset(months=1), periods=12, freq="MS")
+        actual = truth[uid].reindex(idx).to_numpy()
+        return mase(actual, np.asarray(fc, float), hist[uid].to_numpy())
+
+    def ours(maxiter: int):
+        def fit(uid):
+            model = create("ets", {**params, "maxiter": maxiter})
+            t0 = time.perf_counter()
+            model.fit(hist[uid])
+            t1 = time.perf_counter()
+            fc = model.predict(12)["forecast"].to_numpy()
+            model.sample_paths(12, 1000, seed=0)
+            return t1 - t0, time.perf_counter() - t1, fc
+        return fit
+
+    def holt_winters(uid):
+        y = seasonal_interpolate(hist[uid])
+        t0 = time.perf_counter()
+        res = ExponentialSmoothing(y.to_numpy() / y.mean(), trend="add", damped_trend=True, seasonal="mul",
+                                   seasonal_periods=12).fit()
+        t1 = time.perf_counter()
+        fc = res.forecast(12) * y.mean()
+        res.simulate(12, repetitions=1000, error="mul")
+        return t1 - t0, time.perf_counter() - t1, fc
+
+    def statsforecast_ets(model: str, damped):
+        from statsforecast.models import AutoETS
+
+        def fit(uid):
+            y = seasonal_interpolate(hist[uid]).to_numpy()
+            t0 = time.perf_counter()
+            out = AutoETS(season_length=12, model=model, damped=damped).forecast(y=y, h=12, level=[80, 95])
+            return time.perf_counter() - t0, 0.0, out["mean"]
+        return fit
+
+    variants = [("ours: statsmodels ETSModel M,Ad,M, maxiter 200 (today)", ours(200)),
+                ("ours with maxiter 50", ours(50)),
+                ("statsmodels Holt-Winters A_d,M (least squares)", holt_winters)]
+    try:
+        from statsforecast.models import AutoETS
+        AutoETS(season_length=12, model="MAM", damped=True).forecast(y=seasonal_interpolate(hist["s00000"]).to_numpy(), h=12)
+        variants += [("statsforecast AutoETS M,Ad,M (fixed; fit=all, numba)", statsforecast_ets("MAM", True)),
+                     ("statsforecast AutoETS ZZZ (searched; fit=all)", statsforecast_ets("ZZZ", None))]
+    except ImportError:
+        print("  statsforecast is not installed: its rows are skipped", flush=True)
+    base = None
+    for label, fit in variants:
+        fits, rest, scores = [], [], []
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for uid in hist:
+                a, b, fc = fit(uid)
+                fits.append(a)
+                rest.append(b)
+                scores.append(score(uid, fc))
+        m = float(np.nanmean(scores))
+        base = base or (np.sum(fits) + np.sum(rest), m)
+        total = np.sum(fits) + np.sum(rest)
+        # statsforecast's rows: "fit" is its forecast call (fit, forecast and 80/95 intervals; no sample paths)
+        print(f"  {label:<52} fit {1000 * np.mean(fits):7.1f} ms, predict+1000 paths {1000 * np.mean(rest):6.1f} ms "
+              f"per series; MASE {m:.3f}  (time {total / base[0]:.2f}x, MASE {m / base[1]:.3f}x today's)", flush=True)
+
+
 # ------------------------------------------------------------------------------------ main
+def _load() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"{one:.2f} / {five:.2f} / {fifteen:.2f} (1 / 5 / 15 min)"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
@@ -364,6 +574,14 @@ def main() -> None:
     parser.add_argument("--cmp-n", type=int, default=None, help="N of the workers and executors runs (default 1000)")
     parser.add_argument("--sf-n", type=int, default=None, help="N of the statsforecast comparison (default 1000)")
     parser.add_argument("--profile-n", type=int, default=None, help="series in the ARIMA profile (default 50)")
+    parser.add_argument("--budget", type=float, default=None,
+                        help="minutes: a run predicted (from the cost measured so far) to end past this is skipped, said so")
+    parser.add_argument("--cheap-sizes", default=None,
+                        help="comma-separated N for a scaling run of seasonal_naive alone (the engine's own cost), "
+                             "e.g. 1000,10000; default none")
+    parser.add_argument("--ets-n", type=int, default=None, help="N of the ets-choice section (default 60)")
+    parser.add_argument("--no-dask-single", action="store_true",
+                        help="workers section: skip the 1-worker Dask run (joblib x1 vs x2 only)")
     parser.add_argument("--sections", default="executors,workers,statsforecast,all,scaling",
                         help="comma-separated, run in this order (default: all five)")
     args = parser.parse_args()
@@ -376,20 +594,30 @@ def main() -> None:
     fast = [m for m in args.fast_models.split(",") if m and m != "seasonal_naive"]
     every = list(load_settings(ROOT / "config.yaml").models.active())
     sections = [s for s in args.sections.split(",") if s]
-    print(f"exportcast scale benchmark: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start "
-          f"(the machine may be shared: absolute seconds are noisy)", flush=True)
+    print(f"exportcast scale benchmark {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}: {os.cpu_count()} cores, "
+          f"load average {_load()} at start (the machine is shared: absolute seconds are noisy)", flush=True)
+    print(f"  plan: sections {','.join(sections)}; sizes {sizes} ({','.join(fast)} + seasonal_naive); every model at "
+          f"N={all_n}; workers/executors at N={cmp_n}; statsforecast at N={sf_n}", flush=True)
     t0 = time.perf_counter()
+    cheap = [int(x) for x in (args.cheap_sizes or "").split(",") if x]
     runs = {"scaling": lambda: section_scaling(sizes, fast),
+            "cheap": lambda: section_scaling(cheap, ["seasonal_naive"]),
+            "ets-choice": lambda: section_ets_choice(args.ets_n or (10 if quick else 60)),
             "all": lambda: section_all(all_n, [m for m in every if m != "seasonal_naive"]),
-            "workers": lambda: section_workers(cmp_n, fast),
+            "workers": lambda: section_workers(cmp_n, fast, not args.no_dask_single),
             "executors": lambda: section_executors(cmp_n, fast),
             "statsforecast": lambda: section_statsforecast(sf_n, profile_n)}
     unknown = [s for s in sections if s not in runs]
     if unknown:
         parser.error(f"unknown section(s) {', '.join(unknown)}; known: {', '.join(runs)}")
+    global DEADLINE
+    DEADLINE = None if args.budget is None else t0 + 60 * args.budget
     for name in sections:
-        runs[name]()
-    print(f"\ndone in {time.perf_counter() - t0:.0f} s; load average now {os.getloadavg()[0]:.1f}", flush=True)
+        try:
+            runs[name]()
+        except Skipped as skip:
+            print(f"  rest of section {name} {skip}", flush=True)
+    print(f"\ndone in {time.perf_counter() - t0:.0f} s; load average {_load()} at end", flush=True)
 
 
 if __name__ == "__main__":

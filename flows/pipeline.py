@@ -398,7 +398,17 @@ def execute(settings: Settings, *, data_dir: Path | None = None,
             before_publish: Callable[[Results], None] | None = None) -> PipelineResult:
     """Body of the flow (call it inside a flow run: the steps are Prefect tasks).
     ``data_dir``: the embedded data folder (institutional tables; default the repo's data/).
-    ``before_publish``: hook called with the assembled results just before publishing (tests)."""
+    ``before_publish``: hook called with the assembled results just before publishing (tests).
+    With ``runtime.executor: dask`` every stage uses ONE Dask cluster, started by the first stage
+    that fits and closed when the run ends, fails or is interrupted (``models.executors.dask_session``)."""
+    from models.executors import dask_session
+
+    with dask_session():
+        return _execute(settings, data_dir=data_dir, before_publish=before_publish)
+
+
+def _execute(settings: Settings, *, data_dir: Path | None,
+             before_publish: Callable[[Results], None] | None) -> PipelineResult:
     from features.readers import DEFAULT_DATA_DIR
     from flows.tracking import PipelineTracker
 

@@ -153,6 +153,10 @@ class ForecastResult:
     fits: pd.DataFrame       # unique_id, model, model_used, status, reason, error, n_obs, description
     annual: pd.DataFrame | None = None  # ANNUAL_COLUMNS, when annual_year is given
     fitted: dict[tuple[str, str], Forecaster] = field(default_factory=dict)  # when keep_models
+    # per requested model: seconds of its fits (``fit``, of the model and of any fallback tried for
+    # it), timed by the engine where the model is fitted, summed over series; run-dependent, so kept
+    # out of ``fits`` (whose rows are identical across runs and executors)
+    fit_seconds: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -162,6 +166,7 @@ class SeriesOutcome:
     fits: list[dict[str, Any]]
     annual: list[dict[str, Any]]
     fitted: dict[tuple[str, str], Forecaster]
+    fit_seconds: dict[str, float] = field(default_factory=dict)  # per requested model, see ForecastResult
 
 
 # --------------------------------------------------------------------------- helpers
@@ -306,6 +311,7 @@ def fit_series(unique_id: str, y: pd.Series, settings: EngineSettings, *, h: int
     # (the ensemble) adopts them instead of fitting its members again
     fitted_here: dict[str, tuple[dict[str, Any], Forecaster]] = {}
     failed_here: dict[str, tuple[dict[str, Any], str]] = {}
+    fit_seconds: dict[str, float] = {}
 
     for spec in settings.models:
         row: dict[str, Any] = {"unique_id": unique_id, "model": spec.name, "model_used": None, "status": "failed",
@@ -330,17 +336,20 @@ def fit_series(unique_id: str, y: pd.Series, settings: EngineSettings, *, h: int
         seed = series_seed(settings.seed, unique_id, spec.name)
         for name in candidates:
             params = dict(spec.params) if name == spec.name else settings.params_of(name)
+            timer = [0.0]
             try:
                 model, fc, paths = _run_model(factory, name, params, y, h, X_hist, X_fut,
                                               n_paths=settings.n_paths if year_in_horizon else 0, seed=seed,
-                                              fitted_here=fitted_here, failed_here=failed_here)
+                                              fitted_here=fitted_here, failed_here=failed_here, timer=timer)
             except Exception as exc:  # recorded, then the next model of the chain is tried
+                fit_seconds[spec.name] = fit_seconds.get(spec.name, 0.0) + timer[0]
                 if name == spec.name:
                     failed_here[name] = (params, _error_text(exc))
                 errors.append(f"{name}: {_error_text(exc)}")
                 if not reason:
                     reason = f"{name} failed"
                 continue
+            fit_seconds[spec.name] = fit_seconds.get(spec.name, 0.0) + timer[0]
             status = "ok" if name == spec.name else "fallback"
             if status == "ok":
                 fitted_here[name] = (params, model)
@@ -369,7 +378,7 @@ def fit_series(unique_id: str, y: pd.Series, settings: EngineSettings, *, h: int
     forecasts = (pd.concat(frames, ignore_index=True) if frames
                  else pd.DataFrame({c: pd.Series(dtype="datetime64[ns]" if c == "ds" else object if c in ("unique_id", "model") else float)
                                     for c in FORECAST_FRAME_COLUMNS}))
-    return SeriesOutcome(forecasts[list(FORECAST_FRAME_COLUMNS)], fits, annual, fitted)
+    return SeriesOutcome(forecasts[list(FORECAST_FRAME_COLUMNS)], fits, annual, fitted, fit_seconds)
 
 
 def _min_obs(factory: ModelFactory, spec: ModelSpec) -> int:
@@ -382,14 +391,20 @@ def _min_obs(factory: ModelFactory, spec: ModelSpec) -> int:
 def _run_model(factory: ModelFactory, name: str, params: dict[str, Any], y: pd.Series, h: int,
                X_hist: pd.DataFrame | None, X_fut: pd.DataFrame | None, *, n_paths: int, seed: int,
                fitted_here: Mapping[str, tuple[dict[str, Any], Forecaster]] | None = None,
-               failed_here: Mapping[str, tuple[dict[str, Any], str]] | None = None,
+               failed_here: Mapping[str, tuple[dict[str, Any], str]] | None = None, timer: list[float] | None = None,
                ) -> tuple[Forecaster, pd.DataFrame, np.ndarray | None]:
+    """Fit, predict and sample one model; ``timer[0]`` gets the seconds of the fit (also when it fails)."""
     model = factory(name, params)
     use_x = bool(getattr(model, "uses_exog", False))
-    if fitted_here is not None and hasattr(model, "fit_reusing"):
-        model.fit_reusing(y.copy(), X_hist if use_x else None, fitted_here, failed_here)
-    else:
-        model.fit(y.copy(), X_hist if use_x else None)
+    started = time.perf_counter()
+    try:
+        if fitted_here is not None and hasattr(model, "fit_reusing"):
+            model.fit_reusing(y.copy(), X_hist if use_x else None, fitted_here, failed_here)
+        else:
+            model.fit(y.copy(), X_hist if use_x else None)
+    finally:
+        if timer is not None:
+            timer[0] = time.perf_counter() - started
     fc = model.predict(h, X_fut if use_x else None)
     values = fc[list(FORECAST_COLUMNS)].to_numpy()
     if not np.isfinite(values).all():
@@ -620,4 +635,9 @@ def _collect(outcomes: Iterable[SeriesOutcome], with_annual: bool, extra: Sequen
     if with_annual:
         annual = pd.DataFrame([r for o in outcomes for r in o.annual], columns=list(ANNUAL_COLUMNS))
     fitted = {k: v for o in outcomes for k, v in o.fitted.items()}
-    return ForecastResult(forecasts=forecasts, fits=fits, annual=annual, fitted=fitted)
+    fit_seconds: dict[str, float] = {}
+    for o in outcomes:
+        for model, seconds in o.fit_seconds.items():
+            fit_seconds[model] = fit_seconds.get(model, 0.0) + seconds
+    return ForecastResult(forecasts=forecasts, fits=fits, annual=annual, fitted=fitted,
+                          fit_seconds={m: round(v, 3) for m, v in fit_seconds.items()})

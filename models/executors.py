@@ -4,7 +4,14 @@
 ``executor='dask'`` it hands its series to ``dask_map``, which runs them in batches on a Dask
 distributed cluster: the scheduler at ``address`` (an existing cluster, e.g. ``tcp://host:8786``,
 whose workers have exportcast installed), or, when ``address`` is empty, a LocalCluster of
-``n_workers`` single-threaded worker processes started for the call and closed after it.
+``n_workers`` single-threaded worker processes.
+
+- **One cluster per run.** Inside ``dask_session()`` (the pipeline opens one around a whole run)
+  the first ``dask_client`` call starts the LocalCluster (or connects to ``address``) and every
+  later call with the same address and worker count reuses that client; the session closes it
+  on exit, also when the run fails or is interrupted (a signal raises in the main thread, so the
+  ``with`` unwinds). Outside a session each call starts and closes its own cluster, as before.
+  A stage whose result is cached never starts one: the cluster is started on first use.
 
 Nothing here knows about series or models: a batch is a list of items and a function of the
 list. The models never see the executor.
@@ -28,12 +35,13 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Any, TypeVar
 
-__all__ = ["EXECUTORS", "WorkerLost", "dask_batches", "dask_map", "dask_client",
+__all__ = ["EXECUTORS", "WorkerLost", "dask_batches", "dask_map", "dask_client", "dask_session",
            "BATCHES_PER_WORKER", "MAX_BATCH", "IN_FLIGHT_PER_WORKER"]
 
 EXECUTORS: tuple[str, ...] = ("joblib", "dask")
@@ -62,10 +70,75 @@ def dask_batches(costs: Sequence[float], n_workers: int) -> list[list[int]]:
     return [order[i:i + size] for i in range(0, len(order), size)]
 
 
+class _Session:
+    """The clients opened inside one ``dask_session``, by (address, n_workers), closed at its end."""
+
+    def __init__(self) -> None:
+        self.clients: dict[tuple[str, int], tuple[Any, ExitStack]] = {}
+
+    def close(self) -> None:
+        while self.clients:
+            key, (_, stack) = self.clients.popitem()
+            try:
+                stack.close()
+            except Exception as exc:  # noqa: BLE001 - closing must go on to the next cluster
+                log.warning("closing the Dask cluster %s failed: %s: %s", key[0] or "LocalCluster",
+                            type(exc).__name__, exc)
+
+
+_session: _Session | None = None
+_session_lock = threading.Lock()
+
+
+@contextmanager
+def dask_session() -> Iterator[None]:
+    """Reuse one Dask client (and its LocalCluster) for every ``dask_client`` call inside: the
+    cluster is started on first use and closed when the session ends (normally or not). Nested
+    sessions share the outer one."""
+    global _session
+    with _session_lock:
+        if _session is not None:
+            outer = True
+        else:
+            outer = False
+            _session = _Session()
+    if outer:
+        yield
+        return
+    try:
+        yield
+    finally:
+        with _session_lock:
+            session, _session = _session, None
+        if session is not None:
+            session.close()
+
+
 @contextmanager
 def dask_client(address: str, n_workers: int) -> Iterator[Any]:
     """A ``distributed.Client`` on the scheduler at ``address``, or on a LocalCluster of
-    ``n_workers`` single-threaded processes (started here, closed on exit) when it is empty."""
+    ``n_workers`` single-threaded processes when it is empty. Inside a ``dask_session`` the
+    client is the session's (started on first use, closed by the session); outside one it is
+    started here and closed on exit."""
+    session = _session
+    if session is None:
+        with _open_client(address, n_workers) as client:
+            yield client
+        return
+    key = (address, n_workers)
+    if key not in session.clients:
+        stack = ExitStack()
+        try:
+            client = stack.enter_context(_open_client(address, n_workers))
+        except BaseException:
+            stack.close()
+            raise
+        session.clients[key] = (client, stack)
+    yield session.clients[key][0]
+
+
+@contextmanager
+def _open_client(address: str, n_workers: int) -> Iterator[Any]:
     import dask
     from distributed import Client, LocalCluster
 
