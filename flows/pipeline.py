@@ -228,14 +228,17 @@ def institutional_step(frame: pd.DataFrame, settings: Settings, data_dir: Path, 
 
 
 @task(name="nowcast", cache_key_fn=_cache_key, persist_result=True)
-def nowcast_step(frame: pd.DataFrame, data_dir: Path, key: dict[str, Any], unique_id: str = "total") -> pd.DataFrame:
+def nowcast_step(frame: pd.DataFrame, data_dir: Path, key: dict[str, Any], unique_id: str = "total",
+                 indicators: pd.DataFrame | None = None) -> pd.DataFrame:
     """The month-by-month nowcast backtest of ``unique_id`` from the customs flash
-    (``indicators_monthly.csv``): models.nowcast rows for outputs/nowcast.csv."""
+    (``indicators``, already read and validated; default ``data_dir/indicators_monthly.csv``):
+    models.nowcast rows for outputs/nowcast.csv. ``key`` must name the indicators' content."""
     from features.calendar import flash_working_days
     from features.readers import read_indicators
     from models.nowcast import backtest, flash_frame
 
-    indicators = read_indicators(data_dir)
+    if indicators is None:
+        indicators = read_indicators(data_dir)
     months = indicators.loc[indicators["indicator"].str.endswith(f":{unique_id}"), "ds"]
     flash, published = flash_frame(indicators, flash_working_days(months.min(), months.max()), unique_id)
     y = frame.loc[frame["unique_id"] == unique_id].set_index("ds")["y"]

@@ -57,6 +57,11 @@ INSTITUTIONAL_COMPARISON = "institutional_comparison.csv"
 INSTITUTIONAL_SUMMARY = "institutional_summary.csv"
 INSTITUTIONAL_OUTLOOK = "institutional_outlook.csv"
 NOWCAST = "nowcast.csv"
+TRACKING = "tracking.csv"
+#: outputs/tracking.csv (issue 10, part 2: the annual total tracked through the year). The producer
+#: (models/inyear.py) is built on another branch: at merge its column constant replaces this tuple.
+TRACKING_COLUMNS: tuple[str, ...] = ("target_year", "as_of", "information", "unique_id", "months_observed",
+                                     "forecast_usd_bn", "lo_80", "hi_80", "model", "actual_usd_bn", "ape")
 
 
 class SchemaError(ValueError):
@@ -118,6 +123,8 @@ SCHEMAS: dict[str, TableSchema] = {s.name: s for s in (
     TableSchema(INSTITUTIONAL_SUMMARY, tuple(SUMMARY_COLUMNS), ("unique_id", "institution", "model")),
     TableSchema(INSTITUTIONAL_OUTLOOK, tuple(OUTLOOK_COLUMNS), ("target_year", "unique_id", "institution", "published")),
     TableSchema(NOWCAST, NOWCAST_COLUMNS, ("unique_id", "ds", "information"), dates=("ds", "as_of")),
+    TableSchema(TRACKING, TRACKING_COLUMNS, ("unique_id", "target_year", "as_of", "information", "model"),
+                dates=("as_of",)),
 )}
 INSTITUTIONAL_TABLES: tuple[str, ...] = (INSTITUTIONAL_COMPARISON, INSTITUTIONAL_SUMMARY, INSTITUTIONAL_OUTLOOK)
 

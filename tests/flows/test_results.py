@@ -32,6 +32,7 @@ def test_schemas_are_the_producers_column_constants() -> None:
         "institutional_summary.csv": tuple(SUMMARY_COLUMNS),
         "institutional_outlook.csv": tuple(OUTLOOK_COLUMNS),
         "nowcast.csv": NOWCAST_COLUMNS,
+        "tracking.csv": res.TRACKING_COLUMNS,  # the constant of models/inyear.py once merged (issue 10)
     }
 
 
