@@ -303,8 +303,11 @@ def flash(
     from flows.settings import load_settings
     from flows.supervise import run_supervised
 
+    from flows.flash import check_flash_source
+
     settings = load_settings(config)
     check_publish_dir(settings.publish.dir)  # an unwritable publish.dir fails before any compute
+    check_flash_source(settings, source)  # so does a bad flash file or source
     # the same supervisor as `exportcast run`: nothing the flow starts outlives the command
     code = run_supervised(settings, source, target=_flash_with_tracebacks if _STATE["debug"] else _flash_quietly)
     if code:

@@ -123,6 +123,15 @@ def ingest_flash(data: DataSettings, data_dir: Path) -> pd.DataFrame:
     return indicators
 
 
+def check_flash_source(settings: Settings, source: str | None = None, *, data_dir: Path | None = None) -> None:
+    """Read and check the flash of the configured source (``source`` overrides ``data.source``)
+    without running anything: ``exportcast flash`` calls it before it starts the flow, so a bad
+    indicator CSV or an unusable source is one line at once, not after a Prefect start-up."""
+    from features.readers import DEFAULT_DATA_DIR
+
+    ingest_flash.fn(with_source(settings, source).data, Path(data_dir) if data_dir is not None else DEFAULT_DATA_DIR)
+
+
 # ====================================================================== in-year tables
 def in_year_tables(frame: pd.DataFrame, indicators: pd.DataFrame, nowcast: pd.DataFrame,
                    settings: Settings) -> dict[str, pd.DataFrame]:
