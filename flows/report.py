@@ -1050,7 +1050,7 @@ def _tracking_chart(inputs: ReportInputs, uid: str, year: int, label: str) -> st
     ax.legend(unique.values(), unique.keys(), fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     return _png(fig, f"{label}: forecast path of the {year} annual total through the year ({len(path)} information "
-                     f"dates) with its 80% range, {len(points)} institutional figures"
+                     f"dates) with its 80% range, {len(points)} institutional figure{'' if len(points) == 1 else 's'}"
                      + (f" and the actual {fmt_bn(actual.iloc[-1])} bn" if not actual.empty else ""))
 
 
