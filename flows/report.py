@@ -1042,6 +1042,13 @@ def _tracking_chart(inputs: ReportInputs, uid: str, year: int, label: str) -> st
         marker = "D" if r.kind == PRE_YEAR else "^"
         ax.scatter([r.published], [r.usd_bn], marker=marker, s=40, color=colors[r.institution], edgecolor="black",
                    lw=0.5, zorder=4, label=f"{r.institution} {'pre-year' if r.kind == PRE_YEAR else 'mid-year'}")
+    from matplotlib.dates import DateFormatter, MonthLocator
+
+    # the whole year on the axis (from the first pre-year outlook), so the path reads "through the year"
+    first = min([pd.Timestamp(year, 1, 1), *([points["published"].min()] if not points.empty else []), x.min()])
+    ax.set_xlim(first - pd.Timedelta(days=10), max(pd.Timestamp(year, 12, 31), x.max()) + pd.Timedelta(days=10))
+    ax.xaxis.set_major_locator(MonthLocator(bymonth=(1, 3, 5, 7, 9, 11)))
+    ax.xaxis.set_major_formatter(DateFormatter("%b %Y"))
     ax.set_title(f"{label}: the {year} annual total as information arrived", fontsize=10, loc="left")
     ax.set_ylabel("USD bn / year", fontsize=8)
     handles, labels = ax.get_legend_handles_labels()
