@@ -294,6 +294,39 @@ def _pipeline_with_tracebacks(settings: Any, source: Optional[str]) -> None:
 
 
 @app.command()
+def flash(
+    config: Path = typer.Option(DEFAULT_CONFIG, "--config", "-c", help="settings file"),
+    source: Optional[str] = typer.Option(None, help="override data.source: embedded | csv | customs_api"),
+) -> None:
+    """The flash nowcast once (Prefect flow `flash-nowcast`): this month from the customs 10-day/20-day flash; publishes nowcast.csv and tracking.csv only."""
+    from flows.publish import check_publish_dir
+    from flows.settings import load_settings
+    from flows.supervise import run_supervised
+
+    from flows.flash import check_flash_source
+
+    settings = load_settings(config)
+    check_publish_dir(settings.publish.dir)  # an unwritable publish.dir fails before any compute
+    check_flash_source(settings, source)  # so does a bad flash file or source
+    # the same supervisor as `exportcast run`: nothing the flow starts outlives the command
+    code = run_supervised(settings, source, target=_flash_with_tracebacks if _STATE["debug"] else _flash_quietly)
+    if code:
+        raise typer.Exit(code=code)
+
+
+def _flash_quietly(settings: Any, source: Optional[str]) -> None:
+    """The supervised flash process without --debug: log records of a user error lose their traceback."""
+    with _tracebacks_logged(False):
+        _flash_with_tracebacks(settings, source)
+
+
+def _flash_with_tracebacks(settings: Any, source: Optional[str]) -> None:
+    from flows.flash import run_flash_with_source
+
+    run_flash_with_source(settings, source)
+
+
+@app.command()
 def report(
     outputs: Optional[Path] = typer.Option(None, help="folder of the published outputs (default: config publish.dir)"),
     config: Path = typer.Option(DEFAULT_CONFIG, "--config", "-c", help="settings file"),
@@ -313,15 +346,20 @@ def serve(
     source: str = typer.Option("embedded", help="data source parameter of the scheduled runs"),
     cron: str = typer.Option("0 9 16 * *", "--cron", help="when to run, a five-field cron expression (default: 09:00 on the 16th)"),
     timezone: str = typer.Option("Asia/Seoul", "--timezone", help="IANA time zone of --cron"),
+    flash_cron: str = typer.Option("0 9 11,21 * *", "--flash-cron",
+                                   help="when to run the flash nowcast (default: 09:00 on the 11th and the 21st)"),
+    flash_timezone: str = typer.Option("Asia/Seoul", "--flash-timezone", help="IANA time zone of --flash-cron"),
 ) -> None:
-    """Serve the scheduled deployment (monthly, 09:00 on the 16th, Asia/Seoul) until stopped.
+    """Serve the scheduled deployments until stopped: monthly-forecast (09:00 on the 16th) and
+    flash-nowcast (09:00 on the 11th and the 21st), Asia/Seoul.
 
     Needs a Prefect server (its scheduler creates the runs): `prefect server start --host 127.0.0.1`,
     then PREFECT_API_URL=http://127.0.0.1:4200/api; with no PREFECT_API_URL this refuses."""
     from flows.deployment import serve as serve_deployment
 
-    # a bad --cron / --timezone or no reachable server is a ScheduleError / PrefectServerError: one line, exit 2
-    serve_deployment(source=source, config_path=str(config), cron=cron, timezone=timezone)
+    # a bad cron / time zone or no reachable server is a ScheduleError / PrefectServerError: one line, exit 2
+    serve_deployment(source=source, config_path=str(config), cron=cron, timezone=timezone,
+                     flash_cron=flash_cron, flash_timezone=flash_timezone)
 
 
 @app.command("models")

@@ -305,6 +305,32 @@ def fetch_items(
     return _frame(series, "Itemtrade", start, end)
 
 
+# ---------------------------------------------------------------------------------- flash (10/20-day)
+class CustomsFlashUnavailableError(CustomsApiError):
+    """The open API has no documented 10-day / 20-day export endpoint (the flash figures)."""
+
+
+#: the endpoints the customs open API documents (docs/SOURCES.md): every one returns whole months
+DOCUMENTED_ENDPOINTS: tuple[str, ...] = (ITEMTRADE, "nitemtrade/getNitemtradeList", NATIONTRADE, NEWTRADE)
+FLASH_UNAVAILABLE = (
+    "customs API: the open API documents no 10-day or 20-day export endpoint (its endpoints, "
+    f"{', '.join(DOCUMENTED_ENDPOINTS)}, return whole months only), so the flash figures cannot come from it; "
+    "run the flash-nowcast flow with data.source embedded (data/indicators_monthly.csv) or csv "
+    "(data.indicators_path: a CSV in the indicator format)"
+)
+
+
+def fetch_flash(start: str, end: str, client: CustomsClient | None = None) -> pd.DataFrame:
+    """The customs flash (exports of days 1-10 and 1-20) as indicator rows: NOT AVAILABLE. The
+    customs service publishes the flash as press releases on the 11th and 21st, but the open API
+    (docs/SOURCES.md: Itemtrade, nitemtrade, nationtrade, Newtrade) documents no endpoint for it.
+    Raises :class:`CustomsFlashUnavailableError` (one line, no call made, no key read) so that the
+    ``customs_api`` source of the flash flow fails clearly instead of guessing an endpoint; a
+    documented endpoint belongs here, returning rows validated by
+    :func:`features.contract.validate_indicators`."""
+    raise CustomsFlashUnavailableError(FLASH_UNAVAILABLE)
+
+
 # ---------------------------------------------------------------------------------- helpers
 class _ClientScope:
     """Use the given client, or open one from the environment and close it afterwards."""

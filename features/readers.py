@@ -289,9 +289,15 @@ def read_indicators(data_dir: Path | str | None = None, *, as_of: str | pd.Times
     information set of a forecast made then. The committed table holds only accepted rows (the
     builder writes rejected ones to ``indicators_rejected.csv``), so a row the contract rejects
     here is an error naming its line and reason."""
+    return read_indicator_csv(_data_dir(data_dir) / INDICATORS_FILE, as_of=as_of)
+
+
+def read_indicator_csv(path: Path | str, *, as_of: str | pd.Timestamp | None = None) -> pd.DataFrame:
+    """An indicator table in the format of ``indicators_monthly.csv`` at any ``path`` (a user's
+    flash figures, ``data.indicators_path``), read and checked exactly as :func:`read_indicators`."""
     from features.contract import validate_indicators
 
-    path = _data_dir(data_dir) / INDICATORS_FILE
+    path = Path(path)
     raw, lines = _read_csv_cells(path)
     accepted, rejected = validate_indicators(raw, str(path))
     if len(rejected):

@@ -1,10 +1,15 @@
-"""The scheduled deployment of ``monthly-forecast``, and ``exportcast serve``.
+"""The scheduled deployments, and ``exportcast serve``.
 
-The Korea Customs Service publishes the previous month's final export figures mid-month, so
-the pipeline runs on the 16th at 09:00 Seoul time. ``build_deployment`` returns the one
-``RunnerDeployment`` (same name, schedule and parameters as ``prefect.yaml``; the cron and the
-time zone can be changed, e.g. ``* * * * *`` to watch a schedule fire); ``serve()``
-(``exportcast serve``) serves it from this process.
+- ``monthly`` (flow ``monthly-forecast``): the Korea Customs Service publishes the previous
+  month's final export figures mid-month, so the pipeline runs on the 16th at 09:00 Seoul time.
+- ``flash-nowcast`` (flow ``flash-nowcast``, flows/flash.py): the 10-day and 20-day export flash
+  is published on the 11th and the 21st, so the nowcast runs at 09:00 Seoul time on both days
+  (``0 9 11,21 * *``) and publishes nowcast.csv and tracking.csv only.
+
+``build_deployment`` and ``build_flash_deployment`` return the ``RunnerDeployment`` of each
+(same names, schedules and parameters as ``prefect.yaml``; each cron and time zone can be
+changed, e.g. ``* * * * *`` to watch a schedule fire); ``serve()`` (``exportcast serve``) serves
+both from this process.
 
 Schedules need a real Prefect server: it is the server's scheduler service that turns a cron
 into flow runs, and Prefect's temporary (ephemeral) server, which Prefect starts when no
@@ -31,6 +36,7 @@ from prefect.schedules import Cron
 from pydantic import ValidationError
 
 from exportcast.errors import ExportcastError
+from flows.flash import flash_nowcast
 from flows.pipeline import monthly_forecast
 
 DEPLOYMENT_NAME = "monthly"
@@ -38,6 +44,10 @@ CRON = "0 9 16 * *"
 TIMEZONE = "Asia/Seoul"
 DEFAULT_SOURCE = "embedded"
 TAGS = ["exportcast", "monthly"]
+FLASH_DEPLOYMENT_NAME = "flash-nowcast"
+#: 09:00 on the 11th (days 1-10 published) and the 21st (days 1-20 published)
+FLASH_CRON = "0 9 11,21 * *"
+FLASH_TAGS = ["exportcast", "flash"]
 START_SERVER = "prefect server start --host 127.0.0.1"
 LOCAL_API_URL = "http://127.0.0.1:4200/api"
 
@@ -50,10 +60,11 @@ class PrefectServerError(ExportcastError, RuntimeError):
     """No Prefect server to serve against: unset or unreachable ``PREFECT_API_URL`` (one line)."""
 
 
-def check_schedule(cron: str = CRON, timezone: str = TIMEZONE) -> None:
+def check_schedule(cron: str = CRON, timezone: str = TIMEZONE, *, option: str = "--cron",
+                   tz_option: str = "--timezone", example: str = CRON) -> None:
     """Raise :class:`ScheduleError` unless the server would accept ``cron`` in ``timezone``
     (the same validation as Prefect's ``CronSchedule``: five fields or a ``@`` nickname, an
-    IANA time zone)."""
+    IANA time zone). ``option``/``tz_option`` name the command-line options in the message."""
     try:
         CronSchedule(cron=cron, timezone=timezone)
     except ValidationError as exc:
@@ -61,10 +72,10 @@ def check_schedule(cron: str = CRON, timezone: str = TIMEZONE) -> None:
         field = str(error["loc"][0]) if error["loc"] else "cron"
         message = str(error["msg"]).removeprefix("Value error, ")
         if field == "timezone":
-            raise ScheduleError(f"--timezone {timezone!r}: {message}") from None
+            raise ScheduleError(f"{tz_option} {timezone!r}: {message}") from None
         raise ScheduleError(
-            f"--cron {cron!r}: {message}; expected five fields 'minute hour day-of-month month day-of-week', "
-            f"e.g. {CRON!r}"
+            f"{option} {cron!r}: {message}; expected five fields 'minute hour day-of-month month day-of-week', "
+            f"e.g. {example!r}"
         ) from None
 
 
@@ -87,6 +98,29 @@ def build_deployment(
         parameters=parameters,
         tags=TAGS,
         description="Monthly exportcast run: backtest, forecast through December of the target year, publish.",
+    )
+
+
+def build_flash_deployment(
+    source: str = DEFAULT_SOURCE,
+    config_path: str | None = None,
+    cron: str = FLASH_CRON,
+    timezone: str = TIMEZONE,
+) -> RunnerDeployment:
+    """The flash deployment: cron ``cron`` (default ``0 9 11,21 * *``) in ``timezone`` (default
+    Asia/Seoul), the same parameters as the monthly one. Raises :class:`ScheduleError` (naming
+    ``--flash-cron`` / ``--flash-timezone``) for a bad cron or time zone."""
+    check_schedule(cron, timezone, option="--flash-cron", tz_option="--flash-timezone", example=FLASH_CRON)
+    parameters: dict[str, str] = {"source": source}
+    if config_path is not None:
+        parameters["config_path"] = config_path
+    return flash_nowcast.to_deployment(
+        name=FLASH_DEPLOYMENT_NAME,
+        schedules=[Cron(cron, timezone=timezone)],
+        parameters=parameters,
+        tags=FLASH_TAGS,
+        description="Flash exportcast run: nowcast this month from the customs 10-day/20-day flash, publish "
+                    "nowcast.csv and tracking.csv.",
     )
 
 
@@ -115,17 +149,32 @@ def require_server() -> str:
     return str(url)
 
 
+def build_deployments(
+    source: str = DEFAULT_SOURCE,
+    config_path: str | None = None,
+    cron: str = CRON,
+    timezone: str = TIMEZONE,
+    flash_cron: str = FLASH_CRON,
+    flash_timezone: str = TIMEZONE,
+) -> list[RunnerDeployment]:
+    """Both deployments, ``monthly`` then ``flash-nowcast`` (what ``exportcast serve`` serves)."""
+    return [build_deployment(source, config_path, cron, timezone),
+            build_flash_deployment(source, config_path, flash_cron, flash_timezone)]
+
+
 def serve(
     source: str = DEFAULT_SOURCE,
     config_path: str | None = None,
     cron: str = CRON,
     timezone: str = TIMEZONE,
+    flash_cron: str = FLASH_CRON,
+    flash_timezone: str = TIMEZONE,
 ) -> None:
-    """Serve the deployment from this process until interrupted (``exportcast serve``): check the
-    schedule, then the server, then hand over to Prefect's runner, which polls the server for
-    the runs its scheduler creates and executes each in a subprocess."""
+    """Serve both deployments from this process until interrupted (``exportcast serve``): check
+    the schedules, then the server, then hand over to Prefect's runner, which polls the server
+    for the runs its scheduler creates and executes each in a subprocess."""
     from prefect import serve as prefect_serve
 
-    deployment = build_deployment(source, config_path, cron, timezone)
+    deployments = build_deployments(source, config_path, cron, timezone, flash_cron, flash_timezone)
     require_server()
-    prefect_serve(deployment)
+    prefect_serve(*deployments)

@@ -270,14 +270,17 @@ def institutional_step(frame: pd.DataFrame, settings: Settings, data_dir: Path, 
 
 
 @task(name="nowcast", cache_key_fn=_cache_key, persist_result=True)
-def nowcast_step(frame: pd.DataFrame, data_dir: Path, key: dict[str, Any], unique_id: str = "total") -> pd.DataFrame:
+def nowcast_step(frame: pd.DataFrame, data_dir: Path, key: dict[str, Any], unique_id: str = "total",
+                 indicators: pd.DataFrame | None = None) -> pd.DataFrame:
     """The month-by-month nowcast backtest of ``unique_id`` from the customs flash
-    (``indicators_monthly.csv``): models.nowcast rows for outputs/nowcast.csv."""
+    (``indicators``, already read and validated; default ``data_dir/indicators_monthly.csv``):
+    models.nowcast rows for outputs/nowcast.csv. ``key`` must name the indicators' content."""
     from features.calendar import flash_working_days
     from features.readers import read_indicators
     from models.nowcast import backtest, flash_frame
 
-    indicators = read_indicators(data_dir)
+    if indicators is None:
+        indicators = read_indicators(data_dir)
     months = indicators.loc[indicators["indicator"].str.endswith(f":{unique_id}"), "ds"]
     flash, published = flash_frame(indicators, flash_working_days(months.min(), months.max()), unique_id)
     y = frame.loc[frame["unique_id"] == unique_id].set_index("ds")["y"]
@@ -287,19 +290,29 @@ def nowcast_step(frame: pd.DataFrame, data_dir: Path, key: dict[str, Any], uniqu
 @task(name="tracking", cache_key_fn=_cache_key, persist_result=True)
 def tracking_step(frame: pd.DataFrame, settings: Settings, data_dir: Path, nowcast: pd.DataFrame | None,
                   key: dict[str, Any], progress: bool = False) -> pd.DataFrame:
-    """The in-year tracked annual totals (``models.inyear``) of the total and semiconductors for the
-    institutional-comparison years through the target year (outputs/tracking.csv): the total's
-    flash nowcasts are the nowcast stage's rows, semiconductors' are made here from the customs
-    group's flash; one series per worker (``runtime.n_jobs``)."""
-    from features.calendar import flash_working_days
+    """The in-year tracked annual totals of the embedded data (outputs/tracking.csv): the indicator
+    file of ``data_dir`` through :func:`tracking_table`."""
     from features.readers import read_indicators
+
+    return tracking_table(frame, read_indicators(data_dir), settings, nowcast, progress=progress)
+
+
+def tracking_table(frame: pd.DataFrame, indicators: pd.DataFrame, settings: Settings, nowcast: pd.DataFrame | None,
+                   progress: bool = False) -> pd.DataFrame:
+    """The in-year tracked annual totals (``models.inyear``) of the total and semiconductors for the
+    institutional-comparison years through the target year: the total's flash nowcasts are
+    ``nowcast``'s rows (the nowcast stage's), semiconductors' are made here from the customs
+    group's flash when ``indicators`` has it; one series per worker (``runtime.n_jobs``). The
+    monthly flow and the flash flow (flows/flash.py) both call it."""
+    from features.calendar import flash_working_days
     from models.engine import run_batches
     from models.inyear import TRACKING_COLUMNS, InyearSettings, series_inputs, track_series
 
-    indicators = read_indicators(data_dir)
     months = indicators.loc[indicators["indicator"].str.startswith("customs_"), "ds"]
+    if months.empty:
+        return pd.DataFrame(columns=list(TRACKING_COLUMNS))
     working_days = flash_working_days(months.min(), months.max())
-    given = {"total": nowcast[nowcast["unique_id"] == "total"]} if nowcast is not None else None
+    given = {"total": nowcast[nowcast["unique_id"] == "total"]} if nowcast is not None and not nowcast.empty else None
     inputs = series_inputs(frame, indicators, working_days, nowcasts=given)
     last = int(frame["ds"].max().year)
     years = tuple(range(settings.institutional.first_year, max(last, min(settings.target_year, last + 1)) + 1))

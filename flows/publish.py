@@ -80,11 +80,13 @@ def publish(
     run_id: str,
     finalize: Callable[[Path], Any] | None = None,
     on_published: Callable[[Mapping[str, Any]], Mapping[str, Any]] | None = None,
+    run_json: str = RUN_JSON,
 ) -> list[Path]:
     """Stage every table (CSV, formatted to its schema in flows/results.py), call
     ``finalize(staging_dir)`` (e.g. write the report), move every staged file into ``out_dir``,
     then write ``run.json`` (``on_published(run_info)`` when given, else ``run_info``) last.
-    Returns the published paths (run.json last)."""
+    Returns the published paths (run.json last). ``run_json``: the name of that record (the
+    flash-nowcast flow writes ``flash_run.json``, leaving the monthly run's ``run.json`` alone)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     _remove_stale_staging(out_dir)
@@ -99,8 +101,8 @@ def publish(
             _write_synced(staging / name, csv_bytes(format_table(name, frame)))
         if finalize is not None:
             finalize(staging)
-        if (staging / RUN_JSON).exists():
-            raise PublishError(f"{RUN_JSON} is written by publish itself, last; finalize must not stage it")
+        if (staging / run_json).exists():
+            raise PublishError(f"{run_json} is written by publish itself, last; finalize must not stage it")
         _fsync_dir(staging)
         published = []
         for src in sorted((p for p in staging.iterdir() if p.is_file()), key=lambda p: p.name):
@@ -111,7 +113,7 @@ def publish(
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     final = on_published(run_info) if on_published is not None else run_info
-    published.append(write_atomic(out_dir / RUN_JSON, json_bytes(final)))
+    published.append(write_atomic(out_dir / run_json, json_bytes(final)))
     return published
 
 

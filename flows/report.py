@@ -38,8 +38,8 @@ import numpy as np
 import pandas as pd
 
 from flows.results import (CHAMPIONS, FORECAST_ANNUAL, FORECAST_MONTHLY, INSTITUTIONAL_COMPARISON,
-                           INSTITUTIONAL_OUTLOOK, INSTITUTIONAL_SUMMARY, RUN_JSON, SCHEMAS, BACKTEST_METRICS,
-                           MODEL_FITS, Results, RunRecord, SchemaError)
+                           INSTITUTIONAL_OUTLOOK, INSTITUTIONAL_SUMMARY, NOWCAST, RUN_JSON, SCHEMAS, BACKTEST_METRICS,
+                           MODEL_FITS, TRACKING, Results, RunRecord, SchemaError)
 
 __all__ = ["write_report", "write_results_report", "render_report", "load_inputs", "inputs_from_results",
            "ReportInputs", "REPORT_NAME", "institution_colors"]
@@ -54,7 +54,8 @@ CHAMPION = "champion"
 PRE_YEAR = "pre-year outlook"
 #: published tables the report reads; the first three are required
 REPORT_TABLES: tuple[str, ...] = (FORECAST_MONTHLY, FORECAST_ANNUAL, CHAMPIONS, BACKTEST_METRICS, MODEL_FITS,
-                                  INSTITUTIONAL_COMPARISON, INSTITUTIONAL_SUMMARY, INSTITUTIONAL_OUTLOOK)
+                                  INSTITUTIONAL_COMPARISON, INSTITUTIONAL_SUMMARY, INSTITUTIONAL_OUTLOOK, NOWCAST,
+                                  TRACKING)
 REQUIRED_FILES: tuple[str, ...] = (FORECAST_MONTHLY, FORECAST_ANNUAL, CHAMPIONS)
 #: at most this many panels per group of fan charts (the rest are in forecast_monthly.csv)
 MAX_FANS = 24
@@ -84,6 +85,8 @@ class ReportInputs:
     comparison: pd.DataFrame | None = None
     summary: pd.DataFrame | None = None
     outlook: pd.DataFrame | None = None
+    nowcast: pd.DataFrame | None = None      # nowcast.csv (the month from the customs flash)
+    tracking: pd.DataFrame | None = None     # tracking.csv (the annual total through the year)
     history: pd.DataFrame | None = None      # the data the run used (unique_id, ds, y, optional source)
     meta: pd.DataFrame | None = None         # series.csv of the embedded dataset (names), when the run used it
     provenance: Path | None = None
@@ -111,7 +114,10 @@ def inputs_from_results(results: Results, data_dir: Path | None = None) -> Repor
     inputs = ReportInputs(outputs_dir=None, monthly=t[FORECAST_MONTHLY], annual=t[FORECAST_ANNUAL],
                           champions=t[CHAMPIONS], run=results.run, metrics=t[BACKTEST_METRICS], fits=t[MODEL_FITS],
                           comparison=t[INSTITUTIONAL_COMPARISON], summary=t[INSTITUTIONAL_SUMMARY],
-                          outlook=t[INSTITUTIONAL_OUTLOOK], history=results.history)
+                          outlook=t[INSTITUTIONAL_OUTLOOK], nowcast=t.get(NOWCAST), tracking=t.get(TRACKING),
+                          history=results.history)
+    if TRACKING not in t:
+        inputs.notes[TRACKING] = "this run does not produce tracking.csv"
     _describe_data(inputs, Path(data_dir) if data_dir is not None else DEFAULT_DATA_DIR, read_history=False)
     return inputs
 
@@ -148,7 +154,8 @@ def load_inputs(outputs_dir: Path, data_dir: Path | None = None) -> ReportInputs
     inputs = ReportInputs(outputs_dir=outputs_dir, monthly=tables[FORECAST_MONTHLY], annual=tables[FORECAST_ANNUAL],
                           champions=tables[CHAMPIONS], run=run, metrics=tables[BACKTEST_METRICS], fits=tables[MODEL_FITS],
                           comparison=tables[INSTITUTIONAL_COMPARISON], summary=tables[INSTITUTIONAL_SUMMARY],
-                          outlook=tables[INSTITUTIONAL_OUTLOOK], notes=notes)
+                          outlook=tables[INSTITUTIONAL_OUTLOOK], nowcast=tables[NOWCAST], tracking=tables[TRACKING],
+                          notes=notes)
     _describe_data(inputs, Path(data_dir) if data_dir is not None else DEFAULT_DATA_DIR, read_history=True)
     return inputs
 
@@ -986,6 +993,257 @@ def _section_data(inputs: ReportInputs) -> str:
     return "".join(parts) + "</section>"
 
 
+# =========================================================================== this year (issue 10)
+#: the information a tracked or nowcast figure was made with, in the order it arrives in a month
+INFORMATION_ORDER: tuple[str, ...] = ("none", "month", "d10", "d20")
+INFORMATION_LABELS: dict[str, str] = {"none": "model only (no flash)", "month": "after the month's figure",
+                                      "d10": "10-day flash", "d20": "20-day flash"}
+INFORMATION_COLORS: dict[str, str] = {"none": "#7a8591", "month": "#1f3b57", "d10": "#e69f00", "d20": "#c4432b"}
+MID_YEAR = "mid-year revision"
+#: months of the nowcast chart (the most recent ones)
+NOWCAST_CHART_MONTHS = 24
+#: years of the nowcast's headline MAPE (the most recent full years with actuals), as in the issue's target
+NOWCAST_RECENT_YEARS = 4
+TRACKED_SERIES: tuple[str, ...] = ("total", "item:semiconductors_ministry", "item:semiconductors")
+
+
+def _info_rank(values: pd.Series) -> pd.Series:
+    order = {k: i for i, k in enumerate(INFORMATION_ORDER)}
+    return values.map(lambda v: order.get(str(v), len(order)))
+
+
+def tracking_year(inputs: ReportInputs) -> int | None:
+    """The year the tracking chart shows: the target year when tracking.csv has it (the year in
+    progress), else the latest year in tracking.csv; None without tracking rows."""
+    t = inputs.tracking
+    if t is None or t.empty:
+        return None
+    years = set(int(y) for y in t["target_year"].dropna())
+    return inputs.target_year if inputs.target_year in years else max(years)
+
+
+def tracking_path(tracking: pd.DataFrame, uid: str, year: int) -> pd.DataFrame:
+    """The tracked annual total of ``uid`` for ``year`` in the order information arrived (one
+    model: ``champion`` when present, else the model with the most rows)."""
+    rows = tracking[(tracking["unique_id"].astype(str) == uid) & (tracking["target_year"].astype(int) == year)]
+    if rows.empty:
+        return rows
+    models = rows["model"].astype(str)
+    model = CHAMPION if (models == CHAMPION).any() else models.value_counts().sort_index().idxmax()
+    rows = rows[models == model].assign(_rank=lambda f: _info_rank(f["information"]))
+    return rows.sort_values(["as_of", "_rank"], kind="stable").drop(columns="_rank").reset_index(drop=True)
+
+
+def institution_points(inputs: ReportInputs, uid: str, year: int) -> pd.DataFrame:
+    """The institutions' pre-year outlooks and mid-year revisions of ``uid`` for ``year`` (USD bn),
+    one row per publication: from institutional_comparison.csv (past years) and
+    institutional_outlook.csv (the target year)."""
+    frames = []
+    for table in (inputs.comparison, inputs.outlook):
+        if table is None or table.empty:
+            continue
+        rows = table[(table["unique_id"].astype(str) == uid) & (table["target_year"].astype(int) == year)
+                     & table["kind"].isin([PRE_YEAR, MID_YEAR])]
+        if rows.empty:
+            continue
+        level = rows["projected_level_usd_bn"] if "projected_level_usd_bn" in rows.columns else rows["projected_usd_bn"]
+        frames.append(pd.DataFrame({"institution": rows["institution"].astype(str).to_numpy(),
+                                    "kind": rows["kind"].astype(str).to_numpy(),
+                                    "published": pd.to_datetime(rows["published"], errors="coerce").to_numpy(),
+                                    "usd_bn": pd.to_numeric(level, errors="coerce").to_numpy()}))
+    if not frames:
+        return pd.DataFrame(columns=["institution", "kind", "published", "usd_bn"])
+    out = pd.concat(frames, ignore_index=True).dropna(subset=["published", "usd_bn"])
+    return out.drop_duplicates(["institution", "kind", "published"]).sort_values(["published", "institution"]).reset_index(drop=True)
+
+
+def _tracking_chart(inputs: ReportInputs, uid: str, year: int, label: str) -> str | None:
+    path = tracking_path(inputs.tracking, uid, year)
+    if path.empty:
+        return None
+    points = institution_points(inputs, uid, year)
+    fig = _figure(12.0, 3.6)
+    ax = fig.subplots()
+    x = pd.DatetimeIndex(path["as_of"])
+    ax.fill_between(x, path["lo_80"], path["hi_80"], color=COLORS["band80"], lw=0, alpha=0.8, step="post",
+                    label="80% range")
+    ax.step(x, path["forecast_usd_bn"], where="post", color=COLORS["forecast"], lw=1.4,
+            label=f"forecast of the {year} total ({path['model'].iloc[0]})")
+    for info, g in path.groupby("information", sort=False):
+        ax.scatter(pd.DatetimeIndex(g["as_of"]), g["forecast_usd_bn"], s=14, zorder=3,
+                   color=INFORMATION_COLORS.get(str(info), "#333333"), label=INFORMATION_LABELS.get(str(info), str(info)))
+    actual = pd.to_numeric(path["actual_usd_bn"], errors="coerce").dropna()
+    if not actual.empty:
+        ax.axhline(float(actual.iloc[-1]), color=COLORS["model"], lw=1.0, ls="--", label=f"actual {year}")
+    colors = institution_colors(points["institution"]) if not points.empty else {}
+    for r in points.itertuples(index=False):
+        marker = "D" if r.kind == PRE_YEAR else "^"
+        ax.scatter([r.published], [r.usd_bn], marker=marker, s=40, color=colors[r.institution], edgecolor="black",
+                   lw=0.5, zorder=4, label=f"{r.institution} {'pre-year' if r.kind == PRE_YEAR else 'mid-year'}")
+    from matplotlib.dates import DateFormatter, MonthLocator
+
+    # the whole year on the axis (from the first pre-year outlook), so the path reads "through the year"
+    first = min([pd.Timestamp(year, 1, 1), *([points["published"].min()] if not points.empty else []), x.min()])
+    ax.set_xlim(first - pd.Timedelta(days=10), max(pd.Timestamp(year, 12, 31), x.max()) + pd.Timedelta(days=10))
+    ax.xaxis.set_major_locator(MonthLocator(bymonth=(1, 3, 5, 7, 9, 11)))
+    ax.xaxis.set_major_formatter(DateFormatter("%b %Y"))
+    ax.set_title(f"{label}: the {year} annual total as information arrived", fontsize=10, loc="left")
+    ax.set_ylabel("USD bn / year", fontsize=8)
+    handles, labels = ax.get_legend_handles_labels()
+    unique = dict(zip(labels, handles))  # one entry per institution and kind
+    _finish_axes(fig, ax, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    ax.legend(unique.values(), unique.keys(), fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    fig.tight_layout()
+    return _png(fig, f"{label}: forecast path of the {year} annual total through the year ({len(path)} information "
+                     f"dates) with its 80% range, {len(points)} institutional figure{'' if len(points) == 1 else 's'}"
+                     + (f" and the actual {fmt_bn(actual.iloc[-1])} bn" if not actual.empty else ""))
+
+
+def _nowcast_chart(nowcast: pd.DataFrame, uid: str, label: str) -> str | None:
+    rows = nowcast[nowcast["unique_id"].astype(str) == uid]
+    if rows.empty:
+        return None
+    months = sorted(pd.DatetimeIndex(rows["ds"]).unique())[-NOWCAST_CHART_MONTHS:]
+    rows = rows[rows["ds"].isin(months)]
+    fig = _figure(12.0, 3.4)
+    ax = fig.subplots()
+    d20 = rows[rows["information"] == "d20"].sort_values("ds")
+    if not d20.empty:
+        ax.fill_between(pd.DatetimeIndex(d20["ds"]), d20["lo_80"] / BN, d20["hi_80"] / BN, color=COLORS["band80"],
+                        alpha=0.6, lw=0, label="80% range (20-day flash)")
+    for info in ("none", "d10", "d20"):
+        g = rows[rows["information"] == info].sort_values("ds")
+        if g.empty:
+            continue
+        ax.plot(pd.DatetimeIndex(g["ds"]), g["nowcast"] / BN, color=INFORMATION_COLORS[info], lw=1.1, marker="o", ms=2.5,
+                ls="--" if info == "none" else "-", label=INFORMATION_LABELS[info])
+    actual = rows.drop_duplicates("ds").sort_values("ds").dropna(subset=["actual"])
+    if not actual.empty:
+        ax.plot(pd.DatetimeIndex(actual["ds"]), actual["actual"] / BN, color=COLORS["model"], lw=1.6, label="actual")
+    ax.set_title(f"{label}: nowcast of the month, the last {len(months)} months", fontsize=10, loc="left")
+    ax.set_ylabel("USD bn / month", fontsize=8)
+    _finish_axes(fig, ax, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return _png(fig, f"{label}: monthly nowcasts {months[0]:%Y-%m} to {months[-1]:%Y-%m}, model only against the "
+                     "10-day and 20-day flash, and the actual")
+
+
+def tracking_errors(tracking: pd.DataFrame, uid: str = "total") -> pd.DataFrame:
+    """MAPE (%) of the tracked annual total of ``uid`` by the calendar month of ``as_of`` and the
+    information, over the target years with an actual: columns ``as_of_month, information,
+    mape, n_years`` (``as_of`` in December of Y-1 counts as month 0)."""
+    columns = ["as_of_month", "information", "mape", "n_years"]
+    rows = tracking[(tracking["unique_id"].astype(str) == uid)].dropna(subset=["ape"]) if tracking is not None else None
+    if rows is None or rows.empty:
+        return pd.DataFrame(columns=columns)
+    as_of = pd.DatetimeIndex(rows["as_of"])
+    month = np.where(as_of.year < rows["target_year"].astype(int).to_numpy(), 0, as_of.month)
+    rows = rows.assign(as_of_month=month)
+    out = rows.groupby(["as_of_month", "information"], sort=False).agg(mape=("ape", "mean"),
+                                                                        n_years=("target_year", "nunique")).reset_index()
+    out = out.assign(_rank=_info_rank(out["information"])).sort_values(["as_of_month", "_rank"], kind="stable")
+    return out.drop(columns="_rank").reset_index(drop=True)[columns]
+
+
+def nowcast_errors(nowcast: pd.DataFrame, uid: str = "total") -> pd.DataFrame:
+    """Per information: months scored, MAPE (%) over all of them and over the last
+    :data:`NOWCAST_RECENT_YEARS` full years, the ratio to the model-only MAPE on the same months,
+    and the share of actuals inside the 80% range. Columns ``information, months, mape,
+    recent_mape, vs_none, coverage_80``; ``recent`` names the years in ``attrs``."""
+    columns = ["information", "months", "mape", "recent_mape", "vs_none", "coverage_80"]
+    rows = nowcast[nowcast["unique_id"].astype(str) == uid].dropna(subset=["ape"]) if nowcast is not None else None
+    if rows is None or rows.empty:
+        return pd.DataFrame(columns=columns)
+    years = pd.DatetimeIndex(rows["ds"]).year
+    full = sorted(y for y in set(years) if (years == y).sum() >= 12 * rows.loc[years == y, "information"].nunique())
+    recent = full[-NOWCAST_RECENT_YEARS:] or sorted(set(years))[-NOWCAST_RECENT_YEARS:]
+    rows = rows.assign(year=years)
+    none = rows[rows["information"] == "none"].set_index("ds")["ape"]
+    out = []
+    for info in [i for i in INFORMATION_ORDER if i in set(rows["information"])]:
+        g = rows[rows["information"] == info]
+        same = g[g["ds"].isin(none.index)]
+        ratio = (float(same["ape"].mean()) / float(none[same["ds"]].mean())
+                 if info != "none" and not same.empty and float(none[same["ds"]].mean()) > 0 else float("nan"))
+        inside = ((g["actual"] >= g["lo_80"]) & (g["actual"] <= g["hi_80"])).mean()
+        out.append([info, len(g), float(g["ape"].mean()), float(g.loc[g["year"].isin(recent), "ape"].mean()),
+                    ratio, float(inside)])
+    table = pd.DataFrame(out, columns=columns)
+    table.attrs["recent"] = (int(recent[0]), int(recent[-1]))
+    return table
+
+
+def _section_this_year(inputs: ReportInputs) -> str:
+    names = _names(inputs)
+    parts = ['<section id="this-year"><h2>This year</h2>',
+             _note("Where the year will end given the months already in (the tracked annual total: observed months "
+                   "plus the forecast of the rest, re-made after each month's figure and each flash), and what the "
+                   "current month is doing given the customs flash (days 1-10 on the 11th, days 1-20 on the 21st). "
+                   "Every figure uses only what was public on its as-of date.")]
+    year = tracking_year(inputs)
+    tracking = inputs.tracking
+    if year is None:
+        why = (inputs.notes.get("tracking.csv") if tracking is None
+               else "tracking.csv has no rows in this run")
+        parts.append(_note(f"No tracking chart: {why or 'tracking.csv is missing'}. The in-year tracking of the "
+                           "annual total (tracking.csv) is published by the flash-nowcast and monthly flows once "
+                           "the tracking computation is in place."))
+    else:
+        drawn = 0
+        for uid in [u for u in TRACKED_SERIES if u in set(tracking["unique_id"].astype(str))]:
+            chart = _tracking_chart(inputs, uid, year, _label(uid, names))
+            if chart is not None:
+                parts.append(f"<figure>{chart}</figure>")
+                drawn += 1
+        if not drawn:
+            parts.append(_note(f"tracking.csv has no rows for {year} of the tracked series"))
+        else:
+            parts.append(_note("Diamonds: the institutions' pre-year outlooks; triangles: their mid-year revisions, "
+                               "at their publication date. Dashed line: the actual, once the year is complete."))
+    nowcast = inputs.nowcast
+    if nowcast is None or nowcast.empty:
+        why = inputs.notes.get("nowcast.csv") if nowcast is None else "nowcast.csv has no rows in this run"
+        parts.append(_note(f"No nowcast chart: {why or 'nowcast.csv is missing'} (the nowcast needs the customs flash: "
+                           "the embedded indicators, or data.indicators_path with the flash-nowcast flow)."))
+    else:
+        chart = _nowcast_chart(nowcast, "total", _label("total", names))
+        if chart is not None:
+            parts.append(f"<figure>{chart}</figure>")
+    parts.append(_errors_tables(inputs, year))
+    return "".join(parts) + "</section>"
+
+
+def _errors_tables(inputs: ReportInputs, year: int | None) -> str:
+    parts = ["<h3>Errors by information date</h3>"]
+    month_names = ["Dec (Y-1)", *[f"{pd.Timestamp(2000, m, 1):%b}" for m in range(1, 13)]]
+    track = tracking_errors(inputs.tracking) if inputs.tracking is not None else pd.DataFrame()
+    if track.empty:
+        parts.append(_note("Tracked annual total: no target year with an actual in tracking.csv, so no error by "
+                           "information date yet."))
+    else:
+        infos = [i for i in INFORMATION_ORDER if i in set(track["information"])]
+        wide = track.pivot_table(index="as_of_month", columns="information", values="mape", aggfunc="first")
+        years = track.groupby("as_of_month")["n_years"].max()
+        rows = [[month_names[int(m)], str(int(years[m])), *[fmt_pct(wide.loc[m, i], 2) if i in wide.columns else "–"
+                                                            for i in infos]] for m in wide.index]
+        parts.append(_table(["As of (month)", "Years", *[f"MAPE {INFORMATION_LABELS[i]}" for i in infos]], rows,
+                            numeric=range(1, 2 + len(infos)), classes=["data", "compact"],
+                            caption="Total exports: mean absolute % error of the tracked annual total, by the month "
+                                    "of the information date and the information used"))
+    now = nowcast_errors(inputs.nowcast) if inputs.nowcast is not None else pd.DataFrame()
+    if now.empty:
+        parts.append(_note("Nowcast of the month: no month with both a nowcast and an actual."))
+    else:
+        lo, hi = now.attrs["recent"]
+        rows = [[INFORMATION_LABELS.get(r.information, r.information), str(int(r.months)), fmt_pct(r.mape, 2),
+                 fmt_pct(r.recent_mape, 2), f"{r.vs_none:.2f}x" if _is_num(r.vs_none) else "–",
+                 fmt_pct(100 * r.coverage_80, 0)] for r in now.itertuples(index=False)]
+        parts.append(_table(["Information", "Months", "MAPE (all)", f"MAPE {lo}–{hi}", "vs model only", "80% cover"],
+                            rows, numeric=range(1, 6), classes=["data", "compact"],
+                            caption="Total exports: nowcast of the month by information (vs model only: MAPE "
+                                    "over the same months as the model-only forecast)"))
+    return "".join(parts)
+
+
 CSS = """
 *{box-sizing:border-box}
 body{font-family:"DejaVu Sans",Arial,Helvetica,sans-serif;color:#1d2329;margin:0;background:#fafafa;font-size:14px;line-height:1.4}
@@ -1012,13 +1270,14 @@ def render_report(inputs: ReportInputs) -> str:
     """The report as one HTML string."""
     sections = [
         _section_headline(inputs),
+        _section_this_year(inputs),
         _section_fans(inputs),
         _section_institutional(inputs),
         _section_backtest(inputs),
         _section_champions(inputs),
         _section_data(inputs),
     ]
-    nav = ('<nav><a href="#headline">Headline</a><a href="#fans">Fan charts</a><a href="#institutions">Institutions</a>'
+    nav = ('<nav><a href="#headline">Headline</a><a href="#this-year">This year</a><a href="#fans">Fan charts</a><a href="#institutions">Institutions</a>'
            '<a href="#backtest">Backtest</a><a href="#champions">Champions</a><a href="#data">Data</a></nav>')
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"

@@ -85,6 +85,9 @@ class DataSettings(_Section):
     path: Path | None = None
     series: list[str] | None = None
     customs: CustomsSettings = Field(default_factory=CustomsSettings)
+    #: the flash figures (customs 10-day/20-day cuts) for the ``flash-nowcast`` flow when source = csv:
+    #: a file in the format of data/indicators_monthly.csv (features.contract.validate_indicators)
+    indicators_path: Path | None = None
 
     @model_validator(mode="after")
     def _csv_needs_path(self) -> "DataSettings":
@@ -444,6 +447,8 @@ def _resolve_paths(settings: Settings, base: Path) -> Settings:
     data = settings.data
     if data.path is not None:
         data = data.model_copy(update={"path": absolute(data.path)})
+    if data.indicators_path is not None:
+        data = data.model_copy(update={"indicators_path": absolute(data.indicators_path)})
     publish = settings.publish.model_copy(update={"dir": absolute(settings.publish.dir)})
     mlflow_settings = settings.mlflow.model_copy(
         update={

@@ -468,3 +468,133 @@ def test_groups_without_hierarchy_columns_follow_the_id(tmp_path):
     groups = headline_groups(write_report(out, data_dir=data).read_text(encoding="utf-8"))
     assert {title: [cells[0] for cells in rows] for title, rows in groups.items()} == {
         "Total": ["Total exports"], "Items": ["Semiconductors"]}
+
+
+# --------------------------------------------------------------------------- this year (issue 10)
+def write_this_year(folder: Path, *, tracking: bool = True) -> Path:
+    """nowcast.csv: total 2024-01..2025-12, actual 60 bn every month; model only 63 bn (APE 5%, 80%
+    range 61-65 misses), 10-day flash 61.8 bn (3%, range 60-63.6 holds), 20-day flash 61.2 bn in
+    2024 (2%) and 60.6 bn in 2025 (1%), range 59-62 holds.
+    tracking.csv: the total for 2024 (actual 680), 2025 (actual 700) and 2026 (in progress)."""
+    months = pd.date_range("2024-01-01", "2025-12-01", freq="MS")
+    rows = []
+    for ds in months:
+        d20 = 61.2 if ds.year == 2024 else 60.6
+        for info, day, value, lo, hi in (("none", 16, 63.0, 61.0, 65.0), ("d10", 11, 61.8, 60.0, 63.6),
+                                         ("d20", 21, d20, 59.0, 62.0)):
+            as_of = ds + pd.Timedelta(days=day - 1) if info != "none" else ds - pd.DateOffset(months=1) + pd.Timedelta(days=15)
+            rows.append({"unique_id": "total", "ds": ds, "information": info, "as_of": as_of, "nowcast": value * BN,
+                         "lo_80": lo * BN, "hi_80": hi * BN, "actual": 60.0 * BN, "ape": abs(value - 60.0) / 60.0 * 100})
+    _write(folder, "nowcast.csv", pd.DataFrame(rows))
+    track = []
+    if tracking:
+        for year, actual, path in ((2024, 680.0, ((f"2024-01-16", "month", 0, 700.0), ("2024-01-21", "d20", 0, 690.0),
+                                                  ("2024-06-16", "month", 5, 681.0))),
+                                   (2025, 700.0, (("2025-01-16", "month", 0, 680.0), ("2025-01-21", "d20", 0, 690.0),
+                                                  ("2025-06-16", "month", 5, 695.0))),
+                                   (2026, np.nan, (("2026-01-16", "month", 0, 720.0), ("2026-01-21", "d20", 0, 725.0)))):
+            for as_of, info, observed, value in path:
+                track.append({"target_year": year, "as_of": pd.Timestamp(as_of), "information": info, "unique_id": "total",
+                              "months_observed": observed, "forecast_usd_bn": value, "lo_80": value - 30,
+                              "hi_80": value + 30, "model": "champion", "actual_usd_bn": actual,
+                              "ape": abs(value - actual) / actual * 100 if actual == actual else np.nan})
+    _write(folder, "tracking.csv", pd.DataFrame(track, columns=list(SCHEMAS["tracking.csv"].columns)))
+    return folder
+
+
+@pytest.fixture
+def this_year(tmp_path: Path) -> tuple[Path, str]:
+    data = write_dataset(tmp_path / "data")
+    out = write_this_year(write_outputs(tmp_path / "outputs"))
+    path = write_report(out, data_dir=data)
+    return path, path.read_text(encoding="utf-8")
+
+
+def _section(text: str, anchor: str) -> str:
+    return re.search(rf'<section id="{anchor}">(.*?)</section>', text, re.S).group(1)
+
+
+def test_this_year_errors_by_information_date():
+    from flows.report import nowcast_errors, tracking_errors
+    from flows.results import SCHEMAS as S
+
+    folder = write_this_year(Path(__import__("tempfile").mkdtemp()))
+    tracking = S["tracking.csv"].read(folder / "tracking.csv")
+    errors = tracking_errors(tracking)
+    # January: month (|680-700|/700 = 2.857%, |700-680|/680 = 2.941%), d20 (1.429%, 1.471%); June: month (0.714%, 0.147%)
+    assert errors["as_of_month"].tolist() == [1, 1, 6]
+    assert errors["information"].tolist() == ["month", "d20", "month"]
+    assert errors["mape"].round(6).tolist() == [2.899160, 1.449580, 0.430672]
+    assert errors["n_years"].tolist() == [2, 2, 2]
+    now = nowcast_errors(S["nowcast.csv"].read(folder / "nowcast.csv"))
+    assert now["information"].tolist() == ["none", "d10", "d20"]
+    assert now["months"].tolist() == [24, 24, 24]
+    assert now["mape"].round(6).tolist() == [5.0, 3.0, 1.5]
+    assert now["vs_none"].round(6).tolist()[1:] == [0.6, 0.3]
+    assert now["coverage_80"].tolist() == [0.0, 1.0, 1.0]
+    assert now.attrs["recent"] == (2024, 2025)
+
+
+def test_this_year_section_charts_and_tables(this_year):
+    _, text = this_year
+    assert '<a href="#this-year">This year</a>' in text
+    section = _section(text, "this-year")
+    alts = re.findall(r'<img class="chart" alt="([^"]*)"', section)
+    assert alts == [
+        "Total exports: forecast path of the 2026 annual total through the year (2 information dates) with its 80% "
+        "range, 1 institutional figure",
+        "Total exports: monthly nowcasts 2024-01 to 2025-12, model only against the 10-day and 20-day flash, and the "
+        "actual"]
+    rows = [re.findall(r"<td[^>]*>(.*?)</td>", r) for r in re.findall(r"<tr>(.*?)</tr>", section)]
+    assert ["Jan", "2", "2.90%", "1.45%"] in rows
+    assert ["Jun", "2", "0.43%", "–"] in rows
+    assert ["model only (no flash)", "24", "5.00%", "5.00%", "–", "0%"] in rows
+    assert ["10-day flash", "24", "3.00%", "3.00%", "0.60x", "100%"] in rows
+    assert ["20-day flash", "24", "1.50%", "1.50%", "0.30x", "100%"] in rows
+    assert parse(text).errors == []
+
+
+def test_tracking_chart_of_a_past_year_shows_the_actual_and_mid_year_revisions(tmp_path):
+    from flows.report import institution_points, load_inputs, tracking_path, tracking_year
+
+    data = write_dataset(tmp_path / "data")
+    out = write_this_year(write_outputs(tmp_path / "outputs"))
+    track = SCHEMAS["tracking.csv"].read(out / "tracking.csv")
+    _write(out, "tracking.csv", track[track["target_year"] < 2026])
+    comp = SCHEMAS["institutional_comparison.csv"].read(out / "institutional_comparison.csv")
+    mid = comp[comp["target_year"] == 2024].iloc[[0]].assign(kind="mid-year revision", published="2025-06-27",
+                                                             institution="KITA", target_year=2025,
+                                                             projected_level_usd_bn=675.0)
+    _write(out, "institutional_comparison.csv", pd.concat([comp, mid]))
+    inputs = load_inputs(out, data)
+    assert tracking_year(inputs) == 2025  # the target year 2026 is not in tracking.csv: the latest year
+    path = tracking_path(inputs.tracking, "total", 2024)
+    assert path["forecast_usd_bn"].tolist() == [700.0, 690.0, 681.0]
+    points = institution_points(inputs, "total", 2024)
+    assert points[["institution", "kind", "usd_bn"]].values.tolist() == [
+        ["KIET <script>alert(1)</script>", "pre-year outlook", 680.0], ["KITA", "pre-year outlook", 690.0]]
+    assert institution_points(inputs, "total", 2025)[["institution", "kind", "published", "usd_bn"]].values.tolist() == [
+        ["KITA", "mid-year revision", pd.Timestamp("2025-06-27"), 675.0]]
+    text = write_report(out, data_dir=data).read_text(encoding="utf-8")
+    assert "forecast path of the 2025 annual total through the year (3 information dates) with its 80% range, " \
+           "1 institutional figure and the actual 700.0 bn" in text
+
+
+def test_empty_tracking_says_what_is_missing(tmp_path):
+    data = write_dataset(tmp_path / "data")
+    out = write_this_year(write_outputs(tmp_path / "outputs"), tracking=False)
+    section = _section(write_report(out, data_dir=data).read_text(encoding="utf-8"), "this-year")
+    assert ("No tracking chart: tracking.csv has no rows in this run. The in-year tracking of the annual total "
+            "(tracking.csv) is published by the flash-nowcast and monthly flows once the tracking computation is in "
+            "place.") in section
+    assert ("Tracked annual total: no target year with an actual in tracking.csv, so no error by information date "
+            "yet.") in section
+    assert len(re.findall(r'<img class="chart"', section)) == 1  # the nowcast chart is still drawn
+
+
+def test_without_nowcast_and_tracking_files_the_section_says_so(report):
+    _, text = report
+    section = _section(text, "this-year")
+    assert "No tracking chart: tracking.csv was not found in " in section
+    assert "No nowcast chart: nowcast.csv was not found in " in section
+    assert "<img" not in section

@@ -128,6 +128,9 @@ def test_served_cron_schedule_fires_on_a_real_server(tmp_path: Path, synthetic_c
                     earliest = min(started_runs, key=lambda r: r["expected_start_time"])
                     if earliest["state_type"] in TERMINAL:
                         first = earliest
+            # serve registered the flash deployment beside it, on its own (default) schedule
+            flash = client.post("/deployments/filter", json={
+                "deployments": {"name": {"any_": [deployment.FLASH_DEPLOYMENT_NAME]}}}).json()
         run_seconds = time.monotonic() - serve_started
         run_json = tmp_path / "outputs" / "run.json"
         published = json.loads(run_json.read_text(encoding="utf-8")) if run_json.exists() else {}
@@ -141,6 +144,10 @@ def test_served_cron_schedule_fires_on_a_real_server(tmp_path: Path, synthetic_c
     assert schedule["schedule"]["cron"] == "* * * * *"
     assert schedule["schedule"]["timezone"] == "Asia/Seoul"
     assert dep["parameters"] == {"source": "csv", "config_path": str(config)}
+    (flash_dep,) = flash
+    assert [(s["schedule"]["cron"], s["schedule"]["timezone"]) for s in flash_dep["schedules"]] == [
+        ("0 9 11,21 * *", "Asia/Seoul")]
+    assert flash_dep["parameters"] == {"source": "csv", "config_path": str(config)}
     # the first run the scheduler fired (not triggered by hand, for a minute boundary) completed ...
     assert first["state_type"] == "COMPLETED", f"{first['name']} ended {first['state_type']}:\n{_tail(serve_log)}"
     assert first["auto_scheduled"] is True
