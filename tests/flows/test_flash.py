@@ -150,7 +150,8 @@ def flash_run(prefect_harness, tmp_path_factory: pytest.TempPathFactory):
     text = (DEFAULT_DATA_DIR / "indicators_monthly.csv").read_text(encoding="utf-8").splitlines()
     keep = [text[0]] + [line for line in text[1:] if line.split(",")[1] < "2019-01-01"]
     (data_dir / "indicators_monthly.csv").write_text("\n".join(keep) + "\n", encoding="utf-8")
-    settings = _settings(folder, **{"data.source": "embedded"})
+    # tracking from 2017: the years the cut flash covers (2017-2018) and after it (2019-2025)
+    settings = _settings(folder, **{"data.source": "embedded", "institutional.first_year": 2017})
     out = settings.publish.dir
     out.mkdir(parents=True)
     for name, data in MONTHLY_FILES.items():
