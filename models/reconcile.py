@@ -500,14 +500,18 @@ def reconcile_published(forecasts: pd.DataFrame, annual: pd.DataFrame | None, fi
     for uid in hierarchy.series:
         mask = (out["unique_id"] == uid).to_numpy()
         point = out.loc[mask, "forecast"].to_numpy(dtype=float)
-        b = bounds_from_paths(joint[uid])
+        # the bounds of a series that cannot be negative (exports) come from its reconciled paths
+        # floored at zero: the projection can push a small series' path below zero; the points
+        # (the reconciled means, coherent) are not taken from the paths and are not changed
+        drawn = np.maximum(joint[uid], 0.0) if float(np.nanmin(history[uid].to_numpy())) >= 0 else joint[uid]
+        b = bounds_from_paths(drawn)
         out.loc[mask, "lo_95"] = np.minimum(b["lo_95"], np.minimum(b["lo_80"], point))
         out.loc[mask, "lo_80"] = np.minimum(b["lo_80"], point)
         out.loc[mask, "hi_80"] = np.maximum(b["hi_80"], point)
         out.loc[mask, "hi_95"] = np.maximum(b["hi_95"], np.maximum(b["hi_80"], point))
         champ = champion_of[uid]
         if year is not None:
-            new_annual.append(_annual_row(uid, name, year, annual_totals(history[uid], months, joint[uid], year, point=point)))
+            new_annual.append(_annual_row(uid, name, year, annual_totals(history[uid], months, drawn, year, point=point)))
         n_obs = fits.loc[(fits["unique_id"] == uid) & (fits["model"] == champ), "n_obs"]
         new_fits.append({"unique_id": uid, "model": name, "model_used": name, "status": "ok", "reason": "",
                          "error": "", "n_obs": int(n_obs.iloc[0]) if len(n_obs) else 0,

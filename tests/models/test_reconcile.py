@@ -268,3 +268,52 @@ def test_published_champion_tables_of_a_small_hierarchy_are_coherent(tmp_path) -
     champions = results.tables["champions.csv"].set_index("unique_id")
     assert champions.loc["a", "reason"].startswith(f"reconciled over the hierarchy (base champion {base_champion['a']}: ")
     assert (results.tables["model_fits.csv"]["model"] == RECONCILED).sum() == 5
+
+
+class _PathStub:
+    """A fitted model's stand-in: fixed-centre normal draws with a given spread."""
+
+    uses_exog = False
+
+    def __init__(self, centre: float, sd: float, last_ds: pd.Timestamp, n_obs: int) -> None:
+        self.centre, self.sd, self.last_ds_, self.n_obs_ = centre, sd, last_ds, n_obs
+
+    def sample_paths(self, h: int, n_paths: int, seed: int, X=None) -> np.ndarray:
+        return self.centre + self.sd * np.random.default_rng(seed).standard_normal((n_paths, h))
+
+
+def test_a_small_childs_bounds_stay_at_or_above_zero_and_its_points_are_unchanged() -> None:
+    """The total's wide paths minus the sum of the children's are spread over the children: the
+    small child's reconciled paths go below zero; its published bounds are floored at zero while
+    its reconciled point (the coherent mean) is not taken from the paths."""
+    from models.reconcile import reconcile_published
+
+    rng = np.random.default_rng(0)
+    ds = pd.date_range("2022-01-01", periods=36, freq="MS")
+    a = 100 + rng.normal(0, 5, 36)
+    b = 3 + np.abs(rng.normal(0, 3, 36))
+    history = {"total": pd.Series(a + b, index=ds), "a": pd.Series(a, index=ds), "b": pd.Series(b, index=ds)}
+    h = hierarchy_from_table(_one_partition_table(), history)
+    fidx = pd.date_range("2025-01-01", periods=12, freq="MS")
+    centres = {"total": 104.0, "a": 100.0, "b": 3.0}
+    forecasts = pd.concat([pd.DataFrame({"unique_id": u, "ds": fidx, "model": "ets", "forecast": c, "lo_80": c - 1,
+                                         "hi_80": c + 1, "lo_95": c - 2, "hi_95": c + 2}) for u, c in centres.items()],
+                          ignore_index=True)
+    fits = pd.DataFrame({"unique_id": list(centres), "model": "ets", "model_used": "ets", "status": "ok", "reason": "",
+                         "error": "", "n_obs": 36, "description": "{}"})
+    fitted = {(u, "ets"): _PathStub(c, 40.0 if u == "total" else 1.0, ds[-1], 36) for u, c in centres.items()}
+    out, _, _, _, rec = reconcile_published(forecasts, None, fits, fitted, {u: "ets" for u in centres}, history, h,
+                                            n_paths=500, seed=0, year=None)
+    raw = reconcile_paths({u: fitted[(u, "ets")].sample_paths(12, 500, 0) for u in centres}, rec)
+    assert (np.quantile(raw["b"], 0.025, axis=0) < 0).all()  # unfloored, the small child's 95% bound is negative
+    mint = out[out["model"] == RECONCILED].set_index(["unique_id", "ds"])
+    assert (mint.loc["b", "lo_95"] >= 0).all() and (mint.loc["b", "lo_80"] >= 0).all()
+    assert (mint.loc["b", "lo_95"] == 0).any()
+    points = mint["forecast"].unstack("unique_id")
+    assert np.allclose(points["total"], points["a"] + points["b"], rtol=1e-12)  # still coherent
+    assert np.allclose(points["total"], 104.0)  # the total's base forecast is kept
+
+
+def _one_partition_table() -> pd.DataFrame:
+    return pd.DataFrame({"unique_id": ["total", "a", "b"], "hierarchy": ["total", "item", "item"],
+                         "parent": ["", "total", "total"]})
