@@ -27,6 +27,7 @@ import base64
 import html
 import io
 import math
+import json
 import os
 import textwrap
 from collections.abc import Iterable, Mapping, Sequence
@@ -37,6 +38,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from models.reconcile import RECONCILED
 from flows.results import (CHAMPIONS, FORECAST_ANNUAL, FORECAST_MONTHLY, INSTITUTIONAL_COMPARISON,
                            INSTITUTIONAL_OUTLOOK, INSTITUTIONAL_SUMMARY, NOWCAST, RUN_JSON, SCHEMAS, BACKTEST_METRICS,
                            MODEL_FITS, TRACKING, Results, RunRecord, SchemaError)
@@ -463,6 +465,9 @@ def _headline_rows(inputs: ReportInputs) -> pd.DataFrame:
         model = champions[uid]
         fit = fits.get((uid, model))
         used = str(fit.get("model_used")) if fit and isinstance(fit.get("model_used"), str) and fit.get("model_used") else model
+        base = _reconciled_base(fit)
+        if base:  # the reconciled champion: name the base model it reconciles
+            model = used = f"{base}, reconciled"
         prior, n_prior = _complete_year_total(inputs, uid, year - 1)
         change = 100.0 * (r.forecast - prior) / prior if prior and _is_num(r.forecast) else float("nan")
         n_months = months_of_history(inputs, uid, fit)
@@ -539,13 +544,26 @@ def _section_headline(inputs: ReportInputs) -> str:
     return "".join(parts) + "</section>"
 
 
+def _reconciled_base(fit: Mapping[str, Any] | None) -> str:
+    """The base champion a reconciled (``mint``) fit row reconciles ('' for any other row)."""
+    if not fit or fit.get("model") != RECONCILED or not isinstance(fit.get("description"), str):
+        return ""
+    try:
+        return str(json.loads(fit["description"]).get("base", ""))
+    except (json.JSONDecodeError, AttributeError):
+        return ""
+
+
 def _partition_note(group: SeriesGroup, by_id: Mapping[str, Any], names: dict[str, str]) -> str:
     total = sum(float(by_id[u].forecast) for u in group.members)
     parent = float(by_id[group.parent].forecast)
     gap = 100.0 * (total - parent) / parent if parent else float("nan")
+    reconciled = all(str(by_id[u].model).endswith(", reconciled") for u in [*group.members, group.parent])
+    how = ("the champions are reconciled over the hierarchy (MinT with the total's own forecast kept; see the "
+           "backtest section for what it costs or gains)" if reconciled
+           else "each series is forecast on its own (not reconciled)")
     return (f"The {len(group.members)} {group.title.lower()} in the hierarchy sum to {fmt_bn(total)} bn, "
-            f"{fmt_pct(gap, signed=True)} on the {_label(group.parent, names)} forecast ({fmt_bn(parent)} bn): "
-            "each series is forecast on its own (not reconciled).")
+            f"{fmt_pct(gap, signed=True)} on the {_label(group.parent, names)} forecast ({fmt_bn(parent)} bn): {how}.")
 
 
 def _growth_text(pct: Any, wording: str | None) -> str:
@@ -1185,15 +1203,19 @@ def _section_this_year(inputs: ReportInputs) -> str:
         why = (inputs.notes.get("tracking.csv") if tracking is None
                else "tracking.csv has no rows in this run")
         parts.append(_note(f"No tracking chart: {why or 'tracking.csv is missing'}. The in-year tracking of the "
-                           "annual total (tracking.csv) is published by the flash-nowcast and monthly flows once "
-                           "the tracking computation is in place."))
+                           "annual total (tracking.csv) is published by the monthly and flash-nowcast flows on "
+                           "the embedded data (a user CSV carries no publication dates or flash)."))
     else:
         drawn = 0
-        for uid in [u for u in TRACKED_SERIES if u in set(tracking["unique_id"].astype(str))]:
-            chart = _tracking_chart(inputs, uid, year, _label(uid, names))
-            if chart is not None:
-                parts.append(f"<figure>{chart}</figure>")
-                drawn += 1
+        # the year in progress, then the latest complete year: how the tracked total converged on the actual
+        complete = sorted({int(y) for y, a in zip(tracking["target_year"], tracking["actual_usd_bn"])
+                           if _is_num(a) and int(y) < year})
+        for shown in [year, *complete[-1:]]:
+            for uid in [u for u in TRACKED_SERIES if u in set(tracking["unique_id"].astype(str))]:
+                chart = _tracking_chart(inputs, uid, shown, _label(uid, names))
+                if chart is not None:
+                    parts.append(f"<figure>{chart}</figure>")
+                    drawn += 1
         if not drawn:
             parts.append(_note(f"tracking.csv has no rows for {year} of the tracked series"))
         else:

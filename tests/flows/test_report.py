@@ -543,6 +543,9 @@ def test_this_year_section_charts_and_tables(this_year):
     assert alts == [
         "Total exports: forecast path of the 2026 annual total through the year (2 information dates) with its 80% "
         "range, 1 institutional figure",
+        # then the latest complete year, converging on its actual
+        "Total exports: forecast path of the 2025 annual total through the year (3 information dates) with its 80% "
+        "range, 0 institutional figures and the actual 700.0 bn",
         "Total exports: monthly nowcasts 2024-01 to 2025-12, model only against the 10-day and 20-day flash, and the "
         "actual"]
     rows = [re.findall(r"<td[^>]*>(.*?)</td>", r) for r in re.findall(r"<tr>(.*?)</tr>", section)]
@@ -585,8 +588,8 @@ def test_empty_tracking_says_what_is_missing(tmp_path):
     out = write_this_year(write_outputs(tmp_path / "outputs"), tracking=False)
     section = _section(write_report(out, data_dir=data).read_text(encoding="utf-8"), "this-year")
     assert ("No tracking chart: tracking.csv has no rows in this run. The in-year tracking of the annual total "
-            "(tracking.csv) is published by the flash-nowcast and monthly flows once the tracking computation is in "
-            "place.") in section
+            "(tracking.csv) is published by the monthly and flash-nowcast flows on the embedded data (a user CSV carries "
+            "no publication dates or flash).") in section
     assert ("Tracked annual total: no target year with an actual in tracking.csv, so no error by information date "
             "yet.") in section
     assert len(re.findall(r'<img class="chart"', section)) == 1  # the nowcast chart is still drawn
