@@ -30,6 +30,8 @@ A ``PREFECT_API_URL`` that does not answer is refused the same way, before servi
 """
 from __future__ import annotations
 
+from typing import Any
+
 from prefect.client.schemas.schedules import CronSchedule
 from prefect.deployments.runner import RunnerDeployment
 from prefect.schedules import Cron
@@ -89,16 +91,8 @@ def build_deployment(
     Asia/Seoul), parameters ``source`` (and ``config_path`` when given; the flow defaults to the
     repo's config.yaml). Raises :class:`ScheduleError` for a bad cron or time zone."""
     check_schedule(cron, timezone)
-    parameters: dict[str, str] = {"source": source}
-    if config_path is not None:
-        parameters["config_path"] = config_path
-    return monthly_forecast.to_deployment(
-        name=DEPLOYMENT_NAME,
-        schedules=[Cron(cron, timezone=timezone)],
-        parameters=parameters,
-        tags=TAGS,
-        description="Monthly exportcast run: backtest, forecast through December of the target year, publish.",
-    )
+    return _to_deployment(monthly_forecast, DEPLOYMENT_NAME, source, config_path, cron, timezone, TAGS,
+                          "Monthly exportcast run: backtest, forecast through December of the target year, publish.")
 
 
 def build_flash_deployment(
@@ -111,17 +105,20 @@ def build_flash_deployment(
     Asia/Seoul), the same parameters as the monthly one. Raises :class:`ScheduleError` (naming
     ``--flash-cron`` / ``--flash-timezone``) for a bad cron or time zone."""
     check_schedule(cron, timezone, option="--flash-cron", tz_option="--flash-timezone", example=FLASH_CRON)
+    return _to_deployment(flash_nowcast, FLASH_DEPLOYMENT_NAME, source, config_path, cron, timezone, FLASH_TAGS,
+                          "Flash exportcast run: nowcast this month from the customs 10-day/20-day flash, publish "
+                          "nowcast.csv and tracking.csv.")
+
+
+def _to_deployment(flow_: Any, name: str, source: str, config_path: str | None, cron: str, timezone: str,
+                   tags: list[str], description: str) -> RunnerDeployment:
+    """One of the two deployments: the flow with its cron schedule and parameters ``source`` (and
+    ``config_path`` when given; the flows default to the repo's config.yaml)."""
     parameters: dict[str, str] = {"source": source}
     if config_path is not None:
         parameters["config_path"] = config_path
-    return flash_nowcast.to_deployment(
-        name=FLASH_DEPLOYMENT_NAME,
-        schedules=[Cron(cron, timezone=timezone)],
-        parameters=parameters,
-        tags=FLASH_TAGS,
-        description="Flash exportcast run: nowcast this month from the customs 10-day/20-day flash, publish "
-                    "nowcast.csv and tracking.csv.",
-    )
+    return flow_.to_deployment(name=name, schedules=[Cron(cron, timezone=timezone)], parameters=parameters,
+                               tags=tags, description=description)
 
 
 def require_server() -> str:

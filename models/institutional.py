@@ -388,17 +388,24 @@ def _signed_pct(forecast: pd.Series, actual: pd.Series) -> np.ndarray:
         return np.where(np.isfinite(f) & np.isfinite(a) & (a != 0), 100.0 * (f - a) / a, np.nan)
 
 
+def _with_institution_errors(rows: pd.DataFrame, actual_of: dict, source_of: dict) -> pd.DataFrame:
+    """Projection rows with their comparable level, the actual (and its source) and the
+    institution's APE and signed error, in percent."""
+    rows = _projected_levels(rows, actual_of)
+    rows["actual_usd_bn"] = [actual_of.get((u, int(y)), np.nan) for u, y in zip(rows["unique_id"], rows["target_year"])]
+    rows["actual_source"] = [source_of.get((u, int(y)), "no actual") for u, y in zip(rows["unique_id"], rows["target_year"])]
+    rows["institution_ape"] = _ape(rows["projected_level_usd_bn"], rows["actual_usd_bn"])
+    rows["institution_error_pct"] = _signed_pct(rows["projected_level_usd_bn"], rows["actual_usd_bn"])
+    return rows
+
+
 def _comparison(p: pd.DataFrame, years: list[int], eligible_by_year: dict[int, set[str]], all_models: pd.DataFrame,
                 actual_of: dict, source_of: dict, model_names: list[str]) -> pd.DataFrame:
     rows = p[p["target_year"].isin(years)].copy()
     rows = rows[[u in eligible_by_year.get(int(y), set()) for u, y in zip(rows["unique_id"], rows["target_year"])]]
     if rows.empty:
         return pd.DataFrame(columns=COMPARISON_COLUMNS)
-    rows = _projected_levels(rows, actual_of)
-    rows["actual_usd_bn"] = [actual_of.get((u, int(y)), np.nan) for u, y in zip(rows["unique_id"], rows["target_year"])]
-    rows["actual_source"] = [source_of.get((u, int(y)), "no actual") for u, y in zip(rows["unique_id"], rows["target_year"])]
-    rows["institution_ape"] = _ape(rows["projected_level_usd_bn"], rows["actual_usd_bn"])
-    rows["institution_error_pct"] = _signed_pct(rows["projected_level_usd_bn"], rows["actual_usd_bn"])
+    rows = _with_institution_errors(rows, actual_of, source_of)
 
     # which rows enter the pre-year summary, and why the others do not
     ordered = rows.assign(_published_key=pd.to_datetime(rows["published"].str[:10], errors="coerce"))
@@ -743,11 +750,7 @@ def _with_mid_year(comparison: pd.DataFrame, p: pd.DataFrame, years: list[int], 
     rows = p[(p["kind"] == MID_YEAR) & p["target_year"].isin(years) & p["unique_id"].isin(tracked)].copy()
     if rows.empty:
         return keep.reset_index(drop=True)
-    rows = _projected_levels(rows, actual_of)
-    rows["actual_usd_bn"] = [actual_of.get((u, int(y)), np.nan) for u, y in zip(rows["unique_id"], rows["target_year"])]
-    rows["actual_source"] = [source_of.get((u, int(y)), "no actual") for u, y in zip(rows["unique_id"], rows["target_year"])]
-    rows["institution_ape"] = _ape(rows["projected_level_usd_bn"], rows["actual_usd_bn"])
-    rows["institution_error_pct"] = _signed_pct(rows["projected_level_usd_bn"], rows["actual_usd_bn"])
+    rows = _with_institution_errors(rows, actual_of, source_of)
     rows = mid_year_model_rows(rows, tracking)
     rows["model_ape"] = _ape(rows["model_usd_bn"], rows["actual_usd_bn"])
     rows["model_error_pct"] = _signed_pct(rows["model_usd_bn"], rows["actual_usd_bn"])
