@@ -155,6 +155,8 @@ class BacktestSettings(_Section):
     windows: int = Field(3, ge=1)
     step: int = Field(6, ge=1)
     champion_metric: Literal["mase", "smape", "rmsse"] = "mase"
+    # the champion rule's noise margin in standard errors of the paired difference (models/champion.py)
+    champion_noise_se: float = Field(1.0, ge=0)
     # the combinations of models/combination.py (mean, trimmed mean, inverse-MASE) compete for champion
     combinations: bool = True
 

@@ -43,7 +43,7 @@ import numpy as np
 import pandas as pd
 
 from models.base import FORECAST_COLUMNS, regularize
-from models.champion import CHAMPION, METRICS, choose_at, complexity_key, select_champions
+from models.champion import CHAMPION, METRICS, NOISE_SE, choose_at, complexity_key, select_champions
 from models.combination import COMBINATIONS, combine_annual, combine_window, inverse_mase_weights, pool
 from models.engine import (ANNUAL_COLUMNS, FIT_COLUMNS, EngineSettings, ModelFactory, _check_exog, _months_between,
                            _month, check_models, fit_series, frame_to_series, run_batches,
@@ -130,8 +130,8 @@ def _window_task(item: tuple[str, pd.Series, pd.Timestamp, pd.DataFrame | None],
                    y_train)
 
 
-def _with_champions(windows: list[_Window], default_champion: str, metric: str = "mase", members: Sequence[str] = ()
-                    ) -> tuple[list[pd.DataFrame], list[dict], list[dict], list[dict]]:
+def _with_champions(windows: list[_Window], default_champion: str, metric: str = "mase", members: Sequence[str] = (),
+                    noise_se: float = NOISE_SE) -> tuple[list[pd.DataFrame], list[dict], list[dict], list[dict]]:
     """One series' windows (cutoff order) with the combination rows (``members``: their single
     models; none: no combination) and the champion rows of each, both from earlier windows only."""
     frames: list[pd.DataFrame] = []
@@ -161,7 +161,7 @@ def _with_champions(windows: list[_Window], default_champion: str, metric: str =
         metric_rows.extend(window_metrics)
         fit_rows.extend(w.fits)
         annual_rows.extend(window_annual)
-        choice = choose_at(done, cutoff, default_champion, metric=metric)
+        choice = choose_at(done, cutoff, default_champion, metric=metric, noise_se=noise_se)
         picked = choice.champion
         chosen_on = {"n_windows": choice.n_windows,  # mean_mase: the mean of the champion metric (reason names it)
                      "mean_mase": {m: round(choice.mean_mase[m], 6) for m in sorted(choice.mean_mase, key=complexity_key)}}
@@ -242,7 +242,7 @@ def backtest(frame: pd.DataFrame, settings: EngineSettings, *, horizon: int, win
              exog: pd.DataFrame | None = None, cutoffs: Cutoffs | None = None,
              default_champion: str | None = None, annual: bool = False, keep_unscored: bool = False,
              progress: bool = False, factory: ModelFactory | None = None, champion_metric: str = "mase",
-             combinations: bool = False, hierarchy: Hierarchy | None = None,
+             champion_noise_se: float = NOISE_SE, combinations: bool = False, hierarchy: Hierarchy | None = None,
              reconcile_method: str = "mint_shrink") -> BacktestResult:
     """Backtest of every enabled model on every series of ``frame``: rolling origins by default,
     fixed information sets with ``cutoffs``.
@@ -256,7 +256,8 @@ def backtest(frame: pd.DataFrame, settings: EngineSettings, *, horizon: int, win
     month (``result.annual``). ``keep_unscored``: keep windows with no actual yet (a forecast from
     a fixed information set). ``factory`` replaces ``models.registry.create`` (tests).
     ``champion_metric`` (mase | smape | rmsse, config ``backtest.champion_metric``): the metric the
-    champion rule ranks on (``models.champion``). ``combinations``: add the combination candidates
+    champion rule ranks on (``models.champion``); ``champion_noise_se`` (config
+    ``backtest.champion_noise_se``) its noise margin in standard errors. ``combinations``: add the combination candidates
     of ``models.combination`` (computed from the single models' forecasts of each window, weights
     from earlier windows only) as models the champion rule chooses among. ``hierarchy``
     (``models.reconcile``): at each cutoff shared by its series, the champion rows of its series
@@ -311,7 +312,7 @@ def backtest(frame: pd.DataFrame, settings: EngineSettings, *, horizon: int, win
     annual_rows: list[dict[str, Any]] = []
     for uid in series:
         f, m, fi, a = _with_champions(by_series.get(uid, []), default_champion, champion_metric,
-                                      pool(settings.model_names) if combinations else ())
+                                      pool(settings.model_names) if combinations else (), champion_noise_se)
         frames += f
         metric_rows += m
         fit_rows += fi
@@ -326,7 +327,7 @@ def backtest(frame: pd.DataFrame, settings: EngineSettings, *, horizon: int, win
     metrics = pd.DataFrame(metric_rows, columns=list(METRIC_COLUMNS))
     fits = pd.DataFrame(fit_rows, columns=list(BACKTEST_FIT_COLUMNS))
     champions = select_champions(metrics[~metrics["model"].isin([CHAMPION, RECONCILED])], default_champion, series=list(series),
-                                 metric=champion_metric)
+                                 metric=champion_metric, noise_se=champion_noise_se)
     champions = champions.set_index("unique_id").loc[list(series)].reset_index()
     annual_table = pd.DataFrame(annual_rows, columns=list(BACKTEST_ANNUAL_COLUMNS)) if annual else None
     return BacktestResult(forecasts=forecasts, metrics=metrics, champions=champions, fits=fits, annual=annual_table)

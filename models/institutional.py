@@ -51,7 +51,7 @@ import pandas as pd
 
 from models import metrics
 from models.backtest import BacktestResult, backtest
-from models.champion import CHAMPION, choose_at, default_champion
+from models.champion import CHAMPION, NOISE_SE, choose_at, default_champion
 from models.combination import COMBINATIONS, backtest_windows, combine_annual, inverse_mase_weights, pool
 from models.engine import EngineSettings, ModelFactory, forecast
 
@@ -189,7 +189,7 @@ def annual_actuals_table(frame: pd.DataFrame, actuals: pd.DataFrame, unique_ids:
 def _same_information_forecasts(frame: pd.DataFrame, settings: EngineSettings, *,
                                 cutoffs: Mapping[str, list[pd.Timestamp]], info_month: int, exog: pd.DataFrame | None,
                                 factory: ModelFactory | None, progress: bool = False, combinations: bool = True,
-                                champion_metric: str = "mase"
+                                champion_metric: str = "mase", champion_noise_se: float = NOISE_SE
                                 ) -> tuple[pd.DataFrame, pd.DataFrame, BacktestResult]:
     """The one backtest with fixed information sets: for every series and target year Y in
     ``cutoffs`` (unique_id -> cutoffs, month ``info_month`` of Y-1) the models forecast from the
@@ -203,7 +203,8 @@ def _same_information_forecasts(frame: pd.DataFrame, settings: EngineSettings, *
     bt = backtest(frame[frame["unique_id"].isin(list(cutoffs))], settings, horizon=24 - info_month,
                   cutoffs=cutoffs, exog=exog, default_champion=default_champion(settings.model_names),
                   annual=True, keep_unscored=True, factory=factory, progress=progress,
-                  combinations=combinations, champion_metric=champion_metric)
+                  combinations=combinations, champion_metric=champion_metric,
+                  champion_noise_se=champion_noise_se)
     annual = bt.annual
     champ = bt.fits[bt.fits["model"] == CHAMPION]
     champions = pd.DataFrame({
@@ -233,7 +234,7 @@ def _model_rows(annual: pd.DataFrame, data_through: pd.Series) -> pd.DataFrame:
 
 
 def _champion_without_window(bt: BacktestResult | None, uid: str, cutoff: pd.Timestamp, horizon: int,
-                             default: str, metric: str = "mase") -> tuple[str, str]:
+                             default: str, metric: str = "mase", noise_se: float = NOISE_SE) -> tuple[str, str]:
     """Champion (and reason) of a year the series has no same-information window for (its months
     through the cutoff are not all in the data): ``models.champion.choose_at`` over the series'
     compared years, like any other year."""
@@ -242,7 +243,7 @@ def _champion_without_window(bt: BacktestResult | None, uid: str, cutoff: pd.Tim
         m = bt.metrics[(bt.metrics["unique_id"] == uid) & (bt.metrics["model"] != CHAMPION)]
         windows = [(c + pd.DateOffset(months=horizon), dict(zip(g["model"], g[metric])))
                    for c, g in m.groupby("cutoff", sort=True)]
-    choice = choose_at(windows, cutoff, default, metric=metric)
+    choice = choose_at(windows, cutoff, default, metric=metric, noise_se=noise_se)
     return choice.champion, choice.reason
 
 
@@ -283,7 +284,8 @@ def compare_with_institutions(frame: pd.DataFrame, projections: pd.DataFrame, ac
                               latest_champions: Mapping[str, str] | None = None,
                               tracking: pd.DataFrame | None = None,
                               progress: bool = False, combinations: bool = True,
-                              champion_metric: str = "mase") -> InstitutionalResult:
+                              champion_metric: str = "mase",
+                              champion_noise_se: float = NOISE_SE) -> InstitutionalResult:
     """Backtest every enabled model (and the champion) against the institutions' outlooks.
 
     ``latest_annual``: the engine's target-year annual table from all the data (unique_id, year,
@@ -303,7 +305,8 @@ def compare_with_institutions(frame: pd.DataFrame, projections: pd.DataFrame, ac
     ``models.engine.forecast`` for the outlook from all the data when ``latest_annual`` is not given).
     ``combinations`` (config ``backtest.combinations``) adds ``combo_mean``, ``combo_trimmed`` and
     ``combo_inv_mase`` to the candidates of every year (see ``_same_information_forecasts``);
-    ``champion_metric`` (config ``backtest.champion_metric``) is the metric the champion rule ranks on.
+    ``champion_metric`` (config ``backtest.champion_metric``) is the metric the champion rule ranks on,
+    ``champion_noise_se`` (config ``backtest.champion_noise_se``) its noise margin.
 
     ``tracking``: the in-year tracking rows (``models.inyear.TRACKING_COLUMNS``); when given, every
     ``mid-year revision`` row gets the tracked forecast made with the information public on its
@@ -348,7 +351,8 @@ def compare_with_institutions(frame: pd.DataFrame, projections: pd.DataFrame, ac
     if cutoffs:
         all_models, champions, bt = _same_information_forecasts(frame, settings, cutoffs=cutoffs, info_month=info_month,
                                                                 exog=exog, factory=factory, progress=progress,
-                                                                combinations=combinations, champion_metric=champion_metric)
+                                                                combinations=combinations, champion_metric=champion_metric,
+                                                                champion_noise_se=champion_noise_se)
     else:
         all_models = pd.DataFrame(columns=["unique_id", "model", "model_usd_bn", "model_lo_80", "model_hi_80", "model_lo_95",
                                            "model_hi_95", "model_data_through", "target_year", "champion_model"])
@@ -363,7 +367,8 @@ def compare_with_institutions(frame: pd.DataFrame, projections: pd.DataFrame, ac
         summary = pd.concat([summary, mid_year_summary(comparison)], ignore_index=True)[SUMMARY_COLUMNS]
     outlook_ids = set(p.loc[p["target_year"] == target_year, "unique_id"]) - eligible_by_year.get(target_year, set())
     no_window = {uid: _champion_without_window(bt, uid, pd.Timestamp(year=target_year - 1, month=info_month, day=1),
-                                               24 - info_month, default_champion(model_names), champion_metric)[0]
+                                               24 - info_month, default_champion(model_names), champion_metric,
+                                               champion_noise_se)[0]
                  for uid in sorted(outlook_ids)}
     scored = bt.metrics[bt.metrics["model"] != CHAMPION] if bt is not None and combinations else None
     outlook = _outlook(frame, p, settings, target_year, eligible_by_year.get(target_year, set()), all_models, champions,
@@ -583,6 +588,15 @@ def _information(model: str, info_month: str) -> tuple[str, str]:
     return "single", own
 
 
+def _no_reconciled(unique_id: str) -> str:
+    """Why the accuracy table has no reconciled (MinT) figures for ``unique_id``."""
+    if unique_id == "total":
+        return ("not computed here; equal to the champion by construction: MinT keeps the base forecast of "
+                "the total (the immutable parent, models/reconcile.py)")
+    return ("not available: the comparison reconciles nothing (the hierarchy's items and destinations start in "
+            "2021-2022, data/series.csv; the ministry-basis semiconductors is not a node of the hierarchy)")
+
+
 def accuracy_table(comparison: pd.DataFrame, unique_ids: tuple[str, ...] = ("total", "item:semiconductors_ministry"),
                    institutions: tuple[str, ...] = TABLE_INSTITUTIONS, first_year: int = 2013,
                    last_year: int = 2025) -> pd.DataFrame:
@@ -645,7 +659,7 @@ def accuracy_table(comparison: pd.DataFrame, unique_ids: tuple[str, ...] = ("tot
             kind, info = _information(model, _MONTHS[month - 1])
             if g.empty:
                 rows.append({"unique_id": uid, "forecast": model, "kind": kind,
-                             "information": "not available: the comparison has no reconciled (MinT) forecast",
+                             "information": _no_reconciled(uid),
                              "n_years": 0, "years": "", "mape": np.nan, "bias_pct": np.nan, "coverage_80": np.nan,
                              "best_institution": best, "ratio_to_best_institution": np.nan})
                 continue

@@ -17,7 +17,7 @@ def test_accuracy_table_in_the_report_names_numbers_and_information():
     for cell in ("3 (2013-2015)", "5.00%", "+3.67%", "67%", "1.250", "own monthly history through October of Y-1"):
         assert cell in ets, cell
     assert "everything they knew in November of Y-1" in html
-    assert "not available: the comparison has no reconciled (MinT) forecast" in html
+    assert "not computed here; equal to the champion by construction: MinT keeps the base forecast of the total" in html
 
 
 def test_no_accuracy_table_without_its_series():

@@ -52,7 +52,7 @@ def test_select_champions_table():
     assert table["unique_id"].tolist() == ["a", "b", "c"]
     # a: ets 0.6 < 1.0 ; b: seasonal_naive 0.4 and ets (0.5 + 0.3) / 2 = 0.4 tie -> the simpler one ; c: no window
     assert table["champion"].tolist() == ["ets", "seasonal_naive", "seasonal_naive"]
-    assert table.loc[1, "reason"] == "lowest mean MASE 0.400 over 2 windows (tied with ets; simpler model kept)"
+    assert table.loc[1, "reason"] == "lowest mean MASE 0.400 over 2 windows (tied with ets; default kept)"
     assert json.loads(table.loc[0, "mean_mase"]) == {"seasonal_naive": 1.0, "ets": 0.6}
     assert table.loc[2, "reason"] == "no backtest window: default"
     assert table["n_windows"].tolist() == [2, 2, 0]
@@ -117,19 +117,31 @@ def test_select_champions_ranks_on_the_configured_metric():
         select_champions(metrics[["unique_id", "model", "cutoff", "mase"]], default="x", metric="rmsse")
 
 
-def test_noise_margin_keeps_the_simpler_candidate():
+def test_noise_margin_protects_the_default_only():
     # arima is best on average (0.80 vs theta 0.85) but only thanks to one window:
     # differences theta - arima = 0.35, -0.10, -0.10: mean 0.05, sd 0.2598, se 0.15 -> inside the noise
     scores = {"arima": [0.50, 0.95, 0.95], "theta": [0.85, 0.85, 0.85], "seasonal_naive": [1.2, 1.3, 1.4]}
-    choice = choose(scores, default="x", noise_se=1.0)
+    choice = choose(scores, default="theta", noise_se=1.0)
     assert choice.champion == "theta"
     assert choice.reason == ("mean MASE 0.850 over 3 windows, within the noise of arima's 0.800 "
-                             "(difference 0.050 <= 1 x standard error 0.150); simpler model kept")
+                             "(difference 0.050 <= 1 x standard error 0.150); default kept")
     # without the margin (noise_se=0) the best mean wins
-    assert choose(scores, default="x", noise_se=0).champion == "arima"
+    assert choose(scores, default="theta", noise_se=0).champion == "arima"
+    # a candidate that is not the default gets no protection, however simple: the best mean wins
+    assert choose(scores, default="x", noise_se=1.0).champion == "arima"
     # a CONSISTENT difference of the same size is not noise: theta - arima = 0.04, 0.05, 0.06 (se 0.0058)
     steady = {"arima": [0.80, 0.80, 0.80], "theta": [0.84, 0.85, 0.86]}
-    assert choose(steady, default="x", noise_se=1.0).champion == "arima"
+    assert choose(steady, default="theta", noise_se=1.0).champion == "arima"
+
+
+def test_a_noisy_simple_candidate_does_not_win_for_being_noisy():
+    # the total's 2019 case: theta beats the default (ensemble) consistently, beyond the noise;
+    # seasonal naive is worse on average but so noisy that its standard error against theta covers
+    # the gap. The champion is theta (the best), not the simpler, noisier seasonal naive.
+    scores = {"seasonal_naive": [0.414, 0.401, 0.852, 0.929, 1.529], "theta": [0.269, 0.258, 1.293, 0.498, 1.526],
+              "ensemble": [0.252, 0.314, 1.374, 0.482, 1.579]}
+    choice = choose(scores, default="ensemble")
+    assert (choice.champion, choice.reason) == ("theta", "lowest mean MASE 0.769 over 5 windows")
 
 
 def test_noise_margin_pairs_windows_by_cutoff():
@@ -144,3 +156,26 @@ def test_noise_margin_pairs_windows_by_cutoff():
                (ts("2021-12-01"), {"theta": 0.8, "arima": 0.9})]
     choice = choose_at(windows, ts("2022-01-01"), default="seasonal_naive")
     assert (choice.champion, choice.n_windows) == ("arima", 3)
+
+
+def test_the_default_is_kept_inside_the_noise_and_loses_only_beyond_it():
+    # theta is best on average (0.80) but the ensemble's (the default's) paired differences to it are
+    # 0.30, -0.10, -0.05: mean 0.05, sd 0.2179, se 0.1258 -> inside one standard error: the default
+    # stays, although theta is also simpler
+    scores = {"ensemble": [0.90, 0.85, 0.80], "theta": [0.60, 0.95, 0.85], "seasonal_naive": [1.2, 1.3, 1.4]}
+    choice = choose(scores, default="ensemble")
+    assert choice.champion == "ensemble"
+    assert choice.reason == ("mean MASE 0.850 over 3 windows, within the noise of theta's 0.800 "
+                             "(difference 0.050 <= 1 x standard error 0.126); default kept")
+    # the same means with a consistent gap (0.04, 0.05, 0.06: se 0.0058) is beyond the noise: theta wins
+    steady = {"ensemble": [0.84, 0.85, 0.86], "theta": [0.80, 0.80, 0.80]}
+    beaten = choose(steady, default="ensemble")
+    assert (beaten.champion, beaten.reason) == ("theta", "lowest mean MASE 0.800 over 3 windows")
+    # a default that is not a contender (no window scored) protects nothing: the best mean wins
+    assert choose({"arima": [0.50, 0.95, 0.95], "theta": [0.85, 0.85, 0.85]}, default="ensemble").champion == "arima"
+
+
+def test_the_margin_is_one_standard_error_by_default():
+    from models.champion import NOISE_SE
+
+    assert NOISE_SE == 1.0

@@ -141,7 +141,8 @@ def test_partial_year_actuals_are_not_annual_totals():
 def result():
     frame = pd.concat([total_frame(), semis_frame()], ignore_index=True)
     return compare_with_institutions(frame, toy_projections(), toy_actuals(), SETTINGS, info_month=10, first_year=2013,
-                                     factory=toy_factory, combinations=False)  # the singles (combinations: test_institutional_combinations.py)
+                                     factory=toy_factory, combinations=False,  # the singles (combinations: test_institutional_combinations.py)
+                                     champion_noise_se=0)  # the information sets are the point here; the margin: below
 
 
 def _ape(forecast, actual):
@@ -256,7 +257,8 @@ def test_champion_of_each_year_is_the_champion_rule_on_earlier_years_only(result
 
     def rule(years):
         earlier = scores[scores["year"].isin(years)]
-        return choose({m: g["mase"].tolist() for m, g in earlier.groupby("model")}, default="seasonal_naive").champion
+        return choose({m: g["mase"].tolist() for m, g in earlier.groupby("model")}, default="seasonal_naive",
+                      noise_se=0).champion
 
     for year in (2013, 2014, 2015, 2016):
         assert champs.loc[year] == rule(range(2013, year - 1))
@@ -392,10 +394,29 @@ def test_outlook_champion_of_a_series_without_a_same_information_window():
     frame = total_frame()
     frame = frame[frame["ds"] <= pd.Timestamp("2015-06-01")]
     out = compare_with_institutions(frame, toy_projections(), toy_actuals(), SETTINGS, info_month=10, first_year=2013,
-                                    last_year=2015, target_year=2016, factory=toy_factory)
+                                    last_year=2015, target_year=2016, factory=toy_factory, champion_noise_se=0)
     assert 2016 not in set(out.champions["target_year"])
     kita = _row(out.outlook, institution="KITA")
     assert kita["champion_model"] == "naive"
     assert kita["model_usd_bn"] == pytest.approx(12 * 66)            # naive from June 2015
     assert kita["model_data_through"] == "2015-06"
     assert np.isnan(kita["same_info_usd_bn"])
+
+
+def test_with_the_noise_margin_two_noisy_years_keep_the_default():
+    # 2016 from 2013 and 2014 (the champion test's numbers): naive's mean MASE is lower, but its
+    # paired differences to seasonal naive (the default here: no ensemble) have opposite signs, so
+    # one standard error covers the gap and the default stays; 2015 (one window, no spread) keeps naive
+    out = compare_with_institutions(total_frame(), toy_projections(), toy_actuals(), SETTINGS, info_month=10,
+                                    first_year=2013, factory=toy_factory, combinations=False)
+    champs = out.champions[out.champions["unique_id"] == "total"].set_index("target_year")
+    scale14 = 130 / 22
+    naive, seasonal = [50 / 14, 30 / scale14], [140 / 14, 5 / scale14]
+    d = [s - n for s, n in zip(seasonal, naive)]
+    se = abs(d[0] - d[1]) / 2  # sd of two values / sqrt(2)
+    assert sum(d) / 2 <= se
+    assert champs.loc[2015, "champion_model"] == "naive"
+    assert champs.loc[2016, "champion_model"] == "seasonal_naive"
+    assert champs.loc[2016, "champion_reason"] == (
+        f"mean MASE {sum(seasonal) / 2:.3f} over 2 windows, within the noise of naive's {sum(naive) / 2:.3f} "
+        f"(difference {sum(d) / 2:.3f} <= 1 x standard error {se:.3f}); default kept before 2015-10")

@@ -142,8 +142,9 @@ def test_accuracy_table_numbers_by_hand():
     assert t.loc["champion", "bias_pct"] == pytest.approx(2 / 3)
     assert t.loc["champion", "coverage_80"] == pytest.approx(2 / 3)
     assert t.loc["champion", "ratio_to_best_institution"] == pytest.approx(0.5)
-    # no reconciled candidate in this comparison: a row says so
-    assert t.loc["mint", "information"] == "not available: the comparison has no reconciled (MinT) forecast"
+    # no reconciled candidate in this comparison: a row says why (the total: MinT never changes it)
+    assert t.loc["mint", "information"] == ("not computed here; equal to the champion by construction: MinT keeps "
+                                            "the base forecast of the total (the immutable parent, models/reconcile.py)")
     assert t.loc["mint", "n_years"] == 0 and np.isnan(t.loc["mint", "mape"])
     assert t.loc["KITA", "information"].startswith("everything they knew in November of Y-1")
 
@@ -157,6 +158,15 @@ def test_accuracy_table_ratio_on_the_best_institutions_own_years():
     assert t.loc["ets", "ratio_to_best_institution"] == pytest.approx(1.5)
     assert t.loc["KITA", "ratio_to_best_institution"] == pytest.approx(2.5)
     assert t.loc["ets", "mape"] == pytest.approx(5.0)  # its MAPE stays over every year of the table
+
+
+def test_accuracy_table_says_why_a_series_other_than_the_total_has_no_reconciled_row():
+    c = hand_comparison().assign(unique_id="item:semiconductors_ministry")
+    t = accuracy_table(c, ("item:semiconductors_ministry",)).set_index("forecast")
+    assert t.loc["mint", "information"] == (
+        "not available: the comparison reconciles nothing (the hierarchy's items and destinations start in "
+        "2021-2022, data/series.csv; the ministry-basis semiconductors is not a node of the hierarchy)")
+    assert t.loc["mint", "n_years"] == 0
 
 
 def test_outlook_of_a_combination_champion_without_the_callers_annual_forecast():
