@@ -38,8 +38,9 @@ import pandas as pd
 from prefect import flow, task
 
 from exportcast.errors import ExportcastError
-from flows.pipeline import (DEFAULT_CONFIG, INDICATORS_FILE, _data_origin, _flow_run_id, _logger, _Stages, code_version,
-                            file_hash, git_head, ingest, nowcast_step, progress, tracking_table, validate, with_source)
+from flows.pipeline import (DEFAULT_CONFIG, INDICATORS_FILE, StageRunner, code_version, current_flow_run_id, data_origin_of,
+                            file_hash, git_head, ingest, nowcast_step, progress, run_logger, tracking_table, validate,
+                            with_source)
 from flows.publish import publish
 from flows.results import NOWCAST, TRACKING, empty_table, format_table, jsonable
 from flows.settings import DataSettings, Settings, load_settings
@@ -176,14 +177,14 @@ def execute_flash(settings: Settings, *, data_dir: Path | None = None,
     from flows.tracking import PipelineTracker
 
     data_dir = Path(data_dir) if data_dir is not None else DEFAULT_DATA_DIR
-    stages = _Stages(["ingest-flash", "ingest", "validate", "nowcast", "in-year", "mlflow", "publish"])
-    flow_run_id = _flow_run_id()
+    stages = StageRunner(["ingest-flash", "ingest", "validate", "nowcast", "in-year", "mlflow", "publish"])
+    flow_run_id = current_flow_run_id()
     run_id = flow_run_id or uuid.uuid4().hex
     version = code_version()
     origin = indicators_origin(settings.data, data_dir)
     record: dict[str, Any] = {
         "kind": RUN_KIND, "run_id": run_id, "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "data_source": settings.data.source, "data_origin": _data_origin(settings, data_dir),
+        "data_source": settings.data.source, "data_origin": data_origin_of(settings, data_dir),
         "indicators_origin": str(origin) if origin is not None else "customs API (no flash endpoint)",
         "code_version": version, "git_head": git_head(), "prefect_flow_run_id": flow_run_id,
         "config_file": str(settings.config_file) if settings.config_file else None,
@@ -243,7 +244,7 @@ def execute_flash(settings: Settings, *, data_dir: Path | None = None,
         paths = publish(tables, jsonable(record), settings.publish.dir, run_id=run_id, run_json=FLASH_RUN_JSON,
                         on_published=on_published)
     outcome = FlashResult(outputs_dir=settings.publish.dir, paths=paths, record=dict(final[0]))
-    _logger().info("%s", outcome.summary())
+    run_logger().info("%s", outcome.summary())
     print(outcome.summary(), flush=True)
     return outcome
 

@@ -353,7 +353,8 @@ def institutional_text(summary: pd.DataFrame, outlook: pd.DataFrame, target_year
     return "\n".join(lines)
 
 
-def _flow_run_id() -> str | None:
+def current_flow_run_id() -> str | None:
+    """The id of the Prefect flow run this code runs in; None outside a flow run."""
     try:
         from prefect.runtime import flow_run
 
@@ -362,7 +363,8 @@ def _flow_run_id() -> str | None:
         return None
 
 
-def _logger() -> logging.Logger | logging.LoggerAdapter:
+def run_logger() -> logging.Logger | logging.LoggerAdapter:
+    """Prefect's run logger inside a flow or task run, else the module's logger."""
     try:
         return get_run_logger()
     except MissingContextError:
@@ -374,7 +376,7 @@ def progress(message: str) -> None:
     print(f"[exportcast] {message}", file=sys.stderr, flush=True)
 
 
-class _Stages:
+class StageRunner:
     """Runs each stage (a Prefect task), times it, notes whether the cache served it, prints progress."""
 
     def __init__(self, names: list[str]) -> None:
@@ -428,13 +430,13 @@ def _execute(settings: Settings, *, data_dir: Path | None,
 
     data_dir = Path(data_dir) if data_dir is not None else DEFAULT_DATA_DIR
     compare = settings.data.source == "embedded"
-    stages = _Stages(["ingest", "validate", "backtest", "forecast",
+    stages = StageRunner(["ingest", "validate", "backtest", "forecast",
                       *(["nowcast", "tracking", "institutional"] if compare else []),
                       "reconcile", "mlflow", "publish"])
-    flow_run_id = _flow_run_id()
+    flow_run_id = current_flow_run_id()
     run = RunRecord(run_id=flow_run_id or uuid.uuid4().hex, target_year=settings.target_year,
                     started_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                    data_source=settings.data.source, data_origin=_data_origin(settings, data_dir),
+                    data_source=settings.data.source, data_origin=data_origin_of(settings, data_dir),
                     config=settings.to_dict(), config_file=str(settings.config_file) if settings.config_file else None,
                     code_version=code_version(), git_head=git_head(), packages=package_versions(),
                     prefect_flow_run_id=flow_run_id)
@@ -499,12 +501,12 @@ def _execute(settings: Settings, *, data_dir: Path | None,
     outcome = PipelineResult(outputs_dir=settings.publish.dir, paths=paths, run=published,
                              institutional_text="" if inst is None else institutional_text(
                                  inst.summary, inst.outlook, settings.target_year))
-    _logger().info("%s", outcome.summary())
+    run_logger().info("%s", outcome.summary())
     print(outcome.summary(), flush=True)
     return outcome
 
 
-def _publish(results: Results, settings: Settings, tracker: Any, stages: _Stages, data_dir: Path) -> tuple[list[Path], RunRecord]:
+def _publish(results: Results, settings: Settings, tracker: Any, stages: StageRunner, data_dir: Path) -> tuple[list[Path], RunRecord]:
     """Publish the tables and the report; once they are in place, move the registry's champion
     alias (only for a run on the production source) and write run.json with where it points."""
     allowed, reason = promotion(settings)
@@ -530,7 +532,8 @@ def _publish(results: Results, settings: Settings, tracker: Any, stages: _Stages
     return paths, final[0]
 
 
-def _data_origin(settings: Settings, data_dir: Path) -> str:
+def data_origin_of(settings: Settings, data_dir: Path) -> str:
+    """Where the run's data came from, for run.json and MLflow: the CSV path, the API, or the embedded files."""
     if settings.data.source == "csv":
         return str(settings.data.path)
     if settings.data.source == "customs_api":

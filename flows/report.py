@@ -471,12 +471,12 @@ def _headline_rows(inputs: ReportInputs) -> pd.DataFrame:
         prior, n_prior = _complete_year_total(inputs, uid, year - 1)
         change = 100.0 * (r.forecast - prior) / prior if prior and _is_num(r.forecast) else float("nan")
         n_months = months_of_history(inputs, uid, fit)
-        out.append({"unique_id": uid, "model": model, "model_used": used,
+        out.append({"unique_id": uid, "model": model, "model_used": used, "reconciled": bool(base),
                     "forecast": r.forecast / BN, "lo_80": r.lo_80 / BN, "hi_80": r.hi_80 / BN, "lo_95": r.lo_95 / BN,
                     "hi_95": r.hi_95 / BN, "prior": prior / BN if prior else float("nan"), "n_prior": n_prior,
                     "change_pct": change, "n_months": n_months,
                     "wording": naive_wording(inputs, uid, model, n_months, fit, reasons.get(uid, ""))})
-    columns = ["unique_id", "model", "model_used", "forecast", "lo_80", "hi_80", "lo_95", "hi_95", "prior", "n_prior",
+    columns = ["unique_id", "model", "model_used", "reconciled", "forecast", "lo_80", "hi_80", "lo_95", "hi_95", "prior", "n_prior",
                "change_pct", "n_months", "wording"]
     return pd.DataFrame(out, columns=columns).reset_index(drop=True)
 
@@ -558,7 +558,7 @@ def _partition_note(group: SeriesGroup, by_id: Mapping[str, Any], names: dict[st
     total = sum(float(by_id[u].forecast) for u in group.members)
     parent = float(by_id[group.parent].forecast)
     gap = 100.0 * (total - parent) / parent if parent else float("nan")
-    reconciled = all(str(by_id[u].model).endswith(", reconciled") for u in [*group.members, group.parent])
+    reconciled = all(bool(by_id[u].reconciled) for u in [*group.members, group.parent])
     how = ("the champions are reconciled over the hierarchy (MinT with the total's own forecast kept; see the "
            "backtest section for what it costs or gains)" if reconciled
            else "each series is forecast on its own (not reconciled)")

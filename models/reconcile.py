@@ -30,6 +30,21 @@ The seasonal-naive residuals do not know that the total, with 26 years of histor
 far better than its children; keeping it says so. (A choice made after looking at those 3 windows:
 the README says so.)
 
+**Joint paths** (``copula_order``). Each series' sample paths come from its own model, drawn
+independently of the other series', so path i of the total and path i of a child are unrelated
+draws. Applied to such paths the projection moves every child by its share of an incoherence
+that is mostly sampling noise (the total's draw against the sum of the children's independent
+draws), and the children's ranges widened: steel's 2026 annual 80% range went from 1.6 to 4.0 USD
+bn. Before the projection the whole paths of each series are therefore re-ordered so that their
+ranks follow the ranks of that series' seasonal residuals at n_paths months drawn (with
+replacement) from the residual history: the empirical copula of the residuals (the "Schaake
+shuffle" / empirical copula reordering of Ben Taieb, Taylor & Hyndman, JASA 2021, "Hierarchical
+probabilistic forecasting of electricity demand with smart meter data"; Clark et al. 2004).
+Whole paths are permuted (ranked by their sum over the horizon), not month by month, so every
+series keeps exactly its own draws, its monthly marginals and the month-to-month correlation
+inside a path that its annual range depends on; only which draw of one series goes with which
+draw of another changes.
+
 **W** (``covariance``): ``mint_shrink`` (default) is the sample covariance of the residuals shrunk
 towards its diagonal, the target and intensity of Schaefer & Strimmer (2005) used by
 Wickramasuriya et al.: the correlations are shrunk towards 0 by
@@ -78,7 +93,7 @@ from exportcast.errors import ExportcastError
 from models.base import FORECAST_COLUMNS, Forecaster
 
 __all__ = ["HierarchyError", "RECONCILED", "COVARIANCES", "Hierarchy", "hierarchy_from_table", "seasonal_residuals", "covariance",
-           "projection", "Reconciliation", "reconcile", "reconcile_forecasts", "reconcile_paths", "Reconciled",
+           "projection", "Reconciliation", "reconcile", "reconcile_forecasts", "copula_order", "reconcile_paths", "Reconciled",
            "COHERENCE_TOLERANCE"]
 
 class HierarchyError(ExportcastError, ValueError):
@@ -346,6 +361,37 @@ def _span(index: pd.Index) -> str:
     return f"({pd.Timestamp(min(index)):%Y-%m}..{pd.Timestamp(max(index)):%Y-%m})" if len(index) else "(none)"
 
 
+def copula_order(paths: Mapping[str, np.ndarray], residuals: np.ndarray, series: Sequence[str],
+                 rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Whole sample paths of each series re-ordered by the empirical copula of ``residuals``
+    (rows: months, columns: ``series`` in order; rows with a missing value are dropped): n_paths
+    rows are drawn with replacement, and the path of rank k (by its sum over the horizon) of a
+    series goes where that series' residual has rank k among the drawn rows (ties, from a month
+    drawn twice, broken at random). Each series keeps its own (n_paths, h) draws, permuted by
+    row. With fewer than 2 complete residual rows the paths are returned as they are.
+    Series of ``paths`` not in ``series`` are returned unchanged."""
+    out = {uid: np.asarray(p, dtype=float) for uid, p in paths.items()}
+    r = np.asarray(residuals, dtype=float)
+    if r.ndim != 2 or r.shape[1] != len(series):
+        raise ValueError(f"residuals must have {len(series)} columns (one per series); got shape {r.shape}")
+    r = r[np.isfinite(r).all(axis=1)]
+    if r.shape[0] < 2 or not out:
+        return out
+    n_paths = {out[uid].shape[0] for uid in series if uid in out}
+    if len(n_paths) != 1:
+        raise ValueError(f"reconcile: the series' sample paths differ in number: {sorted(n_paths)}")
+    n = n_paths.pop()
+    months = rng.integers(0, r.shape[0], size=n)
+    for j, uid in enumerate(series):
+        if uid not in out:
+            continue
+        by_level = np.argsort(np.nansum(out[uid], axis=1), kind="stable")   # path index of rank 0..n-1
+        rank = np.empty(n, dtype=int)
+        rank[np.lexsort((rng.random(n), r[months, j]))] = np.arange(n)       # rank of each drawn residual
+        out[uid] = out[uid][by_level[rank]]
+    return out
+
+
 def reconcile_paths(paths: Mapping[str, np.ndarray], rec: Reconciliation,
                     point: Mapping[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
     """The same P applied to every sample path: ``paths`` maps each series to (n_paths, h) draws,
@@ -494,6 +540,8 @@ def reconcile_published(forecasts: pd.DataFrame, annual: pd.DataFrame | None, fi
         if X is not None and X.isna().any().any():
             X = None
         paths[uid] = model.sample_paths(len(months), n_paths, series_seed(seed, uid, champ), X)
+    paths = copula_order(paths, seasonal_residuals(history, hierarchy.series), hierarchy.series,
+                         np.random.default_rng(series_seed(seed, "copula", RECONCILED)))
     joint = reconcile_paths(paths, rec)  # not re-centred: a kept series keeps its base paths and interval
     new_annual, new_fits, new_fitted = [], [], dict(fitted)
     out = out.sort_values(["unique_id", "ds"]).reset_index(drop=True)

@@ -317,3 +317,81 @@ def test_a_small_childs_bounds_stay_at_or_above_zero_and_its_points_are_unchange
 def _one_partition_table() -> pd.DataFrame:
     return pd.DataFrame({"unique_id": ["total", "a", "b"], "hierarchy": ["total", "item", "item"],
                          "parent": ["", "total", "total"]})
+
+
+# ---------------------------------------------------------------- joint paths: empirical copula
+def _spearman(x: np.ndarray, y: np.ndarray) -> float:
+    return float(np.corrcoef(np.argsort(np.argsort(x)), np.argsort(np.argsort(y)))[0, 1])
+
+
+def test_copula_order_permutes_whole_paths_by_the_ranks_of_the_residuals() -> None:
+    from models.reconcile import copula_order
+
+    rng = np.random.default_rng(1)
+    paths = {u: rng.normal(size=(400, 6)) for u in ("x", "y", "z")}
+    months = np.arange(50.0)
+    residuals = np.column_stack([months, 2 * months + 1, -months])   # y with x, z against x
+    out = copula_order(paths, residuals, ["x", "y", "z"], np.random.default_rng(0))
+    for u in paths:  # every series keeps exactly its own paths, whole (rows permuted, never mixed)
+        assert out[u].shape == (400, 6)
+        assert np.array_equal(np.sort(out[u].view([("", float)] * 6), axis=0), np.sort(paths[u].view([("", float)] * 6), axis=0))
+    sums = {u: out[u].sum(axis=1) for u in out}
+    # 400 draws of 50 months: ties inside a month are broken at random, so about 1 - 1/50^2 of the order is fixed
+    assert _spearman(sums["x"], sums["y"]) > 0.95
+    assert _spearman(sums["x"], sums["z"]) < -0.95
+    # independent draws before: no rank correlation to speak of
+    assert abs(_spearman(paths["x"].sum(axis=1), paths["y"].sum(axis=1))) < 0.15
+
+
+def test_copula_order_without_two_complete_residual_months_changes_nothing() -> None:
+    from models.reconcile import copula_order
+
+    paths = {"x": np.arange(12.0).reshape(4, 3), "y": -np.arange(12.0).reshape(4, 3)}
+    residuals = np.array([[1.0, np.nan], [2.0, 3.0]])
+    out = copula_order(paths, residuals, ["x", "y"], np.random.default_rng(0))
+    assert np.array_equal(out["x"], paths["x"]) and np.array_equal(out["y"], paths["y"])
+    with pytest.raises(ValueError, match=r"^residuals must have 2 columns \(one per series\); got shape \(2, 3\)$"):
+        copula_order(paths, np.zeros((2, 3)), ["x", "y"], np.random.default_rng(0))
+
+
+class _LevelStub(_PathStub):
+    """Draws that shift the whole path: centre + sd * z (one z per path), as strongly
+    month-to-month correlated as a model's annual range assumes."""
+
+    def sample_paths(self, h: int, n_paths: int, seed: int, X=None) -> np.ndarray:
+        return self.centre + self.sd * np.random.default_rng(seed).standard_normal((n_paths, 1)) * np.ones((1, h))
+
+
+def test_published_children_keep_their_own_range_when_the_residuals_move_together() -> None:
+    """total = a + b and their residuals move together. The reconciled child's 80% range stays
+    about its base width with the copula ordering. Paired at random (independent draws),
+    the projection adds the total's sampling noise to the child and widens its range."""
+    from models.reconcile import reconcile_published
+
+    rng = np.random.default_rng(3)
+    ds = pd.date_range("2020-01-01", periods=60, freq="MS")
+    common = rng.normal(0, 5, 60).cumsum()
+    a = 50 + 0.5 * common + rng.normal(0, 0.5, 60)
+    b = 50 + 0.5 * common + rng.normal(0, 0.5, 60)
+    history = {"total": pd.Series(a + b, index=ds), "a": pd.Series(a, index=ds), "b": pd.Series(b, index=ds)}
+    h = hierarchy_from_table(_one_partition_table(), history)
+    fidx = pd.date_range("2025-01-01", periods=12, freq="MS")
+    # the total's range is the sum of its children's: comonotone children add up to it; paired at
+    # random, a = a + (T - a - b) / 2 has sd sqrt(25 + 25 + 100) / 2 = 6.1, not 5
+    centres, sds = {"total": 100.0, "a": 50.0, "b": 50.0}, {"total": 10.0, "a": 5.0, "b": 5.0}
+    forecasts = pd.concat([pd.DataFrame({"unique_id": u, "ds": fidx, "model": "ets", "forecast": c, "lo_80": c - 1,
+                                         "hi_80": c + 1, "lo_95": c - 2, "hi_95": c + 2}) for u, c in centres.items()],
+                          ignore_index=True)
+    fits = pd.DataFrame({"unique_id": list(centres), "model": "ets", "model_used": "ets", "status": "ok", "reason": "",
+                         "error": "", "n_obs": 60, "description": "{}"})
+    fitted = {(u, "ets"): _LevelStub(c, sds[u], ds[-1], 60) for u, c in centres.items()}
+    out, _, _, _, rec = reconcile_published(forecasts, None, fits, fitted, {u: "ets" for u in centres}, history, h,
+                                            n_paths=2000, seed=0, year=None)
+    mint = out[out["model"] == RECONCILED].set_index(["unique_id", "ds"])
+    width = float((mint.loc["a", "hi_80"] - mint.loc["a", "lo_80"]).mean())
+    base_width = 2 * 1.2816 * sds["a"]
+    independent = reconcile_paths({u: fitted[(u, "ets")].sample_paths(12, 2000, s) for s, u in enumerate(centres)}, rec)
+    independent_width = float(np.mean(np.quantile(independent["a"], 0.9, axis=0) - np.quantile(independent["a"], 0.1, axis=0)))
+    assert independent_width > 1.15 * base_width     # random pairing: the total's noise lands on the child
+    assert width < 1.1 * base_width                  # copula pairing: about its own range
+    assert width < 0.85 * independent_width
