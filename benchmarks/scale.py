@@ -11,6 +11,12 @@ The run recorded in benchmarks/results/ (2 cores shared with other jobs, bounded
         --cheap-sizes 100,1000,10000 --no-dask-single --budget 38
     .venv/bin/python benchmarks/scale.py --sections ets-choice --ets-n 20
 
+The runs on a quiet machine (the figures of the README; ``scale-2026-11-29-quiet*.txt``):
+
+    .venv/bin/python benchmarks/scale.py --sections workers,executors,scaling --cmp-n 1000 --sizes 100,1000 --no-dask-single
+    .venv/bin/python benchmarks/scale.py --sections scaling,all,statsforecast --sizes 1000,10000 --budget 80
+    .venv/bin/python benchmarks/scale.py --sections statsforecast --sf-n 1000   # with statsforecast installed
+
 ``--budget MIN`` skips (and says so) any run predicted, from the cost of the runs of the same
 models so far (a + b N through the two largest N), to end after MIN minutes; runs shared by
 several sections (same frame, settings) are made once.

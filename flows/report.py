@@ -321,8 +321,9 @@ def _section_header(inputs: ReportInputs) -> str:
             facts.append(f"<span><b>data through</b> {_e(run.data['last_month'])}</span>")
     return (f"<header><h1>Korea's exports: {inputs.target_year} forecast report</h1>"
             f'<p class="facts">{" ".join(facts) if facts else "run facts unavailable (no run.json)"}</p>'
-            "<p class=\"lead\">USD bn, not seasonally adjusted. The champion model of each series is "
-            "the one with the lowest mean MASE in the rolling backtest; ranges are the 80% and 95% prediction "
+            "<p class=\"lead\">USD bn, not seasonally adjusted. The champion model of each series is the "
+            "median ensemble unless another candidate had a lower mean error in the rolling backtest by more than "
+            "the noise across windows (see Champions); ranges are the 80% and 95% prediction "
             "intervals of the calendar-year total from joint sample paths.</p></header>")
 
 
