@@ -50,8 +50,7 @@ def backtest_frame(frame: pd.DataFrame, settings: "Settings", *, horizon: int, w
     exog = working_day_exog(frame, frame["ds"].max() + horizon * MONTH, settings)
     return backtest(frame, engine, horizon=horizon, windows=windows, step=step, exog=exog,
                     cutoffs=cutoffs, default_champion=default_champion(engine.model_names), progress=progress,
-                    champion_metric=settings.backtest.champion_metric, combinations=settings.backtest.combinations,
-                    champion_noise_se=settings.backtest.champion_noise_se,
+                    champion_rule=settings.backtest.champion_rule(), combinations=settings.backtest.combinations,
                     hierarchy=hierarchy)
 
 

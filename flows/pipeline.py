@@ -265,8 +265,7 @@ def institutional_step(frame: pd.DataFrame, settings: Settings, data_dir: Path, 
         info_month=settings.institutional.info_month, first_year=settings.institutional.first_year,
         target_year=settings.target_year, exog=exog, latest_annual=latest_annual,
         latest_champions=latest_champions, tracking=tracking, progress=progress,
-        combinations=settings.backtest.combinations, champion_metric=settings.backtest.champion_metric,
-        champion_noise_se=settings.backtest.champion_noise_se,
+        combinations=settings.backtest.combinations, champion_rule=settings.backtest.champion_rule(),
     )
 
 
@@ -490,8 +489,7 @@ def _execute(settings: Settings, *, data_dir: Path | None,
         start = time.perf_counter()
         tracker.log_results(results, fc.fitted, jobs.working_day_exog(frame, settings.forecast_end, settings),
                             params_of={f: settings.models.params.get(f, {}) for f in settings.models.active()},
-                            champion_params={"metric": settings.backtest.champion_metric,
-                                             "noise_se": settings.backtest.champion_noise_se})
+                            champion_params=asdict(settings.backtest.champion_rule()))
         stages.done("mlflow", start)
 
         if before_publish is not None:

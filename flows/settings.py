@@ -32,6 +32,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from exportcast.errors import ExportcastError
 
 if TYPE_CHECKING:  # imported inside engine_settings at run time
+    from models.champion import ChampionRule
     from models.engine import EngineSettings
 
 ENV_PREFIX = "EXPORTCAST__"
@@ -159,6 +160,12 @@ class BacktestSettings(_Section):
     champion_noise_se: float = Field(1.0, ge=0)
     # the combinations of models/combination.py (mean, trimmed mean, inverse-MASE) compete for champion
     combinations: bool = True
+
+    def champion_rule(self) -> "ChampionRule":
+        """The champion rule of these settings (``models.champion.ChampionRule``)."""
+        from models.champion import ChampionRule
+
+        return ChampionRule(self.champion_metric, self.champion_noise_se)
 
 
 class InstitutionalSettings(_Section):

@@ -26,7 +26,7 @@ for cutoff October Y-1 and horizon 14) from the models' joint sample paths
 Every (series, cutoff) window is one unit of work for the worker pool, dispatched longest
 history first. Champion rows (``model == 'champion'``) are added afterwards, per series in
 cutoff order, and are honest: at window k they copy the model chosen by
-``models.champion.choose_at`` — best mean ``champion_metric`` (within the noise margin, the simpler) over the earlier windows whose evaluation months
+``models.champion.choose_at`` — best mean of the rule's metric (within the noise margin of the default, the default) over the earlier windows whose evaluation months
 had all been observed by cutoff k; where there is none (the first window, or step < horizon)
 the caller's ``default_champion``. ``fits`` says, per window, which model the champion copied
 and why (its ``description`` holds the number of windows and the mean MASE it was chosen on).
@@ -43,7 +43,7 @@ import numpy as np
 import pandas as pd
 
 from models.base import FORECAST_COLUMNS, regularize
-from models.champion import CHAMPION, METRICS, NOISE_SE, choose_at, complexity_key, select_champions
+from models.champion import CHAMPION, ChampionRule, choose_at, complexity_key, select_champions
 from models.combination import COMBINATIONS, combine_annual, combine_window, inverse_mase_weights, pool
 from models.engine import (ANNUAL_COLUMNS, FIT_COLUMNS, EngineSettings, ModelFactory, _check_exog, _months_between,
                            _month, check_models, fit_series, frame_to_series, run_batches,
@@ -130,8 +130,8 @@ def _window_task(item: tuple[str, pd.Series, pd.Timestamp, pd.DataFrame | None],
                    y_train)
 
 
-def _with_champions(windows: list[_Window], default_champion: str, metric: str = "mase", members: Sequence[str] = (),
-                    noise_se: float = NOISE_SE) -> tuple[list[pd.DataFrame], list[dict], list[dict], list[dict]]:
+def _with_champions(windows: list[_Window], default_champion: str, rule: ChampionRule, members: Sequence[str] = ()
+                    ) -> tuple[list[pd.DataFrame], list[dict], list[dict], list[dict]]:
     """One series' windows (cutoff order) with the combination rows (``members``: their single
     models; none: no combination) and the champion rows of each, both from earlier windows only."""
     frames: list[pd.DataFrame] = []
@@ -161,7 +161,7 @@ def _with_champions(windows: list[_Window], default_champion: str, metric: str =
         metric_rows.extend(window_metrics)
         fit_rows.extend(w.fits)
         annual_rows.extend(window_annual)
-        choice = choose_at(done, cutoff, default_champion, metric=metric, noise_se=noise_se)
+        choice = choose_at(done, cutoff, default_champion, metric=rule.metric, noise_se=rule.noise_se)
         picked = choice.champion
         chosen_on = {"n_windows": choice.n_windows,  # mean_mase: the mean of the champion metric (reason names it)
                      "mean_mase": {m: round(choice.mean_mase[m], 6) for m in sorted(choice.mean_mase, key=complexity_key)}}
@@ -178,7 +178,7 @@ def _with_champions(windows: list[_Window], default_champion: str, metric: str =
                 metric_rows.append(_score(uid, CHAMPION, cutoff, champ, w.y_train))
             annual_rows.extend({**row, "model": CHAMPION} for row in window_annual if row["model"] == picked)
         fit_rows.append(champ_row)
-        done.append((w.end, {row["model"]: row[metric] for row in window_metrics}))
+        done.append((w.end, {row["model"]: row[rule.metric] for row in window_metrics}))
         done_mase.append((w.end, {row["model"]: row["mase"] for row in window_metrics}))
     return frames, metric_rows, fit_rows, annual_rows
 
@@ -241,8 +241,8 @@ def _explicit_cutoffs(cutoffs: Cutoffs, series: Mapping[str, pd.Series]) -> dict
 def backtest(frame: pd.DataFrame, settings: EngineSettings, *, horizon: int, windows: int | None = None, step: int = 1,
              exog: pd.DataFrame | None = None, cutoffs: Cutoffs | None = None,
              default_champion: str | None = None, annual: bool = False, keep_unscored: bool = False,
-             progress: bool = False, factory: ModelFactory | None = None, champion_metric: str = "mase",
-             champion_noise_se: float = NOISE_SE, combinations: bool = False, hierarchy: Hierarchy | None = None,
+             progress: bool = False, factory: ModelFactory | None = None, champion_rule: ChampionRule = ChampionRule(),
+             combinations: bool = False, hierarchy: Hierarchy | None = None,
              reconcile_method: str = "mint_shrink") -> BacktestResult:
     """Backtest of every enabled model on every series of ``frame``: rolling origins by default,
     fixed information sets with ``cutoffs``.
@@ -255,16 +255,13 @@ def backtest(frame: pd.DataFrame, settings: EngineSettings, *, horizon: int, win
     series without any window. ``annual``: also the calendar-year total of each window's last
     month (``result.annual``). ``keep_unscored``: keep windows with no actual yet (a forecast from
     a fixed information set). ``factory`` replaces ``models.registry.create`` (tests).
-    ``champion_metric`` (mase | smape | rmsse, config ``backtest.champion_metric``): the metric the
-    champion rule ranks on (``models.champion``); ``champion_noise_se`` (config
-    ``backtest.champion_noise_se``) its noise margin in standard errors. ``combinations``: add the combination candidates
+    ``champion_rule`` (``models.champion.ChampionRule``, config ``backtest.champion_metric`` and
+    ``backtest.champion_noise_se``): the metric the champion rule ranks on and its noise margin. ``combinations``: add the combination candidates
     of ``models.combination`` (computed from the single models' forecasts of each window, weights
     from earlier windows only) as models the champion rule chooses among. ``hierarchy``
     (``models.reconcile``): at each cutoff shared by its series, the champion rows of its series
     are reconciled (W from data up to the cutoff, ``reconcile_method``) and scored as the model
     ``mint``; it is a hierarchy-wide candidate, not one of each series' champion candidates."""
-    if champion_metric not in METRICS:
-        raise ValueError(f"champion_metric must be one of {', '.join(METRICS)}; got {champion_metric!r}")
     if not isinstance(horizon, (int, np.integer)) or horizon < 1:
         raise ValueError(f"horizon must be a positive integer; got {horizon!r}")
     if cutoffs is None and windows is None:
@@ -311,8 +308,8 @@ def backtest(frame: pd.DataFrame, settings: EngineSettings, *, horizon: int, win
     fit_rows: list[dict[str, Any]] = []
     annual_rows: list[dict[str, Any]] = []
     for uid in series:
-        f, m, fi, a = _with_champions(by_series.get(uid, []), default_champion, champion_metric,
-                                      pool(settings.model_names) if combinations else (), champion_noise_se)
+        f, m, fi, a = _with_champions(by_series.get(uid, []), default_champion, champion_rule,
+                                      pool(settings.model_names) if combinations else ())
         frames += f
         metric_rows += m
         fit_rows += fi
@@ -327,7 +324,7 @@ def backtest(frame: pd.DataFrame, settings: EngineSettings, *, horizon: int, win
     metrics = pd.DataFrame(metric_rows, columns=list(METRIC_COLUMNS))
     fits = pd.DataFrame(fit_rows, columns=list(BACKTEST_FIT_COLUMNS))
     champions = select_champions(metrics[~metrics["model"].isin([CHAMPION, RECONCILED])], default_champion, series=list(series),
-                                 metric=champion_metric, noise_se=champion_noise_se)
+                                 metric=champion_rule.metric, noise_se=champion_rule.noise_se)
     champions = champions.set_index("unique_id").loc[list(series)].reset_index()
     annual_table = pd.DataFrame(annual_rows, columns=list(BACKTEST_ANNUAL_COLUMNS)) if annual else None
     return BacktestResult(forecasts=forecasts, metrics=metrics, champions=champions, fits=fits, annual=annual_table)

@@ -45,7 +45,8 @@ from dataclasses import dataclass, replace
 
 import pandas as pd
 
-__all__ = ["COMPLEXITY_ORDER", "TIE_TOLERANCE", "NOISE_SE", "METRICS", "CHAMPION", "Choice", "complexity_key", "default_champion", "choose",
+__all__ = ["COMPLEXITY_ORDER", "TIE_TOLERANCE", "NOISE_SE", "METRICS", "CHAMPION", "Choice", "ChampionRule", "complexity_key",
+           "default_champion", "choose",
            "choose_at", "select_champions"]
 
 COMPLEXITY_ORDER: tuple[str, ...] = ("naive", "seasonal_naive", "theta", "ets", "arima", "prophet", "ensemble",
@@ -98,6 +99,21 @@ def _check_metric(metric: str) -> str:
     return metric
 
 
+@dataclass(frozen=True)
+class ChampionRule:
+    """How champions are chosen, passed down as one object: the metric ranked on (config
+    ``backtest.champion_metric``) and the noise margin in standard errors (config
+    ``backtest.champion_noise_se``)."""
+
+    metric: str = "mase"
+    noise_se: float = NOISE_SE
+
+    def __post_init__(self) -> None:
+        _check_metric(self.metric)
+        if not (isinstance(self.noise_se, (int, float)) and math.isfinite(self.noise_se) and self.noise_se >= 0):
+            raise ValueError(f"champion noise margin must be a finite number >= 0; got {self.noise_se!r}")
+
+
 def _finite(v: object) -> bool:
     return v is not None and math.isfinite(float(v))  # type: ignore[arg-type]
 
@@ -129,13 +145,13 @@ def choose(scores: Mapping[str, Iterable[float]], default: str, *, metric: str =
     if n_windows == 0:
         return Choice(default, "no backtest window: default", 0, means, metric)
     contenders = {name: means[name] for name, v in finite.items() if len(v) == n_windows}
-    best_name = min(contenders, key=lambda n: (contenders[n], complexity_key(n)))
-    best = contenders[best_name]
+    best = min(contenders.values())
     tied = [name for name, score in contenders.items() if score - best <= TIE_TOLERANCE]
     champion = default if default in tied else min(tied, key=complexity_key)
     reason = f"lowest mean {label} {contenders[champion]:.3f} over {n_windows} window{'s' if n_windows != 1 else ''}"
-    margin = noise_margin(raw[default], raw[champion]) if default in contenders and default not in tied else 0.0
-    if default in contenders and default not in tied and contenders[default] - best <= noise_se * margin:
+    challenged = default in contenders and default not in tied  # the default lost on the mean: by more than the noise?
+    margin = noise_margin(raw[default], raw[champion]) if challenged else 0.0
+    if challenged and contenders[default] - best <= noise_se * margin:
         reason = (f"mean {label} {contenders[default]:.3f} over {n_windows} windows, within the noise of {champion}'s "
                   f"{best:.3f} (difference {contenders[default] - best:.3f} <= {noise_se:g} x standard error "
                   f"{margin:.3f}); default kept")

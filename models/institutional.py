@@ -51,7 +51,7 @@ import pandas as pd
 
 from models import metrics
 from models.backtest import BacktestResult, backtest
-from models.champion import CHAMPION, NOISE_SE, choose_at, default_champion
+from models.champion import CHAMPION, ChampionRule, choose_at, default_champion
 from models.combination import COMBINATIONS, backtest_windows, combine_annual, inverse_mase_weights, pool
 from models.engine import EngineSettings, ModelFactory, forecast
 
@@ -189,7 +189,7 @@ def annual_actuals_table(frame: pd.DataFrame, actuals: pd.DataFrame, unique_ids:
 def _same_information_forecasts(frame: pd.DataFrame, settings: EngineSettings, *,
                                 cutoffs: Mapping[str, list[pd.Timestamp]], info_month: int, exog: pd.DataFrame | None,
                                 factory: ModelFactory | None, progress: bool = False, combinations: bool = True,
-                                champion_metric: str = "mase", champion_noise_se: float = NOISE_SE
+                                champion_rule: ChampionRule = ChampionRule()
                                 ) -> tuple[pd.DataFrame, pd.DataFrame, BacktestResult]:
     """The one backtest with fixed information sets: for every series and target year Y in
     ``cutoffs`` (unique_id -> cutoffs, month ``info_month`` of Y-1) the models forecast from the
@@ -203,8 +203,7 @@ def _same_information_forecasts(frame: pd.DataFrame, settings: EngineSettings, *
     bt = backtest(frame[frame["unique_id"].isin(list(cutoffs))], settings, horizon=24 - info_month,
                   cutoffs=cutoffs, exog=exog, default_champion=default_champion(settings.model_names),
                   annual=True, keep_unscored=True, factory=factory, progress=progress,
-                  combinations=combinations, champion_metric=champion_metric,
-                  champion_noise_se=champion_noise_se)
+                  combinations=combinations, champion_rule=champion_rule)
     annual = bt.annual
     champ = bt.fits[bt.fits["model"] == CHAMPION]
     champions = pd.DataFrame({
@@ -234,17 +233,36 @@ def _model_rows(annual: pd.DataFrame, data_through: pd.Series) -> pd.DataFrame:
 
 
 def _champion_without_window(bt: BacktestResult | None, uid: str, cutoff: pd.Timestamp, horizon: int,
-                             default: str, metric: str = "mase", noise_se: float = NOISE_SE) -> tuple[str, str]:
+                             default: str, rule: ChampionRule) -> tuple[str, str]:
     """Champion (and reason) of a year the series has no same-information window for (its months
     through the cutoff are not all in the data): ``models.champion.choose_at`` over the series'
     compared years, like any other year."""
     windows: list[tuple[pd.Timestamp, dict[str, float]]] = []
     if bt is not None:
         m = bt.metrics[(bt.metrics["unique_id"] == uid) & (bt.metrics["model"] != CHAMPION)]
-        windows = [(c + pd.DateOffset(months=horizon), dict(zip(g["model"], g[metric])))
+        windows = [(c + pd.DateOffset(months=horizon), dict(zip(g["model"], g[rule.metric])))
                    for c, g in m.groupby("cutoff", sort=True)]
-    choice = choose_at(windows, cutoff, default, metric=metric, noise_se=noise_se)
+    choice = choose_at(windows, cutoff, default, metric=rule.metric, noise_se=rule.noise_se)
     return choice.champion, choice.reason
+
+
+def _comparison_basis(frame: pd.DataFrame, projections: pd.DataFrame, actuals: pd.DataFrame, first_year: int,
+                      last_year: int | None) -> tuple[pd.DataFrame, list[str], dict, dict, int, list[int]]:
+    """What the pre-year and the mid-year comparisons share: the projections of the series in
+    ``frame`` (prepared), those series, the actual and its source by (series, year), the last year
+    (default: the last with an actual, else the frame's last) and the years first_year..last_year
+    with a pre-year outlook."""
+    p = _prepare_projections(projections)
+    series = sorted({str(u) for u in p["unique_id"].dropna()} & set(frame["unique_id"].astype(str)))
+    p = p[p["unique_id"].isin(series)]
+    actual_table = annual_actuals_table(frame, actuals, series)
+    actual_of = _lookup(actual_table, "unique_id", "year")
+    source_of = {(u, int(y)): s for u, y, s in zip(actual_table["unique_id"], actual_table["year"], actual_table["actual_source"])}
+    if last_year is None:
+        last_year = int(actual_table["year"].max()) if not actual_table.empty else int(frame["ds"].dt.year.max())
+    pre_year_years = set(p.loc[p["kind"] == PRE_YEAR, "target_year"].astype(int))
+    years = [y for y in range(first_year, last_year + 1) if y in pre_year_years]
+    return p, series, actual_of, source_of, last_year, years
 
 
 def _eligible(frame: pd.DataFrame, unique_ids: list[str], year: int, info_month: int) -> list[str]:
@@ -284,8 +302,7 @@ def compare_with_institutions(frame: pd.DataFrame, projections: pd.DataFrame, ac
                               latest_champions: Mapping[str, str] | None = None,
                               tracking: pd.DataFrame | None = None,
                               progress: bool = False, combinations: bool = True,
-                              champion_metric: str = "mase",
-                              champion_noise_se: float = NOISE_SE) -> InstitutionalResult:
+                              champion_rule: ChampionRule = ChampionRule()) -> InstitutionalResult:
     """Backtest every enabled model (and the champion) against the institutions' outlooks.
 
     ``latest_annual``: the engine's target-year annual table from all the data (unique_id, year,
@@ -305,8 +322,8 @@ def compare_with_institutions(frame: pd.DataFrame, projections: pd.DataFrame, ac
     ``models.engine.forecast`` for the outlook from all the data when ``latest_annual`` is not given).
     ``combinations`` (config ``backtest.combinations``) adds ``combo_mean``, ``combo_trimmed`` and
     ``combo_inv_mase`` to the candidates of every year (see ``_same_information_forecasts``);
-    ``champion_metric`` (config ``backtest.champion_metric``) is the metric the champion rule ranks on,
-    ``champion_noise_se`` (config ``backtest.champion_noise_se``) its noise margin.
+    ``champion_rule`` (``models.champion.ChampionRule``, config ``backtest.champion_metric`` and
+    ``backtest.champion_noise_se``): the metric the champion rule ranks on and its noise margin.
 
     ``tracking``: the in-year tracking rows (``models.inyear.TRACKING_COLUMNS``); when given, every
     ``mid-year revision`` row gets the tracked forecast made with the information public on its
@@ -321,23 +338,11 @@ def compare_with_institutions(frame: pd.DataFrame, projections: pd.DataFrame, ac
     if combinations and pool(model_names):
         model_names += [c for c in COMBINATIONS if c not in model_names]
 
-    p = _prepare_projections(projections)
-    in_data = set(frame["unique_id"].astype(str).unique())
-    series = sorted({str(u) for u in p["unique_id"].dropna()} & in_data)
-    p = p[p["unique_id"].isin(series)]
-    actual_table = annual_actuals_table(frame, actuals, series)
-    actual_of = _lookup(actual_table, "unique_id", "year")
-    source_of = {(u, int(y)): s for u, y, s in zip(actual_table["unique_id"], actual_table["year"], actual_table["actual_source"])}
-
-    if last_year is None:
-        last_year = int(actual_table["year"].max()) if not actual_table.empty else int(frame["ds"].dt.year.max())
+    p, series, actual_of, source_of, last_year, years = _comparison_basis(frame, projections, actuals, first_year, last_year)
     if last_year < first_year:
         raise ValueError(f"last_year {last_year} is before first_year {first_year}")
     if target_year is None:
         target_year = last_year + 1
-
-    pre_year_years = set(p.loc[p["kind"] == PRE_YEAR, "target_year"].astype(int))
-    years = [y for y in range(first_year, last_year + 1) if y in pre_year_years]
     run_years = sorted(set(years) | ({target_year} if target_year in set(p["target_year"]) else set()))
 
     cutoffs: dict[str, list[pd.Timestamp]] = {}
@@ -351,8 +356,7 @@ def compare_with_institutions(frame: pd.DataFrame, projections: pd.DataFrame, ac
     if cutoffs:
         all_models, champions, bt = _same_information_forecasts(frame, settings, cutoffs=cutoffs, info_month=info_month,
                                                                 exog=exog, factory=factory, progress=progress,
-                                                                combinations=combinations, champion_metric=champion_metric,
-                                                                champion_noise_se=champion_noise_se)
+                                                                combinations=combinations, champion_rule=champion_rule)
     else:
         all_models = pd.DataFrame(columns=["unique_id", "model", "model_usd_bn", "model_lo_80", "model_hi_80", "model_lo_95",
                                            "model_hi_95", "model_data_through", "target_year", "champion_model"])
@@ -367,8 +371,7 @@ def compare_with_institutions(frame: pd.DataFrame, projections: pd.DataFrame, ac
         summary = pd.concat([summary, mid_year_summary(comparison)], ignore_index=True)[SUMMARY_COLUMNS]
     outlook_ids = set(p.loc[p["target_year"] == target_year, "unique_id"]) - eligible_by_year.get(target_year, set())
     no_window = {uid: _champion_without_window(bt, uid, pd.Timestamp(year=target_year - 1, month=info_month, day=1),
-                                               24 - info_month, default_champion(model_names), champion_metric,
-                                               champion_noise_se)[0]
+                                               24 - info_month, default_champion(model_names), champion_rule)[0]
                  for uid in sorted(outlook_ids)}
     scored = bt.metrics[bt.metrics["model"] != CHAMPION] if bt is not None and combinations else None
     outlook = _outlook(frame, p, settings, target_year, eligible_by_year.get(target_year, set()), all_models, champions,
@@ -832,15 +835,6 @@ def compare_mid_year(frame: pd.DataFrame, projections: pd.DataFrame, actuals: pd
     same years (first_year..last_year with a pre-year outlook): the mid-year comparison rows and
     the mid-year summary section."""
     _check_frame(frame)
-    p = _prepare_projections(projections)
-    series = sorted({str(u) for u in p["unique_id"].dropna()} & set(frame["unique_id"].astype(str)))
-    p = p[p["unique_id"].isin(series)]
-    actual_table = annual_actuals_table(frame, actuals, series)
-    actual_of = _lookup(actual_table, "unique_id", "year")
-    source_of = {(u, int(y)): s for u, y, s in zip(actual_table["unique_id"], actual_table["year"], actual_table["actual_source"])}
-    if last_year is None:
-        last_year = int(actual_table["year"].max()) if not actual_table.empty else int(frame["ds"].dt.year.max())
-    pre_year_years = set(p.loc[p["kind"] == PRE_YEAR, "target_year"].astype(int))
-    years = [y for y in range(first_year, last_year + 1) if y in pre_year_years]
+    p, _, actual_of, source_of, _, years = _comparison_basis(frame, projections, actuals, first_year, last_year)
     rows = _with_mid_year(pd.DataFrame(columns=COMPARISON_COLUMNS), p, years, {}, actual_of, source_of, tracking)
     return rows, mid_year_summary(rows)

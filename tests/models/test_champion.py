@@ -179,3 +179,13 @@ def test_the_margin_is_one_standard_error_by_default():
     from models.champion import NOISE_SE
 
     assert NOISE_SE == 1.0
+
+
+def test_champion_rule_is_checked_once_where_it_is_made():
+    from models.champion import ChampionRule
+
+    assert (ChampionRule().metric, ChampionRule().noise_se) == ("mase", 1.0)
+    with pytest.raises(ValueError, match=r"^champion metric must be one of mase, smape, rmsse; got 'mape'$"):
+        ChampionRule("mape")
+    with pytest.raises(ValueError, match=r"^champion noise margin must be a finite number >= 0; got -1$"):
+        ChampionRule("mase", -1)

@@ -22,7 +22,7 @@ import pytest
 
 from models.backtest import backtest
 from models.base import Forecaster
-from models.champion import choose
+from models.champion import ChampionRule, choose
 from models.engine import EngineSettings, ModelSpec
 from models.institutional import annual_actuals_table, compare_with_institutions
 
@@ -142,7 +142,7 @@ def result():
     frame = pd.concat([total_frame(), semis_frame()], ignore_index=True)
     return compare_with_institutions(frame, toy_projections(), toy_actuals(), SETTINGS, info_month=10, first_year=2013,
                                      factory=toy_factory, combinations=False,  # the singles (combinations: test_institutional_combinations.py)
-                                     champion_noise_se=0)  # the information sets are the point here; the margin: below
+                                     champion_rule=ChampionRule(noise_se=0))  # the information sets are the point here; the margin: below
 
 
 def _ape(forecast, actual):
@@ -394,7 +394,7 @@ def test_outlook_champion_of_a_series_without_a_same_information_window():
     frame = total_frame()
     frame = frame[frame["ds"] <= pd.Timestamp("2015-06-01")]
     out = compare_with_institutions(frame, toy_projections(), toy_actuals(), SETTINGS, info_month=10, first_year=2013,
-                                    last_year=2015, target_year=2016, factory=toy_factory, champion_noise_se=0)
+                                    last_year=2015, target_year=2016, factory=toy_factory, champion_rule=ChampionRule(noise_se=0))
     assert 2016 not in set(out.champions["target_year"])
     kita = _row(out.outlook, institution="KITA")
     assert kita["champion_model"] == "naive"
