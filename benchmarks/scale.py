@@ -404,81 +404,60 @@ def section_statsforecast(n: int, profile_n: int) -> None:
         profile_arima(train, profile_n)
 
 
-def profile_ets(train: pd.DataFrame, n: int) -> None:
-    """Where our ETS's time goes, on n series in this process (cProfile, cumulative seconds): the
-    statsmodels ETSModel fit, the gap filling, predict (whose bounds come from n_sim simulations)
-    and the 1000 sample paths."""
+def _profile(model_name: str, train: pd.DataFrame, n: int, buckets: dict[str, tuple[str, str]], width: int) -> None:
+    """Fit, predict 12 and draw 1000 paths of ``model_name`` (config params) on the first n series
+    of ``train`` in this process under cProfile; print the total, the cumulative seconds of each
+    bucket (label -> (file suffix, function)) and the top 12 functions by own time."""
     from models.registry import create
-    print(f"\n== profile of our ETS (cProfile, {n} series, one process, fit + predict + 1000 paths, as the engine does)",
-          flush=True)
-    params = load_settings(ROOT / "config.yaml")._model_params("ets")
+    params = load_settings(ROOT / "config.yaml")._model_params(model_name)
     series = [g.set_index("ds")["y"].asfreq("MS") for _, g in list(train.groupby("unique_id"))[:n]]
     prof = cProfile.Profile()
     t0 = time.perf_counter()
     prof.enable()
     for y in series:
-        model = create("ets", params)
+        model = create(model_name, params)
         model.fit(y)
         model.predict(12)
         model.sample_paths(12, 1000, seed=0)
     prof.disable()
     total = time.perf_counter() - t0
     stats = pstats.Stats(prof)
-
-    def cum(file: str, func: str) -> float:
-        return sum(v[3] for k, v in stats.stats.items() if k[0].endswith(file) and k[2] == func)
-
     print(f"  total {total:.2f} s = {1000 * total / n:.0f} ms/series (profiled, so slower than unprofiled)")
-    buckets = {
-        "fit: statsmodels ETSModel.fit (the optimiser)": cum("ets.py", "fit"),
-        "  of which the log-likelihood (loglike)": cum("ets.py", "loglike"),
-        "gap filling (seasonal_interpolate)": cum("baselines.py", "seasonal_interpolate"),
-        "predict (mean + n_sim simulations for bounds)": cum("baselines.py", "_predict"),
-        "sample paths (1000 simulations)": cum("baselines.py", "_sample_paths"),
-        "  simulate, both uses": cum("ets.py", "simulate"),
-    }
-    for label, seconds in buckets.items():
-        print(f"  {label:<50} {seconds:7.2f} s  {seconds / total:6.1%}")
+    for label, (file, func) in buckets.items():
+        cum = sum(v[3] for k, v in stats.stats.items() if k[0].endswith(file) and k[2] == func)
+        print(f"  {label:<{width}} {cum:7.2f} s  {cum / total:6.1%}")
     print("  top 12 by own time:")
     for (file, lineno, func), v in sorted(stats.stats.items(), key=lambda kv: -kv[1][2])[:12]:
         print(f"    {v[2]:7.2f} s own  {v[3]:7.2f} s cum  {Path(file).name}:{lineno} {func}")
 
 
+def profile_ets(train: pd.DataFrame, n: int) -> None:
+    """Where our ETS's time goes, on n series in this process (cProfile, cumulative seconds): the
+    statsmodels ETSModel fit, the gap filling, predict (whose bounds come from n_sim simulations)
+    and the 1000 sample paths."""
+    print(f"\n== profile of our ETS (cProfile, {n} series, one process, fit + predict + 1000 paths, as the engine does)",
+          flush=True)
+    _profile("ets", train, n, {
+        "fit: statsmodels ETSModel.fit (the optimiser)": ("ets.py", "fit"),
+        "  of which the log-likelihood (loglike)": ("ets.py", "loglike"),
+        "gap filling (seasonal_interpolate)": ("baselines.py", "seasonal_interpolate"),
+        "predict (mean + n_sim simulations for bounds)": ("baselines.py", "_predict"),
+        "sample paths (1000 simulations)": ("baselines.py", "_sample_paths"),
+        "  simulate, both uses": ("ets.py", "simulate"),
+    }, width=50)
+
+
 def profile_arima(train: pd.DataFrame, n: int) -> None:
     """Where our ARIMA's time goes, on n series in this process (cProfile, cumulative seconds)."""
-    from models.registry import create
     print(f"\n== profile of our ARIMA (cProfile, {n} series, one process, fit + predict + 1000 paths)", flush=True)
-    params = load_settings(ROOT / "config.yaml")._model_params("arima")
-    series = []
-    for uid, g in list(train.groupby("unique_id"))[:n]:
-        series.append(g.set_index("ds")["y"].asfreq("MS"))
-    prof = cProfile.Profile()
-    t0 = time.perf_counter()
-    prof.enable()
-    for y in series:
-        model = create("arima", params)
-        model.fit(y)
-        model.predict(12)
-        model.sample_paths(12, 1000, seed=0)
-    prof.disable()
-    total = time.perf_counter() - t0
-    stats = pstats.Stats(prof)
-    buckets = {
+    _profile("arima", train, n, {
         "order search: CSS fits (css_fit)": ("arima.py", "css_fit"),
         "state-space refit (_state_space: SARIMAX)": ("arima.py", "_state_space"),
         "differencing tests (kpss_ndiffs)": ("arima.py", "kpss_ndiffs"),
         "seasonal strength (STL)": ("arima.py", "seasonal_strength"),
         "predict": ("arima.py", "_predict"),
         "sample paths": ("arima.py", "_sample_paths"),
-    }
-    print(f"  total {total:.2f} s = {1000 * total / n:.0f} ms/series (profiled, so slower than unprofiled)")
-    for label, (file, func) in buckets.items():
-        cum = sum(v[3] for k, v in stats.stats.items() if k[0].endswith(file) and k[2] == func)
-        print(f"  {label:<46} {cum:7.2f} s  {cum / total:6.1%}")
-    print("  top 12 by own time:")
-    rows = sorted(stats.stats.items(), key=lambda kv: -kv[1][2])[:12]
-    for (file, lineno, func), v in rows:
-        print(f"    {v[2]:7.2f} s own  {v[3]:7.2f} s cum  {Path(file).name}:{lineno} {func}")
+    }, width=46)
 
 
 # ------------------------------------------------------------------------------------ ETS choice

@@ -34,8 +34,8 @@ the README says so.)
 independently of the other series', so path i of the total and path i of a child are unrelated
 draws. Applied to such paths the projection moves every child by its share of an incoherence
 that is mostly sampling noise (the total's draw against the sum of the children's independent
-draws), and the children's ranges widened: steel's 2026 annual 80% range went from 1.6 to 4.0 USD
-bn. Before the projection the whole paths of each series are therefore re-ordered so that their
+draws), and the children's ranges widened: steel's 2026 annual 80% range went from 1.6 to 3.7 USD
+bn (2.2 with the ordering). Before the projection the whole paths of each series are therefore re-ordered so that their
 ranks follow the ranks of that series' seasonal residuals at n_paths months drawn (with
 replacement) from the residual history: the empirical copula of the residuals (the "Schaake
 shuffle" / empirical copula reordering of Ben Taieb, Taylor & Hyndman, JASA 2021, "Hierarchical
@@ -525,7 +525,8 @@ def reconcile_published(forecasts: pd.DataFrame, annual: pd.DataFrame | None, fi
             raise ValueError(f"reconcile: series '{uid}' has no forecast of its champion '{champ}'")
         base_rows.append(rows.sort_values("ds"))
     base = pd.concat(base_rows, ignore_index=True)
-    rec = reconcile(hierarchy, history, method=method)
+    residuals = seasonal_residuals(history, hierarchy.series)  # W's residuals, and the copula of the paths
+    rec = reconcile(hierarchy, method=method, residuals=residuals)
     out = reconcile_forecasts(base, rec, name=name)
     months = pd.DatetimeIndex(sorted(base.loc[base["unique_id"] == hierarchy.series[0], "ds"]))
     points = {uid: base.loc[base["unique_id"] == uid].sort_values("ds")["forecast"].to_numpy(dtype=float)
@@ -540,7 +541,7 @@ def reconcile_published(forecasts: pd.DataFrame, annual: pd.DataFrame | None, fi
         if X is not None and X.isna().any().any():
             X = None
         paths[uid] = model.sample_paths(len(months), n_paths, series_seed(seed, uid, champ), X)
-    paths = copula_order(paths, seasonal_residuals(history, hierarchy.series), hierarchy.series,
+    paths = copula_order(paths, residuals, hierarchy.series,
                          np.random.default_rng(series_seed(seed, "copula", RECONCILED)))
     joint = reconcile_paths(paths, rec)  # not re-centred: a kept series keeps its base paths and interval
     new_annual, new_fits, new_fitted = [], [], dict(fitted)
