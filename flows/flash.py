@@ -271,4 +271,7 @@ def run_flash(settings: Settings, *, data_dir: Path | None = None) -> FlashResul
 
 def run_flash_with_source(settings: Settings, source: str | None) -> None:
     """The supervised process of ``exportcast flash`` (flows/supervise.py runs it in a child)."""
+    from flows.prefect_server import start_temporary_server
+
+    start_temporary_server()  # with retries; Prefect's own start-up fails on one transport error
     run_flash(with_source(settings, source))

@@ -178,7 +178,9 @@ def _watchdog(state: _ChildState, grace: float) -> None:
 def run_pipeline_with_source(settings: "Settings", source: str | None) -> None:
     """What the pipeline process runs by default: the ``monthly-forecast`` flow."""
     from flows.pipeline import run_pipeline, with_source
+    from flows.prefect_server import start_temporary_server
 
+    start_temporary_server()  # with retries; Prefect's own start-up fails on one transport error
     run_pipeline(with_source(settings, source))
 
 

@@ -3,6 +3,7 @@ result storage, a tiny synthetic dataset (3 series x 60 months) written as a use
 config that points every store (outputs, MLflow sqlite + artifacts) into a temp folder."""
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +23,12 @@ def prefect_harness(tmp_path_factory: pytest.TempPathFactory):
     from prefect.settings import PREFECT_LOCAL_STORAGE_PATH, PREFECT_RESULTS_PERSIST_BY_DEFAULT, temporary_settings
     from prefect.testing.utilities import prefect_test_harness
 
+    from flows.prefect_server import start_with_retries
+
     storage = tmp_path_factory.mktemp("prefect-storage")
-    with prefect_test_harness(server_startup_timeout=60):
+    # with retries: one transport error during the server's start-up once errored every flow test
+    with contextlib.ExitStack() as harness:
+        start_with_retries(lambda: harness.enter_context(prefect_test_harness(server_startup_timeout=60)))
         with temporary_settings({PREFECT_LOCAL_STORAGE_PATH: storage, PREFECT_RESULTS_PERSIST_BY_DEFAULT: False}):
             yield storage
 

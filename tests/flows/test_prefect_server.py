@@ -1,0 +1,107 @@
+"""Prefect's temporary API server is started with retries (flows/prefect_server.py)."""
+from __future__ import annotations
+
+import logging
+
+import httpx
+import pytest
+
+from flows import prefect_server
+from flows.prefect_server import start_temporary_server, start_with_retries
+
+
+class FlakyStart:
+    """A start-up that fails ``failures`` times with ``error``, then returns ``"started"``."""
+
+    def __init__(self, failures: int, error: BaseException) -> None:
+        self.failures, self.error, self.calls = failures, error, 0
+
+    def __call__(self) -> str:
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise self.error
+        return "started"
+
+
+@pytest.fixture
+def stops(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts the half-started servers stopped between attempts (none is really started here)."""
+    stopped: list[int] = []
+    monkeypatch.setattr(prefect_server, "stop_unstarted_server", lambda: stopped.append(1))
+    return stopped
+
+
+def test_a_transport_error_at_start_up_is_retried_on_a_fresh_server(stops, caplog) -> None:
+    start = FlakyStart(2, httpx.RemoteProtocolError("Server disconnected without sending a response."))
+    with caplog.at_level(logging.WARNING, logger="exportcast.prefect_server"):
+        assert start_with_retries(start, attempts=3) == "started"
+    assert start.calls == 3
+    assert len(stops) == 2
+    assert [r.getMessage() for r in caplog.records] == [
+        f"Prefect's temporary API server did not start (attempt {n} of 3: RemoteProtocolError: "
+        "Server disconnected without sending a response.); starting a fresh one" for n in (1, 2)]
+
+
+def test_the_last_error_is_raised_when_every_attempt_fails(stops) -> None:
+    start = FlakyStart(5, RuntimeError("Timed out while attempting to connect to ephemeral Prefect API server."))
+    with pytest.raises(RuntimeError, match="^Timed out while attempting to connect"):
+        start_with_retries(start, attempts=3)
+    assert start.calls == 3
+    assert len(stops) == 3
+
+
+def test_an_error_a_fresh_start_cannot_cure_is_raised_at_once(stops) -> None:
+    start = FlakyStart(1, ValueError("bad setting"))
+    with pytest.raises(ValueError, match="^bad setting$"):
+        start_with_retries(start)
+    assert start.calls == 1
+    assert stops == []
+
+
+def test_attempts_must_be_positive() -> None:
+    with pytest.raises(ValueError, match=r"^attempts must be at least 1; got 0$"):
+        start_with_retries(lambda: None, attempts=0)
+
+
+def test_with_an_api_url_nothing_is_started() -> None:
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings({PREFECT_API_URL: "http://127.0.0.1:1/api"}):
+        assert start_temporary_server() is None
+
+
+@pytest.mark.slow
+def test_the_real_temporary_server_survives_a_dropped_first_health_poll(tmp_path, monkeypatch) -> None:
+    """The failure CI met, replayed: the first ``/health`` poll of Prefect's own start-up raises
+    RemoteProtocolError; the server is stopped, a fresh one starts and answers."""
+    from prefect.server.api.server import SubprocessASGIServer
+    from prefect.settings import (PREFECT_API_URL, PREFECT_SERVER_DATABASE_CONNECTION_URL,
+                                  PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS, temporary_settings)
+
+    real_get = httpx.Client.get
+    polls: list[str] = []
+
+    def first_poll_dropped(self: httpx.Client, url: str, *args, **kwargs):
+        polls.append(str(url))
+        if len(polls) == 1:
+            raise httpx.RemoteProtocolError("Server disconnected without sending a response.")
+        return real_get(self, url, *args, **kwargs)
+
+    monkeypatch.setattr(httpx.Client, "get", first_poll_dropped)
+    database = f"sqlite+aiosqlite:///{tmp_path / 'prefect.db'}"
+    with temporary_settings({PREFECT_SERVER_DATABASE_CONNECTION_URL: database,
+                             PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS: 120},
+                            restore_defaults={PREFECT_API_URL}):
+        previous = SubprocessASGIServer._instances.pop(None, None)
+        try:
+            url = start_temporary_server()
+            monkeypatch.setattr(httpx.Client, "get", real_get)
+            assert url is not None and url.endswith("/api")
+            assert polls[0].endswith("/api/health")
+            assert httpx.get(f"{url}/health", timeout=10).json() is True
+        finally:
+            server = SubprocessASGIServer._instances.pop(None, None)
+            if server is not None:
+                server.stop()
+            if previous is not None:
+                SubprocessASGIServer._instances[None] = previous
