@@ -51,7 +51,8 @@ def recompute(config: Path, data_dir: Path, n_jobs: int, combinations: bool) -> 
                                        info_month=settings.institutional.info_month, first_year=FIRST_YEAR,
                                        last_year=LAST_YEAR, target_year=LAST_YEAR + 1, exog=exog, progress=True,
                                        combinations=combinations and settings.backtest.combinations,
-                                       champion_rule=settings.backtest.champion_rule())
+                                       champion_rule=settings.backtest.champion_rule(),
+                                       selection_first_year=settings.institutional.selection_first_year)
     champions = result.champions[result.champions["unique_id"].isin(SERIES)]
     print("champion of each year (chosen on years Y-2 and before):")
     for uid, g in champions.groupby("unique_id"):

@@ -266,6 +266,7 @@ def institutional_step(frame: pd.DataFrame, settings: Settings, data_dir: Path, 
         target_year=settings.target_year, exog=exog, latest_annual=latest_annual,
         latest_champions=latest_champions, tracking=tracking, progress=progress,
         combinations=settings.backtest.combinations, champion_rule=settings.backtest.champion_rule(),
+        selection_first_year=settings.institutional.selection_first_year,
     )
 
 

@@ -768,11 +768,22 @@ def _ape_chart(comparison: pd.DataFrame, uid: str, label: str, colors: Mapping[s
     return _png(fig, f"{label}: APE of the institutions' pre-year outlooks and of the model by target year")
 
 
+def _selection_years_text(inputs: ReportInputs) -> str:
+    """How far back the champion rule of the comparison looked (run.json's config), or nothing."""
+    institutional = (inputs.run.config.get("institutional") or {}) if inputs.run is not None else {}
+    first = institutional.get("selection_first_year")
+    if not first:
+        return ""
+    return (f" (every year from {first} the series' data allows, including years before "
+            f"{institutional.get('first_year', 'the first compared year')} that have no institutional outlook here)")
+
+
 def _section_institutional(inputs: ReportInputs) -> str:
     names = _names(inputs)
     parts = ['<section id="institutions"><h2>Against the institutions</h2>',
              _note("Each model forecasts year Y with data through October of Y-1, the information KITA and KIET had "
-                   "for their November/December outlooks; the champion of year Y is chosen on earlier years only. "
+                   "for their November/December outlooks; the champion of year Y is chosen on earlier years only"
+                   f"{_selection_years_text(inputs)}. "
                    "APE = |projected - actual| / actual x 100; only pre-year outlooks enter the MAPE.")]
     if inputs.comparison is None and inputs.summary is None:
         parts.append(_note(f"institutional_comparison.csv and institutional_summary.csv were not found in "

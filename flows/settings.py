@@ -171,6 +171,8 @@ class BacktestSettings(_Section):
 class InstitutionalSettings(_Section):
     info_month: int = Field(10, ge=1, le=12)
     first_year: int = Field(2013, ge=1990, le=2100)
+    # years before first_year whose October-cutoff windows inform the champion rule (no comparison row)
+    selection_first_year: int | None = Field(2001, ge=1990, le=2100)
 
 
 class PublishSettings(_Section):
@@ -269,6 +271,10 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"institutional.first_year {self.institutional.first_year} is after target_year {self.target_year}"
             )
+        selection = self.institutional.selection_first_year
+        if selection is not None and selection > self.institutional.first_year:
+            raise ValueError(f"institutional.selection_first_year {selection} is after institutional.first_year "
+                             f"{self.institutional.first_year}")
         return self
 
     # ------------------------------------------------------------------ helpers

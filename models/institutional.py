@@ -25,7 +25,8 @@ Decisions worth knowing when reading the outputs:
 - ``champion`` for year Y is chosen by the one champion rule (``models.champion.choose_at``, as
   in the rolling backtest): the lowest mean MASE of the monthly forecasts over the series'
   earlier target years whose months were all observed by Y's cutoff (with an October cutoff:
-  Y-2 and before), ties to the simpler model; with no such year it is the default (``ensemble``
+  Y-2 and before; the selection years before ``first_year`` included), within the noise margin
+  the default; with no such year it is the default (``ensemble``
   when enabled, else ``seasonal_naive``). ``champion_model`` and ``champion_reason`` record the
   choice, so year Y's champion never sees year Y's errors. Annual APE does not enter the choice.
 - Candidates: the enabled models and (``combinations``, config ``backtest.combinations``) the
@@ -275,6 +276,13 @@ def _eligible(frame: pd.DataFrame, unique_ids: list[str], year: int, info_month:
     return sorted(counts.index[counts == info_month].astype(str))
 
 
+def _with_history(frame: pd.DataFrame, unique_ids: list[str], cutoff: pd.Timestamp, min_obs: int) -> list[str]:
+    """The series of ``unique_ids`` with at least ``min_obs`` observed months up to ``cutoff``."""
+    known = frame[(frame["ds"] <= cutoff) & frame["y"].notna() & frame["unique_id"].isin(unique_ids)]
+    counts = known.groupby("unique_id")["ds"].nunique()
+    return sorted(counts.index[counts >= min_obs].astype(str))
+
+
 def _lookup(table: pd.DataFrame, uid_col: str, year_col: str) -> dict[tuple[str, int], float]:
     return {(str(u), int(y)): float(v) for u, y, v in zip(table[uid_col], table[year_col], table["actual_usd_bn"])}
 
@@ -302,7 +310,8 @@ def compare_with_institutions(frame: pd.DataFrame, projections: pd.DataFrame, ac
                               latest_champions: Mapping[str, str] | None = None,
                               tracking: pd.DataFrame | None = None,
                               progress: bool = False, combinations: bool = True,
-                              champion_rule: ChampionRule = ChampionRule()) -> InstitutionalResult:
+                              champion_rule: ChampionRule = ChampionRule(),
+                              selection_first_year: int | None = None) -> InstitutionalResult:
     """Backtest every enabled model (and the champion) against the institutions' outlooks.
 
     ``latest_annual``: the engine's target-year annual table from all the data (unique_id, year,
@@ -325,6 +334,14 @@ def compare_with_institutions(frame: pd.DataFrame, projections: pd.DataFrame, ac
     ``champion_rule`` (``models.champion.ChampionRule``, config ``backtest.champion_metric`` and
     ``backtest.champion_noise_se``): the metric the champion rule ranks on and its noise margin.
 
+    ``selection_first_year`` (config ``institutional.selection_first_year``): the years from it
+    to first_year - 1 are **selection years**: each eligible series with ``min_obs_seasonal``
+    observed months by its October of Y-1 (so the full models fit, not their fallbacks) is
+    backtested from that cutoff like a comparison year, and those windows enter the champion rule and the
+    inverse-MASE weights of the later years (their months were all observed by then), but no
+    comparison row. Without them the champion of 2015 is chosen on one year (2013); with them
+    on every earlier year the series has. None: no selection years.
+
     ``tracking``: the in-year tracking rows (``models.inyear.TRACKING_COLUMNS``); when given, every
     ``mid-year revision`` row gets the tracked forecast made with the information public on its
     publication date (:func:`mid_year_model_rows`) instead of the October-cutoff models, and the
@@ -343,12 +360,20 @@ def compare_with_institutions(frame: pd.DataFrame, projections: pd.DataFrame, ac
         raise ValueError(f"last_year {last_year} is before first_year {first_year}")
     if target_year is None:
         target_year = last_year + 1
-    run_years = sorted(set(years) | ({target_year} if target_year in set(p["target_year"]) else set()))
+    if selection_first_year is not None and not (isinstance(selection_first_year, (int, np.integer))
+                                                 and selection_first_year <= first_year):
+        raise ValueError(f"selection_first_year must be a year on or before first_year {first_year}; "
+                         f"got {selection_first_year!r}")
+    selection_years = range(selection_first_year, first_year) if selection_first_year is not None else range(0)
+    run_years = sorted(set(years) | set(selection_years)
+                       | ({target_year} if target_year in set(p["target_year"]) else set()))
 
     cutoffs: dict[str, list[pd.Timestamp]] = {}
     eligible_by_year: dict[int, set[str]] = {}
     for year in run_years:
         ids = _eligible(frame, series, year, info_month)
+        if year in selection_years:  # a selection year counts where the full models fit, not their fallbacks
+            ids = _with_history(frame, ids, pd.Timestamp(year=year - 1, month=info_month, day=1), settings.min_obs_seasonal)
         eligible_by_year[year] = set(ids)
         for uid in ids:
             cutoffs.setdefault(uid, []).append(pd.Timestamp(year=year - 1, month=info_month, day=1))

@@ -601,3 +601,16 @@ def test_without_nowcast_and_tracking_files_the_section_says_so(report):
     assert "No tracking chart: tracking.csv was not found in " in section
     assert "No nowcast chart: nowcast.csv was not found in " in section
     assert "<img" not in section
+
+
+def test_the_institutional_note_says_how_far_back_the_champion_looked(tmp_path):
+    data = write_dataset(tmp_path / "data")
+    out = write_outputs(tmp_path / "outputs")
+    plain = write_report(out, data_dir=data).read_text(encoding="utf-8")
+    assert "the champion of year Y is chosen on earlier years only. APE" in plain  # run.json without the setting
+    record = json.loads((out / "run.json").read_text(encoding="utf-8"))
+    record["config"] = {"institutional": {"first_year": 2013, "selection_first_year": 2001}}
+    (out / "run.json").write_text(json.dumps(record), encoding="utf-8")
+    text = write_report(out, data_dir=data).read_text(encoding="utf-8")
+    assert ("the champion of year Y is chosen on earlier years only (every year from 2001 the series&#x27; data "
+            "allows, including years before 2013 that have no institutional outlook here). APE") in text

@@ -141,6 +141,15 @@ def test_csv_source_needs_a_path(tmp_path: Path) -> None:
         load_settings(cfg)
 
 
+def test_selection_years_come_before_the_compared_years(tmp_path: Path) -> None:
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text("institutional:\n  first_year: 2013\n  selection_first_year: 2014\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="institutional.selection_first_year 2014 is after institutional.first_year 2013"):
+        load_settings(cfg)
+    cfg.write_text("institutional:\n  selection_first_year: null\n", encoding="utf-8")
+    assert load_settings(cfg).institutional.selection_first_year is None
+
+
 def test_missing_file_and_non_mapping(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=f"config file not found: {tmp_path / 'nope.yaml'}"):
         load_settings(tmp_path / "nope.yaml")

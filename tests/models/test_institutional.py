@@ -420,3 +420,48 @@ def test_with_the_noise_margin_two_noisy_years_keep_the_default():
     assert champs.loc[2016, "champion_reason"] == (
         f"mean MASE {sum(seasonal) / 2:.3f} over 2 windows, within the noise of naive's {sum(naive) / 2:.3f} "
         f"(difference {sum(d) / 2:.3f} <= 1 x standard error {se:.3f}); default kept before 2015-10")
+
+
+def _selection_run(settings: EngineSettings = SETTINGS, selection_first_year: int | None = 2013):
+    return compare_with_institutions(total_frame(), toy_projections(), toy_actuals(), settings, info_month=10,
+                                     first_year=2015, last_year=2015, target_year=2016, factory=toy_factory,
+                                     combinations=False, champion_rule=ChampionRule(noise_se=0),
+                                     selection_first_year=selection_first_year)
+
+
+def test_selection_years_inform_the_champion_but_are_not_compared(result):
+    with_selection = _selection_run()
+    champs = with_selection.champions.set_index("target_year")
+    # 2015 and 2016 are chosen on the same earlier windows as when 2013 and 2014 were compared
+    # (see test_champion_of_a_year_uses_only_years_known_at_its_information_cutoff)
+    reference = result.champions[result.champions["unique_id"] == "total"].set_index("target_year")
+    for year in (2015, 2016):
+        assert champs.loc[year, "champion_model"] == reference.loc[year, "champion_model"] == "naive"
+        assert champs.loc[year, "champion_reason"] == reference.loc[year, "champion_reason"]
+    assert champs.loc[2015, "champion_reason"] == f"lowest mean MASE {50 / 14:.3f} over 1 window before 2014-10"
+    # the selection years have no comparison row and no summary row
+    assert set(with_selection.comparison["target_year"]) == {2015}
+    # without them, 2015 has no earlier window fully observed: the default
+    plain = _selection_run(selection_first_year=None).champions.set_index("target_year")
+    assert plain.loc[2015, "champion_model"] == "seasonal_naive"
+    assert plain.loc[2015, "champion_reason"] == "no earlier window fully observed by 2014-10: default champion 'seasonal_naive'"
+
+
+def test_a_selection_year_needs_the_history_the_full_models_fit_on():
+    # with min_obs_seasonal 24: October 2012 has 22 months of the total (2011-01..2012-10), so 2013
+    # is no selection year; October 2013 has 34, so 2014 is one
+    strict = EngineSettings(models=SETTINGS.models, min_obs_seasonal=24, max_missing_share=1.0, fallback="naive",
+                            n_paths=11, n_jobs=1, seed=0)
+    champs = _selection_run(strict).champions.set_index("target_year")
+    assert 2013 not in champs.index
+    assert champs.loc[2014, "champion_reason"] == "no earlier window fully observed by 2013-10: default champion 'seasonal_naive'"
+    assert champs.loc[2015, "champion_reason"] == "no earlier window fully observed by 2014-10: default champion 'seasonal_naive'"
+    # 2016: on the 2014 window only (data through October 2013; see the champion test: seasonal
+    # naive's MASE 5 / (130 / 22), naive's 30 / (130 / 22)), where with 2013 it was naive
+    assert champs.loc[2016, "champion_model"] == "seasonal_naive"
+    assert champs.loc[2016, "champion_reason"] == f"lowest mean MASE {5 / (130 / 22):.3f} over 1 window before 2015-10"
+
+
+def test_selection_years_must_come_before_the_compared_years():
+    with pytest.raises(ValueError, match=r"^selection_first_year must be a year on or before first_year 2015; got 2016$"):
+        _selection_run(selection_first_year=2016)
