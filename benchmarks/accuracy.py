@@ -14,6 +14,9 @@ October of Y-1; the champion of year Y is chosen on years Y-2 and before only.
 
 ``--recompute`` runs ``models.institutional.compare_with_institutions`` with the pipeline's
 settings (``config.yaml``) on the two series only: the same numbers as ``make run`` for them.
+It also prints every backtested year (the selection years before 2013 included, see
+``institutional.selection_first_year``): each candidate's MAPE, bias and 80% coverage over all
+the years with an actual, a longer record than the 13 years the institutions have.
 """
 from __future__ import annotations
 
@@ -57,7 +60,25 @@ def recompute(config: Path, data_dir: Path, n_jobs: int, combinations: bool) -> 
     print("champion of each year (chosen on years Y-2 and before):")
     for uid, g in champions.groupby("unique_id"):
         print(f"  {uid}: " + ", ".join(f"{y} {m}" for y, m in zip(g["target_year"], g["champion_model"])))
+    print(every_year_table(result.annual))
     return result.comparison
+
+
+def every_year_table(annual: pd.DataFrame) -> str:
+    """MAPE, bias and 80% coverage of every candidate over every backtested year with an actual."""
+    rows = annual[annual["actual_usd_bn"].notna() & annual["unique_id"].isin(SERIES)].copy()
+    rows["error_pct"] = (rows["model_usd_bn"] - rows["actual_usd_bn"]) / rows["actual_usd_bn"] * 100
+    rows["inside_80"] = (rows["model_lo_80"] <= rows["actual_usd_bn"]) & (rows["actual_usd_bn"] <= rows["model_hi_80"])
+    out = []
+    for uid, g in rows.groupby("unique_id", sort=False):
+        years = sorted(g["target_year"].unique())
+        table = g.groupby("model").agg(years=("target_year", "nunique"), mape=("model_ape", "mean"),
+                                       bias=("error_pct", "mean"), cover_80=("inside_80", "mean"))
+        table = table.sort_values("mape")
+        table["cover_80"] = table["cover_80"].map(lambda v: f"{v:.0%}")
+        out.append(f"== {uid}, every backtested year {years[0]}-{years[-1]} (selection years included; no institution) ==")
+        out.append(table.round(2).to_string())
+    return "\n".join(out)
 
 
 def format_table(table: pd.DataFrame) -> str:

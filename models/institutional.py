@@ -93,12 +93,15 @@ class InstitutionalResult:
     """comparison: one row per (projection row, model incl. ``champion``) for the compared years;
     summary: pre-year outlooks per (unique_id, institution, model) over the same years;
     outlook: the target year's projections beside the champion's forecast;
-    champions: the champion of every (unique_id, target_year) and why."""
+    champions: the champion of every (unique_id, target_year) and why; annual: every model's
+    (``champion`` included) annual forecast of every backtested year, the selection years
+    included, with its actual and APE (USD bn; ``models.institutional`` columns ``model_*``)."""
 
     comparison: pd.DataFrame
     summary: pd.DataFrame
     outlook: pd.DataFrame
     champions: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=CHAMPION_COLUMNS))
+    annual: pd.DataFrame | None = None
 
 
 # --------------------------------------------------------------------------- validation
@@ -401,7 +404,8 @@ def compare_with_institutions(frame: pd.DataFrame, projections: pd.DataFrame, ac
     scored = bt.metrics[bt.metrics["model"] != CHAMPION] if bt is not None and combinations else None
     outlook = _outlook(frame, p, settings, target_year, eligible_by_year.get(target_year, set()), all_models, champions,
                        no_window, actual_of, exog, model_names, factory, latest_annual, latest_champions, scored)
-    return InstitutionalResult(comparison=comparison, summary=summary, outlook=outlook, champions=champions)
+    return InstitutionalResult(comparison=comparison, summary=summary, outlook=outlook, champions=champions,
+                               annual=all_models.reset_index(drop=True))
 
 
 def _ape(forecast: pd.Series, actual: pd.Series) -> np.ndarray:
