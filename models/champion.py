@@ -30,7 +30,10 @@ Rules (fixed, so the choice is reproducible and explainable):
   error and so is "within the noise" BECAUSE it is noisy; that rule made seasonal naive the
   total's annual champion in 2019-2023 (it was 0.06 worse than theta on average, with a standard
   error of 0.14) and the champion's MAPE 8.34 against 7.87.
-  With one window (no spread) the margin is 0 and only exact ties keep the default.
+  With one window there is no spread, so consistency cannot be shown: the default is kept
+  (with ``noise_se`` 0, no margin, the better mean of one window is enough). Until 2026-11-30 a
+  single window counted as a margin of 0, so one lucky window replaced the default: the total's
+  annual champion became ETS in 2005 on the one year 2003.
 - No scored window: the caller's default champion, with the reason "no backtest window: default".
 - At a cutoff (``choose_at``: the champion of a backtest window, or of a target year in the
   institutional comparison) only the earlier windows whose evaluated months were ALL observed by
@@ -120,10 +123,11 @@ def _finite(v: object) -> bool:
 
 def noise_margin(candidate: list[float], best: list[float]) -> float:
     """Standard error of the mean paired difference candidate - best over the windows where both
-    are finite (aligned by position); 0 with fewer than two such windows."""
+    are finite (aligned by position); infinite with fewer than two such windows (no spread: the
+    noise is unknown, so no difference is shown to exceed it)."""
     d = [float(c) - float(b) for c, b in zip(candidate, best) if _finite(c) and _finite(b)]
     if len(d) < 2:
-        return 0.0
+        return math.inf
     mean = sum(d) / len(d)
     return math.sqrt(sum((x - mean) ** 2 for x in d) / (len(d) - 1) / len(d))
 
@@ -150,8 +154,13 @@ def choose(scores: Mapping[str, Iterable[float]], default: str, *, metric: str =
     champion = default if default in tied else min(tied, key=complexity_key)
     reason = f"lowest mean {label} {contenders[champion]:.3f} over {n_windows} window{'s' if n_windows != 1 else ''}"
     challenged = default in contenders and default not in tied  # the default lost on the mean: by more than the noise?
-    margin = noise_margin(raw[default], raw[champion]) if challenged else 0.0
-    if challenged and contenders[default] - best <= noise_se * margin:
+    margin = noise_margin(raw[default], raw[champion]) if challenged and noise_se > 0 else 0.0
+    if challenged and math.isinf(margin):
+        reason = (f"mean {label} {contenders[default]:.3f} against {champion}'s {best:.3f} over {n_windows} "
+                  f"window{'s' if n_windows != 1 else ''}: fewer than two windows score both, no spread to show "
+                  f"the difference is more than noise; default kept")
+        champion = default
+    elif challenged and contenders[default] - best <= noise_se * margin:
         reason = (f"mean {label} {contenders[default]:.3f} over {n_windows} windows, within the noise of {champion}'s "
                   f"{best:.3f} (difference {contenders[default] - best:.3f} <= {noise_se:g} x standard error "
                   f"{margin:.3f}); default kept")

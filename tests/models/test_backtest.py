@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from models.backtest import backtest, default_cutoffs
+from models.champion import ChampionRule
 from models.engine import EngineSettings, ModelSpec
 
 
@@ -102,14 +103,27 @@ def test_champion_rows_use_only_windows_fully_observed_by_the_cutoff(result):
 
 def test_champion_rows_use_an_earlier_window_once_its_months_are_observed():
     # horizon 2, step 2: cutoffs 2021-08 (scored on Sep, Oct) and 2021-10 -> the first window counts
+    # (no noise margin here: with it, one window never replaces the default, see the next test)
     out = backtest(_frame(), _settings("seasonal_naive", "naive", "mean"), horizon=2, windows=2, step=2,
-                   default_champion="seasonal_naive", factory=toy_factory)
+                   default_champion="seasonal_naive", factory=toy_factory, champion_rule=ChampionRule(noise_se=0))
     rows = out.fits[out.fits.model == "champion"].set_index("cutoff")
     assert rows.loc[pd.Timestamp("2021-10-01"), "model_used"] == "naive"
     # naive from Aug 2021 (32): errors 1, 2 -> 1.5 / 12 = 0.125
     assert rows.loc[pd.Timestamp("2021-10-01"), "reason"] == "lowest mean MASE 0.125 over 1 window before 2021-10"
     champ = out.forecasts[(out.forecasts.model == "champion") & (out.forecasts.cutoff == pd.Timestamp("2021-10-01"))]
     assert champ["forecast"].tolist() == [34.0, 34.0]
+
+
+def test_with_the_noise_margin_one_earlier_window_keeps_the_default():
+    # the same windows with the default rule (1 standard error): one window has no spread, so
+    # naive's better MASE there (0.125 against seasonal naive's 1.0) does not replace the default
+    out = backtest(_frame(), _settings("seasonal_naive", "naive", "mean"), horizon=2, windows=2, step=2,
+                   default_champion="seasonal_naive", factory=toy_factory)
+    rows = out.fits[out.fits.model == "champion"].set_index("cutoff")
+    assert rows.loc[pd.Timestamp("2021-10-01"), "model_used"] == "seasonal_naive"
+    assert rows.loc[pd.Timestamp("2021-10-01"), "reason"] == (
+        "mean MASE 1.000 against naive's 0.125 over 1 window: fewer than two windows score both, no spread to show "
+        "the difference is more than noise; default kept before 2021-10")
 
 
 def test_champion_table(result):

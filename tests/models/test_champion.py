@@ -149,7 +149,7 @@ def test_noise_margin_pairs_windows_by_cutoff():
 
     # hand computed: d = 0.2, 0.4 (the NaN window of the candidate is dropped): sd 0.1414, se 0.1
     assert noise_margin([0.7, float("nan"), 0.9], [0.5, 0.1, 0.5]) == pytest.approx(0.1)
-    assert noise_margin([0.7], [0.5]) == 0.0
+    assert noise_margin([0.7], [0.5]) == float("inf")  # no spread: the noise is unknown
     # choose_at aligns windows by their position even when a model lacks a window
     ts = pd.Timestamp
     windows = [(ts("2020-12-01"), {"theta": 0.9, "arima": 0.5}), (ts("2021-06-01"), {"arima": 0.6}),

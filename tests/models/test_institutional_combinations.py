@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from models.champion import ChampionRule
 from models.institutional import ACCURACY_COLUMNS, accuracy_table, compare_with_institutions
 from tests.models.test_institutional import (ACTUAL, BN, NAIVE, SEASONAL, SETTINGS, _months, _year, semis_frame,
                                              toy_actuals, toy_factory, toy_projections, total_frame)
@@ -63,10 +64,16 @@ def test_combinations_are_candidates_with_weights_from_earlier_years_only(result
 def test_champion_chooses_among_singles_and_combinations(result):
     champs = result.champions[result.champions["unique_id"] == "total"].set_index("target_year")
     # 2015: on 2013 only. combo_mean forecasts 55 a month (60 in Oct 2013): errors 5, 5, 9 x 5, 30, 5, 5 -> 95/14,
-    # worse than naive's 50/14, so naive stays champion, and the reason lists the combinations
+    # worse than naive's 50/14, so naive is the best candidate; on one window (the default rule's
+    # margin: no spread) it does not replace the default
+    assert _model(result, 2015, "champion")["champion_model"] == "seasonal_naive"
+    assert champs.loc[2015, "champion_model"] == "seasonal_naive"
+    assert champs.loc[2015, "champion_reason"].startswith(f"mean MASE {140 / 14:.3f} against naive's {50 / 14:.3f} over 1 window")
+    no_margin = _compare(pd.concat([frame16(), semis_frame()], ignore_index=True), champion_rule=ChampionRule(noise_se=0))
+    champs = no_margin.champions[no_margin.champions["unique_id"] == "total"].set_index("target_year")
     assert champs.loc[2015, "champion_model"] == "naive"
     assert champs.loc[2015, "champion_reason"] == f"lowest mean MASE {50 / 14:.3f} over 1 window before 2014-10"
-    assert _model(result, 2015, "champion")["champion_model"] == "naive"
+    assert _model(no_margin, 2015, "champion")["champion_model"] == "naive"
 
 
 def test_a_later_years_actuals_do_not_move_an_earlier_years_weights_or_champion(result):
