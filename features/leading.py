@@ -60,6 +60,16 @@ class LeadingSpec:
     def column(self) -> str:
         return f"{LEAD_PREFIX}{self.indicator}" + (f"@{self.lag}" if self.lag else "")
 
+    @classmethod
+    def from_column(cls, column: str) -> "LeadingSpec":
+        """The spec of a column name ``lead:<indicator>`` or ``lead:<indicator>@<lag>`` (the inverse of ``column``)."""
+        if not isinstance(column, str) or not column.startswith(LEAD_PREFIX) or column == LEAD_PREFIX:
+            raise ValueError(f"a leading column is named '{LEAD_PREFIX}<indicator>[@<lag>]'; got {column!r}")
+        name, _, lag = column[len(LEAD_PREFIX):].partition("@")
+        if lag and not lag.isdigit():
+            raise ValueError(f"the lag of leading column {column!r} must be a whole number of months")
+        return cls(name, int(lag) if lag else 0)
+
 
 def information_date(cutoff: pd.Timestamp | str) -> pd.Timestamp:
     """The day a forecast with data through ``cutoff`` is made: the day the cutoff month's

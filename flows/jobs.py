@@ -7,7 +7,11 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 if TYPE_CHECKING:  # pragma: no cover
+    from pathlib import Path
+
+    from features.leading import LeadingSpec
     from flows.settings import Settings
+    from models.engine import ModelSpec, SeriesExtras
     from models.backtest import BacktestResult
     from models.engine import ForecastResult
     from models.reconcile import Hierarchy
@@ -40,9 +44,106 @@ def uses_working_days(settings: "Settings") -> bool:
     return False
 
 
+class LeadingExtras:
+    """``models.engine.ExtrasAt`` of config ``models.leading``: for a series with leading models,
+    at each cutoff, each model with its indicator column as public on that cutoff's information
+    date (``features.leading.leading_columns``: the 16th after the cutoff month; beyond the
+    public months the model forecasts the indicator). A model whose indicator cannot serve the
+    cutoff (it starts later, or the cutoff month's value was not public yet) is skipped there,
+    with the indicator's one-line reason."""
+
+    def __init__(self, plan: "dict[str, list[tuple[ModelSpec, LeadingSpec]]]", indicators: pd.DataFrame) -> None:
+        self.plan = plan
+        self.indicators = indicators
+
+    def __call__(self, unique_id: str, cutoff: pd.Timestamp, months: pd.DatetimeIndex) -> "SeriesExtras":
+        from features.leading import LeadingIndicatorError, leading_columns
+        from models.engine import SeriesExtras
+
+        models, columns, skipped = [], [], []
+        for spec, lead in self.plan.get(unique_id, []):
+            try:
+                columns.append(leading_columns(self.indicators, [lead], cutoff=cutoff, months=months))
+            except LeadingIndicatorError as exc:
+                skipped.append((spec.name, str(exc)))
+                continue
+            models.append(spec)
+        if not columns:
+            return SeriesExtras(skipped=tuple(skipped))
+        exog = pd.concat(columns, axis=1)
+        return SeriesExtras(tuple(models), exog.loc[:, ~exog.columns.duplicated()], tuple(skipped))
+
+
+def leading_extras(settings: "Settings", indicators: pd.DataFrame | None) -> LeadingExtras | None:
+    """The extras of config ``models.leading`` (None when it is empty). Each model is built once
+    here, so a bad setting (e.g. ``arimax`` without ``params.arimax.regressor``) fails at the start."""
+    from exportcast.errors import ModelSetupError
+    from features.leading import LeadingSpec
+    from models import registry
+    from models.engine import ModelSpec
+
+    if not settings.models.leading:
+        return None
+    if indicators is None:
+        raise ModelSetupError("models.leading needs the indicator table (data/indicators_monthly.csv, or "
+                              "data.indicators_path for a CSV source); none was given")
+    plan: dict[str, list[tuple[ModelSpec, LeadingSpec]]] = {}
+    known = set(indicators["indicator"])
+    for unique_id, names in settings.models.leading.items():
+        for name in names:
+            params = dict(settings.models.params.get(name, {}))
+            try:
+                model = registry.create(name, params)
+            except Exception as exc:  # noqa: BLE001 - named in one line
+                raise ModelSetupError(f"models.leading['{unique_id}']: model '{name}' cannot be created with params "
+                                      f"{params}: {exc}") from exc
+            lead = LeadingSpec.from_column(model.params["regressor"])
+            if lead.indicator not in known:
+                raise ModelSetupError(f"models.leading['{unique_id}']: model '{name}' reads indicator '{lead.indicator}', "
+                                      f"which the indicator table does not have")
+            plan.setdefault(unique_id, []).append((ModelSpec(name, params), lead))
+    return LeadingExtras(plan, indicators)
+
+
+def leading_exog(frame: pd.DataFrame, settings: "Settings", indicators: pd.DataFrame | None,
+                 until: pd.Timestamp) -> dict[str, pd.DataFrame]:
+    """Each leading series' own regressor columns as of its last observed month, through
+    ``until``: what its leading models forecast from in the published run (for the MLflow model)."""
+    extras = leading_extras(settings, indicators)
+    if extras is None:
+        return {}
+    out: dict[str, pd.DataFrame] = {}
+    for unique_id in extras.plan:
+        ds = frame.loc[(frame["unique_id"] == unique_id) & frame["y"].notna(), "ds"]
+        if ds.empty:
+            continue
+        months = pd.date_range(ds.min(), max(pd.Timestamp(until), ds.max()), freq="MS", name="ds")
+        own = extras(unique_id, ds.max(), months).exog
+        if own is not None:
+            out[unique_id] = own
+    return out
+
+
+def leading_indicators(settings: "Settings", data_dir: "Path") -> pd.DataFrame | None:
+    """The indicator table the leading models read (None when ``models.leading`` is empty): the
+    embedded ``indicators_monthly.csv``, or ``data.indicators_path`` for another source."""
+    from exportcast.errors import ModelSetupError
+    from features.readers import read_indicator_csv, read_indicators
+
+    if not settings.models.leading:
+        return None
+    if settings.data.source == "embedded":
+        return read_indicators(data_dir)
+    if settings.data.indicators_path is None:
+        raise ModelSetupError(f"models.leading needs the indicators: data.source is '{settings.data.source}', so set "
+                              "data.indicators_path (a CSV in the format of data/indicators_monthly.csv)")
+    return read_indicator_csv(settings.data.indicators_path)
+
+
 def backtest_frame(frame: pd.DataFrame, settings: "Settings", *, horizon: int, windows: int, step: int,
                    cutoffs: list[pd.Timestamp] | None = None, progress: bool = False,
-                   hierarchy: "Hierarchy | None" = None) -> "BacktestResult":
+                   hierarchy: "Hierarchy | None" = None, indicators: pd.DataFrame | None = None) -> "BacktestResult":
+    """``indicators``: the table of the leading models (``leading_indicators``), when ``models.leading`` is set."""
     from models.backtest import backtest
     from models.champion import default_champion
 
@@ -51,7 +152,7 @@ def backtest_frame(frame: pd.DataFrame, settings: "Settings", *, horizon: int, w
     return backtest(frame, engine, horizon=horizon, windows=windows, step=step, exog=exog,
                     cutoffs=cutoffs, default_champion=default_champion(engine.model_names), progress=progress,
                     champion_rule=settings.backtest.champion_rule(), combinations=settings.backtest.combinations,
-                    hierarchy=hierarchy)
+                    hierarchy=hierarchy, extras=leading_extras(settings, indicators))
 
 
 def with_combinations(fc: "ForecastResult", bt: "BacktestResult", settings: "Settings") -> "ForecastResult":
@@ -73,7 +174,7 @@ def with_combinations(fc: "ForecastResult", bt: "BacktestResult", settings: "Set
 
 def forecast_frame(frame: pd.DataFrame, settings: "Settings", *, horizon: int | None = None,
                    until: pd.Timestamp | None = None, annual_year: int | None = None, keep_models: bool = False,
-                   progress: bool = False) -> "ForecastResult":
+                   progress: bool = False, indicators: pd.DataFrame | None = None) -> "ForecastResult":
     from models.engine import forecast
 
     if (horizon is None) == (until is None):
@@ -81,4 +182,5 @@ def forecast_frame(frame: pd.DataFrame, settings: "Settings", *, horizon: int | 
     last = until if until is not None else frame["ds"].max() + horizon * MONTH
     exog = working_day_exog(frame, last, settings)
     return forecast(frame, settings.engine_settings(), horizon=horizon, until=until, exog=exog,
-                    annual_year=annual_year, keep_models=keep_models, progress=progress)
+                    annual_year=annual_year, keep_models=keep_models, progress=progress,
+                    extras=leading_extras(settings, indicators))

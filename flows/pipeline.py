@@ -127,6 +127,13 @@ def data_hash(frame: pd.DataFrame) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def table_hash(table: pd.DataFrame) -> str:
+    """sha256 of a table's content (rows in a stable order; values in full precision)."""
+    ordered = table.sort_values(list(table.columns), kind="stable")
+    text = ordered.to_csv(index=False, date_format="%Y-%m-%d", float_format="%.17g", lineterminator="\n")
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 def file_hash(*paths: Path) -> str:
     digest = hashlib.sha256()
     for path in paths:
@@ -204,10 +211,11 @@ def validate(frame: pd.DataFrame) -> tuple[str, dict[str, Any]]:
 
 @task(name="backtest", cache_key_fn=_cache_key, persist_result=True)
 def backtest_step(frame: pd.DataFrame, settings: Settings, key: dict[str, Any], progress: bool = False,
-                  hierarchy: "Hierarchy | None" = None) -> "BacktestResult":
+                  hierarchy: "Hierarchy | None" = None, indicators: pd.DataFrame | None = None) -> "BacktestResult":
+    """``indicators``: the leading models' table (``models.leading``); ``key`` must name its content."""
     bt = settings.backtest
     return jobs.backtest_frame(frame, settings, horizon=bt.horizon, windows=bt.windows, step=bt.step, progress=progress,
-                               hierarchy=hierarchy)
+                               hierarchy=hierarchy, indicators=indicators)
 
 
 def load_hierarchy(frame: pd.DataFrame, settings: Settings, data_dir: Path) -> "Hierarchy | None":
@@ -245,16 +253,18 @@ def reconcile_step(fc: "ForecastResult", bt: "BacktestResult", frame: pd.DataFra
 
 
 @task(name="forecast", cache_key_fn=_cache_key, persist_result=True)
-def forecast_step(frame: pd.DataFrame, settings: Settings, key: dict[str, Any], progress: bool = False) -> "ForecastResult":
+def forecast_step(frame: pd.DataFrame, settings: Settings, key: dict[str, Any], progress: bool = False,
+                  indicators: pd.DataFrame | None = None) -> "ForecastResult":
     return jobs.forecast_frame(frame, settings, until=settings.forecast_end, annual_year=settings.target_year,
-                               keep_models=True, progress=progress)
+                               keep_models=True, progress=progress, indicators=indicators)
 
 
 @task(name="institutional", cache_key_fn=_cache_key, persist_result=True)
 def institutional_step(frame: pd.DataFrame, settings: Settings, data_dir: Path, key: dict[str, Any],
                        latest_annual: pd.DataFrame | None = None,
                        latest_champions: dict[str, str] | None = None, progress: bool = False,
-                       tracking: pd.DataFrame | None = None) -> "InstitutionalResult":
+                       tracking: pd.DataFrame | None = None, indicators: pd.DataFrame | None = None
+                       ) -> "InstitutionalResult":
     from models.institutional import compare_with_institutions
 
     projections = pd.read_csv(data_dir / PROJECTIONS_FILE)
@@ -267,6 +277,7 @@ def institutional_step(frame: pd.DataFrame, settings: Settings, data_dir: Path, 
         latest_champions=latest_champions, tracking=tracking, progress=progress,
         combinations=settings.backtest.combinations, champion_rule=settings.backtest.champion_rule(),
         selection_first_year=settings.institutional.selection_first_year,
+        extras=jobs.leading_extras(settings, indicators),
     )
 
 
@@ -452,10 +463,15 @@ def _execute(settings: Settings, *, data_dir: Path | None,
                  f"{data_summary['first_month']}..{data_summary['last_month']} (hash {digest[:12]})")
         base_key = {"data_hash": digest, "code_version": run.code_version, "seed": settings.runtime.seed}
         hierarchy = load_hierarchy(frame, settings, data_dir)
+        # the leading models' indicators (config models.leading; None when it is empty)
+        indicators = jobs.leading_indicators(settings, data_dir)
+        if indicators is not None:
+            base_key["leading_indicators"] = table_hash(indicators[["indicator", "ds", "value", "available_from"]])
         bt = stages.run("backtest", backtest_step, frame, settings, progress=True, hierarchy=hierarchy,
+                        indicators=indicators,
                         key={**base_key, **settings.section_dict("models", "backtest"),
                              "hierarchy": None if hierarchy is None else [list(p) for p in hierarchy.partitions]})
-        fc = stages.run("forecast", forecast_step, frame, settings, progress=True,
+        fc = stages.run("forecast", forecast_step, frame, settings, progress=True, indicators=indicators,
                         key={**base_key, **settings.section_dict("models", "target_year")})
         fc = jobs.with_combinations(fc, bt, settings)  # combination candidates: from the members, no refit
         inst = None
@@ -471,7 +487,7 @@ def _execute(settings: Settings, *, data_dir: Path | None,
                                                        data_dir / INDICATORS_FILE)},
                               latest_annual=fc.annual,
                               latest_champions=dict(zip(bt.champions["unique_id"], bt.champions["champion"])), progress=True,
-                              tracking=tracking)
+                              tracking=tracking, indicators=indicators)
         else:
             nowcast = tracking = None
             progress(f"institutional comparison skipped: data source is {settings.data.source} "
@@ -489,7 +505,9 @@ def _execute(settings: Settings, *, data_dir: Path | None,
 
         start = time.perf_counter()
         tracker.log_results(results, fc.fitted, jobs.working_day_exog(frame, settings.forecast_end, settings),
-                            params_of={f: settings.models.params.get(f, {}) for f in settings.models.active()},
+                            params_of={f: settings.models.params.get(f, {})
+                                       for f in (*settings.models.active(), *settings.models.leading_names())},
+                            series_exog=jobs.leading_exog(frame, settings, indicators, settings.forecast_end),
                             champion_params=asdict(settings.backtest.champion_rule()))
         stages.done("mlflow", start)
 

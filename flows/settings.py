@@ -42,6 +42,8 @@ SECRET_KEY_PATTERN = re.compile(r"(secret|token|password|passwd|service_key|api_
 #: model names the registry knows (kept in sync by a test against models.registry.available())
 KNOWN_MODELS: tuple[str, ...] = ("seasonal_naive", "naive", "ets", "theta", "arima", "prophet", "ensemble",
                                   "arimax", "arimax_wsts", "arimax_flash")
+#: the leading-indicator models (models/leading.py): run per series (``models.leading``), not for all
+LEADING_MODELS: tuple[str, ...] = ("arimax", "arimax_wsts", "arimax_flash")
 
 
 class ConfigError(ExportcastError, ValueError):
@@ -112,6 +114,24 @@ class ModelsSettings(_Section):
     max_missing_share: float = Field(0.5, ge=0.0, le=1.0)
     fallback: str = "naive"
     n_paths: int = Field(1000, ge=10)
+    # leading-indicator models of one series: unique_id -> model names (models/leading.py), run for
+    # that series alone, with the indicator as it was public at each cutoff (flows/jobs.py)
+    leading: dict[str, list[str]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _leading_models(self) -> "ModelsSettings":
+        for uid, names in self.leading.items():
+            wrong = [n for n in names if n not in LEADING_MODELS]
+            if wrong:
+                raise ValueError(f"models.leading['{uid}'] lists {wrong}: not a leading-indicator model; "
+                                 f"choose from {', '.join(LEADING_MODELS)}")
+            shared = [n for n in names if n in self.enabled]
+            if shared:
+                raise ValueError(f"models.leading['{uid}'] lists {shared}, which models.enabled runs for every series; "
+                                 "a leading model belongs to one of the two")
+            if len(set(names)) != len(names):
+                raise ValueError(f"models.leading['{uid}'] lists a model twice: {names}")
+        return self
 
     @field_validator("enabled")
     @classmethod
@@ -149,6 +169,10 @@ class ModelsSettings(_Section):
     def active(self) -> list[str]:
         """Enabled models in config order, with the seasonal-naive yardstick always first."""
         return ["seasonal_naive"] + [name for name in self.enabled if name != "seasonal_naive"]
+
+    def leading_names(self) -> list[str]:
+        """The leading models of ``leading``, each once, in config order."""
+        return list(dict.fromkeys(name for names in self.leading.values() for name in names))
 
 
 class BacktestSettings(_Section):

@@ -108,13 +108,22 @@ class ForecasterSet(PythonModel):
     the models; as in the engine, only models with ``uses_exog`` receive it, so every model
     forecasts exactly as it did in the pipeline."""
 
-    def __init__(self, models: Mapping[str, Any], model_names: Mapping[str, str], exog: pd.DataFrame | None = None) -> None:
+    def __init__(self, models: Mapping[str, Any], model_names: Mapping[str, str], exog: pd.DataFrame | None = None,
+                 series_exog: Mapping[str, pd.DataFrame] | None = None) -> None:
         missing = sorted(set(models) - set(model_names))
         if missing:
             raise ValueError(f"model_names lacks the model name of series {missing}")
         self.models = dict(models)
         self.model_names = {uid: model_names[uid] for uid in self.models}
         self.exog = None if exog is None else exog.copy()
+        # one series' own regressor columns (a leading model's indicator as of the run), joined to exog
+        self.series_exog = {uid: x.copy() for uid, x in (series_exog or {}).items() if uid in self.models}
+
+    def _exog_of(self, uid: str) -> pd.DataFrame | None:
+        own = getattr(self, "series_exog", {}).get(uid)  # models logged before series_exog have none
+        if own is None:
+            return self.exog
+        return own if self.exog is None else self.exog.join(own, how="left")
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
         if not isinstance(model_input, pd.DataFrame) or "unique_id" not in model_input.columns:
@@ -129,7 +138,7 @@ class ForecasterSet(PythonModel):
             model = self.models[uid]
             h = self._horizon(row_no, row, model.last_ds_)
             # as in the engine: only models that declare uses_exog get the regressors
-            x_future = self.exog if getattr(model, "uses_exog", False) else None
+            x_future = self._exog_of(uid) if getattr(model, "uses_exog", False) else None
             fc = model.predict(h, x_future)
             out = fc.reset_index().rename(columns={fc.index.name or "index": "ds"})
             out.insert(0, "unique_id", uid)
@@ -386,6 +395,7 @@ class PipelineTracker:
 
     def log_family(self, family: str, params: Mapping[str, Any], fits: pd.DataFrame, metrics: pd.DataFrame,
                    fitted: Mapping[str, Any], *, exog: pd.DataFrame | None = None,
+                   series_exog: Mapping[str, pd.DataFrame] | None = None,
                    model_names: Mapping[str, str] | None = None,
                    extra_tables: Mapping[str, pd.DataFrame] | None = None,
                    extra_metrics: Mapping[str, float] | None = None) -> str:
@@ -425,7 +435,7 @@ class PipelineTracker:
                 try:
                     info = mlflow.pyfunc.log_model(
                         name=PYFUNC_NAME,
-                        python_model=ForecasterSet(fitted, names, exog),
+                        python_model=ForecasterSet(fitted, names, exog, series_exog),
                         pip_requirements=pip_requirements(),
                         signature=PYFUNC_SIGNATURE,
                         input_example=pd.DataFrame({"unique_id": [next(iter(fitted))], "horizon": [1]}),
@@ -437,10 +447,12 @@ class PipelineTracker:
             return child.info.run_id
 
     def log_results(self, results: Results, fitted: Mapping[tuple[str, str], Any], exog: pd.DataFrame | None, *,
-                    params_of: Mapping[str, Mapping[str, Any]], champion_params: Mapping[str, Any]) -> None:
+                    params_of: Mapping[str, Mapping[str, Any]], champion_params: Mapping[str, Any],
+                    series_exog: Mapping[str, pd.DataFrame] | None = None) -> None:
         """Everything a run logs, read from its results: one child run per model family
         (``params_of`` in config order) and one for the champion set, the headline metrics and the
-        institutional tables on the parent. ``fitted``: (series, model) -> fitted forecaster."""
+        institutional tables on the parent. ``fitted``: (series, model) -> fitted forecaster;
+        ``series_exog``: a series' own regressor columns (its leading models' indicators)."""
         from flows.results import BACKTEST_METRICS, CHAMPIONS, MODEL_FITS
         from models.champion import CHAMPION
 
@@ -451,14 +463,15 @@ class PipelineTracker:
             self.log_family(family, params, fits=fits.loc[fits["model"] == family],
                             metrics=metrics.loc[metrics["model"] == family],
                             fitted={uid: m for (uid, name), m in fitted.items() if name == family}, exog=exog,
-                            extra_metrics={"fit_seconds": fit_seconds[family]} if family in fit_seconds else None)
+                            series_exog=series_exog, extra_metrics={"fit_seconds": fit_seconds[family]} if family in fit_seconds else None)
         champion_of = results.champion_of
         self.log_family(
             CHAMPION, champion_params,
             fits=fits.loc[[champion_of.get(u) == m for u, m in zip(fits["unique_id"], fits["model"])]],
             metrics=metrics.loc[metrics["model"] == CHAMPION],
             fitted={uid: fitted[(uid, name)] for uid, name in champion_of.items() if (uid, name) in fitted},
-            exog=exog, model_names=champion_of, extra_tables={CHAMPIONS: results.tables[CHAMPIONS]},
+            exog=exog, series_exog=series_exog, model_names=champion_of,
+            extra_tables={CHAMPIONS: results.tables[CHAMPIONS]},
         )
         self.log_headline(results.headline_metrics())
         if results.run.institutional_compared:

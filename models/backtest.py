@@ -45,9 +45,9 @@ import pandas as pd
 from models.base import FORECAST_COLUMNS, regularize
 from models.champion import CHAMPION, ChampionRule, choose_at, complexity_key, select_champions
 from models.combination import COMBINATIONS, combine_annual, combine_window, inverse_mase_weights, pool
-from models.engine import (ANNUAL_COLUMNS, FIT_COLUMNS, EngineSettings, ModelFactory, _check_exog, _months_between,
-                           _month, check_models, fit_series, frame_to_series, run_batches,
-                           when_lost)
+from models.engine import (ANNUAL_COLUMNS, FIT_COLUMNS, EngineSettings, ExtrasAt, ModelFactory, SeriesExtras,
+                           _check_exog, _months_between, _month, check_models, fit_series, frame_to_series,
+                           run_batches, when_lost)
 from models.metrics import coverage, mase, rmsse, smape
 from models.reconcile import RECONCILED, Hierarchy, describe_json, reconcile, reconcile_forecasts
 
@@ -103,10 +103,11 @@ def _score(uid: str, model: str, cutoff: pd.Timestamp, fc: pd.DataFrame, y_train
     }
 
 
-def _window_task(item: tuple[str, pd.Series, pd.Timestamp, pd.DataFrame | None], *, settings: EngineSettings,
-                 horizon: int, annual: bool, keep_unscored: bool, factory: ModelFactory | None) -> _Window | None:
+def _window_task(item: tuple[str, pd.Series, pd.Timestamp, pd.DataFrame | None, SeriesExtras | None], *,
+                 settings: EngineSettings, horizon: int, annual: bool, keep_unscored: bool,
+                 factory: ModelFactory | None) -> _Window | None:
     """Fit every model on one series' history through one cutoff and score the window (None: skipped)."""
-    uid, y, cutoff, X = item
+    uid, y, cutoff, X, extras = item
     window = pd.date_range(cutoff + pd.DateOffset(months=1), periods=horizon, freq="MS", name="ds")
     actual = y.reindex(window)
     history = y.loc[:cutoff]
@@ -116,7 +117,7 @@ def _window_task(item: tuple[str, pd.Series, pd.Timestamp, pd.DataFrame | None],
     train = regularize(history)
     h = _months_between(train.index[-1], window[-1])
     out = fit_series(uid, train, settings, h=h, exog=X, annual_year=int(window[-1].year) if annual else None,
-                     factory=factory)
+                     factory=factory, extras=extras)
     fc = out.forecasts[out.forecasts["ds"] > cutoff].copy()
     fc.insert(1, "cutoff", cutoff)
     fc["y"] = actual.reindex(fc["ds"]).to_numpy()
@@ -243,7 +244,7 @@ def backtest(frame: pd.DataFrame, settings: EngineSettings, *, horizon: int, win
              default_champion: str | None = None, annual: bool = False, keep_unscored: bool = False,
              progress: bool = False, factory: ModelFactory | None = None, champion_rule: ChampionRule = ChampionRule(),
              combinations: bool = False, hierarchy: Hierarchy | None = None,
-             reconcile_method: str = "mint_shrink") -> BacktestResult:
+             reconcile_method: str = "mint_shrink", extras: ExtrasAt | None = None) -> BacktestResult:
     """Backtest of every enabled model on every series of ``frame``: rolling origins by default,
     fixed information sets with ``cutoffs``.
 
@@ -261,7 +262,11 @@ def backtest(frame: pd.DataFrame, settings: EngineSettings, *, horizon: int, win
     from earlier windows only) as models the champion rule chooses among. ``hierarchy``
     (``models.reconcile``): at each cutoff shared by its series, the champion rows of its series
     are reconciled (W from data up to the cutoff, ``reconcile_method``) and scored as the model
-    ``mint``; it is a hierarchy-wide candidate, not one of each series' champion candidates."""
+    ``mint``; it is a hierarchy-wide candidate, not one of each series' champion candidates.
+    ``extras`` (``models.engine.ExtrasAt``): a series' own models at each cutoff, e.g. a
+    leading-indicator ARIMAX with the indicator as it was public at that cutoff; asked once per
+    window in this process, before the windows are dispatched. Their rows are scored and compete
+    for champion like any model; not combination members."""
     if not isinstance(horizon, (int, np.integer)) or horizon < 1:
         raise ValueError(f"horizon must be a positive integer; got {horizon!r}")
     if cutoffs is None and windows is None:
@@ -291,7 +296,8 @@ def backtest(frame: pd.DataFrame, settings: EngineSettings, *, horizon: int, win
         if exog is not None:  # a series the exog does not cover runs without it (fit_series records why)
             X = exog.loc[y.index[0]:max(cuts) + pd.DateOffset(months=horizon)]
         for cutoff in cuts:
-            items.append((uid, y, cutoff, X))
+            months = pd.date_range(y.index[0], cutoff + pd.DateOffset(months=horizon), freq="MS", name="ds")
+            items.append((uid, y, cutoff, X, None if extras is None else extras(uid, cutoff, months)))
             costs.append(float(y.loc[:cutoff].notna().sum()))
 
     task = partial(_window_task, settings=settings, horizon=int(horizon), annual=bool(annual),

@@ -28,6 +28,13 @@ time the model receives X on the history months only, at predict time X on the f
 A series whose months the exog does not fully cover (e.g. before or after the working-day
 calendar's years) is fitted without it; ``fits.reason`` of its exog-using models says why.
 
+Models of one series alone (``SeriesExtras``, e.g. a leading-indicator ARIMAX for the total):
+``extras`` (a callable ``(unique_id, cutoff, months) -> SeriesExtras``, see ``ExtrasAt``) is asked
+once per series and information set, in the calling process: the extra models run after the
+enabled ones, on the shared exog joined with the extra regressor columns of THAT cutoff, and a
+model the extras leave out at a cutoff (its indicator cannot serve it) gets a 'skipped' fit row
+with the reason and no forecast, so it is not scored there.
+
 Seeds: the sample paths of (series, model) use a seed derived from ``settings.seed`` and a
 stable CRC32 of the series id and model name, so results do not depend on ``n_jobs``, on the
 executor (joblib or Dask, ``run_batches``), on the batch a series lands in, or on which other
@@ -57,7 +64,7 @@ from models.base import FORECAST_COLUMNS, Forecaster, future_index, regularize
 from models.executors import EXECUTORS, WorkerLost, dask_map
 
 __all__ = [
-    "ModelSpec", "EngineSettings", "ForecastResult", "SeriesOutcome", "ModelFactory",
+    "ModelSpec", "EngineSettings", "ForecastResult", "SeriesOutcome", "ModelFactory", "SeriesExtras", "ExtrasAt",
     "forecast", "fit_series", "frame_to_series", "series_seed", "run_batches", "when_lost",
     "FORECAST_FRAME_COLUMNS", "FIT_COLUMNS", "ANNUAL_COLUMNS",
 ]
@@ -144,6 +151,31 @@ class EngineSettings:
             if spec.name == name:
                 return dict(spec.params)
         return {}
+
+
+@dataclass(frozen=True)
+class SeriesExtras:
+    """What one series adds at one cutoff: models that run for it alone, the regressor columns
+    they read (index ``ds``: the history's first month through the last forecast month; joined
+    to the shared exog), and the models left out at this cutoff with the reason."""
+    models: tuple[ModelSpec, ...] = ()
+    exog: pd.DataFrame | None = None
+    skipped: tuple[tuple[str, str], ...] = ()  # (model name, reason)
+
+
+ExtrasAt = Callable[[str, pd.Timestamp, pd.DatetimeIndex], SeriesExtras]
+"""(unique_id, cutoff = the history's last month, months = first month .. last forecast month)
+-> the series' extras at that cutoff; called in the calling process, once per information set."""
+
+
+def _with_extra_columns(X: pd.DataFrame | None, extras: SeriesExtras | None) -> pd.DataFrame | None:
+    """The shared exog slice with the extras' regressor columns (on the shared months when there
+    is a shared exog, else the extras' own months)."""
+    if extras is None or extras.exog is None:
+        return X
+    if X is None:
+        return extras.exog
+    return X.join(extras.exog, how="left")
 
 
 # --------------------------------------------------------------------------- results
@@ -288,17 +320,20 @@ def _screen(settings: EngineSettings, y: pd.Series) -> str:
 # --------------------------------------------------------------------------- one series
 def fit_series(unique_id: str, y: pd.Series, settings: EngineSettings, *, h: int,
                exog: pd.DataFrame | None = None, annual_year: int | None = None,
-               keep_models: bool = False, factory: ModelFactory | None = None) -> SeriesOutcome:
+               keep_models: bool = False, factory: ModelFactory | None = None,
+               extras: SeriesExtras | None = None) -> SeriesOutcome:
     """Fit every enabled model on ONE series (the history ``y``: regular monthly, NaN for
     missing months, ending at its last observation) and forecast ``h`` months after it.
 
     This is the single code path of forecasting and backtesting: the backtest passes the history
-    truncated at its cutoff. ``exog`` must cover the history and the h forecast months."""
+    truncated at its cutoff. ``exog`` must cover the history and the h forecast months.
+    ``extras``: this series' own models at this information set (``SeriesExtras``), run after
+    the enabled ones with their regressor columns joined to ``exog``."""
     factory = factory or registry.create
     y = regularize(y)
     n_obs = int(y.notna().sum())
     fidx = future_index(y.index[-1], h) if h > 0 else pd.DatetimeIndex([], name="ds")
-    X_hist, X_fut, exog_note = _exog_for(exog, y.index, fidx)
+    X_hist, X_fut, exog_note = _exog_for(_with_extra_columns(exog, extras), y.index, fidx)
     screen_reason = _screen(settings, y)
     chain = _fallback_chain(settings, n_obs)
     year_in_horizon = annual_year is not None and bool((fidx.year == annual_year).any())
@@ -313,7 +348,10 @@ def fit_series(unique_id: str, y: pd.Series, settings: EngineSettings, *, h: int
     failed_here: dict[str, tuple[dict[str, Any], str]] = {}
     fit_seconds: dict[str, float] = {}
 
-    for spec in settings.models:
+    for name, why in (extras.skipped if extras is not None else ()):
+        fits.append({"unique_id": unique_id, "model": name, "model_used": None, "status": "skipped",
+                     "reason": why, "error": "", "n_obs": n_obs, "description": "{}"})
+    for spec in (*settings.models, *(extras.models if extras is not None else ())):
         row: dict[str, Any] = {"unique_id": unique_id, "model": spec.name, "model_used": None, "status": "failed",
                                "reason": "", "error": "", "n_obs": n_obs, "description": "{}"}
         if h <= 0:
@@ -554,10 +592,11 @@ def _months_between(start: pd.Timestamp, end: pd.Timestamp) -> int:
     return (end.year - start.year) * 12 + (end.month - start.month)
 
 
-def _forecast_task(item: tuple[str, pd.Series, int, pd.DataFrame | None, int | None], *, settings: EngineSettings,
-                   keep_models: bool, factory: ModelFactory | None) -> SeriesOutcome:
-    uid, y, h, X, annual_year = item
-    return fit_series(uid, y, settings, h=h, exog=X, annual_year=annual_year, keep_models=keep_models, factory=factory)
+def _forecast_task(item: tuple[str, pd.Series, int, pd.DataFrame | None, int | None, SeriesExtras | None], *,
+                   settings: EngineSettings, keep_models: bool, factory: ModelFactory | None) -> SeriesOutcome:
+    uid, y, h, X, annual_year, extras = item
+    return fit_series(uid, y, settings, h=h, exog=X, annual_year=annual_year, keep_models=keep_models, factory=factory,
+                      extras=extras)
 
 
 def check_models(settings: EngineSettings, factory: ModelFactory | None = None) -> None:
@@ -575,8 +614,10 @@ def forecast(frame: pd.DataFrame, settings: EngineSettings, *,
              until: pd.Timestamp | str | Mapping[str, pd.Timestamp | str] | None = None,
              horizon: int | None = None, exog: pd.DataFrame | None = None,
              annual_year: int | Mapping[str, int] | None = None,
-             keep_models: bool = False, progress: bool = False, factory: ModelFactory | None = None) -> ForecastResult:
-    """Forecast every series of ``frame`` with every enabled model.
+             keep_models: bool = False, progress: bool = False, factory: ModelFactory | None = None,
+             extras: ExtrasAt | None = None) -> ForecastResult:
+    """Forecast every series of ``frame`` with every enabled model (and its ``extras``, asked at
+    the series' last observed month).
 
     Give exactly one of ``horizon`` (months after each series' own last observation) or
     ``until`` (forecast each series from its last observation through this month, e.g.
@@ -607,7 +648,8 @@ def forecast(frame: pd.DataFrame, settings: EngineSettings, *,
         h = int(horizon) if horizon is not None else max(0, _months_between(y.index[-1], end))
         # a series the exog does not cover runs without it (fit_series records why)
         X = None if exog is None else exog.loc[y.index[0]:y.index[-1] + pd.DateOffset(months=h)]
-        items.append((uid, y, h, X, years[uid]))
+        months = pd.date_range(y.index[0], y.index[-1] + pd.DateOffset(months=h), freq="MS", name="ds")
+        items.append((uid, y, h, X, years[uid], None if extras is None else extras(uid, y.index[-1], months)))
 
     task = partial(_forecast_task, settings=settings, keep_models=keep_models, factory=factory)
     costs = [float(item[1].notna().sum()) for item in items]

@@ -54,7 +54,7 @@ from models import metrics
 from models.backtest import BacktestResult, backtest
 from models.champion import CHAMPION, ChampionRule, choose_at, default_champion
 from models.combination import COMBINATIONS, backtest_windows, combine_annual, inverse_mase_weights, pool
-from models.engine import EngineSettings, ModelFactory, forecast
+from models.engine import EngineSettings, ExtrasAt, ModelFactory, forecast
 
 __all__ = ["InstitutionalResult", "compare_with_institutions", "annual_actuals_table", "accuracy_table", "PRE_YEAR",
            "ACCURACY_COLUMNS", "MID_YEAR", "revision_date", "mid_year_model_rows", "mid_year_summary"]
@@ -193,7 +193,7 @@ def annual_actuals_table(frame: pd.DataFrame, actuals: pd.DataFrame, unique_ids:
 def _same_information_forecasts(frame: pd.DataFrame, settings: EngineSettings, *,
                                 cutoffs: Mapping[str, list[pd.Timestamp]], info_month: int, exog: pd.DataFrame | None,
                                 factory: ModelFactory | None, progress: bool = False, combinations: bool = True,
-                                champion_rule: ChampionRule = ChampionRule()
+                                champion_rule: ChampionRule = ChampionRule(), extras: ExtrasAt | None = None
                                 ) -> tuple[pd.DataFrame, pd.DataFrame, BacktestResult]:
     """The one backtest with fixed information sets: for every series and target year Y in
     ``cutoffs`` (unique_id -> cutoffs, month ``info_month`` of Y-1) the models forecast from the
@@ -207,7 +207,7 @@ def _same_information_forecasts(frame: pd.DataFrame, settings: EngineSettings, *
     bt = backtest(frame[frame["unique_id"].isin(list(cutoffs))], settings, horizon=24 - info_month,
                   cutoffs=cutoffs, exog=exog, default_champion=default_champion(settings.model_names),
                   annual=True, keep_unscored=True, factory=factory, progress=progress,
-                  combinations=combinations, champion_rule=champion_rule)
+                  combinations=combinations, champion_rule=champion_rule, extras=extras)
     annual = bt.annual
     champ = bt.fits[bt.fits["model"] == CHAMPION]
     champions = pd.DataFrame({
@@ -314,7 +314,8 @@ def compare_with_institutions(frame: pd.DataFrame, projections: pd.DataFrame, ac
                               tracking: pd.DataFrame | None = None,
                               progress: bool = False, combinations: bool = True,
                               champion_rule: ChampionRule = ChampionRule(),
-                              selection_first_year: int | None = None) -> InstitutionalResult:
+                              selection_first_year: int | None = None,
+                              extras: ExtrasAt | None = None) -> InstitutionalResult:
     """Backtest every enabled model (and the champion) against the institutions' outlooks.
 
     ``latest_annual``: the engine's target-year annual table from all the data (unique_id, year,
@@ -344,6 +345,10 @@ def compare_with_institutions(frame: pd.DataFrame, projections: pd.DataFrame, ac
     inverse-MASE weights of the later years (their months were all observed by then), but no
     comparison row. Without them the champion of 2015 is chosen on one year (2013); with them
     on every earlier year the series has. None: no selection years.
+
+    ``extras`` (``models.engine.ExtrasAt``): each series' own models (e.g. a leading-indicator
+    ARIMAX) with their regressor columns as of each year's cutoff; passed to the backtest and to
+    the outlook's forecast.
 
     ``tracking``: the in-year tracking rows (``models.inyear.TRACKING_COLUMNS``); when given, every
     ``mid-year revision`` row gets the tracked forecast made with the information public on its
@@ -384,7 +389,8 @@ def compare_with_institutions(frame: pd.DataFrame, projections: pd.DataFrame, ac
     if cutoffs:
         all_models, champions, bt = _same_information_forecasts(frame, settings, cutoffs=cutoffs, info_month=info_month,
                                                                 exog=exog, factory=factory, progress=progress,
-                                                                combinations=combinations, champion_rule=champion_rule)
+                                                                combinations=combinations, champion_rule=champion_rule,
+                                                                extras=extras)
     else:
         all_models = pd.DataFrame(columns=["unique_id", "model", "model_usd_bn", "model_lo_80", "model_hi_80", "model_lo_95",
                                            "model_hi_95", "model_data_through", "target_year", "champion_model"])
@@ -403,7 +409,8 @@ def compare_with_institutions(frame: pd.DataFrame, projections: pd.DataFrame, ac
                  for uid in sorted(outlook_ids)}
     scored = bt.metrics[bt.metrics["model"] != CHAMPION] if bt is not None and combinations else None
     outlook = _outlook(frame, p, settings, target_year, eligible_by_year.get(target_year, set()), all_models, champions,
-                       no_window, actual_of, exog, model_names, factory, latest_annual, latest_champions, scored)
+                       no_window, actual_of, exog, model_names, factory, latest_annual, latest_champions, scored,
+                       extras=extras)
     return InstitutionalResult(comparison=comparison, summary=summary, outlook=outlook, champions=champions,
                                annual=all_models.reset_index(drop=True))
 
@@ -543,7 +550,7 @@ def _outlook(frame: pd.DataFrame, p: pd.DataFrame, settings: EngineSettings, tar
              all_models: pd.DataFrame, champions: pd.DataFrame, no_window: Mapping[str, str], actual_of: dict,
              exog: pd.DataFrame | None, model_names: list[str], factory: ModelFactory | None,
              latest_annual: pd.DataFrame | None = None, latest_champions: Mapping[str, str] | None = None,
-             scored: pd.DataFrame | None = None) -> pd.DataFrame:
+             scored: pd.DataFrame | None = None, extras: ExtrasAt | None = None) -> pd.DataFrame:
     rows = p[p["target_year"] == target_year].copy()
     if rows.empty:
         return pd.DataFrame(columns=OUTLOOK_COLUMNS)
@@ -571,7 +578,7 @@ def _outlook(frame: pd.DataFrame, p: pd.DataFrame, settings: EngineSettings, tar
             latest_rows = _model_rows(given, given["unique_id"].map(last_month))
         elif through < pd.Timestamp(year=target_year, month=12, day=1):
             result = forecast(latest, settings, until=pd.Timestamp(year=target_year, month=12, day=1), exog=exog,
-                              annual_year=target_year, factory=factory)
+                              annual_year=target_year, factory=factory, extras=extras)
             given = result.annual[result.annual["year"] == target_year]
             if scored is not None:  # the combinations, from the members' forecasts (weights: every scored year)
                 given = _with_combinations(given, scored, pool(model_names))
