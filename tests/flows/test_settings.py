@@ -150,6 +150,27 @@ def test_selection_years_come_before_the_compared_years(tmp_path: Path) -> None:
     assert load_settings(cfg).institutional.selection_first_year is None
 
 
+def test_leading_models_are_checked_per_series(tmp_path: Path) -> None:
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text("models:\n  leading:\n    total: [arimax_flash]\n", encoding="utf-8")
+    settings = load_settings(cfg)
+    assert settings.models.leading == {"total": ["arimax_flash"]} and settings.models.leading_names() == ["arimax_flash"]
+    assert "arimax_flash" not in settings.engine_settings().model_names  # not run for every series
+    for body, message in (
+        ("leading:\n    total: [ets]", "models.leading['total'] lists ['ets']: not a leading-indicator model; "
+                                       "choose from arimax, arimax_wsts, arimax_flash"),
+        ("enabled: [ets, arimax_flash]\n  leading:\n    total: [arimax_flash]",
+         "models.leading['total'] lists ['arimax_flash'], which models.enabled runs for every series; "
+         "a leading model belongs to one of the two"),
+        ("leading:\n    total: [arimax_flash, arimax_flash]",
+         "models.leading['total'] lists a model twice: ['arimax_flash', 'arimax_flash']"),
+    ):
+        cfg.write_text(f"models:\n  {body}\n", encoding="utf-8")
+        with pytest.raises(ConfigError) as err:
+            load_settings(cfg)
+        assert message in str(err.value)
+
+
 def test_missing_file_and_non_mapping(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=f"config file not found: {tmp_path / 'nope.yaml'}"):
         load_settings(tmp_path / "nope.yaml")

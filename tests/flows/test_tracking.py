@@ -36,6 +36,25 @@ def test_forecaster_set_predicts_by_horizon_and_until() -> None:
     np.testing.assert_array_equal(by_h["hi_95"].to_numpy(), direct["hi_95"].to_numpy())
 
 
+def test_forecaster_set_gives_each_series_its_own_regressor_columns() -> None:
+    """A leading model (ARIMAX on 'lead:x') gets the shared exog joined with ITS series' columns;
+    the other series' model gets no such column: each forecasts as it did in the pipeline."""
+    rng = np.random.default_rng(3)
+    idx = pd.date_range("2020-01-01", periods=48, freq="MS", name="ds")
+    future = pd.date_range("2024-01-01", periods=3, freq="MS", name="ds")
+    x = pd.Series(100 + np.cumsum(rng.normal(0, 1, 51)), index=idx.append(future))
+    y = pd.Series(2.0 * x[idx].to_numpy() * np.exp(rng.normal(0, 0.01, 48)), index=idx)
+    X = pd.DataFrame({"lead:x": x})
+    leading = registry.create("arimax", {"regressor": "lead:x", "n_draws": 100}).fit(y, X.loc[idx])
+    naive = registry.create("naive").fit(_series())
+    fset = ForecasterSet({"total": leading, "other": naive}, {"total": "arimax", "other": "naive"},
+                         series_exog={"total": X.loc[future]})
+    out = fset.predict(None, pd.DataFrame({"unique_id": ["total", "other"], "horizon": [3, 2]}))
+    expected = leading.predict(3, X.loc[future]).reset_index(drop=True)
+    np.testing.assert_allclose(out.loc[out["unique_id"] == "total", "forecast"].to_numpy(), expected["forecast"].to_numpy())
+    assert out.loc[out["unique_id"] == "other", "forecast"].tolist() == [24.0, 24.0]
+
+
 def test_forecaster_set_bad_input_messages() -> None:
     fset = ForecasterSet({"total": registry.create("naive").fit(_series())}, {"total": "naive"})
     with pytest.raises(KeyError, match="row 0: no fitted model for series 'item:ships'; known: total"):
