@@ -14,7 +14,8 @@ October of Y-1; the champion of year Y is chosen on years Y-2 and before only.
 
 ``--recompute`` runs ``models.institutional.compare_with_institutions`` with the pipeline's
 settings (``config.yaml``) on the two series only: the same numbers as ``make run`` for them.
-It also prints every backtested year (the selection years before 2013 included, see
+The leading models of ``models.leading`` take part (e.g.
+``EXPORTCAST__MODELS__LEADING='{"total": ["arimax_flash"]}'``). It also prints every backtested year (the selection years before 2013 included, see
 ``institutional.selection_first_year``): each candidate's MAPE, bias and 80% coverage over all
 the years with an actual, a longer record than the 13 years the institutions have.
 """
@@ -55,7 +56,8 @@ def recompute(config: Path, data_dir: Path, n_jobs: int, combinations: bool) -> 
                                        last_year=LAST_YEAR, target_year=LAST_YEAR + 1, exog=exog, progress=True,
                                        combinations=combinations and settings.backtest.combinations,
                                        champion_rule=settings.backtest.champion_rule(),
-                                       selection_first_year=settings.institutional.selection_first_year)
+                                       selection_first_year=settings.institutional.selection_first_year,
+                                       extras=jobs.leading_extras(settings, jobs.leading_indicators(settings, data_dir)))
     champions = result.champions[result.champions["unique_id"].isin(SERIES)]
     print("champion of each year (chosen on years Y-2 and before):")
     for uid, g in champions.groupby("unique_id"):

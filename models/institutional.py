@@ -624,7 +624,17 @@ def _information(model: str, info_month: str) -> tuple[str, str]:
         return "combination", f"{own} (median of ARIMA, Prophet, ETS, Theta)"
     if model == RECONCILED:
         return "reconciled", f"the hierarchy's monthly histories through {info_month} of Y-1, reconciled (MinT)"
+    if model in _LEADING_INFORMATION:
+        return "single", f"{own} + {_LEADING_INFORMATION[model]}"
     return "single", own
+
+
+#: what a leading-indicator model (models/leading.py) sees beyond its own history, at cutoff October of Y-1
+_LEADING_INFORMATION: dict[str, str] = {
+    "arimax_flash": "the customs 10-day flash public by the 16th of the month after (through that month's days 1-10)",
+    "arimax_wsts": "WSTS world semiconductor billings public by then (through the month before the cutoff)",
+    "arimax": "its leading indicator as public by the 16th of the month after",
+}
 
 
 def _no_reconciled(unique_id: str) -> str:
