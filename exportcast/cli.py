@@ -229,11 +229,12 @@ def backtest(
     config: Path = typer.Option(DEFAULT_CONFIG, "--config", "-c", help="settings file"),
 ) -> None:
     """Rolling-origin backtest of every model on a user CSV: backtest_forecasts.csv, backtest_metrics.csv, champions.csv."""
-    from flows.jobs import backtest_frame
+    from flows.jobs import backtest_frame, leading_indicators
 
     frame = _read_input(input)
     settings = _settings_with_models(config, models)
-    result = backtest_frame(frame, settings, horizon=horizon, windows=windows, step=step, progress=True)
+    result = backtest_frame(frame, settings, horizon=horizon, windows=windows, step=step, progress=True,
+                            indicators=leading_indicators(settings, REPO / "data"))
     _write_tables(out, {"backtest_forecasts.csv": result.forecasts, "backtest_metrics.csv": result.metrics,
                         "champions.csv": result.champions})
     summary = result.metrics.groupby("model")[["mase", "smape", "coverage_80", "coverage_95"]].mean().sort_values("mase")
@@ -249,13 +250,14 @@ def forecast(
     config: Path = typer.Option(DEFAULT_CONFIG, "--config", "-c", help="settings file"),
 ) -> None:
     """Fit every model on a user CSV and forecast H months: forecast.csv and model_fits.csv."""
-    from flows.jobs import forecast_frame
+    from flows.jobs import forecast_frame, leading_indicators
 
     frame = _read_input(input)
     settings = _settings_with_models(config, models)
     from flows.results import split_timings
 
-    result = forecast_frame(frame, settings, horizon=horizon, progress=True)
+    result = forecast_frame(frame, settings, horizon=horizon, progress=True,
+                            indicators=leading_indicators(settings, REPO / "data"))
     fits, fit_seconds = split_timings(result.fits)  # timings are printed, not written: reruns give identical files
     _write_tables(out, {"forecast.csv": result.forecasts, "model_fits.csv": fits})
     if fit_seconds:

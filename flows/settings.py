@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, ValidationInfo, field_validator,
+                      model_validator)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from exportcast.errors import ExportcastError
@@ -118,20 +119,22 @@ class ModelsSettings(_Section):
     # that series alone, with the indicator as it was public at each cutoff (flows/jobs.py)
     leading: dict[str, list[str]] = Field(default_factory=dict)
 
-    @model_validator(mode="after")
-    def _leading_models(self) -> "ModelsSettings":
-        for uid, names in self.leading.items():
+    @field_validator("leading")
+    @classmethod
+    def _leading_models(cls, value: dict[str, list[str]], info: ValidationInfo) -> dict[str, list[str]]:
+        enabled = info.data.get("enabled") or []
+        for uid, names in value.items():
             wrong = [n for n in names if n not in LEADING_MODELS]
             if wrong:
                 raise ValueError(f"models.leading['{uid}'] lists {wrong}: not a leading-indicator model; "
                                  f"choose from {', '.join(LEADING_MODELS)}")
-            shared = [n for n in names if n in self.enabled]
+            shared = [n for n in names if n in enabled]
             if shared:
                 raise ValueError(f"models.leading['{uid}'] lists {shared}, which models.enabled runs for every series; "
                                  "a leading model belongs to one of the two")
             if len(set(names)) != len(names):
                 raise ValueError(f"models.leading['{uid}'] lists a model twice: {names}")
-        return self
+        return value
 
     @field_validator("enabled")
     @classmethod
