@@ -395,6 +395,8 @@ def compare_with_institutions(frame: pd.DataFrame, projections: pd.DataFrame, ac
         all_models = pd.DataFrame(columns=["unique_id", "model", "model_usd_bn", "model_lo_80", "model_hi_80", "model_lo_95",
                                            "model_hi_95", "model_data_through", "target_year", "champion_model"])
         champions = pd.DataFrame(columns=CHAMPION_COLUMNS)
+    # a series' own models (``extras``: leading-indicator ARIMAX) are candidates of that series too
+    model_names += [m for m in dict.fromkeys(all_models["model"].astype(str)) if m not in model_names and m != CHAMPION]
     all_models["actual_usd_bn"] = [actual_of.get((u, int(y)), np.nan) for u, y in zip(all_models["unique_id"], all_models["target_year"])]
     all_models["model_ape"] = _ape(all_models["model_usd_bn"], all_models["actual_usd_bn"])
 

@@ -469,3 +469,32 @@ def test_a_selection_year_needs_the_history_the_full_models_fit_on():
 def test_selection_years_must_come_before_the_compared_years():
     with pytest.raises(ValueError, match=r"^selection_first_year must be a year on or before first_year 2015; got 2016$"):
         _selection_run(selection_first_year=2016)
+
+
+class ToyMeanLevel(_ToyScaled):
+    """A series' own model (as a leading model would be): the mean of the history every month."""
+    name = "mean_toy"
+
+    def _point(self, h):
+        return np.full(h, float(self.y_.mean()))
+
+
+def test_a_series_own_models_are_compared_and_summarised_for_that_series_only():
+    from models.engine import SeriesExtras
+
+    def factory(name, params):
+        return ToyMeanLevel(**params) if name == "mean_toy" else toy_factory(name, params)
+
+    def extras(uid, cutoff, months):
+        return SeriesExtras(models=(ModelSpec("mean_toy"),)) if uid == "total" else SeriesExtras()
+
+    frame = pd.concat([total_frame(), semis_frame()], ignore_index=True)
+    out = compare_with_institutions(frame, toy_projections(), toy_actuals(), SETTINGS, info_month=10, first_year=2013,
+                                    factory=factory, combinations=False, extras=extras)
+    own = out.comparison[out.comparison["model"] == "mean_toy"]
+    assert set(own["unique_id"]) == {"total"}
+    # 2013 from data through October 2012: 21 months of 50 and one of 60 -> 1110 / 22 a month
+    kita13 = own[(own["target_year"] == 2013) & (own["institution"] == "KITA")].iloc[0]
+    assert kita13["model_usd_bn"] == pytest.approx(12 * 1110 / 22)
+    summary = out.summary[(out.summary["model"] == "mean_toy")]
+    assert set(summary["unique_id"]) == {"total"} and "KITA" in set(summary["institution"])
