@@ -11,9 +11,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from features.leading import LeadingSpec
     from flows.settings import Settings
-    from models.engine import ModelSpec, SeriesExtras
     from models.backtest import BacktestResult
-    from models.engine import ForecastResult
+    from models.engine import ForecastResult, ModelSpec, SeriesExtras
     from models.reconcile import Hierarchy
 
 MONTH = pd.offsets.MonthBegin(1)
@@ -74,16 +73,26 @@ class LeadingExtras:
         return SeriesExtras(tuple(models), exog.loc[:, ~exog.columns.duplicated()], tuple(skipped))
 
 
-def leading_extras(settings: "Settings", indicators: pd.DataFrame | None) -> LeadingExtras | None:
+def leading_extras(settings: "Settings", indicators: pd.DataFrame | None,
+                   frame: pd.DataFrame | None = None) -> LeadingExtras | None:
     """The extras of config ``models.leading`` (None when it is empty). Each model is built once
-    here, so a bad setting (e.g. ``arimax`` without ``params.arimax.regressor``) fails at the start."""
-    from exportcast.errors import ModelSetupError
+    here, so a bad setting (e.g. ``arimax`` without ``params.arimax.regressor``) fails at the start.
+    With ``frame``: a configured series the data does not have is named in a DataWarning (a
+    misspelt id would otherwise do nothing)."""
+    import warnings
+
+    from exportcast.errors import DataWarning, ModelSetupError
     from features.leading import LeadingSpec
     from models import registry
     from models.engine import ModelSpec
 
     if not settings.models.leading:
         return None
+    if frame is not None:
+        absent = sorted(set(settings.models.leading) - set(frame["unique_id"].astype(str)))
+        if absent:
+            warnings.warn(f"models.leading names series the data does not have: {', '.join(absent)}; "
+                          "their leading models do not run", DataWarning, stacklevel=2)
     if indicators is None:
         raise ModelSetupError("models.leading needs the indicator table (data/indicators_monthly.csv, or "
                               "data.indicators_path for a CSV source); none was given")
@@ -152,7 +161,7 @@ def backtest_frame(frame: pd.DataFrame, settings: "Settings", *, horizon: int, w
     return backtest(frame, engine, horizon=horizon, windows=windows, step=step, exog=exog,
                     cutoffs=cutoffs, default_champion=default_champion(engine.model_names), progress=progress,
                     champion_rule=settings.backtest.champion_rule(), combinations=settings.backtest.combinations,
-                    hierarchy=hierarchy, extras=leading_extras(settings, indicators))
+                    hierarchy=hierarchy, extras=leading_extras(settings, indicators, frame))
 
 
 def with_combinations(fc: "ForecastResult", bt: "BacktestResult", settings: "Settings") -> "ForecastResult":
@@ -183,4 +192,4 @@ def forecast_frame(frame: pd.DataFrame, settings: "Settings", *, horizon: int | 
     exog = working_day_exog(frame, last, settings)
     return forecast(frame, settings.engine_settings(), horizon=horizon, until=until, exog=exog,
                     annual_year=annual_year, keep_models=keep_models, progress=progress,
-                    extras=leading_extras(settings, indicators))
+                    extras=leading_extras(settings, indicators, frame))

@@ -135,3 +135,13 @@ def test_leading_setup_errors_name_the_series_and_the_model(tmp_path):
     bare = settings.updated("models", leading={"total": ["arimax"]})
     with pytest.raises(ModelSetupError, match=r"^models.leading\['total'\]: model 'arimax' cannot be created"):
         jobs.leading_extras(bare, flash)
+
+
+def test_a_configured_series_the_data_does_not_have_is_named(tmp_path):
+    from exportcast.errors import DataWarning
+
+    settings = _settings(tmp_path).updated("models", leading={"total": ["arimax_flash"], "totla": ["arimax_flash"]})
+    frame, flash = _frame_and_flash()
+    with pytest.warns(DataWarning, match=r"^models.leading names series the data does not have: totla; their leading "
+                                         r"models do not run$"):
+        jobs.leading_extras(settings, flash, frame)
