@@ -590,20 +590,38 @@ def _outlook_block(inputs: ReportInputs) -> str:
     headline = _headline_rows(inputs)
     repeats = {str(u): w for u, w in zip(headline["unique_id"], headline["wording"]) if isinstance(w, str) and w}
     rows = []
+    outside: list[str] = []
     for r in o.itertuples(index=False):
         level = getattr(r, "projected_level_usd_bn", float("nan"))
         printed = fmt_bn(r.projected_usd_bn) if _is_num(r.projected_usd_bn) else "–"
         growth = fmt_pct(r.projected_growth_pct, signed=True)
-        model_rng = fmt_range(getattr(r, "model_lo_80", None), getattr(r, "model_hi_80", None))
+        lo, hi = getattr(r, "model_lo_80", None), getattr(r, "model_hi_80", None)
+        model_rng = fmt_range(lo, hi)
+        where = _where_in_range(level, lo, hi)
+        if where in ("below", "above"):
+            outside.append(f"{r.institution} on {_label(str(r.unique_id), names)} ({where})")
         rows.append([_label(str(r.unique_id), names), r.institution, r.kind, printed, growth,
                      fmt_bn(level) + ("" if _is_num(r.projected_usd_bn) or not _is_num(level) else " *"),
-                     fmt_bn(r.model_usd_bn), model_rng, _growth_text(getattr(r, "model_growth_pct", None), repeats.get(str(r.unique_id)))])
+                     fmt_bn(r.model_usd_bn), model_rng, where,
+                     _growth_text(getattr(r, "model_growth_pct", None), repeats.get(str(r.unique_id)))])
+    disagree = (f" {len(outside)} of {len(rows)} projections lie outside the model's 80% range: "
+                f"{'; '.join(outside)}. There the model and the institution disagree by more than the model's own "
+                "uncertainty; the model sees only the series' own history." if outside else "")
     return (f"<h3>Beside the institutions' {year} projections</h3>"
-            + _table(["Series", "Institution", "Kind", "Level", "Growth", "Level compared", "Model", "Model 80%", "Model growth"],
-                     rows, numeric=(3, 4, 5, 6, 7, 8), classes=["data"],
-                     widths=["15%", "13%", "11%", "7%", "7%", "9%", "8%", "12%", "18%"])
+            + _table(["Series", "Institution", "Kind", "Level", "Growth", "Level compared", "Model", "Model 80%",
+                      "Level vs model 80%", "Model growth"],
+                     rows, numeric=(3, 4, 5, 6, 7, 8, 9), classes=["data"],
+                     widths=["14%", "11%", "10%", "7%", "6%", "8%", "7%", "11%", "9%", "17%"])
             + _note("* growth-only projection: level = previous year's actual x (1 + growth). The model column uses "
-                    "all data; the institutions published with data through October of the year before."))
+                    "all data; the institutions published with data through October of the year before." + disagree))
+
+
+def _where_in_range(level: Any, lo: Any, hi: Any) -> str:
+    """Where an institution's level lies against the model's 80% range: below, inside, above ('–': unknown)."""
+    if not (_is_num(level) and _is_num(lo) and _is_num(hi)):
+        return "–"
+    value = float(level)
+    return "below" if value < float(lo) else "above" if value > float(hi) else "inside"
 
 
 def _finish_axes(fig: Any, ax: Any, **legend: Any) -> None:

@@ -253,8 +253,13 @@ def test_institutional_tables_and_outlook(report):
     # outlook: KIET's growth-only semiconductor projection is marked as derived
     outlook = re.search(r"<tr><td>Semiconductors</td><td>KIET</td>(.*?)</tr>", text).group(1)
     assert re.findall(r"<td[^>]*>(.*?)</td>", outlook) == ["pre-year outlook", "–", "+4.7%", "125.0 *", "150.0",
-                                                           "140.0–160.0",
+                                                           "140.0–160.0", "below",
                                                            "+2.0% (ets failed: repeats its last 12 months (to 2025-11))"]
+    # KITA's 711.0 on the total lies inside the model's 700.1-740.9; KIET's 125.0 below 140.0-160.0
+    kita = re.search(r"<tr><td>Total exports</td><td>KITA</td><td>pre-year outlook</td>(.*?)</tr>", text).group(1)
+    assert re.findall(r"<td[^>]*>(.*?)</td>", kita)[5] == "inside"
+    assert ("1 of 2 projections lie outside the model&#x27;s 80% range: KIET on Semiconductors (below). There the "
+            "model and the institution disagree by more than the model&#x27;s own uncertainty") in text
 
 
 def test_champions_fallbacks_and_freshness(report):
