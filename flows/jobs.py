@@ -49,9 +49,12 @@ class LeadingExtras:
     date (``features.leading.leading_columns``: the 16th after the cutoff month; beyond the
     public months the model forecasts the indicator). A model whose indicator cannot serve the
     cutoff (it starts later, or the cutoff month's value was not public yet) is skipped there,
-    with the indicator's one-line reason."""
+    with the indicator's one-line reason; so is a model with fewer known months of its indicator
+    up to the cutoff than it needs to fit (``min_obs``): its forecast would be the engine's
+    fallback under the leading model's name (e.g. the flash, from 2016, at the October 2016 and
+    2017 cutoffs of the institutional comparison)."""
 
-    def __init__(self, plan: "dict[str, list[tuple[ModelSpec, LeadingSpec]]]", indicators: pd.DataFrame) -> None:
+    def __init__(self, plan: "dict[str, list[tuple[ModelSpec, LeadingSpec, int]]]", indicators: pd.DataFrame) -> None:
         self.plan = plan
         self.indicators = indicators
 
@@ -60,12 +63,18 @@ class LeadingExtras:
         from models.engine import SeriesExtras
 
         models, columns, skipped = [], [], []
-        for spec, lead in self.plan.get(unique_id, []):
+        for spec, lead, min_obs in self.plan.get(unique_id, []):
             try:
-                columns.append(leading_columns(self.indicators, [lead], cutoff=cutoff, months=months))
+                column = leading_columns(self.indicators, [lead], cutoff=cutoff, months=months)
             except LeadingIndicatorError as exc:
                 skipped.append((spec.name, str(exc)))
                 continue
+            known = int(column[lead.column].loc[:cutoff].notna().sum())
+            if known < min_obs:
+                skipped.append((spec.name, f"{known} months of leading indicator '{lead.indicator}' known by cutoff "
+                                           f"{cutoff:%Y-%m}; {spec.name} needs {min_obs}"))
+                continue
+            columns.append(column)
             models.append(spec)
         if not columns:
             return SeriesExtras(skipped=tuple(skipped))
@@ -96,7 +105,7 @@ def leading_extras(settings: "Settings", indicators: pd.DataFrame | None,
     if indicators is None:
         raise ModelSetupError("models.leading needs the indicator table (data/indicators_monthly.csv, or "
                               "data.indicators_path for a CSV source); none was given")
-    plan: dict[str, list[tuple[ModelSpec, LeadingSpec]]] = {}
+    plan: dict[str, list[tuple[ModelSpec, LeadingSpec, int]]] = {}
     known = set(indicators["indicator"])
     for unique_id, names in settings.models.leading.items():
         for name in names:
@@ -110,7 +119,7 @@ def leading_extras(settings: "Settings", indicators: pd.DataFrame | None,
             if lead.indicator not in known:
                 raise ModelSetupError(f"models.leading['{unique_id}']: model '{name}' reads indicator '{lead.indicator}', "
                                       f"which the indicator table does not have")
-            plan.setdefault(unique_id, []).append((ModelSpec(name, params), lead))
+            plan.setdefault(unique_id, []).append((ModelSpec(name, params), lead, int(model.min_obs)))
     return LeadingExtras(plan, indicators)
 
 

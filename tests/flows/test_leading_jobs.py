@@ -121,6 +121,18 @@ def test_a_cutoff_the_indicator_cannot_serve_skips_the_model_with_the_reason(tmp
     assert extras("destination:china", pd.Timestamp("2020-12-01"), MONTHS).models == ()  # not a leading series
 
 
+def test_a_cutoff_with_too_few_known_months_of_the_indicator_skips_the_model(tmp_path):
+    # the flash from 2019-01 only: at cutoff 2020-12, 24 months are known (ARIMAX needs 24); at 2020-11, 23
+    settings = _settings(tmp_path)
+    frame, flash = _frame_and_flash()
+    extras = jobs.leading_extras(settings, flash[flash["ds"] >= pd.Timestamp("2019-01-01")])
+    months = pd.date_range("2016-01-01", "2021-06-01", freq="MS")
+    assert [m.name for m in extras("total", pd.Timestamp("2020-12-01"), months).models] == ["arimax_flash"]
+    short = extras("total", pd.Timestamp("2020-11-01"), months)
+    assert short.models == () and short.skipped == (
+        ("arimax_flash", "23 months of leading indicator 'customs_10d:total' known by cutoff 2020-11; arimax_flash needs 24"),)
+
+
 def test_leading_setup_errors_name_the_series_and_the_model(tmp_path):
     from exportcast.errors import ModelSetupError
 
