@@ -68,14 +68,13 @@ def recompute(config: Path, data_dir: Path, n_jobs: int, combinations: bool) -> 
 
 def every_year_table(annual: pd.DataFrame) -> str:
     """MAPE, bias and 80% coverage of every candidate over every backtested year with an actual."""
-    rows = annual[annual["actual_usd_bn"].notna() & annual["unique_id"].isin(SERIES)].copy()
-    rows["error_pct"] = (rows["model_usd_bn"] - rows["actual_usd_bn"]) / rows["actual_usd_bn"] * 100
-    rows["inside_80"] = (rows["model_lo_80"] <= rows["actual_usd_bn"]) & (rows["actual_usd_bn"] <= rows["model_hi_80"])
+    rows = annual[annual["actual_usd_bn"].notna() & annual["unique_id"].isin(SERIES)]
+    rows = rows.assign(model_in_80=rows["model_in_80"].astype(float))
     out = []
     for uid, g in rows.groupby("unique_id", sort=False):
         years = sorted(g["target_year"].unique())
         table = g.groupby("model").agg(years=("target_year", "nunique"), mape=("model_ape", "mean"),
-                                       bias=("error_pct", "mean"), cover_80=("inside_80", "mean"))
+                                       bias=("model_error_pct", "mean"), cover_80=("model_in_80", "mean"))
         table = table.sort_values("mape")
         table["cover_80"] = table["cover_80"].map(lambda v: f"{v:.0%}")
         out.append(f"== {uid}, every backtested year {years[0]}-{years[-1]} (selection years included; no institution) ==")

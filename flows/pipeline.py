@@ -121,14 +121,12 @@ def code_version(root: Path = REPO_ROOT) -> str:
 
 
 def data_hash(frame: pd.DataFrame) -> str:
-    """sha256 of the canonical columns (sorted; values in full precision)."""
-    canonical = frame[["unique_id", "ds", "y"]].sort_values(["unique_id", "ds"], kind="stable")
-    text = canonical.to_csv(index=False, date_format="%Y-%m-%d", float_format="%.17g", lineterminator="\n")
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    """sha256 of the canonical columns (rows by series and month; values in full precision)."""
+    return table_hash(frame[["unique_id", "ds", "y"]])  # (unique_id, ds) is unique: sorting by y changes nothing
 
 
 def table_hash(table: pd.DataFrame) -> str:
-    """sha256 of a table's content (rows in a stable order; values in full precision)."""
+    """sha256 of a table's content (rows sorted by every column, stably; values in full precision)."""
     ordered = table.sort_values(list(table.columns), kind="stable")
     text = ordered.to_csv(index=False, date_format="%Y-%m-%d", float_format="%.17g", lineterminator="\n")
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
@@ -232,10 +230,13 @@ def load_hierarchy(frame: pd.DataFrame, settings: Settings, data_dir: Path) -> "
 
 
 def reconcile_step(fc: "ForecastResult", bt: "BacktestResult", frame: pd.DataFrame, settings: Settings,
-                   hierarchy: "Hierarchy") -> tuple["ForecastResult", "BacktestResult", str]:
+                   hierarchy: "Hierarchy", own_exog: "dict[str, pd.DataFrame] | None" = None
+                   ) -> tuple["ForecastResult", "BacktestResult", str]:
     """The published forecast with the reconciled champion set (``mint`` rows, the base rows kept)
     and the backtest whose champions table makes ``mint`` the champion of every hierarchy series
-    (coherent champions), with the sentence comparing reconciled and base in the backtest."""
+    (coherent champions), with the sentence comparing reconciled and base in the backtest.
+    ``own_exog``: each leading series' own indicator columns (``jobs.leading_exog``), so that a
+    leading champion draws its paths as it forecast."""
     from models.engine import frame_to_series
     from models.reconcile import choose_reconciled, reconcile_published, reconciled_champions
 
@@ -244,7 +245,7 @@ def reconcile_step(fc: "ForecastResult", bt: "BacktestResult", frame: pd.DataFra
     forecasts, annual, fits, fitted, _ = reconcile_published(
         fc.forecasts, fc.annual, fc.fits, fc.fitted, champion_of, frame_to_series(frame), hierarchy,
         n_paths=engine.n_paths, seed=engine.seed, year=settings.target_year,
-        exog=jobs.working_day_exog(frame, settings.forecast_end, settings))
+        exog=jobs.working_day_exog(frame, settings.forecast_end, settings), own_exog=own_exog)
     metric = settings.backtest.champion_metric
     use, reason = choose_reconciled(bt.metrics, hierarchy, metric=metric)
     champions = reconciled_champions(bt.champions, hierarchy, bt.metrics, use=use, reason=reason, metric=metric)
@@ -492,10 +493,12 @@ def _execute(settings: Settings, *, data_dir: Path | None,
             nowcast = tracking = None
             progress(f"institutional comparison skipped: data source is {settings.data.source} "
                      "(it needs the embedded dataset)")
+        # each leading series' own indicator columns as of the forecast: reconciliation and MLflow
+        own_exog = jobs.leading_exog(frame, settings, indicators, settings.forecast_end)
         if hierarchy is not None:  # coherent published champions (the base rows stay)
             start = time.perf_counter()
             progress(f"{stages.names.index('reconcile') + 1}/{len(stages.names)} reconcile ...")
-            fc, bt, note = reconcile_step(fc, bt, frame, settings, hierarchy)
+            fc, bt, note = reconcile_step(fc, bt, frame, settings, hierarchy, own_exog)
             stages.done("reconcile", start)
             progress(f"reconcile: {note}")
         results = assemble(frame, bt, fc, inst, run=replace(run, data_hash=digest, data=data_summary,
@@ -507,7 +510,7 @@ def _execute(settings: Settings, *, data_dir: Path | None,
         tracker.log_results(results, fc.fitted, jobs.working_day_exog(frame, settings.forecast_end, settings),
                             params_of={f: settings.models.params.get(f, {})
                                        for f in (*settings.models.active(), *settings.models.leading_names())},
-                            series_exog=jobs.leading_exog(frame, settings, indicators, settings.forecast_end),
+                            series_exog=own_exog,
                             champion_params=asdict(settings.backtest.champion_rule()))
         stages.done("mlflow", start)
 

@@ -120,10 +120,10 @@ class ForecasterSet(PythonModel):
         self.series_exog = {uid: x.copy() for uid, x in (series_exog or {}).items() if uid in self.models}
 
     def _exog_of(self, uid: str) -> pd.DataFrame | None:
-        own = getattr(self, "series_exog", {}).get(uid)  # models logged before series_exog have none
-        if own is None:
-            return self.exog
-        return own if self.exog is None else self.exog.join(own, how="left")
+        from models.engine import with_own_columns
+
+        # models logged before series_exog existed have none
+        return with_own_columns(self.exog, getattr(self, "series_exog", {}).get(uid))
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
         if not isinstance(model_input, pd.DataFrame) or "unique_id" not in model_input.columns:

@@ -65,6 +65,7 @@ from models.executors import EXECUTORS, WorkerLost, dask_map
 
 __all__ = [
     "ModelSpec", "EngineSettings", "ForecastResult", "SeriesOutcome", "ModelFactory", "SeriesExtras", "ExtrasAt",
+    "with_own_columns",
     "forecast", "fit_series", "frame_to_series", "series_seed", "run_batches", "when_lost",
     "FORECAST_FRAME_COLUMNS", "FIT_COLUMNS", "ANNUAL_COLUMNS",
 ]
@@ -168,14 +169,16 @@ ExtrasAt = Callable[[str, pd.Timestamp, pd.DatetimeIndex], SeriesExtras]
 -> the series' extras at that cutoff; called in the calling process, once per information set."""
 
 
-def _with_extra_columns(X: pd.DataFrame | None, extras: SeriesExtras | None) -> pd.DataFrame | None:
-    """The shared exog slice with the extras' regressor columns (on the shared months when there
-    is a shared exog, else the extras' own months)."""
-    if extras is None or extras.exog is None:
-        return X
-    if X is None:
-        return extras.exog
-    return X.join(extras.exog, how="left")
+def with_own_columns(shared: pd.DataFrame | None, own: pd.DataFrame | None) -> pd.DataFrame | None:
+    """The regressors one series' models see: the shared exog (e.g. working days) with the series'
+    own columns (e.g. its leading indicator) joined on the shared months; either alone when the
+    other is None. The engine, the published reconciliation and the MLflow model all use it, so a
+    model gets the same X wherever it forecasts."""
+    if own is None:
+        return shared
+    if shared is None:
+        return own
+    return shared.join(own, how="left")
 
 
 # --------------------------------------------------------------------------- results
@@ -333,7 +336,8 @@ def fit_series(unique_id: str, y: pd.Series, settings: EngineSettings, *, h: int
     y = regularize(y)
     n_obs = int(y.notna().sum())
     fidx = future_index(y.index[-1], h) if h > 0 else pd.DatetimeIndex([], name="ds")
-    X_hist, X_fut, exog_note = _exog_for(_with_extra_columns(exog, extras), y.index, fidx)
+    X_hist, X_fut, exog_note = _exog_for(with_own_columns(exog, extras.exog if extras is not None else None),
+                                         y.index, fidx)
     screen_reason = _screen(settings, y)
     chain = _fallback_chain(settings, n_obs)
     year_in_horizon = annual_year is not None and bool((fidx.year == annual_year).any())

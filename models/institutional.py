@@ -50,7 +50,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from models import metrics
+from models import metrics, registry
 from models.backtest import BacktestResult, backtest
 from models.champion import CHAMPION, ChampionRule, choose_at, default_champion
 from models.combination import COMBINATIONS, backtest_windows, combine_annual, inverse_mase_weights, pool
@@ -95,7 +95,7 @@ class InstitutionalResult:
     outlook: the target year's projections beside the champion's forecast;
     champions: the champion of every (unique_id, target_year) and why; annual: every model's
     (``champion`` included) annual forecast of every backtested year, the selection years
-    included, with its actual and APE (USD bn; ``models.institutional`` columns ``model_*``)."""
+    included, with its actual, APE, signed error and 80% hit (USD bn; columns ``model_*``)."""
 
     comparison: pd.DataFrame
     summary: pd.DataFrame
@@ -379,12 +379,13 @@ def compare_with_institutions(frame: pd.DataFrame, projections: pd.DataFrame, ac
     cutoffs: dict[str, list[pd.Timestamp]] = {}
     eligible_by_year: dict[int, set[str]] = {}
     for year in run_years:
+        cutoff = pd.Timestamp(year=year - 1, month=info_month, day=1)
         ids = _eligible(frame, series, year, info_month)
         if year in selection_years:  # a selection year counts where the full models fit, not their fallbacks
-            ids = _with_history(frame, ids, pd.Timestamp(year=year - 1, month=info_month, day=1), settings.min_obs_seasonal)
+            ids = _with_history(frame, ids, cutoff, settings.min_obs_seasonal)
         eligible_by_year[year] = set(ids)
         for uid in ids:
-            cutoffs.setdefault(uid, []).append(pd.Timestamp(year=year - 1, month=info_month, day=1))
+            cutoffs.setdefault(uid, []).append(cutoff)
     bt = None
     if cutoffs:
         all_models, champions, bt = _same_information_forecasts(frame, settings, cutoffs=cutoffs, info_month=info_month,
@@ -398,7 +399,7 @@ def compare_with_institutions(frame: pd.DataFrame, projections: pd.DataFrame, ac
     # a series' own models (``extras``: leading-indicator ARIMAX) are candidates of that series too
     model_names += [m for m in dict.fromkeys(all_models["model"].astype(str)) if m not in model_names and m != CHAMPION]
     all_models["actual_usd_bn"] = [actual_of.get((u, int(y)), np.nan) for u, y in zip(all_models["unique_id"], all_models["target_year"])]
-    all_models["model_ape"] = _ape(all_models["model_usd_bn"], all_models["actual_usd_bn"])
+    all_models = _with_model_errors(all_models)
 
     comparison = _comparison(p, years, eligible_by_year, all_models, actual_of, source_of, model_names)
     summary = _summary(comparison, model_names)
@@ -425,6 +426,18 @@ def _ape(forecast: pd.Series, actual: pd.Series) -> np.ndarray:
     if ok.any():
         out[ok] = metrics.ape(a[ok], f[ok])
     return out
+
+
+def _with_model_errors(rows: pd.DataFrame) -> pd.DataFrame:
+    """Model rows (``model_usd_bn``, ``model_lo_80``, ``model_hi_80``, ``actual_usd_bn``) with
+    their APE, signed error (%) and whether the actual lies in the 80% range (NaN: unknown)."""
+    rows = rows.copy()
+    rows["model_ape"] = _ape(rows["model_usd_bn"], rows["actual_usd_bn"])
+    rows["model_error_pct"] = _signed_pct(rows["model_usd_bn"], rows["actual_usd_bn"])
+    with np.errstate(invalid="ignore"):
+        inside = (rows["actual_usd_bn"] >= rows["model_lo_80"]) & (rows["actual_usd_bn"] <= rows["model_hi_80"])
+    rows["model_in_80"] = inside.where(rows["actual_usd_bn"].notna() & rows["model_lo_80"].notna())
+    return rows
 
 
 def _signed_pct(forecast: pd.Series, actual: pd.Series) -> np.ndarray:
@@ -475,11 +488,8 @@ def _comparison(p: pd.DataFrame, years: list[int], eligible_by_year: dict[int, s
     rows["summary_note"] = notes
     rows["in_summary"] = [(n == "" or n.startswith("published in the target year")) for n in notes]
 
+    # the model's errors came with all_models (the same actual of the series and year)
     merged = rows.merge(all_models.drop(columns=["actual_usd_bn"]), on=["unique_id", "target_year"], how="inner")
-    merged["model_error_pct"] = _signed_pct(merged["model_usd_bn"], merged["actual_usd_bn"])
-    with np.errstate(invalid="ignore"):
-        inside = (merged["actual_usd_bn"] >= merged["model_lo_80"]) & (merged["actual_usd_bn"] <= merged["model_hi_80"])
-    merged["model_in_80"] = inside.where(merged["actual_usd_bn"].notna() & merged["model_lo_80"].notna())
     order = {m: i for i, m in enumerate([CHAMPION, *model_names])}
     merged["_model_order"] = merged["model"].map(order)
     merged = merged.sort_values(["target_year", "unique_id", "institution", "src_row", "_model_order"])
@@ -626,17 +636,8 @@ def _information(model: str, info_month: str) -> tuple[str, str]:
         return "combination", f"{own} (median of ARIMA, Prophet, ETS, Theta)"
     if model == RECONCILED:
         return "reconciled", f"the hierarchy's monthly histories through {info_month} of Y-1, reconciled (MinT)"
-    if model in _LEADING_INFORMATION:
-        return "single", f"{own} + {_LEADING_INFORMATION[model]}"
-    return "single", own
-
-
-#: what a leading-indicator model (models/leading.py) sees beyond its own history, at cutoff October of Y-1
-_LEADING_INFORMATION: dict[str, str] = {
-    "arimax_flash": "the customs 10-day flash public by the 16th of the month after (through that month's days 1-10)",
-    "arimax_wsts": "WSTS world semiconductor billings public by then (through the month before the cutoff)",
-    "arimax": "its leading indicator as public by the 16th of the month after",
-}
+    extra = getattr(registry.get(model), "information", "") if model in registry.available() else ""
+    return "single", f"{own} + {extra}" if extra else own
 
 
 def _no_reconciled(unique_id: str) -> str:
@@ -816,12 +817,7 @@ def _with_mid_year(comparison: pd.DataFrame, p: pd.DataFrame, years: list[int], 
     if rows.empty:
         return keep.reset_index(drop=True)
     rows = _with_institution_errors(rows, actual_of, source_of)
-    rows = mid_year_model_rows(rows, tracking)
-    rows["model_ape"] = _ape(rows["model_usd_bn"], rows["actual_usd_bn"])
-    rows["model_error_pct"] = _signed_pct(rows["model_usd_bn"], rows["actual_usd_bn"])
-    with np.errstate(invalid="ignore"):
-        inside = (rows["actual_usd_bn"] >= rows["model_lo_80"]) & (rows["actual_usd_bn"] <= rows["model_hi_80"])
-    rows["model_in_80"] = inside.where(rows["actual_usd_bn"].notna() & rows["model_lo_80"].notna())
+    rows = _with_model_errors(mid_year_model_rows(rows, tracking))
     # which revisions enter the mid-year summary: one per (institution, series, year), the earliest dated
     dated = [revision_date(a, b)[0] for a, b in zip(rows["published"], rows.get("published_raw", rows["published"]))]
     rows["_date"] = pd.to_datetime(pd.Series(dated, index=rows.index))

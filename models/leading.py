@@ -49,6 +49,8 @@ class ArimaX(Arima):
     min_obs = 24
     uses_exog = True
     default_regressor = ""
+    #: what the model sees beyond its own history at a cutoff (the accuracy table's "information used")
+    information = "its leading indicator as public by the 16th of the month after"
 
     def __init__(self, regressor: str = "", indicator_params: dict[str, Any] | None = None, n_draws: int = 1000,
                  seed: int = 0, **params: Any) -> None:
@@ -186,6 +188,7 @@ class ArimaXWsts(ArimaX):
 
     name = "arimax_wsts"
     default_regressor = "lead:wsts_month:billings_worldwide@1"
+    information = "WSTS world semiconductor billings public by then (through the month before the cutoff)"
 
 
 @register
@@ -196,3 +199,4 @@ class ArimaXFlash(ArimaX):
 
     name = "arimax_flash"
     default_regressor = "lead:customs_10d:total"
+    information = "the customs 10-day flash public by the 16th of the month after (through that month's days 1-10)"

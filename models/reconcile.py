@@ -502,7 +502,8 @@ def choose_reconciled(metrics: pd.DataFrame, hierarchy: Hierarchy, *, metric: st
 def reconcile_published(forecasts: pd.DataFrame, annual: pd.DataFrame | None, fits: pd.DataFrame,
                         fitted: Mapping[tuple[str, str], Forecaster], champion_of: Mapping[str, str],
                         history: Mapping[str, pd.Series], hierarchy: Hierarchy, *, n_paths: int, seed: int,
-                        year: int | None, exog: pd.DataFrame | None = None, method: str = "mint_shrink",
+                        year: int | None, exog: pd.DataFrame | None = None,
+                        own_exog: Mapping[str, pd.DataFrame] | None = None, method: str = "mint_shrink",
                         name: str = RECONCILED
                         ) -> tuple[pd.DataFrame, pd.DataFrame | None, pd.DataFrame, dict[tuple[str, str], Forecaster],
                                    Reconciliation]:
@@ -512,10 +513,12 @@ def reconcile_published(forecasts: pd.DataFrame, annual: pd.DataFrame | None, fi
     (W from the whole history) applied to the point forecasts and to every path. Monthly bounds
     are quantiles of the reconciled paths (widened to hold the point where a base model's paths are
     not centred on its point, e.g. the median ensemble); the annual total of ``year`` sums each
-    reconciled path, its point the sum of the reconciled monthly points. Returns forecasts, annual, fits
-    and fitted with the ``name`` rows added (the base rows untouched) and the reconciliation."""
+    reconciled path, its point the sum of the reconciled monthly points. ``own_exog``: a series'
+    own regressor columns (its leading models' indicator as of the forecast), joined to ``exog``
+    as in the engine. Returns forecasts, annual, fits and fitted with the ``name`` rows added (the
+    base rows untouched) and the reconciliation."""
     from models.annual import annual_totals
-    from models.engine import _annual_row, series_seed
+    from models.engine import _annual_row, series_seed, with_own_columns
 
     base_rows = []
     for uid in hierarchy.series:
@@ -537,9 +540,13 @@ def reconcile_published(forecasts: pd.DataFrame, annual: pd.DataFrame | None, fi
         model = fitted.get((uid, champ))
         if model is None:
             raise ValueError(f"reconcile: series '{uid}' has no fitted champion '{champ}' to draw sample paths from")
-        X = exog.reindex(months) if exog is not None and getattr(model, "uses_exog", False) else None
-        if X is not None and X.isna().any().any():
-            X = None
+        X = None
+        if getattr(model, "uses_exog", False):
+            shared = exog.reindex(months) if exog is not None else None
+            if shared is not None and shared.isna().any().any():
+                shared = None  # working days outside the calendar: as in the engine, the model ran without them
+            own = (own_exog or {}).get(uid)  # NaN there means "not public yet": the model forecasts it
+            X = with_own_columns(shared, own.reindex(months) if own is not None else None)
         paths[uid] = model.sample_paths(len(months), n_paths, series_seed(seed, uid, champ), X)
     paths = copula_order(paths, residuals, hierarchy.series,
                          np.random.default_rng(series_seed(seed, "copula", RECONCILED)))

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from exportcast.errors import ExportcastError
-from flows.settings import KNOWN_MODELS, ConfigError, Settings, load_settings
+from flows.settings import KNOWN_MODELS, LEADING_MODELS, ConfigError, Settings, load_settings
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -201,3 +201,7 @@ def test_known_models_match_the_registry() -> None:
     from models import registry
 
     assert set(KNOWN_MODELS) == set(registry.available())
+    # the leading-indicator models models.leading accepts are exactly the registry's ARIMAX family
+    from models.leading import ArimaX
+
+    assert set(LEADING_MODELS) == {name for name in registry.available() if issubclass(registry.get(name), ArimaX)}

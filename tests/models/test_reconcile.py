@@ -289,19 +289,12 @@ def test_a_small_childs_bounds_stay_at_or_above_zero_and_its_points_are_unchange
     from models.reconcile import reconcile_published
 
     rng = np.random.default_rng(0)
-    ds = pd.date_range("2022-01-01", periods=36, freq="MS")
     a = 100 + rng.normal(0, 5, 36)
     b = 3 + np.abs(rng.normal(0, 3, 36))
-    history = {"total": pd.Series(a + b, index=ds), "a": pd.Series(a, index=ds), "b": pd.Series(b, index=ds)}
-    h = hierarchy_from_table(_one_partition_table(), history)
-    fidx = pd.date_range("2025-01-01", periods=12, freq="MS")
     centres = {"total": 104.0, "a": 100.0, "b": 3.0}
-    forecasts = pd.concat([pd.DataFrame({"unique_id": u, "ds": fidx, "model": "ets", "forecast": c, "lo_80": c - 1,
-                                         "hi_80": c + 1, "lo_95": c - 2, "hi_95": c + 2}) for u, c in centres.items()],
-                          ignore_index=True)
-    fits = pd.DataFrame({"unique_id": list(centres), "model": "ets", "model_used": "ets", "status": "ok", "reason": "",
-                         "error": "", "n_obs": 36, "description": "{}"})
-    fitted = {(u, "ets"): _PathStub(c, 40.0 if u == "total" else 1.0, ds[-1], 36) for u, c in centres.items()}
+    history, h, forecasts, fits = _published_case(a, b, centres, "ets")
+    fitted = {(u, "ets"): _PathStub(c, 40.0 if u == "total" else 1.0, history["a"].index[-1], 36)
+              for u, c in centres.items()}
     out, _, _, _, rec = reconcile_published(forecasts, None, fits, fitted, {u: "ets" for u in centres}, history, h,
                                             n_paths=500, seed=0, year=None)
     raw = reconcile_paths({u: fitted[(u, "ets")].sample_paths(12, 500, 0) for u in centres}, rec)
@@ -312,6 +305,20 @@ def test_a_small_childs_bounds_stay_at_or_above_zero_and_its_points_are_unchange
     points = mint["forecast"].unstack("unique_id")
     assert np.allclose(points["total"], points["a"] + points["b"], rtol=1e-12)  # still coherent
     assert np.allclose(points["total"], 104.0)  # the total's base forecast is kept
+
+
+def _published_case(a: np.ndarray, b: np.ndarray, centres: dict[str, float], model: str):
+    """total = a + b over 2022-01..2024-12, and a flat published forecast of 2025 per series
+    (``centres``) under ``model``: (history, hierarchy, forecasts, fits) for reconcile_published."""
+    ds = pd.date_range("2022-01-01", periods=len(a), freq="MS")
+    history = {"total": pd.Series(a + b, index=ds), "a": pd.Series(a, index=ds), "b": pd.Series(b, index=ds)}
+    fidx = pd.date_range("2025-01-01", periods=12, freq="MS")
+    forecasts = pd.concat([pd.DataFrame({"unique_id": u, "ds": fidx, "model": model, "forecast": c, "lo_80": c - 1,
+                                         "hi_80": c + 1, "lo_95": c - 2, "hi_95": c + 2}) for u, c in centres.items()],
+                          ignore_index=True)
+    fits = pd.DataFrame({"unique_id": list(centres), "model": model, "model_used": model, "status": "ok", "reason": "",
+                         "error": "", "n_obs": len(a), "description": "{}"})
+    return history, hierarchy_from_table(_one_partition_table(), history), forecasts, fits
 
 
 def _one_partition_table() -> pd.DataFrame:
@@ -395,3 +402,41 @@ def test_published_children_keep_their_own_range_when_the_residuals_move_togethe
     assert independent_width > 1.15 * base_width     # random pairing: the total's noise lands on the child
     assert width < 1.1 * base_width                  # copula pairing: about its own range
     assert width < 0.85 * independent_width
+
+
+class _LeadingStub(_PathStub):
+    """A leading champion's stand-in: its paths are its indicator column where known, else its
+    centre; it refuses an X without that column (as ARIMAX does)."""
+
+    uses_exog = True
+
+    def sample_paths(self, h: int, n_paths: int, seed: int, X=None) -> np.ndarray:
+        if X is None or "lead:x" not in X.columns:
+            raise ValueError(f"needs X with 'lead:x'; got {None if X is None else list(X.columns)}")
+        x = X["lead:x"].to_numpy(dtype=float)[:h]
+        return np.tile(np.where(np.isnan(x), self.centre, x), (n_paths, 1))
+
+
+def test_a_leading_champion_draws_its_paths_with_its_own_columns() -> None:
+    """The published reconciliation hands a series its own regressor columns (``own_exog``, as
+    the engine did): the total's leading champion draws from its indicator (120 in the first
+    month, public; unknown after); without them it cannot draw at all."""
+    from models.reconcile import reconcile_published
+
+    rng = np.random.default_rng(1)
+    a, b = 100 + rng.normal(0, 5, 36), 10 + rng.normal(0, 1, 36)
+    centres = {"total": 110.0, "a": 100.0, "b": 10.0}
+    history, h, forecasts, fits = _published_case(a, b, centres, "m")
+    fitted = {(u, "m"): (_LeadingStub if u == "total" else _PathStub)(c, 0.0, history["a"].index[-1], 36)
+              for u, c in centres.items()}
+    fidx = pd.date_range("2025-01-01", periods=12, freq="MS")
+    own = {"total": pd.DataFrame({"lead:x": [120.0] + [np.nan] * 11}, index=fidx)}
+    args = (forecasts, None, fits, fitted, {u: "m" for u in centres}, history, h)
+    out, _, _, _, _ = reconcile_published(*args, n_paths=20, seed=0, year=None, own_exog=own)
+    total = out[(out["model"] == RECONCILED) & (out["unique_id"] == "total")].sort_values("ds")
+    # the total is kept (immutable parent): its paths are 120 in the first month, then 110; its
+    # bounds span the paths and its point (110)
+    assert total["hi_80"].tolist() == pytest.approx([120.0] + [110.0] * 11)
+    assert total["lo_80"].tolist() == pytest.approx([110.0] * 12)
+    with pytest.raises(ValueError, match=r"^needs X with 'lead:x'; got None$"):
+        reconcile_published(*args, n_paths=20, seed=0, year=None)
