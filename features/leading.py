@@ -86,26 +86,41 @@ def leading_columns(indicators: pd.DataFrame, specs: Sequence[LeadingSpec], *, c
     cutoff = pd.Timestamp(cutoff).to_period("M").to_timestamp()
     info = information_date(cutoff) if as_of is None else pd.Timestamp(as_of)
     months = pd.DatetimeIndex(months, name="ds")
-    known_names = set(indicators["indicator"].unique())
     out = pd.DataFrame(index=months)
     for spec in specs:
-        if spec.indicator not in known_names:
-            raise LeadingIndicatorError(f"leading indicator '{spec.indicator}' is not in the indicator table")
-        rows = indicators[indicators["indicator"] == spec.indicator]
-        public = rows[rows["available_from"] <= info]
-        values = pd.Series(public["value"].to_numpy(dtype=float), index=pd.DatetimeIndex(public["ds"]))
+        values = public_values(indicators, spec.indicator, as_of=info, cutoff=cutoff)
         needed = cutoff - spec.lag * MONTH  # the indicator month the cutoff month's column holds
         if needed not in values.index:
+            rows = indicators[indicators["indicator"] == spec.indicator]
             later = rows.loc[rows["ds"] == needed, "available_from"]
             when = (f"public only from {later.iloc[0]:%Y-%m-%d}" if len(later) else "no row in the table")
             raise LeadingIndicatorError(
                 f"leading indicator '{spec.indicator}' (lag {spec.lag}): month {needed:%Y-%m}, needed at cutoff "
                 f"{cutoff:%Y-%m}, is not known on the information date {info:%Y-%m-%d} ({when})")
-        span = pd.date_range(values.index.min(), values.index.max(), freq="MS")
-        gaps = span.difference(values.index)
-        if len(gaps):
-            raise LeadingIndicatorError(
-                f"leading indicator '{spec.indicator}': month {gaps[0]:%Y-%m} has no value known on "
-                f"{info:%Y-%m-%d} inside its known span {span[0]:%Y-%m}..{span[-1]:%Y-%m} (cutoff {cutoff:%Y-%m})")
         out[spec.column] = values.reindex(months - spec.lag * MONTH).to_numpy()
     return out
+
+
+def public_values(indicators: pd.DataFrame, indicator: str, *, as_of: pd.Timestamp | str,
+                  cutoff: pd.Timestamp | str | None = None) -> pd.Series:
+    """The values of ``indicator`` public on ``as_of`` (index: the indicator's months, all of them
+    from its first), e.g. the whole history a model learns a reference's dynamics from. Raises
+    :class:`LeadingIndicatorError` when the table lacks the indicator or a month inside the known
+    span has no value (``cutoff``, when given, is named in the message)."""
+    info = pd.Timestamp(as_of)
+    if indicator not in set(indicators["indicator"].unique()):
+        raise LeadingIndicatorError(f"leading indicator '{indicator}' is not in the indicator table")
+    rows = indicators[indicators["indicator"] == indicator]
+    public = rows[rows["available_from"] <= info].sort_values("ds")
+    values = pd.Series(public["value"].to_numpy(dtype=float), index=pd.DatetimeIndex(public["ds"], name="ds"),
+                       name=indicator)
+    if values.empty:
+        return values
+    span = pd.date_range(values.index.min(), values.index.max(), freq="MS")
+    gaps = span.difference(values.index)
+    if len(gaps):
+        at = f" (cutoff {pd.Timestamp(cutoff):%Y-%m})" if cutoff is not None else ""
+        raise LeadingIndicatorError(
+            f"leading indicator '{indicator}': month {gaps[0]:%Y-%m} has no value known on "
+            f"{info:%Y-%m-%d} inside its known span {span[0]:%Y-%m}..{span[-1]:%Y-%m}{at}")
+    return values

@@ -2,6 +2,7 @@
 pipeline share these, so that both go through the same settings -> engine path)."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -43,41 +44,97 @@ def uses_working_days(settings: "Settings") -> bool:
     return False
 
 
+@dataclass(frozen=True)
+class LeadingPlan:
+    """One leading model of one series: its spec, the indicator it reads and how.
+
+    ``reads``: ``"regressor"`` (ARIMAX: the indicator's column on the series' months, known months
+    then NaN) or ``"reference"`` (the cycle model: the indicator's whole public history, from
+    which its dynamics are estimated at each cutoff and handed in as params)."""
+
+    spec: "ModelSpec"
+    lead: "LeadingSpec"
+    min_obs: int
+    reads: str = "regressor"
+
+
 class LeadingExtras:
     """``models.engine.ExtrasAt`` of config ``models.leading``: for a series with leading models,
-    at each cutoff, each model with its indicator column as public on that cutoff's information
-    date (``features.leading.leading_columns``: the 16th after the cutoff month; beyond the
-    public months the model forecasts the indicator). A model whose indicator cannot serve the
-    cutoff (it starts later, or the cutoff month's value was not public yet) is skipped there,
-    with the indicator's one-line reason; so is a model with fewer known months of its indicator
-    up to the cutoff than it needs to fit (``min_obs``): its forecast would be the engine's
-    fallback under the leading model's name (e.g. the flash, from 2016, at the October 2016 and
-    2017 cutoffs of the institutional comparison)."""
+    at each cutoff, each model with what it reads of its indicator as public on that cutoff's
+    information date (the 16th after the cutoff month, ``features.leading.information_date``).
 
-    def __init__(self, plan: "dict[str, list[tuple[ModelSpec, LeadingSpec, int]]]", indicators: pd.DataFrame) -> None:
+    - A regressor model (ARIMAX) gets its indicator column (``features.leading.leading_columns``;
+      beyond the public months the model forecasts the indicator). It is skipped where the
+      indicator cannot serve the cutoff (it starts later, or the cutoff month's value was not
+      public yet), and where fewer known months of its indicator up to the cutoff than it needs to
+      fit (``min_obs``): its forecast would be the engine's fallback under the leading model's
+      name (e.g. the flash, from 2016, at the October 2016 and 2017 cutoffs of the institutional
+      comparison).
+    - A reference model (the cycle model, ``models.cycle``) gets the dynamics estimated on the
+      indicator's public history (``GrowthAR.estimate``) as params. It is skipped where that
+      history is too short, or where the series has fewer months up to the cutoff than dynamics of
+      that order need (``GrowthCycle.needed_months``).
+
+    Each skip is recorded with its one-line reason. A reference's dynamics are estimated once per
+    information date (the backtest asks at the same cutoffs for every series)."""
+
+    def __init__(self, plan: "dict[str, list[LeadingPlan]]", indicators: pd.DataFrame) -> None:
         self.plan = plan
         self.indicators = indicators
+        self._dynamics: dict[tuple[str, str, pd.Timestamp], object] = {}
+
+    def _reference_params(self, item: LeadingPlan, cutoff: pd.Timestamp, months: pd.DatetimeIndex) -> dict:
+        from features.leading import information_date, public_values
+        from models import registry
+        from models.base import ModelInputError
+        from models.cycle import GrowthAR
+
+        info = information_date(cutoff)
+        model = registry.create(item.spec.name, dict(item.spec.params))
+        key = (item.spec.name, item.lead.indicator, info)
+        if key not in self._dynamics:
+            values = public_values(self.indicators, item.lead.indicator, as_of=info, cutoff=cutoff)
+            try:
+                self._dynamics[key] = GrowthAR.estimate(values.to_numpy(), max_lag=model.params["max_lag"])
+            except ModelInputError as exc:
+                self._dynamics[key] = f"reference '{item.lead.indicator}' as public on {info:%Y-%m-%d}: {exc}"
+        dynamics = self._dynamics[key]
+        if isinstance(dynamics, str):
+            raise ValueError(dynamics)
+        have = int((months <= cutoff).sum())
+        need = model.needed_months(dynamics.order)
+        if have < need:
+            raise ValueError(f"{have} months of history by cutoff {cutoff:%Y-%m}; {item.spec.name} with the "
+                             f"dynamics of order {dynamics.order} of '{item.lead.indicator}' needs {need}")
+        return dict(item.spec.params) | dynamics.params()
 
     def __call__(self, unique_id: str, cutoff: pd.Timestamp, months: pd.DatetimeIndex) -> "SeriesExtras":
         from features.leading import LeadingIndicatorError, leading_columns
-        from models.engine import SeriesExtras
+        from models.engine import ModelSpec, SeriesExtras
 
         models, columns, skipped = [], [], []
-        for spec, lead, min_obs in self.plan.get(unique_id, []):
+        for item in self.plan.get(unique_id, []):
+            spec, lead = item.spec, item.lead
+            if item.reads == "reference":
+                try:
+                    models.append(ModelSpec(spec.name, self._reference_params(item, pd.Timestamp(cutoff), months)))
+                except (LeadingIndicatorError, ValueError) as exc:
+                    skipped.append((spec.name, str(exc)))
+                continue
             try:
                 column = leading_columns(self.indicators, [lead], cutoff=cutoff, months=months)
             except LeadingIndicatorError as exc:
                 skipped.append((spec.name, str(exc)))
                 continue
             known = int(column[lead.column].loc[:cutoff].notna().sum())
-            if known < min_obs:
+            if known < item.min_obs:
                 skipped.append((spec.name, f"{known} months of leading indicator '{lead.indicator}' known by cutoff "
-                                           f"{cutoff:%Y-%m}; {spec.name} needs {min_obs}"))
+                                           f"{cutoff:%Y-%m}; {spec.name} needs {item.min_obs}"))
                 continue
             columns.append(column)
             models.append(spec)
         if not columns:
-            return SeriesExtras(skipped=tuple(skipped))
+            return SeriesExtras(tuple(models), None, tuple(skipped))
         exog = pd.concat(columns, axis=1)
         return SeriesExtras(tuple(models), exog.loc[:, ~exog.columns.duplicated()], tuple(skipped))
 
@@ -105,7 +162,7 @@ def leading_extras(settings: "Settings", indicators: pd.DataFrame | None,
     if indicators is None:
         raise ModelSetupError("models.leading needs the indicator table (data/indicators_monthly.csv, or "
                               "data.indicators_path for a CSV source); none was given")
-    plan: dict[str, list[tuple[ModelSpec, LeadingSpec, int]]] = {}
+    plan: dict[str, list[LeadingPlan]] = {}
     known = set(indicators["indicator"])
     for unique_id, names in settings.models.leading.items():
         for name in names:
@@ -115,11 +172,18 @@ def leading_extras(settings: "Settings", indicators: pd.DataFrame | None,
             except Exception as exc:  # noqa: BLE001 - named in one line
                 raise ModelSetupError(f"models.leading['{unique_id}']: model '{name}' cannot be created with params "
                                       f"{params}: {exc}") from exc
-            lead = LeadingSpec.from_column(model.params["regressor"])
+            reference = model.params.get("reference", "")
+            if reference:
+                lead, reads = LeadingSpec(reference), "reference"
+            elif model.params.get("regressor"):
+                lead, reads = LeadingSpec.from_column(model.params["regressor"]), "regressor"
+            else:
+                raise ModelSetupError(f"models.leading['{unique_id}']: model '{name}' reads no indicator; set "
+                                      f"models.params.{name}.reference (the indicator its dynamics are learned on)")
             if lead.indicator not in known:
                 raise ModelSetupError(f"models.leading['{unique_id}']: model '{name}' reads indicator '{lead.indicator}', "
                                       f"which the indicator table does not have")
-            plan.setdefault(unique_id, []).append((ModelSpec(name, params), lead, int(model.min_obs)))
+            plan.setdefault(unique_id, []).append(LeadingPlan(ModelSpec(name, params), lead, int(model.min_obs), reads))
     return LeadingExtras(plan, indicators)
 
 

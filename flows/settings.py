@@ -42,9 +42,10 @@ ENV_DELIMITER = "__"
 SECRET_KEY_PATTERN = re.compile(r"(secret|token|password|passwd|service_key|api_key|credential)", re.IGNORECASE)
 #: model names the registry knows (kept in sync by a test against models.registry.available())
 KNOWN_MODELS: tuple[str, ...] = ("seasonal_naive", "naive", "ets", "theta", "arima", "prophet", "ensemble",
-                                  "arimax", "arimax_wsts", "arimax_flash")
-#: the leading-indicator models (models/leading.py): run per series (``models.leading``), not for all
-LEADING_MODELS: tuple[str, ...] = ("arimax", "arimax_wsts", "arimax_flash")
+                                  "arimax", "arimax_wsts", "arimax_flash", "cycle", "cycle_wsts")
+#: the leading-indicator models (models/leading.py, models/cycle.py): run per series
+#: (``models.leading``), not for all
+LEADING_MODELS: tuple[str, ...] = ("arimax", "arimax_wsts", "arimax_flash", "cycle", "cycle_wsts")
 
 
 class ConfigError(ExportcastError, ValueError):

@@ -3,9 +3,18 @@
 Rules (fixed, so the choice is reproducible and explainable):
 
 - The metric is the configured one (``backtest.champion_metric``: mase | smape | rmsse); the
-  score of a candidate is the mean of its finite values over the windows. Only candidates
-  scored on the largest number of windows compete, so that a model that failed (or had no
-  scale) in a hard window cannot win on the easy ones.
+  score of a candidate is the mean of its finite values over the windows. Candidates scored on
+  the largest number of windows compete, so that a model that failed (or had no scale) in a hard
+  window cannot win on the easy ones.
+- A candidate that STARTED later (no score in the first windows, e.g. a model whose information
+  begins later or that needs a longer history, then scored on every window since) competes on
+  its windows: every candidate is then ranked by its mean paired gain over the default on the
+  windows both are scored on (for the candidates scored on all windows that is the ranking by
+  mean), and the noise margin below is computed on those windows. Why (2026-11-30): a model
+  that cannot run on the early windows (the cycle model needs a year, its lags and a year of
+  residuals) was never eligible however good it was later; a paired comparison on the common
+  windows is fair to both, and with few common windows its standard error is large, so the
+  margin asks more of it. A model that failed after it started is still out.
 - Noise margin: the best-scoring candidate replaces the caller's a-priori DEFAULT (the median
   ensemble when it is enabled) only if it beats it by more than ``NOISE_SE`` standard errors of
   their mean paired difference across windows, sd(d_w) / sqrt(n) with d_w = score_w(default) -
@@ -132,6 +141,29 @@ def noise_margin(candidate: list[float], best: list[float]) -> float:
     return math.sqrt(sum((x - mean) ** 2 for x in d) / (len(d) - 1) / len(d))
 
 
+def _late_starters(raw: Mapping[str, list[float]], default: str, n_windows: int) -> list[str]:
+    """Candidates that started later than the default and were scored on every window since
+    (fewer windows, none failed after the first); empty unless the default was scored on all."""
+    if default not in raw or sum(math.isfinite(v) for v in raw[default]) != n_windows:
+        return []
+    out = []
+    for name, values in raw.items():
+        scored = [math.isfinite(v) for v in values]
+        if name == default or not any(scored) or all(scored) or sum(scored) == n_windows:
+            continue
+        first = scored.index(True)
+        on_default = [math.isfinite(v) for v in raw[default]]
+        if all(scored[first:]) and all(on_default[first:]):
+            out.append(name)
+    return out
+
+
+def _paired(default: list[float], candidate: list[float]) -> tuple[float, int]:
+    """Mean of default - candidate over the windows both are scored on, and their number."""
+    d = [a - b for a, b in zip(default, candidate) if math.isfinite(a) and math.isfinite(b)]
+    return (sum(d) / len(d) if d else -math.inf), len(d)
+
+
 def choose(scores: Mapping[str, Iterable[float]], default: str, *, metric: str = "mase",
            noise_se: float = NOISE_SE) -> Choice:
     """Pick the champion from per-candidate metric values, one per window.
@@ -149,16 +181,36 @@ def choose(scores: Mapping[str, Iterable[float]], default: str, *, metric: str =
     if n_windows == 0:
         return Choice(default, "no backtest window: default", 0, means, metric)
     contenders = {name: means[name] for name, v in finite.items() if len(v) == n_windows}
-    best = min(contenders.values())
-    tied = [name for name, score in contenders.items() if score - best <= TIE_TOLERANCE]
-    champion = default if default in tied else min(tied, key=complexity_key)
-    reason = f"lowest mean {label} {contenders[champion]:.3f} over {n_windows} window{'s' if n_windows != 1 else ''}"
+    late = _late_starters(raw, default, n_windows)
+    if late:  # ranked by their mean paired gain over the default, on the windows both have
+        gains = {name: _paired(raw[default], raw[name]) for name in (*contenders, *late)}
+        top = max(g for g, _ in gains.values())
+        tied = [name for name, (g, _) in gains.items() if top - g <= TIE_TOLERANCE]
+        champion = default if default in tied else min(tied, key=complexity_key)
+        gain, shared = gains[champion]
+        if champion in late:
+            reason = (f"mean {label} {means[champion]:.3f} over the {shared} window{'s' if shared != 1 else ''} it was "
+                      f"scored on (it started later), {gain:.3f} below {default}'s on the same windows")
+            contenders[champion] = contenders[default] - gain  # the default's mean less the paired gain
+        else:
+            reason = f"lowest mean {label} {contenders[champion]:.3f} over {n_windows} window{'s' if n_windows != 1 else ''}"
+        best = contenders[default] - gain
+    else:
+        best = min(contenders.values())
+        tied = [name for name, score in contenders.items() if score - best <= TIE_TOLERANCE]
+        champion = default if default in tied else min(tied, key=complexity_key)
+        reason = f"lowest mean {label} {contenders[champion]:.3f} over {n_windows} window{'s' if n_windows != 1 else ''}"
     challenged = default in contenders and default not in tied  # the default lost on the mean: by more than the noise?
     margin = noise_margin(raw[default], raw[champion]) if challenged and noise_se > 0 else 0.0
     if challenged and math.isinf(margin):
         reason = (f"mean {label} {contenders[default]:.3f} against {champion}'s {best:.3f} over {n_windows} "
                   f"window{'s' if n_windows != 1 else ''}: fewer than two windows score both, no spread to show "
                   f"the difference is more than noise; default kept")
+        champion = default
+    elif challenged and contenders[default] - best <= noise_se * margin and late and champion in late:
+        reason = (f"{champion}'s mean {label} {means[champion]:.3f} over the {shared} window{'s' if shared != 1 else ''} it "
+                  f"was scored on (it started later) is {contenders[default] - best:.3f} below {default}'s on the same "
+                  f"windows, within the noise (<= {noise_se:g} x standard error {margin:.3f}); default kept")
         champion = default
     elif challenged and contenders[default] - best <= noise_se * margin:
         reason = (f"mean {label} {contenders[default]:.3f} over {n_windows} windows, within the noise of {champion}'s "

@@ -21,6 +21,8 @@ _MODULES: dict[str, str] = {
     "arimax": "models.leading",
     "arimax_wsts": "models.leading",
     "arimax_flash": "models.leading",
+    "cycle": "models.cycle",
+    "cycle_wsts": "models.cycle",
 }
 
 
