@@ -196,9 +196,12 @@ def _settings_with_models(config: Path, models: Optional[str]):
     from flows.settings import load_settings
 
     settings = load_settings(config)
-    if models:
+    if models:  # exactly these models: a configured leading model runs only if named
         names = [m.strip() for m in models.split(",") if m.strip()]
-        settings = settings.updated("models", enabled=names)
+        leading = {uid: [m for m in ms if m in names] for uid, ms in settings.models.leading.items()}
+        leading = {uid: ms for uid, ms in leading.items() if ms}
+        in_leading = {m for ms in leading.values() for m in ms}
+        settings = settings.updated("models", enabled=[n for n in names if n not in in_leading], leading=leading)
     return settings
 
 

@@ -208,18 +208,25 @@ def leading_exog(frame: pd.DataFrame, settings: "Settings", indicators: pd.DataF
 
 def leading_indicators(settings: "Settings", data_dir: "Path") -> pd.DataFrame | None:
     """The indicator table the leading models read (None when ``models.leading`` is empty): the
-    embedded ``indicators_monthly.csv``, or ``data.indicators_path`` for another source."""
-    from exportcast.errors import ModelSetupError
+    embedded ``indicators_monthly.csv``, or ``data.indicators_path`` for another source. Another
+    source without ``data.indicators_path`` reads the embedded table too (the project's own
+    dataset, through its last month), with a DataWarning saying so: the default configuration
+    runs a leading model, and a live run from the customs API must not stop for it."""
+    import warnings
+
+    from exportcast.errors import DataWarning
     from features.readers import read_indicator_csv, read_indicators
 
     if not settings.models.leading:
         return None
-    if settings.data.source == "embedded":
-        return read_indicators(data_dir)
-    if settings.data.indicators_path is None:
-        raise ModelSetupError(f"models.leading needs the indicators: data.source is '{settings.data.source}', so set "
-                              "data.indicators_path (a CSV in the format of data/indicators_monthly.csv)")
-    return read_indicator_csv(settings.data.indicators_path)
+    if settings.data.source != "embedded" and settings.data.indicators_path is not None:
+        return read_indicator_csv(settings.data.indicators_path)
+    table = read_indicators(data_dir)
+    if settings.data.source != "embedded":
+        warnings.warn(f"data.indicators_path is not set: the leading models ({', '.join(sorted(settings.models.leading))}) "
+                      f"read the embedded indicator table {data_dir / 'indicators_monthly.csv'}, through "
+                      f"{table['ds'].max():%Y-%m}", DataWarning, stacklevel=2)
+    return table
 
 
 def backtest_frame(frame: pd.DataFrame, settings: "Settings", *, horizon: int, windows: int, step: int,

@@ -202,7 +202,13 @@ def choose(scores: Mapping[str, Iterable[float]], default: str, *, metric: str =
         reason = f"lowest mean {label} {contenders[champion]:.3f} over {n_windows} window{'s' if n_windows != 1 else ''}"
     challenged = default in contenders and default not in tied  # the default lost on the mean: by more than the noise?
     margin = noise_margin(raw[default], raw[champion]) if challenged and noise_se > 0 else 0.0
-    if challenged and math.isinf(margin):
+    if challenged and math.isinf(margin) and late and champion in late:
+        reason = (f"{champion}'s mean {label} {means[champion]:.3f} over the {shared} window{'s' if shared != 1 else ''} it "
+                  f"was scored on (it started later) against {default}'s {means[champion] + contenders[default] - best:.3f} "
+                  f"on the same window{'s' if shared != 1 else ''}: fewer than two windows score both, no spread to show "
+                  f"the difference is more than noise; default kept")
+        champion = default
+    elif challenged and math.isinf(margin):
         reason = (f"mean {label} {contenders[default]:.3f} against {champion}'s {best:.3f} over {n_windows} "
                   f"window{'s' if n_windows != 1 else ''}: fewer than two windows score both, no spread to show "
                   f"the difference is more than noise; default kept")

@@ -153,6 +153,9 @@ class GrowthCycle(Forecaster):
             raise ModelInputError(f"{self.name}: the series must be positive (the model works on log growth)")
         filled = seasonal_interpolate(y)
         g = log_growth(filled.to_numpy())
+        if self.params["intercept"] is None and self.default_reference:
+            raise ModelInputError(f"{self.name}: its dynamics come from '{self.default_reference}' as public at the "
+                                  f"cutoff; run it under models.leading (none were given)")
         if self.params["intercept"] is None:
             self.dynamics_ = GrowthAR.estimate(filled.to_numpy(), max_lag=self.params["max_lag"],
                                                min_reference=SEASON + MIN_RESIDUALS)

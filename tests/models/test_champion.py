@@ -189,3 +189,44 @@ def test_champion_rule_is_checked_once_where_it_is_made():
         ChampionRule("mape")
     with pytest.raises(ValueError, match=r"^champion noise margin must be a finite number >= 0; got -1$"):
         ChampionRule("mase", -1)
+
+
+def test_a_candidate_that_started_later_wins_on_its_windows_when_beyond_the_noise():
+    # cycle starts at window 3; on windows 3-5 the ensemble scores 1.0, 1.2, 1.1 and cycle 0.5, 0.6, 0.7:
+    # paired gains 0.5, 0.6, 0.4 -> mean 0.5, standard error sd(0.5, 0.6, 0.4) / sqrt(3) = 0.1 / sqrt(3) = 0.058
+    choice = choose({"ensemble": [0.9, 0.8, 1.0, 1.2, 1.1], "ets": [1.0, 0.9, 1.0, 1.1, 1.1],
+                     "cycle": [NAN, NAN, 0.5, 0.6, 0.7]}, default="ensemble")
+    assert choice.champion == "cycle"
+    assert choice.reason == ("mean MASE 0.600 over the 3 windows it was scored on (it started later), 0.500 below "
+                             "ensemble's on the same windows")
+    assert choice.n_windows == 5
+
+
+def test_a_later_starter_inside_the_noise_keeps_the_default_with_the_paired_figures():
+    # gains 1.0 - 0.5 = 0.5 and 1.2 - 1.3 = -0.1: mean 0.2, standard error |0.5 - (-0.1)| / 2 = 0.3
+    choice = choose({"ensemble": [0.9, 1.0, 1.2], "cycle": [NAN, 0.5, 1.3]}, default="ensemble")
+    assert choice.champion == "ensemble"
+    assert choice.reason == ("cycle's mean MASE 0.900 over the 2 windows it was scored on (it started later) is 0.200 "
+                             "below ensemble's on the same windows, within the noise (<= 1 x standard error 0.300); "
+                             "default kept")
+
+
+def test_a_later_starter_is_ranked_against_the_full_candidates_by_paired_gain():
+    # theta gains 0.3 in every window (mean 0.7 vs 1.0); cycle gains 0.2 on its two windows: theta wins
+    choice = choose({"ensemble": [1.0, 1.0, 1.0, 1.0], "theta": [0.7, 0.71, 0.69, 0.7],
+                     "cycle": [NAN, NAN, 0.8, 0.8]}, default="ensemble")
+    assert choice.champion == "theta"
+    assert choice.reason == "lowest mean MASE 0.700 over 4 windows"
+
+
+def test_a_candidate_that_failed_after_it_started_stays_out():
+    choice = choose({"ensemble": [1.0, 1.0, 1.0, 1.0], "cycle": [NAN, 0.1, NAN, 0.1]}, default="ensemble")
+    assert (choice.champion, choice.reason) == ("ensemble", "lowest mean MASE 1.000 over 4 windows")
+
+
+def test_a_later_starter_with_one_window_keeps_the_default_and_says_so():
+    choice = choose({"ensemble": [1.0, 1.0, 1.2], "arimax_flash": [NAN, NAN, 0.4]}, default="ensemble")
+    assert choice.champion == "ensemble"
+    assert choice.reason == ("arimax_flash's mean MASE 0.400 over the 1 window it was scored on (it started later) "
+                             "against ensemble's 1.200 on the same window: fewer than two windows score both, no "
+                             "spread to show the difference is more than noise; default kept")

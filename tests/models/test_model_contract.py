@@ -20,6 +20,8 @@ FAST: dict[str, dict] = {
     "arimax": {"regressor": "lead:test", "max_p": 1, "max_q": 1, "max_candidates": 6},
     "arimax_wsts": {"max_p": 1, "max_q": 1, "max_candidates": 6},
     "arimax_flash": {"max_p": 1, "max_q": 1, "max_candidates": 6},
+    # the reference's dynamics, as flows.jobs.LeadingExtras hands them in
+    "cycle_wsts": {"intercept": 0.01, "phi": [0.8, 0.1, -0.2]},
 }
 MODELS = registry.available()
 
@@ -57,7 +59,7 @@ def fitted(X):
 
 def test_registry_lists_every_model():
     assert set(MODELS) == {"seasonal_naive", "naive", "ets", "theta", "arima", "prophet", "ensemble",
-                           "arimax", "arimax_wsts", "arimax_flash"}
+                           "arimax", "arimax_wsts", "arimax_flash", "cycle", "cycle_wsts"}
     for name in MODELS:
         cls = registry.get(name)
         assert cls.name == name

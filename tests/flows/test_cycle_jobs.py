@@ -1,0 +1,120 @@
+"""The cycle model as a leading model (config ``models.leading``; flows/jobs.py LeadingExtras,
+``reads='reference'``): at each cutoff its dynamics are estimated on exactly the reference values
+public on that cutoff's information date, and it is skipped, with the reason, where the reference
+or the series' own history is too short."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from features.indicators import available_from
+from flows import jobs
+from flows.settings import load_settings
+from models.cycle import GrowthAR
+
+WSTS = "wsts_month:billings_worldwide"
+OWN = pd.date_range("2016-01-01", "2021-12-01", freq="MS")
+
+
+def _wsts(start: str = "1995-01-01", end: str = "2021-12-01") -> pd.DataFrame:
+    months = pd.date_range(start, end, freq="MS")
+    rng = np.random.default_rng(5)
+    t = np.arange(len(months))
+    values = 10e9 * np.exp(0.005 * t + 0.25 * np.sin(2 * np.pi * t / 48) + rng.normal(0, 0.03, len(t)))
+    return pd.DataFrame({"indicator": WSTS, "ds": months, "value": values, "unit": "USD",
+                         "available_from": [pd.Timestamp(available_from("month", f"{m:%Y-%m}", release="wsts")) for m in months],
+                         "source": "test"})
+
+
+def _frame() -> pd.DataFrame:
+    rng = np.random.default_rng(6)
+    t = np.arange(len(OWN))
+    y = 8e9 * np.exp(0.006 * t + 0.35 * np.sin(2 * np.pi * t / 48) + rng.normal(0, 0.05, len(t)))
+    return pd.DataFrame({"unique_id": "item:semis", "ds": OWN, "y": y})
+
+
+def _settings(tmp_path: Path, leading: dict | None = None):
+    config = {"models": {"enabled": ["seasonal_naive", "naive"], "leading": leading or {"item:semis": ["cycle_wsts"]},
+                         "params": {"cycle_wsts": {"max_lag": 12}}, "n_paths": 50},
+              "backtest": {"combinations": False}, "runtime": {"n_jobs": 1, "seed": 0}}
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    return load_settings(path)
+
+
+def test_the_dynamics_are_estimated_on_exactly_the_values_public_on_the_information_date(tmp_path):
+    wsts = _wsts()
+    extras = jobs.leading_extras(_settings(tmp_path), wsts)
+    out = extras("item:semis", pd.Timestamp("2020-06-01"), OWN)
+    # information date 2020-07-16: WSTS public through 2020-05 (released 2020-07-15), not 2020-06
+    public = wsts[wsts["available_from"] <= pd.Timestamp("2020-07-16")]
+    assert public["ds"].max() == pd.Timestamp("2020-05-01")
+    expected = GrowthAR.estimate(public["value"].to_numpy(), max_lag=12)
+    (spec,) = out.models
+    assert spec.name == "cycle_wsts" and out.exog is None and out.skipped == ()
+    assert spec.params == {"max_lag": 12} | expected.params()
+    # a value public after the information date changes nothing; one public before changes the dynamics
+    later = wsts.copy()
+    later.loc[later["ds"] == pd.Timestamp("2020-06-01"), "value"] *= 3
+    assert jobs.leading_extras(_settings(tmp_path), later)("item:semis", pd.Timestamp("2020-06-01"), OWN).models == out.models
+    earlier = wsts.copy()
+    earlier.loc[earlier["ds"] == pd.Timestamp("2020-05-01"), "value"] *= 3
+    assert jobs.leading_extras(_settings(tmp_path), earlier)("item:semis", pd.Timestamp("2020-06-01"), OWN).models != out.models
+
+
+def test_too_short_a_reference_or_own_history_skips_the_model_with_the_reason(tmp_path):
+    extras = jobs.leading_extras(_settings(tmp_path), _wsts(start="2014-01-01"))
+    short_reference = extras("item:semis", pd.Timestamp("2019-06-01"), OWN)
+    assert short_reference.models == ()
+    assert short_reference.skipped == (("cycle_wsts", "reference 'wsts_month:billings_worldwide' as public on 2019-07-16: "
+                                                      "growth AR: the reference has 53 months of 12-month growth; needs 60"),)
+    extras = jobs.leading_extras(_settings(tmp_path), _wsts())
+    order = GrowthAR.estimate(_wsts().query("available_from <= '2017-07-16'")["value"].to_numpy(), max_lag=12).order
+    short_own = extras("item:semis", pd.Timestamp("2017-06-01"), OWN)
+    assert short_own.models == ()
+    assert short_own.skipped == (("cycle_wsts", f"18 months of history by cutoff 2017-06; cycle_wsts with the dynamics of "
+                                                f"order {order} of 'wsts_month:billings_worldwide' needs {24 + order}"),)
+
+
+def test_a_cycle_model_without_a_reference_is_a_setup_error(tmp_path):
+    from exportcast.errors import ModelSetupError
+
+    with pytest.raises(ModelSetupError, match=r"^models.leading\['item:semis'\]: model 'cycle' reads no indicator; set "
+                                              r"models.params.cycle.reference \(the indicator its dynamics are learned on\)$"):
+        jobs.leading_extras(_settings(tmp_path, {"item:semis": ["cycle"]}), _wsts())
+
+
+@pytest.mark.slow
+def test_the_backtest_runs_the_cycle_model_where_it_can_and_skips_it_where_it_cannot(tmp_path):
+    settings = _settings(tmp_path)
+    out = jobs.backtest_frame(_frame(), settings, horizon=6, windows=2, step=12, indicators=_wsts())
+    fits = out.fits[out.fits["model"] == "cycle_wsts"].sort_values("cutoff")
+    assert fits["status"].tolist() == ["ok", "ok"]
+    assert set(out.metrics["model"]) >= {"cycle_wsts", "seasonal_naive"}
+    early = jobs.backtest_frame(_frame(), settings, horizon=6, windows=1, step=6, indicators=_wsts(),
+                                cutoffs=[pd.Timestamp("2017-06-01")])
+    skipped = early.fits[early.fits["model"] == "cycle_wsts"]
+    assert skipped["status"].tolist() == ["skipped"]
+    assert "cycle_wsts" not in set(early.metrics["model"])
+
+
+def test_another_source_without_an_indicator_path_reads_the_embedded_table_and_says_so(tmp_path):
+    from exportcast.errors import DataWarning
+    from features.readers import read_indicators
+
+    data_dir = Path(__file__).resolve().parents[2] / "data"
+    settings = _settings(tmp_path).updated("data", source="csv", path=tmp_path / "mine.csv")
+    with pytest.warns(DataWarning, match=r"^data.indicators_path is not set: the leading models \(item:semis\) read the "
+                                         r"embedded indicator table .*indicators_monthly.csv, through 2025-12$"):
+        table = jobs.leading_indicators(settings, data_dir)
+    pd.testing.assert_frame_equal(table, read_indicators(data_dir))
+    own = tmp_path / "indicators.csv"
+    _wsts().assign(ds=lambda f: f["ds"].dt.strftime("%Y-%m-%d"),
+                   available_from=lambda f: f["available_from"].dt.strftime("%Y-%m-%d")).to_csv(own, index=False)
+    mine = jobs.leading_indicators(settings.updated("data", indicators_path=own), data_dir)
+    assert mine["value"].to_numpy() == pytest.approx(_wsts()["value"].to_numpy())
+    assert jobs.leading_indicators(settings.updated("models", leading={}), data_dir) is None
