@@ -93,7 +93,7 @@ def format_table(table: pd.DataFrame) -> str:
             f"ratio to {best}": g["ratio_to_best_institution"].round(3),
             "information": g["information"],
         })
-        out.append(f"== {uid}, pre-year outlooks {FIRST_YEAR}-{LAST_YEAR} (ratio: MAPE on {best}'s years / {best}'s MAPE) ==")
+        out.append(f"== {uid}, pre-year outlooks {FIRST_YEAR}-{LAST_YEAR} (ratio: MAPE on {best}'s years / {best}'s MAPE on the same years) ==")
         out.append(shown.to_string(index=False, na_rep="n/a"))
     return "\n\n".join(out)
 

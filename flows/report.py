@@ -861,9 +861,9 @@ def _accuracy_tables(comparison: pd.DataFrame, names: dict[str, str]) -> str:
         out.append(_table(["Forecast", "Years", "MAPE", "Bias", "80% cover", f"Ratio to {best}", "Information used"], body,
                           caption=_label(str(uid), names), numeric=(2, 3, 4, 5), classes=["data", "compact"],
                           widths=["11%", "13%", "7%", "7%", "7%", "8%", "47%"]))
-    out.append(_note("Models over every year KITA or KIET has an outlook for; institutions over their own years. "
-                     "Ratio: the forecast's MAPE over the best institution's years / that institution's MAPE (below 1 "
-                     "beats it). 80% cover: share of the years whose actual fell inside the forecast's 80% interval "
+    out.append(_note("Models over every year KITA or KIET has an outlook for (a model that starts later over the "
+                     "years it has); institutions over their own years. Ratio: the forecast's MAPE over the best "
+                     "institution's years / that institution's MAPE over the same years (below 1 beats it). 80% cover: share of the years whose actual fell inside the forecast's 80% interval "
                      "of the annual total (institutions publish none). Bias: mean signed error, above the actual positive."))
     return "".join(out)
 

@@ -126,7 +126,7 @@ class GrowthCycle(Forecaster):
     min_obs = 24
     #: the indicator whose history teaches the dynamics (``flows.jobs.LeadingExtras``); "" = none
     default_reference = ""
-    information = "its own monthly history (dynamics of its own 12-month growth)"
+    information = "the dynamics of its own 12-month growth"
 
     def __init__(self, intercept: float | None = None, phi: list[float] | tuple[float, ...] | None = None,
                  reference: str = "", max_lag: int = 36, **params: Any) -> None:
@@ -227,5 +227,4 @@ class GrowthCycleWsts(GrowthCycle):
 
     name = "cycle_wsts"
     default_reference = "wsts_month:billings_worldwide"
-    information = ("the semiconductor cycle's dynamics learned on WSTS world billings public by then (1986 on), "
-                   "applied to its own monthly history")
+    information = "the semiconductor cycle's dynamics learned on WSTS world billings public by then (1986 on)"

@@ -664,8 +664,9 @@ def accuracy_table(comparison: pd.DataFrame, unique_ids: tuple[str, ...] = ("tot
       percent; ``coverage_80``: the share of those years whose actual fell inside the model's 80%
       interval (institutions publish none: NaN).
     - ``ratio_to_best_institution``: the candidate's MAPE over the best institution's years (the
-      institution with the lowest MAPE) divided by that institution's MAPE: below 1 beats it on
-      its own years.
+      institution with the lowest MAPE) divided by that institution's MAPE over the same years:
+      below 1 beats it on its own years. A candidate that has only some of them (a model that
+      starts later) is compared on those it has, with the institution's MAPE on the same years.
     Columns ``ACCURACY_COLUMNS``."""
     _require(comparison, ("target_year", "unique_id", "institution", "kind", "model", "model_ape", "model_error_pct",
                           "model_in_80", "institution_ape", "institution_error_pct", "in_summary"), "comparison")
@@ -681,12 +682,15 @@ def accuracy_table(comparison: pd.DataFrame, unique_ids: tuple[str, ...] = ("tot
                 inst_stats[inst] = (sorted(g["target_year"].astype(int)), float(g["institution_ape"].mean()),
                                     float(g["institution_error_pct"].mean()))
         best = min(inst_stats, key=lambda i: inst_stats[i][1]) if inst_stats else ""
-        best_years = set(inst_stats[best][0]) if best else set()
-        best_mape = inst_stats[best][1] if best else np.nan
+        best_by_year: dict[int, float] = {}
+        if best:
+            g = s[s["institution"] == best].drop_duplicates("target_year")
+            best_by_year = dict(zip(g["target_year"].astype(int), g["institution_ape"].astype(float)))
 
         def ratio(by_year: Mapping[int, float]) -> float:
-            on = [v for y, v in by_year.items() if y in best_years]
-            return float(np.mean(on)) / best_mape if on and best_mape > 0 else np.nan
+            on = [y for y in by_year if y in best_by_year]
+            denominator = float(np.mean([best_by_year[y] for y in on])) if on else np.nan
+            return float(np.mean([by_year[y] for y in on])) / denominator if on and denominator > 0 else np.nan
 
         for inst in institutions:
             if inst not in inst_stats:

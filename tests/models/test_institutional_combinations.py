@@ -134,8 +134,8 @@ def test_accuracy_table_numbers_by_hand():
     assert t.loc["KIET", "mape"] == pytest.approx(4.0)
     assert t.loc["KIET", "bias_pct"] == pytest.approx(1.0)
     assert (t["best_institution"] == "KITA").all()
-    # KIET on KITA's years: only 2013, 2014 -> (3+5)/2 / 4
-    assert t.loc["KIET", "ratio_to_best_institution"] == pytest.approx(1.0)
+    # KIET on KITA's years: only 2013, 2014 -> (3+5)/2 against KITA's (4+6)/2 on the same years
+    assert t.loc["KIET", "ratio_to_best_institution"] == pytest.approx(0.8)
     assert np.isnan(t.loc["KITA", "coverage_80"])
     # ets over 2013-2015: MAPE 5, bias (-2+4+9)/3, coverage 2/3, ratio 5/4
     assert t.loc["ets", "mape"] == pytest.approx(5.0)
@@ -165,6 +165,16 @@ def test_accuracy_table_ratio_on_the_best_institutions_own_years():
     assert t.loc["ets", "ratio_to_best_institution"] == pytest.approx(1.5)
     assert t.loc["KITA", "ratio_to_best_institution"] == pytest.approx(2.5)
     assert t.loc["ets", "mape"] == pytest.approx(5.0)  # its MAPE stays over every year of the table
+
+
+def test_accuracy_table_ratio_of_a_later_starter_is_on_the_years_it_has():
+    # a model with 2014-2015 only: on KITA's years it has, (3 + 1) / 2 = 2 against KITA's (6 + 2) / 2 = 4
+    c = pd.concat([hand_comparison(), pd.DataFrame([_comparison_row(2014, "KITA", 6.0, -6.0, "cycle", 3.0, 3.0, True),
+                                                    _comparison_row(2015, "KITA", 2.0, 2.0, "cycle", 1.0, 1.0, True)])])
+    t = accuracy_table(c, ("total",), first_year=2013, last_year=2025).set_index("forecast")
+    assert t.loc["cycle", "mape"] == pytest.approx(2.0) and t.loc["cycle", "n_years"] == 2
+    assert t.loc["cycle", "ratio_to_best_institution"] == pytest.approx(0.5)
+    assert t.loc["ets", "ratio_to_best_institution"] == pytest.approx(5 / 4)  # every year: unchanged
 
 
 def test_accuracy_table_says_why_a_series_other_than_the_total_has_no_reconciled_row():
