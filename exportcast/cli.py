@@ -232,10 +232,10 @@ def backtest(
     config: Path = typer.Option(DEFAULT_CONFIG, "--config", "-c", help="settings file"),
 ) -> None:
     """Rolling-origin backtest of every model on a user CSV: backtest_forecasts.csv, backtest_metrics.csv, champions.csv."""
-    from flows.jobs import backtest_frame, leading_indicators
+    from flows.jobs import backtest_frame, leading_for, leading_indicators
 
     frame = _read_input(input)
-    settings = _settings_with_models(config, models)
+    settings = leading_for(_settings_with_models(config, models), frame)
     result = backtest_frame(frame, settings, horizon=horizon, windows=windows, step=step, progress=True,
                             indicators=leading_indicators(settings, REPO / "data"))
     _write_tables(out, {"backtest_forecasts.csv": result.forecasts, "backtest_metrics.csv": result.metrics,
@@ -253,10 +253,10 @@ def forecast(
     config: Path = typer.Option(DEFAULT_CONFIG, "--config", "-c", help="settings file"),
 ) -> None:
     """Fit every model on a user CSV and forecast H months: forecast.csv and model_fits.csv."""
-    from flows.jobs import forecast_frame, leading_indicators
+    from flows.jobs import forecast_frame, leading_for, leading_indicators
 
     frame = _read_input(input)
-    settings = _settings_with_models(config, models)
+    settings = leading_for(_settings_with_models(config, models), frame)
     from flows.results import split_timings
 
     result = forecast_frame(frame, settings, horizon=horizon, progress=True,

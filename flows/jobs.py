@@ -139,26 +139,41 @@ class LeadingExtras:
         return SeriesExtras(tuple(models), exog.loc[:, ~exog.columns.duplicated()], tuple(skipped))
 
 
+def leading_for(settings: "Settings", frame: pd.DataFrame) -> "Settings":
+    """The settings with ``models.leading`` kept to the series ``frame`` has. The others are named
+    in a DataWarning (a misspelt id would otherwise do nothing; the shipped configuration's
+    semiconductor series is absent from a user's own data). A run calls it once on its data, so
+    that nothing downstream (the indicator table, the cache keys, MLflow) waits for a model that
+    cannot run."""
+    import warnings
+
+    from exportcast.errors import DataWarning
+
+    if not settings.models.leading:
+        return settings
+    have = set(frame["unique_id"].astype(str))
+    absent = sorted(set(settings.models.leading) - have)
+    if not absent:
+        return settings
+    warnings.warn(f"models.leading names series the data does not have: {', '.join(absent)}; "
+                  "their leading models do not run", DataWarning, stacklevel=2)
+    return settings.updated("models", leading={uid: names for uid, names in settings.models.leading.items() if uid in have})
+
+
 def leading_extras(settings: "Settings", indicators: pd.DataFrame | None,
                    frame: pd.DataFrame | None = None) -> LeadingExtras | None:
     """The extras of config ``models.leading`` (None when it is empty). Each model is built once
     here, so a bad setting (e.g. ``arimax`` without ``params.arimax.regressor``) fails at the start.
-    With ``frame``: a configured series the data does not have is named in a DataWarning (a
-    misspelt id would otherwise do nothing)."""
-    import warnings
-
-    from exportcast.errors import DataWarning, ModelSetupError
+    With ``frame``: only the series it has (``leading_for``: the others named in a DataWarning)."""
+    from exportcast.errors import ModelSetupError
     from features.leading import LeadingSpec
     from models import registry
     from models.engine import ModelSpec
 
+    if frame is not None:
+        settings = leading_for(settings, frame)
     if not settings.models.leading:
         return None
-    if frame is not None:
-        absent = sorted(set(settings.models.leading) - set(frame["unique_id"].astype(str)))
-        if absent:
-            warnings.warn(f"models.leading names series the data does not have: {', '.join(absent)}; "
-                          "their leading models do not run", DataWarning, stacklevel=2)
     if indicators is None:
         raise ModelSetupError("models.leading needs the indicator table (data/indicators_monthly.csv, or "
                               "data.indicators_path for a CSV source); none was given")

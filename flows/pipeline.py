@@ -464,6 +464,7 @@ def _execute(settings: Settings, *, data_dir: Path | None,
                  f"{data_summary['first_month']}..{data_summary['last_month']} (hash {digest[:12]})")
         base_key = {"data_hash": digest, "code_version": run.code_version, "seed": settings.runtime.seed}
         hierarchy = load_hierarchy(frame, settings, data_dir)
+        settings = jobs.leading_for(settings, frame)  # the leading models of series the data has
         # the leading models' indicators (config models.leading; None when it is empty)
         indicators = jobs.leading_indicators(settings, data_dir)
         if indicators is not None:

@@ -118,3 +118,16 @@ def test_another_source_without_an_indicator_path_reads_the_embedded_table_and_s
     mine = jobs.leading_indicators(settings.updated("data", indicators_path=own), data_dir)
     assert mine["value"].to_numpy() == pytest.approx(_wsts()["value"].to_numpy())
     assert jobs.leading_indicators(settings.updated("models", leading={}), data_dir) is None
+
+
+def test_leading_for_keeps_the_series_the_data_has_and_names_the_others(tmp_path):
+    from exportcast.errors import DataWarning
+
+    settings = _settings(tmp_path, {"item:semis": ["cycle_wsts"], "item:other": ["cycle_wsts"]})
+    with pytest.warns(DataWarning, match=r"^models.leading names series the data does not have: item:other; their "
+                                         r"leading models do not run$"):
+        kept = jobs.leading_for(settings, _frame())
+    assert kept.models.leading == {"item:semis": ["cycle_wsts"]}
+    with pytest.warns(DataWarning):
+        assert jobs.leading_extras(settings, None, _frame().assign(unique_id="total")) is None  # nothing to run, no table needed
+    assert jobs.leading_for(kept, _frame()) is kept
