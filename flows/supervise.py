@@ -22,6 +22,13 @@ server and the loky workers kept running, and the MLflow and Prefect runs stayed
   then SIGKILL after 3 s) and exits with 128 + the signal number. A watchdog thread bounds the
   unwinding: ``GRACE_SECONDS`` after the signal (or after it sees the parent gone), it kills the
   descendants and ends the process whatever the main thread is doing.
+- While a flow runs, the SIGTERM handler is Prefect's, which raises ``TerminationSignal`` in the
+  main thread wherever it is. Raised inside a finalizer (an asyncio transport's ``__del__``, run
+  by the garbage collector), Python prints "Exception ignored" and the flow runs on (seen
+  2026-11-30: the pipeline outlived a SIGKILLed supervisor by the whole grace period). So while
+  a recorded stop has not reached the pipeline and a handler not the child's own is installed,
+  the watchdog sends it again to the main thread every ``REDELIVER_SECONDS``
+  (``signal.pthread_kill``: a real signal, so a blocking call returns to run the handler).
 - What cannot be cleaned up at the time (both processes SIGKILLed, the machine lost power) is
   cleaned up by the next run: see :func:`flows.tracking.reap_stale_runs`.
 """
@@ -50,6 +57,8 @@ if TYPE_CHECKING:  # pragma: no cover
 GRACE_SECONDS = 25.0  # unwinding (Prefect marks the crash, MLflow ends the runs) took over 10 s under CI load
 #: seconds between two looks at the child's descendants (supervisor) / at the parent (child)
 POLL_SECONDS = 0.5
+#: seconds after which a stop that has not reached the pipeline is delivered to it again
+REDELIVER_SECONDS = 5.0
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 PR_SET_CHILD_SUBREAPER = 36
@@ -142,6 +151,8 @@ class _ChildState:
         self.parent_pid = parent_pid
         self.signum: int | None = None
         self.since: float | None = None
+        self.finished = False  # the pipeline returned or raised
+        self.own_handler: Any = None  # the child's signal handler (another one is e.g. Prefect's)
         self.lock = threading.Lock()
 
     def stop(self, signum: int) -> bool:
@@ -157,15 +168,27 @@ class _ChildState:
     def finishing(self) -> None:
         """The pipeline returned or raised: the watchdog bounds the clean-up from now on."""
         with self.lock:
+            self.finished = True
             if self.since is None:
                 self.since = time.monotonic()
 
 
-def _watchdog(state: _ChildState, grace: float) -> None:
-    """Ends the child ``grace`` seconds after a signal or after the parent is seen gone."""
+def _watchdog(state: _ChildState, grace: float, redeliver: float = REDELIVER_SECONDS) -> None:
+    """Ends the child ``grace`` seconds after a signal or after the parent is seen gone; delivers
+    a stop that has not reached the pipeline again every ``redeliver`` seconds (module docstring)."""
+    delivered: float | None = None
     while True:
         if state.signum is None and os.getppid() != state.parent_pid:
             state.stop(signal.SIGTERM)
+        now = time.monotonic()
+        if state.signum is not None and not state.finished:
+            delivered = delivered if delivered is not None else state.since
+            if (delivered is not None and now - delivered >= redeliver
+                    and signal.getsignal(state.signum) is not state.own_handler):
+                print(f"exportcast: the pipeline has not stopped {now - delivered:.0f} s after "
+                      f"{signal.Signals(state.signum).name}; delivering it again", file=sys.stderr, flush=True)
+                signal.pthread_kill(threading.main_thread().ident, state.signum)
+                delivered = now
         if state.since is not None and time.monotonic() - state.since >= grace:
             cause = signal.Signals(state.signum).name if state.signum else "its end"
             print(f"exportcast: the pipeline did not stop within {grace:.0f} s of {cause}; ending it",
@@ -221,6 +244,7 @@ def _child_main(target: Callable[[Any, str | None], Any], settings: "Settings", 
 
     for signum in FORWARDED:
         signal.signal(signum, on_signal)
+    state.own_handler = on_signal
     threading.Thread(target=_watchdog, args=(state, grace), name="exportcast-watchdog", daemon=True).start()
 
     code = 0

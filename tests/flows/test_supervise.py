@@ -32,6 +32,21 @@ def starts_a_worker_and_waits(settings: Settings, source: str | None) -> None:
     time.sleep(120)
 
 
+def swallows_the_first_sigterm(settings: Settings, source: str | None) -> None:
+    """Like a flow under Prefect's SIGTERM bridge whose TerminationSignal was raised inside a
+    finalizer and ignored: the first SIGTERM does nothing, a later one stops the pipeline."""
+    seen: list[int] = []
+
+    def handler(signum: int, frame: object) -> None:
+        seen.append(signum)
+        if len(seen) > 1:
+            raise SystemExit(f"stopped on delivery {len(seen)}")
+
+    signal.signal(signal.SIGTERM, handler)
+    Path(source).write_text(str(os.getpid()))
+    time.sleep(120)
+
+
 class _Unpicklable(Exception):
     def __init__(self, lock: object) -> None:
         super().__init__("the data lock is held")
@@ -117,3 +132,28 @@ def fails_not_unpicklable(settings: Settings, source: str | None) -> None:
 def test_an_error_that_does_not_unpickle_comes_back_as_its_text() -> None:
     with pytest.raises(RuntimeError, match=r"^_NeedsTwoArguments: my.csv: row 7 is cut mid-number$"):
         run_supervised(Settings(), None, target=fails_not_unpicklable)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="prctl is Linux only")
+def test_a_stop_lost_in_the_pipeline_is_delivered_again_after_the_supervisor_is_killed(tmp_path: Path) -> None:
+    # the supervisor in its own process, SIGKILLed: the pipeline's parent-death SIGTERM is swallowed
+    # by its handler, the watchdog sees the parent gone and delivers the stop again after
+    # REDELIVER_SECONDS (5 s), long before the grace period (25 s)
+    marker = tmp_path / "pid"
+    script = ("import sys; from flows.supervise import run_supervised; from flows.settings import Settings; "
+              "from tests.flows.test_supervise import swallows_the_first_sigterm as t; "
+              f"sys.exit(run_supervised(Settings(), {str(marker)!r}, target=t))")
+    supervisor = subprocess.Popen([sys.executable, "-c", script], cwd=Path(__file__).resolve().parents[2],
+                                  stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not (marker.is_file() and marker.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    child = psutil.Process(int(marker.read_text()))
+    killed = time.monotonic()
+    supervisor.kill()
+    supervisor.wait(10)
+    gone, _ = psutil.wait_procs([child], timeout=20)
+    seconds = time.monotonic() - killed
+    assert gone, "the pipeline process outlived its killed supervisor by 20 s"
+    assert 4.0 <= seconds < 12.0, seconds
