@@ -225,8 +225,8 @@ def leading_indicators(settings: "Settings", data_dir: "Path") -> pd.DataFrame |
     """The indicator table the leading models read (None when ``models.leading`` is empty): the
     embedded ``indicators_monthly.csv``, or ``data.indicators_path`` for another source. Another
     source without ``data.indicators_path`` reads the embedded table too (the project's own
-    dataset, through its last month), with a DataWarning saying so: the default configuration
-    runs a leading model, and a live run from the customs API must not stop for it."""
+    dataset, through its last month), with a DataWarning saying so: a live run from the customs
+    API with a leading model configured must not stop for want of a second file."""
     import warnings
 
     from exportcast.errors import DataWarning

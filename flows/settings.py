@@ -118,7 +118,7 @@ class ModelsSettings(_Section):
     n_paths: int = Field(1000, ge=10)
     # leading-indicator models of one series: unique_id -> model names (models/leading.py), run for
     # that series alone, with the indicator as it was public at each cutoff (flows/jobs.py)
-    leading: dict[str, list[str]] = Field(default_factory=lambda: {"item:semiconductors_ministry": ["cycle_wsts"]})
+    leading: dict[str, list[str]] = Field(default_factory=dict)
 
     @field_validator("leading")
     @classmethod
