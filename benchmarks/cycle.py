@@ -12,9 +12,11 @@ the billings public then) beat the project's level models (``ets``, ``theta``, s
 the pipeline's parameters)?
 
 It prints the APE of each year and the MAPE per model over 1992-2013 (the years before the
-institutional comparison: the clean evidence, seen before the model was wired in) and 2014-2025.
-Every model gets the same history (the billings public on that date, from 1986); the annual total
-of Y is the sum of the monthly mean forecasts.
+institutional comparison: the clean evidence) and 2014-2025. Every forecast goes through the one
+backtest (``models.backtest.backtest``, fixed cutoffs, ``annual=True``): WSTS is published about
+six weeks after its month and never revised in this table, so the billings public on 16 November
+of Y-1 are exactly the history through September of Y-1, which is the cutoff. The annual total
+of Y is the engine's annual point (the sum of the monthly means).
 """
 from __future__ import annotations
 
@@ -32,39 +34,33 @@ sys.path.insert(0, str(ROOT))
 from features.leading import information_date, public_values  # noqa: E402
 from features.readers import read_indicators  # noqa: E402
 from flows.settings import load_settings  # noqa: E402
-from models import registry  # noqa: E402
+from models.backtest import backtest  # noqa: E402
 
 WSTS = "wsts_month:billings_worldwide"
 MODELS = ("cycle", "ets", "theta", "seasonal_naive")
 PERIODS = {"1992-2013": (1992, 2013), "2014-2025": (2014, 2025)}
 
 
-def annual_forecast(name: str, params: dict, history: pd.Series, year: int) -> float:
-    model = registry.create(name, params).fit(history)
-    h = (year - history.index[-1].year) * 12 + 12 - history.index[-1].month
-    forecast = model.predict(h)["forecast"]
-    return float(forecast[forecast.index.year == year].sum())
-
-
 def main() -> None:
     started = time.perf_counter()
     settings = load_settings(ROOT / "config.yaml")
+    settings = settings.updated("models", enabled=list(MODELS[:-1]), leading={}).updated("runtime", n_jobs=2)
     table = read_indicators(ROOT / "data")
-    actual = table[table["indicator"] == WSTS].set_index("ds")["value"]
-    rows = []
-    for year in range(PERIODS["1992-2013"][0], PERIODS["2014-2025"][1] + 1):
-        info = information_date(pd.Timestamp(year - 1, 10, 1))
-        history = public_values(table, WSTS, as_of=info)
-        history.index.freq = "MS"
-        truth = float(actual[actual.index.year == year].sum())
-        row = {"year": year, "data_through": f"{history.index[-1]:%Y-%m}"}
-        for name in MODELS:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                forecast = annual_forecast(name, dict(settings.models.params.get(name, {})), history, year)
-            row[name] = 100 * (forecast / truth - 1)
-        rows.append(row)
-    errors = pd.DataFrame(rows).set_index("year")
+    values = public_values(table, WSTS, as_of=table["available_from"].max())
+    frame = pd.DataFrame({"unique_id": WSTS, "ds": values.index, "y": values.to_numpy()})
+    years = range(PERIODS["1992-2013"][0], PERIODS["2014-2025"][1] + 1)
+    cutoffs = []
+    for year in years:  # the last month public on the information date of an October Y-1 cutoff
+        public = public_values(table, WSTS, as_of=information_date(pd.Timestamp(year - 1, 10, 1)))
+        cutoffs.append(public.index[-1])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        bt = backtest(frame, settings.engine_settings(), horizon=15, cutoffs={WSTS: cutoffs}, annual=True)
+    annual = bt.annual[bt.annual["model"].isin(MODELS)]
+    truth = values.groupby(values.index.year).sum()
+    errors = annual.pivot_table(index="year", columns="model", values="forecast")[list(MODELS)]
+    errors = 100 * (errors.div(truth.reindex(errors.index), axis=0) - 1)
+    errors.insert(0, "data_through", [f"{c:%Y-%m}" for c in cutoffs])
     pd.set_option("display.width", 160)
     print("WSTS world billings, annual total of Y forecast at the information date of October Y-1; error %")
     print(errors.round(1).to_string())

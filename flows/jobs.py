@@ -13,6 +13,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from features.leading import LeadingSpec
     from flows.settings import Settings
     from models.backtest import BacktestResult
+    from models.base import Forecaster
+    from models.cycle import GrowthAR
     from models.engine import ForecastResult, ModelSpec, SeriesExtras
     from models.reconcile import Hierarchy
 
@@ -46,16 +48,21 @@ def uses_working_days(settings: "Settings") -> bool:
 
 @dataclass(frozen=True)
 class LeadingPlan:
-    """One leading model of one series: its spec, the indicator it reads and how.
+    """One leading model of one series: its spec, the model built from it once (``leading_extras``)
+    and the indicator it reads.
 
-    ``reads``: ``"regressor"`` (ARIMAX: the indicator's column on the series' months, known months
-    then NaN) or ``"reference"`` (the cycle model: the indicator's whole public history, from
-    which its dynamics are estimated at each cutoff and handed in as params)."""
+    How it reads it (``reads``): a ``"regressor"`` (ARIMAX: the indicator's column on the series'
+    months, known months then NaN) or a ``"reference"`` (the cycle model, whose ``reference``
+    param names it: the indicator's whole public history, from which its dynamics are estimated
+    at each cutoff and handed in as params)."""
 
     spec: "ModelSpec"
+    model: "Forecaster"
     lead: "LeadingSpec"
-    min_obs: int
-    reads: str = "regressor"
+
+    @property
+    def reads(self) -> str:
+        return "reference" if self.model.params.get("reference") else "regressor"
 
 
 class LeadingExtras:
@@ -81,58 +88,73 @@ class LeadingExtras:
     def __init__(self, plan: "dict[str, list[LeadingPlan]]", indicators: pd.DataFrame) -> None:
         self.plan = plan
         self.indicators = indicators
-        self._dynamics: dict[tuple[str, str, pd.Timestamp], object] = {}
+        self._dynamics: "dict[tuple[str, str, pd.Timestamp], GrowthAR | str]" = {}
 
-    def _reference_params(self, item: LeadingPlan, cutoff: pd.Timestamp, months: pd.DatetimeIndex) -> dict:
-        from features.leading import information_date, public_values
-        from models import registry
+    def _dynamics_at(self, item: LeadingPlan, cutoff: pd.Timestamp) -> "GrowthAR | str":
+        """The reference's dynamics as public on the cutoff's information date, or why there are none."""
+        from features.leading import LeadingIndicatorError, information_date, public_values
         from models.base import ModelInputError
         from models.cycle import GrowthAR
 
         info = information_date(cutoff)
-        model = registry.create(item.spec.name, dict(item.spec.params))
         key = (item.spec.name, item.lead.indicator, info)
         if key not in self._dynamics:
-            values = public_values(self.indicators, item.lead.indicator, as_of=info, cutoff=cutoff)
             try:
-                self._dynamics[key] = GrowthAR.estimate(values.to_numpy(), max_lag=model.params["max_lag"])
+                values = public_values(self.indicators, item.lead.indicator, as_of=info, cutoff=cutoff)
+                self._dynamics[key] = GrowthAR.estimate(values.to_numpy(), max_lag=item.model.params["max_lag"])
+            except LeadingIndicatorError as exc:
+                self._dynamics[key] = str(exc)
             except ModelInputError as exc:
                 self._dynamics[key] = f"reference '{item.lead.indicator}' as public on {info:%Y-%m-%d}: {exc}"
-        dynamics = self._dynamics[key]
+        return self._dynamics[key]
+
+    def _reference_spec(self, item: LeadingPlan, cutoff: pd.Timestamp, months: pd.DatetimeIndex) -> "ModelSpec | str":
+        """The model with its dynamics at this cutoff as params, or why it is skipped."""
+        from models.engine import ModelSpec
+
+        dynamics = self._dynamics_at(item, cutoff)
         if isinstance(dynamics, str):
-            raise ValueError(dynamics)
+            return dynamics
         have = int((months <= cutoff).sum())
-        need = model.needed_months(dynamics.order)
+        need = item.model.needed_months(dynamics.order)
         if have < need:
-            raise ValueError(f"{have} months of history by cutoff {cutoff:%Y-%m}; {item.spec.name} with the "
-                             f"dynamics of order {dynamics.order} of '{item.lead.indicator}' needs {need}")
-        return dict(item.spec.params) | dynamics.params()
+            return (f"{have} months of history by cutoff {cutoff:%Y-%m}; {item.spec.name} with the "
+                    f"dynamics of order {dynamics.order} of '{item.lead.indicator}' needs {need}")
+        return ModelSpec(item.spec.name, dict(item.spec.params) | dynamics.params())
+
+    def _regressor_column(self, item: LeadingPlan, cutoff: pd.Timestamp, months: pd.DatetimeIndex) -> "pd.DataFrame | str":
+        """The indicator's column as public at this cutoff, or why the model is skipped."""
+        from features.leading import LeadingIndicatorError, leading_columns
+
+        try:
+            column = leading_columns(self.indicators, [item.lead], cutoff=cutoff, months=months)
+        except LeadingIndicatorError as exc:
+            return str(exc)
+        known = int(column[item.lead.column].loc[:cutoff].notna().sum())
+        if known < item.model.min_obs:
+            return (f"{known} months of leading indicator '{item.lead.indicator}' known by cutoff "
+                    f"{cutoff:%Y-%m}; {item.spec.name} needs {item.model.min_obs}")
+        return column
 
     def __call__(self, unique_id: str, cutoff: pd.Timestamp, months: pd.DatetimeIndex) -> "SeriesExtras":
-        from features.leading import LeadingIndicatorError, leading_columns
-        from models.engine import ModelSpec, SeriesExtras
+        from models.engine import SeriesExtras
 
+        cutoff = pd.Timestamp(cutoff)
         models, columns, skipped = [], [], []
         for item in self.plan.get(unique_id, []):
-            spec, lead = item.spec, item.lead
             if item.reads == "reference":
-                try:
-                    models.append(ModelSpec(spec.name, self._reference_params(item, pd.Timestamp(cutoff), months)))
-                except (LeadingIndicatorError, ValueError) as exc:
-                    skipped.append((spec.name, str(exc)))
+                got = self._reference_spec(item, cutoff, months)
+                if isinstance(got, str):
+                    skipped.append((item.spec.name, got))
+                else:
+                    models.append(got)
                 continue
-            try:
-                column = leading_columns(self.indicators, [lead], cutoff=cutoff, months=months)
-            except LeadingIndicatorError as exc:
-                skipped.append((spec.name, str(exc)))
-                continue
-            known = int(column[lead.column].loc[:cutoff].notna().sum())
-            if known < item.min_obs:
-                skipped.append((spec.name, f"{known} months of leading indicator '{lead.indicator}' known by cutoff "
-                                           f"{cutoff:%Y-%m}; {spec.name} needs {item.min_obs}"))
+            column = self._regressor_column(item, cutoff, months)
+            if isinstance(column, str):
+                skipped.append((item.spec.name, column))
                 continue
             columns.append(column)
-            models.append(spec)
+            models.append(item.spec)
         if not columns:
             return SeriesExtras(tuple(models), None, tuple(skipped))
         exog = pd.concat(columns, axis=1)
@@ -187,18 +209,17 @@ def leading_extras(settings: "Settings", indicators: pd.DataFrame | None,
             except Exception as exc:  # noqa: BLE001 - named in one line
                 raise ModelSetupError(f"models.leading['{unique_id}']: model '{name}' cannot be created with params "
                                       f"{params}: {exc}") from exc
-            reference = model.params.get("reference", "")
-            if reference:
-                lead, reads = LeadingSpec(reference), "reference"
+            if model.params.get("reference"):
+                lead = LeadingSpec(model.params["reference"])
             elif model.params.get("regressor"):
-                lead, reads = LeadingSpec.from_column(model.params["regressor"]), "regressor"
+                lead = LeadingSpec.from_column(model.params["regressor"])
             else:
                 raise ModelSetupError(f"models.leading['{unique_id}']: model '{name}' reads no indicator; set "
                                       f"models.params.{name}.reference (the indicator its dynamics are learned on)")
             if lead.indicator not in known:
                 raise ModelSetupError(f"models.leading['{unique_id}']: model '{name}' reads indicator '{lead.indicator}', "
                                       f"which the indicator table does not have")
-            plan.setdefault(unique_id, []).append(LeadingPlan(ModelSpec(name, params), lead, int(model.min_obs), reads))
+            plan.setdefault(unique_id, []).append(LeadingPlan(ModelSpec(name, params), model, lead))
     return LeadingExtras(plan, indicators)
 
 

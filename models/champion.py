@@ -146,13 +146,13 @@ def _late_starters(raw: Mapping[str, list[float]], default: str, n_windows: int)
     (fewer windows, none failed after the first); empty unless the default was scored on all."""
     if default not in raw or sum(math.isfinite(v) for v in raw[default]) != n_windows:
         return []
+    on_default = [math.isfinite(v) for v in raw[default]]
     out = []
     for name, values in raw.items():
         scored = [math.isfinite(v) for v in values]
-        if name == default or not any(scored) or all(scored) or sum(scored) == n_windows:
+        if name == default or not any(scored) or sum(scored) == n_windows:
             continue
         first = scored.index(True)
-        on_default = [math.isfinite(v) for v in raw[default]]
         if all(scored[first:]) and all(on_default[first:]):
             out.append(name)
     return out
@@ -188,13 +188,12 @@ def choose(scores: Mapping[str, Iterable[float]], default: str, *, metric: str =
         tied = [name for name, (g, _) in gains.items() if top - g <= TIE_TOLERANCE]
         champion = default if default in tied else min(tied, key=complexity_key)
         gain, shared = gains[champion]
+        windows = f"the {shared} window{'s' if shared != 1 else ''} it was scored on (it started later)"
         if champion in late:
-            reason = (f"mean {label} {means[champion]:.3f} over the {shared} window{'s' if shared != 1 else ''} it was "
-                      f"scored on (it started later), {gain:.3f} below {default}'s on the same windows")
-            contenders[champion] = contenders[default] - gain  # the default's mean less the paired gain
+            reason = f"mean {label} {means[champion]:.3f} over {windows}, {gain:.3f} below {default}'s on the same windows"
         else:
             reason = f"lowest mean {label} {contenders[champion]:.3f} over {n_windows} window{'s' if n_windows != 1 else ''}"
-        best = contenders[default] - gain
+        best = contenders[default] - gain  # so that the default's lead below is the paired gain
     else:
         best = min(contenders.values())
         tied = [name for name, score in contenders.items() if score - best <= TIE_TOLERANCE]
@@ -202,21 +201,20 @@ def choose(scores: Mapping[str, Iterable[float]], default: str, *, metric: str =
         reason = f"lowest mean {label} {contenders[champion]:.3f} over {n_windows} window{'s' if n_windows != 1 else ''}"
     challenged = default in contenders and default not in tied  # the default lost on the mean: by more than the noise?
     margin = noise_margin(raw[default], raw[champion]) if challenged and noise_se > 0 else 0.0
-    if challenged and math.isinf(margin) and late and champion in late:
-        reason = (f"{champion}'s mean {label} {means[champion]:.3f} over the {shared} window{'s' if shared != 1 else ''} it "
-                  f"was scored on (it started later) against {default}'s {means[champion] + contenders[default] - best:.3f} "
-                  f"on the same window{'s' if shared != 1 else ''}: fewer than two windows score both, no spread to show "
-                  f"the difference is more than noise; default kept")
+    started_later = champion in late
+    if challenged and math.isinf(margin) and started_later:
+        reason = (f"{champion}'s mean {label} {means[champion]:.3f} over {windows} against {default}'s "
+                  f"{means[champion] + gain:.3f} on the same window{'s' if shared != 1 else ''}: fewer than two windows "
+                  f"score both, no spread to show the difference is more than noise; default kept")
         champion = default
     elif challenged and math.isinf(margin):
         reason = (f"mean {label} {contenders[default]:.3f} against {champion}'s {best:.3f} over {n_windows} "
                   f"window{'s' if n_windows != 1 else ''}: fewer than two windows score both, no spread to show "
                   f"the difference is more than noise; default kept")
         champion = default
-    elif challenged and contenders[default] - best <= noise_se * margin and late and champion in late:
-        reason = (f"{champion}'s mean {label} {means[champion]:.3f} over the {shared} window{'s' if shared != 1 else ''} it "
-                  f"was scored on (it started later) is {contenders[default] - best:.3f} below {default}'s on the same "
-                  f"windows, within the noise (<= {noise_se:g} x standard error {margin:.3f}); default kept")
+    elif challenged and started_later and gain <= noise_se * margin:
+        reason = (f"{champion}'s mean {label} {means[champion]:.3f} over {windows} is {gain:.3f} below {default}'s on "
+                  f"the same windows, within the noise (<= {noise_se:g} x standard error {margin:.3f}); default kept")
         champion = default
     elif challenged and contenders[default] - best <= noise_se * margin:
         reason = (f"mean {label} {contenders[default]:.3f} over {n_windows} windows, within the noise of {champion}'s "

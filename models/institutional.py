@@ -675,35 +675,28 @@ def accuracy_table(comparison: pd.DataFrame, unique_ids: tuple[str, ...] = ("tot
     rows: list[dict] = []
     for uid in unique_ids:
         s = c[c["unique_id"] == uid]
-        inst_stats: dict[str, tuple[list[int], float, float]] = {}
-        for inst in institutions:
-            g = s[s["institution"] == inst].drop_duplicates("target_year")
-            if not g.empty:
-                inst_stats[inst] = (sorted(g["target_year"].astype(int)), float(g["institution_ape"].mean()),
-                                    float(g["institution_error_pct"].mean()))
-        best = min(inst_stats, key=lambda i: inst_stats[i][1]) if inst_stats else ""
-        best_by_year: dict[int, float] = {}
-        if best:
-            g = s[s["institution"] == best].drop_duplicates("target_year")
-            best_by_year = dict(zip(g["target_year"].astype(int), g["institution_ape"].astype(float)))
+        # each institution's pre-year outlooks of this series, one per year: APE by year
+        outlooks = {inst: g for inst in institutions
+                    if not (g := s[s["institution"] == inst].drop_duplicates("target_year")).empty}
+        ape_of = {inst: dict(zip(g["target_year"].astype(int), g["institution_ape"].astype(float)))
+                  for inst, g in outlooks.items()}
+        best = min(outlooks, key=lambda i: float(outlooks[i]["institution_ape"].mean())) if outlooks else ""
+        best_by_year = ape_of.get(best, {})
 
         def ratio(by_year: Mapping[int, float]) -> float:
             on = [y for y in by_year if y in best_by_year]
             denominator = float(np.mean([best_by_year[y] for y in on])) if on else np.nan
             return float(np.mean([by_year[y] for y in on])) / denominator if on and denominator > 0 else np.nan
 
-        for inst in institutions:
-            if inst not in inst_stats:
-                continue
-            years, mape, bias = inst_stats[inst]
-            g = s[s["institution"] == inst].drop_duplicates("target_year")
+        for inst, g in outlooks.items():
+            years = sorted(ape_of[inst])
             rows.append({"unique_id": uid, "forecast": inst, "kind": "institution",
                          "information": "everything they knew in November of Y-1 (customs data through October, "
                                         "surveys, industry contacts)",
-                         "n_years": len(years), "years": _span_text(years), "mape": mape, "bias_pct": bias,
-                         "coverage_80": np.nan, "best_institution": best,
-                         "ratio_to_best_institution": ratio(dict(zip(g["target_year"].astype(int), g["institution_ape"])))})
-        union = sorted({y for years, _, _ in inst_stats.values() for y in years})
+                         "n_years": len(years), "years": _span_text(years), "mape": float(g["institution_ape"].mean()),
+                         "bias_pct": float(g["institution_error_pct"].mean()),
+                         "coverage_80": np.nan, "best_institution": best, "ratio_to_best_institution": ratio(ape_of[inst])})
+        union = sorted({y for by_year in ape_of.values() for y in by_year})
         models = s[s["target_year"].astype(int).isin(union)].drop_duplicates(["target_year", "model"])
         through = models["model_data_through"].dropna().astype(str) if "model_data_through" in models else pd.Series([], dtype=str)
         month = int(through.iloc[0][5:7]) if len(through) and through.iloc[0][5:7].isdigit() else 10

@@ -95,6 +95,16 @@ def test_the_backtest_runs_the_cycle_model_where_it_can_and_skips_it_where_it_ca
     fits = out.fits[out.fits["model"] == "cycle_wsts"].sort_values("cutoff")
     assert fits["status"].tolist() == ["ok", "ok"]
     assert set(out.metrics["model"]) >= {"cycle_wsts", "seasonal_naive"}
+    # the backtest's forecast at a cutoff is the model with the dynamics public then, fitted on the history then
+    from models import registry
+
+    cutoff = pd.Timestamp("2021-06-01")
+    months = pd.date_range(OWN[0], cutoff + pd.DateOffset(months=6), freq="MS", name="ds")
+    (spec,) = jobs.leading_extras(settings, _wsts())("item:semis", cutoff, months).models
+    y = _frame().set_index("ds")["y"]
+    expected = registry.create("cycle_wsts", dict(spec.params)).fit(y.loc[:cutoff]).predict(6)["forecast"]
+    got = out.forecasts[(out.forecasts["model"] == "cycle_wsts") & (out.forecasts["cutoff"] == cutoff)]
+    assert got["forecast"].to_numpy() == pytest.approx(expected.to_numpy(), rel=1e-12)
     early = jobs.backtest_frame(_frame(), settings, horizon=6, windows=1, step=6, indicators=_wsts(),
                                 cutoffs=[pd.Timestamp("2017-06-01")])
     skipped = early.fits[early.fits["model"] == "cycle_wsts"]
