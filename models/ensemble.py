@@ -35,6 +35,8 @@ class Ensemble(Forecaster):
 
     name = "ensemble"
     uses_exog = True
+    #: how the members' forecasts, bounds and rank-paired paths are reduced (a subclass may take the mean)
+    reduce = staticmethod(np.median)
 
     def __init__(self, members: list[str] | Mapping[str, Mapping[str, Any] | None] = ("arima", "prophet", "ets", "theta"),
                  **params: Any) -> None:
@@ -92,7 +94,7 @@ class Ensemble(Forecaster):
 
     def _predict(self, h: int, X_future: pd.DataFrame | None) -> dict[str, np.ndarray]:
         frames = [m.predict(h, X_future) for m in self.members_.values()]
-        return {c: np.median(np.stack([f[c].to_numpy() for f in frames]), axis=0) for c in FORECAST_COLUMNS}
+        return {c: self.reduce(np.stack([f[c].to_numpy() for f in frames]), axis=0) for c in FORECAST_COLUMNS}
 
     def _sample_paths(self, h: int, n_paths: int, rng: np.random.Generator, X_future: pd.DataFrame | None) -> np.ndarray:
         seeds = rng.integers(0, 2**32 - 1, size=len(self.members_))
@@ -103,7 +105,7 @@ class Ensemble(Forecaster):
         # so the median path's total is about the median of the members' quantiles, as the
         # monthly bounds are the median of the members' bounds.
         ranked = np.stack([p[np.argsort(p.sum(axis=1), kind="stable")] for p in paths])
-        return np.median(ranked, axis=0)[rng.permutation(n_paths)]
+        return self.reduce(ranked, axis=0)[rng.permutation(n_paths)]
 
     def describe(self) -> dict[str, Any]:
         return {"members": list(self.members_), "failed": dict(self.failed_),

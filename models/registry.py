@@ -23,6 +23,7 @@ _MODULES: dict[str, str] = {
     "arimax_flash": "models.leading",
     "cycle": "models.cycle",
     "cycle_wsts": "models.cycle",
+    "cycle_blend": "models.cycle",
 }
 
 

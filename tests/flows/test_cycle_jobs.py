@@ -39,7 +39,7 @@ def _frame() -> pd.DataFrame:
 
 def _settings(tmp_path: Path, leading: dict | None = None):
     config = {"models": {"enabled": ["seasonal_naive", "naive"], "leading": leading or {"item:semis": ["cycle_wsts"]},
-                         "params": {"cycle_wsts": {"max_lag": 12}}, "n_paths": 50},
+                         "params": {"cycle_wsts": {"max_lag": 12}, "cycle_blend": {"max_lag": 12}}, "n_paths": 50},
               "backtest": {"combinations": False}, "runtime": {"n_jobs": 1, "seed": 0}}
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
@@ -141,3 +141,15 @@ def test_leading_for_keeps_the_series_the_data_has_and_names_the_others(tmp_path
     with pytest.warns(DataWarning):
         assert jobs.leading_extras(settings, None, _frame().assign(unique_id="total")) is None  # nothing to run, no table needed
     assert jobs.leading_for(kept, _frame()) is kept
+
+
+def test_the_blend_reads_the_same_reference_and_gets_the_same_dynamics(tmp_path):
+    wsts = _wsts()
+    extras = jobs.leading_extras(_settings(tmp_path, {"item:semis": ["cycle_blend"]}), wsts)
+    (spec,) = extras("item:semis", pd.Timestamp("2020-06-01"), OWN).models
+    public = wsts[wsts["available_from"] <= pd.Timestamp("2020-07-16")]
+    assert spec.name == "cycle_blend"
+    assert spec.params == {"max_lag": 12} | GrowthAR.estimate(public["value"].to_numpy(), max_lag=12).params()
+    short_own = extras("item:semis", pd.Timestamp("2017-06-01"), OWN)
+    assert short_own.models == () and short_own.skipped[0][0] == "cycle_blend"
+    assert short_own.skipped[0][1].startswith("18 months of history by cutoff 2017-06; cycle_blend with the dynamics of order ")

@@ -147,3 +147,44 @@ def test_the_wsts_cycle_model_without_its_reference_dynamics_refuses_to_fit():
     with pytest.raises(ModelInputError, match=r"^cycle_wsts: its dynamics come from 'wsts_month:billings_worldwide' as "
                                               r"public at the cutoff; run it under models.leading \(none were given\)$"):
         registry.create("cycle_wsts").fit(y)
+
+
+# ---------------------------------------------------------------- the blend (cycle_blend)
+def _blend_series() -> pd.Series:
+    rng = np.random.default_rng(11)
+    g = 0.04 + 0.1 * np.sin(2 * np.pi * np.arange(48) / 40) + rng.normal(0, 0.02, 48)
+    return series_from_growth(SEASON, g)
+
+
+def test_the_blend_is_the_mean_of_its_three_members_fitted_alone():
+    y = _blend_series()
+    dynamics = {"intercept": 0.01, "phi": [0.7]}
+    blend = registry.create("cycle_blend", dynamics).fit(y)
+    members = [registry.create("cycle_wsts", dynamics).fit(y), registry.create("ets", {"damped_trend": True}).fit(y),
+               registry.create("theta").fit(y)]
+    got = blend.predict(14)
+    for column in ("forecast", "lo_80", "hi_80", "lo_95", "hi_95"):  # quantile averaging: the bounds too
+        expected = np.mean([m.predict(14)[column].to_numpy() for m in members], axis=0)
+        assert got[column].to_numpy() == pytest.approx(expected, rel=1e-12)
+    # the paths: the members' draws paired by rank of their total, then averaged; their totals'
+    # median is about the mean of the members' median totals (not shrunk as independent draws would be)
+    totals = blend.sample_paths(14, 2000, seed=3).sum(axis=1)
+    member_medians = [np.median(m.sample_paths(14, 2000, seed=4).sum(axis=1)) for m in members]
+    assert np.median(totals) == pytest.approx(np.mean(member_medians), rel=0.01)
+    # rebuilt from its own params (as the MLflow model is), the same forecast
+    assert registry.create("cycle_blend", blend.params).fit(y).predict(14)["forecast"].to_numpy() == pytest.approx(
+        got["forecast"].to_numpy(), rel=1e-12)
+
+
+def test_the_blend_refuses_without_dynamics_with_other_members_or_with_a_member_that_failed():
+    y = _blend_series()
+    with pytest.raises(ModelInputError, match=r"^cycle_blend: its cycle's dynamics come from 'wsts_month:billings_worldwide' "
+                                              r"as public at the cutoff; run it under models.leading \(none were given\)$"):
+        registry.create("cycle_blend").fit(y)
+    with pytest.raises(ModelInputError, match=r"^cycle_blend: its members are fixed \(cycle_wsts, ets, theta\); "
+                                              r"got \{'ets': \{\}\}$"):
+        registry.create("cycle_blend", {"intercept": 0.01, "phi": [0.7], "members": {"ets": {}}})
+    # 24 months: one too few for the cycle member (order 1 needs 12 + 1 + 12), enough for ETS and Theta
+    with pytest.raises(ModelInputError, match=r"^cycle_blend: every member must fit; cycle_wsts: ModelInputError: "
+                                              r"cycle_wsts: 24 months of history; dynamics of order 1 need 25 \(a year, the lags and 12 residuals\)$"):
+        registry.create("cycle_blend", {"intercept": 0.01, "phi": [0.7]}).fit(y.iloc[:24])
