@@ -251,8 +251,8 @@ class CycleBlend(Ensemble):
     name = "cycle_blend"
     reduce = staticmethod(np.mean)
     default_reference = GrowthCycleWsts.default_reference
-    information = ("the mean of the cycle model (dynamics learned on WSTS world billings public by then) "
-                   "and its own ETS and Theta")
+    information = ("a blend: the mean of ETS, Theta and the cycle model (its dynamics learned on WSTS world "
+                   "billings public by then)")
     #: the level members, with the settings the blend was measured with
     LEVEL_MEMBERS: dict[str, dict[str, Any]] = {"ets": {"damped_trend": True}, "theta": {}}
 
