@@ -117,8 +117,9 @@ class ModelsSettings(_Section):
     fallback: str = "naive"
     n_paths: int = Field(1000, ge=10)
     # leading-indicator models of one series: unique_id -> model names (models/leading.py), run for
-    # that series alone, with the indicator as it was public at each cutoff (flows/jobs.py)
-    leading: dict[str, list[str]] = Field(default_factory=dict)
+    # that series alone, with the indicator as it was public at each cutoff (flows/jobs.py); as
+    # shipped: the cycle blend for the ministry's semiconductors (a run drops a series its data lacks)
+    leading: dict[str, list[str]] = Field(default_factory=lambda: {"item:semiconductors_ministry": ["cycle_blend"]})
 
     @field_validator("leading")
     @classmethod

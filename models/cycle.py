@@ -35,6 +35,10 @@ year's logs plus a linear function of the future shocks (the AR's psi weights), 
 Not propagated: the uncertainty of the reference's coefficients. Gaps in the history are filled
 for the growth only (``models.baselines.seasonal_interpolate``); the series must be positive.
 
+**The blend** (``cycle_blend``, ``CycleBlend``): the equal-weight mean of ``cycle_wsts``, ETS and
+Theta, the published model of the ministry's semiconductors; the cycle alone loses the world
+billings of 1992-2013 to the level models, the blend wins there and since (``benchmarks/cycle.py``).
+
 The model reads no file and knows no date: ``flows.jobs.LeadingExtras`` estimates the dynamics
 on the reference as public on each cutoff's information date and hands them in as params.
 """

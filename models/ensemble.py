@@ -9,6 +9,9 @@ draws with its own seed derived from the caller's, the draws of each member are 
 total over the horizon, and the k-th path is the median of the members' k-th paths (so annual
 totals keep every member's month-to-month correlation AND the members' spread, as the bounds do).
 
+``reduce`` (class attribute, the median here) is how forecast, bounds and ranked paths are
+combined; ``models.cycle.CycleBlend`` takes the mean.
+
 A member that fails to fit is left out and recorded (``describe()['failed']``); if every member
 fails the ensemble raises. ``min_obs`` is the smallest member's: a member needing more
 observations than the series has is one of the failures.

@@ -22,6 +22,7 @@ FAST: dict[str, dict] = {
     "arimax_flash": {"max_p": 1, "max_q": 1, "max_candidates": 6},
     # the reference's dynamics, as flows.jobs.LeadingExtras hands them in
     "cycle_wsts": {"intercept": 0.01, "phi": [0.8, 0.1, -0.2]},
+    "cycle_blend": {"intercept": 0.01, "phi": [0.8, 0.1, -0.2]},
 }
 MODELS = registry.available()
 
@@ -59,7 +60,7 @@ def fitted(X):
 
 def test_registry_lists_every_model():
     assert set(MODELS) == {"seasonal_naive", "naive", "ets", "theta", "arima", "prophet", "ensemble",
-                           "arimax", "arimax_wsts", "arimax_flash", "cycle", "cycle_wsts"}
+                           "arimax", "arimax_wsts", "arimax_flash", "cycle", "cycle_wsts", "cycle_blend"}
     for name in MODELS:
         cls = registry.get(name)
         assert cls.name == name
