@@ -36,10 +36,11 @@ from features.leading import information_date, public_values  # noqa: E402
 from features.readers import read_indicators  # noqa: E402
 from flows.settings import load_settings  # noqa: E402
 from models.backtest import backtest  # noqa: E402
+from models.cycle import MIN_RESIDUALS, SEASON, GrowthAR  # noqa: E402
+from models.engine import ModelSpec, SeriesExtras  # noqa: E402
 
 WSTS = "wsts_month:billings_worldwide"
 MODELS = ("cycle", "ets", "theta", "seasonal_naive")
-BLEND = ("cycle", "ets", "theta")
 PERIODS = {"1992-2013": (1992, 2013), "2014-2025": (2014, 2025)}
 
 
@@ -55,15 +56,22 @@ def main() -> None:
     for year in years:  # the last month public on the information date of an October Y-1 cutoff
         public = public_values(table, WSTS, as_of=information_date(pd.Timestamp(year - 1, 10, 1)))
         cutoffs.append(public.index[-1])
+
+    def blend_at(unique_id: str, cutoff: pd.Timestamp, months: pd.DatetimeIndex) -> SeriesExtras:
+        """The blend (``cycle_blend``, the model itself) with the dynamics ``cycle`` estimates on
+        its own history (same search, same minimum): on billings the reference IS the series, and
+        the billings through the cutoff are what was public then."""
+        dynamics = GrowthAR.estimate(values.loc[:cutoff].to_numpy(), max_lag=36, min_reference=SEASON + MIN_RESIDUALS)
+        return SeriesExtras((ModelSpec("cycle_blend", dynamics.params()),))
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        bt = backtest(frame, settings.engine_settings(), horizon=15, cutoffs={WSTS: cutoffs}, annual=True)
-    annual = bt.annual[bt.annual["model"].isin(MODELS)]
+        bt = backtest(frame, settings.engine_settings(), horizon=15, cutoffs={WSTS: cutoffs}, annual=True,
+                      extras=blend_at)
+    annual = bt.annual[bt.annual["model"].isin([*MODELS, "cycle_blend"])]
     truth = values.groupby(values.index.year).sum()
-    errors = annual.pivot_table(index="year", columns="model", values="forecast")[list(MODELS)]
-    # the blend (models.cycle.CycleBlend, cycle_blend): the equal-weight mean of the three; its
-    # annual point is the mean of theirs (the sum of monthly means is linear)
-    errors["blend"] = errors[list(BLEND)].mean(axis=1)
+    errors = annual.pivot_table(index="year", columns="model", values="forecast")[[*MODELS, "cycle_blend"]]
+    errors = errors.rename(columns={"cycle_blend": "blend"})
     errors = 100 * (errors.div(truth.reindex(errors.index), axis=0) - 1)
     errors.insert(0, "data_through", [f"{c:%Y-%m}" for c in cutoffs])
     pd.set_option("display.width", 160)

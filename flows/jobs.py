@@ -83,12 +83,14 @@ class LeadingExtras:
       that order need (``GrowthCycle.needed_months``).
 
     Each skip is recorded with its one-line reason. A reference's dynamics are estimated once per
-    information date (the backtest asks at the same cutoffs for every series)."""
+    information date and search (the backtest asks at the same cutoffs for every series)."""
 
     def __init__(self, plan: "dict[str, list[LeadingPlan]]", indicators: pd.DataFrame) -> None:
         self.plan = plan
         self.indicators = indicators
-        self._dynamics: "dict[tuple[str, str, pd.Timestamp], GrowthAR | str]" = {}
+        #: (indicator, max_lag, information date) -> dynamics or why none: models reading the same
+        #: reference with the same search (e.g. cycle_wsts beside cycle_blend) share one estimate
+        self._dynamics: "dict[tuple[str, int, pd.Timestamp], GrowthAR | str]" = {}
 
     def _dynamics_at(self, item: LeadingPlan, cutoff: pd.Timestamp) -> "GrowthAR | str":
         """The reference's dynamics as public on the cutoff's information date, or why there are none."""
@@ -97,11 +99,12 @@ class LeadingExtras:
         from models.cycle import GrowthAR
 
         info = information_date(cutoff)
-        key = (item.spec.name, item.lead.indicator, info)
+        max_lag = item.model.params["max_lag"]
+        key = (item.lead.indicator, max_lag, info)
         if key not in self._dynamics:
             try:
                 values = public_values(self.indicators, item.lead.indicator, as_of=info, cutoff=cutoff)
-                self._dynamics[key] = GrowthAR.estimate(values.to_numpy(), max_lag=item.model.params["max_lag"])
+                self._dynamics[key] = GrowthAR.estimate(values.to_numpy(), max_lag=max_lag)
             except LeadingIndicatorError as exc:
                 self._dynamics[key] = str(exc)
             except ModelInputError as exc:
@@ -182,18 +185,15 @@ def leading_for(settings: "Settings", frame: pd.DataFrame) -> "Settings":
     return settings.updated("models", leading={uid: names for uid, names in settings.models.leading.items() if uid in have})
 
 
-def leading_extras(settings: "Settings", indicators: pd.DataFrame | None,
-                   frame: pd.DataFrame | None = None) -> LeadingExtras | None:
+def leading_extras(settings: "Settings", indicators: pd.DataFrame | None) -> LeadingExtras | None:
     """The extras of config ``models.leading`` (None when it is empty). Each model is built once
     here, so a bad setting (e.g. ``arimax`` without ``params.arimax.regressor``) fails at the start.
-    With ``frame``: only the series it has (``leading_for``: the others named in a DataWarning)."""
+    A run keeps ``models.leading`` to the series its data has once, first (``leading_for``)."""
     from exportcast.errors import ModelSetupError
     from features.leading import LeadingSpec
     from models import registry
     from models.engine import ModelSpec
 
-    if frame is not None:
-        settings = leading_for(settings, frame)
     if not settings.models.leading:
         return None
     if indicators is None:
@@ -277,7 +277,7 @@ def backtest_frame(frame: pd.DataFrame, settings: "Settings", *, horizon: int, w
     return backtest(frame, engine, horizon=horizon, windows=windows, step=step, exog=exog,
                     cutoffs=cutoffs, default_champion=default_champion(engine.model_names), progress=progress,
                     champion_rule=settings.backtest.champion_rule(), combinations=settings.backtest.combinations,
-                    hierarchy=hierarchy, extras=leading_extras(settings, indicators, frame))
+                    hierarchy=hierarchy, extras=leading_extras(settings, indicators))
 
 
 def with_combinations(fc: "ForecastResult", bt: "BacktestResult", settings: "Settings") -> "ForecastResult":
@@ -308,4 +308,4 @@ def forecast_frame(frame: pd.DataFrame, settings: "Settings", *, horizon: int | 
     exog = working_day_exog(frame, last, settings)
     return forecast(frame, settings.engine_settings(), horizon=horizon, until=until, exog=exog,
                     annual_year=annual_year, keep_models=keep_models, progress=progress,
-                    extras=leading_extras(settings, indicators, frame))
+                    extras=leading_extras(settings, indicators))

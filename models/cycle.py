@@ -147,7 +147,8 @@ class GrowthCycle(Forecaster):
                          phi=None if phi is None else [float(v) for v in phi],
                          reference=reference or self.default_reference, max_lag=max_lag, **params)
 
-    def needed_months(self, order: int) -> int:
+    @staticmethod
+    def needed_months(order: int) -> int:
         """Months of history the series needs with dynamics of this order: a year to start the
         growth, ``order`` lags and ``MIN_RESIDUALS`` residuals for sigma."""
         return SEASON + order + MIN_RESIDUALS
@@ -262,16 +263,14 @@ class CycleBlend(Ensemble):
 
     def __init__(self, intercept: float | None = None, phi: list[float] | tuple[float, ...] | None = None,
                  reference: str = "", max_lag: int = 36, members: Any = None, **params: Any) -> None:
-        cycle = GrowthCycleWsts(intercept=intercept, phi=phi, reference=reference, max_lag=max_lag)  # validates
-        spec = {"cycle_wsts": {k: cycle.params[k] for k in ("intercept", "phi", "max_lag")}, **self.LEVEL_MEMBERS}
+        cycle = GrowthCycleWsts(intercept=intercept, phi=phi, reference=reference, max_lag=max_lag).params  # validated
+        spec = {"cycle_wsts": {k: cycle[k] for k in ("intercept", "phi", "max_lag")}, **self.LEVEL_MEMBERS}
         if members is not None and dict(members) != spec:
             raise ModelInputError(f"{self.name}: its members are fixed ({', '.join(spec)}); got {members!r}")
-        super().__init__(members=spec, intercept=cycle.params["intercept"], phi=cycle.params["phi"],
-                         reference=cycle.params["reference"], max_lag=max_lag, **params)
-        self._cycle = cycle
+        super().__init__(members=spec, intercept=cycle["intercept"], phi=cycle["phi"], reference=cycle["reference"],
+                         max_lag=max_lag, **params)
 
-    def needed_months(self, order: int) -> int:
-        return self._cycle.needed_months(order)
+    needed_months = staticmethod(GrowthCycle.needed_months)  # its cycle member's
 
     def _fit(self, y: pd.Series, X: pd.DataFrame | None) -> None:
         if self.params["intercept"] is None:

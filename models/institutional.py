@@ -636,8 +636,11 @@ def _information(model: str, info_month: str) -> tuple[str, str]:
         return "combination", f"{own} (median of ARIMA, Prophet, ETS, Theta)"
     if model == RECONCILED:
         return "reconciled", f"the hierarchy's monthly histories through {info_month} of Y-1, reconciled (MinT)"
-    extra = getattr(registry.get(model), "information", "") if model in registry.available() else ""
-    return "single", f"{own} + {extra}" if extra else own
+    cls = registry.get(model) if model in registry.available() else None
+    extra = getattr(cls, "information", "")
+    # a fitted combination of models (models.ensemble: the leading blend cycle_blend) is one
+    kind = "combination" if cls is not None and issubclass(cls, registry.get("ensemble")) else "single"
+    return kind, f"{own} + {extra}" if extra else own
 
 
 def _no_reconciled(unique_id: str) -> str:
@@ -701,7 +704,9 @@ def accuracy_table(comparison: pd.DataFrame, unique_ids: tuple[str, ...] = ("tot
         through = models["model_data_through"].dropna().astype(str) if "model_data_through" in models else pd.Series([], dtype=str)
         month = int(through.iloc[0][5:7]) if len(through) and through.iloc[0][5:7].isdigit() else 10
         names = list(dict.fromkeys(models["model"].astype(str)))
-        order = ([m for m in names if _information(m, "")[0] == "single"] + [m for m in names if m == "ensemble"]
+        kinds = {m: _information(m, "")[0] for m in names}
+        fitted_combinations = [m for m in names if kinds[m] == "combination" and m not in COMBINATIONS]  # ensemble, ...
+        order = ([m for m in names if kinds[m] == "single"] + fitted_combinations
                  + [m for m in COMBINATIONS if m in names] + [RECONCILED] + [m for m in names if m == CHAMPION])
         for model in order:
             g = models[models["model"] == model]

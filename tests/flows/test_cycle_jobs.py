@@ -139,17 +139,21 @@ def test_leading_for_keeps_the_series_the_data_has_and_names_the_others(tmp_path
         kept = jobs.leading_for(settings, _frame())
     assert kept.models.leading == {"item:semis": ["cycle_wsts"]}
     with pytest.warns(DataWarning):
-        assert jobs.leading_extras(settings, None, _frame().assign(unique_id="total")) is None  # nothing to run, no table needed
+        assert jobs.leading_extras(jobs.leading_for(settings, _frame().assign(unique_id="total")), None) is None  # nothing to run, no table needed
     assert jobs.leading_for(kept, _frame()) is kept
 
 
-def test_the_blend_reads_the_same_reference_and_gets_the_same_dynamics(tmp_path):
+def test_the_blend_reads_the_same_reference_and_shares_the_cycle_models_estimate(tmp_path):
     wsts = _wsts()
-    extras = jobs.leading_extras(_settings(tmp_path, {"item:semis": ["cycle_blend"]}), wsts)
-    (spec,) = extras("item:semis", pd.Timestamp("2020-06-01"), OWN).models
+    extras = jobs.leading_extras(_settings(tmp_path, {"item:semis": ["cycle_wsts", "cycle_blend"]}), wsts)
+    cycle, blend = extras("item:semis", pd.Timestamp("2020-06-01"), OWN).models
     public = wsts[wsts["available_from"] <= pd.Timestamp("2020-07-16")]
-    assert spec.name == "cycle_blend"
-    assert spec.params == {"max_lag": 12} | GrowthAR.estimate(public["value"].to_numpy(), max_lag=12).params()
+    assert (cycle.name, blend.name) == ("cycle_wsts", "cycle_blend")
+    assert blend.params == cycle.params == {"max_lag": 12} | GrowthAR.estimate(public["value"].to_numpy(), max_lag=12).params()
+    assert len(extras._dynamics) == 1  # one estimate per reference, search and information date, not per model
+    order = GrowthAR.estimate(wsts.query("available_from <= '2017-07-16'")["value"].to_numpy(), max_lag=12).order
     short_own = extras("item:semis", pd.Timestamp("2017-06-01"), OWN)
-    assert short_own.models == () and short_own.skipped[0][0] == "cycle_blend"
-    assert short_own.skipped[0][1].startswith("18 months of history by cutoff 2017-06; cycle_blend with the dynamics of order ")
+    assert short_own.models == ()
+    assert short_own.skipped == tuple(
+        (name, f"18 months of history by cutoff 2017-06; {name} with the dynamics of order {order} of "
+               f"'wsts_month:billings_worldwide' needs {24 + order}") for name in ("cycle_wsts", "cycle_blend"))

@@ -156,4 +156,4 @@ def test_a_configured_series_the_data_does_not_have_is_named(tmp_path):
     frame, flash = _frame_and_flash()
     with pytest.warns(DataWarning, match=r"^models.leading names series the data does not have: totla; their leading "
                                          r"models do not run$"):
-        jobs.leading_extras(settings, flash, frame)
+        jobs.leading_for(settings, frame)

@@ -197,3 +197,16 @@ def test_outlook_of_a_combination_champion_without_the_callers_annual_forecast()
     kita = out.outlook[out.outlook["institution"] == "KITA"].iloc[0]
     assert kita["champion_model"] == "combo_mean"
     assert kita["model_usd_bn"] == pytest.approx((792 + 756) / 2)
+
+
+def test_a_fitted_blend_is_listed_and_labelled_as_a_combination():
+    c = pd.concat([hand_comparison(), pd.DataFrame([_comparison_row(2014, "KITA", 6.0, -6.0, "cycle_blend", 3.0, 3.0, True),
+                                                    _comparison_row(2014, "KITA", 6.0, -6.0, "ensemble", 4.0, 4.0, True)])])
+    t = accuracy_table(c, ("total",), first_year=2013, last_year=2025).set_index("forecast")
+    assert list(t.index) == ["KITA", "KIET", "ets", "cycle_blend", "ensemble", "mint", "champion"]
+    assert t.loc["ets", "kind"] == "single"
+    assert t.loc["cycle_blend", "kind"] == "combination" and t.loc["ensemble", "kind"] == "combination"
+    assert t.loc["cycle_blend", "information"] == (
+        "own monthly history through October of Y-1 + a blend: the mean of ETS, Theta and the cycle model (its "
+        "dynamics learned on WSTS world billings public by then)")
+    assert t.loc["cycle_blend", "mape"] == pytest.approx(3.0) and t.loc["cycle_blend", "ratio_to_best_institution"] == pytest.approx(0.5)
