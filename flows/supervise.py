@@ -260,12 +260,15 @@ def _child_main(target: Callable[[Any, str | None], Any], settings: "Settings", 
         _fail_own_runs(settings, f"stopped: {exc}")
         print(f"exportcast: {exc}; the pipeline stopped", file=sys.stderr, flush=True)
     except BaseException as exc:  # noqa: BLE001 - every error goes back to the supervisor
-        code = 1
-        message = {"text": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc(), "pickled": None}
-        try:
-            message["pickled"] = pickle.dumps(exc)
-        except Exception:  # noqa: BLE001 - the supervisor raises a RuntimeError with the text instead
-            pass
+        if state.signum is not None:  # a stop, whatever its unwinding raised: the exit code says so
+            code = 128 + state.signum
+            reason = f"interrupted by {signal.Signals(state.signum).name}"
+            _fail_own_runs(settings, f"stopped: {reason}")
+            print(f"exportcast: {reason}; the pipeline stopped (unwinding raised {type(exc).__name__}: "
+                  f"{str(exc)[:300]})",
+                  file=sys.stderr, flush=True)
+        else:
+            code, message = _failure(exc)
     try:
         if message is not None:
             conn.send(message)
@@ -275,6 +278,16 @@ def _child_main(target: Callable[[Any, str | None], Any], settings: "Settings", 
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
+
+
+def _failure(exc: BaseException) -> tuple[int, dict[str, Any]]:
+    """Exit code 1 and the message that carries the pipeline's exception to the supervisor."""
+    message = {"text": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc(), "pickled": None}
+    try:
+        message["pickled"] = pickle.dumps(exc)
+    except Exception:  # noqa: BLE001 - the supervisor raises a RuntimeError with the text instead
+        pass
+    return 1, message
 
 
 # ====================================================================== the supervisor

@@ -23,7 +23,8 @@ source (``mlflow.production_source``); otherwise the alias stays where it was, a
 records the version it points to and why this run did not move it.
 
 If the pipeline raises inside ``with PipelineTracker(...)``, the parent run (and an open
-child) ends with status FAILED. Logging is in bulk: one ``log_params``/``log_metrics`` call
+child) ends with status FAILED; if that bookkeeping fails, the pipeline's own error still
+propagates (the supervisor or the next run's reaper ends the run). Logging is in bulk: one ``log_params``/``log_metrics`` call
 per run, never a run per series.
 
 Runs left RUNNING by a dead process (SIGKILL, OOM killer, power loss): each parent run records
@@ -47,8 +48,10 @@ import logging
 import os
 import math
 import socket
+import sys
 import tempfile
 import time
+import traceback
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -62,6 +65,7 @@ import pandas as pd
 import psutil
 from mlflow import MlflowClient
 from mlflow.entities import RunStatus
+from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature
 from mlflow.pyfunc import PythonModel
 from mlflow.types import ColSpec, Schema
@@ -353,13 +357,29 @@ class PipelineTracker:
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        status = RunStatus.to_string(RunStatus.FAILED if exc_type is not None else RunStatus.FINISHED)
+        if exc_type is None:
+            self._end_runs(RunStatus.to_string(RunStatus.FINISHED), None)
+            return
+        # An interruption (SIGTERM, Ctrl-C) raised inside an MLflow write leaves that write's sqlite
+        # connection, and the write lock it holds, alive in the frames of the traceback; marking the
+        # run FAILED on another connection then waits for the lock and fails after the busy timeout
+        # (seen 2026-11-30 in CI; reproduced: 1 interrupt in 12). Clearing the finished frames' locals
+        # closes that connection. The running frames (this one's caller) are skipped by clear_frames.
+        traceback.clear_frames(tb)
+        try:
+            self._end_runs(RunStatus.to_string(RunStatus.FAILED), f"{exc_type.__name__}: {exc}"[:5000])
+        except MlflowException as failure:  # never hide the run's own error behind the bookkeeping
+            # the supervisor's fail_runs_of_this_process, or the next run's reaper, marks it FAILED
+            print(f"exportcast: could not mark MLflow run {self.run_id} FAILED ({failure.message[:200]})",
+                  file=sys.stderr, flush=True)
+
+    def _end_runs(self, status: str, error: str | None) -> None:
         # close any child left open by an exception, then the parent
         while mlflow.active_run() is not None and mlflow.active_run().info.run_id != self.run_id:
             mlflow.end_run(status=status)
         if mlflow.active_run() is not None:
-            if exc_type is not None:
-                mlflow.set_tag("error", f"{exc_type.__name__}: {exc}"[:5000])
+            if error is not None:
+                mlflow.set_tag("error", error)
             mlflow.end_run(status=status)
 
     # -------------------------------------------------------------- logging
@@ -499,8 +519,6 @@ class PipelineTracker:
 
     @staticmethod
     def _alias_version(client: MlflowClient, name: str) -> str | None:
-        from mlflow.exceptions import MlflowException
-
         try:
             return str(client.get_model_version_by_alias(name, CHAMPION_ALIAS).version)
         except MlflowException:  # no such model or alias yet

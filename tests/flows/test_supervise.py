@@ -47,6 +47,15 @@ def swallows_the_first_sigterm(settings: Settings, source: str | None) -> None:
     time.sleep(120)
 
 
+def fails_while_unwinding(settings: Settings, source: str | None) -> None:
+    """Like a flow whose clean-up after the stop raised (MLflow's "database is locked")."""
+    try:
+        Path(source).write_text(f"{os.getpid()} -")
+        time.sleep(120)
+    except KeyboardInterrupt:  # the stop (Interrupted)
+        raise RuntimeError("(sqlite3.OperationalError) database is locked") from None
+
+
 class _Unpicklable(Exception):
     def __init__(self, lock: object) -> None:
         super().__init__("the data lock is held")
@@ -80,18 +89,20 @@ def test_success_returns_zero_and_output_reaches_the_terminal(capfd: pytest.Capt
     assert "target year 2026" in capfd.readouterr().out
 
 
-def _run_and_signal(tmp_path: Path, signum: int) -> tuple[int, psutil.Process, psutil.Process]:
+def _run_and_signal(tmp_path: Path, signum: int, target=starts_a_worker_and_waits
+                    ) -> tuple[int, psutil.Process, psutil.Process | None]:
     marker = tmp_path / "pids"
     result: dict[str, int] = {}
     thread = threading.Thread(target=lambda: result.setdefault("code", run_supervised(
-        Settings(), str(marker), target=starts_a_worker_and_waits, grace=5.0)))
+        Settings(), str(marker), target=target, grace=5.0)))
     thread.start()
     deadline = time.monotonic() + 60
     while not (marker.is_file() and marker.read_text().count(" ") == 1) and time.monotonic() < deadline:
         time.sleep(0.1)
-    child_pid, worker_pid = map(int, marker.read_text().split())
-    child, worker = psutil.Process(child_pid), psutil.Process(worker_pid)
-    os.kill(child_pid, signum)
+    child_pid, worker_pid = marker.read_text().split()
+    child = psutil.Process(int(child_pid))
+    worker = psutil.Process(int(worker_pid)) if worker_pid != "-" else None
+    os.kill(child.pid, signum)
     thread.join(30)
     assert not thread.is_alive()
     return result["code"], child, worker
@@ -101,6 +112,14 @@ def test_sigterm_to_the_pipeline_process_ends_it_and_its_workers(tmp_path: Path)
     code, child, worker = _run_and_signal(tmp_path, signal.SIGTERM)
     assert code == 128 + signal.SIGTERM
     assert not child.is_running() and not worker.is_running()
+
+
+def test_a_stop_whose_unwinding_raises_still_exits_as_a_stop(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    # the error goes to the terminal, not back to the supervisor: the exit code is the signal's
+    code, child, _ = _run_and_signal(tmp_path, signal.SIGTERM, target=fails_while_unwinding)
+    assert code == 128 + signal.SIGTERM and not child.is_running()
+    assert ("exportcast: interrupted by SIGTERM; the pipeline stopped (unwinding raised RuntimeError: "
+            "(sqlite3.OperationalError) database is locked)\n") in capfd.readouterr().err
 
 
 def test_sigkill_of_the_pipeline_process_the_supervisor_ends_its_workers(tmp_path: Path) -> None:

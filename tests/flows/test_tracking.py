@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -222,3 +224,53 @@ def test_a_stopped_pipeline_process_fails_its_own_runs_only(tmp_path) -> None:
     assert sorted(fail_runs_of_this_process(settings, "stopped: interrupted by SIGTERM")) == sorted([mine, kid])
     assert [client.get_run(r).info.status for r in (mine, kid, other)] == ["FAILED", "FAILED", "RUNNING"]
     assert client.get_run(mine).data.tags[NOTE_TAG] == "stopped: interrupted by SIGTERM"
+
+
+class _Stop(KeyboardInterrupt):
+    """Stands in for the interruption a signal raises (Prefect's TerminationSignal, Interrupted)."""
+
+
+def _interrupted_while_holding_the_write_lock(db) -> None:
+    import sqlite3
+
+    connection = sqlite3.connect(db)  # like an MLflow write cut short: its connection lives in this frame
+    connection.execute("BEGIN IMMEDIATE")  # the sqlite write lock
+    raise _Stop()
+
+
+def test_a_run_interrupted_inside_a_write_is_marked_failed_at_once(tmp_path) -> None:
+    # the interrupted write's connection, kept alive by the traceback, held the write lock: marking
+    # the run FAILED waited MLflow's 20 s busy timeout, failed, and its error replaced the stop
+    from mlflow import MlflowClient
+
+    from flows.tracking import PipelineTracker
+
+    settings = _store(tmp_path)
+    started = time.monotonic()
+    with pytest.raises(_Stop):
+        with PipelineTracker(settings, run_name="r", tags={}, params={}) as tracker:
+            _interrupted_while_holding_the_write_lock(tmp_path / "mlflow.db")
+    run = MlflowClient(tracking_uri=settings.tracking_uri).get_run(tracker.run_id)
+    assert (run.info.status, run.data.tags["error"]) == ("FAILED", "_Stop: ")
+    assert time.monotonic() - started < 15  # not after the busy timeout
+
+
+def test_a_failure_to_mark_the_run_failed_does_not_hide_the_error(tmp_path, monkeypatch, capsys) -> None:
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    from flows.tracking import PipelineTracker
+
+    settings = _store(tmp_path)
+
+    def locked(self, status, error):
+        raise MlflowException("(sqlite3.OperationalError) database is locked")
+
+    with pytest.raises(ValueError, match="^row 3 column y is not a number$"):
+        with PipelineTracker(settings, run_name="r", tags={}, params={}) as tracker:
+            monkeypatch.setattr(PipelineTracker, "_end_runs", locked)
+            raise ValueError("row 3 column y is not a number")
+    assert capsys.readouterr().err.endswith(f"\nexportcast: could not mark MLflow run {tracker.run_id} FAILED "
+                                            "((sqlite3.OperationalError) database is locked)\n")
+    monkeypatch.undo()
+    mlflow.end_run()  # the run this test left active in the process
