@@ -216,6 +216,14 @@ class MlflowSettings(_Section):
     # the data source whose runs may move the registry's ``champion`` alias (after a successful publish)
     production_source: Literal["embedded", "csv", "customs_api"] = "embedded"
 
+    @property
+    def sqlite_path(self) -> Path | None:
+        """The database file of a ``sqlite:///`` tracking store; None for other stores."""
+        if not self.tracking_uri.startswith("sqlite:///"):
+            return None
+        db = self.tracking_uri[len("sqlite:///"):]
+        return Path(db) if db and db != ":memory:" else None
+
 
 class RuntimeSettings(_Section):
     n_jobs: int = Field(2, ge=1)

@@ -207,15 +207,20 @@ def run_pipeline_with_source(settings: "Settings", source: str | None) -> None:
     run_pipeline(with_source(settings, source))
 
 
-def _fail_own_runs(settings: Any, reason: str) -> None:
+def _fail_own_runs(settings: Any, reason: str, stop: BaseException) -> None:
     """Best effort: the MLflow runs of this process end FAILED even if the signal cut the
-    tracker's own exit short (the next run's reaper is the second line of defence)."""
+    tracker's own exit short (the next run's reaper is the second line of defence). A ``stop``
+    inside an MLflow write outside the tracker's body (e.g. its reaper, in ``__enter__``) left that
+    write's connection, holding the write lock, in its traceback: it is released first."""
     mlflow_settings = getattr(settings, "mlflow", None)
     if mlflow_settings is None:  # a stand-in pipeline (tests) without tracking
         return
+    if mlflow_settings.sqlite_path is not None and not mlflow_settings.sqlite_path.is_file():
+        return  # no store yet, so no run of this process to end (and no MLflow import to wait for)
     try:
-        from flows.tracking import fail_runs_of_this_process
+        from flows.tracking import fail_runs_of_this_process, release_interrupted_writes
 
+        release_interrupted_writes(stop.__traceback__)
         fail_runs_of_this_process(mlflow_settings, reason)
     except Exception as exc:  # noqa: BLE001 - never hide the interruption behind a bookkeeping error
         print(f"exportcast: could not mark this run's MLflow runs FAILED ({type(exc).__name__}: {exc})",
@@ -257,16 +262,15 @@ def _child_main(target: Callable[[Any, str | None], Any], settings: "Settings", 
             kill_descendants()
     except Interrupted as exc:
         code = 128 + exc.signum
-        _fail_own_runs(settings, f"stopped: {exc}")
         print(f"exportcast: {exc}; the pipeline stopped", file=sys.stderr, flush=True)
+        _fail_own_runs(settings, f"stopped: {exc}", exc)
     except BaseException as exc:  # noqa: BLE001 - every error goes back to the supervisor
         if state.signum is not None:  # a stop, whatever its unwinding raised: the exit code says so
             code = 128 + state.signum
             reason = f"interrupted by {signal.Signals(state.signum).name}"
-            _fail_own_runs(settings, f"stopped: {reason}")
             print(f"exportcast: {reason}; the pipeline stopped (unwinding raised {type(exc).__name__}: "
-                  f"{str(exc)[:300]})",
-                  file=sys.stderr, flush=True)
+                  f"{str(exc)[:300]})", file=sys.stderr, flush=True)
+            _fail_own_runs(settings, f"stopped: {reason}", exc)
         else:
             code, message = _failure(exc)
     try:

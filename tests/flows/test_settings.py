@@ -33,6 +33,15 @@ def test_relative_paths_resolve_against_the_config_folder(tmp_path: Path, monkey
     assert s.publish.dir == cfg.parent / "out"
     assert s.mlflow.tracking_uri == f"sqlite:///{cfg.parent}/mlruns/mlflow.db"
     assert s.mlflow.artifact_location == str(cfg.parent / "mlruns" / "artifacts")
+    assert s.mlflow.sqlite_path == cfg.parent / "mlruns" / "mlflow.db"
+
+
+def test_only_a_sqlite_store_has_a_database_file() -> None:
+    from flows.settings import MlflowSettings
+
+    assert MlflowSettings(tracking_uri="sqlite:////srv/mlruns/mlflow.db").sqlite_path == Path("/srv/mlruns/mlflow.db")
+    assert MlflowSettings(tracking_uri="sqlite:///:memory:").sqlite_path is None
+    assert MlflowSettings(tracking_uri="http://127.0.0.1:5000").sqlite_path is None
 
 
 def test_environment_overrides_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from flows.settings import Settings
+from flows.settings import MlflowSettings, Settings
 from flows.supervise import RemoteTraceback, run_supervised, set_parent_death_signal
 
 
@@ -56,6 +56,27 @@ def fails_while_unwinding(settings: Settings, source: str | None) -> None:
         raise RuntimeError("(sqlite3.OperationalError) database is locked") from None
 
 
+def stopped_inside_a_tracking_write(settings: Settings, source: str | None) -> None:
+    """A pipeline stopped inside an MLflow write outside the tracker's body (e.g. its reaper): the
+    write's sqlite connection, holding the write lock, lives on in the stop's traceback."""
+    import sqlite3
+
+    from mlflow import MlflowClient
+
+    from flows.tracking import configure, process_tags
+
+    client = MlflowClient(tracking_uri=settings.mlflow.tracking_uri)
+    client.create_run(configure(settings.mlflow), run_name="mine", tags=process_tags())
+
+    def write() -> None:
+        connection = sqlite3.connect(settings.mlflow.tracking_uri.removeprefix("sqlite:///"))
+        connection.execute("BEGIN IMMEDIATE")
+        Path(source).write_text(f"{os.getpid()} -")
+        time.sleep(120)
+
+    write()
+
+
 class _Unpicklable(Exception):
     def __init__(self, lock: object) -> None:
         super().__init__("the data lock is held")
@@ -89,12 +110,20 @@ def test_success_returns_zero_and_output_reaches_the_terminal(capfd: pytest.Capt
     assert "target year 2026" in capfd.readouterr().out
 
 
-def _run_and_signal(tmp_path: Path, signum: int, target=starts_a_worker_and_waits
+def _settings(tmp_path: Path) -> Settings:
+    """Settings whose MLflow store is under ``tmp_path``: a stopped pipeline process ends its own
+    runs there, never in the working copy's ``mlruns/``."""
+    store = MlflowSettings(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db", artifact_location=str(tmp_path / "artifacts"),
+                           experiment="t", registered_model="t-model")
+    return Settings(mlflow=store)
+
+
+def _run_and_signal(tmp_path: Path, signum: int, target=starts_a_worker_and_waits, settings: Settings | None = None
                     ) -> tuple[int, psutil.Process, psutil.Process | None]:
     marker = tmp_path / "pids"
     result: dict[str, int] = {}
     thread = threading.Thread(target=lambda: result.setdefault("code", run_supervised(
-        Settings(), str(marker), target=target, grace=5.0)))
+        settings or _settings(tmp_path), str(marker), target=target, grace=5.0)))
     thread.start()
     deadline = time.monotonic() + 60
     while not (marker.is_file() and marker.read_text().count(" ") == 1) and time.monotonic() < deadline:
@@ -120,6 +149,21 @@ def test_a_stop_whose_unwinding_raises_still_exits_as_a_stop(tmp_path: Path, cap
     assert code == 128 + signal.SIGTERM and not child.is_running()
     assert ("exportcast: interrupted by SIGTERM; the pipeline stopped (unwinding raised RuntimeError: "
             "(sqlite3.OperationalError) database is locked)\n") in capfd.readouterr().err
+
+
+def test_a_stop_inside_a_tracking_write_still_marks_the_run_failed(tmp_path: Path) -> None:
+    # the lock was held until the process ended: marking FAILED waited MLflow's 20 s busy timeout,
+    # past the 5 s grace period here, and the run stayed RUNNING
+    from mlflow import MlflowClient
+
+    from flows.tracking import NOTE_TAG
+
+    settings = _settings(tmp_path)
+    code, _, _ = _run_and_signal(tmp_path, signal.SIGTERM, target=stopped_inside_a_tracking_write, settings=settings)
+    assert code == 128 + signal.SIGTERM
+    client = MlflowClient(tracking_uri=settings.mlflow.tracking_uri)
+    [run] = client.search_runs([client.get_experiment_by_name("t").experiment_id])
+    assert (run.info.status, run.data.tags[NOTE_TAG]) == ("FAILED", "stopped: interrupted by SIGTERM")
 
 
 def test_sigkill_of_the_pipeline_process_the_supervisor_ends_its_workers(tmp_path: Path) -> None:
@@ -160,9 +204,9 @@ def test_a_stop_lost_in_the_pipeline_is_delivered_again_after_the_supervisor_is_
     # by its handler, the watchdog sees the parent gone and delivers the stop again after
     # REDELIVER_SECONDS (5 s), long before the grace period (25 s)
     marker = tmp_path / "pid"
-    script = ("import sys; from flows.supervise import run_supervised; from flows.settings import Settings; "
-              "from tests.flows.test_supervise import swallows_the_first_sigterm as t; "
-              f"sys.exit(run_supervised(Settings(), {str(marker)!r}, target=t))")
+    script = ("import sys; from pathlib import Path; from flows.supervise import run_supervised; "
+              "from tests.flows.test_supervise import _settings, swallows_the_first_sigterm as t; "
+              f"sys.exit(run_supervised(_settings(Path({str(tmp_path)!r})), {str(marker)!r}, target=t))")
     supervisor = subprocess.Popen([sys.executable, "-c", script], cwd=Path(__file__).resolve().parents[2],
                                   stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
