@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -246,13 +244,12 @@ def test_a_run_interrupted_inside_a_write_is_marked_failed_at_once(tmp_path) -> 
     from flows.tracking import PipelineTracker
 
     settings = _store(tmp_path)
-    started = time.monotonic()
     with pytest.raises(_Stop):
         with PipelineTracker(settings, run_name="r", tags={}, params={}) as tracker:
             _interrupted_while_holding_the_write_lock(tmp_path / "mlflow.db")
     run = MlflowClient(tracking_uri=settings.tracking_uri).get_run(tracker.run_id)
+    # before: the marking waited out the busy timeout, failed, and the run stayed RUNNING
     assert (run.info.status, run.data.tags["error"]) == ("FAILED", "_Stop: ")
-    assert time.monotonic() - started < 15  # not after the busy timeout
 
 
 def test_a_failure_to_mark_the_run_failed_does_not_hide_the_error(tmp_path, monkeypatch, capsys) -> None:
