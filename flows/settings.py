@@ -219,10 +219,8 @@ class MlflowSettings(_Section):
     @property
     def sqlite_path(self) -> Path | None:
         """The database file of a ``sqlite:///`` tracking store; None for other stores."""
-        if not self.tracking_uri.startswith("sqlite:///"):
-            return None
-        db = self.tracking_uri[len("sqlite:///"):]
-        return Path(db) if db and db != ":memory:" else None
+        db = _sqlite_file(self.tracking_uri)
+        return Path(db) if db else None
 
 
 class RuntimeSettings(_Section):
@@ -511,14 +509,21 @@ def _resolve_paths(settings: Settings, base: Path) -> Settings:
     return settings.model_copy(update={"data": data, "publish": publish, "mlflow": mlflow_settings})
 
 
+def _sqlite_file(uri: str) -> str | None:
+    """The database file named by a ``sqlite:///`` URI (as written); None for another URI or an
+    in-memory database."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    db = uri[len("sqlite:///"):]
+    return db if db and db != ":memory:" else None
+
+
 def _resolve_uri(uri: str, base: Path) -> str:
     """``sqlite:///rel.db`` -> ``sqlite:////abs/rel.db``; a bare relative path -> absolute path;
     other URIs (http, file with absolute path, s3 ...) unchanged."""
     if uri.startswith("sqlite:///"):
-        db = uri[len("sqlite:///"):]
-        if db and db != ":memory:" and not Path(db).is_absolute():
-            return "sqlite:///" + str((base / db).resolve())
-        return uri
+        db = _sqlite_file(uri)
+        return "sqlite:///" + str((base / db).resolve()) if db and not Path(db).is_absolute() else uri
     if "://" in uri or uri.startswith("file:"):
         return uri
     p = Path(uri).expanduser()

@@ -260,19 +260,15 @@ def _child_main(target: Callable[[Any, str | None], Any], settings: "Settings", 
         finally:
             state.finishing()
             kill_descendants()
-    except Interrupted as exc:
-        code = 128 + exc.signum
-        print(f"exportcast: {exc}; the pipeline stopped", file=sys.stderr, flush=True)
-        _fail_own_runs(settings, f"stopped: {exc}", exc)
     except BaseException as exc:  # noqa: BLE001 - every error goes back to the supervisor
-        if state.signum is not None:  # a stop, whatever its unwinding raised: the exit code says so
+        if state.signum is None:
+            code, message = _failure(exc)
+        else:  # a stop (on_signal's Interrupted, or whatever the unwinding raised): the exit code says so
             code = 128 + state.signum
             reason = f"interrupted by {signal.Signals(state.signum).name}"
-            print(f"exportcast: {reason}; the pipeline stopped (unwinding raised {type(exc).__name__}: "
-                  f"{str(exc)[:300]})", file=sys.stderr, flush=True)
+            raised = "" if isinstance(exc, Interrupted) else f" (unwinding raised {type(exc).__name__}: {str(exc)[:300]})"
+            print(f"exportcast: {reason}; the pipeline stopped{raised}", file=sys.stderr, flush=True)
             _fail_own_runs(settings, f"stopped: {reason}", exc)
-        else:
-            code, message = _failure(exc)
     try:
         if message is not None:
             conn.send(message)

@@ -24,8 +24,8 @@ records the version it points to and why this run did not move it.
 
 If the pipeline raises inside ``with PipelineTracker(...)``, the parent run (and an open
 child) ends with status FAILED; if that bookkeeping fails, the pipeline's own error still
-propagates (the supervisor or the next run's reaper ends the run). Logging is in bulk: one ``log_params``/``log_metrics`` call
-per run, never a run per series.
+propagates (the supervisor or the next run's reaper ends the run). Logging is in bulk: one
+``log_params``/``log_metrics`` call per run, never a run per series.
 
 Runs left RUNNING by a dead process (SIGKILL, OOM killer, power loss): each parent run records
 the pid, hostname and start time of the process that runs it (``exportcast.pid``,

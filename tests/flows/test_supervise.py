@@ -69,7 +69,7 @@ def stopped_inside_a_tracking_write(settings: Settings, source: str | None) -> N
     client.create_run(configure(settings.mlflow), run_name="mine", tags=process_tags())
 
     def write() -> None:
-        connection = sqlite3.connect(settings.mlflow.tracking_uri.removeprefix("sqlite:///"))
+        connection = sqlite3.connect(settings.mlflow.sqlite_path)
         connection.execute("BEGIN IMMEDIATE")
         Path(source).write_text(f"{os.getpid()} -")
         time.sleep(120)
@@ -137,10 +137,11 @@ def _run_and_signal(tmp_path: Path, signum: int, target=starts_a_worker_and_wait
     return result["code"], child, worker
 
 
-def test_sigterm_to_the_pipeline_process_ends_it_and_its_workers(tmp_path: Path) -> None:
+def test_sigterm_to_the_pipeline_process_ends_it_and_its_workers(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
     code, child, worker = _run_and_signal(tmp_path, signal.SIGTERM)
     assert code == 128 + signal.SIGTERM
     assert not child.is_running() and not worker.is_running()
+    assert capfd.readouterr().err == "exportcast: interrupted by SIGTERM; the pipeline stopped\n"
 
 
 def test_a_stop_whose_unwinding_raises_still_exits_as_a_stop(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
