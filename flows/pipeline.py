@@ -183,7 +183,7 @@ def ingest(data: DataSettings) -> pd.DataFrame:
     from features.readers import read_source
 
     customs = data.customs.model_dump() if data.source == "customs_api" else None
-    return read_source(data.source, path=data.path, series=data.series, customs=customs)
+    return read_source(data.source, path=data.path, series=data.series, customs=customs, checks=data.checks())
 
 
 @task(name="validate")
