@@ -21,7 +21,7 @@ from typer.core import TyperGroup
 from exportcast.errors import DataWarning, ExportcastError
 
 
-_STATE: dict[str, bool] = {"debug": False}  # the --debug flag of the command being run
+_STATE: dict[str, bool] = {"debug": False, "verbose": False}  # the --debug and --verbose flags of the command being run
 
 
 class _Commands(TyperGroup):
@@ -32,6 +32,7 @@ class _Commands(TyperGroup):
     def invoke(self, ctx: click.Context) -> Any:
         debug = bool(ctx.params.get("debug"))
         _STATE["debug"] = debug
+        _STATE["verbose"] = bool(ctx.params.get("verbose"))
         with _data_warnings_shown(), _tracebacks_logged(debug):
             try:
                 return super().invoke(ctx)
@@ -94,7 +95,8 @@ DEFAULT_CONFIG = REPO / "config.yaml"
 
 
 @app.callback()
-def _options(debug: bool = typer.Option(False, "--debug", help="show the full traceback of an error")) -> None:
+def _options(debug: bool = typer.Option(False, "--debug", help="show the full traceback of an error"),
+             verbose: bool = typer.Option(False, "--verbose", help="print every note (config runtime.verbose)")) -> None:
     """Forecast South Korea's monthly exports: data, backtests, forecasts, pipeline."""
 
 
@@ -198,8 +200,11 @@ ALLOW_NEGATIVE = typer.Option(None, "--allow-negative/--no-allow-negative",
 SIGNED = typer.Option(None, "--signed", help="comma-separated unique_ids admitted with negative values (config data.signed)")
 
 
-def _with_data_checks(settings: Any, strict: Optional[bool], allow_negative: Optional[bool], signed: Optional[str]) -> Any:
-    """The settings with the command line's data checks applied (config ``data.*`` otherwise)."""
+def _with_options(settings: Any, strict: Optional[bool], allow_negative: Optional[bool], signed: Optional[str]) -> Any:
+    """The settings with the command line's data checks applied (config ``data.*`` otherwise),
+    and ``runtime.verbose`` under ``exportcast --verbose``."""
+    if _STATE["verbose"]:
+        settings = settings.updated("runtime", verbose=True)
     values: dict[str, Any] = {}
     if strict is not None:
         values["strict"] = strict
@@ -221,7 +226,7 @@ def validate(
     """Check a user CSV against the data contract and print what would be used."""
     from flows.settings import load_settings
 
-    settings = _with_data_checks(load_settings(config), strict, allow_negative, signed)
+    settings = _with_options(load_settings(config), strict, allow_negative, signed)
     frame = _read_input(input, settings)
     spans = frame.groupby("unique_id")["ds"].agg(["min", "max", "size"])
     typer.echo(f"{input}: {len(frame)} rows, {len(spans)} series, OK")
@@ -275,9 +280,9 @@ def backtest(
     """Rolling-origin backtest of every model on a user CSV: backtest_forecasts.csv, backtest_metrics.csv, champions.csv."""
     from flows.jobs import backtest_frame, leading_for, leading_indicators
 
-    settings = _with_data_checks(_settings_with_models(config, models), strict, allow_negative, signed)
+    settings = _with_options(_settings_with_models(config, models), strict, allow_negative, signed)
     frame = _read_input(input, settings)
-    settings = leading_for(settings, frame)
+    settings = leading_for(settings, frame, universe=frame["unique_id"].unique())  # a user CSV's series
     result = backtest_frame(frame, settings, horizon=horizon, windows=windows, step=step, progress=True,
                             indicators=leading_indicators(settings, REPO / "data"))
     _write_tables(out, {"backtest_forecasts.csv": result.forecasts, "backtest_metrics.csv": result.metrics,
@@ -300,9 +305,9 @@ def forecast(
     """Fit every model on a user CSV and forecast H months: forecast.csv and model_fits.csv."""
     from flows.jobs import forecast_frame, leading_for, leading_indicators
 
-    settings = _with_data_checks(_settings_with_models(config, models), strict, allow_negative, signed)
+    settings = _with_options(_settings_with_models(config, models), strict, allow_negative, signed)
     frame = _read_input(input, settings)
-    settings = leading_for(settings, frame)
+    settings = leading_for(settings, frame, universe=frame["unique_id"].unique())  # a user CSV's series
     from flows.results import split_timings
 
     result = forecast_frame(frame, settings, horizon=horizon, progress=True,
@@ -326,7 +331,7 @@ def run(
     from flows.settings import load_settings
     from flows.supervise import run_supervised
 
-    settings = _with_data_checks(load_settings(config), strict, allow_negative, signed)
+    settings = _with_options(load_settings(config), strict, allow_negative, signed)
     check_publish_dir(settings.publish.dir)  # an unwritable publish.dir fails before any compute
     debug = _STATE["debug"]
     # in a child process (flows/supervise.py), which drops the tracebacks of user errors from its logs too

@@ -248,6 +248,8 @@ class RuntimeSettings(_Section):
     executor: Literal["joblib", "dask"] = "joblib"
     # dask: address of an existing scheduler (tcp://host:8786); empty = a LocalCluster of n_jobs workers
     dask_address: str = ""
+    # print every note, e.g. models.leading series a user's own data lacks (the CLI's --verbose)
+    verbose: bool = False
 
     @field_validator("dask_address", mode="before")
     @classmethod

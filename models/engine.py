@@ -411,7 +411,7 @@ def fit_series(unique_id: str, y: pd.Series, settings: EngineSettings, *, h: int
             row.update(model_used=name, status=status, description=_describe(model))
             if status == "fallback":
                 row["reason"] = f"{reason}; used {name}"
-            if signed:
+            if signed and not row["reason"].startswith("signed series"):  # a step-aside says it already
                 row["reason"] = "; ".join(part for part in (row["reason"], _signed_reason(model)) if part)
             fc = fc.rename_axis("ds").reset_index()
             fc.insert(0, "unique_id", unique_id)
