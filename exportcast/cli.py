@@ -21,7 +21,7 @@ from typer.core import TyperGroup
 from exportcast.errors import DataWarning, ExportcastError
 
 
-_STATE: dict[str, bool] = {"debug": False}  # the --debug flag of the command being run
+_STATE: dict[str, bool] = {"debug": False, "verbose": False}  # the --debug and --verbose flags of the command being run
 
 
 class _Commands(TyperGroup):
@@ -32,9 +32,8 @@ class _Commands(TyperGroup):
     def invoke(self, ctx: click.Context) -> Any:
         debug = bool(ctx.params.get("debug"))
         _STATE["debug"] = debug
-        with warnings.catch_warnings(), _tracebacks_logged(debug):
-            warnings.filterwarnings("always", category=DataWarning)
-            warnings.showwarning = _show_warning
+        _STATE["verbose"] = bool(ctx.params.get("verbose"))
+        with _data_warnings_shown(), _tracebacks_logged(debug):
             try:
                 return super().invoke(ctx)
             except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
@@ -47,6 +46,16 @@ class _Commands(TyperGroup):
                     typer.echo("".join(traceback.format_exception(exc)).rstrip(), err=True)
                 typer.secho(f"error: {error_message(found)}", fg=typer.colors.RED, err=True)
                 raise typer.Exit(code=2) from None
+
+
+@contextlib.contextmanager
+def _data_warnings_shown() -> Iterator[None]:
+    """Each data warning as one ``warning: ...`` line, every time it is raised (also in the
+    pipeline's own process, which ``exportcast run`` starts afresh)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("always", category=DataWarning)
+        warnings.showwarning = _show_warning
+        yield
 
 
 @contextlib.contextmanager
@@ -86,7 +95,8 @@ DEFAULT_CONFIG = REPO / "config.yaml"
 
 
 @app.callback()
-def _options(debug: bool = typer.Option(False, "--debug", help="show the full traceback of an error")) -> None:
+def _options(debug: bool = typer.Option(False, "--debug", help="show the full traceback of an error"),
+             verbose: bool = typer.Option(False, "--verbose", help="print every note (config runtime.verbose)")) -> None:
     """Forecast South Korea's monthly exports: data, backtests, forecasts, pipeline."""
 
 
@@ -182,10 +192,42 @@ def data_summary(data_dir: Path = typer.Option(REPO / "data", help="folder of th
     typer.echo(f"\n{len(table)} series, {len(frame)} observations")
 
 
+# the data checks of a user CSV (config data.strict, data.allow_negative, data.signed): a flag given wins
+STRICT = typer.Option(None, "--strict/--no-strict",
+                      help="refuse the whole file on a bad row (default: config data.strict; else the series is left out)")
+ALLOW_NEGATIVE = typer.Option(None, "--allow-negative/--no-allow-negative",
+                              help="admit negative values in every series (default: config data.allow_negative)")
+SIGNED = typer.Option(None, "--signed", help="comma-separated unique_ids admitted with negative values (config data.signed)")
+
+
+def _with_options(settings: Any, strict: Optional[bool], allow_negative: Optional[bool], signed: Optional[str]) -> Any:
+    """The settings with the command line's data checks applied (config ``data.*`` otherwise),
+    and ``runtime.verbose`` under ``exportcast --verbose``."""
+    if _STATE["verbose"]:
+        settings = settings.updated("runtime", verbose=True)
+    values: dict[str, Any] = {}
+    if strict is not None:
+        values["strict"] = strict
+    if allow_negative is not None:
+        values["allow_negative"] = allow_negative
+    if signed is not None:
+        values["signed"] = [s.strip() for s in signed.split(",") if s.strip()]
+    return settings.updated("data", **values) if values else settings
+
+
 @app.command()
-def validate(input: Path = typer.Option(..., "--input", "-i", help="CSV in long form unique_id,ds,y")) -> None:
+def validate(
+    input: Path = typer.Option(..., "--input", "-i", help="CSV in long form unique_id,ds,y"),
+    config: Path = typer.Option(DEFAULT_CONFIG, "--config", "-c", help="settings file"),
+    strict: Optional[bool] = STRICT,
+    allow_negative: Optional[bool] = ALLOW_NEGATIVE,
+    signed: Optional[str] = SIGNED,
+) -> None:
     """Check a user CSV against the data contract and print what would be used."""
-    frame = _read_input(input)
+    from flows.settings import load_settings
+
+    settings = _with_options(load_settings(config), strict, allow_negative, signed)
+    frame = _read_input(input, settings)
     spans = frame.groupby("unique_id")["ds"].agg(["min", "max", "size"])
     typer.echo(f"{input}: {len(frame)} rows, {len(spans)} series, OK")
     for uid, row in spans.iterrows():
@@ -205,11 +247,12 @@ def _settings_with_models(config: Path, models: Optional[str]):
     return settings
 
 
-def _read_input(path: Path):
-    """A user CSV through the one validation at the edge (a bad file is a user error)."""
+def _read_input(path: Path, settings: Any):
+    """A user CSV through the one validation at the edge, with the settings' data checks (a bad
+    file is a user error; a series with a bad row is left out with a warning unless strict)."""
     from features.readers import read_user_csv
 
-    return read_user_csv(path)
+    return read_user_csv(path, **settings.data.checks())
 
 
 def _write_tables(out: Path, tables: dict) -> None:
@@ -230,12 +273,16 @@ def backtest(
     models: Optional[str] = typer.Option(None, "--models", "-m", help="comma-separated model names (default: config)"),
     out: Path = typer.Option(Path("backtest_out"), "--out", "-o", help="output folder"),
     config: Path = typer.Option(DEFAULT_CONFIG, "--config", "-c", help="settings file"),
+    strict: Optional[bool] = STRICT,
+    allow_negative: Optional[bool] = ALLOW_NEGATIVE,
+    signed: Optional[str] = SIGNED,
 ) -> None:
     """Rolling-origin backtest of every model on a user CSV: backtest_forecasts.csv, backtest_metrics.csv, champions.csv."""
     from flows.jobs import backtest_frame, leading_for, leading_indicators
 
-    frame = _read_input(input)
-    settings = leading_for(_settings_with_models(config, models), frame)
+    settings = _with_options(_settings_with_models(config, models), strict, allow_negative, signed)
+    frame = _read_input(input, settings)
+    settings = leading_for(settings, frame, universe=frame["unique_id"].unique())  # a user CSV's series
     result = backtest_frame(frame, settings, horizon=horizon, windows=windows, step=step, progress=True,
                             indicators=leading_indicators(settings, REPO / "data"))
     _write_tables(out, {"backtest_forecasts.csv": result.forecasts, "backtest_metrics.csv": result.metrics,
@@ -251,12 +298,16 @@ def forecast(
     models: Optional[str] = typer.Option(None, "--models", "-m", help="comma-separated model names (default: config)"),
     out: Path = typer.Option(Path("forecast_out"), "--out", "-o", help="output folder"),
     config: Path = typer.Option(DEFAULT_CONFIG, "--config", "-c", help="settings file"),
+    strict: Optional[bool] = STRICT,
+    allow_negative: Optional[bool] = ALLOW_NEGATIVE,
+    signed: Optional[str] = SIGNED,
 ) -> None:
     """Fit every model on a user CSV and forecast H months: forecast.csv and model_fits.csv."""
     from flows.jobs import forecast_frame, leading_for, leading_indicators
 
-    frame = _read_input(input)
-    settings = leading_for(_settings_with_models(config, models), frame)
+    settings = _with_options(_settings_with_models(config, models), strict, allow_negative, signed)
+    frame = _read_input(input, settings)
+    settings = leading_for(settings, frame, universe=frame["unique_id"].unique())  # a user CSV's series
     from flows.results import split_timings
 
     result = forecast_frame(frame, settings, horizon=horizon, progress=True,
@@ -271,13 +322,16 @@ def forecast(
 def run(
     config: Path = typer.Option(DEFAULT_CONFIG, "--config", "-c", help="settings file"),
     source: Optional[str] = typer.Option(None, help="override data.source: embedded | csv | customs_api"),
+    strict: Optional[bool] = STRICT,
+    allow_negative: Optional[bool] = ALLOW_NEGATIVE,
+    signed: Optional[str] = SIGNED,
 ) -> None:
     """The monthly pipeline (Prefect flow `monthly-forecast`): ingest, backtest, forecast, compare, publish, report."""
     from flows.publish import check_publish_dir
     from flows.settings import load_settings
     from flows.supervise import run_supervised
 
-    settings = load_settings(config)
+    settings = _with_options(load_settings(config), strict, allow_negative, signed)
     check_publish_dir(settings.publish.dir)  # an unwritable publish.dir fails before any compute
     debug = _STATE["debug"]
     # in a child process (flows/supervise.py), which drops the tracebacks of user errors from its logs too
@@ -295,7 +349,8 @@ def _pipeline_quietly(settings: Any, source: Optional[str]) -> None:
 def _pipeline_with_tracebacks(settings: Any, source: Optional[str]) -> None:
     from flows.supervise import run_pipeline_with_source
 
-    run_pipeline_with_source(settings, source)
+    with _data_warnings_shown():
+        run_pipeline_with_source(settings, source)
 
 
 @app.command()

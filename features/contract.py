@@ -40,6 +40,7 @@ import datetime
 import math
 import re
 from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -50,6 +51,9 @@ from exportcast.errors import DataWarning, ExportcastError  # noqa: F401 - DataW
 REQUIRED_COLUMNS: tuple[str, ...] = ("unique_id", "ds", "y")
 MAX_LISTED_ERRORS = 20
 EXPECTED_MONTH_FORMS = "YYYY-MM or YYYY-MM-DD"
+#: a value more than this many times its series' median absolute value is implausible (config
+#: data.plausibility_factor), e.g. the 1e30 of a stray exponent
+DEFAULT_PLAUSIBILITY_FACTOR = 1e6
 
 # The output contract, checked on every frame validate_frame returns (a cheap guard that the
 # code below keeps its promise; user-facing messages are the ones built by hand below).
@@ -62,6 +66,8 @@ CANONICAL_SCHEMA = pa.DataFrameSchema(
     strict=False,
     unique=["unique_id", "ds"],
 )
+# the same contract for a frame with signed series (--allow-negative, data.signed): y any finite number
+SIGNED_SCHEMA = CANONICAL_SCHEMA.update_column("y", checks=[])
 
 # YYYY-MM, YYYY-MM-DD, YYYYMM, YYYY.MM (whitespace around is tolerated)
 _MONTH_PATTERN = re.compile(
@@ -95,21 +101,85 @@ def format_errors(origin: str, errors: Sequence[str]) -> str:
     return header + "\n" + "\n".join(shown)
 
 
+@dataclass(frozen=True)
+class SeriesExclusion:
+    """A series left out of the frame because of bad rows (:func:`check_frame`, not strict).
+
+    ``problems`` holds every problem of the series, each a full message naming the file, row,
+    column and reason, in file order."""
+
+    unique_id: str
+    problems: tuple[str, ...]
+
+    def warning(self) -> str:
+        """The ONE line a user sees: the series, its first bad row and reason, how many more."""
+        more = len(self.problems) - 1
+        tail = f" (+{more} more problem{'s' if more > 1 else ''} in this series)" if more else ""
+        return f"series {self.unique_id!r} excluded, the other series are kept: {self.problems[0]}{tail}"
+
+
+@dataclass(frozen=True)
+class CheckedFrame:
+    """What :func:`check_frame` returns: the canonical frame of the valid series and the
+    series excluded with their problems (empty when strict or when every series is clean)."""
+
+    frame: pd.DataFrame
+    excluded: tuple[SeriesExclusion, ...] = ()
+
+
 def validate_frame(
     df: pd.DataFrame,
     origin: str,
     *,
     known_series: Collection[str] | None = None,
     locations: Sequence[str] | None = None,
+    allow_negative: bool = False,
+    signed: Collection[str] = (),
+    plausibility_factor: float | None = DEFAULT_PLAUSIBILITY_FACTOR,
 ) -> pd.DataFrame:
-    """Check raw rows and return the canonical frame (see the module docstring).
+    """Check raw rows and return the canonical frame (see the module docstring), refusing the
+    whole frame on any problem: :func:`check_frame` with ``strict=True`` (the embedded dataset
+    and the customs API are read this way).
+
+    Raises DataValidationError listing every problem (the first 20 in the message).
+    """
+    return check_frame(df, origin, known_series=known_series, locations=locations, strict=True,
+                       allow_negative=allow_negative, signed=signed, plausibility_factor=plausibility_factor).frame
+
+
+def check_frame(
+    df: pd.DataFrame,
+    origin: str,
+    *,
+    known_series: Collection[str] | None = None,
+    locations: Sequence[str] | None = None,
+    strict: bool = True,
+    allow_negative: bool = False,
+    signed: Collection[str] = (),
+    plausibility_factor: float | None = DEFAULT_PLAUSIBILITY_FACTOR,
+) -> CheckedFrame:
+    """THE validation: raw rows in, the canonical frame of the valid series out.
 
     ``origin`` names the file or API call in every message ("data/exports_monthly.csv",
     "customs API Newtrade 202501-202512"). ``known_series``, if given, is the set of allowed
     ``unique_id`` values. ``locations`` names each row (default ``line i + 2``, the CSV
     convention). The input frame is not modified.
 
-    Raises DataValidationError listing every problem (the first 20 in the message).
+    - ``strict``: any problem refuses the whole frame (DataValidationError listing them all).
+      Not strict (a user's file, ``data.strict: false``): a series with a bad row (a value that
+      is not a finite number, a month that is not a month, a duplicated month, a negative value
+      in a series not admitted as signed, an implausible value, a unit other than USD) is left
+      out and described in ``excluded``; the other series are returned. Problems that belong to
+      no series (a missing column, an empty ``unique_id``, a series ``known_series`` lacks)
+      still refuse the frame, and so does a frame whose every series is excluded (the error
+      lists every problem, as strict).
+    - ``allow_negative`` admits negative values in every series, ``signed`` in the series it
+      names (a trade balance).
+    - ``plausibility_factor``: a value whose absolute value exceeds this factor times its
+      series' :func:`plausibility_scale` (the median of its absolute values) is a bad row; None:
+      no check. Absolute values, so that a signed series whose median is near zero or negative
+      is judged against its typical size. Only too-large values are bad: a zero or small month
+      is a real figure.
     """
     if not isinstance(df, pd.DataFrame):
         raise TypeError(f"{origin}: expected a pandas DataFrame, got {type(df).__name__}")
@@ -131,15 +201,17 @@ def validate_frame(
     elif len(locations) != len(df):
         raise ValueError(f"{origin}: {len(locations)} locations given for {len(df)} rows")
 
-    errors: list[tuple[int, int, str]] = []  # (row position, column order, message): sorted by row
+    # (row position, column order, message, its series; None: the row names no series)
+    errors: list[tuple[int, int, str, str | None]] = []
+    ids, id_ok = _clean_ids(df["unique_id"])
 
     def add(pos: int, column: str, message: str) -> None:
-        errors.append((pos, REQUIRED_COLUMNS.index(column) if column in REQUIRED_COLUMNS else 3, message))
+        errors.append((pos, REQUIRED_COLUMNS.index(column) if column in REQUIRED_COLUMNS else 3, message,
+                       str(ids[pos]) if id_ok[pos] else None))
 
     def where(pos: int, column: str) -> str:
         return f"{origin} {locations[pos]}, column {column}"
 
-    ids, id_ok = _clean_ids(df["unique_id"])
     for pos in np.flatnonzero(~id_ok):
         add(pos, "unique_id", f"{where(pos, 'unique_id')}: empty unique_id")
 
@@ -148,11 +220,20 @@ def validate_frame(
     for pos, problem in ds_problems.items():
         add(pos, "ds", f"{where(pos, 'ds')}: {problem}")
 
-    y, y_problems = _parse_values(df["y"])
+    y, y_problems = _parse_values(df["y"], nonnegative=False)
+    signed_ids = {str(s) for s in signed}
+    raw_y = df["y"].tolist()
+    for pos in np.flatnonzero(y < 0):  # negative: a problem unless the series is admitted as signed
+        if not (allow_negative or (id_ok[pos] and ids[pos] in signed_ids)):
+            y_problems[int(pos)] = f"{_shown(raw_y[pos])} is negative (exports in USD are >= 0)"
     for pos, problem in y_problems.items():
         add(pos, "y", f"{where(pos, 'y')}: {problem}")
 
     row_ok = id_ok & ds_ok & ~np.isin(np.arange(len(df)), list(y_problems))
+    if plausibility_factor is not None:
+        for pos, problem in _implausible(ids, y, row_ok, plausibility_factor).items():
+            add(pos, "y", f"{where(pos, 'y')}: {_shown(raw_y[pos])} is implausible: {problem}")
+            row_ok[pos] = False
 
     # duplicates among rows whose key parsed (2024-01 and 202401 are the same month)
     keyed = pd.DataFrame({"unique_id": ids, "ds": ds, "pos": np.arange(len(df))})[id_ok & ds_ok]
@@ -167,7 +248,8 @@ def validate_frame(
                                f"(unique_id {uid!r}, ds {month})")
                 row_ok[pos] = False
 
-    series_errors: list[str] = []
+    # series-wide problems: (message, its series; None: a problem of the file, not of one series)
+    series_errors: list[tuple[str, str | None]] = []
     codes, present = pd.factorize(pd.Series(ids).where(id_ok), sort=True)  # -1 = empty id
     n_rows = np.bincount(codes[codes >= 0], minlength=len(present))
     n_usable = np.bincount(codes[(codes >= 0) & row_ok], minlength=len(present))
@@ -177,10 +259,9 @@ def validate_frame(
         for k, uid in enumerate(present):
             if uid not in known:
                 n = int(n_rows[k])
-                series_errors.append(
+                series_errors.append((
                     f"{origin}, column unique_id: unknown series {uid!r} ({n} row{'s' if n > 1 else ''}, "
-                    f"first at {locations[first_pos[uid]]}); known series: {_short_list(sorted(known))}"
-                )
+                    f"first at {locations[first_pos[uid]]}); known series: {_short_list(sorted(known))}", None))
     if "unit" in df.columns:
         units = pd.Series([_unit_text(u) for u in df["unit"]], dtype=object)
         found_units = pd.DataFrame({"code": codes, "unit": units, "key": units.str.upper()})[codes >= 0]
@@ -188,33 +269,71 @@ def validate_frame(
         for k, group in found_units.groupby("code", sort=True):
             uid, found = present[k], list(group["unit"])
             if len(found) > 1:
-                series_errors.append(
-                    f"{origin}, series {uid!r}, column unit: mixed units "
-                    f"{', '.join(repr(u) for u in found)} (every value must be in USD)"
-                )
+                series_errors.append((f"{origin}, series {uid!r}, column unit: mixed units "
+                                      f"{', '.join(repr(u) for u in found)} (every value must be in USD)", uid))
             elif found[0].upper() != "USD":
-                series_errors.append(
-                    f"{origin}, series {uid!r}, column unit: unit {found[0]!r} found (values must be in USD)"
-                )
+                series_errors.append((f"{origin}, series {uid!r}, column unit: unit {found[0]!r} found "
+                                      "(values must be in USD)", uid))
     for k, uid in enumerate(present):
         if n_usable[k] == 0:
             n = int(n_rows[k])
-            series_errors.append(
-                f"{origin}, series {uid!r}: no usable row after cleaning "
-                f"(all {n} row{'s have' if n > 1 else ' has'} errors)"
-            )
+            series_errors.append((f"{origin}, series {uid!r}: no usable row after cleaning "
+                                  f"(all {n} row{'s have' if n > 1 else ' has'} errors)", uid))
 
-    messages = [m for _, _, m in sorted(errors, key=lambda e: (e[0], e[1]))] + series_errors
-    if messages:
-        raise DataValidationError(origin, messages)
+    problems = [(m, uid) for _, _, m, uid in sorted(errors, key=lambda e: (e[0], e[1]))] + series_errors
+    excluded = _exclusions(problems, first_pos)
+    if problems and (strict or excluded is None or len(excluded) == len(present)):
+        raise DataValidationError(origin, [m for m, _ in problems])
 
     out = df.copy()
     out["unique_id"] = pd.Series(ids, index=df.index, dtype=object)
     out["ds"] = ds
     out["y"] = y.astype("float64")
+    if excluded:
+        out = out[~out["unique_id"].isin([e.unique_id for e in excluded])]
     extra = [c for c in df.columns if c not in REQUIRED_COLUMNS]
     out = out[list(REQUIRED_COLUMNS) + extra].sort_values(["unique_id", "ds"], kind="stable").reset_index(drop=True)
-    return CANONICAL_SCHEMA.validate(out)
+    schema = SIGNED_SCHEMA if (out["y"] < 0).any() else CANONICAL_SCHEMA
+    return CheckedFrame(schema.validate(out), tuple(excluded or ()))
+
+
+def _exclusions(problems: list[tuple[str, str | None]], first_pos: dict[str, int]) -> list[SeriesExclusion] | None:
+    """The problems grouped by series, in the order the series first appear; None when a
+    problem belongs to no series (the file must be refused). A series with no usable row is
+    described by its rows' problems (the summary line is kept only when there are none)."""
+    if any(uid is None for _, uid in problems):
+        return None
+    out = []
+    for uid in sorted({uid for _, uid in problems}, key=lambda u: first_pos[u]):
+        own = [m for m, u in problems if u == uid]
+        rows = [m for m in own if "no usable row after cleaning" not in m]
+        out.append(SeriesExclusion(uid, tuple(rows or own)))
+    return out
+
+
+def plausibility_scale(values: np.ndarray) -> float:
+    """The scale a series' values are judged against: the median of their absolute values, or
+    of their non-zero absolute values when more than half are zero (0.0 when all are)."""
+    magnitude = np.abs(np.asarray(values, dtype=float))
+    scale = float(np.median(magnitude)) if magnitude.size else 0.0
+    if scale == 0.0 and (magnitude > 0).any():
+        scale = float(np.median(magnitude[magnitude > 0]))
+    return scale
+
+
+def _implausible(ids: np.ndarray, y: np.ndarray, row_ok: np.ndarray, factor: float) -> dict[int, str]:
+    """{row: why} for the usable rows whose absolute value exceeds ``factor`` times their series'
+    :func:`plausibility_scale` (computed over the series' usable rows)."""
+    problems: dict[int, str] = {}
+    usable = pd.DataFrame({"uid": ids, "y": y, "pos": np.arange(len(y))})[row_ok]
+    for _, group in usable.groupby("uid", sort=False):
+        scale = plausibility_scale(group["y"].to_numpy())
+        limit = factor * scale
+        for pos, value in zip(group["pos"], group["y"]):
+            if scale > 0 and abs(value) > limit:
+                problems[int(pos)] = (f"more than {factor:g} times the series' median absolute value {scale:.6g} "
+                                      f"(limit {limit:.6g}, data.plausibility_factor)")
+    return problems
 
 
 def parse_month(value: object) -> pd.Timestamp:
@@ -287,7 +406,14 @@ def _parse_months(column: pd.Series) -> tuple[np.ndarray, dict[int, str]]:
     return months, problems
 
 
-def _parse_value(value: object) -> tuple[float, str | None]:
+def _shown(value: object) -> str:
+    """A raw cell as messages quote it: a string in quotes, a number as Python writes it."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    return repr(value) if isinstance(value, (int, float)) else repr(str(value).strip())
+
+
+def _parse_value(value: object, nonnegative: bool = True) -> tuple[float, str | None]:
     if _is_missing(value):
         if isinstance(value, float) and math.isnan(value):
             return math.nan, "missing value NaN (an unobserved month must have no row)"
@@ -312,7 +438,7 @@ def _parse_value(value: object) -> tuple[float, str | None]:
         return math.nan, f"{raw} is not a number (NaN)"
     if math.isinf(number):
         return math.nan, f"{raw} is not a finite number"
-    if number < 0:
+    if number < 0 and nonnegative:
         return math.nan, f"{raw} is negative (exports in USD are >= 0)"
     return number, None
 
@@ -321,9 +447,10 @@ def _unit_text(value: object) -> str:
     return "" if _is_missing(value) else str(value).strip()
 
 
-def _parse_values(column: pd.Series) -> tuple[np.ndarray, dict[int, str]]:
+def _parse_values(column: pd.Series, nonnegative: bool = True) -> tuple[np.ndarray, dict[int, str]]:
     """Values as float64 and {row: problem}. Fast path: what pandas reads as a finite number
-    >= 0 is accepted; every other row goes through _parse_value for its verdict and message."""
+    (>= 0 when ``nonnegative``) is accepted; every other row goes through _parse_value for its
+    verdict and message."""
     if pd.api.types.is_bool_dtype(column):
         fast = np.full(len(column), np.nan)
     else:
@@ -331,8 +458,8 @@ def _parse_values(column: pd.Series) -> tuple[np.ndarray, dict[int, str]]:
     values = fast.copy()
     problems: dict[int, str] = {}
     raw = column.tolist()
-    for pos in np.flatnonzero(~(np.isfinite(fast) & (fast >= 0))):
-        values[pos], problem = _parse_value(raw[pos])
+    for pos in np.flatnonzero(~(np.isfinite(fast) & ((fast >= 0) | (not nonnegative)))):
+        values[pos], problem = _parse_value(raw[pos], nonnegative)
         if problem is not None:
             problems[int(pos)] = problem
     return values, problems

@@ -31,7 +31,8 @@ from typing import Any
 
 import pandas as pd
 
-from features.contract import DataValidationError, DataWarning, parse_month, validate_frame
+from features.contract import (DEFAULT_PLAUSIBILITY_FACTOR, DataValidationError, DataWarning, check_frame,
+                               parse_month, validate_frame)
 
 log = logging.getLogger(__name__)
 
@@ -46,15 +47,27 @@ SERIES_COLUMNS: tuple[str, ...] = (
 ENCODINGS: tuple[str, ...] = ("utf-8-sig", "cp949")
 
 
-def read_user_csv(path: Path | str, *, known_series: Collection[str] | None = None) -> pd.DataFrame:
+def read_user_csv(path: Path | str, *, known_series: Collection[str] | None = None, strict: bool = False,
+                  allow_negative: bool = False, signed: Collection[str] = (),
+                  plausibility_factor: float | None = DEFAULT_PLAUSIBILITY_FACTOR) -> pd.DataFrame:
     """A user's long CSV (``unique_id, ds, y`` + extra columns) -> the canonical frame.
 
+    A series with a bad row is left out with ONE :class:`DataWarning` naming the file, the
+    series, the row and the reason, and the other series are returned; ``strict`` refuses the
+    whole file instead (``features.contract.check_frame`` says which problems are a series' and
+    which the file's, and how ``allow_negative``, ``signed`` and ``plausibility_factor`` work).
+
     Raises FileNotFoundError for a missing file and DataValidationError (naming the file,
-    line, column and what was found) for anything else.
+    line, column and what was found) for a problem of the file or one in every series.
     """
     path = Path(path)
     raw, lines = _read_csv_cells(path)
-    return validate_frame(raw, str(path), known_series=known_series, locations=[f"line {n}" for n in lines])
+    checked = check_frame(raw, str(path), known_series=known_series, locations=[f"line {n}" for n in lines],
+                          strict=strict, allow_negative=allow_negative, signed=signed,
+                          plausibility_factor=plausibility_factor)
+    for exclusion in checked.excluded:
+        warnings.warn(exclusion.warning(), DataWarning, stacklevel=2)
+    return checked.frame
 
 
 def read_embedded(data_dir: Path | str | None = None) -> pd.DataFrame:
@@ -119,6 +132,7 @@ def read_source(
     series: Collection[str] | None = None,
     customs: Any = None,
     data_dir: Path | str | None = None,
+    checks: Mapping[str, Any] | None = None,
 ) -> pd.DataFrame:
     """The canonical frame from the configured source, restricted to ``series`` if given.
 
@@ -129,6 +143,10 @@ def read_source(
       and optionally ``countries`` ({destination id: ISO code}), ``base_url`` and ``client`` (a
       :class:`features.customs_api.CustomsClient`), as a mapping or an object with those
       attributes. Only the calls needed for ``series`` are made.
+
+    ``checks``: the keyword arguments of :func:`read_user_csv` for a ``"csv"`` source
+    (``strict``, ``allow_negative``, ``signed``, ``plausibility_factor``: config ``data``); the
+    embedded dataset and the customs API are always read strictly.
 
     A requested series that the source does not have is a DataValidationError naming it.
     """
@@ -143,7 +161,7 @@ def read_source(
     elif kind == "csv":
         if path is None:
             raise ValueError("data source 'csv' needs a path (config key data.path)")
-        frame = read_user_csv(path)
+        frame = read_user_csv(path, **dict(checks or {}))
         origin = str(path)
     else:
         frame, origin = _read_customs(customs, wanted)

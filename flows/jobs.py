@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 if TYPE_CHECKING:  # pragma: no cover
+    from collections.abc import Collection
     from pathlib import Path
 
     from features.leading import LeadingSpec
@@ -164,12 +165,16 @@ class LeadingExtras:
         return SeriesExtras(tuple(models), exog.loc[:, ~exog.columns.duplicated()], tuple(skipped))
 
 
-def leading_for(settings: "Settings", frame: pd.DataFrame) -> "Settings":
-    """The settings with ``models.leading`` kept to the series ``frame`` has. The others are named
-    in a DataWarning (a misspelt id would otherwise do nothing; the shipped configuration's
-    semiconductor series is absent from a user's own data). A run calls it once on its data, so
-    that nothing downstream (the indicator table, the cache keys, MLflow) waits for a model that
-    cannot run."""
+def leading_for(settings: "Settings", frame: pd.DataFrame, universe: "Collection[str] | None" = None) -> "Settings":
+    """The settings with ``models.leading`` kept to the series ``frame`` has. A run calls it once
+    on its data, so that nothing downstream (the indicator table, the cache keys, MLflow) waits for
+    a model that cannot run.
+
+    The others are named in ONE DataWarning when they belong to ``universe``, the series the
+    source can have (``series_universe``: the embedded dataset's, the customs API's; None: every
+    configured id counts), e.g. a selection ``data.series`` that drops the configured series. A
+    series outside it (the shipped semiconductor series, absent from a user's own CSV) is named
+    only under ``runtime.verbose`` (``--verbose``): otherwise every user CSV gets the warning."""
     import warnings
 
     from exportcast.errors import DataWarning
@@ -180,9 +185,26 @@ def leading_for(settings: "Settings", frame: pd.DataFrame) -> "Settings":
     absent = sorted(set(settings.models.leading) - have)
     if not absent:
         return settings
-    warnings.warn(f"models.leading names series the data does not have: {', '.join(absent)}; "
-                  "their leading models do not run", DataWarning, stacklevel=2)
+    named = absent if universe is None or settings.runtime.verbose else sorted(set(absent) & set(universe))
+    if named:
+        warnings.warn(f"models.leading names series the data does not have: {', '.join(named)}; "
+                      "their leading models do not run", DataWarning, stacklevel=2)
     return settings.updated("models", leading={uid: names for uid, names in settings.models.leading.items() if uid in have})
+
+
+def series_universe(settings: "Settings", frame: pd.DataFrame, data_dir: "Path") -> list[str]:
+    """The series the configured source can have (``leading_for``): the embedded dataset's
+    (``series.csv``), the customs API's (the total, ``data.customs.hs_to_item``'s items, the
+    destinations), or a user CSV's own series (``frame``'s)."""
+    if settings.data.source == "embedded" and (data_dir / "series.csv").is_file():
+        from features.readers import read_series_metadata
+
+        return read_series_metadata(data_dir)["unique_id"].tolist()
+    if settings.data.source == "customs_api":
+        from features.customs_api import DEFAULT_COUNTRIES
+
+        return ["total", *settings.data.customs.hs_to_item, *DEFAULT_COUNTRIES]
+    return sorted(set(frame["unique_id"].astype(str)))
 
 
 def leading_extras(settings: "Settings", indicators: pd.DataFrame | None) -> LeadingExtras | None:

@@ -183,7 +183,7 @@ def ingest(data: DataSettings) -> pd.DataFrame:
     from features.readers import read_source
 
     customs = data.customs.model_dump() if data.source == "customs_api" else None
-    return read_source(data.source, path=data.path, series=data.series, customs=customs)
+    return read_source(data.source, path=data.path, series=data.series, customs=customs, checks=data.checks())
 
 
 @task(name="validate")
@@ -411,6 +411,20 @@ class StageRunner:
                  + (" (cached)" if cached else ""))
 
 
+def data_checks_key(data: DataSettings) -> dict[str, Any]:
+    """The data checks that change what the models do, for the cache keys: signed series
+    (additive forms, no clip) and a plausibility factor other than the default (a forecast beyond
+    it falls back); empty as shipped, so that earlier caches stay valid."""
+    from features.contract import DEFAULT_PLAUSIBILITY_FACTOR
+
+    key: dict[str, Any] = {}
+    if data.allow_negative or data.signed:
+        key["signed"] = True if data.allow_negative else sorted(data.signed)
+    if data.plausibility_factor != DEFAULT_PLAUSIBILITY_FACTOR:
+        key["plausibility_factor"] = data.plausibility_factor
+    return key
+
+
 def promotion(settings: Settings) -> tuple[bool, str]:
     """Whether this run, once published, may move the registry's champion alias, and why (not)."""
     source, production = settings.data.source, settings.mlflow.production_source
@@ -462,9 +476,11 @@ def _execute(settings: Settings, *, data_dir: Path | None,
         tracker.log_dataset(frame, digest, settings.data)
         progress(f"data: {data_summary['n_series']} series, {data_summary['n_rows']} rows, "
                  f"{data_summary['first_month']}..{data_summary['last_month']} (hash {digest[:12]})")
-        base_key = {"data_hash": digest, "code_version": run.code_version, "seed": settings.runtime.seed}
+        base_key = {"data_hash": digest, "code_version": run.code_version, "seed": settings.runtime.seed,
+                    **data_checks_key(settings.data)}
         hierarchy = load_hierarchy(frame, settings, data_dir)
-        settings = jobs.leading_for(settings, frame)  # the leading models of series the data has
+        # the leading models of series the data has
+        settings = jobs.leading_for(settings, frame, jobs.series_universe(settings, frame, data_dir))
         # the leading models' indicators (config models.leading; None when it is empty)
         indicators = jobs.leading_indicators(settings, data_dir)
         if indicators is not None:
@@ -478,9 +494,16 @@ def _execute(settings: Settings, *, data_dir: Path | None,
         fc = jobs.with_combinations(fc, bt, settings)  # combination candidates: from the members, no refit
         inst = None
         if compare:
-            nowcast = stages.run("nowcast", nowcast_step, frame, data_dir,
-                                 key={**base_key, "tables": file_hash(data_dir / INDICATORS_FILE)})
-            tracking = stages.run("tracking", tracking_step, frame, settings, data_dir, nowcast, progress=True,
+            # the flash bridge and the in-year tracking work on logs: signed series step aside
+            positive = frame[~frame["unique_id"].map(settings.data.is_signed)]
+            if "total" in set(positive["unique_id"]):
+                nowcast = stages.run("nowcast", nowcast_step, frame, data_dir,
+                                     key={**base_key, "tables": file_hash(data_dir / INDICATORS_FILE)})
+            else:
+                nowcast = None
+                progress("nowcast skipped: the total is signed (data.allow_negative / data.signed) and the flash "
+                         "bridge works on logs")
+            tracking = stages.run("tracking", tracking_step, positive, settings, data_dir, nowcast, progress=True,
                                   key={**base_key, **settings.section_dict("institutional", "target_year"),
                                        "n_paths": settings.models.n_paths, "tables": file_hash(data_dir / INDICATORS_FILE)})
             inst = stages.run("institutional", institutional_step, frame, settings, data_dir,

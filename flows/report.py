@@ -174,7 +174,9 @@ def _describe_data(inputs: ReportInputs, data_dir: Path, *, read_history: bool) 
             if read_history:
                 inputs.history = read_embedded(data_dir)
         elif read_history and source == "csv" and inputs.run is not None and inputs.run.data_origin:
-            inputs.history = read_user_csv(inputs.run.data_origin)
+            data = (inputs.run.config or {}).get("data") or {}  # the run's own checks (signed series ...)
+            checks = {k: data[k] for k in ("strict", "allow_negative", "signed", "plausibility_factor") if k in data}
+            inputs.history = read_user_csv(inputs.run.data_origin, **checks)
         elif read_history:
             inputs.notes["dataset"] = (f"the {source} data of this run is not stored with the outputs; "
                                        "charts show forecasts only")

@@ -93,6 +93,24 @@ class DataSettings(_Section):
     #: the flash figures (customs 10-day/20-day cuts) for the ``flash-nowcast`` flow when source = csv:
     #: a file in the format of data/indicators_monthly.csv (features.contract.validate_indicators)
     indicators_path: Path | None = None
+    #: a user CSV with a bad row in a series: false = that series is left out with a warning and
+    #: the others are forecast; true = the whole file is refused (the embedded data are always strict)
+    strict: bool = False
+    #: admit negative values (signed series such as trade balances) in every series
+    allow_negative: bool = False
+    #: the series admitted as signed, by unique_id (the others keep the >= 0 check)
+    signed: list[str] = Field(default_factory=list)
+    #: a value more than this many times its series' median absolute value is a bad row
+    plausibility_factor: float = Field(1e6, gt=1)
+
+    def checks(self) -> dict[str, Any]:
+        """The checks of a user CSV (``features.readers.read_user_csv`` keyword arguments)."""
+        return {"strict": self.strict, "allow_negative": self.allow_negative, "signed": list(self.signed),
+                "plausibility_factor": self.plausibility_factor}
+
+    def is_signed(self, unique_id: str) -> bool:
+        """Whether the series may be negative: models keep to additive forms and never clip at zero."""
+        return self.allow_negative or unique_id in self.signed
 
     @model_validator(mode="after")
     def _csv_needs_path(self) -> "DataSettings":
@@ -230,6 +248,8 @@ class RuntimeSettings(_Section):
     executor: Literal["joblib", "dask"] = "joblib"
     # dask: address of an existing scheduler (tcp://host:8786); empty = a LocalCluster of n_jobs workers
     dask_address: str = ""
+    # print every note, e.g. models.leading series a user's own data lacks (the CLI's --verbose)
+    verbose: bool = False
 
     @field_validator("dask_address", mode="before")
     @classmethod
@@ -360,6 +380,8 @@ class Settings(BaseSettings):
             seed=self.runtime.seed,
             executor=self.runtime.executor,
             dask_address=self.runtime.dask_address,
+            signed=True if self.data.allow_negative else tuple(self.data.signed),
+            plausibility_factor=self.data.plausibility_factor,
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -245,15 +245,17 @@ class Arima(Forecaster):
     def _fit(self, y: pd.Series, X: pd.DataFrame | None) -> None:
         started = time.perf_counter()
         p_ = self.params
-        positive = bool((y.dropna() > 0).all())
+        positive = bool((y.dropna() > 0).all()) and not self.signed_
         if p_["log"] is True and not positive:
             raise ModelInputError("arima: log=true needs a strictly positive series")
         self.log_ = positive if p_["log"] == "auto" else bool(p_["log"])
+        if self.signed_:
+            self._signed_form(f"{self.name} on levels, not logs")
         self.use_exog_ = bool(p_["working_days"] and X is not None)
         exog = self._regressor(X, "fit")
         endog = (np.log(y) if self.log_ else y).rename("y")
         endog.index.freq = "MS"
-        filled = seasonal_interpolate(y)
+        filled = seasonal_interpolate(y, signed=self.signed_)
         filled = np.log(filled) if self.log_ else filled
         searched = filled.to_numpy()  # the CSS search fits the regressor itself: the series WITH its effect
         if exog is not None:  # test the series net of the working-day effect (by least squares on the filled series)

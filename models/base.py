@@ -19,6 +19,14 @@ and ``sample_paths`` clip every forecast, bound and path at zero. This is the ON
 clip happens, for every model; a model whose bounds were clipped says so in ``describe()``
 (key ``nonnegative_clip``: how many values were raised to zero), which the engine records in
 ``model_fits.csv``.
+
+Signed series. ``fit(y, X, signed=True)`` (a series admitted with negative values: a trade
+balance; ``data.allow_negative`` / ``data.signed``), or any history with a negative value, makes
+the series signed (``signed_``): nothing is clipped at zero, a model that would work on logs or
+multiplicatively switches to its additive form and says so in ``sign_notes()`` (the engine writes
+it to ``model_fits.reason``), and a model that cannot work without positive values
+(``needs_positive``, e.g. the cycle model's log growth) refuses the series with a
+``ModelInputError`` naming why, so that the engine falls back.
 """
 from __future__ import annotations
 
@@ -72,12 +80,16 @@ class Forecaster(ABC):
     min_obs: ClassVar[int] = 1
     #: whether the model uses exogenous regressors when given (e.g. working days)
     uses_exog: ClassVar[bool] = False
+    #: why the model cannot forecast a signed series ('' = it can, in an additive form if need be)
+    needs_positive: ClassVar[str] = ""
 
     def __init__(self, **params: Any) -> None:
         self.params: dict[str, Any] = dict(params)
         self._fitted = False
         self.nonnegative_ = False
         self.clipped_: dict[str, int] = {}
+        self.signed_ = False
+        self.sign_notes_: list[str] = []
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """Every subclass's own ``describe`` also reports the clipping note (see the module
@@ -92,7 +104,8 @@ class Forecaster(ABC):
             cls.describe = describe  # type: ignore[method-assign]
 
     # ----------------------------------------------------------------- public
-    def fit(self, y: pd.Series, X: pd.DataFrame | None = None) -> "Forecaster":
+    def fit(self, y: pd.Series, X: pd.DataFrame | None = None, *, signed: bool = False) -> "Forecaster":
+        """Fit on ``y``; ``signed``: the series may be negative (see the module docstring)."""
         y = regularize(y)
         n_obs = int(y.notna().sum())
         if n_obs < self.min_obs:
@@ -104,8 +117,12 @@ class Forecaster(ABC):
             X = X.loc[y.index]
         self.last_ds_ = y.index[-1]
         self.n_obs_ = n_obs
-        self.nonnegative_ = bool((y.dropna() >= 0).all())
+        self.signed_ = bool(signed) or bool((y.dropna() < 0).any())
+        if self.signed_ and self.needs_positive:
+            raise ModelInputError(f"{self.name} steps aside on a signed series: {self.needs_positive}")
+        self.nonnegative_ = not self.signed_
         self.clipped_ = {}
+        self.sign_notes_ = []
         self._fit(y.copy(), None if X is None else X.copy())
         self._fitted = True
         return self
@@ -142,6 +159,15 @@ class Forecaster(ABC):
     def describe(self) -> dict[str, Any]:
         """Fitted settings worth logging (e.g. the selected ARIMA order). Override."""
         return self._with_clip_note({})
+
+    def sign_notes(self) -> list[str]:
+        """What the fit changed because the series is signed (e.g. 'levels, not logs'); [] when
+        nothing did or the series is not signed."""
+        return list(getattr(self, "sign_notes_", []))
+
+    def _signed_form(self, note: str) -> None:
+        """Record that the model took its additive form because the series is signed."""
+        self.sign_notes_.append(note)
 
     def _clip(self, where: str, values: np.ndarray) -> np.ndarray:
         """Values below zero raised to zero; the count is kept for ``describe()``."""

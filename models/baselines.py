@@ -49,19 +49,20 @@ def _quantile_bounds(mean: np.ndarray, draws: np.ndarray) -> dict[str, np.ndarra
     return out
 
 
-def seasonal_interpolate(y: pd.Series, period: int = SEASON, iterations: int = 3) -> pd.Series:
+def seasonal_interpolate(y: pd.Series, period: int = SEASON, iterations: int = 3, *, signed: bool = False) -> pd.Series:
     """Fill NaN months of a regular monthly series, keeping observed values untouched.
 
     Start from linear interpolation in time; then repeat: estimate the seasonal profile as the
     calendar-month mean of the series minus its centred 2x12 moving average, linearly
     interpolate the seasonally adjusted series across the gaps and add the profile back.
-    For strictly positive series the work is done on logs (multiplicative seasonality).
+    For strictly positive series the work is done on logs (multiplicative seasonality), unless
+    ``signed`` (a series that may be negative: the additive form).
     Used only inside models that cannot take NaN (ETS, Theta, the ARIMA order tests).
     """
     missing = y.isna()
     if not missing.any():
         return y.copy()
-    positive = bool((y.dropna() > 0).all())
+    positive = bool((y.dropna() > 0).all()) and not signed
     work = np.log(y) if positive else y.copy()
     filled = work.interpolate(method="linear", limit_direction="both")
     if len(work) >= 2 * period:
@@ -245,8 +246,10 @@ class ETS(Forecaster):
     def _fit(self, y: pd.Series, X: pd.DataFrame | None) -> None:
         from statsmodels.tsa.exponential_smoothing.ets import ETSModel
 
-        filled = seasonal_interpolate(y)
-        positive = bool((filled > 0).all())
+        filled = seasonal_interpolate(y, signed=self.signed_)
+        positive = bool((filled > 0).all()) and not self.signed_
+        if self.signed_:
+            self._signed_form("ets with additive error and seasonality")
         error = self.params["error"]
         error = ("mul" if positive else "add") if error == "auto" else error
         seasonal = self.params["seasonal"]
@@ -327,8 +330,10 @@ class Theta(Forecaster):
     def _fit(self, y: pd.Series, X: pd.DataFrame | None) -> None:
         from statsmodels.tsa.forecasting.theta import ThetaModel
 
-        filled = seasonal_interpolate(y)
-        positive = bool((filled > 0).all())
+        filled = seasonal_interpolate(y, signed=self.signed_)
+        positive = bool((filled > 0).all()) and not self.signed_
+        if self.signed_:
+            self._signed_form("theta with additive deseasonalisation")
         seasonal = len(filled) >= 2 * SEASON
         scale = float(filled.abs().mean()) or 1.0
         endog = (filled / scale).rename("y")

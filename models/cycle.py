@@ -132,6 +132,7 @@ class GrowthCycle(Forecaster):
     #: the indicator whose history teaches the dynamics (``flows.jobs.LeadingExtras``); "" = none
     default_reference = ""
     information = "the dynamics of its own 12-month growth"
+    needs_positive = "it works on the 12-month log growth of a positive series"
 
     def __init__(self, intercept: float | None = None, phi: list[float] | tuple[float, ...] | None = None,
                  reference: str = "", max_lag: int = 36, **params: Any) -> None:
@@ -260,6 +261,7 @@ class CycleBlend(Ensemble):
                    "billings public by then)")
     #: the level members, with the settings the blend was measured with
     LEVEL_MEMBERS: dict[str, dict[str, Any]] = {"ets": {"damped_trend": True}, "theta": {}}
+    needs_positive = "its cycle member works on the 12-month log growth of a positive series"
 
     def __init__(self, intercept: float | None = None, phi: list[float] | tuple[float, ...] | None = None,
                  reference: str = "", max_lag: int = 36, members: Any = None, **params: Any) -> None:

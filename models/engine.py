@@ -111,6 +111,8 @@ class EngineSettings:
     seed: int = 0
     executor: str = "joblib"       # where the per-series map runs: joblib (local processes) or dask
     dask_address: str = ""         # dask: scheduler address (tcp://host:8786); "" = a LocalCluster of n_jobs workers
+    signed: bool | tuple[str, ...] = ()  # series that may be negative: True = every series, or their ids
+    plausibility_factor: float | None = None  # a forecast or path beyond this many times the history's scale fails
 
     def __post_init__(self) -> None:
         specs = tuple(ModelSpec(m) if isinstance(m, str) else m for m in self.models)
@@ -142,6 +144,12 @@ class EngineSettings:
             raise ValueError(f"executor must be one of {', '.join(EXECUTORS)}; got {self.executor!r}")
         if not isinstance(self.dask_address, str):
             raise ValueError(f"dask_address must be a string (empty = a local Dask cluster); got {self.dask_address!r}")
+        if not isinstance(self.signed, bool):
+            object.__setattr__(self, "signed", tuple(str(s) for s in self.signed))
+
+    def is_signed(self, unique_id: str) -> bool:
+        """Whether the series may be negative (``models.base``: additive forms, no clip at zero)."""
+        return self.signed if isinstance(self.signed, bool) else unique_id in self.signed
 
     @property
     def model_names(self) -> tuple[str, ...]:
@@ -339,6 +347,7 @@ def fit_series(unique_id: str, y: pd.Series, settings: EngineSettings, *, h: int
     X_hist, X_fut, exog_note = _exog_for(with_own_columns(exog, extras.exog if extras is not None else None),
                                          y.index, fidx)
     screen_reason = _screen(settings, y)
+    signed = settings.is_signed(unique_id) or bool((y.dropna() < 0).any())
     chain = _fallback_chain(settings, n_obs)
     year_in_horizon = annual_year is not None and bool((fidx.year == annual_year).any())
 
@@ -368,10 +377,13 @@ def fit_series(unique_id: str, y: pd.Series, settings: EngineSettings, *, h: int
         reason = ""
         if spec.name not in chain:
             min_obs = _min_obs(factory, spec)
+            aside = _needs_positive(factory, spec) if signed else ""
             if screen_reason:
                 reason = screen_reason
             elif n_obs < min_obs:
                 reason = f"{spec.name} needs {min_obs} observed months; series has {n_obs}"
+            elif aside:
+                reason = f"signed series: {spec.name} steps aside ({aside})"
         primary = [] if reason else [spec.name]
         candidates = primary + [c for c in chain if c not in primary]
         errors: list[str] = []
@@ -382,7 +394,8 @@ def fit_series(unique_id: str, y: pd.Series, settings: EngineSettings, *, h: int
             try:
                 model, fc, paths = _run_model(factory, name, params, y, h, X_hist, X_fut,
                                               n_paths=settings.n_paths if year_in_horizon else 0, seed=seed,
-                                              fitted_here=fitted_here, failed_here=failed_here, timer=timer)
+                                              fitted_here=fitted_here, failed_here=failed_here, timer=timer,
+                                              signed=signed, plausibility_factor=settings.plausibility_factor)
             except Exception as exc:  # recorded, then the next model of the chain is tried
                 fit_seconds[spec.name] = fit_seconds.get(spec.name, 0.0) + timer[0]
                 if name == spec.name:
@@ -398,6 +411,8 @@ def fit_series(unique_id: str, y: pd.Series, settings: EngineSettings, *, h: int
             row.update(model_used=name, status=status, description=_describe(model))
             if status == "fallback":
                 row["reason"] = f"{reason}; used {name}"
+            if signed and not row["reason"].startswith("signed series"):  # a step-aside says it already
+                row["reason"] = "; ".join(part for part in (row["reason"], _signed_reason(model)) if part)
             fc = fc.rename_axis("ds").reset_index()
             fc.insert(0, "unique_id", unique_id)
             fc.insert(2, "model", spec.name)
@@ -423,6 +438,49 @@ def fit_series(unique_id: str, y: pd.Series, settings: EngineSettings, *, h: int
     return SeriesOutcome(forecasts[list(FORECAST_FRAME_COLUMNS)], fits, annual, fitted, fit_seconds)
 
 
+def _needs_positive(factory: ModelFactory, spec: ModelSpec) -> str:
+    """Why the model cannot take a signed series ('' = it can; ``Forecaster.needs_positive``)."""
+    try:
+        return str(getattr(factory(spec.name, dict(spec.params)), "needs_positive", "") or "")
+    except Exception:
+        return ""  # construction errors surface (and are recorded) when the model is run
+
+
+def _signed_reason(model: Forecaster) -> str:
+    """``model_fits.reason`` of a model fitted on a signed series: the additive forms it took."""
+    notes = model.sign_notes() if hasattr(model, "sign_notes") else []
+    return "signed series: " + ("; ".join(notes) if notes else f"{model.name} unchanged (already additive)") + ", no clip at zero"
+
+
+def plausibility_scale(values: np.ndarray) -> float:
+    """The scale a series' values are judged against: the median of their absolute values, or of
+    their non-zero absolute values when more than half are zero (0.0 when all are). The same rule
+    as ``features.contract.plausibility_scale`` (models/ imports nothing from features/)."""
+    magnitude = np.abs(np.asarray(values, dtype=float))
+    scale = float(np.median(magnitude)) if magnitude.size else 0.0
+    if scale == 0.0 and (magnitude > 0).any():
+        scale = float(np.median(magnitude[magnitude > 0]))
+    return scale
+
+
+def _check_plausible(name: str, values: np.ndarray, y: pd.Series, factor: float | None, what: str,
+                     months: pd.DatetimeIndex | None = None) -> None:
+    """Raise when a forecast value, bound or path is beyond ``factor`` times the history's scale
+    (the data contract's limit on inputs, applied to outputs: nothing beyond it is published 'ok')."""
+    if factor is None:
+        return
+    scale = plausibility_scale(y.dropna().to_numpy())
+    if scale == 0.0 or not values.size:
+        return
+    worst = float(np.max(np.abs(values)))
+    if worst > factor * scale:
+        where = ""
+        if months is not None:
+            where = f" for {months[int(np.argmax(np.abs(values).max(axis=1)))]:%Y-%m}"
+        raise ValueError(f"{name} {what}{where} reaches {worst:.6g}, more than {factor:g} times the series' "
+                         f"median absolute value {scale:.6g} (data.plausibility_factor)")
+
+
 def _min_obs(factory: ModelFactory, spec: ModelSpec) -> int:
     try:
         return int(factory(spec.name, dict(spec.params)).min_obs)
@@ -434,6 +492,7 @@ def _run_model(factory: ModelFactory, name: str, params: dict[str, Any], y: pd.S
                X_hist: pd.DataFrame | None, X_fut: pd.DataFrame | None, *, n_paths: int, seed: int,
                fitted_here: Mapping[str, tuple[dict[str, Any], Forecaster]] | None = None,
                failed_here: Mapping[str, tuple[dict[str, Any], str]] | None = None, timer: list[float] | None = None,
+               signed: bool = False, plausibility_factor: float | None = None,
                ) -> tuple[Forecaster, pd.DataFrame, np.ndarray | None]:
     """Fit, predict and sample one model; ``timer[0]`` gets the seconds of the fit (also when it fails)."""
     model = factory(name, params)
@@ -441,9 +500,9 @@ def _run_model(factory: ModelFactory, name: str, params: dict[str, Any], y: pd.S
     started = time.perf_counter()
     try:
         if fitted_here is not None and hasattr(model, "fit_reusing"):
-            model.fit_reusing(y.copy(), X_hist if use_x else None, fitted_here, failed_here)
+            model.fit_reusing(y.copy(), X_hist if use_x else None, fitted_here, failed_here, signed=signed)
         else:
-            model.fit(y.copy(), X_hist if use_x else None)
+            model.fit(y.copy(), X_hist if use_x else None, signed=signed)
     finally:
         if timer is not None:
             timer[0] = time.perf_counter() - started
@@ -452,11 +511,13 @@ def _run_model(factory: ModelFactory, name: str, params: dict[str, Any], y: pd.S
     if not np.isfinite(values).all():
         bad = fc.index[~np.isfinite(values).all(axis=1)][0]
         raise ValueError(f"{name} returned a non-finite forecast or bound for {bad:%Y-%m}")
+    _check_plausible(name, values, y, plausibility_factor, "forecast or bound", fc.index)
     paths = None
     if n_paths:
         paths = model.sample_paths(h, n_paths, seed=seed, X_future=X_fut if use_x else None)
         if not np.isfinite(paths).all():
             raise ValueError(f"{name} returned non-finite sample paths")
+        _check_plausible(name, paths, y, plausibility_factor, "sample path")
     return model, fc, paths
 
 

@@ -61,7 +61,8 @@ class Ensemble(Forecaster):
         self.min_obs = min(registry.get(m).min_obs for m in spec)
 
     def fit_reusing(self, y: pd.Series, X: pd.DataFrame | None, fitted: Mapping[str, tuple[Mapping[str, Any], Forecaster]],
-                    failed: Mapping[str, tuple[Mapping[str, Any], str]] | None = None) -> "Ensemble":
+                    failed: Mapping[str, tuple[Mapping[str, Any], str]] | None = None, *,
+                    signed: bool = False) -> "Ensemble":
         """Fit, adopting members already fitted on the SAME y and X with the same params
         (``fitted``: name -> (params, fitted model); ``failed``: name -> (params, error)) instead
         of fitting them again: the engine fits every standalone model first, so the ensemble
@@ -71,7 +72,7 @@ class Ensemble(Forecaster):
         self._known_failures = {m: err for m, (params, err) in (failed or {}).items()
                                 if m in self.member_specs and dict(params) == self.member_specs[m]}
         try:
-            return self.fit(y, X)
+            return self.fit(y, X, signed=signed)
         finally:
             self._adopt, self._known_failures = {}, {}
 
@@ -88,7 +89,7 @@ class Ensemble(Forecaster):
                 self.failed_[member] = known_failures[member]
                 continue
             try:
-                self.members_[member] = registry.create(member, member_params).fit(y, X)
+                self.members_[member] = registry.create(member, member_params).fit(y, X, signed=self.signed_)
             except Exception as exc:  # recorded and left out; the rest carry on
                 self.failed_[member] = f"{type(exc).__name__}: {exc}"
         if not self.members_:
@@ -109,6 +110,12 @@ class Ensemble(Forecaster):
         # monthly bounds are the median of the members' bounds.
         ranked = np.stack([p[np.argsort(p.sum(axis=1), kind="stable")] for p in paths])
         return self.reduce(ranked, axis=0)[rng.permutation(n_paths)]
+
+    def sign_notes(self) -> list[str]:
+        """The members' notes on a signed series, and the members that stepped aside."""
+        notes = [note for m in self.members_.values() for note in m.sign_notes()]
+        aside = [m for m, err in self.failed_.items() if "steps aside on a signed series" in err]
+        return notes + ([f"without {', '.join(aside)} (needs positive values)"] if aside else [])
 
     def describe(self) -> dict[str, Any]:
         return {"members": list(self.members_), "failed": dict(self.failed_),

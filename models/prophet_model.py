@@ -75,6 +75,11 @@ class ProphetModel(Forecaster):
                          seed=int(seed), changepoint_prior_scale=float(changepoint_prior_scale),
                          yearly_seasonality=yearly_seasonality, calibrate=bool(calibrate), **params)
 
+    @property
+    def _mode(self) -> str:
+        """The seasonality mode fitted: the param's, additive on a signed series (older pickles: the param's)."""
+        return getattr(self, "mode_", self.params["seasonality_mode"])
+
     def _frame(self, index: pd.DatetimeIndex, X: pd.DataFrame | None, where: str) -> pd.DataFrame:
         frame = pd.DataFrame({"ds": index})
         if self.use_exog_:
@@ -89,6 +94,11 @@ class ProphetModel(Forecaster):
 
         _quiet()
         self.use_exog_ = bool(self.params["working_days"] and X is not None)
+        self.mode_ = self.params["seasonality_mode"]
+        if self.signed_:  # a multiplicative effect scales with a level that may be negative or zero
+            self.mode_ = "additive"
+            self._signed_form("prophet with additive seasonality"
+                              + (" (not multiplicative)" if self.params["seasonality_mode"] == "multiplicative" else ""))
         frame = self._frame(y.index, X, "fit")
         frame["y"] = y.to_numpy()
         frame = frame[frame["y"].notna()].reset_index(drop=True)
@@ -98,11 +108,11 @@ class ProphetModel(Forecaster):
         # (the 6th harmonic's sine is zero at every month start); an integer sets it.
         yearly = MONTHLY_FOURIER_ORDER if self.params["yearly_seasonality"] is True else self.params["yearly_seasonality"]
         model = Prophet(yearly_seasonality=yearly, weekly_seasonality=False, daily_seasonality=False,
-                        seasonality_mode=self.params["seasonality_mode"],
+                        seasonality_mode=self.mode_,
                         changepoint_prior_scale=self.params["changepoint_prior_scale"],
                         uncertainty_samples=self.params["n_samples"])
         if self.use_exog_:
-            model.add_regressor("working_days", mode=self.params["seasonality_mode"])
+            model.add_regressor("working_days", mode=self.mode_)
         _quiet()  # the stan backend (cmdstanpy) is loaded by the constructor
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -128,7 +138,7 @@ class ProphetModel(Forecaster):
         head = y.loc[:cut]
         holdout = y.loc[cut:].iloc[1:]
         params = {**self.params, "calibrate": False, "n_samples": 500}
-        probe = ProphetModel(**params).fit(head, None if X is None else X.loc[head.index])
+        probe = ProphetModel(**params).fit(head, None if X is None else X.loc[head.index], signed=self.signed_)
         fc = probe.predict(len(holdout), None if X is None else X.loc[holdout.index])
         half = (fc["hi_80"] - fc["lo_80"]).to_numpy() / 2
         err = np.abs(holdout.to_numpy() - fc["forecast"].to_numpy())
@@ -143,7 +153,7 @@ class ProphetModel(Forecaster):
         yhat <= 0 in multiplicative mode counts as missing."""
         fitted = self._point_components(self._frame(y.index, X, "fit"))["yhat"]
         actual = y.to_numpy(dtype=float)
-        if self.params["seasonality_mode"] == "multiplicative":
+        if self._mode == "multiplicative":
             with np.errstate(divide="ignore", invalid="ignore"):
                 resid = np.where(fitted > 0, actual / fitted - 1.0, np.nan)
         else:
@@ -181,7 +191,7 @@ class ProphetModel(Forecaster):
         signal = point["yhat"] + (trend - point["trend"]) * (1.0 + point["multiplicative_terms"])
         phi, sigma = getattr(self, "residual_ar1_", (0.0, 0.0))
         noise = ar1_paths(n, h, phi, sigma, np.random.default_rng([seed, 1]))
-        draws = signal * (1.0 + noise) if self.params["seasonality_mode"] == "multiplicative" else signal + noise
+        draws = signal * (1.0 + noise) if self._mode == "multiplicative" else signal + noise
         scale = getattr(self, "interval_scale_", 1.0)
         if scale != 1.0:
             draws = point["yhat"] + scale * (draws - point["yhat"])
@@ -211,7 +221,7 @@ class ProphetModel(Forecaster):
         return self._draws(h, n_paths, int(rng.integers(0, 2**32 - 1)), X_future)
 
     def describe(self) -> dict[str, Any]:
-        return {"seasonality_mode": self.params["seasonality_mode"], "working_days": self.use_exog_,
+        return {"seasonality_mode": self._mode, "working_days": self.use_exog_,
                 "n_changepoints": int(len(self.model_.changepoints)),
                 "yearly_seasonality": self.params["yearly_seasonality"],
                 "interval_scale": getattr(self, "interval_scale_", 1.0),

@@ -200,3 +200,86 @@ def test_data_validation_error_survives_pickling_with_its_message():
     err = DataValidationError("bad.csv", ["bad.csv line 2, column y: 'x' is not a number"])
     back = pickle.loads(pickle.dumps(err))
     assert (type(back), str(back), back.origin, back.errors) == (DataValidationError, str(err), "bad.csv", err.errors)
+
+
+# ------------------------------------------------------------------ per-series exclusions (issue 19, item 2)
+from features.contract import SeriesExclusion, check_frame, plausibility_scale  # noqa: E402
+
+OTHER = [("item:ships", "2024-01", "10"), ("item:ships", "2024-02", "11")]
+
+
+def lenient(df: pd.DataFrame, **kwargs):
+    return check_frame(df, ORIGIN, strict=False, **kwargs)
+
+
+@pytest.mark.parametrize("bad, problem", [
+    (("item:ships", "2024-03", "12x"), "data.csv line 6, column y: '12x' is not a number"),
+    (("item:ships", "2024-02", "5"), "data.csv line 6: duplicate of line 5 (unique_id 'item:ships', ds 2024-02)"),
+    (("item:ships", "2024-03-15", "5"),
+     "data.csv line 6, column ds: '2024-03-15' is not a month start (day 15; write YYYY-MM or YYYY-MM-01)"),
+    (("item:ships", "2024-03", "inf"), "data.csv line 6, column y: 'inf' is not a finite number"),
+])
+def test_a_bad_row_excludes_its_series_with_one_warning_and_keeps_the_others(bad, problem):
+    checked = lenient(frame(*GOOD, *OTHER, bad))
+    assert checked.excluded == (SeriesExclusion("item:ships", (problem,)),)
+    assert checked.excluded[0].warning() == f"series 'item:ships' excluded, the other series are kept: {problem}"
+    pd.testing.assert_frame_equal(checked.frame, validate_frame(frame(*GOOD), ORIGIN))
+    with pytest.raises(DataValidationError) as info:  # strict: the whole file, the current error
+        check_frame(frame(*GOOD, *OTHER, bad), ORIGIN, strict=True)
+    assert str(info.value) == one(problem)
+
+
+def test_the_warning_counts_the_other_problems_of_the_series():
+    checked = lenient(frame(*GOOD, ("item:ships", "2024-01", "x"), ("item:ships", "2024-01", "-3"), ("item:ships", "2024-02", "1")))
+    assert [e.warning() for e in checked.excluded] == [
+        "series 'item:ships' excluded, the other series are kept: data.csv line 4, column y: 'x' is not a number "
+        "(+2 more problems in this series)"]  # line 5: negative, and a duplicate of line 4
+    assert checked.frame["unique_id"].unique().tolist() == ["total"]
+
+
+def test_every_series_excluded_or_a_row_of_no_series_refuses_the_file():
+    assert problems(frame(("total", "2024-01", "x"))) == (
+        "data.csv: 2 problems found\ndata.csv line 2, column y: 'x' is not a number\n"
+        "data.csv, series 'total': no usable row after cleaning (all 1 row has errors)")
+    with pytest.raises(DataValidationError) as info:  # every series excluded: the full list, as strict
+        lenient(frame(("total", "2024-01", "x"), *OTHER, ("item:ships", "2024-03", "-1")))
+    assert str(info.value) == ("data.csv: 3 problems found\ndata.csv line 2, column y: 'x' is not a number\n"
+                               "data.csv line 5, column y: '-1' is negative (exports in USD are >= 0)\n"
+                               "data.csv, series 'total': no usable row after cleaning (all 1 row has errors)")
+    with pytest.raises(DataValidationError) as info:  # an empty unique_id names no series to leave out
+        lenient(frame(*GOOD, *OTHER, ("", "2024-03", "1")))
+    assert info.value.errors == ["data.csv line 6, column unique_id: empty unique_id"]
+
+
+# ------------------------------------------------------------------ signed series (item 3)
+def test_negative_values_are_admitted_in_every_series_or_in_the_signed_ones():
+    df = frame(("balance", "2024-01", "-5.5"), ("balance", "2024-02", "3"), ("total", "2024-01", "-1"))
+    assert lenient(df, allow_negative=True).frame["y"].tolist() == [-5.5, 3.0, -1.0]
+    checked = lenient(df, signed=["balance"])
+    assert checked.frame["y"].tolist() == [-5.5, 3.0]
+    assert checked.excluded == (SeriesExclusion("total", ("data.csv line 4, column y: '-1' is negative "
+                                                          "(exports in USD are >= 0)",)),)
+
+
+# ------------------------------------------------------------------ plausibility (item 4)
+def test_a_value_of_1e30_is_a_bad_row():
+    rows = [("total", f"2024-{m:02d}", "1.2e9") for m in range(1, 12)] + [("total", "2024-12", "1e30")]
+    assert problems(frame(*rows)) == one(
+        "data.csv line 13, column y: '1e30' is implausible: more than 1e+06 times the series' median absolute value "
+        "1.2e+09 (limit 1.2e+15, data.plausibility_factor)")
+    checked = lenient(frame(*rows, *OTHER))
+    assert [e.unique_id for e in checked.excluded] == ["total"]
+    assert checked.frame["unique_id"].unique().tolist() == ["item:ships"]
+    assert lenient(frame(*rows, *OTHER), plausibility_factor=1e22).excluded == ()  # configurable
+    assert lenient(frame(*rows, *OTHER), plausibility_factor=None).excluded == ()
+
+
+def test_the_scale_of_a_signed_series_is_its_median_absolute_value():
+    assert plausibility_scale(np.array([-4.0, 1.0, 2.0, -3.0, 100.0])) == 3.0  # the median itself is 1.0
+    assert plausibility_scale(np.array([0.0, 0.0, 0.0, 5.0, -7.0])) == 6.0  # mostly zeros: the non-zero values
+    assert plausibility_scale(np.zeros(3)) == 0.0
+    balance = [("b", f"2024-{m:02d}", v) for m, v in enumerate(["-2e8", "1e8", "3e8", "-1e8", "-4e14"], start=1)]
+    checked = lenient(frame(*balance, *OTHER), allow_negative=True)
+    assert checked.excluded[0].problems == (
+        "data.csv line 6, column y: '-4e14' is implausible: more than 1e+06 times the series' median absolute "
+        "value 2e+08 (limit 2e+14, data.plausibility_factor)",)

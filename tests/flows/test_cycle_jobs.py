@@ -157,3 +157,38 @@ def test_the_blend_reads_the_same_reference_and_shares_the_cycle_models_estimate
     assert short_own.skipped == tuple(
         (name, f"18 months of history by cutoff 2017-06; {name} with the dynamics of order {order} of "
                f"'wsts_month:billings_worldwide' needs {24 + order}") for name in ("cycle_wsts", "cycle_blend"))
+
+
+def test_the_leading_warning_needs_the_series_in_the_sources_universe_or_verbose(tmp_path):
+    """Issue 19, item 10: a user CSV that simply lacks the configured series gets no warning; a
+    source that can have it (e.g. the embedded data, a data.series selection) does, and --verbose
+    (runtime.verbose) names it in every case, once."""
+    import warnings
+
+    from exportcast.errors import DataWarning
+
+    settings = _settings(tmp_path, {"item:semis": ["cycle_wsts"], "item:other": ["cycle_wsts"]})
+    frame = _frame()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # any warning fails the test
+        kept = jobs.leading_for(settings, frame, universe=["item:semis"])
+    assert kept.models.leading == {"item:semis": ["cycle_wsts"]}
+    message = r"^models.leading names series the data does not have: item:other; their leading models do not run$"
+    with pytest.warns(DataWarning, match=message) as caught:
+        jobs.leading_for(settings, frame, universe=["item:semis", "item:other"])
+    assert len(caught) == 1
+    with pytest.warns(DataWarning, match=message) as caught:
+        jobs.leading_for(settings.updated("runtime", verbose=True), frame, universe=["item:semis"])
+    assert len(caught) == 1
+
+
+def test_the_universe_of_a_source(tmp_path):
+    from features.readers import DEFAULT_DATA_DIR
+
+    settings = _settings(tmp_path)
+    embedded = jobs.series_universe(settings, _frame(), DEFAULT_DATA_DIR)
+    assert "item:semiconductors_ministry" in embedded and "total" in embedded and "item:semis" not in embedded
+    user = settings.updated("data", source="csv", path=str(tmp_path / "x.csv"))
+    assert jobs.series_universe(user, _frame(), DEFAULT_DATA_DIR) == ["item:semis"]
+    customs = jobs.series_universe(settings.updated("data", source="customs_api"), _frame(), DEFAULT_DATA_DIR)
+    assert customs[:5] == ["total", "item:semiconductors", "item:automobiles", "item:ships", "item:secondary_batteries"]

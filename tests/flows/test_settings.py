@@ -216,3 +216,30 @@ def test_known_models_match_the_registry() -> None:
 
     assert set(LEADING_MODELS) == {name for name in registry.available()
                                    if issubclass(registry.get(name), (ArimaX, GrowthCycle, CycleBlend))}
+
+
+def test_the_data_checks_of_a_user_csv_come_from_the_file_or_the_environment(tmp_path: Path,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 19, items 2-4: data.strict, data.allow_negative, data.signed, data.plausibility_factor
+    (and runtime.verbose, item 10) reach the reader and the engine."""
+    defaults = load_settings(None)
+    assert defaults.data.checks() == {"strict": False, "allow_negative": False, "signed": [], "plausibility_factor": 1e6}
+    assert defaults.runtime.verbose is False
+    engine = defaults.engine_settings()
+    assert engine.signed == () and engine.plausibility_factor == 1e6 and not engine.is_signed("total")
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text("data:\n  signed: ['balance:total']\n  plausibility_factor: 1.0e+4\n", encoding="utf-8")
+    monkeypatch.setenv("EXPORTCAST__DATA__STRICT", "true")
+    monkeypatch.setenv("EXPORTCAST__RUNTIME__VERBOSE", "1")
+    s = load_settings(cfg)
+    assert s.data.checks() == {"strict": True, "allow_negative": False, "signed": ["balance:total"],
+                               "plausibility_factor": 1e4}
+    assert s.runtime.verbose is True
+    assert s.data.is_signed("balance:total") and not s.data.is_signed("total")
+    assert s.engine_settings().signed == ("balance:total",) and s.engine_settings().is_signed("balance:total")
+    monkeypatch.setenv("EXPORTCAST__DATA__ALLOW_NEGATIVE", "true")
+    every = load_settings(cfg)
+    assert every.data.is_signed("total") and every.engine_settings().signed is True
+    monkeypatch.setenv("EXPORTCAST__DATA__PLAUSIBILITY_FACTOR", "1")
+    with pytest.raises(ConfigError, match=r"'data.plausibility_factor': Input should be greater than 1 \(got '1'\)"):
+        load_settings(cfg)

@@ -125,7 +125,12 @@ def test_bad_input_errors_are_exact():
                                               r"the lags and 12 residuals\)$"):
         GrowthCycle(intercept=0.0, phi=[0.0] * 13).fit(y)
     with pytest.raises(ModelInputError, match=r"^cycle: the series must be positive \(the model works on log growth\)$"):
+        GrowthCycle(intercept=0.0, phi=[]).fit(y.where(y.index != y.index[5], 0.0))
+    with pytest.raises(ModelInputError, match=r"^cycle steps aside on a signed series: it works on the 12-month log "
+                                              r"growth of a positive series$"):
         GrowthCycle(intercept=0.0, phi=[]).fit(y - y.iloc[5])
+    with pytest.raises(ModelInputError, match=r"^cycle steps aside on a signed series"):
+        GrowthCycle(intercept=0.0, phi=[]).fit(y, signed=True)  # declared signed: positive history or not
     with pytest.raises(ModelInputError, match=r"^growth AR: the reference has 48 months of 12-month growth; needs 60$"):
         GrowthAR.estimate(np.exp(np.linspace(0, 1, 60)))
     with pytest.raises(ModelInputError, match=r"^growth AR: the reference must be positive and finite in every month$"):
