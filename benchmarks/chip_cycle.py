@@ -12,9 +12,19 @@ cutoff (WSTS through the month before it, the market series through the cutoff m
 for Korea. Level models ETS (damped) and Theta with the pipeline's settings. Prints each year's
 error (%) and the MAPE per model over 1995-2013 (the protocol's era: the years where every candidate
 runs) and 2014-2025 (shown, not part of the choice), and the verdict of the rule on era 1.
+
+Era 2 (the Korean series, from a saved institutional comparison with the candidates on)::
+
+    EXPORTCAST__MODELS__LEADING='{"item:semiconductors_ministry": ["cycle_blend", "chip_momentum",
+        "chip_momentum_blend"]}' .venv/bin/python benchmarks/accuracy.py --recompute --save-comparison /tmp/cmp.csv
+    .venv/bin/python benchmarks/chip_cycle.py --korea /tmp/cmp.csv
+
+prints the October Y-1 outlooks' errors of ``item:semiconductors_ministry`` 2014-2025 and each
+candidate's MAPE beside cycle_blend, ETS and Theta over the years where all four run, with the verdict.
 """
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 import warnings
@@ -77,6 +87,31 @@ def main() -> None:
     print(f"\n{time.perf_counter() - started:.0f} s")
 
 
+def korea_era(comparison: Path) -> None:
+    """Era 2 of the protocol from a saved comparison (``accuracy.py --save-comparison``)."""
+    c = pd.read_csv(comparison)
+    s = c[(c["unique_id"] == "item:semiconductors_ministry") & c["actual_usd_bn"].notna()
+          & c["target_year"].between(2014, 2025)].drop_duplicates(["target_year", "model"])
+    errors = s.pivot_table(index="target_year", columns="model", values="model_error_pct")
+    errors = errors[[m for m in (*CANDIDATES, *INCUMBENTS, "ensemble", "champion") if m in errors.columns]]
+    pd.set_option("display.width", 180)
+    print("item:semiconductors_ministry, October Y-1 outlooks, error % by year")
+    print(errors.round(1).to_string())
+    for name in [m for m in CANDIDATES if m in errors.columns]:
+        part = errors[[name, *INCUMBENTS]].dropna()
+        mape = part.abs().mean()
+        wins = all(mape[name] < mape[other] for other in INCUMBENTS)
+        print(f"era 2 verdict, {name}: {'WINS' if wins else 'does not win'} over {len(part)} years "
+              f"{part.index.min()}-{part.index.max()} ({mape[name]:.2f} vs "
+              + ", ".join(f"{o} {mape[o]:.2f}" for o in INCUMBENTS) + ")")
+
+
 if __name__ == "__main__":
     np.seterr(all="ignore")
-    main()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--korea", type=Path, default=None, help="era 2 from a saved institutional comparison CSV")
+    args = parser.parse_args()
+    if args.korea is not None:
+        korea_era(args.korea)
+    else:
+        main()
