@@ -476,20 +476,26 @@ def _short_list(items: Sequence[str], limit: int = 10) -> str:
 # indicators are inputs a forecast may use once public, not series to forecast.
 INDICATOR_COLUMNS: tuple[str, ...] = ("indicator", "ds", "value", "unit", "available_from", "source")
 #: ``<release>_<cut>:<subject>``: the cut is ``10d`` (days 1-10), ``20d`` (days 1-20) or ``month``
-INDICATOR_PATTERN = re.compile(r"^(?P<release>[a-z0-9]+)_(?P<cut>10d|20d|month):(?P<subject>[a-z0-9_]+)$")
+INDICATOR_PATTERN = re.compile(r"^(?P<release>[a-z0-9]+)_(?P<cut>10d|20d|month|close):(?P<subject>[a-z0-9_]+)$")
+#: (``close``: a market price at the close of the month's last trading day, e.g. ``phlx_close:sox``)
 #: cumulative cuts in order: a part of a month cannot exceed a longer part or the whole month
 CUT_ORDER: dict[str, int] = {"10d": 0, "20d": 1, "month": 2}
-CUT_LABELS: dict[str, str] = {"10d": "days 1-10", "20d": "days 1-20", "month": "whole-month"}
+CUT_LABELS: dict[str, str] = {"10d": "days 1-10", "20d": "days 1-20", "month": "whole-month",
+                              "close": "month-end close"}
 #: the earliest day of the month a cut can be public (days 1-10 are complete on the 11th, ...);
-#: a whole-month figure is public at the earliest on the 1st of the next month
-CUT_EARLIEST_DAY: dict[str, int] = {"10d": 11, "20d": 21}
+#: a whole-month figure is public at the earliest on the 1st of the next month; a month-end close
+#: on its last trading day, never before the 22nd (no exchange closes the month's last 9 days)
+CUT_EARLIEST_DAY: dict[str, int] = {"10d": 11, "20d": 21, "close": 22}
+#: units a value may have (as written -> canonical): export figures in USD; market prices
+#: (``close`` cuts) in their currency or index points, price indices (``index``) as published
+INDICATOR_UNITS: dict[str, str] = {"USD": "USD", "KRW": "KRW", "POINTS": "points", "INDEX": "index"}
 
 INDICATOR_SCHEMA = pa.DataFrameSchema(
     {
         "indicator": pa.Column(str, checks=pa.Check.str_matches(INDICATOR_PATTERN.pattern)),
         "ds": pa.Column("datetime64[ns]", checks=pa.Check(lambda s: s.dt.is_month_start)),
         "value": pa.Column("float64", checks=pa.Check.ge(0)),
-        "unit": pa.Column(str, checks=pa.Check.isin(["USD"])),
+        "unit": pa.Column(str, checks=pa.Check.isin(list(INDICATOR_UNITS.values()))),
         "available_from": pa.Column("datetime64[ns]"),
         "source": pa.Column(str, checks=pa.Check.str_length(min_value=1)),
     },
@@ -529,16 +535,18 @@ def validate_indicators(df: pd.DataFrame, origin: str) -> tuple[pd.DataFrame, pd
     for pos, (name, match) in enumerate(zip(names, matches)):
         if match is None:
             errors.append(f"{origin} line {pos + 2}, column indicator: {name!r} is not "
-                          f"'<release>_<10d|20d|month>:<subject>' (lower case, digits, underscores)")
+                          f"'<release>_<10d|20d|month|close>:<subject>' (lower case, digits, underscores)")
     ds, ds_problems = _parse_months(df["ds"])
     for pos, problem in ds_problems.items():
         errors.append(f"{origin} line {pos + 2}, column ds: {problem}")
     values, value_problems = _parse_values(df["value"])
     for pos, problem in value_problems.items():
         errors.append(f"{origin} line {pos + 2}, column value: {problem}")
+    units = [INDICATOR_UNITS.get(_unit_text(u).upper(), "") for u in df["unit"]]
     for pos, unit in enumerate(df["unit"]):
-        if _unit_text(unit).upper() != "USD":
-            errors.append(f"{origin} line {pos + 2}, column unit: {_unit_text(unit)!r} (values must be in USD)")
+        if not units[pos]:
+            errors.append(f"{origin} line {pos + 2}, column unit: {_unit_text(unit)!r} (values must be in "
+                          f"{', '.join(INDICATOR_UNITS.values())})")
     available = pd.to_datetime(pd.Series(df["available_from"], dtype=object).map(
         lambda v: None if _is_missing(v) else str(v).strip()), format="%Y-%m-%d", errors="coerce")
     for pos in np.flatnonzero(available.isna().to_numpy()):
@@ -563,6 +571,8 @@ def validate_indicators(df: pd.DataFrame, origin: str) -> tuple[pd.DataFrame, pd
         first = int(np.flatnonzero(((keyed["indicator"] == names[pos]) & (keyed["ds"] == ds[pos])).to_numpy())[0])
         errors.append(f"{origin} line {pos + 2}: duplicate of line {first + 2} "
                       f"(indicator {names[pos]!r}, ds {pd.Timestamp(ds[pos]):%Y-%m})")
+    if not errors:
+        errors.extend(_price_series_problems(origin, names, ds, values, units))
     if errors:
         raise DataValidationError(origin, errors)
 
@@ -570,7 +580,7 @@ def validate_indicators(df: pd.DataFrame, origin: str) -> tuple[pd.DataFrame, pd
         "indicator": pd.Series(names, dtype=object),
         "ds": ds,
         "value": values.astype("float64"),
-        "unit": "USD",
+        "unit": pd.Series(units, dtype=object),
         "available_from": available.astype("datetime64[ns]").to_numpy(),
         "source": [str(s).strip() for s in df["source"]],
     })
@@ -583,6 +593,36 @@ def validate_indicators(df: pd.DataFrame, origin: str) -> tuple[pd.DataFrame, pd
     rejected = out[rejected_mask].assign(reason=[r for r in reasons if r])
     rejected = rejected.sort_values(["indicator", "ds"], kind="stable").reset_index(drop=True)
     return INDICATOR_SCHEMA.validate(accepted), rejected
+
+
+def _price_series_problems(origin: str, names: list[str], ds: np.ndarray, values: np.ndarray,
+                           units: list[str]) -> list[str]:
+    """A price series (a unit other than USD: a market close, a price index) must have its rows in
+    month order, positive values and no month missing inside its span: its changes over 6 and 12
+    months are what a model reads, and a gap or a zero would make them up."""
+    problems = []
+    seen: dict[str, list[int]] = {}
+    for pos, (name, unit) in enumerate(zip(names, units)):
+        if unit != "USD":
+            seen.setdefault(name, []).append(pos)
+    for name, rows in seen.items():
+        months = pd.DatetimeIndex([ds[p] for p in rows])
+        for i in range(1, len(rows)):
+            if months[i] <= months[i - 1]:
+                problems.append(f"{origin} line {rows[i] + 2}, indicator {name!r}: month {months[i]:%Y-%m} follows "
+                                f"{months[i - 1]:%Y-%m} (a price series' rows must be in month order)")
+                break
+        for p in rows:
+            if not values[p] > 0:
+                problems.append(f"{origin} line {p + 2}, indicator {name!r}, column value: {values[p]:g} in "
+                                f"{pd.Timestamp(ds[p]):%Y-%m} (a price must be positive)")
+                break
+        span = pd.date_range(months.min(), months.max(), freq="MS")
+        gaps = span.difference(months)
+        if len(gaps):
+            problems.append(f"{origin}, indicator {name!r}: month {gaps[0]:%Y-%m} missing inside its span "
+                            f"{span[0]:%Y-%m}..{span[-1]:%Y-%m} ({len(gaps)} month{'s' if len(gaps) > 1 else ''} missing)")
+    return problems
 
 
 def _bn(value: float) -> str:
@@ -600,7 +640,7 @@ def _cut_order_rejections(frame: pd.DataFrame, cuts: list[str], subjects: list[s
         if len({cuts[p] for p in rows}) < 2:
             continue
         wholes = [p for p in rows if cuts[p] == "month"]
-        parts = [p for p in rows if cuts[p] != "month"]
+        parts = [p for p in rows if cuts[p] in CUT_EARLIEST_DAY and cuts[p] != "close"]
         for p in parts:     # a part of the month above the whole month: the part is wrong
             above = [w for w in wholes if values[p] > values[w]]
             if above:

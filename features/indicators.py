@@ -18,6 +18,13 @@ whole month):
   release a forecaster saw that month, later revised.
 - ``wsts_month:billings_<region>``: World Semiconductor Trade Statistics billings (thousand USD
   in the source), a candidate leading indicator of semiconductor exports.
+- the chip market (``market-compiled/``, issue 24), prices, not export figures (unit column):
+  ``phlx_close:sox`` the Philadelphia Semiconductor Index (``points``), ``krx_close:samsung_005930``
+  and ``krx_close:skhynix_000660`` the Korea Exchange month-end closes (``KRW``; the split and
+  capital-reduction adjustments are in the files), ``bok_month:dram_export_price_usd`` the Bank
+  of Korea's DRAM export price index, contract-currency (= USD) basis, 2020 = 100 (``index``).
+  The KRW-basis copy of the index is left out: it starts only in 2019, and Korea's exports are
+  counted in USD (the won's moves are in the KRX closes already).
 
 Publication dates (``available_from``), conservative where the date is not in the file:
 - days 1-10 on the 11th and days 1-20 on the 21st of the same month (the customs flash
@@ -27,6 +34,9 @@ Publication dates (``available_from``), conservative where the date is not in th
   monthly pipeline runs on the 16th for that reason);
 - WSTS: the 15th of the second month after (WSTS publishes about 5-6 weeks after the month ends,
   e.g. October in early December: December 15 is after every release of that lag).
+- a month-end close: the month's last weekday (the files give the month, not the day; the last
+  trading day is that weekday or, after a holiday, earlier: the date is never too early);
+- the DRAM export price index: the 15th of the next month (the Bank of Korea publishes mid-month).
 
 The table goes through :func:`features.contract.validate_indicators`; rows it rejects (e.g. a
 part-month figure above the whole month) are written to ``indicators_rejected.csv`` with the
@@ -35,7 +45,7 @@ reason, never silently dropped.
 from __future__ import annotations
 
 from collections import defaultdict
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 import pandas as pd
@@ -74,6 +84,15 @@ SRC_CUSTOMS = f"customs-provisional:{EXPORT_10DAY}"
 SRC_PRESS = f"press-first-print:{CUSTOMS_FLASH}"
 SRC_WSTS = f"wsts:{WSTS}"
 
+MARKET_DIR = "market-compiled"
+#: indicator -> (file under market-compiled/, value column, unit)
+MARKET_SERIES: dict[str, tuple[str, str, str]] = {
+    "phlx_close:sox": ("sox_monthly.csv", "close", "points"),
+    "krx_close:samsung_005930": ("samsung_005930_monthly.csv", "close", "KRW"),
+    "krx_close:skhynix_000660": ("skhynix_000660_monthly.csv", "close", "KRW"),
+    "bok_month:dram_export_price_usd": ("dram_export_price_index_usd_monthly.csv", "value", "index"),
+}
+
 
 def available_from(cut: str, month: str, *, release: str = "customs") -> str:
     """The first day a figure of ``month`` (YYYY-MM) was public (see the module docstring)."""
@@ -82,6 +101,11 @@ def available_from(cut: str, month: str, *, release: str = "customs") -> str:
         return f"{month}-11"
     if cut == "20d":
         return f"{month}-21"
+    if cut == "close":  # the month's last weekday (see the module docstring)
+        return f"{pd.Timestamp(f'{month}-01') + pd.offsets.BMonthEnd(0):%Y-%m-%d}"
+    if release == "bok":
+        mon += 1
+        return f"{year + (mon - 1) // 12}-{(mon - 1) % 12 + 1:02d}-15"
     if release == "wsts":
         mon += 2
         return f"{year + (mon - 1) // 12}-{(mon - 1) % 12 + 1:02d}-15"
@@ -125,6 +149,25 @@ def read_wsts(raw_dir: Path) -> dict[str, Monthly]:
     return {col: _collect(r, WSTS, col) for col, r in out.items()}
 
 
+def read_market(raw_dir: Path) -> list[tuple[str, str, float, str, str, str]]:
+    """The chip-market rows (``MARKET_SERIES``) in each file's order, as indicator rows; the value
+    as written (a positive decimal), the source naming the row's repository, path and commit."""
+    rows = []
+    for name, (file, column, unit) in MARKET_SERIES.items():
+        rel = f"{MARKET_DIR}/{file}"
+        frame = read_raw_table(raw_dir, rel, ["month", column, "source_repo", "source_path", "source_commit"])
+        release, cut = name.split(":")[0].split("_")
+        for i, rec in enumerate(frame.to_dict("records")):
+            month = _month(rec["month"], rel, _line(i), "month")
+            try:
+                value = float(Decimal(rec[column].strip()))
+            except InvalidOperation:
+                raise DatasetCheckError(f"{rel} line {_line(i)}, column {column}: not a number: {rec[column]!r}") from None
+            source = f"market-price:{rel} ({rec['source_repo']} {rec['source_path']} @{rec['source_commit'][:8]})"
+            rows.append((name, f"{month}-01", value, unit, available_from(cut, month, release=release), source))
+    return rows
+
+
 def build_indicators(raw_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
     """The candidate rows from the raw files, through the indicator contract:
     ``(accepted, rejected, checks)``."""
@@ -162,6 +205,7 @@ def build_indicators(raw_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, list[st
     for col, subject in WSTS_REGIONS.items():
         rows.extend((f"wsts_month:{subject}", f"{m}-01", v, "USD", available_from("month", m, release="wsts"),
                      SRC_WSTS) for m, v in wsts[col].items())
+    rows.extend(read_market(raw_dir))
     frame = pd.DataFrame(rows, columns=list(INDICATOR_COLUMNS))
     accepted, rejected = validate_indicators(frame, "indicators built from the raw files")
     checks.append(f"press first prints: {n_flash} rows, {n_same} equal to the customs file within "
@@ -174,13 +218,15 @@ def build_indicators(raw_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, list[st
 def _rows(frame: pd.DataFrame, columns: tuple[str, ...]) -> list[tuple[object, ...]]:
     out = []
     for rec in frame.sort_values(["indicator", "ds"], kind="stable").to_dict("records"):
-        row = dict(rec, ds=f"{rec['ds']:%Y-%m-%d}", value=int(rec["value"]),
+        value = int(rec["value"]) if rec["unit"] == "USD" else format(rec["value"], ".12g")  # a price as written
+        row = dict(rec, ds=f"{rec['ds']:%Y-%m-%d}", value=value,
                    available_from=f"{rec['available_from']:%Y-%m-%d}")
         out.append(tuple(row[c] for c in columns))
     return out
 
 
 def write_indicators(accepted: pd.DataFrame, rejected: pd.DataFrame, out_dir: Path) -> None:
-    """Write both tables atomically (whole USD, dates YYYY-MM-DD, sorted by indicator and ds)."""
+    """Write both tables atomically (whole USD, prices as written, dates YYYY-MM-DD, sorted by
+    indicator and ds)."""
     write_csv_atomic(Path(out_dir) / INDICATORS_FILE, INDICATOR_COLUMNS, _rows(accepted, INDICATOR_COLUMNS))
     write_csv_atomic(Path(out_dir) / REJECTED_FILE, REJECTED_COLUMNS, _rows(rejected, REJECTED_COLUMNS))

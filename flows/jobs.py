@@ -17,6 +17,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from models.base import Forecaster
     from models.cycle import GrowthAR
     from models.engine import ForecastResult, ModelSpec, SeriesExtras
+    from models.momentum import MomentumRegression
     from models.reconcile import Hierarchy
 
 MONTH = pd.offsets.MonthBegin(1)
@@ -63,6 +64,8 @@ class LeadingPlan:
 
     @property
     def reads(self) -> str:
+        if getattr(self.model, "market_indicators", ()):
+            return "market"  # chip momentum (models.momentum): a reference's regressions and market columns
         return "reference" if self.model.params.get("reference") else "regressor"
 
 
@@ -92,6 +95,62 @@ class LeadingExtras:
         #: (indicator, max_lag, information date) -> dynamics or why none: models reading the same
         #: reference with the same search (e.g. cycle_wsts beside cycle_blend) share one estimate
         self._dynamics: "dict[tuple[str, int, pd.Timestamp], GrowthAR | str]" = {}
+        #: (reference, markets, horizon, min_pairs, information date) -> (regressions, market columns) or why none
+        self._momentum: "dict[tuple, tuple[MomentumRegression, pd.DataFrame] | str]" = {}
+
+    def _momentum_at(self, item: LeadingPlan, cutoff: pd.Timestamp) -> "tuple[MomentumRegression, pd.DataFrame] | str":
+        """A market model's regressions, learned on its reference, and its market columns (every
+        month's 12- and 6-month log changes), both as public on the cutoff's information date."""
+        from features.leading import LeadingIndicatorError, information_date, public_values
+        from models.base import ModelInputError
+        from models.momentum import MomentumRegression, market_features
+
+        info = information_date(cutoff)
+        params = item.model.params
+        markets = tuple(item.model.market_indicators)
+        key = (item.lead.indicator, markets, params["horizon"], params["min_pairs"], info)
+        if key not in self._momentum:
+            try:
+                reference = public_values(self.indicators, item.lead.indicator, as_of=info, cutoff=cutoff)
+                features = market_features({m: public_values(self.indicators, m, as_of=info, cutoff=cutoff)
+                                            for m in markets})
+                regression = MomentumRegression.estimate(reference, features, horizon=params["horizon"],
+                                                         min_pairs=params["min_pairs"])
+                self._momentum[key] = (regression, features)
+            except LeadingIndicatorError as exc:
+                self._momentum[key] = str(exc)
+            except ModelInputError as exc:
+                self._momentum[key] = f"reference '{item.lead.indicator}' as public on {info:%Y-%m-%d}: {exc}"
+        return self._momentum[key]
+
+    def _market_spec(self, item: LeadingPlan, cutoff: pd.Timestamp,
+                     months: pd.DatetimeIndex) -> "tuple[ModelSpec, pd.DataFrame] | str":
+        """A market model with its regressions (and, for a blend with the cycle, its dynamics) as
+        params and its market columns on the series' months (NaN after the cutoff), or why it is skipped."""
+        from models.cycle import MIN_RESIDUALS, SEASON
+        from models.engine import ModelSpec
+
+        got = self._momentum_at(item, cutoff)
+        if isinstance(got, str):
+            return got
+        regression, features = got
+        lacking = [c for c in features.columns if cutoff not in features.index or pd.isna(features.at[cutoff, c])]
+        if lacking:
+            return (f"market variable(s) {', '.join(lacking)} of cutoff month {cutoff:%Y-%m} not known on the "
+                    f"information date of {item.spec.name}")
+        have, need = int((months <= cutoff).sum()), SEASON + MIN_RESIDUALS + 1
+        if have < need:
+            return (f"{have} months of history by cutoff {cutoff:%Y-%m}; {item.spec.name} needs {need} (a year of "
+                    f"growth and {MIN_RESIDUALS} one-month-ahead residuals)")
+        params = dict(item.spec.params) | regression.params()
+        if "intercept" in item.model.params:  # the blend with the cycle model: its dynamics too
+            cycle = self._reference_spec(item, cutoff, months)
+            if isinstance(cycle, str):
+                return cycle
+            params |= {k: v for k, v in cycle.params.items() if k in ("intercept", "phi")}
+        columns = features.reindex(months)
+        columns.loc[columns.index > cutoff] = float("nan")
+        return ModelSpec(item.spec.name, params), columns
 
     def _dynamics_at(self, item: LeadingPlan, cutoff: pd.Timestamp) -> "GrowthAR | str":
         """The reference's dynamics as public on the cutoff's information date, or why there are none."""
@@ -146,6 +205,14 @@ class LeadingExtras:
         cutoff = pd.Timestamp(cutoff)
         models, columns, skipped = [], [], []
         for item in self.plan.get(unique_id, []):
+            if item.reads == "market":
+                got = self._market_spec(item, cutoff, months)
+                if isinstance(got, str):
+                    skipped.append((item.spec.name, got))
+                else:
+                    models.append(got[0])
+                    columns.append(got[1])
+                continue
             if item.reads == "reference":
                 got = self._reference_spec(item, cutoff, months)
                 if isinstance(got, str):
@@ -238,9 +305,10 @@ def leading_extras(settings: "Settings", indicators: pd.DataFrame | None) -> Lea
             else:
                 raise ModelSetupError(f"models.leading['{unique_id}']: model '{name}' reads no indicator; set "
                                       f"models.params.{name}.reference (the indicator its dynamics are learned on)")
-            if lead.indicator not in known:
-                raise ModelSetupError(f"models.leading['{unique_id}']: model '{name}' reads indicator '{lead.indicator}', "
-                                      f"which the indicator table does not have")
+            for indicator in (lead.indicator, *getattr(model, "market_indicators", ())):
+                if indicator not in known:
+                    raise ModelSetupError(f"models.leading['{unique_id}']: model '{name}' reads indicator '{indicator}', "
+                                          f"which the indicator table does not have")
             plan.setdefault(unique_id, []).append(LeadingPlan(ModelSpec(name, params), model, lead))
     return LeadingExtras(plan, indicators)
 

@@ -93,6 +93,7 @@ class ReportInputs:
     meta: pd.DataFrame | None = None         # series.csv of the embedded dataset (names), when the run used it
     provenance: Path | None = None
     notes: dict[str, str] = field(default_factory=dict)
+    indicators: pd.DataFrame | None = None   # the embedded indicator table (the chip-cycle chart), when the run used it
 
     @property
     def target_year(self) -> int:
@@ -171,6 +172,7 @@ def _describe_data(inputs: ReportInputs, data_dir: Path, *, read_history: bool) 
 
         if source == "embedded":
             inputs.meta = read_series_metadata(data_dir)
+            inputs.indicators = _read_chip_indicators(data_dir)
             if read_history:
                 inputs.history = read_embedded(data_dir)
         elif read_history and source == "csv" and inputs.run is not None and inputs.run.data_origin:
@@ -189,6 +191,19 @@ def _describe_data(inputs: ReportInputs, data_dir: Path, *, read_history: bool) 
             if candidate.is_file():
                 inputs.provenance = candidate
                 break
+
+
+def _read_chip_indicators(data_dir: Path) -> pd.DataFrame | None:
+    """The indicator table of the embedded dataset for the chip-cycle chart (None when absent)."""
+    from features.readers import read_indicators
+
+    return read_indicators(data_dir) if (data_dir / "indicators_monthly.csv").is_file() else None
+
+
+def _section_chip_cycle(inputs: ReportInputs) -> str:
+    from flows.chip_report import chip_cycle_section
+
+    return chip_cycle_section(inputs)
 
 
 # =========================================================================== helpers
@@ -1327,12 +1342,13 @@ def render_report(inputs: ReportInputs) -> str:
         _section_this_year(inputs),
         _section_fans(inputs),
         _section_institutional(inputs),
+        _section_chip_cycle(inputs),
         _section_backtest(inputs),
         _section_champions(inputs),
         _section_data(inputs),
     ]
     nav = ('<nav><a href="#headline">Headline</a><a href="#this-year">This year</a><a href="#fans">Fan charts</a><a href="#institutions">Institutions</a>'
-           '<a href="#backtest">Backtest</a><a href="#champions">Champions</a><a href="#data">Data</a></nav>')
+           '<a href="#chip-cycle">Chip cycle</a><a href="#backtest">Backtest</a><a href="#champions">Champions</a><a href="#data">Data</a></nav>')
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
             f"<title>exportcast report {inputs.target_year}</title><style>{CSS}</style></head>"

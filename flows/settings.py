@@ -42,10 +42,12 @@ ENV_DELIMITER = "__"
 SECRET_KEY_PATTERN = re.compile(r"(secret|token|password|passwd|service_key|api_key|credential)", re.IGNORECASE)
 #: model names the registry knows (kept in sync by a test against models.registry.available())
 KNOWN_MODELS: tuple[str, ...] = ("seasonal_naive", "naive", "ets", "theta", "arima", "prophet", "ensemble",
-                                  "arimax", "arimax_wsts", "arimax_flash", "cycle", "cycle_wsts", "cycle_blend")
+                                  "arimax", "arimax_wsts", "arimax_flash", "cycle", "cycle_wsts", "cycle_blend",
+                                  "chip_momentum", "chip_momentum_blend")
 #: the leading-indicator models (models/leading.py, models/cycle.py): run per series
 #: (``models.leading``), not for all
-LEADING_MODELS: tuple[str, ...] = ("arimax", "arimax_wsts", "arimax_flash", "cycle", "cycle_wsts", "cycle_blend")
+LEADING_MODELS: tuple[str, ...] = ("arimax", "arimax_wsts", "arimax_flash", "cycle", "cycle_wsts", "cycle_blend",
+                                    "chip_momentum", "chip_momentum_blend")
 
 
 class ConfigError(ExportcastError, ValueError):

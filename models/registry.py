@@ -24,6 +24,8 @@ _MODULES: dict[str, str] = {
     "cycle": "models.cycle",
     "cycle_wsts": "models.cycle",
     "cycle_blend": "models.cycle",
+    "chip_momentum": "models.momentum",
+    "chip_momentum_blend": "models.momentum",
 }
 
 

@@ -52,7 +52,7 @@ def test_table_content_and_publication_dates(built):
     assert len(customs) == 33 and (counts[customs] == 120).all()       # 11 subjects x 3 cuts, 2016-2025
     assert counts["press_10d:total"] == 20 and counts["press_20d:total"] == 24
     assert all(counts[f"wsts_month:{s}"] == 480 for s in ind.WSTS_REGIONS.values())
-    assert len(accepted) == 6404
+    assert len(accepted) == 6404 + 380 + 370 + 312 + 372   # + SOX, Samsung, SK hynix, the DRAM index
     assert ("press first prints: 80 rows, 34 equal to the customs file within 0.05 bn (not repeated), "
             "46 kept as press_* rows") in checks
     row = accepted.set_index(["indicator", "ds"])
@@ -71,7 +71,50 @@ def test_table_content_and_publication_dates(built):
     assert "WSTS Worldwide 2024: 630.549 bn USD vs published 630.55" in checks
 
 
+@needs_raw
+def test_chip_market_series_units_values_and_publication_dates(built):
+    accepted, _, _ = built
+    row = accepted.set_index(["indicator", "ds"])
+    spans = accepted.groupby("indicator")["ds"].agg(["min", "max", "size"])
+    assert spans.loc["phlx_close:sox"].tolist() == [pd.Timestamp("1994-05-01"), pd.Timestamp("2025-12-01"), 380]
+    assert spans.loc["krx_close:samsung_005930"].tolist() == [pd.Timestamp("1995-03-01"), pd.Timestamp("2025-12-01"), 370]
+    assert spans.loc["krx_close:skhynix_000660"].tolist() == [pd.Timestamp("2000-01-01"), pd.Timestamp("2025-12-01"), 312]
+    assert spans.loc["bok_month:dram_export_price_usd"].tolist() == [pd.Timestamp("1995-01-01"), pd.Timestamp("2025-12-01"), 372]
+    assert "bok_month:dram_export_price_krw" not in spans.index   # the KRW copy is left out
+    units = accepted.groupby("indicator")["unit"].unique().map(list)
+    assert units["phlx_close:sox"] == ["points"] and units["krx_close:skhynix_000660"] == ["KRW"]
+    assert units["bok_month:dram_export_price_usd"] == ["index"] and units["wsts_month:billings_worldwide"] == ["USD"]
+    # values as in the files (adjustments already there: SOX halved before 1995-07, SK hynix x 2835/2650)
+    assert row.loc[("phlx_close:sox", pd.Timestamp("2022-12-01")), "value"] == 2532.1127   # 2,532.11 printed
+    assert row.loc[("phlx_close:sox", pd.Timestamp("1994-05-01")), "value"] == 121.775
+    assert row.loc[("krx_close:samsung_005930", pd.Timestamp("2024-12-01")), "value"] == 53_200
+    assert row.loc[("krx_close:skhynix_000660", pd.Timestamp("2023-12-01")), "value"] == 141_500
+    assert row.loc[("krx_close:skhynix_000660", pd.Timestamp("2000-01-01")), "value"] == 554_399.8
+    assert row.loc[("bok_month:dram_export_price_usd", pd.Timestamp("2025-12-01")), "value"] == 111.22
+    # a close: the month's last weekday (2023-12: Friday the 29th; 2025-11: Friday the 28th);
+    # the price index: the 15th of the next month
+    assert row.loc[("krx_close:skhynix_000660", pd.Timestamp("2023-12-01")), "available_from"] == pd.Timestamp("2023-12-29")
+    assert row.loc[("phlx_close:sox", pd.Timestamp("2025-11-01")), "available_from"] == pd.Timestamp("2025-11-28")
+    assert row.loc[("bok_month:dram_export_price_usd", pd.Timestamp("2025-12-01")), "available_from"] == \
+        pd.Timestamp("2026-01-15")
+    source = row.loc[("krx_close:skhynix_000660", pd.Timestamp("2025-12-01")), "source"]
+    assert source == ("market-price:market-compiled/skhynix_000660_monthly.csv "
+                      "(voxprepstudiohelp-stack/sfd-pipeline data/ohlcv/000660.csv @ee008bed)")
+
+
+def test_committed_prices_are_written_as_in_the_files():
+    text = (REPO_DATA / "indicators_monthly.csv").read_text(encoding="utf-8")
+    assert "\nphlx_close:sox,1994-05-01,121.775,points,1994-05-31," in text
+    assert "\nkrx_close:samsung_005930,1995-03-01,1814,KRW,1995-03-31," in text
+    assert "\nbok_month:dram_export_price_usd,2025-12-01,111.22,index,2026-01-15," in text
+    table = read_indicators(REPO_DATA)
+    assert table.loc[table.indicator == "phlx_close:sox", "value"].iloc[0] == 121.775
+
+
 def test_available_from_rules():
+    assert ind.available_from("close", "2025-08") == "2025-08-29"   # Sunday the 31st: Friday the 29th
+    assert ind.available_from("close", "2025-12") == "2025-12-31"
+    assert ind.available_from("month", "2025-12", release="bok") == "2026-01-15"
     assert ind.available_from("10d", "2025-12") == "2025-12-11"
     assert ind.available_from("20d", "2025-12") == "2025-12-21"
     assert ind.available_from("month", "2025-12") == "2026-01-16"
@@ -114,18 +157,18 @@ def test_structural_problems_raise_one_error_naming_line_and_column():
     rows = [
         ["Customs 10d total", "2030-01-01", "1", "USD", "2030-01-11", "s"],
         ["customs_10d:total", "2030-01-15", "1", "USD", "2030-01-11", "s"],
-        ["customs_20d:total", "2030-01-01", "-1", "KRW", "2030-01-20", ""],
+        ["customs_20d:total", "2030-01-01", "-1", "EUR", "2030-01-20", ""],
         ["customs_month:total", "2030-01-01", "1", "USD", "2030-01-31", "s"],
         ["customs_month:total", "2030-01", "1", "USD", "2030/02/16", "s"],
     ]
     with pytest.raises(DataValidationError) as info:
         validate_indicators(_frame(rows), "t.csv")
     assert info.value.errors == [
-        "t.csv line 2, column indicator: 'Customs 10d total' is not '<release>_<10d|20d|month>:<subject>' "
+        "t.csv line 2, column indicator: 'Customs 10d total' is not '<release>_<10d|20d|month|close>:<subject>' "
         "(lower case, digits, underscores)",
         "t.csv line 3, column ds: '2030-01-15' is not a month start (day 15; write YYYY-MM or YYYY-MM-01)",
         "t.csv line 4, column value: '-1' is negative (exports in USD are >= 0)",
-        "t.csv line 4, column unit: 'KRW' (values must be in USD)",
+        "t.csv line 4, column unit: 'EUR' (values must be in USD, KRW, points, index)",
         "t.csv line 6, column available_from: '2030/02/16' is not a date YYYY-MM-DD",
         "t.csv line 4, column source: empty source",
         "t.csv line 4, column available_from: 2030-01-20 is before the days 1-20 figure of 2030-01 could "
@@ -139,10 +182,36 @@ def test_structural_problems_raise_one_error_naming_line_and_column():
         validate_indicators(_frame([rows[1][:1] + ["2030-01"] + rows[1][2:]] * 2), "t.csv")
 
 
+def test_price_series_in_month_order_positive_and_without_a_gap():
+    good = [["krx_close:x", f"2030-0{m}-01", "10.5", "KRW", f"2030-0{m}-28", "s"] for m in (1, 2, 3)]
+    accepted, rejected = validate_indicators(_frame(good + [["bok_month:p", "2030-01-01", "99.5", "Index", "2030-02-15", "s"]]), "t.csv")
+    assert accepted["unit"].tolist() == ["index", "KRW", "KRW", "KRW"] and rejected.empty
+    rows = [
+        ["krx_close:x", "2030-02-01", "10", "KRW", "2030-02-28", "s"],
+        ["krx_close:x", "2030-01-01", "11", "KRW", "2030-01-31", "s"],        # out of order
+        ["phlx_close:y", "2030-01-01", "0", "points", "2030-01-31", "s"],      # not positive
+        ["phlx_close:y", "2030-04-01", "5", "points", "2030-04-30", "s"],      # 02, 03 missing
+        ["bok_month:z", "2030-01-01", "5", "index", "2030-02-15", "s"],
+        ["phlx_close:w", "2030-01-01", "5", "points", "2030-01-21", "s"],      # before the 22nd
+    ]
+    with pytest.raises(DataValidationError) as info:
+        validate_indicators(_frame(rows), "t.csv")
+    assert info.value.errors == [
+        "t.csv line 7, column available_from: 2030-01-21 is before the month-end close figure of 2030-01 could "
+        "exist (2030-01-22)"]
+    with pytest.raises(DataValidationError) as info:
+        validate_indicators(_frame(rows[:5]), "t.csv")
+    assert info.value.errors == [
+        "t.csv line 3, indicator 'krx_close:x': month 2030-01 follows 2030-02 (a price series' rows must be in month order)",
+        "t.csv line 4, indicator 'phlx_close:y', column value: 0 in 2030-01 (a price must be positive)",
+        "t.csv, indicator 'phlx_close:y': month 2030-02 missing inside its span 2030-01..2030-04 (2 months missing)",
+    ]
+
+
 def test_reader_types_filters_by_as_of_and_refuses_a_row_the_contract_rejects(tmp_path):
     frame = read_indicators(REPO_DATA)
     assert list(frame.columns) == ["indicator", "ds", "value", "unit", "available_from", "source"]
-    assert len(frame) == 6404 and frame.value.dtype == "float64"
+    assert len(frame) == 7838 and frame.value.dtype == "float64"
     as_of = read_indicators(REPO_DATA, as_of="2025-12-11")
     assert as_of.available_from.max() == pd.Timestamp("2025-12-11")
     assert set(as_of[as_of.ds == pd.Timestamp("2025-12-01")].indicator) == {"customs_10d:total", "press_10d:total"} | {

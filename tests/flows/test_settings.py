@@ -95,7 +95,7 @@ def test_bad_values_are_named(tmp_path: Path) -> None:
     assert str(err.value) == (
         f"{cfg}: invalid configuration:\n"
         "  'models.enabled': unknown model(s) ['lstm']; available: seasonal_naive, naive, ets, theta, arima, prophet, "
-        "ensemble, arimax, arimax_wsts, arimax_flash, cycle, cycle_wsts, cycle_blend (got ['arima', 'lstm'])\n"
+        "ensemble, arimax, arimax_wsts, arimax_flash, cycle, cycle_wsts, cycle_blend, chip_momentum, chip_momentum_blend (got ['arima', 'lstm'])\n"
         "  'backtest.windows': Input should be greater than or equal to 1 (got 0)"
     )
 
@@ -128,7 +128,7 @@ def test_problems_from_file_and_environment_name_both(tmp_path: Path, monkeypatc
         "invalid configuration:",
         "  'target_year': Input should be greater than or equal to 2000 (got '1999')",
         "  'models.params': parameters given for unknown model(s) ['lstm']; available: seasonal_naive, naive, ets, "
-        "theta, arima, prophet, ensemble, arimax, arimax_wsts, arimax_flash, cycle, cycle_wsts, cycle_blend (got {'arima': {'max_p': 2}, 'lstm': {}})",
+        "theta, arima, prophet, ensemble, arimax, arimax_wsts, arimax_flash, cycle, cycle_wsts, cycle_blend, chip_momentum, chip_momentum_blend (got {'arima': {'max_p': 2}, 'lstm': {}})",
         "  'backtest.windows': Input should be greater than or equal to 1 (got 0)",
     ]
 
@@ -138,7 +138,7 @@ def test_updated_with_a_bad_value_is_a_config_error_naming_the_key() -> None:
         load_settings(None).updated("models", enabled=["foo"])
     assert str(err.value) == (
         "models settings: invalid configuration: 'models.enabled': unknown model(s) ['foo']; available: "
-        "seasonal_naive, naive, ets, theta, arima, prophet, ensemble, arimax, arimax_wsts, arimax_flash, cycle, cycle_wsts, cycle_blend (got ['foo'])"
+        "seasonal_naive, naive, ets, theta, arima, prophet, ensemble, arimax, arimax_wsts, arimax_flash, cycle, cycle_wsts, cycle_blend, chip_momentum, chip_momentum_blend (got ['foo'])"
     )
     assert isinstance(err.value, ExportcastError)
 
@@ -167,7 +167,7 @@ def test_leading_models_are_checked_per_series(tmp_path: Path) -> None:
     assert "arimax_flash" not in settings.engine_settings().model_names  # not run for every series
     for body, message in (
         ("leading:\n    total: [ets]", "models.leading['total'] lists ['ets']: not a leading-indicator model; "
-                                       "choose from arimax, arimax_wsts, arimax_flash, cycle, cycle_wsts, cycle_blend"),
+                                       "choose from arimax, arimax_wsts, arimax_flash, cycle, cycle_wsts, cycle_blend, chip_momentum, chip_momentum_blend"),
         ("enabled: [ets, arimax_flash]\n  leading:\n    total: [arimax_flash]",
          "models.leading['total'] lists ['arimax_flash'], which models.enabled runs for every series; "
          "a leading model belongs to one of the two"),
@@ -213,9 +213,11 @@ def test_known_models_match_the_registry() -> None:
     # the leading-indicator models models.leading accepts are exactly the registry's ARIMAX and cycle families (and the blend)
     from models.cycle import CycleBlend, GrowthCycle
     from models.leading import ArimaX
+    from models.momentum import ChipMomentum, ChipMomentumBlend
 
     assert set(LEADING_MODELS) == {name for name in registry.available()
-                                   if issubclass(registry.get(name), (ArimaX, GrowthCycle, CycleBlend))}
+                                   if issubclass(registry.get(name), (ArimaX, GrowthCycle, CycleBlend, ChipMomentum,
+                                                                      ChipMomentumBlend))}
 
 
 def test_the_data_checks_of_a_user_csv_come_from_the_file_or_the_environment(tmp_path: Path,

@@ -9,8 +9,12 @@ import pytest
 
 from models import registry
 from models.base import NotFittedError
+from models.momentum import feature_names
 
 H = 12
+MARKET_COLUMNS = feature_names()
+MOMENTUM = {"coef": [[0.01, 0.9 - 0.03 * k] + [0.02, -0.01] * 3 for k in range(15)],
+            "sigma_ref": [0.03 + 0.005 * k for k in range(15)], "features": MARKET_COLUMNS}
 # fast settings for the slower models; everything else runs with its defaults
 FAST: dict[str, dict] = {
     "arima": {"max_p": 1, "max_q": 1, "max_candidates": 6, "working_days": True},
@@ -23,6 +27,9 @@ FAST: dict[str, dict] = {
     # the reference's dynamics, as flows.jobs.LeadingExtras hands them in
     "cycle_wsts": {"intercept": 0.01, "phi": [0.8, 0.1, -0.2]},
     "cycle_blend": {"intercept": 0.01, "phi": [0.8, 0.1, -0.2]},
+    # the reference's regressions on the market columns, as flows.jobs.LeadingExtras hands them in
+    "chip_momentum": MOMENTUM,
+    "chip_momentum_blend": MOMENTUM | {"intercept": 0.01, "phi": [0.8, 0.1, -0.2]},
 }
 MODELS = registry.available()
 
@@ -34,8 +41,9 @@ def weekday_frame(start: str = "2009-01-01", end: str = "2030-12-01") -> pd.Data
     wd = np.busday_count(idx.values.astype("datetime64[D]"), nxt.values.astype("datetime64[D]")).astype(float)
     # the leading-indicator columns of the arimax models (features.leading), here known in every month
     lead = 20e9 * (1 + 0.004 * np.arange(len(idx))) * (1 + 0.05 * np.cos(2 * np.pi * np.arange(len(idx)) / 12))
+    market = {c: 0.3 * np.sin(2 * np.pi * np.arange(len(idx)) / (40 + i)) for i, c in enumerate(MARKET_COLUMNS)}
     return pd.DataFrame({"working_days": wd, "lead:wsts_month:billings_worldwide@1": lead,
-                         "lead:customs_10d:total": lead / 3, "lead:test": lead}, index=idx)
+                         "lead:customs_10d:total": lead / 3, "lead:test": lead, **market}, index=idx)
 
 
 def synthetic(n: int = 120, seed: int = 7) -> pd.Series:
@@ -60,7 +68,8 @@ def fitted(X):
 
 def test_registry_lists_every_model():
     assert set(MODELS) == {"seasonal_naive", "naive", "ets", "theta", "arima", "prophet", "ensemble",
-                           "arimax", "arimax_wsts", "arimax_flash", "cycle", "cycle_wsts", "cycle_blend"}
+                           "arimax", "arimax_wsts", "arimax_flash", "cycle", "cycle_wsts", "cycle_blend",
+                           "chip_momentum", "chip_momentum_blend"}
     for name in MODELS:
         cls = registry.get(name)
         assert cls.name == name
