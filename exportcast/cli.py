@@ -318,14 +318,14 @@ def flash(
     publish_dir: Optional[Path] = typer.Option(None, "--publish-dir", help=PUBLISH_DIR_HELP),
 ) -> None:
     """The flash nowcast once (Prefect flow `flash-nowcast`): this month from the customs 10-day/20-day flash; publishes nowcast.csv and tracking.csv only."""
+    from flows.flash import check_flash_source
     from flows.preflight import prepare_run
     from flows.settings import load_settings
     from flows.supervise import run_supervised
 
-    settings = prepare_run(load_settings(config), source, publish_dir)  # before any compute, as for `run`
-    from flows.flash import check_flash_source
-
-    check_flash_source(settings, source)  # so does a bad flash file or source
+    settings = load_settings(config)
+    check_flash_source(settings, source)  # a bad flash file or source: one line before anything starts
+    settings = prepare_run(settings, source, publish_dir)  # so do the data path and the publish folder
     # the same supervisor as `exportcast run`: nothing the flow starts outlives the command
     code = run_supervised(settings, source, target=_flash_with_tracebacks if _STATE["debug"] else _flash_quietly)
     if code:

@@ -351,8 +351,9 @@ def institutional_text(summary: pd.DataFrame, outlook: pd.DataFrame, target_year
     flagged = fallback_years_text(comparison) if comparison is not None else ""
     if s.empty and not flagged:
         return ""
-    wide = s.pivot_table(index=["unique_id", "institution", "n_years", "institution_mape", "institution_bias_pct"],
-                         columns="model", values=["model_mape", "model_coverage_80", "model_bias_pct"]).reset_index()
+    wide = pd.DataFrame() if s.empty else s.pivot_table(
+        index=["unique_id", "institution", "n_years", "institution_mape", "institution_bias_pct"],
+        columns="model", values=["model_mape", "model_coverage_80", "model_bias_pct"]).reset_index()
     for r in wide.itertuples(index=False):
         row = dict(zip([c if isinstance(c, str) else "_".join(x for x in c if x) for c in wide.columns], r))
         lines.append(f"  {row['unique_id']:<22} {row['institution']:<6} n={int(row['n_years']):>2}  "
@@ -373,8 +374,8 @@ def institutional_text(summary: pd.DataFrame, outlook: pd.DataFrame, target_year
 
 
 def fallback_years_text(comparison: pd.DataFrame, shown: int = 3) -> str:
-    """One line naming the series' years of the pre-year comparison where every model fell back
-    (``fallback_only``), grouped by years: '' when there is none."""
+    """One line naming the series' years of the pre-year comparison where no model fitted beyond
+    the fallback (``fallback_only``), grouped by years: '' when there is none."""
     if comparison.empty or "fallback_only" not in comparison.columns:
         return ""
     rows = comparison[comparison["fallback_only"].astype(bool) & (comparison["kind"] == "pre-year outlook")]
@@ -388,7 +389,7 @@ def fallback_years_text(comparison: pd.DataFrame, shown: int = 3) -> str:
         names = sorted(ids.index.astype(str))
         more = f" and {len(names) - shown} more" if len(names) > shown else ""
         parts.append(f"{years}: {', '.join(names[:shown])}{more}")
-    return ("  every model fell back to its fallback (too little history; these years are no model's skill): "
+    return ("  no model fitted beyond the fallback (seasonal naive / naive: too little history; no model's skill): "
             + "; ".join(parts))
 
 

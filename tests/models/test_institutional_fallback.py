@@ -127,6 +127,6 @@ def test_the_run_summary_names_the_fallback_years(automobiles):
 
     text = institutional_text(automobiles.summary, automobiles.outlook, 2026, automobiles.comparison)
     lines = text.splitlines()
-    assert ("  every model fell back to its fallback (too little history; these years are no model's skill): "
+    assert ("  no model fitted beyond the fallback (seasonal naive / naive: too little history; no model's skill): "
             "2023-2024: item:automobiles") in lines
     assert not any("champion" in line and "item:automobiles" in line for line in lines)
