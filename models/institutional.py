@@ -244,8 +244,10 @@ def what_ran(fits: pd.DataFrame, fallbacks: set[str]) -> tuple[dict[tuple, tuple
     fell back and none but the fallbacks ran as asked).
 
     A single model (or the ensemble, or a leading model) fell back when its status says so; a
-    combination when its members that ran all ran as a fallback (then it is labelled with that
-    fallback when they share one); the champion when the candidate it copied did."""
+    combination when a member fell back and none fitted beyond the fallbacks (then it is labelled
+    with the fallback its members ran, when they share one); the champion when the candidate it
+    copied did. Models that are themselves fallbacks and ran as asked (seasonal naive, naive) fell
+    back in nothing: a comparison of only those flags no year."""
     ran: dict[tuple, tuple[str, bool]] = {}
     fallback_only: dict[tuple, bool] = {}
     for (uid, cutoff), g in fits.groupby(["unique_id", "cutoff"], sort=False):
@@ -254,15 +256,16 @@ def what_ran(fits: pd.DataFrame, fallbacks: set[str]) -> tuple[dict[tuple, tuple
             if r.model not in COMBINATIONS and r.model != CHAMPION and isinstance(r.model_used, str) and r.model_used:
                 own[str(r.model)] = (r.model_used, r.status == "fallback")
         beyond = [m for m, (u, fell) in own.items() if not fell and u not in fallbacks]
+        some_fell = any(fell for _, fell in own.values())
         for r in g[g["model"].isin(COMBINATIONS)].itertuples(index=False):
             members = [m for m in _members(r.description) if m in own]
-            fell = bool(members) and not [m for m in members if m in beyond]
+            fell = any(own[m][1] for m in members) and not [m for m in members if m in beyond]
             labels = {own[m][0] for m in members}
             own[str(r.model)] = (labels.pop() if fell and len(labels) == 1 else str(r.model), fell)
         for r in g[g["model"] == CHAMPION].itertuples(index=False):
             own[CHAMPION] = own.get(str(r.model_used), (str(r.model_used), False))
         ran.update({(str(uid), cutoff, m): v for m, v in own.items()})
-        fallback_only[(str(uid), cutoff)] = any(fell for _, fell in own.values()) and not beyond
+        fallback_only[(str(uid), cutoff)] = some_fell and not beyond
     return ran, fallback_only
 
 

@@ -120,6 +120,7 @@ def test_forecast_a_real_file_is_last_years_months_for_seasonal_naive(tmp_path):
     proc = _cli(tmp_path, "forecast", "--input", str(csv), "--horizon", "3", "--models", "seasonal_naive",
                 "--out", str(out), env={"EXPORTCAST__RUNTIME__N_JOBS": "1"})
     assert proc.returncode == 0, proc.stderr
+    assert f"wrote {out}/forecast.csv, {out}/model_fits.csv" in proc.stdout, proc.stdout + proc.stderr
     fc = pd.read_csv(out / "forecast.csv")
     got = fc[(fc["unique_id"] == "total") & (fc["model"] == "seasonal_naive")]
     history = pd.read_csv(csv)

@@ -56,6 +56,19 @@ def test_what_ran_resolves_combinations_and_the_champion():
     assert only == {("a", c22): True, ("a", c23): True, ("a", c24): False}
 
 
+def test_fallback_models_that_ran_as_asked_flag_nothing():
+    members = json.dumps({"members": ["seasonal_naive", "naive"]})
+    fits = pd.DataFrame([_fit("a", "2014-10-01", "seasonal_naive", "seasonal_naive", "ok"),
+                         _fit("a", "2014-10-01", "naive", "naive", "ok"),
+                         _fit("a", "2014-10-01", "combo_mean", "combo_mean", "ok", members),
+                         _fit("a", "2014-10-01", "champion", "combo_mean", "ok")])
+    ran, only = what_ran(fits, {"seasonal_naive", "naive"})
+    cutoff = pd.Timestamp("2014-10-01")
+    assert ran[("a", cutoff, "combo_mean")] == ("combo_mean", False)
+    assert ran[("a", cutoff, "champion")] == ("combo_mean", False)
+    assert only == {("a", cutoff): False}
+
+
 def test_counted_as_skill_drops_fallbacks_and_the_champion_of_a_fallback_only_year():
     rows = pd.DataFrame({"model": ["champion", "seasonal_naive", "ets", "champion", "ets"],
                          "model_fell_back": [False, False, True, False, "False"],
