@@ -92,11 +92,23 @@ REPO = Path(__file__).resolve().parents[1]
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 DEFAULT_CONFIG = REPO / "config.yaml"
+PUBLISH_DIR_HELP = ("where a run on a source other than mlflow.production_source publishes "
+                    "(default: config publish.non_production_dir, else <publish.dir>/<source-or-csv-name>)")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from exportcast import version_text
+
+        typer.echo(version_text())
+        raise typer.Exit()
 
 
 @app.callback()
 def _options(debug: bool = typer.Option(False, "--debug", help="show the full traceback of an error"),
-             verbose: bool = typer.Option(False, "--verbose", help="print every note (config runtime.verbose)")) -> None:
+             verbose: bool = typer.Option(False, "--verbose", help="print every note (config runtime.verbose)"),
+             version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                          help="print the version (package and git head) and exit")) -> None:
     """Forecast South Korea's monthly exports: data, backtests, forecasts, pipeline."""
 
 
@@ -168,7 +180,7 @@ def data_build(
     from features.projections import build_projections
 
     report = build_dataset(raw, out)
-    typer.echo(report.summary())
+    typer.echo(str(report))
     build_projections(projections, out)
     typer.echo(f"wrote {out}/institutional_projections.csv and {out}/annual_actuals.csv")
 
@@ -325,14 +337,15 @@ def run(
     strict: Optional[bool] = STRICT,
     allow_negative: Optional[bool] = ALLOW_NEGATIVE,
     signed: Optional[str] = SIGNED,
+    publish_dir: Optional[Path] = typer.Option(None, "--publish-dir", help=PUBLISH_DIR_HELP),
 ) -> None:
     """The monthly pipeline (Prefect flow `monthly-forecast`): ingest, backtest, forecast, compare, publish, report."""
-    from flows.publish import check_publish_dir
+    from flows.preflight import prepare_run
     from flows.settings import load_settings
     from flows.supervise import run_supervised
 
-    settings = _with_options(load_settings(config), strict, allow_negative, signed)
-    check_publish_dir(settings.publish.dir)  # an unwritable publish.dir fails before any compute
+    # the options and source applied, the publish folder chosen, the data path and that folder checked: before any compute
+    settings = prepare_run(_with_options(load_settings(config), strict, allow_negative, signed), source, publish_dir)
     debug = _STATE["debug"]
     # in a child process (flows/supervise.py), which drops the tracebacks of user errors from its logs too
     code = run_supervised(settings, source, target=_pipeline_with_tracebacks if debug else _pipeline_quietly)
@@ -357,17 +370,17 @@ def _pipeline_with_tracebacks(settings: Any, source: Optional[str]) -> None:
 def flash(
     config: Path = typer.Option(DEFAULT_CONFIG, "--config", "-c", help="settings file"),
     source: Optional[str] = typer.Option(None, help="override data.source: embedded | csv | customs_api"),
+    publish_dir: Optional[Path] = typer.Option(None, "--publish-dir", help=PUBLISH_DIR_HELP),
 ) -> None:
     """The flash nowcast once (Prefect flow `flash-nowcast`): this month from the customs 10-day/20-day flash; publishes nowcast.csv and tracking.csv only."""
-    from flows.publish import check_publish_dir
+    from flows.flash import check_flash_source
+    from flows.preflight import prepare_run
     from flows.settings import load_settings
     from flows.supervise import run_supervised
 
-    from flows.flash import check_flash_source
-
     settings = load_settings(config)
-    check_publish_dir(settings.publish.dir)  # an unwritable publish.dir fails before any compute
-    check_flash_source(settings, source)  # so does a bad flash file or source
+    check_flash_source(settings, source)  # a bad flash file or source: one line before anything starts
+    settings = prepare_run(settings, source, publish_dir)  # so do the data path and the publish folder
     # the same supervisor as `exportcast run`: nothing the flow starts outlives the command
     code = run_supervised(settings, source, target=_flash_with_tracebacks if _STATE["debug"] else _flash_quietly)
     if code:

@@ -255,8 +255,10 @@ def execute_flash(settings: Settings, *, data_dir: Path | None = None,
 def flash_nowcast(config_path: str | None = None, source: str | None = None) -> FlashResult:
     """Load the config (``config_path``, default the repo's config.yaml), optionally override
     ``data.source``, nowcast and publish (the deployment's entry point)."""
+    from flows.preflight import prepare_run
+
     path = Path(config_path) if config_path else (DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else None)
-    return execute_flash(with_source(load_settings(path), source))
+    return execute_flash(prepare_run(load_settings(path), source))  # a non-production source: its own folder
 
 
 @flow(name=FLOW_NAME, log_prints=False, description="flash-nowcast with settings already loaded")

@@ -338,16 +338,22 @@ def tracking_table(frame: pd.DataFrame, indicators: pd.DataFrame, settings: Sett
 
 
 # ====================================================================== printing
-def institutional_text(summary: pd.DataFrame, outlook: pd.DataFrame, target_year: int) -> str:
+def institutional_text(summary: pd.DataFrame, outlook: pd.DataFrame, target_year: int,
+                       comparison: pd.DataFrame | None = None) -> str:
     """What the flow prints of the comparison: per series and institution with at least two years,
-    the institution's MAPE beside the champion's and the ensemble's over the same years, the
-    champion's 80% coverage and both biases; then the target year's outlooks beside the model."""
-    lines = ["pre-year outlooks vs the models (same years; MAPE %, coverage of the champion's 80% interval, bias %):"]
+    the institution's MAPE beside the champion's and the ensemble's over the same years (a year
+    where the model fell back is not counted: ``models.institutional``), the champion's 80%
+    coverage and both biases; the years where every model fell back (``comparison``'s
+    ``fallback_only``); then the target year's outlooks beside the model."""
+    lines = ["pre-year outlooks vs the models (same years, fallback years not counted; MAPE %, coverage of the "
+             "champion's 80% interval, bias %):"]
     s = summary[(summary["n_years"] >= 2) & summary["model"].isin(["champion", "ensemble"])]
-    if s.empty:
+    flagged = fallback_years_text(comparison) if comparison is not None else ""
+    if s.empty and not flagged:
         return ""
-    wide = s.pivot_table(index=["unique_id", "institution", "n_years", "institution_mape", "institution_bias_pct"],
-                         columns="model", values=["model_mape", "model_coverage_80", "model_bias_pct"]).reset_index()
+    wide = pd.DataFrame() if s.empty else s.pivot_table(
+        index=["unique_id", "institution", "n_years", "institution_mape", "institution_bias_pct"],
+        columns="model", values=["model_mape", "model_coverage_80", "model_bias_pct"]).reset_index()
     for r in wide.itertuples(index=False):
         row = dict(zip([c if isinstance(c, str) else "_".join(x for x in c if x) for c in wide.columns], r))
         lines.append(f"  {row['unique_id']:<22} {row['institution']:<6} n={int(row['n_years']):>2}  "
@@ -356,6 +362,8 @@ def institutional_text(summary: pd.DataFrame, outlook: pd.DataFrame, target_year
                      f"(80% cover {row.get('model_coverage_80_champion', float('nan')):.0%}, "
                      f"bias {row.get('model_bias_pct_champion', float('nan')):+5.2f})  "
                      f"ensemble {row.get('model_mape_ensemble', float('nan')):5.2f}")
+    if flagged:
+        lines.append(flagged)
     o = outlook[outlook["unique_id"].isin(["total", "item:semiconductors", "item:semiconductors_ministry"]) & (outlook["kind"] != "survey")]
     if not o.empty:
         lines.append(f"{target_year} outlooks beside the published champion (USD bn):")
@@ -363,6 +371,26 @@ def institutional_text(summary: pd.DataFrame, outlook: pd.DataFrame, target_year
             lines.append(f"  {r.unique_id:<22} {r.institution:<6} {r.kind:<17} {r.projected_level_usd_bn:7.1f}  "
                          f"model ({r.champion_model}) {r.model_usd_bn:7.1f} [80%: {r.model_lo_80:.1f}-{r.model_hi_80:.1f}]")
     return "\n".join(lines)
+
+
+def fallback_years_text(comparison: pd.DataFrame, shown: int = 3) -> str:
+    """One line naming the series' years of the pre-year comparison where no model fitted beyond
+    the fallback (``fallback_only``), grouped by years: '' when there is none."""
+    if comparison.empty or "fallback_only" not in comparison.columns:
+        return ""
+    rows = comparison[comparison["fallback_only"].astype(bool) & (comparison["kind"] == "pre-year outlook")]
+    if rows.empty:
+        return ""
+    from models.institutional import span_text
+
+    years_of = rows.groupby("unique_id")["target_year"].agg(lambda y: span_text(sorted(set(y.astype(int)))))
+    parts = []
+    for years, ids in years_of.groupby(years_of, sort=True):
+        names = sorted(ids.index.astype(str))
+        more = f" and {len(names) - shown} more" if len(names) > shown else ""
+        parts.append(f"{years}: {', '.join(names[:shown])}{more}")
+    return ("  no model fitted beyond the fallback (seasonal naive / naive: too little history; no model's skill): "
+            + "; ".join(parts))
 
 
 def current_flow_run_id() -> str | None:
@@ -544,7 +572,7 @@ def _execute(settings: Settings, *, data_dir: Path | None,
 
     outcome = PipelineResult(outputs_dir=settings.publish.dir, paths=paths, run=published,
                              institutional_text="" if inst is None else institutional_text(
-                                 inst.summary, inst.outlook, settings.target_year))
+                                 inst.summary, inst.outlook, settings.target_year, inst.comparison))
     run_logger().info("%s", outcome.summary())
     print(outcome.summary(), flush=True)
     return outcome
@@ -602,8 +630,10 @@ def with_source(settings: Settings, source: str | None) -> Settings:
 def monthly_forecast(config_path: str | None = None, source: str | None = None) -> PipelineResult:
     """Load the config (``config_path``, default the repo's config.yaml), optionally override
     ``data.source``, run every step and publish."""
+    from flows.preflight import prepare_run
+
     path = Path(config_path) if config_path else (DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else None)
-    settings = with_source(load_settings(path), source)
+    settings = prepare_run(load_settings(path), source)  # a non-production source publishes to its own folder
     return execute(settings)
 
 

@@ -24,6 +24,7 @@ from typing import Any
 import pandas as pd
 
 from exportcast.errors import ExportcastError
+from flows.preflight import check_publish_dir  # noqa: F401 - its home is flows/preflight.py (a light import)
 from flows.results import RUN_JSON, csv_bytes, format_table, json_bytes
 
 STAGING_PREFIX = ".staging-"
@@ -48,28 +49,6 @@ def write_atomic(path: Path, data: bytes) -> Path:
         raise
     _fsync_dir(path.parent)
     return path
-
-
-def check_publish_dir(out_dir: Path) -> Path:
-    """Make sure ``out_dir`` (config ``publish.dir``) exists and is writable: created if
-    missing, then a probe file is written and removed. Called before any compute, so a run
-    that could not publish fails at once with a message naming the folder."""
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise PublishError(f"publish.dir {out_dir}: is a file, not a folder; choose a folder for the outputs "
-                           "(config publish.dir or EXPORTCAST__PUBLISH__DIR)")
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        probe = out_dir / f".write-probe-{os.getpid()}"
-        _write_synced(probe, b"")
-        probe.unlink()
-    except OSError as exc:
-        reason = exc.strerror or str(exc)
-        raise PublishError(
-            f"publish.dir {out_dir}: cannot write the outputs there ({reason}); "
-            "choose a writable folder (config publish.dir or EXPORTCAST__PUBLISH__DIR)"
-        ) from exc
-    return out_dir
 
 
 def publish(

@@ -776,6 +776,8 @@ def institution_colors(names: Iterable[str]) -> dict[str, str]:
 
 
 def _ape_chart(comparison: pd.DataFrame, uid: str, label: str, colors: Mapping[str, str]) -> str | None:
+    from models.institutional import counted_as_skill
+
     rows = comparison[(comparison["unique_id"] == uid) & (comparison["kind"] == PRE_YEAR)]
     if "in_summary" in rows.columns:
         rows = rows[_truthy(rows["in_summary"])]
@@ -790,6 +792,12 @@ def _ape_chart(comparison: pd.DataFrame, uid: str, label: str, colors: Mapping[s
     for name, off in zip(institutions, offsets):
         g = inst[inst["institution"] == name].sort_values("target_year")
         ax.scatter(g["target_year"] + off, g["institution_ape"], s=22, color=colors[name], label=name, zorder=3)
+    fell = ~counted_as_skill(model_rows)
+    if fell.any():  # a fallback's figure is not the model's: drawn apart, never joined to the line
+        apart = model_rows[fell]
+        ax.scatter(apart["target_year"], apart["model_ape"], marker="x", s=30, color="#888888", zorder=2,
+                   label="champion fell back to " + "/".join(sorted(set(apart["model_used"].astype(str)))) + " (not counted)")
+        model_rows = model_rows[~fell]
     if not model_rows.empty:
         ax.plot(model_rows["target_year"], model_rows["model_ape"], color=COLORS["model"], lw=1.6, marker="s", ms=4,
                 label="model (champion, data through Oct of Y-1)", zorder=2)
@@ -893,28 +901,42 @@ def _summary_tables(summary: pd.DataFrame, names: dict[str, str]) -> str:
     for r in champ.itertuples(index=False):
         rows.append([_label(str(r.unique_id), names), r.institution, getattr(r, "years", ""), str(int(r.n_years)),
                      fmt_pct(r.institution_mape, 2), fmt_pct(r.model_mape, 2), fmt_pct(100 * r.model_coverage_80, 0),
-                     fmt_pct(r.institution_bias_pct, 2, signed=True), fmt_pct(r.model_bias_pct, 2, signed=True)])
+                     fmt_pct(r.institution_bias_pct, 2, signed=True), fmt_pct(r.model_bias_pct, 2, signed=True),
+                     _fell_back_text(getattr(r, "years_fell_back", ""))])
     out = ["<h3>Pre-year outlooks: institution vs model (same years)</h3>",
-           _table(["Series", "Institution", "Years", "n", "Inst. MAPE", "Model MAPE", "Model 80% cover", "Inst. bias", "Model bias"],
+           _table(["Series", "Institution", "Years", "n", "Inst. MAPE", "Model MAPE", "Model 80% cover", "Inst. bias",
+                   "Model bias", "Not counted: fell back"],
                   rows, numeric=(3, 4, 5, 6, 7, 8), classes=["data"],
-                  widths=["14%", "16%", "17%", "5%", "9%", "9%", "10%", "10%", "10%"])]
+                  widths=["13%", "14%", "14%", "4%", "8%", "8%", "9%", "8%", "8%", "14%"])]
     models = [m for m in dict.fromkeys(summary["model"].astype(str)) if m != CHAMPION]
     if models:
         header = ["Series", "Institution", "n", "Institution", CHAMPION, *models]
         body = []
         for (uid, inst), g in summary.groupby(["unique_id", "institution"], sort=False):
+            widest = g.loc[g["n_years"].astype(int).idxmax()]  # the institution over all its counted years
+            n_of = dict(zip(g["model"].astype(str), g["n_years"].astype(int)))
             mape = dict(zip(g["model"].astype(str), g["model_mape"]))
-            values = [g["institution_mape"].iloc[0], *[mape.get(m) for m in [CHAMPION, *models]]]
+            values = [widest["institution_mape"], *[mape.get(m) for m in [CHAMPION, *models]]]
             finite = [float(v) for v in values if _is_num(v)]
             best = min(finite) if finite else None
-            cells = [_e(_label(str(uid), names)), _e(inst), _e(int(g["n_years"].iloc[0]))]
-            for v in values:
+            cells = [_e(_label(str(uid), names)), _e(inst), _e(int(widest["n_years"]))]
+            for m, v in zip([None, CHAMPION, *models], values):
                 text = _e(fmt_pct(v, 2))
+                if m is not None and m in n_of and n_of[m] != int(widest["n_years"]):
+                    text += f" (n={n_of[m]})"  # the years it fell back in are not counted
                 cells.append(f'<span class="best">{text}</span>' if best is not None and _is_num(v) and float(v) == best else text)
             body.append(cells)
         out.append("<h3>MAPE of every model over the institution's years (lowest highlighted)</h3>")
         out.append(_table(header, body, numeric=range(2, len(header)), classes=["data", "compact"], raw=True))
+        out.append(_note("A year where a model had too little history and fell back (to seasonal naive or naive) is "
+                         "not that model's skill and is not counted: (n=...) gives the years that are; a model with "
+                         "none is blank."))
     return "".join(out)
+
+
+def _fell_back_text(years: Any) -> str:
+    """The years a summary row does not count because its model fell back, or a dash."""
+    return f"{years} (fallback)" if isinstance(years, str) and years.strip() else "–"
 
 
 def _comparison_table(comp: pd.DataFrame, names: dict[str, str]) -> str:
@@ -933,6 +955,10 @@ def _comparison_table(comp: pd.DataFrame, names: dict[str, str]) -> str:
             flag.append("published in target year")
         if r.kind != PRE_YEAR:
             flag.append(str(r.kind))
+        if str(getattr(r, "fallback_only", "")).lower() in {"true", "1"}:
+            flag.append(f"no model fitted beyond the fallback (ran {getattr(r, 'model_used', '')}; not counted)")
+        elif str(getattr(r, "model_fell_back", "")).lower() in {"true", "1"}:
+            flag.append(f"champion fell back to {getattr(r, 'model_used', '')} (not counted)")
         body.append([str(int(r.target_year)), _label(str(r.unique_id), names), r.institution,
                      str(getattr(r, "published", "")), fmt_bn(level) + (" *" if derived else ""),
                      fmt_bn(r.model_usd_bn), fmt_range(getattr(r, "model_lo_80", None), getattr(r, "model_hi_80", None)),
@@ -1130,10 +1156,21 @@ def _tracking_chart(inputs: ReportInputs, uid: str, year: int, label: str) -> st
     fig = _figure(12.0, 3.6)
     ax = fig.subplots()
     x = pd.DatetimeIndex(path["as_of"])
-    ax.fill_between(x, path["lo_80"], path["hi_80"], color=COLORS["band80"], lw=0, alpha=0.8, step="post",
-                    label="80% range")
-    ax.step(x, path["forecast_usd_bn"], where="post", color=COLORS["forecast"], lw=1.4,
-            label=f"forecast of the {year} total ({path['model'].iloc[0]})")
+    model = str(path["model"].iloc[0])
+    # each figure holds until the next information date; the last one to the end of the axis, so that
+    # a path of one date (early in the year) still shows its 80% range, not a lone dot
+    right = max(pd.Timestamp(year, 12, 31), x.max()) + pd.Timedelta(days=10)
+    held = x.append(pd.DatetimeIndex([right]))
+    ax.fill_between(held, [*path["lo_80"], path["lo_80"].iloc[-1]], [*path["hi_80"], path["hi_80"].iloc[-1]],
+                    color=COLORS["band80"], lw=0, alpha=0.8, step="post", label=f"80% range ({model})")
+    ax.step(held, [*path["forecast_usd_bn"], path["forecast_usd_bn"].iloc[-1]], where="post", color=COLORS["forecast"],
+            lw=1.4, label=f"forecast of the {year} total ({model}, in-year tracking)")
+    last = path.iloc[-1]
+    ax.errorbar([x[-1]], [last["forecast_usd_bn"]], yerr=[[last["forecast_usd_bn"] - last["lo_80"]],
+                                                           [last["hi_80"] - last["forecast_usd_bn"]]],
+                fmt="none", ecolor=COLORS["forecast"], elinewidth=1.2, capsize=4, zorder=3)
+    ax.annotate(f"{fmt_bn(last['forecast_usd_bn'])} ({fmt_range(last['lo_80'], last['hi_80'])})",
+                (x[-1], last["hi_80"]), textcoords="offset points", xytext=(4, 4), fontsize=7, color=COLORS["forecast"])
     for info, g in path.groupby("information", sort=False):
         ax.scatter(pd.DatetimeIndex(g["as_of"]), g["forecast_usd_bn"], s=14, zorder=3,
                    color=INFORMATION_COLORS.get(str(info), "#333333"), label=INFORMATION_LABELS.get(str(info), str(info)))
@@ -1149,19 +1186,47 @@ def _tracking_chart(inputs: ReportInputs, uid: str, year: int, label: str) -> st
 
     # the whole year on the axis (from the first pre-year outlook), so the path reads "through the year"
     first = min([pd.Timestamp(year, 1, 1), *([points["published"].min()] if not points.empty else []), x.min()])
-    ax.set_xlim(first - pd.Timedelta(days=10), max(pd.Timestamp(year, 12, 31), x.max()) + pd.Timedelta(days=10))
+    ax.set_xlim(first - pd.Timedelta(days=10), right)
     ax.xaxis.set_major_locator(MonthLocator(bymonth=(1, 3, 5, 7, 9, 11)))
     ax.xaxis.set_major_formatter(DateFormatter("%b %Y"))
-    ax.set_title(f"{label}: the {year} annual total as information arrived", fontsize=10, loc="left")
+    ax.set_title(f"{label}: the {year} annual total as information arrived ({model}'s in-year tracking, 80% range)",
+                 fontsize=10, loc="left")
     ax.set_ylabel("USD bn / year", fontsize=8)
     handles, labels = ax.get_legend_handles_labels()
     unique = dict(zip(labels, handles))  # one entry per institution and kind
     _finish_axes(fig, ax, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.legend(unique.values(), unique.keys(), fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
-    return _png(fig, f"{label}: forecast path of the {year} annual total through the year ({len(path)} information "
-                     f"dates) with its 80% range, {len(points)} institutional figure{'' if len(points) == 1 else 's'}"
+    return _png(fig, f"{label}: forecast path of the {year} annual total through the year ({model}, {len(path)} "
+                     f"information date{'' if len(path) == 1 else 's'}) with its 80% range, latest "
+                     f"{fmt_bn(last['forecast_usd_bn'])} bn ({fmt_range(last['lo_80'], last['hi_80'])}), "
+                     f"{len(points)} institutional figure{'' if len(points) == 1 else 's'}"
                      + (f" and the actual {fmt_bn(actual.iloc[-1])} bn" if not actual.empty else ""))
+
+
+def tracking_vs_headline(inputs: ReportInputs, uid: str, year: int) -> str:
+    """Why the latest tracked total of ``uid`` for ``year`` differs from the headline: the headline
+    is the champion's forecast, the tracking one model's in-year tracking ('' without both)."""
+    path = tracking_path(inputs.tracking, uid, year)
+    annual = inputs.annual[(inputs.annual["unique_id"].astype(str) == uid) & (inputs.annual["year"] == year)]
+    champion = _champion_rows(inputs, annual)
+    if path.empty or champion.empty:
+        return ""
+    last, head = path.iloc[-1], champion.iloc[0]
+    headline, tracked = float(head["forecast"]) / BN, float(last["forecast_usd_bn"])
+    model, champ = str(last["model"]), str(head["model"])
+    base = _reconciled_base(_fit_of(inputs).get((uid, champ)))
+    champ = f"{base}, reconciled" if base else champ
+    gap = tracked - headline
+    inside = (float(last["lo_80"]) <= headline <= float(last["hi_80"])
+              and float(head["lo_80"]) / BN <= tracked <= float(head["hi_80"]) / BN)
+    return (f"Why the tracked {fmt_bn(tracked)} bn (as of {pd.Timestamp(last['as_of']):%Y-%m-%d}) is not the "
+            f"headline's {fmt_bn(headline)} bn: the headline is the champion's forecast ({champ}, chosen in the "
+            f"backtest, fitted on every month of the data); the tracking is {model}'s in-year tracking (the months of "
+            f"{year} already published plus {model}'s forecast of the rest, re-made after each month's figure and "
+            f"flash with what was public that day), one model for every year so that its errors by information "
+            f"date compare. Difference {gap:+,.1f} bn ({100 * gap / headline:+.1f}%)"
+            + (", inside both 80% ranges." if inside else "."))
 
 
 def _nowcast_chart(nowcast: pd.DataFrame, uid: str, label: str) -> str | None:
@@ -1263,6 +1328,8 @@ def _section_this_year(inputs: ReportInputs) -> str:
                 if chart is not None:
                     parts.append(f"<figure>{chart}</figure>")
                     drawn += 1
+                    if shown == inputs.target_year and (why := tracking_vs_headline(inputs, uid, shown)):
+                        parts.append(_note(why))
         if not drawn:
             parts.append(_note(f"tracking.csv has no rows for {year} of the tracked series"))
         else:

@@ -226,6 +226,8 @@ class InstitutionalSettings(_Section):
 
 class PublishSettings(_Section):
     dir: Path = Path("outputs")
+    # where a run on a source other than mlflow.production_source publishes (None: <dir>/<source-or-name>)
+    non_production_dir: Path | None = None
 
 
 class MlflowSettings(_Section):
@@ -524,6 +526,8 @@ def _resolve_paths(settings: Settings, base: Path) -> Settings:
     if data.indicators_path is not None:
         data = data.model_copy(update={"indicators_path": absolute(data.indicators_path)})
     publish = settings.publish.model_copy(update={"dir": absolute(settings.publish.dir)})
+    if publish.non_production_dir is not None:
+        publish = publish.model_copy(update={"non_production_dir": absolute(publish.non_production_dir)})
     mlflow_settings = settings.mlflow.model_copy(
         update={
             "tracking_uri": _resolve_uri(settings.mlflow.tracking_uri, base),

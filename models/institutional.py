@@ -29,6 +29,13 @@ Decisions worth knowing when reading the outputs:
   the default; with no such year it is the default (``ensemble``
   when enabled, else ``seasonal_naive``). ``champion_model`` and ``champion_reason`` record the
   choice, so year Y's champion never sees year Y's errors. Annual APE does not enter the choice.
+- What ran: a model with too little history for its year falls back (``models.engine``: to
+  seasonal naive, or ``models.fallback``). ``model_used`` says what produced each figure (a
+  combination or the ensemble of fallen-back members: that fallback; the champion: what its
+  candidate ran), ``model_fell_back`` whether the figure is a fallback's, and ``fallback_only``
+  flags a series' year where no model fitted beyond the fallback (e.g. the MTI items, which start
+  in 2022-01, for 2023 and 2024). A figure that fell back is not the model's skill: the summary
+  leaves it out (``years_fell_back``), and so does the accuracy table.
 - Candidates: the enabled models and (``combinations``, config ``backtest.combinations``) the
   combinations of ``models.combination`` computed from the single models' forecasts of the same
   year, no refit; ``combo_inv_mase``'s weights of year Y come from the same earlier years as the
@@ -72,11 +79,12 @@ COMPARISON_COLUMNS = [
     "model", "champion_model", "model_usd_bn", "model_lo_80", "model_hi_80", "model_lo_95", "model_hi_95",
     "model_data_through", "actual_usd_bn", "actual_source", "institution_ape", "model_ape",
     "institution_error_pct", "model_error_pct", "model_in_80", "in_summary", "summary_note", "note",
+    "model_used", "model_fell_back", "fallback_only",
 ]
 SUMMARY_COLUMNS = [
     "unique_id", "institution", "n_years", "years", "institution_mape", "model", "model_mape",
     "model_coverage_80", "institution_bias_pct", "model_bias_pct", "n_growth_only", "n_published_in_target_year",
-    "actual_sources", "note", "section",
+    "actual_sources", "note", "section", "years_fell_back",
 ]
 OUTLOOK_COLUMNS = [
     "target_year", "unique_id", "institution", "kind", "published", "published_in_target_year",
@@ -221,7 +229,65 @@ def _same_information_forecasts(frame: pd.DataFrame, settings: EngineSettings, *
     rows = _model_rows(annual, annual["cutoff"].dt.strftime("%Y-%m"))
     rows["champion_model"] = [used[(u, c)] if m == CHAMPION else m
                               for u, c, m in zip(annual["unique_id"], annual["cutoff"], annual["model"])]
+    ran, fallback_only = what_ran(bt.fits, {"seasonal_naive", settings.fallback})
+    keys = list(zip(annual["unique_id"].astype(str), annual["cutoff"], annual["model"].astype(str)))
+    rows["model_used"] = [ran.get(k, (k[2], False))[0] for k in keys]
+    rows["model_fell_back"] = [ran.get(k, (k[2], False))[1] for k in keys]
+    rows["fallback_only"] = [fallback_only.get(k[:2], False) for k in keys]
     return rows, champions.sort_values(["unique_id", "target_year"]).reset_index(drop=True), bt
+
+
+def what_ran(fits: pd.DataFrame, fallbacks: set[str]) -> tuple[dict[tuple, tuple[str, bool]], dict[tuple, bool]]:
+    """From a backtest's ``fits`` (unique_id, cutoff, model, model_used, status, description):
+    (unique_id, cutoff, model) -> (what produced the figure, whether it is a fallback's figure),
+    and (unique_id, cutoff) -> whether no model fitted beyond the ``fallbacks`` there (some model
+    fell back and none but the fallbacks ran as asked).
+
+    A single model (or the ensemble, or a leading model) fell back when its status says so; a
+    combination when a member fell back and none fitted beyond the fallbacks (then it is labelled
+    with the fallback its members ran, when they share one); the champion when the candidate it
+    copied did. Models that are themselves fallbacks and ran as asked (seasonal naive, naive) fell
+    back in nothing: a comparison of only those flags no year."""
+    ran: dict[tuple, tuple[str, bool]] = {}
+    fallback_only: dict[tuple, bool] = {}
+    for (uid, cutoff), g in fits.groupby(["unique_id", "cutoff"], sort=False):
+        own: dict[str, tuple[str, bool]] = {}
+        for r in g.itertuples(index=False):
+            if r.model not in COMBINATIONS and r.model != CHAMPION and isinstance(r.model_used, str) and r.model_used:
+                own[str(r.model)] = (r.model_used, r.status == "fallback")
+        beyond = [m for m, (u, fell) in own.items() if not fell and u not in fallbacks]
+        some_fell = any(fell for _, fell in own.values())
+        for r in g[g["model"].isin(COMBINATIONS)].itertuples(index=False):
+            members = [m for m in _members(r.description) if m in own]
+            fell = any(own[m][1] for m in members) and not [m for m in members if m in beyond]
+            labels = {own[m][0] for m in members}
+            own[str(r.model)] = (labels.pop() if fell and len(labels) == 1 else str(r.model), fell)
+        for r in g[g["model"] == CHAMPION].itertuples(index=False):
+            own[CHAMPION] = own.get(str(r.model_used), (str(r.model_used), False))
+        ran.update({(str(uid), cutoff, m): v for m, v in own.items()})
+        fallback_only[(str(uid), cutoff)] = some_fell and not beyond
+    return ran, fallback_only
+
+
+def counted_as_skill(rows: pd.DataFrame) -> pd.Series:
+    """Which comparison rows count as their model's skill: not a fallback's figure
+    (``model_fell_back``), and not the champion of a year where no model fitted beyond the
+    fallback (``fallback_only``: there was nothing to choose). Rows without these columns count."""
+    def flag(column: str) -> pd.Series:
+        if column not in rows.columns:
+            return pd.Series(False, index=rows.index)
+        return rows[column].map(lambda v: v is True or str(v).strip().lower() in {"true", "1"})
+
+    return ~(flag("model_fell_back") | ((rows["model"] == CHAMPION) & flag("fallback_only")))
+
+
+def _members(description: object) -> list[str]:
+    """The members listed in a combination's fit description (JSON ``{"members": [...]}``)."""
+    try:
+        info = json.loads(description) if isinstance(description, str) and description else {}
+    except json.JSONDecodeError:
+        return []
+    return [str(m) for m in info.get("members", [])] if isinstance(info, dict) else []
 
 
 def _model_rows(annual: pd.DataFrame, data_through: pd.Series) -> pd.DataFrame:
@@ -394,7 +460,8 @@ def compare_with_institutions(frame: pd.DataFrame, projections: pd.DataFrame, ac
                                                                 extras=extras)
     else:
         all_models = pd.DataFrame(columns=["unique_id", "model", "model_usd_bn", "model_lo_80", "model_hi_80", "model_lo_95",
-                                           "model_hi_95", "model_data_through", "target_year", "champion_model"])
+                                           "model_hi_95", "model_data_through", "target_year", "champion_model",
+                                           "model_used", "model_fell_back", "fallback_only"])
         champions = pd.DataFrame(columns=CHAMPION_COLUMNS)
     # a series' own models (``extras``: leading-indicator ARIMAX) are candidates of that series too
     model_names += [m for m in dict.fromkeys(all_models["model"].astype(str)) if m not in model_names and m != CHAMPION]
@@ -505,6 +572,9 @@ def _summary(comparison: pd.DataFrame, model_names: list[str]) -> pd.DataFrame:
     for (uid, inst), group in used.groupby(["unique_id", "institution"], sort=True):
         for model in order:
             g = group[group["model"] == model]
+            fell = ~counted_as_skill(g)
+            years_fell_back = _span_text(sorted(g.loc[fell, "target_year"].astype(int)))
+            g = g[~fell]  # a fallback's figure is not this model's skill
             if g.empty:
                 continue
             years = sorted(g["target_year"].astype(int))
@@ -515,6 +585,9 @@ def _summary(comparison: pd.DataFrame, model_names: list[str]) -> pd.DataFrame:
                 notes.append(f"{n_growth} growth-only outlook(s) compared as prior-year actual x (1+g)")
             if n_jan:
                 notes.append(f"{n_jan} outlook(s) published in the target year, compared with the October-cutoff model")
+            if years_fell_back:
+                notes.append(f"{years_fell_back} not counted: the model fell back, or no model fitted beyond the "
+                             "fallback (too little history)")
             rows.append({
                 "unique_id": uid, "institution": inst, "n_years": len(years), "years": _span_text(years),
                 "institution_mape": float(g["institution_ape"].mean()),
@@ -524,7 +597,7 @@ def _summary(comparison: pd.DataFrame, model_names: list[str]) -> pd.DataFrame:
                 "model_bias_pct": float(g["model_error_pct"].mean()),
                 "n_growth_only": n_growth, "n_published_in_target_year": n_jan,
                 "actual_sources": "; ".join(sorted(set(g["actual_source"]))),
-                "note": "; ".join(notes), "section": PRE_YEAR,
+                "note": "; ".join(notes), "section": PRE_YEAR, "years_fell_back": years_fell_back,
             })
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
 
@@ -543,6 +616,9 @@ def _span_text(years: list[int]) -> str:
     if start is not None:
         parts.append(f"{start}" if start == prev else f"{start}-{prev}")
     return ", ".join(parts)
+
+
+span_text = _span_text  # public name (the run summary and the report print year spans the same way)
 
 
 def _with_combinations(annual: pd.DataFrame, scored: pd.DataFrame, members: list[str]) -> pd.DataFrame:
@@ -701,6 +777,7 @@ def accuracy_table(comparison: pd.DataFrame, unique_ids: tuple[str, ...] = ("tot
                          "coverage_80": np.nan, "best_institution": best, "ratio_to_best_institution": ratio(ape_of[inst])})
         union = sorted({y for by_year in ape_of.values() for y in by_year})
         models = s[s["target_year"].astype(int).isin(union)].drop_duplicates(["target_year", "model"])
+        models = models[counted_as_skill(models)]  # a fallback's figure is not the model's skill
         through = models["model_data_through"].dropna().astype(str) if "model_data_through" in models else pd.Series([], dtype=str)
         month = int(through.iloc[0][5:7]) if len(through) and through.iloc[0][5:7].isdigit() else 10
         names = list(dict.fromkeys(models["model"].astype(str)))
@@ -803,6 +880,9 @@ def mid_year_model_rows(rows: pd.DataFrame, tracking: pd.DataFrame) -> pd.DataFr
     for k, v in values.items():
         out[k] = v
     out["champion_model"] = out["model"]
+    out["model_used"] = out["model"]  # the in-year tracking's model (models.inyear) ran as named
+    out["model_fell_back"] = False
+    out["fallback_only"] = False
     out["model_lo_95"] = np.nan
     out["model_hi_95"] = np.nan
     return out

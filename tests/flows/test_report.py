@@ -249,7 +249,7 @@ def test_backtest_table_highlights_the_best_model(report):
 def test_institutional_tables_and_outlook(report):
     _, text = report
     row = re.search(r"<tr><td>Total exports</td><td>KITA</td><td>2022-2024</td>(.*?)</tr>", text).group(1)
-    assert re.findall(r"<td[^>]*>(.*?)</td>", row) == ["3", "4.61%", "2.81%", "67%", "+3.52%", "+1.23%"]
+    assert re.findall(r"<td[^>]*>(.*?)</td>", row) == ["3", "4.61%", "2.81%", "67%", "+3.52%", "+1.23%", "–"]
     # outlook: KIET's growth-only semiconductor projection is marked as derived
     outlook = re.search(r"<tr><td>Semiconductors</td><td>KIET</td>(.*?)</tr>", text).group(1)
     assert re.findall(r"<td[^>]*>(.*?)</td>", outlook) == ["pre-year outlook", "–", "+4.7%", "125.0 *", "150.0",
@@ -546,13 +546,21 @@ def test_this_year_section_charts_and_tables(this_year):
     section = _section(text, "this-year")
     alts = re.findall(r'<img class="chart" alt="([^"]*)"', section)
     assert alts == [
-        "Total exports: forecast path of the 2026 annual total through the year (2 information dates) with its 80% "
-        "range, 1 institutional figure",
+        "Total exports: forecast path of the 2026 annual total through the year (champion, 2 information dates) with "
+        "its 80% range, latest 725.0 bn (695.0–755.0), 1 institutional figure",
         # then the latest complete year, converging on its actual
-        "Total exports: forecast path of the 2025 annual total through the year (3 information dates) with its 80% "
-        "range, 0 institutional figures and the actual 700.0 bn",
+        "Total exports: forecast path of the 2025 annual total through the year (champion, 3 information dates) with "
+        "its 80% range, latest 695.0 bn (665.0–725.0), 0 institutional figures and the actual 700.0 bn",
         "Total exports: monthly nowcasts 2024-01 to 2025-12, model only against the 10-day and 20-day flash, and the "
         "actual"]
+    # the target year's tracking is not the headline (ets 720.4 bn): said in words, once
+    assert section.count("Why the tracked") == 1
+    assert ("Why the tracked 725.0 bn (as of 2026-01-21) is not the headline&#x27;s 720.4 bn: the headline is the "
+            "champion&#x27;s forecast (ets, chosen in the backtest, fitted on every month of the data); the tracking is "
+            "champion&#x27;s in-year tracking (the months of 2026 already published plus champion&#x27;s forecast of "
+            "the rest, re-made after each month&#x27;s figure and flash with what was public that day), one model for "
+            "every year so that its errors by information date compare. Difference +4.6 bn (+0.6%), inside both 80% "
+            "ranges.") in section
     rows = [re.findall(r"<td[^>]*>(.*?)</td>", r) for r in re.findall(r"<tr>(.*?)</tr>", section)]
     assert ["Jan", "2", "2.90%", "1.45%"] in rows
     assert ["Jun", "2", "0.43%", "–"] in rows
@@ -584,8 +592,8 @@ def test_tracking_chart_of_a_past_year_shows_the_actual_and_mid_year_revisions(t
     assert institution_points(inputs, "total", 2025)[["institution", "kind", "published", "usd_bn"]].values.tolist() == [
         ["KITA", "mid-year revision", pd.Timestamp("2025-06-27"), 675.0]]
     text = write_report(out, data_dir=data).read_text(encoding="utf-8")
-    assert "forecast path of the 2025 annual total through the year (3 information dates) with its 80% range, " \
-           "1 institutional figure and the actual 700.0 bn" in text
+    assert "forecast path of the 2025 annual total through the year (champion, 3 information dates) with its 80% " \
+           "range, latest 695.0 bn (665.0–725.0), 1 institutional figure and the actual 700.0 bn" in text
 
 
 def test_empty_tracking_says_what_is_missing(tmp_path):

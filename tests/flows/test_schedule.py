@@ -132,7 +132,7 @@ def test_served_cron_schedule_fires_on_a_real_server(tmp_path: Path, synthetic_c
             flash = client.post("/deployments/filter", json={
                 "deployments": {"name": {"any_": [deployment.FLASH_DEPLOYMENT_NAME]}}}).json()
         run_seconds = time.monotonic() - serve_started
-        run_json = tmp_path / "outputs" / "run.json"
+        run_json = tmp_path / "outputs" / "csv-exports" / "run.json"  # a csv run publishes to its own folder
         published = json.loads(run_json.read_text(encoding="utf-8")) if run_json.exists() else {}
     finally:
         _stop(serve)
