@@ -558,7 +558,24 @@ def prefect_env(team: Team) -> dict[str, str]:
     return env
 
 
-def start_prefect(team: Team) -> psutil.Process:
+@dataclass(frozen=True)
+class Starting:
+    """A server spawned and not yet answering: :meth:`wait` until it answers."""
+
+    what: str
+    name: str
+    proc: psutil.Process
+    url: str
+    auth: httpx.Auth | None
+    paths: TeamPaths
+
+    def wait(self) -> psutil.Process:
+        wait_for(self.what, lambda: answers(self.url, self.auth), START_TIMEOUT_SECONDS, self.proc,
+                 self.paths.log(self.name))
+        return self.proc
+
+
+def start_prefect(team: Team) -> Starting:
     env = prefect_env(team)
     env["PREFECT_API_DATABASE_CONNECTION_URL"] = team.pg_dsn("prefect").replace("postgresql://", "postgresql+asyncpg://")
     if team.auth:
@@ -566,9 +583,8 @@ def start_prefect(team: Team) -> psutil.Process:
     team.paths.prefect_home.mkdir(parents=True, exist_ok=True)
     argv = [venv_script("prefect"), "server", "start", "--host", team.host, "--port", str(team.ports.prefect)]
     proc = spawn(team.paths, "prefect", argv, env, team.paths.root)
-    wait_for("the Prefect server", lambda: answers(f"{team.prefect_api_url}/health", team.prefect_auth()),
-             START_TIMEOUT_SECONDS, proc, team.paths.log("prefect"))
-    return proc
+    return Starting("the Prefect server", "prefect", proc, f"{team.prefect_api_url}/health", team.prefect_auth(),
+                    team.paths)
 
 
 def write_auth_ini(team: Team) -> None:
@@ -585,7 +601,7 @@ def write_auth_ini(team: Team) -> None:
     ]))
 
 
-def start_mlflow(team: Team) -> psutil.Process:
+def start_mlflow(team: Team) -> Starting:
     env = base_env()
     # no password in the store URI: libpq (psycopg2) takes it from PGPASSWORD
     env.update({"MLFLOW_BACKEND_STORE_URI": team.pg_dsn("mlflow", password=False).replace(
@@ -603,10 +619,8 @@ def start_mlflow(team: Team) -> psutil.Process:
     if team.client_host != "127.0.0.1":
         argv += ["--allowed-hosts", f"{team.host}:{team.ports.mlflow},{team.host}"]
     proc = spawn(team.paths, "mlflow", argv, env, team.paths.root)
-    url = f"{team.mlflow_url}/api/2.0/mlflow/experiments/search?max_results=1"
-    wait_for("the MLflow server", lambda: answers(url, team.mlflow_auth()), START_TIMEOUT_SECONDS, proc,
-             team.paths.log("mlflow"))
-    return proc
+    return Starting("the MLflow server", "mlflow", proc, f"{team.mlflow_url}/api/2.0/mlflow/experiments/search?"
+                    "max_results=1", team.mlflow_auth(), team.paths)
 
 
 def prefect_cli(team: Team, *args: str) -> None:
@@ -661,17 +675,18 @@ def up(settings: TeamSettings) -> Team:
     started = []
     if start_postgres(team):
         started.append("postgres")
-    starters = {"prefect": start_prefect, "mlflow": start_mlflow, "worker": start_worker}
-    for name in SERVICES:
-        if running[name] is not None:
-            continue
-        port = getattr(team.ports, name, None)
-        if port is not None and port_in_use(team.host, port):
+    servers = [name for name in ("prefect", "mlflow") if running[name] is None]
+    for name in servers:
+        if port_in_use(team.host, getattr(team.ports, name)):
             raise port_taken(team, name)
-        if name == "worker":
-            register_deployments(team)
-        starters[name](team)
-        started.append(name)
+    # both servers start side by side (each takes tens of seconds: migrations, imports)
+    for starting in [{"prefect": start_prefect, "mlflow": start_mlflow}[name](team) for name in servers]:
+        starting.wait()
+    started += servers
+    if running["worker"] is None:
+        register_deployments(team)
+        start_worker(team)
+        started.append("worker")
     where = (f"Prefect {team.prefect_api_url}, MLflow {team.mlflow_url}, PostgreSQL "
              f"{team.client_host}:{team.ports.postgres} (databases {', '.join(DATABASES)}); `source {paths.env}`")
     if started:
