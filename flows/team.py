@@ -43,6 +43,7 @@ import tarfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -382,7 +383,7 @@ def stop_tree(proc: psutil.Process, timeout: float = STOP_TIMEOUT_SECONDS) -> No
 def base_env() -> dict[str, str]:
     """This process's environment without anything that would point a server at another set."""
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("PREFECT_", "MLFLOW_", "EXPORTCAST__", "PG")) and k != "EXPORTCAST_PG_DSN"}
+           if not k.startswith(("PREFECT_", "MLFLOW_", "EXPORTCAST_", "PG"))}
     env.update({"PREFECT_SERVER_ANALYTICS_ENABLED": "false", "MLFLOW_DISABLE_TELEMETRY": "true",
                 "DO_NOT_TRACK": "true", "PYTHONUNBUFFERED": "1"})
     return env
@@ -652,19 +653,28 @@ def worker_env(team: Team) -> dict[str, str]:
 
 def start_worker(team: Team) -> psutil.Process:
     argv = [venv_script("prefect"), "worker", "start", "--pool", WORK_POOL, "--type", "process",
-            "--name", f"exportcast-{socket.gethostname()}"]
+            "--name", worker_name()]
     proc = spawn(team.paths, "worker", argv, worker_env(team), REPO)
-    wait_for("the Prefect worker", lambda: worker_online(team), START_TIMEOUT_SECONDS, proc, team.paths.log("worker"))
+    since = proc.create_time()
+    wait_for("the Prefect worker", lambda: worker_online(team, since), START_TIMEOUT_SECONDS, proc,
+             team.paths.log("worker"))
     return proc
 
 
-def worker_online(team: Team) -> bool:
+def worker_name() -> str:
+    return f"exportcast-{socket.gethostname()}"
+
+
+def worker_online(team: Team, since: float) -> bool:
+    """Whether this machine's worker has sent a heartbeat to the pool after ``since`` (epoch seconds)."""
     try:
         response = httpx.post(f"{team.prefect_api_url}/work_pools/{WORK_POOL}/workers/filter", json={},
                               auth=team.prefect_auth(), timeout=10)
     except httpx.HTTPError:
         return False
-    return response.status_code == 200 and any(w.get("status") == "ONLINE" for w in response.json())
+    return response.status_code == 200 and any(
+        w.get("name") == worker_name() and w.get("last_heartbeat_time")
+        and datetime.fromisoformat(w["last_heartbeat_time"]).timestamp() >= since for w in response.json())
 
 
 # ------------------------------------------------------------------ the commands

@@ -235,6 +235,16 @@ def _up_run_backup_down(root: Path) -> None:
     assert psql(dsn.removesuffix("/mlflow") + "/prefect",
                 f"SELECT state_type FROM flow_run WHERE id = '{flow_run_id}'") == ["COMPLETED"]
     assert [p for p in root.rglob("*") if p.suffix in (".db", ".sqlite", ".sqlite3")] == []
+    # nor in the flow run's logs kept by the Prefect server
+    conn = team_mod.connect("127.0.0.1", int(port), env["EXPORTCAST_TEAM_PG_PASSWORD"], "prefect")
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT message FROM log WHERE flow_run_id = %s", (flow_run_id,))
+            prefect_logs = "\n".join(row[0] for row in cur.fetchall())
+    finally:
+        conn.close()
+    assert "Finished in state Completed()" in prefect_logs
+    assert not any(secret in prefect_logs for secret in secrets)
 
     # backup, restored into a fresh PostgreSQL: the same runs and alias
     backup = team_cli(root, "backup")
