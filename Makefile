@@ -9,7 +9,7 @@ export PREFECT_LOGGING_LEVEL ?= WARNING
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 180
 export MPLBACKEND ?= Agg
 
-.PHONY: install run test test-fast data benchmark clean
+.PHONY: install run test test-fast data benchmark clean team-up team-run team-down team-backup
 
 install: $(STAMP)
 
@@ -38,3 +38,16 @@ benchmark: install
 
 clean:
 	rm -rf $(VENV) outputs .pytest_cache
+
+# The team set on this machine (flows/team.py; state under .team/, passwords in .team/env)
+team-up: install
+	$(BIN)/python -m flows.team up
+
+team-run: install
+	$(BIN)/python -m flows.team run
+
+team-down: install
+	$(BIN)/python -m flows.team down
+
+team-backup: install
+	$(BIN)/python -m flows.team backup

@@ -245,6 +245,21 @@ class MlflowSettings(_Section):
         return Path(db) if db else None
 
 
+class TeamSettings(_Section):
+    """The team deployment (flows/team.py: ``make team-up``): PostgreSQL, Prefect and MLflow servers."""
+
+    # folder of every piece of its state (relative: to the config file's folder)
+    dir: Path = Path(".team")
+    # the address the three servers listen on; anything but a loopback address needs auth
+    host: str = Field("127.0.0.1", min_length=1)
+    # MLflow basic-auth and Prefect's API auth string (off only on a loopback host)
+    auth: bool = True
+    # 0 = a free port chosen at the first start, then kept in <dir>/state.json
+    postgres_port: int = Field(0, ge=0, le=65535)
+    prefect_port: int = Field(0, ge=0, le=65535)
+    mlflow_port: int = Field(0, ge=0, le=65535)
+
+
 class RuntimeSettings(_Section):
     n_jobs: int = Field(2, ge=1)
     seed: int = Field(0, ge=0)
@@ -309,6 +324,7 @@ class Settings(BaseSettings):
     publish: PublishSettings = Field(default_factory=PublishSettings)
     mlflow: MlflowSettings = Field(default_factory=MlflowSettings)
     runtime: RuntimeSettings = Field(default_factory=RuntimeSettings)
+    team: TeamSettings = Field(default_factory=TeamSettings)
 
     _config_file: Path | None = PrivateAttr(default=None)
 
@@ -548,7 +564,10 @@ def _sqlite_file(uri: str) -> str | None:
 
 def _resolve_uri(uri: str, base: Path) -> str:
     """``sqlite:///rel.db`` -> ``sqlite:////abs/rel.db``; a bare relative path -> absolute path;
-    other URIs (http, file with absolute path, s3 ...) unchanged."""
+    other URIs (http, file with absolute path, s3 ...) unchanged; empty stays empty (for the
+    artifact location: the tracking server's own artifact root)."""
+    if not uri:
+        return uri
     if uri.startswith("sqlite:///"):
         db = _sqlite_file(uri)
         return "sqlite:///" + str((base / db).resolve()) if db and not Path(db).is_absolute() else uri

@@ -182,6 +182,8 @@ def configure(settings: MlflowSettings) -> str:
     if experiment is not None:
         return experiment.experiment_id
     location = settings.artifact_location
+    if not location:  # the tracking server's own artifact root (e.g. `mlflow server --serve-artifacts`)
+        return client.create_experiment(settings.experiment)
     if "://" not in location:
         Path(location).mkdir(parents=True, exist_ok=True)
         location = Path(location).resolve().as_uri()

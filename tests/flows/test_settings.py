@@ -75,7 +75,7 @@ def test_unknown_top_level_env_key_is_named(monkeypatch: pytest.MonkeyPatch) -> 
         load_settings(None)
     assert str(err.value) == (
         "environment variable EXPORTCAST__TARGET_YEARS: unknown key 'target_years'; known top-level keys: "
-        "backtest, data, institutional, mlflow, models, publish, runtime, target_year"
+        "backtest, data, institutional, mlflow, models, publish, runtime, target_year, team"
     )
 
 
