@@ -158,7 +158,7 @@ def data_build(
     from features.projections import build_projections
 
     report = build_dataset(raw, out)
-    typer.echo(report.summary())
+    typer.echo(str(report))
     build_projections(projections, out)
     typer.echo(f"wrote {out}/institutional_projections.csv and {out}/annual_actuals.csv")
 
