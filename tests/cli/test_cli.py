@@ -132,3 +132,17 @@ def test_forecast_command_files_are_identical_across_reruns_and_timings_are_prin
         outputs.append({name: (out / name).read_bytes() for name in ("forecast.csv", "model_fits.csv")})
     assert b"fit_seconds" not in outputs[0]["model_fits.csv"]
     assert outputs[0] == outputs[1]
+
+
+@pytest.mark.slow
+def test_data_build_writes_every_table_and_prints_its_report(tmp_path):
+    from pathlib import Path
+
+    raw = Path(__file__).resolve().parents[3] / "shared" / "data" / "raw"
+    if not raw.is_dir():
+        pytest.skip(f"shared raw data not found at {raw}")
+    result = runner.invoke(app, ["data", "build", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "indicators: 7838 rows accepted, 2 rejected by the contract" in result.output
+    assert f"wrote {tmp_path}/institutional_projections.csv and {tmp_path}/annual_actuals.csv" in result.output
+    assert (tmp_path / "indicators_monthly.csv").is_file() and (tmp_path / "annual_actuals.csv").is_file()
