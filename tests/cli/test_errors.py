@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from exportcast.cli import app
 
 REPO = Path(__file__).resolve().parents[2]
-AVAILABLE = "seasonal_naive, naive, ets, theta, arima, prophet, ensemble, arimax, arimax_wsts, arimax_flash, cycle, cycle_wsts, cycle_blend"
+AVAILABLE = "seasonal_naive, naive, ets, theta, arima, prophet, ensemble, arimax, arimax_wsts, arimax_flash, cycle, cycle_wsts, cycle_blend, chip_momentum, chip_momentum_blend"
 runner = CliRunner()
 
 
