@@ -9,7 +9,8 @@ history and annual forecast of ``item:semiconductors_ministry`` (the ministry ba
 institutions forecast). A run without them gets a one-line note instead of the chart. The market
 series' changes are the ones a forecast could read on the information date of the last month
 (every value shown was public by then). The "what the model makes of it" line is the published
-champion's annual forecast; the chip-momentum models (``models.momentum``) are named with their
+champion's annual forecast and ``chip_momentum``'s forecast from the latest reading
+(``momentum_reading``, the model being off); the chip-momentum models (``models.momentum``) are named with their
 verdict under the protocol (docs/decisions/0150, 0151), and their growth path when the run had one.
 """
 from __future__ import annotations
