@@ -9,7 +9,8 @@ history and annual forecast of ``item:semiconductors_ministry`` (the ministry ba
 institutions forecast). A run without them gets a one-line note instead of the chart. The market
 series' changes are the ones a forecast could read on the information date of the last month
 (every value shown was public by then). The "what the model makes of it" line is the published
-champion's annual forecast; the chip-momentum models (``models.momentum``) are named with their
+champion's annual forecast and ``chip_momentum``'s forecast from the latest reading
+(``momentum_reading``, the model being off); the chip-momentum models (``models.momentum``) are named with their
 verdict under the protocol (docs/decisions/0150, 0151), and their growth path when the run had one.
 """
 from __future__ import annotations
@@ -66,13 +67,45 @@ def _model_line(inputs: Any, year: int) -> str:
             f"in {year}{growth} (80% range {fmt_bn(r['lo_80'] / 1e9)}–{fmt_bn(r['hi_80'] / 1e9)}).")
 
 
-def _momentum_line(inputs: Any) -> str:
+def momentum_reading(indicators: pd.DataFrame, history: pd.Series, year: int) -> float | None:
+    """What ``chip_momentum`` makes of the latest reading: its forecast of ``year``'s total (USD),
+    the confirmed months of the year plus its forecast of the rest, with the regressions and market
+    columns as public on the information date of the history's last month (as
+    ``flows.jobs.LeadingExtras`` hands them in); None where it cannot run (too short, not public)."""
+    from features.leading import LeadingIndicatorError, information_date, public_values
+    from models.base import ModelInputError
+    from models.momentum import ChipMomentum, MomentumRegression, market_features
+
+    y = history.dropna()
+    last = y.index.max()
+    h = (year - last.year) * 12 + 12 - last.month
+    if h < 1 or h > 15:
+        return None
+    info = information_date(last)
+    try:
+        reference = public_values(indicators, ChipMomentum.default_reference, as_of=info)
+        features = market_features({m: public_values(indicators, m, as_of=info) for m in ChipMomentum.market_indicators})
+        regression = MomentumRegression.estimate(reference, features)
+        months = pd.date_range(history.index.min(), last + pd.offsets.MonthBegin(h), freq="MS", name="ds")
+        X = features.reindex(months)
+        model = ChipMomentum(**regression.params()).fit(history.loc[:last], X.loc[:last])
+        rest = float(model.predict(h, X.loc[last + pd.offsets.MonthBegin(1):])["forecast"].sum())
+    except (LeadingIndicatorError, ModelInputError, KeyError):
+        return None
+    return rest + float(y[y.index.year == year].sum())
+
+
+def _momentum_line(inputs: Any, reading: float | None, year: int) -> str:
+    from flows.report import fmt_bn
+
+    said = (f"On the latest reading the market-momentum model (chip_momentum, off) would forecast "
+            f"{fmt_bn(reading / 1e9)} bn USD for {year}. " if reading is not None else "")
     fits = inputs.fits
     if fits is not None and not fits.empty and "model" in fits.columns:
         mine = fits[(fits["unique_id"] == SEMIS) & (fits["model"] == "chip_momentum")]
         if not mine.empty:
-            return "The chip-momentum model ran in this run: see model_fits.csv for its growth path."
-    return ("The chip-momentum models (market momentum, and its blend with the cycle model) are built and measured "
+            return said + "The chip-momentum model ran in this run: see model_fits.csv for its growth path."
+    return said + ("The chip-momentum models (market momentum, and its blend with the cycle model) are built and measured "
             "but not switched on: under the protocol written before any Korean figure (docs/decisions/0150), they "
             "lost to the cycle blend, ETS and Theta on world billings 2006-2013 (docs/decisions/0151), so the "
             "market readings above inform the analyst, not the published forecast.")
@@ -113,5 +146,6 @@ def chip_cycle_section(inputs: Any) -> str:
     parts.append(_table(["Series", "Latest month", "12-month change"], rows, numeric=(2,), classes=["data", "compact"],
                         caption="The latest reading (every value public by the run's information date)"))
     year = int(inputs.target_year)
-    parts.append(f'<p class="lead">{_e(_model_line(inputs, year))} {_e(_momentum_line(inputs))}</p>')
+    reading = momentum_reading(indicators, history, year)
+    parts.append(f'<p class="lead">{_e(_model_line(inputs, year))} {_e(_momentum_line(inputs, reading, year))}</p>')
     return "".join(parts) + "</section>"

@@ -56,3 +56,31 @@ def test_section_shows_the_chart_the_latest_reading_and_the_models_line():
 def test_without_the_indicator_table_a_note_not_a_chart():
     html = chip_cycle_section(_inputs(None))
     assert "<img" not in html and "No chip-cycle chart: the run&#x27;s data has no semiconductor series" in html
+
+
+def test_what_the_momentum_model_makes_of_the_latest_reading_is_the_leading_models_forecast(tmp_path):
+    """The report's reading equals chip_momentum run through flows.jobs.LeadingExtras at the last month."""
+    from pathlib import Path
+
+    import yaml
+
+    from features.readers import read_embedded, read_indicators
+    from flows import jobs
+    from flows.chip_report import momentum_reading
+    from flows.settings import load_settings
+    from models import registry
+
+    data = Path(__file__).resolve().parents[2] / "data"
+    indicators = read_indicators(data)
+    frame = read_embedded(data)
+    y = frame[frame["unique_id"] == SEMIS].set_index("ds")["y"].astype(float).asfreq("MS")
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({"models": {"leading": {SEMIS: ["chip_momentum"]}}}), encoding="utf-8")
+    extras = jobs.leading_extras(load_settings(config), indicators)
+    months = pd.date_range(y.index[0], "2026-12-01", freq="MS", name="ds")
+    got = extras(SEMIS, y.index[-1], months)
+    model = registry.create("chip_momentum", got.models[0].params).fit(y, got.exog.loc[y.index])
+    expected = float(model.predict(12, got.exog.loc["2026-01-01":])["forecast"].sum())
+    assert momentum_reading(indicators, y, 2026) == expected
+    assert 150e9 < expected < 300e9   # the 2025 total was 173.5 bn USD
+    assert momentum_reading(indicators, y, 2028) is None   # beyond the regressions' 15 months
