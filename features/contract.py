@@ -4,14 +4,17 @@ The canonical frame (the data contract between modules) is a long DataFrame with
 
 - ``unique_id``: str, the series id (``total``, ``item:<slug>``, ``destination:<slug>``),
 - ``ds``: datetime64[ns], the month start (day 1, midnight),
-- ``y``: float64, exports in USD, finite and >= 0,
+- ``y``: float64, exports in USD, finite and >= 0 (any finite number in a signed series),
 - any extra columns (e.g. ``source``), kept as they came,
 
 sorted by ``unique_id, ds`` with a fresh RangeIndex. An unobserved month has no row.
 
 Every reader (embedded dataset, user CSV, customs API) hands its raw rows to
-:func:`validate_frame`, which collects ALL problems and raises ONE
-:class:`DataValidationError` listing the first 20, so a user fixes a file in one pass.
+:func:`check_frame`, which collects ALL problems. Strict (:func:`validate_frame`: the embedded
+dataset, the customs API; a user CSV with ``data.strict``) it raises ONE
+:class:`DataValidationError` listing the first 20, so a user fixes a file in one pass. Not strict
+(a user CSV by default) a series with a bad row is left out (:class:`SeriesExclusion`, one
+warning line each) and the other series are returned.
 
 Conventions
 -----------
@@ -28,8 +31,10 @@ otherwise be silently merged into duplicates or wrong months.
 
 Values. ``y`` accepts plain numbers (``1234``, ``1234.5``, ``1.2e9``) and numbers with comma
 thousands separators in groups of three (``1,234,567`` as Excel writes them). A decimal comma
-(``1,5``) is rejected, not guessed. Empty cells, ``NaN``, ``inf`` and negative values are
-errors: a month without data must have no row (a gap stays a gap).
+(``1,5``) is rejected, not guessed. Empty cells, ``NaN`` and ``inf`` are errors: a month without
+data must have no row (a gap stays a gap). A negative value is an error unless its series is
+admitted as signed (``allow_negative``, ``signed``: a trade balance). A value more than
+``plausibility_factor`` times its series' median absolute value is an error (the 1e30 of a typo).
 
 Units. If a ``unit`` column exists, every row must say ``USD`` (case-insensitive); a series
 with several units, or with another unit, is named with what was found.
