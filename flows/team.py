@@ -846,7 +846,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=6 * 3600.0, help="run: seconds to wait for the flow run")
     args = parser.parse_args(argv)
     try:
-        settings = load_settings(args.config).team
+        loaded = load_settings(args.config)
+        base = loaded.config_file.parent if loaded.config_file else Path.cwd()
+        settings = loaded.team.model_copy(update={"dir": team_paths(loaded.team, base).root})
         if args.command == "up":
             up(settings)
         elif args.command == "down":
