@@ -19,6 +19,11 @@ Rules applied per series and model (every decision is recorded in ``fits``):
   'failed'). One bad series never stops the run.
 - a series whose last observation is at or after ``until`` has nothing to forecast
   (status 'skipped').
+- a signed series (``settings.signed``, or a negative value in its history; ``models.base``) is
+  fitted with ``signed=True``: additive forms, no clip at zero, ``reason`` naming the form; a
+  model that needs positive values (``needs_positive``) steps aside to the fallback chain.
+- a forecast, bound or sample path beyond ``settings.plausibility_factor`` times the history's
+  median absolute value fails the model (fallback chain): nothing beyond it is published 'ok'.
 
 Forecast rows carry the *requested* model name (e.g. 'arima'); ``fits.model_used`` says which
 model actually produced them.
@@ -449,7 +454,8 @@ def _needs_positive(factory: ModelFactory, spec: ModelSpec) -> str:
 def _signed_reason(model: Forecaster) -> str:
     """``model_fits.reason`` of a model fitted on a signed series: the additive forms it took."""
     notes = model.sign_notes() if hasattr(model, "sign_notes") else []
-    return "signed series: " + ("; ".join(notes) if notes else f"{model.name} unchanged (already additive)") + ", no clip at zero"
+    form = "; ".join(notes) if notes else f"{model.name} unchanged (already additive)"
+    return f"signed series: {form}, no clip at zero"
 
 
 def plausibility_scale(values: np.ndarray) -> float:
