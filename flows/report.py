@@ -1170,7 +1170,8 @@ def _tracking_chart(inputs: ReportInputs, uid: str, year: int, label: str) -> st
                                                            [last["hi_80"] - last["forecast_usd_bn"]]],
                 fmt="none", ecolor=COLORS["forecast"], elinewidth=1.2, capsize=4, zorder=3)
     ax.annotate(f"{fmt_bn(last['forecast_usd_bn'])} ({fmt_range(last['lo_80'], last['hi_80'])})",
-                (x[-1], last["hi_80"]), textcoords="offset points", xytext=(4, 4), fontsize=7, color=COLORS["forecast"])
+                (x[-1], last["hi_80"]), textcoords="offset points", xytext=(-4, 4), ha="right", fontsize=7,
+                color=COLORS["forecast"])
     for info, g in path.groupby("information", sort=False):
         ax.scatter(pd.DatetimeIndex(g["as_of"]), g["forecast_usd_bn"], s=14, zorder=3,
                    color=INFORMATION_COLORS.get(str(info), "#333333"), label=INFORMATION_LABELS.get(str(info), str(info)))
