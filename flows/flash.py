@@ -127,9 +127,9 @@ def check_flash_source(settings: Settings, source: str | None = None, *, data_di
     """Read and check the flash of the configured source (``source`` overrides ``data.source``)
     without running anything: ``exportcast flash`` calls it before it starts the flow, so a bad
     indicator CSV or an unusable source is one line at once, not after a Prefect start-up."""
-    from features.readers import DEFAULT_DATA_DIR
+    from flows.update import active_data_dir
 
-    ingest_flash.fn(with_source(settings, source).data, Path(data_dir) if data_dir is not None else DEFAULT_DATA_DIR)
+    ingest_flash.fn(with_source(settings, source).data, Path(data_dir) if data_dir is not None else active_data_dir(settings))
 
 
 # ====================================================================== in-year tables
@@ -173,10 +173,10 @@ def execute_flash(settings: Settings, *, data_dir: Path | None = None,
     """Body of the flow (call it inside a flow run). ``data_dir``: the embedded data folder (the
     flash of the embedded source; default the repo's data/). ``before_publish``: hook called with
     the tables just before publishing (tests)."""
-    from features.readers import DEFAULT_DATA_DIR
     from flows.tracking import PipelineTracker
+    from flows.update import active_data_dir
 
-    data_dir = Path(data_dir) if data_dir is not None else DEFAULT_DATA_DIR
+    data_dir = Path(data_dir) if data_dir is not None else active_data_dir(settings)
     stages = StageRunner(["ingest-flash", "ingest", "validate", "nowcast", "in-year", "mlflow", "publish"])
     flow_run_id = current_flow_run_id()
     run_id = flow_run_id or uuid.uuid4().hex

@@ -182,8 +182,12 @@ def _retry_transport_errors(task_: Any, task_run: Any, state: Any) -> bool:
 def ingest(data: DataSettings) -> pd.DataFrame:
     from features.readers import read_source
 
+    from flows.update import active_data_dir
+
     customs = data.customs.model_dump() if data.source == "customs_api" else None
-    return read_source(data.source, path=data.path, series=data.series, customs=customs)
+    # the embedded source is the active vintage of data.home (features/vintages.py), else data/
+    return read_source(data.source, path=data.path, series=data.series, customs=customs,
+                       data_dir=active_data_dir(data) if data.source == "embedded" else None)
 
 
 @task(name="validate")
@@ -437,10 +441,10 @@ def execute(settings: Settings, *, data_dir: Path | None = None,
 
 def _execute(settings: Settings, *, data_dir: Path | None,
              before_publish: Callable[[Results], None] | None) -> PipelineResult:
-    from features.readers import DEFAULT_DATA_DIR
     from flows.tracking import PipelineTracker
+    from flows.update import active_data_dir
 
-    data_dir = Path(data_dir) if data_dir is not None else DEFAULT_DATA_DIR
+    data_dir = Path(data_dir) if data_dir is not None else active_data_dir(settings)
     compare = settings.data.source == "embedded"
     stages = StageRunner(["ingest", "validate", "backtest", "forecast",
                       *(["nowcast", "tracking", "institutional"] if compare else []),

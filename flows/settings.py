@@ -93,6 +93,21 @@ class DataSettings(_Section):
     #: the flash figures (customs 10-day/20-day cuts) for the ``flash-nowcast`` flow when source = csv:
     #: a file in the format of data/indicators_monthly.csv (features.contract.validate_indicators)
     indicators_path: Path | None = None
+    #: the data home, outside git: the vintages of updated data and the forecast archive
+    #: (features/vintages.py); the latest vintage is what every reader of the embedded source reads
+    home: Path = Path("data_home")
+    #: the local raw folder: the raw files without an upstream (compiled locally) are copied from it
+    raw: Path = Path("../shared/data/raw")
+    #: raw path -> URL or local path: the upstream of one raw file (features/upstreams.py)
+    upstream: dict[str, str] = Field(default_factory=dict)
+    #: every upstream raw file from <upstream_base>/<raw path> (a mirror); empty = the public defaults
+    upstream_base: str = ""
+    #: fetching upstreams: seconds before a read times out, attempts in all, first backoff (doubled)
+    upstream_timeout: float = Field(30.0, gt=0)
+    upstream_attempts: int = Field(3, ge=1)
+    upstream_backoff: float = Field(1.0, ge=0)
+    #: the largest raw file accepted, MB
+    upstream_max_mb: float = Field(50.0, gt=0)
 
     @model_validator(mode="after")
     def _csv_needs_path(self) -> "DataSettings":
@@ -499,6 +514,9 @@ def _resolve_paths(settings: Settings, base: Path) -> Settings:
         data = data.model_copy(update={"path": absolute(data.path)})
     if data.indicators_path is not None:
         data = data.model_copy(update={"indicators_path": absolute(data.indicators_path)})
+    data = data.model_copy(update={"home": absolute(data.home), "raw": absolute(data.raw)})
+    if data.upstream_base and "://" not in data.upstream_base:
+        data = data.model_copy(update={"upstream_base": str(absolute(Path(data.upstream_base)))})
     publish = settings.publish.model_copy(update={"dir": absolute(settings.publish.dir)})
     mlflow_settings = settings.mlflow.model_copy(
         update={

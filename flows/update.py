@@ -1,0 +1,42 @@
+"""``exportcast data update`` and the update step of the scheduled flows: settings -> upstreams ->
+``features.vintages.update``.
+
+The update concerns the embedded dataset (``data.source: embedded``): it fetches every upstream
+(``data.upstream``, ``data.upstream_base``, else the public defaults of features/upstreams.py),
+rebuilds the dataset in the data home's staging folder with every check, and makes the result
+the active vintage only if everything passed. A refused update is an
+:class:`features.vintages.UpdateError`: one line, exit 2, the active data untouched.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from features import upstreams as up
+from features import vintages
+from flows.settings import DataSettings, Settings
+
+
+def upstreams_of(data: DataSettings) -> dict[str, str | None]:
+    """Raw path -> upstream of these settings (None: a local file)."""
+    return up.resolve_upstreams(data.upstream, data.upstream_base or None)
+
+
+def policy_of(data: DataSettings) -> up.FetchPolicy:
+    return up.FetchPolicy(timeout=data.upstream_timeout, attempts=data.upstream_attempts,
+                          backoff=data.upstream_backoff, max_bytes=int(data.upstream_max_mb * 1024 * 1024))
+
+
+def run_update(settings: Settings) -> vintages.UpdateOutcome:
+    """Fetch, check, build and (if anything is new and everything passed) activate a new vintage."""
+    data = settings.data
+    return vintages.update(data.home, upstreams_of(data), data.raw, policy=policy_of(data))
+
+
+def active_vintage(settings: Settings) -> vintages.Vintage:
+    return vintages.active(settings.data.home)
+
+
+def active_data_dir(settings: Settings | DataSettings) -> Path:
+    """The folder the readers of the embedded source read: the active vintage's, else data/."""
+    data = settings.data if isinstance(settings, Settings) else settings
+    return vintages.active_data_dir(data.home)
