@@ -49,6 +49,7 @@ from prefect.context import TaskRunContext
 from prefect.exceptions import MissingContextError
 
 from flows import jobs
+from flows.archive import append_archive, archive_metrics, with_archive
 from flows.publish import publish
 from flows.results import RegistryRecord, Results, RunRecord, assemble
 from flows.settings import DataSettings, Settings, load_settings
@@ -510,6 +511,11 @@ def _execute(settings: Settings, *, data_dir: Path | None,
                                                             mlflow_run_id=tracker.run_id,
                                                             mlflow_experiment_id=tracker.experiment_id),
                            nowcast=nowcast, tracking=tracking)
+        # the forecast archive and what changed since the previous production run (flows/archive.py)
+        results, archive_rows, scores = with_archive(
+            results, home=settings.data.home, vintage=active_vintage_id(settings), production=promotion(settings)[0],
+            target_year=settings.target_year, published_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+        progress(f"changes: {results.run.changes['sentence']}")
 
         start = time.perf_counter()
         tracker.log_results(results, fc.fitted, jobs.working_day_exog(frame, settings.forecast_end, settings),
@@ -517,11 +523,14 @@ def _execute(settings: Settings, *, data_dir: Path | None,
                                        for f in (*settings.models.active(), *settings.models.leading_names())},
                             series_exog=own_exog,
                             champion_params=asdict(settings.backtest.champion_rule()))
+        tracker.log_headline({**archive_metrics(scores), **{f"changes_{k}": float(v) for k, v in
+                                                            results.run.changes.items() if k in ("new", "revised", "forecast")}})
+        tracker.set_tags({"vintage": results.run.vintage, "changes": results.run.changes["sentence"]})
         stages.done("mlflow", start)
 
         if before_publish is not None:
             before_publish(results)
-        paths, published = _publish(results, settings, tracker, stages, data_dir)
+        paths, published = _publish(results, settings, tracker, stages, data_dir, archive_rows)
 
     outcome = PipelineResult(outputs_dir=settings.publish.dir, paths=paths, run=published,
                              institutional_text="" if inst is None else institutional_text(
@@ -531,15 +540,19 @@ def _execute(settings: Settings, *, data_dir: Path | None,
     return outcome
 
 
-def _publish(results: Results, settings: Settings, tracker: Any, stages: StageRunner, data_dir: Path) -> tuple[list[Path], RunRecord]:
-    """Publish the tables and the report; once they are in place, move the registry's champion
-    alias (only for a run on the production source) and write run.json with where it points."""
+def _publish(results: Results, settings: Settings, tracker: Any, stages: StageRunner, data_dir: Path,
+             archive_rows: pd.DataFrame | None = None) -> tuple[list[Path], RunRecord]:
+    """Publish the tables and the report; once they are in place, append the run's rows to the
+    forecast archive (a production run), move the registry's champion alias (only for a run on the
+    production source) and write run.json with where it points."""
     allowed, reason = promotion(settings)
     start = time.perf_counter()
     final: list[RunRecord] = []
 
     def on_published(_: Mapping[str, Any]) -> Mapping[str, Any]:
         stages.done("publish", start)
+        if archive_rows is not None:
+            append_archive(settings.data.home, archive_rows)
         try:
             record = tracker.promote_champion(allowed, reason)
         except Exception as exc:  # noqa: BLE001 - the outputs are published: record the failure, do not hide them
@@ -555,6 +568,13 @@ def _publish(results: Results, settings: Settings, tracker: Any, stages: StageRu
     paths = publish(results.tables, results.run.to_json(), settings.publish.dir, run_id=results.run.run_id,
                     finalize=lambda staging: _write_report(results, staging, data_dir), on_published=on_published)
     return paths, final[0]
+
+
+def active_vintage_id(settings: Settings) -> str | None:
+    """The data vintage a run on the embedded source reads (``seed``: the committed data/); None for another source."""
+    from flows.update import active_vintage
+
+    return active_vintage(settings).id if settings.data.source == "embedded" else None
 
 
 def data_origin_of(settings: Settings, data_dir: Path) -> str:
