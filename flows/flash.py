@@ -38,7 +38,7 @@ import pandas as pd
 from prefect import flow, task
 
 from exportcast.errors import ExportcastError
-from flows.pipeline import (DEFAULT_CONFIG, INDICATORS_FILE, StageRunner, code_version, current_flow_run_id, data_origin_of,
+from flows.pipeline import (DEFAULT_CONFIG, INDICATORS_FILE, StageRunner, active_vintage_id, code_version, current_flow_run_id, data_origin_of,
                             file_hash, git_head, ingest, nowcast_step, progress, run_logger, tracking_table, validate,
                             with_source)
 from flows.publish import publish
@@ -188,6 +188,7 @@ def execute_flash(settings: Settings, *, data_dir: Path | None = None,
         "indicators_origin": str(origin) if origin is not None else "customs API (no flash endpoint)",
         "code_version": version, "git_head": git_head(), "prefect_flow_run_id": flow_run_id,
         "config_file": str(settings.config_file) if settings.config_file else None,
+        "vintage": active_vintage_id(settings),
     }
     tags = {"kind": RUN_KIND, "code_version": version, "data_source": settings.data.source,
             "prefect_flow_run_id": flow_run_id or "", "git_head": record["git_head"] or ""}
@@ -252,11 +253,20 @@ def execute_flash(settings: Settings, *, data_dir: Path | None = None,
 # ====================================================================== flows
 @flow(name=FLOW_NAME, log_prints=False,
       description="Nowcast this month from the customs flash (10-day, 20-day) and publish nowcast.csv and tracking.csv.")
-def flash_nowcast(config_path: str | None = None, source: str | None = None) -> FlashResult:
+def flash_nowcast(config_path: str | None = None, source: str | None = None, update: bool = False) -> FlashResult | None:
     """Load the config (``config_path``, default the repo's config.yaml), optionally override
-    ``data.source``, nowcast and publish (the deployment's entry point)."""
+    ``data.source``, nowcast and publish (the deployment's entry point). ``update`` (the flash
+    deployment): first ``exportcast data update`` (the new flash); nothing new: one line, nothing published."""
     path = Path(config_path) if config_path else (DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else None)
-    return execute_flash(with_source(load_settings(path), source))
+    settings = with_source(load_settings(path), source)
+    if update:
+        from flows.update import update_before_run
+
+        nothing_new = update_before_run(settings, settings.publish.dir / FLASH_RUN_JSON)
+        if nothing_new:
+            print(nothing_new, flush=True)
+            return None
+    return execute_flash(settings)
 
 
 @flow(name=FLOW_NAME, log_prints=False, description="flash-nowcast with settings already loaded")

@@ -600,11 +600,21 @@ def with_source(settings: Settings, source: str | None) -> Settings:
 
 # ====================================================================== flows
 @flow(name=FLOW_NAME, log_prints=False, description="Backtest, forecast, compare and publish Korea's monthly exports.")
-def monthly_forecast(config_path: str | None = None, source: str | None = None) -> PipelineResult:
+def monthly_forecast(config_path: str | None = None, source: str | None = None,
+                     update: bool = False) -> PipelineResult | None:
     """Load the config (``config_path``, default the repo's config.yaml), optionally override
-    ``data.source``, run every step and publish."""
+    ``data.source``, run every step and publish. ``update`` (the monthly deployment): first
+    ``exportcast data update``; when nothing is new, say so in one line and publish nothing."""
     path = Path(config_path) if config_path else (DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else None)
     settings = with_source(load_settings(path), source)
+    if update:
+        from flows.results import RUN_JSON
+        from flows.update import update_before_run
+
+        nothing_new = update_before_run(settings, settings.publish.dir / RUN_JSON)
+        if nothing_new:
+            print(nothing_new, flush=True)
+            return None
     return execute(settings)
 
 

@@ -40,3 +40,27 @@ def active_data_dir(settings: Settings | DataSettings) -> Path:
     """The folder the readers of the embedded source read: the active vintage's, else data/."""
     data = settings.data if isinstance(settings, Settings) else settings
     return vintages.active_data_dir(data.home)
+
+
+def update_before_run(settings: Settings, record: Path) -> str | None:
+    """The first step of the scheduled flows (``update=True``): update the embedded data; the one
+    line to print and stop with when nothing is new (no new vintage, and ``record``, the run.json
+    or flash_run.json of the last published run, was made on the active vintage), else None (run).
+    A refused update raises :class:`features.vintages.UpdateError`: the flow fails, nothing is published."""
+    import json
+
+    if settings.data.source != "embedded":
+        return None
+    outcome = run_update(settings)
+    print(f"[exportcast] update: {outcome.message}", flush=True)
+    if outcome.vintage is not None:
+        return None
+    active = active_vintage(settings)
+    try:
+        published = json.loads(record.read_text(encoding="utf-8")).get("vintage")
+    except (OSError, ValueError):
+        return None
+    if published != active.id:
+        return None
+    return (f"nothing new since the last run ({active.describe()}): {record.parent}'s published files are left "
+            "as they were")

@@ -261,3 +261,25 @@ def test_sigkill_during_an_update_leaves_the_active_vintage_and_no_blocking_debr
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith("new vintage v0002: data through 2025-12 (was 2025-11), 44 rows added")
     assert not (home / vintages.STAGING).exists()
+
+
+@pytest.mark.slow
+def test_scheduled_run_with_nothing_new_says_so_and_publishes_nothing(history, capsys: pytest.CaptureFixture) -> None:
+    from flows.flash import flash_nowcast
+    from flows.pipeline import monthly_forecast
+
+    outputs = history["folder"] / "outputs"
+    outputs.mkdir(exist_ok=True)
+    (outputs / "run.json").write_text('{"run_id": "r", "target_year": 2026, "vintage": "v0002"}\n')
+    (outputs / "flash_run.json").write_text('{"run_id": "f", "vintage": "v0002"}\n')
+    before = tree_digest(outputs)
+    start = time.monotonic()
+    assert monthly_forecast.fn(config_path=str(history["config"]), update=True) is None
+    assert flash_nowcast.fn(config_path=str(history["config"]), update=True) is None
+    assert time.monotonic() - start < 60
+    line = (f"nothing new since the last run (vintage v0002, data through 2025-12): {outputs}'s published files are "
+            "left as they were")
+    printed = capsys.readouterr().out.splitlines()
+    assert printed == ["[exportcast] update: nothing new: every upstream is as in vintage v0002, data through 2025-12",
+                       line] * 2
+    assert tree_digest(outputs) == before
