@@ -174,8 +174,9 @@ def execute_flash(settings: Settings, *, data_dir: Path | None = None,
     flash of the embedded source; default the repo's data/). ``before_publish``: hook called with
     the tables just before publishing (tests)."""
     from flows.tracking import PipelineTracker
-    from flows.update import active_data_dir
+    from flows.update import active_data_dir, resolve_target_year
 
+    settings = resolve_target_year(settings)
     data_dir = Path(data_dir) if data_dir is not None else active_data_dir(settings)
     stages = StageRunner(["ingest-flash", "ingest", "validate", "nowcast", "in-year", "mlflow", "publish"])
     flow_run_id = current_flow_run_id()

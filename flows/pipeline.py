@@ -434,8 +434,10 @@ def execute(settings: Settings, *, data_dir: Path | None = None,
     ``before_publish``: hook called with the assembled results just before publishing (tests).
     With ``runtime.executor: dask`` every stage uses ONE Dask cluster, started by the first stage
     that fits and closed when the run ends, fails or is interrupted (``models.executors.dask_session``)."""
+    from flows.update import resolve_target_year
     from models.executors import dask_session
 
+    settings = resolve_target_year(settings)  # target_year: auto -> the year of the first unobserved month
     with dask_session():
         return _execute(settings, data_dir=data_dir, before_publish=before_publish)
 
@@ -516,6 +518,9 @@ def _execute(settings: Settings, *, data_dir: Path | None,
             results, home=settings.data.home, vintage=active_vintage_id(settings), production=promotion(settings)[0],
             target_year=settings.target_year, published_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
         progress(f"changes: {results.run.changes['sentence']}")
+        if settings.next_year_shown:  # target_year auto, data in the fourth quarter: next year too
+            results = results.with_run(next_year=next_year_total(results.tables["forecast_monthly.csv"],
+                                                                 settings.target_year + 1))
 
         start = time.perf_counter()
         tracker.log_results(results, fc.fitted, jobs.working_day_exog(frame, settings.forecast_end, settings),
@@ -568,6 +573,16 @@ def _publish(results: Results, settings: Settings, tracker: Any, stages: StageRu
     paths = publish(results.tables, results.run.to_json(), settings.publish.dir, run_id=results.run.run_id,
                     finalize=lambda staging: _write_report(results, staging, data_dir), on_published=on_published)
     return paths, final[0]
+
+
+def next_year_total(monthly: pd.DataFrame, year: int) -> dict[str, Any] | None:
+    """The total's champion monthly forecasts of ``year`` summed (USD; point forecast, no range: the
+    annual ranges are simulated for the target year only), when all 12 months are forecast."""
+    rows = monthly.loc[(monthly["unique_id"] == "total") & monthly["is_champion"].astype(bool)
+                       & (pd.to_datetime(monthly["ds"]).dt.year == year)]
+    if len(rows) != 12:
+        return None
+    return {"year": year, "model": str(rows["model"].iloc[0]), "forecast": float(rows["forecast"].sum())}
 
 
 def active_vintage_id(settings: Settings) -> str | None:

@@ -524,6 +524,12 @@ def _section_headline(inputs: ReportInputs) -> str:
                      f'<span class="range">80% range {fmt_range(t.lo_80, t.hi_80)}, '
                      f'95% range {fmt_range(t.lo_95, t.hi_95)}</span> '
                      f'<span class="model">({_e(t.model)})</span></p>')
+    nxt = inputs.run.next_year if inputs.run is not None else None
+    if nxt:
+        parts.append(f'<p class="headline">Total exports {nxt["year"]} (next year; the data reach the fourth '
+                     f'quarter): <b>{fmt_bn(nxt["forecast"])} bn USD</b> <span class="range">the sum of the monthly '
+                     f'forecasts (no range: the annual ranges are simulated for {year})</span> '
+                     f'<span class="model">({_e(nxt["model"])})</span></p>')
     by_id = {str(r.unique_id): r for r in table.itertuples(index=False)}
     size = {u: r.forecast for u, r in by_id.items()}
     header = [h.format(year=year, prior=year - 1) for h in HEADLINE_HEADER]

@@ -206,6 +206,7 @@ class RunRecord:
     total_forecast: dict[str, Any] | None = None           # the total's target-year champion figure (USD)
     vintage: str | None = None                            # the data vintage of the run (features/vintages.py)
     changes: dict[str, Any] | None = None                  # what changed since the previous production run (flows/archive.py)
+    next_year: dict[str, Any] | None = None                # target_year auto, data in Q4: next year's total (sum of monthly forecasts)
 
     def to_json(self) -> dict[str, Any]:
         return jsonable(dataclasses.asdict(self))

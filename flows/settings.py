@@ -292,7 +292,8 @@ class Settings(BaseSettings):
         frozen=True,
     )
 
-    target_year: int = Field(2026, ge=2000, le=2100)
+    # a year, or "auto": the calendar year of the first month not yet observed (resolve_target_year)
+    target_year: int | Literal["auto"] = 2026
     data: DataSettings = Field(default_factory=DataSettings)
     models: ModelsSettings = Field(default_factory=ModelsSettings)
     backtest: BacktestSettings = Field(default_factory=BacktestSettings)
@@ -302,6 +303,21 @@ class Settings(BaseSettings):
     runtime: RuntimeSettings = Field(default_factory=RuntimeSettings)
 
     _config_file: Path | None = PrivateAttr(default=None)
+    # target_year auto with data in the fourth quarter: the forecasts also run through next year
+    _next_year: bool = PrivateAttr(default=False)
+
+    @field_validator("target_year", mode="before")
+    @classmethod
+    def _year_or_auto(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.strip().lower() == "auto":
+            return "auto"
+        try:
+            year = int(value)
+        except (TypeError, ValueError):
+            raise ValueError("must be a year (2000-2100) or auto") from None
+        if not 2000 <= year <= 2100 or str(value).strip() != str(year):
+            raise ValueError("must be a year (2000-2100) or auto")
+        return year
 
     @classmethod
     def settings_customise_sources(
@@ -317,7 +333,7 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _institutional_before_target(self) -> "Settings":
-        if self.institutional.first_year > self.target_year:
+        if self.target_year != "auto" and self.institutional.first_year > self.target_year:
             raise ValueError(
                 f"institutional.first_year {self.institutional.first_year} is after target_year {self.target_year}"
             )
@@ -338,7 +354,23 @@ class Settings(BaseSettings):
         """The last month published: December of the target year (a pandas Timestamp)."""
         import pandas as pd
 
-        return pd.Timestamp(year=self.target_year, month=12, day=1)
+        if self.target_year == "auto":
+            raise ConfigError("target_year is auto: resolve it from the data first (flows.update.resolve_target_year)")
+        return pd.Timestamp(year=self.target_year + (1 if self._next_year else 0), month=12, day=1)
+
+    @property
+    def next_year_shown(self) -> bool:
+        """target_year auto with the data in the fourth quarter: next year's forecast is shown too."""
+        return self._next_year
+
+    def with_target_year(self, year: int, *, next_year: bool = False) -> "Settings":
+        """A copy with ``target_year`` resolved (``auto`` -> ``year``), checked again."""
+        if self.institutional.first_year > year:
+            raise ConfigError(f"target_year auto resolves to {year}, before institutional.first_year "
+                              f"{self.institutional.first_year}")
+        out = self.model_copy(update={"target_year": year})
+        out._config_file, out._next_year = self._config_file, next_year
+        return out
 
     def updated(self, section: str, **values: Any) -> "Settings":
         """A copy with some keys of one section replaced (validated again), same config file."""

@@ -64,3 +64,28 @@ def update_before_run(settings: Settings, record: Path) -> str | None:
         return None
     return (f"nothing new since the last run ({active.describe()}): {record.parent}'s published files are left "
             "as they were")
+
+
+def resolve_target_year(settings: Settings) -> Settings:
+    """``target_year: auto`` -> the calendar year of the first month not yet observed: after the last
+    month of the total (embedded: the active vintage's data-through month; csv: the file's
+    ``total``, else its last month; customs_api: ``data.customs.end``). With the data in the
+    fourth quarter (October or November observed) the forecasts also run through next year.
+    An explicit year is returned as it is."""
+    import pandas as pd
+
+    if settings.target_year != "auto":
+        return settings
+    data = settings.data
+    if data.source == "embedded":
+        last = pd.Timestamp(active_vintage(settings).data_through + "-01")
+    elif data.source == "csv":
+        from features.readers import read_user_csv
+
+        frame = read_user_csv(data.path)
+        total = frame.loc[frame["unique_id"] == "total", "ds"]
+        last = (total if not total.empty else frame["ds"]).max()
+    else:
+        last = pd.Timestamp(f"{data.customs.end[:4]}-{data.customs.end[4:]}-01")
+    first_unobserved = last + pd.DateOffset(months=1)
+    return settings.with_target_year(int(first_unobserved.year), next_year=last.month in (10, 11))
