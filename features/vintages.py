@@ -186,7 +186,8 @@ def export(home: Path | None, out: Path, seed_dir: Path = SEED_DIR) -> tuple[Vin
 def _load_vintage(path: Path) -> Vintage:
     row = pd.read_parquet(path / VINTAGE_FILE).iloc[0]
     files = pd.read_parquet(path / UPSTREAMS_FILE) if (path / UPSTREAMS_FILE).is_file() else pd.DataFrame()
-    ups = {str(r.rel): {"upstream": r.upstream, "sha256": r.sha256, "etag": r.etag} for r in files.itertuples()}
+    ups = {str(r.rel): {"upstream": r.upstream, "sha256": r.sha256,
+                        "etag": r.etag if isinstance(r.etag, str) and r.etag else None} for r in files.itertuples()}
     return Vintage(id=str(row["id"]), path=path, created_at=str(row["created_at"]),
                    data_through=str(row["data_through"]), dataset_hash=str(row["dataset_hash"]),
                    rows_added=int(row["rows_added"]), rows_revised=int(row["rows_revised"]),
