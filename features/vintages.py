@@ -306,7 +306,8 @@ def _build(raw_dir: Path, out: Path, previous: Vintage, records: Mapping[str, Ma
 
 def _compare(old_path: Path, new_path: Path, vintage_id: str) -> tuple[int, pd.DataFrame]:
     """Rows added, and the revisions (value changed, or withdrawn: ``new`` empty) of new vs old."""
-    old = _values(old_path) if old_path.is_file() else pd.DataFrame(columns=["unique_id", "ds", "y"])
+    old = _values(old_path) if old_path.is_file() else pd.DataFrame(
+        {"unique_id": pd.Series(dtype=str), "ds": pd.Series(dtype="datetime64[ns]"), "y": pd.Series(dtype="float64")})
     new = _values(new_path)
     merged = old.merge(new, on=["unique_id", "ds"], how="outer", suffixes=("_old", "_new"), indicator=True)
     added = int((merged["_merge"] == "right_only").sum())
