@@ -185,13 +185,57 @@ def data_build(
     typer.echo(f"wrote {out}/institutional_projections.csv and {out}/annual_actuals.csv")
 
 
+@data_app.command("update")
+def data_update(config: Path = typer.Option(DEFAULT_CONFIG, "--config", "-c", help="settings file")) -> None:
+    """Fetch every upstream (data.upstream / data.upstream_base), rebuild and check the dataset in
+    staging, and make it the active vintage of data.home only if everything passes."""
+    from flows.settings import load_settings
+    from flows.update import run_update
+
+    outcome = run_update(load_settings(config))  # a refused update: one `error:` line, exit 2
+    typer.echo(outcome.message)
+
+
+@data_app.command("export")
+def data_export(
+    out: Path = typer.Option(..., "--out", "-o", help="folder to write the canonical files into"),
+    config: Path = typer.Option(DEFAULT_CONFIG, "--config", "-c", help="settings file"),
+) -> None:
+    """Write the active vintage's exports_monthly.csv, series.csv and indicators_monthly.csv into --out."""
+    from features.vintages import export
+    from flows.settings import load_settings
+
+    vintage, paths = export(load_settings(config).data.home, out)
+    typer.echo(f"{vintage.describe()}: wrote {', '.join(str(p) for p in paths)}")
+
+
+@data_app.command("vintages")
+def data_vintages(config: Path = typer.Option(DEFAULT_CONFIG, "--config", "-c", help="settings file")) -> None:
+    """List the vintages of data.home (the last one is active): id, created, data through, rows added/revised."""
+    from features.vintages import list_vintages
+    from flows.settings import load_settings
+
+    home = load_settings(config).data.home
+    found = list_vintages(home)
+    for v in found:
+        typer.echo(f"{v.id}  {v.created_at}  data through {v.data_through}  +{v.rows_added} rows, "
+                   f"{v.rows_revised} revised, {v.rows_removed} withdrawn")
+    typer.echo(f"{len(found)} vintage(s) in {home}; active: {found[-1].id if found else 'the seed data/'}")
+
+
 @data_app.command("summary")
-def data_summary(data_dir: Path = typer.Option(REPO / "data", help="folder of the canonical dataset")) -> None:
+def data_summary(data_dir: Optional[Path] = typer.Option(None, help="folder of the canonical dataset (default: the active vintage, else data/)"),
+                 config: Path = typer.Option(DEFAULT_CONFIG, "--config", "-c", help="settings file")) -> None:
     """Per-series summary of the embedded dataset: span, observations, gaps, sources."""
     import pandas as pd
 
     from features.readers import read_embedded, read_series_metadata
 
+    if data_dir is None:
+        from flows.settings import load_settings
+        from flows.update import active_data_dir
+
+        data_dir = active_data_dir(load_settings(config))
     frame = read_embedded(data_dir)
     meta = read_series_metadata(data_dir)
     stats = frame.groupby("unique_id").agg(first=("ds", "min"), last=("ds", "max"), n_obs=("y", "size"), last_value_usd_bn=("y", "last"))
@@ -259,6 +303,13 @@ def _settings_with_models(config: Path, models: Optional[str]):
     return settings
 
 
+def _active_data(settings: Any) -> Path:
+    """The embedded data folder the commands read: the active vintage's, else data/."""
+    from flows.update import active_data_dir
+
+    return active_data_dir(settings)
+
+
 def _read_input(path: Path, settings: Any):
     """A user CSV through the one validation at the edge, with the settings' data checks (a bad
     file is a user error; a series with a bad row is left out with a warning unless strict)."""
@@ -296,7 +347,7 @@ def backtest(
     frame = _read_input(input, settings)
     settings = leading_for(settings, frame, universe=frame["unique_id"].unique())  # a user CSV's series
     result = backtest_frame(frame, settings, horizon=horizon, windows=windows, step=step, progress=True,
-                            indicators=leading_indicators(settings, REPO / "data"))
+                            indicators=leading_indicators(settings, _active_data(settings)))
     _write_tables(out, {"backtest_forecasts.csv": result.forecasts, "backtest_metrics.csv": result.metrics,
                         "champions.csv": result.champions})
     summary = result.metrics.groupby("model")[["mase", "smape", "coverage_80", "coverage_95"]].mean().sort_values("mase")
@@ -323,7 +374,7 @@ def forecast(
     from flows.results import split_timings
 
     result = forecast_frame(frame, settings, horizon=horizon, progress=True,
-                            indicators=leading_indicators(settings, REPO / "data"))
+                            indicators=leading_indicators(settings, _active_data(settings)))
     fits, fit_seconds = split_timings(result.fits)  # timings are printed, not written: reruns give identical files
     _write_tables(out, {"forecast.csv": result.forecasts, "model_fits.csv": fits})
     if fit_seconds:
@@ -408,8 +459,11 @@ def report(
     from flows.report import write_report
     from flows.settings import load_settings
 
-    folder = outputs or Path(load_settings(config).publish.dir)
-    path = write_report(folder)
+    from flows.update import active_data_dir
+
+    settings = load_settings(config)
+    folder = outputs or Path(settings.publish.dir)
+    path = write_report(folder, data_dir=active_data_dir(settings))
     typer.echo(f"wrote {path}")
 
 

@@ -114,7 +114,9 @@ def _to_deployment(flow_: Any, name: str, source: str, config_path: str | None, 
                    tags: list[str], description: str) -> RunnerDeployment:
     """One of the two deployments: the flow with its cron schedule and parameters ``source`` (and
     ``config_path`` when given; the flows default to the repo's config.yaml)."""
-    parameters: dict[str, str] = {"source": source}
+    parameters: dict[str, Any] = {"source": source}
+    if source == "embedded":  # the scheduled runs first update the embedded data (flows/update.py)
+        parameters["update"] = True
     if config_path is not None:
         parameters["config_path"] = config_path
     return flow_.to_deployment(name=name, schedules=[Cron(cron, timezone=timezone)], parameters=parameters,

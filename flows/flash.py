@@ -38,7 +38,7 @@ import pandas as pd
 from prefect import flow, task
 
 from exportcast.errors import ExportcastError
-from flows.pipeline import (DEFAULT_CONFIG, INDICATORS_FILE, StageRunner, code_version, current_flow_run_id, data_origin_of,
+from flows.pipeline import (DEFAULT_CONFIG, INDICATORS_FILE, StageRunner, active_vintage_id, code_version, current_flow_run_id, data_origin_of,
                             file_hash, git_head, ingest, nowcast_step, progress, run_logger, tracking_table, validate,
                             with_source)
 from flows.publish import publish
@@ -127,9 +127,9 @@ def check_flash_source(settings: Settings, source: str | None = None, *, data_di
     """Read and check the flash of the configured source (``source`` overrides ``data.source``)
     without running anything: ``exportcast flash`` calls it before it starts the flow, so a bad
     indicator CSV or an unusable source is one line at once, not after a Prefect start-up."""
-    from features.readers import DEFAULT_DATA_DIR
+    from flows.update import active_data_dir
 
-    ingest_flash.fn(with_source(settings, source).data, Path(data_dir) if data_dir is not None else DEFAULT_DATA_DIR)
+    ingest_flash.fn(with_source(settings, source).data, Path(data_dir) if data_dir is not None else active_data_dir(settings))
 
 
 # ====================================================================== in-year tables
@@ -173,10 +173,11 @@ def execute_flash(settings: Settings, *, data_dir: Path | None = None,
     """Body of the flow (call it inside a flow run). ``data_dir``: the embedded data folder (the
     flash of the embedded source; default the repo's data/). ``before_publish``: hook called with
     the tables just before publishing (tests)."""
-    from features.readers import DEFAULT_DATA_DIR
     from flows.tracking import PipelineTracker
+    from flows.update import active_data_dir, resolve_target_year
 
-    data_dir = Path(data_dir) if data_dir is not None else DEFAULT_DATA_DIR
+    settings = resolve_target_year(settings)
+    data_dir = Path(data_dir) if data_dir is not None else active_data_dir(settings)
     stages = StageRunner(["ingest-flash", "ingest", "validate", "nowcast", "in-year", "mlflow", "publish"])
     flow_run_id = current_flow_run_id()
     run_id = flow_run_id or uuid.uuid4().hex
@@ -188,6 +189,7 @@ def execute_flash(settings: Settings, *, data_dir: Path | None = None,
         "indicators_origin": str(origin) if origin is not None else "customs API (no flash endpoint)",
         "code_version": version, "git_head": git_head(), "prefect_flow_run_id": flow_run_id,
         "config_file": str(settings.config_file) if settings.config_file else None,
+        "vintage": active_vintage_id(settings),
     }
     tags = {"kind": RUN_KIND, "code_version": version, "data_source": settings.data.source,
             "prefect_flow_run_id": flow_run_id or "", "git_head": record["git_head"] or ""}
@@ -252,13 +254,22 @@ def execute_flash(settings: Settings, *, data_dir: Path | None = None,
 # ====================================================================== flows
 @flow(name=FLOW_NAME, log_prints=False,
       description="Nowcast this month from the customs flash (10-day, 20-day) and publish nowcast.csv and tracking.csv.")
-def flash_nowcast(config_path: str | None = None, source: str | None = None) -> FlashResult:
+def flash_nowcast(config_path: str | None = None, source: str | None = None, update: bool = False) -> FlashResult | None:
     """Load the config (``config_path``, default the repo's config.yaml), optionally override
-    ``data.source``, nowcast and publish (the deployment's entry point)."""
+    ``data.source``, nowcast and publish (the deployment's entry point). ``update`` (the flash
+    deployment): first ``exportcast data update`` (the new flash); nothing new: one line, nothing published."""
     from flows.preflight import prepare_run
 
     path = Path(config_path) if config_path else (DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else None)
-    return execute_flash(prepare_run(load_settings(path), source))  # a non-production source: its own folder
+    settings = prepare_run(load_settings(path), source)  # a non-production source: its own folder
+    if update:
+        from flows.update import update_before_run
+
+        nothing_new = update_before_run(settings, settings.publish.dir / FLASH_RUN_JSON)
+        if nothing_new:
+            print(nothing_new, flush=True)
+            return None
+    return execute_flash(settings)
 
 
 @flow(name=FLOW_NAME, log_prints=False, description="flash-nowcast with settings already loaded")

@@ -49,6 +49,7 @@ from prefect.context import TaskRunContext
 from prefect.exceptions import MissingContextError
 
 from flows import jobs
+from flows.archive import append_archive, archive_metrics, with_archive
 from flows.publish import publish
 from flows.results import RegistryRecord, Results, RunRecord, assemble
 from flows.settings import DataSettings, Settings, load_settings
@@ -182,8 +183,12 @@ def _retry_transport_errors(task_: Any, task_run: Any, state: Any) -> bool:
 def ingest(data: DataSettings) -> pd.DataFrame:
     from features.readers import read_source
 
+    from flows.update import active_data_dir
+
     customs = data.customs.model_dump() if data.source == "customs_api" else None
-    return read_source(data.source, path=data.path, series=data.series, customs=customs, checks=data.checks())
+    # the embedded source is the active vintage of data.home (features/vintages.py), else data/
+    return read_source(data.source, path=data.path, series=data.series, customs=customs, checks=data.checks(),
+                       data_dir=active_data_dir(data) if data.source == "embedded" else None)
 
 
 @task(name="validate")
@@ -471,18 +476,20 @@ def execute(settings: Settings, *, data_dir: Path | None = None,
     ``before_publish``: hook called with the assembled results just before publishing (tests).
     With ``runtime.executor: dask`` every stage uses ONE Dask cluster, started by the first stage
     that fits and closed when the run ends, fails or is interrupted (``models.executors.dask_session``)."""
+    from flows.update import resolve_target_year
     from models.executors import dask_session
 
+    settings = resolve_target_year(settings)  # target_year: auto -> the year of the first unobserved month
     with dask_session():
         return _execute(settings, data_dir=data_dir, before_publish=before_publish)
 
 
 def _execute(settings: Settings, *, data_dir: Path | None,
              before_publish: Callable[[Results], None] | None) -> PipelineResult:
-    from features.readers import DEFAULT_DATA_DIR
     from flows.tracking import PipelineTracker
+    from flows.update import active_data_dir
 
-    data_dir = Path(data_dir) if data_dir is not None else DEFAULT_DATA_DIR
+    data_dir = Path(data_dir) if data_dir is not None else active_data_dir(settings)
     compare = settings.data.source == "embedded"
     stages = StageRunner(["ingest", "validate", "backtest", "forecast",
                       *(["nowcast", "tracking", "institutional"] if compare else []),
@@ -557,6 +564,14 @@ def _execute(settings: Settings, *, data_dir: Path | None,
                                                             mlflow_run_id=tracker.run_id,
                                                             mlflow_experiment_id=tracker.experiment_id),
                            nowcast=nowcast, tracking=tracking)
+        # the forecast archive and what changed since the previous production run (flows/archive.py)
+        results, archive_rows, scores = with_archive(
+            results, home=settings.data.home, vintage=active_vintage_id(settings), production=promotion(settings)[0],
+            target_year=settings.target_year, published_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+        progress(f"changes: {results.run.changes['sentence']}")
+        if settings.next_year_shown:  # target_year auto, data in the fourth quarter: next year too
+            results = results.with_run(next_year=next_year_total(results.tables["forecast_monthly.csv"],
+                                                                 settings.target_year + 1))
 
         start = time.perf_counter()
         tracker.log_results(results, fc.fitted, jobs.working_day_exog(frame, settings.forecast_end, settings),
@@ -564,11 +579,14 @@ def _execute(settings: Settings, *, data_dir: Path | None,
                                        for f in (*settings.models.active(), *settings.models.leading_names())},
                             series_exog=own_exog,
                             champion_params=asdict(settings.backtest.champion_rule()))
+        tracker.log_headline({**archive_metrics(scores), **{f"changes_{k}": float(v) for k, v in
+                                                            results.run.changes.items() if k in ("new", "revised", "forecast")}})
+        tracker.set_tags({"vintage": results.run.vintage, "changes": results.run.changes["sentence"]})
         stages.done("mlflow", start)
 
         if before_publish is not None:
             before_publish(results)
-        paths, published = _publish(results, settings, tracker, stages, data_dir)
+        paths, published = _publish(results, settings, tracker, stages, data_dir, archive_rows)
 
     outcome = PipelineResult(outputs_dir=settings.publish.dir, paths=paths, run=published,
                              institutional_text="" if inst is None else institutional_text(
@@ -578,15 +596,19 @@ def _execute(settings: Settings, *, data_dir: Path | None,
     return outcome
 
 
-def _publish(results: Results, settings: Settings, tracker: Any, stages: StageRunner, data_dir: Path) -> tuple[list[Path], RunRecord]:
-    """Publish the tables and the report; once they are in place, move the registry's champion
-    alias (only for a run on the production source) and write run.json with where it points."""
+def _publish(results: Results, settings: Settings, tracker: Any, stages: StageRunner, data_dir: Path,
+             archive_rows: pd.DataFrame | None = None) -> tuple[list[Path], RunRecord]:
+    """Publish the tables and the report; once they are in place, append the run's rows to the
+    forecast archive (a production run), move the registry's champion alias (only for a run on the
+    production source) and write run.json with where it points."""
     allowed, reason = promotion(settings)
     start = time.perf_counter()
     final: list[RunRecord] = []
 
     def on_published(_: Mapping[str, Any]) -> Mapping[str, Any]:
         stages.done("publish", start)
+        if archive_rows is not None:
+            append_archive(settings.data.home, archive_rows)
         try:
             record = tracker.promote_champion(allowed, reason)
         except Exception as exc:  # noqa: BLE001 - the outputs are published: record the failure, do not hide them
@@ -602,6 +624,23 @@ def _publish(results: Results, settings: Settings, tracker: Any, stages: StageRu
     paths = publish(results.tables, results.run.to_json(), settings.publish.dir, run_id=results.run.run_id,
                     finalize=lambda staging: _write_report(results, staging, data_dir), on_published=on_published)
     return paths, final[0]
+
+
+def next_year_total(monthly: pd.DataFrame, year: int) -> dict[str, Any] | None:
+    """The total's champion monthly forecasts of ``year`` summed (USD; point forecast, no range: the
+    annual ranges are simulated for the target year only), when all 12 months are forecast."""
+    rows = monthly.loc[(monthly["unique_id"] == "total") & monthly["is_champion"].astype(bool)
+                       & (pd.to_datetime(monthly["ds"]).dt.year == year)]
+    if len(rows) != 12:
+        return None
+    return {"year": year, "model": str(rows["model"].iloc[0]), "forecast": float(rows["forecast"].sum())}
+
+
+def active_vintage_id(settings: Settings) -> str | None:
+    """The data vintage a run on the embedded source reads (``seed``: the committed data/); None for another source."""
+    from flows.update import active_vintage
+
+    return active_vintage(settings).id if settings.data.source == "embedded" else None
 
 
 def data_origin_of(settings: Settings, data_dir: Path) -> str:
@@ -627,13 +666,23 @@ def with_source(settings: Settings, source: str | None) -> Settings:
 
 # ====================================================================== flows
 @flow(name=FLOW_NAME, log_prints=False, description="Backtest, forecast, compare and publish Korea's monthly exports.")
-def monthly_forecast(config_path: str | None = None, source: str | None = None) -> PipelineResult:
+def monthly_forecast(config_path: str | None = None, source: str | None = None,
+                     update: bool = False) -> PipelineResult | None:
     """Load the config (``config_path``, default the repo's config.yaml), optionally override
-    ``data.source``, run every step and publish."""
+    ``data.source``, run every step and publish. ``update`` (the monthly deployment): first
+    ``exportcast data update``; when nothing is new, say so in one line and publish nothing."""
     from flows.preflight import prepare_run
 
     path = Path(config_path) if config_path else (DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else None)
     settings = prepare_run(load_settings(path), source)  # a non-production source publishes to its own folder
+    if update:
+        from flows.results import RUN_JSON
+        from flows.update import update_before_run
+
+        nothing_new = update_before_run(settings, settings.publish.dir / RUN_JSON)
+        if nothing_new:
+            print(nothing_new, flush=True)
+            return None
     return execute(settings)
 
 

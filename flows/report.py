@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 from models.reconcile import RECONCILED
+from flows.archive import CHANGES, FORECAST_ARCHIVE, score_archive, score_summary
 from flows.results import (CHAMPIONS, FORECAST_ANNUAL, FORECAST_MONTHLY, INSTITUTIONAL_COMPARISON,
                            INSTITUTIONAL_OUTLOOK, INSTITUTIONAL_SUMMARY, NOWCAST, RUN_JSON, SCHEMAS, BACKTEST_METRICS,
                            MODEL_FITS, TRACKING, Results, RunRecord, SchemaError)
@@ -57,7 +58,7 @@ PRE_YEAR = "pre-year outlook"
 #: published tables the report reads; the first three are required
 REPORT_TABLES: tuple[str, ...] = (FORECAST_MONTHLY, FORECAST_ANNUAL, CHAMPIONS, BACKTEST_METRICS, MODEL_FITS,
                                   INSTITUTIONAL_COMPARISON, INSTITUTIONAL_SUMMARY, INSTITUTIONAL_OUTLOOK, NOWCAST,
-                                  TRACKING)
+                                  TRACKING, FORECAST_ARCHIVE, CHANGES)
 REQUIRED_FILES: tuple[str, ...] = (FORECAST_MONTHLY, FORECAST_ANNUAL, CHAMPIONS)
 #: at most this many panels per group of fan charts (the rest are in forecast_monthly.csv)
 MAX_FANS = 24
@@ -94,6 +95,8 @@ class ReportInputs:
     provenance: Path | None = None
     notes: dict[str, str] = field(default_factory=dict)
     indicators: pd.DataFrame | None = None   # the embedded indicator table (the chip-cycle chart), when the run used it
+    archive: pd.DataFrame | None = None      # forecast_archive.csv (every production run's champion forecasts)
+    changes: pd.DataFrame | None = None      # changes.csv (what changed since the previous production run)
 
     @property
     def target_year(self) -> int:
@@ -118,7 +121,7 @@ def inputs_from_results(results: Results, data_dir: Path | None = None) -> Repor
                           champions=t[CHAMPIONS], run=results.run, metrics=t[BACKTEST_METRICS], fits=t[MODEL_FITS],
                           comparison=t[INSTITUTIONAL_COMPARISON], summary=t[INSTITUTIONAL_SUMMARY],
                           outlook=t[INSTITUTIONAL_OUTLOOK], nowcast=t.get(NOWCAST), tracking=t.get(TRACKING),
-                          history=results.history)
+                          history=results.history, archive=t.get(FORECAST_ARCHIVE), changes=t.get(CHANGES))
     if TRACKING not in t:
         inputs.notes[TRACKING] = "this run does not produce tracking.csv"
     _describe_data(inputs, Path(data_dir) if data_dir is not None else DEFAULT_DATA_DIR, read_history=False)
@@ -158,7 +161,7 @@ def load_inputs(outputs_dir: Path, data_dir: Path | None = None) -> ReportInputs
                           champions=tables[CHAMPIONS], run=run, metrics=tables[BACKTEST_METRICS], fits=tables[MODEL_FITS],
                           comparison=tables[INSTITUTIONAL_COMPARISON], summary=tables[INSTITUTIONAL_SUMMARY],
                           outlook=tables[INSTITUTIONAL_OUTLOOK], nowcast=tables[NOWCAST], tracking=tables[TRACKING],
-                          notes=notes)
+                          notes=notes, archive=tables[FORECAST_ARCHIVE], changes=tables[CHANGES])
     _describe_data(inputs, Path(data_dir) if data_dir is not None else DEFAULT_DATA_DIR, read_history=True)
     return inputs
 
@@ -538,6 +541,12 @@ def _section_headline(inputs: ReportInputs) -> str:
                      f'<span class="range">80% range {fmt_range(t.lo_80, t.hi_80)}, '
                      f'95% range {fmt_range(t.lo_95, t.hi_95)}</span> '
                      f'<span class="model">({_e(t.model)})</span></p>')
+    nxt = inputs.run.next_year if inputs.run is not None else None
+    if nxt:
+        parts.append(f'<p class="headline">Total exports {nxt["year"]} (next year; the data reach the fourth '
+                     f'quarter): <b>{fmt_bn(nxt["forecast"])} bn USD</b> <span class="range">the sum of the monthly '
+                     f'forecasts (no range: the annual ranges are simulated for {year})</span> '
+                     f'<span class="model">({_e(nxt["model"])})</span></p>')
     by_id = {str(r.unique_id): r for r in table.itertuples(index=False)}
     size = {u: r.forecast for u, r in by_id.items()}
     header = [h.format(year=year, prior=year - 1) for h in HEADLINE_HEADER]
@@ -1403,11 +1412,92 @@ tr.sub td{background:#f5f7f9;font-style:italic;font-size:12px;color:#4b5560}
 """
 
 
+def _section_changes(inputs: ReportInputs) -> str:
+    """The report's opening: what changed since the previous production run, in words (run.json's
+    ``changes``), with the new and revised months of changes.csv."""
+    parts = ['<section id="changes"><h2>What changed</h2>']
+    record = inputs.run.changes if inputs.run is not None else None
+    if not record:
+        parts.append(_note("run.json records no changes (a run made before the forecast archive existed)."))
+        return "".join(parts) + "</section>"
+    vintage = f" Data vintage {record.get('vintage')}" + (
+        f", compared with vintage {record['previous_vintage']} of the previous production run." if record.get("previous_vintage")
+        else ".")
+    parts.append(f'<p class="lead"><b>{_e(str(record.get("sentence", "")).capitalize())}.</b>{_e(vintage)}</p>')
+    changes = inputs.changes
+    if changes is not None and not changes.empty:
+        counts = ", ".join(f"{int((changes['change'] == k).sum())} {k}" for k in ("new", "revised", "forecast"))
+        parts.append(_note(f"changes.csv: {counts} rows (values in USD)."))
+        shown = changes.loc[changes["change"] != "forecast"].head(12)
+        if not shown.empty:
+            parts.append(_table(["series", "month", "change", "old (bn)", "new (bn)", "note"],
+                                [[str(r.unique_id), str(r.ds)[:7], str(r.change), fmt_bn(_bn(r.old), 2),
+                                  fmt_bn(_bn(r.new), 2), "" if pd.isna(r.note) else str(r.note)]
+                                 for r in shown.itertuples(index=False)], numeric=(3, 4)))
+    return "".join(parts) + "</section>"
+
+
+def _bn(value: Any) -> Any:
+    return value / BN if _is_num(value) else value
+
+
+def _section_track_record(inputs: ReportInputs) -> str:
+    """The live track record: every archived forecast scored as actuals arrived (flows/archive.py)."""
+    parts = ['<section id="track-record"><h2>Track record</h2>',
+             _note("Every production run's published champion forecasts are archived with their data vintage and "
+                   "never rewritten (forecast_archive.csv); each is scored once its actual is published: the month, "
+                   "or the calendar year once its 12 months are in. APE in %; coverage = share of actuals inside "
+                   "the 80% / 95% range.")]
+    archive, history = inputs.archive, inputs.history
+    if archive is None or archive.empty:
+        parts.append(_note("The archive is empty: no production run has published yet."))
+        return "".join(parts) + "</section>"
+    scores = score_archive(archive.assign(ds=archive["ds"].astype(str)), history) if history is not None else pd.DataFrame()
+    summary = score_summary(scores) if not scores.empty else pd.DataFrame()
+    runs = archive.groupby(["published_at", "run_id", "vintage"]).size().reset_index(name="rows")
+    parts.append(_note(f"{len(runs)} archived run(s) over {archive['vintage'].nunique()} vintage(s), {len(archive)} "
+                       "forecast rows."))
+    if summary.empty:
+        parts.append(_note("No archived forecast has an actual yet."))
+    else:
+        parts.append(_table(["vintage", "run", "published", "kind", "scored", "MAPE %", "80% coverage", "95% coverage"],
+                            [[str(r.vintage), str(r.run_id)[:8], str(r.published_at)[:10], str(r.kind), str(int(r.n)),
+                              fmt_pct(r.mape, 2), fmt_pct(r.coverage_80 * 100, 0), fmt_pct(r.coverage_95 * 100, 0)]
+                             for r in summary.itertuples(index=False)], numeric=(4, 5, 6, 7)))
+    chart = _archive_chart(archive, history, "total")
+    if chart is not None:
+        parts.append(f"<figure>{chart}</figure>")
+    return "".join(parts) + "</section>"
+
+
+def _archive_chart(archive: pd.DataFrame, history: pd.DataFrame | None, uid: str) -> str | None:
+    """The total's monthly forecast of each archived run beside the actuals."""
+    rows = archive.loc[(archive["unique_id"] == uid) & (archive["kind"] == "month")]
+    if rows.empty:
+        return None
+    fig = _figure(12.0, 3.2)
+    ax = fig.add_subplot(1, 1, 1)
+    first = pd.to_datetime(rows["ds"]).min()
+    if history is not None:
+        actual = history.loc[history["unique_id"] == uid].assign(ds=lambda f: pd.to_datetime(f["ds"]))
+        actual = actual.loc[actual["ds"] >= first - pd.DateOffset(months=12)]
+        ax.plot(actual["ds"], actual["y"] / BN, color=COLORS["history"], lw=1.6, label="actual")
+    for (published, vintage), run in rows.groupby(["published_at", "vintage"], sort=True):
+        ax.plot(pd.to_datetime(run["ds"]), run["forecast"] / BN, lw=1.0, marker=".",
+                label=f"{vintage} ({str(published)[:10]})")
+    ax.set_ylabel("USD bn")
+    ax.set_title(f"{uid}: archived monthly forecasts by vintage vs the actuals")
+    _finish_axes(fig, ax, loc="upper left")
+    return _png(fig, f"{uid}: archived forecasts by vintage and the actuals")
+
+
 def render_report(inputs: ReportInputs) -> str:
     """The report as one HTML string."""
     sections = [
+        _section_changes(inputs),
         _section_headline(inputs),
         _section_this_year(inputs),
+        _section_track_record(inputs),
         _section_fans(inputs),
         _section_institutional(inputs),
         _section_chip_cycle(inputs),
@@ -1415,8 +1505,10 @@ def render_report(inputs: ReportInputs) -> str:
         _section_champions(inputs),
         _section_data(inputs),
     ]
-    nav = ('<nav><a href="#headline">Headline</a><a href="#this-year">This year</a><a href="#fans">Fan charts</a><a href="#institutions">Institutions</a>'
-           '<a href="#chip-cycle">Chip cycle</a><a href="#backtest">Backtest</a><a href="#champions">Champions</a><a href="#data">Data</a></nav>')
+    nav = ('<nav><a href="#changes">What changed</a><a href="#headline">Headline</a><a href="#this-year">This year</a>'
+           '<a href="#track-record">Track record</a><a href="#fans">Fan charts</a><a href="#institutions">Institutions</a>'
+           '<a href="#chip-cycle">Chip cycle</a><a href="#backtest">Backtest</a><a href="#champions">Champions</a>'
+           '<a href="#data">Data</a></nav>')
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
             f"<title>exportcast report {inputs.target_year}</title><style>{CSS}</style></head>"

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from flows.archive import ARCHIVE_COLUMNS, CHANGES, CHANGES_COLUMNS, FORECAST_ARCHIVE
 from models.backtest import BACKTEST_FORECAST_COLUMNS, METRIC_COLUMNS
 from models.engine import ANNUAL_COLUMNS, FIT_COLUMNS, FORECAST_FRAME_COLUMNS
 from models.institutional import COMPARISON_COLUMNS, OUTLOOK_COLUMNS, SUMMARY_COLUMNS
@@ -122,6 +123,9 @@ SCHEMAS: dict[str, TableSchema] = {s.name: s for s in (
     TableSchema(INSTITUTIONAL_OUTLOOK, tuple(OUTLOOK_COLUMNS), ("target_year", "unique_id", "institution", "published")),
     TableSchema(NOWCAST, NOWCAST_COLUMNS, ("unique_id", "ds", "information"), dates=("ds", "as_of")),
     TableSchema(TRACKING, TRACKING_COLUMNS, ("unique_id", "target_year", "as_of", "information"), dates=("as_of",)),
+    # flows/archive.py: the forecast archive (ds: YYYY-MM-DD for a month, YYYY for a year) and what changed
+    TableSchema(FORECAST_ARCHIVE, ARCHIVE_COLUMNS, ("published_at", "run_id", "unique_id", "kind", "ds")),
+    TableSchema(CHANGES, CHANGES_COLUMNS, ()),
 )}
 INSTITUTIONAL_TABLES: tuple[str, ...] = (INSTITUTIONAL_COMPARISON, INSTITUTIONAL_SUMMARY, INSTITUTIONAL_OUTLOOK)
 
@@ -201,6 +205,9 @@ class RunRecord:
     institutional_compared: bool = False
     champion_counts: dict[str, int] = field(default_factory=dict)
     total_forecast: dict[str, Any] | None = None           # the total's target-year champion figure (USD)
+    vintage: str | None = None                            # the data vintage of the run (features/vintages.py)
+    changes: dict[str, Any] | None = None                  # what changed since the previous production run (flows/archive.py)
+    next_year: dict[str, Any] | None = None                # target_year auto, data in Q4: next year's total (sum of monthly forecasts)
 
     def to_json(self) -> dict[str, Any]:
         return jsonable(dataclasses.asdict(self))

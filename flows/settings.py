@@ -113,6 +113,21 @@ class DataSettings(_Section):
     def is_signed(self, unique_id: str) -> bool:
         """Whether the series may be negative: models keep to additive forms and never clip at zero."""
         return self.allow_negative or unique_id in self.signed
+    #: the data home, outside git: the vintages of updated data and the forecast archive
+    #: (features/vintages.py); the latest vintage is what every reader of the embedded source reads
+    home: Path = Path("data_home")
+    #: the local raw folder: the raw files without an upstream (compiled locally) are copied from it
+    raw: Path = Path("../shared/data/raw")
+    #: raw path -> URL or local path: the upstream of one raw file (features/upstreams.py)
+    upstream: dict[str, str] = Field(default_factory=dict)
+    #: every upstream raw file from <upstream_base>/<raw path> (a mirror); empty = the public defaults
+    upstream_base: str = ""
+    #: fetching upstreams: seconds before a read times out, attempts in all, first backoff (doubled)
+    upstream_timeout: float = Field(30.0, gt=0)
+    upstream_attempts: int = Field(3, ge=1)
+    upstream_backoff: float = Field(1.0, ge=0)
+    #: the largest raw file accepted, MB
+    upstream_max_mb: float = Field(50.0, gt=0)
 
     @model_validator(mode="after")
     def _csv_needs_path(self) -> "DataSettings":
@@ -316,7 +331,8 @@ class Settings(BaseSettings):
         frozen=True,
     )
 
-    target_year: int = Field(2026, ge=2000, le=2100)
+    # a year, or "auto": the calendar year of the first month not yet observed (resolve_target_year)
+    target_year: int | Literal["auto"] = 2026
     data: DataSettings = Field(default_factory=DataSettings)
     models: ModelsSettings = Field(default_factory=ModelsSettings)
     backtest: BacktestSettings = Field(default_factory=BacktestSettings)
@@ -327,6 +343,21 @@ class Settings(BaseSettings):
     team: TeamSettings = Field(default_factory=TeamSettings)
 
     _config_file: Path | None = PrivateAttr(default=None)
+    # target_year auto with data in the fourth quarter: the forecasts also run through next year
+    _next_year: bool = PrivateAttr(default=False)
+
+    @field_validator("target_year", mode="before")
+    @classmethod
+    def _year_or_auto(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.strip().lower() == "auto":
+            return "auto"
+        try:
+            year = int(value)
+        except (TypeError, ValueError):
+            raise ValueError("must be a year (2000-2100) or auto") from None
+        if not 2000 <= year <= 2100 or str(value).strip() != str(year):
+            raise ValueError("must be a year (2000-2100) or auto")
+        return year
 
     @classmethod
     def settings_customise_sources(
@@ -342,7 +373,7 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _institutional_before_target(self) -> "Settings":
-        if self.institutional.first_year > self.target_year:
+        if self.target_year != "auto" and self.institutional.first_year > self.target_year:
             raise ValueError(
                 f"institutional.first_year {self.institutional.first_year} is after target_year {self.target_year}"
             )
@@ -363,7 +394,23 @@ class Settings(BaseSettings):
         """The last month published: December of the target year (a pandas Timestamp)."""
         import pandas as pd
 
-        return pd.Timestamp(year=self.target_year, month=12, day=1)
+        if self.target_year == "auto":
+            raise ConfigError("target_year is auto: resolve it from the data first (flows.update.resolve_target_year)")
+        return pd.Timestamp(year=self.target_year + (1 if self._next_year else 0), month=12, day=1)
+
+    @property
+    def next_year_shown(self) -> bool:
+        """target_year auto with the data in the fourth quarter: next year's forecast is shown too."""
+        return self._next_year
+
+    def with_target_year(self, year: int, *, next_year: bool = False) -> "Settings":
+        """A copy with ``target_year`` resolved (``auto`` -> ``year``), checked again."""
+        if self.institutional.first_year > year:
+            raise ConfigError(f"target_year auto resolves to {year}, before institutional.first_year "
+                              f"{self.institutional.first_year}")
+        out = self.model_copy(update={"target_year": year})
+        out._config_file, out._next_year = self._config_file, next_year
+        return out
 
     def updated(self, section: str, **values: Any) -> "Settings":
         """A copy with some keys of one section replaced (validated again), same config file."""
@@ -541,6 +588,9 @@ def _resolve_paths(settings: Settings, base: Path) -> Settings:
         data = data.model_copy(update={"path": absolute(data.path)})
     if data.indicators_path is not None:
         data = data.model_copy(update={"indicators_path": absolute(data.indicators_path)})
+    data = data.model_copy(update={"home": absolute(data.home), "raw": absolute(data.raw)})
+    if data.upstream_base and "://" not in data.upstream_base:
+        data = data.model_copy(update={"upstream_base": str(absolute(Path(data.upstream_base)))})
     publish = settings.publish.model_copy(update={"dir": absolute(settings.publish.dir)})
     if publish.non_production_dir is not None:
         publish = publish.model_copy(update={"non_production_dir": absolute(publish.non_production_dir)})

@@ -306,9 +306,9 @@ def dataset_name_and_source(data: DataSettings) -> tuple[str, str]:
         return Path(data.path).name, str(Path(data.path).resolve())
     if data.source == "customs_api":
         return "customs_api", "customs_api"
-    from features.readers import DEFAULT_DATA_DIR
+    from flows.update import active_data_dir
 
-    return "exports_monthly (embedded)", str(DEFAULT_DATA_DIR / "exports_monthly.csv")
+    return "exports_monthly (embedded)", str(active_data_dir(data) / "exports_monthly.csv")  # the active vintage
 
 
 def mean_metrics(metrics: pd.DataFrame) -> dict[str, float]:

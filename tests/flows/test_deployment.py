@@ -17,8 +17,8 @@ def test_build_deployment_schedule_and_parameters() -> None:
     assert dep.entrypoint.endswith("flows/pipeline.py:monthly_forecast")
     (schedule,) = dep.schedules
     assert schedule.schedule.cron == "0 9 16 * *" and schedule.schedule.timezone == "Asia/Seoul"
-    assert dep.parameters == {"source": "embedded"}
-    assert set(dep._parameter_openapi_schema.properties) == {"config_path", "source"}
+    assert dep.parameters == {"source": "embedded", "update": True}
+    assert set(dep._parameter_openapi_schema.properties) == {"config_path", "source", "update"}
 
 
 def test_build_flash_deployment_schedule_and_parameters() -> None:
@@ -27,8 +27,8 @@ def test_build_flash_deployment_schedule_and_parameters() -> None:
     assert dep.entrypoint.endswith("flows/flash.py:flash_nowcast")
     (schedule,) = dep.schedules
     assert schedule.schedule.cron == "0 9 11,21 * *" and schedule.schedule.timezone == "Asia/Seoul"
-    assert dep.parameters == {"source": "embedded"}
-    assert set(dep._parameter_openapi_schema.properties) == {"config_path", "source"}
+    assert dep.parameters == {"source": "embedded", "update": True}
+    assert set(dep._parameter_openapi_schema.properties) == {"config_path", "source", "update"}
     assert dep.tags == ["exportcast", "flash"]
 
 

@@ -20,6 +20,7 @@ def test_schemas_are_the_producers_column_constants() -> None:
     from models.institutional import COMPARISON_COLUMNS, OUTLOOK_COLUMNS, SUMMARY_COLUMNS
     from models.inyear import TRACKING_COLUMNS
     from models.nowcast import NOWCAST_COLUMNS
+    from flows.archive import ARCHIVE_COLUMNS, CHANGES_COLUMNS
 
     cols = {name: schema.columns for name, schema in res.SCHEMAS.items()}
     assert cols == {
@@ -34,6 +35,8 @@ def test_schemas_are_the_producers_column_constants() -> None:
         "institutional_outlook.csv": tuple(OUTLOOK_COLUMNS),
         "nowcast.csv": NOWCAST_COLUMNS,
         "tracking.csv": TRACKING_COLUMNS,
+        "forecast_archive.csv": ARCHIVE_COLUMNS,
+        "changes.csv": CHANGES_COLUMNS,
     }
 
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from exportcast.errors import ExportcastError
@@ -126,7 +127,7 @@ def test_problems_from_file_and_environment_name_both(tmp_path: Path, monkeypatc
     assert str(err.value).splitlines() == [
         f"environment variable EXPORTCAST__TARGET_YEAR; environment variable EXPORTCAST__MODELS__PARAMS; {cfg}: "
         "invalid configuration:",
-        "  'target_year': Input should be greater than or equal to 2000 (got '1999')",
+        "  'target_year': must be a year (2000-2100) or auto (got '1999')",
         "  'models.params': parameters given for unknown model(s) ['lstm']; available: seasonal_naive, naive, ets, "
         "theta, arima, prophet, ensemble, arimax, arimax_wsts, arimax_flash, cycle, cycle_wsts, cycle_blend, chip_momentum, chip_momentum_blend (got {'arima': {'max_p': 2}, 'lstm': {}})",
         "  'backtest.windows': Input should be greater than or equal to 1 (got 0)",
@@ -245,3 +246,34 @@ def test_the_data_checks_of_a_user_csv_come_from_the_file_or_the_environment(tmp
     monkeypatch.setenv("EXPORTCAST__DATA__PLAUSIBILITY_FACTOR", "1")
     with pytest.raises(ConfigError, match=r"'data.plausibility_factor': Input should be greater than 1 \(got '1'\)"):
         load_settings(cfg)
+
+
+@pytest.mark.parametrize(("last", "year", "end"), [("2025-10", 2025, "2026-12-01"), ("2025-11", 2025, "2026-12-01"),
+                                                  ("2025-12", 2026, "2026-12-01"), ("2026-03", 2026, "2026-12-01")])
+def test_target_year_auto_is_the_year_of_the_first_unobserved_month(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                   last: str, year: int, end: str) -> None:
+    from flows.update import resolve_target_year
+
+    months = pd.date_range("2023-01-01", last + "-01", freq="MS")
+    csv = tmp_path / "x.csv"
+    pd.DataFrame({"unique_id": "total", "ds": months.strftime("%Y-%m"), "y": 1.0}).to_csv(csv, index=False)
+    monkeypatch.setenv("EXPORTCAST__TARGET_YEAR", "auto")
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(f"data:\n  source: csv\n  path: {csv}\ninstitutional:\n  first_year: 2020\n", encoding="utf-8")
+    settings = load_settings(cfg)
+    assert settings.target_year == "auto"
+    with pytest.raises(ConfigError, match="target_year is auto: resolve it from the data first"):
+        settings.forecast_end
+    resolved = resolve_target_year(settings)
+    assert resolved.target_year == year and str(resolved.forecast_end.date()) == end
+    assert resolved.next_year_shown == (last[5:] in ("10", "11"))
+    assert resolve_target_year(resolved) is resolved  # an explicit year stays
+
+
+def test_target_year_auto_on_the_embedded_seed_is_2026(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from flows.update import resolve_target_year
+
+    monkeypatch.setenv("EXPORTCAST__TARGET_YEAR", "auto")
+    monkeypatch.setenv("EXPORTCAST__DATA__HOME", str(tmp_path / "empty-home"))
+    resolved = resolve_target_year(load_settings(REPO / "config.yaml"))
+    assert (resolved.target_year, resolved.next_year_shown) == (2026, False)
