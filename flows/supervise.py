@@ -227,13 +227,7 @@ def _watchdog(state: _ChildState, grace: float, redeliver: float = REDELIVER_SEC
     while True:
         if state.signum is None and os.getppid() != state.parent_pid:
             state.stop(signal.SIGTERM)
-        if state.signum is not None and state.on_stop is not None:
-            on_stop, state.on_stop = state.on_stop, None
-            try:
-                on_stop(state.signum)
-            except Exception as exc:  # noqa: BLE001 - the watchdog must go on bounding the stop
-                print(f"exportcast: clean-up at {signal.Signals(state.signum).name} failed "
-                      f"({type(exc).__name__}: {exc})", file=sys.stderr, flush=True)
+        _call_on_stop(state)
         now = time.monotonic()
         if state.signum is not None and not state.finished:
             delivered = delivered if delivered is not None else state.since
@@ -250,6 +244,22 @@ def _watchdog(state: _ChildState, grace: float, redeliver: float = REDELIVER_SEC
             kill_descendants()
             os._exit(128 + state.signum if state.signum else 1)
         time.sleep(POLL_SECONDS)
+
+
+def _call_on_stop(state: _ChildState) -> None:
+    """Call the child's ``on_stop`` once, if a stop was recorded (from the watchdog, or from the main
+    thread when the target ended before the watchdog's next look); an error is printed, not raised."""
+    with state.lock:
+        on_stop = state.on_stop if state.signum is not None else None
+        if on_stop is not None:
+            state.on_stop = None
+    if on_stop is None:
+        return
+    try:
+        on_stop(state.signum)
+    except Exception as exc:  # noqa: BLE001 - the stop must go on
+        print(f"exportcast: clean-up at {signal.Signals(state.signum).name} failed "
+              f"({type(exc).__name__}: {exc})", file=sys.stderr, flush=True)
 
 
 def run_pipeline_with_source(settings: "Settings", source: str | None) -> None:
@@ -317,6 +327,7 @@ def _child_main(target: Callable[[Any, str | None], Any], settings: "Settings", 
             target(settings, source)
         finally:
             state.finishing()
+            _call_on_stop(state)
             kill_descendants()
         if state.signum is not None:  # a target that ends on a stop (Prefect's serve returns on one)
             code = 128 + state.signum
