@@ -35,10 +35,11 @@ enabled ones, on the shared exog joined with the extra regressor columns of THAT
 model the extras leave out at a cutoff (its indicator cannot serve it) gets a 'skipped' fit row
 with the reason and no forecast, so it is not scored there.
 
-Seeds: the sample paths of (series, model) use a seed derived from ``settings.seed`` and a
-stable CRC32 of the series id and model name, so results do not depend on ``n_jobs``, on the
-executor (joblib or Dask, ``run_batches``), on the batch a series lands in, or on which other
-series are in the frame.
+Seeds: the sample paths of (series, model, cutoff) use a seed derived from ``settings.seed`` and
+a stable CRC32 of the series id, the model name and the cutoff (the history's last month), so
+results do not depend on ``n_jobs``, on the executor (joblib or Dask, ``run_batches``), on the
+batch a series lands in, on the worker or the order it runs in, or on which other series are in
+the frame.
 """
 from __future__ import annotations
 
@@ -205,9 +206,13 @@ class SeriesOutcome:
 
 
 # --------------------------------------------------------------------------- helpers
-def series_seed(seed: int, unique_id: str, model: str) -> int:
-    """Stable 32-bit seed for (run seed, series, model): same in every process and run."""
+def series_seed(seed: int, unique_id: str, model: str, cutoff: pd.Timestamp | None = None) -> int:
+    """Stable 32-bit seed for (run seed, series, model, cutoff = the last month of the history the
+    model was fitted on): same in every process, worker and run, whatever the order of the work;
+    each backtest window draws its own paths."""
     entropy = [int(seed) & 0xFFFFFFFF, zlib.crc32(unique_id.encode()), zlib.crc32(model.encode())]
+    if cutoff is not None:
+        entropy.append(zlib.crc32(f"{pd.Timestamp(cutoff):%Y-%m}".encode()))
     return int(np.random.SeedSequence(entropy).generate_state(1)[0])
 
 
@@ -375,7 +380,7 @@ def fit_series(unique_id: str, y: pd.Series, settings: EngineSettings, *, h: int
         primary = [] if reason else [spec.name]
         candidates = primary + [c for c in chain if c not in primary]
         errors: list[str] = []
-        seed = series_seed(settings.seed, unique_id, spec.name)
+        seed = series_seed(settings.seed, unique_id, spec.name, y.index[-1])
         for name in candidates:
             params = dict(spec.params) if name == spec.name else settings.params_of(name)
             timer = [0.0]
