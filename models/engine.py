@@ -82,6 +82,11 @@ FORECAST_FRAME_COLUMNS: tuple[str, ...] = ("unique_id", "ds", "model", *FORECAST
 FIT_COLUMNS: tuple[str, ...] = ("unique_id", "model", "model_used", "status", "reason", "error", "n_obs", "description")
 ANNUAL_COLUMNS: tuple[str, ...] = ("unique_id", "year", "model", "forecast", "lo_80", "hi_80", "lo_95", "hi_95",
                                    "observed", "n_observed", "n_forecast", "reason")
+#: BLAS/OpenMP threads of a fit, in a worker and in this process alike: the summation order of a
+#: threaded BLAS call depends on the thread count, so a fit in the pipeline process (n_jobs 1, or a
+#: single item) differed from the same fit in a loky worker by 1e-15 (issue 19 item 8); the
+#: parallelism is over series, so one thread per fit costs nothing
+FIT_BLAS_THREADS = 1
 # libraries that log on every fit; muted inside the fitting loop
 _NOISY_LOGGERS = ("cmdstanpy", "prophet", "prophet.plot", "statsmodels")
 
@@ -547,26 +552,30 @@ def run_batches(func: Callable[[T], R], items: Sequence[T], *, n_jobs: int, prog
             report(done)
         return slots
 
+    from threadpoolctl import threadpool_limits
+
     if n_jobs == 1 or len(items) == 1:
         results: list[R] = []
-        for batch in _batched(items, max(1, len(items) // 10)):
-            results.extend(_quietly(func, batch))
-            done += len(batch)
-            report(done)
+        with threadpool_limits(limits=FIT_BLAS_THREADS):  # as in a worker: same threads, same bits
+            for batch in _batched(items, max(1, len(items) // 10)):
+                results.extend(_quietly(func, batch))
+                done += len(batch)
+                report(done)
         return results
 
-    from joblib import Parallel, delayed  # imported here: the n_jobs=1 path needs no joblib
+    from joblib import Parallel, delayed, parallel_config  # imported here: the n_jobs=1 path needs no joblib
     if costs is not None:
         order = sorted(range(len(items)), key=lambda i: -float(costs[i]))
         batches = [[i] for i in order]
     else:
         batches = _batched(list(range(len(items))), 4 * workers)
-    parallel = Parallel(n_jobs=n_jobs, backend="loky", return_as="generator", pre_dispatch="all")
-    for batch, out in zip(batches, parallel(delayed(_quietly)(func, [items[i] for i in b]) for b in batches)):
-        for i, result in zip(batch, out):
-            slots[i] = result
-        done += len(batch)
-        report(done)
+    with parallel_config(backend="loky", inner_max_num_threads=FIT_BLAS_THREADS):
+        parallel = Parallel(n_jobs=n_jobs, return_as="generator", pre_dispatch="all")
+        for batch, out in zip(batches, parallel(delayed(_quietly)(func, [items[i] for i in b]) for b in batches)):
+            for i, result in zip(batch, out):
+                slots[i] = result
+            done += len(batch)
+            report(done)
     return slots
 
 
