@@ -481,12 +481,17 @@ def serve(
     flash-nowcast (09:00 on the 11th and the 21st), Asia/Seoul.
 
     Needs a Prefect server (its scheduler creates the runs): `prefect server start --host 127.0.0.1`,
-    then PREFECT_API_URL=http://127.0.0.1:4200/api; with no PREFECT_API_URL this refuses."""
-    from flows.deployment import serve as serve_deployment
+    then PREFECT_API_URL=http://127.0.0.1:4200/api; with no PREFECT_API_URL this refuses.
+    One run of each deployment at a time; stopping serve ends the runs it started."""
+    from flows.deployment import serve_supervised
+    from flows.settings import load_settings
 
-    # a bad cron / time zone or no reachable server is a ScheduleError / PrefectServerError: one line, exit 2
-    serve_deployment(source=source, config_path=str(config), cron=cron, timezone=timezone,
-                     flash_cron=flash_cron, flash_timezone=flash_timezone)
+    # a bad cron / time zone or no reachable server is a ScheduleError / PrefectServerError: one line, exit 2;
+    # the runner then runs in the supervised child of `exportcast run` (flows/supervise.py)
+    code = serve_supervised(load_settings(config), source=source, config_path=str(config), cron=cron,
+                            timezone=timezone, flash_cron=flash_cron, flash_timezone=flash_timezone)
+    if code:
+        raise typer.Exit(code=code)
 
 
 @app.command("models")

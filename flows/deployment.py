@@ -27,11 +27,24 @@ with a one-line instruction (``prefect server start --host 127.0.0.1``, then set
   fire; the one-line refusal makes the dependency explicit and costs the user one command.
 
 A ``PREFECT_API_URL`` that does not answer is refused the same way, before serving.
+
+**One run at a time.** Each deployment has ``concurrency_limit: 1`` with the collision strategy
+``CANCEL_NEW`` (``CONCURRENCY``; docs/decisions/0120-deployment-concurrency-cancel-new.md says
+why not ``ENQUEUE``): a run the scheduler (or a user) starts while one of the same deployment is
+still running is set CANCELLED by the server before it starts, so full runs never stack.
+
+**Nothing outlives serve.** ``exportcast serve`` runs the Prefect runner in the same supervised
+child process as ``exportcast run`` (flows/supervise.py, :func:`serve_supervised`): a SIGINT /
+SIGTERM of serve, or a SIGKILL of it (the child's parent-death signal), ends every flow-run
+process the runner started (``prefect.engine`` and its loky workers) at once, and the runs they
+carried that are not final yet are set CRASHED (:func:`flows.supervise.end_flow_run_processes`).
 """
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
+from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
 from prefect.client.schemas.schedules import CronSchedule
 from prefect.deployments.runner import RunnerDeployment
 from prefect.schedules import Cron
@@ -52,6 +65,10 @@ FLASH_CRON = "0 9 11,21 * *"
 FLASH_TAGS = ["exportcast", "flash"]
 START_SERVER = "prefect server start --host 127.0.0.1"
 LOCAL_API_URL = "http://127.0.0.1:4200/api"
+#: seconds the served child may take to unwind after a stop (its flow-run processes are ended at once)
+SERVE_GRACE_SECONDS = 10.0
+#: one run of a deployment at a time; a run due while one is running is cancelled (decision 0120)
+CONCURRENCY = ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW)
 
 
 class ScheduleError(ExportcastError, ValueError):
@@ -112,15 +129,16 @@ def build_flash_deployment(
 
 def _to_deployment(flow_: Any, name: str, source: str, config_path: str | None, cron: str, timezone: str,
                    tags: list[str], description: str) -> RunnerDeployment:
-    """One of the two deployments: the flow with its cron schedule and parameters ``source`` (and
-    ``config_path`` when given; the flows default to the repo's config.yaml)."""
+    """One of the two deployments: the flow with its cron schedule, parameters ``source`` (and
+    ``config_path`` when given; the flows default to the repo's config.yaml) and the concurrency
+    limit ``CONCURRENCY``."""
     parameters: dict[str, Any] = {"source": source}
     if source == "embedded":  # the scheduled runs first update the embedded data (flows/update.py)
         parameters["update"] = True
     if config_path is not None:
         parameters["config_path"] = config_path
     return flow_.to_deployment(name=name, schedules=[Cron(cron, timezone=timezone)], parameters=parameters,
-                               tags=tags, description=description)
+                               tags=tags, description=description, concurrency_limit=CONCURRENCY)
 
 
 def require_server() -> str:
@@ -169,11 +187,40 @@ def serve(
     flash_cron: str = FLASH_CRON,
     flash_timezone: str = TIMEZONE,
 ) -> None:
-    """Serve both deployments from this process until interrupted (``exportcast serve``): check
-    the schedules, then the server, then hand over to Prefect's runner, which polls the server
-    for the runs its scheduler creates and executes each in a subprocess."""
+    """Serve both deployments from this process until interrupted: check the schedules, then the
+    server, then hand over to Prefect's runner, which polls the server for the runs its scheduler
+    creates and executes each in a subprocess. ``exportcast serve`` runs it supervised
+    (:func:`serve_supervised`)."""
     from prefect import serve as prefect_serve
 
     deployments = build_deployments(source, config_path, cron, timezone, flash_cron, flash_timezone)
     require_server()
     prefect_serve(*deployments)
+
+
+def serve_supervised(settings: Any, source: str = DEFAULT_SOURCE, config_path: str | None = None,
+                     cron: str = CRON, timezone: str = TIMEZONE, flash_cron: str = FLASH_CRON,
+                     flash_timezone: str = TIMEZONE, *, grace: float = SERVE_GRACE_SECONDS) -> int:
+    """``exportcast serve``: the schedules and the server are checked here (one-line errors), then
+    :func:`serve` runs in the supervised child process of ``exportcast run`` (flows/supervise.py),
+    whose stop ends every flow-run process at once and marks their runs CRASHED
+    (``end_flow_run_processes``). Returns the child's exit code (128 + N after signal N)."""
+    from flows.supervise import end_flow_run_processes, run_supervised
+
+    build_deployments(source, config_path, cron, timezone, flash_cron, flash_timezone)
+    require_server()
+    target = partial(_serve_child, config_path=config_path, cron=cron, timezone=timezone,
+                     flash_cron=flash_cron, flash_timezone=flash_timezone)
+    return run_supervised(settings, source, grace=grace, target=target, on_stop=end_flow_run_processes)
+
+
+def _serve_child(settings: Any, source: str | None, *, config_path: str | None, cron: str, timezone: str,
+                 flash_cron: str, flash_timezone: str) -> None:
+    """The supervised child of ``exportcast serve``: Prefect's runner until a stop, then no flow-run
+    process left (a run started between the stop's clean-up and the runner's end included)."""
+    from flows.supervise import end_flow_run_processes
+
+    try:
+        serve(source or DEFAULT_SOURCE, config_path, cron, timezone, flash_cron, flash_timezone)
+    finally:
+        end_flow_run_processes()

@@ -290,8 +290,9 @@ def flag_champions(table: pd.DataFrame, champion_of: Mapping[str, str]) -> pd.Da
 
 
 def split_timings(fits: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, float]]:
-    """``fits`` with run-dependent keys (``fit_seconds``) removed from each ``description`` JSON, and
-    the seconds they held summed per model (the requested model name)."""
+    """``fits`` with run-dependent keys (``fit_seconds``) removed from each ``description`` JSON, at
+    any depth (the ensemble nests its members' descriptions), and the seconds of the top-level keys
+    summed per model (the requested model name; a member's seconds are its own model's)."""
     seconds: dict[str, float] = {}
     descriptions = []
     for model, text in zip(fits["model"], fits["description"]):
@@ -299,16 +300,31 @@ def split_timings(fits: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, float]]:
             info = json.loads(text) if isinstance(text, str) and text else None
         except json.JSONDecodeError:
             info = None
-        if isinstance(info, dict) and any(k in info for k in TIMING_KEYS):
+        if _has_timings(info):
             for key in TIMING_KEYS:
-                value = info.pop(key, None)
+                value = info.get(key)
                 if isinstance(value, (int, float)) and math.isfinite(value):
                     seconds[str(model)] = round(seconds.get(str(model), 0.0) + float(value), 3)
-            text = json.dumps(info, sort_keys=True, default=str)
+            text = json.dumps(_without_timings(info), sort_keys=True, default=str)
         descriptions.append(text)
     out = fits.copy()
     out["description"] = descriptions
     return out, seconds
+
+
+def _has_timings(value: Any) -> bool:
+    if isinstance(value, dict):
+        return any(key in TIMING_KEYS or _has_timings(item) for key, item in value.items())
+    return isinstance(value, list) and any(_has_timings(item) for item in value)
+
+
+def _without_timings(value: Any) -> Any:
+    """``value`` (parsed JSON) without the ``TIMING_KEYS`` of its dicts, at any depth."""
+    if isinstance(value, dict):
+        return {key: _without_timings(item) for key, item in value.items() if key not in TIMING_KEYS}
+    if isinstance(value, list):
+        return [_without_timings(item) for item in value]
+    return value
 
 
 def total_headline(annual: pd.DataFrame, year: int) -> dict[str, Any] | None:

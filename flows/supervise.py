@@ -31,6 +31,15 @@ server and the loky workers kept running, and the MLflow and Prefect runs stayed
   (``signal.pthread_kill``: a real signal, so a blocking call returns to run the handler).
 - What cannot be cleaned up at the time (both processes SIGKILLed, the machine lost power) is
   cleaned up by the next run: see :func:`flows.tracking.reap_stale_runs`.
+- ``exportcast serve`` runs Prefect's runner in the same child (``on_stop``): its flow runs are
+  ``prefect.engine`` processes the runner starts, each with its own loky workers. A stop must not
+  wait for the runner to unwind (it pauses schedules, cancels runs one API call at a time, and
+  never sees a SIGKILL of ``serve``), so as soon as the child records a stop (a forwarded signal,
+  or its parent seen gone) its watchdog calls ``on_stop`` once: :func:`end_flow_run_processes`
+  kills every descendant at once and sets the flow runs they carried (each ``prefect.engine``
+  names its run in ``PREFECT__FLOW_RUN_ID``) CRASHED unless they already ended. With ``on_stop``
+  the child is also the subreaper of its descendants, so the workers of an engine the runner
+  ended are re-parented to it, not to init, and are still found.
 """
 from __future__ import annotations
 
@@ -145,6 +154,43 @@ def kill_descendants(timeout: float = 3.0) -> None:
     kill_processes(procs, timeout)
 
 
+#: the environment variable in which Prefect's runner names a flow-run process's run
+FLOW_RUN_ID_ENV = "PREFECT__FLOW_RUN_ID"
+
+
+def flow_run_ids(procs: list[psutil.Process]) -> list[str]:
+    """The Prefect flow runs that ``procs`` carry (``PREFECT__FLOW_RUN_ID`` of their environment,
+    inherited by their workers), each once, in the order found."""
+    found: dict[str, None] = {}
+    for proc in procs:
+        try:
+            run_id = proc.environ().get(FLOW_RUN_ID_ENV)
+        except psutil.Error:
+            continue
+        if run_id:
+            found.setdefault(run_id, None)
+    return list(found)
+
+
+def end_flow_run_processes(signum: int | None = None) -> list[str]:
+    """``on_stop`` of ``exportcast serve`` (``signum``: the stop), and its last step: kill every
+    descendant of this process now (the flow-run processes and their workers), then set the flow
+    runs they carried CRASHED (those not final yet: a run Prefect already marked stays as it is).
+    Returns the ids set CRASHED."""
+    try:
+        procs = psutil.Process().children(recursive=True)
+    except psutil.Error:  # pragma: no cover
+        return []
+    runs = flow_run_ids(procs)
+    kill_processes(procs)
+    if not runs:
+        return []
+    from flows.prefect_runs import crash_flow_runs
+
+    note = "stopped: exportcast serve " + (f"was ended by {signal.Signals(signum).name}" if signum else "ended")
+    return crash_flow_runs(dict.fromkeys(runs, note))
+
+
 # ====================================================================== the child
 class _ChildState:
     def __init__(self, parent_pid: int) -> None:
@@ -153,6 +199,7 @@ class _ChildState:
         self.since: float | None = None
         self.finished = False  # the pipeline returned or raised
         self.own_handler: Any = None  # the child's signal handler (another one is e.g. Prefect's)
+        self.on_stop: Callable[[int], Any] | None = None  # called once by the watchdog at a stop
         self.lock = threading.Lock()
 
     def stop(self, signum: int) -> bool:
@@ -180,6 +227,7 @@ def _watchdog(state: _ChildState, grace: float, redeliver: float = REDELIVER_SEC
     while True:
         if state.signum is None and os.getppid() != state.parent_pid:
             state.stop(signal.SIGTERM)
+        _call_on_stop(state)
         now = time.monotonic()
         if state.signum is not None and not state.finished:
             delivered = delivered if delivered is not None else state.since
@@ -196,6 +244,22 @@ def _watchdog(state: _ChildState, grace: float, redeliver: float = REDELIVER_SEC
             kill_descendants()
             os._exit(128 + state.signum if state.signum else 1)
         time.sleep(POLL_SECONDS)
+
+
+def _call_on_stop(state: _ChildState) -> None:
+    """Call the child's ``on_stop`` once, if a stop was recorded (from the watchdog, or from the main
+    thread when the target ended before the watchdog's next look); an error is printed, not raised."""
+    with state.lock:
+        on_stop = state.on_stop if state.signum is not None else None
+        if on_stop is not None:
+            state.on_stop = None
+    if on_stop is None:
+        return
+    try:
+        on_stop(state.signum)
+    except Exception as exc:  # noqa: BLE001 - the stop must go on
+        print(f"exportcast: clean-up at {signal.Signals(state.signum).name} failed "
+              f"({type(exc).__name__}: {exc})", file=sys.stderr, flush=True)
 
 
 def run_pipeline_with_source(settings: "Settings", source: str | None) -> None:
@@ -228,7 +292,8 @@ def _fail_own_runs(settings: Any, reason: str, stop: BaseException) -> None:
 
 
 def _child_main(target: Callable[[Any, str | None], Any], settings: "Settings", source: str | None,
-                conn: "Connection", parent_pid: int, grace: float) -> None:
+                conn: "Connection", parent_pid: int, grace: float,
+                on_stop: Callable[[int], Any] | None = None) -> None:
     """Body of the pipeline process (see the module docstring)."""
     try:
         os.setpgid(0, 0)  # Ctrl-C in the terminal goes to the supervisor, which forwards it once
@@ -236,6 +301,9 @@ def _child_main(target: Callable[[Any, str | None], Any], settings: "Settings", 
         pass
     set_parent_death_signal(signal.SIGTERM)
     state = _ChildState(parent_pid)
+    if on_stop is not None:
+        state.on_stop = on_stop
+        set_child_subreaper(True)
     if os.getppid() != parent_pid:  # the supervisor died before prctl took effect
         conn.close()
         os._exit(128 + signal.SIGTERM)
@@ -259,7 +327,12 @@ def _child_main(target: Callable[[Any, str | None], Any], settings: "Settings", 
             target(settings, source)
         finally:
             state.finishing()
+            _call_on_stop(state)
             kill_descendants()
+        if state.signum is not None:  # a target that ends on a stop (Prefect's serve returns on one)
+            code = 128 + state.signum
+            print(f"exportcast: interrupted by {signal.Signals(state.signum).name}; the pipeline stopped",
+                  file=sys.stderr, flush=True)
     except BaseException as exc:  # noqa: BLE001 - every error goes back to the supervisor
         if state.signum is None:
             code, message = _failure(exc)
@@ -304,13 +377,16 @@ def _exception(reply: dict[str, Any]) -> BaseException:
 
 
 def run_supervised(settings: "Settings", source: str | None = None, *, grace: float = GRACE_SECONDS,
-                   target: Callable[[Any, str | None], Any] = run_pipeline_with_source) -> int:
+                   target: Callable[[Any, str | None], Any] = run_pipeline_with_source,
+                   on_stop: Callable[[int], Any] | None = None) -> int:
     """Run the ``monthly-forecast`` pipeline (``target(settings, source)``: a module-level
     function, tests give another) in a child process and return its exit code (0 on success,
-    128 + N after signal N). An exception of the pipeline is raised here again."""
+    128 + N after signal N). An exception of the pipeline is raised here again. ``on_stop(signum)``
+    (picklable), when given, is called once in the child as soon as it records a stop, beside the
+    target's unwinding (``exportcast serve``: :func:`end_flow_run_processes`)."""
     ctx = multiprocessing.get_context("spawn")
     receiver, sender = ctx.Pipe(duplex=False)
-    child = ctx.Process(target=_child_main, args=(target, settings, source, sender, os.getpid(), grace),
+    child = ctx.Process(target=_child_main, args=(target, settings, source, sender, os.getpid(), grace, on_stop),
                         name="exportcast-pipeline")
     received: list[signal.Signals] = []
 

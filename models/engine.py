@@ -40,10 +40,11 @@ enabled ones, on the shared exog joined with the extra regressor columns of THAT
 model the extras leave out at a cutoff (its indicator cannot serve it) gets a 'skipped' fit row
 with the reason and no forecast, so it is not scored there.
 
-Seeds: the sample paths of (series, model) use a seed derived from ``settings.seed`` and a
-stable CRC32 of the series id and model name, so results do not depend on ``n_jobs``, on the
-executor (joblib or Dask, ``run_batches``), on the batch a series lands in, or on which other
-series are in the frame.
+Seeds: the sample paths of (series, model, cutoff) use a seed derived from ``settings.seed`` and
+a stable CRC32 of the series id, the model name and the cutoff (the history's last month), so
+results do not depend on ``n_jobs``, on the executor (joblib or Dask, ``run_batches``), on the
+batch a series lands in, on the worker or the order it runs in, or on which other series are in
+the frame.
 """
 from __future__ import annotations
 
@@ -86,6 +87,11 @@ FORECAST_FRAME_COLUMNS: tuple[str, ...] = ("unique_id", "ds", "model", *FORECAST
 FIT_COLUMNS: tuple[str, ...] = ("unique_id", "model", "model_used", "status", "reason", "error", "n_obs", "description")
 ANNUAL_COLUMNS: tuple[str, ...] = ("unique_id", "year", "model", "forecast", "lo_80", "hi_80", "lo_95", "hi_95",
                                    "observed", "n_observed", "n_forecast", "reason")
+#: BLAS/OpenMP threads of a fit, in a worker and in this process alike: the summation order of a
+#: threaded BLAS call depends on the thread count, so a fit in the pipeline process (n_jobs 1, or a
+#: single item) differed from the same fit in a loky worker by 1e-15 (issue 19 item 8); the
+#: parallelism is over series, so one thread per fit costs nothing
+FIT_BLAS_THREADS = 1
 # libraries that log on every fit; muted inside the fitting loop
 _NOISY_LOGGERS = ("cmdstanpy", "prophet", "prophet.plot", "statsmodels")
 
@@ -218,9 +224,13 @@ class SeriesOutcome:
 
 
 # --------------------------------------------------------------------------- helpers
-def series_seed(seed: int, unique_id: str, model: str) -> int:
-    """Stable 32-bit seed for (run seed, series, model): same in every process and run."""
+def series_seed(seed: int, unique_id: str, model: str, cutoff: pd.Timestamp | None = None) -> int:
+    """Stable 32-bit seed for (run seed, series, model, cutoff = the last month of the history the
+    model was fitted on): same in every process, worker and run, whatever the order of the work;
+    each backtest window draws its own paths."""
     entropy = [int(seed) & 0xFFFFFFFF, zlib.crc32(unique_id.encode()), zlib.crc32(model.encode())]
+    if cutoff is not None:
+        entropy.append(zlib.crc32(f"{pd.Timestamp(cutoff):%Y-%m}".encode()))
     return int(np.random.SeedSequence(entropy).generate_state(1)[0])
 
 
@@ -392,7 +402,7 @@ def fit_series(unique_id: str, y: pd.Series, settings: EngineSettings, *, h: int
         primary = [] if reason else [spec.name]
         candidates = primary + [c for c in chain if c not in primary]
         errors: list[str] = []
-        seed = series_seed(settings.seed, unique_id, spec.name)
+        seed = series_seed(settings.seed, unique_id, spec.name, y.index[-1])
         for name in candidates:
             params = dict(spec.params) if name == spec.name else settings.params_of(name)
             timer = [0.0]
@@ -609,26 +619,30 @@ def run_batches(func: Callable[[T], R], items: Sequence[T], *, n_jobs: int, prog
             report(done)
         return slots
 
+    from threadpoolctl import threadpool_limits
+
     if n_jobs == 1 or len(items) == 1:
         results: list[R] = []
-        for batch in _batched(items, max(1, len(items) // 10)):
-            results.extend(_quietly(func, batch))
-            done += len(batch)
-            report(done)
+        with threadpool_limits(limits=FIT_BLAS_THREADS):  # as in a worker: same threads, same bits
+            for batch in _batched(items, max(1, len(items) // 10)):
+                results.extend(_quietly(func, batch))
+                done += len(batch)
+                report(done)
         return results
 
-    from joblib import Parallel, delayed  # imported here: the n_jobs=1 path needs no joblib
+    from joblib import Parallel, delayed, parallel_config  # imported here: the n_jobs=1 path needs no joblib
     if costs is not None:
         order = sorted(range(len(items)), key=lambda i: -float(costs[i]))
         batches = [[i] for i in order]
     else:
         batches = _batched(list(range(len(items))), 4 * workers)
-    parallel = Parallel(n_jobs=n_jobs, backend="loky", return_as="generator", pre_dispatch="all")
-    for batch, out in zip(batches, parallel(delayed(_quietly)(func, [items[i] for i in b]) for b in batches)):
-        for i, result in zip(batch, out):
-            slots[i] = result
-        done += len(batch)
-        report(done)
+    with parallel_config(backend="loky", inner_max_num_threads=FIT_BLAS_THREADS):
+        parallel = Parallel(n_jobs=n_jobs, return_as="generator", pre_dispatch="all")
+        for batch, out in zip(batches, parallel(delayed(_quietly)(func, [items[i] for i in b]) for b in batches)):
+            for i, result in zip(batch, out):
+                slots[i] = result
+            done += len(batch)
+            report(done)
     return slots
 
 

@@ -547,9 +547,10 @@ def reconcile_published(forecasts: pd.DataFrame, annual: pd.DataFrame | None, fi
                 shared = None  # working days outside the calendar: as in the engine, the model ran without them
             own = (own_exog or {}).get(uid)  # NaN there means "not public yet": the model forecasts it
             X = with_own_columns(shared, own.reindex(months) if own is not None else None)
-        paths[uid] = model.sample_paths(len(months), n_paths, series_seed(seed, uid, champ), X)
+        paths[uid] = model.sample_paths(len(months), n_paths, series_seed(seed, uid, champ, history[uid].index[-1]), X)
+    cutoff = max(history[uid].index[-1] for uid in hierarchy.series)
     paths = copula_order(paths, residuals, hierarchy.series,
-                         np.random.default_rng(series_seed(seed, "copula", RECONCILED)))
+                         np.random.default_rng(series_seed(seed, "copula", RECONCILED, cutoff)))
     joint = reconcile_paths(paths, rec)  # not re-centred: a kept series keeps its base paths and interval
     new_annual, new_fits, new_fitted = [], [], dict(fitted)
     out = out.sort_values(["unique_id", "ds"]).reset_index(drop=True)

@@ -86,6 +86,9 @@ def test_prefect_yaml_declares_the_same_deployments() -> None:
         assert built.entrypoint.endswith(entry)
         assert dep["parameters"] == built.parameters
         assert dep["tags"] == built.tags
+        # one run at a time, a run due meanwhile cancelled (issue 19 item 7, decision 0120)
+        assert dep["concurrency_limit"] == {"limit": 1, "collision_strategy": "CANCEL_NEW"}
+        assert (built.concurrency_limit, built.concurrency_options.collision_strategy.value) == (1, "CANCEL_NEW")
         (sched,) = dep["schedules"]
         assert (sched["cron"], sched["timezone"]) == (built.schedules[0].schedule.cron, built.schedules[0].schedule.timezone)
     assert (monthly["schedules"][0]["cron"], flash["schedules"][0]["cron"]) == (deployment.CRON, deployment.FLASH_CRON)

@@ -58,6 +58,20 @@ def test_split_timings_moves_fit_seconds_out_of_the_description() -> None:
     assert "fit_seconds" in fits["description"].iloc[0]  # the input is not changed
 
 
+def test_split_timings_removes_the_nested_timings_of_an_ensemble() -> None:
+    # the ensemble's description nests its members' (arima's with fit_seconds): issue 19 item 8
+    member = {"spec": "ARIMA(1,1,0)", "fit_seconds": 2.5}
+    fits = pd.DataFrame({"unique_id": ["a", "a"], "model": ["ensemble", "arima"],
+                         "description": [json.dumps({"members": ["arima"], "member_descriptions": {"arima": member},
+                                                     "paths": [{"fit_seconds": 1.0, "n": 3}]}),
+                                         json.dumps(member)]})
+    clean, seconds = split_timings(fits)
+    assert list(clean["description"]) == [
+        '{"member_descriptions": {"arima": {"spec": "ARIMA(1,1,0)"}}, "members": ["arima"], "paths": [{"n": 3}]}',
+        '{"spec": "ARIMA(1,1,0)"}']
+    assert seconds == {"arima": 2.5}  # a member's seconds are counted once, under its own model
+
+
 def _stage_results():
     """A hand-made backtest + forecast of two series: 'total' (champion ets) and 'b' (champion naive)."""
     months = pd.date_range("2025-01-01", periods=2, freq="MS")

@@ -221,3 +221,68 @@ def test_a_stop_lost_in_the_pipeline_is_delivered_again_after_the_supervisor_is_
     seconds = time.monotonic() - killed
     assert gone, "the pipeline process outlived its killed supervisor by 20 s"
     assert 4.0 <= seconds < 12.0, seconds
+
+
+# ------------------------------------------------------------------ exportcast serve's on-stop hook
+def serves_until_stopped(settings: Settings, source: str | None) -> None:
+    """Like Prefect's serve: a flow-run process (PREFECT__FLOW_RUN_ID in its environment) with a
+    worker of its own; on a stop the runner swallows the KeyboardInterrupt and returns."""
+    code = "import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)']); time.sleep(120)"
+    engine = subprocess.Popen([sys.executable, "-c", code], env={**os.environ, "PREFECT__FLOW_RUN_ID": "run-1"})
+    deadline = time.monotonic() + 30
+    while len(psutil.Process(engine.pid).children()) < 1 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    worker = psutil.Process(engine.pid).children()[0].pid
+    Path(source).write_text(f"{os.getpid()} {engine.pid} {worker}")
+    try:
+        time.sleep(120)
+    except KeyboardInterrupt:
+        return
+
+
+def records_the_stop(signum: int) -> None:
+    """An on_stop that notes what end_flow_run_processes would see, then does its work without Prefect."""
+    from flows import supervise
+
+    procs = psutil.Process().children(recursive=True)
+    Path(os.environ["EXPORTCAST_TEST_ON_STOP"]).write_text(f"{signum} {','.join(supervise.flow_run_ids(procs))}")
+    supervise.kill_processes(procs)
+
+
+def test_on_stop_ends_the_flow_run_processes_at_once_and_the_stop_exits_128_plus_n(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]) -> None:
+    marker, noted = tmp_path / "pids", tmp_path / "on-stop"
+    monkeypatch.setenv("EXPORTCAST_TEST_ON_STOP", str(noted))  # the spawned child inherits it
+    result: dict[str, int] = {}
+    thread = threading.Thread(target=lambda: result.setdefault("code", run_supervised(
+        _settings(tmp_path), str(marker), target=serves_until_stopped, grace=20.0, on_stop=records_the_stop)))
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not (marker.is_file() and marker.read_text().count(" ") == 2) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    child, engine, worker = (psutil.Process(int(pid)) for pid in marker.read_text().split())
+    os.kill(child.pid, signal.SIGINT)
+    gone, alive = psutil.wait_procs([engine, worker], timeout=10)
+    thread.join(30)
+    assert not alive, "the flow-run process or its worker outlived the stop"
+    assert noted.read_text() == f"{int(signal.SIGINT)} run-1"
+    assert result["code"] == 128 + signal.SIGINT  # the target returned, the stop still says so
+    assert capfd.readouterr().err == "exportcast: interrupted by SIGINT; the pipeline stopped\n"
+
+
+def test_end_flow_run_processes_sets_the_runs_they_carried_crashed(monkeypatch: pytest.MonkeyPatch) -> None:
+    from flows import prefect_runs, supervise
+
+    crashed: list[dict[str, str]] = []
+    monkeypatch.setattr(prefect_runs, "crash_flow_runs", lambda notes: crashed.append(dict(notes)) or list(notes))
+    engines = [subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"],
+                                env={**os.environ, "PREFECT__FLOW_RUN_ID": run}) for run in ("run-a", "run-b")]
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"],
+                             env={k: v for k, v in os.environ.items() if k != "PREFECT__FLOW_RUN_ID"})
+    procs = [psutil.Process(p.pid) for p in (*engines, other)]
+    assert supervise.end_flow_run_processes(signal.SIGTERM) == ["run-a", "run-b"]
+    assert crashed == [{"run-a": "stopped: exportcast serve was ended by SIGTERM",
+                        "run-b": "stopped: exportcast serve was ended by SIGTERM"}]
+    assert not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in procs)
+    for p in (*engines, other):
+        p.wait(5)

@@ -273,6 +273,15 @@ def test_seed_is_stable_and_distinct():
                 series_seed(0, "item:ships", "arima")}) == 4
 
 
+def test_seed_comes_from_series_model_and_cutoff_only():
+    # issue 19 item 8: the seed is the run seed's, the series', the model's and the cutoff's, never the worker's
+    cutoff = pd.Timestamp("2024-10-01")
+    assert series_seed(0, "total", "arima", cutoff) == series_seed(0, "total", "arima", pd.Timestamp("2024-10-01"))
+    assert series_seed(0, "total", "arima", cutoff) == 3917821212  # the same number in every process and version
+    assert len({series_seed(0, "total", "arima", cutoff), series_seed(0, "total", "arima", pd.Timestamp("2024-04-01")),
+                series_seed(0, "total", "arima")}) == 3
+
+
 def test_keep_models_returns_fitted_models():
     res = forecast(_frame(a=ONE_TO_24), _settings("mean"), horizon=1, keep_models=True, factory=toy_factory)
     assert set(res.fitted) == {("a", "seasonal_naive"), ("a", "mean")}
