@@ -82,7 +82,7 @@ def resolve_target_year(settings: Settings) -> Settings:
     elif data.source == "csv":
         from features.readers import read_user_csv
 
-        frame = read_user_csv(data.path)
+        frame = read_user_csv(data.path, **data.checks())
         total = frame.loc[frame["unique_id"] == "total", "ds"]
         last = (total if not total.empty else frame["ds"]).max()
     else:

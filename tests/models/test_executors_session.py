@@ -99,7 +99,9 @@ def test_the_pipeline_runs_every_stage_in_one_session(fake, monkeypatch):
         return "published"
 
     monkeypatch.setattr(pipeline, "_execute", stages)
-    assert pipeline.execute(None) == "published"
+    from flows.settings import load_settings
+
+    assert pipeline.execute(load_settings(None)) == "published"
     assert fake.opened == fake.closed == [("", 2)]
 
 
