@@ -43,7 +43,7 @@ from flows.pipeline import (DEFAULT_CONFIG, INDICATORS_FILE, StageRunner, active
                             with_source)
 from flows.publish import publish
 from flows.results import NOWCAST, TRACKING, empty_table, format_table, jsonable
-from flows.settings import DataSettings, Settings, load_settings
+from flows.settings import DataSettings, Settings
 
 FLOW_NAME = "flash-nowcast"
 RUN_KIND = "flash-nowcast"
@@ -258,18 +258,11 @@ def flash_nowcast(config_path: str | None = None, source: str | None = None, upd
     """Load the config (``config_path``, default the repo's config.yaml), optionally override
     ``data.source``, nowcast and publish (the deployment's entry point). ``update`` (the flash
     deployment): first ``exportcast data update`` (the new flash); nothing new: one line, nothing published."""
-    from flows.preflight import prepare_run
+    from flows.update import scheduled_settings
 
     path = Path(config_path) if config_path else (DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else None)
-    settings = prepare_run(load_settings(path), source)  # a non-production source: its own folder
-    if update:
-        from flows.update import update_before_run
-
-        nothing_new = update_before_run(settings, settings.publish.dir / FLASH_RUN_JSON)
-        if nothing_new:
-            print(nothing_new, flush=True)
-            return None
-    return execute_flash(settings)
+    settings = scheduled_settings(path, source, update, FLASH_RUN_JSON)
+    return None if settings is None else execute_flash(settings)
 
 
 @flow(name=FLOW_NAME, log_prints=False, description="flash-nowcast with settings already loaded")

@@ -52,7 +52,7 @@ from flows import jobs
 from flows.archive import append_archive, archive_metrics, with_archive
 from flows.publish import publish
 from flows.results import RegistryRecord, Results, RunRecord, assemble
-from flows.settings import DataSettings, Settings, load_settings
+from flows.settings import DataSettings, Settings
 
 if TYPE_CHECKING:  # pragma: no cover
     from models.backtest import BacktestResult
@@ -671,19 +671,12 @@ def monthly_forecast(config_path: str | None = None, source: str | None = None,
     """Load the config (``config_path``, default the repo's config.yaml), optionally override
     ``data.source``, run every step and publish. ``update`` (the monthly deployment): first
     ``exportcast data update``; when nothing is new, say so in one line and publish nothing."""
-    from flows.preflight import prepare_run
+    from flows.results import RUN_JSON
+    from flows.update import scheduled_settings
 
     path = Path(config_path) if config_path else (DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else None)
-    settings = prepare_run(load_settings(path), source)  # a non-production source publishes to its own folder
-    if update:
-        from flows.results import RUN_JSON
-        from flows.update import update_before_run
-
-        nothing_new = update_before_run(settings, settings.publish.dir / RUN_JSON)
-        if nothing_new:
-            print(nothing_new, flush=True)
-            return None
-    return execute(settings)
+    settings = scheduled_settings(path, source, update, RUN_JSON)
+    return None if settings is None else execute(settings)
 
 
 @flow(name=FLOW_NAME, log_prints=False, description="monthly-forecast with settings already loaded")

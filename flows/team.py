@@ -362,22 +362,13 @@ def spawn(paths: TeamPaths, name: str, argv: Sequence[str], env: Mapping[str, st
 
 def stop_tree(proc: psutil.Process, timeout: float = STOP_TIMEOUT_SECONDS) -> None:
     """SIGTERM a process and all its descendants, SIGKILL whatever is left after ``timeout``."""
+    from flows.supervise import kill_processes
+
     try:
         family = [proc, *proc.children(recursive=True)]
     except psutil.NoSuchProcess:
         return
-    for member in family:
-        try:
-            member.send_signal(signal.SIGTERM)
-        except psutil.NoSuchProcess:
-            pass
-    _, alive = psutil.wait_procs(family, timeout=timeout)
-    for member in alive:
-        try:
-            member.kill()
-        except psutil.NoSuchProcess:
-            pass
-    psutil.wait_procs(alive, timeout=5)
+    kill_processes(family, timeout=timeout)
 
 
 def base_env() -> dict[str, str]:

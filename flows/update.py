@@ -42,6 +42,21 @@ def active_data_dir(settings: Settings | DataSettings) -> Path:
     return vintages.active_data_dir(data.home)
 
 
+def scheduled_settings(config: Path | None, source: str | None, update: bool, record_name: str) -> Settings | None:
+    """The settings of a deployment's run (the two flows' shared start): read once, the source
+    applied and the publish folder chosen and checked (a non-production source gets its own), then,
+    with ``update``, ``exportcast data update``; None (after printing the one line) when nothing is
+    new since the run whose ``record_name`` (run.json / flash_run.json) was last published."""
+    from flows.preflight import prepare_run
+    from flows.settings import load_settings
+
+    settings = prepare_run(load_settings(config), source)
+    if update and (nothing_new := update_before_run(settings, settings.publish.dir / record_name)):
+        print(nothing_new, flush=True)
+        return None
+    return settings
+
+
 def update_before_run(settings: Settings, record: Path) -> str | None:
     """The first step of the scheduled flows (``update=True``): update the embedded data; the one
     line to print and stop with when nothing is new (no new vintage, and ``record``, the run.json
