@@ -73,6 +73,16 @@ def log_growth(values: np.ndarray) -> np.ndarray:
     return logs[SEASON:] - logs[:-SEASON]
 
 
+def lognormal_bounds(mu: np.ndarray, sd: np.ndarray) -> dict[str, np.ndarray]:
+    """Mean and central bounds of exp(N(mu, sd^2)) month by month: the forecast is the lognormal
+    mean, the bounds the exponentiated normal quantiles."""
+    out = {"forecast": np.exp(mu + sd**2 / 2)}
+    for level in LEVELS:
+        out[f"lo_{level}"] = np.exp(mu - Z[level] * sd)
+        out[f"hi_{level}"] = np.exp(mu + Z[level] * sd)
+    return out
+
+
 @dataclass(frozen=True)
 class GrowthAR:
     """Dynamics of the 12-month log growth: ``g_t = intercept + sum_j phi[j-1] g_{t-j} + e_t``."""
@@ -205,12 +215,7 @@ class GrowthCycle(Forecaster):
 
     def _predict(self, h: int, X_future: pd.DataFrame | None) -> dict[str, np.ndarray]:
         mu, A = self._moments(h)
-        sd = self.sigma_ * np.sqrt((A**2).sum(axis=1))
-        out = {"forecast": np.exp(mu + sd**2 / 2)}
-        for level in LEVELS:
-            out[f"lo_{level}"] = np.exp(mu - Z[level] * sd)
-            out[f"hi_{level}"] = np.exp(mu + Z[level] * sd)
-        return out
+        return lognormal_bounds(mu, self.sigma_ * np.sqrt((A**2).sum(axis=1)))
 
     def _sample_paths(self, h: int, n_paths: int, rng: np.random.Generator, X_future: pd.DataFrame | None) -> np.ndarray:
         mu, A = self._moments(h)

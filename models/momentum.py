@@ -38,9 +38,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from models.base import LEVELS, Forecaster, ModelInputError
+from models.base import Forecaster, ModelInputError
 from models.baselines import seasonal_interpolate
-from models.cycle import MIN_RESIDUALS, SEASON, Z, CycleBlend, GrowthCycle, GrowthCycleWsts
+from models.cycle import MIN_RESIDUALS, SEASON, CycleBlend, GrowthCycle, GrowthCycleWsts, lognormal_bounds
 from models.ensemble import Ensemble
 from models.registry import register
 
@@ -196,12 +196,7 @@ class ChipMomentum(Forecaster):
         return mu, s
 
     def _predict(self, h: int, X_future: pd.DataFrame | None) -> dict[str, np.ndarray]:
-        mu, s = self._moments(h)
-        out = {"forecast": np.exp(mu + s**2 / 2)}
-        for level in LEVELS:
-            out[f"lo_{level}"] = np.exp(mu - Z[level] * s)
-            out[f"hi_{level}"] = np.exp(mu + Z[level] * s)
-        return out
+        return lognormal_bounds(*self._moments(h))
 
     def _sample_paths(self, h: int, n_paths: int, rng: np.random.Generator, X_future: pd.DataFrame | None) -> np.ndarray:
         mu, s = self._moments(h)
