@@ -62,6 +62,21 @@ def _stop(process: subprocess.Popen | None) -> None:
         break
 
 
+def _wait_until_healthy(server: subprocess.Popen, api: str, log_path: Path) -> None:
+    """Poll a started ``prefect server``'s health endpoint until it answers 200; fail with its log's
+    tail when it exits or is not up within SERVER_START_SECONDS."""
+    deadline = time.monotonic() + SERVER_START_SECONDS
+    while True:
+        assert server.poll() is None, f"prefect server exited with {server.returncode}:\n{_tail(log_path)}"
+        try:
+            if httpx.get(f"{api}/health", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline, f"server not up in {SERVER_START_SECONDS} s:\n{_tail(log_path)}"
+        time.sleep(POLL_SECONDS)
+
+
 def _tail(path: Path, lines: int = 25) -> str:
     return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:]) if path.exists() else ""
 
@@ -86,16 +101,7 @@ def test_served_cron_schedule_fires_on_a_real_server(tmp_path: Path, synthetic_c
                 [str(bin_dir / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port),
                  "--scheduler", "--no-ui", "--analytics-off"],
                 env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + SERVER_START_SECONDS
-        while True:
-            assert server.poll() is None, f"prefect server exited with {server.returncode}:\n{_tail(server_log)}"
-            try:
-                if httpx.get(f"{api}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, f"server not up in {SERVER_START_SECONDS} s:\n{_tail(server_log)}"
-            time.sleep(POLL_SECONDS)
+        _wait_until_healthy(server, api, server_log)
         server_seconds = time.monotonic() - started
 
         with serve_log.open("wb") as log:

@@ -28,7 +28,7 @@ import pytest
 
 from flows import deployment
 from tests.flows.conftest import write_config
-from tests.flows.test_schedule import POLL_SECONDS, SERVER_START_SECONDS, _clean_env, _free_port, _stop, _tail
+from tests.flows.test_schedule import POLL_SECONDS, _clean_env, _free_port, _stop, _tail, _wait_until_healthy
 
 STOP_SECONDS = 15  # issue 19 item 7: no flow-run process alive 15 s after the stop
 RUNNING_SECONDS = 180  # serve up, the runner's poll, the engine's start and its first loky worker, under load
@@ -51,16 +51,7 @@ def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str,
              str(port), "--scheduler", "--no-ui", "--analytics-off"],
             env=env, cwd=folder, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        deadline = time.monotonic() + SERVER_START_SECONDS
-        while True:
-            assert server.poll() is None, f"prefect server exited with {server.returncode}:\n{_tail(log_path)}"
-            try:
-                if httpx.get(f"{api}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, f"server not up in {SERVER_START_SECONDS} s:\n{_tail(log_path)}"
-            time.sleep(POLL_SECONDS)
+        _wait_until_healthy(server, api, log_path)
         # the runner polls for due runs every 2 s instead of 10
         yield api, env | {"PREFECT_API_URL": api, "PREFECT_RUNNER_POLL_FREQUENCY": "2"}
     finally:
