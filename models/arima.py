@@ -48,6 +48,7 @@ from __future__ import annotations
 import math
 import time
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -117,7 +118,6 @@ def css_fit(w: np.ndarray, wx: np.ndarray | None, c: tuple[int, int, int, int], 
     SARIMAX order ar, ma, seasonal ar, seasonal ma). The first ``n_drop`` residuals are discarded
     for every candidate, so AICc values are comparable. Non-stationary or non-invertible
     solutions are rejected."""
-    from scipy.optimize import least_squares
     from scipy.signal import lfilter
 
     p, q, P, Q = c
@@ -139,8 +139,7 @@ def css_fit(w: np.ndarray, wx: np.ndarray | None, c: tuple[int, int, int, int], 
 
     theta0 = np.concatenate([beta0, np.zeros(p + q + P + Q)])
     if len(theta0):
-        sol = least_squares(residuals, theta0, method="lm", max_nfev=200 * len(theta0))  # MINPACK Levenberg-Marquardt: faster than trf on these small unbounded problems
-        theta = sol.x
+        theta = _minpack_lm(residuals, theta0)
     else:
         theta = theta0
     _, ar, ma = split(theta)
@@ -157,6 +156,30 @@ def css_fit(w: np.ndarray, wx: np.ndarray | None, c: tuple[int, int, int, int], 
     llf = -0.5 * n * (math.log(2 * math.pi * sse / n) + 1)
     aicc = -2 * llf + 2 * k + 2 * k * (k + 1) / (n - k - 1)
     return aicc, theta
+
+
+def _minpack_lm(residuals: Callable[[np.ndarray], np.ndarray], theta0: np.ndarray) -> np.ndarray:
+    """Least squares by MINPACK's Levenberg-Marquardt (``least_squares(method='lm')``: faster than
+    trf on these small unbounded problems, and trf ends elsewhere on MA terms near the unit circle),
+    with one inert parameter last, whose Jacobian column is zero.
+
+    The inert column is a workaround for a read past the Jacobian in scipy 1.15-1.17's C MINPACK:
+    ``qrfac`` recomputes a downdated column norm as ``enorm(m - j, &a[(j+1) + lda*k])``, one element
+    too many (the Fortran ``m - j`` with 1-based j). For the last column the extra element lies
+    past the buffer: freed heap memory, whose content depends on what the process did before. The
+    optimum then ended a few 1e-6 apart in two processes, or in two fits in one process (valgrind:
+    "Invalid read of size 8 ... 0 bytes after a block" in enorm < qrfac < LMDER; issue 19 item 8,
+    docs/decisions/0124). A zero column is never pivoted forward nor downdated, so it stays last,
+    and the extra element read for the column before it is its zero: every read is inside the
+    buffer and the result does not depend on the heap. The inert parameter stays 0."""
+    from scipy.optimize import least_squares
+
+    def padded(theta: np.ndarray) -> np.ndarray:
+        return residuals(theta[:-1])
+
+    start = np.append(theta0, 0.0)
+    sol = least_squares(padded, start, method="lm", max_nfev=200 * len(theta0))
+    return sol.x[:-1]
 
 
 @register
