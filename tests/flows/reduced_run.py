@@ -7,6 +7,7 @@ sample paths, each run in its own ``exportcast run`` process with a fresh PREFEC
 the figures every later commit must publish to the byte (tests/flows/test_rerun_identical.py).
 Regenerate them only in a commit that changes what a model computes, and say so in its decision
 record."""
+
 from __future__ import annotations
 
 import argparse
@@ -42,13 +43,22 @@ def write_config(folder: Path) -> Path:
 def start(folder: Path, config: Path, n_jobs: int, hash_seed: str) -> subprocess.Popen:
     """``exportcast run`` in ``folder`` (outputs, MLflow and PREFECT_HOME all inside it)."""
     folder.mkdir()
-    env = _clean_env(PREFECT_HOME=str(folder / "prefect-home"), PYTHONHASHSEED=hash_seed,
-                     EXPORTCAST__RUNTIME__N_JOBS=str(n_jobs), EXPORTCAST__PUBLISH__DIR=str(folder / "outputs"),
-                     EXPORTCAST__MLFLOW__TRACKING_URI=f"sqlite:///{folder}/mlflow.db",
-                     EXPORTCAST__MLFLOW__ARTIFACT_LOCATION=str(folder / "artifacts"))
+    env = _clean_env(
+        PREFECT_HOME=str(folder / "prefect-home"),
+        PYTHONHASHSEED=hash_seed,
+        EXPORTCAST__RUNTIME__N_JOBS=str(n_jobs),
+        EXPORTCAST__PUBLISH__DIR=str(folder / "outputs"),
+        EXPORTCAST__MLFLOW__TRACKING_URI=f"sqlite:///{folder}/mlflow.db",
+        EXPORTCAST__MLFLOW__ARTIFACT_LOCATION=str(folder / "artifacts"),
+    )
     log = (folder / "run.log").open("wb")
-    return subprocess.Popen([str(Path(sys.executable).parent / "exportcast"), "run", "--config", str(config)],
-                            env=env, cwd=folder, stdout=log, stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        [str(Path(sys.executable).parent / "exportcast"), "run", "--config", str(config)],
+        env=env,
+        cwd=folder,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
 
 
 def finish(procs: dict[int, subprocess.Popen], folders: dict[int, Path]) -> None:

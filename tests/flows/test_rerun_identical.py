@@ -11,6 +11,7 @@ total's 80% bounds differed by 10.7 bn.
 The config is reduced but real: four embedded series (the total, the ministry's semiconductors with
 its leading cycle blend, China, the United States), every model family (Prophet included), two
 backtest windows, the institutional comparison from 2023, 200 sample paths."""
+
 from __future__ import annotations
 
 import re
@@ -77,8 +78,11 @@ def test_the_comparison_sees_a_figure_that_moved(tmp_path: Path) -> None:
 def test_two_runs_with_fresh_prefect_homes_and_other_n_jobs_publish_the_same_figures(two_runs: dict[int, Path]) -> None:
     one, two = (published_csvs(two_runs[n]) for n in (1, 2))
     assert len(one) >= 10 and sorted(one) == sorted(two)
-    different = {name: why for name in one
-                 if one[name] != two[name] and (why := _same_figures(two_runs[1] / name, two_runs[2] / name))}
+    different = {
+        name: why
+        for name in one
+        if one[name] != two[name] and (why := _same_figures(two_runs[1] / name, two_runs[2] / name))
+    }
     assert not different, "\n".join(f"{name}: {diff}" for name, diff in different.items())
     # the runs forecast the four series, with the institutional comparison
     annual = pd.read_csv(two_runs[1] / "forecast_annual.csv")
