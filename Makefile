@@ -9,7 +9,7 @@ export PREFECT_LOGGING_LEVEL ?= WARNING
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 180
 export MPLBACKEND ?= Agg
 
-.PHONY: install run test test-fast data benchmark clean team-up team-run team-down team-backup
+.PHONY: install run test test-fast lint data benchmark clean team-up team-run team-down team-backup
 
 install: $(STAMP)
 
@@ -28,6 +28,10 @@ test: install
 
 test-fast: install
 	$(BIN)/python -m pytest -n 2 -q -m "not slow"
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 data: install
 	$(BIN)/exportcast data build --raw ../shared/data/raw --projections ../shared/data/projections

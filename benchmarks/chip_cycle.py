@@ -5,7 +5,7 @@ momentum candidates forecast world semiconductor billings? A script, not a test.
 
 WSTS world billings, the annual total of year Y forecast at the information date of an October
 Y-1 cutoff (the 16th of November: WSTS public through September, the cutoff), through the one
-backtest (``models.backtest.backtest``, fixed cutoffs, ``annual=True``) and the pipeline's leading
+backtest (``models.core.backtest.backtest``, fixed cutoffs, ``annual=True``) and the pipeline's leading
 extras (``flows.jobs.LeadingExtras``): ``chip_momentum``, ``chip_momentum_blend`` and ``cycle_blend``
 learn their regressions and dynamics on the billings as public on the information date of the
 cutoff (WSTS through the month before it, the market series through the cutoff month), as they do
@@ -22,6 +22,7 @@ Era 2 (the Korean series, from a saved institutional comparison with the candida
 prints the October Y-1 outlooks' errors of ``item:semiconductors_ministry`` 2014-2025 and each
 candidate's MAPE beside cycle_blend, ETS and Theta over the years where all four run, with the verdict.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,7 +41,7 @@ from features.leading import information_date, public_values  # noqa: E402
 from features.readers import read_indicators  # noqa: E402
 from flows import jobs  # noqa: E402
 from flows.settings import load_settings  # noqa: E402
-from models.backtest import backtest  # noqa: E402
+from models.core.backtest import backtest  # noqa: E402
 
 WSTS = "wsts_month:billings_worldwide"
 CANDIDATES = ("chip_momentum", "chip_momentum_blend")
@@ -51,8 +52,9 @@ PERIODS = {"1995-2013": (1995, 2013), "2014-2025": (2014, 2025)}
 def main() -> None:
     started = time.perf_counter()
     settings = load_settings(ROOT / "config.yaml")
-    settings = settings.updated("models", enabled=["ets", "theta"],
-                                leading={WSTS: ["cycle_blend", *CANDIDATES]}).updated("runtime", n_jobs=2)
+    settings = settings.updated(
+        "models", enabled=["ets", "theta"], leading={WSTS: ["cycle_blend", *CANDIDATES]}
+    ).updated("runtime", n_jobs=2)
     table = read_indicators(ROOT / "data")
     values = public_values(table, WSTS, as_of=table["available_from"].max())
     frame = pd.DataFrame({"unique_id": WSTS, "ds": values.index, "y": values.to_numpy()})
@@ -60,15 +62,21 @@ def main() -> None:
     cutoffs = [public_values(table, WSTS, as_of=information_date(pd.Timestamp(y - 1, 10, 1))).index[-1] for y in years]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        bt = backtest(frame, settings.engine_settings(), horizon=15, cutoffs={WSTS: cutoffs}, annual=True,
-                      extras=jobs.leading_extras(settings, table))
+        bt = backtest(
+            frame,
+            settings.engine_settings(),
+            horizon=15,
+            cutoffs={WSTS: cutoffs},
+            annual=True,
+            extras=jobs.leading_extras(settings, table),
+        )
     models = [*CANDIDATES, *INCUMBENTS]
     annual = bt.annual[bt.annual["model"].isin(models)]
     truth = values.groupby(values.index.year).sum()
     forecasts = annual.pivot_table(index="year", columns="model", values="forecast").reindex(columns=models)
     errors = 100 * (forecasts.div(truth.reindex(forecasts.index), axis=0) - 1)
     skipped = bt.skipped if hasattr(bt, "skipped") else None
-    errors.insert(0, "data_through", [f"{c:%Y-%m}" for c in cutoffs[:len(errors)]])
+    errors.insert(0, "data_through", [f"{c:%Y-%m}" for c in cutoffs[: len(errors)]])
     pd.set_option("display.width", 180)
     print("WSTS world billings, annual total of Y forecast at the information date of October Y-1; error %")
     print(errors.round(1).to_string())
@@ -82,16 +90,21 @@ def main() -> None:
         if label == "1995-2013":
             for name in CANDIDATES:
                 wins = all(mape[name] < mape[other] for other in INCUMBENTS)
-                print(f"era 1 verdict, {name}: {'WINS' if wins else 'does not win'} "
-                      f"({mape[name]:.2f} vs " + ", ".join(f"{o} {mape[o]:.2f}" for o in INCUMBENTS) + ")")
+                print(
+                    f"era 1 verdict, {name}: {'WINS' if wins else 'does not win'} "
+                    f"({mape[name]:.2f} vs " + ", ".join(f"{o} {mape[o]:.2f}" for o in INCUMBENTS) + ")"
+                )
     print(f"\n{time.perf_counter() - started:.0f} s")
 
 
 def korea_era(comparison: Path) -> None:
     """Era 2 of the protocol from a saved comparison (``accuracy.py --save-comparison``)."""
     c = pd.read_csv(comparison)
-    s = c[(c["unique_id"] == "item:semiconductors_ministry") & c["actual_usd_bn"].notna()
-          & c["target_year"].between(2014, 2025)].drop_duplicates(["target_year", "model"])
+    s = c[
+        (c["unique_id"] == "item:semiconductors_ministry")
+        & c["actual_usd_bn"].notna()
+        & c["target_year"].between(2014, 2025)
+    ].drop_duplicates(["target_year", "model"])
     errors = s.pivot_table(index="target_year", columns="model", values="model_error_pct")
     errors = errors[[m for m in (*CANDIDATES, *INCUMBENTS, "ensemble", "champion") if m in errors.columns]]
     pd.set_option("display.width", 180)
@@ -101,9 +114,12 @@ def korea_era(comparison: Path) -> None:
         part = errors[[name, *INCUMBENTS]].dropna()
         mape = part.abs().mean()
         wins = all(mape[name] < mape[other] for other in INCUMBENTS)
-        print(f"era 2 verdict, {name}: {'WINS' if wins else 'does not win'} over {len(part)} years "
-              f"{part.index.min()}-{part.index.max()} ({mape[name]:.2f} vs "
-              + ", ".join(f"{o} {mape[o]:.2f}" for o in INCUMBENTS) + ")")
+        print(
+            f"era 2 verdict, {name}: {'WINS' if wins else 'does not win'} over {len(part)} years "
+            f"{part.index.min()}-{part.index.max()} ({mape[name]:.2f} vs "
+            + ", ".join(f"{o} {mape[o]:.2f}" for o in INCUMBENTS)
+            + ")"
+        )
 
 
 if __name__ == "__main__":

@@ -8,10 +8,11 @@ series' own history, from 2013-01), at the information date after each month m =
 year is confirmed (the 16th of month m+1; m = 0: December of Y-1): the tracked annual total =
 the confirmed months + the forecast of the remaining 12 - m months, monthly information only (no
 flash, as ``benchmarks/tracking.py --no-flash``). Candidates: the tracking model (``theta``,
-``models.inyear.InyearSettings``), ``chip_momentum`` (its regressions and market columns as public
+``models.applications.inyear.InyearSettings``), ``chip_momentum`` (its regressions and market columns as public
 on each information date, through ``flows.jobs.LeadingExtras``) and their equal mean. Prints the
 mean APE (%) by as-of month and overall, over the same (year, month) pairs.
 """
+
 from __future__ import annotations
 
 import sys
@@ -28,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 from features.readers import read_embedded, read_indicators  # noqa: E402
 from flows import jobs  # noqa: E402
 from flows.settings import load_settings  # noqa: E402
-from models import registry  # noqa: E402
+from models.core import registry  # noqa: E402
 
 SEMIS = "item:semiconductors_ministry"
 YEARS = range(2016, 2026)
@@ -54,7 +55,7 @@ def main() -> None:
             ex = extras(SEMIS, cutoff, months)
             if ex.models:
                 model = registry.create("chip_momentum", ex.models[0].params).fit(y, ex.exog.loc[y.index])
-                got["chip_momentum"] = model.predict(h, ex.exog.loc[months[len(y):]])["forecast"].sum()
+                got["chip_momentum"] = model.predict(h, ex.exog.loc[months[len(y) :]])["forecast"].sum()
                 got["mean"] = (got["theta"] + got["chip_momentum"]) / 2
             for name, rest in got.items():
                 rows.append((year, m, name, 100 * abs((confirmed + rest) / actual - 1)))
@@ -62,8 +63,10 @@ def main() -> None:
     paired = ape.pivot_table(index=["year", "months_confirmed"], columns="model", values="ape").dropna()
     by_month = paired.groupby("months_confirmed").mean()
     pd.set_option("display.width", 160)
-    print(f"{SEMIS}: tracked annual total, mean APE % by months of the year confirmed, {paired.index.get_level_values(0).min()}-"
-          f"{paired.index.get_level_values(0).max()} ({len(paired)} pairs)")
+    print(
+        f"{SEMIS}: tracked annual total, mean APE % by months of the year confirmed, {paired.index.get_level_values(0).min()}-"
+        f"{paired.index.get_level_values(0).max()} ({len(paired)} pairs)"
+    )
     print(by_month.round(2).to_string())
     print("\nall months:")
     print(paired.mean().round(2).to_string())

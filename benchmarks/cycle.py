@@ -3,7 +3,7 @@ itself (issue 9; a script, not a test).
 
     .venv/bin/python benchmarks/cycle.py            # about 10 s
 
-The cycle model (``models/cycle.py``) of ``item:semiconductors_ministry`` learns its dynamics on
+The cycle model (``models/families/cycle.py``) of ``item:semiconductors_ministry`` learns its dynamics on
 WSTS world semiconductor billings (1986 on). This script asks the prior question on WSTS alone,
 where 40 years allow it: forecasting the world's annual billings of year Y at the information date
 of an October Y-1 cutoff (the 16th of November: WSTS public through September), does the
@@ -14,11 +14,12 @@ the pipeline's parameters)? And does the equal-weight mean of the cycle, ETS and
 
 It prints the APE of each year and the MAPE per model over 1992-2013 (the years before the
 institutional comparison: the clean evidence) and 2014-2025. Every forecast goes through the one
-backtest (``models.backtest.backtest``, fixed cutoffs, ``annual=True``): WSTS is published about
+backtest (``models.core.backtest.backtest``, fixed cutoffs, ``annual=True``): WSTS is published about
 six weeks after its month and never revised in this table, so the billings public on 16 November
 of Y-1 are exactly the history through September of Y-1, which is the cutoff. The annual total
 of Y is the engine's annual point (the sum of the monthly means).
 """
+
 from __future__ import annotations
 
 import sys
@@ -35,9 +36,9 @@ sys.path.insert(0, str(ROOT))
 from features.leading import information_date, public_values  # noqa: E402
 from features.readers import read_indicators  # noqa: E402
 from flows.settings import load_settings  # noqa: E402
-from models.backtest import backtest  # noqa: E402
-from models.cycle import MIN_RESIDUALS, SEASON, GrowthAR  # noqa: E402
-from models.engine import ModelSpec, SeriesExtras  # noqa: E402
+from models.core.backtest import backtest  # noqa: E402
+from models.core.engine import ModelSpec, SeriesExtras  # noqa: E402
+from models.families.cycle import MIN_RESIDUALS, SEASON, GrowthAR  # noqa: E402
 
 WSTS = "wsts_month:billings_worldwide"
 MODELS = ("cycle", "ets", "theta", "seasonal_naive")
@@ -66,8 +67,9 @@ def main() -> None:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        bt = backtest(frame, settings.engine_settings(), horizon=15, cutoffs={WSTS: cutoffs}, annual=True,
-                      extras=blend_at)
+        bt = backtest(
+            frame, settings.engine_settings(), horizon=15, cutoffs={WSTS: cutoffs}, annual=True, extras=blend_at
+        )
     annual = bt.annual[bt.annual["model"].isin([*MODELS, "cycle_blend"])]
     truth = values.groupby(values.index.year).sum()
     errors = annual.pivot_table(index="year", columns="model", values="forecast")[[*MODELS, "cycle_blend"]]
@@ -82,7 +84,8 @@ def main() -> None:
         part = errors.loc[first:last, [*MODELS, "blend"]]
         summary[f"MAPE {label}"] = part.abs().mean()
         summary[f"better than ets {label}"] = pd.Series(
-            {name: f"{int((part[name].abs() < part['ets'].abs()).sum())} of {len(part)}" for name in ("cycle", "blend")})
+            {name: f"{int((part[name].abs() < part['ets'].abs()).sum())} of {len(part)}" for name in ("cycle", "blend")}
+        )
     print()
     print(pd.DataFrame(summary).T.to_string(float_format=lambda v: f"{v:.2f}"))
     print(f"\n{time.perf_counter() - started:.0f} s")

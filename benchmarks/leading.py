@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/leading.py [--n-jobs 2] [--n-paths 500] [--sections rolling,institutional]
 
-Every forecast goes through the ONE backtest (``models.backtest.backtest``), one information set
+Every forecast goes through the ONE backtest (``models.core.backtest.backtest``), one information set
 at a time: at each cutoff the regressor columns are ``features.leading.leading_columns`` as of
 that cutoff's information date (the 16th of the month after it), so a model sees only the values
 public that day and forecasts the indicator beyond them (``models.leading``).
@@ -21,8 +21,9 @@ Sections
 2. ``institutional``: cutoff October Y-1, horizon 14, Y = 2013..2025: APE of the annual total of Y
    (from the joint sample paths), its MAPE per model over the years each model has, beside KITA's
    and KIET's pre-year outlooks over the same years (earliest pre-year outlook per year; a
-   growth-only outlook is levelled on the prior year's actual, as models/institutional.py does).
+   growth-only outlook is levelled on the prior year's actual, as models/applications/institutional.py does).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,9 +40,9 @@ sys.path.insert(0, str(ROOT))
 from features.leading import LeadingIndicatorError, LeadingSpec, leading_columns  # noqa: E402
 from features.readers import read_embedded, read_indicators  # noqa: E402
 from flows import settings as flows_settings  # noqa: E402
-from models.backtest import backtest, default_cutoffs  # noqa: E402
-from models.engine import EngineSettings, ModelSpec  # noqa: E402
-from models.institutional import annual_actuals_table  # noqa: E402
+from models.applications.institutional import annual_actuals_table  # noqa: E402
+from models.core.backtest import backtest, default_cutoffs  # noqa: E402
+from models.core.engine import EngineSettings, ModelSpec  # noqa: E402
 
 BN = 1e9
 BASE_MODELS = ("seasonal_naive", "ets", "theta", "arima")
@@ -49,23 +50,40 @@ SEMIS = "item:semiconductors_ministry"
 # series -> (model name, regressor spec)
 CANDIDATES: dict[str, list[tuple[str, LeadingSpec]]] = {
     "total": [("arimax_flash", LeadingSpec("customs_10d:total"))],
-    SEMIS: [("arimax_wsts", LeadingSpec("wsts_month:billings_worldwide", lag=1)),
-            ("arimax", LeadingSpec("customs_10d:group_semiconductors"))],
+    SEMIS: [
+        ("arimax_wsts", LeadingSpec("wsts_month:billings_worldwide", lag=1)),
+        ("arimax", LeadingSpec("customs_10d:group_semiconductors")),
+    ],
 }
 
 
-def engine_for(uid: str, base: "flows_settings.Settings", n_paths: int, n_jobs: int) -> EngineSettings:
+def engine_for(uid: str, base: flows_settings.Settings, n_paths: int, n_jobs: int) -> EngineSettings:
     arima = dict(base.models.params.get("arima", {}))
     arima.pop("working_days", None)
-    specs = [ModelSpec(m, base.models.params.get(m, {}) if m != "arima" else {**arima, "working_days": False})
-             for m in BASE_MODELS]
+    specs = [
+        ModelSpec(m, base.models.params.get(m, {}) if m != "arima" else {**arima, "working_days": False})
+        for m in BASE_MODELS
+    ]
     specs += [ModelSpec(name, {**arima, "regressor": spec.column}) for name, spec in CANDIDATES[uid]]
-    return EngineSettings(models=tuple(specs), n_paths=n_paths, n_jobs=n_jobs, seed=base.runtime.seed,
-                          min_obs_seasonal=base.models.min_obs_seasonal, max_missing_share=base.models.max_missing_share)
+    return EngineSettings(
+        models=tuple(specs),
+        n_paths=n_paths,
+        n_jobs=n_jobs,
+        seed=base.runtime.seed,
+        min_obs_seasonal=base.models.min_obs_seasonal,
+        max_missing_share=base.models.max_missing_share,
+    )
 
 
-def run_at(frame: pd.DataFrame, uid: str, cutoff: pd.Timestamp, horizon: int, engine: EngineSettings,
-           indicators: pd.DataFrame, annual: bool) -> tuple[pd.DataFrame, pd.DataFrame | None, list[str]]:
+def run_at(
+    frame: pd.DataFrame,
+    uid: str,
+    cutoff: pd.Timestamp,
+    horizon: int,
+    engine: EngineSettings,
+    indicators: pd.DataFrame,
+    annual: bool,
+) -> tuple[pd.DataFrame, pd.DataFrame | None, list[str]]:
     """The backtest of one series at one information set; a candidate whose indicator cannot serve
     the cutoff is left out (its one-line reason returned)."""
     y = frame[frame["unique_id"] == uid]
@@ -78,9 +96,14 @@ def run_at(frame: pd.DataFrame, uid: str, cutoff: pd.Timestamp, horizon: int, en
         except LeadingIndicatorError as exc:
             notes.append(f"{name}: {exc}")
     exog = pd.concat(columns, axis=1) if columns else None
-    engine = EngineSettings(models=tuple(s for s in engine.models if s.name in keep), n_paths=engine.n_paths,
-                            n_jobs=engine.n_jobs, seed=engine.seed, min_obs_seasonal=engine.min_obs_seasonal,
-                            max_missing_share=engine.max_missing_share)
+    engine = EngineSettings(
+        models=tuple(s for s in engine.models if s.name in keep),
+        n_paths=engine.n_paths,
+        n_jobs=engine.n_jobs,
+        seed=engine.seed,
+        min_obs_seasonal=engine.min_obs_seasonal,
+        max_missing_share=engine.max_missing_share,
+    )
     bt = backtest(y, engine, horizon=horizon, cutoffs=[cutoff], exog=exog, annual=annual, keep_unscored=annual)
     fallback = bt.fits[(bt.fits["status"] != "ok") & (bt.fits["model"] != "champion")]
     notes += [f"{r.model}: {r.status} ({r.reason}; {r.error})" for r in fallback.itertuples()]
@@ -114,7 +137,9 @@ def rolling(frame, indicators, base, args) -> None:
 
 
 def institution_levels(projections: pd.DataFrame, actual_of: dict) -> pd.DataFrame:
-    p = projections[(projections["kind"] == "pre-year outlook") & projections["institution"].isin(["KITA", "KIET"])].copy()
+    p = projections[
+        (projections["kind"] == "pre-year outlook") & projections["institution"].isin(["KITA", "KIET"])
+    ].copy()
     p["published"] = pd.to_datetime(p["published"])
     p = p.sort_values("published").drop_duplicates(["institution", "unique_id", "target_year"], keep="first")
     prior = np.array([actual_of.get((u, int(t) - 1), np.nan) for u, t in zip(p["unique_id"], p["target_year"])])
@@ -128,10 +153,14 @@ def institutional(frame, indicators, base, args) -> None:
     horizon = 12 + (12 - base.institutional.info_month)
     years = range(base.institutional.first_year, base.target_year)
     actuals = annual_actuals_table(frame, pd.read_csv(ROOT / "data" / "annual_actuals.csv"), list(CANDIDATES))
-    actual_of = {(u, int(y)): float(a) for u, y, a in zip(actuals["unique_id"], actuals["year"], actuals["actual_usd_bn"])}
+    actual_of = {
+        (u, int(y)): float(a) for u, y, a in zip(actuals["unique_id"], actuals["year"], actuals["actual_usd_bn"])
+    }
     inst = institution_levels(pd.read_csv(ROOT / "data" / "institutional_projections.csv"), actual_of)
-    print(f"\n== institutional years {years.start}..{years.stop - 1}: cutoff {base.institutional.info_month:02d}/Y-1, "
-          f"horizon {horizon}, annual APE % ==")
+    print(
+        f"\n== institutional years {years.start}..{years.stop - 1}: cutoff {base.institutional.info_month:02d}/Y-1, "
+        f"horizon {horizon}, annual APE % =="
+    )
     for uid in CANDIDATES:
         engine = engine_for(uid, base, args.n_paths, args.n_jobs)
         rows = []
@@ -145,11 +174,23 @@ def institutional(frame, indicators, base, args) -> None:
                 print(f"  {uid} {year}: {note}")
             actual = actual_of[(uid, year)]
             for r in annual[annual["model"] != "champion"].itertuples():
-                rows.append({"year": year, "who": r.model, "ape": abs(r.forecast / BN - actual) / actual * 100,
-                             "inside_80": r.lo_80 / BN <= actual <= r.hi_80 / BN})
+                rows.append(
+                    {
+                        "year": year,
+                        "who": r.model,
+                        "ape": abs(r.forecast / BN - actual) / actual * 100,
+                        "inside_80": r.lo_80 / BN <= actual <= r.hi_80 / BN,
+                    }
+                )
             for r in inst[(inst["unique_id"] == uid) & (inst["target_year"] == year)].itertuples():
-                rows.append({"year": year, "who": r.institution, "ape": abs(r.level - actual) / actual * 100,
-                             "inside_80": np.nan})
+                rows.append(
+                    {
+                        "year": year,
+                        "who": r.institution,
+                        "ape": abs(r.level - actual) / actual * 100,
+                        "inside_80": np.nan,
+                    }
+                )
         table = pd.DataFrame(rows)
         wide = table.pivot_table(index="year", columns="who", values="ape")
         print(f"-- {uid}: APE by year")

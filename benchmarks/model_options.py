@@ -9,6 +9,7 @@
   2001-2024 (total) and 2014-2024 (semiconductors, ministry basis), horizon 12. Measured: mean
   MASE 1.240 with vs 1.280 without; left off in config.yaml until the whole backtest decides.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,8 +26,8 @@ sys.path.insert(0, str(ROOT))
 from features.readers import read_embedded  # noqa: E402
 from flows import jobs  # noqa: E402
 from flows.settings import load_settings  # noqa: E402
-from models.backtest import backtest  # noqa: E402
-from models.engine import ModelSpec  # noqa: E402
+from models.core.backtest import backtest  # noqa: E402
+from models.core.engine import ModelSpec  # noqa: E402
 
 
 def _with(settings, model: str, **params):
@@ -40,22 +41,33 @@ def ets_maxiter(settings, frame: pd.DataFrame) -> None:
     scores = {}
     for maxiter in (200, 50):
         start = time.perf_counter()
-        bt = backtest(frame, _with(settings, "ets", maxiter=maxiter), horizon=settings.backtest.horizon,
-                      windows=settings.backtest.windows, step=settings.backtest.step)
+        bt = backtest(
+            frame,
+            _with(settings, "ets", maxiter=maxiter),
+            horizon=settings.backtest.horizon,
+            windows=settings.backtest.windows,
+            step=settings.backtest.step,
+        )
         seconds = time.perf_counter() - start
         scores[maxiter] = bt.metrics[bt.metrics["model"] == "ets"].set_index(["unique_id", "cutoff"])["mase"]
-        print(f"  maxiter {maxiter:>3}: {seconds:6.1f} s wall (seasonal_naive and workers included), "
-              f"{len(scores[maxiter])} series-windows, mean MASE {scores[maxiter].mean():.4f}")
+        print(
+            f"  maxiter {maxiter:>3}: {seconds:6.1f} s wall (seasonal_naive and workers included), "
+            f"{len(scores[maxiter])} series-windows, mean MASE {scores[maxiter].mean():.4f}"
+        )
     diff = (scores[50] - scores[200]).abs()
-    print(f"  MASE 50 / 200: {scores[50].mean() / scores[200].mean():.4f}; series-windows differing by > 0.001: "
-          f"{int((diff > 0.001).sum())} of {len(diff)}; largest difference {diff.max():.4f}")
+    print(
+        f"  MASE 50 / 200: {scores[50].mean() / scores[200].mean():.4f}; series-windows differing by > 0.001: "
+        f"{int((diff > 0.001).sum())} of {len(diff)}; largest difference {diff.max():.4f}"
+    )
 
 
 def arima_working_days(settings, frame: pd.DataFrame) -> None:
     print("== ARIMA with / without the working-day regressor, October cutoffs, horizon 12")
     two = frame[frame["unique_id"].isin(["total", "item:semiconductors_ministry"])].reset_index(drop=True)
-    cutoffs = {"total": [pd.Timestamp(f"{y}-10-01") for y in range(2001, 2025)],
-               "item:semiconductors_ministry": [pd.Timestamp(f"{y}-10-01") for y in range(2014, 2025)]}
+    cutoffs = {
+        "total": [pd.Timestamp(f"{y}-10-01") for y in range(2001, 2025)],
+        "item:semiconductors_ministry": [pd.Timestamp(f"{y}-10-01") for y in range(2014, 2025)],
+    }
     exog = jobs.working_day_exog(two, pd.Timestamp("2026-12-01"), settings)
     for working_days in (False, True):
         bt = backtest(two, _with(settings, "arima", working_days=working_days), horizon=12, cutoffs=cutoffs, exog=exog)

@@ -2,13 +2,14 @@
 
     .venv/bin/python benchmarks/nowcast.py [--model ets] [--series total]
 
-Runs ``models.nowcast.backtest`` month by month over every month with customs flash data
+Runs ``models.applications.nowcast.backtest`` month by month over every month with customs flash data
 (2016-01..2025-12) and prints the MAPE (%) of each information set (none = the one-month-ahead
 model forecast, d10, d20) over 2022-2025 and over all months with a row, beside the plain
 scalings of the 20-day figure (``d20 * days_in_month / 20`` and ``d20 * working days of the
 month / working days of days 1-20``) on the same months. Targets (issue 10): d20 MAPE <= 3.5%
 over 2022-2025 and <= 0.7x the none (model) MAPE on the same months.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 from features.calendar import flash_working_days  # noqa: E402
 from features.readers import read_embedded, read_indicators  # noqa: E402
-from models.nowcast import NowcastSettings, backtest, flash_frame  # noqa: E402
+from models.applications.nowcast import NowcastSettings, backtest, flash_frame  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,14 +44,18 @@ def main(argv: list[str] | None = None) -> int:
     seconds = time.perf_counter() - started
 
     d20 = flash[flash["information"] == "d20"].set_index("ds")
-    scaled = pd.DataFrame({
-        "days": d20["value"] * d20.index.days_in_month / 20.0,
-        "working_days": d20["value"] * d20["wd_month"] / d20["wd_part"],
-    })
+    scaled = pd.DataFrame(
+        {
+            "days": d20["value"] * d20.index.days_in_month / 20.0,
+            "working_days": d20["value"] * d20["wd_month"] / d20["wd_part"],
+        }
+    )
     scaled["actual"] = y.reindex(scaled.index)
 
-    print(f"nowcast backtest: {args.series}, model {args.model}, {len(rows)} rows, "
-          f"{rows['ds'].min():%Y-%m}..{rows['ds'].max():%Y-%m}, {seconds:.1f}s")
+    print(
+        f"nowcast backtest: {args.series}, model {args.model}, {len(rows)} rows, "
+        f"{rows['ds'].min():%Y-%m}..{rows['ds'].max():%Y-%m}, {seconds:.1f}s"
+    )
     for label, lo, hi in (("2022-2025", "2022-01-01", "2025-12-01"), ("all months", "1900-01-01", "2100-01-01")):
         part = rows[(rows["ds"] >= lo) & (rows["ds"] <= hi) & rows["ape"].notna()]
         # the same months for every column: those with all three information sets
@@ -58,7 +63,9 @@ def main(argv: list[str] | None = None) -> int:
         same = counts.index[counts == 3]
         part = part[part["ds"].isin(same)]
         mape = part.groupby("information")["ape"].mean()
-        inside = ((part["actual"] >= part["lo_80"]) & (part["actual"] <= part["hi_80"])).groupby(part["information"]).mean()
+        inside = (
+            ((part["actual"] >= part["lo_80"]) & (part["actual"] <= part["hi_80"])).groupby(part["information"]).mean()
+        )
         sc = scaled.loc[same]
         print(f"\n{label}: {len(same)} months ({same.min():%Y-%m}..{same.max():%Y-%m})")
         print(f"  {'information':<28}{'MAPE %':>8}{'80% cover':>11}")
@@ -67,9 +74,11 @@ def main(argv: list[str] | None = None) -> int:
         for col, name in (("days", "d20 x days/20 (plain)"), ("working_days", "d20 x working days")):
             ape = ((sc[col] - sc["actual"]).abs() / sc["actual"] * 100).mean()
             print(f"  {name:<28}{ape:8.2f}")
-        print(f"  d20 / none ratio: {mape['d20'] / mape['none']:.2f}   "
-              f"target d20 <= 3.5%: {'met' if mape['d20'] <= 3.5 else 'NOT met'}; "
-              f"ratio <= 0.7: {'met' if mape['d20'] <= 0.7 * mape['none'] else 'NOT met'}")
+        print(
+            f"  d20 / none ratio: {mape['d20'] / mape['none']:.2f}   "
+            f"target d20 <= 3.5%: {'met' if mape['d20'] <= 3.5 else 'NOT met'}; "
+            f"ratio <= 0.7: {'met' if mape['d20'] <= 0.7 * mape['none'] else 'NOT met'}"
+        )
     return 0
 
 

@@ -17,6 +17,7 @@ for each choice of W and of the residuals:
 Prints mean MASE per level (total, items, destinations, all) over the windows, base vs each
 reconciliation, and the run's own ``mint`` rows from ``backtest_metrics.csv`` as a check.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,9 +31,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from features.readers import read_embedded, read_series_metadata  # noqa: E402
-from models.engine import frame_to_series  # noqa: E402
-from models.metrics import mase  # noqa: E402
-from models.reconcile import hierarchy_from_table, reconcile, reconcile_forecasts, seasonal_residuals  # noqa: E402
+from models.core.engine import frame_to_series  # noqa: E402
+from models.core.metrics import mase  # noqa: E402
+from models.selection.reconcile import hierarchy_from_table, reconcile, reconcile_forecasts, seasonal_residuals  # noqa: E402
 
 
 def known_errors(champ: pd.DataFrame, series: tuple[str, ...], cutoff: pd.Timestamp) -> np.ndarray:
@@ -68,16 +69,18 @@ def main(argv: list[str] | None = None) -> int:
     champ = bf[(bf["model"] == "champion") & bf["unique_id"].isin(h.series)]
     cutoffs = sorted(champ["cutoff"].unique())
     # name -> (W, residuals, keep the total); "mint_shrink, total kept" is what the pipeline does
-    variants = {"base": None,
-                "mint_shrink, total kept": ("mint_shrink", "seasonal", True),
-                "wls_var, total kept": ("wls_var", "seasonal", True),
-                "ols, total kept": ("ols", "seasonal", True),
-                "mint_shrink": ("mint_shrink", "seasonal", False),
-                "wls_var": ("wls_var", "seasonal", False),
-                "ols": ("ols", "seasonal", False),
-                "mint_shrink/bt_errors": ("mint_shrink", "errors", False),
-                "wls_var/bt_errors": ("wls_var", "errors", False),
-                "mint_shrink/skill": ("mint_shrink", "skill", False)}
+    variants = {
+        "base": None,
+        "mint_shrink, total kept": ("mint_shrink", "seasonal", True),
+        "wls_var, total kept": ("wls_var", "seasonal", True),
+        "ols, total kept": ("ols", "seasonal", True),
+        "mint_shrink": ("mint_shrink", "seasonal", False),
+        "wls_var": ("wls_var", "seasonal", False),
+        "ols": ("ols", "seasonal", False),
+        "mint_shrink/bt_errors": ("mint_shrink", "errors", False),
+        "wls_var/bt_errors": ("wls_var", "errors", False),
+        "mint_shrink/skill": ("mint_shrink", "skill", False),
+    }
     rows = []
     for cutoff in cutoffs:
         base = champ[champ["cutoff"] == cutoff]
@@ -91,31 +94,43 @@ def main(argv: list[str] | None = None) -> int:
                     method, residuals = "ols", None
                 if source == "skill":
                     residuals = seasonal_residuals(history, h.series, cutoff) * skill(champ, history, h.series, cutoff)
-                rec = reconcile(h, history, cutoff=cutoff, method=method, residuals=residuals,
-                                keep=None if kept else ())
+                rec = reconcile(
+                    h, history, cutoff=cutoff, method=method, residuals=residuals, keep=None if kept else ()
+                )
                 fc = reconcile_forecasts(base, rec)
             for uid, g in fc.groupby("unique_id"):
                 g = g.sort_values("ds")
                 train = history[uid].loc[:cutoff].to_numpy()
-                rows.append({"variant": name, "cutoff": cutoff, "unique_id": uid, "level": level[uid],
-                             "mase": mase(g["y"].to_numpy(), g["forecast"].to_numpy(), train, m=12)})
+                rows.append(
+                    {
+                        "variant": name,
+                        "cutoff": cutoff,
+                        "unique_id": uid,
+                        "level": level[uid],
+                        "mase": mase(g["y"].to_numpy(), g["forecast"].to_numpy(), train, m=12),
+                    }
+                )
     scores = pd.DataFrame(rows)
     by_level = scores.pivot_table(index="variant", columns="level", values="mase", aggfunc="mean")
     by_level["all"] = scores.groupby("variant")["mase"].mean()
-    by_level = by_level.reindex(list(variants)).rename(columns={"parent": "total", "item": "items",
-                                                               "destination": "destinations"})
+    by_level = by_level.reindex(list(variants)).rename(
+        columns={"parent": "total", "item": "items", "destination": "destinations"}
+    )
     pd.set_option("display.width", 160)
-    print(f"mean MASE over {len(cutoffs)} cutoffs ({', '.join(f'{pd.Timestamp(c):%Y-%m}' for c in cutoffs)}), "
-          f"{len(h.series)} series:")
+    print(
+        f"mean MASE over {len(cutoffs)} cutoffs ({', '.join(f'{pd.Timestamp(c):%Y-%m}' for c in cutoffs)}), "
+        f"{len(h.series)} series:"
+    )
     print(by_level[["total", "items", "destinations", "all"]].round(3).to_string())
-    per_cutoff = scores.pivot_table(index="variant", columns="cutoff", values="mase", aggfunc="mean").reindex(list(variants))
+    per_cutoff = scores.pivot_table(index="variant", columns="cutoff", values="mase", aggfunc="mean").reindex(
+        list(variants)
+    )
     per_cutoff.columns = [f"{pd.Timestamp(c):%Y-%m}" for c in per_cutoff.columns]
     print("\nmean MASE per cutoff (all series of the hierarchy):")
     print(per_cutoff.round(3).to_string())
     metrics = pd.read_csv(out / "backtest_metrics.csv")
     run = metrics[metrics["model"].isin(["champion", "mint"]) & metrics["unique_id"].isin(h.series)]
-    print("\nthe run's own backtest_metrics.csv (mean MASE):",
-          run.groupby("model")["mase"].mean().round(3).to_dict())
+    print("\nthe run's own backtest_metrics.csv (mean MASE):", run.groupby("model")["mase"].mean().round(3).to_dict())
     return 0
 
 

@@ -25,7 +25,7 @@ Data: synthetic monthly series made here (seeded): level x exp(trend) x multipli
 seasonality x log-normal noise (with a random-walk part), lengths uniform in 48..180 months, all
 ending December 2025, 2% of the months missing (never December 2025 nor December 2024).
 
-Each run is ``models.engine.forecast`` (horizon 12, annual totals of 2026 from 1000 sample paths,
+Each run is ``models.core.engine.forecast`` (horizon 12, annual totals of 2026 from 1000 sample paths,
 as in production), so a "series" is every listed model (+ seasonal_naive, always fitted) fitted
 and forecast on one series, with its paths.
 
@@ -54,6 +54,7 @@ every child process (loky workers, Dask nanny + worker processes); "workers" is 
 single child, "total" the largest sum over this process and its children at one instant.
 The machine may be shared: absolute timings are noisy, ratios from one run less so.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -78,8 +79,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from flows.settings import load_settings  # noqa: E402
-from models.engine import EngineSettings, ModelSpec, forecast  # noqa: E402
-from models.metrics import mase  # noqa: E402
+from models.core.engine import EngineSettings, ModelSpec, forecast  # noqa: E402
+from models.core.metrics import mase  # noqa: E402
 
 LAST = pd.Timestamp("2025-12-01")
 TARGET_YEAR = 2026
@@ -98,7 +99,11 @@ def synthetic(n: int, seed: int = 12) -> pd.DataFrame:
         trend = np.exp(rng.normal(0.004, 0.004) * t)
         amplitude = rng.uniform(0.05, 0.3)
         phase = rng.integers(12)
-        season = 1 + amplitude * np.sin(2 * np.pi * (t + phase) / 12) + 0.3 * amplitude * np.cos(4 * np.pi * (t + phase) / 12)
+        season = (
+            1
+            + amplitude * np.sin(2 * np.pi * (t + phase) / 12)
+            + 0.3 * amplitude * np.cos(4 * np.pi * (t + phase) / 12)
+        )
         noise = np.exp(np.cumsum(rng.normal(0, 0.01, months)) + rng.normal(0, rng.uniform(0.02, 0.12), months))
         y = level * trend * season * noise
         keep = rng.random(months) >= 0.02
@@ -136,7 +141,7 @@ class PeakRSS:
             self._sample()
             self._stop.wait(self.interval)
 
-    def __enter__(self) -> "PeakRSS":
+    def __enter__(self) -> PeakRSS:
         self._thread = threading.Thread(target=self._loop, daemon=True)
         self._thread.start()
         return self
@@ -147,11 +152,17 @@ class PeakRSS:
         self._sample()
 
 
-def settings_for(models: list[str], n_jobs: int = 2, executor: str = "joblib", address: str = "",
-                 n_paths: int = 1000) -> EngineSettings:
+def settings_for(
+    models: list[str], n_jobs: int = 2, executor: str = "joblib", address: str = "", n_paths: int = 1000
+) -> EngineSettings:
     params = load_settings(ROOT / "config.yaml")._model_params  # the models as the pipeline configures them
-    return EngineSettings(models=tuple(ModelSpec(m, params(m)) for m in models), n_jobs=n_jobs, n_paths=n_paths,
-                          executor=executor, dask_address=address)
+    return EngineSettings(
+        models=tuple(ModelSpec(m, params(m)) for m in models),
+        n_jobs=n_jobs,
+        n_paths=n_paths,
+        executor=executor,
+        dask_address=address,
+    )
 
 
 class Skipped(Exception):
@@ -173,6 +184,8 @@ def _predict(kind: tuple, n: int) -> float:
             return s1 + b * (n - n1)
     n1, s1 = points[-1]
     return s1 / n1 * n
+
+
 _MEMO: dict[tuple, tuple] = {}  # (frame name, repr(settings), annual, horizon) -> run figures
 
 
@@ -192,8 +205,10 @@ def run(frame: pd.DataFrame, settings: EngineSettings, *, annual: bool = True, h
         predicted = _predict(kind, frame["unique_id"].nunique()) * (2 if settings.n_jobs == 1 else 1)
         left = DEADLINE - time.perf_counter()
         if predicted > left:
-            raise Skipped(f"skipped: predicted {predicted:.0f} s from the cost measured above, "
-                          f"{max(left, 0):.0f} s left in the --budget")
+            raise Skipped(
+                f"skipped: predicted {predicted:.0f} s from the cost measured above, "
+                f"{max(left, 0):.0f} s left in the --budget"
+            )
     with PeakRSS() as peak:
         t0 = time.perf_counter()
         result = forecast(frame, settings, horizon=horizon, annual_year=TARGET_YEAR if annual else None)
@@ -210,7 +225,9 @@ def run(frame: pd.DataFrame, settings: EngineSettings, *, annual: bool = True, h
 def line(label: str, n: int, seconds: float, peak: PeakRSS | None = None) -> str:
     text = f"  {label:<34} N={n:>6}  {seconds:8.1f} s  {n / seconds:8.1f} series/s  {1000 * seconds / n:8.1f} ms/series"
     if peak is not None:
-        text += f"  peak RSS parent {peak.parent:6.0f} MB, largest worker {peak.worker:6.0f} MB, total {peak.total:6.0f} MB"
+        text += (
+            f"  peak RSS parent {peak.parent:6.0f} MB, largest worker {peak.worker:6.0f} MB, total {peak.total:6.0f} MB"
+        )
         text += f"  (load {peak.load:.1f} at end)"
     return text
 
@@ -223,8 +240,11 @@ def failed_share(result) -> str:
 # ------------------------------------------------------------------------------------ sections
 def section_scaling(sizes: list[int], models: list[str]) -> None:
     alone = models == ["seasonal_naive"]
-    print(f"\n== scaling: {'seasonal_naive alone (the engine with its cheapest model)' if alone else ', '.join(models) + ' (+ seasonal_naive)'}, "
-          f"joblib, 2 workers", flush=True)
+    print(
+        f"\n== scaling: {'seasonal_naive alone (the engine with its cheapest model)' if alone else ', '.join(models) + ' (+ seasonal_naive)'}, "
+        f"joblib, 2 workers",
+        flush=True,
+    )
     times = []
     done = []
     for n in sizes:
@@ -241,8 +261,11 @@ def section_scaling(sizes: list[int], models: list[str]) -> None:
     if len(sizes) >= 2:
         b = np.polyfit(np.log(sizes), np.log(times), 1)[0]
         last = np.log(times[-1] / times[-2]) / np.log(sizes[-1] / sizes[-2])
-        print(f"  exponent of seconds vs N (log-log fit over {sizes}): {b:.3f}; "
-              f"between N={sizes[-2]} and N={sizes[-1]}: {last:.3f}  (target <= 1.05)", flush=True)
+        print(
+            f"  exponent of seconds vs N (log-log fit over {sizes}): {b:.3f}; "
+            f"between N={sizes[-2]} and N={sizes[-1]}: {last:.3f}  (target <= 1.05)",
+            flush=True,
+        )
 
 
 def section_all(n: int, models: list[str]) -> None:
@@ -285,16 +308,44 @@ def separate_cluster(n_workers: int):
     port = _free_port()
     address = f"tcp://127.0.0.1:{port}"
     logs = tempfile.mkdtemp(prefix="scale-dask-")
-    env = {**os.environ, "DASK_DISTRIBUTED__SCHEDULER__WORKER_SATURATION": "1.0",
-           "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "1", "PYTHONPATH": str(ROOT)}
-    procs = [subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--dashboard-address", ":0",
-                               "--no-show"], stdout=subprocess.DEVNULL, stderr=open(Path(logs) / "scheduler.log", "w"), env=env)]
+    env = {
+        **os.environ,
+        "DASK_DISTRIBUTED__SCHEDULER__WORKER_SATURATION": "1.0",
+        "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "1",
+        "PYTHONPATH": str(ROOT),
+    }
+    procs = [
+        subprocess.Popen(
+            [dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--dashboard-address", ":0", "--no-show"],
+            stdout=subprocess.DEVNULL,
+            stderr=open(Path(logs) / "scheduler.log", "w"),
+            env=env,
+        )
+    ]
     try:
         for i in range(n_workers):
-            procs.append(subprocess.Popen([dask, "worker", address, "--nworkers", "1", "--nthreads", "1", "--host", "127.0.0.1",
-                                           "--no-dashboard"], stdout=subprocess.DEVNULL,
-                                          stderr=open(Path(logs) / f"worker{i}.log", "w"), env=env, cwd=str(ROOT)))
+            procs.append(
+                subprocess.Popen(
+                    [
+                        dask,
+                        "worker",
+                        address,
+                        "--nworkers",
+                        "1",
+                        "--nthreads",
+                        "1",
+                        "--host",
+                        "127.0.0.1",
+                        "--no-dashboard",
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=open(Path(logs) / f"worker{i}.log", "w"),
+                    env=env,
+                    cwd=str(ROOT),
+                )
+            )
         from distributed import Client
+
         with Client(address, timeout=60) as client:
             client.wait_for_workers(n_workers, timeout=120)
         yield address
@@ -326,18 +377,29 @@ def section_executors(n: int, models: list[str]) -> None:
     print(line("joblib x2 (loky start incl.)", n, tj, pj), flush=True)
     tl, pl, rl = run(frame, settings_for(models, executor="dask"), memo=memo)
     print(line("dask LocalCluster x2 (start incl.)", n, tl, pl), flush=True)
-    from models.executors import dask_client
+    from models.core.executors import dask_client
+
     t0 = time.perf_counter()
     with dask_client("", 2):
         start = time.perf_counter() - t0
-    print(f"  of which LocalCluster start + close alone: {start:.1f} s (paid once per run: one cluster per run)", flush=True)
+    print(
+        f"  of which LocalCluster start + close alone: {start:.1f} s (paid once per run: one cluster per run)",
+        flush=True,
+    )
     with separate_cluster(2) as address:
         ts, ps, rs = run(frame, settings_for(models, executor="dask", address=address))
-        print(line(f"dask scheduler+2 workers ({address})", n, ts, ps) + "  (RSS: the scheduler is a child too)", flush=True)
-    print(f"  wall time vs joblib: LocalCluster {tl / tj:.2f}x, separate processes {ts / tj:.2f}x  (target <= 1.25x)",
-          flush=True)
-    print(f"  identical results (forecasts, fits, annual paths): LocalCluster {_same(rj, rl)}, separate processes {_same(rj, rs)}",
-          flush=True)
+        print(
+            line(f"dask scheduler+2 workers ({address})", n, ts, ps) + "  (RSS: the scheduler is a child too)",
+            flush=True,
+        )
+    print(
+        f"  wall time vs joblib: LocalCluster {tl / tj:.2f}x, separate processes {ts / tj:.2f}x  (target <= 1.25x)",
+        flush=True,
+    )
+    print(
+        f"  identical results (forecasts, fits, annual paths): LocalCluster {_same(rj, rl)}, separate processes {_same(rj, rs)}",
+        flush=True,
+    )
 
 
 # ------------------------------------------------------------------------------------ statsforecast
@@ -373,14 +435,20 @@ def section_statsforecast(n: int, profile_n: int) -> None:
 
     # numba compiles statsforecast's models on first use: warm up on 4 series, not timed
     warm = filled[filled["unique_id"].isin(filled["unique_id"].unique()[:4])]
-    StatsForecast(models=[AutoETS(season_length=12), AutoTheta(season_length=12), AutoARIMA(season_length=12)],
-                  freq="MS", n_jobs=1).forecast(df=warm, h=12)
+    StatsForecast(
+        models=[AutoETS(season_length=12), AutoTheta(season_length=12), AutoARIMA(season_length=12)],
+        freq="MS",
+        n_jobs=1,
+    ).forecast(df=warm, h=12)
 
     base, _, _ = run(train, settings_for(["seasonal_naive"]), annual=False)
     print(line("ours: seasonal_naive alone", n, base), flush=True)
     ours_arima = ours_ets = None
-    for ours, theirs in (("ets", AutoETS(season_length=12)), ("theta", AutoTheta(season_length=12)),
-                         ("arima", AutoARIMA(season_length=12))):
+    for ours, theirs in (
+        ("ets", AutoETS(season_length=12)),
+        ("theta", AutoTheta(season_length=12)),
+        ("arima", AutoARIMA(season_length=12)),
+    ):
         t_ours, _, res = run(train, settings_for([ours]), annual=False)
         own = t_ours - base
         fc = res.forecasts[res.forecasts["model"] == ours]
@@ -391,9 +459,12 @@ def section_statsforecast(n: int, profile_n: int) -> None:
         sf = sf.reset_index() if "unique_id" not in sf.columns else sf
         col = [c for c in sf.columns if c not in ("unique_id", "ds")][0]
         m_sf = _mase_table(sf, col, test, train_y)
-        print(f"  {ours:>6} vs {col:<10}: ours {own:7.1f} s ({1000 * own / n:6.1f} ms/series, seasonal_naive "
-              f"subtracted) MASE {m_ours:.3f} | statsforecast {t_sf:7.1f} s ({1000 * t_sf / n:6.1f} ms/series) "
-              f"MASE {m_sf:.3f} | ratios ours/theirs: time {own / t_sf:5.2f}x, MASE {m_ours / m_sf:5.3f}", flush=True)
+        print(
+            f"  {ours:>6} vs {col:<10}: ours {own:7.1f} s ({1000 * own / n:6.1f} ms/series, seasonal_naive "
+            f"subtracted) MASE {m_ours:.3f} | statsforecast {t_sf:7.1f} s ({1000 * t_sf / n:6.1f} ms/series) "
+            f"MASE {m_sf:.3f} | ratios ours/theirs: time {own / t_sf:5.2f}x, MASE {m_ours / m_sf:5.3f}",
+            flush=True,
+        )
         if ours == "arima":
             ours_arima = (own, t_sf)
         if ours == "ets":
@@ -408,7 +479,8 @@ def _profile(model_name: str, train: pd.DataFrame, n: int, buckets: dict[str, tu
     """Fit, predict 12 and draw 1000 paths of ``model_name`` (config params) on the first n series
     of ``train`` in this process under cProfile; print the total, the cumulative seconds of each
     bucket (label -> (file suffix, function)) and the top 12 functions by own time."""
-    from models.registry import create
+    from models.core.registry import create
+
     params = load_settings(ROOT / "config.yaml")._model_params(model_name)
     series = [g.set_index("ds")["y"].asfreq("MS") for _, g in list(train.groupby("unique_id"))[:n]]
     prof = cProfile.Profile()
@@ -435,29 +507,43 @@ def profile_ets(train: pd.DataFrame, n: int) -> None:
     """Where our ETS's time goes, on n series in this process (cProfile, cumulative seconds): the
     statsmodels ETSModel fit, the gap filling, predict (whose bounds come from n_sim simulations)
     and the 1000 sample paths."""
-    print(f"\n== profile of our ETS (cProfile, {n} series, one process, fit + predict + 1000 paths, as the engine does)",
-          flush=True)
-    _profile("ets", train, n, {
-        "fit: statsmodels ETSModel.fit (the optimiser)": ("ets.py", "fit"),
-        "  of which the log-likelihood (loglike)": ("ets.py", "loglike"),
-        "gap filling (seasonal_interpolate)": ("baselines.py", "seasonal_interpolate"),
-        "predict (mean + n_sim simulations for bounds)": ("baselines.py", "_predict"),
-        "sample paths (1000 simulations)": ("baselines.py", "_sample_paths"),
-        "  simulate, both uses": ("ets.py", "simulate"),
-    }, width=50)
+    print(
+        f"\n== profile of our ETS (cProfile, {n} series, one process, fit + predict + 1000 paths, as the engine does)",
+        flush=True,
+    )
+    _profile(
+        "ets",
+        train,
+        n,
+        {
+            "fit: statsmodels ETSModel.fit (the optimiser)": ("ets.py", "fit"),
+            "  of which the log-likelihood (loglike)": ("ets.py", "loglike"),
+            "gap filling (seasonal_interpolate)": ("baselines.py", "seasonal_interpolate"),
+            "predict (mean + n_sim simulations for bounds)": ("baselines.py", "_predict"),
+            "sample paths (1000 simulations)": ("baselines.py", "_sample_paths"),
+            "  simulate, both uses": ("ets.py", "simulate"),
+        },
+        width=50,
+    )
 
 
 def profile_arima(train: pd.DataFrame, n: int) -> None:
     """Where our ARIMA's time goes, on n series in this process (cProfile, cumulative seconds)."""
     print(f"\n== profile of our ARIMA (cProfile, {n} series, one process, fit + predict + 1000 paths)", flush=True)
-    _profile("arima", train, n, {
-        "order search: CSS fits (css_fit)": ("arima.py", "css_fit"),
-        "state-space refit (_state_space: SARIMAX)": ("arima.py", "_state_space"),
-        "differencing tests (kpss_ndiffs)": ("arima.py", "kpss_ndiffs"),
-        "seasonal strength (STL)": ("arima.py", "seasonal_strength"),
-        "predict": ("arima.py", "_predict"),
-        "sample paths": ("arima.py", "_sample_paths"),
-    }, width=46)
+    _profile(
+        "arima",
+        train,
+        n,
+        {
+            "order search: CSS fits (css_fit)": ("arima.py", "css_fit"),
+            "state-space refit (_state_space: SARIMAX)": ("arima.py", "_state_space"),
+            "differencing tests (kpss_ndiffs)": ("arima.py", "kpss_ndiffs"),
+            "seasonal strength (STL)": ("arima.py", "seasonal_strength"),
+            "predict": ("arima.py", "_predict"),
+            "sample paths": ("arima.py", "_sample_paths"),
+        },
+        width=46,
+    )
 
 
 # ------------------------------------------------------------------------------------ ETS choice
@@ -468,10 +554,12 @@ def section_ets_choice(n: int) -> None:
 
     from statsmodels.tsa.holtwinters import ExponentialSmoothing
 
-    from models.baselines import seasonal_interpolate
-    from models.registry import create
+    from models.core.registry import create
+    from models.families.baselines import seasonal_interpolate
 
-    print(f"\n== ETS: where the time goes and the alternatives (N={n}, one process, last 12 months held out)", flush=True)
+    print(
+        f"\n== ETS: where the time goes and the alternatives (N={n}, one process, last 12 months held out)", flush=True
+    )
     frame = synthetic(n, seed=21)
     cut = LAST - pd.DateOffset(months=12)
     train, test = frame[frame["ds"] <= cut], frame[frame["ds"] > cut]
@@ -493,13 +581,15 @@ def section_ets_choice(n: int) -> None:
             fc = model.predict(12)["forecast"].to_numpy()
             model.sample_paths(12, 1000, seed=0)
             return t1 - t0, time.perf_counter() - t1, fc
+
         return fit
 
     def holt_winters(uid):
         y = seasonal_interpolate(hist[uid])
         t0 = time.perf_counter()
-        res = ExponentialSmoothing(y.to_numpy() / y.mean(), trend="add", damped_trend=True, seasonal="mul",
-                                   seasonal_periods=12).fit()
+        res = ExponentialSmoothing(
+            y.to_numpy() / y.mean(), trend="add", damped_trend=True, seasonal="mul", seasonal_periods=12
+        ).fit()
         t1 = time.perf_counter()
         fc = res.forecast(12) * y.mean()
         res.simulate(12, repetitions=1000, error="mul")
@@ -513,16 +603,24 @@ def section_ets_choice(n: int) -> None:
             t0 = time.perf_counter()
             out = AutoETS(season_length=12, model=model, damped=damped).forecast(y=y, h=12, level=[80, 95])
             return time.perf_counter() - t0, 0.0, out["mean"]
+
         return fit
 
-    variants = [("ours: statsmodels ETSModel M,Ad,M, maxiter 200 (today)", ours(200)),
-                ("ours with maxiter 50", ours(50)),
-                ("statsmodels Holt-Winters A_d,M (least squares)", holt_winters)]
+    variants = [
+        ("ours: statsmodels ETSModel M,Ad,M, maxiter 200 (today)", ours(200)),
+        ("ours with maxiter 50", ours(50)),
+        ("statsmodels Holt-Winters A_d,M (least squares)", holt_winters),
+    ]
     try:
         from statsforecast.models import AutoETS
-        AutoETS(season_length=12, model="MAM", damped=True).forecast(y=seasonal_interpolate(hist["s00000"]).to_numpy(), h=12)
-        variants += [("statsforecast AutoETS M,Ad,M (fixed; fit=all, numba)", statsforecast_ets("MAM", True)),
-                     ("statsforecast AutoETS ZZZ (searched; fit=all)", statsforecast_ets("ZZZ", None))]
+
+        AutoETS(season_length=12, model="MAM", damped=True).forecast(
+            y=seasonal_interpolate(hist["s00000"]).to_numpy(), h=12
+        )
+        variants += [
+            ("statsforecast AutoETS M,Ad,M (fixed; fit=all, numba)", statsforecast_ets("MAM", True)),
+            ("statsforecast AutoETS ZZZ (searched; fit=all)", statsforecast_ets("ZZZ", None)),
+        ]
     except ImportError:
         print("  statsforecast is not installed: its rows are skipped", flush=True)
     base = None
@@ -539,8 +637,11 @@ def section_ets_choice(n: int) -> None:
         base = base or (np.sum(fits) + np.sum(rest), m)
         total = np.sum(fits) + np.sum(rest)
         # statsforecast's rows: "fit" is its forecast call (fit, forecast and 80/95 intervals; no sample paths)
-        print(f"  {label:<52} fit {1000 * np.mean(fits):7.1f} ms, predict+1000 paths {1000 * np.mean(rest):6.1f} ms "
-              f"per series; MASE {m:.3f}  (time {total / base[0]:.2f}x, MASE {m / base[1]:.3f}x today's)", flush=True)
+        print(
+            f"  {label:<52} fit {1000 * np.mean(fits):7.1f} ms, predict+1000 paths {1000 * np.mean(rest):6.1f} ms "
+            f"per series; MASE {m:.3f}  (time {total / base[0]:.2f}x, MASE {m / base[1]:.3f}x today's)",
+            flush=True,
+        )
 
 
 # ------------------------------------------------------------------------------------ main
@@ -551,24 +652,44 @@ def _load() -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="a small run that proves every section works: sizes 30,100; all-n 20; cmp-n, sf-n 60; profile 5")
-    parser.add_argument("--sizes", default=None, help="comma-separated N for the scaling section (default 100,1000,10000)")
-    parser.add_argument("--fast-models", default="ets,theta", help="models of the scaling/workers/executors runs (+ seasonal_naive)")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="a small run that proves every section works: sizes 30,100; all-n 20; cmp-n, sf-n 60; profile 5",
+    )
+    parser.add_argument(
+        "--sizes", default=None, help="comma-separated N for the scaling section (default 100,1000,10000)"
+    )
+    parser.add_argument(
+        "--fast-models", default="ets,theta", help="models of the scaling/workers/executors runs (+ seasonal_naive)"
+    )
     parser.add_argument("--all-n", type=int, default=None, help="N of the every-model run (default 1000)")
     parser.add_argument("--cmp-n", type=int, default=None, help="N of the workers and executors runs (default 1000)")
     parser.add_argument("--sf-n", type=int, default=None, help="N of the statsforecast comparison (default 1000)")
     parser.add_argument("--profile-n", type=int, default=None, help="series in the ARIMA profile (default 50)")
-    parser.add_argument("--budget", type=float, default=None,
-                        help="minutes: a run predicted (from the cost measured so far) to end past this is skipped, said so")
-    parser.add_argument("--cheap-sizes", default=None,
-                        help="comma-separated N for a scaling run of seasonal_naive alone (the engine's own cost), "
-                             "e.g. 1000,10000; default none")
+    parser.add_argument(
+        "--budget",
+        type=float,
+        default=None,
+        help="minutes: a run predicted (from the cost measured so far) to end past this is skipped, said so",
+    )
+    parser.add_argument(
+        "--cheap-sizes",
+        default=None,
+        help="comma-separated N for a scaling run of seasonal_naive alone (the engine's own cost), "
+        "e.g. 1000,10000; default none",
+    )
     parser.add_argument("--ets-n", type=int, default=None, help="N of the ets-choice section (default 60)")
-    parser.add_argument("--no-dask-single", action="store_true",
-                        help="workers section: skip the 1-worker Dask run (joblib x1 vs x2 only)")
-    parser.add_argument("--sections", default="executors,workers,statsforecast,all,scaling",
-                        help="comma-separated, run in this order (default: all five)")
+    parser.add_argument(
+        "--no-dask-single",
+        action="store_true",
+        help="workers section: skip the 1-worker Dask run (joblib x1 vs x2 only)",
+    )
+    parser.add_argument(
+        "--sections",
+        default="executors,workers,statsforecast,all,scaling",
+        help="comma-separated, run in this order (default: all five)",
+    )
     args = parser.parse_args()
     quick = args.quick
     sizes = [int(s) for s in (args.sizes or ("30,100" if quick else "100,1000,10000")).split(",") if s]
@@ -579,19 +700,27 @@ def main() -> None:
     fast = [m for m in args.fast_models.split(",") if m and m != "seasonal_naive"]
     every = list(load_settings(ROOT / "config.yaml").models.active())
     sections = [s for s in args.sections.split(",") if s]
-    print(f"exportcast scale benchmark {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}: {os.cpu_count()} cores, "
-          f"load average {_load()} at start (the machine is shared: absolute seconds are noisy)", flush=True)
-    print(f"  plan: sections {','.join(sections)}; sizes {sizes} ({','.join(fast)} + seasonal_naive); every model at "
-          f"N={all_n}; workers/executors at N={cmp_n}; statsforecast at N={sf_n}", flush=True)
+    print(
+        f"exportcast scale benchmark {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}: {os.cpu_count()} cores, "
+        f"load average {_load()} at start (the machine is shared: absolute seconds are noisy)",
+        flush=True,
+    )
+    print(
+        f"  plan: sections {','.join(sections)}; sizes {sizes} ({','.join(fast)} + seasonal_naive); every model at "
+        f"N={all_n}; workers/executors at N={cmp_n}; statsforecast at N={sf_n}",
+        flush=True,
+    )
     t0 = time.perf_counter()
     cheap = [int(x) for x in (args.cheap_sizes or "").split(",") if x]
-    runs = {"scaling": lambda: section_scaling(sizes, fast),
-            "cheap": lambda: section_scaling(cheap, ["seasonal_naive"]),
-            "ets-choice": lambda: section_ets_choice(args.ets_n or (10 if quick else 60)),
-            "all": lambda: section_all(all_n, [m for m in every if m != "seasonal_naive"]),
-            "workers": lambda: section_workers(cmp_n, fast, not args.no_dask_single),
-            "executors": lambda: section_executors(cmp_n, fast),
-            "statsforecast": lambda: section_statsforecast(sf_n, profile_n)}
+    runs = {
+        "scaling": lambda: section_scaling(sizes, fast),
+        "cheap": lambda: section_scaling(cheap, ["seasonal_naive"]),
+        "ets-choice": lambda: section_ets_choice(args.ets_n or (10 if quick else 60)),
+        "all": lambda: section_all(all_n, [m for m in every if m != "seasonal_naive"]),
+        "workers": lambda: section_workers(cmp_n, fast, not args.no_dask_single),
+        "executors": lambda: section_executors(cmp_n, fast),
+        "statsforecast": lambda: section_statsforecast(sf_n, profile_n),
+    }
     unknown = [s for s in sections if s not in runs]
     if unknown:
         parser.error(f"unknown section(s) {', '.join(unknown)}; known: {', '.join(runs)}")

@@ -2,16 +2,18 @@
 
     .venv/bin/python benchmarks/speed.py [--n-series 50] [--months 150] [--models seasonal_naive,ets,theta,arima]
 
-For each model: times ``models.engine.forecast`` (horizon 12, annual totals with 1000 paths) and
-``models.backtest.backtest`` (horizon 12, 4 windows, step 6) on N seeded synthetic series of
+For each model: times ``models.core.engine.forecast`` (horizon 12, annual totals with 1000 paths) and
+``models.core.backtest.backtest`` (horizon 12, 4 windows, step 6) on N seeded synthetic series of
 ``--months`` months (multiplicative trend x seasonality x noise, in USD-like levels) with
 n_jobs = 1 and 2. Prints seconds, seconds per series, the parallel speed-up and the peak memory
 (max RSS of this process or any finished worker, via resource.getrusage; the loky workers
 stay alive between runs, so their RSS appears once they exit).
 """
+
 from __future__ import annotations
 
 import argparse
+import functools
 import resource
 import sys
 import time
@@ -23,9 +25,9 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from models import registry  # noqa: E402
-from models.backtest import backtest  # noqa: E402
-from models.engine import EngineSettings, ModelSpec, forecast  # noqa: E402
+from models.core import registry  # noqa: E402
+from models.core.backtest import backtest  # noqa: E402
+from models.core.engine import EngineSettings, ModelSpec, forecast  # noqa: E402
 
 
 def synthetic(n_series: int, months: int, seed: int = 0) -> pd.DataFrame:
@@ -38,7 +40,9 @@ def synthetic(n_series: int, months: int, seed: int = 0) -> pd.DataFrame:
         growth = rng.normal(0.004, 0.003)
         season = 1 + rng.uniform(0.03, 0.15) * np.sin(2 * np.pi * (t + rng.integers(12)) / 12)
         noise = np.exp(np.cumsum(rng.normal(0, 0.02, months)) + rng.normal(0, 0.03, months))
-        parts.append(pd.DataFrame({"unique_id": f"s{i:03d}", "ds": ds, "y": level * np.exp(growth * t) * season * noise}))
+        parts.append(
+            pd.DataFrame({"unique_id": f"s{i:03d}", "ds": ds, "y": level * np.exp(growth * t) * season * noise})
+        )
     return pd.concat(parts, ignore_index=True)
 
 
@@ -74,9 +78,10 @@ def main() -> None:
             for n_jobs in (1, 2):
                 settings = EngineSettings(models=(ModelSpec(name),), n_jobs=n_jobs, n_paths=1000)
                 if task == "forecast":
-                    run = lambda: forecast(frame, settings, horizon=12, annual_year=int(frame["ds"].max().year) + 1)  # noqa: E731
+                    year = int(frame["ds"].max().year) + 1
+                    run = functools.partial(forecast, frame, settings, horizon=12, annual_year=year)
                 else:
-                    run = lambda: backtest(frame, settings, horizon=12, windows=4, step=6)  # noqa: E731
+                    run = functools.partial(backtest, frame, settings, horizon=12, windows=4, step=6)
                 seconds, peak = timed(run)
                 result[f"s_jobs{n_jobs}"] = seconds
                 result[f"max_rss_mb_jobs{n_jobs}"] = peak
@@ -84,8 +89,11 @@ def main() -> None:
             result["ms_per_fit_jobs1"] = 1000 * result["s_jobs1"] / n_fits
             result["speedup"] = result["s_jobs1"] / result["s_jobs2"]
             rows.append(result)
-            print(f"{name:>15} {task:>8}: {result['s_jobs1']:7.2f} s (1 job)  {result['s_jobs2']:7.2f} s (2 jobs)  "
-                  f"speed-up {result['speedup']:.2f}x", flush=True)
+            print(
+                f"{name:>15} {task:>8}: {result['s_jobs1']:7.2f} s (1 job)  {result['s_jobs2']:7.2f} s (2 jobs)  "
+                f"speed-up {result['speedup']:.2f}x",
+                flush=True,
+            )
     table = pd.DataFrame(rows).set_index(["model", "task"])
     pd.set_option("display.width", 200)
     print("\nseconds include seasonal_naive (always fitted); a 'fit' = one series x one window, all models")

@@ -2,6 +2,7 @@
 
 Heavy imports happen inside the commands so that `exportcast --help` is instant.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -12,14 +13,13 @@ import traceback
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import click
 import typer
 from typer.core import TyperGroup
 
 from exportcast.errors import DataWarning, ExportcastError
-
 
 _STATE: dict[str, bool] = {"debug": False, "verbose": False}  # the --debug and --verbose flags of the command being run
 
@@ -80,8 +80,12 @@ def _tracebacks_logged(debug: bool) -> Iterator[None]:
         logging.setLogRecordFactory(previous)
 
 
-app = typer.Typer(cls=_Commands, help="Forecast South Korea's monthly exports: data, backtests, forecasts, pipeline.",
-                  no_args_is_help=True, pretty_exceptions_show_locals=False)
+app = typer.Typer(
+    cls=_Commands,
+    help="Forecast South Korea's monthly exports: data, backtests, forecasts, pipeline.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
 data_app = typer.Typer(help="Build and inspect the canonical dataset.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 
@@ -92,8 +96,10 @@ REPO = Path(__file__).resolve().parents[1]
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 DEFAULT_CONFIG = REPO / "config.yaml"
-PUBLISH_DIR_HELP = ("where a run on a source other than mlflow.production_source publishes "
-                    "(default: config publish.non_production_dir, else <publish.dir>/<source-or-csv-name>)")
+PUBLISH_DIR_HELP = (
+    "where a run on a source other than mlflow.production_source publishes "
+    "(default: config publish.non_production_dir, else <publish.dir>/<source-or-csv-name>)"
+)
 
 
 def _print_version(value: bool) -> None:
@@ -105,10 +111,17 @@ def _print_version(value: bool) -> None:
 
 
 @app.callback()
-def _options(debug: bool = typer.Option(False, "--debug", help="show the full traceback of an error"),
-             verbose: bool = typer.Option(False, "--verbose", help="print every note (config runtime.verbose)"),
-             version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
-                                          help="print the version (package and git head) and exit")) -> None:
+def _options(
+    debug: bool = typer.Option(False, "--debug", help="show the full traceback of an error"),
+    verbose: bool = typer.Option(False, "--verbose", help="print every note (config runtime.verbose)"),
+    version: bool = typer.Option(
+        False,
+        "--version",
+        callback=_print_version,
+        is_eager=True,
+        help="print the version (package and git head) and exit",
+    ),
+) -> None:
     """Forecast South Korea's monthly exports: data, backtests, forecasts, pipeline."""
 
 
@@ -134,8 +147,11 @@ def user_error(exc: BaseException) -> BaseException | None:
 def _user_error_types() -> tuple[type[BaseException], ...]:
     types: list[type[BaseException]] = [ExportcastError, OSError, UnicodeDecodeError]
     # only look at modules already imported: an error of a module never imported cannot be raised
-    for module, name in (("pydantic", "ValidationError"), ("flows.report", "ReportError"),
-                         ("features.dataset_builder", "DatasetCheckError")):
+    for module, name in (
+        ("pydantic", "ValidationError"),
+        ("flows.report", "ReportError"),
+        ("features.dataset_builder", "DatasetCheckError"),
+    ):
         cls = getattr(sys.modules.get(module), name, None)
         if isinstance(cls, type):
             types.append(cls)
@@ -151,8 +167,11 @@ def error_message(exc: BaseException) -> str:
         return f"{' -> '.join(names)}: {exc.strerror}"
     pydantic = sys.modules.get("pydantic")
     if pydantic is not None and isinstance(exc, pydantic.ValidationError):  # settings built outside load_settings
-        problems = [f"'{'.'.join(str(p) for p in err['loc'])}': {str(err['msg']).removeprefix('Value error, ')} "
-                    f"(got {err.get('input')!r})" for err in exc.errors()]
+        problems = [
+            f"'{'.'.join(str(p) for p in err['loc'])}': {str(err['msg']).removeprefix('Value error, ')} "
+            f"(got {err.get('input')!r})"
+            for err in exc.errors()
+        ]
         return f"invalid settings ({exc.title}): " + "; ".join(problems)
     return str(exc)
 
@@ -160,8 +179,14 @@ def error_message(exc: BaseException) -> str:
 _SHOW_WARNING = warnings.showwarning
 
 
-def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
-                  file: Any = None, line: str | None = None) -> None:
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: Any = None,
+    line: str | None = None,
+) -> None:
     """A data warning as one ``warning: ...`` line; any other warning as Python shows it."""
     if issubclass(category, DataWarning):
         typer.secho(f"warning: {message}", fg=typer.colors.YELLOW, err=True)
@@ -171,8 +196,12 @@ def _show_warning(message: Warning | str, category: type[Warning], filename: str
 
 @data_app.command("build")
 def data_build(
-    raw: Path = typer.Option(REPO.parent / "shared" / "data" / "raw", help="folder of the raw public files (see its PROVENANCE.md)"),
-    projections: Path = typer.Option(REPO.parent / "shared" / "data" / "projections", help="folder of projections.csv and actuals.csv"),
+    raw: Path = typer.Option(
+        REPO.parent / "shared" / "data" / "raw", help="folder of the raw public files (see its PROVENANCE.md)"
+    ),
+    projections: Path = typer.Option(
+        REPO.parent / "shared" / "data" / "projections", help="folder of projections.csv and actuals.csv"
+    ),
     out: Path = typer.Option(REPO / "data", help="where to write the canonical CSVs"),
 ) -> None:
     """Rebuild data/exports_monthly.csv, data/series.csv, the indicator tables and the institutional tables from the raw files."""
@@ -218,14 +247,20 @@ def data_vintages(config: Path = typer.Option(DEFAULT_CONFIG, "--config", "-c", 
     home = load_settings(config).data.home
     found = list_vintages(home)
     for v in found:
-        typer.echo(f"{v.id}  {v.created_at}  data through {v.data_through}  +{v.rows_added} rows, "
-                   f"{v.rows_revised} revised, {v.rows_removed} withdrawn")
+        typer.echo(
+            f"{v.id}  {v.created_at}  data through {v.data_through}  +{v.rows_added} rows, "
+            f"{v.rows_revised} revised, {v.rows_removed} withdrawn"
+        )
     typer.echo(f"{len(found)} vintage(s) in {home}; active: {found[-1].id if found else 'the seed data/'}")
 
 
 @data_app.command("summary")
-def data_summary(data_dir: Optional[Path] = typer.Option(None, help="folder of the canonical dataset (default: the active vintage, else data/)"),
-                 config: Path = typer.Option(DEFAULT_CONFIG, "--config", "-c", help="settings file")) -> None:
+def data_summary(
+    data_dir: Path | None = typer.Option(
+        None, help="folder of the canonical dataset (default: the active vintage, else data/)"
+    ),
+    config: Path = typer.Option(DEFAULT_CONFIG, "--config", "-c", help="settings file"),
+) -> None:
     """Per-series summary of the embedded dataset: span, observations, gaps, sources."""
     import pandas as pd
 
@@ -238,7 +273,9 @@ def data_summary(data_dir: Optional[Path] = typer.Option(None, help="folder of t
         data_dir = active_data_dir(load_settings(config))
     frame = read_embedded(data_dir)
     meta = read_series_metadata(data_dir)
-    stats = frame.groupby("unique_id").agg(first=("ds", "min"), last=("ds", "max"), n_obs=("y", "size"), last_value_usd_bn=("y", "last"))
+    stats = frame.groupby("unique_id").agg(
+        first=("ds", "min"), last=("ds", "max"), n_obs=("y", "size"), last_value_usd_bn=("y", "last")
+    )
     stats["last_value_usd_bn"] = (stats["last_value_usd_bn"] / 1e9).round(3)
     table = meta.set_index("unique_id")[["level", "name_en", "n_missing"]].join(stats)
     table["first"] = table["first"].dt.strftime("%Y-%m")
@@ -249,14 +286,22 @@ def data_summary(data_dir: Optional[Path] = typer.Option(None, help="folder of t
 
 
 # the data checks of a user CSV (config data.strict, data.allow_negative, data.signed): a flag given wins
-STRICT = typer.Option(None, "--strict/--no-strict",
-                      help="refuse the whole file on a bad row (default: config data.strict; else the series is left out)")
-ALLOW_NEGATIVE = typer.Option(None, "--allow-negative/--no-allow-negative",
-                              help="admit negative values in every series (default: config data.allow_negative)")
-SIGNED = typer.Option(None, "--signed", help="comma-separated unique_ids admitted with negative values (config data.signed)")
+STRICT = typer.Option(
+    None,
+    "--strict/--no-strict",
+    help="refuse the whole file on a bad row (default: config data.strict; else the series is left out)",
+)
+ALLOW_NEGATIVE = typer.Option(
+    None,
+    "--allow-negative/--no-allow-negative",
+    help="admit negative values in every series (default: config data.allow_negative)",
+)
+SIGNED = typer.Option(
+    None, "--signed", help="comma-separated unique_ids admitted with negative values (config data.signed)"
+)
 
 
-def _with_options(settings: Any, strict: Optional[bool], allow_negative: Optional[bool], signed: Optional[str]) -> Any:
+def _with_options(settings: Any, strict: bool | None, allow_negative: bool | None, signed: str | None) -> Any:
     """The settings with the command line's data checks applied (config ``data.*`` otherwise),
     and ``runtime.verbose`` under ``exportcast --verbose``."""
     if _STATE["verbose"]:
@@ -275,9 +320,9 @@ def _with_options(settings: Any, strict: Optional[bool], allow_negative: Optiona
 def validate(
     input: Path = typer.Option(..., "--input", "-i", help="CSV in long form unique_id,ds,y"),
     config: Path = typer.Option(DEFAULT_CONFIG, "--config", "-c", help="settings file"),
-    strict: Optional[bool] = STRICT,
-    allow_negative: Optional[bool] = ALLOW_NEGATIVE,
-    signed: Optional[str] = SIGNED,
+    strict: bool | None = STRICT,
+    allow_negative: bool | None = ALLOW_NEGATIVE,
+    signed: str | None = SIGNED,
 ) -> None:
     """Check a user CSV against the data contract and print what would be used."""
     from flows.settings import load_settings
@@ -290,7 +335,7 @@ def validate(
         typer.echo(f"  {uid}: {row['min']:%Y-%m}..{row['max']:%Y-%m} ({row['size']} months)")
 
 
-def _settings_with_models(config: Path, models: Optional[str]):
+def _settings_with_models(config: Path, models: str | None):
     from flows.settings import load_settings
 
     settings = load_settings(config)
@@ -333,12 +378,12 @@ def backtest(
     horizon: int = typer.Option(12, "--horizon", help="months ahead at each cutoff", min=1),
     windows: int = typer.Option(4, "--windows", "-w", min=1, help="number of rolling cutoffs"),
     step: int = typer.Option(6, "--step", "-s", min=1, help="months between cutoffs"),
-    models: Optional[str] = typer.Option(None, "--models", "-m", help="comma-separated model names (default: config)"),
+    models: str | None = typer.Option(None, "--models", "-m", help="comma-separated model names (default: config)"),
     out: Path = typer.Option(Path("backtest_out"), "--out", "-o", help="output folder"),
     config: Path = typer.Option(DEFAULT_CONFIG, "--config", "-c", help="settings file"),
-    strict: Optional[bool] = STRICT,
-    allow_negative: Optional[bool] = ALLOW_NEGATIVE,
-    signed: Optional[str] = SIGNED,
+    strict: bool | None = STRICT,
+    allow_negative: bool | None = ALLOW_NEGATIVE,
+    signed: str | None = SIGNED,
 ) -> None:
     """Rolling-origin backtest of every model on a user CSV: backtest_forecasts.csv, backtest_metrics.csv, champions.csv."""
     from flows.jobs import backtest_frame, leading_for, leading_indicators
@@ -346,11 +391,26 @@ def backtest(
     settings = _with_options(_settings_with_models(config, models), strict, allow_negative, signed)
     frame = _read_input(input, settings)
     settings = leading_for(settings, frame, universe=frame["unique_id"].unique())  # a user CSV's series
-    result = backtest_frame(frame, settings, horizon=horizon, windows=windows, step=step, progress=True,
-                            indicators=leading_indicators(settings, _active_data(settings)))
-    _write_tables(out, {"backtest_forecasts.csv": result.forecasts, "backtest_metrics.csv": result.metrics,
-                        "champions.csv": result.champions})
-    summary = result.metrics.groupby("model")[["mase", "smape", "coverage_80", "coverage_95"]].mean().sort_values("mase")
+    result = backtest_frame(
+        frame,
+        settings,
+        horizon=horizon,
+        windows=windows,
+        step=step,
+        progress=True,
+        indicators=leading_indicators(settings, _active_data(settings)),
+    )
+    _write_tables(
+        out,
+        {
+            "backtest_forecasts.csv": result.forecasts,
+            "backtest_metrics.csv": result.metrics,
+            "champions.csv": result.champions,
+        },
+    )
+    summary = (
+        result.metrics.groupby("model")[["mase", "smape", "coverage_80", "coverage_95"]].mean().sort_values("mase")
+    )
     typer.echo(summary.round(3).to_string())
 
 
@@ -358,12 +418,12 @@ def backtest(
 def forecast(
     input: Path = typer.Option(..., "--input", "-i", help="CSV in long form unique_id,ds,y"),
     horizon: int = typer.Option(12, "--horizon", help="months ahead", min=1),
-    models: Optional[str] = typer.Option(None, "--models", "-m", help="comma-separated model names (default: config)"),
+    models: str | None = typer.Option(None, "--models", "-m", help="comma-separated model names (default: config)"),
     out: Path = typer.Option(Path("forecast_out"), "--out", "-o", help="output folder"),
     config: Path = typer.Option(DEFAULT_CONFIG, "--config", "-c", help="settings file"),
-    strict: Optional[bool] = STRICT,
-    allow_negative: Optional[bool] = ALLOW_NEGATIVE,
-    signed: Optional[str] = SIGNED,
+    strict: bool | None = STRICT,
+    allow_negative: bool | None = ALLOW_NEGATIVE,
+    signed: str | None = SIGNED,
 ) -> None:
     """Fit every model on a user CSV and forecast H months: forecast.csv and model_fits.csv."""
     from flows.jobs import forecast_frame, leading_for, leading_indicators
@@ -373,8 +433,9 @@ def forecast(
     settings = leading_for(settings, frame, universe=frame["unique_id"].unique())  # a user CSV's series
     from flows.results import split_timings
 
-    result = forecast_frame(frame, settings, horizon=horizon, progress=True,
-                            indicators=leading_indicators(settings, _active_data(settings)))
+    result = forecast_frame(
+        frame, settings, horizon=horizon, progress=True, indicators=leading_indicators(settings, _active_data(settings))
+    )
     fits, fit_seconds = split_timings(result.fits)  # timings are printed, not written: reruns give identical files
     _write_tables(out, {"forecast.csv": result.forecasts, "model_fits.csv": fits})
     if fit_seconds:
@@ -384,11 +445,11 @@ def forecast(
 @app.command()
 def run(
     config: Path = typer.Option(DEFAULT_CONFIG, "--config", "-c", help="settings file"),
-    source: Optional[str] = typer.Option(None, help="override data.source: embedded | csv | customs_api"),
-    strict: Optional[bool] = STRICT,
-    allow_negative: Optional[bool] = ALLOW_NEGATIVE,
-    signed: Optional[str] = SIGNED,
-    publish_dir: Optional[Path] = typer.Option(None, "--publish-dir", help=PUBLISH_DIR_HELP),
+    source: str | None = typer.Option(None, help="override data.source: embedded | csv | customs_api"),
+    strict: bool | None = STRICT,
+    allow_negative: bool | None = ALLOW_NEGATIVE,
+    signed: str | None = SIGNED,
+    publish_dir: Path | None = typer.Option(None, "--publish-dir", help=PUBLISH_DIR_HELP),
 ) -> None:
     """The monthly pipeline (Prefect flow `monthly-forecast`): ingest, backtest, forecast, compare, publish, report."""
     from flows.preflight import prepare_run
@@ -404,13 +465,13 @@ def run(
         raise typer.Exit(code=code)
 
 
-def _pipeline_quietly(settings: Any, source: Optional[str]) -> None:
+def _pipeline_quietly(settings: Any, source: str | None) -> None:
     """The supervised pipeline process without --debug: Prefect's log records of a user error lose their traceback."""
     with _tracebacks_logged(False):
         _pipeline_with_tracebacks(settings, source)
 
 
-def _pipeline_with_tracebacks(settings: Any, source: Optional[str]) -> None:
+def _pipeline_with_tracebacks(settings: Any, source: str | None) -> None:
     from flows.supervise import run_pipeline_with_source
 
     with _data_warnings_shown():
@@ -420,8 +481,8 @@ def _pipeline_with_tracebacks(settings: Any, source: Optional[str]) -> None:
 @app.command()
 def flash(
     config: Path = typer.Option(DEFAULT_CONFIG, "--config", "-c", help="settings file"),
-    source: Optional[str] = typer.Option(None, help="override data.source: embedded | csv | customs_api"),
-    publish_dir: Optional[Path] = typer.Option(None, "--publish-dir", help=PUBLISH_DIR_HELP),
+    source: str | None = typer.Option(None, help="override data.source: embedded | csv | customs_api"),
+    publish_dir: Path | None = typer.Option(None, "--publish-dir", help=PUBLISH_DIR_HELP),
 ) -> None:
     """The flash nowcast once (Prefect flow `flash-nowcast`): this month from the customs 10-day/20-day flash; publishes nowcast.csv and tracking.csv only."""
     from flows.flash import check_flash_source
@@ -438,13 +499,13 @@ def flash(
         raise typer.Exit(code=code)
 
 
-def _flash_quietly(settings: Any, source: Optional[str]) -> None:
+def _flash_quietly(settings: Any, source: str | None) -> None:
     """The supervised flash process without --debug: log records of a user error lose their traceback."""
     with _tracebacks_logged(False):
         _flash_with_tracebacks(settings, source)
 
 
-def _flash_with_tracebacks(settings: Any, source: Optional[str]) -> None:
+def _flash_with_tracebacks(settings: Any, source: str | None) -> None:
     from flows.flash import run_flash_with_source
 
     run_flash_with_source(settings, source)
@@ -452,13 +513,12 @@ def _flash_with_tracebacks(settings: Any, source: Optional[str]) -> None:
 
 @app.command()
 def report(
-    outputs: Optional[Path] = typer.Option(None, help="folder of the published outputs (default: config publish.dir)"),
+    outputs: Path | None = typer.Option(None, help="folder of the published outputs (default: config publish.dir)"),
     config: Path = typer.Option(DEFAULT_CONFIG, "--config", "-c", help="settings file"),
 ) -> None:
     """Rebuild outputs/report.html from the published outputs."""
     from flows.report import write_report
     from flows.settings import load_settings
-
     from flows.update import active_data_dir
 
     settings = load_settings(config)
@@ -471,10 +531,13 @@ def report(
 def serve(
     config: Path = typer.Option(DEFAULT_CONFIG, "--config", "-c", help="settings file"),
     source: str = typer.Option("embedded", help="data source parameter of the scheduled runs"),
-    cron: str = typer.Option("0 9 16 * *", "--cron", help="when to run, a five-field cron expression (default: 09:00 on the 16th)"),
+    cron: str = typer.Option(
+        "0 9 16 * *", "--cron", help="when to run, a five-field cron expression (default: 09:00 on the 16th)"
+    ),
     timezone: str = typer.Option("Asia/Seoul", "--timezone", help="IANA time zone of --cron"),
-    flash_cron: str = typer.Option("0 9 11,21 * *", "--flash-cron",
-                                   help="when to run the flash nowcast (default: 09:00 on the 11th and the 21st)"),
+    flash_cron: str = typer.Option(
+        "0 9 11,21 * *", "--flash-cron", help="when to run the flash nowcast (default: 09:00 on the 11th and the 21st)"
+    ),
     flash_timezone: str = typer.Option("Asia/Seoul", "--flash-timezone", help="IANA time zone of --flash-cron"),
 ) -> None:
     """Serve the scheduled deployments until stopped: monthly-forecast (09:00 on the 16th) and
@@ -488,8 +551,15 @@ def serve(
 
     # a bad cron / time zone or no reachable server is a ScheduleError / PrefectServerError: one line, exit 2;
     # the runner then runs in the supervised child of `exportcast run` (flows/supervise.py)
-    code = serve_supervised(load_settings(config), source=source, config_path=str(config), cron=cron,
-                            timezone=timezone, flash_cron=flash_cron, flash_timezone=flash_timezone)
+    code = serve_supervised(
+        load_settings(config),
+        source=source,
+        config_path=str(config),
+        cron=cron,
+        timezone=timezone,
+        flash_cron=flash_cron,
+        flash_timezone=flash_timezone,
+    )
     if code:
         raise typer.Exit(code=code)
 
@@ -497,7 +567,7 @@ def serve(
 @app.command("models")
 def list_models() -> None:
     """List the registered models."""
-    from models import registry
+    from models.core import registry
 
     for name in registry.available():
         cls = registry.get(name)

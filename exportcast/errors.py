@@ -7,6 +7,7 @@ Anything else that escapes a command is a bug and keeps its traceback.
 
 The message must name what to fix: the file, line, column, series, setting or folder.
 """
+
 from __future__ import annotations
 
 

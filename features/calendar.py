@@ -12,6 +12,7 @@ Future months use the holidays the package knows in advance (lunar holidays and 
 are computed; temporary holidays and unscheduled election days are only known once declared,
 so a forecast month's count can fall by one when the government declares one).
 """
+
 from __future__ import annotations
 
 import functools
@@ -73,7 +74,7 @@ def korean_holidays(year: int) -> pd.Series:
     return pd.Series([calendar[d] for d in dates], index=pd.DatetimeIndex(dates, name="date"), name="holiday")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _weekday_holidays(year: int) -> np.ndarray:
     days = np.array(sorted(holidays.country_holidays("KR", years=year)), dtype="datetime64[D]")
     return days[np.is_busday(days, weekmask="1111100")] if len(days) else days
@@ -97,8 +98,10 @@ def flash_working_days(start: str | pd.Timestamp, end: str | pd.Timestamp) -> pd
     months = whole.index
     begins = months.to_numpy(dtype="datetime64[D]")
     closed = np.concatenate([_weekday_holidays(year) for year in range(months[0].year, months[-1].year + 1)])
-    out = {"d10": np.busday_count(begins, begins + np.timedelta64(10, "D"), weekmask="1111100", holidays=closed),
-           "d20": np.busday_count(begins, begins + np.timedelta64(20, "D"), weekmask="1111100", holidays=closed)}
+    out = {
+        "d10": np.busday_count(begins, begins + np.timedelta64(10, "D"), weekmask="1111100", holidays=closed),
+        "d20": np.busday_count(begins, begins + np.timedelta64(20, "D"), weekmask="1111100", holidays=closed),
+    }
     frame = pd.DataFrame({k: v.astype("int64") for k, v in out.items()}, index=months)
     frame["month"] = whole["working_days"]
     return frame

@@ -39,6 +39,7 @@ admitted as signed (``allow_negative``, ``signed``: a trade balance). A value mo
 Units. If a ``unit`` column exists, every row must say ``USD`` (case-insensitive); a series
 with several units, or with another unit, is named with what was found.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -75,9 +76,7 @@ CANONICAL_SCHEMA = pa.DataFrameSchema(
 SIGNED_SCHEMA = CANONICAL_SCHEMA.update_column("y", checks=[])
 
 # YYYY-MM, YYYY-MM-DD, YYYYMM, YYYY.MM (whitespace around is tolerated)
-_MONTH_PATTERN = re.compile(
-    r"^(?P<year>\d{4})(?:-(?P<m1>\d{2})(?:-(?P<day>\d{2}))?|(?P<m2>\d{2})|\.(?P<m3>\d{2}))$"
-)
+_MONTH_PATTERN = re.compile(r"^(?P<year>\d{4})(?:-(?P<m1>\d{2})(?:-(?P<day>\d{2}))?|(?P<m2>\d{2})|\.(?P<m3>\d{2}))$")
 _THOUSANDS_PATTERN = re.compile(r"^[+-]?\d{1,3}(?:,\d{3})+(?:\.\d*)?$")
 
 
@@ -148,8 +147,16 @@ def validate_frame(
 
     Raises DataValidationError listing every problem (the first 20 in the message).
     """
-    return check_frame(df, origin, known_series=known_series, locations=locations, strict=True,
-                       allow_negative=allow_negative, signed=signed, plausibility_factor=plausibility_factor).frame
+    return check_frame(
+        df,
+        origin,
+        known_series=known_series,
+        locations=locations,
+        strict=True,
+        allow_negative=allow_negative,
+        signed=signed,
+        plausibility_factor=plausibility_factor,
+    ).frame
 
 
 def check_frame(
@@ -211,8 +218,14 @@ def check_frame(
     ids, id_ok = _clean_ids(df["unique_id"])
 
     def add(pos: int, column: str, message: str) -> None:
-        errors.append((pos, REQUIRED_COLUMNS.index(column) if column in REQUIRED_COLUMNS else 3, message,
-                       str(ids[pos]) if id_ok[pos] else None))
+        errors.append(
+            (
+                pos,
+                REQUIRED_COLUMNS.index(column) if column in REQUIRED_COLUMNS else 3,
+                message,
+                str(ids[pos]) if id_ok[pos] else None,
+            )
+        )
 
     def where(pos: int, column: str) -> str:
         return f"{origin} {locations[pos]}, column {column}"
@@ -249,8 +262,11 @@ def check_frame(
             for pos in group["pos"].iloc[1:]:
                 pos = int(pos)
                 uid, month = group["unique_id"].iloc[0], group["ds"].iloc[0].strftime("%Y-%m")
-                add(pos, "ds", f"{origin} {locations[pos]}: duplicate of {locations[first]} "
-                               f"(unique_id {uid!r}, ds {month})")
+                add(
+                    pos,
+                    "ds",
+                    f"{origin} {locations[pos]}: duplicate of {locations[first]} (unique_id {uid!r}, ds {month})",
+                )
                 row_ok[pos] = False
 
     # series-wide problems: (message, its series; None: a problem of the file, not of one series)
@@ -264,9 +280,13 @@ def check_frame(
         for k, uid in enumerate(present):
             if uid not in known:
                 n = int(n_rows[k])
-                series_errors.append((
-                    f"{origin}, column unique_id: unknown series {uid!r} ({n} row{'s' if n > 1 else ''}, "
-                    f"first at {locations[first_pos[uid]]}); known series: {_short_list(sorted(known))}", None))
+                series_errors.append(
+                    (
+                        f"{origin}, column unique_id: unknown series {uid!r} ({n} row{'s' if n > 1 else ''}, "
+                        f"first at {locations[first_pos[uid]]}); known series: {_short_list(sorted(known))}",
+                        None,
+                    )
+                )
     if "unit" in df.columns:
         units = pd.Series([_unit_text(u) for u in df["unit"]], dtype=object)
         found_units = pd.DataFrame({"code": codes, "unit": units, "key": units.str.upper()})[codes >= 0]
@@ -274,16 +294,27 @@ def check_frame(
         for k, group in found_units.groupby("code", sort=True):
             uid, found = present[k], list(group["unit"])
             if len(found) > 1:
-                series_errors.append((f"{origin}, series {uid!r}, column unit: mixed units "
-                                      f"{', '.join(repr(u) for u in found)} (every value must be in USD)", uid))
+                series_errors.append(
+                    (
+                        f"{origin}, series {uid!r}, column unit: mixed units "
+                        f"{', '.join(repr(u) for u in found)} (every value must be in USD)",
+                        uid,
+                    )
+                )
             elif found[0].upper() != "USD":
-                series_errors.append((f"{origin}, series {uid!r}, column unit: unit {found[0]!r} found "
-                                      "(values must be in USD)", uid))
+                series_errors.append(
+                    (f"{origin}, series {uid!r}, column unit: unit {found[0]!r} found (values must be in USD)", uid)
+                )
     for k, uid in enumerate(present):
         if n_usable[k] == 0:
             n = int(n_rows[k])
-            series_errors.append((f"{origin}, series {uid!r}: no usable row after cleaning "
-                                  f"(all {n} row{'s have' if n > 1 else ' has'} errors)", uid))
+            series_errors.append(
+                (
+                    f"{origin}, series {uid!r}: no usable row after cleaning "
+                    f"(all {n} row{'s have' if n > 1 else ' has'} errors)",
+                    uid,
+                )
+            )
 
     problems = [(m, uid) for _, _, m, uid in sorted(errors, key=lambda e: (e[0], e[1]))] + series_errors
     excluded = _exclusions(problems, first_pos)
@@ -336,8 +367,10 @@ def _implausible(ids: np.ndarray, y: np.ndarray, row_ok: np.ndarray, factor: flo
         limit = factor * scale
         for pos, value in zip(group["pos"], group["y"]):
             if scale > 0 and abs(value) > limit:
-                problems[int(pos)] = (f"more than {factor:g} times the series' median absolute value {scale:.6g} "
-                                      f"(limit {limit:.6g}, data.plausibility_factor)")
+                problems[int(pos)] = (
+                    f"more than {factor:g} times the series' median absolute value {scale:.6g} "
+                    f"(limit {limit:.6g}, data.plausibility_factor)"
+                )
     return problems
 
 
@@ -485,8 +518,12 @@ INDICATOR_PATTERN = re.compile(r"^(?P<release>[a-z0-9]+)_(?P<cut>10d|20d|month|c
 #: (``close``: a market price at the close of the month's last trading day, e.g. ``phlx_close:sox``)
 #: cumulative cuts in order: a part of a month cannot exceed a longer part or the whole month
 CUT_ORDER: dict[str, int] = {"10d": 0, "20d": 1, "month": 2}
-CUT_LABELS: dict[str, str] = {"10d": "days 1-10", "20d": "days 1-20", "month": "whole-month",
-                              "close": "month-end close"}
+CUT_LABELS: dict[str, str] = {
+    "10d": "days 1-10",
+    "20d": "days 1-20",
+    "month": "whole-month",
+    "close": "month-end close",
+}
 #: the earliest day of the month a cut can be public (days 1-10 are complete on the 11th, ...);
 #: a whole-month figure is public at the earliest on the 1st of the next month; a month-end close
 #: on its last trading day, never before the 22nd (no exchange closes the month's last 9 days)
@@ -529,9 +566,13 @@ def validate_indicators(df: pd.DataFrame, origin: str) -> tuple[pd.DataFrame, pd
         raise TypeError(f"{origin}: expected a pandas DataFrame, got {type(df).__name__}")
     missing = [c for c in INDICATOR_COLUMNS if c not in df.columns]
     if missing:
-        raise DataValidationError(origin, [
-            f"{origin}: missing column{'s' if len(missing) > 1 else ''} {', '.join(repr(c) for c in missing)} "
-            f"(expected {', '.join(INDICATOR_COLUMNS)})"])
+        raise DataValidationError(
+            origin,
+            [
+                f"{origin}: missing column{'s' if len(missing) > 1 else ''} {', '.join(repr(c) for c in missing)} "
+                f"(expected {', '.join(INDICATOR_COLUMNS)})"
+            ],
+        )
     if len(df) == 0:
         raise DataValidationError(origin, [f"{origin}: no data rows (the table is empty)"])
     errors: list[str] = []
@@ -539,8 +580,10 @@ def validate_indicators(df: pd.DataFrame, origin: str) -> tuple[pd.DataFrame, pd
     matches = [INDICATOR_PATTERN.match(n) for n in names]
     for pos, (name, match) in enumerate(zip(names, matches)):
         if match is None:
-            errors.append(f"{origin} line {pos + 2}, column indicator: {name!r} is not "
-                          f"'<release>_<10d|20d|month|close>:<subject>' (lower case, digits, underscores)")
+            errors.append(
+                f"{origin} line {pos + 2}, column indicator: {name!r} is not "
+                f"'<release>_<10d|20d|month|close>:<subject>' (lower case, digits, underscores)"
+            )
     ds, ds_problems = _parse_months(df["ds"])
     for pos, problem in ds_problems.items():
         errors.append(f"{origin} line {pos + 2}, column ds: {problem}")
@@ -550,13 +593,20 @@ def validate_indicators(df: pd.DataFrame, origin: str) -> tuple[pd.DataFrame, pd
     units = [INDICATOR_UNITS.get(_unit_text(u).upper(), "") for u in df["unit"]]
     for pos, unit in enumerate(df["unit"]):
         if not units[pos]:
-            errors.append(f"{origin} line {pos + 2}, column unit: {_unit_text(unit)!r} (values must be in "
-                          f"{', '.join(INDICATOR_UNITS.values())})")
-    available = pd.to_datetime(pd.Series(df["available_from"], dtype=object).map(
-        lambda v: None if _is_missing(v) else str(v).strip()), format="%Y-%m-%d", errors="coerce")
+            errors.append(
+                f"{origin} line {pos + 2}, column unit: {_unit_text(unit)!r} (values must be in "
+                f"{', '.join(INDICATOR_UNITS.values())})"
+            )
+    available = pd.to_datetime(
+        pd.Series(df["available_from"], dtype=object).map(lambda v: None if _is_missing(v) else str(v).strip()),
+        format="%Y-%m-%d",
+        errors="coerce",
+    )
     for pos in np.flatnonzero(available.isna().to_numpy()):
-        errors.append(f"{origin} line {pos + 2}, column available_from: "
-                      f"{df['available_from'].iloc[pos]!r} is not a date YYYY-MM-DD")
+        errors.append(
+            f"{origin} line {pos + 2}, column available_from: "
+            f"{df['available_from'].iloc[pos]!r} is not a date YYYY-MM-DD"
+        )
     for pos, source in enumerate(df["source"]):
         if _unit_text(source) == "":
             errors.append(f"{origin} line {pos + 2}, column source: empty source")
@@ -565,30 +615,37 @@ def validate_indicators(df: pd.DataFrame, origin: str) -> tuple[pd.DataFrame, pd
             continue
         month = pd.Timestamp(ds[pos])
         cut = match["cut"]
-        earliest = (month + pd.offsets.MonthBegin(1) if cut == "month"
-                    else month + pd.Timedelta(days=CUT_EARLIEST_DAY[cut] - 1))
+        earliest = (
+            month + pd.offsets.MonthBegin(1) if cut == "month" else month + pd.Timedelta(days=CUT_EARLIEST_DAY[cut] - 1)
+        )
         if available.iloc[pos] < earliest:
-            errors.append(f"{origin} line {pos + 2}, column available_from: {available.iloc[pos]:%Y-%m-%d} "
-                          f"is before the {CUT_LABELS[cut]} figure of {month:%Y-%m} could exist "
-                          f"({earliest:%Y-%m-%d})")
+            errors.append(
+                f"{origin} line {pos + 2}, column available_from: {available.iloc[pos]:%Y-%m-%d} "
+                f"is before the {CUT_LABELS[cut]} figure of {month:%Y-%m} could exist "
+                f"({earliest:%Y-%m-%d})"
+            )
     keyed = pd.DataFrame({"indicator": names, "ds": ds})
     for pos in np.flatnonzero(keyed.duplicated(keep="first").to_numpy()):
         first = int(np.flatnonzero(((keyed["indicator"] == names[pos]) & (keyed["ds"] == ds[pos])).to_numpy())[0])
-        errors.append(f"{origin} line {pos + 2}: duplicate of line {first + 2} "
-                      f"(indicator {names[pos]!r}, ds {pd.Timestamp(ds[pos]):%Y-%m})")
+        errors.append(
+            f"{origin} line {pos + 2}: duplicate of line {first + 2} "
+            f"(indicator {names[pos]!r}, ds {pd.Timestamp(ds[pos]):%Y-%m})"
+        )
     if not errors:
         errors.extend(_price_series_problems(origin, names, ds, values, units))
     if errors:
         raise DataValidationError(origin, errors)
 
-    out = pd.DataFrame({
-        "indicator": pd.Series(names, dtype=object),
-        "ds": ds,
-        "value": values.astype("float64"),
-        "unit": pd.Series(units, dtype=object),
-        "available_from": available.astype("datetime64[ns]").to_numpy(),
-        "source": [str(s).strip() for s in df["source"]],
-    })
+    out = pd.DataFrame(
+        {
+            "indicator": pd.Series(names, dtype=object),
+            "ds": ds,
+            "value": values.astype("float64"),
+            "unit": pd.Series(units, dtype=object),
+            "available_from": available.astype("datetime64[ns]").to_numpy(),
+            "source": [str(s).strip() for s in df["source"]],
+        }
+    )
     extra = [c for c in df.columns if c not in INDICATOR_COLUMNS]
     for column in extra:
         out[column] = df[column].to_numpy()
@@ -600,8 +657,9 @@ def validate_indicators(df: pd.DataFrame, origin: str) -> tuple[pd.DataFrame, pd
     return INDICATOR_SCHEMA.validate(accepted), rejected
 
 
-def _price_series_problems(origin: str, names: list[str], ds: np.ndarray, values: np.ndarray,
-                           units: list[str]) -> list[str]:
+def _price_series_problems(
+    origin: str, names: list[str], ds: np.ndarray, values: np.ndarray, units: list[str]
+) -> list[str]:
     """A price series (a unit other than USD: a market close, a price index) must have its rows in
     month order, positive values and no month missing inside its span: its changes over 6 and 12
     months are what a model reads, and a gap or a zero would make them up."""
@@ -614,19 +672,25 @@ def _price_series_problems(origin: str, names: list[str], ds: np.ndarray, values
         months = pd.DatetimeIndex([ds[p] for p in rows])
         for i in range(1, len(rows)):
             if months[i] <= months[i - 1]:
-                problems.append(f"{origin} line {rows[i] + 2}, indicator {name!r}: month {months[i]:%Y-%m} follows "
-                                f"{months[i - 1]:%Y-%m} (a price series' rows must be in month order)")
+                problems.append(
+                    f"{origin} line {rows[i] + 2}, indicator {name!r}: month {months[i]:%Y-%m} follows "
+                    f"{months[i - 1]:%Y-%m} (a price series' rows must be in month order)"
+                )
                 break
         for p in rows:
             if not values[p] > 0:
-                problems.append(f"{origin} line {p + 2}, indicator {name!r}, column value: {values[p]:g} in "
-                                f"{pd.Timestamp(ds[p]):%Y-%m} (a price must be positive)")
+                problems.append(
+                    f"{origin} line {p + 2}, indicator {name!r}, column value: {values[p]:g} in "
+                    f"{pd.Timestamp(ds[p]):%Y-%m} (a price must be positive)"
+                )
                 break
         span = pd.date_range(months.min(), months.max(), freq="MS")
         gaps = span.difference(months)
         if len(gaps):
-            problems.append(f"{origin}, indicator {name!r}: month {gaps[0]:%Y-%m} missing inside its span "
-                            f"{span[0]:%Y-%m}..{span[-1]:%Y-%m} ({len(gaps)} month{'s' if len(gaps) > 1 else ''} missing)")
+            problems.append(
+                f"{origin}, indicator {name!r}: month {gaps[0]:%Y-%m} missing inside its span "
+                f"{span[0]:%Y-%m}..{span[-1]:%Y-%m} ({len(gaps)} month{'s' if len(gaps) > 1 else ''} missing)"
+            )
     return problems
 
 
@@ -646,21 +710,25 @@ def _cut_order_rejections(frame: pd.DataFrame, cuts: list[str], subjects: list[s
             continue
         wholes = [p for p in rows if cuts[p] == "month"]
         parts = [p for p in rows if cuts[p] in CUT_EARLIEST_DAY and cuts[p] != "close"]
-        for p in parts:     # a part of the month above the whole month: the part is wrong
+        for p in parts:  # a part of the month above the whole month: the part is wrong
             above = [w for w in wholes if values[p] > values[w]]
             if above:
                 w = above[0]
-                reasons[p] = (f"{CUT_LABELS[cuts[p]]} figure {_bn(values[p])} exceeds the whole-month figure "
-                              f"{_bn(values[w])} of the same month ({names[w]}): a part of a month cannot "
-                              f"exceed the month")
-        for p in parts:     # days 1-10 above days 1-20, neither above the month: cannot tell which
+                reasons[p] = (
+                    f"{CUT_LABELS[cuts[p]]} figure {_bn(values[p])} exceeds the whole-month figure "
+                    f"{_bn(values[w])} of the same month ({names[w]}): a part of a month cannot "
+                    f"exceed the month"
+                )
+        for p in parts:  # days 1-10 above days 1-20, neither above the month: cannot tell which
             if reasons[p] or cuts[p] != "10d":
                 continue
             for q in parts:
                 if cuts[q] == "20d" and not reasons[q] and values[p] > values[q]:
-                    clash = (f"days 1-10 figure {_bn(values[p])} ({names[p]}) exceeds the days 1-20 figure "
-                             f"{_bn(values[q])} ({names[q]}) of {pd.Timestamp(month):%Y-%m}: one of the two is "
-                             f"wrong and nothing tells which")
+                    clash = (
+                        f"days 1-10 figure {_bn(values[p])} ({names[p]}) exceeds the days 1-20 figure "
+                        f"{_bn(values[q])} ({names[q]}) of {pd.Timestamp(month):%Y-%m}: one of the two is "
+                        f"wrong and nothing tells which"
+                    )
                     reasons[p] = reasons[p] or clash
                     reasons[q] = clash
     return reasons

@@ -33,6 +33,7 @@ Every frame returned went through :func:`features.contract.validate_frame` and c
 ``source`` column (``customs-api:Itemtrade`` etc.). Values are customs (HS) basis: HS
 8541+8542 is about 0.8x the ministry's MTI semiconductor figure, so do not splice the two.
 """
+
 from __future__ import annotations
 
 import logging
@@ -97,7 +98,11 @@ class CustomsServiceDownError(CustomsApiError):
 
 
 #: transport failures before any connection: the network (or DNS, proxy, firewall) is at fault
-UNREACHABLE_ERRORS: tuple[type[httpx.TransportError], ...] = (httpx.ConnectError, httpx.ConnectTimeout, httpx.ProxyError)
+UNREACHABLE_ERRORS: tuple[type[httpx.TransportError], ...] = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.ProxyError,
+)
 
 
 class _KeyTransport(httpx.BaseTransport):
@@ -291,15 +296,16 @@ def fetch_items(
     with _ClientScope(client) as api:
         for uid, codes in hs_to_item.items():
             per_code = {
-                code: _fetch_months(api, ITEMTRADE, {"hsSgn": code}, start, end, keep=_under_hs(code))
-                for code in codes
+                code: _fetch_months(api, ITEMTRADE, {"hsSgn": code}, start, end, keep=_under_hs(code)) for code in codes
             }
             common = set.intersection(*(set(m) for m in per_code.values()))
             partial = sorted(set.union(*(set(m) for m in per_code.values())) - common)
             if partial:
                 log.warning(
                     "customs API Itemtrade %s: months left out because not every HS code (%s) reported them: %s",
-                    uid, ", ".join(codes), ", ".join(m.strftime("%Y-%m") for m in partial),
+                    uid,
+                    ", ".join(codes),
+                    ", ".join(m.strftime("%Y-%m") for m in partial),
                 )
             series[uid] = {m: sum(per_code[c][m] for c in codes) for m in sorted(common)}
     return _frame(series, "Itemtrade", start, end)
@@ -413,7 +419,9 @@ def _fetch_months(
             try:
                 month = parse_month(year)
             except ValueError:
-                raise CustomsApiError(f"{what}: item {number}: field year {year!r} is not a month (expected YYYY.MM)") from None
+                raise CustomsApiError(
+                    f"{what}: item {number}: field year {year!r} is not a month (expected YYYY.MM)"
+                ) from None
             value = _number(item.get("expDlr"), what, number)
             if not lo <= month <= hi:
                 log.warning("%s: item %d for %s lies outside the requested months: ignored", what, number, year)

@@ -52,6 +52,7 @@ Source choices (one definition per series, written in series.csv's ``definition`
   the five regions + ``destination:rest_of_world`` (disjoint, checked). Other countries are not
   nodes (their ``parent`` is empty); ``definition`` names the region they belong to.
 """
+
 from __future__ import annotations
 
 import csv
@@ -61,10 +62,10 @@ import os
 import re
 import tempfile
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Iterable
 
 import pandas as pd
 
@@ -74,8 +75,12 @@ from features.regions import COUNTRY_NAMES_EN, REGIONS, slugify
 # Official annual totals of Korea's exports, USD bn, customs confirmed, as listed under "Anchors
 # used for checks" in data/raw/PROVENANCE.md. Published facts used only to CHECK the build.
 OFFICIAL_ANNUAL_TOTALS_USD_BN: dict[int, Decimal] = {
-    2010: Decimal("466.4"), 2018: Decimal("604.9"), 2021: Decimal("644.4"),
-    2022: Decimal("683.6"), 2023: Decimal("632.2"), 2024: Decimal("683.8"),
+    2010: Decimal("466.4"),
+    2018: Decimal("604.9"),
+    2021: Decimal("644.4"),
+    2022: Decimal("683.6"),
+    2023: Decimal("632.2"),
+    2024: Decimal("683.8"),
     2025: Decimal("709.3"),
 }
 # Every month is now customs-confirmed: the annual sums must equal the anchors up to their
@@ -84,7 +89,8 @@ OFFICIAL_ANNUAL_TOTALS_USD_BN: dict[int, Decimal] = {
 TOTAL_ANCHOR_TOLERANCE = Decimal("0.0005")
 # Further official annual figures (USD bn, PROVENANCE.md / issue 8), checked to their rounding.
 ANNUAL_ANCHORS_USD_BN: tuple[tuple[str, int, Decimal], ...] = (
-    ("destination:china", 2022, Decimal("155.79")), ("destination:china", 2023, Decimal("124.82")),
+    ("destination:china", 2022, Decimal("155.79")),
+    ("destination:china", 2023, Decimal("124.82")),
     ("destination:china", 2024, Decimal("133.01")),
     ("destination:united_states", 2023, Decimal("115.70")),
     ("destination:united_states", 2024, Decimal("127.76")),
@@ -157,20 +163,34 @@ SRC_REST = "derived:total minus the disjoint destinations (see series.csv)"
 EXPORTS_FILE = "exports_monthly.csv"
 SERIES_FILE = "series.csv"
 EXPORTS_COLUMNS = ("unique_id", "ds", "y", "source")
-SERIES_COLUMNS = ("unique_id", "level", "name_en", "name_ko", "code", "unit", "first_month",
-                  "last_month", "n_obs", "n_missing", "sources", "hierarchy", "parent", "backtest",
-                  "definition")
+SERIES_COLUMNS = (
+    "unique_id",
+    "level",
+    "name_en",
+    "name_ko",
+    "code",
+    "unit",
+    "first_month",
+    "last_month",
+    "n_obs",
+    "n_missing",
+    "sources",
+    "hierarchy",
+    "parent",
+    "backtest",
+    "definition",
+)
 
 
 @dataclass(frozen=True)
 class ItemSpec:
     slug: str
     name_en: str
-    name_ko: str            # the industry20 label (산업20), also the ministry's item name
-    code: str               # MTI code where known, else ""
+    name_ko: str  # the industry20 label (산업20), also the ministry's item name
+    code: str  # MTI code where known, else ""
     flagship: bool
     kita_label: str | None  # the 산업 label in KITA's industry_monthly.csv, if covered
-    customs_code: str       # industry_code in trade_industry.csv
+    customs_code: str  # industry_code in trade_industry.csv
 
 
 ITEMS: tuple[ItemSpec, ...] = (
@@ -178,15 +198,23 @@ ITEMS: tuple[ItemSpec, ...] = (
     ItemSpec("semiconductors", "Semiconductors", "반도체", "831", True, "반도체 (831)", "SEMICON"),
     ItemSpec("automobiles", "Automobiles", "자동차", "741", True, "자동차 (741)", "AUTO"),
     ItemSpec("auto_parts", "Auto parts", "자동차부품", "742", True, "자동차부품 (742)", "AUTO_PARTS"),
-    ItemSpec("ships", "Ships, offshore structures and parts", "선박류", "746", True,
-             "선박해양구조물및부품 (746)", "SHIP"),
+    ItemSpec(
+        "ships", "Ships, offshore structures and parts", "선박류", "746", True, "선박해양구조물및부품 (746)", "SHIP"
+    ),
     ItemSpec("general_machinery", "General machinery", "일반기계", "", True, None, "MACHINERY"),
     ItemSpec("petroleum_products", "Petroleum products", "석유제품", "", True, None, "PETRO_PRODUCT"),
     ItemSpec("petrochemicals", "Petrochemicals", "석유화학", "", True, None, "PETROCHEM"),
     ItemSpec("steel", "Steel products", "철강제품", "", True, None, "STEEL"),
     ItemSpec("displays", "Displays", "디스플레이", "", True, "평판디스플레이 및 센서 (837)", "DISPLAY"),
-    ItemSpec("wireless_devices", "Wireless communication devices", "무선통신기기", "812", True,
-             "무선통신기기 (812)", "WIRELESS"),
+    ItemSpec(
+        "wireless_devices",
+        "Wireless communication devices",
+        "무선통신기기",
+        "812",
+        True,
+        "무선통신기기 (812)",
+        "WIRELESS",
+    ),
     ItemSpec("computers", "Computers", "컴퓨터", "813", True, "컴퓨터 (813)", "COMPUTER"),
     ItemSpec("home_appliances", "Home appliances", "가전", "", True, None, "APPLIANCE"),
     ItemSpec("textiles", "Textiles", "섬유류", "", True, None, "TEXTILE"),
@@ -195,23 +223,20 @@ ITEMS: tuple[ItemSpec, ...] = (
     # the other five items of industry20
     ItemSpec("electrical_equipment", "Electrical equipment", "전기기기", "", False, None, "ELECTRICAL"),
     ItemSpec("nonferrous_metals", "Non-ferrous metals", "비철금속", "", False, None, "NONFERROUS"),
-    ItemSpec("agrifood", "Agricultural, fishery and food products", "농수산식품", "", False, None,
-             "AGRIFOOD"),
+    ItemSpec("agrifood", "Agricultural, fishery and food products", "농수산식품", "", False, None, "AGRIFOOD"),
     ItemSpec("cosmetics", "Cosmetics", "화장품", "", False, None, "COSMETICS"),
     ItemSpec("household_goods", "Household goods", "생활용품", "", False, None, "LIVING"),
 )
 
 # bi_data destination columns -> ISO alpha-2
-BI_DESTINATIONS = {"export_CHI": "CN", "export_USA": "US", "export_VET": "VN",
-                   "export_Hong": "HK", "export_JAP": "JP"}
+BI_DESTINATIONS = {"export_CHI": "CN", "export_USA": "US", "export_VET": "VN", "export_Hong": "HK", "export_JAP": "JP"}
 # press-compiled columns -> ISO alpha-2
 PRESS_DESTINATIONS = {"china_usd_bn": "CN", "us_usd_bn": "US"}
 # trade_region.csv single-country codes (the regions are in features.regions)
 TRADE_REGION_COUNTRIES = ("CN", "US", "JP", "IN")
 # the region_groups_reference.json name of each customs region, and the members the customs
 # series has beyond it (PROVENANCE.md: the MIDDLE_EAST series also includes EG and PS)
-REGION_JSON_NAMES = {"ASEAN": "아세안", "EU27": "EU", "LATAM": "중남미", "CIS": "CIS",
-                     "MIDDLE_EAST": "중동"}
+REGION_JSON_NAMES = {"ASEAN": "아세안", "EU27": "EU", "LATAM": "중남미", "CIS": "CIS", "MIDDLE_EAST": "중동"}
 REGION_EXTRA_MEMBERS = {"MIDDLE_EAST": frozenset({"EG", "PS"})}
 
 
@@ -251,9 +276,12 @@ class BuildReport:
 
     def to_frame(self) -> pd.DataFrame:
         return pd.DataFrame(
-            [(s.unique_id, s.first_month, s.last_month, s.n_obs, s.n_missing, ";".join(s.sources))
-             for s in self.series],
-            columns=["series", "first", "last", "n_obs", "n_missing", "sources"])
+            [
+                (s.unique_id, s.first_month, s.last_month, s.n_obs, s.n_missing, ";".join(s.sources))
+                for s in self.series
+            ],
+            columns=["series", "first", "last", "n_obs", "n_missing", "sources"],
+        )
 
     def __str__(self) -> str:
         lines = [f"{len(self.series)} series, {self.n_rows} rows -> {self.out_dir}"]
@@ -264,11 +292,12 @@ class BuildReport:
 
 
 # --------------------------------------------------------------------------- parsing helpers
-Monthly = dict[str, int]   # "YYYY-MM" -> USD
+Monthly = dict[str, int]  # "YYYY-MM" -> USD
 
 
-def read_raw_table(raw_dir: Path, rel: str, required: Iterable[str],
-                   error: type[Exception] | None = None) -> pd.DataFrame:
+def read_raw_table(
+    raw_dir: Path, rel: str, required: Iterable[str], error: type[Exception] | None = None
+) -> pd.DataFrame:
     """A raw third-party CSV as strings (no NA guessing: 'NA' is Namibia; BOM tolerated, CRLF
     handled by the parser), with its required columns checked; ``error`` is the exception raised
     (default DatasetCheckError), naming the file."""
@@ -288,10 +317,10 @@ def _month(text: str, rel: str, line: int, column: str) -> str:
     value = text.strip()
     if len(value) == 10 and value.endswith("-01"):
         value = value[:7]
-    if len(value) != 7 or value[4] != "-" or not (value[:4] + value[5:]).isdigit() \
-            or not 1 <= int(value[5:]) <= 12:
-        raise DatasetCheckError(f"{rel} line {line}, column {column}: expected a month "
-                                f"YYYY-MM or YYYY-MM-01, found {text!r}")
+    if len(value) != 7 or value[4] != "-" or not (value[:4] + value[5:]).isdigit() or not 1 <= int(value[5:]) <= 12:
+        raise DatasetCheckError(
+            f"{rel} line {line}, column {column}: expected a month YYYY-MM or YYYY-MM-01, found {text!r}"
+        )
     return value
 
 
@@ -302,12 +331,14 @@ def _usd(text: str, rel: str, line: int, column: str, scale: int = 1) -> int:
     except InvalidOperation:
         raise DatasetCheckError(f"{rel} line {line}, column {column}: not a number: {text!r}") from None
     if not number.is_finite() or number < 0:
-        raise DatasetCheckError(f"{rel} line {line}, column {column}: expected a finite "
-                                f"non-negative amount, found {text!r}")
+        raise DatasetCheckError(
+            f"{rel} line {line}, column {column}: expected a finite non-negative amount, found {text!r}"
+        )
     usd = number * scale
     if usd != usd.to_integral_value():
-        raise DatasetCheckError(f"{rel} line {line}, column {column}: {text!r} x {scale} is not a "
-                                f"whole number of dollars")
+        raise DatasetCheckError(
+            f"{rel} line {line}, column {column}: {text!r} x {scale} is not a whole number of dollars"
+        )
     return int(usd)
 
 
@@ -317,14 +348,13 @@ def _collect(rows: Iterable[tuple[str, int, int]], rel: str, label: str) -> Mont
     lines: dict[str, int] = {}
     for month, usd, line in rows:
         if month in out:
-            raise DatasetCheckError(f"{rel}: duplicate month {month} for {label} "
-                                    f"(lines {lines[month]} and {line})")
+            raise DatasetCheckError(f"{rel}: duplicate month {month} for {label} (lines {lines[month]} and {line})")
         out[month], lines[month] = usd, line
     return out
 
 
 def _line(index: int) -> int:
-    return index + 2   # header is line 1
+    return index + 2  # header is line 1
 
 
 # --------------------------------------------------------------------------- readers
@@ -333,17 +363,26 @@ def _read_bi_data(raw_dir: Path) -> dict[str, Monthly]:
     frame = read_raw_table(raw_dir, BI_DATA, ["Date", "KOR_export", *BI_DESTINATIONS])
     columns = {"total": "KOR_export", **{iso: col for col, iso in BI_DESTINATIONS.items()}}
     months = [_month(m, BI_DATA, _line(i), "Date") for i, m in enumerate(frame["Date"])]
-    return {key: _collect(((m, _usd(v, BI_DATA, _line(i), col), _line(i))
-                           for i, (m, v) in enumerate(zip(months, frame[col]))), BI_DATA, col)
-            for key, col in columns.items()}
+    return {
+        key: _collect(
+            ((m, _usd(v, BI_DATA, _line(i), col), _line(i)) for i, (m, v) in enumerate(zip(months, frame[col]))),
+            BI_DATA,
+            col,
+        )
+        for key, col in columns.items()
+    }
 
 
 def _read_kosis_semis(raw_dir: Path) -> Monthly:
     frame = read_raw_table(raw_dir, KOSIS_SEMIS, ["month", "value"])
-    return _collect(((_month(m, KOSIS_SEMIS, _line(i), "month"),
-                      _usd(v, KOSIS_SEMIS, _line(i), "value"), _line(i))
-                     for i, (m, v) in enumerate(zip(frame["month"], frame["value"]))),
-                    KOSIS_SEMIS, "semiconductors")
+    return _collect(
+        (
+            (_month(m, KOSIS_SEMIS, _line(i), "month"), _usd(v, KOSIS_SEMIS, _line(i), "value"), _line(i))
+            for i, (m, v) in enumerate(zip(frame["month"], frame["value"]))
+        ),
+        KOSIS_SEMIS,
+        "semiconductors",
+    )
 
 
 def _read_kita(raw_dir: Path) -> dict[str, Monthly]:
@@ -356,8 +395,7 @@ def _read_kita(raw_dir: Path) -> dict[str, Monthly]:
         usd = _usd(rec.수출액_천달러, KITA_ITEMS, line, "수출액_천달러", scale=1000)
         stated = _usd(rec.수출액_USD, KITA_ITEMS, line, "수출액_USD")
         if usd != stated:
-            raise DatasetCheckError(f"{KITA_ITEMS} line {line}: 수출액_천달러 x 1000 = {usd} but "
-                                    f"수출액_USD = {stated}")
+            raise DatasetCheckError(f"{KITA_ITEMS} line {line}: 수출액_천달러 x 1000 = {usd} but 수출액_USD = {stated}")
         rows[rec.산업].append((_month(rec.기준월, KITA_ITEMS, line, "기준월"), usd, line))
     return {label: _collect(r, KITA_ITEMS, label) for label, r in rows.items()}
 
@@ -367,17 +405,22 @@ def _read_industry20(raw_dir: Path) -> dict[str, Monthly]:
     rows: dict[str, list[tuple[str, int, int]]] = defaultdict(list)
     for i, rec in enumerate(frame.itertuples(index=False)):
         line = _line(i)
-        rows[rec.산업20].append((_month(rec.기준월, INDUSTRY20, line, "기준월"),
-                               _usd(rec.수출액_USD, INDUSTRY20, line, "수출액_USD"), line))
+        rows[rec.산업20].append(
+            (_month(rec.기준월, INDUSTRY20, line, "기준월"), _usd(rec.수출액_USD, INDUSTRY20, line, "수출액_USD"), line)
+        )
     return {label: _collect(r, INDUSTRY20, label) for label, r in rows.items()}
 
 
 def _read_total_2025(raw_dir: Path) -> Monthly:
     frame = read_raw_table(raw_dir, TOTAL_2025, ["기준월", "수출액_USD"])
-    return _collect(((_month(m, TOTAL_2025, _line(i), "기준월"),
-                      _usd(v, TOTAL_2025, _line(i), "수출액_USD"), _line(i))
-                     for i, (m, v) in enumerate(zip(frame["기준월"], frame["수출액_USD"]))),
-                    TOTAL_2025, "total")
+    return _collect(
+        (
+            (_month(m, TOTAL_2025, _line(i), "기준월"), _usd(v, TOTAL_2025, _line(i), "수출액_USD"), _line(i))
+            for i, (m, v) in enumerate(zip(frame["기준월"], frame["수출액_USD"]))
+        ),
+        TOTAL_2025,
+        "total",
+    )
 
 
 def _read_countries(raw_dir: Path) -> tuple[dict[str, Monthly], dict[str, str]]:
@@ -392,11 +435,14 @@ def _read_countries(raw_dir: Path) -> tuple[dict[str, Monthly], dict[str, str]]:
         # ISO alpha-2, plus the customs office's own two-character codes (Z1 IMF, ZZ other,
         # RK overseas Koreans, AN the former Netherlands Antilles): they count in the total.
         if not re.fullmatch(r"[A-Z][A-Z0-9]", code):
-            raise DatasetCheckError(f"{COUNTRIES} line {line}, column 국가코드: expected a "
-                                    f"two-character country code, found {rec.국가코드!r}")
+            raise DatasetCheckError(
+                f"{COUNTRIES} line {line}, column 국가코드: expected a "
+                f"two-character country code, found {rec.국가코드!r}"
+            )
         names_ko.setdefault(code, rec.국가.strip())
-        rows[code].append((_month(rec.기준월, COUNTRIES, line, "기준월"),
-                           _usd(rec.수출액_USD, COUNTRIES, line, "수출액_USD"), line))
+        rows[code].append(
+            (_month(rec.기준월, COUNTRIES, line, "기준월"), _usd(rec.수출액_USD, COUNTRIES, line, "수출액_USD"), line)
+        )
     return {code: _collect(r, COUNTRIES, code) for code, r in rows.items()}, names_ko
 
 
@@ -425,7 +471,8 @@ def _read_psicsh_export(raw_dir: Path, name: str, key_column: str) -> dict[str, 
     for i, rec in enumerate(frame.itertuples(index=False)):
         line = _line(i)
         rows[getattr(rec, key_column).strip()].append(
-            (_month(rec.period, name, line, "period"), _usd(rec.export_usd, name, line, "export_usd"), line))
+            (_month(rec.period, name, line, "period"), _usd(rec.export_usd, name, line, "export_usd"), line)
+        )
     return {code: _collect(r, name, code) for code, r in rows.items()}
 
 
@@ -449,8 +496,9 @@ def _read_region_groups(raw_dir: Path) -> dict[str, frozenset[str]]:
         groups = payload["regions"]
         return {str(name): frozenset(str(c) for c in codes) for name, codes in groups.items()}
     except (ValueError, KeyError, TypeError, AttributeError) as err:
-        raise DatasetCheckError(f"{REGION_GROUPS}: expected {{'regions': {{name: [ISO codes]}}}} "
-                                f"({type(err).__name__}: {err})") from None
+        raise DatasetCheckError(
+            f"{REGION_GROUPS}: expected {{'regions': {{name: [ISO codes]}}}} ({type(err).__name__}: {err})"
+        ) from None
 
 
 def _read_export_10day(raw_dir: Path) -> dict[tuple[str, str], Monthly]:
@@ -462,11 +510,17 @@ def _read_export_10day(raw_dir: Path) -> dict[tuple[str, str], Monthly]:
         line = _line(i)
         cut = rec.period.strip()
         if cut not in TENDAY_CUTS:
-            raise DatasetCheckError(f"{EXPORT_10DAY} line {line}, column period: expected one of "
-                                    f"{', '.join(TENDAY_CUTS)}, found {rec.period!r}")
+            raise DatasetCheckError(
+                f"{EXPORT_10DAY} line {line}, column period: expected one of "
+                f"{', '.join(TENDAY_CUTS)}, found {rec.period!r}"
+            )
         rows[(rec.item.strip(), cut)].append(
-            (_month(rec.month, EXPORT_10DAY, line, "month"),
-             _usd(rec.export_1000usd, EXPORT_10DAY, line, "export_1000usd", scale=1000), line))
+            (
+                _month(rec.month, EXPORT_10DAY, line, "month"),
+                _usd(rec.export_1000usd, EXPORT_10DAY, line, "export_1000usd", scale=1000),
+                line,
+            )
+        )
     return {key: _collect(r, EXPORT_10DAY, f"{key[0]} {key[1]}") for key, r in rows.items()}
 
 
@@ -475,13 +529,15 @@ def _kstat_month(text: str, line: int) -> str:
     formatted without its trailing zero). 'YYYY.10' is accepted too."""
     match = re.fullmatch(r"(\d{4})\.(\d{1,2})", text.strip())
     if match is None:
-        raise DatasetCheckError(f"{AUTO_PARTS_KSTAT} line {line}, column 년월: expected YYYY.MM "
-                                f"(October as YYYY.1), found {text!r}")
+        raise DatasetCheckError(
+            f"{AUTO_PARTS_KSTAT} line {line}, column 년월: expected YYYY.MM (October as YYYY.1), found {text!r}"
+        )
     digits = match[2]
     month = 10 if digits == "1" else int(digits)
     if len(digits) == 2 and not 1 <= month <= 12 or (len(digits) == 1 and digits != "1"):
-        raise DatasetCheckError(f"{AUTO_PARTS_KSTAT} line {line}, column 년월: expected YYYY.MM "
-                                f"(October as YYYY.1), found {text!r}")
+        raise DatasetCheckError(
+            f"{AUTO_PARTS_KSTAT} line {line}, column 년월: expected YYYY.MM (October as YYYY.1), found {text!r}"
+        )
     return f"{match[1]}-{month:02d}"
 
 
@@ -498,26 +554,31 @@ def _read_auto_parts_kstat(raw_dir: Path) -> Monthly:
     required = ["년월", "수출 금액", "수출 증감률"]
     missing = [c for c in required if c not in frame.columns]
     if missing:
-        raise DatasetCheckError(f"{AUTO_PARTS_KSTAT}: missing column(s) {missing} on line 3; "
-                                f"found {list(frame.columns)}")
+        raise DatasetCheckError(
+            f"{AUTO_PARTS_KSTAT}: missing column(s) {missing} on line 3; found {list(frame.columns)}"
+        )
     out: Monthly = {}
     previous: tuple[str, int] | None = None
     for i, rec in enumerate(frame.to_dict("records")):
-        line = i + 4    # two title lines and the header come first
+        line = i + 4  # two title lines and the header come first
         month = _kstat_month(rec["년월"], line)
         usd = _usd(rec["수출 금액"], AUTO_PARTS_KSTAT, line, "수출 금액", scale=1000)
         if previous is not None:
             expected_month = _next_month(previous[0])
             if month != expected_month:
-                raise DatasetCheckError(f"{AUTO_PARTS_KSTAT} line {line}, column 년월: "
-                                        f"{rec['년월']!r} read as {month}, expected {expected_month} "
-                                        f"(the month after line {line - 1})")
+                raise DatasetCheckError(
+                    f"{AUTO_PARTS_KSTAT} line {line}, column 년월: "
+                    f"{rec['년월']!r} read as {month}, expected {expected_month} "
+                    f"(the month after line {line - 1})"
+                )
             stated = Decimal(rec["수출 증감률"].strip())
             recomputed = (Decimal(usd) / Decimal(previous[1]) - 1) * 100
             if abs(recomputed - stated) > Decimal("0.051"):
-                raise DatasetCheckError(f"{AUTO_PARTS_KSTAT} line {line}, column 수출 증감률: "
-                                        f"stated {stated}% but the change on the previous month is "
-                                        f"{recomputed:.2f}%")
+                raise DatasetCheckError(
+                    f"{AUTO_PARTS_KSTAT} line {line}, column 수출 증감률: "
+                    f"stated {stated}% but the change on the previous month is "
+                    f"{recomputed:.2f}%"
+                )
         out[month] = usd
         previous = (month, usd)
     return out
@@ -533,13 +594,13 @@ def _pct(x: Decimal) -> str:
     return f"{x * 100:+.3f}%"
 
 
-def _check_band(series_id: str, chosen_label: str, chosen: Monthly, other_label: str,
-                other: Monthly, band: tuple[Decimal, Decimal]) -> str:
+def _check_band(
+    series_id: str, chosen_label: str, chosen: Monthly, other_label: str, other: Monthly, band: tuple[Decimal, Decimal]
+) -> str:
     """Every overlapping month: (other - chosen) / chosen within band. Returns a summary line."""
     overlap = sorted(set(chosen) & set(other))
     if not overlap:
-        raise DatasetCheckError(f"{series_id}: {chosen_label} and {other_label} have no month in "
-                                f"common to check")
+        raise DatasetCheckError(f"{series_id}: {chosen_label} and {other_label} have no month in common to check")
     low, high = band
     diffs = []
     for month in overlap:
@@ -548,37 +609,45 @@ def _check_band(series_id: str, chosen_label: str, chosen: Monthly, other_label:
         if not low <= rel <= high:
             raise DatasetCheckError(
                 f"{series_id} {month}: {other_label} gives {b} USD, {chosen_label} gives {a} USD; "
-                f"relative difference {_pct(rel)} is outside the tolerance [{_pct(low)}, {_pct(high)}]")
+                f"relative difference {_pct(rel)} is outside the tolerance [{_pct(low)}, {_pct(high)}]"
+            )
         diffs.append(rel)
-    return (f"{series_id}: {other_label} vs {chosen_label}, {len(overlap)} months "
-            f"{overlap[0]}..{overlap[-1]}: relative difference {_pct(min(diffs))} .. {_pct(max(diffs))} "
-            f"(tolerance [{_pct(low)}, {_pct(high)}])")
+    return (
+        f"{series_id}: {other_label} vs {chosen_label}, {len(overlap)} months "
+        f"{overlap[0]}..{overlap[-1]}: relative difference {_pct(min(diffs))} .. {_pct(max(diffs))} "
+        f"(tolerance [{_pct(low)}, {_pct(high)}])"
+    )
 
 
-def _check_abs(series_id: str, chosen_label: str, chosen: Monthly, other_label: str,
-               other: Monthly, tolerance_usd: int) -> str:
+def _check_abs(
+    series_id: str, chosen_label: str, chosen: Monthly, other_label: str, other: Monthly, tolerance_usd: int
+) -> str:
     overlap = sorted(set(chosen) & set(other))
     if not overlap:
-        raise DatasetCheckError(f"{series_id}: {chosen_label} and {other_label} have no month in "
-                                f"common to check")
+        raise DatasetCheckError(f"{series_id}: {chosen_label} and {other_label} have no month in common to check")
     worst = 0
     for month in overlap:
         a, b = chosen[month], other[month]
         if abs(b - a) > tolerance_usd:
             raise DatasetCheckError(
                 f"{series_id} {month}: {other_label} gives {b} USD, {chosen_label} gives {a} USD; "
-                f"difference {b - a:+d} USD exceeds the tolerance of {tolerance_usd} USD")
+                f"difference {b - a:+d} USD exceeds the tolerance of {tolerance_usd} USD"
+            )
         worst = max(worst, abs(b - a))
-    return (f"{series_id}: {other_label} vs {chosen_label}, {len(overlap)} months "
-            f"{overlap[0]}..{overlap[-1]}: largest difference {worst} USD (tolerance {tolerance_usd} USD)")
+    return (
+        f"{series_id}: {other_label} vs {chosen_label}, {len(overlap)} months "
+        f"{overlap[0]}..{overlap[-1]}: largest difference {worst} USD (tolerance {tolerance_usd} USD)"
+    )
 
 
 def _annual_sum_bn(series_id: str, months: Monthly, year: int, anchor_bn: Decimal) -> Decimal:
     """The calendar-year sum in bn USD; every month of the year must be observed."""
     in_year = {m: v for m, v in months.items() if m.startswith(f"{year}-")}
     if len(in_year) != 12:
-        raise DatasetCheckError(f"{series_id} {year}: {len(in_year)} of 12 months observed; cannot "
-                                f"compare with the official {anchor_bn} bn USD")
+        raise DatasetCheckError(
+            f"{series_id} {year}: {len(in_year)} of 12 months observed; cannot "
+            f"compare with the official {anchor_bn} bn USD"
+        )
     return Decimal(sum(in_year.values())) / 10**9
 
 
@@ -590,47 +659,57 @@ def _year_in_progress(series_id: str, months: Monthly, year: int) -> str:
     last = max(months, default="")
     if not last.startswith(f"{year}-") or last.endswith("-12"):
         return ""
-    return (f"{series_id} {year}: data through {last}, the year is not complete: the official annual "
-            f"figure is checked once it is")
+    return (
+        f"{series_id} {year}: data through {last}, the year is not complete: the official annual "
+        f"figure is checked once it is"
+    )
 
 
-def _check_annual(series_id: str, months: Monthly, year: int, anchor_bn: Decimal,
-                  tolerance: Decimal) -> str:
+def _check_annual(series_id: str, months: Monthly, year: int, anchor_bn: Decimal, tolerance: Decimal) -> str:
     total_bn = _annual_sum_bn(series_id, months, year, anchor_bn)
     rel = total_bn / anchor_bn - 1
     if abs(rel) > tolerance:
-        raise DatasetCheckError(f"{series_id} {year}: annual sum {total_bn:.3f} bn USD differs from "
-                                f"the official {anchor_bn} bn by {_pct(rel)} (tolerance "
-                                f"±{tolerance * 100:.2f}%)")
-    return (f"{series_id} {year}: {total_bn:.3f} bn USD vs official {anchor_bn} ({_pct(rel)}, "
-            f"tolerance ±{tolerance * 100:.2f}%)")
+        raise DatasetCheckError(
+            f"{series_id} {year}: annual sum {total_bn:.3f} bn USD differs from "
+            f"the official {anchor_bn} bn by {_pct(rel)} (tolerance "
+            f"±{tolerance * 100:.2f}%)"
+        )
+    return (
+        f"{series_id} {year}: {total_bn:.3f} bn USD vs official {anchor_bn} ({_pct(rel)}, "
+        f"tolerance ±{tolerance * 100:.2f}%)"
+    )
 
 
-def _check_annual_abs(series_id: str, months: Monthly, year: int, anchor_bn: Decimal,
-                      tolerance_bn: Decimal) -> str:
+def _check_annual_abs(series_id: str, months: Monthly, year: int, anchor_bn: Decimal, tolerance_bn: Decimal) -> str:
     """Annual sum equal to a published figure up to its rounding (absolute, bn USD)."""
     total_bn = _annual_sum_bn(series_id, months, year, anchor_bn)
     if abs(total_bn - anchor_bn) > tolerance_bn:
-        raise DatasetCheckError(f"{series_id} {year}: annual sum {total_bn:.3f} bn USD differs from "
-                                f"the official {anchor_bn} bn by {total_bn - anchor_bn:+.3f} bn "
-                                f"(tolerance ±{tolerance_bn} bn)")
-    return (f"{series_id} {year}: {total_bn:.3f} bn USD vs official {anchor_bn} "
-            f"({total_bn - anchor_bn:+.3f} bn, tolerance ±{tolerance_bn} bn)")
+        raise DatasetCheckError(
+            f"{series_id} {year}: annual sum {total_bn:.3f} bn USD differs from "
+            f"the official {anchor_bn} bn by {total_bn - anchor_bn:+.3f} bn "
+            f"(tolerance ±{tolerance_bn} bn)"
+        )
+    return (
+        f"{series_id} {year}: {total_bn:.3f} bn USD vs official {anchor_bn} "
+        f"({total_bn - anchor_bn:+.3f} bn, tolerance ±{tolerance_bn} bn)"
+    )
 
 
-def _check_annual_band(series_id: str, chosen_label: str, chosen: Monthly, other_label: str,
-                       other: Monthly, tolerance: Decimal) -> str:
+def _check_annual_band(
+    series_id: str, chosen_label: str, chosen: Monthly, other_label: str, other: Monthly, tolerance: Decimal
+) -> str:
     """Every calendar year both sources cover in full: |other / chosen - 1| <= tolerance."""
+
     def by_year(months: Monthly) -> dict[int, list[int]]:
         out: dict[int, list[int]] = defaultdict(list)
         for month, usd in months.items():
             out[int(month[:4])].append(usd)
         return {year: values for year, values in out.items() if len(values) == 12}
+
     a, b = by_year(chosen), by_year(other)
     years = sorted(set(a) & set(b))
     if not years:
-        raise DatasetCheckError(f"{series_id}: {chosen_label} and {other_label} have no full year "
-                                f"in common to check")
+        raise DatasetCheckError(f"{series_id}: {chosen_label} and {other_label} have no full year in common to check")
     parts = []
     for year in years:
         rel = Decimal(sum(b[year])) / Decimal(sum(a[year])) - 1
@@ -638,10 +717,13 @@ def _check_annual_band(series_id: str, chosen_label: str, chosen: Monthly, other
             raise DatasetCheckError(
                 f"{series_id} {year}: {other_label} gives {Decimal(sum(b[year])) / 10**9:.3f} bn USD, "
                 f"{chosen_label} gives {Decimal(sum(a[year])) / 10**9:.3f} bn USD; relative "
-                f"difference {_pct(rel)} is outside ±{tolerance * 100:.1f}%")
+                f"difference {_pct(rel)} is outside ±{tolerance * 100:.1f}%"
+            )
         parts.append(f"{year} {_pct(rel)}")
-    return (f"{series_id}: {other_label} vs {chosen_label}, annual sums: {', '.join(parts)} "
-            f"(tolerance ±{tolerance * 100:.1f}%)")
+    return (
+        f"{series_id}: {other_label} vs {chosen_label}, annual sums: {', '.join(parts)} "
+        f"(tolerance ±{tolerance * 100:.1f}%)"
+    )
 
 
 def _annual_agreement(chosen: Monthly, other: Monthly, tolerance: Decimal) -> bool:
@@ -668,8 +750,7 @@ def _difference(parent: Monthly, parts: list[Monthly], label: str) -> Monthly:
     for month in sorted(common):
         rest = parent[month] - sum(part[month] for part in parts)
         if rest < 0:
-            raise DatasetCheckError(f"{label} {month}: the parts sum to more than the total "
-                                    f"({-rest} USD over)")
+            raise DatasetCheckError(f"{label} {month}: the parts sum to more than the total ({-rest} USD over)")
         out[month] = rest
     return out
 
@@ -685,14 +766,14 @@ class _Series:
     definition: str = ""
     hierarchy: str = ""
     parent: str = ""
-    rows: dict[str, tuple[int, str]] = field(default_factory=dict)   # month -> (usd, source)
+    rows: dict[str, tuple[int, str]] = field(default_factory=dict)  # month -> (usd, source)
 
     def add(self, months: Monthly, source: str) -> None:
         for month, usd in months.items():
             if month in self.rows:
                 raise DatasetCheckError(
-                    f"duplicate (unique_id, ds) = ({self.unique_id}, {month}-01): "
-                    f"{self.rows[month][1]} and {source}")
+                    f"duplicate (unique_id, ds) = ({self.unique_id}, {month}-01): {self.rows[month][1]} and {source}"
+                )
             self.rows[month] = (usd, source)
 
     def months(self) -> Monthly:
@@ -719,8 +800,7 @@ def _assemble(raw_dir: Path) -> tuple[list[_Series], list[str]]:
         if item.name_ko not in industry20:
             raise DatasetCheckError(f"{INDUSTRY20}: no rows for item {item.name_ko!r} ({item.slug})")
         if item.customs_code not in customs_mti:
-            raise DatasetCheckError(f"{TRADE_INDUSTRY}: no rows for industry_code "
-                                    f"{item.customs_code!r} ({item.slug})")
+            raise DatasetCheckError(f"{TRADE_INDUSTRY}: no rows for industry_code {item.customs_code!r} ({item.slug})")
         if item.kita_label is not None and item.kita_label not in kita:
             raise DatasetCheckError(f"{KITA_ITEMS}: no rows for item {item.kita_label!r} ({item.slug})")
     for code in (*TRADE_REGION_COUNTRIES, *(r.code for r in REGIONS)):
@@ -735,50 +815,103 @@ def _assemble(raw_dir: Path) -> tuple[list[_Series], list[str]]:
     for months in countries.values():
         for month, usd in months.items():
             country_sum[month] += usd
-    checks.append(_check_abs("total", "customs total", total_2025, "sum over all countries",
-                             dict(country_sum), 0))
-    checks.append(_check_abs("total", "bi_data", _between(bi["total"], "2016-01", "2021-12"),
-                             "export_10day whole month", tenday_total, THOUSAND_ROUNDING_USD))
-    checks.append(_check_abs("total", "customs total", total_2025, "export_10day whole month",
-                             tenday_total, THOUSAND_ROUNDING_USD))
+    checks.append(_check_abs("total", "customs total", total_2025, "sum over all countries", dict(country_sum), 0))
+    checks.append(
+        _check_abs(
+            "total",
+            "bi_data",
+            _between(bi["total"], "2016-01", "2021-12"),
+            "export_10day whole month",
+            tenday_total,
+            THOUSAND_ROUNDING_USD,
+        )
+    )
+    checks.append(
+        _check_abs(
+            "total", "customs total", total_2025, "export_10day whole month", tenday_total, THOUSAND_ROUNDING_USD
+        )
+    )
     confirmed_2022_2024 = _between(tenday_total, "2022-01", "2024-12")
-    checks.append(_check_band("total", "customs-confirmed (export_10day)", confirmed_2022_2024,
-                              "ministry preliminary (press, evidence only)", press["total"],
-                              PRELIMINARY_VS_CONFIRMED_BAND))
+    checks.append(
+        _check_band(
+            "total",
+            "customs-confirmed (export_10day)",
+            confirmed_2022_2024,
+            "ministry preliminary (press, evidence only)",
+            press["total"],
+            PRELIMINARY_VS_CONFIRMED_BAND,
+        )
+    )
 
     # --- items: customs-MTI equals industry20 in 2025 to the dollar; KITA and KOSIS as evidence
     for item in ITEMS:
         uid = f"item:{item.slug}"
-        checks.append(_check_abs(uid, "customs-MTI (trade_industry)", customs_mti[item.customs_code],
-                                 "industry20", industry20[item.name_ko], 0))
+        checks.append(
+            _check_abs(
+                uid,
+                "customs-MTI (trade_industry)",
+                customs_mti[item.customs_code],
+                "industry20",
+                industry20[item.name_ko],
+                0,
+            )
+        )
     semis = next(item for item in ITEMS if item.slug == "semiconductors")
-    semis_check = _check_annual_band("item:semiconductors", "customs-MTI",
-                                     customs_mti[semis.customs_code], "KOSIS (ministry MTI 831)",
-                                     kosis, SEMIS_KOSIS_VS_CUSTOMS_MTI_BOUND)
-    kosis_agrees = _annual_agreement(customs_mti[semis.customs_code], kosis,
-                                     SEMIS_KOSIS_VS_CUSTOMS_MTI_ANNUAL)
-    checks.append(semis_check + ("; every year within 1%: KOSIS kept as item:semiconductors"
-                                 if kosis_agrees else "; NOT every year within 1%: item:semiconductors "
-                                 "is customs-MTI, KOSIS is item:semiconductors_ministry"))
+    semis_check = _check_annual_band(
+        "item:semiconductors",
+        "customs-MTI",
+        customs_mti[semis.customs_code],
+        "KOSIS (ministry MTI 831)",
+        kosis,
+        SEMIS_KOSIS_VS_CUSTOMS_MTI_BOUND,
+    )
+    kosis_agrees = _annual_agreement(customs_mti[semis.customs_code], kosis, SEMIS_KOSIS_VS_CUSTOMS_MTI_ANNUAL)
+    checks.append(
+        semis_check
+        + (
+            "; every year within 1%: KOSIS kept as item:semiconductors"
+            if kosis_agrees
+            else "; NOT every year within 1%: item:semiconductors is customs-MTI, KOSIS is item:semiconductors_ministry"
+        )
+    )
     for item in ITEMS:
         if item.kita_label is None or item.slug == "semiconductors":
             continue
-        checks.append(_report_band(f"item:{item.slug}", "customs-MTI",
-                                   customs_mti[item.customs_code], f"KITA {item.kita_label}",
-                                   kita[item.kita_label]))
+        checks.append(
+            _report_band(
+                f"item:{item.slug}",
+                "customs-MTI",
+                customs_mti[item.customs_code],
+                f"KITA {item.kita_label}",
+                kita[item.kita_label],
+            )
+        )
     auto_parts = next(item for item in ITEMS if item.slug == "auto_parts")
-    checks.append(_check_band("item:auto_parts", "customs-MTI", customs_mti[auto_parts.customs_code],
-                              "KITA K-stat 742", kita[auto_parts.kita_label],
-                              AUTO_PARTS_KITA_VS_CUSTOMS_MTI_BAND))
+    checks.append(
+        _check_band(
+            "item:auto_parts",
+            "customs-MTI",
+            customs_mti[auto_parts.customs_code],
+            "KITA K-stat 742",
+            kita[auto_parts.kita_label],
+            AUTO_PARTS_KITA_VS_CUSTOMS_MTI_BAND,
+        )
+    )
 
     # --- destinations: trade_region equals bi_data (2021) and the all-country file (2025)
     for code in ("CN", "US", "JP"):
-        checks.append(_check_abs(f"destination {code}", "bi_data", bi[code], "trade_region",
-                                 trade_region[code], 0))
+        checks.append(_check_abs(f"destination {code}", "bi_data", bi[code], "trade_region", trade_region[code], 0))
     for code in TRADE_REGION_COUNTRIES:
-        checks.append(_check_abs(f"destination {code}", "trade_region",
-                                 _between(trade_region[code], "2025-01", "2025-12"),
-                                 "all-country file", countries.get(code, {}), 0))
+        checks.append(
+            _check_abs(
+                f"destination {code}",
+                "trade_region",
+                _between(trade_region[code], "2025-01", "2025-12"),
+                "all-country file",
+                countries.get(code, {}),
+                0,
+            )
+        )
     file_months = sorted(country_sum)
     for region in REGIONS:
         json_members = groups.get(REGION_JSON_NAMES[region.code])
@@ -787,19 +920,34 @@ def _assemble(raw_dir: Path) -> tuple[list[_Series], list[str]]:
             raise DatasetCheckError(
                 f"destination:{region.slug}: features.regions lists {sorted(region.members)}, "
                 f"{REGION_GROUPS} (+ {sorted(REGION_EXTRA_MEMBERS.get(region.code, []))}) gives "
-                f"{sorted(expected)}")
-        member_sums = {m: sum(countries[c][m] for c in region.members
-                              if c in countries and m in countries[c]) for m in file_months}
-        checks.append(_check_abs(f"destination:{region.slug}", "trade_region",
-                                 _between(trade_region[region.code], "2025-01", "2025-12"),
-                                 f"sum of its {len(region.members)} members (all-country file)",
-                                 member_sums, 0))
+                f"{sorted(expected)}"
+            )
+        member_sums = {
+            m: sum(countries[c][m] for c in region.members if c in countries and m in countries[c]) for m in file_months
+        }
+        checks.append(
+            _check_abs(
+                f"destination:{region.slug}",
+                "trade_region",
+                _between(trade_region[region.code], "2025-01", "2025-12"),
+                f"sum of its {len(region.members)} members (all-country file)",
+                member_sums,
+                0,
+            )
+        )
 
     series: list[_Series] = []
     # --- total
-    total = _Series("total", "total", "Total exports", "총수출", "",
-                    definition="Korea's total exports, customs-confirmed, every month",
-                    hierarchy="", parent="")
+    total = _Series(
+        "total",
+        "total",
+        "Total exports",
+        "총수출",
+        "",
+        definition="Korea's total exports, customs-confirmed, every month",
+        hierarchy="",
+        parent="",
+    )
     total.add(bi["total"], SRC_BI)
     total.add(confirmed_2022_2024, SRC_TENDAY)
     total.add(total_2025, SRC_TOTAL_2025)
@@ -808,59 +956,90 @@ def _assemble(raw_dir: Path) -> tuple[list[_Series], list[str]]:
     # --- items, flagship first (ITEMS order), then item:other
     items: list[_Series] = []
     for item in ITEMS:
-        s = _Series(f"item:{item.slug}", "item", item.name_en, item.name_ko, item.code,
-                    hierarchy="item", parent="total")
+        s = _Series(
+            f"item:{item.slug}", "item", item.name_en, item.name_ko, item.code, hierarchy="item", parent="total"
+        )
         if item.slug == "semiconductors" and kosis_agrees:
-            s.definition = ("MTI 831 semiconductors, ministry basis (KOSIS); within 1% of the "
-                            "customs-MTI 2026 basis in every year 2022-2025")
+            s.definition = (
+                "MTI 831 semiconductors, ministry basis (KOSIS); within 1% of the "
+                "customs-MTI 2026 basis in every year 2022-2025"
+            )
             s.add(kosis, SRC_KOSIS)
         elif item.slug == "auto_parts":
-            s.definition = ("MTI 742 auto parts: K-stat 2011-2021, customs HSK10 with the 2026 "
-                            "MTI link table 2022-2025 (the same basis: KITA 742 equals it within "
-                            "0.1% in 2022-2025)")
+            s.definition = (
+                "MTI 742 auto parts: K-stat 2011-2021, customs HSK10 with the 2026 "
+                "MTI link table 2022-2025 (the same basis: KITA 742 equals it within "
+                "0.1% in 2022-2025)"
+            )
             s.add(auto_parts_kstat, SRC_KSTAT_742)
             s.add(customs_mti[item.customs_code], SRC_TRADE_INDUSTRY)
         else:
-            s.definition = (f"MTI item {item.name_ko} ({item.customs_code}): customs HSK10 "
-                            f"records with the 2026 MTI link table")
+            s.definition = (
+                f"MTI item {item.name_ko} ({item.customs_code}): customs HSK10 records with the 2026 MTI link table"
+            )
             s.add(customs_mti[item.customs_code], SRC_TRADE_INDUSTRY)
         items.append(s)
-    other = _Series("item:other", "item", "Other items (total minus the 20 MTI items)",
-                    "기타 품목", "", hierarchy="item", parent="total",
-                    definition="total minus the 20 items above, in the months where all are observed")
+    other = _Series(
+        "item:other",
+        "item",
+        "Other items (total minus the 20 MTI items)",
+        "기타 품목",
+        "",
+        hierarchy="item",
+        parent="total",
+        definition="total minus the 20 items above, in the months where all are observed",
+    )
     other.add(_difference(total.months(), [s.months() for s in items], "item:other"), SRC_OTHER)
     series.extend(items)
     series.append(other)
     if not kosis_agrees:
-        ministry = _Series("item:semiconductors_ministry", "item",
-                           "Semiconductors, ministry MTI 831 basis (KOSIS, 2013+)", "반도체 (KOSIS)",
-                           "831", hierarchy="item", parent="",
-                           definition=("MTI 831 semiconductors as the ministry published them "
-                                       "(KOSIS), 2013-2025; differs from the customs-MTI 2026 basis "
-                                       "of item:semiconductors by more than 1% in 2022, so a "
-                                       "separate series, not a node of the hierarchy; the basis of "
-                                       "the institutions' semiconductor outlooks"))
+        ministry = _Series(
+            "item:semiconductors_ministry",
+            "item",
+            "Semiconductors, ministry MTI 831 basis (KOSIS, 2013+)",
+            "반도체 (KOSIS)",
+            "831",
+            hierarchy="item",
+            parent="",
+            definition=(
+                "MTI 831 semiconductors as the ministry published them "
+                "(KOSIS), 2013-2025; differs from the customs-MTI 2026 basis "
+                "of item:semiconductors by more than 1% in 2022, so a "
+                "separate series, not a node of the hierarchy; the basis of "
+                "the institutions' semiconductor outlooks"
+            ),
+        )
         ministry.add(kosis, SRC_KOSIS)
         series.append(ministry)
 
     # --- destination countries: the 15 largest of the rank year + the five of bi_data, by rank
     year_prefix = f"{DESTINATION_RANK_YEAR}-"
-    totals_in_year = {code: sum(v for m, v in months.items() if m.startswith(year_prefix))
-                      for code, months in countries.items()}
-    ranked = sorted((code for code in totals_in_year if totals_in_year[code] > 0),
-                    key=lambda code: (-totals_in_year[code], code))
+    totals_in_year = {
+        code: sum(v for m, v in months.items() if m.startswith(year_prefix)) for code, months in countries.items()
+    }
+    ranked = sorted(
+        (code for code in totals_in_year if totals_in_year[code] > 0), key=lambda code: (-totals_in_year[code], code)
+    )
     top = ranked[:N_TOP_DESTINATIONS]
     chosen = top + sorted(set(BI_DESTINATIONS.values()) - set(top))
     region_of = {c: r for r in REGIONS for c in r.members}
     nodes: list[_Series] = []
     for rank, code in enumerate(chosen, start=1):
         if code not in COUNTRY_NAMES_EN:
-            raise DatasetCheckError(f"{COUNTRIES}: destination {code} ({names_ko.get(code, '?')}, "
-                                    f"rank {rank} in {DESTINATION_RANK_YEAR}) has no English name "
-                                    f"in features.regions.COUNTRY_NAMES_EN")
+            raise DatasetCheckError(
+                f"{COUNTRIES}: destination {code} ({names_ko.get(code, '?')}, "
+                f"rank {rank} in {DESTINATION_RANK_YEAR}) has no English name "
+                f"in features.regions.COUNTRY_NAMES_EN"
+            )
         name_en = COUNTRY_NAMES_EN[code]
-        s = _Series(f"destination:{slugify(name_en)}", "destination", name_en,
-                    names_ko.get(code, ""), code, hierarchy="destination")
+        s = _Series(
+            f"destination:{slugify(name_en)}",
+            "destination",
+            name_en,
+            names_ko.get(code, ""),
+            code,
+            hierarchy="destination",
+        )
         if code in TRADE_REGION_COUNTRIES:
             s.parent = "total"
             s.definition = f"exports to {name_en} ({code}), customs country figures"
@@ -872,10 +1051,10 @@ def _assemble(raw_dir: Path) -> tuple[list[_Series], list[str]]:
             nodes.append(s)
         else:
             region = region_of.get(code)
-            part_of = (f"part of destination:{region.slug}" if region
-                       else "part of destination:rest_of_world")
-            s.definition = (f"exports to {name_en} ({code}), customs country figures; {part_of}, "
-                            f"not a node of the hierarchy")
+            part_of = f"part of destination:{region.slug}" if region else "part of destination:rest_of_world"
+            s.definition = (
+                f"exports to {name_en} ({code}), customs country figures; {part_of}, not a node of the hierarchy"
+            )
             if code in bi:
                 s.add(bi[code], SRC_BI)
             s.add(countries.get(code, {}), SRC_COUNTRIES)
@@ -883,9 +1062,16 @@ def _assemble(raw_dir: Path) -> tuple[list[_Series], list[str]]:
 
     # --- regions (customs groups) and the rest of the world
     for region in REGIONS:
-        s = _Series(f"destination:{region.slug}", "destination", region.name_en, region.name_ko,
-                    region.code, hierarchy="destination", parent="total",
-                    definition=region.definition)
+        s = _Series(
+            f"destination:{region.slug}",
+            "destination",
+            region.name_en,
+            region.name_ko,
+            region.code,
+            hierarchy="destination",
+            parent="total",
+            definition=region.definition,
+        )
         s.add(trade_region[region.code], SRC_TRADE_REGION)
         nodes.append(s)
         series.append(s)
@@ -893,34 +1079,47 @@ def _assemble(raw_dir: Path) -> tuple[list[_Series], list[str]]:
     seen: set[str] = set()
     for members in covered:
         if seen & members:
-            raise DatasetCheckError(f"destinations are not disjoint: {sorted(seen & members)} "
-                                    f"counted twice")
+            raise DatasetCheckError(f"destinations are not disjoint: {sorted(seen & members)} counted twice")
         seen |= members
-    rest = _Series("destination:rest_of_world", "destination",
-                   "Rest of the world (total minus China, US, Japan, India and the five regions)",
-                   "기타 지역", "", hierarchy="destination", parent="total",
-                   definition=(f"total minus {', '.join(n.unique_id for n in nodes)}, in the months "
-                               f"where all are observed"))
-    rest.add(_difference(total.months(), [n.months() for n in nodes], "destination:rest_of_world"),
-             SRC_REST)
-    outside = {m: sum(v[m] for c, v in countries.items() if c not in seen and m in v)
-               for m in file_months}
-    checks.append(_check_abs("destination:rest_of_world", "total minus the parts",
-                             _between(rest.months(), "2025-01", "2025-12"),
-                             "sum of the countries outside the parts (all-country file)", outside, 0))
+    rest = _Series(
+        "destination:rest_of_world",
+        "destination",
+        "Rest of the world (total minus China, US, Japan, India and the five regions)",
+        "기타 지역",
+        "",
+        hierarchy="destination",
+        parent="total",
+        definition=(f"total minus {', '.join(n.unique_id for n in nodes)}, in the months where all are observed"),
+    )
+    rest.add(_difference(total.months(), [n.months() for n in nodes], "destination:rest_of_world"), SRC_REST)
+    outside = {m: sum(v[m] for c, v in countries.items() if c not in seen and m in v) for m in file_months}
+    checks.append(
+        _check_abs(
+            "destination:rest_of_world",
+            "total minus the parts",
+            _between(rest.months(), "2025-01", "2025-12"),
+            "sum of the countries outside the parts (all-country file)",
+            outside,
+            0,
+        )
+    )
     series.append(rest)
 
     # --- checks on the assembled dataset
     by_id = {s.unique_id: s for s in series}
     for year, anchor in OFFICIAL_ANNUAL_TOTALS_USD_BN.items():
-        checks.append(_year_in_progress("total", total.months(), year)
-                      or _check_annual("total", total.months(), year, anchor, TOTAL_ANCHOR_TOLERANCE))
+        checks.append(
+            _year_in_progress("total", total.months(), year)
+            or _check_annual("total", total.months(), year, anchor, TOTAL_ANCHOR_TOLERANCE)
+        )
     for uid, year, anchor in ANNUAL_ANCHORS_USD_BN:
         months = by_id[uid].months() if uid != "item:semiconductors" else customs_mti[semis.customs_code]
-        checks.append(_year_in_progress(uid, months, year)
-                      or _check_annual_abs(uid, months, year, anchor, ANCHOR_ROUNDING_USD_BN))
-    checks.append(_check_annual("KOSIS semiconductors", kosis, 2024, SEMICONDUCTORS_2024_USD_BN,
-                                SEMICONDUCTORS_ANCHOR_TOLERANCE))
+        checks.append(
+            _year_in_progress(uid, months, year) or _check_annual_abs(uid, months, year, anchor, ANCHOR_ROUNDING_USD_BN)
+        )
+    checks.append(
+        _check_annual("KOSIS semiconductors", kosis, 2024, SEMICONDUCTORS_2024_USD_BN, SEMICONDUCTORS_ANCHOR_TOLERANCE)
+    )
     checks.extend(check_hierarchy({s.unique_id: (s.hierarchy, s.parent, s.months()) for s in series}))
     ids = [s.unique_id for s in series]
     if len(set(ids)) != len(ids):
@@ -934,21 +1133,24 @@ def _assemble(raw_dir: Path) -> tuple[list[_Series], list[str]]:
                 raise DatasetCheckError(f"{s.unique_id} {month}: negative value {usd}")
             if not source:
                 raise DatasetCheckError(f"{s.unique_id} {month}: row without a source")
-    checks.append(f"{len(series)} series, {sum(len(s.rows) for s in series)} rows: no duplicate "
-                  f"(unique_id, ds), every y a finite non-negative whole number of USD, every row "
-                  f"with a source")
+    checks.append(
+        f"{len(series)} series, {sum(len(s.rows) for s in series)} rows: no duplicate "
+        f"(unique_id, ds), every y a finite non-negative whole number of USD, every row "
+        f"with a source"
+    )
     return series, checks
 
 
-def _report_band(series_id: str, chosen_label: str, chosen: Monthly, other_label: str,
-                 other: Monthly) -> str:
+def _report_band(series_id: str, chosen_label: str, chosen: Monthly, other_label: str, other: Monthly) -> str:
     """Evidence only (no tolerance): the range of (other - chosen) / chosen over the overlap."""
     overlap = sorted(set(chosen) & set(other))
     if not overlap:
         return f"{series_id}: {chosen_label} and {other_label} have no month in common"
     diffs = [(Decimal(other[m]) - Decimal(chosen[m])) / Decimal(chosen[m]) for m in overlap if chosen[m]]
-    return (f"{series_id}: {other_label} vs {chosen_label} (evidence), {len(overlap)} months "
-            f"{overlap[0]}..{overlap[-1]}: relative difference {_pct(min(diffs))} .. {_pct(max(diffs))}")
+    return (
+        f"{series_id}: {other_label} vs {chosen_label} (evidence), {len(overlap)} months "
+        f"{overlap[0]}..{overlap[-1]}: relative difference {_pct(min(diffs))} .. {_pct(max(diffs))}"
+    )
 
 
 def check_hierarchy(nodes: dict[str, tuple[str, str, Monthly]]) -> list[str]:
@@ -967,15 +1169,20 @@ def check_hierarchy(nodes: dict[str, tuple[str, str, Monthly]]) -> list[str]:
         for kid in kids:
             months &= set(nodes[kid][2])
         if not months:
-            raise DatasetCheckError(f"{parent}: no month where it and its {len(kids)} {hierarchy} "
-                                    f"children are all observed")
+            raise DatasetCheckError(
+                f"{parent}: no month where it and its {len(kids)} {hierarchy} children are all observed"
+            )
         for month in sorted(months):
             total = sum(nodes[kid][2][month] for kid in kids)
             if total != nodes[parent][2][month]:
-                raise DatasetCheckError(f"{parent} {month}: its {len(kids)} {hierarchy} children sum "
-                                        f"to {total} USD, the series has {nodes[parent][2][month]} USD")
-        out.append(f"{parent} = sum of its {len(kids)} {hierarchy} children in all {len(months)} "
-                   f"months {min(months)}..{max(months)} where all are observed, to the dollar")
+                raise DatasetCheckError(
+                    f"{parent} {month}: its {len(kids)} {hierarchy} children sum "
+                    f"to {total} USD, the series has {nodes[parent][2][month]} USD"
+                )
+        out.append(
+            f"{parent} = sum of its {len(kids)} {hierarchy} children in all {len(months)} "
+            f"months {min(months)}..{max(months)} where all are observed, to the dollar"
+        )
     return out
 
 
@@ -986,20 +1193,34 @@ def _months_between(first: str, last: str) -> int:
 def _backtest_note(n_obs: int) -> str:
     if n_obs >= MIN_MONTHS_FOR_BACKTEST:
         return "yes"
-    return (f"no: {n_obs} observed months, a backtest window needs {MIN_MONTHS_FOR_BACKTEST} "
-            f"(24 to fit the seasonal models, 12 to score)")
+    return (
+        f"no: {n_obs} observed months, a backtest window needs {MIN_MONTHS_FOR_BACKTEST} "
+        f"(24 to fit the seasonal models, 12 to score)"
+    )
 
 
 def _summary(s: _Series) -> SeriesSummary:
     months = sorted(s.rows)
     sources: list[str] = []
-    for month in months:             # distinct sources in order of first appearance
+    for month in months:  # distinct sources in order of first appearance
         if s.rows[month][1] not in sources:
             sources.append(s.rows[month][1])
-    return SeriesSummary(s.unique_id, s.level, s.name_en, s.name_ko, s.code, months[0], months[-1],
-                         len(months), _months_between(months[0], months[-1]) - len(months),
-                         tuple(sources), s.hierarchy, s.parent, _backtest_note(len(months)),
-                         s.definition)
+    return SeriesSummary(
+        s.unique_id,
+        s.level,
+        s.name_en,
+        s.name_ko,
+        s.code,
+        months[0],
+        months[-1],
+        len(months),
+        _months_between(months[0], months[-1]) - len(months),
+        tuple(sources),
+        s.hierarchy,
+        s.parent,
+        _backtest_note(len(months)),
+        s.definition,
+    )
 
 
 def write_csv_atomic(path: Path, header: Iterable[str], rows: Iterable[Iterable[object]]) -> None:
@@ -1014,12 +1235,11 @@ def write_csv_atomic(path: Path, header: Iterable[str], rows: Iterable[Iterable[
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
             handle.write(buffer.getvalue())
-        os.chmod(tmp, 0o644)   # mkstemp creates 0600; the data files are for everyone to read
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; the data files are for everyone to read
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-
 
 
 # --------------------------------------------------------------------------- entry point
@@ -1038,12 +1258,30 @@ def build_dataset(raw_dir: Path, out_dir: Path) -> BuildReport:
     checks.extend(indicator_checks)
     summaries = tuple(_summary(s) for s in series)
 
-    exports_rows = sorted(((s.unique_id, f"{month}-01", usd, source)
-                           for s in series for month, (usd, source) in s.rows.items()),
-                          key=lambda row: (row[0], row[1]))
-    series_rows = [(m.unique_id, m.level, m.name_en, m.name_ko, m.code, "USD", m.first_month,
-                    m.last_month, m.n_obs, m.n_missing, ";".join(m.sources), m.hierarchy, m.parent,
-                    m.backtest, m.definition) for m in summaries]
+    exports_rows = sorted(
+        ((s.unique_id, f"{month}-01", usd, source) for s in series for month, (usd, source) in s.rows.items()),
+        key=lambda row: (row[0], row[1]),
+    )
+    series_rows = [
+        (
+            m.unique_id,
+            m.level,
+            m.name_en,
+            m.name_ko,
+            m.code,
+            "USD",
+            m.first_month,
+            m.last_month,
+            m.n_obs,
+            m.n_missing,
+            ";".join(m.sources),
+            m.hierarchy,
+            m.parent,
+            m.backtest,
+            m.definition,
+        )
+        for m in summaries
+    ]
     write_csv_atomic(out_dir / EXPORTS_FILE, EXPORTS_COLUMNS, exports_rows)
     write_csv_atomic(out_dir / SERIES_FILE, SERIES_COLUMNS, series_rows)
     write_indicators(accepted, rejected, out_dir)

@@ -42,6 +42,7 @@ The table goes through :func:`features.contract.validate_indicators`; rows it re
 part-month figure above the whole month) are written to ``indicators_rejected.csv`` with the
 reason, never silently dropped.
 """
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -51,9 +52,21 @@ from pathlib import Path
 import pandas as pd
 
 from features.contract import INDICATOR_COLUMNS, validate_indicators
-from features.dataset_builder import (CUSTOMS_FLASH, EXPORT_10DAY, TENDAY_CUTS, WSTS, DatasetCheckError,
-                                      Monthly, _collect, _line, _month, _read_export_10day, _usd,
-                                      read_raw_table, write_csv_atomic)
+from features.dataset_builder import (
+    CUSTOMS_FLASH,
+    EXPORT_10DAY,
+    TENDAY_CUTS,
+    WSTS,
+    DatasetCheckError,
+    Monthly,
+    _collect,
+    _line,
+    _month,
+    _read_export_10day,
+    _usd,
+    read_raw_table,
+    write_csv_atomic,
+)
 
 INDICATORS_FILE = "indicators_monthly.csv"
 REJECTED_FILE = "indicators_rejected.csv"
@@ -61,17 +74,27 @@ REJECTED_COLUMNS: tuple[str, ...] = (*INDICATOR_COLUMNS, "reason")
 
 # export_10day item (Korean, as in the source) -> subject
 CUSTOMS_SUBJECTS: dict[str, str] = {
-    "전체": "total", "반도체": "group_semiconductors", "철강제품": "group_steel_products",
-    "승용차": "group_passenger_cars", "석유제품": "group_petroleum_products",
-    "무선통신기기": "group_wireless_devices", "선박": "group_ships", "자동차부품": "group_auto_parts",
-    "컴퓨터주변기기": "group_computer_peripherals", "정밀기기": "group_precision_instruments",
+    "전체": "total",
+    "반도체": "group_semiconductors",
+    "철강제품": "group_steel_products",
+    "승용차": "group_passenger_cars",
+    "석유제품": "group_petroleum_products",
+    "무선통신기기": "group_wireless_devices",
+    "선박": "group_ships",
+    "자동차부품": "group_auto_parts",
+    "컴퓨터주변기기": "group_computer_peripherals",
+    "정밀기기": "group_precision_instruments",
     "가전제품": "group_home_appliances",
 }
 CUSTOMS_CUTS: dict[str, str] = {"01~10": "10d", "01~20": "20d", "월전체": "month"}
 FLASH_CUTS: dict[str, str] = {"10d": "10d", "20d": "20d"}
-WSTS_REGIONS: dict[str, str] = {"Americas": "billings_americas", "Europe": "billings_europe",
-                                "Japan": "billings_japan", "Asia Pacific": "billings_asia_pacific",
-                                "Worldwide": "billings_worldwide"}
+WSTS_REGIONS: dict[str, str] = {
+    "Americas": "billings_americas",
+    "Europe": "billings_europe",
+    "Japan": "billings_japan",
+    "Asia Pacific": "billings_asia_pacific",
+    "Worldwide": "billings_worldwide",
+}
 # the press prints 0.1 bn USD: a first print differs from the customs file when further apart
 # than that rounding
 PRESS_ROUNDING_USD = 50_000_000
@@ -122,8 +145,9 @@ def read_customs_flash(raw_dir: Path) -> dict[str, dict[str, tuple[int, str]]]:
         line = _line(i)
         cut = rec.period.strip()
         if cut not in FLASH_CUTS:
-            raise DatasetCheckError(f"{CUSTOMS_FLASH} line {line}, column period: expected 10d or 20d, "
-                                    f"found {rec.period!r}")
+            raise DatasetCheckError(
+                f"{CUSTOMS_FLASH} line {line}, column period: expected 10d or 20d, found {rec.period!r}"
+            )
         month = _month(rec.date, CUSTOMS_FLASH, line, "date")
         rows[cut].append((month, _usd(rec.export_usd, CUSTOMS_FLASH, line, "export_usd"), line))
         news[(cut, month)] = rec.news_id.strip()
@@ -142,8 +166,10 @@ def read_wsts(raw_dir: Path) -> dict[str, Monthly]:
         values = {col: _usd(rec[col], WSTS, line, col, scale=1000) for col in WSTS_REGIONS}
         parts = sum(v for col, v in values.items() if col != "Worldwide")
         if abs(parts - values["Worldwide"]) > WSTS_REGION_SUM_TOLERANCE_USD:
-            raise DatasetCheckError(f"{WSTS} line {line}: the regions sum to {parts} USD, Worldwide is "
-                                    f"{values['Worldwide']} USD (tolerance {WSTS_REGION_SUM_TOLERANCE_USD} USD)")
+            raise DatasetCheckError(
+                f"{WSTS} line {line}: the regions sum to {parts} USD, Worldwide is "
+                f"{values['Worldwide']} USD (tolerance {WSTS_REGION_SUM_TOLERANCE_USD} USD)"
+            )
         for col, usd in values.items():
             out[col].append((month, usd, line))
     return {col: _collect(r, WSTS, col) for col, r in out.items()}
@@ -162,7 +188,9 @@ def read_market(raw_dir: Path) -> list[tuple[str, str, float, str, str, str]]:
             try:
                 value = float(Decimal(rec[column].strip()))
             except InvalidOperation:
-                raise DatasetCheckError(f"{rel} line {_line(i)}, column {column}: not a number: {rec[column]!r}") from None
+                raise DatasetCheckError(
+                    f"{rel} line {_line(i)}, column {column}: not a number: {rec[column]!r}"
+                ) from None
             source = f"market-price:{rel} ({rec['source_repo']} {rec['source_path']} @{rec['source_commit'][:8]})"
             rows.append((name, f"{month}-01", value, unit, available_from(cut, month, release=release), source))
     return rows
@@ -176,8 +204,7 @@ def build_indicators(raw_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, list[st
     tenday = _read_export_10day(raw_dir)
     for (item, cut_raw), months in sorted(tenday.items()):
         if item not in CUSTOMS_SUBJECTS:
-            raise DatasetCheckError(f"{EXPORT_10DAY}: unknown item {item!r} (known: "
-                                    f"{', '.join(CUSTOMS_SUBJECTS)})")
+            raise DatasetCheckError(f"{EXPORT_10DAY}: unknown item {item!r} (known: {', '.join(CUSTOMS_SUBJECTS)})")
         cut = CUSTOMS_CUTS[cut_raw]
         name = f"customs_{cut}:{CUSTOMS_SUBJECTS[item]}"
         rows.extend((name, f"{m}-01", v, "USD", available_from(cut, m), SRC_CUSTOMS) for m, v in months.items())
@@ -191,27 +218,43 @@ def build_indicators(raw_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, list[st
             if reference is not None and abs(usd - reference) <= PRESS_ROUNDING_USD:
                 n_same += 1
                 continue
-            rows.append((f"press_{cut}:total", f"{month}-01", usd, "USD", available_from(cut, month),
-                         f"{SRC_PRESS} (news_id {news_id})"))
+            rows.append(
+                (
+                    f"press_{cut}:total",
+                    f"{month}-01",
+                    usd,
+                    "USD",
+                    available_from(cut, month),
+                    f"{SRC_PRESS} (news_id {news_id})",
+                )
+            )
     wsts = read_wsts(raw_dir)
     checks = []
     for year, anchor in WSTS_WORLDWIDE_USD_BN.items():
         in_year = [v for m, v in wsts["Worldwide"].items() if m.startswith(f"{year}-")]
         total_bn = Decimal(sum(in_year)) / 10**9
         if len(in_year) != 12 or abs(total_bn - anchor) > Decimal("0.005"):
-            raise DatasetCheckError(f"{WSTS} {year}: Worldwide sums to {total_bn:.3f} bn USD over "
-                                    f"{len(in_year)} months, WSTS published {anchor} bn")
+            raise DatasetCheckError(
+                f"{WSTS} {year}: Worldwide sums to {total_bn:.3f} bn USD over "
+                f"{len(in_year)} months, WSTS published {anchor} bn"
+            )
         checks.append(f"WSTS Worldwide {year}: {total_bn:.3f} bn USD vs published {anchor}")
     for col, subject in WSTS_REGIONS.items():
-        rows.extend((f"wsts_month:{subject}", f"{m}-01", v, "USD", available_from("month", m, release="wsts"),
-                     SRC_WSTS) for m, v in wsts[col].items())
+        rows.extend(
+            (f"wsts_month:{subject}", f"{m}-01", v, "USD", available_from("month", m, release="wsts"), SRC_WSTS)
+            for m, v in wsts[col].items()
+        )
     rows.extend(read_market(raw_dir))
     frame = pd.DataFrame(rows, columns=list(INDICATOR_COLUMNS))
     accepted, rejected = validate_indicators(frame, "indicators built from the raw files")
-    checks.append(f"press first prints: {n_flash} rows, {n_same} equal to the customs file within "
-                  f"0.05 bn (not repeated), {n_flash - n_same} kept as press_* rows")
-    checks.append(f"indicators: {len(accepted)} rows accepted, {len(rejected)} rejected by the contract"
-                  + "".join(f"; rejected {r.indicator} {r.ds:%Y-%m}: {r.reason}" for r in rejected.itertuples()))
+    checks.append(
+        f"press first prints: {n_flash} rows, {n_same} equal to the customs file within "
+        f"0.05 bn (not repeated), {n_flash - n_same} kept as press_* rows"
+    )
+    checks.append(
+        f"indicators: {len(accepted)} rows accepted, {len(rejected)} rejected by the contract"
+        + "".join(f"; rejected {r.indicator} {r.ds:%Y-%m}: {r.reason}" for r in rejected.itertuples())
+    )
     return accepted, rejected, checks
 
 
@@ -219,8 +262,7 @@ def _rows(frame: pd.DataFrame, columns: tuple[str, ...]) -> list[tuple[object, .
     out = []
     for rec in frame.sort_values(["indicator", "ds"], kind="stable").to_dict("records"):
         value = int(rec["value"]) if rec["unit"] == "USD" else format(rec["value"], ".12g")  # a price as written
-        row = dict(rec, ds=f"{rec['ds']:%Y-%m-%d}", value=value,
-                   available_from=f"{rec['available_from']:%Y-%m-%d}")
+        row = dict(rec, ds=f"{rec['ds']:%Y-%m-%d}", value=value, available_from=f"{rec['available_from']:%Y-%m-%d}")
         out.append(tuple(row[c] for c in columns))
     return out
 

@@ -25,6 +25,7 @@ cutoff and when the value became public.
 This module reads no file: it takes the indicator table of
 ``features.readers.read_indicators`` (``indicator, ds, value, available_from``).
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -61,11 +62,11 @@ class LeadingSpec:
         return f"{LEAD_PREFIX}{self.indicator}" + (f"@{self.lag}" if self.lag else "")
 
     @classmethod
-    def from_column(cls, column: str) -> "LeadingSpec":
+    def from_column(cls, column: str) -> LeadingSpec:
         """The spec of a column name ``lead:<indicator>`` or ``lead:<indicator>@<lag>`` (the inverse of ``column``)."""
         if not isinstance(column, str) or not column.startswith(LEAD_PREFIX) or column == LEAD_PREFIX:
             raise ValueError(f"a leading column is named '{LEAD_PREFIX}<indicator>[@<lag>]'; got {column!r}")
-        name, _, lag = column[len(LEAD_PREFIX):].partition("@")
+        name, _, lag = column[len(LEAD_PREFIX) :].partition("@")
         if lag and not lag.isdigit():
             raise ValueError(f"the lag of leading column {column!r} must be a whole number of months")
         return cls(name, int(lag) if lag else 0)
@@ -77,8 +78,14 @@ def information_date(cutoff: pd.Timestamp | str) -> pd.Timestamp:
     return pd.Timestamp(available_from("month", f"{pd.Timestamp(cutoff):%Y-%m}"))
 
 
-def leading_columns(indicators: pd.DataFrame, specs: Sequence[LeadingSpec], *, cutoff: pd.Timestamp | str,
-                    months: pd.DatetimeIndex, as_of: pd.Timestamp | str | None = None) -> pd.DataFrame:
+def leading_columns(
+    indicators: pd.DataFrame,
+    specs: Sequence[LeadingSpec],
+    *,
+    cutoff: pd.Timestamp | str,
+    months: pd.DatetimeIndex,
+    as_of: pd.Timestamp | str | None = None,
+) -> pd.DataFrame:
     """The regressor columns (index ``ds`` = ``months``) a model may see at ``cutoff``: values public
     on ``as_of`` (default :func:`information_date` of the cutoff), lagged, NaN where not known.
     Raises :class:`LeadingIndicatorError` when the cutoff month's value is not known or the known
@@ -93,16 +100,18 @@ def leading_columns(indicators: pd.DataFrame, specs: Sequence[LeadingSpec], *, c
         if needed not in values.index:
             rows = indicators[indicators["indicator"] == spec.indicator]
             later = rows.loc[rows["ds"] == needed, "available_from"]
-            when = (f"public only from {later.iloc[0]:%Y-%m-%d}" if len(later) else "no row in the table")
+            when = f"public only from {later.iloc[0]:%Y-%m-%d}" if len(later) else "no row in the table"
             raise LeadingIndicatorError(
                 f"leading indicator '{spec.indicator}' (lag {spec.lag}): month {needed:%Y-%m}, needed at cutoff "
-                f"{cutoff:%Y-%m}, is not known on the information date {info:%Y-%m-%d} ({when})")
+                f"{cutoff:%Y-%m}, is not known on the information date {info:%Y-%m-%d} ({when})"
+            )
         out[spec.column] = values.reindex(months - spec.lag * MONTH).to_numpy()
     return out
 
 
-def public_values(indicators: pd.DataFrame, indicator: str, *, as_of: pd.Timestamp | str,
-                  cutoff: pd.Timestamp | str | None = None) -> pd.Series:
+def public_values(
+    indicators: pd.DataFrame, indicator: str, *, as_of: pd.Timestamp | str, cutoff: pd.Timestamp | str | None = None
+) -> pd.Series:
     """The values of ``indicator`` public on ``as_of`` (index: the indicator's months, all of them
     from its first), e.g. the whole history a model learns a reference's dynamics from. Raises
     :class:`LeadingIndicatorError` when the table lacks the indicator or a month inside the known
@@ -112,8 +121,9 @@ def public_values(indicators: pd.DataFrame, indicator: str, *, as_of: pd.Timesta
         raise LeadingIndicatorError(f"leading indicator '{indicator}' is not in the indicator table")
     rows = indicators[indicators["indicator"] == indicator]
     public = rows[rows["available_from"] <= info].sort_values("ds")
-    values = pd.Series(public["value"].to_numpy(dtype=float), index=pd.DatetimeIndex(public["ds"], name="ds"),
-                       name=indicator)
+    values = pd.Series(
+        public["value"].to_numpy(dtype=float), index=pd.DatetimeIndex(public["ds"], name="ds"), name=indicator
+    )
     if values.empty:
         return values
     span = pd.date_range(values.index.min(), values.index.max(), freq="MS")
@@ -122,5 +132,6 @@ def public_values(indicators: pd.DataFrame, indicator: str, *, as_of: pd.Timesta
         at = f" (cutoff {pd.Timestamp(cutoff):%Y-%m})" if cutoff is not None else ""
         raise LeadingIndicatorError(
             f"leading indicator '{indicator}': month {gaps[0]:%Y-%m} has no value known on "
-            f"{info:%Y-%m-%d} inside its known span {span[0]:%Y-%m}..{span[-1]:%Y-%m}{at}")
+            f"{info:%Y-%m-%d} inside its known span {span[0]:%Y-%m}..{span[-1]:%Y-%m}{at}"
+        )
     return values

@@ -19,12 +19,13 @@ Every mapping table below is exhaustive for the staged files: an institution or 
 in a table raises ``ProjectionsError`` naming the file, line and value, so a new row cannot slip
 through unmapped.
 """
+
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 import pandas as pd
 
@@ -36,12 +37,35 @@ PROJECTIONS_OUT = "institutional_projections.csv"
 ACTUALS_OUT = "annual_actuals.csv"
 
 PROJECTION_COLUMNS = (
-    "institution", "institution_raw", "published", "published_raw", "published_in_target_year",
-    "target_year", "kind", "scope", "unique_id", "projected_usd_bn", "projected_growth_pct",
-    "source_url", "source_title", "note", "projected_usd_bn_raw", "projected_growth_pct_raw",
+    "institution",
+    "institution_raw",
+    "published",
+    "published_raw",
+    "published_in_target_year",
+    "target_year",
+    "kind",
+    "scope",
+    "unique_id",
+    "projected_usd_bn",
+    "projected_growth_pct",
+    "source_url",
+    "source_title",
+    "note",
+    "projected_usd_bn_raw",
+    "projected_growth_pct_raw",
 )
-ACTUAL_COLUMNS = ("year", "unique_id", "actual_usd_bn", "actual_growth_pct", "source_url", "note",
-                  "scope", "partial_year", "actual_usd_bn_raw", "actual_growth_pct_raw")
+ACTUAL_COLUMNS = (
+    "year",
+    "unique_id",
+    "actual_usd_bn",
+    "actual_growth_pct",
+    "source_url",
+    "note",
+    "scope",
+    "partial_year",
+    "actual_usd_bn_raw",
+    "actual_growth_pct_raw",
+)
 
 KINDS = ("pre-year outlook", "mid-year revision", "target", "survey")
 
@@ -82,10 +106,10 @@ SCOPES: dict[str, str] = {
     "automobiles": "item:automobiles",
     "auto parts": "item:auto_parts",
     "ships": "item:ships",
-    "ships incl. offshore": "item:ships",          # MTI 746 includes offshore structures
+    "ships incl. offshore": "item:ships",  # MTI 746 includes offshore structures
     "general machinery": "item:general_machinery",
     "petroleum products": "item:petroleum_products",
-    "petroleum refining": "item:petroleum_products",   # KIET's name for the same industry
+    "petroleum refining": "item:petroleum_products",  # KIET's name for the same industry
     "petrochemicals": "item:petrochemicals",
     "steel": "item:steel",
     "displays": "item:displays",
@@ -134,16 +158,17 @@ class ProjectionsError(ValueError):
 @dataclass(frozen=True)
 class _When:
     """What the raw 'published' text says: an exact ISO date, or the year (and month) known."""
-    iso: str            # "" unless the raw text is exactly YYYY-MM-DD
+
+    iso: str  # "" unless the raw text is exactly YYYY-MM-DD
     year: int | None
     month: int | None
-    cited_only: bool    # only a citation date is known (publication was on or before it)
+    cited_only: bool  # only a citation date is known (publication was on or before it)
 
 
 def _parse_published(raw: str) -> _When:
     text = raw.strip()
     if _ISO_DATE.fullmatch(text):
-        pd.Timestamp(text)   # raises on an impossible date such as 2021-02-30
+        pd.Timestamp(text)  # raises on an impossible date such as 2021-02-30
         return _When(text, int(text[:4]), int(text[5:7]), False)
     match = _YEAR_MONTH.match(text)
     if match:
@@ -165,8 +190,13 @@ def _kind(scope: str, institution_raw: str, note: str, when: _When, target_year:
         return "target"
     if _MID_YEAR.search(scope_l) or note_l.startswith("in-year"):
         return "mid-year revision"
-    if when.year is not None and when.year >= target_year and not when.cited_only \
-            and when.month is not None and when.month > 1:
+    if (
+        when.year is not None
+        and when.year >= target_year
+        and not when.cited_only
+        and when.month is not None
+        and when.month > 1
+    ):
         return "mid-year revision"
     return "pre-year outlook"
 
@@ -186,8 +216,9 @@ def _number(raw: str) -> str:
 def _map_scope(scope: str, rel: str, line: int) -> str:
     base = scope.split(" (")[0].strip()
     if base not in SCOPES:
-        raise ProjectionsError(f"{rel} line {line}, column scope: unknown scope {scope!r}; add "
-                               f"{base!r} to features.projections.SCOPES")
+        raise ProjectionsError(
+            f"{rel} line {line}, column scope: unknown scope {scope!r}; add {base!r} to features.projections.SCOPES"
+        )
     return SCOPES[base]
 
 
@@ -210,33 +241,36 @@ def normalise_projections(raw: pd.DataFrame, rel: str = PROJECTIONS_IN) -> pd.Da
         line = i + 2
         institution_raw = row["institution"].strip()
         if institution_raw not in INSTITUTIONS:
-            raise ProjectionsError(f"{rel} line {line}, column institution: unknown institution "
-                                   f"{institution_raw!r}; add it to features.projections.INSTITUTIONS")
+            raise ProjectionsError(
+                f"{rel} line {line}, column institution: unknown institution "
+                f"{institution_raw!r}; add it to features.projections.INSTITUTIONS"
+            )
         target_year, _ = _year(row["target_year"], rel, line, "target_year")
         when = _parse_published(row["published"])
-        records.append({
-            "institution": INSTITUTIONS[institution_raw],
-            "institution_raw": institution_raw,
-            "published": when.iso,
-            "published_raw": row["published"].strip(),
-            "published_in_target_year": "true" if _in_target_year(when, target_year) else "false",
-            "target_year": target_year,
-            "kind": _kind(row["scope"], institution_raw, row["note"], when, target_year),
-            "scope": row["scope"].strip(),
-            "unique_id": _map_scope(row["scope"], rel, line),
-            "projected_usd_bn": _number(row["projected_usd_bn"]),
-            "projected_growth_pct": _number(row["projected_growth_pct"]),
-            "source_url": row["source_url"].strip(),
-            "source_title": row["source_title"].strip(),
-            "note": row["note"].strip(),
-            "projected_usd_bn_raw": row["projected_usd_bn"].strip(),
-            "projected_growth_pct_raw": row["projected_growth_pct"].strip(),
-            "_line": line,
-        })
+        records.append(
+            {
+                "institution": INSTITUTIONS[institution_raw],
+                "institution_raw": institution_raw,
+                "published": when.iso,
+                "published_raw": row["published"].strip(),
+                "published_in_target_year": "true" if _in_target_year(when, target_year) else "false",
+                "target_year": target_year,
+                "kind": _kind(row["scope"], institution_raw, row["note"], when, target_year),
+                "scope": row["scope"].strip(),
+                "unique_id": _map_scope(row["scope"], rel, line),
+                "projected_usd_bn": _number(row["projected_usd_bn"]),
+                "projected_growth_pct": _number(row["projected_growth_pct"]),
+                "source_url": row["source_url"].strip(),
+                "source_title": row["source_title"].strip(),
+                "note": row["note"].strip(),
+                "projected_usd_bn_raw": row["projected_usd_bn"].strip(),
+                "projected_growth_pct_raw": row["projected_growth_pct"].strip(),
+                "_line": line,
+            }
+        )
     frame = pd.DataFrame.from_records(records)
     # deterministic order: target year, institution, publication, scope; the input line breaks ties
-    frame = frame.sort_values(["target_year", "institution", "published_raw", "scope", "_line"],
-                              kind="mergesort")
+    frame = frame.sort_values(["target_year", "institution", "published_raw", "scope", "_line"], kind="mergesort")
     return frame.drop(columns="_line").reset_index(drop=True)[list(PROJECTION_COLUMNS)]
 
 
@@ -245,19 +279,21 @@ def normalise_actuals(raw: pd.DataFrame, rel: str = ACTUALS_IN) -> pd.DataFrame:
     for i, row in enumerate(raw.to_dict("records")):
         line = i + 2
         year, partial = _year(row["year"], rel, line, "year")
-        records.append({
-            "year": year,
-            "unique_id": _map_scope(row["scope"], rel, line),
-            "actual_usd_bn": _number(row["actual_usd_bn"]),
-            "actual_growth_pct": _number(row["actual_growth_pct"]),
-            "source_url": row["source_url"].strip(),
-            "note": row["note"].strip(),
-            "scope": row["scope"].strip(),
-            "partial_year": partial,
-            "actual_usd_bn_raw": row["actual_usd_bn"].strip(),
-            "actual_growth_pct_raw": row["actual_growth_pct"].strip(),
-            "_line": line,
-        })
+        records.append(
+            {
+                "year": year,
+                "unique_id": _map_scope(row["scope"], rel, line),
+                "actual_usd_bn": _number(row["actual_usd_bn"]),
+                "actual_growth_pct": _number(row["actual_growth_pct"]),
+                "source_url": row["source_url"].strip(),
+                "note": row["note"].strip(),
+                "scope": row["scope"].strip(),
+                "partial_year": partial,
+                "actual_usd_bn_raw": row["actual_usd_bn"].strip(),
+                "actual_growth_pct_raw": row["actual_growth_pct"].strip(),
+                "_line": line,
+            }
+        )
     frame = pd.DataFrame.from_records(records)
     frame = frame.sort_values(["year", "unique_id", "partial_year", "_line"], kind="mergesort")
     return frame.drop(columns="_line").reset_index(drop=True)[list(ACTUAL_COLUMNS)]
@@ -268,11 +304,28 @@ def build_projections(projections_dir: Path, out_dir: Path) -> tuple[Path, Path]
     ``institutional_projections.csv`` and ``annual_actuals.csv`` in ``out_dir``; returns the two
     paths. Raises ``ProjectionsError`` (nothing written) on an unmapped value."""
     projections_dir, out_dir = Path(projections_dir), Path(out_dir)
-    projections = normalise_projections(_read(projections_dir, PROJECTIONS_IN, (
-        "institution", "published", "target_year", "scope", "projected_usd_bn",
-        "projected_growth_pct", "source_url", "source_title", "note")))
-    actuals = normalise_actuals(_read(projections_dir, ACTUALS_IN, (
-        "year", "scope", "actual_usd_bn", "actual_growth_pct", "source_url", "note")))
+    projections = normalise_projections(
+        _read(
+            projections_dir,
+            PROJECTIONS_IN,
+            (
+                "institution",
+                "published",
+                "target_year",
+                "scope",
+                "projected_usd_bn",
+                "projected_growth_pct",
+                "source_url",
+                "source_title",
+                "note",
+            ),
+        )
+    )
+    actuals = normalise_actuals(
+        _read(
+            projections_dir, ACTUALS_IN, ("year", "scope", "actual_usd_bn", "actual_growth_pct", "source_url", "note")
+        )
+    )
     written = (out_dir / PROJECTIONS_OUT, out_dir / ACTUALS_OUT)
     write_csv_atomic(written[0], projections.columns, projections.astype(str).itertuples(index=False, name=None))
     write_csv_atomic(written[1], actuals.columns, actuals.astype(str).itertuples(index=False, name=None))

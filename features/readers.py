@@ -19,6 +19,7 @@ naming its last line: a download or copy cut mid-number would otherwise pass unn
 Numbers may carry comma thousands separators (``"1,234,567"``, quoted as Excel writes it);
 see :mod:`features.contract` for every rule.
 """
+
 from __future__ import annotations
 
 import csv
@@ -31,8 +32,14 @@ from typing import Any
 
 import pandas as pd
 
-from features.contract import (DEFAULT_PLAUSIBILITY_FACTOR, DataValidationError, DataWarning, check_frame,
-                               parse_month, validate_frame)
+from features.contract import (
+    DEFAULT_PLAUSIBILITY_FACTOR,
+    DataValidationError,
+    DataWarning,
+    check_frame,
+    parse_month,
+    validate_frame,
+)
 
 log = logging.getLogger(__name__)
 
@@ -41,15 +48,30 @@ EXPORTS_FILE = "exports_monthly.csv"
 SERIES_FILE = "series.csv"
 SOURCES = ("embedded", "csv", "customs_api")
 SERIES_COLUMNS: tuple[str, ...] = (
-    "unique_id", "level", "name_en", "name_ko", "code", "unit",
-    "first_month", "last_month", "n_obs", "n_missing", "sources",
+    "unique_id",
+    "level",
+    "name_en",
+    "name_ko",
+    "code",
+    "unit",
+    "first_month",
+    "last_month",
+    "n_obs",
+    "n_missing",
+    "sources",
 )
 ENCODINGS: tuple[str, ...] = ("utf-8-sig", "cp949")
 
 
-def read_user_csv(path: Path | str, *, known_series: Collection[str] | None = None, strict: bool = False,
-                  allow_negative: bool = False, signed: Collection[str] = (),
-                  plausibility_factor: float | None = DEFAULT_PLAUSIBILITY_FACTOR) -> pd.DataFrame:
+def read_user_csv(
+    path: Path | str,
+    *,
+    known_series: Collection[str] | None = None,
+    strict: bool = False,
+    allow_negative: bool = False,
+    signed: Collection[str] = (),
+    plausibility_factor: float | None = DEFAULT_PLAUSIBILITY_FACTOR,
+) -> pd.DataFrame:
     """A user's long CSV (``unique_id, ds, y`` + extra columns) -> the canonical frame.
 
     A series with a bad row is left out with ONE :class:`DataWarning` naming the file, the
@@ -62,9 +84,16 @@ def read_user_csv(path: Path | str, *, known_series: Collection[str] | None = No
     """
     path = Path(path)
     raw, lines = _read_csv_cells(path)
-    checked = check_frame(raw, str(path), known_series=known_series, locations=[f"line {n}" for n in lines],
-                          strict=strict, allow_negative=allow_negative, signed=signed,
-                          plausibility_factor=plausibility_factor)
+    checked = check_frame(
+        raw,
+        str(path),
+        known_series=known_series,
+        locations=[f"line {n}" for n in lines],
+        strict=strict,
+        allow_negative=allow_negative,
+        signed=signed,
+        plausibility_factor=plausibility_factor,
+    )
     for exclusion in checked.excluded:
         warnings.warn(exclusion.warning(), DataWarning, stacklevel=2)
     return checked.frame
@@ -92,10 +121,13 @@ def read_series_metadata(data_dir: Path | str | None = None) -> pd.DataFrame:
     origin = str(path)
     missing = [c for c in SERIES_COLUMNS if c not in raw.columns]
     if missing:
-        raise DataValidationError(origin, [
-            f"{origin}: missing column{'s' if len(missing) > 1 else ''} {', '.join(repr(c) for c in missing)} "
-            f"(found columns: {', '.join(repr(c) for c in raw.columns) or 'none'})"
-        ])
+        raise DataValidationError(
+            origin,
+            [
+                f"{origin}: missing column{'s' if len(missing) > 1 else ''} {', '.join(repr(c) for c in missing)} "
+                f"(found columns: {', '.join(repr(c) for c in raw.columns) or 'none'})"
+            ],
+        )
     errors: list[str] = []
     out = raw.copy()
     ids = out["unique_id"].str.strip()
@@ -118,7 +150,9 @@ def read_series_metadata(data_dir: Path | str | None = None) -> pd.DataFrame:
         text = out[column].str.strip()
         bad = ~text.str.fullmatch(r"\d+")
         for pos in text.index[bad]:
-            errors.append(f"{origin} line {lines[pos]}, column {column}: {text[pos]!r} is not a count (expected 0, 1, 2, ...)")
+            errors.append(
+                f"{origin} line {lines[pos]}, column {column}: {text[pos]!r} is not a count (expected 0, 1, 2, ...)"
+            )
         out[column] = pd.to_numeric(text.where(~bad, "0")).astype("int64")
     if errors:
         raise DataValidationError(origin, errors)
@@ -171,10 +205,13 @@ def read_source(
     if unknown:
         available = sorted(set(frame["unique_id"]))
         shown = ", ".join(repr(s) for s in available[:15]) + (", ..." if len(available) > 15 else "")
-        raise DataValidationError(origin, [
-            f"{origin}: requested series not found: {', '.join(repr(s) for s in unknown)} "
-            f"(the source has {len(available)} series: {shown})"
-        ])
+        raise DataValidationError(
+            origin,
+            [
+                f"{origin}: requested series not found: {', '.join(repr(s) for s in unknown)} "
+                f"(the source has {len(available)} series: {shown})"
+            ],
+        )
     return frame[frame["unique_id"].isin(wanted)].reset_index(drop=True)
 
 
@@ -194,9 +231,9 @@ def _decode(path: Path, payload: bytes) -> str:
         if encoding != ENCODINGS[0]:
             log.info("%s decoded as %s", path, encoding)
         return text
-    raise DataValidationError(str(path), [
-        f"{path}: cannot decode the file as UTF-8 or cp949 ({'; '.join(failures)}); save it as 'CSV UTF-8'"
-    ])
+    raise DataValidationError(
+        str(path), [f"{path}: cannot decode the file as UTF-8 or cp949 ({'; '.join(failures)}); save it as 'CSV UTF-8'"]
+    )
 
 
 def _read_csv_cells(path: Path) -> tuple[pd.DataFrame, list[int]]:
@@ -211,7 +248,8 @@ def _read_csv_cells(path: Path) -> tuple[pd.DataFrame, list[int]]:
         warnings.warn(
             f"{path} line {len(text.splitlines())}: the file does not end with a line end, so its last line may "
             f"be cut short (it reads {last!r}); check it against the source",
-            DataWarning, stacklevel=3,
+            DataWarning,
+            stacklevel=3,
         )
     rows: list[list[str]] = []
     lines: list[int] = []
@@ -240,7 +278,9 @@ def _read_csv_cells(path: Path) -> tuple[pd.DataFrame, list[int]]:
         raise DataValidationError(str(path), errors)
     duplicated = sorted({c for c in header if header.count(c) > 1})
     if duplicated:
-        raise DataValidationError(str(path), [f"{path} line 1: duplicate column name {', '.join(map(repr, duplicated))}"])
+        raise DataValidationError(
+            str(path), [f"{path} line 1: duplicate column name {', '.join(map(repr, duplicated))}"]
+        )
     frame = pd.DataFrame(rows, columns=header, dtype=object)
     return frame, lines
 
@@ -319,8 +359,9 @@ def read_indicator_csv(path: Path | str, *, as_of: str | pd.Timestamp | None = N
     raw, lines = _read_csv_cells(path)
     accepted, rejected = validate_indicators(raw, str(path))
     if len(rejected):
-        raise DataValidationError(str(path), [
-            f"{path}: {r.indicator} {r.ds:%Y-%m}: {r.reason}" for r in rejected.itertuples()])
+        raise DataValidationError(
+            str(path), [f"{path}: {r.indicator} {r.ds:%Y-%m}: {r.reason}" for r in rejected.itertuples()]
+        )
     if as_of is not None:
         cut = pd.Timestamp(as_of)
         accepted = accepted[accepted["available_from"] <= cut].reset_index(drop=True)

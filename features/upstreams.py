@@ -21,6 +21,7 @@ previous fetch gave an ETag. :func:`check_raw_file` refuses what is not the file
 bytes that are not UTF-8, a file cut short (no final line end, a short row, fewer rows than the
 active vintage holds).
 """
+
 from __future__ import annotations
 
 import csv
@@ -51,10 +52,10 @@ class RawFile:
     """One raw file: its path under the raw folder, and its public origin (None: local)."""
 
     rel: str
-    repo: str | None = None        # owner/name of the public repository
-    path: str | None = None        # the file's path in that repository
-    extract: str | None = None     # the extraction the update performs ("export_10day"), if any
-    local_reason: str = ""         # why the file has no upstream
+    repo: str | None = None  # owner/name of the public repository
+    path: str | None = None  # the file's path in that repository
+    extract: str | None = None  # the extraction the update performs ("export_10day"), if any
+    local_reason: str = ""  # why the file has no upstream
 
     @property
     def default_url(self) -> str | None:
@@ -70,28 +71,48 @@ _COMPILED = "compiled for this project from several sources (each row names its 
 AUTO_PARTS_NAME = "자동차부품(742)_수출입통계_시계열용 (2011~2021).csv"
 
 RAW_FILES: tuple[RawFile, ...] = (
-    RawFile("Navy10021+Korea_Export_Prediction_App/bi_data.csv", "Navy10021/Korea_Export_Prediction_App",
-            "data/bi_data.csv"),
-    RawFile("namyikim+predict_stock/semiconductor_exports.csv", "namyikim/predict_stock",
-            "macro_history/semiconductor_exports.csv"),
+    RawFile(
+        "Navy10021+Korea_Export_Prediction_App/bi_data.csv", "Navy10021/Korea_Export_Prediction_App", "data/bi_data.csv"
+    ),
+    RawFile(
+        "namyikim+predict_stock/semiconductor_exports.csv",
+        "namyikim/predict_stock",
+        "macro_history/semiconductor_exports.csv",
+    ),
     RawFile("HwaniKimcloud+korea_export_dashboard/industry20_monthly.csv", _HWANI, "industry20_monthly.csv"),
-    RawFile("HwaniKimcloud+korea_export_dashboard/korea_total_export_monthly.csv", _HWANI,
-            "korea_total_export_monthly.csv"),
+    RawFile(
+        "HwaniKimcloud+korea_export_dashboard/korea_total_export_monthly.csv", _HWANI, "korea_total_export_monthly.csv"
+    ),
     RawFile("HwaniKimcloud+korea_export_dashboard/industry_monthly.csv", _HWANI, "industry_monthly.csv"),
     RawFile("HwaniKimcloud+korea_export_dashboard/mti6_master.csv", _HWANI, "mti6_master.csv"),
     RawFile("HwaniKimcloud+korea_export_dashboard/country_monthly.csv", _HWANI, "country_monthly.csv"),
-    RawFile("gregthomasschuck-cell+memory-price-tracker/korea_exports.csv", "gregthomasschuck-cell/memory-price-tracker",
-            "data/korea_exports.csv"),
+    RawFile(
+        "gregthomasschuck-cell+memory-price-tracker/korea_exports.csv",
+        "gregthomasschuck-cell/memory-price-tracker",
+        "data/korea_exports.csv",
+    ),
     RawFile("psicsh+Korea-trade-dashboard/trade_industry.csv", _PSICSH, "data/trade_industry.csv"),
     RawFile("psicsh+Korea-trade-dashboard/trade_region.csv", _PSICSH, "data/trade_region.csv"),
-    RawFile("psicsh+Korea-trade-dashboard/region_groups_reference.json",
-            local_reason="PROVENANCE.md names its repository and commit but not its path"),
-    RawFile("rohan-joshua-git+south-korea-export-forecast/customs_flash.csv", _ROHAN,
-            "exports_forecast/data/customs_flash.csv"),
-    RawFile("rohan-joshua-git+south-korea-export-forecast/wsts_billings.csv", _ROHAN,
-            "exports_forecast/data/wsts_billings.csv"),
-    RawFile("jroh7115-arch+macro-dashboard/export_10day.csv", "jroh7115-arch/macro-dashboard", "data.js",
-            extract="export_10day"),
+    RawFile(
+        "psicsh+Korea-trade-dashboard/region_groups_reference.json",
+        local_reason="PROVENANCE.md names its repository and commit but not its path",
+    ),
+    RawFile(
+        "rohan-joshua-git+south-korea-export-forecast/customs_flash.csv",
+        _ROHAN,
+        "exports_forecast/data/customs_flash.csv",
+    ),
+    RawFile(
+        "rohan-joshua-git+south-korea-export-forecast/wsts_billings.csv",
+        _ROHAN,
+        "exports_forecast/data/wsts_billings.csv",
+    ),
+    RawFile(
+        "jroh7115-arch+macro-dashboard/export_10day.csv",
+        "jroh7115-arch/macro-dashboard",
+        "data.js",
+        extract="export_10day",
+    ),
     RawFile(f"Hyeeein+ImportAndExport/{AUTO_PARTS_NAME}", "Hyeeein/ImportAndExport", f"Datasets/{AUTO_PARTS_NAME}"),
     RawFile("press-compiled/monthly_totals_2022_2024.csv", local_reason=_COMPILED + ": news reports"),
     RawFile("market-compiled/sox_monthly.csv", local_reason=_COMPILED),
@@ -130,8 +151,10 @@ def resolve_upstreams(overrides: Mapping[str, str] | None = None, base: str | No
     upstream this way). An override naming no known raw file is an error."""
     unknown = sorted(set(overrides or {}) - set(RAW_BY_REL))
     if unknown:
-        raise UpstreamError(f"data.upstream names {unknown[0]!r}, which is not a raw file of the dataset; "
-                            f"known: {', '.join(f.rel for f in RAW_FILES if f.repo)}")
+        raise UpstreamError(
+            f"data.upstream names {unknown[0]!r}, which is not a raw file of the dataset; "
+            f"known: {', '.join(f.rel for f in RAW_FILES if f.repo)}"
+        )
     out: dict[str, str | None] = {}
     for raw in RAW_FILES:
         if raw.repo is None:
@@ -184,8 +207,15 @@ class Fetched:
     etag: str | None = None
 
 
-def fetch(rel: str, upstream: str, *, policy: FetchPolicy, client: httpx.Client | None = None,
-          etag: str | None = None, sleep: Callable[[float], None] = time.sleep) -> Fetched:
+def fetch(
+    rel: str,
+    upstream: str,
+    *,
+    policy: FetchPolicy,
+    client: httpx.Client | None = None,
+    etag: str | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Fetched:
     """The bytes of ``upstream`` (URL or local path) for the raw file ``rel``; :class:`UpstreamError`
     (one line naming both) on 4xx, on 5xx or transport errors after ``policy.attempts`` tries,
     or when the file exceeds ``policy.max_bytes``."""
@@ -194,8 +224,9 @@ def fetch(rel: str, upstream: str, *, policy: FetchPolicy, client: httpx.Client 
         if not path.is_file():
             raise UpstreamError(f"{upstream} ({rel}): file not found")
         if path.stat().st_size > policy.max_bytes:
-            raise UpstreamError(f"{upstream} ({rel}): {path.stat().st_size} bytes, above the limit of "
-                                f"{policy.max_bytes} bytes")
+            raise UpstreamError(
+                f"{upstream} ({rel}): {path.stat().st_size} bytes, above the limit of {policy.max_bytes} bytes"
+            )
         return Fetched(path.read_bytes())
     own = client is None
     http = client or httpx.Client(timeout=policy.timeout, follow_redirects=True)
@@ -206,8 +237,9 @@ def fetch(rel: str, upstream: str, *, policy: FetchPolicy, client: httpx.Client 
             http.close()
 
 
-def _fetch_url(rel: str, url: str, http: httpx.Client, policy: FetchPolicy, etag: str | None,
-               sleep: Callable[[float], None]) -> Fetched:
+def _fetch_url(
+    rel: str, url: str, http: httpx.Client, policy: FetchPolicy, etag: str | None, sleep: Callable[[float], None]
+) -> Fetched:
     headers = {"If-None-Match": etag} if etag else {}
     problem = ""
     for attempt in range(1, policy.attempts + 1):

@@ -22,6 +22,7 @@ the lock. Why Parquet and folders (not DuckDB): docs/decisions/0130-vintage-stor
 :func:`read` gives the dataset as any vintage had it (``as_of`` = a vintage id or a date), so
 that an evaluation can replay what was known when; :func:`revisions` every revised value.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -33,7 +34,7 @@ import shutil
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -108,8 +109,9 @@ class UpdateOutcome:
 def seed_vintage(seed_dir: Path = SEED_DIR) -> Vintage:
     exports = Path(seed_dir) / EXPORTS_FILE
     through = _data_through(exports) if exports.is_file() else ""
-    return Vintage(SEED_ID, Path(seed_dir), data_through=through,
-                   dataset_hash=_file_sha(exports) if exports.is_file() else "")
+    return Vintage(
+        SEED_ID, Path(seed_dir), data_through=through, dataset_hash=_file_sha(exports) if exports.is_file() else ""
+    )
 
 
 def list_vintages(home: Path) -> list[Vintage]:
@@ -147,8 +149,10 @@ def vintage_at(home: Path | None, as_of: str | pd.Timestamp | None = None, seed_
         for v in vintages:
             if v.id == as_of:
                 return v
-        raise UpdateError(f"no vintage {as_of} in {Path(home) / VINTAGES if home else 'the data home'}; "
-                          f"have: {', '.join(v.id for v in vintages) or 'none (only the seed)'}")
+        raise UpdateError(
+            f"no vintage {as_of} in {Path(home) / VINTAGES if home else 'the data home'}; "
+            f"have: {', '.join(v.id for v in vintages) or 'none (only the seed)'}"
+        )
     when = pd.Timestamp(as_of)
     when = when.tz_localize("UTC") if when.tzinfo is None else when.tz_convert("UTC")
     known = [v for v in vintages if pd.Timestamp(v.created_at) <= when]
@@ -167,8 +171,12 @@ def revisions(home: Path | None) -> pd.DataFrame:
     parts = [pd.read_parquet(v.path / REVISIONS_FILE) for v in (list_vintages(home) if home else [])]
     parts = [p for p in parts if not p.empty]
     if not parts:
-        return pd.DataFrame({c: pd.Series(dtype=t) for c, t in zip(
-            REVISION_COLUMNS, ("object", "datetime64[ns]", "float64", "float64", "object"))})
+        return pd.DataFrame(
+            {
+                c: pd.Series(dtype=t)
+                for c, t in zip(REVISION_COLUMNS, ("object", "datetime64[ns]", "float64", "float64", "object"))
+            }
+        )
     return pd.concat(parts, ignore_index=True)
 
 
@@ -186,17 +194,37 @@ def export(home: Path | None, out: Path, seed_dir: Path = SEED_DIR) -> tuple[Vin
 def _load_vintage(path: Path) -> Vintage:
     row = pd.read_parquet(path / VINTAGE_FILE).iloc[0]
     files = pd.read_parquet(path / UPSTREAMS_FILE) if (path / UPSTREAMS_FILE).is_file() else pd.DataFrame()
-    ups = {str(r.rel): {"upstream": r.upstream, "sha256": r.sha256,
-                        "etag": r.etag if isinstance(r.etag, str) and r.etag else None} for r in files.itertuples()}
-    return Vintage(id=str(row["id"]), path=path, created_at=str(row["created_at"]),
-                   data_through=str(row["data_through"]), dataset_hash=str(row["dataset_hash"]),
-                   rows_added=int(row["rows_added"]), rows_revised=int(row["rows_revised"]),
-                   rows_removed=int(row["rows_removed"]), upstreams=ups)
+    ups = {
+        str(r.rel): {
+            "upstream": r.upstream,
+            "sha256": r.sha256,
+            "etag": r.etag if isinstance(r.etag, str) and r.etag else None,
+        }
+        for r in files.itertuples()
+    }
+    return Vintage(
+        id=str(row["id"]),
+        path=path,
+        created_at=str(row["created_at"]),
+        data_through=str(row["data_through"]),
+        dataset_hash=str(row["dataset_hash"]),
+        rows_added=int(row["rows_added"]),
+        rows_revised=int(row["rows_revised"]),
+        rows_removed=int(row["rows_removed"]),
+        upstreams=ups,
+    )
 
 
 # ============================================================================ the update
-def update(home: Path, upstreams: Mapping[str, str | None], local_raw: Path, *, policy: up.FetchPolicy,
-           seed_dir: Path = SEED_DIR, client: httpx.Client | None = None) -> UpdateOutcome:
+def update(
+    home: Path,
+    upstreams: Mapping[str, str | None],
+    local_raw: Path,
+    *,
+    policy: up.FetchPolicy,
+    seed_dir: Path = SEED_DIR,
+    client: httpx.Client | None = None,
+) -> UpdateOutcome:
     """Fetch every upstream, and when a raw file changed, build the dataset from the new raw files
     in a staging folder with every check, compare it with the active data, and make it the active
     vintage. Raises :class:`UpdateError` (one line; the active data untouched) on any failure."""
@@ -212,8 +240,16 @@ def update(home: Path, upstreams: Mapping[str, str | None], local_raw: Path, *, 
             shutil.rmtree(home / STAGING, ignore_errors=True)
 
 
-def _update(home: Path, staging: Path, previous: Vintage, upstreams: Mapping[str, str | None], local_raw: Path,
-            policy: up.FetchPolicy, seed_dir: Path, client: httpx.Client | None) -> UpdateOutcome:
+def _update(
+    home: Path,
+    staging: Path,
+    previous: Vintage,
+    upstreams: Mapping[str, str | None],
+    local_raw: Path,
+    policy: up.FetchPolicy,
+    seed_dir: Path,
+    client: httpx.Client | None,
+) -> UpdateOutcome:
     unchanged = f"the active data are unchanged ({previous.describe()})"
     raw_dir = staging / RAW
     records: dict[str, dict[str, str | None]] = {}
@@ -245,31 +281,53 @@ def _update(home: Path, staging: Path, previous: Vintage, upstreams: Mapping[str
         if (previous.data_dir / name).is_file():
             shutil.copyfile(previous.data_dir / name, vintage_dir / DATA / name)
     dataset_hash = _file_sha(vintage_dir / DATA / EXPORTS_FILE)
-    if previous.id == SEED_ID and dataset_hash == previous.dataset_hash and \
-            _file_sha(vintage_dir / DATA / INDICATORS_FILE) == _file_sha(previous.data_dir / INDICATORS_FILE):
+    if (
+        previous.id == SEED_ID
+        and dataset_hash == previous.dataset_hash
+        and _file_sha(vintage_dir / DATA / INDICATORS_FILE) == _file_sha(previous.data_dir / INDICATORS_FILE)
+    ):
         return UpdateOutcome(None, previous, tuple(changed), "nothing new: the upstreams hold the seed data/")
     vintage_id = _next_id(home)
     added, revised = _compare(previous.data_dir / EXPORTS_FILE, vintage_dir / DATA / EXPORTS_FILE, vintage_id)
     n_removed = int(revised["new"].isna().sum())
-    vintage = Vintage(id=vintage_id, path=home / VINTAGES / vintage_id,
-                      created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                      data_through=_data_through(vintage_dir / DATA / EXPORTS_FILE), dataset_hash=dataset_hash,
-                      rows_added=added, rows_revised=len(revised) - n_removed, rows_removed=n_removed,
-                      upstreams=records)
+    vintage = Vintage(
+        id=vintage_id,
+        path=home / VINTAGES / vintage_id,
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        data_through=_data_through(vintage_dir / DATA / EXPORTS_FILE),
+        dataset_hash=dataset_hash,
+        rows_added=added,
+        rows_revised=len(revised) - n_removed,
+        rows_removed=n_removed,
+        upstreams=records,
+    )
     _write_metadata(vintage_dir, vintage, revised)
     _fsync_tree(vintage_dir)
     (home / VINTAGES).mkdir(exist_ok=True)
     os.rename(vintage_dir, vintage.path)  # the commit: the new vintage is active from here
     _fsync_dir(home / VINTAGES)
-    return UpdateOutcome(vintage, previous, tuple(changed), (
-        f"new vintage {vintage.id}: data through {vintage.data_through} (was {previous.data_through}), "
-        f"{vintage.rows_added} rows added, {vintage.rows_revised} revised"
-        + (f", {vintage.rows_removed} withdrawn" if vintage.rows_removed else "")
-        + f"; {len(changed)} raw file{'s' if len(changed) != 1 else ''} changed"))
+    return UpdateOutcome(
+        vintage,
+        previous,
+        tuple(changed),
+        (
+            f"new vintage {vintage.id}: data through {vintage.data_through} (was {previous.data_through}), "
+            f"{vintage.rows_added} rows added, {vintage.rows_revised} revised"
+            + (f", {vintage.rows_removed} withdrawn" if vintage.rows_removed else "")
+            + f"; {len(changed)} raw file{'s' if len(changed) != 1 else ''} changed"
+        ),
+    )
 
 
-def _acquire(rel: str, target: str | None, local_raw: Path, policy: up.FetchPolicy, http: httpx.Client,
-             before: Mapping[str, str | None], old_bytes: bytes | None) -> tuple[bytes, str | None]:
+def _acquire(
+    rel: str,
+    target: str | None,
+    local_raw: Path,
+    policy: up.FetchPolicy,
+    http: httpx.Client,
+    before: Mapping[str, str | None],
+    old_bytes: bytes | None,
+) -> tuple[bytes, str | None]:
     """The checked bytes of one raw file and its ETag: fetched from its upstream (the previous
     copy when the upstream answered 304), or copied from the local raw folder."""
     if target is None:
@@ -289,8 +347,14 @@ def _acquire(rel: str, target: str | None, local_raw: Path, policy: up.FetchPoli
     return content, fetched.etag
 
 
-def _build(raw_dir: Path, out: Path, previous: Vintage, records: Mapping[str, Mapping[str, str | None]],
-           changed: list[str], unchanged: str) -> None:
+def _build(
+    raw_dir: Path,
+    out: Path,
+    previous: Vintage,
+    records: Mapping[str, Mapping[str, str | None]],
+    changed: list[str],
+    unchanged: str,
+) -> None:
     from features.dataset_builder import DatasetCheckError, build_dataset
 
     out.mkdir(parents=True, exist_ok=True)
@@ -306,16 +370,36 @@ def _build(raw_dir: Path, out: Path, previous: Vintage, records: Mapping[str, Ma
 
 def _compare(old_path: Path, new_path: Path, vintage_id: str) -> tuple[int, pd.DataFrame]:
     """Rows added, and the revisions (value changed, or withdrawn: ``new`` empty) of new vs old."""
-    old = _values(old_path) if old_path.is_file() else pd.DataFrame(
-        {"unique_id": pd.Series(dtype=str), "ds": pd.Series(dtype="datetime64[ns]"), "y": pd.Series(dtype="float64")})
+    old = (
+        _values(old_path)
+        if old_path.is_file()
+        else pd.DataFrame(
+            {
+                "unique_id": pd.Series(dtype=str),
+                "ds": pd.Series(dtype="datetime64[ns]"),
+                "y": pd.Series(dtype="float64"),
+            }
+        )
+    )
     new = _values(new_path)
     merged = old.merge(new, on=["unique_id", "ds"], how="outer", suffixes=("_old", "_new"), indicator=True)
     added = int((merged["_merge"] == "right_only").sum())
-    changed = merged.loc[(merged["_merge"] == "left_only")
-                         | ((merged["_merge"] == "both") & (merged["y_old"] != merged["y_new"]))]
-    table = pd.DataFrame({"unique_id": changed["unique_id"].astype(str), "ds": changed["ds"],
-                          "old": changed["y_old"].astype("float64"), "new": changed["y_new"].astype("float64"),
-                          "vintage": vintage_id}).sort_values(["unique_id", "ds"]).reset_index(drop=True)
+    changed = merged.loc[
+        (merged["_merge"] == "left_only") | ((merged["_merge"] == "both") & (merged["y_old"] != merged["y_new"]))
+    ]
+    table = (
+        pd.DataFrame(
+            {
+                "unique_id": changed["unique_id"].astype(str),
+                "ds": changed["ds"],
+                "old": changed["y_old"].astype("float64"),
+                "new": changed["y_new"].astype("float64"),
+                "vintage": vintage_id,
+            }
+        )
+        .sort_values(["unique_id", "ds"])
+        .reset_index(drop=True)
+    )
     return added, table
 
 
@@ -334,18 +418,31 @@ def _data_through(exports: Path) -> str:
 
 def _next_id(home: Path) -> str:
     folder = home / VINTAGES
-    numbers = [int(m.group(1)) for e in (folder.iterdir() if folder.is_dir() else [])
-               if (m := VINTAGE_ID.fullmatch(e.name))]
+    numbers = [
+        int(m.group(1)) for e in (folder.iterdir() if folder.is_dir() else []) if (m := VINTAGE_ID.fullmatch(e.name))
+    ]
     return f"v{max(numbers, default=0) + 1:04d}"
 
 
 def _write_metadata(folder: Path, vintage: Vintage, revised: pd.DataFrame) -> None:
-    meta = pd.DataFrame([{"id": vintage.id, "created_at": vintage.created_at, "data_through": vintage.data_through,
-                          "dataset_hash": vintage.dataset_hash, "rows_added": vintage.rows_added,
-                          "rows_revised": vintage.rows_revised, "rows_removed": vintage.rows_removed}])
+    meta = pd.DataFrame(
+        [
+            {
+                "id": vintage.id,
+                "created_at": vintage.created_at,
+                "data_through": vintage.data_through,
+                "dataset_hash": vintage.dataset_hash,
+                "rows_added": vintage.rows_added,
+                "rows_revised": vintage.rows_revised,
+                "rows_removed": vintage.rows_removed,
+            }
+        ]
+    )
     meta.to_parquet(folder / VINTAGE_FILE, index=False)
-    files = pd.DataFrame([{"rel": rel, **rec} for rel, rec in sorted(vintage.upstreams.items())],
-                         columns=["rel", "upstream", "sha256", "etag"]).astype({"etag": "object"})
+    files = pd.DataFrame(
+        [{"rel": rel, **rec} for rel, rec in sorted(vintage.upstreams.items())],
+        columns=["rel", "upstream", "sha256", "etag"],
+    ).astype({"etag": "object"})
     files.to_parquet(folder / UPSTREAMS_FILE, index=False)
     revised.to_parquet(folder / REVISIONS_FILE, index=False)
 
@@ -358,7 +455,9 @@ def _update_lock(home: Path) -> Iterator[None]:
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise UpdateError(f"another update of {home} is running (lock {home / LOCK}); try again when it ends") from None
+            raise UpdateError(
+                f"another update of {home} is running (lock {home / LOCK}); try again when it ends"
+            ) from None
         yield
     finally:
         handle.close()
@@ -406,4 +505,3 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-

@@ -15,6 +15,7 @@
   and each series' target-year forecast, old -> new. :func:`changes_sentence` says it in words;
   the report opens with it, ``run.json`` (``changes``) and the MLflow parent run carry it.
 """
+
 from __future__ import annotations
 
 import os
@@ -27,11 +28,35 @@ import pandas as pd
 ARCHIVE_DIR = "archive"
 FORECAST_ARCHIVE = "forecast_archive.csv"
 CHANGES = "changes.csv"
-ARCHIVE_COLUMNS: tuple[str, ...] = ("vintage", "run_id", "published_at", "unique_id", "kind", "ds", "model",
-                                    "forecast", "lo_80", "hi_80", "lo_95", "hi_95")
+ARCHIVE_COLUMNS: tuple[str, ...] = (
+    "vintage",
+    "run_id",
+    "published_at",
+    "unique_id",
+    "kind",
+    "ds",
+    "model",
+    "forecast",
+    "lo_80",
+    "hi_80",
+    "lo_95",
+    "hi_95",
+)
 CHANGES_COLUMNS: tuple[str, ...] = ("unique_id", "ds", "change", "old", "new", "note")
-SCORE_COLUMNS: tuple[str, ...] = ("vintage", "run_id", "published_at", "unique_id", "kind", "ds", "model", "forecast",
-                                  "actual", "ape", "in_80", "in_95")
+SCORE_COLUMNS: tuple[str, ...] = (
+    "vintage",
+    "run_id",
+    "published_at",
+    "unique_id",
+    "kind",
+    "ds",
+    "model",
+    "forecast",
+    "actual",
+    "ape",
+    "in_80",
+    "in_95",
+)
 BOUNDS: tuple[str, ...] = ("forecast", "lo_80", "hi_80", "lo_95", "hi_95")
 
 
@@ -40,24 +65,42 @@ class ArchiveError(RuntimeError):
 
 
 # ============================================================================ rows and storage
-def archive_rows(monthly: pd.DataFrame, annual: pd.DataFrame, *, vintage: str, run_id: str,
-                 published_at: str) -> pd.DataFrame:
+def archive_rows(
+    monthly: pd.DataFrame, annual: pd.DataFrame, *, vintage: str, run_id: str, published_at: str
+) -> pd.DataFrame:
     """The champion rows of a run's published forecasts (``is_champion``) in the archive's form:
     ``kind`` month (``ds`` = YYYY-MM-DD, the month start) or year (``ds`` = YYYY)."""
     months = monthly.loc[monthly["is_champion"].astype(bool)]
     years = annual.loc[annual["is_champion"].astype(bool)]
     parts = [
-        pd.DataFrame({"unique_id": months["unique_id"].astype(str), "kind": "month",
-                      "ds": pd.to_datetime(months["ds"]).dt.strftime("%Y-%m-%d"), "model": months["model"].astype(str),
-                      **{c: months[c].astype("float64") for c in BOUNDS}}),
-        pd.DataFrame({"unique_id": years["unique_id"].astype(str), "kind": "year", "ds": years["year"].astype(int).astype(str),
-                      "model": years["model"].astype(str), **{c: years[c].astype("float64") for c in BOUNDS}}),
+        pd.DataFrame(
+            {
+                "unique_id": months["unique_id"].astype(str),
+                "kind": "month",
+                "ds": pd.to_datetime(months["ds"]).dt.strftime("%Y-%m-%d"),
+                "model": months["model"].astype(str),
+                **{c: months[c].astype("float64") for c in BOUNDS},
+            }
+        ),
+        pd.DataFrame(
+            {
+                "unique_id": years["unique_id"].astype(str),
+                "kind": "year",
+                "ds": years["year"].astype(int).astype(str),
+                "model": years["model"].astype(str),
+                **{c: years[c].astype("float64") for c in BOUNDS},
+            }
+        ),
     ]
     rows = pd.concat(parts, ignore_index=True)
     rows.insert(0, "published_at", published_at)
     rows.insert(0, "run_id", run_id)
     rows.insert(0, "vintage", vintage)
-    return rows.loc[:, list(ARCHIVE_COLUMNS)].sort_values(["unique_id", "kind", "ds"], kind="stable").reset_index(drop=True)
+    return (
+        rows.loc[:, list(ARCHIVE_COLUMNS)]
+        .sort_values(["unique_id", "kind", "ds"], kind="stable")
+        .reset_index(drop=True)
+    )
 
 
 def read_archive(home: Path) -> pd.DataFrame:
@@ -67,7 +110,9 @@ def read_archive(home: Path) -> pd.DataFrame:
     if not files:
         return empty_archive()
     table = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
-    return table.sort_values(["published_at", "run_id", "unique_id", "kind", "ds"], kind="stable").reset_index(drop=True)
+    return table.sort_values(["published_at", "run_id", "unique_id", "kind", "ds"], kind="stable").reset_index(
+        drop=True
+    )
 
 
 def empty_archive() -> pd.DataFrame:
@@ -106,9 +151,13 @@ def score_archive(archive: pd.DataFrame, history: pd.DataFrame) -> pd.DataFrame:
     monthly = {(str(u), f"{d:%Y-%m-%d}"): float(y) for u, d, y in zip(h["unique_id"], h["ds"], h["y"])}
     h["year"] = h["ds"].dt.year
     years = h.groupby(["unique_id", "year"])["y"].agg(["sum", "size"])
-    annual = {(str(u), str(int(yr))): float(s) for (u, yr), s, n in zip(years.index, years["sum"], years["size"]) if n == 12}
-    actual = [monthly.get((u, d)) if k == "month" else annual.get((u, d))
-              for u, k, d in zip(archive["unique_id"], archive["kind"], archive["ds"])]
+    annual = {
+        (str(u), str(int(yr))): float(s) for (u, yr), s, n in zip(years.index, years["sum"], years["size"]) if n == 12
+    }
+    actual = [
+        monthly.get((u, d)) if k == "month" else annual.get((u, d))
+        for u, k, d in zip(archive["unique_id"], archive["kind"], archive["ds"])
+    ]
     scored = archive.assign(actual=pd.Series(actual, index=archive.index, dtype="float64")).dropna(subset=["actual"])
     scored = scored.loc[scored["actual"] != 0]
     scored["ape"] = (scored["forecast"] - scored["actual"]).abs() / scored["actual"].abs() * 100
@@ -120,10 +169,13 @@ def score_archive(archive: pd.DataFrame, history: pd.DataFrame) -> pd.DataFrame:
 def score_summary(scores: pd.DataFrame) -> pd.DataFrame:
     """By vintage (and run) and kind: forecasts scored, MAPE (%), 80% and 95% coverage (shares)."""
     if scores.empty:
-        return pd.DataFrame(columns=["vintage", "run_id", "published_at", "kind", "n", "mape", "coverage_80", "coverage_95"])
+        return pd.DataFrame(
+            columns=["vintage", "run_id", "published_at", "kind", "n", "mape", "coverage_80", "coverage_95"]
+        )
     grouped = scores.groupby(["published_at", "run_id", "vintage", "kind"], sort=True)
-    out = grouped.agg(n=("ape", "size"), mape=("ape", "mean"), coverage_80=("in_80", "mean"),
-                      coverage_95=("in_95", "mean")).reset_index()
+    out = grouped.agg(
+        n=("ape", "size"), mape=("ape", "mean"), coverage_80=("in_80", "mean"), coverage_95=("in_95", "mean")
+    ).reset_index()
     return out.loc[:, ["vintage", "run_id", "published_at", "kind", "n", "mape", "coverage_80", "coverage_95"]]
 
 
@@ -151,8 +203,13 @@ def previous_run(archive: pd.DataFrame) -> pd.DataFrame:
     return archive.loc[(archive["run_id"] == last["run_id"])]
 
 
-def changes_table(previous_frame: pd.DataFrame | None, frame: pd.DataFrame, previous_rows: pd.DataFrame,
-                  current_rows: pd.DataFrame, target_year: int) -> pd.DataFrame:
+def changes_table(
+    previous_frame: pd.DataFrame | None,
+    frame: pd.DataFrame,
+    previous_rows: pd.DataFrame,
+    current_rows: pd.DataFrame,
+    target_year: int,
+) -> pd.DataFrame:
     """New months, revised (or withdrawn) values of ``frame`` against ``previous_frame`` (the data of
     the previous production run's vintage; None: no earlier run, nothing to compare), and each
     series' target-year forecast (the archive rows ``kind == year``) old -> new."""
@@ -164,28 +221,68 @@ def changes_table(previous_frame: pd.DataFrame | None, frame: pd.DataFrame, prev
         merged = old.merge(new, on=key, how="outer", suffixes=("_old", "_new"), indicator="side")
         for r in merged.itertuples(index=False):
             if r.side == "right_only":
-                rows.append({"unique_id": r.unique_id, "ds": f"{r.ds:%Y-%m-%d}", "change": "new", "old": np.nan,
-                             "new": r.y_new, "note": ""})
+                rows.append(
+                    {
+                        "unique_id": r.unique_id,
+                        "ds": f"{r.ds:%Y-%m-%d}",
+                        "change": "new",
+                        "old": np.nan,
+                        "new": r.y_new,
+                        "note": "",
+                    }
+                )
             elif r.side == "left_only":
-                rows.append({"unique_id": r.unique_id, "ds": f"{r.ds:%Y-%m-%d}", "change": "revised", "old": r.y_old,
-                             "new": np.nan, "note": "withdrawn"})
+                rows.append(
+                    {
+                        "unique_id": r.unique_id,
+                        "ds": f"{r.ds:%Y-%m-%d}",
+                        "change": "revised",
+                        "old": r.y_old,
+                        "new": np.nan,
+                        "note": "withdrawn",
+                    }
+                )
             elif r.y_old != r.y_new:
-                rows.append({"unique_id": r.unique_id, "ds": f"{r.ds:%Y-%m-%d}", "change": "revised", "old": r.y_old,
-                             "new": r.y_new, "note": f"{(r.y_new / r.y_old - 1) * 100:+.2f}%" if r.y_old else ""})
+                rows.append(
+                    {
+                        "unique_id": r.unique_id,
+                        "ds": f"{r.ds:%Y-%m-%d}",
+                        "change": "revised",
+                        "old": r.y_old,
+                        "new": r.y_new,
+                        "note": f"{(r.y_new / r.y_old - 1) * 100:+.2f}%" if r.y_old else "",
+                    }
+                )
     year = str(int(target_year))
     before = previous_rows.loc[(previous_rows["kind"] == "year") & (previous_rows["ds"] == year)].set_index("unique_id")
     now = current_rows.loc[(current_rows["kind"] == "year") & (current_rows["ds"] == year)]
     for r in now.itertuples(index=False):
         old_row = before.loc[r.unique_id] if r.unique_id in before.index else None
-        note = (f"{old_row['model']} -> {r.model}" if old_row is not None and old_row["model"] != r.model
-                else str(r.model) if old_row is not None else f"{r.model}; no earlier forecast of {year}")
-        rows.append({"unique_id": r.unique_id, "ds": year, "change": "forecast",
-                     "old": np.nan if old_row is None else float(old_row["forecast"]), "new": float(r.forecast),
-                     "note": note})
+        note = (
+            f"{old_row['model']} -> {r.model}"
+            if old_row is not None and old_row["model"] != r.model
+            else str(r.model)
+            if old_row is not None
+            else f"{r.model}; no earlier forecast of {year}"
+        )
+        rows.append(
+            {
+                "unique_id": r.unique_id,
+                "ds": year,
+                "change": "forecast",
+                "old": np.nan if old_row is None else float(old_row["forecast"]),
+                "new": float(r.forecast),
+                "note": note,
+            }
+        )
     table = pd.DataFrame(rows, columns=list(CHANGES_COLUMNS))
     order = table["change"].map({"new": 0, "revised": 1, "forecast": 2})
-    return (table.assign(_o=order).sort_values(["_o", "unique_id", "ds"], kind="stable").drop(columns="_o")
-            .reset_index(drop=True))
+    return (
+        table.assign(_o=order)
+        .sort_values(["_o", "unique_id", "ds"], kind="stable")
+        .drop(columns="_o")
+        .reset_index(drop=True)
+    )
 
 
 def changes_counts(changes: pd.DataFrame) -> dict[str, int]:
@@ -203,7 +300,9 @@ def changes_sentence(changes: pd.DataFrame, frame: pd.DataFrame, target_year: in
         parts.append(f"no new month since the previous run (vintage {previous_vintage})")
     else:
         texts = []
-        history = frame.loc[frame["unique_id"] == "total"].assign(ds=lambda f: pd.to_datetime(f["ds"])).set_index("ds")["y"]
+        history = (
+            frame.loc[frame["unique_id"] == "total"].assign(ds=lambda f: pd.to_datetime(f["ds"])).set_index("ds")["y"]
+        )
         for r in new_total.itertuples(index=False):
             month = pd.Timestamp(r.ds)
             before = history.get(month - pd.DateOffset(years=1))
@@ -221,8 +320,7 @@ def changes_sentence(changes: pd.DataFrame, frame: pd.DataFrame, target_year: in
 
 
 # ============================================================================ the run's step
-def with_archive(results, *, home: Path, vintage: str | None, production: bool, target_year: int,
-                 published_at: str):
+def with_archive(results, *, home: Path, vintage: str | None, production: bool, target_year: int, published_at: str):
     """The run's results with ``forecast_archive.csv`` and ``changes.csv`` and ``run.changes``; the
     rows to append once published (None for a run that is not a production run: it is neither
     archived nor compared), and the archive's scores against the run's data."""
@@ -237,11 +335,19 @@ def with_archive(results, *, home: Path, vintage: str | None, production: bool, 
     previous = previous_run(archive)
     previous_vintage = str(previous["vintage"].iloc[0]) if not previous.empty else None
     if production:
-        rows = archive_rows(results.tables[FORECAST_MONTHLY], results.tables[FORECAST_ANNUAL], vintage=label,
-                            run_id=run.run_id, published_at=published_at)
+        rows = archive_rows(
+            results.tables[FORECAST_MONTHLY],
+            results.tables[FORECAST_ANNUAL],
+            vintage=label,
+            run_id=run.run_id,
+            published_at=published_at,
+        )
         previous_frame = None
-        if previous_vintage is not None and vintage is not None and (
-                previous_vintage == vintages.SEED_ID or vintages.VINTAGE_ID.fullmatch(previous_vintage)):
+        if (
+            previous_vintage is not None
+            and vintage is not None
+            and (previous_vintage == vintages.SEED_ID or vintages.VINTAGE_ID.fullmatch(previous_vintage))
+        ):
             previous_frame = vintages.read(home, previous_vintage)
         changes = changes_table(previous_frame, results.history, previous, rows, target_year)
         sentence = changes_sentence(changes, results.history, target_year, previous_vintage)
@@ -252,9 +358,17 @@ def with_archive(results, *, home: Path, vintage: str | None, production: bool, 
         sentence = "not a production run: neither archived nor compared"
         exported = archive
     scores = score_archive(exported, results.history)
-    tables = {**results.tables, FORECAST_ARCHIVE: format_table(FORECAST_ARCHIVE, exported),
-              CHANGES: format_table(CHANGES, changes)}
-    record = {"sentence": sentence, "previous_vintage": previous_vintage, "vintage": label,
-              "archived": production, **changes_counts(changes)}
+    tables = {
+        **results.tables,
+        FORECAST_ARCHIVE: format_table(FORECAST_ARCHIVE, exported),
+        CHANGES: format_table(CHANGES, changes),
+    }
+    record = {
+        "sentence": sentence,
+        "previous_vintage": previous_vintage,
+        "vintage": label,
+        "archived": production,
+        **changes_counts(changes),
+    }
     done = dataclasses.replace(results, tables=tables, run=dataclasses.replace(run, vintage=label, changes=record))
     return done, rows, scores

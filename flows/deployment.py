@@ -39,6 +39,7 @@ SIGTERM of serve, or a SIGKILL of it (the child's parent-death signal), ends eve
 process the runner started (``prefect.engine`` and its loky workers) at once, and the runs they
 carried that are not final yet are set CRASHED (:func:`flows.supervise.end_flow_run_processes`).
 """
+
 from __future__ import annotations
 
 from functools import partial
@@ -79,8 +80,14 @@ class PrefectServerError(ExportcastError, RuntimeError):
     """No Prefect server to serve against: unset or unreachable ``PREFECT_API_URL`` (one line)."""
 
 
-def check_schedule(cron: str = CRON, timezone: str = TIMEZONE, *, option: str = "--cron",
-                   tz_option: str = "--timezone", example: str = CRON) -> None:
+def check_schedule(
+    cron: str = CRON,
+    timezone: str = TIMEZONE,
+    *,
+    option: str = "--cron",
+    tz_option: str = "--timezone",
+    example: str = CRON,
+) -> None:
     """Raise :class:`ScheduleError` unless the server would accept ``cron`` in ``timezone``
     (the same validation as Prefect's ``CronSchedule``: five fields or a ``@`` nickname, an
     IANA time zone). ``option``/``tz_option`` name the command-line options in the message."""
@@ -108,8 +115,16 @@ def build_deployment(
     Asia/Seoul), parameters ``source`` (and ``config_path`` when given; the flow defaults to the
     repo's config.yaml). Raises :class:`ScheduleError` for a bad cron or time zone."""
     check_schedule(cron, timezone)
-    return _to_deployment(monthly_forecast, DEPLOYMENT_NAME, source, config_path, cron, timezone, TAGS,
-                          "Monthly exportcast run: backtest, forecast through December of the target year, publish.")
+    return _to_deployment(
+        monthly_forecast,
+        DEPLOYMENT_NAME,
+        source,
+        config_path,
+        cron,
+        timezone,
+        TAGS,
+        "Monthly exportcast run: backtest, forecast through December of the target year, publish.",
+    )
 
 
 def build_flash_deployment(
@@ -122,13 +137,29 @@ def build_flash_deployment(
     Asia/Seoul), the same parameters as the monthly one. Raises :class:`ScheduleError` (naming
     ``--flash-cron`` / ``--flash-timezone``) for a bad cron or time zone."""
     check_schedule(cron, timezone, option="--flash-cron", tz_option="--flash-timezone", example=FLASH_CRON)
-    return _to_deployment(flash_nowcast, FLASH_DEPLOYMENT_NAME, source, config_path, cron, timezone, FLASH_TAGS,
-                          "Flash exportcast run: nowcast this month from the customs 10-day/20-day flash, publish "
-                          "nowcast.csv and tracking.csv.")
+    return _to_deployment(
+        flash_nowcast,
+        FLASH_DEPLOYMENT_NAME,
+        source,
+        config_path,
+        cron,
+        timezone,
+        FLASH_TAGS,
+        "Flash exportcast run: nowcast this month from the customs 10-day/20-day flash, publish "
+        "nowcast.csv and tracking.csv.",
+    )
 
 
-def _to_deployment(flow_: Any, name: str, source: str, config_path: str | None, cron: str, timezone: str,
-                   tags: list[str], description: str) -> RunnerDeployment:
+def _to_deployment(
+    flow_: Any,
+    name: str,
+    source: str,
+    config_path: str | None,
+    cron: str,
+    timezone: str,
+    tags: list[str],
+    description: str,
+) -> RunnerDeployment:
     """One of the two deployments: the flow with its cron schedule, parameters ``source`` (and
     ``config_path`` when given; the flows default to the repo's config.yaml) and the concurrency
     limit ``CONCURRENCY``."""
@@ -137,8 +168,14 @@ def _to_deployment(flow_: Any, name: str, source: str, config_path: str | None, 
         parameters["update"] = True
     if config_path is not None:
         parameters["config_path"] = config_path
-    return flow_.to_deployment(name=name, schedules=[Cron(cron, timezone=timezone)], parameters=parameters,
-                               tags=tags, description=description, concurrency_limit=CONCURRENCY)
+    return flow_.to_deployment(
+        name=name,
+        schedules=[Cron(cron, timezone=timezone)],
+        parameters=parameters,
+        tags=tags,
+        description=description,
+        concurrency_limit=CONCURRENCY,
+    )
 
 
 def require_server() -> str:
@@ -175,8 +212,10 @@ def build_deployments(
     flash_timezone: str = TIMEZONE,
 ) -> list[RunnerDeployment]:
     """Both deployments, ``monthly`` then ``flash-nowcast`` (what ``exportcast serve`` serves)."""
-    return [build_deployment(source, config_path, cron, timezone),
-            build_flash_deployment(source, config_path, flash_cron, flash_timezone)]
+    return [
+        build_deployment(source, config_path, cron, timezone),
+        build_flash_deployment(source, config_path, flash_cron, flash_timezone),
+    ]
 
 
 def serve(
@@ -198,9 +237,17 @@ def serve(
     prefect_serve(*deployments)
 
 
-def serve_supervised(settings: Any, source: str = DEFAULT_SOURCE, config_path: str | None = None,
-                     cron: str = CRON, timezone: str = TIMEZONE, flash_cron: str = FLASH_CRON,
-                     flash_timezone: str = TIMEZONE, *, grace: float = SERVE_GRACE_SECONDS) -> int:
+def serve_supervised(
+    settings: Any,
+    source: str = DEFAULT_SOURCE,
+    config_path: str | None = None,
+    cron: str = CRON,
+    timezone: str = TIMEZONE,
+    flash_cron: str = FLASH_CRON,
+    flash_timezone: str = TIMEZONE,
+    *,
+    grace: float = SERVE_GRACE_SECONDS,
+) -> int:
     """``exportcast serve``: the schedules and the server are checked here (one-line errors), then
     :func:`serve` runs in the supervised child process of ``exportcast run`` (flows/supervise.py),
     whose stop ends every flow-run process at once and marks their runs CRASHED
@@ -209,13 +256,27 @@ def serve_supervised(settings: Any, source: str = DEFAULT_SOURCE, config_path: s
 
     build_deployments(source, config_path, cron, timezone, flash_cron, flash_timezone)
     require_server()
-    target = partial(_serve_child, config_path=config_path, cron=cron, timezone=timezone,
-                     flash_cron=flash_cron, flash_timezone=flash_timezone)
+    target = partial(
+        _serve_child,
+        config_path=config_path,
+        cron=cron,
+        timezone=timezone,
+        flash_cron=flash_cron,
+        flash_timezone=flash_timezone,
+    )
     return run_supervised(settings, source, grace=grace, target=target, on_stop=end_flow_run_processes)
 
 
-def _serve_child(settings: Any, source: str | None, *, config_path: str | None, cron: str, timezone: str,
-                 flash_cron: str, flash_timezone: str) -> None:
+def _serve_child(
+    settings: Any,
+    source: str | None,
+    *,
+    config_path: str | None,
+    cron: str,
+    timezone: str,
+    flash_cron: str,
+    flash_timezone: str,
+) -> None:
     """The supervised child of ``exportcast serve``: Prefect's runner until a stop, then no flow-run
     process left (a run started between the stop's clean-up and the runner's end included)."""
     from flows.supervise import end_flow_run_processes

@@ -1,5 +1,6 @@
 """Backtest and forecast jobs on any canonical frame (the CLI's `backtest` / `forecast` and the
 pipeline share these, so that both go through the same settings -> engine path)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -13,18 +14,19 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from features.leading import LeadingSpec
     from flows.settings import Settings
-    from models.backtest import BacktestResult
-    from models.base import Forecaster
-    from models.cycle import GrowthAR
-    from models.engine import ForecastResult, ModelSpec, SeriesExtras
-    from models.momentum import MomentumRegression
-    from models.reconcile import Hierarchy
+    from models.core.backtest import BacktestResult
+    from models.core.base import Forecaster
+    from models.core.engine import ForecastResult, ModelSpec, SeriesExtras
+    from models.families.cycle import GrowthAR
+    from models.families.momentum import MomentumRegression
+    from models.selection.reconcile import Hierarchy
 
 MONTH = pd.offsets.MonthBegin(1)
 
 
-def working_day_exog(frame: pd.DataFrame, last_month: pd.Timestamp,
-                     settings: "Settings | None" = None) -> pd.DataFrame | None:
+def working_day_exog(
+    frame: pd.DataFrame, last_month: pd.Timestamp, settings: Settings | None = None
+) -> pd.DataFrame | None:
     """Korean working days for the months from the frame's first month through ``last_month``
     that the calendar covers (see :func:`features.calendar.working_days_within`; None if none).
 
@@ -38,7 +40,7 @@ def working_day_exog(frame: pd.DataFrame, last_month: pd.Timestamp,
     return working_days_within(frame["ds"].min(), last_month)
 
 
-def uses_working_days(settings: "Settings") -> bool:
+def uses_working_days(settings: Settings) -> bool:
     """Whether an enabled model (or a member of an enabled ensemble) has ``working_days: true``."""
     for spec in settings.engine_settings().models:
         members = spec.params.get("members")
@@ -58,19 +60,19 @@ class LeadingPlan:
     param names it: the indicator's whole public history, from which its dynamics are estimated
     at each cutoff and handed in as params)."""
 
-    spec: "ModelSpec"
-    model: "Forecaster"
-    lead: "LeadingSpec"
+    spec: ModelSpec
+    model: Forecaster
+    lead: LeadingSpec
 
     @property
     def reads(self) -> str:
         if getattr(self.model, "market_indicators", ()):
-            return "market"  # chip momentum (models.momentum): a reference's regressions and market columns
+            return "market"  # chip momentum (models.families.momentum): a reference's regressions and market columns
         return "reference" if self.model.params.get("reference") else "regressor"
 
 
 class LeadingExtras:
-    """``models.engine.ExtrasAt`` of config ``models.leading``: for a series with leading models,
+    """``models.core.engine.ExtrasAt`` of config ``models.leading``: for a series with leading models,
     at each cutoff, each model with what it reads of its indicator as public on that cutoff's
     information date (the 16th after the cutoff month, ``features.leading.information_date``).
 
@@ -81,7 +83,7 @@ class LeadingExtras:
       fit (``min_obs``): its forecast would be the engine's fallback under the leading model's
       name (e.g. the flash, from 2016, at the October 2016 and 2017 cutoffs of the institutional
       comparison).
-    - A reference model (the cycle model, ``models.cycle``) gets the dynamics estimated on the
+    - A reference model (the cycle model, ``models.families.cycle``) gets the dynamics estimated on the
       indicator's public history (``GrowthAR.estimate``) as params. It is skipped where that
       history is too short, or where the series has fewer months up to the cutoff than dynamics of
       that order need (``GrowthCycle.needed_months``).
@@ -89,21 +91,21 @@ class LeadingExtras:
     Each skip is recorded with its one-line reason. A reference's dynamics are estimated once per
     information date and search (the backtest asks at the same cutoffs for every series)."""
 
-    def __init__(self, plan: "dict[str, list[LeadingPlan]]", indicators: pd.DataFrame) -> None:
+    def __init__(self, plan: dict[str, list[LeadingPlan]], indicators: pd.DataFrame) -> None:
         self.plan = plan
         self.indicators = indicators
         #: (indicator, max_lag, information date) -> dynamics or why none: models reading the same
         #: reference with the same search (e.g. cycle_wsts beside cycle_blend) share one estimate
-        self._dynamics: "dict[tuple[str, int, pd.Timestamp], GrowthAR | str]" = {}
+        self._dynamics: dict[tuple[str, int, pd.Timestamp], GrowthAR | str] = {}
         #: (reference, markets, horizon, min_pairs, information date) -> (regressions, market columns) or why none
-        self._momentum: "dict[tuple, tuple[MomentumRegression, pd.DataFrame] | str]" = {}
+        self._momentum: dict[tuple, tuple[MomentumRegression, pd.DataFrame] | str] = {}
 
-    def _momentum_at(self, item: LeadingPlan, cutoff: pd.Timestamp) -> "tuple[MomentumRegression, pd.DataFrame] | str":
+    def _momentum_at(self, item: LeadingPlan, cutoff: pd.Timestamp) -> tuple[MomentumRegression, pd.DataFrame] | str:
         """A market model's regressions, learned on its reference, and its market columns (every
         month's 12- and 6-month log changes), both as public on the cutoff's information date."""
         from features.leading import LeadingIndicatorError, information_date, public_values
-        from models.base import ModelInputError
-        from models.momentum import MomentumRegression, market_features
+        from models.core.base import ModelInputError
+        from models.families.momentum import MomentumRegression, market_features
 
         info = information_date(cutoff)
         params = item.model.params
@@ -112,10 +114,12 @@ class LeadingExtras:
         if key not in self._momentum:
             try:
                 reference = public_values(self.indicators, item.lead.indicator, as_of=info, cutoff=cutoff)
-                features = market_features({m: public_values(self.indicators, m, as_of=info, cutoff=cutoff)
-                                            for m in markets})
-                regression = MomentumRegression.estimate(reference, features, horizon=params["horizon"],
-                                                         min_pairs=params["min_pairs"])
+                features = market_features(
+                    {m: public_values(self.indicators, m, as_of=info, cutoff=cutoff) for m in markets}
+                )
+                regression = MomentumRegression.estimate(
+                    reference, features, horizon=params["horizon"], min_pairs=params["min_pairs"]
+                )
                 self._momentum[key] = (regression, features)
             except LeadingIndicatorError as exc:
                 self._momentum[key] = str(exc)
@@ -123,12 +127,13 @@ class LeadingExtras:
                 self._momentum[key] = f"reference '{item.lead.indicator}' as public on {info:%Y-%m-%d}: {exc}"
         return self._momentum[key]
 
-    def _market_spec(self, item: LeadingPlan, cutoff: pd.Timestamp,
-                     months: pd.DatetimeIndex) -> "tuple[ModelSpec, pd.DataFrame] | str":
+    def _market_spec(
+        self, item: LeadingPlan, cutoff: pd.Timestamp, months: pd.DatetimeIndex
+    ) -> tuple[ModelSpec, pd.DataFrame] | str:
         """A market model with its regressions (and, for a blend with the cycle, its dynamics) as
         params and its market columns on the series' months (NaN after the cutoff), or why it is skipped."""
-        from models.cycle import MIN_RESIDUALS, SEASON
-        from models.engine import ModelSpec
+        from models.core.engine import ModelSpec
+        from models.families.cycle import MIN_RESIDUALS, SEASON
 
         got = self._momentum_at(item, cutoff)
         if isinstance(got, str):
@@ -136,12 +141,16 @@ class LeadingExtras:
         regression, features = got
         lacking = [c for c in features.columns if cutoff not in features.index or pd.isna(features.at[cutoff, c])]
         if lacking:
-            return (f"market variable(s) {', '.join(lacking)} of cutoff month {cutoff:%Y-%m} not known on the "
-                    f"information date of {item.spec.name}")
+            return (
+                f"market variable(s) {', '.join(lacking)} of cutoff month {cutoff:%Y-%m} not known on the "
+                f"information date of {item.spec.name}"
+            )
         have, need = int((months <= cutoff).sum()), SEASON + MIN_RESIDUALS + 1
         if have < need:
-            return (f"{have} months of history by cutoff {cutoff:%Y-%m}; {item.spec.name} needs {need} (a year of "
-                    f"growth and {MIN_RESIDUALS} one-month-ahead residuals)")
+            return (
+                f"{have} months of history by cutoff {cutoff:%Y-%m}; {item.spec.name} needs {need} (a year of "
+                f"growth and {MIN_RESIDUALS} one-month-ahead residuals)"
+            )
         params = dict(item.spec.params) | regression.params()
         if "intercept" in item.model.params:  # the blend with the cycle model: its dynamics too
             cycle = self._reference_spec(item, cutoff, months)
@@ -152,11 +161,11 @@ class LeadingExtras:
         columns.loc[columns.index > cutoff] = float("nan")
         return ModelSpec(item.spec.name, params), columns
 
-    def _dynamics_at(self, item: LeadingPlan, cutoff: pd.Timestamp) -> "GrowthAR | str":
+    def _dynamics_at(self, item: LeadingPlan, cutoff: pd.Timestamp) -> GrowthAR | str:
         """The reference's dynamics as public on the cutoff's information date, or why there are none."""
         from features.leading import LeadingIndicatorError, information_date, public_values
-        from models.base import ModelInputError
-        from models.cycle import GrowthAR
+        from models.core.base import ModelInputError
+        from models.families.cycle import GrowthAR
 
         info = information_date(cutoff)
         max_lag = item.model.params["max_lag"]
@@ -171,9 +180,9 @@ class LeadingExtras:
                 self._dynamics[key] = f"reference '{item.lead.indicator}' as public on {info:%Y-%m-%d}: {exc}"
         return self._dynamics[key]
 
-    def _reference_spec(self, item: LeadingPlan, cutoff: pd.Timestamp, months: pd.DatetimeIndex) -> "ModelSpec | str":
+    def _reference_spec(self, item: LeadingPlan, cutoff: pd.Timestamp, months: pd.DatetimeIndex) -> ModelSpec | str:
         """The model with its dynamics at this cutoff as params, or why it is skipped."""
-        from models.engine import ModelSpec
+        from models.core.engine import ModelSpec
 
         dynamics = self._dynamics_at(item, cutoff)
         if isinstance(dynamics, str):
@@ -181,11 +190,15 @@ class LeadingExtras:
         have = int((months <= cutoff).sum())
         need = item.model.needed_months(dynamics.order)
         if have < need:
-            return (f"{have} months of history by cutoff {cutoff:%Y-%m}; {item.spec.name} with the "
-                    f"dynamics of order {dynamics.order} of '{item.lead.indicator}' needs {need}")
+            return (
+                f"{have} months of history by cutoff {cutoff:%Y-%m}; {item.spec.name} with the "
+                f"dynamics of order {dynamics.order} of '{item.lead.indicator}' needs {need}"
+            )
         return ModelSpec(item.spec.name, dict(item.spec.params) | dynamics.params())
 
-    def _regressor_column(self, item: LeadingPlan, cutoff: pd.Timestamp, months: pd.DatetimeIndex) -> "pd.DataFrame | str":
+    def _regressor_column(
+        self, item: LeadingPlan, cutoff: pd.Timestamp, months: pd.DatetimeIndex
+    ) -> pd.DataFrame | str:
         """The indicator's column as public at this cutoff, or why the model is skipped."""
         from features.leading import LeadingIndicatorError, leading_columns
 
@@ -195,12 +208,14 @@ class LeadingExtras:
             return str(exc)
         known = int(column[item.lead.column].loc[:cutoff].notna().sum())
         if known < item.model.min_obs:
-            return (f"{known} months of leading indicator '{item.lead.indicator}' known by cutoff "
-                    f"{cutoff:%Y-%m}; {item.spec.name} needs {item.model.min_obs}")
+            return (
+                f"{known} months of leading indicator '{item.lead.indicator}' known by cutoff "
+                f"{cutoff:%Y-%m}; {item.spec.name} needs {item.model.min_obs}"
+            )
         return column
 
-    def __call__(self, unique_id: str, cutoff: pd.Timestamp, months: pd.DatetimeIndex) -> "SeriesExtras":
-        from models.engine import SeriesExtras
+    def __call__(self, unique_id: str, cutoff: pd.Timestamp, months: pd.DatetimeIndex) -> SeriesExtras:
+        from models.core.engine import SeriesExtras
 
         cutoff = pd.Timestamp(cutoff)
         models, columns, skipped = [], [], []
@@ -232,7 +247,7 @@ class LeadingExtras:
         return SeriesExtras(tuple(models), exog.loc[:, ~exog.columns.duplicated()], tuple(skipped))
 
 
-def leading_for(settings: "Settings", frame: pd.DataFrame, universe: "Collection[str] | None" = None) -> "Settings":
+def leading_for(settings: Settings, frame: pd.DataFrame, universe: Collection[str] | None = None) -> Settings:
     """The settings with ``models.leading`` kept to the series ``frame`` has. A run calls it once
     on its data, so that nothing downstream (the indicator table, the cache keys, MLflow) waits for
     a model that cannot run.
@@ -254,12 +269,17 @@ def leading_for(settings: "Settings", frame: pd.DataFrame, universe: "Collection
         return settings
     named = absent if universe is None or settings.runtime.verbose else sorted(set(absent) & set(universe))
     if named:
-        warnings.warn(f"models.leading names series the data does not have: {', '.join(named)}; "
-                      "their leading models do not run", DataWarning, stacklevel=2)
-    return settings.updated("models", leading={uid: names for uid, names in settings.models.leading.items() if uid in have})
+        warnings.warn(
+            f"models.leading names series the data does not have: {', '.join(named)}; their leading models do not run",
+            DataWarning,
+            stacklevel=2,
+        )
+    return settings.updated(
+        "models", leading={uid: names for uid, names in settings.models.leading.items() if uid in have}
+    )
 
 
-def series_universe(settings: "Settings", frame: pd.DataFrame, data_dir: "Path") -> list[str]:
+def series_universe(settings: Settings, frame: pd.DataFrame, data_dir: Path) -> list[str]:
     """The series the configured source can have (``leading_for``): the embedded dataset's
     (``series.csv``), the customs API's (the total, ``data.customs.hs_to_item``'s items, the
     destinations), or a user CSV's own series (``frame``'s)."""
@@ -274,20 +294,22 @@ def series_universe(settings: "Settings", frame: pd.DataFrame, data_dir: "Path")
     return sorted(set(frame["unique_id"].astype(str)))
 
 
-def leading_extras(settings: "Settings", indicators: pd.DataFrame | None) -> LeadingExtras | None:
+def leading_extras(settings: Settings, indicators: pd.DataFrame | None) -> LeadingExtras | None:
     """The extras of config ``models.leading`` (None when it is empty). Each model is built once
     here, so a bad setting (e.g. ``arimax`` without ``params.arimax.regressor``) fails at the start.
     A run keeps ``models.leading`` to the series its data has once, first (``leading_for``)."""
     from exportcast.errors import ModelSetupError
     from features.leading import LeadingSpec
-    from models import registry
-    from models.engine import ModelSpec
+    from models.core import registry
+    from models.core.engine import ModelSpec
 
     if not settings.models.leading:
         return None
     if indicators is None:
-        raise ModelSetupError("models.leading needs the indicator table (data/indicators_monthly.csv, or "
-                              "data.indicators_path for a CSV source); none was given")
+        raise ModelSetupError(
+            "models.leading needs the indicator table (data/indicators_monthly.csv, or "
+            "data.indicators_path for a CSV source); none was given"
+        )
     plan: dict[str, list[LeadingPlan]] = {}
     known = set(indicators["indicator"])
     for unique_id, names in settings.models.leading.items():
@@ -296,25 +318,31 @@ def leading_extras(settings: "Settings", indicators: pd.DataFrame | None) -> Lea
             try:
                 model = registry.create(name, params)
             except Exception as exc:  # noqa: BLE001 - named in one line
-                raise ModelSetupError(f"models.leading['{unique_id}']: model '{name}' cannot be created with params "
-                                      f"{params}: {exc}") from exc
+                raise ModelSetupError(
+                    f"models.leading['{unique_id}']: model '{name}' cannot be created with params {params}: {exc}"
+                ) from exc
             if model.params.get("reference"):
                 lead = LeadingSpec(model.params["reference"])
             elif model.params.get("regressor"):
                 lead = LeadingSpec.from_column(model.params["regressor"])
             else:
-                raise ModelSetupError(f"models.leading['{unique_id}']: model '{name}' reads no indicator; set "
-                                      f"models.params.{name}.reference (the indicator its dynamics are learned on)")
+                raise ModelSetupError(
+                    f"models.leading['{unique_id}']: model '{name}' reads no indicator; set "
+                    f"models.params.{name}.reference (the indicator its dynamics are learned on)"
+                )
             for indicator in (lead.indicator, *getattr(model, "market_indicators", ())):
                 if indicator not in known:
-                    raise ModelSetupError(f"models.leading['{unique_id}']: model '{name}' reads indicator '{indicator}', "
-                                          f"which the indicator table does not have")
+                    raise ModelSetupError(
+                        f"models.leading['{unique_id}']: model '{name}' reads indicator '{indicator}', "
+                        f"which the indicator table does not have"
+                    )
             plan.setdefault(unique_id, []).append(LeadingPlan(ModelSpec(name, params), model, lead))
     return LeadingExtras(plan, indicators)
 
 
-def leading_exog(frame: pd.DataFrame, settings: "Settings", indicators: pd.DataFrame | None,
-                 until: pd.Timestamp) -> dict[str, pd.DataFrame]:
+def leading_exog(
+    frame: pd.DataFrame, settings: Settings, indicators: pd.DataFrame | None, until: pd.Timestamp
+) -> dict[str, pd.DataFrame]:
     """Each leading series' own regressor columns as of its last observed month, through
     ``until``: what its leading models forecast from in the published run (for the MLflow model)."""
     extras = leading_extras(settings, indicators)
@@ -332,7 +360,7 @@ def leading_exog(frame: pd.DataFrame, settings: "Settings", indicators: pd.DataF
     return out
 
 
-def leading_indicators(settings: "Settings", data_dir: "Path") -> pd.DataFrame | None:
+def leading_indicators(settings: Settings, data_dir: Path) -> pd.DataFrame | None:
     """The indicator table the leading models read (None when ``models.leading`` is empty): the
     embedded ``indicators_monthly.csv``, or ``data.indicators_path`` for another source. Another
     source without ``data.indicators_path`` reads the embedded table too (the project's own
@@ -349,53 +377,94 @@ def leading_indicators(settings: "Settings", data_dir: "Path") -> pd.DataFrame |
         return read_indicator_csv(settings.data.indicators_path)
     table = read_indicators(data_dir)
     if settings.data.source != "embedded":
-        warnings.warn(f"data.indicators_path is not set: the leading models ({', '.join(sorted(settings.models.leading))}) "
-                      f"read the embedded indicator table {data_dir / 'indicators_monthly.csv'}, through "
-                      f"{table['ds'].max():%Y-%m}", DataWarning, stacklevel=2)
+        warnings.warn(
+            f"data.indicators_path is not set: the leading models ({', '.join(sorted(settings.models.leading))}) "
+            f"read the embedded indicator table {data_dir / 'indicators_monthly.csv'}, through "
+            f"{table['ds'].max():%Y-%m}",
+            DataWarning,
+            stacklevel=2,
+        )
     return table
 
 
-def backtest_frame(frame: pd.DataFrame, settings: "Settings", *, horizon: int, windows: int, step: int,
-                   cutoffs: list[pd.Timestamp] | None = None, progress: bool = False,
-                   hierarchy: "Hierarchy | None" = None, indicators: pd.DataFrame | None = None) -> "BacktestResult":
+def backtest_frame(
+    frame: pd.DataFrame,
+    settings: Settings,
+    *,
+    horizon: int,
+    windows: int,
+    step: int,
+    cutoffs: list[pd.Timestamp] | None = None,
+    progress: bool = False,
+    hierarchy: Hierarchy | None = None,
+    indicators: pd.DataFrame | None = None,
+) -> BacktestResult:
     """``indicators``: the table of the leading models (``leading_indicators``), when ``models.leading`` is set."""
-    from models.backtest import backtest
-    from models.champion import default_champion
+    from models.core.backtest import backtest
+    from models.selection.champion import default_champion
 
     engine = settings.engine_settings()
     exog = working_day_exog(frame, frame["ds"].max() + horizon * MONTH, settings)
-    return backtest(frame, engine, horizon=horizon, windows=windows, step=step, exog=exog,
-                    cutoffs=cutoffs, default_champion=default_champion(engine.model_names), progress=progress,
-                    champion_rule=settings.backtest.champion_rule(), combinations=settings.backtest.combinations,
-                    hierarchy=hierarchy, extras=leading_extras(settings, indicators))
+    return backtest(
+        frame,
+        engine,
+        horizon=horizon,
+        windows=windows,
+        step=step,
+        exog=exog,
+        cutoffs=cutoffs,
+        default_champion=default_champion(engine.model_names),
+        progress=progress,
+        champion_rule=settings.backtest.champion_rule(),
+        combinations=settings.backtest.combinations,
+        hierarchy=hierarchy,
+        extras=leading_extras(settings, indicators),
+    )
 
 
-def with_combinations(fc: "ForecastResult", bt: "BacktestResult", settings: "Settings") -> "ForecastResult":
-    """The forecast with the combination candidates (``models.combination``) added from its own
+def with_combinations(fc: ForecastResult, bt: BacktestResult, settings: Settings) -> ForecastResult:
+    """The forecast with the combination candidates (``models.selection.combination``) added from its own
     members' forecasts, inverse-MASE weights from every backtest window; unchanged when
     ``backtest.combinations`` is off."""
     import dataclasses
 
-    from models.champion import CHAMPION
-    from models.combination import add_combinations, pool
+    from models.selection.champion import CHAMPION
+    from models.selection.combination import add_combinations, pool
 
     if not settings.backtest.combinations:
         return fc
     members = pool(settings.engine_settings().model_names)
-    forecasts, annual, fits, fitted = add_combinations(fc.forecasts, fc.annual, fc.fits, fc.fitted,
-                                                       bt.metrics[bt.metrics["model"] != CHAMPION], members)
+    forecasts, annual, fits, fitted = add_combinations(
+        fc.forecasts, fc.annual, fc.fits, fc.fitted, bt.metrics[bt.metrics["model"] != CHAMPION], members
+    )
     return dataclasses.replace(fc, forecasts=forecasts, annual=annual, fits=fits, fitted=fitted)
 
 
-def forecast_frame(frame: pd.DataFrame, settings: "Settings", *, horizon: int | None = None,
-                   until: pd.Timestamp | None = None, annual_year: int | None = None, keep_models: bool = False,
-                   progress: bool = False, indicators: pd.DataFrame | None = None) -> "ForecastResult":
-    from models.engine import forecast
+def forecast_frame(
+    frame: pd.DataFrame,
+    settings: Settings,
+    *,
+    horizon: int | None = None,
+    until: pd.Timestamp | None = None,
+    annual_year: int | None = None,
+    keep_models: bool = False,
+    progress: bool = False,
+    indicators: pd.DataFrame | None = None,
+) -> ForecastResult:
+    from models.core.engine import forecast
 
     if (horizon is None) == (until is None):
         raise ValueError("give exactly one of horizon or until")
     last = until if until is not None else frame["ds"].max() + horizon * MONTH
     exog = working_day_exog(frame, last, settings)
-    return forecast(frame, settings.engine_settings(), horizon=horizon, until=until, exog=exog,
-                    annual_year=annual_year, keep_models=keep_models, progress=progress,
-                    extras=leading_extras(settings, indicators))
+    return forecast(
+        frame,
+        settings.engine_settings(),
+        horizon=horizon,
+        until=until,
+        exog=exog,
+        annual_year=annual_year,
+        keep_models=keep_models,
+        progress=progress,
+        extras=leading_extras(settings, indicators),
+    )

@@ -6,7 +6,7 @@
   customs API (a malformed file fails at once: retrying cannot fix it).
 - ``validate``: the readers validate at the edge; this step checks the frame is the canonical
   contract, summarises it and computes the data hash used by the caches and the bookkeeping.
-- ``tracking`` (the in-year tracked annual totals, ``models.inyear``) reuses the nowcast stage's
+- ``tracking`` (the in-year tracked annual totals, ``models.applications.inyear``) reuses the nowcast stage's
   rows for the total, and ``institutional`` reads the tracking rows for the mid-year revisions,
   hence the order nowcast -> tracking -> institutional.
 - ``backtest``, ``forecast``, ``nowcast``, ``tracking`` and ``institutional`` are cached: the Prefect cache key is
@@ -27,6 +27,7 @@
 
 ``run_pipeline(settings)`` runs the same flow with settings already loaded (tests, CLI).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -38,7 +39,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -55,10 +56,10 @@ from flows.results import RegistryRecord, Results, RunRecord, assemble
 from flows.settings import DataSettings, Settings
 
 if TYPE_CHECKING:  # pragma: no cover
-    from models.backtest import BacktestResult
-    from models.engine import ForecastResult
-    from models.institutional import InstitutionalResult
-    from models.reconcile import Hierarchy
+    from models.applications.institutional import InstitutionalResult
+    from models.core.backtest import BacktestResult
+    from models.core.engine import ForecastResult
+    from models.selection.reconcile import Hierarchy
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = REPO_ROOT / "config.yaml"
@@ -84,14 +85,20 @@ class PipelineResult:
 
     def summary(self) -> str:
         run = self.run
-        lines = [f"exportcast monthly-forecast: {run.data.get('n_series')} series from {run.data_source} "
-                 f"(data {run.data_hash[:12]}, code {run.code_version[:12]})"]
-        counts = ", ".join(f"{name} {n}" for name, n in sorted(run.champion_counts.items(), key=lambda kv: (-kv[1], kv[0])))
+        lines = [
+            f"exportcast monthly-forecast: {run.data.get('n_series')} series from {run.data_source} "
+            f"(data {run.data_hash[:12]}, code {run.code_version[:12]})"
+        ]
+        counts = ", ".join(
+            f"{name} {n}" for name, n in sorted(run.champion_counts.items(), key=lambda kv: (-kv[1], kv[0]))
+        )
         lines.append(f"champions: {counts or 'none'}")
         if run.total_forecast:
             t = run.total_forecast
-            lines.append(f"total exports {run.target_year} ({t['model']}): USD {t['forecast'] / 1e9:,.1f} bn "
-                         f"(80%: {t['lo_80'] / 1e9:,.1f} - {t['hi_80'] / 1e9:,.1f} bn)")
+            lines.append(
+                f"total exports {run.target_year} ({t['model']}): USD {t['forecast'] / 1e9:,.1f} bn "
+                f"(80%: {t['lo_80'] / 1e9:,.1f} - {t['hi_80'] / 1e9:,.1f} bn)"
+            )
         lines.append(f"outputs: {self.outputs_dir} ({', '.join(p.name for p in self.paths)})")
         if run.mlflow_run_id:
             lines.append(f"mlflow run: {run.mlflow_run_id}")
@@ -100,7 +107,9 @@ class PipelineResult:
             where = f"version {registry.version}" if registry.version else "no version"
             moved = "moved to" if registry.promoted else "left at"
             lines.append(f"registry: {registry.name}@{registry.alias} {moved} {where} ({registry.reason})")
-        stages = ", ".join(f"{k} {v:.1f}s{' (cached)' if run.cached.get(k) else ''}" for k, v in run.stage_seconds.items())
+        stages = ", ".join(
+            f"{k} {v:.1f}s{' (cached)' if run.cached.get(k) else ''}" for k, v in run.stage_seconds.items()
+        )
         lines.append(f"seconds: {stages}")
         if self.institutional_text:
             lines += ["", self.institutional_text]
@@ -182,13 +191,18 @@ def _retry_transport_errors(task_: Any, task_run: Any, state: Any) -> bool:
 @task(name="ingest", retries=3, retry_delay_seconds=[5, 30, 120], retry_condition_fn=_retry_transport_errors)
 def ingest(data: DataSettings) -> pd.DataFrame:
     from features.readers import read_source
-
     from flows.update import active_data_dir
 
     customs = data.customs.model_dump() if data.source == "customs_api" else None
     # the embedded source is the active vintage of data.home (features/vintages.py), else data/
-    return read_source(data.source, path=data.path, series=data.series, customs=customs, checks=data.checks(),
-                       data_dir=active_data_dir(data) if data.source == "embedded" else None)
+    return read_source(
+        data.source,
+        path=data.path,
+        series=data.series,
+        customs=customs,
+        checks=data.checks(),
+        data_dir=active_data_dir(data) if data.source == "embedded" else None,
+    )
 
 
 @task(name="validate")
@@ -213,89 +227,153 @@ def validate(frame: pd.DataFrame) -> tuple[str, dict[str, Any]]:
 
 
 @task(name="backtest", cache_key_fn=_cache_key, persist_result=True)
-def backtest_step(frame: pd.DataFrame, settings: Settings, key: dict[str, Any], progress: bool = False,
-                  hierarchy: "Hierarchy | None" = None, indicators: pd.DataFrame | None = None) -> "BacktestResult":
+def backtest_step(
+    frame: pd.DataFrame,
+    settings: Settings,
+    key: dict[str, Any],
+    progress: bool = False,
+    hierarchy: Hierarchy | None = None,
+    indicators: pd.DataFrame | None = None,
+) -> BacktestResult:
     """``indicators``: the leading models' table (``models.leading``); ``key`` must name its content."""
     bt = settings.backtest
-    return jobs.backtest_frame(frame, settings, horizon=bt.horizon, windows=bt.windows, step=bt.step, progress=progress,
-                               hierarchy=hierarchy, indicators=indicators)
+    return jobs.backtest_frame(
+        frame,
+        settings,
+        horizon=bt.horizon,
+        windows=bt.windows,
+        step=bt.step,
+        progress=progress,
+        hierarchy=hierarchy,
+        indicators=indicators,
+    )
 
 
-def load_hierarchy(frame: pd.DataFrame, settings: Settings, data_dir: Path) -> "Hierarchy | None":
+def load_hierarchy(frame: pd.DataFrame, settings: Settings, data_dir: Path) -> Hierarchy | None:
     """The hierarchy of the embedded dataset (``series.csv``: hierarchy, parent), checked against
     the frame; None for a user CSV, the customs API or a run on selected series (a partial
     hierarchy cannot be made to add up)."""
     from features.readers import SERIES_FILE, read_series_metadata
-    from models.engine import frame_to_series
-    from models.reconcile import hierarchy_from_table
+    from models.core.engine import frame_to_series
+    from models.selection.reconcile import hierarchy_from_table
 
     if settings.data.source != "embedded" or settings.data.series is not None or not (data_dir / SERIES_FILE).is_file():
         return None
     return hierarchy_from_table(read_series_metadata(data_dir), frame_to_series(frame))
 
 
-def reconcile_step(fc: "ForecastResult", bt: "BacktestResult", frame: pd.DataFrame, settings: Settings,
-                   hierarchy: "Hierarchy", own_exog: "dict[str, pd.DataFrame] | None" = None
-                   ) -> tuple["ForecastResult", "BacktestResult", str]:
+def reconcile_step(
+    fc: ForecastResult,
+    bt: BacktestResult,
+    frame: pd.DataFrame,
+    settings: Settings,
+    hierarchy: Hierarchy,
+    own_exog: dict[str, pd.DataFrame] | None = None,
+) -> tuple[ForecastResult, BacktestResult, str]:
     """The published forecast with the reconciled champion set (``mint`` rows, the base rows kept)
     and the backtest whose champions table makes ``mint`` the champion of every hierarchy series
     (coherent champions), with the sentence comparing reconciled and base in the backtest.
     ``own_exog``: each leading series' own indicator columns (``jobs.leading_exog``), so that a
     leading champion draws its paths as it forecast."""
-    from models.engine import frame_to_series
-    from models.reconcile import choose_reconciled, reconcile_published, reconciled_champions
+    from models.core.engine import frame_to_series
+    from models.selection.reconcile import choose_reconciled, reconcile_published, reconciled_champions
 
     engine = settings.engine_settings()
     champion_of = {str(u): str(c) for u, c in zip(bt.champions["unique_id"], bt.champions["champion"])}
     forecasts, annual, fits, fitted, _ = reconcile_published(
-        fc.forecasts, fc.annual, fc.fits, fc.fitted, champion_of, frame_to_series(frame), hierarchy,
-        n_paths=engine.n_paths, seed=engine.seed, year=settings.target_year,
-        exog=jobs.working_day_exog(frame, settings.forecast_end, settings), own_exog=own_exog)
+        fc.forecasts,
+        fc.annual,
+        fc.fits,
+        fc.fitted,
+        champion_of,
+        frame_to_series(frame),
+        hierarchy,
+        n_paths=engine.n_paths,
+        seed=engine.seed,
+        year=settings.target_year,
+        exog=jobs.working_day_exog(frame, settings.forecast_end, settings),
+        own_exog=own_exog,
+    )
     metric = settings.backtest.champion_metric
     use, reason = choose_reconciled(bt.metrics, hierarchy, metric=metric)
     champions = reconciled_champions(bt.champions, hierarchy, bt.metrics, use=use, reason=reason, metric=metric)
-    return (replace(fc, forecasts=forecasts, annual=annual, fits=fits, fitted=fitted), replace(bt, champions=champions),
-            reason)
+    return (
+        replace(fc, forecasts=forecasts, annual=annual, fits=fits, fitted=fitted),
+        replace(bt, champions=champions),
+        reason,
+    )
 
 
 @task(name="forecast", cache_key_fn=_cache_key, persist_result=True)
-def forecast_step(frame: pd.DataFrame, settings: Settings, key: dict[str, Any], progress: bool = False,
-                  indicators: pd.DataFrame | None = None) -> "ForecastResult":
-    return jobs.forecast_frame(frame, settings, until=settings.forecast_end, annual_year=settings.target_year,
-                               keep_models=True, progress=progress, indicators=indicators)
+def forecast_step(
+    frame: pd.DataFrame,
+    settings: Settings,
+    key: dict[str, Any],
+    progress: bool = False,
+    indicators: pd.DataFrame | None = None,
+) -> ForecastResult:
+    return jobs.forecast_frame(
+        frame,
+        settings,
+        until=settings.forecast_end,
+        annual_year=settings.target_year,
+        keep_models=True,
+        progress=progress,
+        indicators=indicators,
+    )
 
 
 @task(name="institutional", cache_key_fn=_cache_key, persist_result=True)
-def institutional_step(frame: pd.DataFrame, settings: Settings, data_dir: Path, key: dict[str, Any],
-                       latest_annual: pd.DataFrame | None = None,
-                       latest_champions: dict[str, str] | None = None, progress: bool = False,
-                       tracking: pd.DataFrame | None = None, indicators: pd.DataFrame | None = None
-                       ) -> "InstitutionalResult":
-    from models.institutional import compare_with_institutions
+def institutional_step(
+    frame: pd.DataFrame,
+    settings: Settings,
+    data_dir: Path,
+    key: dict[str, Any],
+    latest_annual: pd.DataFrame | None = None,
+    latest_champions: dict[str, str] | None = None,
+    progress: bool = False,
+    tracking: pd.DataFrame | None = None,
+    indicators: pd.DataFrame | None = None,
+) -> InstitutionalResult:
+    from models.applications.institutional import compare_with_institutions
 
     projections = pd.read_csv(data_dir / PROJECTIONS_FILE)
     actuals = pd.read_csv(data_dir / ACTUALS_FILE)
     exog = jobs.working_day_exog(frame, settings.forecast_end, settings)
     return compare_with_institutions(
-        frame, projections, actuals, settings.engine_settings(),
-        info_month=settings.institutional.info_month, first_year=settings.institutional.first_year,
-        target_year=settings.target_year, exog=exog, latest_annual=latest_annual,
-        latest_champions=latest_champions, tracking=tracking, progress=progress,
-        combinations=settings.backtest.combinations, champion_rule=settings.backtest.champion_rule(),
+        frame,
+        projections,
+        actuals,
+        settings.engine_settings(),
+        info_month=settings.institutional.info_month,
+        first_year=settings.institutional.first_year,
+        target_year=settings.target_year,
+        exog=exog,
+        latest_annual=latest_annual,
+        latest_champions=latest_champions,
+        tracking=tracking,
+        progress=progress,
+        combinations=settings.backtest.combinations,
+        champion_rule=settings.backtest.champion_rule(),
         selection_first_year=settings.institutional.selection_first_year,
         extras=jobs.leading_extras(settings, indicators),
     )
 
 
 @task(name="nowcast", cache_key_fn=_cache_key, persist_result=True)
-def nowcast_step(frame: pd.DataFrame, data_dir: Path, key: dict[str, Any], unique_id: str = "total",
-                 indicators: pd.DataFrame | None = None) -> pd.DataFrame:
+def nowcast_step(
+    frame: pd.DataFrame,
+    data_dir: Path,
+    key: dict[str, Any],
+    unique_id: str = "total",
+    indicators: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """The month-by-month nowcast backtest of ``unique_id`` from the customs flash
     (``indicators``, already read and validated; default ``data_dir/indicators_monthly.csv``):
-    models.nowcast rows for outputs/nowcast.csv. ``key`` must name the indicators' content."""
+    models.applications.nowcast rows for outputs/nowcast.csv. ``key`` must name the indicators' content."""
     from features.calendar import flash_working_days
     from features.readers import read_indicators
-    from models.nowcast import backtest, flash_frame
+    from models.applications.nowcast import backtest, flash_frame
 
     if indicators is None:
         indicators = read_indicators(data_dir)
@@ -306,8 +384,14 @@ def nowcast_step(frame: pd.DataFrame, data_dir: Path, key: dict[str, Any], uniqu
 
 
 @task(name="tracking", cache_key_fn=_cache_key, persist_result=True)
-def tracking_step(frame: pd.DataFrame, settings: Settings, data_dir: Path, nowcast: pd.DataFrame | None,
-                  key: dict[str, Any], progress: bool = False) -> pd.DataFrame:
+def tracking_step(
+    frame: pd.DataFrame,
+    settings: Settings,
+    data_dir: Path,
+    nowcast: pd.DataFrame | None,
+    key: dict[str, Any],
+    progress: bool = False,
+) -> pd.DataFrame:
     """The in-year tracked annual totals of the embedded data (outputs/tracking.csv): the indicator
     file of ``data_dir`` through :func:`tracking_table`."""
     from features.readers import read_indicators
@@ -315,16 +399,21 @@ def tracking_step(frame: pd.DataFrame, settings: Settings, data_dir: Path, nowca
     return tracking_table(frame, read_indicators(data_dir), settings, nowcast, progress=progress)
 
 
-def tracking_table(frame: pd.DataFrame, indicators: pd.DataFrame, settings: Settings, nowcast: pd.DataFrame | None,
-                   progress: bool = False) -> pd.DataFrame:
-    """The in-year tracked annual totals (``models.inyear``) of the total and semiconductors for the
+def tracking_table(
+    frame: pd.DataFrame,
+    indicators: pd.DataFrame,
+    settings: Settings,
+    nowcast: pd.DataFrame | None,
+    progress: bool = False,
+) -> pd.DataFrame:
+    """The in-year tracked annual totals (``models.applications.inyear``) of the total and semiconductors for the
     institutional-comparison years through the target year: the total's flash nowcasts are
     ``nowcast``'s rows (the nowcast stage's), semiconductors' are made here from the customs
     group's flash when ``indicators`` has it; one series per worker (``runtime.n_jobs``). The
     monthly flow and the flash flow (flows/flash.py) both call it."""
     from features.calendar import flash_working_days
-    from models.engine import run_batches
-    from models.inyear import TRACKING_COLUMNS, InyearSettings, series_inputs, track_series
+    from models.applications.inyear import TRACKING_COLUMNS, InyearSettings, series_inputs, track_series
+    from models.core.engine import run_batches
 
     months = indicators.loc[indicators["indicator"].str.startswith("customs_"), "ds"]
     if months.empty:
@@ -335,46 +424,68 @@ def tracking_table(frame: pd.DataFrame, indicators: pd.DataFrame, settings: Sett
     last = int(frame["ds"].max().year)
     years = tuple(range(settings.institutional.first_year, max(last, min(settings.target_year, last + 1)) + 1))
     inyear = InyearSettings(n_paths=settings.models.n_paths, seed=settings.runtime.seed)
-    parts = run_batches(track_series, [(i, years, inyear) for i in inputs], n_jobs=settings.runtime.n_jobs,
-                        progress=progress, label="tracking", executor=settings.runtime.executor,
-                        dask_address=settings.runtime.dask_address)
+    parts = run_batches(
+        track_series,
+        [(i, years, inyear) for i in inputs],
+        n_jobs=settings.runtime.n_jobs,
+        progress=progress,
+        label="tracking",
+        executor=settings.runtime.executor,
+        dask_address=settings.runtime.dask_address,
+    )
     parts = [p for p in parts if not p.empty]
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=list(TRACKING_COLUMNS))
 
 
 # ====================================================================== printing
-def institutional_text(summary: pd.DataFrame, outlook: pd.DataFrame, target_year: int,
-                       comparison: pd.DataFrame | None = None) -> str:
+def institutional_text(
+    summary: pd.DataFrame, outlook: pd.DataFrame, target_year: int, comparison: pd.DataFrame | None = None
+) -> str:
     """What the flow prints of the comparison: per series and institution with at least two years,
     the institution's MAPE beside the champion's and the ensemble's over the same years (a year
-    where the model fell back is not counted: ``models.institutional``), the champion's 80%
+    where the model fell back is not counted: ``models.applications.institutional``), the champion's 80%
     coverage and both biases; the years where every model fell back (``comparison``'s
     ``fallback_only``); then the target year's outlooks beside the model."""
-    lines = ["pre-year outlooks vs the models (same years, fallback years not counted; MAPE %, coverage of the "
-             "champion's 80% interval, bias %):"]
+    lines = [
+        "pre-year outlooks vs the models (same years, fallback years not counted; MAPE %, coverage of the "
+        "champion's 80% interval, bias %):"
+    ]
     s = summary[(summary["n_years"] >= 2) & summary["model"].isin(["champion", "ensemble"])]
     flagged = fallback_years_text(comparison) if comparison is not None else ""
     if s.empty and not flagged:
         return ""
-    wide = pd.DataFrame() if s.empty else s.pivot_table(
-        index=["unique_id", "institution", "n_years", "institution_mape", "institution_bias_pct"],
-        columns="model", values=["model_mape", "model_coverage_80", "model_bias_pct"]).reset_index()
+    wide = (
+        pd.DataFrame()
+        if s.empty
+        else s.pivot_table(
+            index=["unique_id", "institution", "n_years", "institution_mape", "institution_bias_pct"],
+            columns="model",
+            values=["model_mape", "model_coverage_80", "model_bias_pct"],
+        ).reset_index()
+    )
     for r in wide.itertuples(index=False):
         row = dict(zip([c if isinstance(c, str) else "_".join(x for x in c if x) for c in wide.columns], r))
-        lines.append(f"  {row['unique_id']:<22} {row['institution']:<6} n={int(row['n_years']):>2}  "
-                     f"institution {row['institution_mape']:5.2f} (bias {row['institution_bias_pct']:+5.2f})  "
-                     f"champion {row.get('model_mape_champion', float('nan')):5.2f} "
-                     f"(80% cover {row.get('model_coverage_80_champion', float('nan')):.0%}, "
-                     f"bias {row.get('model_bias_pct_champion', float('nan')):+5.2f})  "
-                     f"ensemble {row.get('model_mape_ensemble', float('nan')):5.2f}")
+        lines.append(
+            f"  {row['unique_id']:<22} {row['institution']:<6} n={int(row['n_years']):>2}  "
+            f"institution {row['institution_mape']:5.2f} (bias {row['institution_bias_pct']:+5.2f})  "
+            f"champion {row.get('model_mape_champion', float('nan')):5.2f} "
+            f"(80% cover {row.get('model_coverage_80_champion', float('nan')):.0%}, "
+            f"bias {row.get('model_bias_pct_champion', float('nan')):+5.2f})  "
+            f"ensemble {row.get('model_mape_ensemble', float('nan')):5.2f}"
+        )
     if flagged:
         lines.append(flagged)
-    o = outlook[outlook["unique_id"].isin(["total", "item:semiconductors", "item:semiconductors_ministry"]) & (outlook["kind"] != "survey")]
+    o = outlook[
+        outlook["unique_id"].isin(["total", "item:semiconductors", "item:semiconductors_ministry"])
+        & (outlook["kind"] != "survey")
+    ]
     if not o.empty:
         lines.append(f"{target_year} outlooks beside the published champion (USD bn):")
         for r in o.itertuples(index=False):
-            lines.append(f"  {r.unique_id:<22} {r.institution:<6} {r.kind:<17} {r.projected_level_usd_bn:7.1f}  "
-                         f"model ({r.champion_model}) {r.model_usd_bn:7.1f} [80%: {r.model_lo_80:.1f}-{r.model_hi_80:.1f}]")
+            lines.append(
+                f"  {r.unique_id:<22} {r.institution:<6} {r.kind:<17} {r.projected_level_usd_bn:7.1f}  "
+                f"model ({r.champion_model}) {r.model_usd_bn:7.1f} [80%: {r.model_lo_80:.1f}-{r.model_hi_80:.1f}]"
+            )
     return "\n".join(lines)
 
 
@@ -386,7 +497,7 @@ def fallback_years_text(comparison: pd.DataFrame, shown: int = 3) -> str:
     rows = comparison[comparison["fallback_only"].astype(bool) & (comparison["kind"] == "pre-year outlook")]
     if rows.empty:
         return ""
-    from models.institutional import span_text
+    from models.applications.institutional import span_text
 
     years_of = rows.groupby("unique_id")["target_year"].agg(lambda y: span_text(sorted(set(y.astype(int)))))
     parts = []
@@ -394,8 +505,10 @@ def fallback_years_text(comparison: pd.DataFrame, shown: int = 3) -> str:
         names = sorted(ids.index.astype(str))
         more = f" and {len(names) - shown} more" if len(names) > shown else ""
         parts.append(f"{years}: {', '.join(names[:shown])}{more}")
-    return ("  no model fitted beyond the fallback (seasonal naive / naive: too little history; no model's skill): "
-            + "; ".join(parts))
+    return (
+        "  no model fitted beyond the fallback (seasonal naive / naive: too little history; no model's skill): "
+        + "; ".join(parts)
+    )
 
 
 def current_flow_run_id() -> str | None:
@@ -440,8 +553,10 @@ class StageRunner:
     def done(self, stage: str, start: float, *, cached: bool = False) -> None:
         self.seconds[stage] = round(time.perf_counter() - start, 3)
         self.cached[stage] = cached
-        progress(f"{self.names.index(stage) + 1}/{len(self.names)} {stage} done in {self.seconds[stage]:.1f} s"
-                 + (" (cached)" if cached else ""))
+        progress(
+            f"{self.names.index(stage) + 1}/{len(self.names)} {stage} done in {self.seconds[stage]:.1f} s"
+            + (" (cached)" if cached else "")
+        )
 
 
 def data_checks_key(data: DataSettings) -> dict[str, Any]:
@@ -469,50 +584,83 @@ def promotion(settings: Settings) -> tuple[bool, str]:
 
 
 # ====================================================================== the run
-def execute(settings: Settings, *, data_dir: Path | None = None,
-            before_publish: Callable[[Results], None] | None = None) -> PipelineResult:
+def execute(
+    settings: Settings, *, data_dir: Path | None = None, before_publish: Callable[[Results], None] | None = None
+) -> PipelineResult:
     """Body of the flow (call it inside a flow run: the steps are Prefect tasks).
     ``data_dir``: the embedded data folder (institutional tables; default the repo's data/).
     ``before_publish``: hook called with the assembled results just before publishing (tests).
     With ``runtime.executor: dask`` every stage uses ONE Dask cluster, started by the first stage
-    that fits and closed when the run ends, fails or is interrupted (``models.executors.dask_session``)."""
+    that fits and closed when the run ends, fails or is interrupted (``models.core.executors.dask_session``)."""
     from flows.update import resolve_target_year
-    from models.executors import dask_session
+    from models.core.executors import dask_session
 
     settings = resolve_target_year(settings)  # target_year: auto -> the year of the first unobserved month
     with dask_session():
         return _execute(settings, data_dir=data_dir, before_publish=before_publish)
 
 
-def _execute(settings: Settings, *, data_dir: Path | None,
-             before_publish: Callable[[Results], None] | None) -> PipelineResult:
+def _execute(
+    settings: Settings, *, data_dir: Path | None, before_publish: Callable[[Results], None] | None
+) -> PipelineResult:
     from flows.tracking import PipelineTracker
     from flows.update import active_data_dir
 
     data_dir = Path(data_dir) if data_dir is not None else active_data_dir(settings)
     compare = settings.data.source == "embedded"
-    stages = StageRunner(["ingest", "validate", "backtest", "forecast",
-                      *(["nowcast", "tracking", "institutional"] if compare else []),
-                      "reconcile", "mlflow", "publish"])
+    stages = StageRunner(
+        [
+            "ingest",
+            "validate",
+            "backtest",
+            "forecast",
+            *(["nowcast", "tracking", "institutional"] if compare else []),
+            "reconcile",
+            "mlflow",
+            "publish",
+        ]
+    )
     flow_run_id = current_flow_run_id()
-    run = RunRecord(run_id=flow_run_id or uuid.uuid4().hex, target_year=settings.target_year,
-                    started_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                    data_source=settings.data.source, data_origin=data_origin_of(settings, data_dir),
-                    config=settings.to_dict(), config_file=str(settings.config_file) if settings.config_file else None,
-                    code_version=code_version(), git_head=git_head(), packages=package_versions(),
-                    prefect_flow_run_id=flow_run_id)
-    tags = {"code_version": run.code_version, "target_year": settings.target_year, "data_source": settings.data.source,
-            "prefect_flow_run_id": run.prefect_flow_run_id or "", "git_head": run.git_head or ""}
-    with PipelineTracker(settings.mlflow, run_name=f"monthly-forecast {settings.target_year}", tags=tags,
-                         params={**settings.flat(), "code_version": run.code_version}) as tracker:
+    run = RunRecord(
+        run_id=flow_run_id or uuid.uuid4().hex,
+        target_year=settings.target_year,
+        started_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        data_source=settings.data.source,
+        data_origin=data_origin_of(settings, data_dir),
+        config=settings.to_dict(),
+        config_file=str(settings.config_file) if settings.config_file else None,
+        code_version=code_version(),
+        git_head=git_head(),
+        packages=package_versions(),
+        prefect_flow_run_id=flow_run_id,
+    )
+    tags = {
+        "code_version": run.code_version,
+        "target_year": settings.target_year,
+        "data_source": settings.data.source,
+        "prefect_flow_run_id": run.prefect_flow_run_id or "",
+        "git_head": run.git_head or "",
+    }
+    with PipelineTracker(
+        settings.mlflow,
+        run_name=f"monthly-forecast {settings.target_year}",
+        tags=tags,
+        params={**settings.flat(), "code_version": run.code_version},
+    ) as tracker:
         frame = stages.run("ingest", ingest, settings.data)
         digest, data_summary = stages.run("validate", validate, frame)
         tracker.set_tags({"data_hash": digest})
         tracker.log_dataset(frame, digest, settings.data)
-        progress(f"data: {data_summary['n_series']} series, {data_summary['n_rows']} rows, "
-                 f"{data_summary['first_month']}..{data_summary['last_month']} (hash {digest[:12]})")
-        base_key = {"data_hash": digest, "code_version": run.code_version, "seed": settings.runtime.seed,
-                    **data_checks_key(settings.data)}
+        progress(
+            f"data: {data_summary['n_series']} series, {data_summary['n_rows']} rows, "
+            f"{data_summary['first_month']}..{data_summary['last_month']} (hash {digest[:12]})"
+        )
+        base_key = {
+            "data_hash": digest,
+            "code_version": run.code_version,
+            "seed": settings.runtime.seed,
+            **data_checks_key(settings.data),
+        }
         hierarchy = load_hierarchy(frame, settings, data_dir)
         # the leading models of series the data has
         settings = jobs.leading_for(settings, frame, jobs.series_universe(settings, frame, data_dir))
@@ -520,38 +668,88 @@ def _execute(settings: Settings, *, data_dir: Path | None,
         indicators = jobs.leading_indicators(settings, data_dir)
         if indicators is not None:
             base_key["leading_indicators"] = table_hash(indicators[["indicator", "ds", "value", "available_from"]])
-        bt = stages.run("backtest", backtest_step, frame, settings, progress=True, hierarchy=hierarchy,
-                        indicators=indicators,
-                        key={**base_key, **settings.section_dict("models", "backtest"),
-                             "hierarchy": None if hierarchy is None else [list(p) for p in hierarchy.partitions]})
-        fc = stages.run("forecast", forecast_step, frame, settings, progress=True, indicators=indicators,
-                        key={**base_key, **settings.section_dict("models", "target_year")})
+        bt = stages.run(
+            "backtest",
+            backtest_step,
+            frame,
+            settings,
+            progress=True,
+            hierarchy=hierarchy,
+            indicators=indicators,
+            key={
+                **base_key,
+                **settings.section_dict("models", "backtest"),
+                "hierarchy": None if hierarchy is None else [list(p) for p in hierarchy.partitions],
+            },
+        )
+        fc = stages.run(
+            "forecast",
+            forecast_step,
+            frame,
+            settings,
+            progress=True,
+            indicators=indicators,
+            key={**base_key, **settings.section_dict("models", "target_year")},
+        )
         fc = jobs.with_combinations(fc, bt, settings)  # combination candidates: from the members, no refit
         inst = None
         if compare:
             # the flash bridge and the in-year tracking work on logs: signed series step aside
             positive = frame[~frame["unique_id"].map(settings.data.is_signed)]
             if "total" in set(positive["unique_id"]):
-                nowcast = stages.run("nowcast", nowcast_step, frame, data_dir,
-                                     key={**base_key, "tables": file_hash(data_dir / INDICATORS_FILE)})
+                nowcast = stages.run(
+                    "nowcast",
+                    nowcast_step,
+                    frame,
+                    data_dir,
+                    key={**base_key, "tables": file_hash(data_dir / INDICATORS_FILE)},
+                )
             else:
                 nowcast = None
-                progress("nowcast skipped: the total is signed (data.allow_negative / data.signed) and the flash "
-                         "bridge works on logs")
-            tracking = stages.run("tracking", tracking_step, positive, settings, data_dir, nowcast, progress=True,
-                                  key={**base_key, **settings.section_dict("institutional", "target_year"),
-                                       "n_paths": settings.models.n_paths, "tables": file_hash(data_dir / INDICATORS_FILE)})
-            inst = stages.run("institutional", institutional_step, frame, settings, data_dir,
-                              key={**base_key, **settings.section_dict("models", "institutional", "target_year"),
-                                   "tables": file_hash(data_dir / PROJECTIONS_FILE, data_dir / ACTUALS_FILE,
-                                                       data_dir / INDICATORS_FILE)},
-                              latest_annual=fc.annual,
-                              latest_champions=dict(zip(bt.champions["unique_id"], bt.champions["champion"])), progress=True,
-                              tracking=tracking, indicators=indicators)
+                progress(
+                    "nowcast skipped: the total is signed (data.allow_negative / data.signed) and the flash "
+                    "bridge works on logs"
+                )
+            tracking = stages.run(
+                "tracking",
+                tracking_step,
+                positive,
+                settings,
+                data_dir,
+                nowcast,
+                progress=True,
+                key={
+                    **base_key,
+                    **settings.section_dict("institutional", "target_year"),
+                    "n_paths": settings.models.n_paths,
+                    "tables": file_hash(data_dir / INDICATORS_FILE),
+                },
+            )
+            inst = stages.run(
+                "institutional",
+                institutional_step,
+                frame,
+                settings,
+                data_dir,
+                key={
+                    **base_key,
+                    **settings.section_dict("models", "institutional", "target_year"),
+                    "tables": file_hash(
+                        data_dir / PROJECTIONS_FILE, data_dir / ACTUALS_FILE, data_dir / INDICATORS_FILE
+                    ),
+                },
+                latest_annual=fc.annual,
+                latest_champions=dict(zip(bt.champions["unique_id"], bt.champions["champion"])),
+                progress=True,
+                tracking=tracking,
+                indicators=indicators,
+            )
         else:
             nowcast = tracking = None
-            progress(f"institutional comparison skipped: data source is {settings.data.source} "
-                     "(it needs the embedded dataset)")
+            progress(
+                f"institutional comparison skipped: data source is {settings.data.source} "
+                "(it needs the embedded dataset)"
+            )
         # each leading series' own indicator columns as of the forecast: reconciliation and MLflow
         own_exog = jobs.leading_exog(frame, settings, indicators, settings.forecast_end)
         if hierarchy is not None:  # coherent published champions (the base rows stay)
@@ -560,27 +758,58 @@ def _execute(settings: Settings, *, data_dir: Path | None,
             fc, bt, note = reconcile_step(fc, bt, frame, settings, hierarchy, own_exog)
             stages.done("reconcile", start)
             progress(f"reconcile: {note}")
-        results = assemble(frame, bt, fc, inst, run=replace(run, data_hash=digest, data=data_summary,
-                                                            mlflow_run_id=tracker.run_id,
-                                                            mlflow_experiment_id=tracker.experiment_id),
-                           nowcast=nowcast, tracking=tracking)
+        results = assemble(
+            frame,
+            bt,
+            fc,
+            inst,
+            run=replace(
+                run,
+                data_hash=digest,
+                data=data_summary,
+                mlflow_run_id=tracker.run_id,
+                mlflow_experiment_id=tracker.experiment_id,
+            ),
+            nowcast=nowcast,
+            tracking=tracking,
+        )
         # the forecast archive and what changed since the previous production run (flows/archive.py)
         results, archive_rows, scores = with_archive(
-            results, home=settings.data.home, vintage=active_vintage_id(settings), production=promotion(settings)[0],
-            target_year=settings.target_year, published_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+            results,
+            home=settings.data.home,
+            vintage=active_vintage_id(settings),
+            production=promotion(settings)[0],
+            target_year=settings.target_year,
+            published_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        )
         progress(f"changes: {results.run.changes['sentence']}")
         if settings.next_year_shown:  # target_year auto, data in the fourth quarter: next year too
-            results = results.with_run(next_year=next_year_total(results.tables["forecast_monthly.csv"],
-                                                                 settings.target_year + 1))
+            results = results.with_run(
+                next_year=next_year_total(results.tables["forecast_monthly.csv"], settings.target_year + 1)
+            )
 
         start = time.perf_counter()
-        tracker.log_results(results, fc.fitted, jobs.working_day_exog(frame, settings.forecast_end, settings),
-                            params_of={f: settings.models.params.get(f, {})
-                                       for f in (*settings.models.active(), *settings.models.leading_names())},
-                            series_exog=own_exog,
-                            champion_params=asdict(settings.backtest.champion_rule()))
-        tracker.log_headline({**archive_metrics(scores), **{f"changes_{k}": float(v) for k, v in
-                                                            results.run.changes.items() if k in ("new", "revised", "forecast")}})
+        tracker.log_results(
+            results,
+            fc.fitted,
+            jobs.working_day_exog(frame, settings.forecast_end, settings),
+            params_of={
+                f: settings.models.params.get(f, {})
+                for f in (*settings.models.active(), *settings.models.leading_names())
+            },
+            series_exog=own_exog,
+            champion_params=asdict(settings.backtest.champion_rule()),
+        )
+        tracker.log_headline(
+            {
+                **archive_metrics(scores),
+                **{
+                    f"changes_{k}": float(v)
+                    for k, v in results.run.changes.items()
+                    if k in ("new", "revised", "forecast")
+                },
+            }
+        )
         tracker.set_tags({"vintage": results.run.vintage, "changes": results.run.changes["sentence"]})
         stages.done("mlflow", start)
 
@@ -588,16 +817,27 @@ def _execute(settings: Settings, *, data_dir: Path | None,
             before_publish(results)
         paths, published = _publish(results, settings, tracker, stages, data_dir, archive_rows)
 
-    outcome = PipelineResult(outputs_dir=settings.publish.dir, paths=paths, run=published,
-                             institutional_text="" if inst is None else institutional_text(
-                                 inst.summary, inst.outlook, settings.target_year, inst.comparison))
+    outcome = PipelineResult(
+        outputs_dir=settings.publish.dir,
+        paths=paths,
+        run=published,
+        institutional_text=""
+        if inst is None
+        else institutional_text(inst.summary, inst.outlook, settings.target_year, inst.comparison),
+    )
     run_logger().info("%s", outcome.summary())
     print(outcome.summary(), flush=True)
     return outcome
 
 
-def _publish(results: Results, settings: Settings, tracker: Any, stages: StageRunner, data_dir: Path,
-             archive_rows: pd.DataFrame | None = None) -> tuple[list[Path], RunRecord]:
+def _publish(
+    results: Results,
+    settings: Settings,
+    tracker: Any,
+    stages: StageRunner,
+    data_dir: Path,
+    archive_rows: pd.DataFrame | None = None,
+) -> tuple[list[Path], RunRecord]:
     """Publish the tables and the report; once they are in place, append the run's rows to the
     forecast archive (a production run), move the registry's champion alias (only for a run on the
     production source) and write run.json with where it points."""
@@ -612,25 +852,41 @@ def _publish(results: Results, settings: Settings, tracker: Any, stages: StageRu
         try:
             record = tracker.promote_champion(allowed, reason)
         except Exception as exc:  # noqa: BLE001 - the outputs are published: record the failure, do not hide them
-            record = RegistryRecord(name=settings.mlflow.registered_model, promoted=False,
-                                    reason=f"registry error, alias not moved: {type(exc).__name__}: {exc}")
+            record = RegistryRecord(
+                name=settings.mlflow.registered_model,
+                promoted=False,
+                reason=f"registry error, alias not moved: {type(exc).__name__}: {exc}",
+            )
             progress(f"warning: {record.reason}")
-        done = results.with_run(champion_model=asdict(record), stage_seconds=dict(stages.seconds),
-                                cached=dict(stages.cached), finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+        done = results.with_run(
+            champion_model=asdict(record),
+            stage_seconds=dict(stages.seconds),
+            cached=dict(stages.cached),
+            finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        )
         tracker.log_headline(done.timing_metrics())
         final.append(done.run)
         return done.run.to_json()
 
-    paths = publish(results.tables, results.run.to_json(), settings.publish.dir, run_id=results.run.run_id,
-                    finalize=lambda staging: _write_report(results, staging, data_dir), on_published=on_published)
+    paths = publish(
+        results.tables,
+        results.run.to_json(),
+        settings.publish.dir,
+        run_id=results.run.run_id,
+        finalize=lambda staging: _write_report(results, staging, data_dir),
+        on_published=on_published,
+    )
     return paths, final[0]
 
 
 def next_year_total(monthly: pd.DataFrame, year: int) -> dict[str, Any] | None:
     """The total's champion monthly forecasts of ``year`` summed (USD; point forecast, no range: the
     annual ranges are simulated for the target year only), when all 12 months are forecast."""
-    rows = monthly.loc[(monthly["unique_id"] == "total") & monthly["is_champion"].astype(bool)
-                       & (pd.to_datetime(monthly["ds"]).dt.year == year)]
+    rows = monthly.loc[
+        (monthly["unique_id"] == "total")
+        & monthly["is_champion"].astype(bool)
+        & (pd.to_datetime(monthly["ds"]).dt.year == year)
+    ]
     if len(rows) != 12:
         return None
     return {"year": year, "model": str(rows["model"].iloc[0]), "forecast": float(rows["forecast"].sum())}
@@ -666,8 +922,9 @@ def with_source(settings: Settings, source: str | None) -> Settings:
 
 # ====================================================================== flows
 @flow(name=FLOW_NAME, log_prints=False, description="Backtest, forecast, compare and publish Korea's monthly exports.")
-def monthly_forecast(config_path: str | None = None, source: str | None = None,
-                     update: bool = False) -> PipelineResult | None:
+def monthly_forecast(
+    config_path: str | None = None, source: str | None = None, update: bool = False
+) -> PipelineResult | None:
     """Load the config (``config_path``, default the repo's config.yaml), optionally override
     ``data.source``, run every step and publish. ``update`` (the monthly deployment): first
     ``exportcast data update``; when nothing is new, say so in one line and publish nothing."""

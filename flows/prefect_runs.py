@@ -6,6 +6,7 @@ ids here. Only a flow run that is still RUNNING (or PENDING) is changed; one tha
 current Prefect API (another server or database) or already final is left as it is. Failures to
 reach the API are logged, never raised: cleaning up old runs must not stop the new one.
 """
+
 from __future__ import annotations
 
 import logging

@@ -12,6 +12,7 @@ in :func:`start_temporary_server`, or the test harness in ``tests/flows/conftest
 the start-up fails with a transport error or a time-out, it stops the half-started server and
 starts again on a new port, ``attempts`` times in all. Each failure is logged with its reason.
 """
+
 from __future__ import annotations
 
 import logging
@@ -42,8 +43,13 @@ def start_with_retries(start: Callable[[], T], attempts: int = START_ATTEMPTS) -
             stop_unstarted_server()
             if attempt == attempts:
                 raise
-            log.warning("Prefect's temporary API server did not start (attempt %d of %d: %s: %s); "
-                        "starting a fresh one", attempt, attempts, type(exc).__name__, exc)
+            log.warning(
+                "Prefect's temporary API server did not start (attempt %d of %d: %s: %s); starting a fresh one",
+                attempt,
+                attempts,
+                type(exc).__name__,
+                exc,
+            )
     raise AssertionError("unreachable")  # pragma: no cover
 
 

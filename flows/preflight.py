@@ -12,6 +12,7 @@
 
 Light imports only (no pandas, no Prefect): the CLI calls this before anything heavy.
 """
+
 from __future__ import annotations
 
 import os
@@ -48,9 +49,11 @@ def publish_dir_of(settings: Settings, publish_dir: Path | None = None) -> Path:
     own = publish_dir if publish_dir is not None else settings.publish.non_production_dir
     folder = Path(own).resolve() if own is not None else production / run_name(settings)
     if folder == production.resolve():
-        raise InputError(f"publish dir {folder}: is the production outputs folder (publish.dir), and data source "
-                         f"{settings.data.source} is not the production source {settings.mlflow.production_source} "
-                         "(mlflow.production_source); choose another folder")
+        raise InputError(
+            f"publish dir {folder}: is the production outputs folder (publish.dir), and data source "
+            f"{settings.data.source} is not the production source {settings.mlflow.production_source} "
+            "(mlflow.production_source); choose another folder"
+        )
     return folder
 
 
@@ -74,8 +77,10 @@ def check_publish_dir(out_dir: Path) -> Path:
     that could not publish fails at once with a message naming the folder."""
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
-        raise InputError(f"publish.dir {out_dir}: is a file, not a folder; choose a folder for the outputs "
-                         "(config publish.dir or EXPORTCAST__PUBLISH__DIR)")
+        raise InputError(
+            f"publish.dir {out_dir}: is a file, not a folder; choose a folder for the outputs "
+            "(config publish.dir or EXPORTCAST__PUBLISH__DIR)"
+        )
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         probe = out_dir / f".write-probe-{os.getpid()}"

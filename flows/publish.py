@@ -12,6 +12,7 @@ byte-identical; the staging folder is removed in every case.
 
 What the tables hold and how they are formatted is flows/results.py (the one schema).
 """
+
 from __future__ import annotations
 
 import os

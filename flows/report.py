@@ -21,13 +21,14 @@ provenance of the data is named as text, so it survives copying the report). Eve
 comes from data is escaped with ``html.escape``. Tables wrap their cells so they fit 1280 px
 without horizontal scrolling. The file is written atomically (temp file + os.replace).
 """
+
 from __future__ import annotations
 
 import base64
 import html
 import io
-import math
 import json
+import math
 import os
 import textwrap
 from collections.abc import Iterable, Mapping, Sequence
@@ -38,14 +39,36 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from models.reconcile import RECONCILED
 from flows.archive import CHANGES, FORECAST_ARCHIVE, score_archive, score_summary
-from flows.results import (CHAMPIONS, FORECAST_ANNUAL, FORECAST_MONTHLY, INSTITUTIONAL_COMPARISON,
-                           INSTITUTIONAL_OUTLOOK, INSTITUTIONAL_SUMMARY, NOWCAST, RUN_JSON, SCHEMAS, BACKTEST_METRICS,
-                           MODEL_FITS, TRACKING, Results, RunRecord, SchemaError)
+from flows.results import (
+    BACKTEST_METRICS,
+    CHAMPIONS,
+    FORECAST_ANNUAL,
+    FORECAST_MONTHLY,
+    INSTITUTIONAL_COMPARISON,
+    INSTITUTIONAL_OUTLOOK,
+    INSTITUTIONAL_SUMMARY,
+    MODEL_FITS,
+    NOWCAST,
+    RUN_JSON,
+    SCHEMAS,
+    TRACKING,
+    Results,
+    RunRecord,
+    SchemaError,
+)
+from models.selection.reconcile import RECONCILED
 
-__all__ = ["write_report", "write_results_report", "render_report", "load_inputs", "inputs_from_results",
-           "ReportInputs", "REPORT_NAME", "institution_colors"]
+__all__ = [
+    "write_report",
+    "write_results_report",
+    "render_report",
+    "load_inputs",
+    "inputs_from_results",
+    "ReportInputs",
+    "REPORT_NAME",
+    "institution_colors",
+]
 
 REPORT_NAME = "report.html"
 REPO = Path(__file__).resolve().parents[1]
@@ -56,9 +79,20 @@ BN = 1e9
 CHAMPION = "champion"
 PRE_YEAR = "pre-year outlook"
 #: published tables the report reads; the first three are required
-REPORT_TABLES: tuple[str, ...] = (FORECAST_MONTHLY, FORECAST_ANNUAL, CHAMPIONS, BACKTEST_METRICS, MODEL_FITS,
-                                  INSTITUTIONAL_COMPARISON, INSTITUTIONAL_SUMMARY, INSTITUTIONAL_OUTLOOK, NOWCAST,
-                                  TRACKING, FORECAST_ARCHIVE, CHANGES)
+REPORT_TABLES: tuple[str, ...] = (
+    FORECAST_MONTHLY,
+    FORECAST_ANNUAL,
+    CHAMPIONS,
+    BACKTEST_METRICS,
+    MODEL_FITS,
+    INSTITUTIONAL_COMPARISON,
+    INSTITUTIONAL_SUMMARY,
+    INSTITUTIONAL_OUTLOOK,
+    NOWCAST,
+    TRACKING,
+    FORECAST_ARCHIVE,
+    CHANGES,
+)
 REQUIRED_FILES: tuple[str, ...] = (FORECAST_MONTHLY, FORECAST_ANNUAL, CHAMPIONS)
 #: at most this many panels per group of fan charts (the rest are in forecast_monthly.csv)
 MAX_FANS = 24
@@ -88,15 +122,15 @@ class ReportInputs:
     comparison: pd.DataFrame | None = None
     summary: pd.DataFrame | None = None
     outlook: pd.DataFrame | None = None
-    nowcast: pd.DataFrame | None = None      # nowcast.csv (the month from the customs flash)
-    tracking: pd.DataFrame | None = None     # tracking.csv (the annual total through the year)
-    history: pd.DataFrame | None = None      # the data the run used (unique_id, ds, y, optional source)
-    meta: pd.DataFrame | None = None         # series.csv of the embedded dataset (names), when the run used it
+    nowcast: pd.DataFrame | None = None  # nowcast.csv (the month from the customs flash)
+    tracking: pd.DataFrame | None = None  # tracking.csv (the annual total through the year)
+    history: pd.DataFrame | None = None  # the data the run used (unique_id, ds, y, optional source)
+    meta: pd.DataFrame | None = None  # series.csv of the embedded dataset (names), when the run used it
     provenance: Path | None = None
     notes: dict[str, str] = field(default_factory=dict)
-    indicators: pd.DataFrame | None = None   # the embedded indicator table (the chip-cycle chart), when the run used it
-    archive: pd.DataFrame | None = None      # forecast_archive.csv (every production run's champion forecasts)
-    changes: pd.DataFrame | None = None      # changes.csv (what changed since the previous production run)
+    indicators: pd.DataFrame | None = None  # the embedded indicator table (the chip-cycle chart), when the run used it
+    archive: pd.DataFrame | None = None  # forecast_archive.csv (every production run's champion forecasts)
+    changes: pd.DataFrame | None = None  # changes.csv (what changed since the previous production run)
 
     @property
     def target_year(self) -> int:
@@ -117,11 +151,23 @@ class ReportInputs:
 def inputs_from_results(results: Results, data_dir: Path | None = None) -> ReportInputs:
     """The report's inputs from a run's assembled results (no file is read back)."""
     t = results.tables
-    inputs = ReportInputs(outputs_dir=None, monthly=t[FORECAST_MONTHLY], annual=t[FORECAST_ANNUAL],
-                          champions=t[CHAMPIONS], run=results.run, metrics=t[BACKTEST_METRICS], fits=t[MODEL_FITS],
-                          comparison=t[INSTITUTIONAL_COMPARISON], summary=t[INSTITUTIONAL_SUMMARY],
-                          outlook=t[INSTITUTIONAL_OUTLOOK], nowcast=t.get(NOWCAST), tracking=t.get(TRACKING),
-                          history=results.history, archive=t.get(FORECAST_ARCHIVE), changes=t.get(CHANGES))
+    inputs = ReportInputs(
+        outputs_dir=None,
+        monthly=t[FORECAST_MONTHLY],
+        annual=t[FORECAST_ANNUAL],
+        champions=t[CHAMPIONS],
+        run=results.run,
+        metrics=t[BACKTEST_METRICS],
+        fits=t[MODEL_FITS],
+        comparison=t[INSTITUTIONAL_COMPARISON],
+        summary=t[INSTITUTIONAL_SUMMARY],
+        outlook=t[INSTITUTIONAL_OUTLOOK],
+        nowcast=t.get(NOWCAST),
+        tracking=t.get(TRACKING),
+        history=results.history,
+        archive=t.get(FORECAST_ARCHIVE),
+        changes=t.get(CHANGES),
+    )
     if TRACKING not in t:
         inputs.notes[TRACKING] = "this run does not produce tracking.csv"
     _describe_data(inputs, Path(data_dir) if data_dir is not None else DEFAULT_DATA_DIR, read_history=False)
@@ -133,7 +179,9 @@ def load_inputs(outputs_dir: Path, data_dir: Path | None = None) -> ReportInputs
     data the run used; a missing optional file becomes a note."""
     outputs_dir = Path(outputs_dir)
     if not outputs_dir.is_dir():
-        raise FileNotFoundError(f"outputs folder {outputs_dir} does not exist: run the pipeline (`exportcast run`) first")
+        raise FileNotFoundError(
+            f"outputs folder {outputs_dir} does not exist: run the pipeline (`exportcast run`) first"
+        )
     for name in REQUIRED_FILES:
         if not (outputs_dir / name).is_file():
             raise FileNotFoundError(f"{outputs_dir / name} not found: the report needs the published forecasts")
@@ -157,11 +205,23 @@ def load_inputs(outputs_dir: Path, data_dir: Path | None = None) -> ReportInputs
             raise ReportError(str(exc)) from None
     else:
         notes[RUN_JSON] = f"{RUN_JSON} was not found in {outputs_dir}"
-    inputs = ReportInputs(outputs_dir=outputs_dir, monthly=tables[FORECAST_MONTHLY], annual=tables[FORECAST_ANNUAL],
-                          champions=tables[CHAMPIONS], run=run, metrics=tables[BACKTEST_METRICS], fits=tables[MODEL_FITS],
-                          comparison=tables[INSTITUTIONAL_COMPARISON], summary=tables[INSTITUTIONAL_SUMMARY],
-                          outlook=tables[INSTITUTIONAL_OUTLOOK], nowcast=tables[NOWCAST], tracking=tables[TRACKING],
-                          notes=notes, archive=tables[FORECAST_ARCHIVE], changes=tables[CHANGES])
+    inputs = ReportInputs(
+        outputs_dir=outputs_dir,
+        monthly=tables[FORECAST_MONTHLY],
+        annual=tables[FORECAST_ANNUAL],
+        champions=tables[CHAMPIONS],
+        run=run,
+        metrics=tables[BACKTEST_METRICS],
+        fits=tables[MODEL_FITS],
+        comparison=tables[INSTITUTIONAL_COMPARISON],
+        summary=tables[INSTITUTIONAL_SUMMARY],
+        outlook=tables[INSTITUTIONAL_OUTLOOK],
+        nowcast=tables[NOWCAST],
+        tracking=tables[TRACKING],
+        notes=notes,
+        archive=tables[FORECAST_ARCHIVE],
+        changes=tables[CHANGES],
+    )
     _describe_data(inputs, Path(data_dir) if data_dir is not None else DEFAULT_DATA_DIR, read_history=True)
     return inputs
 
@@ -183,12 +243,14 @@ def _describe_data(inputs: ReportInputs, data_dir: Path, *, read_history: bool) 
             checks = {k: data[k] for k in ("strict", "allow_negative", "signed", "plausibility_factor") if k in data}
             inputs.history = read_user_csv(inputs.run.data_origin, **checks)
         elif read_history:
-            inputs.notes["dataset"] = (f"the {source} data of this run is not stored with the outputs; "
-                                       "charts show forecasts only")
+            inputs.notes["dataset"] = (
+                f"the {source} data of this run is not stored with the outputs; charts show forecasts only"
+            )
     except Exception as exc:  # noqa: BLE001 - any failure of the dataset becomes a visible note, not a crash
         where = data_dir if source == "embedded" else (inputs.run.data_origin if inputs.run else source)
-        inputs.notes["dataset"] = (f"the dataset in {where} could not be read ({type(exc).__name__}: {exc}); "
-                                   "charts show forecasts only")
+        inputs.notes["dataset"] = (
+            f"the dataset in {where} could not be read ({type(exc).__name__}: {exc}); charts show forecasts only"
+        )
     if source == "embedded":
         for candidate in (data_dir / "PROVENANCE.md", REPO.parent / "shared" / "data" / "raw" / "PROVENANCE.md"):
             if candidate.is_file():
@@ -243,7 +305,9 @@ def _truthy(series: pd.Series) -> pd.Series:
 def _names(inputs: ReportInputs) -> dict[str, str]:
     names: dict[str, str] = {}
     if inputs.meta is not None and "name_en" in inputs.meta.columns:
-        names = {str(u): str(n) for u, n in zip(inputs.meta["unique_id"], inputs.meta["name_en"]) if isinstance(n, str) and n}
+        names = {
+            str(u): str(n) for u, n in zip(inputs.meta["unique_id"], inputs.meta["name_en"]) if isinstance(n, str) and n
+        }
     return names
 
 
@@ -294,25 +358,38 @@ def _png(fig: Any, alt: str) -> str:
     fig.savefig(buffer, format="png", dpi=100)
     width, height = (int(round(v)) for v in fig.get_size_inches() * 100)
     data = base64.b64encode(buffer.getvalue()).decode("ascii")
-    return (f'<img class="chart" alt="{_e(alt)}" width="{width}" height="{height}" '
-            f'src="data:image/png;base64,{data}">')
+    return f'<img class="chart" alt="{_e(alt)}" width="{width}" height="{height}" src="data:image/png;base64,{data}">'
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]], *, classes: Sequence[str] | None = None,
-           caption: str | None = None, numeric: Iterable[int] = (), raw: bool = False, widths: Sequence[str] | None = None) -> str:
+def _table(
+    header: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    *,
+    classes: Sequence[str] | None = None,
+    caption: str | None = None,
+    numeric: Iterable[int] = (),
+    raw: bool = False,
+    widths: Sequence[str] | None = None,
+) -> str:
     """An HTML table. Cells are escaped unless ``raw`` (then the caller escaped them)."""
     numeric = set(numeric)
     cell = (lambda v: v) if raw else _e
-    parts = ['<table' + (f' class="{" ".join(classes)}"' if classes else '') + '>']
+    parts = ["<table" + (f' class="{" ".join(classes)}"' if classes else "") + ">"]
     if caption:
         parts.append(f"<caption>{_e(caption)}</caption>")
     if widths:
         parts.append("<colgroup>" + "".join(f'<col style="width:{w}">' for w in widths) + "</colgroup>")
-    parts.append("<thead><tr>" + "".join(f'<th{" class=num" if i in numeric else ""}>{_e(h)}</th>'
-                                         for i, h in enumerate(header)) + "</tr></thead><tbody>")
+    parts.append(
+        "<thead><tr>"
+        + "".join(f"<th{' class=num' if i in numeric else ''}>{_e(h)}</th>" for i, h in enumerate(header))
+        + "</tr></thead><tbody>"
+    )
     for row in rows:
-        parts.append("<tr>" + "".join(f'<td{" class=num" if i in numeric else ""}>{cell(v)}</td>'
-                                      for i, v in enumerate(row)) + "</tr>")
+        parts.append(
+            "<tr>"
+            + "".join(f"<td{' class=num' if i in numeric else ''}>{cell(v)}</td>" for i, v in enumerate(row))
+            + "</tr>"
+        )
     parts.append("</tbody></table>")
     return "".join(parts)
 
@@ -323,9 +400,14 @@ def _note(text: str) -> str:
 
 # =========================================================================== sections
 #: run.json fields shown in the report's header (RunRecord fields, so they cannot drift from the writer)
-HEADER_FACTS: tuple[tuple[str, str], ...] = (("run_id", "run"), ("started_at", "started"), ("git_head", "code"),
-                                             ("data_hash", "data"), ("data_source", "data source"),
-                                             ("data_origin", "from"))
+HEADER_FACTS: tuple[tuple[str, str], ...] = (
+    ("run_id", "run"),
+    ("started_at", "started"),
+    ("git_head", "code"),
+    ("data_hash", "data"),
+    ("data_source", "data source"),
+    ("data_origin", "from"),
+)
 
 
 def _section_header(inputs: ReportInputs) -> str:
@@ -339,18 +421,24 @@ def _section_header(inputs: ReportInputs) -> str:
                 facts.append(f"<span><b>{_e(label)}</b> {_e(text)}</span>")
         if run.data.get("last_month"):
             facts.append(f"<span><b>data through</b> {_e(run.data['last_month'])}</span>")
-    return (f"<header><h1>Korea's exports: {inputs.target_year} forecast report</h1>"
-            f'<p class="facts">{" ".join(facts) if facts else "run facts unavailable (no run.json)"}</p>'
-            "<p class=\"lead\">USD bn, not seasonally adjusted. The champion model of each series is the "
-            "median ensemble unless another candidate had a lower mean error in the rolling backtest by more than "
-            "the noise across windows (see Champions); ranges are the 80% and 95% prediction "
-            "intervals of the calendar-year total from joint sample paths.</p></header>")
+    return (
+        f"<header><h1>Korea's exports: {inputs.target_year} forecast report</h1>"
+        f'<p class="facts">{" ".join(facts) if facts else "run facts unavailable (no run.json)"}</p>'
+        '<p class="lead">USD bn, not seasonally adjusted. The champion model of each series is the '
+        "median ensemble unless another candidate had a lower mean error in the rolling backtest by more than "
+        "the noise across windows (see Champions); ranges are the 80% and 95% prediction "
+        "intervals of the calendar-year total from joint sample paths.</p></header>"
+    )
 
 
 # =========================================================================== series groups
 #: the report's groups, in order: key -> heading
-GROUP_TITLES: dict[str, str] = {"total": "Total", "item": "Items", "destination": "Destinations and regions",
-                                "other": "Other series"}
+GROUP_TITLES: dict[str, str] = {
+    "total": "Total",
+    "item": "Items",
+    "destination": "Destinations and regions",
+    "other": "Other series",
+}
 GROUP_OF_PREFIX = {"item": "item", "destination": "destination"}
 
 
@@ -373,11 +461,17 @@ class SeriesGroup:
 def _meta_rows(inputs: ReportInputs) -> dict[str, dict[str, str]]:
     if inputs.meta is None or "unique_id" not in inputs.meta.columns:
         return {}
-    return {str(r["unique_id"]): {k: ("" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v).strip())
-                                  for k, v in r.items()} for r in inputs.meta.to_dict("records")}
+    return {
+        str(r["unique_id"]): {
+            k: ("" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v).strip()) for k, v in r.items()
+        }
+        for r in inputs.meta.to_dict("records")
+    }
 
 
-def series_groups(inputs: ReportInputs, ids: Iterable[str], size: Mapping[str, float] | None = None) -> list[SeriesGroup]:
+def series_groups(
+    inputs: ReportInputs, ids: Iterable[str], size: Mapping[str, float] | None = None
+) -> list[SeriesGroup]:
     """The series grouped as total, items and destinations: by series.csv's ``hierarchy`` (else
     ``level``); a series with a ``parent`` is a member of the hierarchy, one without is listed
     after the members, as outside it; without series metadata (a user's CSV) by the id's prefix (``item:``,
@@ -445,8 +539,14 @@ def _repeats(inputs: ReportInputs, uid: str, model_used: str) -> str:
     return f"repeats its last 12 months (to {y.index[-1]:%Y-%m})"
 
 
-def naive_wording(inputs: ReportInputs, uid: str, champion: str, n_months: int | None,
-                  fit: Mapping[str, Any] | None, champion_reason: str = "") -> str | None:
+def naive_wording(
+    inputs: ReportInputs,
+    uid: str,
+    champion: str,
+    n_months: int | None,
+    fit: Mapping[str, Any] | None,
+    champion_reason: str = "",
+) -> str | None:
     """Words for a series whose forecast is a naive repeat (``None`` for any other): a champion
     that fell back because the series is short says "12 months of history: repeats last year";
     a fallback after a failed fit names the failure; a seasonal naive champion chosen on its
@@ -458,8 +558,11 @@ def naive_wording(inputs: ReportInputs, uid: str, champion: str, n_months: int |
     what = _repeats(inputs, uid, used)
     reason = str(fit.get("reason") or "")
     status = str(fit.get("status") or "")
-    short = (reason.startswith(("short series", "sparse series")) or " needs " in reason
-             or champion_reason.startswith("no backtest window"))
+    short = (
+        reason.startswith(("short series", "sparse series"))
+        or " needs " in reason
+        or champion_reason.startswith("no backtest window")
+    )
     history = f"{n_months} months of history" if n_months is not None else "short history"
     if short:
         return f"{history}: {what}"
@@ -475,8 +578,11 @@ def _headline_rows(inputs: ReportInputs) -> pd.DataFrame:
     repeat, the words that say so."""
     year = inputs.target_year
     champions = inputs.champion_of
-    reasons = {str(u): str(r) for u, r in zip(inputs.champions["unique_id"], inputs.champions["reason"])} \
-        if "reason" in inputs.champions.columns else {}
+    reasons = (
+        {str(u): str(r) for u, r in zip(inputs.champions["unique_id"], inputs.champions["reason"])}
+        if "reason" in inputs.champions.columns
+        else {}
+    )
     annual = inputs.annual[inputs.annual["year"] == year]
     rows = _champion_rows(inputs, annual).drop_duplicates("unique_id")
     fits = _fit_of(inputs)
@@ -485,20 +591,51 @@ def _headline_rows(inputs: ReportInputs) -> pd.DataFrame:
         uid = str(r.unique_id)
         model = champions[uid]
         fit = fits.get((uid, model))
-        used = str(fit.get("model_used")) if fit and isinstance(fit.get("model_used"), str) and fit.get("model_used") else model
+        used = (
+            str(fit.get("model_used"))
+            if fit and isinstance(fit.get("model_used"), str) and fit.get("model_used")
+            else model
+        )
         base = _reconciled_base(fit)
         if base:  # the reconciled champion: name the base model it reconciles
             model = used = f"{base}, reconciled"
         prior, n_prior = _complete_year_total(inputs, uid, year - 1)
         change = 100.0 * (r.forecast - prior) / prior if prior and _is_num(r.forecast) else float("nan")
         n_months = months_of_history(inputs, uid, fit)
-        out.append({"unique_id": uid, "model": model, "model_used": used, "reconciled": bool(base),
-                    "forecast": r.forecast / BN, "lo_80": r.lo_80 / BN, "hi_80": r.hi_80 / BN, "lo_95": r.lo_95 / BN,
-                    "hi_95": r.hi_95 / BN, "prior": prior / BN if prior else float("nan"), "n_prior": n_prior,
-                    "change_pct": change, "n_months": n_months,
-                    "wording": naive_wording(inputs, uid, model, n_months, fit, reasons.get(uid, ""))})
-    columns = ["unique_id", "model", "model_used", "reconciled", "forecast", "lo_80", "hi_80", "lo_95", "hi_95", "prior", "n_prior",
-               "change_pct", "n_months", "wording"]
+        out.append(
+            {
+                "unique_id": uid,
+                "model": model,
+                "model_used": used,
+                "reconciled": bool(base),
+                "forecast": r.forecast / BN,
+                "lo_80": r.lo_80 / BN,
+                "hi_80": r.hi_80 / BN,
+                "lo_95": r.lo_95 / BN,
+                "hi_95": r.hi_95 / BN,
+                "prior": prior / BN if prior else float("nan"),
+                "n_prior": n_prior,
+                "change_pct": change,
+                "n_months": n_months,
+                "wording": naive_wording(inputs, uid, model, n_months, fit, reasons.get(uid, "")),
+            }
+        )
+    columns = [
+        "unique_id",
+        "model",
+        "model_used",
+        "reconciled",
+        "forecast",
+        "lo_80",
+        "hi_80",
+        "lo_95",
+        "hi_95",
+        "prior",
+        "n_prior",
+        "change_pct",
+        "n_months",
+        "wording",
+    ]
     return pd.DataFrame(out, columns=columns).reset_index(drop=True)
 
 
@@ -507,8 +644,16 @@ def _change_text(row: Any) -> str:
     return _growth_text(row.change_pct, row.wording if isinstance(row.wording, str) else None)
 
 
-HEADLINE_HEADER = ("Series", "Champion", "History (months)", "{year} forecast", "80% range", "95% range",
-                   "{prior} actual", "Change on {prior}")
+HEADLINE_HEADER = (
+    "Series",
+    "Champion",
+    "History (months)",
+    "{year} forecast",
+    "80% range",
+    "95% range",
+    "{prior} actual",
+    "Change on {prior}",
+)
 HEADLINE_NUMERIC = (2, 3, 4, 5, 6)
 HEADLINE_WIDTHS = ("19%", "12%", "8%", "9%", "12%", "12%", "11%", "17%")
 
@@ -517,8 +662,16 @@ def _headline_cells(row: Any, names: dict[str, str]) -> list[str]:
     prior = fmt_bn(row.prior) if _is_num(row.prior) else f"incomplete ({row.n_prior}/12 months)"
     champion = str(row.model) if row.model_used == str(row.model) else f"{row.model} → {row.model_used}"
     months = str(int(row.n_months)) if _is_num(row.n_months) else "–"
-    return [_label(row.unique_id, names), champion, months, fmt_bn(row.forecast), fmt_range(row.lo_80, row.hi_80),
-            fmt_range(row.lo_95, row.hi_95), prior, _change_text(row)]
+    return [
+        _label(row.unique_id, names),
+        champion,
+        months,
+        fmt_bn(row.forecast),
+        fmt_range(row.lo_80, row.hi_80),
+        fmt_range(row.lo_95, row.hi_95),
+        prior,
+        _change_text(row),
+    ]
 
 
 def _section_headline(inputs: ReportInputs) -> str:
@@ -535,36 +688,58 @@ def _section_headline(inputs: ReportInputs) -> str:
         if isinstance(t.wording, str) and t.wording:
             change = f" ({t.wording})"
         else:
-            change = (f", {fmt_pct(t.change_pct, signed=True)} on {year - 1} ({fmt_bn(t.prior)} bn)"
-                      if _is_num(t.change_pct) else "")
-        parts.append(f'<p class="headline">Total exports {year}: <b>{fmt_bn(t.forecast)} bn USD</b>{_e(change)} '
-                     f'<span class="range">80% range {fmt_range(t.lo_80, t.hi_80)}, '
-                     f'95% range {fmt_range(t.lo_95, t.hi_95)}</span> '
-                     f'<span class="model">({_e(t.model)})</span></p>')
+            change = (
+                f", {fmt_pct(t.change_pct, signed=True)} on {year - 1} ({fmt_bn(t.prior)} bn)"
+                if _is_num(t.change_pct)
+                else ""
+            )
+        parts.append(
+            f'<p class="headline">Total exports {year}: <b>{fmt_bn(t.forecast)} bn USD</b>{_e(change)} '
+            f'<span class="range">80% range {fmt_range(t.lo_80, t.hi_80)}, '
+            f"95% range {fmt_range(t.lo_95, t.hi_95)}</span> "
+            f'<span class="model">({_e(t.model)})</span></p>'
+        )
     nxt = inputs.run.next_year if inputs.run is not None else None
     if nxt:
-        parts.append(f'<p class="headline">Total exports {nxt["year"]} (next year; the data reach the fourth '
-                     f'quarter): <b>{fmt_bn(nxt["forecast"])} bn USD</b> <span class="range">the sum of the monthly '
-                     f'forecasts (no range: the annual ranges are simulated for {year})</span> '
-                     f'<span class="model">({_e(nxt["model"])})</span></p>')
+        parts.append(
+            f'<p class="headline">Total exports {nxt["year"]} (next year; the data reach the fourth '
+            f'quarter): <b>{fmt_bn(nxt["forecast"])} bn USD</b> <span class="range">the sum of the monthly '
+            f"forecasts (no range: the annual ranges are simulated for {year})</span> "
+            f'<span class="model">({_e(nxt["model"])})</span></p>'
+        )
     by_id = {str(r.unique_id): r for r in table.itertuples(index=False)}
     size = {u: r.forecast for u, r in by_id.items()}
     header = [h.format(year=year, prior=year - 1) for h in HEADLINE_HEADER]
     for group in series_groups(inputs, by_id, size):
         parts.append(f'<h3 id="headline-{group.key}">{_e(group.title)}</h3>')
         rows = [_headline_cells(by_id[u], names) for u in group.members]
-        body = "".join("<tr>" + "".join(f'<td{" class=num" if i in HEADLINE_NUMERIC else ""}>{_e(v)}</td>'
-                                        for i, v in enumerate(row)) + "</tr>" for row in rows)
+        body = "".join(
+            "<tr>"
+            + "".join(f"<td{' class=num' if i in HEADLINE_NUMERIC else ''}>{_e(v)}</td>" for i, v in enumerate(row))
+            + "</tr>"
+            for row in rows
+        )
         if group.outside:
-            body += (f'<tr class="sub"><td colspan="{len(header)}">Outside the hierarchy (not in the partition of '
-                     f'{_e(_label(group.parent, names)) if group.parent else "the parent"})</td></tr>')
-            body += "".join("<tr>" + "".join(f'<td{" class=num" if i in HEADLINE_NUMERIC else ""}>{_e(v)}</td>'
-                                             for i, v in enumerate(_headline_cells(by_id[u], names))) + "</tr>"
-                            for u in group.outside)
-        parts.append('<table class="data"><colgroup>' + "".join(f'<col style="width:{w}">' for w in HEADLINE_WIDTHS)
-                     + "</colgroup><thead><tr>"
-                     + "".join(f'<th{" class=num" if i in HEADLINE_NUMERIC else ""}>{_e(h)}</th>' for i, h in enumerate(header))
-                     + f"</tr></thead><tbody>{body}</tbody></table>")
+            body += (
+                f'<tr class="sub"><td colspan="{len(header)}">Outside the hierarchy (not in the partition of '
+                f"{_e(_label(group.parent, names)) if group.parent else 'the parent'})</td></tr>"
+            )
+            body += "".join(
+                "<tr>"
+                + "".join(
+                    f"<td{' class=num' if i in HEADLINE_NUMERIC else ''}>{_e(v)}</td>"
+                    for i, v in enumerate(_headline_cells(by_id[u], names))
+                )
+                + "</tr>"
+                for u in group.outside
+            )
+        parts.append(
+            '<table class="data"><colgroup>'
+            + "".join(f'<col style="width:{w}">' for w in HEADLINE_WIDTHS)
+            + "</colgroup><thead><tr>"
+            + "".join(f"<th{' class=num' if i in HEADLINE_NUMERIC else ''}>{_e(h)}</th>" for i, h in enumerate(header))
+            + f"</tr></thead><tbody>{body}</tbody></table>"
+        )
         if group.parent and len(group.members) > 1 and group.parent in by_id:
             parts.append(_note(_partition_note(group, by_id, names)))
     parts.append(_outlook_block(inputs))
@@ -586,11 +761,16 @@ def _partition_note(group: SeriesGroup, by_id: Mapping[str, Any], names: dict[st
     parent = float(by_id[group.parent].forecast)
     gap = 100.0 * (total - parent) / parent if parent else float("nan")
     reconciled = all(bool(by_id[u].reconciled) for u in [*group.members, group.parent])
-    how = ("the champions are reconciled over the hierarchy (MinT with the total's own forecast kept; see the "
-           "backtest section for what it costs or gains)" if reconciled
-           else "each series is forecast on its own (not reconciled)")
-    return (f"The {len(group.members)} {group.title.lower()} in the hierarchy sum to {fmt_bn(total)} bn, "
-            f"{fmt_pct(gap, signed=True)} on the {_label(group.parent, names)} forecast ({fmt_bn(parent)} bn): {how}.")
+    how = (
+        "the champions are reconciled over the hierarchy (MinT with the total's own forecast kept; see the "
+        "backtest section for what it costs or gains)"
+        if reconciled
+        else "each series is forecast on its own (not reconciled)"
+    )
+    return (
+        f"The {len(group.members)} {group.title.lower()} in the hierarchy sum to {fmt_bn(total)} bn, "
+        f"{fmt_pct(gap, signed=True)} on the {_label(group.parent, names)} forecast ({fmt_bn(parent)} bn): {how}."
+    )
 
 
 def _growth_text(pct: Any, wording: str | None) -> str:
@@ -604,13 +784,17 @@ def _outlook_block(inputs: ReportInputs) -> str:
     year = inputs.target_year
     names = _names(inputs)
     if inputs.outlook is None:
-        return _note(f"institutional_outlook.csv was not found in {inputs.where}: the institutions' {year} "
-                     "projections are not shown beside the model")
+        return _note(
+            f"institutional_outlook.csv was not found in {inputs.where}: the institutions' {year} "
+            "projections are not shown beside the model"
+        )
     o = inputs.outlook[inputs.outlook["target_year"] == year]
     if o.empty:
         if inputs.run is not None and not inputs.run.institutional_compared:
-            return _note(f"the institutions' {year} projections are compared only on the embedded dataset "
-                         f"(this run used {inputs.run.data_source} data)")
+            return _note(
+                f"the institutions' {year} projections are compared only on the embedded dataset "
+                f"(this run used {inputs.run.data_source} data)"
+            )
         return _note(f"no institutional projection for {year}")
     # a champion that repeats the past says so beside its growth (never a bare "+0.0%")
     headline = _headline_rows(inputs)
@@ -626,20 +810,52 @@ def _outlook_block(inputs: ReportInputs) -> str:
         where = _where_in_range(level, lo, hi)
         if where in ("below", "above"):
             outside.append(f"{r.institution} on {_label(str(r.unique_id), names)} ({where})")
-        rows.append([_label(str(r.unique_id), names), r.institution, r.kind, printed, growth,
-                     fmt_bn(level) + ("" if _is_num(r.projected_usd_bn) or not _is_num(level) else " *"),
-                     fmt_bn(r.model_usd_bn), model_rng, where,
-                     _growth_text(getattr(r, "model_growth_pct", None), repeats.get(str(r.unique_id)))])
-    disagree = (f" {len(outside)} of {len(rows)} projections lie outside the model's 80% range: "
-                f"{'; '.join(outside)}. There the model and the institution disagree by more than the model's own "
-                "uncertainty; the model sees only the series' own history." if outside else "")
-    return (f"<h3>Beside the institutions' {year} projections</h3>"
-            + _table(["Series", "Institution", "Kind", "Level", "Growth", "Level compared", "Model", "Model 80%",
-                      "Level vs model 80%", "Model growth"],
-                     rows, numeric=(3, 4, 5, 6, 7, 8, 9), classes=["data"],
-                     widths=["14%", "11%", "10%", "7%", "6%", "8%", "7%", "11%", "9%", "17%"])
-            + _note("* growth-only projection: level = previous year's actual x (1 + growth). The model column uses "
-                    "all data; the institutions published with data through October of the year before." + disagree))
+        rows.append(
+            [
+                _label(str(r.unique_id), names),
+                r.institution,
+                r.kind,
+                printed,
+                growth,
+                fmt_bn(level) + ("" if _is_num(r.projected_usd_bn) or not _is_num(level) else " *"),
+                fmt_bn(r.model_usd_bn),
+                model_rng,
+                where,
+                _growth_text(getattr(r, "model_growth_pct", None), repeats.get(str(r.unique_id))),
+            ]
+        )
+    disagree = (
+        f" {len(outside)} of {len(rows)} projections lie outside the model's 80% range: "
+        f"{'; '.join(outside)}. There the model and the institution disagree by more than the model's own "
+        "uncertainty; the model sees only the series' own history."
+        if outside
+        else ""
+    )
+    return (
+        f"<h3>Beside the institutions' {year} projections</h3>"
+        + _table(
+            [
+                "Series",
+                "Institution",
+                "Kind",
+                "Level",
+                "Growth",
+                "Level compared",
+                "Model",
+                "Model 80%",
+                "Level vs model 80%",
+                "Model growth",
+            ],
+            rows,
+            numeric=(3, 4, 5, 6, 7, 8, 9),
+            classes=["data"],
+            widths=["14%", "11%", "10%", "7%", "6%", "8%", "7%", "11%", "9%", "17%"],
+        )
+        + _note(
+            "* growth-only projection: level = previous year's actual x (1 + growth). The model column uses "
+            "all data; the institutions published with data through October of the year before." + disagree
+        )
+    )
 
 
 def _where_in_range(level: Any, lo: Any, hi: Any) -> str:
@@ -679,7 +895,9 @@ def _draw_fan(ax: Any, inputs: ReportInputs, uid: str, fc: pd.DataFrame, years: 
     return n_hist
 
 
-def _fan_chart(inputs: ReportInputs, uid: str, label: str, fc: pd.DataFrame, size: tuple[float, float] = (12.0, 3.2)) -> str:
+def _fan_chart(
+    inputs: ReportInputs, uid: str, label: str, fc: pd.DataFrame, size: tuple[float, float] = (12.0, 3.2)
+) -> str:
     fig = _figure(*size)
     ax = fig.subplots()
     n_hist = _draw_fan(ax, inputs, uid, fc, HISTORY_YEARS, lw=1.4)
@@ -687,12 +905,14 @@ def _fan_chart(inputs: ReportInputs, uid: str, label: str, fc: pd.DataFrame, siz
     ax.set_ylabel("USD bn / month", fontsize=8)
     _finish_axes(fig, ax, loc="upper left", ncol=4)
     model = str(fc["model"].iloc[0]) if len(fc) else "no model"
-    return _png(fig, f"{label}: {n_hist} months of history and {len(fc)} forecast months ({model}) "
-                     "with 80% and 95% bands")
+    return _png(
+        fig, f"{label}: {n_hist} months of history and {len(fc)} forecast months ({model}) with 80% and 95% bands"
+    )
 
 
-def _fan_panels(inputs: ReportInputs, group: SeriesGroup, ids: Sequence[str], fc: pd.DataFrame,
-                titles: Mapping[str, str]) -> str:
+def _fan_panels(
+    inputs: ReportInputs, group: SeriesGroup, ids: Sequence[str], fc: pd.DataFrame, titles: Mapping[str, str]
+) -> str:
     """Small multiples: one panel per series of a group (own y scale), one legend."""
     from matplotlib.dates import DateFormatter, YearLocator
 
@@ -710,14 +930,17 @@ def _fan_panels(inputs: ReportInputs, group: SeriesGroup, ids: Sequence[str], fc
         ax.grid(alpha=0.25, lw=0.5)
         for side in ("top", "right"):
             ax.spines[side].set_visible(False)
-    for ax in list(axes.flat)[len(ids):]:
+    for ax in list(axes.flat)[len(ids) :]:
         ax.set_visible(False)
     handles, labels = axes.flat[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="upper right", ncol=4, fontsize=7.5, frameon=False)
     fig.text(0.005, 1 - 0.04 / height, "USD bn per month", fontsize=8, va="top")
     fig.tight_layout(rect=(0, 0, 1, 1 - 0.22 / height), h_pad=0.6)
-    return _png(fig, f"{group.title}: small multiples of {len(ids)} series ({', '.join(titles[u] for u in ids)}), "
-                     f"the last {PANEL_YEARS} years of history and the champion's forecast with 80% and 95% bands")
+    return _png(
+        fig,
+        f"{group.title}: small multiples of {len(ids)} series ({', '.join(titles[u] for u in ids)}), "
+        f"the last {PANEL_YEARS} years of history and the champion's forecast with 80% and 95% bands",
+    )
 
 
 def _section_fans(inputs: ReportInputs) -> str:
@@ -727,17 +950,23 @@ def _section_fans(inputs: ReportInputs) -> str:
     size = dict(zip(headline["unique_id"], headline["forecast"]))
     rows = {str(r.unique_id): r for r in headline.itertuples(index=False)}
     groups = series_groups(inputs, _series_order(fc["unique_id"].astype(str)), size)
-    parts = ['<section id="fans"><h2>Fan charts</h2>',
-             _note(f"The champion's forecast with 80% and 95% bands, USD bn per month: the total with the last "
-                   f"{HISTORY_YEARS} years of history, then one small panel per series (the last {PANEL_YEARS} "
-                   "years; each panel has its own scale). A panel title gives the months of history, and says "
-                   "so when the forecast repeats the past.")]
+    parts = [
+        '<section id="fans"><h2>Fan charts</h2>',
+        _note(
+            f"The champion's forecast with 80% and 95% bands, USD bn per month: the total with the last "
+            f"{HISTORY_YEARS} years of history, then one small panel per series (the last {PANEL_YEARS} "
+            "years; each panel has its own scale). A panel title gives the months of history, and says "
+            "so when the forecast repeats the past."
+        ),
+    ]
     if "dataset" in inputs.notes:
         parts.append(_note(inputs.notes["dataset"]))
     for group in groups:
         if group.key == "total":
             for uid in group.ids:
-                parts.append(f"<figure>{_fan_chart(inputs, uid, _label(uid, names), fc[fc['unique_id'] == uid])}</figure>")
+                parts.append(
+                    f"<figure>{_fan_chart(inputs, uid, _label(uid, names), fc[fc['unique_id'] == uid])}</figure>"
+                )
             continue
         ids = list(group.ids)
         if len(ids) > MAX_FANS:
@@ -745,15 +974,22 @@ def _section_fans(inputs: ReportInputs) -> str:
             ids = ids[:MAX_FANS]
         if group.key == "other":  # series of no known kind (a user's own ids): one chart each, two per row
             parts.append(f'<h3 id="fans-{group.key}">{_e(group.title)}</h3><div class="grid">')
-            parts.extend(f"<figure>{_fan_chart(inputs, u, _label(u, names), fc[fc['unique_id'] == u], (6.0, 2.7))}</figure>"
-                         for u in ids)
+            parts.extend(
+                f"<figure>{_fan_chart(inputs, u, _label(u, names), fc[fc['unique_id'] == u], (6.0, 2.7))}</figure>"
+                for u in ids
+            )
             parts.append("</div>")
             continue
         titles = {}
         for uid in ids:
             r = rows.get(uid)
             name, wording = _label(uid, names), ""
-            if r is not None and isinstance(r.wording, str) and r.wording and r.wording.startswith(f"{r.n_months} months"):
+            if (
+                r is not None
+                and isinstance(r.wording, str)
+                and r.wording
+                and r.wording.startswith(f"{r.n_months} months")
+            ):
                 wording = r.wording
             elif r is not None and isinstance(r.wording, str) and r.wording:
                 name, wording = f"{name} ({r.n_months}\u00a0mo)", r.wording
@@ -761,8 +997,10 @@ def _section_fans(inputs: ReportInputs) -> str:
                 name += f" ({int(r.n_months)}\u00a0mo)"  # kept on one line
             star = " *" if uid in group.outside else ""
             titles[uid] = "\n".join(textwrap.fill(t, PANEL_TITLE_WIDTH) for t in (name, wording) if t) + star
-        parts.append(f'<h3 id="fans-{group.key}">{_e(group.title)}</h3><figure>'
-                     f"{_fan_panels(inputs, group, ids, fc, titles)}</figure>")
+        parts.append(
+            f'<h3 id="fans-{group.key}">{_e(group.title)}</h3><figure>'
+            f"{_fan_panels(inputs, group, ids, fc, titles)}</figure>"
+        )
         if any(u in group.outside for u in ids):
             parts.append(_note("* outside the hierarchy (not part of the parent's partition)."))
     parts.append("</section>")
@@ -785,7 +1023,7 @@ def institution_colors(names: Iterable[str]) -> dict[str, str]:
 
 
 def _ape_chart(comparison: pd.DataFrame, uid: str, label: str, colors: Mapping[str, str]) -> str | None:
-    from models.institutional import counted_as_skill
+    from models.applications.institutional import counted_as_skill
 
     rows = comparison[(comparison["unique_id"] == uid) & (comparison["kind"] == PRE_YEAR)]
     if "in_summary" in rows.columns:
@@ -793,7 +1031,11 @@ def _ape_chart(comparison: pd.DataFrame, uid: str, label: str, colors: Mapping[s
     if rows.empty:
         return None
     model_rows = rows[rows["model"] == CHAMPION].drop_duplicates("target_year").sort_values("target_year")
-    inst = rows[rows["model"] == CHAMPION] if not model_rows.empty else rows.drop_duplicates(["target_year", "institution"])
+    inst = (
+        rows[rows["model"] == CHAMPION]
+        if not model_rows.empty
+        else rows.drop_duplicates(["target_year", "institution"])
+    )
     fig = _figure(11.0, 3.4)
     ax = fig.subplots()
     institutions = sorted(inst["institution"].astype(str).unique())
@@ -804,12 +1046,27 @@ def _ape_chart(comparison: pd.DataFrame, uid: str, label: str, colors: Mapping[s
     fell = ~counted_as_skill(model_rows)
     if fell.any():  # a fallback's figure is not the model's: drawn apart, never joined to the line
         apart = model_rows[fell]
-        ax.scatter(apart["target_year"], apart["model_ape"], marker="x", s=30, color="#888888", zorder=2,
-                   label="champion fell back to " + "/".join(sorted(set(apart["model_used"].astype(str)))) + " (not counted)")
+        ax.scatter(
+            apart["target_year"],
+            apart["model_ape"],
+            marker="x",
+            s=30,
+            color="#888888",
+            zorder=2,
+            label="champion fell back to " + "/".join(sorted(set(apart["model_used"].astype(str)))) + " (not counted)",
+        )
         model_rows = model_rows[~fell]
     if not model_rows.empty:
-        ax.plot(model_rows["target_year"], model_rows["model_ape"], color=COLORS["model"], lw=1.6, marker="s", ms=4,
-                label="model (champion, data through Oct of Y-1)", zorder=2)
+        ax.plot(
+            model_rows["target_year"],
+            model_rows["model_ape"],
+            color=COLORS["model"],
+            lw=1.6,
+            marker="s",
+            ms=4,
+            label="model (champion, data through Oct of Y-1)",
+            zorder=2,
+        )
     ax.set_title(f"{label}: absolute % error of the pre-year outlook by target year", fontsize=10, loc="left")
     ax.set_ylabel("APE, %", fontsize=8)
     ax.set_ylim(bottom=0)
@@ -826,24 +1083,38 @@ def _selection_years_text(inputs: ReportInputs) -> str:
     first = institutional.get("selection_first_year")
     if not first:
         return ""
-    return (f" (every year from {first} the series' data allows, including years before "
-            f"{institutional.get('first_year', 'the first compared year')} that have no institutional outlook here)")
+    return (
+        f" (every year from {first} the series' data allows, including years before "
+        f"{institutional.get('first_year', 'the first compared year')} that have no institutional outlook here)"
+    )
 
 
 def _section_institutional(inputs: ReportInputs) -> str:
     names = _names(inputs)
-    parts = ['<section id="institutions"><h2>Against the institutions</h2>',
-             _note("Each model forecasts year Y with data through October of Y-1, the information KITA and KIET had "
-                   "for their November/December outlooks; the champion of year Y is chosen on earlier years only"
-                   f"{_selection_years_text(inputs)}. "
-                   "APE = |projected - actual| / actual x 100; only pre-year outlooks enter the MAPE.")]
+    parts = [
+        '<section id="institutions"><h2>Against the institutions</h2>',
+        _note(
+            "Each model forecasts year Y with data through October of Y-1, the information KITA and KIET had "
+            "for their November/December outlooks; the champion of year Y is chosen on earlier years only"
+            f"{_selection_years_text(inputs)}. "
+            "APE = |projected - actual| / actual x 100; only pre-year outlooks enter the MAPE."
+        ),
+    ]
     if inputs.comparison is None and inputs.summary is None:
-        parts.append(_note(f"institutional_comparison.csv and institutional_summary.csv were not found in "
-                           f"{inputs.where}: the institutional comparison was not run"))
+        parts.append(
+            _note(
+                f"institutional_comparison.csv and institutional_summary.csv were not found in "
+                f"{inputs.where}: the institutional comparison was not run"
+            )
+        )
         return "".join(parts) + "</section>"
     if inputs.comparison is not None and inputs.comparison.empty:
-        parts.append(_note("institutional_comparison.csv has no rows: the comparison was skipped in this run "
-                           "(it needs the embedded dataset)"))
+        parts.append(
+            _note(
+                "institutional_comparison.csv has no rows: the comparison was skipped in this run "
+                "(it needs the embedded dataset)"
+            )
+        )
         return "".join(parts) + "</section>"
     if inputs.comparison is not None:
         comp = inputs.comparison
@@ -873,10 +1144,10 @@ ACCURACY_SERIES: tuple[str, ...] = ("total", "item:semiconductors_ministry")
 
 
 def _accuracy_tables(comparison: pd.DataFrame, names: dict[str, str]) -> str:
-    """The table of ``benchmarks/accuracy.py`` (``models.institutional.accuracy_table``): KITA,
+    """The table of ``benchmarks/accuracy.py`` (``models.applications.institutional.accuracy_table``): KITA,
     KIET, every model, every combination, the reconciled forecast and the champion, with the
     information each used, for the total and semiconductors, 2013-2025."""
-    from models.institutional import accuracy_table
+    from models.applications.institutional import accuracy_table
 
     ids = tuple(u for u in ACCURACY_SERIES if (comparison["unique_id"] == u).any())
     if not ids:
@@ -890,33 +1161,81 @@ def _accuracy_tables(comparison: pd.DataFrame, names: dict[str, str]) -> str:
             years = f"{int(r.n_years)} ({r.years})" if int(r.n_years) else "–"
             cover = fmt_pct(100 * r.coverage_80, 0) if _is_num(r.coverage_80) else "–"
             ratio = f"{float(r.ratio_to_best_institution):.3f}" if _is_num(r.ratio_to_best_institution) else "–"
-            body.append([str(r.forecast), years, fmt_pct(r.mape, 2), fmt_pct(r.bias_pct, 2, signed=True), cover, ratio,
-                         str(r.information)])
-        out.append(_table(["Forecast", "Years", "MAPE", "Bias", "80% cover", f"Ratio to {best}", "Information used"], body,
-                          caption=_label(str(uid), names), numeric=(2, 3, 4, 5), classes=["data", "compact"],
-                          widths=["11%", "13%", "7%", "7%", "7%", "8%", "47%"]))
-    out.append(_note("Models over every year KITA or KIET has an outlook for (a model that starts later over the "
-                     "years it has); institutions over their own years. Ratio: the forecast's MAPE over the best "
-                     "institution's years / that institution's MAPE over the same years (below 1 beats it). 80% cover: share of the years whose actual fell inside the forecast's 80% interval "
-                     "of the annual total (institutions publish none). Bias: mean signed error, above the actual positive."))
+            body.append(
+                [
+                    str(r.forecast),
+                    years,
+                    fmt_pct(r.mape, 2),
+                    fmt_pct(r.bias_pct, 2, signed=True),
+                    cover,
+                    ratio,
+                    str(r.information),
+                ]
+            )
+        out.append(
+            _table(
+                ["Forecast", "Years", "MAPE", "Bias", "80% cover", f"Ratio to {best}", "Information used"],
+                body,
+                caption=_label(str(uid), names),
+                numeric=(2, 3, 4, 5),
+                classes=["data", "compact"],
+                widths=["11%", "13%", "7%", "7%", "7%", "8%", "47%"],
+            )
+        )
+    out.append(
+        _note(
+            "Models over every year KITA or KIET has an outlook for (a model that starts later over the "
+            "years it has); institutions over their own years. Ratio: the forecast's MAPE over the best "
+            "institution's years / that institution's MAPE over the same years (below 1 beats it). 80% cover: share of the years whose actual fell inside the forecast's 80% interval "
+            "of the annual total (institutions publish none). Bias: mean signed error, above the actual positive."
+        )
+    )
     return "".join(out)
 
 
 def _summary_tables(summary: pd.DataFrame, names: dict[str, str]) -> str:
-    if "section" in summary.columns:  # the mid-year section (models.institutional.mid_year_summary) is not shown here
+    if (
+        "section" in summary.columns
+    ):  # the mid-year section (models.applications.institutional.mid_year_summary) is not shown here
         summary = summary[summary["section"].fillna(PRE_YEAR) == PRE_YEAR]
     champ = summary[summary["model"] == CHAMPION]
     rows = []
     for r in champ.itertuples(index=False):
-        rows.append([_label(str(r.unique_id), names), r.institution, getattr(r, "years", ""), str(int(r.n_years)),
-                     fmt_pct(r.institution_mape, 2), fmt_pct(r.model_mape, 2), fmt_pct(100 * r.model_coverage_80, 0),
-                     fmt_pct(r.institution_bias_pct, 2, signed=True), fmt_pct(r.model_bias_pct, 2, signed=True),
-                     _fell_back_text(getattr(r, "years_fell_back", ""))])
-    out = ["<h3>Pre-year outlooks: institution vs model (same years)</h3>",
-           _table(["Series", "Institution", "Years", "n", "Inst. MAPE", "Model MAPE", "Model 80% cover", "Inst. bias",
-                   "Model bias", "Not counted: fell back"],
-                  rows, numeric=(3, 4, 5, 6, 7, 8), classes=["data"],
-                  widths=["13%", "14%", "14%", "4%", "8%", "8%", "9%", "8%", "8%", "14%"])]
+        rows.append(
+            [
+                _label(str(r.unique_id), names),
+                r.institution,
+                getattr(r, "years", ""),
+                str(int(r.n_years)),
+                fmt_pct(r.institution_mape, 2),
+                fmt_pct(r.model_mape, 2),
+                fmt_pct(100 * r.model_coverage_80, 0),
+                fmt_pct(r.institution_bias_pct, 2, signed=True),
+                fmt_pct(r.model_bias_pct, 2, signed=True),
+                _fell_back_text(getattr(r, "years_fell_back", "")),
+            ]
+        )
+    out = [
+        "<h3>Pre-year outlooks: institution vs model (same years)</h3>",
+        _table(
+            [
+                "Series",
+                "Institution",
+                "Years",
+                "n",
+                "Inst. MAPE",
+                "Model MAPE",
+                "Model 80% cover",
+                "Inst. bias",
+                "Model bias",
+                "Not counted: fell back",
+            ],
+            rows,
+            numeric=(3, 4, 5, 6, 7, 8),
+            classes=["data"],
+            widths=["13%", "14%", "14%", "4%", "8%", "8%", "9%", "8%", "8%", "14%"],
+        ),
+    ]
     models = [m for m in dict.fromkeys(summary["model"].astype(str)) if m != CHAMPION]
     if models:
         header = ["Series", "Institution", "n", "Institution", CHAMPION, *models]
@@ -933,13 +1252,21 @@ def _summary_tables(summary: pd.DataFrame, names: dict[str, str]) -> str:
                 text = _e(fmt_pct(v, 2))
                 if m is not None and m in n_of and n_of[m] != int(widest["n_years"]):
                     text += f" (n={n_of[m]})"  # the years it fell back in are not counted
-                cells.append(f'<span class="best">{text}</span>' if best is not None and _is_num(v) and float(v) == best else text)
+                cells.append(
+                    f'<span class="best">{text}</span>'
+                    if best is not None and _is_num(v) and float(v) == best
+                    else text
+                )
             body.append(cells)
         out.append("<h3>MAPE of every model over the institution's years (lowest highlighted)</h3>")
         out.append(_table(header, body, numeric=range(2, len(header)), classes=["data", "compact"], raw=True))
-        out.append(_note("A year where a model had too little history and fell back (to seasonal naive or naive) is "
-                         "not that model's skill and is not counted: (n=...) gives the years that are; a model with "
-                         "none is blank."))
+        out.append(
+            _note(
+                "A year where a model had too little history and fell back (to seasonal naive or naive) is "
+                "not that model's skill and is not counted: (n=...) gives the years that are; a model with "
+                "none is blank."
+            )
+        )
     return "".join(out)
 
 
@@ -949,10 +1276,19 @@ def _fell_back_text(years: Any) -> str:
 
 
 def _comparison_table(comp: pd.DataFrame, names: dict[str, str]) -> str:
-    rows = comp[comp["model"] == CHAMPION] if (comp["model"] == CHAMPION).any() else comp.drop_duplicates(
-        ["target_year", "unique_id", "institution", "published"])
-    rows = rows.sort_values(["unique_id", "target_year", "institution"], key=lambda s: s.map(
-        {u: i for i, u in enumerate(_series_order(rows["unique_id"].astype(str)))}) if s.name == "unique_id" else s)
+    rows = (
+        comp[comp["model"] == CHAMPION]
+        if (comp["model"] == CHAMPION).any()
+        else comp.drop_duplicates(["target_year", "unique_id", "institution", "published"])
+    )
+    rows = rows.sort_values(
+        ["unique_id", "target_year", "institution"],
+        key=lambda s: (
+            s.map({u: i for i, u in enumerate(_series_order(rows["unique_id"].astype(str)))})
+            if s.name == "unique_id"
+            else s
+        ),
+    )
     body = []
     for r in rows.itertuples(index=False):
         level = getattr(r, "projected_level_usd_bn", r.projected_usd_bn)
@@ -968,15 +1304,45 @@ def _comparison_table(comp: pd.DataFrame, names: dict[str, str]) -> str:
             flag.append(f"no model fitted beyond the fallback (ran {getattr(r, 'model_used', '')}; not counted)")
         elif str(getattr(r, "model_fell_back", "")).lower() in {"true", "1"}:
             flag.append(f"champion fell back to {getattr(r, 'model_used', '')} (not counted)")
-        body.append([str(int(r.target_year)), _label(str(r.unique_id), names), r.institution,
-                     str(getattr(r, "published", "")), fmt_bn(level) + (" *" if derived else ""),
-                     fmt_bn(r.model_usd_bn), fmt_range(getattr(r, "model_lo_80", None), getattr(r, "model_hi_80", None)),
-                     fmt_bn(r.actual_usd_bn), fmt_pct(r.institution_ape, 2), fmt_pct(r.model_ape, 2), "; ".join(flag)])
-    return ("<details><summary>Every projection compared (champion model), by series and year</summary>"
-            + _table(["Year", "Series", "Institution", "Published", "Projected", "Model", "Model 80%", "Actual",
-                      "Inst. APE", "Model APE", "Flags"], body, numeric=(4, 5, 6, 7, 8, 9), classes=["data", "compact"],
-                     widths=["5%", "11%", "13%", "9%", "8%", "7%", "11%", "7%", "7%", "7%", "15%"])
-            + _note("* growth-only projection compared as previous year's actual x (1 + growth).") + "</details>")
+        body.append(
+            [
+                str(int(r.target_year)),
+                _label(str(r.unique_id), names),
+                r.institution,
+                str(getattr(r, "published", "")),
+                fmt_bn(level) + (" *" if derived else ""),
+                fmt_bn(r.model_usd_bn),
+                fmt_range(getattr(r, "model_lo_80", None), getattr(r, "model_hi_80", None)),
+                fmt_bn(r.actual_usd_bn),
+                fmt_pct(r.institution_ape, 2),
+                fmt_pct(r.model_ape, 2),
+                "; ".join(flag),
+            ]
+        )
+    return (
+        "<details><summary>Every projection compared (champion model), by series and year</summary>"
+        + _table(
+            [
+                "Year",
+                "Series",
+                "Institution",
+                "Published",
+                "Projected",
+                "Model",
+                "Model 80%",
+                "Actual",
+                "Inst. APE",
+                "Model APE",
+                "Flags",
+            ],
+            body,
+            numeric=(4, 5, 6, 7, 8, 9),
+            classes=["data", "compact"],
+            widths=["5%", "11%", "13%", "9%", "8%", "7%", "11%", "7%", "7%", "7%", "15%"],
+        )
+        + _note("* growth-only projection compared as previous year's actual x (1 + growth).")
+        + "</details>"
+    )
 
 
 def _section_backtest(inputs: ReportInputs) -> str:
@@ -1005,9 +1371,21 @@ def _section_backtest(inputs: ReportInputs) -> str:
             cells.append(f'<span class="best">{text}</span>' if k in finite and finite[k] == best else text)
         body.append(cells)
     body.append(["<b>series won</b>", ""] + [_e(wins[k]) if k in wins else "" for k in columns])
-    parts.append(_note("Mean MASE over the rolling-origin windows (1.0 = the in-sample seasonal naive error; lower is "
-                       "better). The lowest per series is highlighted."))
-    parts.append(_table(["Series", "Windows", *columns], body, numeric=range(1, len(columns) + 2), classes=["data", "compact"], raw=True))
+    parts.append(
+        _note(
+            "Mean MASE over the rolling-origin windows (1.0 = the in-sample seasonal naive error; lower is "
+            "better). The lowest per series is highlighted."
+        )
+    )
+    parts.append(
+        _table(
+            ["Series", "Windows", *columns],
+            body,
+            numeric=range(1, len(columns) + 2),
+            classes=["data", "compact"],
+            raw=True,
+        )
+    )
     return "".join(parts) + "</section>"
 
 
@@ -1018,22 +1396,38 @@ def _section_champions(inputs: ReportInputs) -> str:
         parts.append(_note(inputs.notes.get("champions.csv", "no champions")))
     else:
         c = inputs.champions.set_index("unique_id")
-        rows = [[_label(uid, names), uid, str(c.loc[uid, "champion"]), str(c.loc[uid, "reason"])]
-                for uid in _series_order(c.index.astype(str))]
-        parts.append(_table(["Series", "Id", "Champion", "Reason"], rows, classes=["data"], widths=["18%", "20%", "12%", "50%"]))
+        rows = [
+            [_label(uid, names), uid, str(c.loc[uid, "champion"]), str(c.loc[uid, "reason"])]
+            for uid in _series_order(c.index.astype(str))
+        ]
+        parts.append(
+            _table(["Series", "Id", "Champion", "Reason"], rows, classes=["data"], widths=["18%", "20%", "12%", "50%"])
+        )
     if inputs.fits is not None:
         f = inputs.fits
         odd = f[(f["status"].astype(str) != "ok") | (f["model_used"].astype(str) != f["model"].astype(str))]
         if not odd.empty:
             # one row per series and outcome: a short series falls back the same way for every model
-            odd = odd.assign(why=[" ".join(str(v) for v in (r.reason, getattr(r, "error", "")) if isinstance(v, str) and v)
-                                  for r in odd.itertuples(index=False)])
+            odd = odd.assign(
+                why=[
+                    " ".join(str(v) for v in (r.reason, getattr(r, "error", "")) if isinstance(v, str) and v)
+                    for r in odd.itertuples(index=False)
+                ]
+            )
             grouped = odd.groupby(["unique_id", "model_used", "status", "why"], sort=False, dropna=False)["model"]
-            rows = [[_label(str(uid), names), ", ".join(str(m) for m in models), used, status, why]
-                    for (uid, used, status, why), models in grouped]
+            rows = [
+                [_label(str(uid), names), ", ".join(str(m) for m in models), used, status, why]
+                for (uid, used, status, why), models in grouped
+            ]
             parts.append("<h3>Fallbacks and failed fits</h3>")
-            parts.append(_table(["Series", "Models", "Used", "Status", "Reason"], rows, classes=["data", "compact"],
-                                widths=["18%", "18%", "12%", "8%", "44%"]))
+            parts.append(
+                _table(
+                    ["Series", "Models", "Used", "Status", "Reason"],
+                    rows,
+                    classes=["data", "compact"],
+                    widths=["18%", "18%", "12%", "8%", "44%"],
+                )
+            )
         else:
             parts.append(_note("Every model was fitted as configured on every series (no fallback)."))
     return "".join(parts) + "</section>"
@@ -1053,7 +1447,9 @@ def freshness_rows(inputs: ReportInputs) -> pd.DataFrame:
         first, last = g["ds"].min(), g["ds"].max()
         span = (last.year - first.year) * 12 + last.month - first.month + 1
         sources = ("; ".join(sorted(set(g["source"].dropna().astype(str)))) if "source" in g.columns else "") or origin
-        rows.append([str(uid), names.get(str(uid), ""), f"{first:%Y-%m}", f"{last:%Y-%m}", len(g), span - len(g), sources])
+        rows.append(
+            [str(uid), names.get(str(uid), ""), f"{first:%Y-%m}", f"{last:%Y-%m}", len(g), span - len(g), sources]
+        )
     table = pd.DataFrame(rows, columns=columns)
     order = {u: i for i, u in enumerate(_series_order(table["unique_id"]))}
     return table.sort_values("unique_id", key=lambda s: s.map(order)).reset_index(drop=True)
@@ -1064,27 +1460,43 @@ def _section_data(inputs: ReportInputs) -> str:
     run = inputs.run
     if run is not None and run.data_source:
         what = {"embedded": "the embedded dataset", "csv": "a user CSV", "customs_api": "the Korea Customs Service API"}
-        parts.append(f"<p>This run used {_e(what.get(run.data_source, run.data_source))}: <code>{_e(run.data_origin)}</code>"
-                     + (f" (data hash {_e(run.data_hash[:12])})" if run.data_hash else "") + ".</p>")
+        parts.append(
+            f"<p>This run used {_e(what.get(run.data_source, run.data_source))}: <code>{_e(run.data_origin)}</code>"
+            + (f" (data hash {_e(run.data_hash[:12])})" if run.data_hash else "")
+            + ".</p>"
+        )
     fresh = freshness_rows(inputs)
     if fresh.empty:
         parts.append(_note(inputs.notes.get("dataset", "the run's data is not available: no freshness table")))
     else:
         latest = inputs.history.dropna(subset=["y"])["ds"].max()
-        parts.append(f'<p>Latest month in the data: <b>{latest:%Y-%m}</b>. Series whose last month is earlier '
-                     'are forecast from their own last observation.</p>')
-        rows = [[r.unique_id, r.name, r.first, r.last, str(r.n_obs), str(r.n_missing), r.sources]
-                for r in fresh.itertuples(index=False)]
-        parts.append(_table(["Id", "Name", "First", "Last", "Obs", "Missing", "Sources"], rows,
-                            numeric=(4, 5), classes=["data", "compact"], widths=["17%", "15%", "7%", "7%", "5%", "6%", "43%"]))
+        parts.append(
+            f"<p>Latest month in the data: <b>{latest:%Y-%m}</b>. Series whose last month is earlier "
+            "are forecast from their own last observation.</p>"
+        )
+        rows = [
+            [r.unique_id, r.name, r.first, r.last, str(r.n_obs), str(r.n_missing), r.sources]
+            for r in fresh.itertuples(index=False)
+        ]
+        parts.append(
+            _table(
+                ["Id", "Name", "First", "Last", "Obs", "Missing", "Sources"],
+                rows,
+                numeric=(4, 5),
+                classes=["data", "compact"],
+                widths=["17%", "15%", "7%", "7%", "5%", "6%", "43%"],
+            )
+        )
     if inputs.provenance is not None:
         # named as text, not linked: a link breaks once the report is copied elsewhere
         try:
             relative = Path(os.path.relpath(inputs.provenance, REPO)).as_posix()
         except ValueError:  # another drive (Windows)
             relative = inputs.provenance.as_posix()
-        parts.append(f"<p>Provenance of every raw file: <code>{_e(relative)}</code> (relative to the exportcast "
-                     f"checkout; the raw files sit in <code>{_e(Path(relative).parent.as_posix())}/</code>).</p>")
+        parts.append(
+            f"<p>Provenance of every raw file: <code>{_e(relative)}</code> (relative to the exportcast "
+            f"checkout; the raw files sit in <code>{_e(Path(relative).parent.as_posix())}/</code>).</p>"
+        )
     elif run is None or run.data_source == "embedded":
         parts.append(_note("no provenance file found next to the dataset"))
     other = {k: v for k, v in inputs.notes.items() if k != "dataset"}
@@ -1096,8 +1508,12 @@ def _section_data(inputs: ReportInputs) -> str:
 # =========================================================================== this year (issue 10)
 #: the information a tracked or nowcast figure was made with, in the order it arrives in a month
 INFORMATION_ORDER: tuple[str, ...] = ("none", "month", "d10", "d20")
-INFORMATION_LABELS: dict[str, str] = {"none": "model only (no flash)", "month": "after the month's figure",
-                                      "d10": "10-day flash", "d20": "20-day flash"}
+INFORMATION_LABELS: dict[str, str] = {
+    "none": "model only (no flash)",
+    "month": "after the month's figure",
+    "d10": "10-day flash",
+    "d20": "20-day flash",
+}
 INFORMATION_COLORS: dict[str, str] = {"none": "#7a8591", "month": "#1f3b57", "d10": "#e69f00", "d20": "#c4432b"}
 MID_YEAR = "mid-year revision"
 #: months of the nowcast chart (the most recent ones)
@@ -1142,19 +1558,32 @@ def institution_points(inputs: ReportInputs, uid: str, year: int) -> pd.DataFram
     for table in (inputs.comparison, inputs.outlook):
         if table is None or table.empty:
             continue
-        rows = table[(table["unique_id"].astype(str) == uid) & (table["target_year"].astype(int) == year)
-                     & table["kind"].isin([PRE_YEAR, MID_YEAR])]
+        rows = table[
+            (table["unique_id"].astype(str) == uid)
+            & (table["target_year"].astype(int) == year)
+            & table["kind"].isin([PRE_YEAR, MID_YEAR])
+        ]
         if rows.empty:
             continue
         level = rows["projected_level_usd_bn"] if "projected_level_usd_bn" in rows.columns else rows["projected_usd_bn"]
-        frames.append(pd.DataFrame({"institution": rows["institution"].astype(str).to_numpy(),
-                                    "kind": rows["kind"].astype(str).to_numpy(),
-                                    "published": pd.to_datetime(rows["published"], errors="coerce").to_numpy(),
-                                    "usd_bn": pd.to_numeric(level, errors="coerce").to_numpy()}))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "institution": rows["institution"].astype(str).to_numpy(),
+                    "kind": rows["kind"].astype(str).to_numpy(),
+                    "published": pd.to_datetime(rows["published"], errors="coerce").to_numpy(),
+                    "usd_bn": pd.to_numeric(level, errors="coerce").to_numpy(),
+                }
+            )
+        )
     if not frames:
         return pd.DataFrame(columns=["institution", "kind", "published", "usd_bn"])
     out = pd.concat(frames, ignore_index=True).dropna(subset=["published", "usd_bn"])
-    return out.drop_duplicates(["institution", "kind", "published"]).sort_values(["published", "institution"]).reset_index(drop=True)
+    return (
+        out.drop_duplicates(["institution", "kind", "published"])
+        .sort_values(["published", "institution"])
+        .reset_index(drop=True)
+    )
 
 
 def _tracking_chart(inputs: ReportInputs, uid: str, year: int, label: str) -> str | None:
@@ -1170,28 +1599,70 @@ def _tracking_chart(inputs: ReportInputs, uid: str, year: int, label: str) -> st
     # a path of one date (early in the year) still shows its 80% range, not a lone dot
     right = max(pd.Timestamp(year, 12, 31), x.max()) + pd.Timedelta(days=10)
     held = x.append(pd.DatetimeIndex([right]))
-    ax.fill_between(held, [*path["lo_80"], path["lo_80"].iloc[-1]], [*path["hi_80"], path["hi_80"].iloc[-1]],
-                    color=COLORS["band80"], lw=0, alpha=0.8, step="post", label=f"80% range ({model})")
-    ax.step(held, [*path["forecast_usd_bn"], path["forecast_usd_bn"].iloc[-1]], where="post", color=COLORS["forecast"],
-            lw=1.4, label=f"forecast of the {year} total ({model}, in-year tracking)")
+    ax.fill_between(
+        held,
+        [*path["lo_80"], path["lo_80"].iloc[-1]],
+        [*path["hi_80"], path["hi_80"].iloc[-1]],
+        color=COLORS["band80"],
+        lw=0,
+        alpha=0.8,
+        step="post",
+        label=f"80% range ({model})",
+    )
+    ax.step(
+        held,
+        [*path["forecast_usd_bn"], path["forecast_usd_bn"].iloc[-1]],
+        where="post",
+        color=COLORS["forecast"],
+        lw=1.4,
+        label=f"forecast of the {year} total ({model}, in-year tracking)",
+    )
     last = path.iloc[-1]
-    ax.errorbar([x[-1]], [last["forecast_usd_bn"]], yerr=[[last["forecast_usd_bn"] - last["lo_80"]],
-                                                           [last["hi_80"] - last["forecast_usd_bn"]]],
-                fmt="none", ecolor=COLORS["forecast"], elinewidth=1.2, capsize=4, zorder=3)
-    ax.annotate(f"{fmt_bn(last['forecast_usd_bn'])} ({fmt_range(last['lo_80'], last['hi_80'])})",
-                (x[-1], last["hi_80"]), textcoords="offset points", xytext=(-4, 4), ha="right", fontsize=7,
-                color=COLORS["forecast"])
+    ax.errorbar(
+        [x[-1]],
+        [last["forecast_usd_bn"]],
+        yerr=[[last["forecast_usd_bn"] - last["lo_80"]], [last["hi_80"] - last["forecast_usd_bn"]]],
+        fmt="none",
+        ecolor=COLORS["forecast"],
+        elinewidth=1.2,
+        capsize=4,
+        zorder=3,
+    )
+    ax.annotate(
+        f"{fmt_bn(last['forecast_usd_bn'])} ({fmt_range(last['lo_80'], last['hi_80'])})",
+        (x[-1], last["hi_80"]),
+        textcoords="offset points",
+        xytext=(-4, 4),
+        ha="right",
+        fontsize=7,
+        color=COLORS["forecast"],
+    )
     for info, g in path.groupby("information", sort=False):
-        ax.scatter(pd.DatetimeIndex(g["as_of"]), g["forecast_usd_bn"], s=14, zorder=3,
-                   color=INFORMATION_COLORS.get(str(info), "#333333"), label=INFORMATION_LABELS.get(str(info), str(info)))
+        ax.scatter(
+            pd.DatetimeIndex(g["as_of"]),
+            g["forecast_usd_bn"],
+            s=14,
+            zorder=3,
+            color=INFORMATION_COLORS.get(str(info), "#333333"),
+            label=INFORMATION_LABELS.get(str(info), str(info)),
+        )
     actual = pd.to_numeric(path["actual_usd_bn"], errors="coerce").dropna()
     if not actual.empty:
         ax.axhline(float(actual.iloc[-1]), color=COLORS["model"], lw=1.0, ls="--", label=f"actual {year}")
     colors = institution_colors(points["institution"]) if not points.empty else {}
     for r in points.itertuples(index=False):
         marker = "D" if r.kind == PRE_YEAR else "^"
-        ax.scatter([r.published], [r.usd_bn], marker=marker, s=40, color=colors[r.institution], edgecolor="black",
-                   lw=0.5, zorder=4, label=f"{r.institution} {'pre-year' if r.kind == PRE_YEAR else 'mid-year'}")
+        ax.scatter(
+            [r.published],
+            [r.usd_bn],
+            marker=marker,
+            s=40,
+            color=colors[r.institution],
+            edgecolor="black",
+            lw=0.5,
+            zorder=4,
+            label=f"{r.institution} {'pre-year' if r.kind == PRE_YEAR else 'mid-year'}",
+        )
     from matplotlib.dates import DateFormatter, MonthLocator
 
     # the whole year on the axis (from the first pre-year outlook), so the path reads "through the year"
@@ -1199,19 +1670,25 @@ def _tracking_chart(inputs: ReportInputs, uid: str, year: int, label: str) -> st
     ax.set_xlim(first - pd.Timedelta(days=10), right)
     ax.xaxis.set_major_locator(MonthLocator(bymonth=(1, 3, 5, 7, 9, 11)))
     ax.xaxis.set_major_formatter(DateFormatter("%b %Y"))
-    ax.set_title(f"{label}: the {year} annual total as information arrived ({model}'s in-year tracking, 80% range)",
-                 fontsize=10, loc="left")
+    ax.set_title(
+        f"{label}: the {year} annual total as information arrived ({model}'s in-year tracking, 80% range)",
+        fontsize=10,
+        loc="left",
+    )
     ax.set_ylabel("USD bn / year", fontsize=8)
     handles, labels = ax.get_legend_handles_labels()
     unique = dict(zip(labels, handles))  # one entry per institution and kind
     _finish_axes(fig, ax, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.legend(unique.values(), unique.keys(), fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
-    return _png(fig, f"{label}: forecast path of the {year} annual total through the year ({model}, {len(path)} "
-                     f"information date{'' if len(path) == 1 else 's'}) with its 80% range, latest "
-                     f"{fmt_bn(last['forecast_usd_bn'])} bn ({fmt_range(last['lo_80'], last['hi_80'])}), "
-                     f"{len(points)} institutional figure{'' if len(points) == 1 else 's'}"
-                     + (f" and the actual {fmt_bn(actual.iloc[-1])} bn" if not actual.empty else ""))
+    return _png(
+        fig,
+        f"{label}: forecast path of the {year} annual total through the year ({model}, {len(path)} "
+        f"information date{'' if len(path) == 1 else 's'}) with its 80% range, latest "
+        f"{fmt_bn(last['forecast_usd_bn'])} bn ({fmt_range(last['lo_80'], last['hi_80'])}), "
+        f"{len(points)} institutional figure{'' if len(points) == 1 else 's'}"
+        + (f" and the actual {fmt_bn(actual.iloc[-1])} bn" if not actual.empty else ""),
+    )
 
 
 def tracking_vs_headline(inputs: ReportInputs, uid: str, year: int) -> str:
@@ -1228,15 +1705,19 @@ def tracking_vs_headline(inputs: ReportInputs, uid: str, year: int) -> str:
     base = _reconciled_base(_fit_of(inputs).get((uid, champ)))
     champ = f"{base}, reconciled" if base else champ
     gap = tracked - headline
-    inside = (float(last["lo_80"]) <= headline <= float(last["hi_80"])
-              and float(head["lo_80"]) / BN <= tracked <= float(head["hi_80"]) / BN)
-    return (f"Why the tracked {fmt_bn(tracked)} bn (as of {pd.Timestamp(last['as_of']):%Y-%m-%d}) is not the "
-            f"headline's {fmt_bn(headline)} bn: the headline is the champion's forecast ({champ}, chosen in the "
-            f"backtest, fitted on every month of the data); the tracking is {model}'s in-year tracking (the months of "
-            f"{year} already published plus {model}'s forecast of the rest, re-made after each month's figure and "
-            f"flash with what was public that day), one model for every year so that its errors by information "
-            f"date compare. Difference {gap:+,.1f} bn ({100 * gap / headline:+.1f}%)"
-            + (", inside both 80% ranges." if inside else "."))
+    inside = (
+        float(last["lo_80"]) <= headline <= float(last["hi_80"])
+        and float(head["lo_80"]) / BN <= tracked <= float(head["hi_80"]) / BN
+    )
+    return (
+        f"Why the tracked {fmt_bn(tracked)} bn (as of {pd.Timestamp(last['as_of']):%Y-%m-%d}) is not the "
+        f"headline's {fmt_bn(headline)} bn: the headline is the champion's forecast ({champ}, chosen in the "
+        f"backtest, fitted on every month of the data); the tracking is {model}'s in-year tracking (the months of "
+        f"{year} already published plus {model}'s forecast of the rest, re-made after each month's figure and "
+        f"flash with what was public that day), one model for every year so that its errors by information "
+        f"date compare. Difference {gap:+,.1f} bn ({100 * gap / headline:+.1f}%)"
+        + (", inside both 80% ranges." if inside else ".")
+    )
 
 
 def _nowcast_chart(nowcast: pd.DataFrame, uid: str, label: str) -> str | None:
@@ -1249,22 +1730,40 @@ def _nowcast_chart(nowcast: pd.DataFrame, uid: str, label: str) -> str | None:
     ax = fig.subplots()
     d20 = rows[rows["information"] == "d20"].sort_values("ds")
     if not d20.empty:
-        ax.fill_between(pd.DatetimeIndex(d20["ds"]), d20["lo_80"] / BN, d20["hi_80"] / BN, color=COLORS["band80"],
-                        alpha=0.6, lw=0, label="80% range (20-day flash)")
+        ax.fill_between(
+            pd.DatetimeIndex(d20["ds"]),
+            d20["lo_80"] / BN,
+            d20["hi_80"] / BN,
+            color=COLORS["band80"],
+            alpha=0.6,
+            lw=0,
+            label="80% range (20-day flash)",
+        )
     for info in ("none", "d10", "d20"):
         g = rows[rows["information"] == info].sort_values("ds")
         if g.empty:
             continue
-        ax.plot(pd.DatetimeIndex(g["ds"]), g["nowcast"] / BN, color=INFORMATION_COLORS[info], lw=1.1, marker="o", ms=2.5,
-                ls="--" if info == "none" else "-", label=INFORMATION_LABELS[info])
+        ax.plot(
+            pd.DatetimeIndex(g["ds"]),
+            g["nowcast"] / BN,
+            color=INFORMATION_COLORS[info],
+            lw=1.1,
+            marker="o",
+            ms=2.5,
+            ls="--" if info == "none" else "-",
+            label=INFORMATION_LABELS[info],
+        )
     actual = rows.drop_duplicates("ds").sort_values("ds").dropna(subset=["actual"])
     if not actual.empty:
         ax.plot(pd.DatetimeIndex(actual["ds"]), actual["actual"] / BN, color=COLORS["model"], lw=1.6, label="actual")
     ax.set_title(f"{label}: nowcast of the month, the last {len(months)} months", fontsize=10, loc="left")
     ax.set_ylabel("USD bn / month", fontsize=8)
     _finish_axes(fig, ax, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    return _png(fig, f"{label}: monthly nowcasts {months[0]:%Y-%m} to {months[-1]:%Y-%m}, model only against the "
-                     "10-day and 20-day flash, and the actual")
+    return _png(
+        fig,
+        f"{label}: monthly nowcasts {months[0]:%Y-%m} to {months[-1]:%Y-%m}, model only against the "
+        "10-day and 20-day flash, and the actual",
+    )
 
 
 def tracking_errors(tracking: pd.DataFrame, uid: str = "total") -> pd.DataFrame:
@@ -1278,8 +1777,11 @@ def tracking_errors(tracking: pd.DataFrame, uid: str = "total") -> pd.DataFrame:
     as_of = pd.DatetimeIndex(rows["as_of"])
     month = np.where(as_of.year < rows["target_year"].astype(int).to_numpy(), 0, as_of.month)
     rows = rows.assign(as_of_month=month)
-    out = rows.groupby(["as_of_month", "information"], sort=False).agg(mape=("ape", "mean"),
-                                                                        n_years=("target_year", "nunique")).reset_index()
+    out = (
+        rows.groupby(["as_of_month", "information"], sort=False)
+        .agg(mape=("ape", "mean"), n_years=("target_year", "nunique"))
+        .reset_index()
+    )
     out = out.assign(_rank=_info_rank(out["information"])).sort_values(["as_of_month", "_rank"], kind="stable")
     return out.drop(columns="_rank").reset_index(drop=True)[columns]
 
@@ -1302,11 +1804,22 @@ def nowcast_errors(nowcast: pd.DataFrame, uid: str = "total") -> pd.DataFrame:
     for info in [i for i in INFORMATION_ORDER if i in set(rows["information"])]:
         g = rows[rows["information"] == info]
         same = g[g["ds"].isin(none.index)]
-        ratio = (float(same["ape"].mean()) / float(none[same["ds"]].mean())
-                 if info != "none" and not same.empty and float(none[same["ds"]].mean()) > 0 else float("nan"))
+        ratio = (
+            float(same["ape"].mean()) / float(none[same["ds"]].mean())
+            if info != "none" and not same.empty and float(none[same["ds"]].mean()) > 0
+            else float("nan")
+        )
         inside = ((g["actual"] >= g["lo_80"]) & (g["actual"] <= g["hi_80"])).mean()
-        out.append([info, len(g), float(g["ape"].mean()), float(g.loc[g["year"].isin(recent), "ape"].mean()),
-                    ratio, float(inside)])
+        out.append(
+            [
+                info,
+                len(g),
+                float(g["ape"].mean()),
+                float(g.loc[g["year"].isin(recent), "ape"].mean()),
+                ratio,
+                float(inside),
+            ]
+        )
     table = pd.DataFrame(out, columns=columns)
     table.attrs["recent"] = (int(recent[0]), int(recent[-1]))
     return table
@@ -1314,24 +1827,32 @@ def nowcast_errors(nowcast: pd.DataFrame, uid: str = "total") -> pd.DataFrame:
 
 def _section_this_year(inputs: ReportInputs) -> str:
     names = _names(inputs)
-    parts = ['<section id="this-year"><h2>This year</h2>',
-             _note("Where the year will end given the months already in (the tracked annual total: observed months "
-                   "plus the forecast of the rest, re-made after each month's figure and each flash), and what the "
-                   "current month is doing given the customs flash (days 1-10 on the 11th, days 1-20 on the 21st). "
-                   "Every figure uses only what was public on its as-of date.")]
+    parts = [
+        '<section id="this-year"><h2>This year</h2>',
+        _note(
+            "Where the year will end given the months already in (the tracked annual total: observed months "
+            "plus the forecast of the rest, re-made after each month's figure and each flash), and what the "
+            "current month is doing given the customs flash (days 1-10 on the 11th, days 1-20 on the 21st). "
+            "Every figure uses only what was public on its as-of date."
+        ),
+    ]
     year = tracking_year(inputs)
     tracking = inputs.tracking
     if year is None:
-        why = (inputs.notes.get("tracking.csv") if tracking is None
-               else "tracking.csv has no rows in this run")
-        parts.append(_note(f"No tracking chart: {why or 'tracking.csv is missing'}. The in-year tracking of the "
-                           "annual total (tracking.csv) is published by the monthly and flash-nowcast flows on "
-                           "the embedded data (a user CSV carries no publication dates or flash)."))
+        why = inputs.notes.get("tracking.csv") if tracking is None else "tracking.csv has no rows in this run"
+        parts.append(
+            _note(
+                f"No tracking chart: {why or 'tracking.csv is missing'}. The in-year tracking of the "
+                "annual total (tracking.csv) is published by the monthly and flash-nowcast flows on "
+                "the embedded data (a user CSV carries no publication dates or flash)."
+            )
+        )
     else:
         drawn = 0
         # the year in progress, then the latest complete year: how the tracked total converged on the actual
-        complete = sorted({int(y) for y, a in zip(tracking["target_year"], tracking["actual_usd_bn"])
-                           if _is_num(a) and int(y) < year})
+        complete = sorted(
+            {int(y) for y, a in zip(tracking["target_year"], tracking["actual_usd_bn"]) if _is_num(a) and int(y) < year}
+        )
         for shown in [year, *complete[-1:]]:
             for uid in [u for u in TRACKED_SERIES if u in set(tracking["unique_id"].astype(str))]:
                 chart = _tracking_chart(inputs, uid, shown, _label(uid, names))
@@ -1343,13 +1864,21 @@ def _section_this_year(inputs: ReportInputs) -> str:
         if not drawn:
             parts.append(_note(f"tracking.csv has no rows for {year} of the tracked series"))
         else:
-            parts.append(_note("Diamonds: the institutions' pre-year outlooks; triangles: their mid-year revisions, "
-                               "at their publication date. Dashed line: the actual, once the year is complete."))
+            parts.append(
+                _note(
+                    "Diamonds: the institutions' pre-year outlooks; triangles: their mid-year revisions, "
+                    "at their publication date. Dashed line: the actual, once the year is complete."
+                )
+            )
     nowcast = inputs.nowcast
     if nowcast is None or nowcast.empty:
         why = inputs.notes.get("nowcast.csv") if nowcast is None else "nowcast.csv has no rows in this run"
-        parts.append(_note(f"No nowcast chart: {why or 'nowcast.csv is missing'} (the nowcast needs the customs flash: "
-                           "the embedded indicators, or data.indicators_path with the flash-nowcast flow)."))
+        parts.append(
+            _note(
+                f"No nowcast chart: {why or 'nowcast.csv is missing'} (the nowcast needs the customs flash: "
+                "the embedded indicators, or data.indicators_path with the flash-nowcast flow)."
+            )
+        )
     else:
         chart = _nowcast_chart(nowcast, "total", _label("total", names))
         if chart is not None:
@@ -1363,30 +1892,60 @@ def _errors_tables(inputs: ReportInputs, year: int | None) -> str:
     month_names = ["Dec (Y-1)", *[f"{pd.Timestamp(2000, m, 1):%b}" for m in range(1, 13)]]
     track = tracking_errors(inputs.tracking) if inputs.tracking is not None else pd.DataFrame()
     if track.empty:
-        parts.append(_note("Tracked annual total: no target year with an actual in tracking.csv, so no error by "
-                           "information date yet."))
+        parts.append(
+            _note(
+                "Tracked annual total: no target year with an actual in tracking.csv, so no error by "
+                "information date yet."
+            )
+        )
     else:
         infos = [i for i in INFORMATION_ORDER if i in set(track["information"])]
         wide = track.pivot_table(index="as_of_month", columns="information", values="mape", aggfunc="first")
         years = track.groupby("as_of_month")["n_years"].max()
-        rows = [[month_names[int(m)], str(int(years[m])), *[fmt_pct(wide.loc[m, i], 2) if i in wide.columns else "–"
-                                                            for i in infos]] for m in wide.index]
-        parts.append(_table(["As of (month)", "Years", *[f"MAPE {INFORMATION_LABELS[i]}" for i in infos]], rows,
-                            numeric=range(1, 2 + len(infos)), classes=["data", "compact"],
-                            caption="Total exports: mean absolute % error of the tracked annual total, by the month "
-                                    "of the information date and the information used"))
+        rows = [
+            [
+                month_names[int(m)],
+                str(int(years[m])),
+                *[fmt_pct(wide.loc[m, i], 2) if i in wide.columns else "–" for i in infos],
+            ]
+            for m in wide.index
+        ]
+        parts.append(
+            _table(
+                ["As of (month)", "Years", *[f"MAPE {INFORMATION_LABELS[i]}" for i in infos]],
+                rows,
+                numeric=range(1, 2 + len(infos)),
+                classes=["data", "compact"],
+                caption="Total exports: mean absolute % error of the tracked annual total, by the month "
+                "of the information date and the information used",
+            )
+        )
     now = nowcast_errors(inputs.nowcast) if inputs.nowcast is not None else pd.DataFrame()
     if now.empty:
         parts.append(_note("Nowcast of the month: no month with both a nowcast and an actual."))
     else:
         lo, hi = now.attrs["recent"]
-        rows = [[INFORMATION_LABELS.get(r.information, r.information), str(int(r.months)), fmt_pct(r.mape, 2),
-                 fmt_pct(r.recent_mape, 2), f"{r.vs_none:.2f}x" if _is_num(r.vs_none) else "–",
-                 fmt_pct(100 * r.coverage_80, 0)] for r in now.itertuples(index=False)]
-        parts.append(_table(["Information", "Months", "MAPE (all)", f"MAPE {lo}–{hi}", "vs model only", "80% cover"],
-                            rows, numeric=range(1, 6), classes=["data", "compact"],
-                            caption="Total exports: nowcast of the month by information (vs model only: MAPE "
-                                    "over the same months as the model-only forecast)"))
+        rows = [
+            [
+                INFORMATION_LABELS.get(r.information, r.information),
+                str(int(r.months)),
+                fmt_pct(r.mape, 2),
+                fmt_pct(r.recent_mape, 2),
+                f"{r.vs_none:.2f}x" if _is_num(r.vs_none) else "–",
+                fmt_pct(100 * r.coverage_80, 0),
+            ]
+            for r in now.itertuples(index=False)
+        ]
+        parts.append(
+            _table(
+                ["Information", "Months", "MAPE (all)", f"MAPE {lo}–{hi}", "vs model only", "80% cover"],
+                rows,
+                numeric=range(1, 6),
+                classes=["data", "compact"],
+                caption="Total exports: nowcast of the month by information (vs model only: MAPE "
+                "over the same months as the model-only forecast)",
+            )
+        )
     return "".join(parts)
 
 
@@ -1421,8 +1980,10 @@ def _section_changes(inputs: ReportInputs) -> str:
         parts.append(_note("run.json records no changes (a run made before the forecast archive existed)."))
         return "".join(parts) + "</section>"
     vintage = f" Data vintage {record.get('vintage')}" + (
-        f", compared with vintage {record['previous_vintage']} of the previous production run." if record.get("previous_vintage")
-        else ".")
+        f", compared with vintage {record['previous_vintage']} of the previous production run."
+        if record.get("previous_vintage")
+        else "."
+    )
     parts.append(f'<p class="lead"><b>{_e(str(record.get("sentence", "")).capitalize())}.</b>{_e(vintage)}</p>')
     changes = inputs.changes
     if changes is not None and not changes.empty:
@@ -1430,10 +1991,23 @@ def _section_changes(inputs: ReportInputs) -> str:
         parts.append(_note(f"changes.csv: {counts} rows (values in USD)."))
         shown = changes.loc[changes["change"] != "forecast"].head(12)
         if not shown.empty:
-            parts.append(_table(["series", "month", "change", "old (bn)", "new (bn)", "note"],
-                                [[str(r.unique_id), str(r.ds)[:7], str(r.change), fmt_bn(_bn(r.old), 2),
-                                  fmt_bn(_bn(r.new), 2), "" if pd.isna(r.note) else str(r.note)]
-                                 for r in shown.itertuples(index=False)], numeric=(3, 4)))
+            parts.append(
+                _table(
+                    ["series", "month", "change", "old (bn)", "new (bn)", "note"],
+                    [
+                        [
+                            str(r.unique_id),
+                            str(r.ds)[:7],
+                            str(r.change),
+                            fmt_bn(_bn(r.old), 2),
+                            fmt_bn(_bn(r.new), 2),
+                            "" if pd.isna(r.note) else str(r.note),
+                        ]
+                        for r in shown.itertuples(index=False)
+                    ],
+                    numeric=(3, 4),
+                )
+            )
     return "".join(parts) + "</section>"
 
 
@@ -1443,27 +2017,51 @@ def _bn(value: Any) -> Any:
 
 def _section_track_record(inputs: ReportInputs) -> str:
     """The live track record: every archived forecast scored as actuals arrived (flows/archive.py)."""
-    parts = ['<section id="track-record"><h2>Track record</h2>',
-             _note("Every production run's published champion forecasts are archived with their data vintage and "
-                   "never rewritten (forecast_archive.csv); each is scored once its actual is published: the month, "
-                   "or the calendar year once its 12 months are in. APE in %; coverage = share of actuals inside "
-                   "the 80% / 95% range.")]
+    parts = [
+        '<section id="track-record"><h2>Track record</h2>',
+        _note(
+            "Every production run's published champion forecasts are archived with their data vintage and "
+            "never rewritten (forecast_archive.csv); each is scored once its actual is published: the month, "
+            "or the calendar year once its 12 months are in. APE in %; coverage = share of actuals inside "
+            "the 80% / 95% range."
+        ),
+    ]
     archive, history = inputs.archive, inputs.history
     if archive is None or archive.empty:
         parts.append(_note("The archive is empty: no production run has published yet."))
         return "".join(parts) + "</section>"
-    scores = score_archive(archive.assign(ds=archive["ds"].astype(str)), history) if history is not None else pd.DataFrame()
+    scores = (
+        score_archive(archive.assign(ds=archive["ds"].astype(str)), history) if history is not None else pd.DataFrame()
+    )
     summary = score_summary(scores) if not scores.empty else pd.DataFrame()
     runs = archive.groupby(["published_at", "run_id", "vintage"]).size().reset_index(name="rows")
-    parts.append(_note(f"{len(runs)} archived run(s) over {archive['vintage'].nunique()} vintage(s), {len(archive)} "
-                       "forecast rows."))
+    parts.append(
+        _note(
+            f"{len(runs)} archived run(s) over {archive['vintage'].nunique()} vintage(s), {len(archive)} forecast rows."
+        )
+    )
     if summary.empty:
         parts.append(_note("No archived forecast has an actual yet."))
     else:
-        parts.append(_table(["vintage", "run", "published", "kind", "scored", "MAPE %", "80% coverage", "95% coverage"],
-                            [[str(r.vintage), str(r.run_id)[:8], str(r.published_at)[:10], str(r.kind), str(int(r.n)),
-                              fmt_pct(r.mape, 2), fmt_pct(r.coverage_80 * 100, 0), fmt_pct(r.coverage_95 * 100, 0)]
-                             for r in summary.itertuples(index=False)], numeric=(4, 5, 6, 7)))
+        parts.append(
+            _table(
+                ["vintage", "run", "published", "kind", "scored", "MAPE %", "80% coverage", "95% coverage"],
+                [
+                    [
+                        str(r.vintage),
+                        str(r.run_id)[:8],
+                        str(r.published_at)[:10],
+                        str(r.kind),
+                        str(int(r.n)),
+                        fmt_pct(r.mape, 2),
+                        fmt_pct(r.coverage_80 * 100, 0),
+                        fmt_pct(r.coverage_95 * 100, 0),
+                    ]
+                    for r in summary.itertuples(index=False)
+                ],
+                numeric=(4, 5, 6, 7),
+            )
+        )
     chart = _archive_chart(archive, history, "total")
     if chart is not None:
         parts.append(f"<figure>{chart}</figure>")
@@ -1483,8 +2081,13 @@ def _archive_chart(archive: pd.DataFrame, history: pd.DataFrame | None, uid: str
         actual = actual.loc[actual["ds"] >= first - pd.DateOffset(months=12)]
         ax.plot(actual["ds"], actual["y"] / BN, color=COLORS["history"], lw=1.6, label="actual")
     for (published, vintage), run in rows.groupby(["published_at", "vintage"], sort=True):
-        ax.plot(pd.to_datetime(run["ds"]), run["forecast"] / BN, lw=1.0, marker=".",
-                label=f"{vintage} ({str(published)[:10]})")
+        ax.plot(
+            pd.to_datetime(run["ds"]),
+            run["forecast"] / BN,
+            lw=1.0,
+            marker=".",
+            label=f"{vintage} ({str(published)[:10]})",
+        )
     ax.set_ylabel("USD bn")
     ax.set_title(f"{uid}: archived monthly forecasts by vintage vs the actuals")
     _finish_axes(fig, ax, loc="upper left")
@@ -1505,14 +2108,18 @@ def render_report(inputs: ReportInputs) -> str:
         _section_champions(inputs),
         _section_data(inputs),
     ]
-    nav = ('<nav><a href="#changes">What changed</a><a href="#headline">Headline</a><a href="#this-year">This year</a>'
-           '<a href="#track-record">Track record</a><a href="#fans">Fan charts</a><a href="#institutions">Institutions</a>'
-           '<a href="#chip-cycle">Chip cycle</a><a href="#backtest">Backtest</a><a href="#champions">Champions</a>'
-           '<a href="#data">Data</a></nav>')
-    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-            f"<title>exportcast report {inputs.target_year}</title><style>{CSS}</style></head>"
-            f"<body><main>{_section_header(inputs)}{nav}{''.join(sections)}</main></body></html>\n")
+    nav = (
+        '<nav><a href="#changes">What changed</a><a href="#headline">Headline</a><a href="#this-year">This year</a>'
+        '<a href="#track-record">Track record</a><a href="#fans">Fan charts</a><a href="#institutions">Institutions</a>'
+        '<a href="#chip-cycle">Chip cycle</a><a href="#backtest">Backtest</a><a href="#champions">Champions</a>'
+        '<a href="#data">Data</a></nav>'
+    )
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>exportcast report {inputs.target_year}</title><style>{CSS}</style></head>"
+        f"<body><main>{_section_header(inputs)}{nav}{''.join(sections)}</main></body></html>\n"
+    )
 
 
 def write_results_report(results: Results, out_path: Path, *, data_dir: Path | None = None) -> Path:

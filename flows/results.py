@@ -2,7 +2,7 @@
 assembled ONCE from the stage results and read by publishing, MLflow tracking and the report.
 
 - **Schemas** (:data:`SCHEMAS`): each published CSV's columns, in order, are the producing code's
-  column constants (``models.engine``, ``models.backtest``, ``models.institutional``) plus, for
+  column constants (``models.core.engine``, ``models.core.backtest``, ``models.applications.institutional``) plus, for
   the forecast tables, ``is_champion``. A table is published with exactly those columns: a
   missing or an unexpected column is an error naming the table and the column, so a producer
   and its consumers cannot drift apart. Rows are sorted by the schema's keys.
@@ -17,6 +17,7 @@ assembled ONCE from the stage results and read by publishing, MLflow tracking an
 - **run.json** is :class:`RunRecord`: its fields ARE the keys, written by the pipeline and read
   by the report through the same class.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -32,18 +33,18 @@ import numpy as np
 import pandas as pd
 
 from flows.archive import ARCHIVE_COLUMNS, CHANGES, CHANGES_COLUMNS, FORECAST_ARCHIVE
-from models.backtest import BACKTEST_FORECAST_COLUMNS, METRIC_COLUMNS
-from models.engine import ANNUAL_COLUMNS, FIT_COLUMNS, FORECAST_FRAME_COLUMNS
-from models.institutional import COMPARISON_COLUMNS, OUTLOOK_COLUMNS, SUMMARY_COLUMNS
-from models.inyear import TRACKING_COLUMNS
-from models.nowcast import NOWCAST_COLUMNS
+from models.applications.institutional import COMPARISON_COLUMNS, OUTLOOK_COLUMNS, SUMMARY_COLUMNS
+from models.applications.inyear import TRACKING_COLUMNS
+from models.applications.nowcast import NOWCAST_COLUMNS
+from models.core.backtest import BACKTEST_FORECAST_COLUMNS, METRIC_COLUMNS
+from models.core.engine import ANNUAL_COLUMNS, FIT_COLUMNS, FORECAST_FRAME_COLUMNS
 
 FLOAT_FORMAT = "%.6f"
 DATE_FORMAT = "%Y-%m-%d"
 IS_CHAMPION = "is_champion"
 RUN_JSON = "run.json"
 CHAMPION_ALIAS = "champion"
-#: the columns of ``models.champion.select_champions`` (the backtest's champions table; a test
+#: the columns of ``models.selection.champion.select_champions`` (the backtest's champions table; a test
 #: checks they agree, champion.py exports no constant)
 CHAMPION_COLUMNS: tuple[str, ...] = ("unique_id", "champion", "reason", "n_windows", "mean_mase")
 #: keys of a model's ``describe()`` that measure the run, not the model: moved out of model_fits.csv
@@ -99,7 +100,9 @@ class TableSchema:
             raise SchemaError(f"{path}: not a readable CSV ({exc})") from None
         missing = [c for c in self.columns if c not in table.columns]
         if missing:
-            raise SchemaError(f"{path}: missing column(s) {', '.join(missing)}; has {', '.join(map(str, table.columns))}")
+            raise SchemaError(
+                f"{path}: missing column(s) {', '.join(missing)}; has {', '.join(map(str, table.columns))}"
+            )
         for column in self.dates:
             table[column] = pd.to_datetime(table[column])
         for column in self.flags:
@@ -107,26 +110,45 @@ class TableSchema:
         return table
 
 
-SCHEMAS: dict[str, TableSchema] = {s.name: s for s in (
-    TableSchema(FORECAST_MONTHLY, (*FORECAST_FRAME_COLUMNS, IS_CHAMPION), ("unique_id", "model", "ds"),
-                dates=("ds",), flags=(IS_CHAMPION,)),
-    TableSchema(FORECAST_ANNUAL, (*ANNUAL_COLUMNS, IS_CHAMPION), ("unique_id", "model", "year"), flags=(IS_CHAMPION,)),
-    TableSchema(BACKTEST_METRICS, METRIC_COLUMNS, ("unique_id", "model", "cutoff"), dates=("cutoff",)),
-    TableSchema(BACKTEST_FORECASTS, BACKTEST_FORECAST_COLUMNS, ("unique_id", "model", "cutoff", "ds"),
-                dates=("cutoff", "ds")),
-    TableSchema(CHAMPIONS, CHAMPION_COLUMNS, ("unique_id",)),
-    TableSchema(MODEL_FITS, FIT_COLUMNS, ("unique_id", "model")),
-    TableSchema(INSTITUTIONAL_COMPARISON, tuple(COMPARISON_COLUMNS),
-                ("target_year", "unique_id", "institution", "published", "model"),
-                flags=("model_fell_back", "fallback_only")),
-    TableSchema(INSTITUTIONAL_SUMMARY, tuple(SUMMARY_COLUMNS), ("unique_id", "institution", "model", "section")),
-    TableSchema(INSTITUTIONAL_OUTLOOK, tuple(OUTLOOK_COLUMNS), ("target_year", "unique_id", "institution", "published")),
-    TableSchema(NOWCAST, NOWCAST_COLUMNS, ("unique_id", "ds", "information"), dates=("ds", "as_of")),
-    TableSchema(TRACKING, TRACKING_COLUMNS, ("unique_id", "target_year", "as_of", "information"), dates=("as_of",)),
-    # flows/archive.py: the forecast archive (ds: YYYY-MM-DD for a month, YYYY for a year) and what changed
-    TableSchema(FORECAST_ARCHIVE, ARCHIVE_COLUMNS, ("published_at", "run_id", "unique_id", "kind", "ds")),
-    TableSchema(CHANGES, CHANGES_COLUMNS, ()),
-)}
+SCHEMAS: dict[str, TableSchema] = {
+    s.name: s
+    for s in (
+        TableSchema(
+            FORECAST_MONTHLY,
+            (*FORECAST_FRAME_COLUMNS, IS_CHAMPION),
+            ("unique_id", "model", "ds"),
+            dates=("ds",),
+            flags=(IS_CHAMPION,),
+        ),
+        TableSchema(
+            FORECAST_ANNUAL, (*ANNUAL_COLUMNS, IS_CHAMPION), ("unique_id", "model", "year"), flags=(IS_CHAMPION,)
+        ),
+        TableSchema(BACKTEST_METRICS, METRIC_COLUMNS, ("unique_id", "model", "cutoff"), dates=("cutoff",)),
+        TableSchema(
+            BACKTEST_FORECASTS,
+            BACKTEST_FORECAST_COLUMNS,
+            ("unique_id", "model", "cutoff", "ds"),
+            dates=("cutoff", "ds"),
+        ),
+        TableSchema(CHAMPIONS, CHAMPION_COLUMNS, ("unique_id",)),
+        TableSchema(MODEL_FITS, FIT_COLUMNS, ("unique_id", "model")),
+        TableSchema(
+            INSTITUTIONAL_COMPARISON,
+            tuple(COMPARISON_COLUMNS),
+            ("target_year", "unique_id", "institution", "published", "model"),
+            flags=("model_fell_back", "fallback_only"),
+        ),
+        TableSchema(INSTITUTIONAL_SUMMARY, tuple(SUMMARY_COLUMNS), ("unique_id", "institution", "model", "section")),
+        TableSchema(
+            INSTITUTIONAL_OUTLOOK, tuple(OUTLOOK_COLUMNS), ("target_year", "unique_id", "institution", "published")
+        ),
+        TableSchema(NOWCAST, NOWCAST_COLUMNS, ("unique_id", "ds", "information"), dates=("ds", "as_of")),
+        TableSchema(TRACKING, TRACKING_COLUMNS, ("unique_id", "target_year", "as_of", "information"), dates=("as_of",)),
+        # flows/archive.py: the forecast archive (ds: YYYY-MM-DD for a month, YYYY for a year) and what changed
+        TableSchema(FORECAST_ARCHIVE, ARCHIVE_COLUMNS, ("published_at", "run_id", "unique_id", "kind", "ds")),
+        TableSchema(CHANGES, CHANGES_COLUMNS, ()),
+    )
+}
 INSTITUTIONAL_TABLES: tuple[str, ...] = (INSTITUTIONAL_COMPARISON, INSTITUTIONAL_SUMMARY, INSTITUTIONAL_OUTLOOK)
 
 
@@ -143,7 +165,9 @@ def csv_bytes(frame: pd.DataFrame) -> bytes:
 
 
 def json_bytes(payload: Mapping[str, Any]) -> bytes:
-    return (json.dumps(jsonable(payload), indent=2, sort_keys=True, allow_nan=False, ensure_ascii=False) + "\n").encode("utf-8")
+    return (json.dumps(jsonable(payload), indent=2, sort_keys=True, allow_nan=False, ensure_ascii=False) + "\n").encode(
+        "utf-8"
+    )
 
 
 def jsonable(value: Any) -> Any:
@@ -173,9 +197,9 @@ class RegistryRecord:
 
     name: str
     alias: str = CHAMPION_ALIAS
-    version: str | None = None   # the version the alias points to after the run (None: no version)
-    promoted: bool = False       # this run registered that version and moved the alias to it
-    reason: str = ""             # why it was (not) promoted
+    version: str | None = None  # the version the alias points to after the run (None: no version)
+    promoted: bool = False  # this run registered that version and moved the alias to it
+    reason: str = ""  # why it was (not) promoted
 
 
 @dataclass(frozen=True)
@@ -184,12 +208,12 @@ class RunRecord:
 
     run_id: str
     target_year: int
-    started_at: str = ""                 # UTC, ISO 8601, when the run started
-    finished_at: str = ""                # UTC, ISO 8601, when run.json was written (after publishing)
-    data_source: str = ""                # embedded | csv | customs_api
-    data_origin: str = ""                # the file (or API) the data came from
+    started_at: str = ""  # UTC, ISO 8601, when the run started
+    finished_at: str = ""  # UTC, ISO 8601, when run.json was written (after publishing)
+    data_source: str = ""  # embedded | csv | customs_api
+    data_origin: str = ""  # the file (or API) the data came from
     data_hash: str = ""
-    data: dict[str, Any] = field(default_factory=dict)   # n_series, n_rows, first_month, last_month
+    data: dict[str, Any] = field(default_factory=dict)  # n_series, n_rows, first_month, last_month
     config: dict[str, Any] = field(default_factory=dict)
     config_file: str | None = None
     code_version: str = ""
@@ -198,16 +222,18 @@ class RunRecord:
     prefect_flow_run_id: str | None = None
     mlflow_run_id: str | None = None
     mlflow_experiment_id: str | None = None
-    champion_model: dict[str, Any] | None = None          # a RegistryRecord
+    champion_model: dict[str, Any] | None = None  # a RegistryRecord
     stage_seconds: dict[str, float] = field(default_factory=dict)
     fit_seconds: dict[str, float] = field(default_factory=dict)  # per model: seconds of fitting, summed over series
     cached: dict[str, bool] = field(default_factory=dict)
     institutional_compared: bool = False
     champion_counts: dict[str, int] = field(default_factory=dict)
-    total_forecast: dict[str, Any] | None = None           # the total's target-year champion figure (USD)
-    vintage: str | None = None                            # the data vintage of the run (features/vintages.py)
-    changes: dict[str, Any] | None = None                  # what changed since the previous production run (flows/archive.py)
-    next_year: dict[str, Any] | None = None                # target_year auto, data in Q4: next year's total (sum of monthly forecasts)
+    total_forecast: dict[str, Any] | None = None  # the total's target-year champion figure (USD)
+    vintage: str | None = None  # the data vintage of the run (features/vintages.py)
+    changes: dict[str, Any] | None = None  # what changed since the previous production run (flows/archive.py)
+    next_year: dict[str, Any] | None = (
+        None  # target_year auto, data in Q4: next year's total (sum of monthly forecasts)
+    )
 
     def to_json(self) -> dict[str, Any]:
         return jsonable(dataclasses.asdict(self))
@@ -216,7 +242,7 @@ class RunRecord:
         return json_bytes(self.to_json())
 
     @classmethod
-    def from_json(cls, payload: Mapping[str, Any]) -> "RunRecord":
+    def from_json(cls, payload: Mapping[str, Any]) -> RunRecord:
         """From a parsed run.json; keys this version does not write are ignored (older files)."""
         known = {f.name for f in dataclasses.fields(cls)}
         values = {k: v for k, v in payload.items() if k in known}
@@ -226,7 +252,7 @@ class RunRecord:
         return cls(**values)
 
     @classmethod
-    def read(cls, path: Path) -> "RunRecord":
+    def read(cls, path: Path) -> RunRecord:
         try:
             payload = json.loads(Path(path).read_text(encoding="utf-8"))
         except json.JSONDecodeError as exc:
@@ -248,10 +274,10 @@ class Results:
 
     tables: dict[str, pd.DataFrame]
     run: RunRecord
-    history: pd.DataFrame                      # the run's frame: unique_id, ds, y (+ source when given)
-    champion_of: dict[str, str]                # series -> champion model (from the backtest)
+    history: pd.DataFrame  # the run's frame: unique_id, ds, y (+ source when given)
+    champion_of: dict[str, str]  # series -> champion model (from the backtest)
 
-    def with_run(self, **changes: Any) -> "Results":
+    def with_run(self, **changes: Any) -> Results:
         return dataclasses.replace(self, run=dataclasses.replace(self.run, **changes))
 
     def headline_metrics(self) -> dict[str, float]:
@@ -261,8 +287,13 @@ class Results:
         total = self.run.total_forecast
         if total:
             year = self.run.target_year
-            out.update({f"total_{year}_usd_bn": total["forecast"] / 1e9, f"total_{year}_lo_80_usd_bn": total["lo_80"] / 1e9,
-                        f"total_{year}_hi_80_usd_bn": total["hi_80"] / 1e9})
+            out.update(
+                {
+                    f"total_{year}_usd_bn": total["forecast"] / 1e9,
+                    f"total_{year}_lo_80_usd_bn": total["lo_80"] / 1e9,
+                    f"total_{year}_hi_80_usd_bn": total["hi_80"] / 1e9,
+                }
+            )
         summary = self.tables[INSTITUTIONAL_SUMMARY]
         rows = summary.loc[(summary["unique_id"] == "total") & (summary["model"] == "champion")]
         for inst, inst_mape, model_mape in zip(rows["institution"], rows["institution_mape"], rows["model_mape"]):
@@ -273,8 +304,10 @@ class Results:
 
     def timing_metrics(self) -> dict[str, float]:
         """Seconds per stage and per model's fitting (MLflow metrics; never in a CSV)."""
-        return {**{f"seconds_{k}": float(v) for k, v in self.run.stage_seconds.items()},
-                **{f"fit_seconds_{k}": float(v) for k, v in self.run.fit_seconds.items()}}
+        return {
+            **{f"seconds_{k}": float(v) for k, v in self.run.stage_seconds.items()},
+            **{f"fit_seconds_{k}": float(v) for k, v in self.run.fit_seconds.items()},
+        }
 
 
 def _slug(text: str) -> str:
@@ -341,13 +374,21 @@ def empty_table(name: str) -> pd.DataFrame:
     return pd.DataFrame(columns=list(SCHEMAS[name].columns))
 
 
-def assemble(frame: pd.DataFrame, backtest: Any, forecast: Any, institutional: Any | None, *, run: RunRecord,
-             nowcast: pd.DataFrame | None = None, tracking: pd.DataFrame | None = None) -> Results:
-    """The run's results from the stage results: ``backtest`` (``models.backtest.BacktestResult``),
-    ``forecast`` (``models.engine.ForecastResult`` with ``annual``), ``institutional``
-    (``models.institutional.InstitutionalResult`` or None when the comparison was not run); ``nowcast``
-    (``models.nowcast.backtest`` rows, or None: a header-only table); ``tracking``
-    (``models.inyear.tracking`` rows, or None: a header-only table).
+def assemble(
+    frame: pd.DataFrame,
+    backtest: Any,
+    forecast: Any,
+    institutional: Any | None,
+    *,
+    run: RunRecord,
+    nowcast: pd.DataFrame | None = None,
+    tracking: pd.DataFrame | None = None,
+) -> Results:
+    """The run's results from the stage results: ``backtest`` (``models.core.backtest.BacktestResult``),
+    ``forecast`` (``models.core.engine.ForecastResult`` with ``annual``), ``institutional``
+    (``models.applications.institutional.InstitutionalResult`` or None when the comparison was not run); ``nowcast``
+    (``models.applications.nowcast.backtest`` rows, or None: a header-only table); ``tracking``
+    (``models.applications.inyear.tracking`` rows, or None: a header-only table).
     Fills the derived run.json fields (champion counts, total headline, fit seconds)."""
     champions = backtest.champions
     champion_of = {str(u): str(c) for u, c in zip(champions["unique_id"], champions["champion"])}
@@ -366,16 +407,25 @@ def assemble(frame: pd.DataFrame, backtest: Any, forecast: Any, institutional: A
     if institutional is None:
         tables.update({name: empty_table(name) for name in INSTITUTIONAL_TABLES})
     else:
-        tables.update({INSTITUTIONAL_COMPARISON: institutional.comparison, INSTITUTIONAL_SUMMARY: institutional.summary,
-                       INSTITUTIONAL_OUTLOOK: institutional.outlook})
+        tables.update(
+            {
+                INSTITUTIONAL_COMPARISON: institutional.comparison,
+                INSTITUTIONAL_SUMMARY: institutional.summary,
+                INSTITUTIONAL_OUTLOOK: institutional.outlook,
+            }
+        )
     tables[NOWCAST] = empty_table(NOWCAST) if nowcast is None else nowcast
     tables[TRACKING] = empty_table(TRACKING) if tracking is None else tracking
     formatted = {name: format_table(name, table) for name, table in tables.items()}
     counts: dict[str, int] = {}
     for name in champion_of.values():
         counts[name] = counts.get(name, 0) + 1
-    run = dataclasses.replace(run, champion_counts=dict(sorted(counts.items())),
-                              total_forecast=total_headline(formatted[FORECAST_ANNUAL], run.target_year),
-                              fit_seconds=fit_seconds, institutional_compared=institutional is not None)
+    run = dataclasses.replace(
+        run,
+        champion_counts=dict(sorted(counts.items())),
+        total_forecast=total_headline(formatted[FORECAST_ANNUAL], run.target_year),
+        fit_seconds=fit_seconds,
+        institutional_compared=institutional is not None,
+    )
     history = frame[[c for c in ("unique_id", "ds", "y", "source") if c in frame.columns]].reset_index(drop=True)
     return Results(tables=formatted, run=run, history=history, champion_of=champion_of)

@@ -6,7 +6,7 @@ then the defaults below (which mirror the shipped ``config.yaml``).
 
     settings = load_settings(Path("config.yaml"))
     settings.backtest.horizon            # 12
-    settings.engine_settings()           # models.engine.EngineSettings for the engine/backtest
+    settings.engine_settings()           # models.core.engine.EngineSettings for the engine/backtest
 
 Unknown keys, in the file or in the environment, are rejected with a message that names the
 key. Relative paths (``data.path``, ``publish.dir``, the MLflow store and artifact folder)
@@ -16,6 +16,7 @@ given), so a run does not depend on where it was started from.
 Secrets are never settings: the customs API key is read from ``KCS_SERVICE_KEY`` by the
 customs reader itself and never enters these models, so nothing here can log it.
 """
+
 from __future__ import annotations
 
 import json
@@ -26,28 +27,58 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
-from pydantic import (BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, ValidationInfo, field_validator,
-                      model_validator)
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from exportcast.errors import ExportcastError
 
 if TYPE_CHECKING:  # imported inside engine_settings at run time
-    from models.champion import ChampionRule
-    from models.engine import EngineSettings
+    from models.core.engine import EngineSettings
+    from models.selection.champion import ChampionRule
 
 ENV_PREFIX = "EXPORTCAST__"
 ENV_DELIMITER = "__"
 #: keys whose values are never logged even if a future setting carries one
 SECRET_KEY_PATTERN = re.compile(r"(secret|token|password|passwd|service_key|api_key|credential)", re.IGNORECASE)
-#: model names the registry knows (kept in sync by a test against models.registry.available())
-KNOWN_MODELS: tuple[str, ...] = ("seasonal_naive", "naive", "ets", "theta", "arima", "prophet", "ensemble",
-                                  "arimax", "arimax_wsts", "arimax_flash", "cycle", "cycle_wsts", "cycle_blend",
-                                  "chip_momentum", "chip_momentum_blend")
-#: the leading-indicator models (models/leading.py, models/cycle.py): run per series
+#: model names the registry knows (kept in sync by a test against models.core.registry.available())
+KNOWN_MODELS: tuple[str, ...] = (
+    "seasonal_naive",
+    "naive",
+    "ets",
+    "theta",
+    "arima",
+    "prophet",
+    "ensemble",
+    "arimax",
+    "arimax_wsts",
+    "arimax_flash",
+    "cycle",
+    "cycle_wsts",
+    "cycle_blend",
+    "chip_momentum",
+    "chip_momentum_blend",
+)
+#: the leading-indicator models (models/families/leading.py, models/families/cycle.py): run per series
 #: (``models.leading``), not for all
-LEADING_MODELS: tuple[str, ...] = ("arimax", "arimax_wsts", "arimax_flash", "cycle", "cycle_wsts", "cycle_blend",
-                                    "chip_momentum", "chip_momentum_blend")
+LEADING_MODELS: tuple[str, ...] = (
+    "arimax",
+    "arimax_wsts",
+    "arimax_flash",
+    "cycle",
+    "cycle_wsts",
+    "cycle_blend",
+    "chip_momentum",
+    "chip_momentum_blend",
+)
 
 
 class ConfigError(ExportcastError, ValueError):
@@ -81,7 +112,7 @@ class CustomsSettings(_Section):
         return text
 
     @model_validator(mode="after")
-    def _ordered(self) -> "CustomsSettings":
+    def _ordered(self) -> CustomsSettings:
         if self.start > self.end:
             raise ValueError(f"start {self.start} is after end {self.end}")
         return self
@@ -107,12 +138,17 @@ class DataSettings(_Section):
 
     def checks(self) -> dict[str, Any]:
         """The checks of a user CSV (``features.readers.read_user_csv`` keyword arguments)."""
-        return {"strict": self.strict, "allow_negative": self.allow_negative, "signed": list(self.signed),
-                "plausibility_factor": self.plausibility_factor}
+        return {
+            "strict": self.strict,
+            "allow_negative": self.allow_negative,
+            "signed": list(self.signed),
+            "plausibility_factor": self.plausibility_factor,
+        }
 
     def is_signed(self, unique_id: str) -> bool:
         """Whether the series may be negative: models keep to additive forms and never clip at zero."""
         return self.allow_negative or unique_id in self.signed
+
     #: the data home, outside git: the vintages of updated data and the forecast archive
     #: (features/vintages.py); the latest vintage is what every reader of the embedded source reads
     home: Path = Path("data_home")
@@ -130,14 +166,18 @@ class DataSettings(_Section):
     upstream_max_mb: float = Field(50.0, gt=0)
 
     @model_validator(mode="after")
-    def _csv_needs_path(self) -> "DataSettings":
+    def _csv_needs_path(self) -> DataSettings:
         if self.source == "csv" and self.path is None:
-            raise ValueError("data.source is 'csv' but data.path is not set (path of the user CSV, long form unique_id,ds,y)")
+            raise ValueError(
+                "data.source is 'csv' but data.path is not set (path of the user CSV, long form unique_id,ds,y)"
+            )
         return self
 
 
 class ModelsSettings(_Section):
-    enabled: list[str] = Field(default_factory=lambda: ["seasonal_naive", "ets", "theta", "arima", "prophet", "ensemble"])
+    enabled: list[str] = Field(
+        default_factory=lambda: ["seasonal_naive", "ets", "theta", "arima", "prophet", "ensemble"]
+    )
     params: dict[str, dict[str, Any]] = Field(
         default_factory=lambda: {
             "arima": {"max_p": 2, "max_q": 2, "max_P": 1, "max_Q": 1, "max_d": 1, "working_days": False},
@@ -151,7 +191,7 @@ class ModelsSettings(_Section):
     max_missing_share: float = Field(0.5, ge=0.0, le=1.0)
     fallback: str = "naive"
     n_paths: int = Field(1000, ge=10)
-    # leading-indicator models of one series: unique_id -> model names (models/leading.py), run for
+    # leading-indicator models of one series: unique_id -> model names (models/families/leading.py), run for
     # that series alone, with the indicator as it was public at each cutoff (flows/jobs.py); as
     # shipped: the cycle blend for the ministry's semiconductors (a run drops a series its data lacks)
     leading: dict[str, list[str]] = Field(default_factory=lambda: {"item:semiconductors_ministry": ["cycle_blend"]})
@@ -163,12 +203,16 @@ class ModelsSettings(_Section):
         for uid, names in value.items():
             wrong = [n for n in names if n not in LEADING_MODELS]
             if wrong:
-                raise ValueError(f"models.leading['{uid}'] lists {wrong}: not a leading-indicator model; "
-                                 f"choose from {', '.join(LEADING_MODELS)}")
+                raise ValueError(
+                    f"models.leading['{uid}'] lists {wrong}: not a leading-indicator model; "
+                    f"choose from {', '.join(LEADING_MODELS)}"
+                )
             shared = [n for n in names if n in enabled]
             if shared:
-                raise ValueError(f"models.leading['{uid}'] lists {shared}, which models.enabled runs for every series; "
-                                 "a leading model belongs to one of the two")
+                raise ValueError(
+                    f"models.leading['{uid}'] lists {shared}, which models.enabled runs for every series; "
+                    "a leading model belongs to one of the two"
+                )
             if len(set(names)) != len(names):
                 raise ValueError(f"models.leading['{uid}'] lists a model twice: {names}")
         return value
@@ -220,14 +264,14 @@ class BacktestSettings(_Section):
     windows: int = Field(3, ge=1)
     step: int = Field(6, ge=1)
     champion_metric: Literal["mase", "smape", "rmsse"] = "mase"
-    # the champion rule's noise margin in standard errors of the paired difference (models/champion.py)
+    # the champion rule's noise margin in standard errors of the paired difference (models/selection/champion.py)
     champion_noise_se: float = Field(1.0, ge=0)
-    # the combinations of models/combination.py (mean, trimmed mean, inverse-MASE) compete for champion
+    # the combinations of models/selection/combination.py (mean, trimmed mean, inverse-MASE) compete for champion
     combinations: bool = True
 
-    def champion_rule(self) -> "ChampionRule":
-        """The champion rule of these settings (``models.champion.ChampionRule``)."""
-        from models.champion import ChampionRule
+    def champion_rule(self) -> ChampionRule:
+        """The champion rule of these settings (``models.selection.champion.ChampionRule``)."""
+        from models.selection.champion import ChampionRule
 
         return ChampionRule(self.champion_metric, self.champion_noise_se)
 
@@ -293,14 +337,18 @@ class RuntimeSettings(_Section):
         if isinstance(value, str):
             value = value.strip()
             if value and not re.fullmatch(r"([a-z][a-z0-9+]*://)?[^\s/:]+(:\d+)?", value):
-                raise ValueError("must be a Dask scheduler address such as tcp://10.0.0.5:8786, or empty for a local cluster")
+                raise ValueError(
+                    "must be a Dask scheduler address such as tcp://10.0.0.5:8786, or empty for a local cluster"
+                )
         return value
 
     @model_validator(mode="after")
-    def _address_needs_dask(self) -> "RuntimeSettings":
+    def _address_needs_dask(self) -> RuntimeSettings:
         if self.dask_address and self.executor != "dask":
-            raise ValueError(f"dask_address {self.dask_address} is set but executor is {self.executor}: "
-                             "set executor: dask to run on that cluster, or empty dask_address")
+            raise ValueError(
+                f"dask_address {self.dask_address} is set but executor is {self.executor}: "
+                "set executor: dask to run on that cluster, or empty dask_address"
+            )
         return self
 
 
@@ -372,15 +420,17 @@ class Settings(BaseSettings):
         return (init_settings, env_settings, _YamlSource(settings_cls))
 
     @model_validator(mode="after")
-    def _institutional_before_target(self) -> "Settings":
+    def _institutional_before_target(self) -> Settings:
         if self.target_year != "auto" and self.institutional.first_year > self.target_year:
             raise ValueError(
                 f"institutional.first_year {self.institutional.first_year} is after target_year {self.target_year}"
             )
         selection = self.institutional.selection_first_year
         if selection is not None and selection > self.institutional.first_year:
-            raise ValueError(f"institutional.selection_first_year {selection} is after institutional.first_year "
-                             f"{self.institutional.first_year}")
+            raise ValueError(
+                f"institutional.selection_first_year {selection} is after institutional.first_year "
+                f"{self.institutional.first_year}"
+            )
         return self
 
     # ------------------------------------------------------------------ helpers
@@ -403,16 +453,17 @@ class Settings(BaseSettings):
         """target_year auto with the data in the fourth quarter: next year's forecast is shown too."""
         return self._next_year
 
-    def with_target_year(self, year: int, *, next_year: bool = False) -> "Settings":
+    def with_target_year(self, year: int, *, next_year: bool = False) -> Settings:
         """A copy with ``target_year`` resolved (``auto`` -> ``year``), checked again."""
         if self.institutional.first_year > year:
-            raise ConfigError(f"target_year auto resolves to {year}, before institutional.first_year "
-                              f"{self.institutional.first_year}")
+            raise ConfigError(
+                f"target_year auto resolves to {year}, before institutional.first_year {self.institutional.first_year}"
+            )
         out = self.model_copy(update={"target_year": year})
         out._config_file, out._next_year = self._config_file, next_year
         return out
 
-    def updated(self, section: str, **values: Any) -> "Settings":
+    def updated(self, section: str, **values: Any) -> Settings:
         """A copy with some keys of one section replaced (validated again), same config file."""
         current = getattr(self, section)
         try:
@@ -433,8 +484,8 @@ class Settings(BaseSettings):
         return params
 
     def engine_settings(self) -> EngineSettings:
-        """The plain engine settings (``models.engine.EngineSettings``) for forecast and backtest."""
-        from models.engine import EngineSettings, ModelSpec
+        """The plain engine settings (``models.core.engine.EngineSettings``) for forecast and backtest."""
+        from models.core.engine import EngineSettings, ModelSpec
 
         specs = tuple(ModelSpec(name, self._model_params(name)) for name in self.models.active())
         return EngineSettings(
@@ -510,7 +561,9 @@ def load_settings(path: Path | str | None = None) -> Settings:
         if loaded is None:
             loaded = {}
         if not isinstance(loaded, dict):
-            raise ConfigError(f"{config_file}: the top level must be a mapping of sections; got {type(loaded).__name__}")
+            raise ConfigError(
+                f"{config_file}: the top level must be a mapping of sections; got {type(loaded).__name__}"
+            )
         data = loaded
     _check_env_sections()
 
@@ -534,7 +587,7 @@ def _check_env_sections() -> None:
     for name in sorted(os.environ):
         if not name.upper().startswith(ENV_PREFIX):
             continue
-        head = name[len(ENV_PREFIX):].split(ENV_DELIMITER)[0].lower()
+        head = name[len(ENV_PREFIX) :].split(ENV_DELIMITER)[0].lower()
         if head not in known:
             raise ConfigError(
                 f"environment variable {name}: unknown key '{head}'; known top-level keys: {', '.join(sorted(known))}"
@@ -608,7 +661,7 @@ def _sqlite_file(uri: str) -> str | None:
     in-memory database."""
     if not uri.startswith("sqlite:///"):
         return None
-    db = uri[len("sqlite:///"):]
+    db = uri[len("sqlite:///") :]
     return db if db and db != ":memory:" else None
 
 

@@ -41,6 +41,7 @@ server and the loky workers kept running, and the MLflow and Prefect runs stayed
   the child is also the subreaper of its descendants, so the workers of an engine the runner
   ended are re-parented to it, not to init, and are still found.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -91,7 +92,7 @@ class RemoteTraceback(Exception):
         self.text = text
 
     def __str__(self) -> str:
-        return f"\n\"\"\" (in the pipeline process)\n{self.text}\"\"\""
+        return f'\n""" (in the pipeline process)\n{self.text}"""'
 
 
 # ====================================================================== process helpers
@@ -231,16 +232,26 @@ def _watchdog(state: _ChildState, grace: float, redeliver: float = REDELIVER_SEC
         now = time.monotonic()
         if state.signum is not None and not state.finished:
             delivered = delivered if delivered is not None else state.since
-            if (delivered is not None and now - delivered >= redeliver
-                    and signal.getsignal(state.signum) is not state.own_handler):
-                print(f"exportcast: the pipeline has not stopped {now - delivered:.0f} s after "
-                      f"{signal.Signals(state.signum).name}; delivering it again", file=sys.stderr, flush=True)
+            if (
+                delivered is not None
+                and now - delivered >= redeliver
+                and signal.getsignal(state.signum) is not state.own_handler
+            ):
+                print(
+                    f"exportcast: the pipeline has not stopped {now - delivered:.0f} s after "
+                    f"{signal.Signals(state.signum).name}; delivering it again",
+                    file=sys.stderr,
+                    flush=True,
+                )
                 signal.pthread_kill(threading.main_thread().ident, state.signum)
                 delivered = now
         if state.since is not None and time.monotonic() - state.since >= grace:
             cause = signal.Signals(state.signum).name if state.signum else "its end"
-            print(f"exportcast: the pipeline did not stop within {grace:.0f} s of {cause}; ending it",
-                  file=sys.stderr, flush=True)
+            print(
+                f"exportcast: the pipeline did not stop within {grace:.0f} s of {cause}; ending it",
+                file=sys.stderr,
+                flush=True,
+            )
             kill_descendants()
             os._exit(128 + state.signum if state.signum else 1)
         time.sleep(POLL_SECONDS)
@@ -258,11 +269,14 @@ def _call_on_stop(state: _ChildState) -> None:
     try:
         on_stop(state.signum)
     except Exception as exc:  # noqa: BLE001 - the stop must go on
-        print(f"exportcast: clean-up at {signal.Signals(state.signum).name} failed "
-              f"({type(exc).__name__}: {exc})", file=sys.stderr, flush=True)
+        print(
+            f"exportcast: clean-up at {signal.Signals(state.signum).name} failed ({type(exc).__name__}: {exc})",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
-def run_pipeline_with_source(settings: "Settings", source: str | None) -> None:
+def run_pipeline_with_source(settings: Settings, source: str | None) -> None:
     """What the pipeline process runs by default: the ``monthly-forecast`` flow."""
     from flows.pipeline import run_pipeline, with_source
     from flows.prefect_server import start_temporary_server
@@ -287,13 +301,22 @@ def _fail_own_runs(settings: Any, reason: str, stop: BaseException) -> None:
         release_interrupted_writes(stop.__traceback__)
         fail_runs_of_this_process(mlflow_settings, reason)
     except Exception as exc:  # noqa: BLE001 - never hide the interruption behind a bookkeeping error
-        print(f"exportcast: could not mark this run's MLflow runs FAILED ({type(exc).__name__}: {exc})",
-              file=sys.stderr, flush=True)
+        print(
+            f"exportcast: could not mark this run's MLflow runs FAILED ({type(exc).__name__}: {exc})",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
-def _child_main(target: Callable[[Any, str | None], Any], settings: "Settings", source: str | None,
-                conn: "Connection", parent_pid: int, grace: float,
-                on_stop: Callable[[int], Any] | None = None) -> None:
+def _child_main(
+    target: Callable[[Any, str | None], Any],
+    settings: Settings,
+    source: str | None,
+    conn: Connection,
+    parent_pid: int,
+    grace: float,
+    on_stop: Callable[[int], Any] | None = None,
+) -> None:
     """Body of the pipeline process (see the module docstring)."""
     try:
         os.setpgid(0, 0)  # Ctrl-C in the terminal goes to the supervisor, which forwards it once
@@ -331,15 +354,20 @@ def _child_main(target: Callable[[Any, str | None], Any], settings: "Settings", 
             kill_descendants()
         if state.signum is not None:  # a target that ends on a stop (Prefect's serve returns on one)
             code = 128 + state.signum
-            print(f"exportcast: interrupted by {signal.Signals(state.signum).name}; the pipeline stopped",
-                  file=sys.stderr, flush=True)
+            print(
+                f"exportcast: interrupted by {signal.Signals(state.signum).name}; the pipeline stopped",
+                file=sys.stderr,
+                flush=True,
+            )
     except BaseException as exc:  # noqa: BLE001 - every error goes back to the supervisor
         if state.signum is None:
             code, message = _failure(exc)
         else:  # a stop (on_signal's Interrupted, or whatever the unwinding raised): the exit code says so
             code = 128 + state.signum
             reason = f"interrupted by {signal.Signals(state.signum).name}"
-            raised = "" if isinstance(exc, Interrupted) else f" (unwinding raised {type(exc).__name__}: {str(exc)[:300]})"
+            raised = (
+                "" if isinstance(exc, Interrupted) else f" (unwinding raised {type(exc).__name__}: {str(exc)[:300]})"
+            )
             print(f"exportcast: {reason}; the pipeline stopped{raised}", file=sys.stderr, flush=True)
             _fail_own_runs(settings, f"stopped: {reason}", exc)
     try:
@@ -376,9 +404,14 @@ def _exception(reply: dict[str, Any]) -> BaseException:
     return RuntimeError(reply["text"])
 
 
-def run_supervised(settings: "Settings", source: str | None = None, *, grace: float = GRACE_SECONDS,
-                   target: Callable[[Any, str | None], Any] = run_pipeline_with_source,
-                   on_stop: Callable[[int], Any] | None = None) -> int:
+def run_supervised(
+    settings: Settings,
+    source: str | None = None,
+    *,
+    grace: float = GRACE_SECONDS,
+    target: Callable[[Any, str | None], Any] = run_pipeline_with_source,
+    on_stop: Callable[[int], Any] | None = None,
+) -> int:
     """Run the ``monthly-forecast`` pipeline (``target(settings, source)``: a module-level
     function, tests give another) in a child process and return its exit code (0 on success,
     128 + N after signal N). An exception of the pipeline is raised here again. ``on_stop(signum)``
@@ -386,8 +419,11 @@ def run_supervised(settings: "Settings", source: str | None = None, *, grace: fl
     target's unwinding (``exportcast serve``: :func:`end_flow_run_processes`)."""
     ctx = multiprocessing.get_context("spawn")
     receiver, sender = ctx.Pipe(duplex=False)
-    child = ctx.Process(target=_child_main, args=(target, settings, source, sender, os.getpid(), grace, on_stop),
-                        name="exportcast-pipeline")
+    child = ctx.Process(
+        target=_child_main,
+        args=(target, settings, source, sender, os.getpid(), grace, on_stop),
+        name="exportcast-pipeline",
+    )
     received: list[signal.Signals] = []
 
     def forward(signum: int, frame: Any) -> None:

@@ -25,6 +25,7 @@ and its commands run through ``runuser -u postgres``.
 
 docs/decisions/0140-team-deployment.md says why it is built this way.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,7 +36,6 @@ import pwd
 import secrets
 import shlex
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -195,8 +195,13 @@ class Team:
             "EXPORTCAST_PG_DSN": self.pg_dsn(),
         }
         if self.auth:
-            env.update({"MLFLOW_TRACKING_USERNAME": MLFLOW_ADMIN, "MLFLOW_TRACKING_PASSWORD": self.secrets.mlflow_password,
-                        "PREFECT_API_AUTH_STRING": self.prefect_auth_string})
+            env.update(
+                {
+                    "MLFLOW_TRACKING_USERNAME": MLFLOW_ADMIN,
+                    "MLFLOW_TRACKING_PASSWORD": self.secrets.mlflow_password,
+                    "PREFECT_API_AUTH_STRING": self.prefect_auth_string,
+                }
+            )
         return env
 
     def prefect_auth(self) -> httpx.BasicAuth | None:
@@ -218,8 +223,10 @@ def check_host(settings: TeamSettings) -> None:
     except ValueError:
         loopback = settings.host == "localhost"
     if not loopback and not settings.auth:
-        raise TeamError(f"team.host {settings.host} is not a loopback address and team.auth is false: the servers "
-                        "would be open to the network without authentication; set team.auth true or bind 127.0.0.1")
+        raise TeamError(
+            f"team.host {settings.host} is not a loopback address and team.auth is false: the servers "
+            "would be open to the network without authentication; set team.auth true or bind 127.0.0.1"
+        )
 
 
 def read_env_file(path: Path) -> dict[str, str]:
@@ -246,10 +253,12 @@ def write_private(path: Path, text: str) -> None:
 def write_env_file(team: Team) -> None:
     lines = ["# the team servers (flows/team.py): `source` this file. Secrets: keep it mode 600."]
     lines += [f"export {key}={shlex.quote(value)}" for key, value in team.client_env().items()]
-    lines += [f"export EXPORTCAST_TEAM_PG_PASSWORD={shlex.quote(team.secrets.pg_password)}",
-              f"export EXPORTCAST_TEAM_PREFECT_PASSWORD={shlex.quote(team.secrets.prefect_password)}",
-              f"export EXPORTCAST_TEAM_MLFLOW_PASSWORD={shlex.quote(team.secrets.mlflow_password)}",
-              f"export EXPORTCAST_TEAM_FLASK_SECRET_KEY={shlex.quote(team.secrets.flask_secret_key)}"]
+    lines += [
+        f"export EXPORTCAST_TEAM_PG_PASSWORD={shlex.quote(team.secrets.pg_password)}",
+        f"export EXPORTCAST_TEAM_PREFECT_PASSWORD={shlex.quote(team.secrets.prefect_password)}",
+        f"export EXPORTCAST_TEAM_MLFLOW_PASSWORD={shlex.quote(team.secrets.mlflow_password)}",
+        f"export EXPORTCAST_TEAM_FLASK_SECRET_KEY={shlex.quote(team.secrets.flask_secret_key)}",
+    ]
     write_private(team.paths.env, "\n".join(lines) + "\n")
 
 
@@ -258,10 +267,16 @@ def load_secrets(paths: TeamPaths) -> Secrets | None:
         return None
     values = read_env_file(paths.env)
     try:
-        return Secrets(values["EXPORTCAST_TEAM_PG_PASSWORD"], values["EXPORTCAST_TEAM_MLFLOW_PASSWORD"],
-                       values["EXPORTCAST_TEAM_PREFECT_PASSWORD"], values["EXPORTCAST_TEAM_FLASK_SECRET_KEY"])
+        return Secrets(
+            values["EXPORTCAST_TEAM_PG_PASSWORD"],
+            values["EXPORTCAST_TEAM_MLFLOW_PASSWORD"],
+            values["EXPORTCAST_TEAM_PREFECT_PASSWORD"],
+            values["EXPORTCAST_TEAM_FLASK_SECRET_KEY"],
+        )
     except KeyError as exc:
-        raise TeamError(f"{paths.env}: no {exc.args[0]}; restore the file, or remove {paths.root} to start afresh") from None
+        raise TeamError(
+            f"{paths.env}: no {exc.args[0]}; restore the file, or remove {paths.root} to start afresh"
+        ) from None
 
 
 def new_secrets() -> Secrets:
@@ -292,8 +307,10 @@ def resolve_ports(settings: TeamSettings, paths: TeamPaths, host: str) -> Ports:
         configured = getattr(settings, f"{name}_port")
         chosen[name] = configured or int(recorded.get(name) or 0) or free_port(host)
     if len(set(chosen.values())) < 3:
-        raise TeamError(f"team ports must differ; got postgres {chosen['postgres']}, prefect {chosen['prefect']}, "
-                        f"mlflow {chosen['mlflow']}")
+        raise TeamError(
+            f"team ports must differ; got postgres {chosen['postgres']}, prefect {chosen['prefect']}, "
+            f"mlflow {chosen['mlflow']}"
+        )
     paths.root.mkdir(parents=True, exist_ok=True)
     paths.state.write_text(json.dumps({"ports": chosen}, indent=2) + "\n")
     return Ports(**chosen)
@@ -307,8 +324,10 @@ def load_team(settings: TeamSettings, *, create: bool = False) -> Team:
         if not create:
             raise TeamError(f"no team set in {paths.root} (no {paths.env}); start it with `make team-up`")
         if paths.pg_data.exists():
-            raise TeamError(f"{paths.pg_data} exists but {paths.env} is gone with its passwords; restore {paths.env}, "
-                            f"or remove {paths.root} to start afresh")
+            raise TeamError(
+                f"{paths.pg_data} exists but {paths.env} is gone with its passwords; restore {paths.env}, "
+                f"or remove {paths.root} to start afresh"
+            )
         found = new_secrets()
     ports = resolve_ports(settings, paths, settings.host)
     team = Team(paths, settings.host, settings.auth, ports, found)
@@ -353,8 +372,15 @@ def spawn(paths: TeamPaths, name: str, argv: Sequence[str], env: Mapping[str, st
     paths.logs.mkdir(parents=True, exist_ok=True)
     paths.pids.mkdir(parents=True, exist_ok=True)
     with open(paths.log(name), "ab") as log:
-        proc = subprocess.Popen(list(argv), env=dict(env), cwd=cwd, stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+        proc = subprocess.Popen(
+            list(argv),
+            env=dict(env),
+            cwd=cwd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
     started = psutil.Process(proc.pid).create_time()
     paths.pid_file(name).write_text(f"{proc.pid} {started:.3f}\n")
     return psutil.Process(proc.pid)
@@ -373,10 +399,15 @@ def stop_tree(proc: psutil.Process, timeout: float = STOP_TIMEOUT_SECONDS) -> No
 
 def base_env() -> dict[str, str]:
     """This process's environment without anything that would point a server at another set."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("PREFECT_", "MLFLOW_", "EXPORTCAST_", "PG"))}
-    env.update({"PREFECT_SERVER_ANALYTICS_ENABLED": "false", "MLFLOW_DISABLE_TELEMETRY": "true",
-                "DO_NOT_TRACK": "true", "PYTHONUNBUFFERED": "1"})
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "MLFLOW_", "EXPORTCAST_", "PG"))}
+    env.update(
+        {
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "MLFLOW_DISABLE_TELEMETRY": "true",
+            "DO_NOT_TRACK": "true",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     return env
 
 
@@ -419,8 +450,10 @@ def pg_bin() -> Path:
             return folder
     versions = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"), key=lambda p: int(p.parent.parent.name))
     if not versions:
-        raise TeamError("PostgreSQL not found: no pg_ctl on PATH nor in /usr/lib/postgresql/*/bin; "
-                        "install it (apt-get install postgresql)")
+        raise TeamError(
+            "PostgreSQL not found: no pg_ctl on PATH nor in /usr/lib/postgresql/*/bin; "
+            "install it (apt-get install postgresql)"
+        )
     return versions[-1].parent
 
 
@@ -446,8 +479,10 @@ def check_reachable_by_postgres(folder: Path) -> None:
         return
     for parent in [*reversed(folder.parents)]:
         if parent.exists() and not os.stat(parent).st_mode & 0o001:
-            raise TeamError(f"PostgreSQL runs as the user postgres, which cannot enter {parent} (mode "
-                            f"{oct(os.stat(parent).st_mode & 0o777)}); put team.dir under a folder others can enter")
+            raise TeamError(
+                f"PostgreSQL runs as the user postgres, which cannot enter {parent} (mode "
+                f"{oct(os.stat(parent).st_mode & 0o777)}); put team.dir under a folder others can enter"
+            )
 
 
 def pg_running(paths: TeamPaths) -> bool:
@@ -466,9 +501,23 @@ def init_cluster(data: Path, password: str) -> None:
     write_private(pwfile, password + "\n")
     give_to_postgres(pwfile)
     try:
-        done = subprocess.run(pg_command("initdb", "-D", str(data), "-U", PG_USER, f"--pwfile={pwfile}",
-                                         "-A", "scram-sha-256", "-E", "UTF8", "--locale=C"),
-                              capture_output=True, text=True)
+        done = subprocess.run(
+            pg_command(
+                "initdb",
+                "-D",
+                str(data),
+                "-U",
+                PG_USER,
+                f"--pwfile={pwfile}",
+                "-A",
+                "scram-sha-256",
+                "-E",
+                "UTF8",
+                "--locale=C",
+            ),
+            capture_output=True,
+            text=True,
+        )
     finally:
         pwfile.unlink(missing_ok=True)
     if done.returncode != 0:
@@ -481,23 +530,31 @@ def start_cluster(data: Path, run: Path, log: Path, host: str, port: int) -> Non
     log.touch()
     give_to_postgres(log)
     options = f"-p {port} -k {run} -c listen_addresses={host}"
-    done = subprocess.run(pg_command("pg_ctl", "-D", str(data), "-l", str(log), "-w", "-t", "60", "-o", options,
-                                     "start"), capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    done = subprocess.run(
+        pg_command("pg_ctl", "-D", str(data), "-l", str(log), "-w", "-t", "60", "-o", options, "start"),
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
     if done.returncode != 0:
-        raise TeamError(f"PostgreSQL did not start on {host}:{port}: {last_line(done.stderr or done.stdout)}; see {log}")
+        raise TeamError(
+            f"PostgreSQL did not start on {host}:{port}: {last_line(done.stderr or done.stdout)}; see {log}"
+        )
 
 
 def stop_cluster(data: Path) -> None:
     if (data / "postmaster.pid").exists():
-        subprocess.run(pg_command("pg_ctl", "-D", str(data), "-m", "fast", "-w", "-t", "60", "stop"),
-                       capture_output=True, stdin=subprocess.DEVNULL)
+        subprocess.run(
+            pg_command("pg_ctl", "-D", str(data), "-m", "fast", "-w", "-t", "60", "stop"),
+            capture_output=True,
+            stdin=subprocess.DEVNULL,
+        )
 
 
 def connect(host: str, port: int, password: str, database: str = "postgres"):
     import psycopg2
 
-    return psycopg2.connect(host=host, port=port, user=PG_USER, password=password, dbname=database,
-                            connect_timeout=10)
+    return psycopg2.connect(host=host, port=port, user=PG_USER, password=password, dbname=database, connect_timeout=10)
 
 
 def create_databases(host: str, port: int, password: str, names: Sequence[str] = DATABASES) -> None:
@@ -536,15 +593,22 @@ def start_postgres(team: Team) -> bool:
 
 def port_taken(team: Team, name: str) -> TeamError:
     port = getattr(team.ports, name)
-    return TeamError(f"port {port} on {team.host} (for {name}) is in use by another process; stop it, or set "
-                     f"EXPORTCAST__TEAM__{name.upper()}_PORT to a free port")
+    return TeamError(
+        f"port {port} on {team.host} (for {name}) is in use by another process; stop it, or set "
+        f"EXPORTCAST__TEAM__{name.upper()}_PORT to a free port"
+    )
 
 
 # ------------------------------------------------------------------ Prefect and MLflow
 def prefect_env(team: Team) -> dict[str, str]:
     env = base_env()
-    env.update({"PREFECT_HOME": str(team.paths.prefect_home), "PREFECT_API_URL": team.prefect_api_url,
-                "PREFECT_LOGGING_LEVEL": "INFO"})
+    env.update(
+        {
+            "PREFECT_HOME": str(team.paths.prefect_home),
+            "PREFECT_API_URL": team.prefect_api_url,
+            "PREFECT_LOGGING_LEVEL": "INFO",
+        }
+    )
     if team.auth:
         env["PREFECT_API_AUTH_STRING"] = team.prefect_auth_string
     return env
@@ -562,69 +626,112 @@ class Starting:
     paths: TeamPaths
 
     def wait(self) -> psutil.Process:
-        wait_for(self.what, lambda: answers(self.url, self.auth), START_TIMEOUT_SECONDS, self.proc,
-                 self.paths.log(self.name))
+        wait_for(
+            self.what, lambda: answers(self.url, self.auth), START_TIMEOUT_SECONDS, self.proc, self.paths.log(self.name)
+        )
         return self.proc
 
 
 def start_prefect(team: Team) -> Starting:
     env = prefect_env(team)
-    env["PREFECT_API_DATABASE_CONNECTION_URL"] = team.pg_dsn("prefect").replace("postgresql://", "postgresql+asyncpg://")
+    env["PREFECT_API_DATABASE_CONNECTION_URL"] = team.pg_dsn("prefect").replace(
+        "postgresql://", "postgresql+asyncpg://"
+    )
     if team.auth:
         env["PREFECT_SERVER_API_AUTH_STRING"] = team.prefect_auth_string
     team.paths.prefect_home.mkdir(parents=True, exist_ok=True)
     argv = [venv_script("prefect"), "server", "start", "--host", team.host, "--port", str(team.ports.prefect)]
     proc = spawn(team.paths, "prefect", argv, env, team.paths.root)
-    return Starting("the Prefect server", "prefect", proc, f"{team.prefect_api_url}/health", team.prefect_auth(),
-                    team.paths)
+    return Starting(
+        "the Prefect server", "prefect", proc, f"{team.prefect_api_url}/health", team.prefect_auth(), team.paths
+    )
 
 
 def write_auth_ini(team: Team) -> None:
     """MLflow's basic-auth config: its users live in the mlflow database (tables of their own)."""
-    write_private(team.paths.auth_ini, "\n".join([
-        "[mlflow]",
-        "default_permission = READ",
-        f"database_uri = {team.pg_dsn('mlflow', password=False).replace('postgresql://', 'postgresql+psycopg2://')}",
-        f"admin_username = {MLFLOW_ADMIN}",
-        "authorization_function = mlflow.server.auth:authenticate_request_basic_auth",
-        # a checked password is remembered a minute (its hash costs ~1 s of CPU per request)
-        "auth_cache_ttl_seconds = 60",
-        "",
-    ]))
+    write_private(
+        team.paths.auth_ini,
+        "\n".join(
+            [
+                "[mlflow]",
+                "default_permission = READ",
+                f"database_uri = {team.pg_dsn('mlflow', password=False).replace('postgresql://', 'postgresql+psycopg2://')}",
+                f"admin_username = {MLFLOW_ADMIN}",
+                "authorization_function = mlflow.server.auth:authenticate_request_basic_auth",
+                # a checked password is remembered a minute (its hash costs ~1 s of CPU per request)
+                "auth_cache_ttl_seconds = 60",
+                "",
+            ]
+        ),
+    )
 
 
 def start_mlflow(team: Team) -> Starting:
     env = base_env()
     # no password in the store URI: libpq (psycopg2) takes it from PGPASSWORD
-    env.update({"MLFLOW_BACKEND_STORE_URI": team.pg_dsn("mlflow", password=False).replace(
-                    "postgresql://", "postgresql+psycopg2://"),
-                "PGPASSWORD": team.secrets.pg_password})
+    env.update(
+        {
+            "MLFLOW_BACKEND_STORE_URI": team.pg_dsn("mlflow", password=False).replace(
+                "postgresql://", "postgresql+psycopg2://"
+            ),
+            "PGPASSWORD": team.secrets.pg_password,
+        }
+    )
     team.paths.artifacts.mkdir(parents=True, exist_ok=True)
-    argv = [venv_script("mlflow"), "server", "--host", team.host, "--port", str(team.ports.mlflow), "--workers", "1",
-            "--serve-artifacts", "--artifacts-destination", str(team.paths.artifacts)]
+    argv = [
+        venv_script("mlflow"),
+        "server",
+        "--host",
+        team.host,
+        "--port",
+        str(team.ports.mlflow),
+        "--workers",
+        "1",
+        "--serve-artifacts",
+        "--artifacts-destination",
+        str(team.paths.artifacts),
+    ]
     if team.auth:
         write_auth_ini(team)
-        env.update({"MLFLOW_AUTH_CONFIG_PATH": str(team.paths.auth_ini),
-                    "MLFLOW_AUTH_ADMIN_PASSWORD": team.secrets.mlflow_password,
-                    "MLFLOW_FLASK_SERVER_SECRET_KEY": team.secrets.flask_secret_key})
+        env.update(
+            {
+                "MLFLOW_AUTH_CONFIG_PATH": str(team.paths.auth_ini),
+                "MLFLOW_AUTH_ADMIN_PASSWORD": team.secrets.mlflow_password,
+                "MLFLOW_FLASK_SERVER_SECRET_KEY": team.secrets.flask_secret_key,
+            }
+        )
         argv += ["--app-name", "basic-auth"]
     if team.client_host != "127.0.0.1":
         argv += ["--allowed-hosts", f"{team.host}:{team.ports.mlflow},{team.host}"]
     proc = spawn(team.paths, "mlflow", argv, env, team.paths.root)
-    return Starting("the MLflow server", "mlflow", proc, f"{team.mlflow_url}/api/2.0/mlflow/experiments/search?"
-                    "max_results=1", team.mlflow_auth(), team.paths)
+    return Starting(
+        "the MLflow server",
+        "mlflow",
+        proc,
+        f"{team.mlflow_url}/api/2.0/mlflow/experiments/search?max_results=1",
+        team.mlflow_auth(),
+        team.paths,
+    )
 
 
 def prefect_cli(team: Team, *args: str) -> None:
     env = prefect_env(team)
     env["EXPORTCAST_HOME"] = str(REPO)
-    done = subprocess.run([venv_script("prefect"), "--no-prompt", *args], env=env, cwd=REPO, capture_output=True,
-                          text=True, stdin=subprocess.DEVNULL)
+    done = subprocess.run(
+        [venv_script("prefect"), "--no-prompt", *args],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
     with open(team.paths.log("prefect-cli"), "a", encoding="utf-8") as log:
         log.write(f"$ prefect {' '.join(args)}\n{done.stdout}{done.stderr}\n")
     if done.returncode != 0:
-        raise TeamError(f"`prefect {' '.join(args)}` failed: {last_line(done.stderr or done.stdout)}; "
-                        f"see {team.paths.log('prefect-cli')}")
+        raise TeamError(
+            f"`prefect {' '.join(args)}` failed: {last_line(done.stderr or done.stdout)}; "
+            f"see {team.paths.log('prefect-cli')}"
+        )
 
 
 def register_deployments(team: Team) -> None:
@@ -643,12 +750,22 @@ def worker_env(team: Team) -> dict[str, str]:
 
 
 def start_worker(team: Team) -> psutil.Process:
-    argv = [venv_script("prefect"), "worker", "start", "--pool", WORK_POOL, "--type", "process",
-            "--name", worker_name()]
+    argv = [
+        venv_script("prefect"),
+        "worker",
+        "start",
+        "--pool",
+        WORK_POOL,
+        "--type",
+        "process",
+        "--name",
+        worker_name(),
+    ]
     proc = spawn(team.paths, "worker", argv, worker_env(team), REPO)
     since = proc.create_time()
-    wait_for("the Prefect worker", lambda: worker_online(team, since), START_TIMEOUT_SECONDS, proc,
-             team.paths.log("worker"))
+    wait_for(
+        "the Prefect worker", lambda: worker_online(team, since), START_TIMEOUT_SECONDS, proc, team.paths.log("worker")
+    )
     return proc
 
 
@@ -659,13 +776,20 @@ def worker_name() -> str:
 def worker_online(team: Team, since: float) -> bool:
     """Whether this machine's worker has sent a heartbeat to the pool after ``since`` (epoch seconds)."""
     try:
-        response = httpx.post(f"{team.prefect_api_url}/work_pools/{WORK_POOL}/workers/filter", json={},
-                              auth=team.prefect_auth(), timeout=10)
+        response = httpx.post(
+            f"{team.prefect_api_url}/work_pools/{WORK_POOL}/workers/filter",
+            json={},
+            auth=team.prefect_auth(),
+            timeout=10,
+        )
     except httpx.HTTPError:
         return False
     return response.status_code == 200 and any(
-        w.get("name") == worker_name() and w.get("last_heartbeat_time")
-        and datetime.fromisoformat(w["last_heartbeat_time"]).timestamp() >= since for w in response.json())
+        w.get("name") == worker_name()
+        and w.get("last_heartbeat_time")
+        and datetime.fromisoformat(w["last_heartbeat_time"]).timestamp() >= since
+        for w in response.json()
+    )
 
 
 # ------------------------------------------------------------------ the commands
@@ -688,8 +812,10 @@ def up(settings: TeamSettings) -> Team:
         register_deployments(team)
         start_worker(team)
         started.append("worker")
-    where = (f"Prefect {team.prefect_api_url}, MLflow {team.mlflow_url}, PostgreSQL "
-             f"{team.client_host}:{team.ports.postgres} (databases {', '.join(DATABASES)}); `source {paths.env}`")
+    where = (
+        f"Prefect {team.prefect_api_url}, MLflow {team.mlflow_url}, PostgreSQL "
+        f"{team.client_host}:{team.ports.postgres} (databases {', '.join(DATABASES)}); `source {paths.env}`"
+    )
     if started:
         print(f"team set up: {where}")
     else:
@@ -720,8 +846,13 @@ def require_running(team: Team) -> None:
         raise TeamError(f"the team set is not running ({', '.join(missing)} down); start it with `make team-up`")
 
 
-def run_monthly(settings: TeamSettings, *, parameters: Mapping[str, str] | None = None,
-                job_env: Mapping[str, str] | None = None, timeout: float = 6 * 3600.0) -> int:
+def run_monthly(
+    settings: TeamSettings,
+    *,
+    parameters: Mapping[str, str] | None = None,
+    job_env: Mapping[str, str] | None = None,
+    timeout: float = 6 * 3600.0,
+) -> int:
     """Trigger the monthly deployment through the Prefect API, wait, print the final state and
     the MLflow run's URL. Exit code 0 when COMPLETED, 1 otherwise."""
     team = load_team(settings)
@@ -743,7 +874,9 @@ def run_monthly(settings: TeamSettings, *, parameters: Mapping[str, str] | None 
         state = flow_run.json()["state"]["type"]
         while state not in FINAL_STATES:
             if time.monotonic() > deadline:
-                raise TeamError(f"flow run {run_id} still {state} after {timeout:.0f} s; see {api.removesuffix('/api')}")
+                raise TeamError(
+                    f"flow run {run_id} still {state} after {timeout:.0f} s; see {api.removesuffix('/api')}"
+                )
             time.sleep(2)
             state = client.get(f"/flow_runs/{run_id}").json()["state"]["type"]
     print(f"flow run {run_id}: {state}")
@@ -759,9 +892,18 @@ def mlflow_run_url(team: Team, flow_run_id: str) -> str | None:
         ids = [e["experiment_id"] for e in experiments]
         if not ids:
             return None
-        runs = client.post("/runs/search", json={
-            "experiment_ids": ids, "filter": f"tags.prefect_flow_run_id = '{flow_run_id}'", "max_results": 10,
-        }).json().get("runs", [])
+        runs = (
+            client.post(
+                "/runs/search",
+                json={
+                    "experiment_ids": ids,
+                    "filter": f"tags.prefect_flow_run_id = '{flow_run_id}'",
+                    "max_results": 10,
+                },
+            )
+            .json()
+            .get("runs", [])
+        )
     parents = [r for r in runs if not any(t["key"] == "mlflow.parentRunId" for t in r["data"].get("tags", []))]
     if not parents:
         return None
@@ -779,8 +921,25 @@ def backup(settings: TeamSettings) -> Path:
     env = {**base_env(), "PGPASSWORD": team.secrets.pg_password}
     for name in DATABASES:
         dump = target / f"{name}.dump"
-        done = subprocess.run([str(pg_bin() / "pg_dump"), "-Fc", "-h", team.client_host, "-p", str(team.ports.postgres),
-                               "-U", PG_USER, "-d", name, "-f", str(dump)], env=env, capture_output=True, text=True)
+        done = subprocess.run(
+            [
+                str(pg_bin() / "pg_dump"),
+                "-Fc",
+                "-h",
+                team.client_host,
+                "-p",
+                str(team.ports.postgres),
+                "-U",
+                PG_USER,
+                "-d",
+                name,
+                "-f",
+                str(dump),
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
         if done.returncode != 0:
             raise TeamError(f"pg_dump of database {name} failed: {last_line(done.stderr)}")
     with tarfile.open(target / "artifacts.tar.gz", "w:gz") as tar:
@@ -792,9 +951,24 @@ def backup(settings: TeamSettings) -> Path:
 def restore_database(dump: Path, host: str, port: int, password: str, database: str) -> None:
     """Load a ``team-backup`` dump into an empty database of a running cluster."""
     create_databases(host, port, password, [database])
-    done = subprocess.run([str(pg_bin() / "pg_restore"), "--no-owner", "-h", host, "-p", str(port), "-U", PG_USER,
-                           "-d", database, str(dump)], env={**base_env(), "PGPASSWORD": password},
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [
+            str(pg_bin() / "pg_restore"),
+            "--no-owner",
+            "-h",
+            host,
+            "-p",
+            str(port),
+            "-U",
+            PG_USER,
+            "-d",
+            database,
+            str(dump),
+        ],
+        env={**base_env(), "PGPASSWORD": password},
+        capture_output=True,
+        text=True,
+    )
     if done.returncode != 0:
         raise TeamError(f"pg_restore of {dump} failed: {last_line(done.stderr)}")
 
@@ -830,10 +1004,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m flows.team", description=__doc__.split("\n\n")[0])
     parser.add_argument("command", choices=["up", "run", "down", "backup", "status"])
     parser.add_argument("--config", default=str(REPO / "config.yaml"), help="config file (its team section)")
-    parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
-                        help="run: a flow parameter of this run (e.g. source=csv)")
-    parser.add_argument("--job-env", action="append", default=[], metavar="KEY=VALUE",
-                        help="run: an environment variable of this run's process on the worker")
+    parser.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="run: a flow parameter of this run (e.g. source=csv)",
+    )
+    parser.add_argument(
+        "--job-env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="run: an environment variable of this run's process on the worker",
+    )
     parser.add_argument("--timeout", type=float, default=6 * 3600.0, help="run: seconds to wait for the flow run")
     args = parser.parse_args(argv)
     try:
@@ -849,8 +1033,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "status":
             return status(settings)
         else:
-            return run_monthly(settings, parameters=parse_pairs(args.param, "--param"),
-                               job_env=parse_pairs(args.job_env, "--job-env"), timeout=args.timeout)
+            return run_monthly(
+                settings,
+                parameters=parse_pairs(args.param, "--param"),
+                job_env=parse_pairs(args.job_env, "--job-env"),
+                timeout=args.timeout,
+            )
     except ExportcastError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

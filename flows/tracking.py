@@ -42,12 +42,13 @@ opens it on its runs (not on the GenAI overview), and each parent run logs its i
 
 Nothing here reads the environment: the customs key never reaches MLflow.
 """
+
 from __future__ import annotations
 
 import gc
 import logging
-import os
 import math
+import os
 import socket
 import sys
 import tempfile
@@ -77,10 +78,21 @@ from flows.settings import DataSettings, MlflowSettings
 
 # What the pyfunc takes and returns: one row per series with a horizon (months) or an end month.
 PYFUNC_SIGNATURE = ModelSignature(
-    inputs=Schema([ColSpec("string", "unique_id"), ColSpec("long", "horizon", required=False),
-                   ColSpec("string", "until", required=False)]),
-    outputs=Schema([ColSpec("string", "unique_id"), ColSpec("datetime", "ds"), ColSpec("string", "model"),
-                    *(ColSpec("double", c) for c in ("forecast", "lo_80", "hi_80", "lo_95", "hi_95"))]),
+    inputs=Schema(
+        [
+            ColSpec("string", "unique_id"),
+            ColSpec("long", "horizon", required=False),
+            ColSpec("string", "until", required=False),
+        ]
+    ),
+    outputs=Schema(
+        [
+            ColSpec("string", "unique_id"),
+            ColSpec("datetime", "ds"),
+            ColSpec("string", "model"),
+            *(ColSpec("double", c) for c in ("forecast", "lo_80", "hi_80", "lo_95", "hi_95")),
+        ]
+    ),
 )
 
 METRIC_KEYS: tuple[str, ...] = ("mase", "smape", "rmsse", "coverage_80", "coverage_95")
@@ -114,8 +126,13 @@ class ForecasterSet(PythonModel):
     the models; as in the engine, only models with ``uses_exog`` receive it, so every model
     forecasts exactly as it did in the pipeline."""
 
-    def __init__(self, models: Mapping[str, Any], model_names: Mapping[str, str], exog: pd.DataFrame | None = None,
-                 series_exog: Mapping[str, pd.DataFrame] | None = None) -> None:
+    def __init__(
+        self,
+        models: Mapping[str, Any],
+        model_names: Mapping[str, str],
+        exog: pd.DataFrame | None = None,
+        series_exog: Mapping[str, pd.DataFrame] | None = None,
+    ) -> None:
         missing = sorted(set(models) - set(model_names))
         if missing:
             raise ValueError(f"model_names lacks the model name of series {missing}")
@@ -126,7 +143,7 @@ class ForecasterSet(PythonModel):
         self.series_exog = {uid: x.copy() for uid, x in (series_exog or {}).items() if uid in self.models}
 
     def _exog_of(self, uid: str) -> pd.DataFrame | None:
-        from models.engine import with_own_columns
+        from models.core.engine import with_own_columns
 
         # models logged before series_exog existed have none
         return with_own_columns(self.exog, getattr(self, "series_exog", {}).get(uid))
@@ -140,7 +157,9 @@ class ForecasterSet(PythonModel):
         for row_no, row in enumerate(model_input.to_dict("records")):
             uid = str(row["unique_id"])
             if uid not in self.models:
-                raise KeyError(f"row {row_no}: no fitted model for series '{uid}'; known: {', '.join(sorted(self.models))}")
+                raise KeyError(
+                    f"row {row_no}: no fitted model for series '{uid}'; known: {', '.join(sorted(self.models))}"
+                )
             model = self.models[uid]
             h = self._horizon(row_no, row, model.last_ds_)
             # as in the engine: only models that declare uses_exog get the regressors
@@ -245,10 +264,9 @@ def reap_stale_runs(client: MlflowClient, experiment_id: str, *, by: str) -> lis
         if process_is_alive(tags) is not False:
             continue
         pid, host = tags[PID_TAG], tags[HOST_TAG]
-        note = (f"left RUNNING by process {pid} on {host}, dead; marked FAILED by run {by} at {stamp}")
+        note = f"left RUNNING by process {pid} on {host}, dead; marked FAILED by run {by} at {stamp}"
         kids = tuple(children.get(run.info.run_id, ()))
-        for run_id, text in [(run.info.run_id, note),
-                             *((kid, f"parent run {run.info.run_id} {note}") for kid in kids)]:
+        for run_id, text in [(run.info.run_id, note), *((kid, f"parent run {run.info.run_id} {note}") for kid in kids)]:
             client.set_tag(run_id, REAPED_TAG, by)
             client.set_tag(run_id, NOTE_TAG, text)
             client.set_tag(run_id, "error", text)
@@ -280,10 +298,14 @@ def fail_runs_of_this_process(settings: MlflowSettings, reason: str) -> list[str
     experiment = client.get_experiment_by_name(settings.experiment)
     if experiment is None:
         return []
-    running = client.search_runs([experiment.experiment_id], filter_string="attributes.status = 'RUNNING'",
-                                 max_results=5000)
-    mine = {r.info.run_id for r in running
-            if r.data.tags.get(PID_TAG) == str(os.getpid()) and r.data.tags.get(HOST_TAG) == socket.gethostname()}
+    running = client.search_runs(
+        [experiment.experiment_id], filter_string="attributes.status = 'RUNNING'", max_results=5000
+    )
+    mine = {
+        r.info.run_id
+        for r in running
+        if r.data.tags.get(PID_TAG) == str(os.getpid()) and r.data.tags.get(HOST_TAG) == socket.gethostname()
+    }
     ended = [r.info.run_id for r in running if r.info.run_id in mine or r.data.tags.get(PARENT_TAG) in mine]
     now_ms = int(time.time() * 1000)
     for run_id in ended:
@@ -347,7 +369,9 @@ class PipelineTracker:
         record = tracker.promote_champion(allowed, reason)
     """
 
-    def __init__(self, settings: MlflowSettings, *, run_name: str, tags: Mapping[str, Any], params: Mapping[str, Any]) -> None:
+    def __init__(
+        self, settings: MlflowSettings, *, run_name: str, tags: Mapping[str, Any], params: Mapping[str, Any]
+    ) -> None:
         self.settings = settings
         self.run_name = run_name
         self.tags = {k: _param_value(v) for k, v in tags.items()}
@@ -358,12 +382,13 @@ class PipelineTracker:
         self.model_uris: dict[str, str] = {}
         self.stale_runs: list[StaleRun] = []
 
-    def __enter__(self) -> "PipelineTracker":
+    def __enter__(self) -> PipelineTracker:
         self.experiment_id = configure(self.settings)
         client = MlflowClient()
         mark_experiment_kind(client, self.experiment_id)
-        run = mlflow.start_run(experiment_id=self.experiment_id, run_name=self.run_name,
-                               tags={**self.tags, **process_tags()})
+        run = mlflow.start_run(
+            experiment_id=self.experiment_id, run_name=self.run_name, tags={**self.tags, **process_tags()}
+        )
         self.run_id = run.info.run_id
         mlflow.log_params(self.params)
         self.stale_runs = reap_stale_runs(client, self.experiment_id, by=self.run_id)
@@ -383,8 +408,11 @@ class PipelineTracker:
             self._end_runs(RunStatus.to_string(RunStatus.FAILED), f"{exc_type.__name__}: {exc}"[:5000])
         except MlflowException as failure:  # never hide the run's own error behind the bookkeeping
             # the supervisor's fail_runs_of_this_process, or the next run's reaper, marks it FAILED
-            print(f"exportcast: could not mark MLflow run {self.run_id} FAILED ({failure.message[:200]})",
-                  file=sys.stderr, flush=True)
+            print(
+                f"exportcast: could not mark MLflow run {self.run_id} FAILED ({failure.message[:200]})",
+                file=sys.stderr,
+                flush=True,
+            )
 
     def _end_runs(self, status: str, error: str | None) -> None:
         # close any child left open by an exception, then the parent
@@ -417,21 +445,35 @@ class PipelineTracker:
             warnings.simplefilter("ignore", UserWarning)
             dataset = mlflow.data.from_pandas(frame, source=source, name=name, digest=digest[:36])
         months = frame["ds"].dt.to_period("M")
-        tags = {"data_hash": digest, "source": data.source, "rows": str(len(frame)),
-                "series": str(frame["unique_id"].nunique()), "months": str(months.nunique()),
-                "first_month": f"{months.min()}", "last_month": f"{months.max()}"}
+        tags = {
+            "data_hash": digest,
+            "source": data.source,
+            "rows": str(len(frame)),
+            "series": str(frame["unique_id"].nunique()),
+            "months": str(months.nunique()),
+            "first_month": f"{months.min()}",
+            "last_month": f"{months.max()}",
+        }
         mlflow.log_input(dataset, context="training", tags=tags)  # the parent is the active run here
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         for key, value in tags.items():
             MlflowClient().set_tag(self.run_id, key, _param_value(value))
 
-    def log_family(self, family: str, params: Mapping[str, Any], fits: pd.DataFrame, metrics: pd.DataFrame,
-                   fitted: Mapping[str, Any], *, exog: pd.DataFrame | None = None,
-                   series_exog: Mapping[str, pd.DataFrame] | None = None,
-                   model_names: Mapping[str, str] | None = None,
-                   extra_tables: Mapping[str, pd.DataFrame] | None = None,
-                   extra_metrics: Mapping[str, float] | None = None) -> str:
+    def log_family(
+        self,
+        family: str,
+        params: Mapping[str, Any],
+        fits: pd.DataFrame,
+        metrics: pd.DataFrame,
+        fitted: Mapping[str, Any],
+        *,
+        exog: pd.DataFrame | None = None,
+        series_exog: Mapping[str, pd.DataFrame] | None = None,
+        model_names: Mapping[str, str] | None = None,
+        extra_tables: Mapping[str, pd.DataFrame] | None = None,
+        extra_metrics: Mapping[str, float] | None = None,
+    ) -> str:
         """One child run: params, mean metrics, per-series CSVs, the fitted set as one pyfunc
         (its URI kept in ``model_uris[family]``; nothing is registered here). Returns the child
         run id."""
@@ -446,8 +488,12 @@ class PipelineTracker:
         else:
             summary["n_fallback"] = 0.0
         summary.update({k: float(v) for k, v in (extra_metrics or {}).items() if math.isfinite(float(v))})
-        with mlflow.start_run(experiment_id=self.experiment_id, run_name=family, nested=True,
-                              tags={"family": family, "parent_run": self.run_id or ""}) as child:
+        with mlflow.start_run(
+            experiment_id=self.experiment_id,
+            run_name=family,
+            nested=True,
+            tags={"family": family, "parent_run": self.run_id or ""},
+        ) as child:
             if params:
                 mlflow.log_params({k: _param_value(v) for k, v in _flat_params(params).items()})
             mlflow.log_metrics(summary)
@@ -479,31 +525,47 @@ class PipelineTracker:
             self.family_runs[family] = child.info.run_id
             return child.info.run_id
 
-    def log_results(self, results: Results, fitted: Mapping[tuple[str, str], Any], exog: pd.DataFrame | None, *,
-                    params_of: Mapping[str, Mapping[str, Any]], champion_params: Mapping[str, Any],
-                    series_exog: Mapping[str, pd.DataFrame] | None = None) -> None:
+    def log_results(
+        self,
+        results: Results,
+        fitted: Mapping[tuple[str, str], Any],
+        exog: pd.DataFrame | None,
+        *,
+        params_of: Mapping[str, Mapping[str, Any]],
+        champion_params: Mapping[str, Any],
+        series_exog: Mapping[str, pd.DataFrame] | None = None,
+    ) -> None:
         """Everything a run logs, read from its results: one child run per model family
         (``params_of`` in config order) and one for the champion set, the headline metrics and the
         institutional tables on the parent. ``fitted``: (series, model) -> fitted forecaster;
         ``series_exog``: a series' own regressor columns (its leading models' indicators)."""
         from flows.results import BACKTEST_METRICS, CHAMPIONS, MODEL_FITS
-        from models.champion import CHAMPION
+        from models.selection.champion import CHAMPION
 
         fits = results.tables[MODEL_FITS]
         metrics = results.tables[BACKTEST_METRICS]
         fit_seconds = results.run.fit_seconds
         for family, params in params_of.items():
-            self.log_family(family, params, fits=fits.loc[fits["model"] == family],
-                            metrics=metrics.loc[metrics["model"] == family],
-                            fitted={uid: m for (uid, name), m in fitted.items() if name == family}, exog=exog,
-                            series_exog=series_exog, extra_metrics={"fit_seconds": fit_seconds[family]} if family in fit_seconds else None)
+            self.log_family(
+                family,
+                params,
+                fits=fits.loc[fits["model"] == family],
+                metrics=metrics.loc[metrics["model"] == family],
+                fitted={uid: m for (uid, name), m in fitted.items() if name == family},
+                exog=exog,
+                series_exog=series_exog,
+                extra_metrics={"fit_seconds": fit_seconds[family]} if family in fit_seconds else None,
+            )
         champion_of = results.champion_of
         self.log_family(
-            CHAMPION, champion_params,
+            CHAMPION,
+            champion_params,
             fits=fits.loc[[champion_of.get(u) == m for u, m in zip(fits["unique_id"], fits["model"])]],
             metrics=metrics.loc[metrics["model"] == CHAMPION],
             fitted={uid: fitted[(uid, name)] for uid, name in champion_of.items() if (uid, name) in fitted},
-            exog=exog, series_exog=series_exog, model_names=champion_of,
+            exog=exog,
+            series_exog=series_exog,
+            model_names=champion_of,
             extra_tables={CHAMPIONS: results.tables[CHAMPIONS]},
         )
         self.log_headline(results.headline_metrics())
@@ -516,7 +578,7 @@ class PipelineTracker:
         client = MlflowClient()
         name = self.settings.registered_model
         if allowed:
-            from models.champion import CHAMPION
+            from models.selection.champion import CHAMPION
 
             uri = self.model_uris.get(CHAMPION)
             if uri is None:
@@ -526,8 +588,13 @@ class PipelineTracker:
             record = RegistryRecord(name=name, version=version, promoted=True, reason=reason)
         else:
             record = RegistryRecord(name=name, version=self._alias_version(client, name), promoted=False, reason=reason)
-        self.set_tags({"champion_promoted": str(record.promoted).lower(), "champion_version": record.version or "",
-                       "champion_reason": reason})
+        self.set_tags(
+            {
+                "champion_promoted": str(record.promoted).lower(),
+                "champion_version": record.version or "",
+                "champion_reason": reason,
+            }
+        )
         return record
 
     @staticmethod

@@ -7,6 +7,7 @@ rebuilds the dataset in the data home's staging folder with every check, and mak
 the active vintage only if everything passed. A refused update is an
 :class:`features.vintages.UpdateError`: one line, exit 2, the active data untouched.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -22,8 +23,12 @@ def upstreams_of(data: DataSettings) -> dict[str, str | None]:
 
 
 def policy_of(data: DataSettings) -> up.FetchPolicy:
-    return up.FetchPolicy(timeout=data.upstream_timeout, attempts=data.upstream_attempts,
-                          backoff=data.upstream_backoff, max_bytes=int(data.upstream_max_mb * 1024 * 1024))
+    return up.FetchPolicy(
+        timeout=data.upstream_timeout,
+        attempts=data.upstream_attempts,
+        backoff=data.upstream_backoff,
+        max_bytes=int(data.upstream_max_mb * 1024 * 1024),
+    )
 
 
 def run_update(settings: Settings) -> vintages.UpdateOutcome:
@@ -77,8 +82,9 @@ def update_before_run(settings: Settings, record: Path) -> str | None:
         return None
     if published != active.id:
         return None
-    return (f"nothing new since the last run ({active.describe()}): {record.parent}'s published files are left "
-            "as they were")
+    return (
+        f"nothing new since the last run ({active.describe()}): {record.parent}'s published files are left as they were"
+    )
 
 
 def resolve_target_year(settings: Settings) -> Settings:

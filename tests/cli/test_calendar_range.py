@@ -1,6 +1,7 @@
 """A generic monthly CSV whose series lie outside the Korean working-day calendar (1950-2099):
 `backtest` and `forecast` run every series; those outside run without the regressor and
 model_fits.csv says why (issue 11, defect 5)."""
+
 from __future__ import annotations
 
 import math
@@ -34,38 +35,74 @@ def _reasons(fits: pd.DataFrame) -> dict[str, str]:
 def test_forecast_runs_series_outside_the_calendar_without_the_regressor(tmp_path, monkeypatch):
     monkeypatch.setenv("EXPORTCAST__RUNTIME__N_JOBS", "1")
     out = tmp_path / "fc"
-    result = runner.invoke(app, ["forecast", "--input", str(_csv(tmp_path)), "--horizon", "6",
-                                 "--models", "seasonal_naive,prophet", "--out", str(out)])
+    result = runner.invoke(
+        app,
+        [
+            "forecast",
+            "--input",
+            str(_csv(tmp_path)),
+            "--horizon",
+            "6",
+            "--models",
+            "seasonal_naive,prophet",
+            "--out",
+            str(out),
+        ],
+    )
     assert result.exit_code == 0, result.output
     fits = pd.read_csv(out / "model_fits.csv")
     assert set(fits["status"]) == {"ok"}
     assert _reasons(fits) == {
         "now": "",
         "old": "fitted without the regressor(s) working_days: they cover no month, the series needs "
-               "1857-01..1867-06 (126 month(s) lacking, first 1857-01)",
+        "1857-01..1867-06 (126 month(s) lacking, first 1857-01)",
         "late": "fitted without the regressor(s) working_days: they cover 2090-01..2099-12, the series needs "
-                "2090-01..2111-06 (138 month(s) lacking, first 2100-01)",
+        "2090-01..2111-06 (138 month(s) lacking, first 2100-01)",
     }
     described = fits[fits["model"] == "prophet"].set_index("unique_id")["description"]
     assert '"working_days": true' in described["now"] and '"working_days": false' in described["old"]
     forecasts = pd.read_csv(out / "forecast.csv")
-    assert forecasts.groupby("unique_id")["ds"].max().to_dict() == {"late": "2111-06-01", "now": "2025-06-01",
-                                                                    "old": "1867-06-01"}
+    assert forecasts.groupby("unique_id")["ds"].max().to_dict() == {
+        "late": "2111-06-01",
+        "now": "2025-06-01",
+        "old": "1867-06-01",
+    }
 
 
 @pytest.mark.slow  # real Prophet fits
 def test_backtest_runs_series_outside_the_calendar_without_the_regressor(tmp_path, monkeypatch):
     monkeypatch.setenv("EXPORTCAST__RUNTIME__N_JOBS", "1")
     out = tmp_path / "bt"
-    result = runner.invoke(app, ["backtest", "--input", str(_csv(tmp_path)), "--horizon", "6", "--windows", "2",
-                                 "--step", "6", "--models", "seasonal_naive,prophet", "--out", str(out)])
+    result = runner.invoke(
+        app,
+        [
+            "backtest",
+            "--input",
+            str(_csv(tmp_path)),
+            "--horizon",
+            "6",
+            "--windows",
+            "2",
+            "--step",
+            "6",
+            "--models",
+            "seasonal_naive,prophet",
+            "--out",
+            str(out),
+        ],
+    )
     assert result.exit_code == 0, result.output
     metrics = pd.read_csv(out / "backtest_metrics.csv")
     assert sorted(metrics["unique_id"].unique()) == ["late", "now", "old"]
     prophet = metrics[metrics["model"] == "prophet"]
     assert sorted(zip(prophet["unique_id"], prophet["cutoff"])) == [
-        ("late", "2109-12-01"), ("late", "2110-06-01"), ("now", "2023-12-01"), ("now", "2024-06-01"),
-        ("old", "1865-12-01"), ("old", "1866-06-01")]
+        ("late", "2109-12-01"),
+        ("late", "2110-06-01"),
+        ("now", "2023-12-01"),
+        ("now", "2024-06-01"),
+        ("old", "1865-12-01"),
+        ("old", "1866-06-01"),
+    ]
     assert prophet["mase"].notna().all()
     champions = pd.read_csv(out / "champions.csv")
     assert sorted(champions["unique_id"]) == ["late", "now", "old"]

@@ -1,4 +1,5 @@
 """The command line: every subcommand answers --help, and bad input gets the contract's message."""
+
 from __future__ import annotations
 
 import pytest
@@ -8,8 +9,19 @@ from exportcast.cli import app
 
 runner = CliRunner()
 
-SUBCOMMANDS = [[], ["data"], ["data", "build"], ["data", "summary"], ["validate"], ["backtest"], ["forecast"],
-               ["run"], ["report"], ["serve"], ["models"]]
+SUBCOMMANDS = [
+    [],
+    ["data"],
+    ["data", "build"],
+    ["data", "summary"],
+    ["validate"],
+    ["backtest"],
+    ["forecast"],
+    ["run"],
+    ["report"],
+    ["serve"],
+    ["models"],
+]
 
 
 @pytest.mark.parametrize("words", SUBCOMMANDS, ids=lambda w: " ".join(w) or "exportcast")
@@ -66,8 +78,20 @@ def _seasonal_csv(tmp_path):
 def test_forecast_command_writes_hand_computable_forecasts(tmp_path, monkeypatch):
     monkeypatch.setenv("EXPORTCAST__RUNTIME__N_JOBS", "1")
     out = tmp_path / "fc"
-    result = runner.invoke(app, ["forecast", "--input", str(_seasonal_csv(tmp_path)), "--horizon", "3",
-                                 "--models", "seasonal_naive,naive", "--out", str(out)])
+    result = runner.invoke(
+        app,
+        [
+            "forecast",
+            "--input",
+            str(_seasonal_csv(tmp_path)),
+            "--horizon",
+            "3",
+            "--models",
+            "seasonal_naive,naive",
+            "--out",
+            str(out),
+        ],
+    )
     assert result.exit_code == 0, result.output
     import pandas as pd
 
@@ -85,22 +109,56 @@ def test_forecast_command_writes_hand_computable_forecasts(tmp_path, monkeypatch
 def test_backtest_command_scores_every_model_and_the_champion(tmp_path, monkeypatch):
     monkeypatch.setenv("EXPORTCAST__RUNTIME__N_JOBS", "1")
     out = tmp_path / "bt"
-    result = runner.invoke(app, ["backtest", "--input", str(_seasonal_csv(tmp_path)), "--horizon", "6", "--windows", "2",
-                                 "--step", "3", "--models", "seasonal_naive,naive", "--out", str(out)])
+    result = runner.invoke(
+        app,
+        [
+            "backtest",
+            "--input",
+            str(_seasonal_csv(tmp_path)),
+            "--horizon",
+            "6",
+            "--windows",
+            "2",
+            "--step",
+            "3",
+            "--models",
+            "seasonal_naive,naive",
+            "--out",
+            str(out),
+        ],
+    )
     assert result.exit_code == 0, result.output
     import pandas as pd
 
     metrics = pd.read_csv(out / "backtest_metrics.csv")
-    assert list(metrics.columns) == ["unique_id", "model", "cutoff", "mase", "smape", "rmsse", "coverage_80", "coverage_95"]
+    assert list(metrics.columns) == [
+        "unique_id",
+        "model",
+        "cutoff",
+        "mase",
+        "smape",
+        "rmsse",
+        "coverage_80",
+        "coverage_95",
+    ]
     assert sorted(metrics["cutoff"].unique()) == ["2022-03-01", "2022-06-01"]
     # the series repeat exactly every year: seasonal naive makes no error at all
     assert (metrics.loc[metrics.model == "seasonal_naive", "mase"] == 0).all()
     # the models, the combinations of them (backtest.combinations) and the champion
-    assert set(metrics["model"]) == {"seasonal_naive", "naive", "combo_mean", "combo_trimmed", "combo_inv_mase", "champion"}
+    assert set(metrics["model"]) == {
+        "seasonal_naive",
+        "naive",
+        "combo_mean",
+        "combo_trimmed",
+        "combo_inv_mase",
+        "champion",
+    }
     champions = pd.read_csv(out / "champions.csv")
     assert champions.set_index("unique_id")["champion"].to_dict() == {"a": "seasonal_naive", "b": "seasonal_naive"}
     forecasts = pd.read_csv(out / "backtest_forecasts.csv")
-    assert {"unique_id", "cutoff", "ds", "model", "forecast", "lo_80", "hi_80", "lo_95", "hi_95", "y"} <= set(forecasts.columns)
+    assert {"unique_id", "cutoff", "ds", "model", "forecast", "lo_80", "hi_80", "lo_95", "hi_95", "y"} <= set(
+        forecasts.columns
+    )
 
 
 def test_backtest_command_rejects_a_bad_file_with_the_contract_message(tmp_path):
@@ -118,15 +176,18 @@ def test_forecast_command_files_are_identical_across_reruns_and_timings_are_prin
     import numpy as np
 
     rng = np.random.default_rng(7)
-    rows = ["unique_id,ds,y"] + [f"a,{2018 + k // 12}-{k % 12 + 1:02d},{100 + 10 * np.sin(k * np.pi / 6) + rng.normal(0, 2):.3f}"
-                                 for k in range(60)]
+    rows = ["unique_id,ds,y"] + [
+        f"a,{2018 + k // 12}-{k % 12 + 1:02d},{100 + 10 * np.sin(k * np.pi / 6) + rng.normal(0, 2):.3f}"
+        for k in range(60)
+    ]
     path = tmp_path / "noisy.csv"
     path.write_text("\n".join(rows) + "\n", encoding="utf-8")
     outputs = []
     for k in range(2):
         out = tmp_path / f"fc{k}"
-        result = runner.invoke(app, ["forecast", "--input", str(path), "--horizon", "3", "--models", "arima",
-                                     "--out", str(out)])
+        result = runner.invoke(
+            app, ["forecast", "--input", str(path), "--horizon", "3", "--models", "arima", "--out", str(out)]
+        )
         assert result.exit_code == 0, result.output
         assert "fit seconds: arima " in result.output
         outputs.append({name: (out / name).read_bytes() for name in ("forecast.csv", "model_fits.csv")})

@@ -4,6 +4,7 @@ before Prefect starts (item 6), a user CSV's run in its own folder (item 5) and 
 `exportcast run` on the embedded data is covered by tests/flows (the pipeline) and
 tests/cli/test_errors.py (its errors); here it runs once, on a user CSV, to show that the
 production outputs are left byte-identical."""
+
 from __future__ import annotations
 
 import json
@@ -21,14 +22,28 @@ DATA = REPO / "data"
 THREE = ("total", "destination:china", "destination:japan")  # long, gap-free series of the embedded data
 
 
-def _cli(tmp_path: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 300
-         ) -> subprocess.CompletedProcess:
+def _cli(
+    tmp_path: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess:
     """``exportcast *args`` in a fresh interpreter (the code of this checkout), in ``tmp_path``."""
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("EXPORTCAST__", "PREFECT_API_URL"))}
-    environ.update({"PREFECT_HOME": str(tmp_path / "prefect-home"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-                    "MPLBACKEND": "Agg", "PYTHONPATH": str(REPO), **(env or {})})
-    return subprocess.run([sys.executable, "-m", "exportcast.cli", *args], cwd=tmp_path, env=environ,
-                          capture_output=True, text=True, timeout=timeout)
+    environ.update(
+        {
+            "PREFECT_HOME": str(tmp_path / "prefect-home"),
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "MPLBACKEND": "Agg",
+            "PYTHONPATH": str(REPO),
+            **(env or {}),
+        }
+    )
+    return subprocess.run(
+        [sys.executable, "-m", "exportcast.cli", *args],
+        cwd=tmp_path,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def _one_error(proc: subprocess.CompletedProcess, message: str) -> None:
@@ -54,7 +69,9 @@ def _config(folder: Path, csv: Path, publish: Path) -> Path:
         "backtest:\n  horizon: 6\n  windows: 2\n  step: 6\n"
         f"publish:\n  dir: {publish}\n"
         f"mlflow:\n  tracking_uri: sqlite:///{folder}/mlflow.db\n  artifact_location: {folder}/artifacts\n"
-        "runtime:\n  n_jobs: 1\n", encoding="utf-8")
+        "runtime:\n  n_jobs: 1\n",
+        encoding="utf-8",
+    )
     return cfg
 
 
@@ -87,8 +104,10 @@ def test_data_build_rebuilds_the_committed_files_byte_for_byte(tmp_path):
 
 def test_data_build_without_the_raw_folder_is_one_line(tmp_path):
     missing = tmp_path / "no-raw"
-    _one_error(_cli(tmp_path, "data", "build", "--raw", str(missing), "--out", str(tmp_path / "data")),
-               f"raw directory {missing} does not exist")
+    _one_error(
+        _cli(tmp_path, "data", "build", "--raw", str(missing), "--out", str(tmp_path / "data")),
+        f"raw directory {missing} does not exist",
+    )
     assert not (tmp_path / "data").exists()
 
 
@@ -108,23 +127,38 @@ def test_validate_a_real_file(tmp_path):
     csv = _three_csv(tmp_path)
     proc = _cli(tmp_path, "validate", "--input", str(csv))
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.splitlines() == [f"{csv}: 216 rows, 3 series, OK",
-                                        "  destination:china: 2020-01..2025-12 (72 months)",
-                                        "  destination:japan: 2020-01..2025-12 (72 months)",
-                                        "  total: 2020-01..2025-12 (72 months)"]
+    assert proc.stdout.splitlines() == [
+        f"{csv}: 216 rows, 3 series, OK",
+        "  destination:china: 2020-01..2025-12 (72 months)",
+        "  destination:japan: 2020-01..2025-12 (72 months)",
+        "  total: 2020-01..2025-12 (72 months)",
+    ]
 
 
 def test_forecast_a_real_file_is_last_years_months_for_seasonal_naive(tmp_path):
     csv = _three_csv(tmp_path)
     out = tmp_path / "fc"
-    proc = _cli(tmp_path, "forecast", "--input", str(csv), "--horizon", "3", "--models", "seasonal_naive",
-                "--out", str(out), env={"EXPORTCAST__RUNTIME__N_JOBS": "1"})
+    proc = _cli(
+        tmp_path,
+        "forecast",
+        "--input",
+        str(csv),
+        "--horizon",
+        "3",
+        "--models",
+        "seasonal_naive",
+        "--out",
+        str(out),
+        env={"EXPORTCAST__RUNTIME__N_JOBS": "1"},
+    )
     assert proc.returncode == 0, proc.stderr
     assert f"wrote {out}/forecast.csv, {out}/model_fits.csv" in proc.stdout, proc.stdout + proc.stderr
     fc = pd.read_csv(out / "forecast.csv")
     got = fc[(fc["unique_id"] == "total") & (fc["model"] == "seasonal_naive")]
     history = pd.read_csv(csv)
-    last_year = history[(history["unique_id"] == "total") & history["ds"].isin(["2025-01-01", "2025-02-01", "2025-03-01"])]
+    last_year = history[
+        (history["unique_id"] == "total") & history["ds"].isin(["2025-01-01", "2025-02-01", "2025-03-01"])
+    ]
     assert got["ds"].tolist() == ["2026-01-01", "2026-02-01", "2026-03-01"]
     assert got["forecast"].tolist() == last_year["y"].astype(float).tolist()
     fits = pd.read_csv(out / "model_fits.csv")
@@ -134,8 +168,23 @@ def test_forecast_a_real_file_is_last_years_months_for_seasonal_naive(tmp_path):
 def test_backtest_a_real_file_scores_seasonal_naive_against_the_year_before(tmp_path):
     csv = _three_csv(tmp_path)
     out = tmp_path / "bt"
-    proc = _cli(tmp_path, "backtest", "--input", str(csv), "--horizon", "6", "--windows", "2", "--step", "6",
-                "--models", "seasonal_naive", "--out", str(out), env={"EXPORTCAST__RUNTIME__N_JOBS": "1"})
+    proc = _cli(
+        tmp_path,
+        "backtest",
+        "--input",
+        str(csv),
+        "--horizon",
+        "6",
+        "--windows",
+        "2",
+        "--step",
+        "6",
+        "--models",
+        "seasonal_naive",
+        "--out",
+        str(out),
+        env={"EXPORTCAST__RUNTIME__N_JOBS": "1"},
+    )
     assert proc.returncode == 0, proc.stderr
     forecasts = pd.read_csv(out / "backtest_forecasts.csv", parse_dates=["ds", "cutoff"])
     snaive = forecasts[(forecasts["unique_id"] == "destination:japan") & (forecasts["model"] == "seasonal_naive")]
@@ -160,9 +209,12 @@ def test_models_lists_the_registry_in_a_subprocess(tmp_path):
 def test_flash_without_the_flash_file_is_one_line_before_prefect(tmp_path):
     cfg = _config(tmp_path, _three_csv(tmp_path), tmp_path / "outputs")
     proc = _cli(tmp_path, "flash", "--config", str(cfg))
-    _one_error(proc, "data.source is 'csv' but data.indicators_path is not set: the flash-nowcast flow needs the "
-                     "flash figures as a CSV in the format of data/indicators_monthly.csv "
-                     "(indicator,ds,value,unit,available_from,source)")
+    _one_error(
+        proc,
+        "data.source is 'csv' but data.indicators_path is not set: the flash-nowcast flow needs the "
+        "flash figures as a CSV in the format of data/indicators_monthly.csv "
+        "(indicator,ds,value,unit,available_from,source)",
+    )
     assert not list((tmp_path / "prefect-home").glob("*.db"))  # no Prefect server was started
 
 
@@ -170,8 +222,11 @@ def test_serve_without_a_prefect_server_is_one_line(tmp_path):
     from flows.deployment import LOCAL_API_URL, START_SERVER
 
     proc = _cli(tmp_path, "serve", "--config", str(REPO / "config.yaml"))
-    _one_error(proc, "no PREFECT_API_URL: schedules need a Prefect server with its scheduler; start one with "
-                     f"`{START_SERVER}` and rerun with PREFECT_API_URL={LOCAL_API_URL}")
+    _one_error(
+        proc,
+        "no PREFECT_API_URL: schedules need a Prefect server with its scheduler; start one with "
+        f"`{START_SERVER}` and rerun with PREFECT_API_URL={LOCAL_API_URL}",
+    )
 
 
 # ----------------------------------------------------------------------------------- item 6: before Prefect
@@ -183,8 +238,13 @@ def _timed(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> tup
 
 def test_a_missing_user_csv_is_one_line_before_prefect(tmp_path):
     missing = tmp_path / "three.csv"
-    proc, seconds = _timed(tmp_path, "run", "--config", str(REPO / "config.yaml"),
-                           env={"EXPORTCAST__DATA__SOURCE": "csv", "EXPORTCAST__DATA__PATH": str(missing)})
+    proc, seconds = _timed(
+        tmp_path,
+        "run",
+        "--config",
+        str(REPO / "config.yaml"),
+        env={"EXPORTCAST__DATA__SOURCE": "csv", "EXPORTCAST__DATA__PATH": str(missing)},
+    )
     _one_error(proc, f"data.path {missing}: no such file (config data.path or EXPORTCAST__DATA__PATH)")
     assert seconds < 15  # measured 0.45 s of CPU, 3.5 s wall on a loaded 2-core machine (docs/decisions/0110)
     assert not (tmp_path / "prefect-home").exists()  # Prefect never started
@@ -192,8 +252,10 @@ def test_a_missing_user_csv_is_one_line_before_prefect(tmp_path):
 
 def test_a_folder_as_user_csv_is_one_line(tmp_path):
     cfg = _config(tmp_path, tmp_path, tmp_path / "outputs")
-    _one_error(_cli(tmp_path, "run", "--config", str(cfg)),
-               f"data.path {tmp_path}: is a folder, not a CSV file (config data.path or EXPORTCAST__DATA__PATH)")
+    _one_error(
+        _cli(tmp_path, "run", "--config", str(cfg)),
+        f"data.path {tmp_path}: is a folder, not a CSV file (config data.path or EXPORTCAST__DATA__PATH)",
+    )
 
 
 def test_an_unwritable_publish_dir_is_one_line_before_prefect(tmp_path):
@@ -201,8 +263,11 @@ def test_an_unwritable_publish_dir_is_one_line_before_prefect(tmp_path):
     blocker.write_text("not a folder\n", encoding="utf-8")
     cfg = _config(tmp_path, _three_csv(tmp_path), tmp_path / "outputs")
     proc, seconds = _timed(tmp_path, "run", "--config", str(cfg), "--publish-dir", str(blocker / "out"))
-    _one_error(proc, f"publish.dir {blocker / 'out'}: cannot write the outputs there (Not a directory); choose a "
-                     "writable folder (config publish.dir or EXPORTCAST__PUBLISH__DIR)")
+    _one_error(
+        proc,
+        f"publish.dir {blocker / 'out'}: cannot write the outputs there (Not a directory); choose a "
+        "writable folder (config publish.dir or EXPORTCAST__PUBLISH__DIR)",
+    )
     assert seconds < 15
     assert not (tmp_path / "prefect-home").exists()
 
@@ -210,16 +275,22 @@ def test_an_unwritable_publish_dir_is_one_line_before_prefect(tmp_path):
 def test_a_user_csv_run_is_refused_the_production_folder(tmp_path):
     outputs = tmp_path / "outputs"
     cfg = _config(tmp_path, _three_csv(tmp_path), outputs)
-    _one_error(_cli(tmp_path, "run", "--config", str(cfg), "--publish-dir", str(outputs)),
-               f"publish dir {outputs}: is the production outputs folder (publish.dir), and data source csv is not "
-               "the production source embedded (mlflow.production_source); choose another folder")
+    _one_error(
+        _cli(tmp_path, "run", "--config", str(cfg), "--publish-dir", str(outputs)),
+        f"publish dir {outputs}: is the production outputs folder (publish.dir), and data source csv is not "
+        "the production source embedded (mlflow.production_source); choose another folder",
+    )
 
 
 def test_a_bad_setting_is_one_line_before_prefect(tmp_path):
-    proc, seconds = _timed(tmp_path, "run", "--config", str(REPO / "config.yaml"),
-                           env={"EXPORTCAST__BACKTEST__WINDOWS": "0"})
-    _one_error(proc, "environment variable EXPORTCAST__BACKTEST__WINDOWS: invalid configuration: 'backtest.windows': "
-                     "Input should be greater than or equal to 1 (got '0')")
+    proc, seconds = _timed(
+        tmp_path, "run", "--config", str(REPO / "config.yaml"), env={"EXPORTCAST__BACKTEST__WINDOWS": "0"}
+    )
+    _one_error(
+        proc,
+        "environment variable EXPORTCAST__BACKTEST__WINDOWS: invalid configuration: 'backtest.windows': "
+        "Input should be greater than or equal to 1 (got '0')",
+    )
     assert seconds < 15
     assert not (tmp_path / "prefect-home").exists()
 
@@ -229,8 +300,11 @@ def test_a_bad_setting_is_one_line_before_prefect(tmp_path):
 def test_a_user_csv_run_publishes_to_its_own_folder_and_leaves_production_alone(tmp_path):
     outputs = tmp_path / "outputs"
     outputs.mkdir()
-    production = {"report.html": b"<html>production report</html>\n", "run.json": b'{"data_source": "embedded"}\n',
-                  "forecast_annual.csv": b"unique_id,year,model\ntotal,2026,ensemble\n"}
+    production = {
+        "report.html": b"<html>production report</html>\n",
+        "run.json": b'{"data_source": "embedded"}\n',
+        "forecast_annual.csv": b"unique_id,year,model\ntotal,2026,ensemble\n",
+    }
     for name, content in production.items():
         (outputs / name).write_bytes(content)
     cfg = _config(tmp_path, _three_csv(tmp_path), outputs)
@@ -241,9 +315,20 @@ def test_a_user_csv_run_publishes_to_its_own_folder_and_leaves_production_alone(
     assert {p.name: p.read_bytes() for p in outputs.iterdir() if p.is_file()} == production  # byte-identical
     assert f"outputs: {own} (" in proc.stdout
     published = {p.name for p in own.iterdir()}
-    assert {"forecast_monthly.csv", "forecast_annual.csv", "backtest_metrics.csv", "champions.csv", "model_fits.csv",
-            "institutional_comparison.csv", "institutional_summary.csv", "institutional_outlook.csv", "nowcast.csv",
-            "tracking.csv", "report.html", "run.json"} <= published
+    assert {
+        "forecast_monthly.csv",
+        "forecast_annual.csv",
+        "backtest_metrics.csv",
+        "champions.csv",
+        "model_fits.csv",
+        "institutional_comparison.csv",
+        "institutional_summary.csv",
+        "institutional_outlook.csv",
+        "nowcast.csv",
+        "tracking.csv",
+        "report.html",
+        "run.json",
+    } <= published
     run = json.loads((own / "run.json").read_text())
     assert (run["data_source"], run["institutional_compared"]) == ("csv", False)
     assert run["config"]["publish"]["dir"] == str(own)

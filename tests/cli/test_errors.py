@@ -5,6 +5,7 @@ Commands go through typer's CliRunner in-process. ``exportcast run`` also goes t
 subprocesses: a bad setting, an unwritable publish.dir (both before any compute) and bad data
 inside the Prefect flow (Prefect's re-raising and its logged tracebacks are part of what is
 tested); the customs API cases run `run` in-process with the pipeline reduced to its ingest."""
+
 from __future__ import annotations
 
 import os
@@ -81,8 +82,10 @@ def test_a_bad_setting_from_the_environment_names_the_variable(tmp_path, monkeyp
 
 def test_report_on_a_missing_folder_is_one_line(tmp_path):
     folder = tmp_path / "outputs"
-    _one_error_line(_invoke("report", "--outputs", str(folder)),
-                    f"outputs folder {folder} does not exist: run the pipeline (`exportcast run`) first")
+    _one_error_line(
+        _invoke("report", "--outputs", str(folder)),
+        f"outputs folder {folder} does not exist: run the pipeline (`exportcast run`) first",
+    )
 
 
 def test_report_on_an_empty_published_file_is_one_line(tmp_path):
@@ -90,7 +93,9 @@ def test_report_on_an_empty_published_file_is_one_line(tmp_path):
     folder.mkdir()
     for name in ("forecast_monthly.csv", "forecast_annual.csv", "champions.csv"):
         (folder / name).write_text("", encoding="utf-8")
-    _one_error_line(_invoke("report", "--outputs", str(folder)), f"{folder / 'forecast_monthly.csv'}: the file is empty")
+    _one_error_line(
+        _invoke("report", "--outputs", str(folder)), f"{folder / 'forecast_monthly.csv'}: the file is empty"
+    )
 
 
 def test_a_model_that_cannot_be_built_is_one_line(tmp_path, monkeypatch):
@@ -163,7 +168,10 @@ def test_user_errors_are_found_behind_a_wrapper():
     except RuntimeError as wrapped:
         assert user_error(wrapped) is original
     assert user_error(RuntimeError("plain bug")) is None
-    assert error_message(FileNotFoundError(2, "No such file or directory", "/x/y.csv")) == "/x/y.csv: No such file or directory"
+    assert (
+        error_message(FileNotFoundError(2, "No such file or directory", "/x/y.csv"))
+        == "/x/y.csv: No such file or directory"
+    )
     from pydantic import ValidationError
 
     from flows.settings import RuntimeSettings
@@ -171,16 +179,34 @@ def test_user_errors_are_found_behind_a_wrapper():
     with pytest.raises(ValidationError) as info:
         RuntimeSettings(n_jobs=0)
     assert user_error(info.value) is info.value
-    assert error_message(info.value) == "invalid settings (RuntimeSettings): 'n_jobs': Input should be greater than or equal to 1 (got 0)"
+    assert (
+        error_message(info.value)
+        == "invalid settings (RuntimeSettings): 'n_jobs': Input should be greater than or equal to 1 (got 0)"
+    )
 
 
 # ------------------------------------------------------------------------------- `exportcast run`
-def _run(tmp_path: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+def _run(
+    tmp_path: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess:
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("EXPORTCAST__", "PREFECT_API_URL"))}
-    environ.update({"PREFECT_HOME": str(tmp_path / "prefect-home"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-                    "MPLBACKEND": "Agg", "PYTHONPATH": str(REPO), **(env or {})})  # the code of this checkout
-    return subprocess.run([sys.executable, "-m", "exportcast.cli", *args], cwd=tmp_path, env=environ,
-                          capture_output=True, text=True, timeout=timeout)
+    environ.update(
+        {
+            "PREFECT_HOME": str(tmp_path / "prefect-home"),
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "MPLBACKEND": "Agg",
+            "PYTHONPATH": str(REPO),
+            **(env or {}),
+        }
+    )  # the code of this checkout
+    return subprocess.run(
+        [sys.executable, "-m", "exportcast.cli", *args],
+        cwd=tmp_path,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def _config(tmp_path: Path, text: str) -> Path:
@@ -216,16 +242,22 @@ def test_run_with_an_unwritable_publish_dir_fails_before_any_compute(tmp_path):
     out = blocker / "outputs"
     cfg = _config(tmp_path, f"publish:\n  dir: {out}\nmlflow:\n  tracking_uri: sqlite:///{tmp_path}/mlflow.db\n")
     proc = _run(tmp_path, "run", "--config", str(cfg))
-    _assert_one_line(proc, f"publish.dir {out}: cannot write the outputs there (Not a directory); choose a writable "
-                           "folder (config publish.dir or EXPORTCAST__PUBLISH__DIR)")
+    _assert_one_line(
+        proc,
+        f"publish.dir {out}: cannot write the outputs there (Not a directory); choose a writable "
+        "folder (config publish.dir or EXPORTCAST__PUBLISH__DIR)",
+    )
     assert not (tmp_path / "mlflow.db").exists()  # nothing ran: not even the tracker was opened
     assert not list((tmp_path / "prefect-home").glob("*.db"))  # nor Prefect's server (no database created)
 
 
 # ------------------------------------------------------------- `exportcast run`: errors inside the flow
 def _flow_config(tmp_path: Path, data: str) -> Path:
-    return _config(tmp_path, f"data:\n{data}publish:\n  dir: {tmp_path / 'out'}\nmlflow:\n  tracking_uri: "
-                             f"sqlite:///{tmp_path}/mlflow.db\n  artifact_location: {tmp_path / 'artifacts'}\n")
+    return _config(
+        tmp_path,
+        f"data:\n{data}publish:\n  dir: {tmp_path / 'out'}\nmlflow:\n  tracking_uri: "
+        f"sqlite:///{tmp_path}/mlflow.db\n  artifact_location: {tmp_path / 'artifacts'}\n",
+    )
 
 
 def _assert_flow_error(proc: subprocess.CompletedProcess, lines: list[str]) -> None:
@@ -235,7 +267,7 @@ def _assert_flow_error(proc: subprocess.CompletedProcess, lines: list[str]) -> N
     assert "Traceback" not in proc.stdout + proc.stderr, proc.stderr
     err = proc.stderr.splitlines()
     start = err.index(f"error: {lines[0]}")
-    assert err[start:start + len(lines)] == [f"error: {lines[0]}", *lines[1:]]
+    assert err[start : start + len(lines)] == [f"error: {lines[0]}", *lines[1:]]
     assert sum(line.startswith("error: ") for line in err) == 1
 
 
@@ -245,11 +277,14 @@ def test_run_on_bad_data_shows_the_contract_message_not_prefects_traceback(tmp_p
     bad.write_text("unique_id,ds,y\ntotal,2024-13,1\ntotal,2024-02,-5\ntotal,2024-03,7\n", encoding="utf-8")
     cfg = _flow_config(tmp_path, f"  source: csv\n  path: {bad}\n")
     proc = _run(tmp_path, "run", "--config", str(cfg))
-    _assert_flow_error(proc, [
-        f"{bad}: 2 problems found",
-        f"{bad} line 2, column ds: '2024-13' is not a month (month 13 out of 01-12; expected YYYY-MM or YYYY-MM-DD)",
-        f"{bad} line 3, column y: '-5' is negative (exports in USD are >= 0)",
-    ])
+    _assert_flow_error(
+        proc,
+        [
+            f"{bad}: 2 problems found",
+            f"{bad} line 2, column ds: '2024-13' is not a month (month 13 out of 01-12; expected YYYY-MM or YYYY-MM-DD)",
+            f"{bad} line 3, column y: '-5' is negative (exports in USD are >= 0)",
+        ],
+    )
     assert not (tmp_path / "out" / "run.json").exists()
 
 
@@ -299,24 +334,30 @@ def _ingest_only(monkeypatch) -> None:
 
 
 def _customs_config(tmp_path: Path, base_url: str) -> Path:
-    return _config(tmp_path, f"data:\n  source: customs_api\n  customs:\n    base_url: {base_url}\n"
-                             f"publish:\n  dir: {tmp_path / 'out'}\n")
+    return _config(
+        tmp_path,
+        f"data:\n  source: customs_api\n  customs:\n    base_url: {base_url}\npublish:\n  dir: {tmp_path / 'out'}\n",
+    )
 
 
 def test_run_with_the_customs_api_unreachable_says_so(tmp_path, monkeypatch):
     _ingest_only(monkeypatch)
     cfg = _customs_config(tmp_path, f"http://127.0.0.1:{_closed_port()}/")  # refused: no network involved
-    _one_error_line(_invoke("run", "--config", str(cfg)),
-                    "customs API Newtrade/getNewtradeList 202201-202212: network unreachable: no connection to 127.0.0.1 "
-                    "after 4 attempts (last: ConnectError: [Errno 111] Connection refused); check this machine's "
-                    "internet connection, DNS and firewall, and data.customs.base_url")
+    _one_error_line(
+        _invoke("run", "--config", str(cfg)),
+        "customs API Newtrade/getNewtradeList 202201-202212: network unreachable: no connection to 127.0.0.1 "
+        "after 4 attempts (last: ConnectError: [Errno 111] Connection refused); check this machine's "
+        "internet connection, DNS and firewall, and data.customs.base_url",
+    )
 
 
 def test_run_with_the_customs_api_down_says_so_and_debug_shows_the_traceback(tmp_path, monkeypatch, down_api):
     _ingest_only(monkeypatch)
     cfg = _customs_config(tmp_path, down_api)
-    message = ("customs API Newtrade/getNewtradeList 202201-202212: the service is down: failed after 4 attempts "
-               "(last: HTTP 503 Service Unavailable); the customs API answered with errors or timed out, try again later")
+    message = (
+        "customs API Newtrade/getNewtradeList 202201-202212: the service is down: failed after 4 attempts "
+        "(last: HTTP 503 Service Unavailable); the customs API answered with errors or timed out, try again later"
+    )
     _one_error_line(_invoke("run", "--config", str(cfg)), message)
     debug = _invoke("--debug", "run", "--config", str(cfg))
     assert debug.exit_code == 2

@@ -1,4 +1,5 @@
 """Korean working days: hand-counted months."""
+
 from __future__ import annotations
 
 import pandas as pd

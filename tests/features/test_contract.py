@@ -1,4 +1,5 @@
 """validate_frame: one test per bad input with the exact message, and the good round trip."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -41,12 +42,14 @@ def test_good_frame_round_trip_is_canonical_sorted_and_leaves_the_input_alone():
     before = df.copy()
     out = validate_frame(df, ORIGIN)
     pd.testing.assert_frame_equal(df, before)
-    expected = pd.DataFrame({
-        "unique_id": ["item:반도체", "total", "total", "total"],
-        "ds": pd.to_datetime(["2024-01-01", "2023-12-01", "2024-01-01", "2024-02-01"]),
-        "y": [10.0, 0.0, 7.0, 1234567.5],
-        "source": ["b", "d", "c", "a"],
-    })
+    expected = pd.DataFrame(
+        {
+            "unique_id": ["item:반도체", "total", "total", "total"],
+            "ds": pd.to_datetime(["2024-01-01", "2023-12-01", "2024-01-01", "2024-02-01"]),
+            "y": [10.0, 0.0, 7.0, 1234567.5],
+            "source": ["b", "d", "c", "a"],
+        }
+    )
     pd.testing.assert_frame_equal(out, expected)
     assert out["ds"].dtype == "datetime64[ns]" and out["y"].dtype == "float64"
     CANONICAL_SCHEMA.validate(out)
@@ -72,9 +75,7 @@ def test_empty_frame():
 
 
 def test_empty_unique_id():
-    assert problems(frame(*GOOD, ("  ", "2024-03", "1"))) == one(
-        "data.csv line 4, column unique_id: empty unique_id"
-    )
+    assert problems(frame(*GOOD, ("  ", "2024-03", "1"))) == one("data.csv line 4, column unique_id: empty unique_id")
 
 
 def test_unparseable_month():
@@ -114,9 +115,15 @@ def test_negative_value():
 
 
 def test_non_numeric_value_shows_the_text_found():
-    assert problems(frame(*GOOD, ("total", "2024-03", "12억"))) == one("data.csv line 4, column y: '12억' is not a number")
-    assert problems(frame(*GOOD, ("total", "2024-03", "1,5"))) == one("data.csv line 4, column y: '1,5' is not a number")
-    assert problems(frame(*GOOD, ("total", "2024-03", "1_000"))) == one("data.csv line 4, column y: '1_000' is not a number")
+    assert problems(frame(*GOOD, ("total", "2024-03", "12억"))) == one(
+        "data.csv line 4, column y: '12억' is not a number"
+    )
+    assert problems(frame(*GOOD, ("total", "2024-03", "1,5"))) == one(
+        "data.csv line 4, column y: '1,5' is not a number"
+    )
+    assert problems(frame(*GOOD, ("total", "2024-03", "1_000"))) == one(
+        "data.csv line 4, column y: '1_000' is not a number"
+    )
 
 
 def test_nan_empty_and_infinite_values():
@@ -129,7 +136,9 @@ def test_nan_empty_and_infinite_values():
     assert problems(frame(*GOOD, ("total", "2024-03", np.nan))) == one(
         "data.csv line 4, column y: missing value NaN (an unobserved month must have no row)"
     )
-    assert problems(frame(*GOOD, ("total", "2024-03", "inf"))) == one("data.csv line 4, column y: 'inf' is not a finite number")
+    assert problems(frame(*GOOD, ("total", "2024-03", "inf"))) == one(
+        "data.csv line 4, column y: 'inf' is not a finite number"
+    )
     assert problems(frame(*GOOD, ("total", "2024-03", float("-inf")))) == one(
         "data.csv line 4, column y: -inf is not a finite number"
     )
@@ -165,7 +174,9 @@ def test_series_left_without_a_usable_row():
 
 
 def test_all_errors_are_collected_in_file_order_and_the_list_stops_at_twenty():
-    rows = [("total", f"2024-{m:02d}", "x") for m in range(1, 13)] + [("total", f"2023-{m:02d}", "-1") for m in range(1, 13)]
+    rows = [("total", f"2024-{m:02d}", "x") for m in range(1, 13)] + [
+        ("total", f"2023-{m:02d}", "-1") for m in range(1, 13)
+    ]
     message = problems(frame(*rows))
     lines = message.splitlines()
     assert lines[0] == "data.csv: 25 problems found (first 20 listed)"
@@ -180,7 +191,9 @@ def test_all_errors_are_collected_in_file_order_and_the_list_stops_at_twenty():
 
 def test_custom_locations_name_rows():
     df = frame(("total", "2024-01", "-1"))
-    with pytest.raises(DataValidationError, match=r"^api: 2 problems found\napi \(total, 2024-01\), column y: '-1' is negative"):
+    with pytest.raises(
+        DataValidationError, match=r"^api: 2 problems found\napi \(total, 2024-01\), column y: '-1' is negative"
+    ):
         validate_frame(df, "api", locations=["(total, 2024-01)"])
 
 
@@ -212,13 +225,18 @@ def lenient(df: pd.DataFrame, **kwargs):
     return check_frame(df, ORIGIN, strict=False, **kwargs)
 
 
-@pytest.mark.parametrize("bad, problem", [
-    (("item:ships", "2024-03", "12x"), "data.csv line 6, column y: '12x' is not a number"),
-    (("item:ships", "2024-02", "5"), "data.csv line 6: duplicate of line 5 (unique_id 'item:ships', ds 2024-02)"),
-    (("item:ships", "2024-03-15", "5"),
-     "data.csv line 6, column ds: '2024-03-15' is not a month start (day 15; write YYYY-MM or YYYY-MM-01)"),
-    (("item:ships", "2024-03", "inf"), "data.csv line 6, column y: 'inf' is not a finite number"),
-])
+@pytest.mark.parametrize(
+    "bad, problem",
+    [
+        (("item:ships", "2024-03", "12x"), "data.csv line 6, column y: '12x' is not a number"),
+        (("item:ships", "2024-02", "5"), "data.csv line 6: duplicate of line 5 (unique_id 'item:ships', ds 2024-02)"),
+        (
+            ("item:ships", "2024-03-15", "5"),
+            "data.csv line 6, column ds: '2024-03-15' is not a month start (day 15; write YYYY-MM or YYYY-MM-01)",
+        ),
+        (("item:ships", "2024-03", "inf"), "data.csv line 6, column y: 'inf' is not a finite number"),
+    ],
+)
 def test_a_bad_row_excludes_its_series_with_one_warning_and_keeps_the_others(bad, problem):
     checked = lenient(frame(*GOOD, *OTHER, bad))
     assert checked.excluded == (SeriesExclusion("item:ships", (problem,)),)
@@ -230,22 +248,28 @@ def test_a_bad_row_excludes_its_series_with_one_warning_and_keeps_the_others(bad
 
 
 def test_the_warning_counts_the_other_problems_of_the_series():
-    checked = lenient(frame(*GOOD, ("item:ships", "2024-01", "x"), ("item:ships", "2024-01", "-3"), ("item:ships", "2024-02", "1")))
+    checked = lenient(
+        frame(*GOOD, ("item:ships", "2024-01", "x"), ("item:ships", "2024-01", "-3"), ("item:ships", "2024-02", "1"))
+    )
     assert [e.warning() for e in checked.excluded] == [
         "series 'item:ships' excluded, the other series are kept: data.csv line 4, column y: 'x' is not a number "
-        "(+2 more problems in this series)"]  # line 5: negative, and a duplicate of line 4
+        "(+2 more problems in this series)"
+    ]  # line 5: negative, and a duplicate of line 4
     assert checked.frame["unique_id"].unique().tolist() == ["total"]
 
 
 def test_every_series_excluded_or_a_row_of_no_series_refuses_the_file():
     assert problems(frame(("total", "2024-01", "x"))) == (
         "data.csv: 2 problems found\ndata.csv line 2, column y: 'x' is not a number\n"
-        "data.csv, series 'total': no usable row after cleaning (all 1 row has errors)")
+        "data.csv, series 'total': no usable row after cleaning (all 1 row has errors)"
+    )
     with pytest.raises(DataValidationError) as info:  # every series excluded: the full list, as strict
         lenient(frame(("total", "2024-01", "x"), *OTHER, ("item:ships", "2024-03", "-1")))
-    assert str(info.value) == ("data.csv: 3 problems found\ndata.csv line 2, column y: 'x' is not a number\n"
-                               "data.csv line 5, column y: '-1' is negative (exports in USD are >= 0)\n"
-                               "data.csv, series 'total': no usable row after cleaning (all 1 row has errors)")
+    assert str(info.value) == (
+        "data.csv: 3 problems found\ndata.csv line 2, column y: 'x' is not a number\n"
+        "data.csv line 5, column y: '-1' is negative (exports in USD are >= 0)\n"
+        "data.csv, series 'total': no usable row after cleaning (all 1 row has errors)"
+    )
     with pytest.raises(DataValidationError) as info:  # an empty unique_id names no series to leave out
         lenient(frame(*GOOD, *OTHER, ("", "2024-03", "1")))
     assert info.value.errors == ["data.csv line 6, column unique_id: empty unique_id"]
@@ -257,8 +281,9 @@ def test_negative_values_are_admitted_in_every_series_or_in_the_signed_ones():
     assert lenient(df, allow_negative=True).frame["y"].tolist() == [-5.5, 3.0, -1.0]
     checked = lenient(df, signed=["balance"])
     assert checked.frame["y"].tolist() == [-5.5, 3.0]
-    assert checked.excluded == (SeriesExclusion("total", ("data.csv line 4, column y: '-1' is negative "
-                                                          "(exports in USD are >= 0)",)),)
+    assert checked.excluded == (
+        SeriesExclusion("total", ("data.csv line 4, column y: '-1' is negative (exports in USD are >= 0)",)),
+    )
 
 
 # ------------------------------------------------------------------ plausibility (item 4)
@@ -266,7 +291,8 @@ def test_a_value_of_1e30_is_a_bad_row():
     rows = [("total", f"2024-{m:02d}", "1.2e9") for m in range(1, 12)] + [("total", "2024-12", "1e30")]
     assert problems(frame(*rows)) == one(
         "data.csv line 13, column y: '1e30' is implausible: more than 1e+06 times the series' median absolute value "
-        "1.2e+09 (limit 1.2e+15, data.plausibility_factor)")
+        "1.2e+09 (limit 1.2e+15, data.plausibility_factor)"
+    )
     checked = lenient(frame(*rows, *OTHER))
     assert [e.unique_id for e in checked.excluded] == ["total"]
     assert checked.frame["unique_id"].unique().tolist() == ["item:ships"]
@@ -282,4 +308,5 @@ def test_the_scale_of_a_signed_series_is_its_median_absolute_value():
     checked = lenient(frame(*balance, *OTHER), allow_negative=True)
     assert checked.excluded[0].problems == (
         "data.csv line 6, column y: '-4e14' is implausible: more than 1e+06 times the series' median absolute "
-        "value 2e+08 (limit 2e+14, data.plausibility_factor)",)
+        "value 2e+08 (limit 2e+14, data.plausibility_factor)",
+    )

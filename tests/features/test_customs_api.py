@@ -1,4 +1,5 @@
 """Customs API client: hand-built XML in the documented format, httpx.MockTransport, no network."""
+
 from __future__ import annotations
 
 import logging
@@ -71,18 +72,22 @@ def test_fetch_items_sums_hs_codes_skips_grand_total_and_keeps_only_months_all_c
     rec = Recorder(fixture("itemtrade_8541_2025.xml"), fixture("itemtrade_8542_2025.xml"))
     frame = fetch_items({"item:semiconductors": ["8541", "8542"]}, "202501", "202503", client=client_for(rec))
     # Jan: 8541 (1000 + 250) + 8542 10000; Feb: 1750 + 20000; Mar: only 8542 reported -> a gap
-    expected = pd.DataFrame({
-        "unique_id": ["item:semiconductors"] * 2,
-        "ds": pd.to_datetime(["2025-01-01", "2025-02-01"]),
-        "y": [11250.0, 21750.0],
-        "source": ["customs-api:Itemtrade"] * 2,
-    })
+    expected = pd.DataFrame(
+        {
+            "unique_id": ["item:semiconductors"] * 2,
+            "ds": pd.to_datetime(["2025-01-01", "2025-02-01"]),
+            "y": [11250.0, 21750.0],
+            "source": ["customs-api:Itemtrade"] * 2,
+        }
+    )
     pd.testing.assert_frame_equal(frame, expected)
     assert [dict(r.url.params) for r in rec.requests] == [
         {"strtYymm": "202501", "endYymm": "202503", "hsSgn": "8541", "serviceKey": KEY},
         {"strtYymm": "202501", "endYymm": "202503", "hsSgn": "8542", "serviceKey": KEY},
     ]
-    assert all(str(r.url).startswith("https://apis.data.go.kr/1220000/Itemtrade/getItemtradeList?") for r in rec.requests)
+    assert all(
+        str(r.url).startswith("https://apis.data.go.kr/1220000/Itemtrade/getItemtradeList?") for r in rec.requests
+    )
 
 
 def test_fetch_total_parses_months_and_skips_the_grand_total_row():
@@ -97,13 +102,18 @@ def test_fetch_total_parses_months_and_skips_the_grand_total_row():
 
 def test_month_spans_cover_the_period_in_calls_of_at_most_twelve_months():
     assert month_spans("202201", "202512") == [
-        ("202201", "202212"), ("202301", "202312"), ("202401", "202412"), ("202501", "202512")
+        ("202201", "202212"),
+        ("202301", "202312"),
+        ("202401", "202412"),
+        ("202501", "202512"),
     ]
     assert month_spans("202207", "202403") == [("202207", "202306"), ("202307", "202403")]
     assert month_spans("202505", "202505") == [("202505", "202505")]
     with pytest.raises(ValueError, match=r"^customs API: start 202512 is after end 202501$"):
         month_spans("202512", "202501")
-    with pytest.raises(ValueError, match=r"^customs API: end '2025-01' is not a month in the form YYYYMM \(e\.g\. 202501\)$"):
+    with pytest.raises(
+        ValueError, match=r"^customs API: end '2025-01' is not a month in the form YYYYMM \(e\.g\. 202501\)$"
+    ):
         month_spans("202401", "2025-01")
     with pytest.raises(ValueError, match=r"^customs API: start '202413' is not a month"):
         month_spans("202413", "202501")
@@ -113,7 +123,8 @@ def test_fetch_total_over_two_years_makes_two_calls():
     rec = Recorder(monthly_xml([("2024.12", "60")]), monthly_xml([("2025.01", "70")]))
     frame = fetch_total("202401", "202512", client=client_for(rec))
     assert [(r.url.params["strtYymm"], r.url.params["endYymm"]) for r in rec.requests] == [
-        ("202401", "202412"), ("202501", "202512")
+        ("202401", "202412"),
+        ("202501", "202512"),
     ]
     assert frame["y"].tolist() == [60.0, 70.0]
     assert rec.requests[0].url.path == "/1220000/Newtrade/getNewtradeList"
@@ -122,16 +133,20 @@ def test_fetch_total_over_two_years_makes_two_calls():
 def test_fetch_countries_asks_per_country_and_ignores_rows_of_other_countries():
     rec = Recorder(
         monthly_xml([("2025.01", "100")], extra="<statCd>CN</statCd><statCdCntnKor1>중국</statCdCntnKor1>"),
-        b'<response><header><resultCode>00</resultCode><resultMsg>OK</resultMsg></header><body><items>'
+        b"<response><header><resultCode>00</resultCode><resultMsg>OK</resultMsg></header><body><items>"
         b"<item><statCd>US</statCd><expDlr>200</expDlr><year>2025.01</year></item>"
         b"<item><statCd>JP</statCd><expDlr>999</expDlr><year>2025.01</year></item>"
         b"</items></body></response>",
     )
-    frame = fetch_countries({"destination:china": "CN", "destination:united_states": "US"}, "202501", "202501",
-                            client=client_for(rec))
+    frame = fetch_countries(
+        {"destination:china": "CN", "destination:united_states": "US"}, "202501", "202501", client=client_for(rec)
+    )
     assert [r.url.params["cntyCd"] for r in rec.requests] == ["CN", "US"]
     assert rec.requests[0].url.path == "/1220000/nationtrade/getNationtradeList"
-    assert frame[["unique_id", "y"]].values.tolist() == [["destination:china", 100.0], ["destination:united_states", 200.0]]
+    assert frame[["unique_id", "y"]].values.tolist() == [
+        ["destination:china", 100.0],
+        ["destination:united_states", 200.0],
+    ]
     assert frame["source"].unique().tolist() == ["customs-api:nationtrade"]
 
 
@@ -146,9 +161,14 @@ def test_result_code_99_is_an_error_with_the_service_message():
 
 
 def test_result_code_03_means_no_data():
-    rec = Recorder(b"<response><header><resultCode>03</resultCode><resultMsg>NODATA_ERROR</resultMsg></header></response>")
-    with pytest.raises(DataValidationError, match=r"^customs API Newtrade 203001-203012: 1 problem found\n"
-                                                  r"customs API Newtrade 203001-203012: no data rows \(the frame is empty\)$"):
+    rec = Recorder(
+        b"<response><header><resultCode>03</resultCode><resultMsg>NODATA_ERROR</resultMsg></header></response>"
+    )
+    with pytest.raises(
+        DataValidationError,
+        match=r"^customs API Newtrade 203001-203012: 1 problem found\n"
+        r"customs API Newtrade 203001-203012: no data rows \(the frame is empty\)$",
+    ):
         fetch_total("203001", "203012", client=client_for(rec))
 
 
@@ -185,17 +205,23 @@ def test_malformed_xml_names_endpoint_and_period():
     assert str(info.value) == (
         "customs API nationtrade/getNationtradeList cntyCd=JP 202301-202306: the answer is not valid XML "
         "(not well-formed (invalid token): line 1, column 0); it starts with "
-        "'{\"response\": {\"header\": {\"resultCode\": \"00\"}}}'"
+        '\'{"response": {"header": {"resultCode": "00"}}}\''
     )
 
 
 def test_bad_item_fields_are_named():
     rec = Recorder(monthly_xml([("2025.01", "12x")]), monthly_xml([("January", "1")]))
-    with pytest.raises(CustomsApiError, match=r"^customs API Newtrade/getNewtradeList 202501-202501: item 1: "
-                                              r"field expDlr '12x' is not a number$"):
+    with pytest.raises(
+        CustomsApiError,
+        match=r"^customs API Newtrade/getNewtradeList 202501-202501: item 1: "
+        r"field expDlr '12x' is not a number$",
+    ):
         fetch_total("202501", "202501", client=client_for(rec))
-    with pytest.raises(CustomsApiError, match=r"^customs API Newtrade/getNewtradeList 202501-202501: item 1: "
-                                              r"field year 'January' is not a month \(expected YYYY\.MM\)$"):
+    with pytest.raises(
+        CustomsApiError,
+        match=r"^customs API Newtrade/getNewtradeList 202501-202501: item 1: "
+        r"field year 'January' is not a month \(expected YYYY\.MM\)$",
+    ):
         fetch_total("202501", "202501", client=client_for(rec))
 
 
@@ -220,13 +246,17 @@ def test_http_500_exhausted_says_the_service_is_down():
     assert len(rec.requests) == 3
 
 
-@pytest.mark.parametrize("failure", [
-    httpx.ConnectError("[Errno -2] Name or service not known"),  # DNS failure
-    httpx.ConnectError("[Errno 111] Connection refused"),
-    httpx.ConnectError("[Errno 113] No route to host"),
-    httpx.ConnectTimeout("timed out"),
-    httpx.ProxyError("proxy refused"),
-], ids=["dns", "refused", "no-route", "connect-timeout", "proxy"])
+@pytest.mark.parametrize(
+    "failure",
+    [
+        httpx.ConnectError("[Errno -2] Name or service not known"),  # DNS failure
+        httpx.ConnectError("[Errno 111] Connection refused"),
+        httpx.ConnectError("[Errno 113] No route to host"),
+        httpx.ConnectTimeout("timed out"),
+        httpx.ProxyError("proxy refused"),
+    ],
+    ids=["dns", "refused", "no-route", "connect-timeout", "proxy"],
+)
 def test_no_connection_says_the_network_is_unreachable(failure):
     rec = Recorder(failure, failure)
     with pytest.raises(CustomsUnreachableError) as info:
@@ -239,12 +269,22 @@ def test_no_connection_says_the_network_is_unreachable(failure):
     assert len(rec.requests) == 2
 
 
-@pytest.mark.parametrize("failure", [httpx.ReadTimeout("read timed out"), httpx.RemoteProtocolError("peer closed"),
-                                     httpx.ReadError("connection reset")], ids=["read-timeout", "protocol", "reset"])
+@pytest.mark.parametrize(
+    "failure",
+    [
+        httpx.ReadTimeout("read timed out"),
+        httpx.RemoteProtocolError("peer closed"),
+        httpx.ReadError("connection reset"),
+    ],
+    ids=["read-timeout", "protocol", "reset"],
+)
 def test_failure_after_connecting_says_the_service_is_down(failure):
     rec = Recorder(failure)
-    with pytest.raises(CustomsServiceDownError, match=r"^customs API Newtrade/getNewtradeList 202501-202512: the service "
-                       rf"is down: failed after 1 attempt \(last: {type(failure).__name__}: {failure}\); "):
+    with pytest.raises(
+        CustomsServiceDownError,
+        match=r"^customs API Newtrade/getNewtradeList 202501-202512: the service "
+        rf"is down: failed after 1 attempt \(last: {type(failure).__name__}: {failure}\); ",
+    ):
         fetch_total("202501", "202512", client=client_for(rec, attempts=1))
 
 
@@ -265,22 +305,30 @@ def test_a_refused_loopback_connection_through_the_real_transport_is_unreachable
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     with CustomsClient(KEY, base_url=f"http://127.0.0.1:{port}/", attempts=1, base_delay=0) as client:
-        with pytest.raises(CustomsUnreachableError, match=rf"network unreachable: no connection to 127\.0\.0\.1 after 1 "
-                                                          r"attempt \(last: ConnectError: "):
+        with pytest.raises(
+            CustomsUnreachableError,
+            match=r"network unreachable: no connection to 127\.0\.0\.1 after 1 "
+            r"attempt \(last: ConnectError: ",
+        ):
             fetch_total("202501", "202501", client=client)
 
 
 def test_http_4xx_is_not_retried():
     rec = Recorder(httpx.Response(404, text="not here"))
-    with pytest.raises(CustomsApiError, match=r"^customs API Newtrade/getNewtradeList 202501-202512: HTTP 404 Not Found: not here$"):
+    with pytest.raises(
+        CustomsApiError, match=r"^customs API Newtrade/getNewtradeList 202501-202512: HTTP 404 Not Found: not here$"
+    ):
         fetch_total("202501", "202512", client=client_for(rec, attempts=3))
     assert len(rec.requests) == 1
 
 
 def test_missing_key_names_the_variable(monkeypatch):
     monkeypatch.delenv("KCS_SERVICE_KEY", raising=False)
-    with pytest.raises(CustomsAuthError, match=r"^the customs API service key is missing: set the environment variable "
-                                               r"KCS_SERVICE_KEY to the key issued by data\.go\.kr"):
+    with pytest.raises(
+        CustomsAuthError,
+        match=r"^the customs API service key is missing: set the environment variable "
+        r"KCS_SERVICE_KEY to the key issued by data\.go\.kr",
+    ):
         fetch_total("202501", "202512")
 
 
@@ -294,10 +342,15 @@ def test_key_is_read_from_the_environment_and_an_encoded_key_is_decoded_once(mon
 
 
 def test_bad_hs_mappings_are_rejected_before_any_call():
-    with pytest.raises(ValueError, match=r"^fetch_items: item:semiconductors: HS code 854231 lies inside 8542: "
-                                         r"it would be counted twice$"):
+    with pytest.raises(
+        ValueError,
+        match=r"^fetch_items: item:semiconductors: HS code 854231 lies inside 8542: "
+        r"it would be counted twice$",
+    ):
         fetch_items({"item:semiconductors": ["8542", "854231"]}, "202501", "202512", client=client_for(Recorder()))
-    with pytest.raises(ValueError, match=r"^fetch_items: item:ships: HS code 8901 must be a string of 2, 4, 6 or 10 digits"):
+    with pytest.raises(
+        ValueError, match=r"^fetch_items: item:ships: HS code 8901 must be a string of 2, 4, 6 or 10 digits"
+    ):
         fetch_items({"item:ships": [8901]}, "202501", "202512", client=client_for(Recorder()))
     with pytest.raises(ValueError, match=r"^fetch_items: series id 'semiconductors' must look like 'item:<slug>'$"):
         fetch_items({"semiconductors": ["8542"]}, "202501", "202512", client=client_for(Recorder()))
@@ -337,7 +390,9 @@ def test_the_service_key_appears_in_no_log_exception_or_repr(caplog):
     assert any(r.name == "httpx" and r.getMessage().startswith("HTTP Request: GET") for r in caplog.records)
     texts.extend(record.getMessage() for record in caplog.records)
     texts.extend(caplog.text.splitlines())
-    assert any("ConnectError: cannot reach https://apis.data.go.kr/1220000/Newtrade/getNewtradeList" in t for t in texts)
+    assert any(
+        "ConnectError: cannot reach https://apis.data.go.kr/1220000/Newtrade/getNewtradeList" in t for t in texts
+    )
     assert any("bad key ***" in t for t in texts)
     forms = {KEY, "FAKE%2Bkey%2FSECRET%3D%3D", "FAKE+key/SECRET", "SECRET"}
     leaks = [t for t in texts for form in forms if form in t]

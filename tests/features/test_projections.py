@@ -1,4 +1,5 @@
 """Institutional projections and annual actuals: mapping, kinds, determinism, committed files."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -37,37 +38,63 @@ def test_every_row_kept_and_every_institution_mapped(built):
     _, proj, _ = built
     assert len(proj) == 241
     assert list(proj.columns) == list(pj.PROJECTION_COLUMNS)
-    assert set(proj.institution) == {"KITA", "KIET", "MOTIE", "KOTRA", "BOK", "KDI", "HRI",
-                                     "LGERI", "KEXIM", "KCCI", "KDB", "OECD", "NABO", "KERI",
-                                     "FKI", "KIAF"}
+    assert set(proj.institution) == {
+        "KITA",
+        "KIET",
+        "MOTIE",
+        "KOTRA",
+        "BOK",
+        "KDI",
+        "HRI",
+        "LGERI",
+        "KEXIM",
+        "KCCI",
+        "KDB",
+        "OECD",
+        "NABO",
+        "KERI",
+        "FKI",
+        "KIAF",
+    }
     assert (proj.institution.value_counts()[["KIET", "KITA", "MOTIE"]] == [111, 65, 15]).all()
     assert set(proj.kind) <= set(pj.KINDS)
-    assert proj.kind.value_counts().to_dict() == {"pre-year outlook": 215, "mid-year revision": 17,
-                                                  "target": 5, "survey": 4}
+    assert proj.kind.value_counts().to_dict() == {
+        "pre-year outlook": 215,
+        "mid-year revision": 17,
+        "target": 5,
+        "survey": 4,
+    }
 
 
 def test_kinds_of_known_rows(built):
     _, proj, _ = built
     revision = _one(proj, institution="KITA", published="2012-06-28")
-    assert (revision.kind, revision.target_year, revision.projected_usd_bn) == \
-        ("mid-year revision", "2012", "568.5")
+    assert (revision.kind, revision.target_year, revision.projected_usd_bn) == ("mid-year revision", "2012", "568.5")
     outlook = _one(proj, institution="KITA", published="2012-11-27", target_year="2013")
-    assert (outlook.kind, outlook.unique_id, outlook.published_in_target_year) == \
-        ("pre-year outlook", "total", "false")
+    assert (outlook.kind, outlook.unique_id, outlook.published_in_target_year) == ("pre-year outlook", "total", "false")
     assert (outlook.projected_usd_bn, outlook.projected_growth_pct) == ("575.0", "4.6")
     # the ministry's January outlook counts as pre-year, flagged as published in the target year
     january = _one(proj, institution="MOTIE", published="2013-01-01")
-    assert (january.kind, january.published_in_target_year, january.institution_raw) == \
-        ("pre-year outlook", "true", "MKE/MOTIE (trade ministry)")
+    assert (january.kind, january.published_in_target_year, january.institution_raw) == (
+        "pre-year outlook",
+        "true",
+        "MKE/MOTIE (trade ministry)",
+    )
     assert _one(proj, institution="MOTIE", published="2024-01-24").kind == "target"
     assert _one(proj, institution="MOTIE", published="2024-07-16").kind == "target"
     assert _one(proj, institution="FKI", published="2024-12-20").kind == "survey"
-    assert _one(proj, institution="KITA", target_year="2023",
-                scope="total exports (in-year scenario)").kind == "mid-year revision"
+    assert (
+        _one(proj, institution="KITA", target_year="2023", scope="total exports (in-year scenario)").kind
+        == "mid-year revision"
+    )
     # only the citation date is known, and it precedes the target year: not flagged
     cited = _one(proj, institution="BOK", target_year="2022", scope="total exports (customs)")
-    assert (cited.published, cited.published_raw, cited.published_in_target_year, cited.kind) == \
-        ("", "(cited 2021-01-10)", "false", "pre-year outlook")
+    assert (cited.published, cited.published_raw, cited.published_in_target_year, cited.kind) == (
+        "",
+        "(cited 2021-01-10)",
+        "false",
+        "pre-year outlook",
+    )
 
 
 def test_published_is_iso_only_where_the_raw_text_is_a_date(built):
@@ -85,7 +112,10 @@ def test_semiconductor_rows_map_to_the_semiconductor_series(built):
     assert len(semis) == 24
     assert (semis.unique_id == "item:semiconductors_ministry").all()
     assert set(proj[proj.unique_id == "item:semiconductors_ministry"].scope) == {
-        "semiconductors", "semiconductors (mid-year revision)", "semiconductors (target, revised)"}
+        "semiconductors",
+        "semiconductors (mid-year revision)",
+        "semiconductors (target, revised)",
+    }
     # scopes that are not series of ours stay blank
     for scope in ("SSD", "ICT devices", "13 major industries", "exports to Europe"):
         assert (proj[proj.scope == scope].unique_id == "").all()
@@ -117,8 +147,9 @@ def test_rows_are_sorted_and_output_is_deterministic(built, tmp_path):
 def test_committed_files_equal_a_fresh_build(built):
     out, _, _ = built
     for name in (pj.PROJECTIONS_OUT, pj.ACTUALS_OUT):
-        assert (REPO_DATA / name).read_bytes() == (out / name).read_bytes(), \
+        assert (REPO_DATA / name).read_bytes() == (out / name).read_bytes(), (
             f"data/{name} drifted from the builder: rerun build_projections(projections, data)"
+        )
 
 
 def test_actuals(built):
@@ -130,14 +161,24 @@ def test_actuals(built):
     bound = _one(actuals, year="2014", unique_id="item:semiconductors_ministry")
     assert (bound.actual_usd_bn, bound.actual_usd_bn_raw, bound.actual_growth_pct) == ("", ">60", "9.7")
     # both 2025 totals kept (709.3 customs confirmed, 709.7 preliminary)
-    assert sorted(actuals[(actuals.year == "2025") & (actuals.unique_id == "total")].actual_usd_bn) == \
-        ["709.3", "709.7"]
+    assert sorted(actuals[(actuals.year == "2025") & (actuals.unique_id == "total")].actual_usd_bn) == [
+        "709.3",
+        "709.7",
+    ]
 
 
 def _raw(**overrides: str) -> pd.DataFrame:
-    row = {"institution": "KIET", "published": "2024-11-25", "target_year": "2025",
-           "scope": "total exports", "projected_usd_bn": "700.2", "projected_growth_pct": "2.2",
-           "source_url": "u", "source_title": "t", "note": ""}
+    row = {
+        "institution": "KIET",
+        "published": "2024-11-25",
+        "target_year": "2025",
+        "scope": "total exports",
+        "projected_usd_bn": "700.2",
+        "projected_growth_pct": "2.2",
+        "source_url": "u",
+        "source_title": "t",
+        "note": "",
+    }
     row.update(overrides)
     return pd.DataFrame([row])
 
@@ -145,29 +186,35 @@ def _raw(**overrides: str) -> pd.DataFrame:
 def test_unknown_institution_and_scope_raise_exact_messages():
     with pytest.raises(ProjectionsError) as info:
         normalise_projections(_raw(institution="Samsung Economic Research Institute"))
-    assert str(info.value) == ("projections.csv line 2, column institution: unknown institution "
-                               "'Samsung Economic Research Institute'; add it to "
-                               "features.projections.INSTITUTIONS")
+    assert str(info.value) == (
+        "projections.csv line 2, column institution: unknown institution "
+        "'Samsung Economic Research Institute'; add it to "
+        "features.projections.INSTITUTIONS"
+    )
     with pytest.raises(ProjectionsError) as info:
         normalise_projections(_raw(scope="robots (mid-year revision)"))
-    assert str(info.value) == ("projections.csv line 2, column scope: unknown scope "
-                               "'robots (mid-year revision)'; add 'robots' to "
-                               "features.projections.SCOPES")
+    assert str(info.value) == (
+        "projections.csv line 2, column scope: unknown scope "
+        "'robots (mid-year revision)'; add 'robots' to "
+        "features.projections.SCOPES"
+    )
     with pytest.raises(ProjectionsError) as info:
         normalise_projections(_raw(target_year="next year"))
-    assert str(info.value) == ("projections.csv line 2, column target_year: expected a year, "
-                               "found 'next year'")
+    assert str(info.value) == ("projections.csv line 2, column target_year: expected a year, found 'next year'")
 
 
-@pytest.mark.parametrize(("published", "scope", "institution", "kind", "flag"), [
-    ("2024-11-25", "total exports", "KIET", "pre-year outlook", "false"),
-    ("2025-01-01", "total exports (outlook)", "MKE/MOTIE (trade ministry)", "pre-year outlook", "true"),
-    ("2025-03-10", "total exports", "KDI", "mid-year revision", "true"),
-    ("2025-05-27", "total exports (mid-year revision)", "KIET", "mid-year revision", "true"),
-    ("2025-01-02", "total exports (target)", "MKE/MOTIE (trade ministry)", "target", "true"),
-    ("2024-12-20", "total exports (survey)", "FKI company survey", "survey", "false"),
-    ("(cited 2025-01-10)", "total exports", "Bank of Korea", "pre-year outlook", "true"),
-])
+@pytest.mark.parametrize(
+    ("published", "scope", "institution", "kind", "flag"),
+    [
+        ("2024-11-25", "total exports", "KIET", "pre-year outlook", "false"),
+        ("2025-01-01", "total exports (outlook)", "MKE/MOTIE (trade ministry)", "pre-year outlook", "true"),
+        ("2025-03-10", "total exports", "KDI", "mid-year revision", "true"),
+        ("2025-05-27", "total exports (mid-year revision)", "KIET", "mid-year revision", "true"),
+        ("2025-01-02", "total exports (target)", "MKE/MOTIE (trade ministry)", "target", "true"),
+        ("2024-12-20", "total exports (survey)", "FKI company survey", "survey", "false"),
+        ("(cited 2025-01-10)", "total exports", "Bank of Korea", "pre-year outlook", "true"),
+    ],
+)
 def test_kind_rules(published, scope, institution, kind, flag):
     row = normalise_projections(_raw(published=published, scope=scope, institution=institution)).iloc[0]
     assert (row["kind"], row["published_in_target_year"]) == (kind, flag)

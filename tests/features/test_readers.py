@@ -1,4 +1,5 @@
 """Readers: encodings, line numbers, the embedded dataset, metadata and the source dispatcher."""
+
 from __future__ import annotations
 
 import warnings
@@ -12,12 +13,14 @@ from features.contract import DataValidationError, DataWarning
 from features.customs_api import CustomsClient
 from features.readers import read_embedded, read_series_metadata, read_source, read_user_csv
 
-CSV = "unique_id,ds,y\nitem:반도체,2024-01,\"1,500\"\nitem:반도체,2024-02,2500\ntotal,2024-01,9000.5\n"
-EXPECTED = pd.DataFrame({
-    "unique_id": ["item:반도체", "item:반도체", "total"],
-    "ds": pd.to_datetime(["2024-01-01", "2024-02-01", "2024-01-01"]),
-    "y": [1500.0, 2500.0, 9000.5],
-})
+CSV = 'unique_id,ds,y\nitem:반도체,2024-01,"1,500"\nitem:반도체,2024-02,2500\ntotal,2024-01,9000.5\n'
+EXPECTED = pd.DataFrame(
+    {
+        "unique_id": ["item:반도체", "item:반도체", "total"],
+        "ds": pd.to_datetime(["2024-01-01", "2024-02-01", "2024-01-01"]),
+        "y": [1500.0, 2500.0, 9000.5],
+    }
+)
 SERIES_HEADER = "unique_id,level,name_en,name_ko,code,unit,first_month,last_month,n_obs,n_missing,sources\n"
 
 
@@ -73,7 +76,10 @@ def test_ragged_rows_and_empty_files(tmp_path):
     path = write(tmp_path, "ragged.csv", b"unique_id,ds,y\ntotal,2024-01\ntotal,2024-02,1,2\n")
     with pytest.raises(DataValidationError) as info:
         read_user_csv(path)
-    assert info.value.errors == [f"{path} line 2: 2 fields, the header has 3", f"{path} line 3: 4 fields, the header has 3"]
+    assert info.value.errors == [
+        f"{path} line 2: 2 fields, the header has 3",
+        f"{path} line 3: 4 fields, the header has 3",
+    ]
     empty = write(tmp_path, "empty.csv", b"\n\n")
     with pytest.raises(DataValidationError, match=r"the file is empty \(no header line\)$"):
         read_user_csv(empty)
@@ -89,8 +95,11 @@ def test_month_like_cells_are_not_turned_into_numbers(tmp_path):
 
 
 def embedded_dir(tmp_path: Path, series_ids=("total", "item:ships")) -> Path:
-    write(tmp_path, "exports_monthly.csv",
-          b"unique_id,ds,y,source\ntotal,2025-01,10,a\ntotal,2025-02,20,a\nitem:ships,2025-01,3,b\n")
+    write(
+        tmp_path,
+        "exports_monthly.csv",
+        b"unique_id,ds,y,source\ntotal,2025-01,10,a\ntotal,2025-02,20,a\nitem:ships,2025-01,3,b\n",
+    )
     rows = "".join(f"{uid},x,n,n,,USD,2025-01,2025-02,2,0,a\n" for uid in series_ids)
     write(tmp_path, "series.csv", (SERIES_HEADER + rows).encode())
     return tmp_path
@@ -100,7 +109,9 @@ def test_read_embedded_and_series_metadata(tmp_path):
     data = embedded_dir(tmp_path)
     frame = read_embedded(data)
     assert frame[["unique_id", "y", "source"]].values.tolist() == [
-        ["item:ships", 3.0, "b"], ["total", 10.0, "a"], ["total", 20.0, "a"]
+        ["item:ships", 3.0, "b"],
+        ["total", 10.0, "a"],
+        ["total", 20.0, "a"],
     ]
     meta = read_series_metadata(data)
     assert meta["unique_id"].tolist() == ["total", "item:ships"]
@@ -115,8 +126,11 @@ def test_embedded_series_must_be_listed_in_series_csv(tmp_path):
 
 
 def test_series_metadata_errors_are_named(tmp_path):
-    write(tmp_path, "series.csv", (SERIES_HEADER + "total,x,n,n,,USD,2025-13,2025-02,two,0,a\n"
-                                   "total,x,n,n,,USD,2025-01,2025-02,2,0,a\n").encode())
+    write(
+        tmp_path,
+        "series.csv",
+        (SERIES_HEADER + "total,x,n,n,,USD,2025-13,2025-02,two,0,a\ntotal,x,n,n,,USD,2025-01,2025-02,2,0,a\n").encode(),
+    )
     with pytest.raises(DataValidationError) as info:
         read_series_metadata(tmp_path)
     path = tmp_path / "series.csv"
@@ -150,17 +164,26 @@ def test_read_source_customs_api_makes_only_the_calls_the_series_need():
     def handler(request: httpx.Request) -> httpx.Response:
         seen.append(request)
         value = {"8703": "5", "8901": "7"}[request.url.params["hsSgn"]]
-        return httpx.Response(200, content=(
-            "<response><header><resultCode>00</resultCode><resultMsg>OK</resultMsg></header><body><items>"
-            f"<item><expDlr>{value}</expDlr><year>2025.01</year></item></items></body></response>").encode())
+        return httpx.Response(
+            200,
+            content=(
+                "<response><header><resultCode>00</resultCode><resultMsg>OK</resultMsg></header><body><items>"
+                f"<item><expDlr>{value}</expDlr><year>2025.01</year></item></items></body></response>"
+            ).encode(),
+        )
 
     client = CustomsClient("k", transport=httpx.MockTransport(handler), base_delay=0)
-    customs = {"start": "202501", "end": "202501", "client": client,
-               "hs_to_item": {"item:automobiles": ["8703"], "item:ships": ["8901"], "item:semiconductors": ["8541"]}}
+    customs = {
+        "start": "202501",
+        "end": "202501",
+        "client": client,
+        "hs_to_item": {"item:automobiles": ["8703"], "item:ships": ["8901"], "item:semiconductors": ["8541"]},
+    }
     out = read_source("customs_api", customs=customs, series=["item:ships", "item:automobiles"])
     assert [r.url.params["hsSgn"] for r in seen] == ["8703", "8901"]
     assert out[["unique_id", "y", "source"]].values.tolist() == [
-        ["item:automobiles", 5.0, "customs-api:Itemtrade"], ["item:ships", 7.0, "customs-api:Itemtrade"]
+        ["item:automobiles", 5.0, "customs-api:Itemtrade"],
+        ["item:ships", 7.0, "customs-api:Itemtrade"],
     ]
 
 

@@ -1,6 +1,7 @@
 """Shared fixtures for the flow tests: one Prefect test server per session, isolated Prefect
 result storage, a tiny synthetic dataset (3 series x 60 months) written as a user CSV, and a
 config that points every store (outputs, MLflow sqlite + artifacts) into a temp folder."""
+
 from __future__ import annotations
 
 import contextlib
@@ -61,13 +62,21 @@ def write_config(folder: Path, csv_path: Path, **overrides: Any) -> Path:
     config: dict[str, Any] = {
         "target_year": 2025,
         "data": {"source": "csv", "path": str(csv_path)},
-        "models": {"enabled": ["seasonal_naive", "naive", "ets"], "params": {"ets": {"damped_trend": True}},
-                   "n_paths": 200, "leading": {}},  # the synthetic series have no semiconductors for the shipped blend
+        "models": {
+            "enabled": ["seasonal_naive", "naive", "ets"],
+            "params": {"ets": {"damped_trend": True}},
+            "n_paths": 200,
+            "leading": {},
+        },  # the synthetic series have no semiconductors for the shipped blend
         "backtest": {"horizon": 6, "windows": 2, "step": 6},
         "institutional": {"first_year": 2021},
         "publish": {"dir": "outputs"},
-        "mlflow": {"tracking_uri": "sqlite:///mlruns/mlflow.db", "artifact_location": "mlruns/artifacts",
-                   "experiment": "exportcast-test", "registered_model": "exportcast-test-champion"},
+        "mlflow": {
+            "tracking_uri": "sqlite:///mlruns/mlflow.db",
+            "artifact_location": "mlruns/artifacts",
+            "experiment": "exportcast-test",
+            "registered_model": "exportcast-test-champion",
+        },
         "runtime": {"n_jobs": 1, "seed": 0},
     }
     for dotted, value in overrides.items():

@@ -1,5 +1,6 @@
 """The report's chip-cycle section (flows/chip_report.py): the 12-month changes, the latest reading
 and the published model's line, from the run's own data."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -13,25 +14,52 @@ MONTHS = pd.date_range("2023-01-01", "2025-12-01", freq="MS")
 
 def _indicators() -> pd.DataFrame:
     rows = []
-    for name, growth in (("phlx_close:sox", 0.02), ("krx_close:skhynix_000660", 0.05), ("bok_month:dram_export_price_usd", -0.01)):
-        rows.append(pd.DataFrame({"indicator": name, "ds": MONTHS, "value": 100 * (1 + growth) ** np.arange(len(MONTHS))}))
+    for name, growth in (
+        ("phlx_close:sox", 0.02),
+        ("krx_close:skhynix_000660", 0.05),
+        ("bok_month:dram_export_price_usd", -0.01),
+    ):
+        rows.append(
+            pd.DataFrame({"indicator": name, "ds": MONTHS, "value": 100 * (1 + growth) ** np.arange(len(MONTHS))})
+        )
     return pd.concat(rows, ignore_index=True)
 
 
 def _inputs(indicators: pd.DataFrame | None) -> ReportInputs:
     history = pd.DataFrame({"unique_id": SEMIS, "ds": MONTHS, "y": 10e9 * 1.01 ** np.arange(len(MONTHS))})
-    annual = pd.DataFrame({"unique_id": [SEMIS], "year": [2026], "model": ["cycle_blend"], "forecast": [180e9],
-                           "lo_80": [150e9], "hi_80": [210e9]})
+    annual = pd.DataFrame(
+        {
+            "unique_id": [SEMIS],
+            "year": [2026],
+            "model": ["cycle_blend"],
+            "forecast": [180e9],
+            "lo_80": [150e9],
+            "hi_80": [210e9],
+        }
+    )
     champions = pd.DataFrame({"unique_id": [SEMIS], "champion": ["cycle_blend"]})
-    return ReportInputs(outputs_dir=None, monthly=pd.DataFrame(), annual=annual, champions=champions,
-                        history=history, indicators=indicators)
+    return ReportInputs(
+        outputs_dir=None,
+        monthly=pd.DataFrame(),
+        annual=annual,
+        champions=champions,
+        history=history,
+        indicators=indicators,
+    )
 
 
 def test_twelve_month_changes_and_the_latest_reading():
-    changes = twelve_month_change(pd.Series([100.0] * 12 + [150.0], index=pd.date_range("2024-01-01", periods=13, freq="MS")))
+    changes = twelve_month_change(
+        pd.Series([100.0] * 12 + [150.0], index=pd.date_range("2024-01-01", periods=13, freq="MS"))
+    )
     assert changes.to_dict() == {pd.Timestamp("2025-01-01"): 50.0}
     readings = chip_cycle_readings(_indicators(), _inputs(None).history.set_index("ds")["y"])
-    assert list(readings.columns) == ["phlx_close:sox", "krx_close:skhynix_000660", "bok_month:dram_export_price_usd", SEMIS]
+    assert list(readings.columns) == [
+        "phlx_close:sox",
+        "krx_close:skhynix_000660",
+        "bok_month:dram_export_price_usd",
+        SEMIS,
+    ]
     assert readings.loc["2025-12-01", "krx_close:skhynix_000660"] == pytest_approx(100 * (1.05**12 - 1))
 
 
@@ -45,11 +73,13 @@ def test_section_shows_the_chart_the_latest_reading_and_the_models_line():
     inputs = _inputs(_indicators())
     html = chip_cycle_section(inputs)
     assert html.startswith('<section id="chip-cycle"><h2>Chip cycle</h2><figure><img class="chart"')
-    assert "<td>SK hynix (KRX close)</td><td>2025-12</td><td class=num>+79.6%</td>" in html   # 1.05^12 - 1
+    assert "<td>SK hynix (KRX close)</td><td>2025-12</td><td class=num>+79.6%</td>" in html  # 1.05^12 - 1
     assert "<td>Semiconductor exports (ministry basis)</td><td>2025-12</td><td class=num>+12.7%</td>" in html
     total_2025 = float((10e9 * 1.01 ** np.arange(36))[24:].sum())
-    assert (f"The published model (cycle_blend) forecasts 180.0 bn USD of semiconductor exports in 2026, "
-            f"{100 * (180e9 / total_2025 - 1):+.1f}% on 2025 (80% range 150.0–210.0).") in html
+    assert (
+        f"The published model (cycle_blend) forecasts 180.0 bn USD of semiconductor exports in 2026, "
+        f"{100 * (180e9 / total_2025 - 1):+.1f}% on 2025 (80% range 150.0–210.0)."
+    ) in html
     assert "not switched on" in html
 
 
@@ -68,7 +98,7 @@ def test_what_the_momentum_model_makes_of_the_latest_reading_is_the_leading_mode
     from flows import jobs
     from flows.chip_report import momentum_reading
     from flows.settings import load_settings
-    from models import registry
+    from models.core import registry
 
     data = Path(__file__).resolve().parents[2] / "data"
     indicators = read_indicators(data)
@@ -82,5 +112,5 @@ def test_what_the_momentum_model_makes_of_the_latest_reading_is_the_leading_mode
     model = registry.create("chip_momentum", got.models[0].params).fit(y, got.exog.loc[y.index])
     expected = float(model.predict(12, got.exog.loc["2026-01-01":])["forecast"].sum())
     assert momentum_reading(indicators, y, 2026) == expected
-    assert 150e9 < expected < 300e9   # the 2025 total was 173.5 bn USD
-    assert momentum_reading(indicators, y, 2028) is None   # beyond the regressions' 15 months
+    assert 150e9 < expected < 300e9  # the 2025 total was 173.5 bn USD
+    assert momentum_reading(indicators, y, 2028) is None  # beyond the regressions' 15 months

@@ -12,6 +12,7 @@ and outputs. Each scenario waits until the loky workers run and the MLflow paren
    note naming the dead process and the run that marked it) and CRASHED (Prefect). That next run is
    then stopped with SIGTERM: it exits 143 and leaves nothing behind.
 """
+
 from __future__ import annotations
 
 import os
@@ -37,11 +38,21 @@ GONE_TIMEOUT = 40.0  # seconds for every descendant to be gone after the kill
 
 def _start(folder: Path, log_name: str) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "EXPORTCAST__", "MLFLOW_"))}
-    env.update(PREFECT_HOME=str(folder / ".prefect"), PREFECT_SERVER_ANALYTICS_ENABLED="false",
-               PREFECT_LOGGING_LEVEL="WARNING", PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="180")
+    env.update(
+        PREFECT_HOME=str(folder / ".prefect"),
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        PREFECT_LOGGING_LEVEL="WARNING",
+        PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="180",
+    )
     log = open(folder / log_name, "wb")  # noqa: SIM115 - closed with the process
-    proc = subprocess.Popen([str(EXPORTCAST), "run", "--config", str(folder / "config.yaml")], cwd=folder, env=env,
-                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        [str(EXPORTCAST), "run", "--config", str(folder / "config.yaml")],
+        cwd=folder,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     log.close()
     return proc
 
@@ -59,19 +70,28 @@ def _mlflow_runs(folder: Path) -> dict[str, tuple[str, dict[str, str]]]:
                 tags.setdefault(run_id, {})[key] = value
     except sqlite3.Error:  # tables not created yet, or locked
         return {}
-    return {rid: (status, tags.get(rid, {})) for rid, status in runs.items() if "mlflow.parentRunId" not in tags.get(rid, {})}
+    return {
+        rid: (status, tags.get(rid, {}))
+        for rid, status in runs.items()
+        if "mlflow.parentRunId" not in tags.get(rid, {})
+    }
 
 
 def _flow_run_state(folder: Path, flow_run_id: str) -> tuple[str, str]:
     """(state type, state message) of a Prefect flow run, from the temporary server's database."""
     with sqlite3.connect(f"file:{folder / '.prefect' / 'prefect.db'}?mode=ro", uri=True, timeout=5) as con:
-        row = con.execute("select s.type, s.message from flow_run f join flow_run_state s on s.id = f.state_id "
-                          "where f.id = ? or replace(f.id, '-', '') = ?", (flow_run_id, flow_run_id.replace("-", ""))).fetchone()
+        row = con.execute(
+            "select s.type, s.message from flow_run f join flow_run_state s on s.id = f.state_id "
+            "where f.id = ? or replace(f.id, '-', '') = ?",
+            (flow_run_id, flow_run_id.replace("-", "")),
+        ).fetchone()
     assert row is not None, f"flow run {flow_run_id} not in the Prefect database"
     return row[0], row[1] or ""
 
 
-def _wait_running(folder: Path, proc: subprocess.Popen, known: set[str], workers: int = 2) -> tuple[str, list[psutil.Process]]:
+def _wait_running(
+    folder: Path, proc: subprocess.Popen, known: set[str], workers: int = 2
+) -> tuple[str, list[psutil.Process]]:
     """Wait until a new MLflow parent run is RUNNING and ``workers`` loky workers run; returns the
     run id and every descendant of ``proc``."""
     deadline = time.monotonic() + START_TIMEOUT
@@ -99,7 +119,9 @@ def _assert_all_gone(procs: list[psutil.Process], folder: Path) -> float:
     start = time.monotonic()
     _, alive = psutil.wait_procs(procs, timeout=GONE_TIMEOUT)
     alive = [p for p in alive if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
-    assert not alive, f"still alive {GONE_TIMEOUT:.0f} s after the kill: {[(p.pid, p.cmdline()) for p in alive]}\n{_log(folder)}"
+    assert not alive, (
+        f"still alive {GONE_TIMEOUT:.0f} s after the kill: {[(p.pid, p.cmdline()) for p in alive]}\n{_log(folder)}"
+    )
     return time.monotonic() - start
 
 
@@ -135,13 +157,16 @@ def test_sigkill_leaves_no_process_and_no_run_running_for_good(tmp_path: Path) -
         os.kill(first.pid, signal.SIGKILL)
         first.wait(timeout=10)
         seconds = _assert_all_gone(procs, tmp_path)
-        print(f"scenario 1: workers after {time.monotonic() - clock - seconds:.0f} s; "
-              f"{len(procs)} descendants gone {seconds:.1f} s after SIGKILL")
+        print(
+            f"scenario 1: workers after {time.monotonic() - clock - seconds:.0f} s; "
+            f"{len(procs)} descendants gone {seconds:.1f} s after SIGKILL"
+        )
         status, tags = _mlflow_runs(tmp_path)[run1]
         # FAILED by the unwinding pipeline process; on a loaded machine its grace period can run out
         # first, and then the run is left RUNNING by a dead process, which the next run reaps (below)
-        assert status == "FAILED" or (status == "RUNNING" and not psutil.pid_exists(int(tags["exportcast.pid"]))), \
-            _log(tmp_path)
+        assert status == "FAILED" or (status == "RUNNING" and not psutil.pid_exists(int(tags["exportcast.pid"]))), _log(
+            tmp_path
+        )
         reaped_later = {run1} if status == "RUNNING" else set()
         assert _flow_run_state(tmp_path, tags["prefect_flow_run_id"])[0] in ("CRASHED", "RUNNING")
 
@@ -166,8 +191,9 @@ def test_sigkill_leaves_no_process_and_no_run_running_for_good(tmp_path: Path) -
         while _mlflow_runs(tmp_path)[run2][0] == "RUNNING" and time.monotonic() < deadline:
             time.sleep(0.5)  # the reaper runs just after the new run is created
         status, tags = _mlflow_runs(tmp_path)[run2]
-        note = (f"left RUNNING by process {pipeline.pid} on {socket.gethostname()}, dead; "
-                f"marked FAILED by run {run3} at ")
+        note = (
+            f"left RUNNING by process {pipeline.pid} on {socket.gethostname()}, dead; marked FAILED by run {run3} at "
+        )
         assert status == "FAILED" and tags["mlflow.note.content"].startswith(note)
         assert tags["exportcast.reaped_by"] == run3
         assert all(_mlflow_runs(tmp_path)[r][0] == "FAILED" for r in reaped_later)

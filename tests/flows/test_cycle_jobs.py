@@ -2,6 +2,7 @@
 ``reads='reference'``): at each cutoff its dynamics are estimated on exactly the reference values
 public on that cutoff's information date, and it is skipped, with the reason, where the reference
 or the series' own history is too short."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -14,7 +15,7 @@ import yaml
 from features.indicators import available_from
 from flows import jobs
 from flows.settings import load_settings
-from models.cycle import GrowthAR
+from models.families.cycle import GrowthAR
 
 WSTS = "wsts_month:billings_worldwide"
 OWN = pd.date_range("2016-01-01", "2021-12-01", freq="MS")
@@ -25,9 +26,16 @@ def _wsts(start: str = "1995-01-01", end: str = "2021-12-01") -> pd.DataFrame:
     rng = np.random.default_rng(5)
     t = np.arange(len(months))
     values = 10e9 * np.exp(0.005 * t + 0.25 * np.sin(2 * np.pi * t / 48) + rng.normal(0, 0.03, len(t)))
-    return pd.DataFrame({"indicator": WSTS, "ds": months, "value": values, "unit": "USD",
-                         "available_from": [pd.Timestamp(available_from("month", f"{m:%Y-%m}", release="wsts")) for m in months],
-                         "source": "test"})
+    return pd.DataFrame(
+        {
+            "indicator": WSTS,
+            "ds": months,
+            "value": values,
+            "unit": "USD",
+            "available_from": [pd.Timestamp(available_from("month", f"{m:%Y-%m}", release="wsts")) for m in months],
+            "source": "test",
+        }
+    )
 
 
 def _frame() -> pd.DataFrame:
@@ -38,9 +46,16 @@ def _frame() -> pd.DataFrame:
 
 
 def _settings(tmp_path: Path, leading: dict | None = None):
-    config = {"models": {"enabled": ["seasonal_naive", "naive"], "leading": leading or {"item:semis": ["cycle_wsts"]},
-                         "params": {"cycle_wsts": {"max_lag": 12}, "cycle_blend": {"max_lag": 12}}, "n_paths": 50},
-              "backtest": {"combinations": False}, "runtime": {"n_jobs": 1, "seed": 0}}
+    config = {
+        "models": {
+            "enabled": ["seasonal_naive", "naive"],
+            "leading": leading or {"item:semis": ["cycle_wsts"]},
+            "params": {"cycle_wsts": {"max_lag": 12}, "cycle_blend": {"max_lag": 12}},
+            "n_paths": 50,
+        },
+        "backtest": {"combinations": False},
+        "runtime": {"n_jobs": 1, "seed": 0},
+    }
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
     return load_settings(path)
@@ -60,31 +75,50 @@ def test_the_dynamics_are_estimated_on_exactly_the_values_public_on_the_informat
     # a value public after the information date changes nothing; one public before changes the dynamics
     later = wsts.copy()
     later.loc[later["ds"] == pd.Timestamp("2020-06-01"), "value"] *= 3
-    assert jobs.leading_extras(_settings(tmp_path), later)("item:semis", pd.Timestamp("2020-06-01"), OWN).models == out.models
+    assert (
+        jobs.leading_extras(_settings(tmp_path), later)("item:semis", pd.Timestamp("2020-06-01"), OWN).models
+        == out.models
+    )
     earlier = wsts.copy()
     earlier.loc[earlier["ds"] == pd.Timestamp("2020-05-01"), "value"] *= 3
-    assert jobs.leading_extras(_settings(tmp_path), earlier)("item:semis", pd.Timestamp("2020-06-01"), OWN).models != out.models
+    assert (
+        jobs.leading_extras(_settings(tmp_path), earlier)("item:semis", pd.Timestamp("2020-06-01"), OWN).models
+        != out.models
+    )
 
 
 def test_too_short_a_reference_or_own_history_skips_the_model_with_the_reason(tmp_path):
     extras = jobs.leading_extras(_settings(tmp_path), _wsts(start="2014-01-01"))
     short_reference = extras("item:semis", pd.Timestamp("2019-06-01"), OWN)
     assert short_reference.models == ()
-    assert short_reference.skipped == (("cycle_wsts", "reference 'wsts_month:billings_worldwide' as public on 2019-07-16: "
-                                                      "growth AR: the reference has 53 months of 12-month growth; needs 60"),)
+    assert short_reference.skipped == (
+        (
+            "cycle_wsts",
+            "reference 'wsts_month:billings_worldwide' as public on 2019-07-16: "
+            "growth AR: the reference has 53 months of 12-month growth; needs 60",
+        ),
+    )
     extras = jobs.leading_extras(_settings(tmp_path), _wsts())
     order = GrowthAR.estimate(_wsts().query("available_from <= '2017-07-16'")["value"].to_numpy(), max_lag=12).order
     short_own = extras("item:semis", pd.Timestamp("2017-06-01"), OWN)
     assert short_own.models == ()
-    assert short_own.skipped == (("cycle_wsts", f"18 months of history by cutoff 2017-06; cycle_wsts with the dynamics of "
-                                                f"order {order} of 'wsts_month:billings_worldwide' needs {24 + order}"),)
+    assert short_own.skipped == (
+        (
+            "cycle_wsts",
+            f"18 months of history by cutoff 2017-06; cycle_wsts with the dynamics of "
+            f"order {order} of 'wsts_month:billings_worldwide' needs {24 + order}",
+        ),
+    )
 
 
 def test_a_cycle_model_without_a_reference_is_a_setup_error(tmp_path):
     from exportcast.errors import ModelSetupError
 
-    with pytest.raises(ModelSetupError, match=r"^models.leading\['item:semis'\]: model 'cycle' reads no indicator; set "
-                                              r"models.params.cycle.reference \(the indicator its dynamics are learned on\)$"):
+    with pytest.raises(
+        ModelSetupError,
+        match=r"^models.leading\['item:semis'\]: model 'cycle' reads no indicator; set "
+        r"models.params.cycle.reference \(the indicator its dynamics are learned on\)$",
+    ):
         jobs.leading_extras(_settings(tmp_path, {"item:semis": ["cycle"]}), _wsts())
 
 
@@ -96,7 +130,7 @@ def test_the_backtest_runs_the_cycle_model_where_it_can_and_skips_it_where_it_ca
     assert fits["status"].tolist() == ["ok", "ok"]
     assert set(out.metrics["model"]) >= {"cycle_wsts", "seasonal_naive"}
     # the backtest's forecast at a cutoff is the model with the dynamics public then, fitted on the history then
-    from models import registry
+    from models.core import registry
 
     cutoff = pd.Timestamp("2021-06-01")
     months = pd.date_range(OWN[0], cutoff + pd.DateOffset(months=6), freq="MS", name="ds")
@@ -105,8 +139,9 @@ def test_the_backtest_runs_the_cycle_model_where_it_can_and_skips_it_where_it_ca
     expected = registry.create("cycle_wsts", dict(spec.params)).fit(y.loc[:cutoff]).predict(6)["forecast"]
     got = out.forecasts[(out.forecasts["model"] == "cycle_wsts") & (out.forecasts["cutoff"] == cutoff)]
     assert got["forecast"].to_numpy() == pytest.approx(expected.to_numpy(), rel=1e-12)
-    early = jobs.backtest_frame(_frame(), settings, horizon=6, windows=1, step=6, indicators=_wsts(),
-                                cutoffs=[pd.Timestamp("2017-06-01")])
+    early = jobs.backtest_frame(
+        _frame(), settings, horizon=6, windows=1, step=6, indicators=_wsts(), cutoffs=[pd.Timestamp("2017-06-01")]
+    )
     skipped = early.fits[early.fits["model"] == "cycle_wsts"]
     assert skipped["status"].tolist() == ["skipped"]
     assert "cycle_wsts" not in set(early.metrics["model"])
@@ -118,13 +153,18 @@ def test_another_source_without_an_indicator_path_reads_the_embedded_table_and_s
 
     data_dir = Path(__file__).resolve().parents[2] / "data"
     settings = _settings(tmp_path).updated("data", source="csv", path=tmp_path / "mine.csv")
-    with pytest.warns(DataWarning, match=r"^data.indicators_path is not set: the leading models \(item:semis\) read the "
-                                         r"embedded indicator table .*indicators_monthly.csv, through 2025-12$"):
+    with pytest.warns(
+        DataWarning,
+        match=r"^data.indicators_path is not set: the leading models \(item:semis\) read the "
+        r"embedded indicator table .*indicators_monthly.csv, through 2025-12$",
+    ):
         table = jobs.leading_indicators(settings, data_dir)
     pd.testing.assert_frame_equal(table, read_indicators(data_dir))
     own = tmp_path / "indicators.csv"
-    _wsts().assign(ds=lambda f: f["ds"].dt.strftime("%Y-%m-%d"),
-                   available_from=lambda f: f["available_from"].dt.strftime("%Y-%m-%d")).to_csv(own, index=False)
+    _wsts().assign(
+        ds=lambda f: f["ds"].dt.strftime("%Y-%m-%d"),
+        available_from=lambda f: f["available_from"].dt.strftime("%Y-%m-%d"),
+    ).to_csv(own, index=False)
     mine = jobs.leading_indicators(settings.updated("data", indicators_path=own), data_dir)
     assert mine["value"].to_numpy() == pytest.approx(_wsts()["value"].to_numpy())
     assert jobs.leading_indicators(settings.updated("models", leading={}), data_dir) is None
@@ -134,12 +174,17 @@ def test_leading_for_keeps_the_series_the_data_has_and_names_the_others(tmp_path
     from exportcast.errors import DataWarning
 
     settings = _settings(tmp_path, {"item:semis": ["cycle_wsts"], "item:other": ["cycle_wsts"]})
-    with pytest.warns(DataWarning, match=r"^models.leading names series the data does not have: item:other; their "
-                                         r"leading models do not run$"):
+    with pytest.warns(
+        DataWarning,
+        match=r"^models.leading names series the data does not have: item:other; their "
+        r"leading models do not run$",
+    ):
         kept = jobs.leading_for(settings, _frame())
     assert kept.models.leading == {"item:semis": ["cycle_wsts"]}
     with pytest.warns(DataWarning):
-        assert jobs.leading_extras(jobs.leading_for(settings, _frame().assign(unique_id="total")), None) is None  # nothing to run, no table needed
+        assert (
+            jobs.leading_extras(jobs.leading_for(settings, _frame().assign(unique_id="total")), None) is None
+        )  # nothing to run, no table needed
     assert jobs.leading_for(kept, _frame()) is kept
 
 
@@ -149,14 +194,23 @@ def test_the_blend_reads_the_same_reference_and_shares_the_cycle_models_estimate
     cycle, blend = extras("item:semis", pd.Timestamp("2020-06-01"), OWN).models
     public = wsts[wsts["available_from"] <= pd.Timestamp("2020-07-16")]
     assert (cycle.name, blend.name) == ("cycle_wsts", "cycle_blend")
-    assert blend.params == cycle.params == {"max_lag": 12} | GrowthAR.estimate(public["value"].to_numpy(), max_lag=12).params()
+    assert (
+        blend.params
+        == cycle.params
+        == {"max_lag": 12} | GrowthAR.estimate(public["value"].to_numpy(), max_lag=12).params()
+    )
     assert len(extras._dynamics) == 1  # one estimate per reference, search and information date, not per model
     order = GrowthAR.estimate(wsts.query("available_from <= '2017-07-16'")["value"].to_numpy(), max_lag=12).order
     short_own = extras("item:semis", pd.Timestamp("2017-06-01"), OWN)
     assert short_own.models == ()
     assert short_own.skipped == tuple(
-        (name, f"18 months of history by cutoff 2017-06; {name} with the dynamics of order {order} of "
-               f"'wsts_month:billings_worldwide' needs {24 + order}") for name in ("cycle_wsts", "cycle_blend"))
+        (
+            name,
+            f"18 months of history by cutoff 2017-06; {name} with the dynamics of order {order} of "
+            f"'wsts_month:billings_worldwide' needs {24 + order}",
+        )
+        for name in ("cycle_wsts", "cycle_blend")
+    )
 
 
 def test_the_leading_warning_needs_the_series_in_the_sources_universe_or_verbose(tmp_path):

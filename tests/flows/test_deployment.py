@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC
 from pathlib import Path
 
 import pytest
@@ -35,20 +36,30 @@ def test_build_flash_deployment_schedule_and_parameters() -> None:
 def test_flash_schedule_fires_at_nine_seoul_time_on_the_11th_and_the_21st() -> None:
     """The next runs of the flash cron after 2026-11-29, as the server's scheduler computes them:
     09:00 KST = 00:00 UTC on the 11th and the 21st."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from prefect.server.schemas.schedules import CronSchedule as ServerCron
 
     built = deployment.build_flash_deployment().schedules[0].schedule
     server = ServerCron(cron=built.cron, timezone=built.timezone)
-    dates = asyncio.run(server.get_dates(n=4, start=datetime(2026, 11, 29, tzinfo=timezone.utc)))
-    assert [d.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M") for d in dates] == [
-        "2026-12-11 00:00", "2026-12-21 00:00", "2027-01-11 00:00", "2027-01-21 00:00"]
+    dates = asyncio.run(server.get_dates(n=4, start=datetime(2026, 11, 29, tzinfo=UTC)))
+    assert [d.astimezone(UTC).strftime("%Y-%m-%d %H:%M") for d in dates] == [
+        "2026-12-11 00:00",
+        "2026-12-21 00:00",
+        "2027-01-11 00:00",
+        "2027-01-21 00:00",
+    ]
 
 
 def test_both_deployments_take_their_own_cron_and_time_zone() -> None:
-    monthly, flash = deployment.build_deployments(source="csv", config_path="/x/config.yaml", cron="0 9 17 * *",
-                                                  timezone="UTC", flash_cron="* * * * *", flash_timezone="Asia/Tokyo")
+    monthly, flash = deployment.build_deployments(
+        source="csv",
+        config_path="/x/config.yaml",
+        cron="0 9 17 * *",
+        timezone="UTC",
+        flash_cron="* * * * *",
+        flash_timezone="Asia/Tokyo",
+    )
     assert (monthly.name, flash.name) == ("monthly", "flash-nowcast")
     assert (monthly.schedules[0].schedule.cron, monthly.schedules[0].schedule.timezone) == ("0 9 17 * *", "UTC")
     assert (flash.schedules[0].schedule.cron, flash.schedules[0].schedule.timezone) == ("* * * * *", "Asia/Tokyo")
@@ -73,14 +84,18 @@ def test_serve_serves_both_deployments(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(deployment, "require_server", lambda: "http://127.0.0.1:4200/api")
     deployment.serve(cron="0 9 16 * *", flash_cron="0 9 11,21 * *")
     assert [(d.name, d.schedules[0].schedule.cron, d.schedules[0].schedule.timezone) for d in served] == [
-        ("monthly", "0 9 16 * *", "Asia/Seoul"), ("flash-nowcast", "0 9 11,21 * *", "Asia/Seoul")]
+        ("monthly", "0 9 16 * *", "Asia/Seoul"),
+        ("flash-nowcast", "0 9 11,21 * *", "Asia/Seoul"),
+    ]
 
 
 def test_prefect_yaml_declares_the_same_deployments() -> None:
     spec = yaml.safe_load((REPO / "prefect.yaml").read_text(encoding="utf-8"))
     monthly, flash = spec["deployments"]
-    for dep, built, entry in ((monthly, deployment.build_deployment(), "flows/pipeline.py:monthly_forecast"),
-                              (flash, deployment.build_flash_deployment(), "flows/flash.py:flash_nowcast")):
+    for dep, built, entry in (
+        (monthly, deployment.build_deployment(), "flows/pipeline.py:monthly_forecast"),
+        (flash, deployment.build_flash_deployment(), "flows/flash.py:flash_nowcast"),
+    ):
         assert dep["name"] == built.name
         assert dep["entrypoint"] == entry
         assert built.entrypoint.endswith(entry)
@@ -90,7 +105,10 @@ def test_prefect_yaml_declares_the_same_deployments() -> None:
         assert dep["concurrency_limit"] == {"limit": 1, "collision_strategy": "CANCEL_NEW"}
         assert (built.concurrency_limit, built.concurrency_options.collision_strategy.value) == (1, "CANCEL_NEW")
         (sched,) = dep["schedules"]
-        assert (sched["cron"], sched["timezone"]) == (built.schedules[0].schedule.cron, built.schedules[0].schedule.timezone)
+        assert (sched["cron"], sched["timezone"]) == (
+            built.schedules[0].schedule.cron,
+            built.schedules[0].schedule.timezone,
+        )
     assert (monthly["schedules"][0]["cron"], flash["schedules"][0]["cron"]) == (deployment.CRON, deployment.FLASH_CRON)
     import prefect
 
@@ -138,7 +156,7 @@ def test_bad_cron_is_one_line_naming_the_option(cron: str) -> None:
     with pytest.raises(deployment.ScheduleError) as info:
         deployment.build_deployment(cron=cron)
     assert str(info.value) == (
-        f"--cron {cron!r}: Invalid cron string: \"{cron}\"; expected five fields "
+        f'--cron {cron!r}: Invalid cron string: "{cron}"; expected five fields '
         "'minute hour day-of-month month day-of-week', e.g. '0 9 16 * *'"
     )
 

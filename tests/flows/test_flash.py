@@ -1,5 +1,6 @@
 """The flash flow ``flash-nowcast`` (issue 10, part 4): the flash through the source switch, the
 nowcast published beside (never over) the monthly outputs, MLflow, failures, the CLI."""
+
 from __future__ import annotations
 
 import json
@@ -11,12 +12,16 @@ import pytest
 from tests.flows.conftest import write_config
 
 HEADER = "indicator,ds,value,unit,available_from,source"
-TRACKING_HEADER = ("target_year,as_of,information,unique_id,months_observed,forecast_usd_bn,lo_80,hi_80,model,"
-                   "actual_usd_bn,ape,note\n")
+TRACKING_HEADER = (
+    "target_year,as_of,information,unique_id,months_observed,forecast_usd_bn,lo_80,hi_80,model,actual_usd_bn,ape,note\n"
+)
 #: the monthly run's files a flash run must leave byte for byte
-MONTHLY_FILES = {"forecast_monthly.csv": b"unique_id,ds,model\ntotal,2026-01-01,ets\n",
-                 "run.json": b'{"run_id": "the-monthly-run"}\n', "report.html": b"<html>monthly report</html>\n",
-                 "institutional_comparison.csv": b"target_year\n2025\n"}
+MONTHLY_FILES = {
+    "forecast_monthly.csv": b"unique_id,ds,model\ntotal,2026-01-01,ets\n",
+    "run.json": b'{"run_id": "the-monthly-run"}\n',
+    "report.html": b"<html>monthly report</html>\n",
+    "institutional_comparison.csv": b"target_year\n2025\n",
+}
 
 
 def _settings(folder: Path, **overrides):
@@ -44,7 +49,8 @@ def test_customs_api_source_fails_at_once_naming_the_missing_endpoint(tmp_path: 
         "Itemtrade/getItemtradeList, nitemtrade/getNitemtradeList, nationtrade/getNationtradeList, "
         "Newtrade/getNewtradeList, return whole months only), so the flash figures cannot come from it; run the "
         "flash-nowcast flow with data.source embedded (data/indicators_monthly.csv) or csv (data.indicators_path: "
-        "a CSV in the indicator format)")
+        "a CSV in the indicator format)"
+    )
 
 
 def test_csv_source_needs_the_indicators_path(tmp_path: Path) -> None:
@@ -54,21 +60,26 @@ def test_csv_source_needs_the_indicators_path(tmp_path: Path) -> None:
         check_flash_source(_settings(tmp_path))
     assert str(info.value) == (
         "data.source is 'csv' but data.indicators_path is not set: the flash-nowcast flow needs the flash figures as "
-        "a CSV in the format of data/indicators_monthly.csv (indicator,ds,value,unit,available_from,source)")
+        "a CSV in the format of data/indicators_monthly.csv (indicator,ds,value,unit,available_from,source)"
+    )
 
 
 def test_a_bad_indicator_csv_is_named_by_file_line_and_column(tmp_path: Path) -> None:
     from features.contract import DataValidationError
     from flows.flash import check_flash_source
 
-    bad = _write(tmp_path / "flash.csv", ["customs_10d:total,2024-01-01,15000000000,USD,2024-01-11,press",
-                                          "customs_20d:total,2024-01-01,lots,USD,2024-01-21,press"])
+    bad = _write(
+        tmp_path / "flash.csv",
+        [
+            "customs_10d:total,2024-01-01,15000000000,USD,2024-01-11,press",
+            "customs_20d:total,2024-01-01,lots,USD,2024-01-21,press",
+        ],
+    )
     settings = _settings(tmp_path, **{"data.indicators_path": str(bad)})
     assert settings.data.indicators_path == bad
     with pytest.raises(DataValidationError) as info:
         check_flash_source(settings)
-    assert str(info.value) == (f"{bad}: 1 problem found\n"
-                               f"{bad} line 3, column value: 'lots' is not a number")
+    assert str(info.value) == (f"{bad}: 1 problem found\n{bad} line 3, column value: 'lots' is not a number")
 
 
 def test_a_flash_dated_before_it_could_exist_is_rejected(tmp_path: Path) -> None:
@@ -78,19 +89,28 @@ def test_a_flash_dated_before_it_could_exist_is_rejected(tmp_path: Path) -> None
     bad = _write(tmp_path / "flash.csv", ["customs_20d:total,2024-01-01,30000000000,USD,2024-01-15,press"])
     with pytest.raises(DataValidationError) as info:
         check_flash_source(_settings(tmp_path, **{"data.indicators_path": str(bad)}))
-    assert str(info.value) == (f"{bad}: 1 problem found\n{bad} line 2, column available_from: 2024-01-15 is before "
-                               "the days 1-20 figure of 2024-01 could exist (2024-01-21)")
+    assert str(info.value) == (
+        f"{bad}: 1 problem found\n{bad} line 2, column available_from: 2024-01-15 is before "
+        "the days 1-20 figure of 2024-01 could exist (2024-01-21)"
+    )
 
 
 def test_an_indicator_csv_without_the_total_flash_says_what_is_missing(tmp_path: Path) -> None:
     from flows.flash import FlashSourceError, check_flash_source
 
-    path = _write(tmp_path / "flash.csv", ["customs_10d:total,2024-01-01,15000000000,USD,2024-01-11,press",
-                                           "customs_20d:group_ships,2024-01-01,1000000000,USD,2024-01-21,press"])
+    path = _write(
+        tmp_path / "flash.csv",
+        [
+            "customs_10d:total,2024-01-01,15000000000,USD,2024-01-11,press",
+            "customs_20d:group_ships,2024-01-01,1000000000,USD,2024-01-21,press",
+        ],
+    )
     with pytest.raises(FlashSourceError) as info:
         check_flash_source(_settings(tmp_path, **{"data.indicators_path": str(path)}))
-    assert str(info.value) == (f"{path}: no rows of indicator(s) customs_20d:total, customs_month:total: the nowcast "
-                               "of 'total' needs the 10-day, 20-day and whole-month customs figures")
+    assert str(info.value) == (
+        f"{path}: no rows of indicator(s) customs_20d:total, customs_month:total: the nowcast "
+        "of 'total' needs the 10-day, 20-day and whole-month customs figures"
+    )
 
 
 def test_cli_flash_with_a_bad_indicator_csv_exits_2_with_the_error(tmp_path: Path) -> None:
@@ -102,8 +122,10 @@ def test_cli_flash_with_a_bad_indicator_csv_exits_2_with_the_error(tmp_path: Pat
     cfg = write_config(tmp_path, tmp_path / "exports.csv", **{"data.indicators_path": str(bad)})
     result = CliRunner().invoke(app, ["flash", "--config", str(cfg)])
     assert result.exit_code == 2
-    assert result.stderr == (f"error: {bad}: 1 problem found\n"
-                             f"{bad} line 2, column ds: '2024-13-01' is not a month (month 13 out of 01-12; expected YYYY-MM or YYYY-MM-DD)\n")
+    assert result.stderr == (
+        f"error: {bad}: 1 problem found\n"
+        f"{bad} line 2, column ds: '2024-13-01' is not a month (month 13 out of 01-12; expected YYYY-MM or YYYY-MM-DD)\n"
+    )
     assert not (tmp_path / "outputs" / "nowcast.csv").exists()
 
 
@@ -124,9 +146,19 @@ def test_in_year_tables_without_customs_flash_publish_a_header_only_tracking() -
     from flows.flash import in_year_tables
     from flows.results import SCHEMAS, TRACKING_COLUMNS, csv_bytes, format_table
 
-    nowcast = pd.DataFrame({"unique_id": ["total"], "ds": [pd.Timestamp("2025-12-01")], "information": ["d20"],
-                            "as_of": [pd.Timestamp("2025-12-21")], "nowcast": [69.0e9], "lo_80": [67.0e9],
-                            "hi_80": [71.0e9], "actual": [69.5e9], "ape": [0.719424]})
+    nowcast = pd.DataFrame(
+        {
+            "unique_id": ["total"],
+            "ds": [pd.Timestamp("2025-12-01")],
+            "information": ["d20"],
+            "as_of": [pd.Timestamp("2025-12-21")],
+            "nowcast": [69.0e9],
+            "lo_80": [67.0e9],
+            "hi_80": [71.0e9],
+            "actual": [69.5e9],
+            "ape": [0.719424],
+        }
+    )
     no_flash = pd.DataFrame(columns=["indicator", "ds", "value", "unit", "available_from", "source"])
     tables = in_year_tables(pd.DataFrame(), no_flash, nowcast, settings=None)
     assert set(tables) == {"nowcast.csv", "tracking.csv"}
@@ -172,7 +204,8 @@ def test_flash_run_publishes_the_nowcast_and_the_tracking(flash_run) -> None:
     assert counts.to_dict("index") == {
         "d10": {"min": pd.Timestamp("2017-02-01"), "max": pd.Timestamp("2018-12-01"), "count": 23},
         "d20": {"min": pd.Timestamp("2017-01-01"), "max": pd.Timestamp("2018-12-01"), "count": 24},
-        "none": {"min": pd.Timestamp("2016-01-01"), "max": pd.Timestamp("2018-12-01"), "count": 36}}
+        "none": {"min": pd.Timestamp("2016-01-01"), "max": pd.Timestamp("2018-12-01"), "count": 36},
+    }
     tracking = SCHEMAS["tracking.csv"].read(out / "tracking.csv")
     assert set(tracking["unique_id"]) == {"total", "item:semiconductors_ministry"}
     assert tracking["target_year"].min() == settings.institutional.first_year
@@ -188,8 +221,15 @@ def test_flash_run_publishes_the_nowcast_and_the_tracking(flash_run) -> None:
     assert record["latest"]["month"] == "2018-12"
     assert set(record["latest"]["nowcast"]) == {"none", "d10", "d20"}
     assert record["latest"]["nowcast"]["d20"]["as_of"] == "2018-12-21"
-    assert set(record["stage_seconds"]) == {"ingest-flash", "ingest", "validate", "nowcast", "in-year", "mlflow",
-                                            "publish"}
+    assert set(record["stage_seconds"]) == {
+        "ingest-flash",
+        "ingest",
+        "validate",
+        "nowcast",
+        "in-year",
+        "mlflow",
+        "publish",
+    }
 
 
 @pytest.mark.slow
@@ -197,8 +237,9 @@ def test_flash_run_leaves_the_monthly_outputs_untouched(flash_run) -> None:
     settings, _, _ = flash_run
     out = settings.publish.dir
     assert {p.name: p.read_bytes() for p in out.iterdir() if p.name in MONTHLY_FILES} == MONTHLY_FILES
-    assert sorted(p.name for p in out.iterdir()) == sorted([*MONTHLY_FILES, "nowcast.csv", "tracking.csv",
-                                                            "flash_run.json"])
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        [*MONTHLY_FILES, "nowcast.csv", "tracking.csv", "flash_run.json"]
+    )
 
 
 @pytest.mark.slow
@@ -241,7 +282,11 @@ def test_a_failed_flash_run_leaves_the_last_published_files(flash_run) -> None:
     assert {p.name: p.read_bytes() for p in sorted(out.iterdir())} == before
     client = MlflowClient(tracking_uri=settings.mlflow.tracking_uri)
     experiment = client.get_experiment_by_name(settings.mlflow.experiment)
-    latest = client.search_runs([experiment.experiment_id], filter_string="tags.kind = 'flash-nowcast'",
-                                order_by=["attributes.start_time DESC"], max_results=1)[0]
+    latest = client.search_runs(
+        [experiment.experiment_id],
+        filter_string="tags.kind = 'flash-nowcast'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )[0]
     assert latest.info.status == "FAILED"
     assert latest.data.tags["error"] == "RuntimeError: simulated failure before publishing"

@@ -7,6 +7,7 @@ the month with noise, public on the 11th of its month, as the customs service pu
 Cutoffs 2020-12 and 2021-06 (horizon 6, 2 windows, step 6): information dates 2021-01-16 and
 2021-07-16, so the flash of the month after each cutoff is known, and nothing later.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -26,17 +27,35 @@ FORECAST_COLUMNS = ["unique_id", "cutoff", "ds", "model", "forecast", "lo_80", "
 def _frame_and_flash() -> tuple[pd.DataFrame, pd.DataFrame]:
     rng = np.random.default_rng(11)
     t = np.arange(len(MONTHS))
-    y = 40e9 * (1 + 0.004 * t) * (1 + 0.08 * np.sin(2 * np.pi * MONTHS.month / 12)) * np.exp(rng.normal(0, 0.04, len(t)))
+    y = (
+        40e9
+        * (1 + 0.004 * t)
+        * (1 + 0.08 * np.sin(2 * np.pi * MONTHS.month / 12))
+        * np.exp(rng.normal(0, 0.04, len(t)))
+    )
     frame = pd.DataFrame({"unique_id": "total", "ds": MONTHS, "y": y})
-    flash = pd.DataFrame({"indicator": "customs_10d:total", "ds": MONTHS, "value": y / 3 * np.exp(rng.normal(0, 0.01, len(t))),
-                          "available_from": MONTHS + pd.Timedelta(days=10)})
+    flash = pd.DataFrame(
+        {
+            "indicator": "customs_10d:total",
+            "ds": MONTHS,
+            "value": y / 3 * np.exp(rng.normal(0, 0.01, len(t))),
+            "available_from": MONTHS + pd.Timedelta(days=10),
+        }
+    )
     return frame, flash
 
 
 def _settings(tmp_path: Path):
-    config = {"models": {"enabled": ["seasonal_naive", "naive"], "leading": {"total": ["arimax_flash"]},
-                         "params": {"arimax_flash": {"n_draws": 200}}, "n_paths": 50},
-              "backtest": {"combinations": False}, "runtime": {"n_jobs": 1, "seed": 0}}
+    config = {
+        "models": {
+            "enabled": ["seasonal_naive", "naive"],
+            "leading": {"total": ["arimax_flash"]},
+            "params": {"arimax_flash": {"n_draws": 200}},
+            "n_paths": 50,
+        },
+        "backtest": {"combinations": False},
+        "runtime": {"n_jobs": 1, "seed": 0},
+    }
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
     return load_settings(path)
@@ -115,9 +134,14 @@ def test_a_cutoff_the_indicator_cannot_serve_skips_the_model_with_the_reason(tmp
     extras = jobs.leading_extras(settings, flash[flash["ds"] >= pd.Timestamp("2021-01-01")])
     out = extras("total", pd.Timestamp("2020-12-01"), pd.date_range("2016-01-01", "2021-06-01", freq="MS"))
     assert out.models == () and out.exog is None
-    assert out.skipped == (("arimax_flash", "leading indicator 'customs_10d:total' (lag 0): month 2020-12, needed at "
-                                            "cutoff 2020-12, is not known on the information date 2021-01-16 (no row in "
-                                            "the table)"),)
+    assert out.skipped == (
+        (
+            "arimax_flash",
+            "leading indicator 'customs_10d:total' (lag 0): month 2020-12, needed at "
+            "cutoff 2020-12, is not known on the information date 2021-01-16 (no row in "
+            "the table)",
+        ),
+    )
     assert extras("destination:china", pd.Timestamp("2020-12-01"), MONTHS).models == ()  # not a leading series
 
 
@@ -130,7 +154,11 @@ def test_a_cutoff_with_too_few_known_months_of_the_indicator_skips_the_model(tmp
     assert [m.name for m in extras("total", pd.Timestamp("2020-12-01"), months).models] == ["arimax_flash"]
     short = extras("total", pd.Timestamp("2020-11-01"), months)
     assert short.models == () and short.skipped == (
-        ("arimax_flash", "23 months of leading indicator 'customs_10d:total' known by cutoff 2020-11; arimax_flash needs 24"),)
+        (
+            "arimax_flash",
+            "23 months of leading indicator 'customs_10d:total' known by cutoff 2020-11; arimax_flash needs 24",
+        ),
+    )
 
 
 def test_leading_setup_errors_name_the_series_and_the_model(tmp_path):
@@ -141,8 +169,11 @@ def test_leading_setup_errors_name_the_series_and_the_model(tmp_path):
     with pytest.raises(ModelSetupError, match=r"^models.leading needs the indicator table"):
         jobs.leading_extras(settings, None)
     wsts = settings.updated("models", leading={"total": ["arimax_wsts"]})
-    with pytest.raises(ModelSetupError, match=r"^models.leading\['total'\]: model 'arimax_wsts' reads indicator "
-                                              r"'wsts_month:billings_worldwide', which the indicator table does not have$"):
+    with pytest.raises(
+        ModelSetupError,
+        match=r"^models.leading\['total'\]: model 'arimax_wsts' reads indicator "
+        r"'wsts_month:billings_worldwide', which the indicator table does not have$",
+    ):
         jobs.leading_extras(wsts, flash)
     bare = settings.updated("models", leading={"total": ["arimax"]})
     with pytest.raises(ModelSetupError, match=r"^models.leading\['total'\]: model 'arimax' cannot be created"):
@@ -154,6 +185,9 @@ def test_a_configured_series_the_data_does_not_have_is_named(tmp_path):
 
     settings = _settings(tmp_path).updated("models", leading={"total": ["arimax_flash"], "totla": ["arimax_flash"]})
     frame, flash = _frame_and_flash()
-    with pytest.warns(DataWarning, match=r"^models.leading names series the data does not have: totla; their leading "
-                                         r"models do not run$"):
+    with pytest.warns(
+        DataWarning,
+        match=r"^models.leading names series the data does not have: totla; their leading "
+        r"models do not run$",
+    ):
         jobs.leading_for(settings, frame)

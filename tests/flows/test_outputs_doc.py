@@ -1,4 +1,5 @@
 """docs/outputs.md documents every column of every published table, in the schema's order."""
+
 import re
 from pathlib import Path
 
@@ -24,8 +25,11 @@ def documented_columns(text: str) -> dict[str, list[str]]:
 
 def test_every_published_column_is_documented_in_order() -> None:
     documented = documented_columns(DOC.read_text(encoding="utf-8"))
-    differences = [f"{table}: documented {documented.get(table)} != schema {list(schema.columns)}"
-                   for table, schema in SCHEMAS.items() if documented.get(table) != list(schema.columns)]
+    differences = [
+        f"{table}: documented {documented.get(table)} != schema {list(schema.columns)}"
+        for table, schema in SCHEMAS.items()
+        if documented.get(table) != list(schema.columns)
+    ]
     assert differences == []
 
 

@@ -1,5 +1,6 @@
 """End-to-end flow on the tiny synthetic dataset (3 series x 60 months, 3 fast models):
 outputs, MLflow runs and registry, the champion pyfunc, failure handling, caching, secrets."""
+
 from __future__ import annotations
 
 import json
@@ -42,9 +43,18 @@ def _client(settings):
 def test_outputs_are_published(first_run) -> None:
     folder, settings, result = first_run
     out = settings.publish.dir
-    expected = {"forecast_monthly.csv", "forecast_annual.csv", "backtest_metrics.csv", "backtest_forecasts.csv",
-                "champions.csv", "model_fits.csv", "institutional_comparison.csv", "institutional_summary.csv",
-                "institutional_outlook.csv", "run.json"}
+    expected = {
+        "forecast_monthly.csv",
+        "forecast_annual.csv",
+        "backtest_metrics.csv",
+        "backtest_forecasts.csv",
+        "champions.csv",
+        "model_fits.csv",
+        "institutional_comparison.csv",
+        "institutional_summary.csv",
+        "institutional_outlook.csv",
+        "run.json",
+    }
     assert expected <= {p.name for p in out.iterdir()}
     assert not list(out.glob(".staging-*"))
     monthly = pd.read_csv(out / "forecast_monthly.csv", parse_dates=["ds"])
@@ -55,7 +65,8 @@ def test_outputs_are_published(first_run) -> None:
     champions = pd.read_csv(out / "champions.csv")
     flagged = monthly.loc[monthly["is_champion"]].groupby("unique_id")["model"].unique()
     assert {uid: list(models) for uid, models in flagged.items()} == {
-        uid: [c] for uid, c in zip(champions["unique_id"], champions["champion"])}
+        uid: [c] for uid, c in zip(champions["unique_id"], champions["champion"])
+    }
     annual = pd.read_csv(out / "forecast_annual.csv")
     champ = annual.loc[annual["is_champion"]].set_index("unique_id")
     # the annual champion figure is the sum of its 12 published monthly forecasts (no observed month in 2025)
@@ -63,15 +74,25 @@ def test_outputs_are_published(first_run) -> None:
     np.testing.assert_allclose(champ.loc[sums.index, "forecast"], sums, rtol=1e-9)
     run = json.loads((out / "run.json").read_text())
     assert run == result.run.to_json()
-    assert run["mlflow_run_id"] and run["prefect_flow_run_id"] and run["git_head"] and run["started_at"] <= run["finished_at"]
+    assert (
+        run["mlflow_run_id"]
+        and run["prefect_flow_run_id"]
+        and run["git_head"]
+        and run["started_at"] <= run["finished_at"]
+    )
     assert set(run["stage_seconds"]) == {"ingest", "validate", "backtest", "forecast", "mlflow", "publish"}
     assert run["config"]["data"]["source"] == "csv" and run["institutional_compared"] is False
     assert run["data"]["n_series"] == 3 and sum(run["champion_counts"].values()) == 3
     assert run["champion_counts"] == dict(champions["champion"].value_counts().sort_index())
     # the registry record says where the alias points after this run: the version it registered
     version = _client(settings).get_model_version_by_alias(settings.mlflow.registered_model, "champion").version
-    assert run["champion_model"] == {"name": settings.mlflow.registered_model, "alias": "champion", "version": str(version),
-                                     "promoted": True, "reason": "published run on the production source csv"}
+    assert run["champion_model"] == {
+        "name": settings.mlflow.registered_model,
+        "alias": "champion",
+        "version": str(version),
+        "promoted": True,
+        "reason": "published run on the production source csv",
+    }
 
 
 def test_mlflow_parent_and_children(first_run) -> None:
@@ -88,8 +109,9 @@ def test_mlflow_parent_and_children(first_run) -> None:
     # timings live in run.json and MLflow, not in the CSVs
     for stage, seconds in run.stage_seconds.items():
         assert parent.data.metrics[f"seconds_{stage}"] == pytest.approx(seconds)
-    children = client.search_runs([parent.info.experiment_id],
-                                  filter_string=f"tags.mlflow.parentRunId = '{result.run.mlflow_run_id}'")
+    children = client.search_runs(
+        [parent.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{result.run.mlflow_run_id}'"
+    )
     by_name = {r.info.run_name: r for r in children}
     assert set(by_name) == {"seasonal_naive", "naive", "ets", "champion"}
     for run in by_name.values():
@@ -146,8 +168,10 @@ def _registry_state(settings) -> tuple[str, int]:
     """(version the champion alias points to, number of registered versions)."""
     client = _client(settings)
     name = settings.mlflow.registered_model
-    return (str(client.get_model_version_by_alias(name, "champion").version),
-            len(client.search_model_versions(f"name='{name}'")))
+    return (
+        str(client.get_model_version_by_alias(name, "champion").version),
+        len(client.search_model_versions(f"name='{name}'")),
+    )
 
 
 def test_failed_run_publishes_nothing_and_marks_mlflow_failed(first_run, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -171,15 +195,20 @@ def test_failed_run_publishes_nothing_and_marks_mlflow_failed(first_run, monkeyp
     assert json.loads(before["run.json"])["champion_model"]["version"] == registry[0]
     client = _client(settings)
     experiment = client.get_experiment_by_name(settings.mlflow.experiment)
-    latest = client.search_runs([experiment.experiment_id], filter_string="tags.code_version != ''",
-                                order_by=["attributes.start_time DESC"], max_results=1)[0]
+    latest = client.search_runs(
+        [experiment.experiment_id],
+        filter_string="tags.code_version != ''",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )[0]
     assert latest.info.status == "FAILED"
     assert latest.data.tags["error"] == "RuntimeError: simulated report failure"
 
 
 def test_failure_just_before_publishing_leaves_the_registry(first_run) -> None:
-    from flows.pipeline import execute
     from prefect import flow
+
+    from flows.pipeline import execute
 
     _, settings, _ = first_run
     registry = _registry_state(settings)
@@ -218,9 +247,17 @@ def user_runs(first_run, tmp_path_factory: pytest.TempPathFactory):
     frame["unique_id"] = frame["unique_id"].map(dict(zip(SERIES, USER_SERIES)))
     frame.assign(ds=frame["ds"].dt.strftime("%Y-%m")).to_csv(csv, index=False, float_format="%.2f")
     m = first_settings.mlflow
-    cfg = write_config(folder, csv, **{"models.enabled": ["seasonal_naive", "naive", "arima"],
-                                       "mlflow.tracking_uri": m.tracking_uri, "mlflow.artifact_location": m.artifact_location,
-                                       "mlflow.registered_model": m.registered_model, "mlflow.experiment": m.experiment})
+    cfg = write_config(
+        folder,
+        csv,
+        **{
+            "models.enabled": ["seasonal_naive", "naive", "arima"],
+            "mlflow.tracking_uri": m.tracking_uri,
+            "mlflow.artifact_location": m.artifact_location,
+            "mlflow.registered_model": m.registered_model,
+            "mlflow.experiment": m.experiment,
+        },
+    )
     settings = load_settings(cfg)
     registry_before = _registry_state(settings)
     out = settings.publish.dir
@@ -237,8 +274,12 @@ def test_user_csv_run_does_not_take_the_alias(user_runs) -> None:
     assert _registry_state(settings) == registry_before
     for result in (first, second):
         assert result.run.champion_model == {
-            "name": settings.mlflow.registered_model, "alias": "champion", "version": registry_before[0], "promoted": False,
-            "reason": "data source csv is not the production source embedded (mlflow.production_source)"}
+            "name": settings.mlflow.registered_model,
+            "alias": "champion",
+            "version": registry_before[0],
+            "promoted": False,
+            "reason": "data source csv is not the production source embedded (mlflow.production_source)",
+        }
     run = json.loads((settings.publish.dir / "run.json").read_text())
     assert run["champion_model"]["version"] == registry_before[0] and run["champion_model"]["promoted"] is False
 
@@ -281,11 +322,16 @@ def test_report_on_a_user_csv_describes_the_users_data(user_runs, tmp_path) -> N
         assert rows == champions
         # one fan chart per user series, each with its 60 months of history and 12 forecast months
         alts = re.findall(r'alt="([^"]*)"', _section(text, "fans"))
-        assert sorted(alts) == sorted(f"{uid}: 60 months of history and 12 forecast months ({champions[uid]}) with 80% "
-                                      "and 95% bands" for uid in USER_SERIES)
+        assert sorted(alts) == sorted(
+            f"{uid}: 60 months of history and 12 forecast months ({champions[uid]}) with 80% and 95% bands"
+            for uid in USER_SERIES
+        )
         data = _section(text, "data")
-        fresh = re.findall(r"<tr><td>([^<]*)</td><td>[^<]*</td><td>([^<]*)</td><td>([^<]*)</td><td class=num>(\d+)</td>"
-                           r"<td class=num>(\d+)</td><td>([^<]*)</td></tr>", data)
+        fresh = re.findall(
+            r"<tr><td>([^<]*)</td><td>[^<]*</td><td>([^<]*)</td><td>([^<]*)</td><td class=num>(\d+)</td>"
+            r"<td class=num>(\d+)</td><td>([^<]*)</td></tr>",
+            data,
+        )
         assert fresh == [(uid, "2020-01", "2024-12", "60", "0", str(settings.data.path)) for uid in USER_SERIES]
         assert "Latest month in the data: <b>2024-12</b>" in data
 
@@ -303,9 +349,21 @@ def test_ingest_retries_only_when_the_customs_api_was_unreachable_or_down():
             if self.exc is not None:
                 raise self.exc
 
-    verdicts = {type(e).__name__: _retry_transport_errors(None, None, _State(e))
-                for e in (CustomsUnreachableError("x"), CustomsServiceDownError("x"), CustomsAuthError("x"),
-                          DataValidationError("bad.csv", ["x"]), ValueError("x"))}
-    assert verdicts == {"CustomsUnreachableError": True, "CustomsServiceDownError": True, "CustomsAuthError": False,
-                        "DataValidationError": False, "ValueError": False}
+    verdicts = {
+        type(e).__name__: _retry_transport_errors(None, None, _State(e))
+        for e in (
+            CustomsUnreachableError("x"),
+            CustomsServiceDownError("x"),
+            CustomsAuthError("x"),
+            DataValidationError("bad.csv", ["x"]),
+            ValueError("x"),
+        )
+    }
+    assert verdicts == {
+        "CustomsUnreachableError": True,
+        "CustomsServiceDownError": True,
+        "CustomsAuthError": False,
+        "DataValidationError": False,
+        "ValueError": False,
+    }
     assert _retry_transport_errors(None, None, _State(None)) is False

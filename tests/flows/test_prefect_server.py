@@ -1,4 +1,5 @@
 """Prefect's temporary API server is started with retries (flows/prefect_server.py)."""
+
 from __future__ import annotations
 
 import logging
@@ -39,7 +40,9 @@ def test_a_transport_error_at_start_up_is_retried_on_a_fresh_server(stops, caplo
     assert len(stops) == 2
     assert [r.getMessage() for r in caplog.records] == [
         f"Prefect's temporary API server did not start (attempt {n} of 3: RemoteProtocolError: "
-        "Server disconnected without sending a response.); starting a fresh one" for n in (1, 2)]
+        "Server disconnected without sending a response.); starting a fresh one"
+        for n in (1, 2)
+    ]
 
 
 def test_the_last_error_is_raised_when_every_attempt_fails(stops) -> None:
@@ -75,8 +78,12 @@ def test_the_real_temporary_server_survives_a_dropped_first_health_poll(tmp_path
     """The failure CI met, replayed: the first ``/health`` poll of Prefect's own start-up raises
     RemoteProtocolError; the server is stopped, a fresh one starts and answers."""
     from prefect.server.api.server import SubprocessASGIServer
-    from prefect.settings import (PREFECT_API_URL, PREFECT_SERVER_DATABASE_CONNECTION_URL,
-                                  PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS, temporary_settings)
+    from prefect.settings import (
+        PREFECT_API_URL,
+        PREFECT_SERVER_DATABASE_CONNECTION_URL,
+        PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS,
+        temporary_settings,
+    )
 
     real_get = httpx.Client.get
     polls: list[str] = []
@@ -89,9 +96,10 @@ def test_the_real_temporary_server_survives_a_dropped_first_health_poll(tmp_path
 
     monkeypatch.setattr(httpx.Client, "get", first_poll_dropped)
     database = f"sqlite+aiosqlite:///{tmp_path / 'prefect.db'}"
-    with temporary_settings({PREFECT_SERVER_DATABASE_CONNECTION_URL: database,
-                             PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS: 120},
-                            restore_defaults={PREFECT_API_URL}):
+    with temporary_settings(
+        {PREFECT_SERVER_DATABASE_CONNECTION_URL: database, PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS: 120},
+        restore_defaults={PREFECT_API_URL},
+    ):
         previous = SubprocessASGIServer._instances.pop(None, None)
         try:
             url = start_temporary_server()

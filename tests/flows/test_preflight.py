@@ -1,5 +1,6 @@
 """Where a run publishes and what it checks before Prefect starts (flows/preflight.py; issue 19
 items 5 and 6). The subprocess tests of the same checks are in tests/cli/test_commands.py."""
+
 from __future__ import annotations
 
 from pathlib import Path

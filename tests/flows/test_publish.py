@@ -14,13 +14,28 @@ from flows.results import SchemaError, csv_bytes, format_table
 
 
 def _tables(value: float = 1234567.891234567) -> dict[str, pd.DataFrame]:
-    monthly = pd.DataFrame({
-        "unique_id": ["total", "total"], "ds": pd.to_datetime(["2025-02-01", "2025-01-01"]), "model": ["ets", "ets"],
-        "forecast": [value, 2.0], "lo_80": [1.0, 1.5], "hi_80": [3.0, 2.5], "lo_95": [0.5, np.nan],
-        "hi_95": [4.0, 3.0], "is_champion": [True, True],
-    })
-    champions = pd.DataFrame({"unique_id": ["total"], "champion": ["ets"], "reason": ["lowest mean MASE 0.500"],
-                              "n_windows": [2], "mean_mase": ['{"ets": 0.5}']})
+    monthly = pd.DataFrame(
+        {
+            "unique_id": ["total", "total"],
+            "ds": pd.to_datetime(["2025-02-01", "2025-01-01"]),
+            "model": ["ets", "ets"],
+            "forecast": [value, 2.0],
+            "lo_80": [1.0, 1.5],
+            "hi_80": [3.0, 2.5],
+            "lo_95": [0.5, np.nan],
+            "hi_95": [4.0, 3.0],
+            "is_champion": [True, True],
+        }
+    )
+    champions = pd.DataFrame(
+        {
+            "unique_id": ["total"],
+            "champion": ["ets"],
+            "reason": ["lowest mean MASE 0.500"],
+            "n_windows": [2],
+            "mean_mase": ['{"ets": 0.5}'],
+        }
+    )
     return {"forecast_monthly.csv": monthly, "champions.csv": champions}
 
 
@@ -36,12 +51,15 @@ def test_csv_format_is_fixed_point_sorted_with_empty_gaps() -> None:
 def test_missing_and_extra_columns_are_named() -> None:
     with pytest.raises(SchemaError) as err:
         format_table("champions.csv", pd.DataFrame({"unique_id": ["total"], "champion": ["ets"]}))
-    assert str(err.value) == ("champions.csv: missing column(s) ['reason', 'n_windows', 'mean_mase']; "
-                              "got ['unique_id', 'champion']")
+    assert str(err.value) == (
+        "champions.csv: missing column(s) ['reason', 'n_windows', 'mean_mase']; got ['unique_id', 'champion']"
+    )
     with pytest.raises(SchemaError) as err:
         format_table("champions.csv", _tables()["champions.csv"].assign(fit_seconds=1.5))
-    assert str(err.value) == ("champions.csv: column(s) ['fit_seconds'] are not in the published schema "
-                              "['unique_id', 'champion', 'reason', 'n_windows', 'mean_mase']")
+    assert str(err.value) == (
+        "champions.csv: column(s) ['fit_seconds'] are not in the published schema "
+        "['unique_id', 'champion', 'reason', 'n_windows', 'mean_mase']"
+    )
     with pytest.raises(SchemaError, match=r"^notes\.csv: not a published table; known: forecast_monthly\.csv, "):
         format_table("notes.csv", pd.DataFrame())
 
@@ -76,22 +94,30 @@ def test_publish_moves_every_file_in_place_run_json_last(tmp_path: Path) -> None
         seen.append(sorted(p.name for p in out.iterdir()))
         return {**info, "registry": "moved"}
 
-    paths = publish(_tables(), {"data_hash": "abc", "x": float("nan")}, out, run_id="r1",
-                    finalize=lambda staging: (staging / "report.html").write_text("<html></html>"),
-                    on_published=on_published)
+    paths = publish(
+        _tables(),
+        {"data_hash": "abc", "x": float("nan")},
+        out,
+        run_id="r1",
+        finalize=lambda staging: (staging / "report.html").write_text("<html></html>"),
+        on_published=on_published,
+    )
     assert seen == [["champions.csv", "forecast_monthly.csv", "report.html"]]
     assert [p.name for p in paths] == ["champions.csv", "forecast_monthly.csv", "report.html", "run.json"]
     assert sorted(p.name for p in out.iterdir()) == ["champions.csv", "forecast_monthly.csv", "report.html", "run.json"]
     assert json.loads((out / "run.json").read_text()) == {"data_hash": "abc", "x": None, "registry": "moved"}
-    assert (out / "champions.csv").read_text() == ("unique_id,champion,reason,n_windows,mean_mase\n"
-                                                   'total,ets,lowest mean MASE 0.500,2,"{""ets"": 0.5}"\n')
+    assert (out / "champions.csv").read_text() == (
+        'unique_id,champion,reason,n_windows,mean_mase\ntotal,ets,lowest mean MASE 0.500,2,"{""ets"": 0.5}"\n'
+    )
 
 
 def _snapshot(folder: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
 
 
-def test_failure_while_staging_leaves_old_outputs_byte_identical(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failure_while_staging_leaves_old_outputs_byte_identical(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     out = tmp_path / "outputs"
     publish(_tables(1.0), {"run": 1}, out, run_id="old", finalize=lambda s: (s / "report.html").write_text("old"))
     before = _snapshot(out)

@@ -1,5 +1,6 @@
 """The report's accuracy table (institutional section): the numbers of
-models.institutional.accuracy_table on a hand-built comparison, with the information each used."""
+models.applications.institutional.accuracy_table on a hand-built comparison, with the information each used."""
+
 from __future__ import annotations
 
 from flows.report import _accuracy_tables
@@ -12,8 +13,8 @@ def test_accuracy_table_in_the_report_names_numbers_and_information():
     assert "<caption>Total exports</caption>" in html
     assert "Ratio to KITA" in html
     # ets: 3 years, MAPE 5.00%, bias +3.67%, coverage 67%, ratio 1.250
-    ets = html[html.index("<td>ets</td>"):]
-    ets = ets[:ets.index("</tr>")]
+    ets = html[html.index("<td>ets</td>") :]
+    ets = ets[: ets.index("</tr>")]
     for cell in ("3 (2013-2015)", "5.00%", "+3.67%", "67%", "1.250", "own monthly history through October of Y-1"):
         assert cell in ets, cell
     assert "everything they knew in November of Y-1" in html

@@ -1,6 +1,7 @@
 """The report in a real headless Chromium (Debian's ``chromium``): it loads offline without console
 errors, every chart decodes to a non-zero natural size, nothing overflows 1280 px, and a
 screenshot is taken (``EXPORTCAST_REPORT_SCREENSHOT=path`` keeps a copy to look at)."""
+
 from __future__ import annotations
 
 import json
@@ -11,16 +12,27 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from test_report import write_dataset, write_outputs
 
 from flows.report import write_report
-from test_report import write_dataset, write_outputs
 
 pytestmark = pytest.mark.slow
 
 CHROMIUM = "/usr/bin/chromium"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-         "--disable-sync", "--no-first-run", "--disable-extensions", "--enable-logging=stderr", "--v=0",
-         "--hide-scrollbars", "--window-size=1280,2000"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-extensions",
+    "--enable-logging=stderr",
+    "--v=0",
+    "--hide-scrollbars",
+    "--window-size=1280,2000",
+]
 # the probe is added to a COPY of the report (the report itself has no script): it records each image's
 # natural size and the page's scroll width on the body once everything has loaded
 PROBE = """<script>
@@ -46,12 +58,16 @@ def chromium() -> str:
     if found:
         return found
     if os.geteuid() != 0:
-        pytest.skip("chromium is not installed and the tests are not running as root, so it cannot be installed "
-                    "(apt-get install -y chromium)")
+        pytest.skip(
+            "chromium is not installed and the tests are not running as root, so it cannot be installed "
+            "(apt-get install -y chromium)"
+        )
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     try:
         subprocess.run(["apt-get", "update", "-qq"], check=True, capture_output=True, timeout=600, env=env)
-        subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], check=True, capture_output=True, timeout=1200, env=env)
+        subprocess.run(
+            ["apt-get", "install", "-y", "-qq", "chromium"], check=True, capture_output=True, timeout=1200, env=env
+        )
     except (subprocess.SubprocessError, OSError) as exc:
         pytest.skip(f"chromium is not installed and `apt-get install -y chromium` failed: {exc}")
     found = _find_chromium()
@@ -71,14 +87,20 @@ def report_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _run(chromium: str, tmp: Path, *args: str) -> subprocess.CompletedProcess:
     profile = tmp / "profile"
     profile.mkdir(exist_ok=True)
-    return subprocess.run([chromium, *FLAGS, f"--user-data-dir={profile}", *args], capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run(
+        [chromium, *FLAGS, f"--user-data-dir={profile}", *args], capture_output=True, text=True, timeout=120
+    )
 
 
 def _console_errors(log: str) -> list[str]:
-    return [line for line in log.splitlines()
-            if "Uncaught" in line or re.search(r"CONSOLE.*(error|Error)", line) or "Failed to load resource" in line
-            or "net::ERR_" in line]
+    return [
+        line
+        for line in log.splitlines()
+        if "Uncaught" in line
+        or re.search(r"CONSOLE.*(error|Error)", line)
+        or "Failed to load resource" in line
+        or "net::ERR_" in line
+    ]
 
 
 def test_loads_without_console_errors(chromium, report_file, tmp_path):

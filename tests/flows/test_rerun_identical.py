@@ -11,52 +11,27 @@ total's 80% bounds differed by 10.7 bn.
 The config is reduced but real: four embedded series (the total, the ministry's semiconductors with
 its leading cycle blend, China, the United States), every model family (Prophet included), two
 backtest windows, the institutional comparison from 2023, 200 sample paths."""
+
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 
-from tests.flows.test_schedule import _clean_env, _tail
-
-REPO = Path(__file__).resolve().parents[2]
-SERIES = ["total", "item:semiconductors_ministry", "destination:china", "destination:united_states"]
-# both runs at once on 2 cores, each starting its temporary server: a few minutes on a quiet machine;
-# on 2026-12-06, with load 28 from other jobs, the servers alone took 11 min to start
-RUN_SECONDS = 1800
+from tests.flows.reduced_run import GOLDEN, SERIES, finish, published_csvs, start, write_config
 
 
-def _config(folder: Path) -> Path:
-    config = yaml.safe_load((REPO / "config.yaml").read_text(encoding="utf-8"))
-    config["data"]["series"] = SERIES
-    config["models"]["n_paths"] = 200
-    config["backtest"]["windows"] = 2
-    config["institutional"].update(first_year=2023, selection_first_year=None)
-    path = folder / "config.yaml"
-    path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
-    return path
-
-
-def _start(folder: Path, config: Path, n_jobs: int, hash_seed: str) -> subprocess.Popen:
-    folder.mkdir()
-    env = _clean_env(PREFECT_HOME=str(folder / "prefect-home"), PYTHONHASHSEED=hash_seed,
-                     EXPORTCAST__RUNTIME__N_JOBS=str(n_jobs), EXPORTCAST__PUBLISH__DIR=str(folder / "outputs"),
-                     EXPORTCAST__MLFLOW__TRACKING_URI=f"sqlite:///{folder}/mlflow.db",
-                     EXPORTCAST__MLFLOW__ARTIFACT_LOCATION=str(folder / "artifacts"))
-    log = (folder / "run.log").open("wb")
-    return subprocess.Popen([str(Path(sys.executable).parent / "exportcast"), "run", "--config", str(config)],
-                            env=env, cwd=folder, stdout=log, stderr=subprocess.STDOUT)
-
-
-def _csvs(outputs: Path) -> dict[str, bytes]:
-    return {p.relative_to(outputs).as_posix(): p.read_bytes() for p in sorted(outputs.rglob("*.csv"))}
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[int, Path]:
+    """The reduced run twice, at once: n_jobs 1 (hash seed 1) and n_jobs 2 (hash seed 2)."""
+    tmp = tmp_path_factory.mktemp("reruns")
+    config = write_config(tmp)
+    runs = {n: tmp / f"n_jobs_{n}" for n in (1, 2)}
+    finish({n: start(folder, config, n, hash_seed=str(n)) for n, folder in runs.items()}, runs)
+    return {n: folder / "outputs" for n, folder in runs.items()}
 
 
 NUMBER = re.compile(r"-?\d+\.\d+(?:[eE][-+]?\d+)?")
@@ -100,28 +75,42 @@ def test_the_comparison_sees_a_figure_that_moved(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_two_runs_with_fresh_prefect_homes_and_other_n_jobs_publish_the_same_figures(tmp_path: Path) -> None:
-    config = _config(tmp_path)
-    runs = {n: tmp_path / f"n_jobs_{n}" for n in (1, 2)}
-    procs = {n: _start(folder, config, n, hash_seed=str(n)) for n, folder in runs.items()}
-    try:
-        codes = {n: proc.wait(timeout=RUN_SECONDS) for n, proc in procs.items()}
-    finally:
-        for proc in procs.values():
-            if proc.poll() is None:
-                proc.kill()
-    for n, code in codes.items():
-        assert code == 0, f"n_jobs {n} exited {code}:\n{_tail(runs[n] / 'run.log', 40)}"
-    one, two = (_csvs(runs[n] / "outputs") for n in (1, 2))
+def test_two_runs_with_fresh_prefect_homes_and_other_n_jobs_publish_the_same_figures(two_runs: dict[int, Path]) -> None:
+    one, two = (published_csvs(two_runs[n]) for n in (1, 2))
     assert len(one) >= 10 and sorted(one) == sorted(two)
-    outputs = {n: runs[n] / "outputs" for n in (1, 2)}
-    different = {name: why for name in one
-                 if one[name] != two[name] and (why := _same_figures(outputs[1] / name, outputs[2] / name))}
+    different = {
+        name: why
+        for name in one
+        if one[name] != two[name] and (why := _same_figures(two_runs[1] / name, two_runs[2] / name))
+    }
     assert not different, "\n".join(f"{name}: {diff}" for name, diff in different.items())
     # the runs forecast the four series, with the institutional comparison
-    annual = pd.read_csv(runs[1] / "outputs" / "forecast_annual.csv")
+    annual = pd.read_csv(two_runs[1] / "forecast_annual.csv")
     assert sorted(annual["unique_id"].unique()) == sorted(SERIES)
-    assert len(pd.read_csv(runs[1] / "outputs" / "institutional_comparison.csv")) > 0
+    assert len(pd.read_csv(two_runs[1] / "institutional_comparison.csv")) > 0
     # no timing in any published CSV: timings belong to run.json and MLflow
     for name, content in one.items():
         assert b"seconds" not in content, f"{name} carries a timing"
+
+
+@pytest.mark.slow
+def test_a_run_publishes_the_golden_csvs_to_the_byte(two_runs: dict[int, Path]) -> None:
+    """Issue 21's bar: code that only restructures publishes what the commit that wrote
+    tests/golden/ published (51be065, before issue 21's restructuring), byte for byte. A commit
+    that changes what a model computes rewrites the golden files (tests/flows/reduced_run.py)."""
+    golden, published = published_csvs(GOLDEN), published_csvs(two_runs[1])
+    assert sorted(published) == sorted(golden)
+    moved = [name for name in golden if published[name] != golden[name]]
+    assert not moved, "; ".join(f"{name}: {_first_difference(golden[name], published[name])}" for name in moved)
+
+
+def _first_difference(golden: bytes, published: bytes) -> str:
+    for number, (old, new) in enumerate(zip(golden.decode().splitlines(), published.decode().splitlines()), 1):
+        if old != new:
+            return f"line {number}: {old[:160]!r} -> {new[:160]!r}"
+    return f"{len(golden.splitlines())} lines -> {len(published.splitlines())} lines"
+
+
+def test_the_golden_diff_names_the_line() -> None:
+    assert _first_difference(b"a,b\n1,2\n", b"a,b\n1,3\n") == "line 2: '1,2' -> '1,3'"
+    assert _first_difference(b"a\n1\n", b"a\n") == "2 lines -> 1 lines"

@@ -5,6 +5,7 @@ tiny dataset), and a scheduler-created flow run that reaches COMPLETED and publi
 
 Bounded: the server must answer within SERVER_START_SECONDS and a run must complete within
 RUN_SECONDS of serve starting; both process groups are killed in ``finally``."""
+
 from __future__ import annotations
 
 import json
@@ -20,7 +21,6 @@ import httpx
 import pytest
 
 from flows import deployment
-
 from tests.flows.conftest import write_config
 
 SERVER_START_SECONDS = 120  # a fresh database is migrated first; on a busy 2-core machine ~70 s
@@ -84,10 +84,16 @@ def _tail(path: Path, lines: int = 25) -> str:
 @pytest.mark.slow
 def test_served_cron_schedule_fires_on_a_real_server(tmp_path: Path, synthetic_csv: Path) -> None:
     # the real pipeline on 3 series x 60 months, trimmed to the cheapest settings
-    config = write_config(tmp_path, synthetic_csv, **{
-        "models.enabled": ["seasonal_naive", "naive"], "models.n_paths": 20, "backtest.windows": 1,
-        "institutional.first_year": 2024,
-    })
+    config = write_config(
+        tmp_path,
+        synthetic_csv,
+        **{
+            "models.enabled": ["seasonal_naive", "naive"],
+            "models.n_paths": 20,
+            "backtest.windows": 1,
+            "institutional.first_year": 2024,
+        },
+    )
     port = _free_port()
     api = f"http://127.0.0.1:{port}/api"
     server_log, serve_log = tmp_path / "server.log", tmp_path / "serve.log"
@@ -98,18 +104,45 @@ def test_served_cron_schedule_fires_on_a_real_server(tmp_path: Path, synthetic_c
     try:
         with server_log.open("wb") as log:
             server = subprocess.Popen(
-                [str(bin_dir / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port),
-                 "--scheduler", "--no-ui", "--analytics-off"],
-                env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                [
+                    str(bin_dir / "prefect"),
+                    "server",
+                    "start",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                    "--scheduler",
+                    "--no-ui",
+                    "--analytics-off",
+                ],
+                env=env,
+                cwd=tmp_path,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         _wait_until_healthy(server, api, server_log)
         server_seconds = time.monotonic() - started
 
         with serve_log.open("wb") as log:
             serve = subprocess.Popen(
-                [str(bin_dir / "exportcast"), "serve", "--config", str(config), "--source", "csv",
-                 "--cron", "* * * * *"],
-                env=env | {"PREFECT_API_URL": api}, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True)
+                [
+                    str(bin_dir / "exportcast"),
+                    "serve",
+                    "--config",
+                    str(config),
+                    "--source",
+                    "csv",
+                    "--cron",
+                    "* * * * *",
+                ],
+                env=env | {"PREFECT_API_URL": api},
+                cwd=tmp_path,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         serve_started = time.monotonic()
         deadline = serve_started + RUN_SECONDS
         first: dict | None = None  # the first run the scheduler fired, once it has finished
@@ -119,24 +152,30 @@ def test_served_cron_schedule_fires_on_a_real_server(tmp_path: Path, synthetic_c
                 assert serve.poll() is None, f"serve exited with {serve.returncode}:\n{_tail(serve_log)}"
                 assert time.monotonic() < deadline, (
                     f"no finished flow run {RUN_SECONDS} s after serve started; serve:\n{_tail(serve_log)}\n"
-                    f"server:\n{_tail(server_log, 8)}")
+                    f"server:\n{_tail(server_log, 8)}"
+                )
                 time.sleep(POLL_SECONDS)
                 if dep is None:
-                    found = client.post("/deployments/filter",
-                                        json={"deployments": {"name": {"any_": [deployment.DEPLOYMENT_NAME]}}}).json()
+                    found = client.post(
+                        "/deployments/filter", json={"deployments": {"name": {"any_": [deployment.DEPLOYMENT_NAME]}}}
+                    ).json()
                     dep = found[0] if found else None
                     continue
-                started_runs = client.post("/flow_runs/filter", json={
-                    "deployments": {"id": {"any_": [dep["id"]]}},
-                    "flow_runs": {"state": {"type": {"not_any_": ["SCHEDULED"]}}},
-                }).json()
+                started_runs = client.post(
+                    "/flow_runs/filter",
+                    json={
+                        "deployments": {"id": {"any_": [dep["id"]]}},
+                        "flow_runs": {"state": {"type": {"not_any_": ["SCHEDULED"]}}},
+                    },
+                ).json()
                 if started_runs:
                     earliest = min(started_runs, key=lambda r: r["expected_start_time"])
                     if earliest["state_type"] in TERMINAL:
                         first = earliest
             # serve registered the flash deployment beside it, on its own (default) schedule
-            flash = client.post("/deployments/filter", json={
-                "deployments": {"name": {"any_": [deployment.FLASH_DEPLOYMENT_NAME]}}}).json()
+            flash = client.post(
+                "/deployments/filter", json={"deployments": {"name": {"any_": [deployment.FLASH_DEPLOYMENT_NAME]}}}
+            ).json()
         run_seconds = time.monotonic() - serve_started
         run_json = tmp_path / "outputs" / "csv-exports" / "run.json"  # a csv run publishes to its own folder
         published = json.loads(run_json.read_text(encoding="utf-8")) if run_json.exists() else {}
@@ -152,7 +191,8 @@ def test_served_cron_schedule_fires_on_a_real_server(tmp_path: Path, synthetic_c
     assert dep["parameters"] == {"source": "csv", "config_path": str(config)}
     (flash_dep,) = flash
     assert [(s["schedule"]["cron"], s["schedule"]["timezone"]) for s in flash_dep["schedules"]] == [
-        ("0 9 11,21 * *", "Asia/Seoul")]
+        ("0 9 11,21 * *", "Asia/Seoul")
+    ]
     assert flash_dep["parameters"] == {"source": "csv", "config_path": str(config)}
     # the first run the scheduler fired (not triggered by hand, for a minute boundary) completed ...
     assert first["state_type"] == "COMPLETED", f"{first['name']} ended {first['state_type']}:\n{_tail(serve_log)}"

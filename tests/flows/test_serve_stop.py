@@ -12,6 +12,7 @@ flow run is a ``prefect.engine`` process with loky children):
 
 Either way every process serve had started (the runner's child, the engine, its loky workers)
 is gone within STOP_SECONDS of the signal, and the run ended CRASHED or CANCELLED."""
+
 from __future__ import annotations
 
 import os
@@ -47,9 +48,24 @@ def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str,
     log_path = folder / "server.log"
     with log_path.open("wb") as log:
         server = subprocess.Popen(
-            [str(Path(sys.executable).parent / "prefect"), "server", "start", "--host", "127.0.0.1", "--port",
-             str(port), "--scheduler", "--no-ui", "--analytics-off"],
-            env=env, cwd=folder, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            [
+                str(Path(sys.executable).parent / "prefect"),
+                "server",
+                "start",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--scheduler",
+                "--no-ui",
+                "--analytics-off",
+            ],
+            env=env,
+            cwd=folder,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         _wait_until_healthy(server, api, log_path)
         # the runner polls for due runs every 2 s instead of 10
@@ -59,14 +75,34 @@ def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str,
 
 
 def _start_serve(tmp_path: Path, synthetic_csv: Path, env: dict[str, str]) -> tuple[subprocess.Popen, Path]:
-    config = write_config(tmp_path, synthetic_csv, **{
-        "models.enabled": ["seasonal_naive", "naive", "ets"], "models.n_paths": 50, "backtest.windows": 2,
-        "institutional.first_year": 2024, "runtime.n_jobs": 2})
+    config = write_config(
+        tmp_path,
+        synthetic_csv,
+        **{
+            "models.enabled": ["seasonal_naive", "naive", "ets"],
+            "models.n_paths": 50,
+            "backtest.windows": 2,
+            "institutional.first_year": 2024,
+            "runtime.n_jobs": 2,
+        },
+    )
     log_path = tmp_path / "serve.log"
     with log_path.open("wb") as log:
-        serve = subprocess.Popen([str(Path(sys.executable).parent / "exportcast"), "serve", "--config", str(config),
-                                  "--source", "csv"],  # the default crons: only the runs requested here
-                                 env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        serve = subprocess.Popen(
+            [
+                str(Path(sys.executable).parent / "exportcast"),
+                "serve",
+                "--config",
+                str(config),
+                "--source",
+                "csv",
+            ],  # the default crons: only the runs requested here
+            env=env,
+            cwd=tmp_path,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     return serve, log_path
 
 
@@ -74,8 +110,9 @@ def _monthly_id(client: httpx.Client, serve: subprocess.Popen, log_path: Path) -
     deadline = time.monotonic() + RUNNING_SECONDS
     while True:
         assert serve.poll() is None, f"serve exited with {serve.returncode}:\n{_tail(log_path)}"
-        found = client.post("/deployments/filter",
-                            json={"deployments": {"name": {"any_": [deployment.DEPLOYMENT_NAME]}}}).json()
+        found = client.post(
+            "/deployments/filter", json={"deployments": {"name": {"any_": [deployment.DEPLOYMENT_NAME]}}}
+        ).json()
         if found:
             return found[0]["id"]
         assert time.monotonic() < deadline, f"no deployment {RUNNING_SECONDS} s after serve started:\n{_tail(log_path)}"
@@ -90,8 +127,9 @@ def _state_history(client: httpx.Client, run_id: str) -> list[str]:
     return [s["type"] for s in client.get("/flow_run_states/", params={"flow_run_id": run_id}).json()]
 
 
-def _engine_with_workers(serve: subprocess.Popen, log_path: Path, client: httpx.Client,
-                         run_ids: list[str]) -> tuple[str, list[psutil.Process]]:
+def _engine_with_workers(
+    serve: subprocess.Popen, log_path: Path, client: httpx.Client, run_ids: list[str]
+) -> tuple[str, list[psutil.Process]]:
     """Wait until one of ``run_ids`` is RUNNING in a ``prefect.engine`` process with loky workers;
     return its id and every process serve has started by then."""
     deadline = time.monotonic() + RUNNING_SECONDS
@@ -104,15 +142,19 @@ def _engine_with_workers(serve: subprocess.Popen, log_path: Path, client: httpx.
                 lines.append(" ".join(proc.cmdline()))
             except psutil.Error:
                 continue
-        if any("prefect.engine" in line for line in lines) and any("loky" in line or "joblib" in line for line in lines):
+        if any("prefect.engine" in line for line in lines) and any(
+            "loky" in line or "joblib" in line for line in lines
+        ):
             running = [r for r in run_ids if _state(client, r) == "RUNNING"]
             if running:
                 return running[0], procs
         states = {r: _state(client, r) for r in run_ids}
         assert time.monotonic() < deadline, (
-            f"no run in an engine with workers {RUNNING_SECONDS} s after serve started ({states}):\n{_tail(log_path)}")
+            f"no run in an engine with workers {RUNNING_SECONDS} s after serve started ({states}):\n{_tail(log_path)}"
+        )
         assert not all(s in {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"} for s in states.values()), (
-            f"the runs ended before they could be stopped: {states}")
+            f"the runs ended before they could be stopped: {states}"
+        )
         time.sleep(0.5)
 
 
@@ -128,7 +170,9 @@ def _stopped_within(procs: list[psutil.Process], seconds: float) -> list[str]:
     return out
 
 
-def test_one_run_at_a_time_and_sigint_leaves_no_flow_run_behind(prefect_api, tmp_path: Path, synthetic_csv: Path) -> None:
+def test_one_run_at_a_time_and_sigint_leaves_no_flow_run_behind(
+    prefect_api, tmp_path: Path, synthetic_csv: Path
+) -> None:
     api, env = prefect_api
     serve, log_path = _start_serve(tmp_path, synthetic_csv, env)
     try:

@@ -20,7 +20,14 @@ def test_defaults_mirror_the_shipped_config_yaml(tmp_path: Path, monkeypatch: py
     assert from_file.target_year == 2026
     assert str(from_file.forecast_end.date()) == "2026-12-01"
     assert from_file.backtest.horizon == 12 and from_file.backtest.windows == 3 and from_file.backtest.step == 6
-    assert from_file.models.params["arima"] == {"max_p": 2, "max_q": 2, "max_P": 1, "max_Q": 1, "max_d": 1, "working_days": False}
+    assert from_file.models.params["arima"] == {
+        "max_p": 2,
+        "max_q": 2,
+        "max_P": 1,
+        "max_Q": 1,
+        "max_d": 1,
+        "working_days": False,
+    }
     assert from_file.runtime.n_jobs == 2 and from_file.models.n_paths == 1000
 
 
@@ -84,8 +91,10 @@ def test_unknown_nested_env_key_is_named(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setenv("EXPORTCAST__RUNTIME__THREADS", "4")
     with pytest.raises(ConfigError) as err:
         load_settings(None)
-    assert str(err.value) == ("environment variable EXPORTCAST__RUNTIME__THREADS: invalid configuration: "
-                              "unknown key 'runtime.threads' (from environment variable EXPORTCAST__RUNTIME__THREADS)")
+    assert str(err.value) == (
+        "environment variable EXPORTCAST__RUNTIME__THREADS: invalid configuration: "
+        "unknown key 'runtime.threads' (from environment variable EXPORTCAST__RUNTIME__THREADS)"
+    )
 
 
 def test_bad_values_are_named(tmp_path: Path) -> None:
@@ -101,20 +110,26 @@ def test_bad_values_are_named(tmp_path: Path) -> None:
     )
 
 
-def test_a_bad_value_from_the_environment_names_the_variable_not_the_file(tmp_path: Path,
-                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_bad_value_from_the_environment_names_the_variable_not_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     cfg = tmp_path / "config.yaml"
     cfg.write_text("runtime:\n  n_jobs: 2\n", encoding="utf-8")
     monkeypatch.setenv("EXPORTCAST__RUNTIME__N_JOBS", "0")
     with pytest.raises(ConfigError) as err:
         load_settings(cfg)
-    assert str(err.value) == ("environment variable EXPORTCAST__RUNTIME__N_JOBS: invalid configuration: "
-                              "'runtime.n_jobs': Input should be greater than or equal to 1 (got '0')")
+    assert str(err.value) == (
+        "environment variable EXPORTCAST__RUNTIME__N_JOBS: invalid configuration: "
+        "'runtime.n_jobs': Input should be greater than or equal to 1 (got '0')"
+    )
     monkeypatch.delenv("EXPORTCAST__RUNTIME__N_JOBS")
     cfg.write_text("runtime:\n  n_jobs: 0\n", encoding="utf-8")  # the same value from the file names the file
     with pytest.raises(ConfigError) as err:
         load_settings(cfg)
-    assert str(err.value) == f"{cfg}: invalid configuration: 'runtime.n_jobs': Input should be greater than or equal to 1 (got 0)"
+    assert (
+        str(err.value)
+        == f"{cfg}: invalid configuration: 'runtime.n_jobs': Input should be greater than or equal to 1 (got 0)"
+    )
 
 
 def test_problems_from_file_and_environment_name_both(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -154,7 +169,9 @@ def test_csv_source_needs_a_path(tmp_path: Path) -> None:
 def test_selection_years_come_before_the_compared_years(tmp_path: Path) -> None:
     cfg = tmp_path / "config.yaml"
     cfg.write_text("institutional:\n  first_year: 2013\n  selection_first_year: 2014\n", encoding="utf-8")
-    with pytest.raises(ConfigError, match="institutional.selection_first_year 2014 is after institutional.first_year 2013"):
+    with pytest.raises(
+        ConfigError, match="institutional.selection_first_year 2014 is after institutional.first_year 2013"
+    ):
         load_settings(cfg)
     cfg.write_text("institutional:\n  selection_first_year: null\n", encoding="utf-8")
     assert load_settings(cfg).institutional.selection_first_year is None
@@ -164,16 +181,25 @@ def test_leading_models_are_checked_per_series(tmp_path: Path) -> None:
     cfg = tmp_path / "config.yaml"
     cfg.write_text("models:\n  leading:\n    total: [arimax_flash]\n", encoding="utf-8")
     settings = load_settings(cfg)
-    assert settings.models.leading == {"total": ["arimax_flash"]} and settings.models.leading_names() == ["arimax_flash"]
+    assert settings.models.leading == {"total": ["arimax_flash"]} and settings.models.leading_names() == [
+        "arimax_flash"
+    ]
     assert "arimax_flash" not in settings.engine_settings().model_names  # not run for every series
     for body, message in (
-        ("leading:\n    total: [ets]", "models.leading['total'] lists ['ets']: not a leading-indicator model; "
-                                       "choose from arimax, arimax_wsts, arimax_flash, cycle, cycle_wsts, cycle_blend, chip_momentum, chip_momentum_blend"),
-        ("enabled: [ets, arimax_flash]\n  leading:\n    total: [arimax_flash]",
-         "models.leading['total'] lists ['arimax_flash'], which models.enabled runs for every series; "
-         "a leading model belongs to one of the two"),
-        ("leading:\n    total: [arimax_flash, arimax_flash]",
-         "models.leading['total'] lists a model twice: ['arimax_flash', 'arimax_flash']"),
+        (
+            "leading:\n    total: [ets]",
+            "models.leading['total'] lists ['ets']: not a leading-indicator model; "
+            "choose from arimax, arimax_wsts, arimax_flash, cycle, cycle_wsts, cycle_blend, chip_momentum, chip_momentum_blend",
+        ),
+        (
+            "enabled: [ets, arimax_flash]\n  leading:\n    total: [arimax_flash]",
+            "models.leading['total'] lists ['arimax_flash'], which models.enabled runs for every series; "
+            "a leading model belongs to one of the two",
+        ),
+        (
+            "leading:\n    total: [arimax_flash, arimax_flash]",
+            "models.leading['total'] lists a model twice: ['arimax_flash', 'arimax_flash']",
+        ),
     ):
         cfg.write_text(f"models:\n  {body}\n", encoding="utf-8")
         with pytest.raises(ConfigError) as err:
@@ -192,8 +218,11 @@ def test_missing_file_and_non_mapping(tmp_path: Path) -> None:
 
 def test_engine_settings_carry_the_config(tmp_path: Path) -> None:
     cfg = tmp_path / "config.yaml"
-    cfg.write_text("models:\n  enabled: [ets, theta]\n  n_paths: 300\n  params:\n    ets: {damped_trend: false}\n"
-                   "runtime:\n  n_jobs: 1\n  seed: 9\n", encoding="utf-8")
+    cfg.write_text(
+        "models:\n  enabled: [ets, theta]\n  n_paths: 300\n  params:\n    ets: {damped_trend: false}\n"
+        "runtime:\n  n_jobs: 1\n  seed: 9\n",
+        encoding="utf-8",
+    )
     engine = load_settings(cfg).engine_settings()
     assert [spec.name for spec in engine.models] == ["seasonal_naive", "ets", "theta"]
     assert dict(engine.models[1].params) == {"damped_trend": False}
@@ -208,25 +237,33 @@ def test_no_secret_in_settings_or_flat_config(monkeypatch: pytest.MonkeyPatch) -
 
 
 def test_known_models_match_the_registry() -> None:
-    from models import registry
+    from models.core import registry
 
     assert set(KNOWN_MODELS) == set(registry.available())
     # the leading-indicator models models.leading accepts are exactly the registry's ARIMAX and cycle families (and the blend)
-    from models.cycle import CycleBlend, GrowthCycle
-    from models.leading import ArimaX
-    from models.momentum import ChipMomentum, ChipMomentumBlend
+    from models.families.cycle import CycleBlend, GrowthCycle
+    from models.families.leading import ArimaX
+    from models.families.momentum import ChipMomentum, ChipMomentumBlend
 
-    assert set(LEADING_MODELS) == {name for name in registry.available()
-                                   if issubclass(registry.get(name), (ArimaX, GrowthCycle, CycleBlend, ChipMomentum,
-                                                                      ChipMomentumBlend))}
+    assert set(LEADING_MODELS) == {
+        name
+        for name in registry.available()
+        if issubclass(registry.get(name), (ArimaX, GrowthCycle, CycleBlend, ChipMomentum, ChipMomentumBlend))
+    }
 
 
-def test_the_data_checks_of_a_user_csv_come_from_the_file_or_the_environment(tmp_path: Path,
-                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_data_checks_of_a_user_csv_come_from_the_file_or_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Issue 19, items 2-4: data.strict, data.allow_negative, data.signed, data.plausibility_factor
     (and runtime.verbose, item 10) reach the reader and the engine."""
     defaults = load_settings(None)
-    assert defaults.data.checks() == {"strict": False, "allow_negative": False, "signed": [], "plausibility_factor": 1e6}
+    assert defaults.data.checks() == {
+        "strict": False,
+        "allow_negative": False,
+        "signed": [],
+        "plausibility_factor": 1e6,
+    }
     assert defaults.runtime.verbose is False
     engine = defaults.engine_settings()
     assert engine.signed == () and engine.plausibility_factor == 1e6 and not engine.is_signed("total")
@@ -235,8 +272,12 @@ def test_the_data_checks_of_a_user_csv_come_from_the_file_or_the_environment(tmp
     monkeypatch.setenv("EXPORTCAST__DATA__STRICT", "true")
     monkeypatch.setenv("EXPORTCAST__RUNTIME__VERBOSE", "1")
     s = load_settings(cfg)
-    assert s.data.checks() == {"strict": True, "allow_negative": False, "signed": ["balance:total"],
-                               "plausibility_factor": 1e4}
+    assert s.data.checks() == {
+        "strict": True,
+        "allow_negative": False,
+        "signed": ["balance:total"],
+        "plausibility_factor": 1e4,
+    }
     assert s.runtime.verbose is True
     assert s.data.is_signed("balance:total") and not s.data.is_signed("total")
     assert s.engine_settings().signed == ("balance:total",) and s.engine_settings().is_signed("balance:total")
@@ -248,10 +289,18 @@ def test_the_data_checks_of_a_user_csv_come_from_the_file_or_the_environment(tmp
         load_settings(cfg)
 
 
-@pytest.mark.parametrize(("last", "year", "end"), [("2025-10", 2025, "2026-12-01"), ("2025-11", 2025, "2026-12-01"),
-                                                  ("2025-12", 2026, "2026-12-01"), ("2026-03", 2026, "2026-12-01")])
-def test_target_year_auto_is_the_year_of_the_first_unobserved_month(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                                   last: str, year: int, end: str) -> None:
+@pytest.mark.parametrize(
+    ("last", "year", "end"),
+    [
+        ("2025-10", 2025, "2026-12-01"),
+        ("2025-11", 2025, "2026-12-01"),
+        ("2025-12", 2026, "2026-12-01"),
+        ("2026-03", 2026, "2026-12-01"),
+    ],
+)
+def test_target_year_auto_is_the_year_of_the_first_unobserved_month(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, last: str, year: int, end: str
+) -> None:
     from flows.update import resolve_target_year
 
     months = pd.date_range("2023-01-01", last + "-01", freq="MS")
@@ -263,7 +312,7 @@ def test_target_year_auto_is_the_year_of_the_first_unobserved_month(tmp_path: Pa
     settings = load_settings(cfg)
     assert settings.target_year == "auto"
     with pytest.raises(ConfigError, match="target_year is auto: resolve it from the data first"):
-        settings.forecast_end
+        _ = settings.forecast_end
     resolved = resolve_target_year(settings)
     assert resolved.target_year == year and str(resolved.forecast_end.date()) == end
     assert resolved.next_year_shown == (last[5:] in ("10", "11"))

@@ -1,6 +1,7 @@
 """The monthly pipeline on a real trade balance (issue 19, item 3): signed series forecast through
 every stage (backtest, forecast, combinations, MLflow, publish, report) with negative values where
 the history is negative, the additive forms named in model_fits.reason, nothing clipped at zero."""
+
 from __future__ import annotations
 
 import json
@@ -20,13 +21,23 @@ def test_the_pipeline_forecasts_a_trade_balance_with_allow_negative(prefect_harn
     from flows.settings import load_settings
 
     csv = _balances(tmp_path)
-    cfg = write_config(tmp_path, csv, **{"target_year": 2026, "data.allow_negative": True,
-                                         "models.enabled": ["seasonal_naive", "naive", "ets", "arima"]})
+    cfg = write_config(
+        tmp_path,
+        csv,
+        **{
+            "target_year": 2026,
+            "data.allow_negative": True,
+            "models.enabled": ["seasonal_naive", "naive", "ets", "arima"],
+        },
+    )
     result = run_pipeline(load_settings(cfg))
     out = result.outputs_dir
     fits = pd.read_csv(out / "model_fits.csv").set_index(["unique_id", "model"])
     for uid in ("balance:agrifood", "balance:computer", "balance:auto"):
-        assert fits.loc[(uid, "ets"), "reason"] == "signed series: ets with additive error and seasonality, no clip at zero"
+        assert (
+            fits.loc[(uid, "ets"), "reason"]
+            == "signed series: ets with additive error and seasonality, no clip at zero"
+        )
         assert fits.loc[(uid, "arima"), "reason"] == "signed series: arima on levels, not logs, no clip at zero"
         assert fits.loc[(uid, "arima"), "status"] == "ok"
     assert not fits["description"].str.contains("nonnegative_clip").any()

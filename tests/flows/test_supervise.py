@@ -1,5 +1,6 @@
 """The supervisor of `exportcast run` (flows/supervise.py) on stand-in pipelines: errors come back
 as the same exception, signals end the pipeline process and everything it started."""
+
 from __future__ import annotations
 
 import os
@@ -97,7 +98,8 @@ def test_pipeline_error_is_raised_again_in_the_supervisor() -> None:
     cause = info.value.__cause__
     assert isinstance(cause, RemoteTraceback)
     assert "in fails" in cause.text and cause.text.rstrip().endswith(
-        "ValueError: data.path: row 3 column y is not a number (source csv)")
+        "ValueError: data.path: row 3 column y is not a number (source csv)"
+    )
 
 
 def test_an_error_that_does_not_pickle_comes_back_as_its_text() -> None:
@@ -113,17 +115,25 @@ def test_success_returns_zero_and_output_reaches_the_terminal(capfd: pytest.Capt
 def _settings(tmp_path: Path) -> Settings:
     """Settings whose MLflow store is under ``tmp_path``: a stopped pipeline process ends its own
     runs there, never in the working copy's ``mlruns/``."""
-    store = MlflowSettings(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db", artifact_location=str(tmp_path / "artifacts"),
-                           experiment="t", registered_model="t-model")
+    store = MlflowSettings(
+        tracking_uri=f"sqlite:///{tmp_path}/mlflow.db",
+        artifact_location=str(tmp_path / "artifacts"),
+        experiment="t",
+        registered_model="t-model",
+    )
     return Settings(mlflow=store)
 
 
-def _run_and_signal(tmp_path: Path, signum: int, target=starts_a_worker_and_waits, settings: Settings | None = None
-                    ) -> tuple[int, psutil.Process, psutil.Process | None]:
+def _run_and_signal(
+    tmp_path: Path, signum: int, target=starts_a_worker_and_waits, settings: Settings | None = None
+) -> tuple[int, psutil.Process, psutil.Process | None]:
     marker = tmp_path / "pids"
     result: dict[str, int] = {}
-    thread = threading.Thread(target=lambda: result.setdefault("code", run_supervised(
-        settings or _settings(tmp_path), str(marker), target=target, grace=5.0)))
+    thread = threading.Thread(
+        target=lambda: result.setdefault(
+            "code", run_supervised(settings or _settings(tmp_path), str(marker), target=target, grace=5.0)
+        )
+    )
     thread.start()
     deadline = time.monotonic() + 60
     while not (marker.is_file() and marker.read_text().count(" ") == 1) and time.monotonic() < deadline:
@@ -137,7 +147,9 @@ def _run_and_signal(tmp_path: Path, signum: int, target=starts_a_worker_and_wait
     return result["code"], child, worker
 
 
-def test_sigterm_to_the_pipeline_process_ends_it_and_its_workers(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+def test_sigterm_to_the_pipeline_process_ends_it_and_its_workers(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
     code, child, worker = _run_and_signal(tmp_path, signal.SIGTERM)
     assert code == 128 + signal.SIGTERM
     assert not child.is_running() and not worker.is_running()
@@ -148,8 +160,10 @@ def test_a_stop_whose_unwinding_raises_still_exits_as_a_stop(tmp_path: Path, cap
     # the error goes to the terminal, not back to the supervisor: the exit code is the signal's
     code, child, _ = _run_and_signal(tmp_path, signal.SIGTERM, target=fails_while_unwinding)
     assert code == 128 + signal.SIGTERM and not child.is_running()
-    assert ("exportcast: interrupted by SIGTERM; the pipeline stopped (unwinding raised RuntimeError: "
-            "(sqlite3.OperationalError) database is locked)\n") in capfd.readouterr().err
+    assert (
+        "exportcast: interrupted by SIGTERM; the pipeline stopped (unwinding raised RuntimeError: "
+        "(sqlite3.OperationalError) database is locked)\n"
+    ) in capfd.readouterr().err
 
 
 def test_a_stop_inside_a_tracking_write_still_marks_the_run_failed(tmp_path: Path) -> None:
@@ -176,9 +190,11 @@ def test_sigkill_of_the_pipeline_process_the_supervisor_ends_its_workers(tmp_pat
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="prctl is Linux only")
 def test_parent_death_signal_is_set_on_linux() -> None:
-    code = ("import ctypes, signal; from flows.supervise import set_parent_death_signal as s; "
-            "ok = s(signal.SIGUSR1); sig = ctypes.c_int(); "
-            "ctypes.CDLL(None).prctl(2, ctypes.byref(sig), 0, 0, 0); print(ok, sig.value)")
+    code = (
+        "import ctypes, signal; from flows.supervise import set_parent_death_signal as s; "
+        "ok = s(signal.SIGUSR1); sig = ctypes.c_int(); "
+        "ctypes.CDLL(None).prctl(2, ctypes.byref(sig), 0, 0, 0); print(ok, sig.value)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert out.stdout.split() == ["True", str(int(signal.SIGUSR1))]
     assert set_parent_death_signal is not None
@@ -205,11 +221,14 @@ def test_a_stop_lost_in_the_pipeline_is_delivered_again_after_the_supervisor_is_
     # by its handler, the watchdog sees the parent gone and delivers the stop again after
     # REDELIVER_SECONDS (5 s), long before the grace period (25 s)
     marker = tmp_path / "pid"
-    script = ("import sys; from pathlib import Path; from flows.supervise import run_supervised; "
-              "from tests.flows.test_supervise import _settings, swallows_the_first_sigterm as t; "
-              f"sys.exit(run_supervised(_settings(Path({str(tmp_path)!r})), {str(marker)!r}, target=t))")
-    supervisor = subprocess.Popen([sys.executable, "-c", script], cwd=Path(__file__).resolve().parents[2],
-                                  stderr=subprocess.PIPE, text=True)
+    script = (
+        "import sys; from pathlib import Path; from flows.supervise import run_supervised; "
+        "from tests.flows.test_supervise import _settings, swallows_the_first_sigterm as t; "
+        f"sys.exit(run_supervised(_settings(Path({str(tmp_path)!r})), {str(marker)!r}, target=t))"
+    )
+    supervisor = subprocess.Popen(
+        [sys.executable, "-c", script], cwd=Path(__file__).resolve().parents[2], stderr=subprocess.PIPE, text=True
+    )
     deadline = time.monotonic() + 60
     while not (marker.is_file() and marker.read_text()) and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -250,12 +269,19 @@ def records_the_stop(signum: int) -> None:
 
 
 def test_on_stop_ends_the_flow_run_processes_at_once_and_the_stop_exits_128_plus_n(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
     marker, noted = tmp_path / "pids", tmp_path / "on-stop"
     monkeypatch.setenv("EXPORTCAST_TEST_ON_STOP", str(noted))  # the spawned child inherits it
     result: dict[str, int] = {}
-    thread = threading.Thread(target=lambda: result.setdefault("code", run_supervised(
-        _settings(tmp_path), str(marker), target=serves_until_stopped, grace=20.0, on_stop=records_the_stop)))
+    thread = threading.Thread(
+        target=lambda: result.setdefault(
+            "code",
+            run_supervised(
+                _settings(tmp_path), str(marker), target=serves_until_stopped, grace=20.0, on_stop=records_the_stop
+            ),
+        )
+    )
     thread.start()
     deadline = time.monotonic() + 60
     while not (marker.is_file() and marker.read_text().count(" ") == 2) and time.monotonic() < deadline:
@@ -275,14 +301,24 @@ def test_end_flow_run_processes_sets_the_runs_they_carried_crashed(monkeypatch: 
 
     crashed: list[dict[str, str]] = []
     monkeypatch.setattr(prefect_runs, "crash_flow_runs", lambda notes: crashed.append(dict(notes)) or list(notes))
-    engines = [subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"],
-                                env={**os.environ, "PREFECT__FLOW_RUN_ID": run}) for run in ("run-a", "run-b")]
-    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"],
-                             env={k: v for k, v in os.environ.items() if k != "PREFECT__FLOW_RUN_ID"})
+    engines = [
+        subprocess.Popen(
+            [sys.executable, "-c", "import time; time.sleep(120)"], env={**os.environ, "PREFECT__FLOW_RUN_ID": run}
+        )
+        for run in ("run-a", "run-b")
+    ]
+    other = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(120)"],
+        env={k: v for k, v in os.environ.items() if k != "PREFECT__FLOW_RUN_ID"},
+    )
     procs = [psutil.Process(p.pid) for p in (*engines, other)]
     assert supervise.end_flow_run_processes(signal.SIGTERM) == ["run-a", "run-b"]
-    assert crashed == [{"run-a": "stopped: exportcast serve was ended by SIGTERM",
-                        "run-b": "stopped: exportcast serve was ended by SIGTERM"}]
+    assert crashed == [
+        {
+            "run-a": "stopped: exportcast serve was ended by SIGTERM",
+            "run-b": "stopped: exportcast serve was ended by SIGTERM",
+        }
+    ]
     assert not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in procs)
     for p in (*engines, other):
         p.wait(5)

@@ -1,5 +1,6 @@
 """The team set (flows/team.py): up, run, backup, down on a real PostgreSQL, Prefect server,
 worker and MLflow server; and the one-line refusals, without servers."""
+
 from __future__ import annotations
 
 import json
@@ -47,8 +48,9 @@ def team_dir() -> Path:
 def team_cli(root: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("EXPORTCAST__")}
     env["EXPORTCAST__TEAM__DIR"] = str(root)
-    return subprocess.run([sys.executable, "-m", "flows.team", *args], cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "flows.team", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def settings_for(root: Path, **values) -> TeamSettings:
@@ -59,14 +61,17 @@ def settings_for(root: Path, **values) -> TeamSettings:
 def test_a_public_address_without_auth_is_refused(tmp_path: Path) -> None:
     with pytest.raises(team_mod.TeamError) as exc:
         team_mod.load_team(settings_for(tmp_path, host="0.0.0.0", auth=False), create=True)
-    assert str(exc.value) == ("team.host 0.0.0.0 is not a loopback address and team.auth is false: the servers would "
-                              "be open to the network without authentication; set team.auth true or bind 127.0.0.1")
+    assert str(exc.value) == (
+        "team.host 0.0.0.0 is not a loopback address and team.auth is false: the servers would "
+        "be open to the network without authentication; set team.auth true or bind 127.0.0.1"
+    )
     assert not (tmp_path / "env").exists()
 
 
 def test_env_file_is_private_and_holds_the_urls(tmp_path: Path) -> None:
-    team = team_mod.load_team(settings_for(tmp_path, postgres_port=55599, prefect_port=4598, mlflow_port=4599),
-                              create=True)
+    team = team_mod.load_team(
+        settings_for(tmp_path, postgres_port=55599, prefect_port=4598, mlflow_port=4599), create=True
+    )
     assert (tmp_path / "env").stat().st_mode & 0o777 == 0o600
     values = team_mod.read_env_file(tmp_path / "env")
     assert values["PREFECT_API_URL"] == "http://127.0.0.1:4598/api"
@@ -78,12 +83,14 @@ def test_env_file_is_private_and_holds_the_urls(tmp_path: Path) -> None:
     # a second load keeps the passwords and the ports
     again = team_mod.load_team(settings_for(tmp_path))
     assert again.secrets == team.secrets and again.ports == team.ports
-    assert json.loads((tmp_path / "state.json").read_text()) == {"ports": {"postgres": 55599, "prefect": 4598,
-                                                                           "mlflow": 4599}}
+    assert json.loads((tmp_path / "state.json").read_text()) == {
+        "ports": {"postgres": 55599, "prefect": 4598, "mlflow": 4599}
+    }
 
 
-def test_a_port_in_use_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_port_in_use_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     with socket.socket() as held:
         held.bind(("127.0.0.1", 0))
         held.listen()
@@ -91,8 +98,10 @@ def test_a_port_in_use_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture
         monkeypatch.setenv("EXPORTCAST__TEAM__DIR", str(tmp_path))
         monkeypatch.setenv("EXPORTCAST__TEAM__POSTGRES_PORT", str(port))
         assert team_mod.main(["up"]) == 2
-    assert capsys.readouterr().err == (f"error: port {port} on 127.0.0.1 (for postgres) is in use by another process; "
-                                       f"stop it, or set EXPORTCAST__TEAM__POSTGRES_PORT to a free port\n")
+    assert capsys.readouterr().err == (
+        f"error: port {port} on 127.0.0.1 (for postgres) is in use by another process; "
+        f"stop it, or set EXPORTCAST__TEAM__POSTGRES_PORT to a free port\n"
+    )
 
 
 def test_a_stale_pid_file_is_one_line_and_removed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -102,17 +111,20 @@ def test_a_stale_pid_file_is_one_line_and_removed(tmp_path: Path, capsys: pytest
     dead.wait()
     paths.pid_file("worker").write_text(f"{dead.pid} 12345.000\n")
     assert team_mod.running_process(paths, "worker") is None
-    assert capsys.readouterr().out == (f"stale pid file {paths.pid_file('worker')} (process {dead.pid} is not "
-                                       "running): removed\n")
+    assert capsys.readouterr().out == (
+        f"stale pid file {paths.pid_file('worker')} (process {dead.pid} is not running): removed\n"
+    )
     assert not paths.pid_file("worker").exists()
 
 
-def test_run_without_a_team_set_says_how_to_start_it(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_run_without_a_team_set_says_how_to_start_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("EXPORTCAST__TEAM__DIR", str(tmp_path))
     assert team_mod.main(["run"]) == 2
-    assert capsys.readouterr().err == (f"error: no team set in {tmp_path} (no {tmp_path / 'env'}); start it with "
-                                       "`make team-up`\n")
+    assert capsys.readouterr().err == (
+        f"error: no team set in {tmp_path} (no {tmp_path / 'env'}); start it with `make team-up`\n"
+    )
 
 
 # ------------------------------------------------------------------ the real thing
@@ -170,8 +182,10 @@ def _up_run_backup_down(root: Path) -> None:
     assert len(secrets) == 4
     prefect, mlflow = env["PREFECT_API_URL"], env["MLFLOW_TRACKING_URI"]
     port = re.fullmatch(r"postgresql://exportcast:[^@]+@127\.0\.0\.1:(\d+)/mlflow", env["EXPORTCAST_PG_DSN"]).group(1)
-    assert first.stdout.splitlines()[-1] == (f"team set up: Prefect {prefect}, MLflow {mlflow}, PostgreSQL "
-                                             f"127.0.0.1:{port} (databases prefect, mlflow); `source {paths.env}`")
+    assert first.stdout.splitlines()[-1] == (
+        f"team set up: Prefect {prefect}, MLflow {mlflow}, PostgreSQL "
+        f"127.0.0.1:{port} (databases prefect, mlflow); `source {paths.env}`"
+    )
     second = team_cli(root, "up")
     assert second.returncode == 0, second.stderr
     assert second.stdout == first.stdout.splitlines()[-1].replace("team set up:", "team set already running:") + "\n"
@@ -194,10 +208,20 @@ def _up_run_backup_down(root: Path) -> None:
     try:
         data = pd.read_csv(REPO / "data" / "exports_monthly.csv")
         data[data["unique_id"] == SERIES][["unique_id", "ds", "y"]].to_csv(work / "tiny.csv", index=False)
-        job_env = {**TINY_RUN_ENV, "EXPORTCAST__DATA__PATH": str(work / "tiny.csv"),
-                   "EXPORTCAST__PUBLISH__DIR": str(work / "out")}
-        run = team_cli(root, "run", "--param", "source=csv", *(f"--job-env={k}={v}" for k, v in job_env.items()),
-                       "--timeout", "600")
+        job_env = {
+            **TINY_RUN_ENV,
+            "EXPORTCAST__DATA__PATH": str(work / "tiny.csv"),
+            "EXPORTCAST__PUBLISH__DIR": str(work / "out"),
+        }
+        run = team_cli(
+            root,
+            "run",
+            "--param",
+            "source=csv",
+            *(f"--job-env={k}={v}" for k, v in job_env.items()),
+            "--timeout",
+            "600",
+        )
         assert run.returncode == 0, run.stdout + run.stderr + paths.log("worker").read_text()[-3000:]
         flow_run_id = re.search(r"flow run (\S+): COMPLETED\n", run.stdout).group(1)
         url = re.search(rf"mlflow run: {re.escape(mlflow)}/#/experiments/(\d+)/runs/(\w+)\n", run.stdout)
@@ -229,11 +253,13 @@ def _up_run_backup_down(root: Path) -> None:
     dsn = env["EXPORTCAST_PG_DSN"]
     mlflow_tables = set(psql(dsn, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"))
     assert {"runs", "registered_model_aliases", "model_versions", "users", "alembic_version_auth"} <= mlflow_tables
-    prefect_tables = set(psql(dsn.removesuffix("/mlflow") + "/prefect",
-                              "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"))
+    prefect_tables = set(
+        psql(dsn.removesuffix("/mlflow") + "/prefect", "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+    )
     assert {"flow_run", "deployment", "work_pool", "worker"} <= prefect_tables
-    assert psql(dsn.removesuffix("/mlflow") + "/prefect",
-                f"SELECT state_type FROM flow_run WHERE id = '{flow_run_id}'") == ["COMPLETED"]
+    assert psql(
+        dsn.removesuffix("/mlflow") + "/prefect", f"SELECT state_type FROM flow_run WHERE id = '{flow_run_id}'"
+    ) == ["COMPLETED"]
     assert [p for p in root.rglob("*") if p.suffix in (".db", ".sqlite", ".sqlite3")] == []
     # nor in the flow run's logs kept by the Prefect server
     conn = team_mod.connect("127.0.0.1", int(port), env["EXPORTCAST_TEAM_PG_PASSWORD"], "prefect")
@@ -249,8 +275,11 @@ def _up_run_backup_down(root: Path) -> None:
     # backup, restored into a fresh PostgreSQL: the same runs and alias
     backup = team_cli(root, "backup")
     assert backup.returncode == 0, backup.stderr
-    folder = Path(re.fullmatch(r"team backup: (\S+) \(artifacts\.tar\.gz, mlflow\.dump, prefect\.dump\)\n",
-                               backup.stdout).group(1))
+    folder = Path(
+        re.fullmatch(r"team backup: (\S+) \(artifacts\.tar\.gz, mlflow\.dump, prefect\.dump\)\n", backup.stdout).group(
+            1
+        )
+    )
     runs_sql = "SELECT run_uuid || ':' || status FROM runs ORDER BY run_uuid"
     alias_sql = "SELECT name || '@' || alias || '=' || version FROM registered_model_aliases"
     before = (psql(dsn, runs_sql), psql(dsn, alias_sql))
@@ -267,8 +296,9 @@ def _up_run_backup_down(root: Path) -> None:
     assert not team_mod.pg_running(paths)
 
 
-def _check_restore(folder: Path, root: Path, before: tuple[list[str], list[str]], runs_sql: str,
-                   alias_sql: str) -> None:
+def _check_restore(
+    folder: Path, root: Path, before: tuple[list[str], list[str]], runs_sql: str, alias_sql: str
+) -> None:
     data = root / "restore" / "data"
     password = "restore-" + os.urandom(8).hex()
     port = team_mod.free_port("127.0.0.1")

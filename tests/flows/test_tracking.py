@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from flows.tracking import ForecasterSet, mean_metrics
-from models import registry
+from models.core import registry
 
 
 def _series() -> pd.Series:
@@ -14,8 +14,16 @@ def _series() -> pd.Series:
 
 
 def test_mean_metrics_same_keys_and_hand_computed_means() -> None:
-    metrics = pd.DataFrame({"unique_id": ["a", "a", "b"], "mase": [1.0, 2.0, np.nan], "smape": [10.0, 20.0, 30.0],
-                            "rmsse": [0.5, 0.5, 0.5], "coverage_80": [1.0, 0.5, 0.0], "coverage_95": [np.inf, 1.0, 1.0]})
+    metrics = pd.DataFrame(
+        {
+            "unique_id": ["a", "a", "b"],
+            "mase": [1.0, 2.0, np.nan],
+            "smape": [10.0, 20.0, 30.0],
+            "rmsse": [0.5, 0.5, 0.5],
+            "coverage_80": [1.0, 0.5, 0.0],
+            "coverage_95": [np.inf, 1.0, 1.0],
+        }
+    )
     got = mean_metrics(metrics)
     assert list(got) == ["mase", "smape", "rmsse", "coverage_80", "coverage_95"]
     assert got == {"mase": 1.5, "smape": 20.0, "rmsse": 0.5, "coverage_80": 0.5, "coverage_95": 1.0}
@@ -47,11 +55,14 @@ def test_forecaster_set_gives_each_series_its_own_regressor_columns() -> None:
     X = pd.DataFrame({"lead:x": x})
     leading = registry.create("arimax", {"regressor": "lead:x", "n_draws": 100}).fit(y, X.loc[idx])
     naive = registry.create("naive").fit(_series())
-    fset = ForecasterSet({"total": leading, "other": naive}, {"total": "arimax", "other": "naive"},
-                         series_exog={"total": X.loc[future]})
+    fset = ForecasterSet(
+        {"total": leading, "other": naive}, {"total": "arimax", "other": "naive"}, series_exog={"total": X.loc[future]}
+    )
     out = fset.predict(None, pd.DataFrame({"unique_id": ["total", "other"], "horizon": [3, 2]}))
     expected = leading.predict(3, X.loc[future]).reset_index(drop=True)
-    np.testing.assert_allclose(out.loc[out["unique_id"] == "total", "forecast"].to_numpy(), expected["forecast"].to_numpy())
+    np.testing.assert_allclose(
+        out.loc[out["unique_id"] == "total", "forecast"].to_numpy(), expected["forecast"].to_numpy()
+    )
     assert out.loc[out["unique_id"] == "other", "forecast"].tolist() == [24.0, 24.0]
 
 
@@ -75,8 +86,12 @@ def test_parent_run_gets_tables_as_artifacts_and_headline_metrics(tmp_path) -> N
     from flows.settings import MlflowSettings
     from flows.tracking import PipelineTracker
 
-    settings = MlflowSettings(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db", artifact_location=str(tmp_path / "artifacts"),
-                              experiment="t", registered_model="t-model")
+    settings = MlflowSettings(
+        tracking_uri=f"sqlite:///{tmp_path}/mlflow.db",
+        artifact_location=str(tmp_path / "artifacts"),
+        experiment="t",
+        registered_model="t-model",
+    )
     table = pd.DataFrame({"target_year": [2024], "institution": ["KITA"], "institution_ape": [1.5]})
     with PipelineTracker(settings, run_name="r", tags={"k": "v"}, params={"p": 1}) as tracker:
         tracker.log_tables({"institutional_comparison.csv": table}, "institutional")
@@ -84,7 +99,9 @@ def test_parent_run_gets_tables_as_artifacts_and_headline_metrics(tmp_path) -> N
     client = mlflow.MlflowClient(tracking_uri=settings.tracking_uri)
     run = client.get_run(tracker.run_id)
     assert run.data.metrics == {"model_mape_vs_kita": 7.5}
-    assert [a.path for a in client.list_artifacts(tracker.run_id, "institutional")] == ["institutional/institutional_comparison.csv"]
+    assert [a.path for a in client.list_artifacts(tracker.run_id, "institutional")] == [
+        "institutional/institutional_comparison.csv"
+    ]
     local = client.download_artifacts(tracker.run_id, "institutional/institutional_comparison.csv", str(tmp_path))
     pd.testing.assert_frame_equal(pd.read_csv(local), table)
 
@@ -93,8 +110,12 @@ def test_parent_run_gets_tables_as_artifacts_and_headline_metrics(tmp_path) -> N
 def _store(tmp_path):
     from flows.settings import MlflowSettings
 
-    return MlflowSettings(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db", artifact_location=str(tmp_path / "artifacts"),
-                          experiment="t", registered_model="t-model")
+    return MlflowSettings(
+        tracking_uri=f"sqlite:///{tmp_path}/mlflow.db",
+        artifact_location=str(tmp_path / "artifacts"),
+        experiment="t",
+        registered_model="t-model",
+    )
 
 
 def _dead_process_tags() -> dict[str, str]:
@@ -118,8 +139,16 @@ def test_reaper_fails_runs_of_dead_processes_and_their_children_only(tmp_path) -
 
     from mlflow import MlflowClient
 
-    from flows.tracking import (HOST_TAG, NOTE_TAG, PID_TAG, REAPED_TAG, START_TAG, configure, process_tags,
-                                reap_stale_runs)
+    from flows.tracking import (
+        HOST_TAG,
+        NOTE_TAG,
+        PID_TAG,
+        REAPED_TAG,
+        START_TAG,
+        configure,
+        process_tags,
+        reap_stale_runs,
+    )
 
     settings = _store(tmp_path)
     exp = configure(settings)
@@ -128,9 +157,16 @@ def test_reaper_fails_runs_of_dead_processes_and_their_children_only(tmp_path) -
     alive = process_tags()
     reused = {**alive, START_TAG: f"{float(alive[START_TAG]) - 3600:.3f}"}  # same pid, another process
     elsewhere = {**dead, HOST_TAG: socket.gethostname() + "-other"}
-    runs = {name: client.create_run(exp, run_name=name, tags={**tags, "prefect_flow_run_id": f"fr-{name}"}).info.run_id
-            for name, tags in [("dead", dead), ("alive", alive), ("reused", reused), ("elsewhere", elsewhere),
-                               ("untagged", {})]}
+    runs = {
+        name: client.create_run(exp, run_name=name, tags={**tags, "prefect_flow_run_id": f"fr-{name}"}).info.run_id
+        for name, tags in [
+            ("dead", dead),
+            ("alive", alive),
+            ("reused", reused),
+            ("elsewhere", elsewhere),
+            ("untagged", {}),
+        ]
+    }
     kid = client.create_run(exp, run_name="ets", tags={"mlflow.parentRunId": runs["dead"]}).info.run_id
     finished_kid = client.create_run(exp, run_name="naive", tags={"mlflow.parentRunId": runs["dead"]}).info.run_id
     client.set_terminated(finished_kid, "FINISHED")
@@ -138,8 +174,13 @@ def test_reaper_fails_runs_of_dead_processes_and_their_children_only(tmp_path) -
     stale = reap_stale_runs(client, exp, by="run-X")
 
     status = {name: client.get_run(rid).info.status for name, rid in runs.items()}
-    assert status == {"dead": "FAILED", "alive": "RUNNING", "reused": "FAILED", "elsewhere": "RUNNING",
-                      "untagged": "RUNNING"}
+    assert status == {
+        "dead": "FAILED",
+        "alive": "RUNNING",
+        "reused": "FAILED",
+        "elsewhere": "RUNNING",
+        "untagged": "RUNNING",
+    }
     assert client.get_run(kid).info.status == "FAILED"
     assert client.get_run(finished_kid).info.status == "FINISHED"
     by_id = {s.run_id: s for s in stale}
@@ -148,7 +189,9 @@ def test_reaper_fails_runs_of_dead_processes_and_their_children_only(tmp_path) -
     assert by_id[runs["dead"]].prefect_flow_run_id == "fr-dead"
     parent_tags = client.get_run(runs["dead"]).data.tags
     note = parent_tags[NOTE_TAG]
-    assert note.startswith(f"left RUNNING by process {dead[PID_TAG]} on {socket.gethostname()}, dead; marked FAILED by run run-X at ")
+    assert note.startswith(
+        f"left RUNNING by process {dead[PID_TAG]} on {socket.gethostname()}, dead; marked FAILED by run run-X at "
+    )
     assert note == by_id[runs["dead"]].note and parent_tags[REAPED_TAG] == "run-X"
     assert client.get_run(kid).data.tags[NOTE_TAG] == f"parent run {runs['dead']} {note}"
     assert client.get_run(runs["dead"]).info.end_time is not None
@@ -167,7 +210,9 @@ def test_tracker_records_its_process_and_reaps_on_enter(tmp_path, monkeypatch) -
     settings = _store(tmp_path)
     exp = configure(settings)
     client = MlflowClient(tracking_uri=settings.tracking_uri)
-    stale = client.create_run(exp, run_name="old", tags={**_dead_process_tags(), "prefect_flow_run_id": "fr-1"}).info.run_id
+    stale = client.create_run(
+        exp, run_name="old", tags={**_dead_process_tags(), "prefect_flow_run_id": "fr-1"}
+    ).info.run_id
     crashed: list[dict[str, str]] = []
     monkeypatch.setattr(flows.prefect_runs, "crash_flow_runs", lambda notes: crashed.append(dict(notes)) or list(notes))
     with PipelineTracker(settings, run_name="r", tags={}, params={}) as tracker:
@@ -189,9 +234,13 @@ def test_experiment_opens_on_runs_and_run_logs_its_dataset(tmp_path) -> None:
     from flows.tracking import PipelineTracker
 
     settings = _store(tmp_path)
-    frame = pd.DataFrame({"unique_id": ["a"] * 3 + ["b"] * 2,
-                          "ds": pd.to_datetime(["2024-01-01", "2024-02-01", "2024-03-01", "2024-02-01", "2024-04-01"]),
-                          "y": [1.0, 2.0, 3.0, 4.0, 5.0]})
+    frame = pd.DataFrame(
+        {
+            "unique_id": ["a"] * 3 + ["b"] * 2,
+            "ds": pd.to_datetime(["2024-01-01", "2024-02-01", "2024-03-01", "2024-02-01", "2024-04-01"]),
+            "y": [1.0, 2.0, 3.0, 4.0, 5.0],
+        }
+    )
     csv = tmp_path / "my exports.csv"
     digest = data_hash(frame)
     with PipelineTracker(settings, run_name="r", tags={}, params={}) as tracker:
@@ -203,8 +252,16 @@ def test_experiment_opens_on_runs_and_run_logs_its_dataset(tmp_path) -> None:
     dataset, tags = inputs[0].dataset, {t.key: t.value for t in inputs[0].tags}
     assert dataset.name == "my exports.csv" and dataset.digest == digest[:36] and len(digest) == 64
     assert str(csv.resolve()) in dataset.source
-    assert tags == {"mlflow.data.context": "training", "data_hash": digest, "source": "csv", "rows": "5",
-                    "series": "2", "months": "4", "first_month": "2024-01", "last_month": "2024-04"}
+    assert tags == {
+        "mlflow.data.context": "training",
+        "data_hash": digest,
+        "source": "csv",
+        "rows": "5",
+        "series": "2",
+        "months": "4",
+        "first_month": "2024-01",
+        "last_month": "2024-04",
+    }
 
 
 def test_a_stopped_pipeline_process_fails_its_own_runs_only(tmp_path) -> None:
@@ -267,7 +324,9 @@ def test_a_failure_to_mark_the_run_failed_does_not_hide_the_error(tmp_path, monk
         with PipelineTracker(settings, run_name="r", tags={}, params={}) as tracker:
             monkeypatch.setattr(PipelineTracker, "_end_runs", locked)
             raise ValueError("row 3 column y is not a number")
-    assert capsys.readouterr().err.endswith(f"\nexportcast: could not mark MLflow run {tracker.run_id} FAILED "
-                                            "((sqlite3.OperationalError) database is locked)\n")
+    assert capsys.readouterr().err.endswith(
+        f"\nexportcast: could not mark MLflow run {tracker.run_id} FAILED "
+        "((sqlite3.OperationalError) database is locked)\n"
+    )
     monkeypatch.undo()
     mlflow.end_run()  # the run this test left active in the process

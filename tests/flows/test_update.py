@@ -6,6 +6,7 @@ failure (404, 500, a timeout, an HTML page, a truncated file, a month on which t
 disagree) exits 2 with one line naming the upstream, the file and the check, and leaves the
 active vintage as it was; a SIGKILL in the middle of an update leaves it intact too, and the next
 update is not blocked by what the killed one left."""
+
 from __future__ import annotations
 
 import hashlib
@@ -21,11 +22,11 @@ import pandas as pd
 import pytest
 import yaml
 from typer.testing import CliRunner
+from upstream_mirror import Fault, Mirror, cut_raw, serve
 
 from exportcast.cli import app
 from features import upstreams as up
 from features import vintages
-from upstream_mirror import Fault, Mirror, cut_raw, serve
 
 REPO = Path(__file__).resolve().parents[2]
 RAW = REPO.parent / "shared" / "data" / "raw"
@@ -39,8 +40,18 @@ pytestmark = pytest.mark.skipif(not RAW.is_dir(), reason="needs ../shared/data/r
 
 
 def write_config(folder: Path, base: str, **data: object) -> Path:
-    config = {"data": {"source": "embedded", "home": str(folder / "home"), "raw": str(RAW), "upstream_base": base,
-                       "upstream_timeout": 1, "upstream_attempts": 2, "upstream_backoff": 0, **data}}
+    config = {
+        "data": {
+            "source": "embedded",
+            "home": str(folder / "home"),
+            "raw": str(RAW),
+            "upstream_base": base,
+            "upstream_timeout": 1,
+            "upstream_attempts": 2,
+            "upstream_backoff": 0,
+            **data,
+        }
+    }
     path = folder / "config.yaml"
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
     return path
@@ -52,8 +63,11 @@ def update(config: Path):
 
 def tree_digest(folder: Path) -> dict[str, str]:
     """Every file under ``folder`` -> sha256 (what 'unchanged' means for a data home)."""
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file() and p.name != vintages.LOCK}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.name != vintages.LOCK
+    }
 
 
 def changed_upstream_files(a: Path, b: Path) -> int:
@@ -81,8 +95,15 @@ def history(tmp_path_factory: pytest.TempPathFactory, cut: Path):
         second = update(config)
         n_requests = len(mirror.requests)
         third = update(config)
-        yield {"folder": folder, "config": config, "first": first, "second": second, "third": third,
-               "after_first": after_first, "third_requests": mirror.requests[n_requests:]}
+        yield {
+            "folder": folder,
+            "config": config,
+            "first": first,
+            "second": second,
+            "third": third,
+            "after_first": after_first,
+            "third_requests": mirror.requests[n_requests:],
+        }
     finally:
         server.shutdown()
 
@@ -94,11 +115,13 @@ def test_update_adds_exactly_the_new_months_as_a_second_vintage(history, cut: Pa
     assert history["first"].exit_code == 0, history["first"].output
     assert history["first"].stdout.strip() == (
         f"new vintage v0001: data through {CUT} (was 2025-12), 0 rows added, 0 revised, 44 withdrawn; "
-        f"{len(up.RAW_FILES)} raw files changed")
+        f"{len(up.RAW_FILES)} raw files changed"
+    )
     assert history["second"].exit_code == 0, history["second"].output
     assert history["second"].stdout.strip() == (
         f"new vintage v0002: data through 2025-12 (was {CUT}), 44 rows added, 0 revised; "
-        f"{changed_upstream_files(cut, RAW)} raw files changed")
+        f"{changed_upstream_files(cut, RAW)} raw files changed"
+    )
     found = vintages.list_vintages(home)
     assert [v.id for v in found] == ["v0001", "v0002"]
     assert [v.data_through for v in found] == [CUT, "2025-12"]
@@ -106,8 +129,9 @@ def test_update_adds_exactly_the_new_months_as_a_second_vintage(history, cut: Pa
     # the upstream files' sha256 are recorded, as served
     trade = found[1].upstreams[TRADE_INDUSTRY]
     assert trade["sha256"] == hashlib.sha256((RAW / TRADE_INDUSTRY).read_bytes()).hexdigest()
-    assert trade["upstream"] == up.join_base(history["config"].read_text().split("upstream_base: ")[1].split()[0],
-                                             TRADE_INDUSTRY)
+    assert trade["upstream"] == up.join_base(
+        history["config"].read_text().split("upstream_base: ")[1].split()[0], TRADE_INDUSTRY
+    )
     old, new = vintages.read(home, "v0001"), vintages.read(home)
     key = ["unique_id", "ds"]
     added = new.merge(old[key], on=key, how="left", indicator=True)
@@ -115,7 +139,9 @@ def test_update_adds_exactly_the_new_months_as_a_second_vintage(history, cut: Pa
     assert len(added) == 44 and set(added["ds"]) == {pd.Timestamp("2025-12-01")}
     assert set(added["unique_id"]) == set(new["unique_id"])
     # the full files rebuild the committed seed exactly; the cut vintage withdrew December vs the seed
-    assert (found[1].data_dir / "exports_monthly.csv").read_bytes() == (REPO / "data" / "exports_monthly.csv").read_bytes()
+    assert (found[1].data_dir / "exports_monthly.csv").read_bytes() == (
+        REPO / "data" / "exports_monthly.csv"
+    ).read_bytes()
     assert len(new) == seed_rows
     revised = vintages.revisions(home)
     assert len(revised) == 44 and set(revised["vintage"]) == {"v0001"} and revised["new"].isna().all()
@@ -145,7 +171,9 @@ def test_readers_and_export_read_the_active_vintage(history, tmp_path: Path) -> 
     assert f"{ingest.fn(settings.data)['ds'].max():%Y-%m}" == "2025-12"
     first = settings.updated("data", home=history["after_first"])
     assert f"{ingest.fn(first.data)['ds'].max():%Y-%m}" == CUT
-    result = runner.invoke(app, ["data", "export", "--out", str(tmp_path / "export"), "--config", str(history["config"])])
+    result = runner.invoke(
+        app, ["data", "export", "--out", str(tmp_path / "export"), "--config", str(history["config"])]
+    )
     assert result.exit_code == 0, result.output
     for name in ("exports_monthly.csv", "series.csv", "indicators_monthly.csv"):
         assert (tmp_path / "export" / name).read_bytes() == (active_data_dir(settings) / name).read_bytes()
@@ -195,17 +223,23 @@ def _expected(kind: str, base: str) -> str:
         n_cut = len((RAW / TRADE_INDUSTRY).read_bytes().splitlines()) - 1 - 20  # the v0001 copy lacks 2025-12
         return f"{where}: truncated: {n} rows, the active vintage's copy has {n_cut}"
     _, december = _disagreeing_countries()
-    return (f"{up.join_base(base, COUNTRIES)} ({COUNTRIES}), {up.join_base(base, TOTAL_2025)} ({TOTAL_2025}): "
-            f"dataset check failed: total 2025-12: sum over all countries gives {december + 1_000_000} USD, "
-            f"customs total gives {december} USD; difference +1000000 USD exceeds the tolerance of 0 USD")
+    return (
+        f"{up.join_base(base, COUNTRIES)} ({COUNTRIES}), {up.join_base(base, TOTAL_2025)} ({TOTAL_2025}): "
+        f"dataset check failed: total 2025-12: sum over all countries gives {december + 1_000_000} USD, "
+        f"customs total gives {december} USD; difference +1000000 USD exceeds the tolerance of 0 USD"
+    )
 
 
 FAULTS = {
     "404": (TRADE_INDUSTRY, lambda: Fault(status=404)),
     "500": (TRADE_INDUSTRY, lambda: Fault(status=500)),
     "timeout": (TRADE_INDUSTRY, lambda: Fault(delay=2.5)),
-    "html": (TRADE_INDUSTRY, lambda: Fault(body=b"<!DOCTYPE html>\n<html><body>Service unavailable</body></html>\n",
-                                         content_type="text/html")),
+    "html": (
+        TRADE_INDUSTRY,
+        lambda: Fault(
+            body=b"<!DOCTYPE html>\n<html><body>Service unavailable</body></html>\n", content_type="text/html"
+        ),
+    ),
     "truncated": (TRADE_INDUSTRY, lambda: Fault(body=_truncated_mid_line())),
     "truncated-rows": (TRADE_INDUSTRY, lambda: Fault(body=_truncated_rows())),
     "disagree": (COUNTRIES, lambda: Fault(body=_disagreeing_countries()[0])),
@@ -226,8 +260,10 @@ def test_a_refused_update_exits_2_with_one_line_and_leaves_the_active_data(histo
     finally:
         server.shutdown()
     assert result.exit_code == 2, result.output
-    assert result.stderr == (f"error: update refused: {_expected(kind, mirror.base)}; the active data are "
-                             f"unchanged (vintage v0001, data through {CUT})\n")
+    assert result.stderr == (
+        f"error: update refused: {_expected(kind, mirror.base)}; the active data are "
+        f"unchanged (vintage v0001, data through {CUT})\n"
+    )
     assert tree_digest(tmp_path / "home") == before
     assert [v.id for v in vintages.list_vintages(tmp_path / "home")] == ["v0001"]
 
@@ -242,8 +278,12 @@ def test_sigkill_during_an_update_leaves_the_active_vintage_and_no_blocking_debr
     try:
         config = write_config(tmp_path, mirror.base, upstream_timeout=60)
         before = tree_digest(home / "vintages")
-        proc = subprocess.Popen([sys.executable, "-m", "exportcast.cli", "data", "update", "--config", str(config)],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "exportcast.cli", "data", "update", "--config", str(config)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
         deadline = time.monotonic() + 120
         while TRADE_INDUSTRY not in mirror.requests and time.monotonic() < deadline and proc.poll() is None:
             time.sleep(0.1)
@@ -277,9 +317,13 @@ def test_scheduled_run_with_nothing_new_says_so_and_publishes_nothing(history, c
     assert monthly_forecast.fn(config_path=str(history["config"]), update=True) is None
     assert flash_nowcast.fn(config_path=str(history["config"]), update=True) is None
     assert time.monotonic() - start < 60
-    line = (f"nothing new since the last run (vintage v0002, data through 2025-12): {outputs}'s published files are "
-            "left as they were")
+    line = (
+        f"nothing new since the last run (vintage v0002, data through 2025-12): {outputs}'s published files are "
+        "left as they were"
+    )
     printed = capsys.readouterr().out.splitlines()
-    assert printed == ["[exportcast] update: nothing new: every upstream is as in vintage v0002, data through 2025-12",
-                       line] * 2
+    assert (
+        printed
+        == ["[exportcast] update: nothing new: every upstream is as in vintage v0002, data through 2025-12", line] * 2
+    )
     assert tree_digest(outputs) == before

@@ -3,6 +3,7 @@ folder of raw files as ``<base>/<raw path>``, as a mirror of the upstreams would
 file (``If-None-Match`` answered 304), and faults per raw file for the failure tests: an HTTP
 status, a body in place of the file (an HTML page, a truncated copy), or a delay (a timeout).
 Also :func:`cut_raw`: a copy of the raw folder without the rows of months after a given month."""
+
 from __future__ import annotations
 
 import hashlib
@@ -30,8 +31,9 @@ def cut_raw(src: Path, dst: Path, last_month: str) -> Path:
             shutil.copyfile(path, out)
             continue
         lines = path.read_bytes().splitlines(keepends=True)
-        kept = [line for line in lines[1:]
-                if not ((m := MONTH_FIELD.search(line)) and m.group(1).decode() > last_month)]
+        kept = [
+            line for line in lines[1:] if not ((m := MONTH_FIELD.search(line)) and m.group(1).decode() > last_month)
+        ]
         out.write_bytes(b"".join(lines[:1] + kept))
     return dst
 

@@ -1,11 +1,12 @@
 """Annual totals: observed months known, forecast months from path sums, gaps stay gaps."""
+
 import math
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from models.annual import annual_totals
+from models.core.annual import annual_totals
 
 
 def _history(start: str, values) -> pd.Series:
@@ -82,5 +83,7 @@ def test_correlated_paths_give_wider_annual_interval_than_independent_ones():
 
 
 def test_shape_mismatch_is_an_error():
-    with pytest.raises(ValueError, match=r"^paths must have shape \(n_paths, 4\) to match forecast_index; got \(5, 3\)$"):
+    with pytest.raises(
+        ValueError, match=r"^paths must have shape \(n_paths, 4\) to match forecast_index; got \(5, 3\)$"
+    ):
         annual_totals(HISTORY, FORECAST_INDEX, PATHS[:, :3], 2024)

@@ -1,5 +1,6 @@
-"""The AR(1) residual process behind correlated annual draws (models.annual: fit_ar1, ar1_paths,
+"""The AR(1) residual process behind correlated annual draws (models.core.annual: fit_ar1, ar1_paths,
 ar1_sum_sd) and the annual interval it gives, by hand."""
+
 from __future__ import annotations
 
 import math
@@ -9,7 +10,7 @@ import pandas as pd
 import pytest
 from scipy.stats import norm
 
-from models.annual import MAX_PHI, annual_totals, ar1_paths, ar1_sum_sd, fit_ar1
+from models.core.annual import MAX_PHI, annual_totals, ar1_paths, ar1_sum_sd, fit_ar1
 
 Z90 = norm.ppf(0.9)  # 1.2816: the 80% interval of a normal is mean +- Z90 sd
 
@@ -20,7 +21,7 @@ def test_sum_sd_by_hand():
     # phi = 0: the iid case, sigma sqrt(h)
     assert ar1_sum_sd(12, 0.0, 1.0) == pytest.approx(math.sqrt(12))
     # phi = 0.8 over a year: 12 + 2 sum_{k=1}^{11} (12 - k) 0.8^k = 70.75 -> sd 8.41, 2.43x the iid sqrt(12)
-    assert ar1_sum_sd(12, 0.8, 1.0) == pytest.approx(math.sqrt(12 + 2 * sum((12 - k) * 0.8 ** k for k in range(1, 12))))
+    assert ar1_sum_sd(12, 0.8, 1.0) == pytest.approx(math.sqrt(12 + 2 * sum((12 - k) * 0.8**k for k in range(1, 12))))
     assert ar1_sum_sd(12, 0.8, 1.0) == pytest.approx(8.4112, abs=1e-4)
 
 
@@ -59,6 +60,6 @@ def test_fit_ar1_recovers_the_process_and_skips_pairs_across_gaps():
     gappy = e.copy()
     gappy[::10] = np.nan  # a missing month every 10: no pair across a gap
     assert fit_ar1(gappy)[0] == pytest.approx(0.6, abs=0.05)
-    assert fit_ar1(np.arange(200.0))[0] == MAX_PHI          # a trend, not a stationary residual: held at 0.95
-    assert fit_ar1(np.array([1.0, np.nan])) == (0.0, 0.0)   # too few residuals
-    assert fit_ar1(np.full(10, 3.0)) == (0.0, 0.0)          # no spread
+    assert fit_ar1(np.arange(200.0))[0] == MAX_PHI  # a trend, not a stationary residual: held at 0.95
+    assert fit_ar1(np.array([1.0, np.nan])) == (0.0, 0.0)  # too few residuals
+    assert fit_ar1(np.full(10, 3.0)) == (0.0, 0.0)  # no spread

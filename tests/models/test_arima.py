@@ -1,13 +1,14 @@
 """Automatic SARIMAX: selection, log scale, paths, exogenous handling, failures."""
+
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from models import registry
-from models.arima import ArimaFitError, css_fit
-from models.base import ModelInputError
+from models.core import registry
+from models.core.base import ModelInputError
+from models.families.arima import ArimaFitError, css_fit
 
 
 def weekday_frame(start: str = "2009-01-01", end: str = "2030-12-01") -> pd.DataFrame:
@@ -22,6 +23,7 @@ def synthetic(n: int = 120, seed: int = 7) -> pd.Series:
     t = np.arange(n)
     level = 30e9 * (1 + 0.004 * t) * (1 + 0.08 * np.sin(2 * np.pi * t / 12)) * np.exp(rng.normal(0, 0.03, n))
     return pd.Series(level, index=pd.date_range("2010-01-01", periods=n, freq="MS", name="ds"), name="y")
+
 
 FAST = {"max_p": 1, "max_q": 1, "max_candidates": 6}
 
@@ -71,7 +73,10 @@ def test_working_days_are_required_at_predict_time_once_used():
     X = weekday_frame()
     fitted = registry.create("arima", {**FAST, "working_days": True}).fit(synthetic(), X)
     assert fitted.describe()["working_days"] is True
-    with pytest.raises(ModelInputError, match=r"^arima: fitted with the working-day regressor; predict needs X with a 'working_days' column$"):
+    with pytest.raises(
+        ModelInputError,
+        match=r"^arima: fitted with the working-day regressor; predict needs X with a 'working_days' column$",
+    ):
         fitted.predict(3)
     fc = fitted.predict(3, X)
     assert np.isfinite(fc.to_numpy()).all()
@@ -104,8 +109,14 @@ def test_bad_settings_are_refused():
 
 # ------------------------------------------------------------------ accuracy on real data
 DATA = __import__("pathlib").Path(__file__).resolve().parents[2] / "data" / "exports_monthly.csv"
-RAW = (__import__("pathlib").Path(__file__).resolve().parents[2].parent / "shared" / "data" / "raw"
-       / "Navy10021+Korea_Export_Prediction_App" / "bi_data.csv")
+RAW = (
+    __import__("pathlib").Path(__file__).resolve().parents[2].parent
+    / "shared"
+    / "data"
+    / "raw"
+    / "Navy10021+Korea_Export_Prediction_App"
+    / "bi_data.csv"
+)
 
 
 def korea_total() -> pd.Series:
@@ -120,7 +131,7 @@ def korea_total() -> pd.Series:
 def mape_2019(name: str, params: dict | None = None, cutoff: str = "2018-12") -> float:
     y = korea_total()
     train = y[:cutoff]
-    actual = y[pd.Timestamp(cutoff) + pd.offsets.MonthBegin(1):].iloc[:12]
+    actual = y[pd.Timestamp(cutoff) + pd.offsets.MonthBegin(1) :].iloc[:12]
     fc = registry.create(name, params or {}).fit(train).predict(12)
     return float(np.mean(np.abs(fc["forecast"].to_numpy() - actual.to_numpy()) / actual.to_numpy()) * 100)
 

@@ -1,4 +1,5 @@
 """naive and seasonal_naive against hand-computed numbers; ETS and Theta wiring."""
+
 from __future__ import annotations
 
 import math
@@ -7,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models import registry
-from models.base import ModelInputError
-from models.baselines import seasonal_interpolate
+from models.core import registry
+from models.core.base import ModelInputError
+from models.families.baselines import seasonal_interpolate
 
 Z80, Z95 = 1.2815515655446004, 1.959963984540054
 
@@ -85,7 +86,9 @@ def test_seasonal_naive_uses_the_latest_observed_same_month():
 def test_seasonal_naive_refuses_an_unobserved_calendar_month():
     values = np.arange(13, dtype=float) + 1
     values[4] = np.nan  # 2020-05, never observed again
-    with pytest.raises(ModelInputError, match=r"^seasonal_naive: no observation for calendar month\(s\) 05 in the history$"):
+    with pytest.raises(
+        ModelInputError, match=r"^seasonal_naive: no observation for calendar month\(s\) 05 in the history$"
+    ):
         registry.create("seasonal_naive").fit(monthly(values))
 
 
@@ -132,8 +135,12 @@ def test_theta_equals_statsmodels_on_the_raw_scale():
     from statsmodels.tsa.forecasting.theta import ThetaModel
 
     rng = np.random.default_rng(1)
-    y = monthly(1e9 * (1 + 0.01 * np.arange(60)) * (1 + 0.1 * np.sin(np.arange(60) / 12 * 2 * np.pi))
-                * np.exp(rng.normal(0, 0.02, 60)))
+    y = monthly(
+        1e9
+        * (1 + 0.01 * np.arange(60))
+        * (1 + 0.1 * np.sin(np.arange(60) / 12 * 2 * np.pi))
+        * np.exp(rng.normal(0, 0.02, 60))
+    )
     model = registry.create("theta").fit(y)
     fc = model.predict(6)
     y2 = y.copy()

@@ -1,5 +1,6 @@
-"""The cycle model (models/cycle.py): forecasts of hand-computable growth dynamics, the AIC
+"""The cycle model (models/families/cycle.py): forecasts of hand-computable growth dynamics, the AIC
 estimate recovers known dynamics, exact errors."""
+
 from __future__ import annotations
 
 import math
@@ -9,9 +10,9 @@ import pandas as pd
 import pytest
 from scipy.stats import norm
 
-from models import registry
-from models.base import ModelInputError
-from models.cycle import GrowthAR, GrowthCycle, log_growth
+from models.core import registry
+from models.core.base import ModelInputError
+from models.families.cycle import GrowthAR, GrowthCycle, log_growth
 
 Z80 = float(norm.ppf(0.9))
 
@@ -43,7 +44,7 @@ def test_order_zero_forecast_is_last_year_times_the_mean_growth_with_exact_bound
     last_year = np.log(y.to_numpy()[-12:])
     # months 1-12: log y = last year's log + 0.05, variance sigma^2; months 13-24: + 0.10, variance 2 sigma^2
     for k, (m, v) in enumerate([(last_year + 0.05, 0.02**2), (last_year + 0.10, 2 * 0.02**2)]):
-        rows = out.iloc[12 * k:12 * (k + 1)]
+        rows = out.iloc[12 * k : 12 * (k + 1)]
         assert rows["forecast"].to_numpy() == pytest.approx(np.exp(m + v / 2), rel=1e-12)
         assert rows["lo_80"].to_numpy() == pytest.approx(np.exp(m - Z80 * math.sqrt(v)), rel=1e-12)
         assert rows["hi_80"].to_numpy() == pytest.approx(np.exp(m + Z80 * math.sqrt(v)), rel=1e-12)
@@ -116,18 +117,28 @@ def test_describe_reports_the_dynamics_and_their_long_run_growth():
 
 
 def test_bad_input_errors_are_exact():
-    with pytest.raises(ModelInputError, match=r"^cycle: give both intercept and phi \(the reference's dynamics\) or neither$"):
+    with pytest.raises(
+        ModelInputError, match=r"^cycle: give both intercept and phi \(the reference's dynamics\) or neither$"
+    ):
         GrowthCycle(intercept=0.1)
     with pytest.raises(ModelInputError, match=r"^cycle: intercept and phi must be finite numbers; got 0.1, \[nan\]$"):
         GrowthCycle(intercept=0.1, phi=[float("nan")])
     y = series_from_growth(SEASON, 0.05 + np.tile([0.02, -0.02], 12))
-    with pytest.raises(ModelInputError, match=r"^cycle: 36 months of history; dynamics of order 13 need 37 \(a year, "
-                                              r"the lags and 12 residuals\)$"):
+    with pytest.raises(
+        ModelInputError,
+        match=r"^cycle: 36 months of history; dynamics of order 13 need 37 \(a year, "
+        r"the lags and 12 residuals\)$",
+    ):
         GrowthCycle(intercept=0.0, phi=[0.0] * 13).fit(y)
-    with pytest.raises(ModelInputError, match=r"^cycle: the series must be positive \(the model works on log growth\)$"):
+    with pytest.raises(
+        ModelInputError, match=r"^cycle: the series must be positive \(the model works on log growth\)$"
+    ):
         GrowthCycle(intercept=0.0, phi=[]).fit(y.where(y.index != y.index[5], 0.0))
-    with pytest.raises(ModelInputError, match=r"^cycle steps aside on a signed series: it works on the 12-month log "
-                                              r"growth of a positive series$"):
+    with pytest.raises(
+        ModelInputError,
+        match=r"^cycle steps aside on a signed series: it works on the 12-month log "
+        r"growth of a positive series$",
+    ):
         GrowthCycle(intercept=0.0, phi=[]).fit(y - y.iloc[5])
     with pytest.raises(ModelInputError, match=r"^cycle steps aside on a signed series"):
         GrowthCycle(intercept=0.0, phi=[]).fit(y, signed=True)  # declared signed: positive history or not
@@ -144,13 +155,17 @@ def test_a_gap_in_the_history_is_filled_for_the_growth_only():
     model = registry.create("cycle", {"intercept": 0.05, "phi": []}).fit(holed)
     assert np.isfinite(model.predict(12).to_numpy()).all()
     assert model.predict(12)["forecast"].to_numpy() == pytest.approx(
-        registry.create("cycle", {"intercept": 0.05, "phi": []}).fit(y).predict(12)["forecast"].to_numpy())
+        registry.create("cycle", {"intercept": 0.05, "phi": []}).fit(y).predict(12)["forecast"].to_numpy()
+    )
 
 
 def test_the_wsts_cycle_model_without_its_reference_dynamics_refuses_to_fit():
     y = series_from_growth(SEASON, 0.05 + np.tile([0.02, -0.02], 12))
-    with pytest.raises(ModelInputError, match=r"^cycle_wsts: its dynamics come from 'wsts_month:billings_worldwide' as "
-                                              r"public at the cutoff; run it under models.leading \(none were given\)$"):
+    with pytest.raises(
+        ModelInputError,
+        match=r"^cycle_wsts: its dynamics come from 'wsts_month:billings_worldwide' as "
+        r"public at the cutoff; run it under models.leading \(none were given\)$",
+    ):
         registry.create("cycle_wsts").fit(y)
 
 
@@ -165,8 +180,11 @@ def test_the_blend_is_the_mean_of_its_three_members_fitted_alone():
     y = _blend_series()
     dynamics = {"intercept": 0.01, "phi": [0.7]}
     blend = registry.create("cycle_blend", dynamics).fit(y)
-    members = [registry.create("cycle_wsts", dynamics).fit(y), registry.create("ets", {"damped_trend": True}).fit(y),
-               registry.create("theta").fit(y)]
+    members = [
+        registry.create("cycle_wsts", dynamics).fit(y),
+        registry.create("ets", {"damped_trend": True}).fit(y),
+        registry.create("theta").fit(y),
+    ]
     got = blend.predict(14)
     for column in ("forecast", "lo_80", "hi_80", "lo_95", "hi_95"):  # quantile averaging: the bounds too
         expected = np.mean([m.predict(14)[column].to_numpy() for m in members], axis=0)
@@ -180,18 +198,28 @@ def test_the_blend_is_the_mean_of_its_three_members_fitted_alone():
     assert np.sort(totals) == pytest.approx(np.mean(member_totals, axis=0), rel=1e-12)
     # rebuilt from its own params (as the MLflow model is), the same forecast
     assert registry.create("cycle_blend", blend.params).fit(y).predict(14)["forecast"].to_numpy() == pytest.approx(
-        got["forecast"].to_numpy(), rel=1e-12)
+        got["forecast"].to_numpy(), rel=1e-12
+    )
 
 
 def test_the_blend_refuses_without_dynamics_with_other_members_or_with_a_member_that_failed():
     y = _blend_series()
-    with pytest.raises(ModelInputError, match=r"^cycle_blend: its cycle's dynamics come from 'wsts_month:billings_worldwide' "
-                                              r"as public at the cutoff; run it under models.leading \(none were given\)$"):
+    with pytest.raises(
+        ModelInputError,
+        match=r"^cycle_blend: its cycle's dynamics come from 'wsts_month:billings_worldwide' "
+        r"as public at the cutoff; run it under models.leading \(none were given\)$",
+    ):
         registry.create("cycle_blend").fit(y)
-    with pytest.raises(ModelInputError, match=r"^cycle_blend: its members are fixed \(cycle_wsts, ets, theta\); "
-                                              r"got \{'ets': \{\}\}$"):
+    with pytest.raises(
+        ModelInputError,
+        match=r"^cycle_blend: its members are fixed \(cycle_wsts, ets, theta\); "
+        r"got \{'ets': \{\}\}$",
+    ):
         registry.create("cycle_blend", {"intercept": 0.01, "phi": [0.7], "members": {"ets": {}}})
     # 24 months: one too few for the cycle member (order 1 needs 12 + 1 + 12), enough for ETS and Theta
-    with pytest.raises(ModelInputError, match=r"^cycle_blend: every member must fit; cycle_wsts: ModelInputError: "
-                                              r"cycle_wsts: 24 months of history; dynamics of order 1 need 25 \(a year, the lags and 12 residuals\)$"):
+    with pytest.raises(
+        ModelInputError,
+        match=r"^cycle_blend: every member must fit; cycle_wsts: ModelInputError: "
+        r"cycle_wsts: 24 months of history; dynamics of order 1 need 25 \(a year, the lags and 12 residuals\)$",
+    ):
         registry.create("cycle_blend", {"intercept": 0.01, "phi": [0.7]}).fit(y.iloc[:24])

@@ -1,15 +1,14 @@
 """The engine with hand-computable toy models injected through ``factory``."""
+
 import json
 
 import numpy as np
 import pandas as pd
 import pytest
-
-from models.base import Forecaster
-from models.engine import EngineSettings, ModelSpec, fit_series, forecast, frame_to_series, series_seed
-
-
 from toys import ToyMean, ToyNaive, ToySeasonalNaive, _bounds
+
+from models.core.base import Forecaster
+from models.core.engine import EngineSettings, ModelSpec, fit_series, forecast, frame_to_series, series_seed
 
 
 class ToyBoom(ToyMean):
@@ -33,6 +32,7 @@ class ToyNeedy(ToyMean):
 
 class ToyExog(Forecaster):
     """Forecast = 2 x the regressor; records the months of X seen at fit time."""
+
     name = "exog"
     uses_exog = True
 
@@ -81,13 +81,19 @@ def test_seasonal_naive_is_always_added_first():
     assert _settings("mean", "seasonal_naive").model_names == ("mean", "seasonal_naive")
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"models": ()}, "EngineSettings.models is empty: enable at least one model"),
-    ({"models": (ModelSpec("ets"), ModelSpec("ets"))}, "EngineSettings.models lists ets more than once"),
-    ({"models": (ModelSpec("champion"),)}, "'champion' is reserved for the backtest's champion rows; it cannot be a model name"),
-    ({"models": ("ets",), "max_missing_share": 1.5}, "max_missing_share must be between 0 and 1; got 1.5"),
-    ({"models": ("ets",), "n_jobs": 0}, "n_jobs must be a positive integer or -1 (all cores); got 0"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"models": ()}, "EngineSettings.models is empty: enable at least one model"),
+        ({"models": (ModelSpec("ets"), ModelSpec("ets"))}, "EngineSettings.models lists ets more than once"),
+        (
+            {"models": (ModelSpec("champion"),)},
+            "'champion' is reserved for the backtest's champion rows; it cannot be a model name",
+        ),
+        ({"models": ("ets",), "max_missing_share": 1.5}, "max_missing_share must be between 0 and 1; got 1.5"),
+        ({"models": ("ets",), "n_jobs": 0}, "n_jobs must be a positive integer or -1 (all cores); got 0"),
+    ],
+)
 def test_settings_validation(kwargs, message):
     with pytest.raises(ValueError, match="^" + __import__("re").escape(message) + "$"):
         EngineSettings(**kwargs)
@@ -131,7 +137,10 @@ def test_short_series_falls_back_to_seasonal_naive_then_naive():
     fits = res.fits.set_index(["unique_id", "model"])
     assert fits.loc[("mid", "mean"), "status"] == "fallback"
     assert fits.loc[("mid", "mean"), "model_used"] == "seasonal_naive"
-    assert fits.loc[("mid", "mean"), "reason"] == "short series: 15 observed months < min_obs_seasonal 24; used seasonal_naive"
+    assert (
+        fits.loc[("mid", "mean"), "reason"]
+        == "short series: 15 observed months < min_obs_seasonal 24; used seasonal_naive"
+    )
     assert fits.loc[("mid", "seasonal_naive"), "status"] == "ok"
     # 8 months: below 12 -> naive for every model, seasonal_naive included
     assert fits.loc[("tiny", "seasonal_naive"), "model_used"] == "naive"
@@ -149,7 +158,9 @@ def test_sparse_series_falls_back():
     assert row["status"] == "fallback"
     # the toy seasonal naive repeats the last 12 months, NaN included -> rejected, then naive
     assert row["reason"] == "sparse series: 58 of 88 months missing (66% > max_missing_share 50%); used naive"
-    assert row["error"] == "seasonal_naive: ValueError: seasonal_naive returned a non-finite forecast or bound for 2022-07"
+    assert (
+        row["error"] == "seasonal_naive: ValueError: seasonal_naive returned a non-finite forecast or bound for 2022-07"
+    )
     assert res.forecasts.set_index("model").loc["mean", "forecast"] == 90.0
 
 
@@ -166,7 +177,10 @@ def test_failing_model_is_recorded_and_replaced():
 
 def test_model_needing_more_history_falls_back():
     res = forecast(_frame(a=ONE_TO_24), _settings("needy", min_obs_seasonal=12), horizon=1, factory=toy_factory)
-    assert res.fits.set_index("model").loc["needy", "reason"] == "needy needs 30 observed months; series has 24; used seasonal_naive"
+    assert (
+        res.fits.set_index("model").loc["needy", "reason"]
+        == "needy needs 30 observed months; series has 24; used seasonal_naive"
+    )
 
 
 def test_every_fallback_failing_gives_failed_without_crash():
@@ -191,6 +205,7 @@ def test_exog_history_at_fit_future_at_predict():
 
 class ToyExogOptional(ToyExog):
     """Uses the regressor when given, else the mean (as the real models do)."""
+
     name = "exog_opt"
 
     def _fit(self, y, X):
@@ -219,10 +234,12 @@ def test_a_series_the_exog_does_not_cover_runs_without_it_and_says_why():
     assert fits.loc[("a", "exog_opt"), "reason"] == ""
     assert fits.loc[("old", "exog_opt"), "reason"] == (
         "fitted without the regressor(s) wd: they cover no month, the series needs 1857-01..1859-02 "
-        "(26 month(s) lacking, first 1857-01)")
+        "(26 month(s) lacking, first 1857-01)"
+    )
     assert fits.loc[("late", "exog_opt"), "reason"] == (
         "fitted without the regressor(s) wd: they cover 2090-01..2099-12, the series needs 2090-01..2111-02 "
-        "(134 month(s) lacking, first 2100-01)")
+        "(134 month(s) lacking, first 2100-01)"
+    )
     assert fits.loc[("old", "mean"), "reason"] == fits.loc[("late", "seasonal_naive"), "reason"] == ""  # no exog used
     got = res.forecasts.set_index(["unique_id", "model"])["forecast"].sort_index()
     assert got.loc[("a", "exog_opt")].tolist() == [42.0, 42.0]  # 2 x 21 working days
@@ -236,8 +253,10 @@ def test_a_model_needing_the_exog_falls_back_when_a_series_lacks_it():
     res = forecast(_frame(a=ONE_TO_24), _settings("exog"), horizon=2, exog=exog, factory=toy_factory)
     row = res.fits.set_index("model").loc["exog"]
     assert row["status"] == "fallback" and row["model_used"] == "seasonal_naive"
-    assert row["reason"] == ("exog failed; used seasonal_naive; fitted without the regressor(s) wd: they cover "
-                             "2020-01..2021-12, the series needs 2020-01..2022-02 (2 month(s) lacking, first 2022-01)")
+    assert row["reason"] == (
+        "exog failed; used seasonal_naive; fitted without the regressor(s) wd: they cover "
+        "2020-01..2021-12, the series needs 2020-01..2022-02 (2 month(s) lacking, first 2022-01)"
+    )
 
 
 def test_annual_totals_hand_computed():
@@ -257,8 +276,12 @@ def test_annual_totals_hand_computed():
 def test_results_identical_for_one_and_two_jobs():
     rng = np.random.default_rng(1)
     frame = _frame(**{f"s{i}": ("2018-01-01", list(100 + rng.standard_normal(40).cumsum())) for i in range(7)})
-    one = forecast(frame, _settings("naive", "mean", n_jobs=1), until="2021-12-01", annual_year=2021, factory=toy_factory)
-    two = forecast(frame, _settings("naive", "mean", n_jobs=2), until="2021-12-01", annual_year=2021, factory=toy_factory)
+    one = forecast(
+        frame, _settings("naive", "mean", n_jobs=1), until="2021-12-01", annual_year=2021, factory=toy_factory
+    )
+    two = forecast(
+        frame, _settings("naive", "mean", n_jobs=2), until="2021-12-01", annual_year=2021, factory=toy_factory
+    )
     pd.testing.assert_frame_equal(one.forecasts, two.forecasts)
     pd.testing.assert_frame_equal(one.fits, two.fits)
     pd.testing.assert_frame_equal(one.annual, two.annual)
@@ -269,8 +292,17 @@ def test_results_identical_for_one_and_two_jobs():
 
 def test_seed_is_stable_and_distinct():
     assert series_seed(0, "total", "arima") == series_seed(0, "total", "arima")
-    assert len({series_seed(0, "total", "arima"), series_seed(0, "total", "ets"), series_seed(1, "total", "arima"),
-                series_seed(0, "item:ships", "arima")}) == 4
+    assert (
+        len(
+            {
+                series_seed(0, "total", "arima"),
+                series_seed(0, "total", "ets"),
+                series_seed(1, "total", "arima"),
+                series_seed(0, "item:ships", "arima"),
+            }
+        )
+        == 4
+    )
 
 
 def test_seed_comes_from_series_model_and_cutoff_only():
@@ -278,8 +310,16 @@ def test_seed_comes_from_series_model_and_cutoff_only():
     cutoff = pd.Timestamp("2024-10-01")
     assert series_seed(0, "total", "arima", cutoff) == series_seed(0, "total", "arima", pd.Timestamp("2024-10-01"))
     assert series_seed(0, "total", "arima", cutoff) == 3917821212  # the same number in every process and version
-    assert len({series_seed(0, "total", "arima", cutoff), series_seed(0, "total", "arima", pd.Timestamp("2024-04-01")),
-                series_seed(0, "total", "arima")}) == 3
+    assert (
+        len(
+            {
+                series_seed(0, "total", "arima", cutoff),
+                series_seed(0, "total", "arima", pd.Timestamp("2024-04-01")),
+                series_seed(0, "total", "arima"),
+            }
+        )
+        == 3
+    )
 
 
 def test_keep_models_returns_fitted_models():
@@ -302,7 +342,9 @@ def test_exactly_one_of_horizon_and_until():
 
 
 def test_unknown_model_fails_at_start():
-    with pytest.raises(ValueError, match=r"^model 'nope' cannot be created with params \{\}: KeyError: \"unknown model 'nope'\"$"):
+    with pytest.raises(
+        ValueError, match=r"^model 'nope' cannot be created with params \{\}: KeyError: \"unknown model 'nope'\"$"
+    ):
         forecast(_frame(a=ONE_TO_24), _settings("nope"), horizon=1, factory=toy_factory)
 
 
@@ -311,10 +353,14 @@ def test_frame_errors():
     with pytest.raises(ValueError, match=r"^frame lacks column\(s\) \['y'\]; has \['unique_id', 'ds'\]$"):
         frame_to_series(frame.drop(columns="y"))
     dup = pd.concat([frame, frame.iloc[[3]]], ignore_index=True)
-    with pytest.raises(ValueError, match=r"^frame has duplicate \(unique_id, ds\): series 'a' month 2020-04 \(row 24\)$"):
+    with pytest.raises(
+        ValueError, match=r"^frame has duplicate \(unique_id, ds\): series 'a' month 2020-04 \(row 24\)$"
+    ):
         frame_to_series(dup)
     mid = frame.assign(ds=frame["ds"] + pd.Timedelta(days=14))
-    with pytest.raises(ValueError, match=r"^frame column 'ds' must hold month starts; row 0 \(a\) has 2020-01-15 00:00:00$"):
+    with pytest.raises(
+        ValueError, match=r"^frame column 'ds' must hold month starts; row 0 \(a\) has 2020-01-15 00:00:00$"
+    ):
         frame_to_series(mid)
 
 
@@ -334,14 +380,20 @@ def test_fit_series_directly():
 
 def test_ensemble_adopts_the_members_fitted_on_their_own():
     """The ensemble reuses the standalone fits (same series, same params) instead of refitting."""
-    from models.engine import EngineSettings, ModelSpec, forecast
+    from models.core.engine import EngineSettings, ModelSpec, forecast
 
     idx = pd.date_range("2020-01-01", periods=36, freq="MS")
     values = np.r_[np.arange(1, 13), np.arange(1, 13) + 12.0, np.arange(1, 13) + 24.0] * 10.0
     frame = pd.DataFrame({"unique_id": "s", "ds": idx, "y": values})
-    settings = EngineSettings(models=(ModelSpec("seasonal_naive"), ModelSpec("naive"),
-                                      ModelSpec("ensemble", {"members": {"naive": {}, "seasonal_naive": {}}})),
-                              n_jobs=1, min_obs_seasonal=24)
+    settings = EngineSettings(
+        models=(
+            ModelSpec("seasonal_naive"),
+            ModelSpec("naive"),
+            ModelSpec("ensemble", {"members": {"naive": {}, "seasonal_naive": {}}}),
+        ),
+        n_jobs=1,
+        min_obs_seasonal=24,
+    )
     result = forecast(frame, settings, horizon=2, keep_models=True)
     ensemble = result.fitted[("s", "ensemble")]
     assert ensemble.members_["naive"] is result.fitted[("s", "naive")]
@@ -357,7 +409,7 @@ def _double(x: int) -> int:
 
 
 def test_progress_prints_about_ten_lines_per_stage(capsys):
-    from models.engine import run_batches
+    from models.core.engine import run_batches
 
     assert run_batches(_double, list(range(100)), n_jobs=1, progress=True, label="toy") == [2 * x for x in range(100)]
     lines = capsys.readouterr().err.splitlines()

@@ -1,13 +1,14 @@
 """Median ensemble: exact medians, failures recorded, all-fail raises."""
+
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from models import registry
-from models.base import ModelInputError
-from models.ensemble import EnsembleFitError
+from models.core import registry
+from models.core.base import ModelInputError
+from models.selection.ensemble import EnsembleFitError
 
 MEMBERS = {"naive": {}, "seasonal_naive": {}, "ets": {"n_sim": 200}}
 
@@ -28,7 +29,7 @@ def test_forecast_bounds_and_paths_are_member_medians():
         expected = np.median(np.stack([m.predict(6)[col].to_numpy() for m in members]), axis=0)
         np.testing.assert_allclose(fc[col], expected)
     # paths: each member's draws ranked by their total over the horizon, the k-th path the median
-    # of the members' k-th paths, then shuffled (models/ensemble.py)
+    # of the members' k-th paths, then shuffled (models/selection/ensemble.py)
     rng = np.random.default_rng(8)
     seeds = rng.integers(0, 2**32 - 1, size=3)
     draws = [m.sample_paths(6, 30, int(s)) for m, s in zip(members, seeds)]
@@ -70,7 +71,9 @@ def test_failed_member_is_recorded_and_the_rest_carry_on():
 def test_all_members_failing_raises():
     flat = pd.Series(5e9, index=pd.date_range("2015-01-01", periods=48, freq="MS"))  # no ARIMA can be fitted
     ens = registry.create("ensemble", {"members": {"arima": {"max_candidates": 4}}})
-    with pytest.raises(EnsembleFitError, match=r"^ensemble: every member failed to fit: arima: ArimaFitError: arima: every starting"):
+    with pytest.raises(
+        EnsembleFitError, match=r"^ensemble: every member failed to fit: arima: ArimaFitError: arima: every starting"
+    ):
         ens.fit(flat)
 
 

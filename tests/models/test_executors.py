@@ -1,17 +1,18 @@
-"""The Dask executor under the engine's per-series map (models/executors.py, run_batches).
+"""The Dask executor under the engine's per-series map (models/core/executors.py, run_batches).
 
 The Dask tests start real LocalClusters (worker processes on this machine): marked slow."""
+
 import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-
-from models.backtest import backtest
-from models.engine import EngineSettings, ModelSpec, forecast, run_batches
-from models.executors import MAX_BATCH, WorkerLost, dask_batches, dask_client
 from toys import ToyMean, ToyNaive, ToySeasonalNaive
+
+from models.core.backtest import backtest
+from models.core.engine import EngineSettings, ModelSpec, forecast, run_batches
+from models.core.executors import MAX_BATCH, dask_batches, dask_client
 
 
 # ----------------------------------------------------------------------------- toys
@@ -19,6 +20,7 @@ class ToyKiller(ToyMean):
     """Kills the process it runs in (os._exit) when it fits the series whose first value is
     ``victim``: every time (``marker`` None), or only while ``marker`` does not exist yet
     (it creates it first, so the retry of the batch succeeds)."""
+
     name = "killer"
 
     def _fit(self, y, X):
@@ -45,7 +47,9 @@ def _frame(n: int, months: int = 40, seed: int = 1) -> pd.DataFrame:
     for i in range(n):
         y = 100.0 + i + rng.standard_normal(months).cumsum()
         y[0] = 1000.0 + i  # the first value names the series for ToyKiller
-        parts.append(pd.DataFrame({"unique_id": f"s{i}", "ds": pd.date_range("2018-01-01", periods=months, freq="MS"), "y": y}))
+        parts.append(
+            pd.DataFrame({"unique_id": f"s{i}", "ds": pd.date_range("2018-01-01", periods=months, freq="MS"), "y": y})
+        )
     return pd.concat(parts, ignore_index=True)
 
 
@@ -110,11 +114,19 @@ def test_dask_equals_joblib_with_real_models_and_sample_paths():
     t = np.arange(60)
     parts = []
     for i in range(4):
-        y = (1e9 + 1e7 * i) * np.exp(0.004 * t) * (1 + 0.1 * np.sin(2 * np.pi * (t + i) / 12)) * np.exp(rng.normal(0, 0.03, 60))
+        y = (
+            (1e9 + 1e7 * i)
+            * np.exp(0.004 * t)
+            * (1 + 0.1 * np.sin(2 * np.pi * (t + i) / 12))
+            * np.exp(rng.normal(0, 0.03, 60))
+        )
         keep = np.ones(60, bool)
         keep[[10 + i, 30]] = False  # gaps
-        parts.append(pd.DataFrame({"unique_id": f"item:{i}", "ds": pd.date_range("2020-01-01", periods=60, freq="MS")[keep],
-                                   "y": y[keep]}))
+        parts.append(
+            pd.DataFrame(
+                {"unique_id": f"item:{i}", "ds": pd.date_range("2020-01-01", periods=60, freq="MS")[keep], "y": y[keep]}
+            )
+        )
     frame = pd.concat(parts, ignore_index=True)
     models = ("naive", "ets", "theta")
     joblib = forecast(frame, _settings(*models, n_paths=200), horizon=12, annual_year=2025)
@@ -139,10 +151,19 @@ def test_existing_scheduler_address_gives_the_same_results():
     from distributed import LocalCluster
 
     frame = _frame(9)
-    local = forecast(frame, _settings("naive", "mean", n_jobs=1), until="2021-12-01", annual_year=2021, factory=toy_factory)
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, host="127.0.0.1") as cluster:
-        remote = forecast(frame, _settings("naive", "mean", executor="dask", dask_address=cluster.scheduler_address),
-                          until="2021-12-01", annual_year=2021, factory=toy_factory)
+    local = forecast(
+        frame, _settings("naive", "mean", n_jobs=1), until="2021-12-01", annual_year=2021, factory=toy_factory
+    )
+    with LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, host="127.0.0.1"
+    ) as cluster:
+        remote = forecast(
+            frame,
+            _settings("naive", "mean", executor="dask", dask_address=cluster.scheduler_address),
+            until="2021-12-01",
+            annual_year=2021,
+            factory=toy_factory,
+        )
     _assert_same(local, remote)
 
 
@@ -153,10 +174,16 @@ def test_worker_killed_once_batch_is_retried_and_results_unchanged(tmp_path):
     killer = ModelSpec("killer", {"victim": 1003.0, "marker": str(marker)})
     survived = tmp_path / "survived"
     survived.write_text("x", encoding="utf-8")  # the in-process reference run must not die
-    plain = forecast(frame, _settings("naive", ModelSpec("killer", {"victim": 1003.0, "marker": str(survived)}), n_jobs=1),
-                     until="2021-12-01", annual_year=2021, factory=toy_factory)
-    dask = forecast(frame, _settings("naive", killer, executor="dask"), until="2021-12-01", annual_year=2021,
-                    factory=toy_factory)
+    plain = forecast(
+        frame,
+        _settings("naive", ModelSpec("killer", {"victim": 1003.0, "marker": str(survived)}), n_jobs=1),
+        until="2021-12-01",
+        annual_year=2021,
+        factory=toy_factory,
+    )
+    dask = forecast(
+        frame, _settings("naive", killer, executor="dask"), until="2021-12-01", annual_year=2021, factory=toy_factory
+    )
     assert marker.read_text(encoding="utf-8") == "died once"  # a worker did die
     assert (dask.fits["status"] == "ok").all()
     _assert_same(plain, dask)
@@ -166,8 +193,9 @@ def test_worker_killed_once_batch_is_retried_and_results_unchanged(tmp_path):
 def test_worker_killed_twice_loses_only_its_batch_recorded_as_failed():
     frame = _frame(10)
     killer = ModelSpec("killer", {"victim": 1003.0})
-    res = forecast(frame, _settings("naive", killer, executor="dask"), until="2021-12-01", annual_year=2021,
-                   factory=toy_factory)
+    res = forecast(
+        frame, _settings("naive", killer, executor="dask"), until="2021-12-01", annual_year=2021, factory=toy_factory
+    )
     fits = res.fits.set_index(["unique_id", "model"])
     victim = fits.loc["s3"]
     assert victim["status"].tolist() == ["failed", "failed", "failed"]
@@ -199,15 +227,25 @@ def test_config_yaml_defaults_to_joblib_and_env_switches_to_a_cluster(monkeypatc
     assert (engine.executor, engine.dask_address) == ("dask", "tcp://10.0.0.5:8786")
 
 
-@pytest.mark.parametrize("env, message", [
-    ({"EXPORTCAST__RUNTIME__EXECUTOR": "spark"}, "'runtime.executor': Input should be 'joblib' or 'dask' (got 'spark')"),
-    ({"EXPORTCAST__RUNTIME__EXECUTOR": "dask", "EXPORTCAST__RUNTIME__DASK_ADDRESS": "tcp://a b:1"},
-     "'runtime.dask_address': must be a Dask scheduler address such as tcp://10.0.0.5:8786, "
-     "or empty for a local cluster (got 'tcp://a b:1')"),
-    ({"EXPORTCAST__RUNTIME__DASK_ADDRESS": "tcp://10.0.0.5:8786"},
-     "dask_address tcp://10.0.0.5:8786 is set but executor is joblib: set executor: dask to run on that cluster, "
-     "or empty dask_address"),
-])
+@pytest.mark.parametrize(
+    "env, message",
+    [
+        (
+            {"EXPORTCAST__RUNTIME__EXECUTOR": "spark"},
+            "'runtime.executor': Input should be 'joblib' or 'dask' (got 'spark')",
+        ),
+        (
+            {"EXPORTCAST__RUNTIME__EXECUTOR": "dask", "EXPORTCAST__RUNTIME__DASK_ADDRESS": "tcp://a b:1"},
+            "'runtime.dask_address': must be a Dask scheduler address such as tcp://10.0.0.5:8786, "
+            "or empty for a local cluster (got 'tcp://a b:1')",
+        ),
+        (
+            {"EXPORTCAST__RUNTIME__DASK_ADDRESS": "tcp://10.0.0.5:8786"},
+            "dask_address tcp://10.0.0.5:8786 is set but executor is joblib: set executor: dask to run on that cluster, "
+            "or empty dask_address",
+        ),
+    ],
+)
 def test_bad_runtime_settings_name_the_key(monkeypatch, env, message):
     from flows.settings import ConfigError, load_settings
 

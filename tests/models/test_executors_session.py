@@ -1,6 +1,7 @@
-"""One Dask cluster per run (models.executors.dask_session, opened by flows.pipeline.execute):
+"""One Dask cluster per run (models.core.executors.dask_session, opened by flows.pipeline.execute):
 the cluster is started once across stages, closed at the end of the run, on failure, and no
 Dask process outlives a killed run."""
+
 from __future__ import annotations
 
 import os
@@ -14,12 +15,12 @@ import numpy as np
 import pandas as pd
 import psutil
 import pytest
-
-import models.executors as executors
-from models.backtest import backtest
-from models.engine import EngineSettings, ModelSpec, forecast, run_batches
-from models.executors import dask_client, dask_session
 from toys import ToyMean, ToyNaive, ToySeasonalNaive
+
+import models.core.executors as executors
+from models.core.backtest import backtest
+from models.core.engine import EngineSettings, ModelSpec, forecast, run_batches
+from models.core.executors import dask_client, dask_session
 
 TOYS = {cls.name: cls for cls in (ToyNaive, ToySeasonalNaive, ToyMean)}
 
@@ -108,9 +109,19 @@ def test_the_pipeline_runs_every_stage_in_one_session(fake, monkeypatch):
 # ----------------------------------------------------------------------------- real LocalCluster
 def _frame(n: int, months: int = 40) -> pd.DataFrame:
     rng = np.random.default_rng(3)
-    return pd.concat([pd.DataFrame({"unique_id": f"s{i}", "ds": pd.date_range("2018-01-01", periods=months, freq="MS"),
-                                    "y": 100.0 + i + rng.standard_normal(months).cumsum()}) for i in range(n)],
-                     ignore_index=True)
+    return pd.concat(
+        [
+            pd.DataFrame(
+                {
+                    "unique_id": f"s{i}",
+                    "ds": pd.date_range("2018-01-01", periods=months, freq="MS"),
+                    "y": 100.0 + i + rng.standard_normal(months).cumsum(),
+                }
+            )
+            for i in range(n)
+        ],
+        ignore_index=True,
+    )
 
 
 @pytest.mark.slow
@@ -127,8 +138,13 @@ def test_backtest_and_forecast_share_one_real_local_cluster(monkeypatch):
     monkeypatch.setattr("distributed.LocalCluster", Counting)
     frame = _frame(6)
     settings = EngineSettings(models=(ModelSpec("naive"), ModelSpec("mean")), n_jobs=2, n_paths=20, executor="dask")
-    reference = forecast(frame, EngineSettings(models=settings.models, n_jobs=1, n_paths=20), until="2020-12-01",
-                         annual_year=2020, factory=toy_factory)
+    reference = forecast(
+        frame,
+        EngineSettings(models=settings.models, n_jobs=1, n_paths=20),
+        until="2020-12-01",
+        annual_year=2020,
+        factory=toy_factory,
+    )
     with dask_session():
         backtest(frame, settings, horizon=6, windows=2, step=6, factory=toy_factory)
         result = forecast(frame, settings, until="2020-12-01", annual_year=2020, factory=toy_factory)
@@ -173,8 +189,11 @@ def _run_and_kill(tmp_path: Path, signum: int) -> tuple[int, list[psutil.Process
 
     marker = tmp_path / "pids"
     result: dict[str, int] = {}
-    thread = threading.Thread(target=lambda: result.setdefault("code", run_supervised(
-        Settings(), str(marker), target=runs_on_a_local_cluster_and_waits, grace=10.0)))
+    thread = threading.Thread(
+        target=lambda: result.setdefault(
+            "code", run_supervised(Settings(), str(marker), target=runs_on_a_local_cluster_and_waits, grace=10.0)
+        )
+    )
     thread.start()
     deadline = time.monotonic() + 180
     while not marker.is_file() and time.monotonic() < deadline:

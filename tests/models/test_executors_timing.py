@@ -1,12 +1,13 @@
 """The engine times each model's fit where it is fitted (ForecastResult.fit_seconds), out of the
 fit rows, so those stay identical across runs and executors."""
+
 import time
 
 import numpy as np
 import pandas as pd
-
-from models.engine import EngineSettings, ModelSpec, forecast
 from toys import ToyMean, ToyNaive, ToySeasonalNaive
+
+from models.core.engine import EngineSettings, ModelSpec, forecast
 
 FIT, PREDICT = 0.1, 0.5  # seconds slept by ToySlow's fit and predict
 
@@ -36,8 +37,19 @@ TOYS = {cls.name: cls for cls in (ToyNaive, ToySeasonalNaive, ToyMean, ToySlow, 
 
 def _frame(n: int) -> pd.DataFrame:
     rng = np.random.default_rng(5)
-    return pd.concat([pd.DataFrame({"unique_id": f"s{i}", "ds": pd.date_range("2019-01-01", periods=36, freq="MS"),
-                                    "y": 50.0 + rng.standard_normal(36).cumsum()}) for i in range(n)], ignore_index=True)
+    return pd.concat(
+        [
+            pd.DataFrame(
+                {
+                    "unique_id": f"s{i}",
+                    "ds": pd.date_range("2019-01-01", periods=36, freq="MS"),
+                    "y": 50.0 + rng.standard_normal(36).cumsum(),
+                }
+            )
+            for i in range(n)
+        ],
+        ignore_index=True,
+    )
 
 
 def test_fit_seconds_are_timed_per_model_around_the_fit_only():
@@ -49,5 +61,8 @@ def test_fit_seconds_are_timed_per_model_around_the_fit_only():
     # the failed fits count for the model that was asked for (its rows fell back to seasonal_naive)
     assert 3 * FIT <= res.fit_seconds["broken"] < 3 * FIT + 3 * PREDICT
     assert res.fits.set_index(["unique_id", "model"]).loc[("s0", "broken"), "status"] == "fallback"
-    assert 0 < res.fit_seconds["mean"] < res.fit_seconds["slow"] and 0 < res.fit_seconds["seasonal_naive"] < res.fit_seconds["slow"]
+    assert (
+        0 < res.fit_seconds["mean"] < res.fit_seconds["slow"]
+        and 0 < res.fit_seconds["seasonal_naive"] < res.fit_seconds["slow"]
+    )
     assert "fit_seconds" not in "".join(res.fits["description"])  # the fit rows stay run-independent

@@ -1,4 +1,4 @@
-"""A series' own models at each cutoff (``models.engine.SeriesExtras``): run with the regressor
+"""A series' own models at each cutoff (``models.core.engine.SeriesExtras``): run with the regressor
 columns of THAT cutoff, skipped (with the reason) where the extras leave them out, scored like any
 model, in the backtest and in the forecast.
 
@@ -6,15 +6,15 @@ Data: ``a`` and ``b``, y_t = t for Jan 2019 (1) .. Dec 2021 (36). Indicator x_t 
 through the month after the cutoff (like the customs 10-day flash at a cutoff's information date).
 ``lead_toy`` forecasts the indicator: x of the month where it is known, else the last known x.
 """
+
 import numpy as np
 import pandas as pd
 import pytest
-
-from models.backtest import backtest
-from models.base import Forecaster
-from models.engine import EngineSettings, ModelSpec, SeriesExtras, forecast
-
 from toys import ToyMean, ToyNaive, ToySeasonalNaive
+
+from models.core.backtest import backtest
+from models.core.base import Forecaster
+from models.core.engine import EngineSettings, ModelSpec, SeriesExtras, forecast
 
 COLUMN = "lead:x"
 FIRST = pd.Timestamp("2019-01-01")
@@ -45,8 +45,9 @@ def toy_factory(name, params):
 
 def _frame() -> pd.DataFrame:
     ds = pd.date_range(FIRST, periods=36, freq="MS")
-    return pd.concat([pd.DataFrame({"unique_id": uid, "ds": ds, "y": np.arange(1.0, 37.0)}) for uid in ("a", "b")],
-                     ignore_index=True)
+    return pd.concat(
+        [pd.DataFrame({"unique_id": uid, "ds": ds, "y": np.arange(1.0, 37.0)}) for uid in ("a", "b")], ignore_index=True
+    )
 
 
 class Extras:
@@ -79,8 +80,12 @@ def run():
 
 def test_extras_are_asked_once_per_series_and_cutoff_with_the_window_months(run):
     _, extras = run
-    assert sorted(extras.calls) == [("a", "2021-09", "2019-01", "2021-11"), ("a", "2021-10", "2019-01", "2021-12"),
-                                    ("b", "2021-09", "2019-01", "2021-11"), ("b", "2021-10", "2019-01", "2021-12")]
+    assert sorted(extras.calls) == [
+        ("a", "2021-09", "2019-01", "2021-11"),
+        ("a", "2021-10", "2019-01", "2021-12"),
+        ("b", "2021-09", "2019-01", "2021-11"),
+        ("b", "2021-10", "2019-01", "2021-12"),
+    ]
 
 
 def test_the_extra_model_sees_the_columns_of_its_cutoff_and_is_scored(run):

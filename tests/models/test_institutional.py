@@ -14,17 +14,18 @@ with the information through October of Y-1 the annual forecasts of Y are
     seasonal naive Y = Nov(Y-2) + Dec(Y-2) + Jan..Sep(Y-1) + Oct(Y-1)
 and the actuals are 2013: 11 x 60 + 30 = 690, 2014: 720, 2015: 792.
 """
+
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from models.backtest import backtest
-from models.base import Forecaster
-from models.champion import ChampionRule, choose
-from models.engine import EngineSettings, ModelSpec
-from models.institutional import annual_actuals_table, compare_with_institutions
+from models.applications.institutional import annual_actuals_table, compare_with_institutions
+from models.core.backtest import backtest
+from models.core.base import Forecaster
+from models.core.engine import EngineSettings, ModelSpec
+from models.selection.champion import ChampionRule, choose
 
 BN = 1e9
 
@@ -41,8 +42,13 @@ class _ToyScaled(Forecaster):
     def _predict(self, h, X_future):
         f = self._point(h)
         w = self.width
-        return {"forecast": f, "lo_80": f * (1 - 0.8 * w), "hi_80": f * (1 + 0.8 * w),
-                "lo_95": f * (1 - 0.95 * w), "hi_95": f * (1 + 0.95 * w)}
+        return {
+            "forecast": f,
+            "lo_80": f * (1 - 0.8 * w),
+            "hi_80": f * (1 + 0.8 * w),
+            "lo_95": f * (1 - 0.95 * w),
+            "hi_95": f * (1 + 0.95 * w),
+        }
 
     def _sample_paths(self, h, n_paths, rng, X_future):
         scale = np.linspace(1 - self.width, 1 + self.width, n_paths)
@@ -70,8 +76,15 @@ def toy_factory(name, params):
     return {"naive": ToyNaive, "seasonal_naive": ToySeasonal}[name](**params)
 
 
-SETTINGS = EngineSettings(models=(ModelSpec("seasonal_naive"), ModelSpec("naive")), min_obs_seasonal=1,
-                          max_missing_share=1.0, fallback="naive", n_paths=11, n_jobs=1, seed=0)
+SETTINGS = EngineSettings(
+    models=(ModelSpec("seasonal_naive"), ModelSpec("naive")),
+    min_obs_seasonal=1,
+    max_missing_share=1.0,
+    fallback="naive",
+    n_paths=11,
+    n_jobs=1,
+    seed=0,
+)
 
 
 def _months(start: str, values_bn: list[float], uid: str) -> pd.DataFrame:
@@ -96,53 +109,84 @@ def semis_frame() -> pd.DataFrame:
     return _months("2012-01-01", [10.0] * 30, "item:semiconductors")
 
 
-def projection(institution, year, uid, level=None, growth=None, kind="pre-year outlook", published=None,
-               in_target_year=False, note=""):
-    return {"institution": institution, "kind": kind, "published": published or f"{year - 1}-11-25", "target_year": year,
-            "unique_id": uid, "projected_usd_bn": level, "projected_growth_pct": growth,
-            "published_in_target_year": in_target_year, "note": note}
+def projection(
+    institution,
+    year,
+    uid,
+    level=None,
+    growth=None,
+    kind="pre-year outlook",
+    published=None,
+    in_target_year=False,
+    note="",
+):
+    return {
+        "institution": institution,
+        "kind": kind,
+        "published": published or f"{year - 1}-11-25",
+        "target_year": year,
+        "unique_id": uid,
+        "projected_usd_bn": level,
+        "projected_growth_pct": growth,
+        "published_in_target_year": in_target_year,
+        "note": note,
+    }
 
 
 def toy_projections() -> pd.DataFrame:
     rows = [
         projection("KITA", 2013, "total", level=700.0),
-        projection("KITA", 2014, "total", growth=5.0),                     # growth only: 690 x 1.05 = 724.5
+        projection("KITA", 2014, "total", growth=5.0),  # growth only: 690 x 1.05 = 724.5
         projection("KITA", 2015, "total", level=780.0),
         projection("KIET", 2013, "total", level=680.0),
         projection("KIET", 2014, "total", level=730.0, published="2013-11-20"),
-        projection("KIET", 2014, "total", level=740.0, published="2013-12-20"),  # reprint a month later: kept, not summarised
+        projection(
+            "KIET", 2014, "total", level=740.0, published="2013-12-20"
+        ),  # reprint a month later: kept, not summarised
         projection("KIET", 2014, "total", level=715.0, kind="mid-year revision", published="2014-06-30"),
         projection("MOTIE", 2015, "total", level=800.0, published="2015-01-01", in_target_year=True),
         projection("MOTIE", 2015, "total", level=850.0, kind="target", published="2015-01-10"),
-        projection("KITA", 2014, "item:semiconductors", growth=10.0),      # 120 x 1.10 = 132
+        projection("KITA", 2014, "item:semiconductors", growth=10.0),  # 120 x 1.10 = 132
         projection("KITA", 2014, None, growth=3.0, note="SSD: not a series"),
         projection("KITA", 2016, "total", level=800.0),
-        projection("KIET", 2016, "total", growth=-1.0),                    # 792 x 0.99 = 784.08
+        projection("KIET", 2016, "total", growth=-1.0),  # 792 x 0.99 = 784.08
     ]
     return pd.DataFrame(rows)
 
 
 def toy_actuals() -> pd.DataFrame:
-    return pd.DataFrame([
-        {"year": 2013, "unique_id": "total", "actual_usd_bn": 999.0, "note": "ignored: the data has all 12 months"},
-        {"year": 2014, "unique_id": "item:semiconductors", "actual_usd_bn": 130.0, "note": "first row wins"},
-        {"year": 2014, "unique_id": "item:semiconductors", "actual_usd_bn": 131.0, "note": "conflicting print"},
-        {"year": 2014, "unique_id": "total", "actual_usd_bn": ">700", "note": "not a number"},
-    ]).assign(partial_year="")
+    return pd.DataFrame(
+        [
+            {"year": 2013, "unique_id": "total", "actual_usd_bn": 999.0, "note": "ignored: the data has all 12 months"},
+            {"year": 2014, "unique_id": "item:semiconductors", "actual_usd_bn": 130.0, "note": "first row wins"},
+            {"year": 2014, "unique_id": "item:semiconductors", "actual_usd_bn": 131.0, "note": "conflicting print"},
+            {"year": 2014, "unique_id": "total", "actual_usd_bn": ">700", "note": "not a number"},
+        ]
+    ).assign(partial_year="")
 
 
 def test_partial_year_actuals_are_not_annual_totals():
-    actuals = pd.DataFrame([{"year": 2014, "unique_id": "item:semiconductors", "actual_usd_bn": 60.0, "partial_year": "Jan-Jun"}])
+    actuals = pd.DataFrame(
+        [{"year": 2014, "unique_id": "item:semiconductors", "actual_usd_bn": 60.0, "partial_year": "Jan-Jun"}]
+    )
     table = annual_actuals_table(semis_frame(), actuals)
-    assert list(table["year"]) == [2012, 2013]                               # 2014: only the partial figure
+    assert list(table["year"]) == [2012, 2013]  # 2014: only the partial figure
 
 
 @pytest.fixture(scope="module")
 def result():
     frame = pd.concat([total_frame(), semis_frame()], ignore_index=True)
-    return compare_with_institutions(frame, toy_projections(), toy_actuals(), SETTINGS, info_month=10, first_year=2013,
-                                     factory=toy_factory, combinations=False,  # the singles (combinations: test_institutional_combinations.py)
-                                     champion_rule=ChampionRule(noise_se=0))  # the information sets are the point here; the margin: below
+    return compare_with_institutions(
+        frame,
+        toy_projections(),
+        toy_actuals(),
+        SETTINGS,
+        info_month=10,
+        first_year=2013,
+        factory=toy_factory,
+        combinations=False,  # the singles (combinations: test_institutional_combinations.py)
+        champion_rule=ChampionRule(noise_se=0),
+    )  # the information sets are the point here; the margin: below
 
 
 def _ape(forecast, actual):
@@ -186,12 +230,12 @@ def test_institution_ape_and_growth_only_conversion(result):
     kita13 = _row(c, target_year=2013, unique_id="total", institution="KITA", model="champion")
     assert kita13["projected_level_usd_bn"] == 700.0
     assert kita13["level_basis"] == "level as published"
-    assert kita13["institution_ape"] == pytest.approx(10 / 690 * 100)      # |700 - 690| / 690
+    assert kita13["institution_ape"] == pytest.approx(10 / 690 * 100)  # |700 - 690| / 690
     assert kita13["institution_error_pct"] == pytest.approx(10 / 690 * 100)
 
     kita14 = _row(c, target_year=2014, unique_id="total", institution="KITA", model="champion")
     assert np.isnan(kita14["projected_usd_bn"])
-    assert kita14["projected_level_usd_bn"] == pytest.approx(690 * 1.05)   # 724.5
+    assert kita14["projected_level_usd_bn"] == pytest.approx(690 * 1.05)  # 724.5
     assert kita14["level_basis"] == "growth x prior-year actual"
     assert kita14["institution_ape"] == pytest.approx(4.5 / 720 * 100)
 
@@ -200,7 +244,7 @@ def test_actual_from_the_actuals_table_when_the_year_is_incomplete(result):
     semis = _row(result.comparison, target_year=2014, unique_id="item:semiconductors", model="naive")
     assert semis["actual_usd_bn"] == 130.0
     assert semis["actual_source"] == "annual_actuals.csv (first of 2 rows)"
-    assert semis["projected_level_usd_bn"] == pytest.approx(120 * 1.10)   # 2013 from the data: 12 x 10
+    assert semis["projected_level_usd_bn"] == pytest.approx(120 * 1.10)  # 2013 from the data: 12 x 10
     assert semis["institution_ape"] == pytest.approx(2 / 130 * 100)
     assert semis["model_usd_bn"] == pytest.approx(120.0)
     assert semis["model_ape"] == pytest.approx(10 / 130 * 100)
@@ -212,7 +256,7 @@ def test_annual_actuals_table_prefers_complete_data_years():
     frame = pd.concat([total_frame(), semis_frame()], ignore_index=True)
     table = annual_actuals_table(frame, toy_actuals())
     got = {(r.unique_id, r.year): (round(r.actual_usd_bn, 6), r.actual_source) for r in table.itertuples()}
-    assert got[("total", 2013)] == (690.0, "dataset (12 months)")              # 999 in the table is ignored
+    assert got[("total", 2013)] == (690.0, "dataset (12 months)")  # 999 in the table is ignored
     assert got[("item:semiconductors", 2014)] == (130.0, "annual_actuals.csv (first of 2 rows)")
     assert got[("item:semiconductors", 2013)] == (120.0, "dataset (12 months)")
     assert ("total", 2016) not in got
@@ -222,9 +266,15 @@ def test_champion_of_a_year_uses_only_years_known_at_its_information_cutoff(resu
     champs = result.champions[result.champions["unique_id"] == "total"].set_index("target_year")
     # 2013 and 2014: no target year whose months were all observed by Oct 2012 / Oct 2013 -> default
     assert champs.loc[2013, "champion_model"] == "seasonal_naive"
-    assert champs.loc[2013, "champion_reason"] == "no earlier window fully observed by 2012-10: default champion 'seasonal_naive'"
-    assert champs.loc[2014, "champion_model"] == "seasonal_naive"   # 2013's Nov-Dec were unknown in Oct 2013
-    assert champs.loc[2014, "champion_reason"] == "no earlier window fully observed by 2013-10: default champion 'seasonal_naive'"
+    assert (
+        champs.loc[2013, "champion_reason"]
+        == "no earlier window fully observed by 2012-10: default champion 'seasonal_naive'"
+    )
+    assert champs.loc[2014, "champion_model"] == "seasonal_naive"  # 2013's Nov-Dec were unknown in Oct 2013
+    assert (
+        champs.loc[2014, "champion_reason"]
+        == "no earlier window fully observed by 2013-10: default champion 'seasonal_naive'"
+    )
     assert champs.loc[2014, "n_prior_years"] == 0
     # 2015: on 2013's monthly forecasts (Nov 2012 .. Dec 2013, from data through Oct 2012).
     # MASE scale: |y_t - y_t-12| over Jan-Oct 2012 = 10 / 10 pairs = 1.0
@@ -247,7 +297,7 @@ def test_champion_of_a_year_uses_only_years_known_at_its_information_cutoff(resu
 
 
 def test_champion_of_each_year_is_the_champion_rule_on_earlier_years_only(result):
-    """models.champion.choose (the rule of the rolling backtest) on the monthly MASE of the target
+    """models.selection.champion.choose (the rule of the rolling backtest) on the monthly MASE of the target
     years before Y-1 (their months were all observed by October of Y-1) gives the year's champion;
     letting Y-1 in would change 2014's, so the test sees a leak."""
     cutoffs = [pd.Timestamp(f"{year - 1}-10-01") for year in (2013, 2014, 2015, 2016)]
@@ -257,8 +307,9 @@ def test_champion_of_each_year_is_the_champion_rule_on_earlier_years_only(result
 
     def rule(years):
         earlier = scores[scores["year"].isin(years)]
-        return choose({m: g["mase"].tolist() for m, g in earlier.groupby("model")}, default="seasonal_naive",
-                      noise_se=0).champion
+        return choose(
+            {m: g["mase"].tolist() for m, g in earlier.groupby("model")}, default="seasonal_naive", noise_se=0
+        ).champion
 
     for year in (2013, 2014, 2015, 2016):
         assert champs.loc[year] == rule(range(2013, year - 1))
@@ -299,7 +350,7 @@ def test_only_first_pre_year_outlook_enters_the_summary(result):
     assert kiet["n_years"] == 2
     assert kiet["institution_mape"] == pytest.approx((10 / 690 * 100 + 10 / 720 * 100) / 2)  # 680 and 730, not 740
     reprint = c[(c["institution"] == "KIET") & (c["target_year"] == 2014) & (c["projected_usd_bn"] == 740.0)]
-    assert len(reprint) == 3 and not reprint["in_summary"].any()              # champion + 2 models, kept
+    assert len(reprint) == 3 and not reprint["in_summary"].any()  # champion + 2 models, kept
     assert reprint["summary_note"].iloc[0].startswith("another outlook of this institution")
     revision = c[(c["kind"] == "mid-year revision")]
     assert len(revision) == 3 and not revision["in_summary"].any()
@@ -350,8 +401,9 @@ def test_inputs_are_not_modified():
     frame = total_frame()
     projections, actuals = toy_projections(), toy_actuals()
     before = (frame.copy(), projections.copy(), actuals.copy())
-    compare_with_institutions(frame, projections, actuals, SETTINGS, first_year=2015, last_year=2015, target_year=2015,
-                              factory=toy_factory)
+    compare_with_institutions(
+        frame, projections, actuals, SETTINGS, first_year=2015, last_year=2015, target_year=2015, factory=toy_factory
+    )
     pd.testing.assert_frame_equal(frame, before[0])
     pd.testing.assert_frame_equal(projections, before[1])
     pd.testing.assert_frame_equal(actuals, before[2])
@@ -361,7 +413,9 @@ def test_bad_input_messages():
     frame = total_frame()
     with pytest.raises(ValueError, match=r"^projections lacks column\(s\) kind, unique_id; has "):
         compare_with_institutions(frame, toy_projections().drop(columns=["kind", "unique_id"]), toy_actuals(), SETTINGS)
-    with pytest.raises(ValueError, match=r"^actuals lacks column\(s\) actual_usd_bn; has year, unique_id, note, partial_year$"):
+    with pytest.raises(
+        ValueError, match=r"^actuals lacks column\(s\) actual_usd_bn; has year, unique_id, note, partial_year$"
+    ):
         compare_with_institutions(frame, toy_projections(), toy_actuals().drop(columns=["actual_usd_bn"]), SETTINGS)
     with pytest.raises(ValueError, match=r"^info_month must be a month number 1\.\.12; got 13$"):
         compare_with_institutions(frame, toy_projections(), toy_actuals(), SETTINGS, info_month=13)
@@ -375,14 +429,31 @@ def test_bad_input_messages():
 
 def test_outlook_shows_the_published_champion_and_reuses_the_given_annual_forecast():
     frame = pd.concat([total_frame(), semis_frame()], ignore_index=True)
-    latest_annual = pd.DataFrame({"unique_id": ["total", "total"], "year": [2016, 2016], "model": ["naive", "seasonal_naive"],
-                                  "forecast": [801e9, 790e9], "lo_80": [700e9, 690e9], "hi_80": [900e9, 890e9],
-                                  "lo_95": [650e9, 640e9], "hi_95": [950e9, 940e9]})
-    out = compare_with_institutions(frame, toy_projections(), toy_actuals(), SETTINGS, info_month=10, first_year=2013,
-                                    factory=toy_factory, latest_annual=latest_annual,
-                                    latest_champions={"total": "naive"})
+    latest_annual = pd.DataFrame(
+        {
+            "unique_id": ["total", "total"],
+            "year": [2016, 2016],
+            "model": ["naive", "seasonal_naive"],
+            "forecast": [801e9, 790e9],
+            "lo_80": [700e9, 690e9],
+            "hi_80": [900e9, 890e9],
+            "lo_95": [650e9, 640e9],
+            "hi_95": [950e9, 940e9],
+        }
+    )
+    out = compare_with_institutions(
+        frame,
+        toy_projections(),
+        toy_actuals(),
+        SETTINGS,
+        info_month=10,
+        first_year=2013,
+        factory=toy_factory,
+        latest_annual=latest_annual,
+        latest_champions={"total": "naive"},
+    )
     kiet = _row(out.outlook, institution="KIET")
-    assert kiet["champion_model"] == "naive"           # the published champion, not the annual-APE one
+    assert kiet["champion_model"] == "naive"  # the published champion, not the annual-APE one
     assert kiet["model_usd_bn"] == pytest.approx(801.0)  # taken from latest_annual, not refitted
     assert kiet["model_lo_80"] == pytest.approx(700.0)
 
@@ -393,12 +464,22 @@ def test_outlook_champion_of_a_series_without_a_same_information_window():
     # (2013 and 2014, as in the champion test: naive), not the default seasonal naive
     frame = total_frame()
     frame = frame[frame["ds"] <= pd.Timestamp("2015-06-01")]
-    out = compare_with_institutions(frame, toy_projections(), toy_actuals(), SETTINGS, info_month=10, first_year=2013,
-                                    last_year=2015, target_year=2016, factory=toy_factory, champion_rule=ChampionRule(noise_se=0))
+    out = compare_with_institutions(
+        frame,
+        toy_projections(),
+        toy_actuals(),
+        SETTINGS,
+        info_month=10,
+        first_year=2013,
+        last_year=2015,
+        target_year=2016,
+        factory=toy_factory,
+        champion_rule=ChampionRule(noise_se=0),
+    )
     assert 2016 not in set(out.champions["target_year"])
     kita = _row(out.outlook, institution="KITA")
     assert kita["champion_model"] == "naive"
-    assert kita["model_usd_bn"] == pytest.approx(12 * 66)            # naive from June 2015
+    assert kita["model_usd_bn"] == pytest.approx(12 * 66)  # naive from June 2015
     assert kita["model_data_through"] == "2015-06"
     assert np.isnan(kita["same_info_usd_bn"])
 
@@ -408,8 +489,16 @@ def test_with_the_noise_margin_two_noisy_years_keep_the_default():
     # paired differences to seasonal naive (the default here: no ensemble) have opposite signs, so
     # one standard error covers the gap and the default stays; 2015 (one window, no spread to
     # measure the noise by) keeps the default too
-    out = compare_with_institutions(total_frame(), toy_projections(), toy_actuals(), SETTINGS, info_month=10,
-                                    first_year=2013, factory=toy_factory, combinations=False)
+    out = compare_with_institutions(
+        total_frame(),
+        toy_projections(),
+        toy_actuals(),
+        SETTINGS,
+        info_month=10,
+        first_year=2013,
+        factory=toy_factory,
+        combinations=False,
+    )
     champs = out.champions[out.champions["unique_id"] == "total"].set_index("target_year")
     scale14 = 130 / 22
     naive, seasonal = [50 / 14, 30 / scale14], [140 / 14, 5 / scale14]
@@ -419,18 +508,30 @@ def test_with_the_noise_margin_two_noisy_years_keep_the_default():
     assert champs.loc[2015, "champion_model"] == "seasonal_naive"
     assert champs.loc[2015, "champion_reason"] == (
         f"mean MASE {140 / 14:.3f} against naive's {50 / 14:.3f} over 1 window: fewer than two windows score both, "
-        "no spread to show the difference is more than noise; default kept before 2014-10")
+        "no spread to show the difference is more than noise; default kept before 2014-10"
+    )
     assert champs.loc[2016, "champion_model"] == "seasonal_naive"
     assert champs.loc[2016, "champion_reason"] == (
         f"mean MASE {sum(seasonal) / 2:.3f} over 2 windows, within the noise of naive's {sum(naive) / 2:.3f} "
-        f"(difference {sum(d) / 2:.3f} <= 1 x standard error {se:.3f}); default kept before 2015-10")
+        f"(difference {sum(d) / 2:.3f} <= 1 x standard error {se:.3f}); default kept before 2015-10"
+    )
 
 
 def _selection_run(settings: EngineSettings = SETTINGS, selection_first_year: int | None = 2013):
-    return compare_with_institutions(total_frame(), toy_projections(), toy_actuals(), settings, info_month=10,
-                                     first_year=2015, last_year=2015, target_year=2016, factory=toy_factory,
-                                     combinations=False, champion_rule=ChampionRule(noise_se=0),
-                                     selection_first_year=selection_first_year)
+    return compare_with_institutions(
+        total_frame(),
+        toy_projections(),
+        toy_actuals(),
+        settings,
+        info_month=10,
+        first_year=2015,
+        last_year=2015,
+        target_year=2016,
+        factory=toy_factory,
+        combinations=False,
+        champion_rule=ChampionRule(noise_se=0),
+        selection_first_year=selection_first_year,
+    )
 
 
 def test_selection_years_inform_the_champion_but_are_not_compared(result):
@@ -448,18 +549,34 @@ def test_selection_years_inform_the_champion_but_are_not_compared(result):
     # without them, 2015 has no earlier window fully observed: the default
     plain = _selection_run(selection_first_year=None).champions.set_index("target_year")
     assert plain.loc[2015, "champion_model"] == "seasonal_naive"
-    assert plain.loc[2015, "champion_reason"] == "no earlier window fully observed by 2014-10: default champion 'seasonal_naive'"
+    assert (
+        plain.loc[2015, "champion_reason"]
+        == "no earlier window fully observed by 2014-10: default champion 'seasonal_naive'"
+    )
 
 
 def test_a_selection_year_needs_the_history_the_full_models_fit_on():
     # with min_obs_seasonal 24: October 2012 has 22 months of the total (2011-01..2012-10), so 2013
     # is no selection year; October 2013 has 34, so 2014 is one
-    strict = EngineSettings(models=SETTINGS.models, min_obs_seasonal=24, max_missing_share=1.0, fallback="naive",
-                            n_paths=11, n_jobs=1, seed=0)
+    strict = EngineSettings(
+        models=SETTINGS.models,
+        min_obs_seasonal=24,
+        max_missing_share=1.0,
+        fallback="naive",
+        n_paths=11,
+        n_jobs=1,
+        seed=0,
+    )
     champs = _selection_run(strict).champions.set_index("target_year")
     assert 2013 not in champs.index
-    assert champs.loc[2014, "champion_reason"] == "no earlier window fully observed by 2013-10: default champion 'seasonal_naive'"
-    assert champs.loc[2015, "champion_reason"] == "no earlier window fully observed by 2014-10: default champion 'seasonal_naive'"
+    assert (
+        champs.loc[2014, "champion_reason"]
+        == "no earlier window fully observed by 2013-10: default champion 'seasonal_naive'"
+    )
+    assert (
+        champs.loc[2015, "champion_reason"]
+        == "no earlier window fully observed by 2014-10: default champion 'seasonal_naive'"
+    )
     # 2016: on the 2014 window only (data through October 2013; see the champion test: seasonal
     # naive's MASE 5 / (130 / 22), naive's 30 / (130 / 22)), where with 2013 it was naive
     assert champs.loc[2016, "champion_model"] == "seasonal_naive"
@@ -467,12 +584,15 @@ def test_a_selection_year_needs_the_history_the_full_models_fit_on():
 
 
 def test_selection_years_must_come_before_the_compared_years():
-    with pytest.raises(ValueError, match=r"^selection_first_year must be a year on or before first_year 2015; got 2016$"):
+    with pytest.raises(
+        ValueError, match=r"^selection_first_year must be a year on or before first_year 2015; got 2016$"
+    ):
         _selection_run(selection_first_year=2016)
 
 
 class ToyMeanLevel(_ToyScaled):
     """A series' own model (as a leading model would be): the mean of the history every month."""
+
     name = "mean_toy"
 
     def _point(self, h):
@@ -480,7 +600,7 @@ class ToyMeanLevel(_ToyScaled):
 
 
 def test_a_series_own_models_are_compared_and_summarised_for_that_series_only():
-    from models.engine import SeriesExtras
+    from models.core.engine import SeriesExtras
 
     def factory(name, params):
         return ToyMeanLevel(**params) if name == "mean_toy" else toy_factory(name, params)
@@ -489,8 +609,17 @@ def test_a_series_own_models_are_compared_and_summarised_for_that_series_only():
         return SeriesExtras(models=(ModelSpec("mean_toy"),)) if uid == "total" else SeriesExtras()
 
     frame = pd.concat([total_frame(), semis_frame()], ignore_index=True)
-    out = compare_with_institutions(frame, toy_projections(), toy_actuals(), SETTINGS, info_month=10, first_year=2013,
-                                    factory=factory, combinations=False, extras=extras)
+    out = compare_with_institutions(
+        frame,
+        toy_projections(),
+        toy_actuals(),
+        SETTINGS,
+        info_month=10,
+        first_year=2013,
+        factory=factory,
+        combinations=False,
+        extras=extras,
+    )
     own = out.comparison[out.comparison["model"] == "mean_toy"]
     assert set(own["unique_id"]) == {"total"}
     # 2013 from data through October 2012: 21 months of 50 and one of 60 -> 1110 / 22 a month

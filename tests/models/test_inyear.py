@@ -1,14 +1,30 @@
-"""In-year tracking (models/inyear.py) and the mid-year revisions (models/institutional.py)."""
+"""In-year tracking (models/applications/inyear.py) and the mid-year revisions (models/applications/institutional.py)."""
+
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from models.institutional import (COMPARISON_COLUMNS, MID_YEAR, SUMMARY_COLUMNS, compare_mid_year,
-                                  mid_year_summary, revision_date)
-from models.inyear import (TRACKING_COLUMNS, FitCache, InyearSettings, SeriesInputs, condition, information_dates,
-                           track_at, tracked_as_of, tracking)
+from models.applications.institutional import (
+    COMPARISON_COLUMNS,
+    MID_YEAR,
+    SUMMARY_COLUMNS,
+    compare_mid_year,
+    mid_year_summary,
+    revision_date,
+)
+from models.applications.inyear import (
+    TRACKING_COLUMNS,
+    FitCache,
+    InyearSettings,
+    SeriesInputs,
+    condition,
+    information_dates,
+    track_at,
+    tracked_as_of,
+    tracking,
+)
 
 BN = 1e9
 SNAIVE = InyearSettings(model="seasonal_naive", n_paths=20_000)
@@ -23,11 +39,20 @@ def _series() -> pd.Series:
 
 def _flash(rows: list[tuple[str, str, str, float, float, float]]) -> pd.DataFrame:
     """Nowcast rows: (ds, information, as_of, nowcast, lo_80, hi_80), values in bn."""
-    return pd.DataFrame({"unique_id": "total", "ds": pd.to_datetime([r[0] for r in rows]),
-                         "information": [r[1] for r in rows], "as_of": pd.to_datetime([r[2] for r in rows]),
-                         "nowcast": [r[3] * BN for r in rows], "lo_80": [r[4] * BN for r in rows],
-                         "hi_80": [r[5] * BN for r in rows], "actual": np.nan, "ape": np.nan},
-                        columns=["unique_id", "ds", "information", "as_of", "nowcast", "lo_80", "hi_80", "actual", "ape"])
+    return pd.DataFrame(
+        {
+            "unique_id": "total",
+            "ds": pd.to_datetime([r[0] for r in rows]),
+            "information": [r[1] for r in rows],
+            "as_of": pd.to_datetime([r[2] for r in rows]),
+            "nowcast": [r[3] * BN for r in rows],
+            "lo_80": [r[4] * BN for r in rows],
+            "hi_80": [r[5] * BN for r in rows],
+            "actual": np.nan,
+            "ape": np.nan,
+        },
+        columns=["unique_id", "ds", "information", "as_of", "nowcast", "lo_80", "hi_80", "actual", "ape"],
+    )
 
 
 def _row(inputs: SeriesInputs, as_of: str, settings: InyearSettings = SNAIVE) -> dict:
@@ -100,9 +125,13 @@ def test_a_flash_published_after_as_of_changes_nothing() -> None:
 # ------------------------------------------------------------------ information dates and the table
 def test_information_dates_of_a_year() -> None:
     y = _series()
-    flash = _flash([("2022-04-01", "d10", "2022-04-11", 50.0, 49.0, 51.0),
-                    ("2022-04-01", "d20", "2022-04-21", 50.0, 49.0, 51.0),
-                    ("2021-12-01", "d20", "2021-12-21", 50.0, 49.0, 51.0)])  # a month of 2021: not a date of 2022
+    flash = _flash(
+        [
+            ("2022-04-01", "d10", "2022-04-11", 50.0, 49.0, 51.0),
+            ("2022-04-01", "d20", "2022-04-21", 50.0, 49.0, 51.0),
+            ("2021-12-01", "d20", "2021-12-21", 50.0, 49.0, 51.0),
+        ]
+    )  # a month of 2021: not a date of 2022
     dates = information_dates(SeriesInputs("total", y, nowcasts=flash), 2022)
     months = [d for d, i in dates if i == "month"]
     assert months == list(pd.date_range("2022-01-01", periods=12, freq="MS") + pd.Timedelta(days=15))
@@ -114,8 +143,19 @@ def test_tracking_rows_and_the_schema() -> None:
     y = _series()
     rows = tracking([SeriesInputs("total", y)], [2022], SNAIVE)
     assert tuple(rows.columns) == TRACKING_COLUMNS
-    assert TRACKING_COLUMNS[:11] == ("target_year", "as_of", "information", "unique_id", "months_observed",
-                                     "forecast_usd_bn", "lo_80", "hi_80", "model", "actual_usd_bn", "ape")
+    assert TRACKING_COLUMNS[:11] == (
+        "target_year",
+        "as_of",
+        "information",
+        "unique_id",
+        "months_observed",
+        "forecast_usd_bn",
+        "lo_80",
+        "hi_80",
+        "model",
+        "actual_usd_bn",
+        "ape",
+    )
     assert list(rows["months_observed"]) == list(range(12))
     # with one fit per last confirmed month: 12 fits for 12 dates; the year converges to the actual
     assert rows["ape"].iloc[-1] < rows["ape"].iloc[0]
@@ -126,8 +166,9 @@ def test_tracking_rows_and_the_schema() -> None:
 
 def test_one_fit_per_last_confirmed_month_serves_the_flash_dates() -> None:
     y = _series()
-    flash = _flash([("2022-04-01", "d10", "2022-04-11", 50.0, 49.0, 51.0),
-                    ("2022-04-01", "d20", "2022-04-21", 50.0, 49.0, 51.0)])
+    flash = _flash(
+        [("2022-04-01", "d10", "2022-04-11", 50.0, 49.0, 51.0), ("2022-04-01", "d20", "2022-04-21", 50.0, 49.0, 51.0)]
+    )
     cache = FitCache(SNAIVE)
     inputs = SeriesInputs("total", y, nowcasts=flash)
     for as_of in ("2022-04-11", "2022-04-16", "2022-04-21"):
@@ -136,19 +177,34 @@ def test_one_fit_per_last_confirmed_month_serves_the_flash_dates() -> None:
 
 
 # ------------------------------------------------------------------ mid-year revisions
-@pytest.mark.parametrize("published, raw, date, note", [
-    ("2015-06-22", "2015-06-22", "2015-06-22", ""),
-    ("", "2024-06 (report 'Monday')", "2024-06-30",
-     "no publication day (\"2024-06 (report 'Monday')\"): the model uses the information public on 2024-06-30, "
-     "the end of the named month, the latest it could have known"),
-    (np.nan, "2017 (H1 review; date not on page)", "2017-06-30",
-     "no publication day ('2017 (H1 review; date not on page)'): a half-year review/outlook, published at mid-year; "
-     "the model uses the information public on 2017-06-30, the end of June, the latest it could have known"),
-    (np.nan, "2023 (Q1 briefing, 'Tuesday'; exact date not on page)", "2023-04-30",
-     "no publication day (\"2023 (Q1 briefing, 'Tuesday'; exact date not on page)\"): a quarter's review, out by the "
-     "end of the month after the quarter; the model uses the information public on 2023-04-30, the latest it "
-     "could have known"),
-])
+@pytest.mark.parametrize(
+    "published, raw, date, note",
+    [
+        ("2015-06-22", "2015-06-22", "2015-06-22", ""),
+        (
+            "",
+            "2024-06 (report 'Monday')",
+            "2024-06-30",
+            "no publication day (\"2024-06 (report 'Monday')\"): the model uses the information public on 2024-06-30, "
+            "the end of the named month, the latest it could have known",
+        ),
+        (
+            np.nan,
+            "2017 (H1 review; date not on page)",
+            "2017-06-30",
+            "no publication day ('2017 (H1 review; date not on page)'): a half-year review/outlook, published at mid-year; "
+            "the model uses the information public on 2017-06-30, the end of June, the latest it could have known",
+        ),
+        (
+            np.nan,
+            "2023 (Q1 briefing, 'Tuesday'; exact date not on page)",
+            "2023-04-30",
+            "no publication day (\"2023 (Q1 briefing, 'Tuesday'; exact date not on page)\"): a quarter's review, out by the "
+            "end of the month after the quarter; the model uses the information public on 2023-04-30, the latest it "
+            "could have known",
+        ),
+    ],
+)
 def test_revision_date_rules(published, raw, date, note) -> None:
     assert revision_date(published, raw) == (pd.Timestamp(date), note)
 
@@ -158,23 +214,55 @@ def test_revision_without_any_date() -> None:
 
 
 def _projections() -> pd.DataFrame:
-    base = {"institution_raw": "", "published_in_target_year": "true", "target_year": 2022,
-            "unique_id": "total", "projected_growth_pct": np.nan, "note": "in-year revision"}
-    return pd.DataFrame([
-        {**base, "institution": "KITA", "kind": "pre-year outlook", "published": "2021-11-20", "published_raw": "2021-11-20",
-         "published_in_target_year": "false", "projected_usd_bn": 560.0, "note": ""},
-        {**base, "institution": "KIET", "kind": MID_YEAR, "published": "2022-06-10", "published_raw": "2022-06-10",
-         "projected_usd_bn": 600.0},
-        {**base, "institution": "KITA", "kind": MID_YEAR, "published": "", "published_raw": "2022 (H1 review)",
-         "projected_usd_bn": 570.0},
-    ])
+    base = {
+        "institution_raw": "",
+        "published_in_target_year": "true",
+        "target_year": 2022,
+        "unique_id": "total",
+        "projected_growth_pct": np.nan,
+        "note": "in-year revision",
+    }
+    return pd.DataFrame(
+        [
+            {
+                **base,
+                "institution": "KITA",
+                "kind": "pre-year outlook",
+                "published": "2021-11-20",
+                "published_raw": "2021-11-20",
+                "published_in_target_year": "false",
+                "projected_usd_bn": 560.0,
+                "note": "",
+            },
+            {
+                **base,
+                "institution": "KIET",
+                "kind": MID_YEAR,
+                "published": "2022-06-10",
+                "published_raw": "2022-06-10",
+                "projected_usd_bn": 600.0,
+            },
+            {
+                **base,
+                "institution": "KITA",
+                "kind": MID_YEAR,
+                "published": "",
+                "published_raw": "2022 (H1 review)",
+                "projected_usd_bn": 570.0,
+            },
+        ]
+    )
 
 
 def test_mid_year_rows_use_exactly_the_information_public_on_the_revision_date() -> None:
     y = _series()
     frame = pd.DataFrame({"unique_id": "total", "ds": y.index, "y": y.to_numpy()})
-    flash = _flash([("2022-05-01", "d20", "2022-05-21", 60.0, 59.0, 61.0),    # public on June 10
-                    ("2022-06-01", "d10", "2022-06-11", 70.0, 69.0, 71.0)])   # one day too late
+    flash = _flash(
+        [
+            ("2022-05-01", "d20", "2022-05-21", 60.0, 59.0, 61.0),  # public on June 10
+            ("2022-06-01", "d10", "2022-06-11", 70.0, 69.0, 71.0),
+        ]
+    )  # one day too late
     inputs = SeriesInputs("total", y, nowcasts=flash)
     rows = tracking([inputs], [2022], SNAIVE)
     actuals = pd.DataFrame(columns=["year", "unique_id", "actual_usd_bn"])
@@ -202,7 +290,8 @@ def test_mid_year_rows_use_exactly_the_information_public_on_the_revision_date()
     assert everyone["n_years"] == 2
     assert everyone["institution_mape"] == pytest.approx((abs(600 - actual) + abs(570 - actual)) / actual * 50)
     assert everyone["model_mape"] == pytest.approx(
-        (abs(kiet["model_usd_bn"] - actual) + abs(kita["model_usd_bn"] - actual)) / actual * 50)
+        (abs(kiet["model_usd_bn"] - actual) + abs(kita["model_usd_bn"] - actual)) / actual * 50
+    )
 
 
 def test_mid_year_summary_keeps_the_earliest_revision_of_an_institution_and_year() -> None:
@@ -211,11 +300,13 @@ def test_mid_year_summary_keeps_the_earliest_revision_of_an_institution_and_year
     p = _projections()
     p.loc[2, "institution"] = "KIET"  # two KIET revisions of 2022: June 10 and (undated) June 30
     rows = tracking([SeriesInputs("total", y)], [2022], SNAIVE)
-    comp, summary = compare_mid_year(frame, p, pd.DataFrame(columns=["year", "unique_id", "actual_usd_bn"]), rows,
-                                     first_year=2022)
+    comp, summary = compare_mid_year(
+        frame, p, pd.DataFrame(columns=["year", "unique_id", "actual_usd_bn"]), rows, first_year=2022
+    )
     assert list(comp["in_summary"]) == [True, False]
-    assert comp["summary_note"].iloc[1] == (f"{MID_YEAR}: another revision of this institution for the year was "
-                                            "published earlier; that one is summarised")
+    assert comp["summary_note"].iloc[1] == (
+        f"{MID_YEAR}: another revision of this institution for the year was published earlier; that one is summarised"
+    )
     assert summary.loc[summary["institution"] == "KIET", "institution_mape"].iloc[0] == pytest.approx(18 / 582 * 100)
 
 
@@ -231,27 +322,38 @@ def test_tracked_as_of_before_the_first_date_is_none() -> None:
 
 
 def test_compare_with_institutions_replaces_only_the_mid_year_rows() -> None:
-    from models.engine import EngineSettings, ModelSpec
-    from models.institutional import compare_with_institutions
+    from models.applications.institutional import compare_with_institutions
+    from models.core.engine import EngineSettings, ModelSpec
 
     y = _series()
     frame = pd.DataFrame({"unique_id": "total", "ds": y.index, "y": y.to_numpy()})
-    settings = EngineSettings(models=(ModelSpec("seasonal_naive"), ModelSpec("naive")), min_obs_seasonal=1,
-                              max_missing_share=1.0, fallback="naive", n_paths=50, n_jobs=1, seed=0)
+    settings = EngineSettings(
+        models=(ModelSpec("seasonal_naive"), ModelSpec("naive")),
+        min_obs_seasonal=1,
+        max_missing_share=1.0,
+        fallback="naive",
+        n_paths=50,
+        n_jobs=1,
+        seed=0,
+    )
     actuals = pd.DataFrame(columns=["year", "unique_id", "actual_usd_bn"])
     kwargs = dict(info_month=10, first_year=2022, last_year=2022, target_year=2023)
     plain = compare_with_institutions(frame, _projections(), actuals, settings, **kwargs)
     rows = tracking([SeriesInputs("total", y)], [2022], SNAIVE)
     mid = compare_with_institutions(frame, _projections(), actuals, settings, tracking=rows, **kwargs)
     pre = plain.comparison["kind"] == "pre-year outlook"
-    pd.testing.assert_frame_equal(mid.comparison[mid.comparison["kind"] == "pre-year outlook"].reset_index(drop=True),
-                                  plain.comparison[pre].reset_index(drop=True))
+    pd.testing.assert_frame_equal(
+        mid.comparison[mid.comparison["kind"] == "pre-year outlook"].reset_index(drop=True),
+        plain.comparison[pre].reset_index(drop=True),
+    )
     # before: every candidate beside each revision (2 models, 3 combinations of them, the champion)
     assert (plain.comparison["kind"] == MID_YEAR).sum() == 2 * 6
     revisions = mid.comparison[mid.comparison["kind"] == MID_YEAR]
     assert list(revisions["institution"]) == ["KIET", "KITA"] and set(revisions["model"]) == {"seasonal_naive"}
     kiet = tracked_as_of(rows, "total", 2022, pd.Timestamp("2022-06-10"))
     assert revisions["model_usd_bn"].iloc[0] == pytest.approx(kiet["forecast_usd_bn"], rel=1e-12)
-    pd.testing.assert_frame_equal(mid.summary[mid.summary["section"] == "pre-year outlook"].reset_index(drop=True),
-                                  plain.summary.reset_index(drop=True))
+    pd.testing.assert_frame_equal(
+        mid.summary[mid.summary["section"] == "pre-year outlook"].reset_index(drop=True),
+        plain.summary.reset_index(drop=True),
+    )
     assert list(mid.summary.loc[mid.summary["section"] == MID_YEAR, "institution"]) == ["KIET", "KITA", "all"]

@@ -1,6 +1,7 @@
-"""Leading indicators as regressors (features/leading.py, models/leading.py): the regression
+"""Leading indicators as regressors (features/leading.py, models/families/leading.py): the regression
 recovers a known coefficient, the as-of filter keeps exactly the values public at a cutoff, and
 the backtest changes only through values public at its cutoffs (the leakage test)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -9,9 +10,9 @@ import pytest
 
 from features.indicators import available_from
 from features.leading import LeadingIndicatorError, LeadingSpec, information_date, leading_columns
-from models import registry
-from models.backtest import backtest
-from models.engine import EngineSettings, ModelSpec
+from models.core import registry
+from models.core.backtest import backtest
+from models.core.engine import EngineSettings, ModelSpec
 
 FAST = {"max_p": 1, "max_q": 1, "max_candidates": 6, "n_draws": 400}
 WSTS = "wsts_month:billings_worldwide"
@@ -21,11 +22,19 @@ FLASH = "customs_10d:total"
 def indicator_table(values: pd.Series, name: str, release: str) -> pd.DataFrame:
     """An indicator table in the shape of features.readers.read_indicators."""
     cut = "10d" if release == "flash" else "month"
-    return pd.DataFrame({
-        "indicator": name, "ds": values.index, "value": values.to_numpy(dtype=float), "unit": "USD",
-        "available_from": [pd.Timestamp(available_from(cut, f"{m:%Y-%m}", release="wsts" if release == "wsts" else "customs"))
-                           for m in values.index],
-        "source": "test"})
+    return pd.DataFrame(
+        {
+            "indicator": name,
+            "ds": values.index,
+            "value": values.to_numpy(dtype=float),
+            "unit": "USD",
+            "available_from": [
+                pd.Timestamp(available_from(cut, f"{m:%Y-%m}", release="wsts" if release == "wsts" else "customs"))
+                for m in values.index
+            ],
+            "source": "test",
+        }
+    )
 
 
 def random_walk(start: str, n: int, seed: int, level: float = 20e9) -> pd.Series:
@@ -92,16 +101,19 @@ def test_history_before_the_indicator_is_cut_and_a_gap_inside_is_refused():
     model = registry.create("arimax", {"regressor": "lead:test", "log": False, **FAST}).fit(y, X)
     assert model.describe()["fit_start"] == "2013-01"
     X.iloc[100, 0] = np.nan
-    with pytest.raises(ValueError, match=r"^arimax: regressor 'lead:test' is unknown in month 2018-05 of the history "
-                                         r"\(the history must end where the indicator is known\)$"):
+    with pytest.raises(
+        ValueError,
+        match=r"^arimax: regressor 'lead:test' is unknown in month 2018-05 of the history "
+        r"\(the history must end where the indicator is known\)$",
+    ):
         registry.create("arimax", {"regressor": "lead:test", "log": False, **FAST}).fit(y, X)
 
 
 # ------------------------------------------------------------------ as-of filtering
 def small_table() -> pd.DataFrame:
     months = pd.date_range("2023-01-01", "2024-03-01", freq="MS")
-    wsts = pd.Series(np.arange(1, len(months) + 1) * 1e9, index=months)      # 1e9 .. 15e9
-    flash = pd.Series(np.arange(1, len(months) + 1) * 100e6, index=months)   # 1e8 .. 15e8
+    wsts = pd.Series(np.arange(1, len(months) + 1) * 1e9, index=months)  # 1e9 .. 15e9
+    flash = pd.Series(np.arange(1, len(months) + 1) * 100e6, index=months)  # 1e8 .. 15e8
     return pd.concat([indicator_table(wsts, WSTS, "wsts"), indicator_table(flash, FLASH, "flash")], ignore_index=True)
 
 
@@ -112,14 +124,18 @@ def test_information_date_is_the_day_the_cutoff_month_was_confirmed():
 
 def test_columns_hold_exactly_the_values_public_on_the_information_date():
     months = pd.date_range("2023-10-01", "2024-03-01", freq="MS", name="ds")
-    cols = leading_columns(small_table(), [LeadingSpec(WSTS, lag=1), LeadingSpec(FLASH)], cutoff="2023-12-01", months=months)
+    cols = leading_columns(
+        small_table(), [LeadingSpec(WSTS, lag=1), LeadingSpec(FLASH)], cutoff="2023-12-01", months=months
+    )
     assert list(cols.columns) == ["lead:wsts_month:billings_worldwide@1", "lead:customs_10d:total"]
     # WSTS month m is public on the 15th of m+2: on 2024-01-16 through 2023-11 (the 11th value)
     np.testing.assert_array_equal(cols.iloc[:, 0].to_numpy(), [9e9, 10e9, 11e9, np.nan, np.nan, np.nan])
     # the 10-day flash of month m is public on the 11th of m: 2024-01's is known on 2024-01-16
     np.testing.assert_array_equal(cols.iloc[:, 1].to_numpy(), [10e8, 11e8, 12e8, 13e8, np.nan, np.nan])
     # one day later nothing new; a month later one more value of each
-    later = leading_columns(small_table(), [LeadingSpec(WSTS, lag=1), LeadingSpec(FLASH)], cutoff="2024-01-01", months=months)
+    later = leading_columns(
+        small_table(), [LeadingSpec(WSTS, lag=1), LeadingSpec(FLASH)], cutoff="2024-01-01", months=months
+    )
     np.testing.assert_array_equal(later.iloc[:, 0].to_numpy(), [9e9, 10e9, 11e9, 12e9, np.nan, np.nan])
     np.testing.assert_array_equal(later.iloc[:, 1].to_numpy(), [10e8, 11e8, 12e8, 13e8, 14e8, np.nan])
 
@@ -128,13 +144,19 @@ def test_an_indicator_missing_at_a_cutoff_is_a_one_line_error():
     months = pd.date_range("2023-01-01", "2024-12-01", freq="MS", name="ds")
     with pytest.raises(LeadingIndicatorError) as err:
         leading_columns(small_table(), [LeadingSpec(WSTS)], cutoff="2023-12-01", months=months)
-    assert str(err.value) == ("leading indicator 'wsts_month:billings_worldwide' (lag 0): month 2023-12, needed at cutoff "
-                              "2023-12, is not known on the information date 2024-01-16 (public only from 2024-02-15)")
+    assert str(err.value) == (
+        "leading indicator 'wsts_month:billings_worldwide' (lag 0): month 2023-12, needed at cutoff "
+        "2023-12, is not known on the information date 2024-01-16 (public only from 2024-02-15)"
+    )
     with pytest.raises(LeadingIndicatorError) as err:
         leading_columns(small_table(), [LeadingSpec(FLASH)], cutoff="2024-06-01", months=months)
-    assert str(err.value) == ("leading indicator 'customs_10d:total' (lag 0): month 2024-06, needed at cutoff 2024-06, "
-                              "is not known on the information date 2024-07-16 (no row in the table)")
-    with pytest.raises(LeadingIndicatorError, match=r"^leading indicator 'press_10d:semis' is not in the indicator table$"):
+    assert str(err.value) == (
+        "leading indicator 'customs_10d:total' (lag 0): month 2024-06, needed at cutoff 2024-06, "
+        "is not known on the information date 2024-07-16 (no row in the table)"
+    )
+    with pytest.raises(
+        LeadingIndicatorError, match=r"^leading indicator 'press_10d:semis' is not in the indicator table$"
+    ):
         leading_columns(small_table(), [LeadingSpec("press_10d:semis")], cutoff="2023-12-01", months=months)
 
 
@@ -151,8 +173,9 @@ def run(frame: pd.DataFrame, table: pd.DataFrame, cutoff: str) -> pd.DataFrame:
     spec = LeadingSpec(WSTS, lag=1)
     months = pd.date_range(frame["ds"].min(), pd.Timestamp(cutoff) + pd.DateOffset(months=12), freq="MS", name="ds")
     exog = leading_columns(table, [spec], cutoff=cutoff, months=months)
-    settings = EngineSettings(models=(ModelSpec("arimax", {"regressor": spec.column, "log": False, **FAST}),),
-                              n_jobs=1, n_paths=200)
+    settings = EngineSettings(
+        models=(ModelSpec("arimax", {"regressor": spec.column, "log": False, **FAST}),), n_jobs=1, n_paths=200
+    )
     bt = backtest(frame, settings, horizon=12, cutoffs=[cutoff], exog=exog, annual=True)
     assert (bt.fits.loc[bt.fits["model"] == "arimax", "status"] == "ok").all()
     return bt.forecasts[bt.forecasts["model"] == "arimax"].reset_index(drop=True)
@@ -167,8 +190,9 @@ def test_leakage_values_not_public_at_the_cutoff_change_nothing_a_public_one_doe
     late = future["available_from"] > information_date(cutoff)
     assert future.loc[late, "ds"].min() == pd.Timestamp("2022-12-01")
     future.loc[late, "value"] *= 3.0
-    pd.testing.assert_frame_equal(run(frame, future, cutoff)[["ds", "forecast", "lo_80", "hi_80"]],
-                                  base[["ds", "forecast", "lo_80", "hi_80"]])
+    pd.testing.assert_frame_equal(
+        run(frame, future, cutoff)[["ds", "forecast", "lo_80", "hi_80"]], base[["ds", "forecast", "lo_80", "hi_80"]]
+    )
     # shifted by one month (each month takes the next month's value, publication dates unchanged):
     # only the values public at the cutoff move the forecast, and they do
     shifted = table.copy()

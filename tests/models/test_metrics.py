@@ -1,10 +1,11 @@
 """Hand-computed values for every metric, NaN handling and the scale fallback."""
+
 import math
 
 import numpy as np
 import pytest
 
-from models.metrics import ape, coverage, mase, naive_scale, rmsse, smape
+from models.core.metrics import ape, coverage, mase, naive_scale, rmsse, smape
 
 NAN = float("nan")
 

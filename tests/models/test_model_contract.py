@@ -1,4 +1,5 @@
-"""The contract every registered model honours (see models/base.py)."""
+"""The contract every registered model honours (see models/core/base.py)."""
+
 from __future__ import annotations
 
 import pickle
@@ -7,14 +8,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models import registry
-from models.base import NotFittedError
-from models.momentum import feature_names
+from models.core import registry
+from models.core.base import NotFittedError
+from models.families.momentum import feature_names
 
 H = 12
 MARKET_COLUMNS = feature_names()
-MOMENTUM = {"coef": [[0.01, 0.9 - 0.03 * k] + [0.02, -0.01] * 3 for k in range(15)],
-            "sigma_ref": [0.03 + 0.005 * k for k in range(15)], "features": MARKET_COLUMNS}
+MOMENTUM = {
+    "coef": [[0.01, 0.9 - 0.03 * k] + [0.02, -0.01] * 3 for k in range(15)],
+    "sigma_ref": [0.03 + 0.005 * k for k in range(15)],
+    "features": MARKET_COLUMNS,
+}
 # fast settings for the slower models; everything else runs with its defaults
 FAST: dict[str, dict] = {
     "arima": {"max_p": 1, "max_q": 1, "max_candidates": 6, "working_days": True},
@@ -42,8 +46,16 @@ def weekday_frame(start: str = "2009-01-01", end: str = "2030-12-01") -> pd.Data
     # the leading-indicator columns of the arimax models (features.leading), here known in every month
     lead = 20e9 * (1 + 0.004 * np.arange(len(idx))) * (1 + 0.05 * np.cos(2 * np.pi * np.arange(len(idx)) / 12))
     market = {c: 0.3 * np.sin(2 * np.pi * np.arange(len(idx)) / (40 + i)) for i, c in enumerate(MARKET_COLUMNS)}
-    return pd.DataFrame({"working_days": wd, "lead:wsts_month:billings_worldwide@1": lead,
-                         "lead:customs_10d:total": lead / 3, "lead:test": lead, **market}, index=idx)
+    return pd.DataFrame(
+        {
+            "working_days": wd,
+            "lead:wsts_month:billings_worldwide@1": lead,
+            "lead:customs_10d:total": lead / 3,
+            "lead:test": lead,
+            **market,
+        },
+        index=idx,
+    )
 
 
 def synthetic(n: int = 120, seed: int = 7) -> pd.Series:
@@ -67,9 +79,23 @@ def fitted(X):
 
 
 def test_registry_lists_every_model():
-    assert set(MODELS) == {"seasonal_naive", "naive", "ets", "theta", "arima", "prophet", "ensemble",
-                           "arimax", "arimax_wsts", "arimax_flash", "cycle", "cycle_wsts", "cycle_blend",
-                           "chip_momentum", "chip_momentum_blend"}
+    assert set(MODELS) == {
+        "seasonal_naive",
+        "naive",
+        "ets",
+        "theta",
+        "arima",
+        "prophet",
+        "ensemble",
+        "arimax",
+        "arimax_wsts",
+        "arimax_flash",
+        "cycle",
+        "cycle_wsts",
+        "cycle_blend",
+        "chip_momentum",
+        "chip_momentum_blend",
+    }
     for name in MODELS:
         cls = registry.get(name)
         assert cls.name == name
@@ -125,8 +151,9 @@ def test_pickle_round_trip_predicts_the_same(name, fitted, X):
     model = fitted[name]
     clone = pickle.loads(pickle.dumps(model))
     pd.testing.assert_frame_equal(clone.predict(H, X), model.predict(H, X))
-    np.testing.assert_allclose(clone.sample_paths(H, 50, seed=3, X_future=X),
-                               model.sample_paths(H, 50, seed=3, X_future=X))
+    np.testing.assert_allclose(
+        clone.sample_paths(H, 50, seed=3, X_future=X), model.sample_paths(H, 50, seed=3, X_future=X)
+    )
 
 
 @pytest.mark.parametrize("name", MODELS)

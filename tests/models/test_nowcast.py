@@ -1,5 +1,6 @@
 """Nowcast from the customs flash (issue 10 part 1): the bridge, the combination, no look-ahead,
 the published schema."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -7,8 +8,15 @@ import pandas as pd
 import pytest
 
 from features.calendar import flash_working_days
-from models.nowcast import (FLASH_COLUMNS, NOWCAST_COLUMNS, NowcastSettings, actual_published, backtest, bridge_fit,
-                            flash_frame)
+from models.applications.nowcast import (
+    FLASH_COLUMNS,
+    NOWCAST_COLUMNS,
+    NowcastSettings,
+    actual_published,
+    backtest,
+    bridge_fit,
+    flash_frame,
+)
 
 FAST = NowcastSettings(model="seasonal_naive", min_train=12, model_history=24)
 
@@ -35,9 +43,18 @@ def _flash(y: pd.Series, *, scale: float = 1.05, noise: float = 0.0, seed: int =
     for info, day in (("d10", 11), ("d20", 21)):
         ratio = wd["month"].to_numpy(float) / wd[info].to_numpy(float)
         value = y[months].to_numpy() / (scale * ratio) * np.exp(rng.normal(0, noise, len(months)))
-        parts.append(pd.DataFrame({"ds": months, "information": info, "value": value,
-                                   "available_from": months + pd.Timedelta(days=day - 1),
-                                   "wd_part": wd[info].to_numpy(), "wd_month": wd["month"].to_numpy()}))
+        parts.append(
+            pd.DataFrame(
+                {
+                    "ds": months,
+                    "information": info,
+                    "value": value,
+                    "available_from": months + pd.Timedelta(days=day - 1),
+                    "wd_part": wd[info].to_numpy(),
+                    "wd_month": wd["month"].to_numpy(),
+                }
+            )
+        )
     return pd.concat(parts, ignore_index=True)[list(FLASH_COLUMNS)]
 
 
@@ -73,7 +90,9 @@ def test_exact_bridge_nowcasts_the_actual_and_weighs_out_the_model() -> None:
     # 12 earlier months are needed: d20 from 2013-01 (months 2012-01..12 public by the 21st),
     # d10 from 2013-02 (on the 11th the previous month is not confirmed yet)
     assert flash_rows.groupby("information")["ds"].min().to_dict() == {
-        "d10": pd.Timestamp("2013-02-01"), "d20": pd.Timestamp("2013-01-01")}
+        "d10": pd.Timestamp("2013-02-01"),
+        "d20": pd.Timestamp("2013-01-01"),
+    }
     assert len(flash_rows) == 35 + 36
     np.testing.assert_allclose(flash_rows["nowcast"], flash_rows["actual"], rtol=1e-9)
     assert flash_rows["ape"].max() < 1e-6
@@ -118,13 +137,15 @@ def test_a_flash_dated_after_as_of_changes_nothing() -> None:
     hit = (late["ds"] == "2014-06-01") & (late["information"] == "d20")
     late.loc[hit, "value"] *= 10  # a wild 20-day figure for June 2014, public on 2014-06-21
     after = backtest(y, late, settings=FAST)
-    assert list(before[["ds", "information", "as_of"]].itertuples(index=False)) == \
-        list(after[["ds", "information", "as_of"]].itertuples(index=False))
+    assert list(before[["ds", "information", "as_of"]].itertuples(index=False)) == list(
+        after[["ds", "information", "as_of"]].itertuples(index=False)
+    )
     changed = _changed(before, after)
     # every row made before 2014-06-21 is untouched; the June d20 row itself moves
     assert not changed[before["as_of"] < "2014-06-21"].any()
     assert set(before.loc[changed, "ds"].dt.strftime("%Y-%m") + " " + before.loc[changed, "information"]) >= {
-        "2014-06 d20"}
+        "2014-06 d20"
+    }
     assert before.loc[changed, "as_of"].min() == pd.Timestamp("2014-06-21")
 
 
@@ -145,17 +166,23 @@ def test_a_month_confirmed_after_as_of_changes_nothing() -> None:
 
 
 def test_flash_frame_from_the_indicator_table() -> None:
-    ind = pd.DataFrame({
-        "indicator": ["customs_10d:total", "customs_20d:total", "customs_month:total", "customs_10d:item:x"],
-        "ds": pd.to_datetime(["2024-02-01"] * 4),
-        "value": [14.0, 30.0, 52.0, 1.0],
-        "available_from": pd.to_datetime(["2024-02-11", "2024-02-21", "2024-03-16", "2024-02-11"]),
-    })
+    ind = pd.DataFrame(
+        {
+            "indicator": ["customs_10d:total", "customs_20d:total", "customs_month:total", "customs_10d:item:x"],
+            "ds": pd.to_datetime(["2024-02-01"] * 4),
+            "value": [14.0, 30.0, 52.0, 1.0],
+            "available_from": pd.to_datetime(["2024-02-11", "2024-02-21", "2024-03-16", "2024-02-11"]),
+        }
+    )
     flash, published = flash_frame(ind, flash_working_days("2024-02", "2024-02"))
     assert flash.to_dict("list") == {
-        "ds": [pd.Timestamp("2024-02-01")] * 2, "information": ["d10", "d20"], "value": [14.0, 30.0],
+        "ds": [pd.Timestamp("2024-02-01")] * 2,
+        "information": ["d10", "d20"],
+        "value": [14.0, 30.0],
         "available_from": [pd.Timestamp("2024-02-11"), pd.Timestamp("2024-02-21")],
-        "wd_part": [6, 12], "wd_month": [19, 19]}
+        "wd_part": [6, 12],
+        "wd_month": [19, 19],
+    }
     assert published.to_dict() == {pd.Timestamp("2024-02-01"): pd.Timestamp("2024-03-16")}
     with pytest.raises(ValueError, match="^nowcast: no working days for total d10 month 2024-02$"):
         flash_frame(ind, flash_working_days("2024-03", "2024-03"))
@@ -171,8 +198,7 @@ def test_published_schema_is_the_column_constant() -> None:
 
     schema = SCHEMAS["nowcast.csv"]
     assert schema.columns == NOWCAST_COLUMNS
-    assert NOWCAST_COLUMNS == ("unique_id", "ds", "information", "as_of", "nowcast", "lo_80", "hi_80", "actual",
-                               "ape")
+    assert NOWCAST_COLUMNS == ("unique_id", "ds", "information", "as_of", "nowcast", "lo_80", "hi_80", "actual", "ape")
     y = _series(noise=0.03)
     rows = backtest(y, _flash(y), settings=FAST)
     assert list(schema.format(rows).columns) == list(NOWCAST_COLUMNS)
@@ -198,11 +224,15 @@ def test_pipeline_step_nowcasts_the_embedded_flash(tmp_path) -> None:
     assert counts.to_dict("index") == {
         "d10": {"min": pd.Timestamp("2017-02-01"), "max": pd.Timestamp("2018-12-01"), "count": 23},
         "d20": {"min": pd.Timestamp("2017-01-01"), "max": pd.Timestamp("2018-12-01"), "count": 24},
-        "none": {"min": pd.Timestamp("2016-01-01"), "max": pd.Timestamp("2018-12-01"), "count": 36}}
+        "none": {"min": pd.Timestamp("2016-01-01"), "max": pd.Timestamp("2018-12-01"), "count": 36},
+    }
     jan = rows[rows["ds"] == "2018-01-01"].set_index("information")
     # as_of: the flash's publication day; none: the day December 2017 was confirmed (customs file)
-    assert jan["as_of"].dt.strftime("%Y-%m-%d").to_dict() == {"d10": "2018-01-11", "d20": "2018-01-21",
-                                                               "none": "2018-01-16"}
+    assert jan["as_of"].dt.strftime("%Y-%m-%d").to_dict() == {
+        "d10": "2018-01-11",
+        "d20": "2018-01-21",
+        "none": "2018-01-16",
+    }
     assert (rows["ape"] == (rows["nowcast"] - rows["actual"]).abs() / rows["actual"] * 100).all()
     mape = rows[rows["ds"] >= "2017-02-01"].groupby("information")["ape"].mean()
     assert mape["d20"] < mape["d10"] < mape["none"]

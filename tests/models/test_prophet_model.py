@@ -1,12 +1,13 @@
 """Prophet wrapper: one fit, both intervals from the same draws, seeds, gaps, regressor."""
+
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from models import registry
-from models.base import ModelInputError
+from models.core import registry
+from models.core.base import ModelInputError
 
 
 def series(n: int = 72, seed: int = 2) -> pd.Series:
@@ -61,13 +62,18 @@ def test_working_days_regressor_is_used_and_required():
     model = registry.create("prophet", {"n_samples": 100, "working_days": True}).fit(y, X)
     assert "working_days" in model.model_.extra_regressors
     assert model.describe()["working_days"] is True
-    with pytest.raises(ModelInputError, match=r"^prophet: fitted with the working-day regressor; predict needs X with a 'working_days' column$"):
+    with pytest.raises(
+        ModelInputError,
+        match=r"^prophet: fitted with the working-day regressor; predict needs X with a 'working_days' column$",
+    ):
         model.predict(3)
     assert np.isfinite(model.predict(3, X).to_numpy()).all()
 
 
 def test_bad_seasonality_mode_is_refused():
-    with pytest.raises(ModelInputError, match=r"^prophet: seasonality_mode must be 'additive' or 'multiplicative'; got 'log'$"):
+    with pytest.raises(
+        ModelInputError, match=r"^prophet: seasonality_mode must be 'additive' or 'multiplicative'; got 'log'$"
+    ):
         registry.create("prophet", {"seasonality_mode": "log"})
 
 
@@ -83,7 +89,9 @@ def test_intervals_are_widened_by_the_scale_measured_on_a_holdout_year():
 
     head, holdout = y.iloc[:-12], y.iloc[-12:]
     probe = registry.create("prophet", {"n_samples": 500, "calibrate": False}).fit(head).predict(12)
-    ratio = np.abs(holdout.to_numpy() - probe["forecast"].to_numpy()) / ((probe["hi_80"] - probe["lo_80"]).to_numpy() / 2)
+    ratio = np.abs(holdout.to_numpy() - probe["forecast"].to_numpy()) / (
+        (probe["hi_80"] - probe["lo_80"]).to_numpy() / 2
+    )
     expected = float(np.clip(np.quantile(ratio, 0.8), 1.0, 5.0))
     assert expected > 1.0
     assert calibrated.interval_scale_ == pytest.approx(expected)
@@ -109,13 +117,15 @@ def test_annual_draws_carry_the_residual_autocorrelation():
     about twice what independent monthly noise at the same sigma gives."""
     from scipy.stats import norm
 
-    from models.annual import annual_totals, ar1_paths
+    from models.core.annual import annual_totals, ar1_paths
 
     n = 120
     t = np.arange(n)
     e = ar1_paths(1, n, 0.8, 0.05, np.random.default_rng(5))[0]
-    y = pd.Series(1e9 * (1 + 0.005 * t) * (1 + 0.1 * np.sin(2 * np.pi * t / 12)) * (1 + e),
-                  index=pd.date_range("2010-01-01", periods=n, freq="MS", name="ds"))
+    y = pd.Series(
+        1e9 * (1 + 0.005 * t) * (1 + 0.1 * np.sin(2 * np.pi * t / 12)) * (1 + e),
+        index=pd.date_range("2010-01-01", periods=n, freq="MS", name="ds"),
+    )
     model = registry.create("prophet", {"calibrate": False}).fit(y)
     phi, sigma = model.residual_ar1_
     assert 0.6 < phi < 0.85
@@ -124,7 +134,7 @@ def test_annual_draws_carry_the_residual_autocorrelation():
     totals = annual_totals(y, fc.index, model.sample_paths(12, 4000, seed=1), 2020, point=fc["forecast"].to_numpy())
     w = fc["forecast"].to_numpy()
     lags = np.abs(np.subtract.outer(np.arange(12), np.arange(12)))
-    ar1_sd = float(np.sqrt(w @ (sigma ** 2 * phi ** lags) @ w))
+    ar1_sd = float(np.sqrt(w @ (sigma**2 * phi**lags) @ w))
     iid_sd = float(sigma * np.sqrt(w @ w))
     width = totals["hi_80"] - totals["lo_80"]
     assert width == pytest.approx(2 * norm.ppf(0.9) * ar1_sd, rel=0.08)

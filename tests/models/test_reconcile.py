@@ -1,6 +1,7 @@
-"""Reconciliation over two partitions of one total (models/reconcile.py): hand-computed
+"""Reconciliation over two partitions of one total (models/selection/reconcile.py): hand-computed
 projections, the shrinkage covariance, coherent paths, the hierarchy checks, the backtest's
 ``mint`` rows and the published champion tables of a small hierarchy."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -8,30 +9,57 @@ import pandas as pd
 import pytest
 
 from exportcast.errors import ExportcastError
-from models.reconcile import (RECONCILED, Hierarchy, HierarchyError, covariance, hierarchy_from_table, projection, reconcile,
-                              reconcile_forecasts, reconcile_paths)
+from models.selection.reconcile import (
+    RECONCILED,
+    Hierarchy,
+    HierarchyError,
+    covariance,
+    hierarchy_from_table,
+    projection,
+    reconcile,
+    reconcile_forecasts,
+    reconcile_paths,
+)
 
 MONTHS = pd.date_range("2026-01-01", periods=2, freq="MS")
 
 
 def _two_partitions() -> Hierarchy:
-    return hierarchy_from_table(pd.DataFrame({
-        "unique_id": ["total", "a", "b", "c", "d"],
-        "hierarchy": ["total", "item", "item", "destination", "destination"],
-        "parent": ["", "total", "total", "total", "total"]}))
+    return hierarchy_from_table(
+        pd.DataFrame(
+            {
+                "unique_id": ["total", "a", "b", "c", "d"],
+                "hierarchy": ["total", "item", "item", "destination", "destination"],
+                "parent": ["", "total", "total", "total", "total"],
+            }
+        )
+    )
 
 
 def _one_partition() -> Hierarchy:
-    return hierarchy_from_table(pd.DataFrame({"unique_id": ["total", "a", "b"], "hierarchy": ["total", "item", "item"],
-                                              "parent": ["", "total", "total"]}))
+    return hierarchy_from_table(
+        pd.DataFrame(
+            {"unique_id": ["total", "a", "b"], "hierarchy": ["total", "item", "item"], "parent": ["", "total", "total"]}
+        )
+    )
 
 
 def _base(values: dict[str, list[float]]) -> pd.DataFrame:
     rows = []
     for uid, v in values.items():
         for ds, x in zip(MONTHS, v):
-            rows.append({"unique_id": uid, "ds": ds, "model": "ets", "forecast": x, "lo_80": x - 1, "hi_80": x + 1,
-                         "lo_95": x - 2, "hi_95": x + 2})
+            rows.append(
+                {
+                    "unique_id": uid,
+                    "ds": ds,
+                    "model": "ets",
+                    "forecast": x,
+                    "lo_80": x - 1,
+                    "hi_80": x + 1,
+                    "lo_95": x - 2,
+                    "hi_95": x + 2,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -89,9 +117,13 @@ def test_shrinkage_covariance_at_its_two_ends() -> None:
     W, lam = covariance(np.column_stack([r, [1.0, 1.0, -1.0, -1.0]]), "mint_shrink")
     assert lam == 1.0
     assert W.ravel().tolist() == pytest.approx([4 / 3, 0.0, 0.0, 4 / 3])
-    assert covariance(np.column_stack([r, 2 * r]), "wls_var")[0].ravel().tolist() == pytest.approx([4 / 3, 0, 0, 16 / 3])
+    assert covariance(np.column_stack([r, 2 * r]), "wls_var")[0].ravel().tolist() == pytest.approx(
+        [4 / 3, 0, 0, 16 / 3]
+    )
     assert covariance(np.zeros((1, 2)), "mint_shrink")[0].tolist() == [[1.0, 0.0], [0.0, 1.0]]  # < 2 rows: ols
-    with pytest.raises(ValueError, match=r"^reconciliation covariance must be one of mint_shrink, wls_var, ols; got 'x'$"):
+    with pytest.raises(
+        ValueError, match=r"^reconciliation covariance must be one of mint_shrink, wls_var, ols; got 'x'$"
+    ):
         covariance(r[:, None], "x")
 
 
@@ -101,8 +133,13 @@ def test_paths_are_reconciled_path_by_path_and_centred_on_the_point() -> None:
     residuals = rng.standard_normal((30, 5)) * [5, 1, 2, 3, 1]
     rec = reconcile(h, residuals=residuals, method="mint_shrink")
     assert 0.0 <= rec.shrinkage <= 1.0 and rec.n_residuals == 30
-    point = {"total": np.array([10.0, 11.0]), "a": np.array([4.0, 4.0]), "b": np.array([3.0, 5.0]),
-             "c": np.array([5.0, 5.0]), "d": np.array([6.0, 7.0])}
+    point = {
+        "total": np.array([10.0, 11.0]),
+        "a": np.array([4.0, 4.0]),
+        "b": np.array([3.0, 5.0]),
+        "c": np.array([5.0, 5.0]),
+        "d": np.array([6.0, 7.0]),
+    }
     paths = {uid: p + rng.standard_normal((500, 2)) for uid, p in point.items()}
     out = reconcile_paths(paths, rec, point=point)
     assert np.abs(out["total"] - out["a"] - out["b"]).max() < 1e-9
@@ -124,9 +161,13 @@ def _history(last: dict[str, str] | None = None, broken: bool = False) -> dict[s
 
 
 def _table() -> pd.DataFrame:
-    return pd.DataFrame({"unique_id": ["total", "a", "b", "c", "d", "x"],
-                         "hierarchy": ["total", "item", "item", "destination", "destination", "item"],
-                         "parent": ["", "total", "total", "total", "total", ""]})
+    return pd.DataFrame(
+        {
+            "unique_id": ["total", "a", "b", "c", "d", "x"],
+            "hierarchy": ["total", "item", "item", "destination", "destination", "item"],
+            "parent": ["", "total", "total", "total", "total", ""],
+        }
+    )
 
 
 def test_a_coherent_history_passes() -> None:
@@ -137,26 +178,36 @@ def test_a_coherent_history_passes() -> None:
 def test_a_parent_not_in_the_data_is_one_line_naming_it() -> None:
     table = _table().assign(parent=["", "totl", "totl", "total", "total", ""])
     assert issubclass(HierarchyError, ExportcastError)  # the CLI prints it as one line, exit 2
-    with pytest.raises(HierarchyError, match=r"^hierarchy: parent 'totl' of the item series \(a, \.\.\.\) is not in the data$"):
+    with pytest.raises(
+        HierarchyError, match=r"^hierarchy: parent 'totl' of the item series \(a, \.\.\.\) is not in the data$"
+    ):
         hierarchy_from_table(table, _history())
 
 
 def test_a_child_not_in_the_data_is_one_line_naming_it() -> None:
     history = _history()
     del history["d"]
-    with pytest.raises(ValueError, match=r"^hierarchy: series 'd' \(destination child of 'total'\) is not in the data$"):
+    with pytest.raises(
+        ValueError, match=r"^hierarchy: series 'd' \(destination child of 'total'\) is not in the data$"
+    ):
         hierarchy_from_table(_table(), history)
 
 
 def test_a_child_ending_in_another_month_is_one_line_naming_it() -> None:
-    with pytest.raises(ValueError, match=r"^hierarchy: series 'b' ends 2025-11, its parent 'total' ends 2025-12: "
-                                         r"every series of the hierarchy must end in the same month$"):
+    with pytest.raises(
+        ValueError,
+        match=r"^hierarchy: series 'b' ends 2025-11, its parent 'total' ends 2025-12: "
+        r"every series of the hierarchy must end in the same month$",
+    ):
         hierarchy_from_table(_table(), _history(last={"b": "2025-11-01"}))
 
 
 def test_a_history_that_does_not_add_up_is_one_line_naming_the_parent() -> None:
-    with pytest.raises(ValueError, match=r"^hierarchy: 'total' differs from the sum of its destination children by "
-                                         r"\d+\.\d\d% in 2023-\d\d \(tolerance 0\.1%\): a child is missing or mislabelled$"):
+    with pytest.raises(
+        ValueError,
+        match=r"^hierarchy: 'total' differs from the sum of its destination children by "
+        r"\d+\.\d\d% in 2023-\d\d \(tolerance 0\.1%\): a child is missing or mislabelled$",
+    ):
         hierarchy_from_table(_table(), _history(broken=True))
 
 
@@ -164,9 +215,12 @@ def test_base_forecasts_over_different_months_are_refused() -> None:
     rec = reconcile(_one_partition(), method="ols", keep=())
     base = _base({"total": [10, 20], "a": [4, 12], "b": [3, 6]})
     base = base[~((base["unique_id"] == "b") & (base["ds"] == MONTHS[1]))]
-    with pytest.raises(ValueError, match=r"^reconcile: series 'b' is forecast for 1 month\(s\) \(2026-01\.\.2026-01\), "
-                                         r"series 'total' for 2 \(2026-01\.\.2026-02\): every series of the hierarchy "
-                                         r"must be forecast for the same months$"):
+    with pytest.raises(
+        ValueError,
+        match=r"^reconcile: series 'b' is forecast for 1 month\(s\) \(2026-01\.\.2026-01\), "
+        r"series 'total' for 2 \(2026-01\.\.2026-02\): every series of the hierarchy "
+        r"must be forecast for the same months$",
+    ):
         reconcile_forecasts(base, rec)
 
 
@@ -191,8 +245,8 @@ def _small_table() -> pd.DataFrame:
 
 @pytest.mark.slow
 def test_backtest_scores_the_reconciled_champions_at_every_cutoff() -> None:
-    from models.backtest import backtest
-    from models.engine import EngineSettings, frame_to_series
+    from models.core.backtest import backtest
+    from models.core.engine import EngineSettings, frame_to_series
 
     frame = small_frame()
     h = hierarchy_from_table(_small_table(), frame_to_series(frame))
@@ -219,9 +273,9 @@ def test_backtest_scores_the_reconciled_champions_at_every_cutoff() -> None:
 def test_published_champion_tables_of_a_small_hierarchy_are_coherent(tmp_path) -> None:
     from flows import jobs
     from flows.pipeline import reconcile_step
-    from flows.results import FORECAST_ANNUAL, FORECAST_MONTHLY, RunRecord, SCHEMAS, assemble, csv_bytes
+    from flows.results import FORECAST_ANNUAL, FORECAST_MONTHLY, SCHEMAS, RunRecord, assemble, csv_bytes
     from flows.settings import load_settings
-    from models.engine import frame_to_series
+    from models.core.engine import frame_to_series
     from tests.flows.conftest import write_config
 
     frame = small_frame()
@@ -248,13 +302,15 @@ def test_published_champion_tables_of_a_small_hierarchy_are_coherent(tmp_path) -
             rows = table[[models[u] == m for u, m in zip(table["unique_id"], table["model"])]]
         wide = rows.pivot(index=key, columns="unique_id", values="forecast")
         assert list(wide.columns) == ["a", "b", "c", "d", "total"] and len(wide) > 0
-        return [*(abs(wide["total"] - wide["a"] - wide["b"]) / wide["total"]),
-                *(abs(wide["total"] - wide["c"] - wide["d"]) / wide["total"])]
+        return [
+            *(abs(wide["total"] - wide["a"] - wide["b"]) / wide["total"]),
+            *(abs(wide["total"] - wide["c"] - wide["d"]) / wide["total"]),
+        ]
 
     assert len(monthly[monthly["is_champion"]]) == 5 * 12
     assert set(monthly.loc[monthly["is_champion"], "model"]) == {RECONCILED}
-    assert max(gaps(monthly, "ds")) <= 1e-3           # every month, both partitions, within 0.1%
-    assert max(gaps(annual, "year")) <= 1e-3          # and the annual totals
+    assert max(gaps(monthly, "ds")) <= 1e-3  # every month, both partitions, within 0.1%
+    assert max(gaps(annual, "year")) <= 1e-3  # and the annual totals
     # the total is kept: its reconciled months are its base champion's
     total = monthly[monthly["unique_id"] == "total"]
     kept = total[total["is_champion"]]["forecast"].to_numpy()
@@ -263,10 +319,16 @@ def test_published_champion_tables_of_a_small_hierarchy_are_coherent(tmp_path) -
     assert max(gaps(monthly, "ds", models=base_champion)) > 1e-3
     # annual bounds from the reconciled paths: ordered around the point
     champ = annual[annual["is_champion"]]
-    assert ((champ["lo_95"] <= champ["lo_80"]) & (champ["lo_80"] <= champ["forecast"])
-            & (champ["forecast"] <= champ["hi_80"]) & (champ["hi_80"] <= champ["hi_95"])).all()
+    assert (
+        (champ["lo_95"] <= champ["lo_80"])
+        & (champ["lo_80"] <= champ["forecast"])
+        & (champ["forecast"] <= champ["hi_80"])
+        & (champ["hi_80"] <= champ["hi_95"])
+    ).all()
     champions = results.tables["champions.csv"].set_index("unique_id")
-    assert champions.loc["a", "reason"].startswith(f"reconciled over the hierarchy (base champion {base_champion['a']}: ")
+    assert champions.loc["a", "reason"].startswith(
+        f"reconciled over the hierarchy (base champion {base_champion['a']}: "
+    )
     assert (results.tables["model_fits.csv"]["model"] == RECONCILED).sum() == 5
 
 
@@ -286,17 +348,19 @@ def test_a_small_childs_bounds_stay_at_or_above_zero_and_its_points_are_unchange
     """The total's wide paths minus the sum of the children's are spread over the children: the
     small child's reconciled paths go below zero; its published bounds are floored at zero while
     its reconciled point (the coherent mean) is not taken from the paths."""
-    from models.reconcile import reconcile_published
+    from models.selection.reconcile import reconcile_published
 
     rng = np.random.default_rng(0)
     a = 100 + rng.normal(0, 5, 36)
     b = 3 + np.abs(rng.normal(0, 3, 36))
     centres = {"total": 104.0, "a": 100.0, "b": 3.0}
     history, h, forecasts, fits = _published_case(a, b, centres, "ets")
-    fitted = {(u, "ets"): _PathStub(c, 40.0 if u == "total" else 1.0, history["a"].index[-1], 36)
-              for u, c in centres.items()}
-    out, _, _, _, rec = reconcile_published(forecasts, None, fits, fitted, {u: "ets" for u in centres}, history, h,
-                                            n_paths=500, seed=0, year=None)
+    fitted = {
+        (u, "ets"): _PathStub(c, 40.0 if u == "total" else 1.0, history["a"].index[-1], 36) for u, c in centres.items()
+    }
+    out, _, _, _, rec = reconcile_published(
+        forecasts, None, fits, fitted, {u: "ets" for u in centres}, history, h, n_paths=500, seed=0, year=None
+    )
     raw = reconcile_paths({u: fitted[(u, "ets")].sample_paths(12, 500, 0) for u in centres}, rec)
     assert (np.quantile(raw["b"], 0.025, axis=0) < 0).all()  # unfloored, the small child's 95% bound is negative
     mint = out[out["model"] == RECONCILED].set_index(["unique_id", "ds"])
@@ -313,17 +377,43 @@ def _published_case(a: np.ndarray, b: np.ndarray, centres: dict[str, float], mod
     ds = pd.date_range("2022-01-01", periods=len(a), freq="MS")
     history = {"total": pd.Series(a + b, index=ds), "a": pd.Series(a, index=ds), "b": pd.Series(b, index=ds)}
     fidx = pd.date_range("2025-01-01", periods=12, freq="MS")
-    forecasts = pd.concat([pd.DataFrame({"unique_id": u, "ds": fidx, "model": model, "forecast": c, "lo_80": c - 1,
-                                         "hi_80": c + 1, "lo_95": c - 2, "hi_95": c + 2}) for u, c in centres.items()],
-                          ignore_index=True)
-    fits = pd.DataFrame({"unique_id": list(centres), "model": model, "model_used": model, "status": "ok", "reason": "",
-                         "error": "", "n_obs": len(a), "description": "{}"})
+    forecasts = pd.concat(
+        [
+            pd.DataFrame(
+                {
+                    "unique_id": u,
+                    "ds": fidx,
+                    "model": model,
+                    "forecast": c,
+                    "lo_80": c - 1,
+                    "hi_80": c + 1,
+                    "lo_95": c - 2,
+                    "hi_95": c + 2,
+                }
+            )
+            for u, c in centres.items()
+        ],
+        ignore_index=True,
+    )
+    fits = pd.DataFrame(
+        {
+            "unique_id": list(centres),
+            "model": model,
+            "model_used": model,
+            "status": "ok",
+            "reason": "",
+            "error": "",
+            "n_obs": len(a),
+            "description": "{}",
+        }
+    )
     return history, hierarchy_from_table(_one_partition_table(), history), forecasts, fits
 
 
 def _one_partition_table() -> pd.DataFrame:
-    return pd.DataFrame({"unique_id": ["total", "a", "b"], "hierarchy": ["total", "item", "item"],
-                         "parent": ["", "total", "total"]})
+    return pd.DataFrame(
+        {"unique_id": ["total", "a", "b"], "hierarchy": ["total", "item", "item"], "parent": ["", "total", "total"]}
+    )
 
 
 # ---------------------------------------------------------------- joint paths: empirical copula
@@ -332,16 +422,18 @@ def _spearman(x: np.ndarray, y: np.ndarray) -> float:
 
 
 def test_copula_order_permutes_whole_paths_by_the_ranks_of_the_residuals() -> None:
-    from models.reconcile import copula_order
+    from models.selection.reconcile import copula_order
 
     rng = np.random.default_rng(1)
     paths = {u: rng.normal(size=(400, 6)) for u in ("x", "y", "z")}
     months = np.arange(50.0)
-    residuals = np.column_stack([months, 2 * months + 1, -months])   # y with x, z against x
+    residuals = np.column_stack([months, 2 * months + 1, -months])  # y with x, z against x
     out = copula_order(paths, residuals, ["x", "y", "z"], np.random.default_rng(0))
     for u in paths:  # every series keeps exactly its own paths, whole (rows permuted, never mixed)
         assert out[u].shape == (400, 6)
-        assert np.array_equal(np.sort(out[u].view([("", float)] * 6), axis=0), np.sort(paths[u].view([("", float)] * 6), axis=0))
+        assert np.array_equal(
+            np.sort(out[u].view([("", float)] * 6), axis=0), np.sort(paths[u].view([("", float)] * 6), axis=0)
+        )
     sums = {u: out[u].sum(axis=1) for u in out}
     # 400 draws of 50 months: ties inside a month are broken at random, so about 1 - 1/50^2 of the order is fixed
     assert _spearman(sums["x"], sums["y"]) > 0.95
@@ -351,7 +443,7 @@ def test_copula_order_permutes_whole_paths_by_the_ranks_of_the_residuals() -> No
 
 
 def test_copula_order_without_two_complete_residual_months_changes_nothing() -> None:
-    from models.reconcile import copula_order
+    from models.selection.reconcile import copula_order
 
     paths = {"x": np.arange(12.0).reshape(4, 3), "y": -np.arange(12.0).reshape(4, 3)}
     residuals = np.array([[1.0, np.nan], [2.0, 3.0]])
@@ -373,7 +465,7 @@ def test_published_children_keep_their_own_range_when_the_residuals_move_togethe
     """total = a + b and their residuals move together. The reconciled child's 80% range stays
     about its base width with the copula ordering. Paired at random (independent draws),
     the projection adds the total's sampling noise to the child and widens its range."""
-    from models.reconcile import reconcile_published
+    from models.selection.reconcile import reconcile_published
 
     rng = np.random.default_rng(3)
     ds = pd.date_range("2020-01-01", periods=60, freq="MS")
@@ -386,21 +478,49 @@ def test_published_children_keep_their_own_range_when_the_residuals_move_togethe
     # the total's range is the sum of its children's: comonotone children add up to it; paired at
     # random, a = a + (T - a - b) / 2 has sd sqrt(25 + 25 + 100) / 2 = 6.1, not 5
     centres, sds = {"total": 100.0, "a": 50.0, "b": 50.0}, {"total": 10.0, "a": 5.0, "b": 5.0}
-    forecasts = pd.concat([pd.DataFrame({"unique_id": u, "ds": fidx, "model": "ets", "forecast": c, "lo_80": c - 1,
-                                         "hi_80": c + 1, "lo_95": c - 2, "hi_95": c + 2}) for u, c in centres.items()],
-                          ignore_index=True)
-    fits = pd.DataFrame({"unique_id": list(centres), "model": "ets", "model_used": "ets", "status": "ok", "reason": "",
-                         "error": "", "n_obs": 60, "description": "{}"})
+    forecasts = pd.concat(
+        [
+            pd.DataFrame(
+                {
+                    "unique_id": u,
+                    "ds": fidx,
+                    "model": "ets",
+                    "forecast": c,
+                    "lo_80": c - 1,
+                    "hi_80": c + 1,
+                    "lo_95": c - 2,
+                    "hi_95": c + 2,
+                }
+            )
+            for u, c in centres.items()
+        ],
+        ignore_index=True,
+    )
+    fits = pd.DataFrame(
+        {
+            "unique_id": list(centres),
+            "model": "ets",
+            "model_used": "ets",
+            "status": "ok",
+            "reason": "",
+            "error": "",
+            "n_obs": 60,
+            "description": "{}",
+        }
+    )
     fitted = {(u, "ets"): _LevelStub(c, sds[u], ds[-1], 60) for u, c in centres.items()}
-    out, _, _, _, rec = reconcile_published(forecasts, None, fits, fitted, {u: "ets" for u in centres}, history, h,
-                                            n_paths=2000, seed=0, year=None)
+    out, _, _, _, rec = reconcile_published(
+        forecasts, None, fits, fitted, {u: "ets" for u in centres}, history, h, n_paths=2000, seed=0, year=None
+    )
     mint = out[out["model"] == RECONCILED].set_index(["unique_id", "ds"])
     width = float((mint.loc["a", "hi_80"] - mint.loc["a", "lo_80"]).mean())
     base_width = 2 * 1.2816 * sds["a"]
     independent = reconcile_paths({u: fitted[(u, "ets")].sample_paths(12, 2000, s) for s, u in enumerate(centres)}, rec)
-    independent_width = float(np.mean(np.quantile(independent["a"], 0.9, axis=0) - np.quantile(independent["a"], 0.1, axis=0)))
-    assert independent_width > 1.15 * base_width     # random pairing: the total's noise lands on the child
-    assert width < 1.1 * base_width                  # copula pairing: about its own range
+    independent_width = float(
+        np.mean(np.quantile(independent["a"], 0.9, axis=0) - np.quantile(independent["a"], 0.1, axis=0))
+    )
+    assert independent_width > 1.15 * base_width  # random pairing: the total's noise lands on the child
+    assert width < 1.1 * base_width  # copula pairing: about its own range
     assert width < 0.85 * independent_width
 
 
@@ -421,14 +541,16 @@ def test_a_leading_champion_draws_its_paths_with_its_own_columns() -> None:
     """The published reconciliation hands a series its own regressor columns (``own_exog``, as
     the engine did): the total's leading champion draws from its indicator (120 in the first
     month, public; unknown after); without them it cannot draw at all."""
-    from models.reconcile import reconcile_published
+    from models.selection.reconcile import reconcile_published
 
     rng = np.random.default_rng(1)
     a, b = 100 + rng.normal(0, 5, 36), 10 + rng.normal(0, 1, 36)
     centres = {"total": 110.0, "a": 100.0, "b": 10.0}
     history, h, forecasts, fits = _published_case(a, b, centres, "m")
-    fitted = {(u, "m"): (_LeadingStub if u == "total" else _PathStub)(c, 0.0, history["a"].index[-1], 36)
-              for u, c in centres.items()}
+    fitted = {
+        (u, "m"): (_LeadingStub if u == "total" else _PathStub)(c, 0.0, history["a"].index[-1], 36)
+        for u, c in centres.items()
+    }
     fidx = pd.date_range("2025-01-01", periods=12, freq="MS")
     own = {"total": pd.DataFrame({"lead:x": [120.0] + [np.nan] * 11}, index=fidx)}
     args = (forecasts, None, fits, fitted, {u: "m" for u in centres}, history, h)

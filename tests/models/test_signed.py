@@ -1,13 +1,13 @@
 """Signed series (issue 19, item 3) and the plausibility limit on outputs (item 4): additive forms,
 no clip at zero, models that need positive values step aside, model_fits.reason says which."""
+
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import pytest
 
-from models import registry
-from models.engine import EngineSettings, ModelSpec, fit_series, plausibility_scale
+from models.core import registry
+from models.core.engine import EngineSettings, ModelSpec, fit_series, plausibility_scale
 from tests.models.toys import ToyNaive
 
 
@@ -48,8 +48,11 @@ def test_the_engine_records_which_models_switched_and_which_stepped_aside():
         "seasonal_naive": ("ok", "signed series: seasonal_naive unchanged (already additive), no clip at zero"),
         "ets": ("ok", "signed series: ets with additive error and seasonality, no clip at zero"),
         "theta": ("ok", "signed series: theta with additive deseasonalisation, no clip at zero"),
-        "cycle": ("fallback", "signed series: cycle steps aside (it works on the 12-month log growth of a positive "
-                              "series); used seasonal_naive"),
+        "cycle": (
+            "fallback",
+            "signed series: cycle steps aside (it works on the 12-month log growth of a positive "
+            "series); used seasonal_naive",
+        ),
     }
     assert (out.forecasts[["forecast", "lo_95", "hi_95"]] < 0).all().all()  # a negative history, negative forecasts
 
@@ -67,8 +70,10 @@ def test_a_forecast_beyond_the_plausibility_limit_falls_back():
     settings = EngineSettings(models=(ModelSpec("boom"),), fallback="naive", n_jobs=1, plausibility_factor=1e6)
     row = next(r for r in fit_series("a", y, settings, h=3, factory=factory).fits if r["model"] == "boom")
     assert row["status"] == "fallback" and row["model_used"] == "seasonal_naive"
-    assert row["error"] == ("boom: ValueError: boom forecast or bound for 2024-03 reaches 2.6e+10, more than 1e+06 "
-                            "times the series' median absolute value 12.5 (data.plausibility_factor)")
+    assert row["error"] == (
+        "boom: ValueError: boom forecast or bound for 2024-03 reaches 2.6e+10, more than 1e+06 "
+        "times the series' median absolute value 12.5 (data.plausibility_factor)"
+    )
     assert plausibility_scale(y.to_numpy()) == 12.5
 
 

@@ -1,8 +1,9 @@
 """Toy forecasters whose forecasts and bounds are computable by hand (shared by the engine and
 backtest tests; imported as a sibling module, like pytest does for test files)."""
+
 import numpy as np
 
-from models.base import Forecaster
+from models.core.base import Forecaster
 
 
 def _bounds(f: np.ndarray, width: float) -> dict[str, np.ndarray]:
@@ -11,6 +12,7 @@ def _bounds(f: np.ndarray, width: float) -> dict[str, np.ndarray]:
 
 class ToyNaive(Forecaster):
     """Last observed value; bounds +-1 / +-2; paths = forecast + one common N(0,1) draw per path."""
+
     name = "naive"
 
     def _fit(self, y, X):
@@ -25,6 +27,7 @@ class ToyNaive(Forecaster):
 
 class ToySeasonalNaive(Forecaster):
     """Value of the same month one year before the forecast (last 12 months repeated)."""
+
     name = "seasonal_naive"
     min_obs = 12
 
@@ -40,6 +43,7 @@ class ToySeasonalNaive(Forecaster):
 
 class ToyMean(Forecaster):
     """Mean of the observed history; paths all equal to it (zero noise)."""
+
     name = "mean"
 
     def _fit(self, y, X):

@@ -31,9 +31,9 @@ at a third of the reference's growth months), then ``AutoReg`` OLS. At least ``m
 **Forecast.** ``log y_{T+k} = log y_{T+k-12} + g_{T+k}``: the future log levels are the last
 year's logs plus a linear function of the future shocks (the AR's psi weights), so their mean
 ``mu_k`` and variance ``v_k`` are exact. Reported forecast = the MEAN ``exp(mu_k + v_k / 2)``
-(as ``models.arima``); bounds ``exp(mu_k +/- z sqrt(v_k))``; sample paths are exact joint draws.
+(as ``models.families.arima``); bounds ``exp(mu_k +/- z sqrt(v_k))``; sample paths are exact joint draws.
 Not propagated: the uncertainty of the reference's coefficients. Gaps in the history are filled
-for the growth only (``models.baselines.seasonal_interpolate``); the series must be positive.
+for the growth only (``models.families.baselines.seasonal_interpolate``); the series must be positive.
 
 **The blend** (``cycle_blend``, ``CycleBlend``): the equal-weight mean of ``cycle_wsts``, ETS and
 Theta, the published model of the ministry's semiconductors; the cycle alone loses the world
@@ -42,6 +42,7 @@ billings of 1992-2013 to the level models, the blend wins there and since (``ben
 The model reads no file and knows no date: ``flows.jobs.LeadingExtras`` estimates the dynamics
 on the reference as public on each cutoff's information date and hands them in as params.
 """
+
 from __future__ import annotations
 
 import math
@@ -53,10 +54,10 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from models.base import LEVELS, Forecaster, ModelInputError
-from models.baselines import seasonal_interpolate
-from models.ensemble import Ensemble
-from models.registry import register
+from models.core.base import LEVELS, Forecaster, ModelInputError
+from models.core.registry import register
+from models.families.baselines import seasonal_interpolate
+from models.selection.ensemble import Ensemble
 
 SEASON = 12
 Z: dict[int, float] = {level: float(norm.ppf(0.5 + level / 200)) for level in LEVELS}
@@ -105,11 +106,11 @@ class GrowthAR:
             return np.empty(0)
         fitted = np.full(len(g) - p, self.intercept)
         for j, phi in enumerate(self.phi, start=1):
-            fitted += phi * g[p - j:len(g) - j]
+            fitted += phi * g[p - j : len(g) - j]
         return g[p:] - fitted
 
     @classmethod
-    def estimate(cls, values: pd.Series | np.ndarray, *, max_lag: int = 36, min_reference: int = 60) -> "GrowthAR":
+    def estimate(cls, values: pd.Series | np.ndarray, *, max_lag: int = 36, min_reference: int = 60) -> GrowthAR:
         """Order by AIC (lags 1..p, a constant; p <= ``max_lag`` and <= a third of the growth
         months) and OLS coefficients on the growth of ``values`` (positive, gap-free, monthly)."""
         from statsmodels.tsa.ar_model import AutoReg, ar_select_order
@@ -119,7 +120,9 @@ class GrowthAR:
             raise ModelInputError("growth AR: the reference must be positive and finite in every month")
         g = log_growth(x)
         if len(g) < min_reference:
-            raise ModelInputError(f"growth AR: the reference has {len(g)} months of 12-month growth; needs {min_reference}")
+            raise ModelInputError(
+                f"growth AR: the reference has {len(g)} months of 12-month growth; needs {min_reference}"
+            )
         cap = max(1, min(int(max_lag), len(g) // 3))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -144,19 +147,31 @@ class GrowthCycle(Forecaster):
     information = "the dynamics of its own 12-month growth"
     needs_positive = "it works on the 12-month log growth of a positive series"
 
-    def __init__(self, intercept: float | None = None, phi: list[float] | tuple[float, ...] | None = None,
-                 reference: str = "", max_lag: int = 36, **params: Any) -> None:
+    def __init__(
+        self,
+        intercept: float | None = None,
+        phi: list[float] | tuple[float, ...] | None = None,
+        reference: str = "",
+        max_lag: int = 36,
+        **params: Any,
+    ) -> None:
         if (intercept is None) != (phi is None):
             raise ModelInputError(f"{self.name}: give both intercept and phi (the reference's dynamics) or neither")
         if intercept is not None:
             values = [intercept, *list(phi or [])]
             if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in values):
-                raise ModelInputError(f"{self.name}: intercept and phi must be finite numbers; got {intercept!r}, {phi!r}")
+                raise ModelInputError(
+                    f"{self.name}: intercept and phi must be finite numbers; got {intercept!r}, {phi!r}"
+                )
         if not isinstance(max_lag, int) or max_lag < 1:
             raise ModelInputError(f"{self.name}: max_lag must be a positive integer; got {max_lag!r}")
-        super().__init__(intercept=None if intercept is None else float(intercept),
-                         phi=None if phi is None else [float(v) for v in phi],
-                         reference=reference or self.default_reference, max_lag=max_lag, **params)
+        super().__init__(
+            intercept=None if intercept is None else float(intercept),
+            phi=None if phi is None else [float(v) for v in phi],
+            reference=reference or self.default_reference,
+            max_lag=max_lag,
+            **params,
+        )
 
     @staticmethod
     def needed_months(order: int) -> int:
@@ -171,19 +186,24 @@ class GrowthCycle(Forecaster):
         filled = seasonal_interpolate(y)
         g = log_growth(filled.to_numpy())
         if self.params["intercept"] is None and self.default_reference:
-            raise ModelInputError(f"{self.name}: its dynamics come from '{self.default_reference}' as public at the "
-                                  f"cutoff; run it under models.leading (none were given)")
+            raise ModelInputError(
+                f"{self.name}: its dynamics come from '{self.default_reference}' as public at the "
+                f"cutoff; run it under models.leading (none were given)"
+            )
         if self.params["intercept"] is None:
-            self.dynamics_ = GrowthAR.estimate(filled.to_numpy(), max_lag=self.params["max_lag"],
-                                               min_reference=SEASON + MIN_RESIDUALS)
+            self.dynamics_ = GrowthAR.estimate(
+                filled.to_numpy(), max_lag=self.params["max_lag"], min_reference=SEASON + MIN_RESIDUALS
+            )
             self.source_ = "own history"
         else:
             self.dynamics_ = GrowthAR(self.params["intercept"], tuple(self.params["phi"]))
             self.source_ = self.params["reference"] or "given"
         need = self.needed_months(self.dynamics_.order)
         if len(filled) < need:
-            raise ModelInputError(f"{self.name}: {len(filled)} months of history; dynamics of order "
-                                  f"{self.dynamics_.order} need {need} (a year, the lags and {MIN_RESIDUALS} residuals)")
+            raise ModelInputError(
+                f"{self.name}: {len(filled)} months of history; dynamics of order "
+                f"{self.dynamics_.order} need {need} (a year, the lags and {MIN_RESIDUALS} residuals)"
+            )
         resid = self.dynamics_.residuals(g)
         self.sigma_ = float(np.sqrt(np.mean(resid**2)))
         self.n_residuals_ = int(len(resid))
@@ -198,14 +218,14 @@ class GrowthCycle(Forecaster):
         g = list(self.g_)
         for _ in range(h):  # mean path of the growth: shocks at zero
             g.append(dyn.intercept + sum(dyn.phi[j] * g[-1 - j] for j in range(p)))
-        g_mean = np.asarray(g[len(self.g_):])
+        g_mean = np.asarray(g[len(self.g_) :])
         psi = np.zeros(h)
         psi[0] = 1.0
         for j in range(1, h):
             psi[j] = sum(dyn.phi[i - 1] * psi[j - i] for i in range(1, min(j, p) + 1))
         Psi = np.zeros((h, h))  # g_future = g_mean + Psi @ e
         for k in range(h):
-            Psi[k, :k + 1] = psi[k::-1]
+            Psi[k, : k + 1] = psi[k::-1]
         S = np.zeros((h, h))  # log y_{T+k} = base_k + sum of g over k, k-12, k-24, ... (future months)
         for k in range(h):
             S[k, k::-SEASON] = 1.0
@@ -217,7 +237,9 @@ class GrowthCycle(Forecaster):
         mu, A = self._moments(h)
         return lognormal_bounds(mu, self.sigma_ * np.sqrt((A**2).sum(axis=1)))
 
-    def _sample_paths(self, h: int, n_paths: int, rng: np.random.Generator, X_future: pd.DataFrame | None) -> np.ndarray:
+    def _sample_paths(
+        self, h: int, n_paths: int, rng: np.random.Generator, X_future: pd.DataFrame | None
+    ) -> np.ndarray:
         mu, A = self._moments(h)
         shocks = rng.standard_normal((n_paths, h)) * self.sigma_
         return np.exp(mu + shocks @ A.T)
@@ -225,11 +247,19 @@ class GrowthCycle(Forecaster):
     def describe(self) -> dict[str, Any]:
         dyn = self.dynamics_
         persistence = sum(dyn.phi)
-        return {"dynamics_from": self.source_, "order": dyn.order, "intercept": round(dyn.intercept, 6),
-                "phi": [round(v, 6) for v in dyn.phi],
-                "long_run_growth_pct": (round(100 * (math.exp(dyn.intercept / (1 - persistence)) - 1), 3)
-                                        if abs(1 - persistence) > 1e-9 else None),
-                "sigma": round(self.sigma_, 6), "n_residuals": self.n_residuals_}
+        return {
+            "dynamics_from": self.source_,
+            "order": dyn.order,
+            "intercept": round(dyn.intercept, 6),
+            "phi": [round(v, 6) for v in dyn.phi],
+            "long_run_growth_pct": (
+                round(100 * (math.exp(dyn.intercept / (1 - persistence)) - 1), 3)
+                if abs(1 - persistence) > 1e-9
+                else None
+            ),
+            "sigma": round(self.sigma_, 6),
+            "n_residuals": self.n_residuals_,
+        }
 
 
 @register
@@ -254,7 +284,7 @@ class CycleBlend(Ensemble):
     combination literature's default: no weight is estimated, so none is chosen on those years.
 
     Forecast, bounds and paths are the members' mean (quantile averaging; the paths paired by rank
-    of their total, ``models.ensemble``). Params are the cycle member's (``intercept``, ``phi``,
+    of their total, ``models.selection.ensemble``). Params are the cycle member's (``intercept``, ``phi``,
     ``reference``, ``max_lag``: its dynamics are handed in by ``flows.jobs.LeadingExtras`` at each
     cutoff). Unlike the median ensemble, every member must fit: without the cycle it would be
     another model under this name."""
@@ -262,28 +292,46 @@ class CycleBlend(Ensemble):
     name = "cycle_blend"
     reduce = staticmethod(np.mean)
     default_reference = GrowthCycleWsts.default_reference
-    information = ("a blend: the mean of ETS, Theta and the cycle model (its dynamics learned on WSTS world "
-                   "billings public by then)")
+    information = (
+        "a blend: the mean of ETS, Theta and the cycle model (its dynamics learned on WSTS world "
+        "billings public by then)"
+    )
     #: the level members, with the settings the blend was measured with
     LEVEL_MEMBERS: dict[str, dict[str, Any]] = {"ets": {"damped_trend": True}, "theta": {}}
     needs_positive = "its cycle member works on the 12-month log growth of a positive series"
 
-    def __init__(self, intercept: float | None = None, phi: list[float] | tuple[float, ...] | None = None,
-                 reference: str = "", max_lag: int = 36, members: Any = None, **params: Any) -> None:
+    def __init__(
+        self,
+        intercept: float | None = None,
+        phi: list[float] | tuple[float, ...] | None = None,
+        reference: str = "",
+        max_lag: int = 36,
+        members: Any = None,
+        **params: Any,
+    ) -> None:
         cycle = GrowthCycleWsts(intercept=intercept, phi=phi, reference=reference, max_lag=max_lag).params  # validated
         spec = {"cycle_wsts": {k: cycle[k] for k in ("intercept", "phi", "max_lag")}, **self.LEVEL_MEMBERS}
         if members is not None and dict(members) != spec:
             raise ModelInputError(f"{self.name}: its members are fixed ({', '.join(spec)}); got {members!r}")
-        super().__init__(members=spec, intercept=cycle["intercept"], phi=cycle["phi"], reference=cycle["reference"],
-                         max_lag=max_lag, **params)
+        super().__init__(
+            members=spec,
+            intercept=cycle["intercept"],
+            phi=cycle["phi"],
+            reference=cycle["reference"],
+            max_lag=max_lag,
+            **params,
+        )
 
     needed_months = staticmethod(GrowthCycle.needed_months)  # its cycle member's
 
     def _fit(self, y: pd.Series, X: pd.DataFrame | None) -> None:
         if self.params["intercept"] is None:
-            raise ModelInputError(f"{self.name}: its cycle's dynamics come from '{self.default_reference}' as public "
-                                  f"at the cutoff; run it under models.leading (none were given)")
+            raise ModelInputError(
+                f"{self.name}: its cycle's dynamics come from '{self.default_reference}' as public "
+                f"at the cutoff; run it under models.leading (none were given)"
+            )
         super()._fit(y, X)
         if self.failed_:
-            raise ModelInputError(f"{self.name}: every member must fit; "
-                                  + "; ".join(f"{m}: {e}" for m, e in self.failed_.items()))
+            raise ModelInputError(
+                f"{self.name}: every member must fit; " + "; ".join(f"{m}: {e}" for m, e in self.failed_.items())
+            )

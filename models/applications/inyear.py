@@ -9,11 +9,11 @@ months' correlation is kept; summing monthly bounds would not).
 
 **Information.** A month's confirmed figure is public from its publication day (the customs
 ``customs_month`` rows' ``available_from``; where none is recorded, the 16th of the next month,
-:func:`models.nowcast.actual_published`). The model is fitted on the confirmed months public on
+:func:`models.applications.nowcast.actual_published`). The model is fitted on the confirmed months public on
 ``as_of`` and nothing else; a flash (``d10`` on the 11th, ``d20`` on the 21st) counts only from
 its own ``as_of`` (the nowcast row's publication day).
 
-**Flash.** Every month of Y not yet confirmed whose flash nowcast (``models.nowcast.backtest``
+**Flash.** Every month of Y not yet confirmed whose flash nowcast (``models.applications.nowcast.backtest``
 rows: the bridge from the 10-/20-day figure combined with a model) was public on ``as_of`` is
 conditioned on it - the latest cut public (d20 over d10). At the 11th of month m that is month m
 (d10) AND month m-1 (its d20: m-1 is confirmed only on the 16th). The nowcast's value is the
@@ -31,12 +31,13 @@ by the same regression. Without a flash nothing moves.
 **Cost.** One fit per (series, last confirmed month): the information dates of the 16th and
 21st of month m and of the 11th of month m+1 share the fit on data through m-1 (:class:`FitCache`);
 the flash dates reuse it. The same cache serves the mid-year revisions
-(``models.institutional.mid_year_rows``) through :func:`track_at`.
+(``models.applications.institutional.mid_year_rows``) through :func:`track_at`.
 
 ``information`` in the output: ``month`` (a confirmed month has just been published: the 16th
 rule), ``d10`` / ``d20`` (a flash has just been published), ``revision`` (an institution's
 revision date, only in the mid-year comparison). This module reads no file.
 """
+
 from __future__ import annotations
 
 import zlib
@@ -47,14 +48,24 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from models import registry
-from models.annual import annual_totals
-from models.nowcast import actual_published
+from models.applications.nowcast import actual_published
+from models.core import registry
+from models.core.annual import annual_totals
 
 BN = 1e9
 TRACKING_COLUMNS: tuple[str, ...] = (
-    "target_year", "as_of", "information", "unique_id", "months_observed",
-    "forecast_usd_bn", "lo_80", "hi_80", "model", "actual_usd_bn", "ape", "note",
+    "target_year",
+    "as_of",
+    "information",
+    "unique_id",
+    "months_observed",
+    "forecast_usd_bn",
+    "lo_80",
+    "hi_80",
+    "model",
+    "actual_usd_bn",
+    "ape",
+    "note",
 )
 INFORMATION: tuple[str, ...] = ("month", "d10", "d20")
 FLASH_INFORMATION: tuple[str, ...] = ("d10", "d20")
@@ -66,7 +77,7 @@ class InyearSettings:
     """``model``/``model_params``: the registry model forecasting the remaining months (fitted
     once per series and last confirmed month); ``n_paths``: joint draws per fit; ``seed``: the
     run seed (each fit's paths are seeded from (seed, series, last month)); ``nowcast_model``:
-    the model ``models.nowcast.backtest`` combines with the bridge for a series whose nowcast
+    the model ``models.applications.nowcast.backtest`` combines with the bridge for a series whose nowcast
     rows are not given (the total's come from the pipeline's nowcast stage, ETS).
 
     Why theta: tracked annual total with monthly information only, 2013-2025, mean APE by
@@ -95,15 +106,15 @@ class SeriesInputs:
     """What tracking needs of one series: ``y`` the confirmed monthly values (month-start index);
     ``published`` the day each month's value became public (index ``ds``; months absent: the 16th
     of the next month); ``nowcasts`` the flash nowcast rows of the series
-    (``models.nowcast.NOWCAST_COLUMNS``; only ``d10``/``d20`` rows are used, each from its ``as_of``).
+    (``models.applications.nowcast.NOWCAST_COLUMNS``; only ``d10``/``d20`` rows are used, each from its ``as_of``).
     A series without ``nowcasts`` but with ``flash_rows`` gets them from
-    :func:`with_nowcasts` (``models.nowcast.backtest``)."""
+    :func:`with_nowcasts` (``models.applications.nowcast.backtest``)."""
 
     unique_id: str
     y: pd.Series
     published: pd.Series | None = None
     nowcasts: pd.DataFrame | None = None
-    #: raw flash rows (``models.nowcast.FLASH_COLUMNS``) to nowcast from when ``nowcasts`` is not given
+    #: raw flash rows (``models.applications.nowcast.FLASH_COLUMNS``) to nowcast from when ``nowcasts`` is not given
     flash_rows: pd.DataFrame | None = None
     #: the flash's subject in the indicator table (e.g. ``group_semiconductors``), for the notes
     flash_subject: str = ""
@@ -118,14 +129,20 @@ class SeriesInputs:
             pub = known.where(known.notna(), pub)
         self.y = y
         self.pub = pd.Series(pd.DatetimeIndex(pub.to_numpy()), index=y.index)
-        flash = self.nowcasts if self.nowcasts is not None else pd.DataFrame(
-            columns=["ds", "information", "as_of", "nowcast", "lo_80", "hi_80"])
+        flash = (
+            self.nowcasts
+            if self.nowcasts is not None
+            else pd.DataFrame(columns=["ds", "information", "as_of", "nowcast", "lo_80", "hi_80"])
+        )
         missing = [c for c in ("ds", "information", "as_of", "nowcast", "lo_80", "hi_80") if c not in flash.columns]
         if missing:
             raise ValueError(f"inyear: {self.unique_id}: nowcast rows miss column(s) {missing}")
         flash = flash[flash["information"].isin(FLASH_INFORMATION)]
-        self.flash = flash.assign(ds=pd.to_datetime(flash["ds"]), as_of=pd.to_datetime(flash["as_of"])
-                                  ).sort_values(["ds", "as_of"], kind="stable").reset_index(drop=True)
+        self.flash = (
+            flash.assign(ds=pd.to_datetime(flash["ds"]), as_of=pd.to_datetime(flash["as_of"]))
+            .sort_values(["ds", "as_of"], kind="stable")
+            .reset_index(drop=True)
+        )
 
     def public_months(self, as_of: pd.Timestamp) -> pd.DatetimeIndex:
         return self.y.index[(self.pub <= as_of).to_numpy()]
@@ -173,7 +190,9 @@ class FitCache:
             seed = zlib.crc32(f"{s.seed}|{inputs.unique_id}|{last:%Y-%m}".encode())
             paths = model.sample_paths(h, s.n_paths, seed=seed)
         except Exception as exc:  # noqa: BLE001 - re-raised naming the series and the data
-            raise ValueError(f"inyear: {s.model} failed on {inputs.unique_id} with data through {last:%Y-%m}: {exc}") from exc
+            raise ValueError(
+                f"inyear: {s.model} failed on {inputs.unique_id} with data through {last:%Y-%m}: {exc}"
+            ) from exc
         self.n_fits += 1
         index = pd.date_range(last + pd.offsets.MonthBegin(1), periods=h, freq="MS")
         return Fit(model=s.model, index=index, point=point, paths=paths)
@@ -188,7 +207,9 @@ def flash_draws(center: float, lo: float, hi: float, z: np.ndarray) -> np.ndarra
     return np.exp(m + s * z)
 
 
-def condition(point: np.ndarray, paths: np.ndarray, cond: Mapping[int, tuple[float, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+def condition(
+    point: np.ndarray, paths: np.ndarray, cond: Mapping[int, tuple[float, np.ndarray]]
+) -> tuple[np.ndarray, np.ndarray]:
     """Point forecasts and paths conditioned on some columns: ``cond`` maps a column to (its new
     point value, its new draws). The other columns move by the regression of their draws on the
     conditioned columns' draws (kriging: ``y_K + (x_S - z_S) B``), points likewise."""
@@ -211,8 +232,9 @@ def condition(point: np.ndarray, paths: np.ndarray, cond: Mapping[int, tuple[flo
     return point, paths
 
 
-def track_at(inputs: SeriesInputs, target_year: int, as_of: pd.Timestamp, cache: FitCache, *,
-             information: str = "month") -> dict[str, Any] | None:
+def track_at(
+    inputs: SeriesInputs, target_year: int, as_of: pd.Timestamp, cache: FitCache, *, information: str = "month"
+) -> dict[str, Any] | None:
     """The tracked annual total of ``target_year`` with what was public on ``as_of``: one
     :data:`TRACKING_COLUMNS` row (USD bn), or None when the series has no fit then (too short a
     history). Nothing published after ``as_of`` enters: neither a confirmed month nor a flash."""
@@ -237,8 +259,12 @@ def track_at(inputs: SeriesInputs, target_year: int, as_of: pd.Timestamp, cache:
         model = fit.model
         # the latest flash public on as_of of each unconfirmed month through December of the year
         # (at the 11th of January: January's d10 and the previous December's d20)
-        flash = inputs.flash[(inputs.flash["as_of"] <= as_of) & (inputs.flash["ds"] > last)
-                             & (inputs.flash["ds"] <= months[-1]) & inputs.flash["ds"].isin(fit.index)]
+        flash = inputs.flash[
+            (inputs.flash["as_of"] <= as_of)
+            & (inputs.flash["ds"] > last)
+            & (inputs.flash["ds"] <= months[-1])
+            & inputs.flash["ds"].isin(fit.index)
+        ]
         flash = flash.drop_duplicates("ds", keep="last")
         cond: dict[int, tuple[float, np.ndarray]] = {}
         rng = np.random.default_rng(zlib.crc32(f"flash|{inputs.unique_id}|{as_of:%Y-%m-%d}".encode()))
@@ -252,10 +278,20 @@ def track_at(inputs: SeriesInputs, target_year: int, as_of: pd.Timestamp, cache:
         total, lo, hi = res["forecast"], res["lo_80"], res["hi_80"]
     note = f"data through {last:%Y-%m}" + (f"; flash {', '.join(notes)}" if notes else "")
     ape = abs(total - actual) / actual * 100.0 if np.isfinite(actual) and actual else float("nan")
-    return {"target_year": int(target_year), "as_of": as_of, "information": information,
-            "unique_id": inputs.unique_id, "months_observed": n_obs, "forecast_usd_bn": total / BN,
-            "lo_80": min(lo, total) / BN, "hi_80": max(hi, total) / BN, "model": model,
-            "actual_usd_bn": actual / BN, "ape": ape, "note": note}
+    return {
+        "target_year": int(target_year),
+        "as_of": as_of,
+        "information": information,
+        "unique_id": inputs.unique_id,
+        "months_observed": n_obs,
+        "forecast_usd_bn": total / BN,
+        "lo_80": min(lo, total) / BN,
+        "hi_80": max(hi, total) / BN,
+        "model": model,
+        "actual_usd_bn": actual / BN,
+        "ape": ape,
+        "note": note,
+    }
 
 
 def information_dates(inputs: SeriesInputs, target_year: int) -> list[tuple[pd.Timestamp, str]]:
@@ -270,8 +306,13 @@ def information_dates(inputs: SeriesInputs, target_year: int) -> list[tuple[pd.T
     return sorted(set(dates), key=lambda d: (d[0], order.get(d[1], 9)))
 
 
-def tracking(series: Iterable[SeriesInputs], years: Iterable[int], settings: InyearSettings | None = None, *,
-             cache: FitCache | None = None) -> pd.DataFrame:
+def tracking(
+    series: Iterable[SeriesInputs],
+    years: Iterable[int],
+    settings: InyearSettings | None = None,
+    *,
+    cache: FitCache | None = None,
+) -> pd.DataFrame:
     """Tracking rows (:data:`TRACKING_COLUMNS`) for every series, target year and information
     date of the year (:func:`information_dates`)."""
     cache = cache or FitCache(settings or InyearSettings())
@@ -284,8 +325,11 @@ def tracking(series: Iterable[SeriesInputs], years: Iterable[int], settings: Iny
                     rows.append(row)
     out = pd.DataFrame(rows, columns=list(TRACKING_COLUMNS))
     order = {k: n for n, k in enumerate(INFORMATION)}
-    out = out.sort_values(["unique_id", "target_year", "as_of", "information"],
-                          key=lambda s: s.map(order) if s.name == "information" else s, kind="stable")
+    out = out.sort_values(
+        ["unique_id", "target_year", "as_of", "information"],
+        key=lambda s: s.map(order) if s.name == "information" else s,
+        kind="stable",
+    )
     return out.reset_index(drop=True)
 
 
@@ -295,8 +339,11 @@ def tracked_as_of(rows: pd.DataFrame, unique_id: str, target_year: int, date: pd
     changes only on those dates, so it IS :func:`track_at` on ``date``), or None when there is
     none (no row of the series and year on or before ``date``)."""
     date = pd.Timestamp(date)
-    sel = rows[(rows["unique_id"].astype(str) == unique_id) & (rows["target_year"].astype(int) == int(target_year))
-               & (pd.to_datetime(rows["as_of"]) <= date)]
+    sel = rows[
+        (rows["unique_id"].astype(str) == unique_id)
+        & (rows["target_year"].astype(int) == int(target_year))
+        & (pd.to_datetime(rows["as_of"]) <= date)
+    ]
     if sel.empty:
         return None
     order = {k: n for n, k in enumerate(INFORMATION)}
@@ -313,34 +360,44 @@ FLASH_SUBJECTS: dict[str, str] = {"total": "total", "item:semiconductors_ministr
 
 
 def with_nowcasts(inputs: SeriesInputs, settings: InyearSettings) -> SeriesInputs:
-    """``inputs`` with its flash nowcast rows: as given, else ``models.nowcast.backtest`` on its
+    """``inputs`` with its flash nowcast rows: as given, else ``models.applications.nowcast.backtest`` on its
     raw flash rows (model ``settings.nowcast_model``), else none."""
-    from models.nowcast import NowcastSettings, backtest
+    from models.applications.nowcast import NowcastSettings, backtest
 
     if inputs.nowcasts is not None and len(inputs.nowcasts) or inputs.flash_rows is None or inputs.flash_rows.empty:
         return inputs
     pub = inputs.published if inputs.published is not None else None
-    rows = backtest(inputs.y, inputs.flash_rows, pub, settings=NowcastSettings(model=settings.nowcast_model),
-                    unique_id=inputs.unique_id)
+    rows = backtest(
+        inputs.y,
+        inputs.flash_rows,
+        pub,
+        settings=NowcastSettings(model=settings.nowcast_model),
+        unique_id=inputs.unique_id,
+    )
     return SeriesInputs(inputs.unique_id, inputs.y, inputs.published, rows, None, inputs.flash_subject)
 
 
 def track_series(job: tuple[SeriesInputs, tuple[int, ...], InyearSettings]) -> pd.DataFrame:
     """One series' tracking rows over its years (a picklable unit of work for
-    ``models.engine.run_batches``): its nowcasts (:func:`with_nowcasts`), then :func:`tracking`."""
+    ``models.core.engine.run_batches``): its nowcasts (:func:`with_nowcasts`), then :func:`tracking`."""
     inputs, years, settings = job
     return tracking([with_nowcasts(inputs, settings)], years, settings)
 
 
-def series_inputs(frame: pd.DataFrame, indicators: pd.DataFrame, working_days: pd.DataFrame, *,
-                  subjects: Mapping[str, str] | None = None,
-                  nowcasts: Mapping[str, pd.DataFrame] | None = None) -> list[SeriesInputs]:
+def series_inputs(
+    frame: pd.DataFrame,
+    indicators: pd.DataFrame,
+    working_days: pd.DataFrame,
+    *,
+    subjects: Mapping[str, str] | None = None,
+    nowcasts: Mapping[str, pd.DataFrame] | None = None,
+) -> list[SeriesInputs]:
     """The inputs of the tracked series from the canonical frame, the indicator table and the
     flash working days (``features.calendar.flash_working_days``): ``y``, the publication day of
     each confirmed month (the ``customs_month`` rows of a series that IS the flash's subject, else
     the 16th rule), and the flash (``nowcasts[uid]`` when given, else the raw flash rows of
     ``subjects[uid]``). Series absent from the frame are skipped."""
-    from models.nowcast import flash_frame
+    from models.applications.nowcast import flash_frame
 
     subjects = dict(FLASH_SUBJECTS if subjects is None else subjects)
     nowcasts = nowcasts or {}
@@ -354,6 +411,9 @@ def series_inputs(frame: pd.DataFrame, indicators: pd.DataFrame, working_days: p
             flash, pub = flash_frame(indicators, working_days, subject)
             published = pub if subject == uid else None
         given = nowcasts.get(uid)
-        out.append(SeriesInputs(uid, y, published, given if given is not None else None,
-                                None if given is not None else flash, subject))
+        out.append(
+            SeriesInputs(
+                uid, y, published, given if given is not None else None, None if given is not None else flash, subject
+            )
+        )
     return out

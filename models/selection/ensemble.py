@@ -10,22 +10,24 @@ total over the horizon, and the k-th path is the median of the members' k-th pat
 totals keep every member's month-to-month correlation AND the members' spread, as the bounds do).
 
 ``reduce`` (class attribute, the median here) is how forecast, bounds and ranked paths are
-combined; ``models.cycle.CycleBlend`` takes the mean.
+combined; ``models.families.cycle.CycleBlend`` takes the mean.
 
 A member that fails to fit is left out and recorded (``describe()['failed']``); if every member
 fails the ensemble raises. ``min_obs`` is the smallest member's: a member needing more
 observations than the series has is one of the failures.
 """
+
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from models import registry
-from models.base import FORECAST_COLUMNS, Forecaster, ModelInputError
-from models.registry import register
+from models.core import registry
+from models.core.base import FORECAST_COLUMNS, Forecaster, ModelInputError
+from models.core.registry import register
 
 
 class EnsembleFitError(RuntimeError):
@@ -41,12 +43,20 @@ class Ensemble(Forecaster):
     #: how the members' forecasts, bounds and rank-paired paths are reduced (a subclass may take the mean)
     reduce = staticmethod(np.median)
 
-    def __init__(self, members: list[str] | Mapping[str, Mapping[str, Any] | None] = ("arima", "prophet", "ets", "theta"),
-                 **params: Any) -> None:
+    def __init__(
+        self,
+        members: list[str] | Mapping[str, Mapping[str, Any] | None] = ("arima", "prophet", "ets", "theta"),
+        **params: Any,
+    ) -> None:
         if isinstance(members, str) or not isinstance(members, (list, tuple, Mapping)):
-            raise ModelInputError(f"ensemble: members must be a list of model names or a mapping name -> params; got {members!r}")
-        spec = ({str(k): dict(v or {}) for k, v in members.items()} if isinstance(members, Mapping)
-                else {str(k): {} for k in members})
+            raise ModelInputError(
+                f"ensemble: members must be a list of model names or a mapping name -> params; got {members!r}"
+            )
+        spec = (
+            {str(k): dict(v or {}) for k, v in members.items()}
+            if isinstance(members, Mapping)
+            else {str(k): {} for k in members}
+        )
         if len(spec) != len(members):
             raise ModelInputError(f"ensemble: duplicate member names in {list(members)}")
         if not spec:
@@ -55,22 +65,36 @@ class Ensemble(Forecaster):
             raise ModelInputError("ensemble: an ensemble cannot be its own member")
         unknown = [m for m in spec if m not in registry.available()]
         if unknown:
-            raise ModelInputError(f"ensemble: unknown member(s) {', '.join(unknown)}; available: {', '.join(registry.available())}")
+            raise ModelInputError(
+                f"ensemble: unknown member(s) {', '.join(unknown)}; available: {', '.join(registry.available())}"
+            )
         super().__init__(members=spec, **params)
         self.member_specs = spec
         self.min_obs = min(registry.get(m).min_obs for m in spec)
 
-    def fit_reusing(self, y: pd.Series, X: pd.DataFrame | None, fitted: Mapping[str, tuple[Mapping[str, Any], Forecaster]],
-                    failed: Mapping[str, tuple[Mapping[str, Any], str]] | None = None, *,
-                    signed: bool = False) -> "Ensemble":
+    def fit_reusing(
+        self,
+        y: pd.Series,
+        X: pd.DataFrame | None,
+        fitted: Mapping[str, tuple[Mapping[str, Any], Forecaster]],
+        failed: Mapping[str, tuple[Mapping[str, Any], str]] | None = None,
+        *,
+        signed: bool = False,
+    ) -> Ensemble:
         """Fit, adopting members already fitted on the SAME y and X with the same params
         (``fitted``: name -> (params, fitted model); ``failed``: name -> (params, error)) instead
         of fitting them again: the engine fits every standalone model first, so the ensemble
         costs only the members that are not enabled on their own."""
-        self._adopt = {m: model for m, (params, model) in fitted.items()
-                       if m in self.member_specs and dict(params) == self.member_specs[m]}
-        self._known_failures = {m: err for m, (params, err) in (failed or {}).items()
-                                if m in self.member_specs and dict(params) == self.member_specs[m]}
+        self._adopt = {
+            m: model
+            for m, (params, model) in fitted.items()
+            if m in self.member_specs and dict(params) == self.member_specs[m]
+        }
+        self._known_failures = {
+            m: err
+            for m, (params, err) in (failed or {}).items()
+            if m in self.member_specs and dict(params) == self.member_specs[m]
+        }
         try:
             return self.fit(y, X, signed=signed)
         finally:
@@ -93,14 +117,17 @@ class Ensemble(Forecaster):
             except Exception as exc:  # recorded and left out; the rest carry on
                 self.failed_[member] = f"{type(exc).__name__}: {exc}"
         if not self.members_:
-            raise EnsembleFitError("ensemble: every member failed to fit: "
-                                   + "; ".join(f"{m}: {e}" for m, e in self.failed_.items()))
+            raise EnsembleFitError(
+                "ensemble: every member failed to fit: " + "; ".join(f"{m}: {e}" for m, e in self.failed_.items())
+            )
 
     def _predict(self, h: int, X_future: pd.DataFrame | None) -> dict[str, np.ndarray]:
         frames = [m.predict(h, X_future) for m in self.members_.values()]
         return {c: self.reduce(np.stack([f[c].to_numpy() for f in frames]), axis=0) for c in FORECAST_COLUMNS}
 
-    def _sample_paths(self, h: int, n_paths: int, rng: np.random.Generator, X_future: pd.DataFrame | None) -> np.ndarray:
+    def _sample_paths(
+        self, h: int, n_paths: int, rng: np.random.Generator, X_future: pd.DataFrame | None
+    ) -> np.ndarray:
         seeds = rng.integers(0, 2**32 - 1, size=len(self.members_))
         paths = [m.sample_paths(h, n_paths, int(s), X_future) for m, s in zip(self.members_.values(), seeds)]
         # members' draws are independent: the median of one draw of each is far less spread than
@@ -118,5 +145,8 @@ class Ensemble(Forecaster):
         return notes + ([f"without {', '.join(aside)} (needs positive values)"] if aside else [])
 
     def describe(self) -> dict[str, Any]:
-        return {"members": list(self.members_), "failed": dict(self.failed_),
-                "member_descriptions": {k: m.describe() for k, m in self.members_.items()}}
+        return {
+            "members": list(self.members_),
+            "failed": dict(self.failed_),
+            "member_descriptions": {k: m.describe() for k, m in self.members_.items()},
+        }

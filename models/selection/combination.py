@@ -8,7 +8,7 @@ backtest offers the champion rule three more combinations of the single models o
   (with the five single models: the lowest and the highest are dropped);
 - ``combo_inv_mase``: weights proportional to 1 / (mean MASE of the member) over the EARLIER
   windows only: for the window at cutoff c, the windows whose evaluated months were all observed
-  by c (the champion rule's own information set, ``models.champion.choose_at``); with no such
+  by c (the champion rule's own information set, ``models.selection.champion.choose_at``); with no such
   window, equal weights (the weights are then the mean's).
 
 Why this design (the smallest honest one): a combination of forecasts needs no fit of its own,
@@ -23,6 +23,7 @@ combined distribution with the members' average spread, better calibrated than a
 independent draws, which shrinks the spread as members are added). Every reducer here is
 monotone, so lo_95 <= lo_80 <= forecast <= hi_80 <= hi_95 holds as it does for every member.
 """
+
 from __future__ import annotations
 
 import json
@@ -34,15 +35,25 @@ import numpy as np
 import pandas as pd
 from scipy.stats import trim_mean
 
-from models.base import FORECAST_COLUMNS, Forecaster
+from models.core.base import FORECAST_COLUMNS, Forecaster
 
-__all__ = ["COMBINATIONS", "TRIM", "Combined", "pool", "inverse_mase_weights", "combine_values", "combine_window",
-           "combine_annual", "backtest_windows", "add_combinations"]
+__all__ = [
+    "COMBINATIONS",
+    "TRIM",
+    "Combined",
+    "pool",
+    "inverse_mase_weights",
+    "combine_values",
+    "combine_window",
+    "combine_annual",
+    "backtest_windows",
+    "add_combinations",
+]
 
 COMBINATIONS: tuple[str, ...] = ("combo_mean", "combo_trimmed", "combo_inv_mase")
 #: share of the members cut at EACH end by the trimmed mean (scipy.stats.trim_mean: 5 members -> 1 cut at each end)
 TRIM = 0.2
-#: the median ensemble is a fitted model (models/ensemble.py), not a member of the other combinations
+#: the median ensemble is a fitted model (models/selection/ensemble.py), not a member of the other combinations
 _NOT_MEMBERS = frozenset({*COMBINATIONS, "ensemble", "champion"})
 
 
@@ -51,8 +62,11 @@ def pool(model_names: Iterable[str]) -> list[str]:
     return [name for name in model_names if name not in _NOT_MEMBERS]
 
 
-def inverse_mase_weights(windows: Iterable[tuple[pd.Timestamp, Mapping[str, float]]], members: Sequence[str],
-                         cutoff: pd.Timestamp | None = None) -> dict[str, float]:
+def inverse_mase_weights(
+    windows: Iterable[tuple[pd.Timestamp, Mapping[str, float]]],
+    members: Sequence[str],
+    cutoff: pd.Timestamp | None = None,
+) -> dict[str, float]:
     """Weights (summing to 1) of ``members``, proportional to 1 / mean MASE over the ``windows``
     (last evaluated month, model -> MASE) whose last evaluated month is at or before ``cutoff``
     (None: every window, as for the published forecast).
@@ -72,8 +86,9 @@ def inverse_mase_weights(windows: Iterable[tuple[pd.Timestamp, Mapping[str, floa
     return {m: v / total for m, v in inverse.items()} if total > 0 else {}
 
 
-def combine_values(values: np.ndarray, method: str, members: Sequence[str],
-                   weights: Mapping[str, float] | None = None) -> np.ndarray:
+def combine_values(
+    values: np.ndarray, method: str, members: Sequence[str], weights: Mapping[str, float] | None = None
+) -> np.ndarray:
     """Combine ``values`` (n_members x n, rows in ``members`` order) column by column.
 
     ``combo_inv_mase`` uses ``weights`` renormalised over the members present (a member without
@@ -91,8 +106,12 @@ def combine_values(values: np.ndarray, method: str, members: Sequence[str],
     raise ValueError(f"unknown combination {method!r}; known: {', '.join(COMBINATIONS)}")
 
 
-def combine_window(forecasts: pd.DataFrame, members: Sequence[str], weights: Mapping[str, float] | None = None,
-                   methods: Sequence[str] = COMBINATIONS) -> pd.DataFrame:
+def combine_window(
+    forecasts: pd.DataFrame,
+    members: Sequence[str],
+    weights: Mapping[str, float] | None = None,
+    methods: Sequence[str] = COMBINATIONS,
+) -> pd.DataFrame:
     """Rows of every combination in ``methods`` from the members' rows of ONE window (or one
     series' forecast): ``forecasts`` has a ``model`` column, ``ds`` and FORECAST_COLUMNS; the
     other columns (unique_id, cutoff, y, ...) are copied from the first member's rows. Members
@@ -117,10 +136,13 @@ def combine_window(forecasts: pd.DataFrame, members: Sequence[str], weights: Map
 _ANNUAL_COMBINED = ("forecast", "lo_80", "hi_80", "lo_95", "hi_95")
 
 
-def combine_annual(rows: Sequence[Mapping[str, object]], members: Sequence[str],
-                   weights: Mapping[str, float] | None = None,
-                   methods: Sequence[str] = COMBINATIONS) -> list[dict[str, object]]:
-    """Annual-total rows (``models.engine.ANNUAL_COLUMNS``) of every combination from the
+def combine_annual(
+    rows: Sequence[Mapping[str, object]],
+    members: Sequence[str],
+    weights: Mapping[str, float] | None = None,
+    methods: Sequence[str] = COMBINATIONS,
+) -> list[dict[str, object]]:
+    """Annual-total rows (``models.core.engine.ANNUAL_COLUMNS``) of every combination from the
     members' annual rows of ONE window or series: forecast and bounds combined like the monthly
     ones (quantile by quantile), the observed part and the counts copied from the first member."""
     by_model = {str(r["model"]): r for r in rows}
@@ -148,7 +170,9 @@ class Combined(Forecaster):
 
     name = "combination"
 
-    def __init__(self, method: str, members: Mapping[str, Forecaster], weights: Mapping[str, float] | None = None) -> None:
+    def __init__(
+        self, method: str, members: Mapping[str, Forecaster], weights: Mapping[str, float] | None = None
+    ) -> None:
         if method not in COMBINATIONS:
             raise ValueError(f"unknown combination {method!r}; known: {', '.join(COMBINATIONS)}")
         if not members:
@@ -166,19 +190,36 @@ class Combined(Forecaster):
 
     def _predict(self, h: int, X_future: pd.DataFrame | None) -> dict[str, np.ndarray]:
         names = list(self.members_)
-        frames = [self.members_[m].predict(h, X_future if getattr(self.members_[m], "uses_exog", False) else None)
-                  for m in names]
-        return {c: combine_values(np.stack([f[c].to_numpy() for f in frames]), self.method, names, self.weights)
-                for c in FORECAST_COLUMNS}
+        frames = [
+            self.members_[m].predict(h, X_future if getattr(self.members_[m], "uses_exog", False) else None)
+            for m in names
+        ]
+        return {
+            c: combine_values(np.stack([f[c].to_numpy() for f in frames]), self.method, names, self.weights)
+            for c in FORECAST_COLUMNS
+        }
 
-    def _sample_paths(self, h: int, n_paths: int, rng: np.random.Generator, X_future: pd.DataFrame | None) -> np.ndarray:
+    def _sample_paths(
+        self, h: int, n_paths: int, rng: np.random.Generator, X_future: pd.DataFrame | None
+    ) -> np.ndarray:
         names = list(self.members_)
-        w = np.array([float(self.weights.get(m, 0.0)) for m in names]) if self.method == "combo_inv_mase" else np.zeros(len(names))
+        w = (
+            np.array([float(self.weights.get(m, 0.0)) for m in names])
+            if self.method == "combo_inv_mase"
+            else np.zeros(len(names))
+        )
         w = w / w.sum() if w.sum() > 0 else np.full(len(names), 1 / len(names))
         counts = rng.multinomial(n_paths, w)
-        paths = [self.members_[m].sample_paths(h, int(k), int(rng.integers(0, 2**32 - 1)),
-                                               X_future if getattr(self.members_[m], "uses_exog", False) else None)
-                 for m, k in zip(names, counts) if k > 0]
+        paths = [
+            self.members_[m].sample_paths(
+                h,
+                int(k),
+                int(rng.integers(0, 2**32 - 1)),
+                X_future if getattr(self.members_[m], "uses_exog", False) else None,
+            )
+            for m, k in zip(names, counts)
+            if k > 0
+        ]
         return np.concatenate(paths, axis=0)[rng.permutation(n_paths)]
 
     def describe(self) -> dict[str, Any]:
@@ -188,13 +229,20 @@ class Combined(Forecaster):
 def backtest_windows(metrics: pd.DataFrame, unique_id: str) -> list[tuple[pd.Timestamp, dict[str, float]]]:
     """One series' scored backtest windows as (cutoff, model -> MASE), the input of the weights."""
     m = metrics[metrics["unique_id"] == unique_id]
-    return [(pd.Timestamp(c), dict(zip(g["model"].astype(str), g["mase"].astype(float))))
-            for c, g in m.groupby("cutoff", sort=True)]
+    return [
+        (pd.Timestamp(c), dict(zip(g["model"].astype(str), g["mase"].astype(float))))
+        for c, g in m.groupby("cutoff", sort=True)
+    ]
 
 
-def add_combinations(forecasts: pd.DataFrame, annual: pd.DataFrame | None, fits: pd.DataFrame,
-                     fitted: Mapping[tuple[str, str], Forecaster], metrics: pd.DataFrame, members: Sequence[str]
-                     ) -> tuple[pd.DataFrame, pd.DataFrame | None, pd.DataFrame, dict[tuple[str, str], Forecaster]]:
+def add_combinations(
+    forecasts: pd.DataFrame,
+    annual: pd.DataFrame | None,
+    fits: pd.DataFrame,
+    fitted: Mapping[tuple[str, str], Forecaster],
+    metrics: pd.DataFrame,
+    members: Sequence[str],
+) -> tuple[pd.DataFrame, pd.DataFrame | None, pd.DataFrame, dict[tuple[str, str], Forecaster]]:
     """The published forecast's combination rows, per series, from the members' forecasts of the
     SAME run (no refit); the inverse-MASE weights from ALL the series' backtest windows
     (``metrics``: the backtest's metric table). Returns forecasts, annual, fits and fitted with
@@ -211,11 +259,26 @@ def add_combinations(forecasts: pd.DataFrame, annual: pd.DataFrame | None, fits:
             a_out.append(pd.DataFrame(combine_annual(rows, present, weights), columns=annual.columns))
         n_obs = fits.loc[fits["unique_id"] == uid, "n_obs"]
         for method in COMBINATIONS:
-            description = {"members": present, **({"weights": {m: round(weights[m], 6) for m in present if m in weights}}
-                                                   if method == "combo_inv_mase" else {})}
-            fit_rows.append({"unique_id": uid, "model": method, "model_used": method, "status": "ok", "reason": "",
-                             "error": "", "n_obs": int(n_obs.iloc[0]) if len(n_obs) else 0,
-                             "description": json.dumps(description)})
+            description = {
+                "members": present,
+                **(
+                    {"weights": {m: round(weights[m], 6) for m in present if m in weights}}
+                    if method == "combo_inv_mase"
+                    else {}
+                ),
+            }
+            fit_rows.append(
+                {
+                    "unique_id": uid,
+                    "model": method,
+                    "model_used": method,
+                    "status": "ok",
+                    "reason": "",
+                    "error": "",
+                    "n_obs": int(n_obs.iloc[0]) if len(n_obs) else 0,
+                    "description": json.dumps(description),
+                }
+            )
             if all((uid, m) in fitted for m in present):
                 fitted_out[(str(uid), method)] = Combined(method, {m: fitted[(uid, m)] for m in present}, weights)
     out_f = pd.concat(f_out, ignore_index=True)

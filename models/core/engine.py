@@ -19,7 +19,7 @@ Rules applied per series and model (every decision is recorded in ``fits``):
   'failed'). One bad series never stops the run.
 - a series whose last observation is at or after ``until`` has nothing to forecast
   (status 'skipped').
-- a signed series (``settings.signed``, or a negative value in its history; ``models.base``) is
+- a signed series (``settings.signed``, or a negative value in its history; ``models.core.base``) is
   fitted with ``signed=True``: additive forms, no clip at zero, ``reason`` naming the form; a
   model that needs positive values (``needs_positive``) steps aside to the fallback chain.
 - a forecast, bound or sample path beyond ``settings.plausibility_factor`` times the history's
@@ -46,6 +46,7 @@ results do not depend on ``n_jobs``, on the executor (joblib or Dask, ``run_batc
 batch a series lands in, on the worker or the order it runs in, or on which other series are in
 the frame.
 """
+
 from __future__ import annotations
 
 import json
@@ -64,29 +65,54 @@ import numpy as np
 import pandas as pd
 
 from exportcast.errors import ModelSetupError
-from models import registry
-from models.annual import annual_totals
-from models.base import FORECAST_COLUMNS, Forecaster, future_index, regularize
-from models.executors import EXECUTORS, WorkerLost, dask_map
+from models.core import registry
+from models.core.annual import annual_totals
+from models.core.base import FORECAST_COLUMNS, Forecaster, future_index, regularize
+from models.core.executors import EXECUTORS, WorkerLost, dask_map
 
 __all__ = [
-    "ModelSpec", "EngineSettings", "ForecastResult", "SeriesOutcome", "ModelFactory", "SeriesExtras", "ExtrasAt",
+    "ModelSpec",
+    "EngineSettings",
+    "ForecastResult",
+    "SeriesOutcome",
+    "ModelFactory",
+    "SeriesExtras",
+    "ExtrasAt",
     "with_own_columns",
-    "forecast", "fit_series", "frame_to_series", "series_seed", "run_batches", "when_lost",
-    "FORECAST_FRAME_COLUMNS", "FIT_COLUMNS", "ANNUAL_COLUMNS",
+    "forecast",
+    "fit_series",
+    "frame_to_series",
+    "series_seed",
+    "run_batches",
+    "when_lost",
+    "FORECAST_FRAME_COLUMNS",
+    "FIT_COLUMNS",
+    "ANNUAL_COLUMNS",
 ]
 
 log = logging.getLogger(__name__)
 
 ModelFactory = Callable[[str, dict[str, Any]], Forecaster]
-"""Builds a model from (name, params); ``models.registry.create`` by default (tests inject toys)."""
+"""Builds a model from (name, params); ``models.core.registry.create`` by default (tests inject toys)."""
 
 BASELINE = "seasonal_naive"
 SEASON = 12
 FORECAST_FRAME_COLUMNS: tuple[str, ...] = ("unique_id", "ds", "model", *FORECAST_COLUMNS)
 FIT_COLUMNS: tuple[str, ...] = ("unique_id", "model", "model_used", "status", "reason", "error", "n_obs", "description")
-ANNUAL_COLUMNS: tuple[str, ...] = ("unique_id", "year", "model", "forecast", "lo_80", "hi_80", "lo_95", "hi_95",
-                                   "observed", "n_observed", "n_forecast", "reason")
+ANNUAL_COLUMNS: tuple[str, ...] = (
+    "unique_id",
+    "year",
+    "model",
+    "forecast",
+    "lo_80",
+    "hi_80",
+    "lo_95",
+    "hi_95",
+    "observed",
+    "n_observed",
+    "n_forecast",
+    "reason",
+)
 #: BLAS/OpenMP threads of a fit, in a worker and in this process alike: the summation order of a
 #: threaded BLAS call depends on the thread count, so a fit in the pipeline process (n_jobs 1, or a
 #: single item) differed from the same fit in a loky worker by 1e-15 (issue 19 item 8); the
@@ -100,6 +126,7 @@ _NOISY_LOGGERS = ("cmdstanpy", "prophet", "prophet.plot", "statsmodels")
 @dataclass(frozen=True)
 class ModelSpec:
     """A model by registry name with its constructor settings."""
+
     name: str
     params: Mapping[str, Any] = field(default_factory=dict)
 
@@ -113,15 +140,16 @@ class ModelSpec:
 @dataclass(frozen=True)
 class EngineSettings:
     """Plain settings of the engine (built by flows/settings.py from config.yaml)."""
+
     models: tuple[ModelSpec, ...]  # enabled models in order; seasonal_naive always added if absent
-    min_obs_seasonal: int = 24     # below this many observed months a series is "short"
+    min_obs_seasonal: int = 24  # below this many observed months a series is "short"
     max_missing_share: float = 0.5  # above this share of its span missing a series is "sparse"
-    fallback: str = "naive"        # last-resort model (seasonal_naive is tried first when >= 12 obs)
+    fallback: str = "naive"  # last-resort model (seasonal_naive is tried first when >= 12 obs)
     n_paths: int = 1000
     n_jobs: int = 2
     seed: int = 0
-    executor: str = "joblib"       # where the per-series map runs: joblib (local processes) or dask
-    dask_address: str = ""         # dask: scheduler address (tcp://host:8786); "" = a LocalCluster of n_jobs workers
+    executor: str = "joblib"  # where the per-series map runs: joblib (local processes) or dask
+    dask_address: str = ""  # dask: scheduler address (tcp://host:8786); "" = a LocalCluster of n_jobs workers
     signed: bool | tuple[str, ...] = ()  # series that may be negative: True = every series, or their ids
     plausibility_factor: float | None = None  # a forecast or path beyond this many times the history's scale fails
 
@@ -159,7 +187,7 @@ class EngineSettings:
             object.__setattr__(self, "signed", tuple(str(s) for s in self.signed))
 
     def is_signed(self, unique_id: str) -> bool:
-        """Whether the series may be negative (``models.base``: additive forms, no clip at zero)."""
+        """Whether the series may be negative (``models.core.base``: additive forms, no clip at zero)."""
         return self.signed if isinstance(self.signed, bool) else unique_id in self.signed
 
     @property
@@ -178,6 +206,7 @@ class SeriesExtras:
     """What one series adds at one cutoff: models that run for it alone, the regressor columns
     they read (index ``ds``: the history's first month through the last forecast month; joined
     to the shared exog), and the models left out at this cutoff with the reason."""
+
     models: tuple[ModelSpec, ...] = ()
     exog: pd.DataFrame | None = None
     skipped: tuple[tuple[str, str], ...] = ()  # (model name, reason)
@@ -204,7 +233,7 @@ def with_own_columns(shared: pd.DataFrame | None, own: pd.DataFrame | None) -> p
 @dataclass
 class ForecastResult:
     forecasts: pd.DataFrame  # unique_id, ds, model, forecast, lo_80, hi_80, lo_95, hi_95
-    fits: pd.DataFrame       # unique_id, model, model_used, status, reason, error, n_obs, description
+    fits: pd.DataFrame  # unique_id, model, model_used, status, reason, error, n_obs, description
     annual: pd.DataFrame | None = None  # ANNUAL_COLUMNS, when annual_year is given
     fitted: dict[tuple[str, str], Forecaster] = field(default_factory=dict)  # when keep_models
     # per requested model: seconds of its fits (``fit``, of the model and of any fallback tried for
@@ -216,6 +245,7 @@ class ForecastResult:
 @dataclass
 class SeriesOutcome:
     """What ``fit_series`` produced for one series and one information set."""
+
     forecasts: pd.DataFrame
     fits: list[dict[str, Any]]
     annual: list[dict[str, Any]]
@@ -250,12 +280,16 @@ def frame_to_series(frame: pd.DataFrame) -> dict[str, pd.Series]:
     off = ~(ds == ds.to_period("M").to_timestamp())
     if off.any():
         row = int(np.flatnonzero(off)[0])
-        raise ValueError(f"frame column 'ds' must hold month starts; row {row} ({frame['unique_id'].iloc[row]}) has {ds[row]}")
+        raise ValueError(
+            f"frame column 'ds' must hold month starts; row {row} ({frame['unique_id'].iloc[row]}) has {ds[row]}"
+        )
     dup = frame.duplicated(["unique_id", "ds"])
     if dup.any():
         row = int(np.flatnonzero(dup.to_numpy())[0])
-        raise ValueError(f"frame has duplicate (unique_id, ds): series '{frame['unique_id'].iloc[row]}' "
-                         f"month {ds[row]:%Y-%m} (row {row})")
+        raise ValueError(
+            f"frame has duplicate (unique_id, ds): series '{frame['unique_id'].iloc[row]}' "
+            f"month {ds[row]:%Y-%m} (row {row})"
+        )
     observed = frame.loc[frame["y"].notna(), ["unique_id", "ds", "y"]]
     out: dict[str, pd.Series] = {}
     for uid, group in observed.groupby("unique_id", sort=True):
@@ -280,12 +314,15 @@ def _check_exog(exog: pd.DataFrame | None) -> pd.DataFrame | None:
     # public at the cutoff; the model that reads them forecasts those months (models.leading)
     nan_cols = [c for c in exog.columns if exog[c].isna().any() and not str(c).startswith("lead:")]
     if nan_cols:
-        raise ValueError(f"exog column '{nan_cols[0]}' has missing values, first at {exog.index[exog[nan_cols[0]].isna()][0]:%Y-%m}")
+        raise ValueError(
+            f"exog column '{nan_cols[0]}' has missing values, first at {exog.index[exog[nan_cols[0]].isna()][0]:%Y-%m}"
+        )
     return exog.sort_index()
 
 
-def _exog_for(exog: pd.DataFrame | None, hist: pd.DatetimeIndex, fidx: pd.DatetimeIndex
-              ) -> tuple[pd.DataFrame | None, pd.DataFrame | None, str]:
+def _exog_for(
+    exog: pd.DataFrame | None, hist: pd.DatetimeIndex, fidx: pd.DatetimeIndex
+) -> tuple[pd.DataFrame | None, pd.DataFrame | None, str]:
     """X on the history months, X on the forecast months, and '' -- or (None, None, why) when
     ``exog`` does not cover every month the series needs (e.g. a series from the 1850s and a
     working-day calendar that starts in 1950): the series is then fitted without regressors,
@@ -297,8 +334,14 @@ def _exog_for(exog: pd.DataFrame | None, hist: pd.DatetimeIndex, fidx: pd.Dateti
     if len(lacking):
         columns = ", ".join(map(str, exog.columns))
         span = f"{exog.index[0]:%Y-%m}..{exog.index[-1]:%Y-%m}" if len(exog.index) else "no month"
-        return None, None, (f"fitted without the regressor(s) {columns}: they cover {span}, the series needs "
-                            f"{needed[0]:%Y-%m}..{needed[-1]:%Y-%m} ({len(lacking)} month(s) lacking, first {lacking[0]:%Y-%m})")
+        return (
+            None,
+            None,
+            (
+                f"fitted without the regressor(s) {columns}: they cover {span}, the series needs "
+                f"{needed[0]:%Y-%m}..{needed[-1]:%Y-%m} ({len(lacking)} month(s) lacking, first {lacking[0]:%Y-%m})"
+            ),
+        )
     return exog.loc[hist], (exog.loc[fidx] if len(fidx) else None), ""
 
 
@@ -338,16 +381,26 @@ def _screen(settings: EngineSettings, y: pd.Series) -> str:
     if n_obs < settings.min_obs_seasonal:
         return f"short series: {n_obs} observed months < min_obs_seasonal {settings.min_obs_seasonal}"
     if missing_share > settings.max_missing_share:
-        return (f"sparse series: {span - n_obs} of {span} months missing ({missing_share:.0%} > "
-                f"max_missing_share {settings.max_missing_share:.0%})")
+        return (
+            f"sparse series: {span - n_obs} of {span} months missing ({missing_share:.0%} > "
+            f"max_missing_share {settings.max_missing_share:.0%})"
+        )
     return ""
 
 
 # --------------------------------------------------------------------------- one series
-def fit_series(unique_id: str, y: pd.Series, settings: EngineSettings, *, h: int,
-               exog: pd.DataFrame | None = None, annual_year: int | None = None,
-               keep_models: bool = False, factory: ModelFactory | None = None,
-               extras: SeriesExtras | None = None) -> SeriesOutcome:
+def fit_series(
+    unique_id: str,
+    y: pd.Series,
+    settings: EngineSettings,
+    *,
+    h: int,
+    exog: pd.DataFrame | None = None,
+    annual_year: int | None = None,
+    keep_models: bool = False,
+    factory: ModelFactory | None = None,
+    extras: SeriesExtras | None = None,
+) -> SeriesOutcome:
     """Fit every enabled model on ONE series (the history ``y``: regular monthly, NaN for
     missing months, ending at its last observation) and forecast ``h`` months after it.
 
@@ -359,8 +412,9 @@ def fit_series(unique_id: str, y: pd.Series, settings: EngineSettings, *, h: int
     y = regularize(y)
     n_obs = int(y.notna().sum())
     fidx = future_index(y.index[-1], h) if h > 0 else pd.DatetimeIndex([], name="ds")
-    X_hist, X_fut, exog_note = _exog_for(with_own_columns(exog, extras.exog if extras is not None else None),
-                                         y.index, fidx)
+    X_hist, X_fut, exog_note = _exog_for(
+        with_own_columns(exog, extras.exog if extras is not None else None), y.index, fidx
+    )
     screen_reason = _screen(settings, y)
     signed = settings.is_signed(unique_id) or bool((y.dropna() < 0).any())
     chain = _fallback_chain(settings, n_obs)
@@ -376,17 +430,42 @@ def fit_series(unique_id: str, y: pd.Series, settings: EngineSettings, *, h: int
     failed_here: dict[str, tuple[dict[str, Any], str]] = {}
     fit_seconds: dict[str, float] = {}
 
-    for name, why in (extras.skipped if extras is not None else ()):
-        fits.append({"unique_id": unique_id, "model": name, "model_used": None, "status": "skipped",
-                     "reason": why, "error": "", "n_obs": n_obs, "description": "{}"})
+    for name, why in extras.skipped if extras is not None else ():
+        fits.append(
+            {
+                "unique_id": unique_id,
+                "model": name,
+                "model_used": None,
+                "status": "skipped",
+                "reason": why,
+                "error": "",
+                "n_obs": n_obs,
+                "description": "{}",
+            }
+        )
     for spec in (*settings.models, *(extras.models if extras is not None else ())):
-        row: dict[str, Any] = {"unique_id": unique_id, "model": spec.name, "model_used": None, "status": "failed",
-                               "reason": "", "error": "", "n_obs": n_obs, "description": "{}"}
+        row: dict[str, Any] = {
+            "unique_id": unique_id,
+            "model": spec.name,
+            "model_used": None,
+            "status": "failed",
+            "reason": "",
+            "error": "",
+            "n_obs": n_obs,
+            "description": "{}",
+        }
         if h <= 0:
-            row.update(status="skipped", reason=f"nothing to forecast: last observation {y.index[-1]:%Y-%m} is at or after the horizon end")
+            row.update(
+                status="skipped",
+                reason=f"nothing to forecast: last observation {y.index[-1]:%Y-%m} is at or after the horizon end",
+            )
             fits.append(row)
             if annual_year is not None:
-                annual.append(_annual_row(unique_id, spec.name, annual_year, annual_totals(y, fidx, np.zeros((1, 0)), annual_year)))
+                annual.append(
+                    _annual_row(
+                        unique_id, spec.name, annual_year, annual_totals(y, fidx, np.zeros((1, 0)), annual_year)
+                    )
+                )
             continue
 
         reason = ""
@@ -407,10 +486,22 @@ def fit_series(unique_id: str, y: pd.Series, settings: EngineSettings, *, h: int
             params = dict(spec.params) if name == spec.name else settings.params_of(name)
             timer = [0.0]
             try:
-                model, fc, paths = _run_model(factory, name, params, y, h, X_hist, X_fut,
-                                              n_paths=settings.n_paths if year_in_horizon else 0, seed=seed,
-                                              fitted_here=fitted_here, failed_here=failed_here, timer=timer,
-                                              signed=signed, plausibility_factor=settings.plausibility_factor)
+                model, fc, paths = _run_model(
+                    factory,
+                    name,
+                    params,
+                    y,
+                    h,
+                    X_hist,
+                    X_fut,
+                    n_paths=settings.n_paths if year_in_horizon else 0,
+                    seed=seed,
+                    fitted_here=fitted_here,
+                    failed_here=failed_here,
+                    timer=timer,
+                    signed=signed,
+                    plausibility_factor=settings.plausibility_factor,
+                )
             except Exception as exc:  # recorded, then the next model of the chain is tried
                 fit_seconds[spec.name] = fit_seconds.get(spec.name, 0.0) + timer[0]
                 if name == spec.name:
@@ -447,9 +538,16 @@ def fit_series(unique_id: str, y: pd.Series, settings: EngineSettings, *, h: int
             row["reason"] = "; ".join(part for part in (row["reason"], exog_note) if part)
         fits.append(row)
 
-    forecasts = (pd.concat(frames, ignore_index=True) if frames
-                 else pd.DataFrame({c: pd.Series(dtype="datetime64[ns]" if c == "ds" else object if c in ("unique_id", "model") else float)
-                                    for c in FORECAST_FRAME_COLUMNS}))
+    forecasts = (
+        pd.concat(frames, ignore_index=True)
+        if frames
+        else pd.DataFrame(
+            {
+                c: pd.Series(dtype="datetime64[ns]" if c == "ds" else object if c in ("unique_id", "model") else float)
+                for c in FORECAST_FRAME_COLUMNS
+            }
+        )
+    )
     return SeriesOutcome(forecasts[list(FORECAST_FRAME_COLUMNS)], fits, annual, fitted, fit_seconds)
 
 
@@ -479,8 +577,9 @@ def plausibility_scale(values: np.ndarray) -> float:
     return scale
 
 
-def _check_plausible(name: str, values: np.ndarray, y: pd.Series, factor: float | None, what: str,
-                     months: pd.DatetimeIndex | None = None) -> None:
+def _check_plausible(
+    name: str, values: np.ndarray, y: pd.Series, factor: float | None, what: str, months: pd.DatetimeIndex | None = None
+) -> None:
     """Raise when a forecast value, bound or path is beyond ``factor`` times the history's scale
     (the data contract's limit on inputs, applied to outputs: nothing beyond it is published 'ok')."""
     if factor is None:
@@ -493,8 +592,10 @@ def _check_plausible(name: str, values: np.ndarray, y: pd.Series, factor: float 
         where = ""
         if months is not None:
             where = f" for {months[int(np.argmax(np.abs(values).max(axis=1)))]:%Y-%m}"
-        raise ValueError(f"{name} {what}{where} reaches {worst:.6g}, more than {factor:g} times the series' "
-                         f"median absolute value {scale:.6g} (data.plausibility_factor)")
+        raise ValueError(
+            f"{name} {what}{where} reaches {worst:.6g}, more than {factor:g} times the series' "
+            f"median absolute value {scale:.6g} (data.plausibility_factor)"
+        )
 
 
 def _min_obs(factory: ModelFactory, spec: ModelSpec) -> int:
@@ -504,12 +605,23 @@ def _min_obs(factory: ModelFactory, spec: ModelSpec) -> int:
         return 1  # construction errors surface (and are recorded) when the model is run
 
 
-def _run_model(factory: ModelFactory, name: str, params: dict[str, Any], y: pd.Series, h: int,
-               X_hist: pd.DataFrame | None, X_fut: pd.DataFrame | None, *, n_paths: int, seed: int,
-               fitted_here: Mapping[str, tuple[dict[str, Any], Forecaster]] | None = None,
-               failed_here: Mapping[str, tuple[dict[str, Any], str]] | None = None, timer: list[float] | None = None,
-               signed: bool = False, plausibility_factor: float | None = None,
-               ) -> tuple[Forecaster, pd.DataFrame, np.ndarray | None]:
+def _run_model(
+    factory: ModelFactory,
+    name: str,
+    params: dict[str, Any],
+    y: pd.Series,
+    h: int,
+    X_hist: pd.DataFrame | None,
+    X_fut: pd.DataFrame | None,
+    *,
+    n_paths: int,
+    seed: int,
+    fitted_here: Mapping[str, tuple[dict[str, Any], Forecaster]] | None = None,
+    failed_here: Mapping[str, tuple[dict[str, Any], str]] | None = None,
+    timer: list[float] | None = None,
+    signed: bool = False,
+    plausibility_factor: float | None = None,
+) -> tuple[Forecaster, pd.DataFrame, np.ndarray | None]:
     """Fit, predict and sample one model; ``timer[0]`` gets the seconds of the fit (also when it fails)."""
     model = factory(name, params)
     use_x = bool(getattr(model, "uses_exog", False))
@@ -549,7 +661,7 @@ R = TypeVar("R")
 def _batched(items: Sequence[T], n_batches: int) -> list[list[T]]:
     n_batches = max(1, min(n_batches, len(items)))
     size = math.ceil(len(items) / n_batches) if items else 1
-    return [list(items[i:i + size]) for i in range(0, len(items), size)]
+    return [list(items[i : i + size]) for i in range(0, len(items), size)]
 
 
 def _quietly(func: Callable[[T], R], batch: list[T]) -> list[R]:
@@ -567,19 +679,28 @@ def _quietly(func: Callable[[T], R], batch: list[T]) -> list[R]:
             logging.getLogger(name).setLevel(level)
 
 
-def run_batches(func: Callable[[T], R], items: Sequence[T], *, n_jobs: int, progress: bool = False,
-                label: str = "series", costs: Sequence[float] | None = None, executor: str = "joblib",
-                dask_address: str = "", on_lost: Callable[[T, str], R] | None = None) -> list[R]:
+def run_batches(
+    func: Callable[[T], R],
+    items: Sequence[T],
+    *,
+    n_jobs: int,
+    progress: bool = False,
+    label: str = "series",
+    costs: Sequence[float] | None = None,
+    executor: str = "joblib",
+    dask_address: str = "",
+    on_lost: Callable[[T, str], R] | None = None,
+) -> list[R]:
     """Apply ``func`` (a picklable module-level callable) to every item and return the results in
     the order of ``items``: in this process when ``n_jobs`` is 1, else over ``n_jobs`` loky
     workers (``executor='joblib'``, the default), or on a Dask cluster (``executor='dask'``:
     the scheduler at ``dask_address``, or a LocalCluster of ``n_jobs`` workers when it is empty;
-    see ``models.executors``).
+    see ``models.core.executors``).
 
     With ``costs`` (e.g. months of history x fits) the most expensive items go first
     (longest-processing-time scheduling): a few long series among many short ones otherwise leave
     a worker idle while the other finishes a batch of heavy ones. joblib dispatches them one by
-    one; Dask in batches (``models.executors.dask_batches``), gathered batch by batch.
+    one; Dask in batches (``models.core.executors.dask_batches``), gathered batch by batch.
 
     ``on_lost(item, message)`` gives the result of an item whose Dask batch was lost because its
     worker process died on every attempt (see ``when_lost``); without it such a loss raises
@@ -606,8 +727,14 @@ def run_batches(func: Callable[[T], R], items: Sequence[T], *, n_jobs: int, prog
     workers = n_jobs if n_jobs > 0 else (__import__("os").cpu_count() or 1)
     slots: list[Any] = [None] * len(items)
     if executor == "dask":
-        for batch, out in dask_map(partial(_quietly, func), items, costs if costs is not None else [0.0] * len(items),
-                                   address=dask_address, n_workers=workers, label=label):
+        for batch, out in dask_map(
+            partial(_quietly, func),
+            items,
+            costs if costs is not None else [0.0] * len(items),
+            address=dask_address,
+            n_workers=workers,
+            label=label,
+        ):
             if isinstance(out, WorkerLost):
                 if on_lost is None:
                     raise out
@@ -631,6 +758,7 @@ def run_batches(func: Callable[[T], R], items: Sequence[T], *, n_jobs: int, prog
         return results
 
     from joblib import Parallel, delayed, parallel_config  # imported here: the n_jobs=1 path needs no joblib
+
     if costs is not None:
         order = sorted(range(len(items)), key=lambda i: -float(costs[i]))
         batches = [[i] for i in order]
@@ -677,11 +805,17 @@ def _months_between(start: pd.Timestamp, end: pd.Timestamp) -> int:
     return (end.year - start.year) * 12 + (end.month - start.month)
 
 
-def _forecast_task(item: tuple[str, pd.Series, int, pd.DataFrame | None, int | None, SeriesExtras | None], *,
-                   settings: EngineSettings, keep_models: bool, factory: ModelFactory | None) -> SeriesOutcome:
+def _forecast_task(
+    item: tuple[str, pd.Series, int, pd.DataFrame | None, int | None, SeriesExtras | None],
+    *,
+    settings: EngineSettings,
+    keep_models: bool,
+    factory: ModelFactory | None,
+) -> SeriesOutcome:
     uid, y, h, X, annual_year, extras = item
-    return fit_series(uid, y, settings, h=h, exog=X, annual_year=annual_year, keep_models=keep_models, factory=factory,
-                      extras=extras)
+    return fit_series(
+        uid, y, settings, h=h, exog=X, annual_year=annual_year, keep_models=keep_models, factory=factory, extras=extras
+    )
 
 
 def check_models(settings: EngineSettings, factory: ModelFactory | None = None) -> None:
@@ -692,15 +826,24 @@ def check_models(settings: EngineSettings, factory: ModelFactory | None = None) 
         try:
             factory(name, settings.params_of(name))
         except Exception as exc:
-            raise ModelSetupError(f"model '{name}' cannot be created with params {settings.params_of(name)}: {_error_text(exc)}") from exc
+            raise ModelSetupError(
+                f"model '{name}' cannot be created with params {settings.params_of(name)}: {_error_text(exc)}"
+            ) from exc
 
 
-def forecast(frame: pd.DataFrame, settings: EngineSettings, *,
-             until: pd.Timestamp | str | Mapping[str, pd.Timestamp | str] | None = None,
-             horizon: int | None = None, exog: pd.DataFrame | None = None,
-             annual_year: int | Mapping[str, int] | None = None,
-             keep_models: bool = False, progress: bool = False, factory: ModelFactory | None = None,
-             extras: ExtrasAt | None = None) -> ForecastResult:
+def forecast(
+    frame: pd.DataFrame,
+    settings: EngineSettings,
+    *,
+    until: pd.Timestamp | str | Mapping[str, pd.Timestamp | str] | None = None,
+    horizon: int | None = None,
+    exog: pd.DataFrame | None = None,
+    annual_year: int | Mapping[str, int] | None = None,
+    keep_models: bool = False,
+    progress: bool = False,
+    factory: ModelFactory | None = None,
+    extras: ExtrasAt | None = None,
+) -> ForecastResult:
     """Forecast every series of ``frame`` with every enabled model (and its ``extras``, asked at
     the series' last observed month).
 
@@ -711,7 +854,7 @@ def forecast(frame: pd.DataFrame, settings: EngineSettings, *,
     ``until`` and ``annual_year`` may also be mappings unique_id -> value, so that one call (one
     pool of workers) serves series with different targets, e.g. the institutional comparison's
     one history per target year; every series must then have an entry.
-    ``factory`` replaces ``models.registry.create`` (used by tests to inject toy models)."""
+    ``factory`` replaces ``models.core.registry.create`` (used by tests to inject toy models)."""
     if (horizon is None) == (until is None):
         raise ValueError("give exactly one of horizon (months) or until (last forecast month)")
     if horizon is not None and (not isinstance(horizon, (int, np.integer)) or horizon < 1):
@@ -722,7 +865,10 @@ def forecast(frame: pd.DataFrame, settings: EngineSettings, *,
     years = _per_series(annual_year, series, "annual_year")
     for uid, year in years.items():
         if year is not None and not isinstance(year, (int, np.integer)):
-            raise ValueError(f"annual_year must be an integer year; got {year!r}" + (f" for series '{uid}'" if isinstance(annual_year, Mapping) else ""))
+            raise ValueError(
+                f"annual_year must be an integer year; got {year!r}"
+                + (f" for series '{uid}'" if isinstance(annual_year, Mapping) else "")
+            )
     ends = {uid: None if end is None else _month(end) for uid, end in _per_series(until, series, "until").items()}
     exog = _check_exog(exog)
     check_models(settings, factory)
@@ -732,14 +878,23 @@ def forecast(frame: pd.DataFrame, settings: EngineSettings, *,
         end = ends[uid]
         h = int(horizon) if horizon is not None else max(0, _months_between(y.index[-1], end))
         # a series the exog does not cover runs without it (fit_series records why)
-        X = None if exog is None else exog.loc[y.index[0]:y.index[-1] + pd.DateOffset(months=h)]
+        X = None if exog is None else exog.loc[y.index[0] : y.index[-1] + pd.DateOffset(months=h)]
         months = pd.date_range(y.index[0], y.index[-1] + pd.DateOffset(months=h), freq="MS", name="ds")
         items.append((uid, y, h, X, years[uid], None if extras is None else extras(uid, y.index[-1], months)))
 
     task = partial(_forecast_task, settings=settings, keep_models=keep_models, factory=factory)
     costs = [float(item[1].notna().sum()) for item in items]
-    outcomes = run_batches(task, items, n_jobs=settings.n_jobs, progress=progress, label="forecast", costs=costs,
-                           executor=settings.executor, dask_address=settings.dask_address, on_lost=when_lost(task))
+    outcomes = run_batches(
+        task,
+        items,
+        n_jobs=settings.n_jobs,
+        progress=progress,
+        label="forecast",
+        costs=costs,
+        executor=settings.executor,
+        dask_address=settings.dask_address,
+        on_lost=when_lost(task),
+    )
     return _collect(outcomes, annual_year is not None)
 
 
@@ -749,8 +904,10 @@ def _per_series(value: Any, series: Mapping[str, pd.Series], name: str) -> dict[
         return {uid: value for uid in series}
     lacking = [uid for uid in series if uid not in value]
     if lacking:
-        raise ValueError(f"{name} has no entry for series {', '.join(repr(u) for u in lacking[:5])}"
-                         + (f" (+{len(lacking) - 5} more)" if len(lacking) > 5 else ""))
+        raise ValueError(
+            f"{name} has no entry for series {', '.join(repr(u) for u in lacking[:5])}"
+            + (f" (+{len(lacking) - 5} more)" if len(lacking) > 5 else "")
+        )
     return {uid: value[uid] for uid in series}
 
 
@@ -766,5 +923,10 @@ def _collect(outcomes: Iterable[SeriesOutcome], with_annual: bool, extra: Sequen
     for o in outcomes:
         for model, seconds in o.fit_seconds.items():
             fit_seconds[model] = fit_seconds.get(model, 0.0) + seconds
-    return ForecastResult(forecasts=forecasts, fits=fits, annual=annual, fitted=fitted,
-                          fit_seconds={m: round(v, 3) for m, v in fit_seconds.items()})
+    return ForecastResult(
+        forecasts=forecasts,
+        fits=fits,
+        annual=annual,
+        fitted=fitted,
+        fit_seconds={m: round(v, 3) for m, v in fit_seconds.items()},
+    )

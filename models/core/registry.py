@@ -1,31 +1,32 @@
 """Models by name, for config and CLI. Each model module registers its class with
 ``@register``; ``create(name, params)`` builds one. Heavy libraries are imported by the
 model modules only when ``load_all`` imports them."""
+
 from __future__ import annotations
 
 import importlib
 from typing import Any
 
-from models.base import Forecaster
+from models.core.base import Forecaster
 
 _REGISTRY: dict[str, type[Forecaster]] = {}
 # module that defines each model (imported lazily so that `import models` stays light)
 _MODULES: dict[str, str] = {
-    "seasonal_naive": "models.baselines",
-    "naive": "models.baselines",
-    "ets": "models.baselines",
-    "theta": "models.baselines",
-    "arima": "models.arima",
-    "prophet": "models.prophet_model",
-    "ensemble": "models.ensemble",
-    "arimax": "models.leading",
-    "arimax_wsts": "models.leading",
-    "arimax_flash": "models.leading",
-    "cycle": "models.cycle",
-    "cycle_wsts": "models.cycle",
-    "cycle_blend": "models.cycle",
-    "chip_momentum": "models.momentum",
-    "chip_momentum_blend": "models.momentum",
+    "seasonal_naive": "models.families.baselines",
+    "naive": "models.families.baselines",
+    "ets": "models.families.baselines",
+    "theta": "models.families.baselines",
+    "arima": "models.families.arima",
+    "prophet": "models.families.prophet_model",
+    "ensemble": "models.selection.ensemble",
+    "arimax": "models.families.leading",
+    "arimax_wsts": "models.families.leading",
+    "arimax_flash": "models.families.leading",
+    "cycle": "models.families.cycle",
+    "cycle_wsts": "models.families.cycle",
+    "cycle_blend": "models.families.cycle",
+    "chip_momentum": "models.families.momentum",
+    "chip_momentum_blend": "models.families.momentum",
 }
 
 

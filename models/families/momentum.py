@@ -15,7 +15,7 @@ hynix, the DRAM export price index in USD) at the cutoff month T. The coefficien
 a REFERENCE (WSTS world semiconductor billings, its own growth in place of the series') by OLS,
 on every month t where all variables are known and ``g_{t+k}`` is public, at least ``min_pairs``
 months at every horizon: the Korean series is too short to learn them (2013 on), as for the cycle
-model (``models.cycle``). ``flows.jobs.LeadingExtras`` estimates them as public on each cutoff's
+model (``models.families.cycle``). ``flows.jobs.LeadingExtras`` estimates them as public on each cutoff's
 information date and hands them in as params (``coef``, ``sigma_ref``, ``features``); the market
 variables reach the model as exog columns (``lead:chip:<indicator>:d<n>``), NaN where not public.
 
@@ -29,6 +29,7 @@ of the loadings of the growths it adds up; forecast = the mean ``exp(mu + s^2 / 
 
 **The blend** (``chip_momentum_blend``): the equal-weight mean of ``chip_momentum`` and ``cycle_blend``.
 """
+
 from __future__ import annotations
 
 import math
@@ -38,11 +39,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from models.base import Forecaster, ModelInputError
-from models.baselines import seasonal_interpolate
-from models.cycle import MIN_RESIDUALS, SEASON, CycleBlend, GrowthCycle, GrowthCycleWsts, lognormal_bounds
-from models.ensemble import Ensemble
-from models.registry import register
+from models.core.base import Forecaster, ModelInputError
+from models.core.registry import register
+from models.families.baselines import seasonal_interpolate
+from models.families.cycle import MIN_RESIDUALS, SEASON, CycleBlend, GrowthCycle, GrowthCycleWsts, lognormal_bounds
+from models.selection.ensemble import Ensemble
 
 #: the market series the momentum reads (indicator names of data/indicators_monthly.csv)
 MARKET_INDICATORS: tuple[str, ...] = ("phlx_close:sox", "krx_close:skhynix_000660", "bok_month:dram_export_price_usd")
@@ -87,8 +88,9 @@ class MomentumRegression:
         return {"coef": [list(c) for c in self.coef], "sigma_ref": list(self.sigma), "features": list(self.features)}
 
     @classmethod
-    def estimate(cls, reference: pd.Series, features: pd.DataFrame, *, horizon: int = 15,
-                 min_pairs: int = 36) -> "MomentumRegression":
+    def estimate(
+        cls, reference: pd.Series, features: pd.DataFrame, *, horizon: int = 15, min_pairs: int = 36
+    ) -> MomentumRegression:
         """OLS of the reference's growth k months ahead on (1, its growth, the features) at each k."""
         if (reference <= 0).any() or not np.isfinite(reference.to_numpy(dtype=float)).all():
             raise ModelInputError("chip momentum: the reference must be positive and finite in every month")
@@ -100,8 +102,10 @@ class MomentumRegression:
             target = g.shift(-k, freq="MS").reindex(base.index)
             rows = base[target.notna()]
             if len(rows) < min_pairs:
-                raise ModelInputError(f"chip momentum: {len(rows)} months of the reference with every variable known "
-                                      f"and its growth {k} months later public; needs {min_pairs}")
+                raise ModelInputError(
+                    f"chip momentum: {len(rows)} months of the reference with every variable known "
+                    f"and its growth {k} months later public; needs {min_pairs}"
+                )
             design = np.column_stack([np.ones(len(rows)), rows.to_numpy()])
             beta, *_ = np.linalg.lstsq(design, target[rows.index].to_numpy(), rcond=None)
             resid = target[rows.index].to_numpy() - design @ beta
@@ -121,37 +125,59 @@ class ChipMomentum(Forecaster):
     #: the indicator whose history teaches the coefficients, and the market series it reads
     default_reference = GrowthCycleWsts.default_reference
     market_indicators = MARKET_INDICATORS
-    information = ("the 12- and 6-month changes of SOX, SK hynix and the DRAM export price index public by then, "
-                   "read through regressions learned on WSTS world billings")
+    information = (
+        "the 12- and 6-month changes of SOX, SK hynix and the DRAM export price index public by then, "
+        "read through regressions learned on WSTS world billings"
+    )
 
-    def __init__(self, coef: list[list[float]] | None = None, sigma_ref: list[float] | None = None,
-                 features: list[str] | None = None, reference: str = "", horizon: int = 15, min_pairs: int = 36,
-                 **params: Any) -> None:
+    def __init__(
+        self,
+        coef: list[list[float]] | None = None,
+        sigma_ref: list[float] | None = None,
+        features: list[str] | None = None,
+        reference: str = "",
+        horizon: int = 15,
+        min_pairs: int = 36,
+        **params: Any,
+    ) -> None:
         if not isinstance(horizon, int) or horizon < 1:
             raise ModelInputError(f"{self.name}: horizon must be a positive integer; got {horizon!r}")
         if not isinstance(min_pairs, int) or min_pairs < 12:
             raise ModelInputError(f"{self.name}: min_pairs must be an integer >= 12; got {min_pairs!r}")
         given = [coef is not None, sigma_ref is not None, features is not None]
         if any(given) and not all(given):
-            raise ModelInputError(f"{self.name}: give coef, sigma_ref and features together (the reference's regressions)")
+            raise ModelInputError(
+                f"{self.name}: give coef, sigma_ref and features together (the reference's regressions)"
+            )
         if coef is not None:
             width = len(features) + 2
-            if (len(coef) != len(sigma_ref) or any(len(c) != width for c in coef)
-                    or not all(math.isfinite(v) for c in coef for v in c)
-                    or not all(math.isfinite(s) and s > 0 for s in sigma_ref)):
-                raise ModelInputError(f"{self.name}: coef must hold {width} finite numbers per horizon and sigma_ref one "
-                                      f"positive number per horizon; got {len(coef)} and {len(sigma_ref)} horizons")
-        super().__init__(coef=None if coef is None else [[float(v) for v in c] for c in coef],
-                         sigma_ref=None if sigma_ref is None else [float(s) for s in sigma_ref],
-                         features=None if features is None else [str(f) for f in features],
-                         reference=reference or self.default_reference, horizon=horizon, min_pairs=min_pairs,
-                         **params)
+            if (
+                len(coef) != len(sigma_ref)
+                or any(len(c) != width for c in coef)
+                or not all(math.isfinite(v) for c in coef for v in c)
+                or not all(math.isfinite(s) and s > 0 for s in sigma_ref)
+            ):
+                raise ModelInputError(
+                    f"{self.name}: coef must hold {width} finite numbers per horizon and sigma_ref one "
+                    f"positive number per horizon; got {len(coef)} and {len(sigma_ref)} horizons"
+                )
+        super().__init__(
+            coef=None if coef is None else [[float(v) for v in c] for c in coef],
+            sigma_ref=None if sigma_ref is None else [float(s) for s in sigma_ref],
+            features=None if features is None else [str(f) for f in features],
+            reference=reference or self.default_reference,
+            horizon=horizon,
+            min_pairs=min_pairs,
+            **params,
+        )
 
     def _fit(self, y: pd.Series, X: pd.DataFrame | None) -> None:
         p = self.params
         if p["coef"] is None:
-            raise ModelInputError(f"{self.name}: its regressions come from '{self.default_reference}' and the market "
-                                  f"series as public at the cutoff; run it under models.leading (none were given)")
+            raise ModelInputError(
+                f"{self.name}: its regressions come from '{self.default_reference}' and the market "
+                f"series as public at the cutoff; run it under models.leading (none were given)"
+            )
         if (y.dropna() <= 0).any():
             raise ModelInputError(f"{self.name}: the series must be positive (the model works on log growth)")
         missing = [f for f in p["features"] if X is None or f not in X.columns]
@@ -163,16 +189,23 @@ class ChipMomentum(Forecaster):
         last = filled.index[-1]
         if last not in g.index or x.loc[last].isna().any():
             lacking = [f for f in p["features"] if pd.isna(x.loc[last, f])]
-            raise ModelInputError(f"{self.name}: at the last month {last:%Y-%m} "
-                                  + (f"the market variable(s) {', '.join(lacking)} are not known" if lacking
-                                     else "the series has no 12-month growth"))
+            raise ModelInputError(
+                f"{self.name}: at the last month {last:%Y-%m} "
+                + (
+                    f"the market variable(s) {', '.join(lacking)} are not known"
+                    if lacking
+                    else "the series has no 12-month growth"
+                )
+            )
         coef = np.asarray(p["coef"])
         design = pd.concat([g.rename("g"), x], axis=1).dropna()
         one_ahead = g.shift(-1, freq="MS").reindex(design.index)
         rows = design[one_ahead.notna()]
         if len(rows) < MIN_RESIDUALS:
-            raise ModelInputError(f"{self.name}: {len(rows)} months with the series' growth, the market variables and "
-                                  f"the next month's growth; its own residuals need {MIN_RESIDUALS}")
+            raise ModelInputError(
+                f"{self.name}: {len(rows)} months with the series' growth, the market variables and "
+                f"the next month's growth; its own residuals need {MIN_RESIDUALS}"
+            )
         fitted = coef[0, 0] + rows.to_numpy() @ coef[0, 1:]
         resid = one_ahead[rows.index].to_numpy() - fitted
         self.scale_ = float(np.sqrt(np.mean(resid**2)) / p["sigma_ref"][0])
@@ -186,7 +219,9 @@ class ChipMomentum(Forecaster):
     def _moments(self, h: int) -> tuple[np.ndarray, np.ndarray]:
         """(mu, s): future log levels = mu + s * z, one z per path."""
         if h > len(self.growth_path_):
-            raise ModelInputError(f"{self.name}: horizon {h} beyond the {len(self.growth_path_)} months its regressions cover")
+            raise ModelInputError(
+                f"{self.name}: horizon {h} beyond the {len(self.growth_path_)} months its regressions cover"
+            )
         n = len(self.logs_)
         mu, s = np.empty(h), np.empty(h)
         for k in range(h):
@@ -198,15 +233,21 @@ class ChipMomentum(Forecaster):
     def _predict(self, h: int, X_future: pd.DataFrame | None) -> dict[str, np.ndarray]:
         return lognormal_bounds(*self._moments(h))
 
-    def _sample_paths(self, h: int, n_paths: int, rng: np.random.Generator, X_future: pd.DataFrame | None) -> np.ndarray:
+    def _sample_paths(
+        self, h: int, n_paths: int, rng: np.random.Generator, X_future: pd.DataFrame | None
+    ) -> np.ndarray:
         mu, s = self._moments(h)
         return np.exp(mu + rng.standard_normal((n_paths, 1)) * s)
 
     def describe(self) -> dict[str, Any]:
-        return {"reference": self.params["reference"], "features": list(self.params["features"]),
-                "growth_now_pct": round(100 * math.expm1(self.last_growth_), 3),
-                "growth_path_pct": [round(100 * math.expm1(v), 3) for v in self.growth_path_],
-                "sigma_scale": round(self.scale_, 6), "n_residuals": self.n_residuals_}
+        return {
+            "reference": self.params["reference"],
+            "features": list(self.params["features"]),
+            "growth_now_pct": round(100 * math.expm1(self.last_growth_), 3),
+            "growth_path_pct": [round(100 * math.expm1(v), 3) for v in self.growth_path_],
+            "sigma_scale": round(self.scale_, 6),
+            "n_residuals": self.n_residuals_,
+        }
 
 
 @register
@@ -220,30 +261,57 @@ class ChipMomentumBlend(Ensemble):
     reduce = staticmethod(np.mean)
     default_reference = GrowthCycleWsts.default_reference
     market_indicators = MARKET_INDICATORS
-    information = "a blend: the mean of chip_momentum and cycle_blend (both learned on WSTS world billings public by then)"
+    information = (
+        "a blend: the mean of chip_momentum and cycle_blend (both learned on WSTS world billings public by then)"
+    )
     needed_months = staticmethod(GrowthCycle.needed_months)  # its cycle member's
 
-    def __init__(self, coef: list[list[float]] | None = None, sigma_ref: list[float] | None = None,
-                 features: list[str] | None = None, intercept: float | None = None,
-                 phi: list[float] | None = None, reference: str = "", horizon: int = 15, min_pairs: int = 36,
-                 max_lag: int = 36, members: Any = None, **params: Any) -> None:
-        momentum = ChipMomentum(coef=coef, sigma_ref=sigma_ref, features=features, horizon=horizon,
-                                min_pairs=min_pairs).params
+    def __init__(
+        self,
+        coef: list[list[float]] | None = None,
+        sigma_ref: list[float] | None = None,
+        features: list[str] | None = None,
+        intercept: float | None = None,
+        phi: list[float] | None = None,
+        reference: str = "",
+        horizon: int = 15,
+        min_pairs: int = 36,
+        max_lag: int = 36,
+        members: Any = None,
+        **params: Any,
+    ) -> None:
+        momentum = ChipMomentum(
+            coef=coef, sigma_ref=sigma_ref, features=features, horizon=horizon, min_pairs=min_pairs
+        ).params
         cycle = CycleBlend(intercept=intercept, phi=phi, max_lag=max_lag).params
-        spec = {"chip_momentum": {k: momentum[k] for k in ("coef", "sigma_ref", "features", "horizon", "min_pairs")},
-                "cycle_blend": {k: cycle[k] for k in ("intercept", "phi", "max_lag")}}
+        spec = {
+            "chip_momentum": {k: momentum[k] for k in ("coef", "sigma_ref", "features", "horizon", "min_pairs")},
+            "cycle_blend": {k: cycle[k] for k in ("intercept", "phi", "max_lag")},
+        }
         if members is not None and dict(members) != spec:
             raise ModelInputError(f"{self.name}: its members are fixed ({', '.join(spec)}); got {members!r}")
-        super().__init__(members=spec, coef=momentum["coef"], sigma_ref=momentum["sigma_ref"],
-                         features=momentum["features"], intercept=cycle["intercept"], phi=cycle["phi"],
-                         reference=reference or self.default_reference, horizon=horizon, min_pairs=min_pairs,
-                         max_lag=max_lag, **params)
+        super().__init__(
+            members=spec,
+            coef=momentum["coef"],
+            sigma_ref=momentum["sigma_ref"],
+            features=momentum["features"],
+            intercept=cycle["intercept"],
+            phi=cycle["phi"],
+            reference=reference or self.default_reference,
+            horizon=horizon,
+            min_pairs=min_pairs,
+            max_lag=max_lag,
+            **params,
+        )
 
     def _fit(self, y: pd.Series, X: pd.DataFrame | None) -> None:
         if self.params["coef"] is None or self.params["intercept"] is None:
-            raise ModelInputError(f"{self.name}: its members' regressions and dynamics come from "
-                                  f"'{self.default_reference}' as public at the cutoff; run it under models.leading")
+            raise ModelInputError(
+                f"{self.name}: its members' regressions and dynamics come from "
+                f"'{self.default_reference}' as public at the cutoff; run it under models.leading"
+            )
         super()._fit(y, X)
         if self.failed_:
-            raise ModelInputError(f"{self.name}: every member must fit; "
-                                  + "; ".join(f"{m}: {e}" for m, e in self.failed_.items()))
+            raise ModelInputError(
+                f"{self.name}: every member must fit; " + "; ".join(f"{m}: {e}" for m, e in self.failed_.items())
+            )

@@ -28,6 +28,7 @@ the previous month was confirmed), so the value of the flash is measured on the 
 This module reads no file: it takes the actuals, the flash rows with their working days and
 the publication dates as frames (see :func:`flash_frame`).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -36,10 +37,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from models import registry
+from models.core import registry
 
-NOWCAST_COLUMNS: tuple[str, ...] = ("unique_id", "ds", "information", "as_of", "nowcast", "lo_80", "hi_80",
-                                    "actual", "ape")
+NOWCAST_COLUMNS: tuple[str, ...] = (
+    "unique_id",
+    "ds",
+    "information",
+    "as_of",
+    "nowcast",
+    "lo_80",
+    "hi_80",
+    "actual",
+    "ape",
+)
 INFORMATION: tuple[str, ...] = ("none", "d10", "d20")
 FLASH_COLUMNS: tuple[str, ...] = ("ds", "information", "value", "available_from", "wd_part", "wd_month")
 FLASH_INDICATORS: dict[str, str] = {"d10": "customs_10d", "d20": "customs_20d"}
@@ -72,8 +82,9 @@ def actual_published(ds: pd.DatetimeIndex) -> pd.Series:
     return pd.Series(ds + pd.offsets.MonthBegin(1) + pd.Timedelta(days=15), index=ds)
 
 
-def flash_frame(indicators: pd.DataFrame, working_days: pd.DataFrame, unique_id: str = "total"
-                ) -> tuple[pd.DataFrame, pd.Series]:
+def flash_frame(
+    indicators: pd.DataFrame, working_days: pd.DataFrame, unique_id: str = "total"
+) -> tuple[pd.DataFrame, pd.Series]:
     """From the indicator table (``indicator, ds, value, available_from``) and the flash working
     days (index ``ds``, columns ``d10, d20, month``, see ``features.calendar.flash_working_days``):
     the flash rows of ``unique_id`` (:data:`FLASH_COLUMNS`) and the publication day of each
@@ -85,9 +96,18 @@ def flash_frame(indicators: pd.DataFrame, working_days: pd.DataFrame, unique_id:
         if len(missing):
             raise ValueError(f"nowcast: no working days for {unique_id} {info} month {missing.iloc[0]:%Y-%m}")
         wd = working_days.loc[rows["ds"]]
-        parts.append(pd.DataFrame({"ds": rows["ds"].to_numpy(), "information": info, "value": rows["value"].to_numpy(),
-                                   "available_from": rows["available_from"].to_numpy(),
-                                   "wd_part": wd[info].to_numpy(), "wd_month": wd["month"].to_numpy()}))
+        parts.append(
+            pd.DataFrame(
+                {
+                    "ds": rows["ds"].to_numpy(),
+                    "information": info,
+                    "value": rows["value"].to_numpy(),
+                    "available_from": rows["available_from"].to_numpy(),
+                    "wd_part": wd[info].to_numpy(),
+                    "wd_month": wd["month"].to_numpy(),
+                }
+            )
+        )
     flash = pd.concat(parts, ignore_index=True).sort_values(["ds", "information"], kind="stable")
     month = indicators[indicators["indicator"] == f"{MONTH_INDICATOR}:{unique_id}"]
     published = pd.Series(month["available_from"].to_numpy(), index=pd.DatetimeIndex(month["ds"]), name="published")
@@ -110,8 +130,9 @@ def bridge_fit(log_ratio: np.ndarray, log_days: np.ndarray) -> tuple[np.ndarray,
     return coef, loo
 
 
-def _model_forecasts(y: pd.Series, origins: pd.DatetimeIndex, settings: NowcastSettings, unique_id: str
-                     ) -> dict[tuple[pd.Timestamp, int], float]:
+def _model_forecasts(
+    y: pd.Series, origins: pd.DatetimeIndex, settings: NowcastSettings, unique_id: str
+) -> dict[tuple[pd.Timestamp, int], float]:
     """(target month, horizon) -> the model's mean forecast made with data through the origin."""
     out: dict[tuple[pd.Timestamp, int], float] = {}
     for origin in origins:
@@ -124,8 +145,9 @@ def _model_forecasts(y: pd.Series, origins: pd.DatetimeIndex, settings: NowcastS
         try:
             pred = model.fit(hist).predict(MAX_HORIZON)
         except Exception as exc:  # noqa: BLE001 - re-raised with the series and origin named
-            raise ValueError(f"nowcast: {settings.model} failed on {unique_id} with data through {origin:%Y-%m}: {exc}"
-                             ) from exc
+            raise ValueError(
+                f"nowcast: {settings.model} failed on {unique_id} with data through {origin:%Y-%m}: {exc}"
+            ) from exc
         for h, (ds, value) in enumerate(pred["forecast"].items(), start=1):
             out[(pd.Timestamp(ds), h)] = float(value)
     return out
@@ -136,8 +158,14 @@ def _interval(center: float, errors: np.ndarray) -> tuple[float, float]:
     return center * float(np.exp(lo)), center * float(np.exp(hi))
 
 
-def backtest(y: pd.Series, flash: pd.DataFrame, published: pd.Series | None = None, *,
-             settings: NowcastSettings | None = None, unique_id: str = "total") -> pd.DataFrame:
+def backtest(
+    y: pd.Series,
+    flash: pd.DataFrame,
+    published: pd.Series | None = None,
+    *,
+    settings: NowcastSettings | None = None,
+    unique_id: str = "total",
+) -> pd.DataFrame:
     """Nowcast rows (:data:`NOWCAST_COLUMNS`) for every month with flash data: ``none``, ``d10``
     and ``d20`` per month, each made with what was public on its ``as_of`` only.
 
@@ -188,8 +216,9 @@ def backtest(y: pd.Series, flash: pd.DataFrame, published: pd.Series | None = No
             public_months = pub.index[(pub <= as_of) & (pub.index < t)]
             if public_months.empty:
                 continue
-            train = flash[(flash["information"] == info) & (flash["available_from"] <= as_of)
-                          & flash["ds"].isin(public_months)]
+            train = flash[
+                (flash["information"] == info) & (flash["available_from"] <= as_of) & flash["ds"].isin(public_months)
+            ]
             if len(train) < settings.min_train:
                 continue
             log_days = np.log(train["wd_month"].to_numpy(float) / train["wd_part"].to_numpy(float))
@@ -203,7 +232,7 @@ def backtest(y: pd.Series, flash: pd.DataFrame, published: pd.Series | None = No
             common = e_bridge.index.intersection(e_model.index)
             if len(common) >= settings.min_train:
                 eb, em = e_bridge[common].to_numpy(), e_model[common].to_numpy()
-                wb, wm = 1.0 / max(np.mean(eb ** 2), 1e-18), 1.0 / max(np.mean(em ** 2), 1e-18)
+                wb, wm = 1.0 / max(np.mean(eb**2), 1e-18), 1.0 / max(np.mean(em**2), 1e-18)
                 wb, wm = wb / (wb + wm), wm / (wb + wm)
                 center = float(np.exp(wb * np.log(bridge) + wm * np.log(preds[(t, h)])))
                 errors = wb * eb + wm * em
@@ -213,13 +242,24 @@ def backtest(y: pd.Series, flash: pd.DataFrame, published: pd.Series | None = No
             rows.append(_row(unique_id, t, info, as_of, center, lo, hi, actual))
     out = pd.DataFrame(rows, columns=list(NOWCAST_COLUMNS))
     order = {k: i for i, k in enumerate(INFORMATION)}
-    out = out.sort_values(["unique_id", "ds", "information"], key=lambda s: s.map(order) if s.name == "information" else s,
-                          kind="stable")
+    out = out.sort_values(
+        ["unique_id", "ds", "information"], key=lambda s: s.map(order) if s.name == "information" else s, kind="stable"
+    )
     return out.reset_index(drop=True)
 
 
-def _row(uid: str, ds: pd.Timestamp, info: str, as_of: pd.Timestamp, center: float, lo: float, hi: float,
-         actual: float) -> dict[str, Any]:
+def _row(
+    uid: str, ds: pd.Timestamp, info: str, as_of: pd.Timestamp, center: float, lo: float, hi: float, actual: float
+) -> dict[str, Any]:
     ape = abs(center - actual) / abs(actual) * 100.0 if np.isfinite(actual) and actual != 0 else np.nan
-    return {"unique_id": uid, "ds": pd.Timestamp(ds), "information": info, "as_of": pd.Timestamp(as_of),
-            "nowcast": center, "lo_80": min(lo, center), "hi_80": max(hi, center), "actual": actual, "ape": ape}
+    return {
+        "unique_id": uid,
+        "ds": pd.Timestamp(ds),
+        "information": info,
+        "as_of": pd.Timestamp(as_of),
+        "nowcast": center,
+        "lo_80": min(lo, center),
+        "hi_80": max(hi, center),
+        "actual": actual,
+        "ape": ape,
+    }

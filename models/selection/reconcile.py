@@ -76,9 +76,10 @@ forecast but not with its tag/level checks and bottom-up sampling), and our mode
 in-sample fitted values. The projection above is one linear solve with numpy; adding the package
 (numba, a QP solver) for it would be weight without function.
 
-Pure: no Prefect, MLflow or files. The caller (``models.backtest`` at each cutoff; ``flows/jobs``
+Pure: no Prefect, MLflow or files. The caller (``models.core.backtest`` at each cutoff; ``flows/jobs``
 for the published forecast) passes the base forecasts, the hierarchy and the history.
 """
+
 from __future__ import annotations
 
 import json
@@ -90,11 +91,26 @@ import numpy as np
 import pandas as pd
 
 from exportcast.errors import ExportcastError
-from models.base import FORECAST_COLUMNS, Forecaster
+from models.core.base import FORECAST_COLUMNS, Forecaster
 
-__all__ = ["HierarchyError", "RECONCILED", "COVARIANCES", "Hierarchy", "hierarchy_from_table", "seasonal_residuals", "covariance",
-           "projection", "Reconciliation", "reconcile", "reconcile_forecasts", "copula_order", "reconcile_paths", "Reconciled",
-           "COHERENCE_TOLERANCE"]
+__all__ = [
+    "HierarchyError",
+    "RECONCILED",
+    "COVARIANCES",
+    "Hierarchy",
+    "hierarchy_from_table",
+    "seasonal_residuals",
+    "covariance",
+    "projection",
+    "Reconciliation",
+    "reconcile",
+    "reconcile_forecasts",
+    "copula_order",
+    "reconcile_paths",
+    "Reconciled",
+    "COHERENCE_TOLERANCE",
+]
+
 
 class HierarchyError(ExportcastError, ValueError):
     """The hierarchy table or the data do not allow a reconciliation; the message names the series."""
@@ -165,16 +181,18 @@ def hierarchy_from_table(table: pd.DataFrame, history: Mapping[str, pd.Series] |
     missing = [c for c in ("unique_id", "hierarchy", "parent") if c not in table.columns]
     if missing:
         raise HierarchyError(f"hierarchy: the series table lacks column(s) {missing}; has {list(table.columns)}")
-    rows = table.loc[table["parent"].notna() & (table["parent"].astype(str).str.strip() != ""),
-                     ["unique_id", "hierarchy", "parent"]]
+    rows = table.loc[
+        table["parent"].notna() & (table["parent"].astype(str).str.strip() != ""), ["unique_id", "hierarchy", "parent"]
+    ]
     if rows.empty:
         return None
     dup = rows["unique_id"].duplicated()
     if dup.any():
         raise HierarchyError(f"hierarchy: series '{rows['unique_id'][dup].iloc[0]}' is listed more than once")
     partitions: list[tuple[str, str, tuple[str, ...]]] = []
-    for (parent, name), group in rows.groupby([rows["parent"].astype(str).str.strip(),
-                                               rows["hierarchy"].fillna("").astype(str)], sort=True):
+    for (parent, name), group in rows.groupby(
+        [rows["parent"].astype(str).str.strip(), rows["hierarchy"].fillna("").astype(str)], sort=True
+    ):
         children = tuple(sorted(group["unique_id"].astype(str)))
         if parent in children:
             raise HierarchyError(f"hierarchy: series '{parent}' is its own parent")
@@ -190,7 +208,9 @@ def hierarchy_from_table(table: pd.DataFrame, history: Mapping[str, pd.Series] |
 def _check_history(hierarchy: Hierarchy, history: Mapping[str, pd.Series]) -> None:
     for parent, name, children in hierarchy.partitions:
         if parent not in history:
-            raise HierarchyError(f"hierarchy: parent '{parent}' of the {name} series ({children[0]}, ...) is not in the data")
+            raise HierarchyError(
+                f"hierarchy: parent '{parent}' of the {name} series ({children[0]}, ...) is not in the data"
+            )
         for child in children:
             if child not in history:
                 raise HierarchyError(f"hierarchy: series '{child}' ({name} child of '{parent}') is not in the data")
@@ -198,8 +218,10 @@ def _check_history(hierarchy: Hierarchy, history: Mapping[str, pd.Series]) -> No
     for parent, name, children in hierarchy.partitions:
         for child in children:
             if last[child] != last[parent]:
-                raise HierarchyError(f"hierarchy: series '{child}' ends {last[child]:%Y-%m}, its parent '{parent}' ends "
-                                 f"{last[parent]:%Y-%m}: every series of the hierarchy must end in the same month")
+                raise HierarchyError(
+                    f"hierarchy: series '{child}' ends {last[child]:%Y-%m}, its parent '{parent}' ends "
+                    f"{last[parent]:%Y-%m}: every series of the hierarchy must end in the same month"
+                )
         wide = pd.concat({uid: history[uid] for uid in (parent, *children)}, axis=1).dropna()
         if wide.empty:
             raise HierarchyError(f"hierarchy: '{parent}' and its {name} children share no observed month")
@@ -207,19 +229,22 @@ def _check_history(hierarchy: Hierarchy, history: Mapping[str, pd.Series]) -> No
         gap = np.abs(total - wide[list(children)].sum(axis=1).to_numpy()) / np.maximum(np.abs(total), 1e-12)
         worst = int(np.argmax(gap))
         if gap[worst] > COHERENCE_TOLERANCE:
-            raise HierarchyError(f"hierarchy: '{parent}' differs from the sum of its {name} children by "
-                             f"{100 * gap[worst]:.2f}% in {wide.index[worst]:%Y-%m} (tolerance "
-                             f"{100 * COHERENCE_TOLERANCE:.1f}%): a child is missing or mislabelled")
+            raise HierarchyError(
+                f"hierarchy: '{parent}' differs from the sum of its {name} children by "
+                f"{100 * gap[worst]:.2f}% in {wide.index[worst]:%Y-%m} (tolerance "
+                f"{100 * COHERENCE_TOLERANCE:.1f}%): a child is missing or mislabelled"
+            )
 
 
 # =========================================================================== W
-def seasonal_residuals(history: Mapping[str, pd.Series], series: Sequence[str], cutoff: pd.Timestamp | None = None,
-                       season: int = SEASON) -> np.ndarray:
+def seasonal_residuals(
+    history: Mapping[str, pd.Series], series: Sequence[str], cutoff: pd.Timestamp | None = None, season: int = SEASON
+) -> np.ndarray:
     """Seasonal-naive errors y_t - y_{t-season} (rows: months <= ``cutoff`` where every series
     and its lag are observed; columns: ``series`` in order). May have zero rows."""
     wide = pd.concat({uid: history[uid] for uid in series}, axis=1)
     if cutoff is not None:
-        wide = wide.loc[:pd.Timestamp(cutoff)]
+        wide = wide.loc[: pd.Timestamp(cutoff)]
     wide = wide.asfreq("MS")
     diff = (wide - wide.shift(season)).dropna()
     return diff.to_numpy(dtype=float)
@@ -236,7 +261,7 @@ def covariance(residuals: np.ndarray, method: str = "mint_shrink") -> tuple[np.n
         return np.eye(n), float("nan")
     centred = r - r.mean(axis=0)
     t = r.shape[0]
-    var = (centred ** 2).sum(axis=0) / (t - 1)
+    var = (centred**2).sum(axis=0) / (t - 1)
     floor = max(float(var.max()) * 1e-12, 1e-300)
     var = np.maximum(var, floor)
     if method == "wls_var":
@@ -244,7 +269,7 @@ def covariance(residuals: np.ndarray, method: str = "mint_shrink") -> tuple[np.n
     # Schaefer-Strimmer (2005) target D (diagonal): shrink the correlations towards 0
     sd = np.sqrt(var)
     z = centred / sd
-    w = z[:, :, None] * z[:, None, :]                       # t x n x n
+    w = z[:, :, None] * z[:, None, :]  # t x n x n
     corr = w.sum(axis=0) / (t - 1)
     var_corr = t / (t - 1) ** 3 * ((w - w.mean(axis=0)) ** 2).sum(axis=0)
     off = ~np.eye(n, dtype=bool)
@@ -276,13 +301,23 @@ class Reconciliation:
     kept: tuple[str, ...] = ()
 
     def describe(self) -> dict[str, Any]:
-        return {"method": self.method, "shrinkage": None if np.isnan(self.shrinkage) else round(self.shrinkage, 6),
-                "n_residual_months": self.n_residuals, "kept": list(self.kept)}
+        return {
+            "method": self.method,
+            "shrinkage": None if np.isnan(self.shrinkage) else round(self.shrinkage, 6),
+            "n_residual_months": self.n_residuals,
+            "kept": list(self.kept),
+        }
 
 
-def reconcile(hierarchy: Hierarchy, history: Mapping[str, pd.Series] | None = None, *,
-              cutoff: pd.Timestamp | None = None, method: str = "mint_shrink",
-              residuals: np.ndarray | None = None, keep: Sequence[str] | None = None) -> Reconciliation:
+def reconcile(
+    hierarchy: Hierarchy,
+    history: Mapping[str, pd.Series] | None = None,
+    *,
+    cutoff: pd.Timestamp | None = None,
+    method: str = "mint_shrink",
+    residuals: np.ndarray | None = None,
+    keep: Sequence[str] | None = None,
+) -> Reconciliation:
     """The reconciliation at ``cutoff``: W from ``residuals`` (rows: time, columns:
     ``hierarchy.series``) or, when None, from the seasonal residuals of ``history`` up to the cutoff.
 
@@ -292,12 +327,17 @@ def reconcile(hierarchy: Hierarchy, history: Mapping[str, pd.Series] | None = No
     if residuals is None:
         if history is None and method != "ols":
             raise ValueError("reconcile needs the history or the residuals to estimate W")
-        residuals = (np.zeros((0, len(hierarchy.series))) if history is None
-                     else seasonal_residuals(history, hierarchy.series, cutoff))
+        residuals = (
+            np.zeros((0, len(hierarchy.series)))
+            if history is None
+            else seasonal_residuals(history, hierarchy.series, cutoff)
+        )
     residuals = np.asarray(residuals, dtype=float)
     if residuals.ndim != 2 or residuals.shape[1] != len(hierarchy.series):
-        raise ValueError(f"residuals must have {len(hierarchy.series)} columns (one per series of the hierarchy); "
-                         f"got shape {residuals.shape}")
+        raise ValueError(
+            f"residuals must have {len(hierarchy.series)} columns (one per series of the hierarchy); "
+            f"got shape {residuals.shape}"
+        )
     W, lam = covariance(residuals, method)
     kept = tuple(hierarchy.parents if keep is None else keep)
     unknown = [k for k in kept if k not in hierarchy.series]
@@ -307,8 +347,9 @@ def reconcile(hierarchy: Hierarchy, history: Mapping[str, pd.Series] | None = No
         j = hierarchy.series.index(uid)
         W[j, :] = 0.0
         W[:, j] = 0.0
-    return Reconciliation(hierarchy.series, projection(hierarchy.constraints, W), method, lam, int(residuals.shape[0]),
-                          kept)
+    return Reconciliation(
+        hierarchy.series, projection(hierarchy.constraints, W), method, lam, int(residuals.shape[0]), kept
+    )
 
 
 def reconcile_forecasts(forecasts: pd.DataFrame, rec: Reconciliation, *, name: str = RECONCILED) -> pd.DataFrame:
@@ -319,7 +360,7 @@ def reconcile_forecasts(forecasts: pd.DataFrame, rec: Reconciliation, *, name: s
     reconciled paths where the paths exist). Raises ValueError naming a series without a forecast
     or with different months."""
     base = _wide(forecasts, rec.series)
-    adjusted = base @ rec.P.T                                    # months x series
+    adjusted = base @ rec.P.T  # months x series
     shift = adjusted - base
     out = forecasts[forecasts["unique_id"].isin(rec.series)].copy()
     col = {uid: i for i, uid in enumerate(rec.series)}
@@ -347,12 +388,16 @@ def _wide(forecasts: pd.DataFrame, series: Sequence[str]) -> np.ndarray:
         if rows.empty:
             raise ValueError(f"reconcile: series '{uid}' of the hierarchy has no base forecast")
         if rows.index.has_duplicates:
-            raise ValueError(f"reconcile: series '{uid}' has more than one base forecast for "
-                             f"{rows.index[rows.index.duplicated()][0]:%Y-%m}")
+            raise ValueError(
+                f"reconcile: series '{uid}' has more than one base forecast for "
+                f"{rows.index[rows.index.duplicated()][0]:%Y-%m}"
+            )
         if len(rows) != len(months) or not pd.DatetimeIndex(sorted(rows.index)).equals(months):
-            raise ValueError(f"reconcile: series '{uid}' is forecast for {len(rows)} month(s) "
-                             f"{_span(rows.index)}, series '{series[0]}' for {len(months)} {_span(months)}: "
-                             "every series of the hierarchy must be forecast for the same months")
+            raise ValueError(
+                f"reconcile: series '{uid}' is forecast for {len(rows)} month(s) "
+                f"{_span(rows.index)}, series '{series[0]}' for {len(months)} {_span(months)}: "
+                "every series of the hierarchy must be forecast for the same months"
+            )
         out[:, j] = rows.reindex(months).to_numpy(dtype=float)
     return out
 
@@ -361,8 +406,9 @@ def _span(index: pd.Index) -> str:
     return f"({pd.Timestamp(min(index)):%Y-%m}..{pd.Timestamp(max(index)):%Y-%m})" if len(index) else "(none)"
 
 
-def copula_order(paths: Mapping[str, np.ndarray], residuals: np.ndarray, series: Sequence[str],
-                 rng: np.random.Generator) -> dict[str, np.ndarray]:
+def copula_order(
+    paths: Mapping[str, np.ndarray], residuals: np.ndarray, series: Sequence[str], rng: np.random.Generator
+) -> dict[str, np.ndarray]:
     """Whole sample paths of each series re-ordered by the empirical copula of ``residuals``
     (rows: months, columns: ``series`` in order; rows with a missing value are dropped): n_paths
     rows are drawn with replacement, and the path of rank k (by its sum over the horizon) of a
@@ -385,15 +431,16 @@ def copula_order(paths: Mapping[str, np.ndarray], residuals: np.ndarray, series:
     for j, uid in enumerate(series):
         if uid not in out:
             continue
-        by_level = np.argsort(np.nansum(out[uid], axis=1), kind="stable")   # path index of rank 0..n-1
+        by_level = np.argsort(np.nansum(out[uid], axis=1), kind="stable")  # path index of rank 0..n-1
         rank = np.empty(n, dtype=int)
-        rank[np.lexsort((rng.random(n), r[months, j]))] = np.arange(n)       # rank of each drawn residual
+        rank[np.lexsort((rng.random(n), r[months, j]))] = np.arange(n)  # rank of each drawn residual
         out[uid] = out[uid][by_level[rank]]
     return out
 
 
-def reconcile_paths(paths: Mapping[str, np.ndarray], rec: Reconciliation,
-                    point: Mapping[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+def reconcile_paths(
+    paths: Mapping[str, np.ndarray], rec: Reconciliation, point: Mapping[str, np.ndarray] | None = None
+) -> dict[str, np.ndarray]:
     """The same P applied to every sample path: ``paths`` maps each series to (n_paths, h) draws,
     path i of every series taken as one joint draw. With ``point`` (series -> h base point
     forecasts) each series' paths are first centred on its point forecast, so that the mean of the
@@ -409,7 +456,7 @@ def reconcile_paths(paths: Mapping[str, np.ndarray], rec: Reconciliation,
     shapes = {s.shape for s in stack}
     if len(shapes) != 1:
         raise ValueError(f"reconcile: the series' sample paths differ in shape: {sorted(shapes)}")
-    joint = np.stack(stack, axis=-1)                            # n_paths x h x series
+    joint = np.stack(stack, axis=-1)  # n_paths x h x series
     out = joint @ rec.P.T
     return {uid: out[:, :, j] for j, uid in enumerate(rec.series)}
 
@@ -451,8 +498,12 @@ class Reconciled(Forecaster):
         shift = self._shift(h)
         return {c: fc[c].to_numpy(dtype=float) + shift for c in FORECAST_COLUMNS}
 
-    def _sample_paths(self, h: int, n_paths: int, rng: np.random.Generator, X_future: pd.DataFrame | None) -> np.ndarray:
-        paths = self.base_.sample_paths(h, n_paths, int(rng.integers(0, 2**32 - 1)), X_future if self.uses_exog else None)
+    def _sample_paths(
+        self, h: int, n_paths: int, rng: np.random.Generator, X_future: pd.DataFrame | None
+    ) -> np.ndarray:
+        paths = self.base_.sample_paths(
+            h, n_paths, int(rng.integers(0, 2**32 - 1)), X_future if self.uses_exog else None
+        )
         return paths + self._shift(h)
 
     def describe(self) -> dict[str, Any]:
@@ -464,8 +515,9 @@ def describe_json(base: str, rec: Reconciliation) -> str:
 
 
 # =========================================================================== choose and publish
-def compare_levels(metrics: pd.DataFrame, hierarchy: Hierarchy, *, base: str = "champion", metric: str = "mase",
-                   name: str = RECONCILED) -> pd.DataFrame:
+def compare_levels(
+    metrics: pd.DataFrame, hierarchy: Hierarchy, *, base: str = "champion", metric: str = "mase", name: str = RECONCILED
+) -> pd.DataFrame:
     """Mean ``metric`` per level of the hierarchy (parent, then each partition) and over all its
     series, reconciled vs base, over the (series, cutoff) windows where both are scored: columns
     level, n, base, reconciled."""
@@ -476,12 +528,19 @@ def compare_levels(metrics: pd.DataFrame, hierarchy: Hierarchy, *, base: str = "
     wide = wide[[base, name]].dropna()
     level = hierarchy.level_of()
     wide["level"] = [level[u] for u in wide.index.get_level_values("unique_id")]
-    rows = [{"level": lv, "n": len(g), "base": float(g[base].mean()), "reconciled": float(g[name].mean())}
-            for lv, g in wide.groupby("level", sort=False)]
-    rows.append({"level": "all", "n": len(wide), "base": float(wide[base].mean()), "reconciled": float(wide[name].mean())})
+    rows = [
+        {"level": lv, "n": len(g), "base": float(g[base].mean()), "reconciled": float(g[name].mean())}
+        for lv, g in wide.groupby("level", sort=False)
+    ]
+    rows.append(
+        {"level": "all", "n": len(wide), "base": float(wide[base].mean()), "reconciled": float(wide[name].mean())}
+    )
     order = {"parent": 0, "all": 99}
-    return pd.DataFrame(rows).sort_values("level", key=lambda s: s.map(lambda v: order.get(v, 1)), kind="stable"
-                                          ).reset_index(drop=True)
+    return (
+        pd.DataFrame(rows)
+        .sort_values("level", key=lambda s: s.map(lambda v: order.get(v, 1)), kind="stable")
+        .reset_index(drop=True)
+    )
 
 
 def choose_reconciled(metrics: pd.DataFrame, hierarchy: Hierarchy, *, metric: str = "mase") -> tuple[bool, str]:
@@ -495,18 +554,29 @@ def choose_reconciled(metrics: pd.DataFrame, hierarchy: Hierarchy, *, metric: st
     better = bool(row["reconciled"] <= row["base"] + 1e-12)
     detail = ", ".join(f"{r.level} {r.reconciled:.3f} vs {r.base:.3f}" for r in levels.itertuples() if r.level != "all")
     verdict = "no worse than" if better else "WORSE than"
-    return better, (f"reconciled mean {metric.upper()} {row['reconciled']:.3f} {verdict} the base champions' "
-                    f"{row['base']:.3f} over {int(row['n'])} series-windows ({detail})")
+    return better, (
+        f"reconciled mean {metric.upper()} {row['reconciled']:.3f} {verdict} the base champions' "
+        f"{row['base']:.3f} over {int(row['n'])} series-windows ({detail})"
+    )
 
 
-def reconcile_published(forecasts: pd.DataFrame, annual: pd.DataFrame | None, fits: pd.DataFrame,
-                        fitted: Mapping[tuple[str, str], Forecaster], champion_of: Mapping[str, str],
-                        history: Mapping[str, pd.Series], hierarchy: Hierarchy, *, n_paths: int, seed: int,
-                        year: int | None, exog: pd.DataFrame | None = None,
-                        own_exog: Mapping[str, pd.DataFrame] | None = None, method: str = "mint_shrink",
-                        name: str = RECONCILED
-                        ) -> tuple[pd.DataFrame, pd.DataFrame | None, pd.DataFrame, dict[tuple[str, str], Forecaster],
-                                   Reconciliation]:
+def reconcile_published(
+    forecasts: pd.DataFrame,
+    annual: pd.DataFrame | None,
+    fits: pd.DataFrame,
+    fitted: Mapping[tuple[str, str], Forecaster],
+    champion_of: Mapping[str, str],
+    history: Mapping[str, pd.Series],
+    hierarchy: Hierarchy,
+    *,
+    n_paths: int,
+    seed: int,
+    year: int | None,
+    exog: pd.DataFrame | None = None,
+    own_exog: Mapping[str, pd.DataFrame] | None = None,
+    method: str = "mint_shrink",
+    name: str = RECONCILED,
+) -> tuple[pd.DataFrame, pd.DataFrame | None, pd.DataFrame, dict[tuple[str, str], Forecaster], Reconciliation]:
     """The published forecast's reconciled rows: the champion of each hierarchy series
     (``champion_of``), its fitted model's sample paths (drawn with the engine's seed for that
     series and model, so a kept series' paths and annual interval are its base ones), and ONE P
@@ -517,8 +587,8 @@ def reconcile_published(forecasts: pd.DataFrame, annual: pd.DataFrame | None, fi
     own regressor columns (its leading models' indicator as of the forecast), joined to ``exog``
     as in the engine. Returns forecasts, annual, fits and fitted with the ``name`` rows added (the
     base rows untouched) and the reconciliation."""
-    from models.annual import annual_totals
-    from models.engine import _annual_row, series_seed, with_own_columns
+    from models.core.annual import annual_totals
+    from models.core.engine import _annual_row, series_seed, with_own_columns
 
     base_rows = []
     for uid in hierarchy.series:
@@ -532,8 +602,10 @@ def reconcile_published(forecasts: pd.DataFrame, annual: pd.DataFrame | None, fi
     rec = reconcile(hierarchy, method=method, residuals=residuals)
     out = reconcile_forecasts(base, rec, name=name)
     months = pd.DatetimeIndex(sorted(base.loc[base["unique_id"] == hierarchy.series[0], "ds"]))
-    points = {uid: base.loc[base["unique_id"] == uid].sort_values("ds")["forecast"].to_numpy(dtype=float)
-              for uid in hierarchy.series}
+    points = {
+        uid: base.loc[base["unique_id"] == uid].sort_values("ds")["forecast"].to_numpy(dtype=float)
+        for uid in hierarchy.series
+    }
     paths = {}
     for uid in hierarchy.series:
         champ = champion_of[uid]
@@ -549,8 +621,9 @@ def reconcile_published(forecasts: pd.DataFrame, annual: pd.DataFrame | None, fi
             X = with_own_columns(shared, own.reindex(months) if own is not None else None)
         paths[uid] = model.sample_paths(len(months), n_paths, series_seed(seed, uid, champ, history[uid].index[-1]), X)
     cutoff = max(history[uid].index[-1] for uid in hierarchy.series)
-    paths = copula_order(paths, residuals, hierarchy.series,
-                         np.random.default_rng(series_seed(seed, "copula", RECONCILED, cutoff)))
+    paths = copula_order(
+        paths, residuals, hierarchy.series, np.random.default_rng(series_seed(seed, "copula", RECONCILED, cutoff))
+    )
     joint = reconcile_paths(paths, rec)  # not re-centred: a kept series keeps its base paths and interval
     new_annual, new_fits, new_fitted = [], [], dict(fitted)
     out = out.sort_values(["unique_id", "ds"]).reset_index(drop=True)
@@ -568,20 +641,43 @@ def reconcile_published(forecasts: pd.DataFrame, annual: pd.DataFrame | None, fi
         out.loc[mask, "hi_95"] = np.maximum(b["hi_95"], np.maximum(b["hi_80"], point))
         champ = champion_of[uid]
         if year is not None:
-            new_annual.append(_annual_row(uid, name, year, annual_totals(history[uid], months, drawn, year, point=point)))
+            new_annual.append(
+                _annual_row(uid, name, year, annual_totals(history[uid], months, drawn, year, point=point))
+            )
         n_obs = fits.loc[(fits["unique_id"] == uid) & (fits["model"] == champ), "n_obs"]
-        new_fits.append({"unique_id": uid, "model": name, "model_used": name, "status": "ok", "reason": "",
-                         "error": "", "n_obs": int(n_obs.iloc[0]) if len(n_obs) else 0,
-                         "description": describe_json(champ, rec)})
+        new_fits.append(
+            {
+                "unique_id": uid,
+                "model": name,
+                "model_used": name,
+                "status": "ok",
+                "reason": "",
+                "error": "",
+                "n_obs": int(n_obs.iloc[0]) if len(n_obs) else 0,
+                "description": describe_json(champ, rec),
+            }
+        )
         new_fitted[(uid, name)] = Reconciled(fitted[(uid, champ)], point - points[uid], champ, rec.describe())
     f = pd.concat([forecasts, out[list(forecasts.columns)]], ignore_index=True)
-    a = None if annual is None else pd.concat([annual, pd.DataFrame(new_annual, columns=annual.columns)], ignore_index=True)
+    a = (
+        None
+        if annual is None
+        else pd.concat([annual, pd.DataFrame(new_annual, columns=annual.columns)], ignore_index=True)
+    )
     fi = pd.concat([fits, pd.DataFrame(new_fits, columns=fits.columns)], ignore_index=True)
     return f, a, fi, new_fitted, rec
 
 
-def reconciled_champions(champions: pd.DataFrame, hierarchy: Hierarchy, metrics: pd.DataFrame, *, use: bool,
-                         reason: str, metric: str = "mase", name: str = RECONCILED) -> pd.DataFrame:
+def reconciled_champions(
+    champions: pd.DataFrame,
+    hierarchy: Hierarchy,
+    metrics: pd.DataFrame,
+    *,
+    use: bool,
+    reason: str,
+    metric: str = "mase",
+    name: str = RECONCILED,
+) -> pd.DataFrame:
     """The champions table of the published forecast: every series of the hierarchy gets the
     reconciled set as champion (``name``), so that the published champions are coherent; the reason
     keeps the base champion and says whether the backtest found reconciliation no worse (``use``)
@@ -591,7 +687,9 @@ def reconciled_champions(champions: pd.DataFrame, hierarchy: Hierarchy, metrics:
     for i in out.index[out["unique_id"].isin(hierarchy.series)]:
         uid, base = str(out.at[i, "unique_id"]), str(out.at[i, "champion"])
         why = "published" if use else "published for coherence although"
-        out.at[i, "reason"] = f"reconciled over the hierarchy (base champion {base}: {out.at[i, 'reason']}); {why} {reason}"
+        out.at[i, "reason"] = (
+            f"reconciled over the hierarchy (base champion {base}: {out.at[i, 'reason']}); {why} {reason}"
+        )
         out.at[i, "champion"] = name
         try:
             scores = json.loads(out.at[i, "mean_mase"]) if isinstance(out.at[i, "mean_mase"], str) else {}

@@ -16,6 +16,7 @@ zero (a perfectly repeating history), the lag-1 naive error is used instead. Whe
 undefined or zero too (a constant or single-point history), the metric is NaN: there is no
 honest scale.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -49,7 +50,9 @@ def _paired(y_true: object, **others: object) -> tuple[np.ndarray, ...]:
         bad = ~np.isfinite(kept)
         if bad.any():
             position = int(np.flatnonzero(keep)[np.flatnonzero(bad)[0]])
-            raise ValueError(f"{name} is not finite at position {position} where y_true is observed: {float(arr[position])}")
+            raise ValueError(
+                f"{name} is not finite at position {position} where y_true is observed: {float(arr[position])}"
+            )
         out.append(kept)
     return tuple(out)
 
@@ -116,7 +119,9 @@ def coverage(y_true: object, lo: object, hi: object) -> float:
         return float("nan")
     if (low > high).any():
         position = int(np.flatnonzero(low > high)[0])
-        raise ValueError(f"lo exceeds hi at observed position {position}: {float(low[position])} > {float(high[position])}")
+        raise ValueError(
+            f"lo exceeds hi at observed position {position}: {float(low[position])} > {float(high[position])}"
+        )
     return float(np.mean((truth >= low) & (truth <= high)))
 
 

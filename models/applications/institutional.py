@@ -2,7 +2,7 @@
 
 KITA IIT and KIET publish their outlook for year Y in late November / early December of Y-1,
 with customs data through October of Y-1. The comparison gives each model exactly that
-information: it is the one backtest (``models.backtest.backtest``) with FIXED information sets,
+information: it is the one backtest (``models.core.backtest.backtest``) with FIXED information sets,
 one cutoff per target year: month ``info_month`` of Y-1, horizon through December of Y, and the
 annual total of Y from the models' joint sample paths. A series gets the cutoff of year Y only
 when its months January..``info_month`` of Y-1 are all in the data.
@@ -22,14 +22,14 @@ Decisions worth knowing when reading the outputs:
   with the same October-cutoff model (conservative for the model) and flagged in the summary.
 - Two outlooks of one institution for one series and year (e.g. a figure reprinted a month
   later): the earliest published enters the summary; the other rows are kept, not summarised.
-- ``champion`` for year Y is chosen by the one champion rule (``models.champion.choose_at``, as
+- ``champion`` for year Y is chosen by the one champion rule (``models.selection.champion.choose_at``, as
   in the rolling backtest): the lowest mean MASE of the monthly forecasts over the series'
   earlier target years whose months were all observed by Y's cutoff (with an October cutoff:
   Y-2 and before; the selection years before ``first_year`` included), within the noise margin
   the default; with no such year it is the default (``ensemble``
   when enabled, else ``seasonal_naive``). ``champion_model`` and ``champion_reason`` record the
   choice, so year Y's champion never sees year Y's errors. Annual APE does not enter the choice.
-- What ran: a model with too little history for its year falls back (``models.engine``: to
+- What ran: a model with too little history for its year falls back (``models.core.engine``: to
   seasonal naive, or ``models.fallback``). ``model_used`` says what produced each figure (a
   combination or the ensemble of fallen-back members: that fallback; the champion: what its
   candidate ran), ``model_fell_back`` whether the figure is a fallback's, and ``fallback_only``
@@ -37,7 +37,7 @@ Decisions worth knowing when reading the outputs:
   in 2022-01, for 2023 and 2024). A figure that fell back is not the model's skill: the summary
   leaves it out (``years_fell_back``), and so does the accuracy table.
 - Candidates: the enabled models and (``combinations``, config ``backtest.combinations``) the
-  combinations of ``models.combination`` computed from the single models' forecasts of the same
+  combinations of ``models.selection.combination`` computed from the single models' forecasts of the same
   year, no refit; ``combo_inv_mase``'s weights of year Y come from the same earlier years as the
   champion (Y-2 and before). ``accuracy_table`` is the table of issue 9 (institutions, models,
   combinations, reconciled, champion: MAPE, bias, 80% coverage, ratio to the best institution).
@@ -47,6 +47,7 @@ Decisions worth knowing when reading the outputs:
 
 Levels in the outputs are USD bn (the frame is USD); APE and bias are in percent.
 """
+
 from __future__ import annotations
 
 import json
@@ -57,41 +58,117 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from models import metrics, registry
-from models.backtest import BacktestResult, backtest
-from models.champion import CHAMPION, ChampionRule, choose_at, default_champion
-from models.combination import COMBINATIONS, backtest_windows, combine_annual, inverse_mase_weights, pool
-from models.engine import EngineSettings, ExtrasAt, ModelFactory, forecast
+from models.core import metrics, registry
+from models.core.backtest import BacktestResult, backtest
+from models.core.engine import EngineSettings, ExtrasAt, ModelFactory, forecast
+from models.selection.champion import CHAMPION, ChampionRule, choose_at, default_champion
+from models.selection.combination import COMBINATIONS, backtest_windows, combine_annual, inverse_mase_weights, pool
 
-__all__ = ["InstitutionalResult", "compare_with_institutions", "annual_actuals_table", "accuracy_table", "PRE_YEAR",
-           "ACCURACY_COLUMNS", "MID_YEAR", "revision_date", "mid_year_model_rows", "mid_year_summary"]
+__all__ = [
+    "InstitutionalResult",
+    "compare_with_institutions",
+    "annual_actuals_table",
+    "accuracy_table",
+    "PRE_YEAR",
+    "ACCURACY_COLUMNS",
+    "MID_YEAR",
+    "revision_date",
+    "mid_year_model_rows",
+    "mid_year_summary",
+]
 
 PRE_YEAR = "pre-year outlook"
 MID_YEAR = "mid-year revision"
 BN = 1e9
 
-PROJECTION_COLUMNS = ("institution", "kind", "published", "target_year", "unique_id", "projected_usd_bn", "projected_growth_pct")
+PROJECTION_COLUMNS = (
+    "institution",
+    "kind",
+    "published",
+    "target_year",
+    "unique_id",
+    "projected_usd_bn",
+    "projected_growth_pct",
+)
 ACTUAL_COLUMNS = ("year", "unique_id", "actual_usd_bn")
 
 COMPARISON_COLUMNS = [
-    "target_year", "unique_id", "institution", "kind", "published", "published_in_target_year",
-    "projected_usd_bn", "projected_growth_pct", "projected_level_usd_bn", "level_basis",
-    "model", "champion_model", "model_usd_bn", "model_lo_80", "model_hi_80", "model_lo_95", "model_hi_95",
-    "model_data_through", "actual_usd_bn", "actual_source", "institution_ape", "model_ape",
-    "institution_error_pct", "model_error_pct", "model_in_80", "in_summary", "summary_note", "note",
-    "model_used", "model_fell_back", "fallback_only",
+    "target_year",
+    "unique_id",
+    "institution",
+    "kind",
+    "published",
+    "published_in_target_year",
+    "projected_usd_bn",
+    "projected_growth_pct",
+    "projected_level_usd_bn",
+    "level_basis",
+    "model",
+    "champion_model",
+    "model_usd_bn",
+    "model_lo_80",
+    "model_hi_80",
+    "model_lo_95",
+    "model_hi_95",
+    "model_data_through",
+    "actual_usd_bn",
+    "actual_source",
+    "institution_ape",
+    "model_ape",
+    "institution_error_pct",
+    "model_error_pct",
+    "model_in_80",
+    "in_summary",
+    "summary_note",
+    "note",
+    "model_used",
+    "model_fell_back",
+    "fallback_only",
 ]
 SUMMARY_COLUMNS = [
-    "unique_id", "institution", "n_years", "years", "institution_mape", "model", "model_mape",
-    "model_coverage_80", "institution_bias_pct", "model_bias_pct", "n_growth_only", "n_published_in_target_year",
-    "actual_sources", "note", "section", "years_fell_back",
+    "unique_id",
+    "institution",
+    "n_years",
+    "years",
+    "institution_mape",
+    "model",
+    "model_mape",
+    "model_coverage_80",
+    "institution_bias_pct",
+    "model_bias_pct",
+    "n_growth_only",
+    "n_published_in_target_year",
+    "actual_sources",
+    "note",
+    "section",
+    "years_fell_back",
 ]
 OUTLOOK_COLUMNS = [
-    "target_year", "unique_id", "institution", "kind", "published", "published_in_target_year",
-    "projected_usd_bn", "projected_growth_pct", "projected_level_usd_bn", "level_basis", "prior_year_actual_usd_bn",
-    "champion_model", "model_usd_bn", "model_lo_80", "model_hi_80", "model_lo_95", "model_hi_95", "model_growth_pct",
-    "model_data_through", "same_info_usd_bn", "same_info_lo_80", "same_info_hi_80", "same_info_data_through",
-    "institution_vs_model_pct", "note",
+    "target_year",
+    "unique_id",
+    "institution",
+    "kind",
+    "published",
+    "published_in_target_year",
+    "projected_usd_bn",
+    "projected_growth_pct",
+    "projected_level_usd_bn",
+    "level_basis",
+    "prior_year_actual_usd_bn",
+    "champion_model",
+    "model_usd_bn",
+    "model_lo_80",
+    "model_hi_80",
+    "model_lo_95",
+    "model_hi_95",
+    "model_growth_pct",
+    "model_data_through",
+    "same_info_usd_bn",
+    "same_info_lo_80",
+    "same_info_hi_80",
+    "same_info_data_through",
+    "institution_vs_model_pct",
+    "note",
 ]
 CHAMPION_COLUMNS = ["unique_id", "target_year", "champion_model", "champion_reason", "n_prior_years"]
 
@@ -133,15 +210,18 @@ def _prepare_projections(projections: pd.DataFrame) -> pd.DataFrame:
     p["target_year"] = pd.to_numeric(p["target_year"], errors="coerce")
     bad = np.flatnonzero(p["target_year"].isna().to_numpy())
     if len(bad):
-        raise ValueError(f"projections: target_year is not a year in row {projections.index[bad[0]]}: "
-                         f"{projections['target_year'].iloc[bad[0]]!r}")
+        raise ValueError(
+            f"projections: target_year is not a year in row {projections.index[bad[0]]}: "
+            f"{projections['target_year'].iloc[bad[0]]!r}"
+        )
     p["target_year"] = p["target_year"].astype(int)
     p["projected_usd_bn"] = _numeric(p["projected_usd_bn"])
     p["projected_growth_pct"] = _numeric(p["projected_growth_pct"])
     if "published_in_target_year" not in p.columns:
         p["published_in_target_year"] = False
     p["published_in_target_year"] = p["published_in_target_year"].map(
-        lambda v: str(v).strip().lower() in {"true", "1", "yes"} if not isinstance(v, (bool, np.bool_)) else bool(v))
+        lambda v: str(v).strip().lower() in {"true", "1", "yes"} if not isinstance(v, (bool, np.bool_)) else bool(v)
+    )
     if "note" not in p.columns:
         p["note"] = ""
     p["note"] = p["note"].fillna("").astype(str)
@@ -157,7 +237,9 @@ def _check_frame(frame: pd.DataFrame) -> None:
 
 
 # --------------------------------------------------------------------------- actuals
-def annual_actuals_table(frame: pd.DataFrame, actuals: pd.DataFrame, unique_ids: list[str] | None = None) -> pd.DataFrame:
+def annual_actuals_table(
+    frame: pd.DataFrame, actuals: pd.DataFrame, unique_ids: list[str] | None = None
+) -> pd.DataFrame:
     """Annual actuals per (unique_id, year) in USD bn with their source.
 
     The dataset's 12-month sum wins when all 12 months of the year are observed; otherwise the
@@ -167,15 +249,16 @@ def annual_actuals_table(frame: pd.DataFrame, actuals: pd.DataFrame, unique_ids:
     _require(actuals, ACTUAL_COLUMNS, "actuals")
     data = frame if unique_ids is None else frame[frame["unique_id"].isin(unique_ids)]
     data = data.dropna(subset=["y"])
-    yearly = (data.assign(year=data["ds"].dt.year)
-              .groupby(["unique_id", "year"])["y"].agg(["sum", "size"]).reset_index())
+    yearly = data.assign(year=data["ds"].dt.year).groupby(["unique_id", "year"])["y"].agg(["sum", "size"]).reset_index()
     complete = yearly[yearly["size"] == 12]
-    from_data = pd.DataFrame({
-        "unique_id": complete["unique_id"].astype(str),
-        "year": complete["year"].astype(int),
-        "actual_usd_bn": complete["sum"].to_numpy(dtype=float) / BN,
-        "actual_source": "dataset (12 months)",
-    })
+    from_data = pd.DataFrame(
+        {
+            "unique_id": complete["unique_id"].astype(str),
+            "year": complete["year"].astype(int),
+            "actual_usd_bn": complete["sum"].to_numpy(dtype=float) / BN,
+            "actual_source": "dataset (12 months)",
+        }
+    )
     published = actuals.copy()
     if "partial_year" in published.columns:  # e.g. "Jan-Nov": not an annual total, never compared
         partial = published["partial_year"].fillna("").astype(str).str.strip()
@@ -188,7 +271,10 @@ def annual_actuals_table(frame: pd.DataFrame, actuals: pd.DataFrame, unique_ids:
         published = published[published["unique_id"].isin(unique_ids)]
     counts = published.groupby(["unique_id", "year"])["actual_usd_bn"].transform("size")
     published = published.assign(
-        actual_source=np.where(counts > 1, "annual_actuals.csv (first of " + counts.astype(str) + " rows)", "annual_actuals.csv"))
+        actual_source=np.where(
+            counts > 1, "annual_actuals.csv (first of " + counts.astype(str) + " rows)", "annual_actuals.csv"
+        )
+    )
     published = published.drop_duplicates(["unique_id", "year"], keep="first")
     published = published[["unique_id", "year", "actual_usd_bn", "actual_source"]]
     keys = set(zip(from_data["unique_id"], from_data["year"]))
@@ -198,37 +284,60 @@ def annual_actuals_table(frame: pd.DataFrame, actuals: pd.DataFrame, unique_ids:
 
 
 # --------------------------------------------------------------------------- forecasting
-def _same_information_forecasts(frame: pd.DataFrame, settings: EngineSettings, *,
-                                cutoffs: Mapping[str, list[pd.Timestamp]], info_month: int, exog: pd.DataFrame | None,
-                                factory: ModelFactory | None, progress: bool = False, combinations: bool = True,
-                                champion_rule: ChampionRule = ChampionRule(), extras: ExtrasAt | None = None
-                                ) -> tuple[pd.DataFrame, pd.DataFrame, BacktestResult]:
+def _same_information_forecasts(
+    frame: pd.DataFrame,
+    settings: EngineSettings,
+    *,
+    cutoffs: Mapping[str, list[pd.Timestamp]],
+    info_month: int,
+    exog: pd.DataFrame | None,
+    factory: ModelFactory | None,
+    progress: bool = False,
+    combinations: bool = True,
+    champion_rule: ChampionRule = ChampionRule(),
+    extras: ExtrasAt | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame, BacktestResult]:
     """The one backtest with fixed information sets: for every series and target year Y in
     ``cutoffs`` (unique_id -> cutoffs, month ``info_month`` of Y-1) the models forecast from the
     history through the cutoff to December of Y, and the annual total of Y comes from their joint
     sample paths. ``combinations``: the backtest also builds the combinations of
-    ``models.combination`` from the single models' forecasts of each year (no refit; the
+    ``models.selection.combination`` from the single models' forecasts of each year (no refit; the
     inverse-MASE weights of year Y from the years fully observed by Y's cutoff only) and the
     champion rule chooses among singles and combinations. Returns (model rows in USD bn, one per
     (unique_id, target_year, model) with the ``champion`` pseudo-model; the champion table; the
     backtest itself)."""
-    bt = backtest(frame[frame["unique_id"].isin(list(cutoffs))], settings, horizon=24 - info_month,
-                  cutoffs=cutoffs, exog=exog, default_champion=default_champion(settings.model_names),
-                  annual=True, keep_unscored=True, factory=factory, progress=progress,
-                  combinations=combinations, champion_rule=champion_rule, extras=extras)
+    bt = backtest(
+        frame[frame["unique_id"].isin(list(cutoffs))],
+        settings,
+        horizon=24 - info_month,
+        cutoffs=cutoffs,
+        exog=exog,
+        default_champion=default_champion(settings.model_names),
+        annual=True,
+        keep_unscored=True,
+        factory=factory,
+        progress=progress,
+        combinations=combinations,
+        champion_rule=champion_rule,
+        extras=extras,
+    )
     annual = bt.annual
     champ = bt.fits[bt.fits["model"] == CHAMPION]
-    champions = pd.DataFrame({
-        "unique_id": champ["unique_id"].astype(str).to_numpy(),
-        "target_year": (champ["cutoff"].dt.year + 1).to_numpy(dtype=int),
-        "champion_model": champ["model_used"].astype(str).to_numpy(),
-        "champion_reason": champ["reason"].to_numpy(),
-        "n_prior_years": [int(json.loads(d)["n_windows"]) for d in champ["description"]],
-    }, columns=CHAMPION_COLUMNS)
+    champions = pd.DataFrame(
+        {
+            "unique_id": champ["unique_id"].astype(str).to_numpy(),
+            "target_year": (champ["cutoff"].dt.year + 1).to_numpy(dtype=int),
+            "champion_model": champ["model_used"].astype(str).to_numpy(),
+            "champion_reason": champ["reason"].to_numpy(),
+            "n_prior_years": [int(json.loads(d)["n_windows"]) for d in champ["description"]],
+        },
+        columns=CHAMPION_COLUMNS,
+    )
     used = {(u, c): m for u, c, m in zip(champ["unique_id"], champ["cutoff"], champ["model_used"])}
     rows = _model_rows(annual, annual["cutoff"].dt.strftime("%Y-%m"))
-    rows["champion_model"] = [used[(u, c)] if m == CHAMPION else m
-                              for u, c, m in zip(annual["unique_id"], annual["cutoff"], annual["model"])]
+    rows["champion_model"] = [
+        used[(u, c)] if m == CHAMPION else m for u, c, m in zip(annual["unique_id"], annual["cutoff"], annual["model"])
+    ]
     ran, fallback_only = what_ran(bt.fits, {"seasonal_naive", settings.fallback})
     keys = list(zip(annual["unique_id"].astype(str), annual["cutoff"], annual["model"].astype(str)))
     rows["model_used"] = [ran.get(k, (k[2], False))[0] for k in keys]
@@ -273,6 +382,7 @@ def counted_as_skill(rows: pd.DataFrame) -> pd.Series:
     """Which comparison rows count as their model's skill: not a fallback's figure
     (``model_fell_back``), and not the champion of a year where no model fitted beyond the
     fallback (``fallback_only``: there was nothing to choose). Rows without these columns count."""
+
     def flag(column: str) -> pd.Series:
         if column not in rows.columns:
             return pd.Series(False, index=rows.index)
@@ -294,30 +404,39 @@ def _model_rows(annual: pd.DataFrame, data_through: pd.Series) -> pd.DataFrame:
     """An annual table (USD: unique_id, year, model, forecast and bounds) as comparison rows (USD bn),
     with the last month of data each forecast was made from (``data_through``, aligned with ``annual``)."""
     out = pd.DataFrame({"unique_id": annual["unique_id"].astype(str).to_numpy(), "model": annual["model"].to_numpy()})
-    for src, dst in (("forecast", "model_usd_bn"), ("lo_80", "model_lo_80"), ("hi_80", "model_hi_80"),
-                     ("lo_95", "model_lo_95"), ("hi_95", "model_hi_95")):
+    for src, dst in (
+        ("forecast", "model_usd_bn"),
+        ("lo_80", "model_lo_80"),
+        ("hi_80", "model_hi_80"),
+        ("lo_95", "model_lo_95"),
+        ("hi_95", "model_hi_95"),
+    ):
         out[dst] = annual[src].to_numpy(dtype=float) / BN
     out["model_data_through"] = np.asarray(data_through, dtype=object)
     out["target_year"] = annual["year"].to_numpy(dtype=int)
     return out
 
 
-def _champion_without_window(bt: BacktestResult | None, uid: str, cutoff: pd.Timestamp, horizon: int,
-                             default: str, rule: ChampionRule) -> tuple[str, str]:
+def _champion_without_window(
+    bt: BacktestResult | None, uid: str, cutoff: pd.Timestamp, horizon: int, default: str, rule: ChampionRule
+) -> tuple[str, str]:
     """Champion (and reason) of a year the series has no same-information window for (its months
-    through the cutoff are not all in the data): ``models.champion.choose_at`` over the series'
+    through the cutoff are not all in the data): ``models.selection.champion.choose_at`` over the series'
     compared years, like any other year."""
     windows: list[tuple[pd.Timestamp, dict[str, float]]] = []
     if bt is not None:
         m = bt.metrics[(bt.metrics["unique_id"] == uid) & (bt.metrics["model"] != CHAMPION)]
-        windows = [(c + pd.DateOffset(months=horizon), dict(zip(g["model"], g[rule.metric])))
-                   for c, g in m.groupby("cutoff", sort=True)]
+        windows = [
+            (c + pd.DateOffset(months=horizon), dict(zip(g["model"], g[rule.metric])))
+            for c, g in m.groupby("cutoff", sort=True)
+        ]
     choice = choose_at(windows, cutoff, default, metric=rule.metric, noise_se=rule.noise_se)
     return choice.champion, choice.reason
 
 
-def _comparison_basis(frame: pd.DataFrame, projections: pd.DataFrame, actuals: pd.DataFrame, first_year: int,
-                      last_year: int | None) -> tuple[pd.DataFrame, list[str], dict, dict, int, list[int]]:
+def _comparison_basis(
+    frame: pd.DataFrame, projections: pd.DataFrame, actuals: pd.DataFrame, first_year: int, last_year: int | None
+) -> tuple[pd.DataFrame, list[str], dict, dict, int, list[int]]:
     """What the pre-year and the mid-year comparisons share: the projections of the series in
     ``frame`` (prepared), those series, the actual and its source by (series, year), the last year
     (default: the last with an actual, else the frame's last) and the years first_year..last_year
@@ -327,7 +446,10 @@ def _comparison_basis(frame: pd.DataFrame, projections: pd.DataFrame, actuals: p
     p = p[p["unique_id"].isin(series)]
     actual_table = annual_actuals_table(frame, actuals, series)
     actual_of = _lookup(actual_table, "unique_id", "year")
-    source_of = {(u, int(y)): s for u, y, s in zip(actual_table["unique_id"], actual_table["year"], actual_table["actual_source"])}
+    source_of = {
+        (u, int(y)): s
+        for u, y, s in zip(actual_table["unique_id"], actual_table["year"], actual_table["actual_source"])
+    }
     if last_year is None:
         last_year = int(actual_table["year"].max()) if not actual_table.empty else int(frame["ds"].dt.year.max())
     pre_year_years = set(p.loc[p["kind"] == PRE_YEAR, "target_year"].astype(int))
@@ -338,9 +460,12 @@ def _comparison_basis(frame: pd.DataFrame, projections: pd.DataFrame, actuals: p
 def _eligible(frame: pd.DataFrame, unique_ids: list[str], year: int, info_month: int) -> list[str]:
     """Series whose months January..info_month of year-1 are all observed (the institutions'
     information set exists in the data)."""
-    window = frame[(frame["ds"] >= pd.Timestamp(year=year - 1, month=1, day=1))
-                   & (frame["ds"] <= pd.Timestamp(year=year - 1, month=info_month, day=1))
-                   & frame["y"].notna() & frame["unique_id"].isin(unique_ids)]
+    window = frame[
+        (frame["ds"] >= pd.Timestamp(year=year - 1, month=1, day=1))
+        & (frame["ds"] <= pd.Timestamp(year=year - 1, month=info_month, day=1))
+        & frame["y"].notna()
+        & frame["unique_id"].isin(unique_ids)
+    ]
     counts = window.groupby("unique_id")["ds"].nunique()
     return sorted(counts.index[counts == info_month].astype(str))
 
@@ -361,27 +486,39 @@ def _projected_levels(p: pd.DataFrame, actual_of: dict[tuple[str, int], float]) 
     p = p.assign(prior_year_actual_usd_bn=prior)
     has_level = p["projected_usd_bn"].notna()
     from_growth = ~has_level & p["projected_growth_pct"].notna() & np.isfinite(prior)
-    p["projected_level_usd_bn"] = np.where(has_level, p["projected_usd_bn"],
-                                           np.where(from_growth, prior * (1 + p["projected_growth_pct"] / 100.0), np.nan))
+    p["projected_level_usd_bn"] = np.where(
+        has_level, p["projected_usd_bn"], np.where(from_growth, prior * (1 + p["projected_growth_pct"] / 100.0), np.nan)
+    )
     p["level_basis"] = np.select(
         [has_level, from_growth, p["projected_growth_pct"].notna()],
         ["level as published", "growth x prior-year actual", "growth only; prior-year actual unknown"],
-        default="no numeric figure")
+        default="no numeric figure",
+    )
     return p
 
 
 # --------------------------------------------------------------------------- main entry
-def compare_with_institutions(frame: pd.DataFrame, projections: pd.DataFrame, actuals: pd.DataFrame, settings: EngineSettings, *,
-                              info_month: int = 10, first_year: int = 2013, last_year: int | None = None,
-                              target_year: int | None = None, exog: pd.DataFrame | None = None,
-                              factory: ModelFactory | None = None,
-                              latest_annual: pd.DataFrame | None = None,
-                              latest_champions: Mapping[str, str] | None = None,
-                              tracking: pd.DataFrame | None = None,
-                              progress: bool = False, combinations: bool = True,
-                              champion_rule: ChampionRule = ChampionRule(),
-                              selection_first_year: int | None = None,
-                              extras: ExtrasAt | None = None) -> InstitutionalResult:
+def compare_with_institutions(
+    frame: pd.DataFrame,
+    projections: pd.DataFrame,
+    actuals: pd.DataFrame,
+    settings: EngineSettings,
+    *,
+    info_month: int = 10,
+    first_year: int = 2013,
+    last_year: int | None = None,
+    target_year: int | None = None,
+    exog: pd.DataFrame | None = None,
+    factory: ModelFactory | None = None,
+    latest_annual: pd.DataFrame | None = None,
+    latest_champions: Mapping[str, str] | None = None,
+    tracking: pd.DataFrame | None = None,
+    progress: bool = False,
+    combinations: bool = True,
+    champion_rule: ChampionRule = ChampionRule(),
+    selection_first_year: int | None = None,
+    extras: ExtrasAt | None = None,
+) -> InstitutionalResult:
     """Backtest every enabled model (and the champion) against the institutions' outlooks.
 
     ``latest_annual``: the engine's target-year annual table from all the data (unique_id, year,
@@ -397,11 +534,11 @@ def compare_with_institutions(frame: pd.DataFrame, projections: pd.DataFrame, ac
     actuals: the ``annual_actuals.csv`` table (year, unique_id, actual_usd_bn); settings: the
     engine's ``EngineSettings``. Years first_year..last_year (default: the last year with an
     actual) with a pre-year outlook are compared; ``target_year`` (default last_year + 1) gets
-    the outlook table. ``exog`` and ``factory`` are passed to ``models.backtest.backtest`` (and to
-    ``models.engine.forecast`` for the outlook from all the data when ``latest_annual`` is not given).
+    the outlook table. ``exog`` and ``factory`` are passed to ``models.core.backtest.backtest`` (and to
+    ``models.core.engine.forecast`` for the outlook from all the data when ``latest_annual`` is not given).
     ``combinations`` (config ``backtest.combinations``) adds ``combo_mean``, ``combo_trimmed`` and
     ``combo_inv_mase`` to the candidates of every year (see ``_same_information_forecasts``);
-    ``champion_rule`` (``models.champion.ChampionRule``, config ``backtest.champion_metric`` and
+    ``champion_rule`` (``models.selection.champion.ChampionRule``, config ``backtest.champion_metric`` and
     ``backtest.champion_noise_se``): the metric the champion rule ranks on and its noise margin.
 
     ``selection_first_year`` (config ``institutional.selection_first_year``): the years from it
@@ -412,11 +549,11 @@ def compare_with_institutions(frame: pd.DataFrame, projections: pd.DataFrame, ac
     comparison row. Without them the champion of 2015 is chosen on one year (2013); with them
     on every earlier year the series has. None: no selection years.
 
-    ``extras`` (``models.engine.ExtrasAt``): each series' own models (e.g. a leading-indicator
+    ``extras`` (``models.core.engine.ExtrasAt``): each series' own models (e.g. a leading-indicator
     ARIMAX) with their regressor columns as of each year's cutoff; passed to the backtest and to
     the outlook's forecast.
 
-    ``tracking``: the in-year tracking rows (``models.inyear.TRACKING_COLUMNS``); when given, every
+    ``tracking``: the in-year tracking rows (``models.applications.inyear.TRACKING_COLUMNS``); when given, every
     ``mid-year revision`` row gets the tracked forecast made with the information public on its
     publication date (:func:`mid_year_model_rows`) instead of the October-cutoff models, and the
     summary gets a mid-year section (:func:`mid_year_summary`)."""
@@ -429,18 +566,23 @@ def compare_with_institutions(frame: pd.DataFrame, projections: pd.DataFrame, ac
     if combinations and pool(model_names):
         model_names += [c for c in COMBINATIONS if c not in model_names]
 
-    p, series, actual_of, source_of, last_year, years = _comparison_basis(frame, projections, actuals, first_year, last_year)
+    p, series, actual_of, source_of, last_year, years = _comparison_basis(
+        frame, projections, actuals, first_year, last_year
+    )
     if last_year < first_year:
         raise ValueError(f"last_year {last_year} is before first_year {first_year}")
     if target_year is None:
         target_year = last_year + 1
-    if selection_first_year is not None and not (isinstance(selection_first_year, (int, np.integer))
-                                                 and selection_first_year <= first_year):
-        raise ValueError(f"selection_first_year must be a year on or before first_year {first_year}; "
-                         f"got {selection_first_year!r}")
+    if selection_first_year is not None and not (
+        isinstance(selection_first_year, (int, np.integer)) and selection_first_year <= first_year
+    ):
+        raise ValueError(
+            f"selection_first_year must be a year on or before first_year {first_year}; got {selection_first_year!r}"
+        )
     selection_years = range(selection_first_year, first_year) if selection_first_year is not None else range(0)
-    run_years = sorted(set(years) | set(selection_years)
-                       | ({target_year} if target_year in set(p["target_year"]) else set()))
+    run_years = sorted(
+        set(years) | set(selection_years) | ({target_year} if target_year in set(p["target_year"]) else set())
+    )
 
     cutoffs: dict[str, list[pd.Timestamp]] = {}
     eligible_by_year: dict[int, set[str]] = {}
@@ -454,18 +596,42 @@ def compare_with_institutions(frame: pd.DataFrame, projections: pd.DataFrame, ac
             cutoffs.setdefault(uid, []).append(cutoff)
     bt = None
     if cutoffs:
-        all_models, champions, bt = _same_information_forecasts(frame, settings, cutoffs=cutoffs, info_month=info_month,
-                                                                exog=exog, factory=factory, progress=progress,
-                                                                combinations=combinations, champion_rule=champion_rule,
-                                                                extras=extras)
+        all_models, champions, bt = _same_information_forecasts(
+            frame,
+            settings,
+            cutoffs=cutoffs,
+            info_month=info_month,
+            exog=exog,
+            factory=factory,
+            progress=progress,
+            combinations=combinations,
+            champion_rule=champion_rule,
+            extras=extras,
+        )
     else:
-        all_models = pd.DataFrame(columns=["unique_id", "model", "model_usd_bn", "model_lo_80", "model_hi_80", "model_lo_95",
-                                           "model_hi_95", "model_data_through", "target_year", "champion_model",
-                                           "model_used", "model_fell_back", "fallback_only"])
+        all_models = pd.DataFrame(
+            columns=[
+                "unique_id",
+                "model",
+                "model_usd_bn",
+                "model_lo_80",
+                "model_hi_80",
+                "model_lo_95",
+                "model_hi_95",
+                "model_data_through",
+                "target_year",
+                "champion_model",
+                "model_used",
+                "model_fell_back",
+                "fallback_only",
+            ]
+        )
         champions = pd.DataFrame(columns=CHAMPION_COLUMNS)
     # a series' own models (``extras``: leading-indicator ARIMAX) are candidates of that series too
     model_names += [m for m in dict.fromkeys(all_models["model"].astype(str)) if m not in model_names and m != CHAMPION]
-    all_models["actual_usd_bn"] = [actual_of.get((u, int(y)), np.nan) for u, y in zip(all_models["unique_id"], all_models["target_year"])]
+    all_models["actual_usd_bn"] = [
+        actual_of.get((u, int(y)), np.nan) for u, y in zip(all_models["unique_id"], all_models["target_year"])
+    ]
     all_models = _with_model_errors(all_models)
 
     comparison = _comparison(p, years, eligible_by_year, all_models, actual_of, source_of, model_names)
@@ -474,15 +640,43 @@ def compare_with_institutions(frame: pd.DataFrame, projections: pd.DataFrame, ac
         comparison = _with_mid_year(comparison, p, years, eligible_by_year, actual_of, source_of, tracking)
         summary = pd.concat([summary, mid_year_summary(comparison)], ignore_index=True)[SUMMARY_COLUMNS]
     outlook_ids = set(p.loc[p["target_year"] == target_year, "unique_id"]) - eligible_by_year.get(target_year, set())
-    no_window = {uid: _champion_without_window(bt, uid, pd.Timestamp(year=target_year - 1, month=info_month, day=1),
-                                               24 - info_month, default_champion(model_names), champion_rule)[0]
-                 for uid in sorted(outlook_ids)}
+    no_window = {
+        uid: _champion_without_window(
+            bt,
+            uid,
+            pd.Timestamp(year=target_year - 1, month=info_month, day=1),
+            24 - info_month,
+            default_champion(model_names),
+            champion_rule,
+        )[0]
+        for uid in sorted(outlook_ids)
+    }
     scored = bt.metrics[bt.metrics["model"] != CHAMPION] if bt is not None and combinations else None
-    outlook = _outlook(frame, p, settings, target_year, eligible_by_year.get(target_year, set()), all_models, champions,
-                       no_window, actual_of, exog, model_names, factory, latest_annual, latest_champions, scored,
-                       extras=extras)
-    return InstitutionalResult(comparison=comparison, summary=summary, outlook=outlook, champions=champions,
-                               annual=all_models.reset_index(drop=True))
+    outlook = _outlook(
+        frame,
+        p,
+        settings,
+        target_year,
+        eligible_by_year.get(target_year, set()),
+        all_models,
+        champions,
+        no_window,
+        actual_of,
+        exog,
+        model_names,
+        factory,
+        latest_annual,
+        latest_champions,
+        scored,
+        extras=extras,
+    )
+    return InstitutionalResult(
+        comparison=comparison,
+        summary=summary,
+        outlook=outlook,
+        champions=champions,
+        annual=all_models.reset_index(drop=True),
+    )
 
 
 def _ape(forecast: pd.Series, actual: pd.Series) -> np.ndarray:
@@ -519,14 +713,23 @@ def _with_institution_errors(rows: pd.DataFrame, actual_of: dict, source_of: dic
     institution's APE and signed error, in percent."""
     rows = _projected_levels(rows, actual_of)
     rows["actual_usd_bn"] = [actual_of.get((u, int(y)), np.nan) for u, y in zip(rows["unique_id"], rows["target_year"])]
-    rows["actual_source"] = [source_of.get((u, int(y)), "no actual") for u, y in zip(rows["unique_id"], rows["target_year"])]
+    rows["actual_source"] = [
+        source_of.get((u, int(y)), "no actual") for u, y in zip(rows["unique_id"], rows["target_year"])
+    ]
     rows["institution_ape"] = _ape(rows["projected_level_usd_bn"], rows["actual_usd_bn"])
     rows["institution_error_pct"] = _signed_pct(rows["projected_level_usd_bn"], rows["actual_usd_bn"])
     return rows
 
 
-def _comparison(p: pd.DataFrame, years: list[int], eligible_by_year: dict[int, set[str]], all_models: pd.DataFrame,
-                actual_of: dict, source_of: dict, model_names: list[str]) -> pd.DataFrame:
+def _comparison(
+    p: pd.DataFrame,
+    years: list[int],
+    eligible_by_year: dict[int, set[str]],
+    all_models: pd.DataFrame,
+    actual_of: dict,
+    source_of: dict,
+    model_names: list[str],
+) -> pd.DataFrame:
     rows = p[p["target_year"].isin(years)].copy()
     rows = rows[[u in eligible_by_year.get(int(y), set()) for u, y in zip(rows["unique_id"], rows["target_year"])]]
     if rows.empty:
@@ -547,9 +750,13 @@ def _comparison(p: pd.DataFrame, years: list[int], eligible_by_year: dict[int, s
         elif not np.isfinite(r.actual_usd_bn):
             notes.append("no actual for the year")
         elif r.src_row not in first_rows:
-            notes.append("another outlook of this institution for the year was published earlier; that one is summarised")
+            notes.append(
+                "another outlook of this institution for the year was published earlier; that one is summarised"
+            )
         elif r.published_in_target_year:
-            notes.append("published in the target year (saw Nov-Dec of the year before); model uses data through the info month")
+            notes.append(
+                "published in the target year (saw Nov-Dec of the year before); model uses data through the info month"
+            )
         else:
             notes.append("")
     rows["summary_note"] = notes
@@ -586,19 +793,30 @@ def _summary(comparison: pd.DataFrame, model_names: list[str]) -> pd.DataFrame:
             if n_jan:
                 notes.append(f"{n_jan} outlook(s) published in the target year, compared with the October-cutoff model")
             if years_fell_back:
-                notes.append(f"{years_fell_back} not counted: the model fell back, or no model fitted beyond the "
-                             "fallback (too little history)")
-            rows.append({
-                "unique_id": uid, "institution": inst, "n_years": len(years), "years": _span_text(years),
-                "institution_mape": float(g["institution_ape"].mean()),
-                "model": model, "model_mape": float(g["model_ape"].mean()),
-                "model_coverage_80": float(g["model_in_80"].astype(float).mean()),
-                "institution_bias_pct": float(g["institution_error_pct"].mean()),
-                "model_bias_pct": float(g["model_error_pct"].mean()),
-                "n_growth_only": n_growth, "n_published_in_target_year": n_jan,
-                "actual_sources": "; ".join(sorted(set(g["actual_source"]))),
-                "note": "; ".join(notes), "section": PRE_YEAR, "years_fell_back": years_fell_back,
-            })
+                notes.append(
+                    f"{years_fell_back} not counted: the model fell back, or no model fitted beyond the "
+                    "fallback (too little history)"
+                )
+            rows.append(
+                {
+                    "unique_id": uid,
+                    "institution": inst,
+                    "n_years": len(years),
+                    "years": _span_text(years),
+                    "institution_mape": float(g["institution_ape"].mean()),
+                    "model": model,
+                    "model_mape": float(g["model_ape"].mean()),
+                    "model_coverage_80": float(g["model_in_80"].astype(float).mean()),
+                    "institution_bias_pct": float(g["institution_error_pct"].mean()),
+                    "model_bias_pct": float(g["model_error_pct"].mean()),
+                    "n_growth_only": n_growth,
+                    "n_published_in_target_year": n_jan,
+                    "actual_sources": "; ".join(sorted(set(g["actual_source"]))),
+                    "note": "; ".join(notes),
+                    "section": PRE_YEAR,
+                    "years_fell_back": years_fell_back,
+                }
+            )
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
 
 
@@ -634,17 +852,33 @@ def _with_combinations(annual: pd.DataFrame, scored: pd.DataFrame, members: list
     return pd.concat([annual, pd.DataFrame(extra, columns=annual.columns)], ignore_index=True) if extra else annual
 
 
-def _outlook(frame: pd.DataFrame, p: pd.DataFrame, settings: EngineSettings, target_year: int, same_info_ids: set[str],
-             all_models: pd.DataFrame, champions: pd.DataFrame, no_window: Mapping[str, str], actual_of: dict,
-             exog: pd.DataFrame | None, model_names: list[str], factory: ModelFactory | None,
-             latest_annual: pd.DataFrame | None = None, latest_champions: Mapping[str, str] | None = None,
-             scored: pd.DataFrame | None = None, extras: ExtrasAt | None = None) -> pd.DataFrame:
+def _outlook(
+    frame: pd.DataFrame,
+    p: pd.DataFrame,
+    settings: EngineSettings,
+    target_year: int,
+    same_info_ids: set[str],
+    all_models: pd.DataFrame,
+    champions: pd.DataFrame,
+    no_window: Mapping[str, str],
+    actual_of: dict,
+    exog: pd.DataFrame | None,
+    model_names: list[str],
+    factory: ModelFactory | None,
+    latest_annual: pd.DataFrame | None = None,
+    latest_champions: Mapping[str, str] | None = None,
+    scored: pd.DataFrame | None = None,
+    extras: ExtrasAt | None = None,
+) -> pd.DataFrame:
     rows = p[p["target_year"] == target_year].copy()
     if rows.empty:
         return pd.DataFrame(columns=OUTLOOK_COLUMNS)
     rows = _projected_levels(rows, actual_of)
-    champ_of = {u: m for u, y, m in zip(champions["unique_id"], champions["target_year"], champions["champion_model"])
-                if int(y) == target_year}
+    champ_of = {
+        u: m
+        for u, y, m in zip(champions["unique_id"], champions["target_year"], champions["champion_model"])
+        if int(y) == target_year
+    }
     ids = sorted(set(rows["unique_id"]))
     for uid in ids:  # series without a same-information window: champion from earlier years, else the default
         if uid not in champ_of:
@@ -661,24 +895,45 @@ def _outlook(frame: pd.DataFrame, p: pd.DataFrame, settings: EngineSettings, tar
         through = latest["ds"].max()
         last_month = latest.groupby("unique_id")["ds"].max().dt.strftime("%Y-%m")
         if through < pd.Timestamp(year=target_year, month=12, day=1) and latest_annual is not None:
-            given = latest_annual[(latest_annual["year"] == target_year) & latest_annual["unique_id"].isin(has_history)
-                                  & latest_annual["model"].isin(model_names)]
+            given = latest_annual[
+                (latest_annual["year"] == target_year)
+                & latest_annual["unique_id"].isin(has_history)
+                & latest_annual["model"].isin(model_names)
+            ]
             latest_rows = _model_rows(given, given["unique_id"].map(last_month))
         elif through < pd.Timestamp(year=target_year, month=12, day=1):
-            result = forecast(latest, settings, until=pd.Timestamp(year=target_year, month=12, day=1), exog=exog,
-                              annual_year=target_year, factory=factory, extras=extras)
+            result = forecast(
+                latest,
+                settings,
+                until=pd.Timestamp(year=target_year, month=12, day=1),
+                exog=exog,
+                annual_year=target_year,
+                factory=factory,
+                extras=extras,
+            )
             given = result.annual[result.annual["year"] == target_year]
             if scored is not None:  # the combinations, from the members' forecasts (weights: every scored year)
                 given = _with_combinations(given, scored, pool(model_names))
             latest_rows = _model_rows(given, given["unique_id"].map(last_month))
-    pick = latest_rows.merge(pd.DataFrame({"unique_id": list(champ_of), "model": list(champ_of.values())}),
-                             on=["unique_id", "model"], how="inner").drop(columns=["model", "target_year"], errors="ignore")
+    pick = latest_rows.merge(
+        pd.DataFrame({"unique_id": list(champ_of), "model": list(champ_of.values())}),
+        on=["unique_id", "model"],
+        how="inner",
+    ).drop(columns=["model", "target_year"], errors="ignore")
     rows = rows.merge(pick, on="unique_id", how="left")
 
     same = all_models[(all_models["target_year"] == target_year) & (all_models["model"] == CHAMPION)]
-    same = same[same["unique_id"].isin(same_info_ids)][["unique_id", "model_usd_bn", "model_lo_80", "model_hi_80", "model_data_through"]]
-    same = same.rename(columns={"model_usd_bn": "same_info_usd_bn", "model_lo_80": "same_info_lo_80",
-                                "model_hi_80": "same_info_hi_80", "model_data_through": "same_info_data_through"})
+    same = same[same["unique_id"].isin(same_info_ids)][
+        ["unique_id", "model_usd_bn", "model_lo_80", "model_hi_80", "model_data_through"]
+    ]
+    same = same.rename(
+        columns={
+            "model_usd_bn": "same_info_usd_bn",
+            "model_lo_80": "same_info_lo_80",
+            "model_hi_80": "same_info_hi_80",
+            "model_data_through": "same_info_data_through",
+        }
+    )
     rows = rows.merge(same, on="unique_id", how="left")
     for col in OUTLOOK_COLUMNS:
         if col not in rows.columns:
@@ -690,14 +945,37 @@ def _outlook(frame: pd.DataFrame, p: pd.DataFrame, settings: EngineSettings, tar
 
 
 # --------------------------------------------------------------------------- accuracy table
-ACCURACY_COLUMNS = ["unique_id", "forecast", "kind", "information", "n_years", "years", "mape", "bias_pct",
-                    "coverage_80", "best_institution", "ratio_to_best_institution"]
+ACCURACY_COLUMNS = [
+    "unique_id",
+    "forecast",
+    "kind",
+    "information",
+    "n_years",
+    "years",
+    "mape",
+    "bias_pct",
+    "coverage_80",
+    "best_institution",
+    "ratio_to_best_institution",
+]
 #: the institutions of the accuracy table (issue 9): the two that publish a pre-year outlook every year
 TABLE_INSTITUTIONS: tuple[str, ...] = ("KITA", "KIET")
 #: the candidate name under which the reconciled (MinT) forecasts appear, when the comparison has them
 RECONCILED = "mint"
-_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
-           "November", "December")
+_MONTHS = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
 
 
 def _information(model: str, info_month: str) -> tuple[str, str]:
@@ -714,7 +992,7 @@ def _information(model: str, info_month: str) -> tuple[str, str]:
         return "reconciled", f"the hierarchy's monthly histories through {info_month} of Y-1, reconciled (MinT)"
     cls = registry.get(model) if model in registry.available() else None
     extra = getattr(cls, "information", "")
-    # a fitted combination of models (models.ensemble: the leading blend cycle_blend) is one
+    # a fitted combination of models (models.selection.ensemble: the leading blend cycle_blend) is one
     kind = "combination" if cls is not None and issubclass(cls, registry.get("ensemble")) else "single"
     return kind, f"{own} + {extra}" if extra else own
 
@@ -722,15 +1000,23 @@ def _information(model: str, info_month: str) -> tuple[str, str]:
 def _no_reconciled(unique_id: str) -> str:
     """Why the accuracy table has no reconciled (MinT) figures for ``unique_id``."""
     if unique_id == "total":
-        return ("not computed here; equal to the champion by construction: MinT keeps the base forecast of "
-                "the total (the immutable parent, models/reconcile.py)")
-    return ("not available: the comparison reconciles nothing (the hierarchy's items and destinations start in "
-            "2021-2022, data/series.csv; the ministry-basis semiconductors is not a node of the hierarchy)")
+        return (
+            "not computed here; equal to the champion by construction: MinT keeps the base forecast of "
+            "the total (the immutable parent, models/selection/reconcile.py)"
+        )
+    return (
+        "not available: the comparison reconciles nothing (the hierarchy's items and destinations start in "
+        "2021-2022, data/series.csv; the ministry-basis semiconductors is not a node of the hierarchy)"
+    )
 
 
-def accuracy_table(comparison: pd.DataFrame, unique_ids: tuple[str, ...] = ("total", "item:semiconductors_ministry"),
-                   institutions: tuple[str, ...] = TABLE_INSTITUTIONS, first_year: int = 2013,
-                   last_year: int = 2025) -> pd.DataFrame:
+def accuracy_table(
+    comparison: pd.DataFrame,
+    unique_ids: tuple[str, ...] = ("total", "item:semiconductors_ministry"),
+    institutions: tuple[str, ...] = TABLE_INSTITUTIONS,
+    first_year: int = 2013,
+    last_year: int = 2025,
+) -> pd.DataFrame:
     """The table of issue 9 from the comparison rows (``InstitutionalResult.comparison``, or
     ``institutional_comparison.csv`` read back): per series, the ``institutions``' pre-year
     outlooks, every model, every combination, the reconciled forecast (a row saying it is not
@@ -747,59 +1033,122 @@ def accuracy_table(comparison: pd.DataFrame, unique_ids: tuple[str, ...] = ("tot
       below 1 beats it on its own years. A candidate that has only some of them (a model that
       starts later) is compared on those it has, with the institution's MAPE on the same years.
     Columns ``ACCURACY_COLUMNS``."""
-    _require(comparison, ("target_year", "unique_id", "institution", "kind", "model", "model_ape", "model_error_pct",
-                          "model_in_80", "institution_ape", "institution_error_pct", "in_summary"), "comparison")
-    c = comparison[comparison["in_summary"].astype(bool) & (comparison["kind"] == PRE_YEAR)
-                   & comparison["target_year"].astype(int).between(first_year, last_year)]
+    _require(
+        comparison,
+        (
+            "target_year",
+            "unique_id",
+            "institution",
+            "kind",
+            "model",
+            "model_ape",
+            "model_error_pct",
+            "model_in_80",
+            "institution_ape",
+            "institution_error_pct",
+            "in_summary",
+        ),
+        "comparison",
+    )
+    c = comparison[
+        comparison["in_summary"].astype(bool)
+        & (comparison["kind"] == PRE_YEAR)
+        & comparison["target_year"].astype(int).between(first_year, last_year)
+    ]
     rows: list[dict] = []
     for uid in unique_ids:
         s = c[c["unique_id"] == uid]
         # each institution's pre-year outlooks of this series, one per year: APE by year
-        outlooks = {inst: g for inst in institutions
-                    if not (g := s[s["institution"] == inst].drop_duplicates("target_year")).empty}
-        ape_of = {inst: dict(zip(g["target_year"].astype(int), g["institution_ape"].astype(float)))
-                  for inst, g in outlooks.items()}
+        outlooks = {
+            inst: g
+            for inst in institutions
+            if not (g := s[s["institution"] == inst].drop_duplicates("target_year")).empty
+        }
+        ape_of = {
+            inst: dict(zip(g["target_year"].astype(int), g["institution_ape"].astype(float)))
+            for inst, g in outlooks.items()
+        }
         best = min(outlooks, key=lambda i: float(outlooks[i]["institution_ape"].mean())) if outlooks else ""
         best_by_year = ape_of.get(best, {})
 
-        def ratio(by_year: Mapping[int, float]) -> float:
+        def ratio(by_year: Mapping[int, float], best_by_year: Mapping[int, float] = best_by_year) -> float:
             on = [y for y in by_year if y in best_by_year]
             denominator = float(np.mean([best_by_year[y] for y in on])) if on else np.nan
             return float(np.mean([by_year[y] for y in on])) / denominator if on and denominator > 0 else np.nan
 
         for inst, g in outlooks.items():
             years = sorted(ape_of[inst])
-            rows.append({"unique_id": uid, "forecast": inst, "kind": "institution",
-                         "information": "everything they knew in November of Y-1 (customs data through October, "
-                                        "surveys, industry contacts)",
-                         "n_years": len(years), "years": _span_text(years), "mape": float(g["institution_ape"].mean()),
-                         "bias_pct": float(g["institution_error_pct"].mean()),
-                         "coverage_80": np.nan, "best_institution": best, "ratio_to_best_institution": ratio(ape_of[inst])})
+            rows.append(
+                {
+                    "unique_id": uid,
+                    "forecast": inst,
+                    "kind": "institution",
+                    "information": "everything they knew in November of Y-1 (customs data through October, "
+                    "surveys, industry contacts)",
+                    "n_years": len(years),
+                    "years": _span_text(years),
+                    "mape": float(g["institution_ape"].mean()),
+                    "bias_pct": float(g["institution_error_pct"].mean()),
+                    "coverage_80": np.nan,
+                    "best_institution": best,
+                    "ratio_to_best_institution": ratio(ape_of[inst]),
+                }
+            )
         union = sorted({y for by_year in ape_of.values() for y in by_year})
         models = s[s["target_year"].astype(int).isin(union)].drop_duplicates(["target_year", "model"])
         models = models[counted_as_skill(models)]  # a fallback's figure is not the model's skill
-        through = models["model_data_through"].dropna().astype(str) if "model_data_through" in models else pd.Series([], dtype=str)
+        through = (
+            models["model_data_through"].dropna().astype(str)
+            if "model_data_through" in models
+            else pd.Series([], dtype=str)
+        )
         month = int(through.iloc[0][5:7]) if len(through) and through.iloc[0][5:7].isdigit() else 10
         names = list(dict.fromkeys(models["model"].astype(str)))
         kinds = {m: _information(m, "")[0] for m in names}
         fitted_combinations = [m for m in names if kinds[m] == "combination" and m not in COMBINATIONS]  # ensemble, ...
-        order = ([m for m in names if kinds[m] == "single"] + fitted_combinations
-                 + [m for m in COMBINATIONS if m in names] + [RECONCILED] + [m for m in names if m == CHAMPION])
+        order = (
+            [m for m in names if kinds[m] == "single"]
+            + fitted_combinations
+            + [m for m in COMBINATIONS if m in names]
+            + [RECONCILED]
+            + [m for m in names if m == CHAMPION]
+        )
         for model in order:
             g = models[models["model"] == model]
             kind, info = _information(model, _MONTHS[month - 1])
             if g.empty:
-                rows.append({"unique_id": uid, "forecast": model, "kind": kind,
-                             "information": _no_reconciled(uid),
-                             "n_years": 0, "years": "", "mape": np.nan, "bias_pct": np.nan, "coverage_80": np.nan,
-                             "best_institution": best, "ratio_to_best_institution": np.nan})
+                rows.append(
+                    {
+                        "unique_id": uid,
+                        "forecast": model,
+                        "kind": kind,
+                        "information": _no_reconciled(uid),
+                        "n_years": 0,
+                        "years": "",
+                        "mape": np.nan,
+                        "bias_pct": np.nan,
+                        "coverage_80": np.nan,
+                        "best_institution": best,
+                        "ratio_to_best_institution": np.nan,
+                    }
+                )
                 continue
             years = sorted(g["target_year"].astype(int))
-            rows.append({"unique_id": uid, "forecast": model, "kind": kind, "information": info,
-                         "n_years": len(years), "years": _span_text(years), "mape": float(g["model_ape"].mean()),
-                         "bias_pct": float(g["model_error_pct"].mean()),
-                         "coverage_80": float(g["model_in_80"].astype(float).mean()), "best_institution": best,
-                         "ratio_to_best_institution": ratio(dict(zip(g["target_year"].astype(int), g["model_ape"])))})
+            rows.append(
+                {
+                    "unique_id": uid,
+                    "forecast": model,
+                    "kind": kind,
+                    "information": info,
+                    "n_years": len(years),
+                    "years": _span_text(years),
+                    "mape": float(g["model_ape"].mean()),
+                    "bias_pct": float(g["model_error_pct"].mean()),
+                    "coverage_80": float(g["model_in_80"].astype(float).mean()),
+                    "best_institution": best,
+                    "ratio_to_best_institution": ratio(dict(zip(g["target_year"].astype(int), g["model_ape"]))),
+                }
+            )
     return pd.DataFrame(rows, columns=ACCURACY_COLUMNS)
 
 
@@ -825,25 +1174,33 @@ def revision_date(published: object, published_raw: object = None) -> tuple[pd.T
     day = "" if published is None or (isinstance(published, float) and np.isnan(published)) else str(published).strip()
     if _ISO_DAY.match(day):
         return pd.Timestamp(day), ""
-    raw = "" if published_raw is None or (isinstance(published_raw, float) and np.isnan(published_raw)) \
+    raw = (
+        ""
+        if published_raw is None or (isinstance(published_raw, float) and np.isnan(published_raw))
         else str(published_raw).strip()
+    )
     raw = raw or day
     month = _YEAR_MONTH.match(raw)
     if month:
         end = pd.Timestamp(year=int(month.group(1)), month=int(month.group(2)), day=1) + pd.offsets.MonthEnd(0)
-        return end, (f"no publication day ({raw!r}): the model uses the information public on {end:%Y-%m-%d}, "
-                     "the end of the named month, the latest it could have known")
+        return end, (
+            f"no publication day ({raw!r}): the model uses the information public on {end:%Y-%m-%d}, "
+            "the end of the named month, the latest it could have known"
+        )
     year = _YEAR.match(raw)
     if year and _HALF.search(raw):
         end = pd.Timestamp(year=int(year.group(1)), month=6, day=30)
-        return end, (f"no publication day ({raw!r}): a half-year review/outlook, published at mid-year; the model uses "
-                     f"the information public on {end:%Y-%m-%d}, the end of June, the latest it could have known")
+        return end, (
+            f"no publication day ({raw!r}): a half-year review/outlook, published at mid-year; the model uses "
+            f"the information public on {end:%Y-%m-%d}, the end of June, the latest it could have known"
+        )
     quarter = _QUARTER.search(raw)
     if year and quarter:
-        end = (pd.Timestamp(year=int(year.group(1)), month=3 * int(quarter.group(1)) + 1, day=1)
-               + pd.offsets.MonthEnd(0))
-        return end, (f"no publication day ({raw!r}): a quarter's review, out by the end of the month after the "
-                     f"quarter; the model uses the information public on {end:%Y-%m-%d}, the latest it could have known")
+        end = pd.Timestamp(year=int(year.group(1)), month=3 * int(quarter.group(1)) + 1, day=1) + pd.offsets.MonthEnd(0)
+        return end, (
+            f"no publication day ({raw!r}): a quarter's review, out by the end of the month after the "
+            f"quarter; the model uses the information public on {end:%Y-%m-%d}, the latest it could have known"
+        )
     return None, f"no publication date ({raw or 'blank'!r}): no model forecast"
 
 
@@ -851,14 +1208,15 @@ def mid_year_model_rows(rows: pd.DataFrame, tracking: pd.DataFrame) -> pd.DataFr
     """For revision rows (projection rows with ``projected_level_usd_bn``, ``actual_usd_bn`` and
     optional ``published_raw``): the tracked annual total of the series and year made with the
     information public on the revision's date (:func:`revision_date`;
-    ``models.inyear.tracked_as_of``), in the comparison's model columns (USD bn). The model
+    ``models.applications.inyear.tracked_as_of``), in the comparison's model columns (USD bn). The model
     forecast has no 95% interval (NaN); ``model_data_through`` says what it knew."""
-    from models.inyear import tracked_as_of
+    from models.applications.inyear import tracked_as_of
 
     out = rows.copy()
     raw = out["published_raw"] if "published_raw" in out.columns else pd.Series(None, index=out.index, dtype=object)
-    values: dict[str, list] = {k: [] for k in ("model", "model_usd_bn", "model_lo_80", "model_hi_80",
-                                                "model_data_through", "date_note")}
+    values: dict[str, list] = {
+        k: [] for k in ("model", "model_usd_bn", "model_lo_80", "model_hi_80", "model_data_through", "date_note")
+    }
     for published, raw_text, uid, year in zip(out["published"], raw, out["unique_id"], out["target_year"]):
         date, note = revision_date(published, raw_text)
         row = tracked_as_of(tracking, str(uid), int(year), date) if date is not None else None
@@ -874,13 +1232,14 @@ def mid_year_model_rows(rows: pd.DataFrame, tracking: pd.DataFrame) -> pd.DataFr
             values["model_usd_bn"].append(float(row["forecast_usd_bn"]))
             values["model_lo_80"].append(float(row["lo_80"]))
             values["model_hi_80"].append(float(row["hi_80"]))
-            values["model_data_through"].append(f"{row['note']} (as of {pd.Timestamp(row['as_of']):%Y-%m-%d}, "
-                                                f"{row['information']})")
+            values["model_data_through"].append(
+                f"{row['note']} (as of {pd.Timestamp(row['as_of']):%Y-%m-%d}, {row['information']})"
+            )
         values["date_note"].append(note)
     for k, v in values.items():
         out[k] = v
     out["champion_model"] = out["model"]
-    out["model_used"] = out["model"]  # the in-year tracking's model (models.inyear) ran as named
+    out["model_used"] = out["model"]  # the in-year tracking's model (models.applications.inyear) ran as named
     out["model_fell_back"] = False
     out["fallback_only"] = False
     out["model_lo_95"] = np.nan
@@ -888,8 +1247,15 @@ def mid_year_model_rows(rows: pd.DataFrame, tracking: pd.DataFrame) -> pd.DataFr
     return out
 
 
-def _with_mid_year(comparison: pd.DataFrame, p: pd.DataFrame, years: list[int], eligible_by_year: dict[int, set[str]],
-                   actual_of: dict, source_of: dict, tracking: pd.DataFrame) -> pd.DataFrame:
+def _with_mid_year(
+    comparison: pd.DataFrame,
+    p: pd.DataFrame,
+    years: list[int],
+    eligible_by_year: dict[int, set[str]],
+    actual_of: dict,
+    source_of: dict,
+    tracking: pd.DataFrame,
+) -> pd.DataFrame:
     """The comparison with its mid-year revision rows replaced by one row per revision: the
     tracked forecast made with the information public on the revision's date (the October-cutoff
     models do not belong beside a mid-year figure)."""
@@ -914,7 +1280,9 @@ def _with_mid_year(comparison: pd.DataFrame, p: pd.DataFrame, years: list[int], 
         elif not np.isfinite(r.model_usd_bn):
             notes.append("no model forecast (no usable publication date or no tracking)")
         elif r.src_row not in first:
-            notes.append("another revision of this institution for the year was published earlier; that one is summarised")
+            notes.append(
+                "another revision of this institution for the year was published earlier; that one is summarised"
+            )
         else:
             notes.append("")
     rows["summary_note"] = [f"{MID_YEAR}: " + (n or "in the mid-year summary") for n in notes]
@@ -938,25 +1306,43 @@ def mid_year_summary(comparison: pd.DataFrame) -> pd.DataFrame:
     for (uid, inst), g in groups:
         years = sorted(g["target_year"].astype(int))
         n_growth = int((g["level_basis"] == "growth x prior-year actual").sum())
-        notes = ["mid-year revisions; the model is the in-year tracking with the information public on each "
-                 "revision's date (confirmed months and flash figures)"]
+        notes = [
+            "mid-year revisions; the model is the in-year tracking with the information public on each "
+            "revision's date (confirmed months and flash figures)"
+        ]
         if n_growth:
             notes.append(f"{n_growth} growth-only revision(s) compared as prior-year actual x (1+g)")
-        rows.append({
-            "unique_id": uid, "institution": inst, "n_years": len(g), "years": _span_text(sorted(set(years))),
-            "institution_mape": float(g["institution_ape"].mean()),
-            "model": "; ".join(sorted(set(g["model"].astype(str)))), "model_mape": float(g["model_ape"].mean()),
-            "model_coverage_80": float(g["model_in_80"].astype(float).mean()),
-            "institution_bias_pct": float(g["institution_error_pct"].mean()),
-            "model_bias_pct": float(g["model_error_pct"].mean()),
-            "n_growth_only": n_growth, "n_published_in_target_year": int(g["published_in_target_year"].astype(bool).sum()),
-            "actual_sources": "; ".join(sorted(set(g["actual_source"]))), "note": "; ".join(notes), "section": MID_YEAR,
-        })
+        rows.append(
+            {
+                "unique_id": uid,
+                "institution": inst,
+                "n_years": len(g),
+                "years": _span_text(sorted(set(years))),
+                "institution_mape": float(g["institution_ape"].mean()),
+                "model": "; ".join(sorted(set(g["model"].astype(str)))),
+                "model_mape": float(g["model_ape"].mean()),
+                "model_coverage_80": float(g["model_in_80"].astype(float).mean()),
+                "institution_bias_pct": float(g["institution_error_pct"].mean()),
+                "model_bias_pct": float(g["model_error_pct"].mean()),
+                "n_growth_only": n_growth,
+                "n_published_in_target_year": int(g["published_in_target_year"].astype(bool).sum()),
+                "actual_sources": "; ".join(sorted(set(g["actual_source"]))),
+                "note": "; ".join(notes),
+                "section": MID_YEAR,
+            }
+        )
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
 
 
-def compare_mid_year(frame: pd.DataFrame, projections: pd.DataFrame, actuals: pd.DataFrame, tracking: pd.DataFrame, *,
-                     first_year: int = 2013, last_year: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+def compare_mid_year(
+    frame: pd.DataFrame,
+    projections: pd.DataFrame,
+    actuals: pd.DataFrame,
+    tracking: pd.DataFrame,
+    *,
+    first_year: int = 2013,
+    last_year: int | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The mid-year part of :func:`compare_with_institutions` alone (no backtest: cheap), for the
     same years (first_year..last_year with a pre-year outlook): the mid-year comparison rows and
     the mid-year summary section."""

@@ -13,6 +13,7 @@ Conventions shared by every model here:
 * bounds are Gaussian ``forecast +/- z * sd`` for the random-walk baselines, by simulation
   for ETS and from the model's own intervals for Theta.
 """
+
 from __future__ import annotations
 
 import math
@@ -23,8 +24,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from models.base import LEVELS, Forecaster, ModelInputError
-from models.registry import register
+from models.core.base import LEVELS, Forecaster, ModelInputError
+from models.core.registry import register
 
 SEASON = 12
 #: two-sided normal quantiles for the 80% and 95% intervals
@@ -71,8 +72,12 @@ def seasonal_interpolate(y: pd.Series, period: int = SEASON, iterations: int = 3
             trend = filled.rolling(period, center=True, min_periods=period).mean()
             trend = trend.rolling(2, min_periods=1).mean().shift(-1).interpolate(limit_direction="both")
             detrended = (work - trend).to_numpy()
-            profile = np.array([np.nanmean(detrended[position == k]) if np.isfinite(detrended[position == k]).any()
-                                else 0.0 for k in range(period)])
+            profile = np.array(
+                [
+                    np.nanmean(detrended[position == k]) if np.isfinite(detrended[position == k]).any() else 0.0
+                    for k in range(period)
+                ]
+            )
             profile = np.nan_to_num(profile - profile.mean())
             seasonal = pd.Series(profile[position], index=work.index)
             adjusted = (work - seasonal).interpolate(method="linear", limit_direction="both")
@@ -106,7 +111,9 @@ class Naive(Forecaster):
         sd = self.sigma_ * np.sqrt(np.arange(1, h + 1))
         return _gaussian_bounds(np.full(h, self.last_value_), sd)
 
-    def _sample_paths(self, h: int, n_paths: int, rng: np.random.Generator, X_future: pd.DataFrame | None) -> np.ndarray:
+    def _sample_paths(
+        self, h: int, n_paths: int, rng: np.random.Generator, X_future: pd.DataFrame | None
+    ) -> np.ndarray:
         return self.last_value_ + np.cumsum(rng.normal(0.0, self.sigma_, size=(n_paths, h)), axis=1)
 
     def describe(self) -> dict[str, Any]:
@@ -162,11 +169,14 @@ class SeasonalNaive(Forecaster):
                 contributions.append((values[t] - values[back]) ** 2 / years)
             anchors[t % SEASON] = t
         if len(anchors) < SEASON:
-            absent = sorted({(y.index[0] + pd.DateOffset(months=k)).month for k in range(SEASON)}
-                            - {y.index[t].month for t in anchors.values()})
+            absent = sorted(
+                {(y.index[0] + pd.DateOffset(months=k)).month for k in range(SEASON)}
+                - {y.index[t].month for t in anchors.values()}
+            )
             raise ModelInputError(
                 "seasonal_naive: no observation for calendar month(s) "
-                f"{', '.join(f'{m:02d}' for m in absent)} in the history")
+                f"{', '.join(f'{m:02d}' for m in absent)} in the history"
+            )
         self.sigma_basis_ = "seasonal differences"
         if not contributions:
             # exactly one year of history (e.g. a series that starts last January): no seasonal
@@ -176,7 +186,9 @@ class SeasonalNaive(Forecaster):
             steps = np.diff(values)
             steps = steps[~np.isnan(steps)]
             if not len(steps):
-                raise ModelInputError("seasonal_naive: no pair of consecutive or 12-apart observed months to measure the spread")
+                raise ModelInputError(
+                    "seasonal_naive: no pair of consecutive or 12-apart observed months to measure the spread"
+                )
             contributions = list(steps**2)
             self.sigma_basis_ = "month-to-month changes (no pair of observed months 12 apart)"
         self.n_ = n
@@ -198,7 +210,9 @@ class SeasonalNaive(Forecaster):
         values, years, _ = self._steps(h)
         return _gaussian_bounds(values, self.sigma_ * np.sqrt(years))
 
-    def _sample_paths(self, h: int, n_paths: int, rng: np.random.Generator, X_future: pd.DataFrame | None) -> np.ndarray:
+    def _sample_paths(
+        self, h: int, n_paths: int, rng: np.random.Generator, X_future: pd.DataFrame | None
+    ) -> np.ndarray:
         values, years, blocks = self._steps(h)
         rho = self.params["block_correlation"]
         first = int((blocks - years + 1).min())  # earliest seasonal step (< 1 when an anchor is older than a year)
@@ -214,7 +228,11 @@ class SeasonalNaive(Forecaster):
         return values + self.sigma_ * (shocks * active[None, :, :]).sum(axis=1)
 
     def describe(self) -> dict[str, Any]:
-        return {"sigma": self.sigma_, "sigma_basis": self.sigma_basis_, "block_correlation": self.params["block_correlation"]}
+        return {
+            "sigma": self.sigma_,
+            "sigma_basis": self.sigma_basis_,
+            "block_correlation": self.params["block_correlation"],
+        }
 
 
 # ----------------------------------------------------------------------------- ETS
@@ -233,15 +251,34 @@ class ETS(Forecaster):
     name = "ets"
     min_obs = 10
 
-    def __init__(self, error: str = "auto", trend: str | None = "add", damped_trend: bool = True,
-                 seasonal: str | None = "auto", n_sim: int = 1000, seed: int = 0, maxiter: int = 200,
-                 **params: Any) -> None:
-        for key, value, allowed in (("error", error, ("add", "mul", "auto")), ("trend", trend, ("add", None)),
-                                    ("seasonal", seasonal, ("add", "mul", "auto", None))):
+    def __init__(
+        self,
+        error: str = "auto",
+        trend: str | None = "add",
+        damped_trend: bool = True,
+        seasonal: str | None = "auto",
+        n_sim: int = 1000,
+        seed: int = 0,
+        maxiter: int = 200,
+        **params: Any,
+    ) -> None:
+        for key, value, allowed in (
+            ("error", error, ("add", "mul", "auto")),
+            ("trend", trend, ("add", None)),
+            ("seasonal", seasonal, ("add", "mul", "auto", None)),
+        ):
             if value not in allowed:
                 raise ModelInputError(f"ets: {key} must be one of {allowed}; got {value!r}")
-        super().__init__(error=error, trend=trend, damped_trend=bool(damped_trend), seasonal=seasonal,
-                         n_sim=int(n_sim), seed=int(seed), maxiter=int(maxiter), **params)
+        super().__init__(
+            error=error,
+            trend=trend,
+            damped_trend=bool(damped_trend),
+            seasonal=seasonal,
+            n_sim=int(n_sim),
+            seed=int(seed),
+            maxiter=int(maxiter),
+            **params,
+        )
 
     def _fit(self, y: pd.Series, X: pd.DataFrame | None) -> None:
         from statsmodels.tsa.exponential_smoothing.ets import ETSModel
@@ -262,16 +299,27 @@ class ETS(Forecaster):
         scale = float(filled.abs().mean()) or 1.0  # fit on a unit scale: USD 1e9 levels upset the optimiser
         endog = (filled / scale).rename("y")
         endog.index.freq = "MS"
-        model = ETSModel(endog, error=error, trend=trend, damped_trend=bool(trend and self.params["damped_trend"]),
-                         seasonal=seasonal, seasonal_periods=SEASON if seasonal else None)
+        model = ETSModel(
+            endog,
+            error=error,
+            trend=trend,
+            damped_trend=bool(trend and self.params["damped_trend"]),
+            seasonal=seasonal,
+            seasonal_periods=SEASON if seasonal else None,
+        )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             self.result_ = model.fit(disp=False, maxiter=self.params["maxiter"])
         if not np.isfinite(self.result_.llf):
             raise RuntimeError("ets: the likelihood is not finite after fitting")
         self.scale_ = scale
-        self.spec_ = {"error": error, "trend": trend, "damped_trend": bool(trend and self.params["damped_trend"]),
-                      "seasonal": seasonal, "n_filled": int(y.isna().sum())}
+        self.spec_ = {
+            "error": error,
+            "trend": trend,
+            "damped_trend": bool(trend and self.params["damped_trend"]),
+            "seasonal": seasonal,
+            "n_filled": int(y.isna().sum()),
+        }
 
     def _simulate(self, h: int, n: int, seed: int | np.random.Generator) -> np.ndarray:
         with warnings.catch_warnings():
@@ -283,7 +331,9 @@ class ETS(Forecaster):
         mean = np.asarray(self.result_.forecast(h), dtype=float) * self.scale_
         return _quantile_bounds(mean, self._simulate(h, self.params["n_sim"], self.params["seed"]))
 
-    def _sample_paths(self, h: int, n_paths: int, rng: np.random.Generator, X_future: pd.DataFrame | None) -> np.ndarray:
+    def _sample_paths(
+        self, h: int, n_paths: int, rng: np.random.Generator, X_future: pd.DataFrame | None
+    ) -> np.ndarray:
         return self._simulate(h, n_paths, rng)
 
     def describe(self) -> dict[str, Any]:
@@ -338,8 +388,13 @@ class Theta(Forecaster):
         scale = float(filled.abs().mean()) or 1.0
         endog = (filled / scale).rename("y")
         endog.index.freq = "MS"
-        model = ThetaModel(endog, period=SEASON, deseasonalize=seasonal, use_test=False,
-                           method="multiplicative" if positive else "additive")
+        model = ThetaModel(
+            endog,
+            period=SEASON,
+            deseasonalize=seasonal,
+            use_test=False,
+            method="multiplicative" if positive else "additive",
+        )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             self.result_ = model.fit()
@@ -350,8 +405,14 @@ class Theta(Forecaster):
         self.sigma2_ = float(self.result_.sigma2)
         self.scale_ = scale
         self.alpha_ = float(self.result_.params["alpha"])
-        self.spec_ = {"deseasonalize": seasonal, "method": "multiplicative" if positive else "additive",
-                      "alpha": self.alpha_, "sigma2": self.sigma2_, "b0": float(self.result_.params["b0"]) * scale, "n_filled": int(y.isna().sum())}
+        self.spec_ = {
+            "deseasonalize": seasonal,
+            "method": "multiplicative" if positive else "additive",
+            "alpha": self.alpha_,
+            "sigma2": self.sigma2_,
+            "b0": float(self.result_.params["b0"]) * scale,
+            "n_filled": int(y.isna().sum()),
+        }
 
     def _mean_sd(self, h: int) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
         with warnings.catch_warnings():
@@ -368,7 +429,9 @@ class Theta(Forecaster):
     def _predict(self, h: int, X_future: pd.DataFrame | None) -> dict[str, np.ndarray]:
         return self._mean_sd(h)[2]
 
-    def _sample_paths(self, h: int, n_paths: int, rng: np.random.Generator, X_future: pd.DataFrame | None) -> np.ndarray:
+    def _sample_paths(
+        self, h: int, n_paths: int, rng: np.random.Generator, X_future: pd.DataFrame | None
+    ) -> np.ndarray:
         mean, sd, _ = self._mean_sd(h)
         v = 1.0 + np.arange(h) * (1.0 + (self.alpha_ - 1.0) ** 2)  # statsmodels' Theta variance, in sigma^2 units
         increments = np.sqrt(np.diff(np.concatenate([[0.0], v])))

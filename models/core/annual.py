@@ -13,6 +13,7 @@ forecasts; without ``point`` the mean of the path sums is used.
 A month of Y that is neither observed nor forecast (a gap in the past) makes the total
 unknown: the forecast and bounds are NaN and ``reason`` names the months. Nothing is filled in.
 """
+
 from __future__ import annotations
 
 import math
@@ -27,8 +28,14 @@ __all__ = ["annual_totals", "QUANTILES", "fit_ar1", "ar1_paths", "ar1_sum_sd", "
 QUANTILES: dict[str, float] = {"lo_95": 0.025, "lo_80": 0.10, "hi_80": 0.90, "hi_95": 0.975}
 
 
-def annual_totals(history: pd.Series, forecast_index: pd.DatetimeIndex | pd.Index, paths: np.ndarray, year: int,
-                  *, point: np.ndarray | None = None) -> dict[str, Any]:
+def annual_totals(
+    history: pd.Series,
+    forecast_index: pd.DatetimeIndex | pd.Index,
+    paths: np.ndarray,
+    year: int,
+    *,
+    point: np.ndarray | None = None,
+) -> dict[str, Any]:
     """Total of calendar ``year`` from observed months and sampled forecast paths.
 
     Parameters
@@ -45,13 +52,17 @@ def annual_totals(history: pd.Series, forecast_index: pd.DatetimeIndex | pd.Inde
     forecast_index = pd.DatetimeIndex(forecast_index)
     paths = np.asarray(paths, dtype=float)
     if paths.ndim != 2 or paths.shape[1] != len(forecast_index):
-        raise ValueError(f"paths must have shape (n_paths, {len(forecast_index)}) to match forecast_index; got {paths.shape}")
+        raise ValueError(
+            f"paths must have shape (n_paths, {len(forecast_index)}) to match forecast_index; got {paths.shape}"
+        )
     if paths.shape[0] < 1:
         raise ValueError("paths holds no draw (n_paths = 0)")
     if point is not None:
         point = np.asarray(point, dtype=float)
         if point.shape != (len(forecast_index),):
-            raise ValueError(f"point must have {len(forecast_index)} values to match forecast_index; got shape {point.shape}")
+            raise ValueError(
+                f"point must have {len(forecast_index)} values to match forecast_index; got shape {point.shape}"
+            )
     if not isinstance(history.index, pd.DatetimeIndex):
         raise ValueError(f"history must be indexed by month starts (DatetimeIndex); got {type(history.index).__name__}")
 
@@ -140,4 +151,4 @@ def ar1_sum_sd(h: int, phi: float, sigma: float) -> float:
     sigma * sqrt(sum_{i,j} phi^|i-j|) = sigma * sqrt(h + 2 sum_{k=1}^{h-1} (h-k) phi^k).
     With phi = 0 it is sigma * sqrt(h), the iid case that made annual intervals too narrow."""
     k = np.arange(1, h)
-    return float(sigma * np.sqrt(h + 2.0 * np.sum((h - k) * phi ** k)))
+    return float(sigma * np.sqrt(h + 2.0 * np.sum((h - k) * phi**k)))

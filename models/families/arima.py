@@ -13,7 +13,7 @@ series of ~190 months takes about a second or two:
 3. **Differencing d**: KPSS level-stationarity tests (``statsmodels.tsa.stattools.kpss``) on the
    seasonally differenced series; difference while the test rejects at ``kpss_alpha`` (0.05),
    up to ``max_d``. Both tests need a gap-free series: missing months are filled for the TESTS
-   only (``models.baselines.seasonal_interpolate``); the model itself is fitted on the series
+   only (``models.families.baselines.seasonal_interpolate``); the model itself is fitted on the series
    with its gaps (the state-space likelihood skips NaN months).
 4. **Constant**: a mean when d + D = 0; when d + D = 1 a drift that the stepwise search may add
    or drop (one of its moves, as in Hyndman & Khandakar); never with d + D = 2 (a quadratic trend).
@@ -43,6 +43,7 @@ of the sample on the log scale (vectorised equivalent of ``simulate(anchor='end'
 Fitted state is the chosen specification and its parameter vector; the statsmodels results
 object is rebuilt from them by one Kalman filter pass when needed (so pickles stay small).
 """
+
 from __future__ import annotations
 
 import math
@@ -55,9 +56,9 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from models.base import LEVELS, Forecaster, ModelInputError
-from models.baselines import seasonal_interpolate
-from models.registry import register
+from models.core.base import LEVELS, Forecaster, ModelInputError
+from models.core.registry import register
+from models.families.baselines import seasonal_interpolate
 
 SEASON = 12
 Z: dict[int, float] = {level: float(norm.ppf(0.5 + level / 200)) for level in LEVELS}
@@ -111,8 +112,9 @@ def _outside_unit_circle(poly: np.ndarray, margin: float = 1.001) -> bool:
     return len(poly) <= 1 or bool(np.all(np.abs(np.roots(poly[::-1])) > margin))
 
 
-def css_fit(w: np.ndarray, wx: np.ndarray | None, c: tuple[int, int, int, int], constant: bool,
-            n_drop: int) -> tuple[float, np.ndarray]:
+def css_fit(
+    w: np.ndarray, wx: np.ndarray | None, c: tuple[int, int, int, int], constant: bool, n_drop: int
+) -> tuple[float, np.ndarray]:
     """Conditional-sum-of-squares fit of ARMA(p,q)(P,Q)[12] to the differenced series ``w``
     (gap-free) with optional constant and regressor ``wx``; returns (AICc, AR/MA coefficients in
     SARIMAX order ar, ma, seasonal ar, seasonal ma). The first ``n_drop`` residuals are discarded
@@ -122,7 +124,9 @@ def css_fit(w: np.ndarray, wx: np.ndarray | None, c: tuple[int, int, int, int], 
 
     p, q, P, Q = c
     n_reg = int(constant) + int(wx is not None)
-    design = np.column_stack([a for a in ((np.ones_like(w) if constant else None), wx) if a is not None]) if n_reg else None
+    design = (
+        np.column_stack([a for a in ((np.ones_like(w) if constant else None), wx) if a is not None]) if n_reg else None
+    )
     beta0 = np.linalg.lstsq(design, w, rcond=None)[0] if n_reg else np.zeros(0)
 
     def split(theta: np.ndarray):
@@ -190,34 +194,67 @@ class Arima(Forecaster):
     min_obs = 24
     uses_exog = True
 
-    def __init__(self, max_p: int = 2, max_q: int = 2, max_P: int = 1, max_Q: int = 1, max_d: int = 1,
-                 max_D: int = 1, working_days: bool = False, log: bool | str = "auto",
-                 seasonal_strength_threshold: float = 0.64, kpss_alpha: float = 0.05, maxiter: int = 50,
-                 max_candidates: int = 16, estimation: str = "css", **params: Any) -> None:
-        for key, value in (("max_p", max_p), ("max_q", max_q), ("max_P", max_P), ("max_Q", max_Q),
-                           ("max_d", max_d), ("max_D", max_D)):
+    def __init__(
+        self,
+        max_p: int = 2,
+        max_q: int = 2,
+        max_P: int = 1,
+        max_Q: int = 1,
+        max_d: int = 1,
+        max_D: int = 1,
+        working_days: bool = False,
+        log: bool | str = "auto",
+        seasonal_strength_threshold: float = 0.64,
+        kpss_alpha: float = 0.05,
+        maxiter: int = 50,
+        max_candidates: int = 16,
+        estimation: str = "css",
+        **params: Any,
+    ) -> None:
+        for key, value in (
+            ("max_p", max_p),
+            ("max_q", max_q),
+            ("max_P", max_P),
+            ("max_Q", max_Q),
+            ("max_d", max_d),
+            ("max_D", max_D),
+        ):
             if not isinstance(value, (int, np.integer)) or value < 0:
                 raise ModelInputError(f"arima: {key} must be a non-negative integer; got {value!r}")
         if estimation not in ("css", "mle"):
             raise ModelInputError(f"arima: estimation must be 'css' or 'mle'; got {estimation!r}")
         if log not in (True, False, "auto"):
             raise ModelInputError(f"arima: log must be true, false or 'auto'; got {log!r}")
-        super().__init__(max_p=int(max_p), max_q=int(max_q), max_P=int(max_P), max_Q=int(max_Q), max_d=int(max_d),
-                         max_D=min(int(max_D), 1), working_days=bool(working_days), log=log,
-                         seasonal_strength_threshold=float(seasonal_strength_threshold),
-                         kpss_alpha=float(kpss_alpha), maxiter=int(maxiter), max_candidates=int(max_candidates),
-                         estimation=estimation,
-                         **params)
+        super().__init__(
+            max_p=int(max_p),
+            max_q=int(max_q),
+            max_P=int(max_P),
+            max_Q=int(max_Q),
+            max_d=int(max_d),
+            max_D=min(int(max_D), 1),
+            working_days=bool(working_days),
+            log=log,
+            seasonal_strength_threshold=float(seasonal_strength_threshold),
+            kpss_alpha=float(kpss_alpha),
+            maxiter=int(maxiter),
+            max_candidates=int(max_candidates),
+            estimation=estimation,
+            **params,
+        )
 
     # ------------------------------------------------------------------ fitting
     def _regressor(self, X: pd.DataFrame | None, where: str) -> np.ndarray | None:
         if not self.use_exog_:
             return None
         if X is None or "working_days" not in X.columns:
-            raise ModelInputError(f"arima: fitted with the working-day regressor; {where} needs X with a 'working_days' column")
+            raise ModelInputError(
+                f"arima: fitted with the working-day regressor; {where} needs X with a 'working_days' column"
+            )
         wd = X["working_days"].to_numpy(dtype=float)
         if not np.isfinite(wd).all() or (wd <= 0).any():
-            raise ModelInputError(f"arima: working_days must be positive and finite in {where}; got {wd[~(wd > 0)][:3].tolist()}")
+            raise ModelInputError(
+                f"arima: working_days must be positive and finite in {where}; got {wd[~(wd > 0)][:3].tolist()}"
+            )
         regressor = np.log(wd) if self.log_ else wd
         if where == "fit":
             # centred on the training mean: an uncentred log(working days) (~3.0 +/- 0.05) is nearly
@@ -226,15 +263,36 @@ class Arima(Forecaster):
             self.exog_center_ = float(regressor.mean())
         return (regressor - self.exog_center_).reshape(-1, 1)
 
-    def _model(self, endog: pd.Series, exog: np.ndarray | None, order: tuple[int, int, int],
-               seasonal_order: tuple[int, int, int, int], trend: str, concentrate: bool):
+    def _model(
+        self,
+        endog: pd.Series,
+        exog: np.ndarray | None,
+        order: tuple[int, int, int],
+        seasonal_order: tuple[int, int, int, int],
+        trend: str,
+        concentrate: bool,
+    ):
         from statsmodels.tsa.statespace.sarimax import SARIMAX
 
-        return SARIMAX(endog, exog=exog, order=order, seasonal_order=seasonal_order, trend=trend,
-                       simple_differencing=False, concentrate_scale=concentrate)
+        return SARIMAX(
+            endog,
+            exog=exog,
+            order=order,
+            seasonal_order=seasonal_order,
+            trend=trend,
+            simple_differencing=False,
+            concentrate_scale=concentrate,
+        )
 
-    def _state_space(self, endog: pd.Series, exog: np.ndarray | None, order: tuple[int, int, int],
-                     seasonal_order: tuple[int, int, int, int], trend: str, css: np.ndarray):
+    def _state_space(
+        self,
+        endog: pd.Series,
+        exog: np.ndarray | None,
+        order: tuple[int, int, int],
+        seasonal_order: tuple[int, int, int, int],
+        trend: str,
+        css: np.ndarray,
+    ):
         """SARIMAX results for a specification, from its CSS estimates (``estimation='css'``) or
         refined by exact maximum likelihood (``'mle'``, L-BFGS from the CSS values). The innovation
         variance is the concentrated (profile) estimate of the exact diffuse likelihood.
@@ -242,18 +300,22 @@ class Arima(Forecaster):
         n_const = int(trend == "c")
         n_exog = 0 if exog is None else exog.shape[1]
         n_arma = len(css) - n_const - n_exog
-        arma = css[n_const + n_exog:]
+        arma = css[n_const + n_exog :]
         p, q, P = order[0], order[2], seasonal_order[0]
-        ar_full = np.convolve(_poly(arma[:p], 1, -1.0), _poly(arma[p + q:p + q + P], SEASON, -1.0))
+        ar_full = np.convolve(_poly(arma[:p], 1, -1.0), _poly(arma[p + q : p + q + P], SEASON, -1.0))
         # SARIMAX's constant sits in the ARMA equation: c = mean of the differenced series x AR(1)
-        start = np.concatenate([css[:n_const] * ar_full.sum(), css[n_const:n_const + n_exog], arma])
+        start = np.concatenate([css[:n_const] * ar_full.sum(), css[n_const : n_const + n_exog], arma])
         assert len(start) == n_const + n_exog + n_arma
         concentrated = self._model(endog, exog, order, seasonal_order, trend, True)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             if self.params["estimation"] == "mle" and concentrated.k_params:
-                start = np.asarray(concentrated.fit(start_params=start, disp=False, method="lbfgs",
-                                                    maxiter=self.params["maxiter"]).params, dtype=float)
+                start = np.asarray(
+                    concentrated.fit(
+                        start_params=start, disp=False, method="lbfgs", maxiter=self.params["maxiter"]
+                    ).params,
+                    dtype=float,
+                )
             probe = concentrated.filter(start)
         if not np.isfinite(probe.llf):
             raise ArimaFitError(f"non-finite log-likelihood {probe.llf}")
@@ -302,8 +364,13 @@ class Arima(Forecaster):
         # a candidate is (p, q, P, Q, k): k = 1 with the constant; as in Hyndman & Khandakar's
         # stepwise search, adding or dropping the drift is one of the moves
         def clip(c: tuple[int, ...]) -> tuple[int, ...]:
-            return (min(c[0], p_["max_p"]), min(c[1], p_["max_q"]), min(c[2], max_P), min(c[3], max_Q),
-                    min(max(c[4], min_constant), max_constant))
+            return (
+                min(c[0], p_["max_p"]),
+                min(c[1], p_["max_q"]),
+                min(c[2], max_P),
+                min(c[3], max_Q),
+                min(max(c[4], min_constant), max_constant),
+            )
 
         w = searched.copy()
         wx = None if exog is None else exog[:, 0].copy()
@@ -328,19 +395,33 @@ class Arima(Forecaster):
             except Exception as exc:  # a candidate that cannot be fitted is skipped, and recorded
                 errors[c] = f"{type(exc).__name__}: {exc}"
 
-        for c in dict.fromkeys(clip(c) for c in ((2, 2, 1, 1, 1), (0, 0, 0, 0, 1), (1, 0, 1, 0, 1), (0, 1, 0, 1, 1),
-                                                  (0, 0, 0, 0, 0))):
+        for c in dict.fromkeys(
+            clip(c) for c in ((2, 2, 1, 1, 1), (0, 0, 0, 0, 1), (1, 0, 1, 0, 1), (0, 1, 0, 1, 1), (0, 0, 0, 0, 0))
+        ):
             evaluate(c)
         if not tried:
-            raise ArimaFitError(f"arima: every starting candidate failed (d={d}, D={D}): "
-                                + "; ".join(f"{c}: {e}" for c, e in errors.items()))
+            raise ArimaFitError(
+                f"arima: every starting candidate failed (d={d}, D={D}): "
+                + "; ".join(f"{c}: {e}" for c, e in errors.items())
+            )
         best = min(tried, key=lambda c: tried[c][0])
         while len(tried) + len(errors) < p_["max_candidates"]:
             p, q, P, Q, k = best
-            moves = [(p + 1, q, P, Q, k), (p - 1, q, P, Q, k), (p, q + 1, P, Q, k), (p, q - 1, P, Q, k),
-                     (p, q, P + 1, Q, k), (p, q, P - 1, Q, k), (p, q, P, Q + 1, k), (p, q, P, Q - 1, k),
-                     (p + 1, q + 1, P, Q, k), (p - 1, q - 1, P, Q, k), (p, q, P + 1, Q + 1, k),
-                     (p, q, P - 1, Q - 1, k), (p, q, P, Q, 1 - k)]
+            moves = [
+                (p + 1, q, P, Q, k),
+                (p - 1, q, P, Q, k),
+                (p, q + 1, P, Q, k),
+                (p, q - 1, P, Q, k),
+                (p, q, P + 1, Q, k),
+                (p, q, P - 1, Q, k),
+                (p, q, P, Q + 1, k),
+                (p, q, P, Q - 1, k),
+                (p + 1, q + 1, P, Q, k),
+                (p - 1, q - 1, P, Q, k),
+                (p, q, P + 1, Q + 1, k),
+                (p, q, P - 1, Q - 1, k),
+                (p, q, P, Q, 1 - k),
+            ]
             for c in moves:
                 if min(c) >= 0 and clip(c) == c:
                     evaluate(c)
@@ -367,8 +448,10 @@ class Arima(Forecaster):
         self.order_, self.seasonal_order_, self.trend_ = order, seasonal_order, trend
         self.endog_, self.exog_ = endog, exog
         self.param_values_ = full_params
-        self.search_aicc_ = {f"({c[0]},{d},{c[1]})({c[2]},{D},{c[3]})" + (" c" if c[4] else ""): round(v[0], 3)
-                             for c, v in sorted(tried.items(), key=lambda kv: kv[1][0])}
+        self.search_aicc_ = {
+            f"({c[0]},{d},{c[1]})({c[2]},{D},{c[3]})" + (" c" if c[4] else ""): round(v[0], 3)
+            for c, v in sorted(tried.items(), key=lambda kv: kv[1][0])
+        }
         self.n_failed_candidates_ = len(errors)
         self._result_cache = result
         self.fit_seconds_ = time.perf_counter() - started
@@ -400,7 +483,9 @@ class Arima(Forecaster):
             out[f"lo_{level}"], out[f"hi_{level}"] = (np.exp(lo), np.exp(hi)) if self.log_ else (lo, hi)
         return out
 
-    def _sample_paths(self, h: int, n_paths: int, rng: np.random.Generator, X_future: pd.DataFrame | None) -> np.ndarray:
+    def _sample_paths(
+        self, h: int, n_paths: int, rng: np.random.Generator, X_future: pd.DataFrame | None
+    ) -> np.ndarray:
         """Joint draws from the state-space model anchored at the end of the sample (what
         ``simulate(anchor='end', repetitions=n)`` does, vectorised over paths: the statsmodels
         call loops over repetitions and takes seconds): the state of the first forecast month is
@@ -411,7 +496,9 @@ class Arima(Forecaster):
 
         def matrix(name: str) -> np.ndarray:
             value = np.asarray(model[name], dtype=float)
-            return value[..., 0] if value.ndim == 3 or (name.startswith("state_intercept") and value.ndim == 2) else value
+            return (
+                value[..., 0] if value.ndim == 3 or (name.startswith("state_intercept") and value.ndim == 2) else value
+            )
 
         design, transition = matrix("design")[0], matrix("transition")
         selection, state_cov = matrix("selection"), matrix("state_cov")
@@ -436,12 +523,16 @@ class Arima(Forecaster):
         p, d, q = self.order_
         P, D, Q, m = self.seasonal_order_
         return {
-            "order": list(self.order_), "seasonal_order": list(self.seasonal_order_),
+            "order": list(self.order_),
+            "seasonal_order": list(self.seasonal_order_),
             "spec": f"ARIMA({p},{d},{q})({P},{D},{Q})[{m}]" + (" with constant" if self.trend_ == "c" else ""),
-            "log": self.log_, "aicc": self.aicc_, "working_days": self.use_exog_,
+            "log": self.log_,
+            "aicc": self.aicc_,
+            "working_days": self.use_exog_,
             "seasonal_strength": None if math.isnan(self.seasonal_strength_) else round(self.seasonal_strength_, 4),
             "kpss_p_values": [round(v, 4) for v in self.kpss_p_values_],
-            "candidates": self.search_aicc_, "failed_candidates": self.n_failed_candidates_,
+            "candidates": self.search_aicc_,
+            "failed_candidates": self.n_failed_candidates_,
             "fit_seconds": round(self.fit_seconds_, 3),
         }
 

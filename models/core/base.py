@@ -28,6 +28,7 @@ it to ``model_fits.reason``), and a model that cannot work without positive valu
 (``needs_positive``, e.g. the cycle model's log growth) refuses the series with a
 ``ModelInputError`` naming why, so that the engine falls back.
 """
+
 from __future__ import annotations
 
 import functools
@@ -97,14 +98,16 @@ class Forecaster(ABC):
         super().__init_subclass__(**kwargs)
         own = cls.__dict__.get("describe")
         if own is not None and not getattr(own, "_with_clip_note", False):
+
             @functools.wraps(own)
-            def describe(self: "Forecaster") -> dict[str, Any]:
+            def describe(self: Forecaster) -> dict[str, Any]:
                 return self._with_clip_note(own(self))
+
             describe._with_clip_note = True  # type: ignore[attr-defined]
             cls.describe = describe  # type: ignore[method-assign]
 
     # ----------------------------------------------------------------- public
-    def fit(self, y: pd.Series, X: pd.DataFrame | None = None, *, signed: bool = False) -> "Forecaster":
+    def fit(self, y: pd.Series, X: pd.DataFrame | None = None, *, signed: bool = False) -> Forecaster:
         """Fit on ``y``; ``signed``: the series may be negative (see the module docstring)."""
         y = regularize(y)
         n_obs = int(y.notna().sum())
@@ -113,7 +116,9 @@ class Forecaster(ABC):
         if X is not None:
             missing = y.index.difference(X.index)
             if len(missing):
-                raise ModelInputError(f"exogenous frame lacks {len(missing)} month(s) of the history, first {missing[0]:%Y-%m}")
+                raise ModelInputError(
+                    f"exogenous frame lacks {len(missing)} month(s) of the history, first {missing[0]:%Y-%m}"
+                )
             X = X.loc[y.index]
         self.last_ds_ = y.index[-1]
         self.n_obs_ = n_obs
@@ -140,7 +145,9 @@ class Forecaster(ABC):
         frame[["lo_95", "lo_80", "forecast", "hi_80", "hi_95"]] = vals
         return frame[list(FORECAST_COLUMNS)]
 
-    def sample_paths(self, h: int, n_paths: int = 1000, seed: int = 0, X_future: pd.DataFrame | None = None) -> np.ndarray:
+    def sample_paths(
+        self, h: int, n_paths: int = 1000, seed: int = 0, X_future: pd.DataFrame | None = None
+    ) -> np.ndarray:
         """Joint draws of the next h months, shape (n_paths, h), for sums over months."""
         self._check_fitted()
         idx = self._check_horizon(h)
@@ -192,7 +199,9 @@ class Forecaster(ABC):
         """Return a mapping with keys FORECAST_COLUMNS, arrays of length h."""
 
     @abstractmethod
-    def _sample_paths(self, h: int, n_paths: int, rng: np.random.Generator, X_future: pd.DataFrame | None) -> np.ndarray: ...
+    def _sample_paths(
+        self, h: int, n_paths: int, rng: np.random.Generator, X_future: pd.DataFrame | None
+    ) -> np.ndarray: ...
 
     # ---------------------------------------------------------------- helpers
     def _check_fitted(self) -> None:

@@ -1,4 +1,4 @@
-"""ARIMAX: the automatic ARIMA of ``models.arima`` with a leading indicator as regressor, a
+"""ARIMAX: the automatic ARIMA of ``models.families.arima`` with a leading indicator as regressor, a
 conditional forecast with forecast regressors (issue 9, part 3).
 
     model = registry.create("arimax", {"regressor": "lead:wsts_month:billings_worldwide@1"})
@@ -27,6 +27,7 @@ numbers). Not propagated: the uncertainty of the estimated parameters (beta and 
 coefficients), as in every model of the engine. When every forecast month's indicator is known,
 the forecast is ARIMA's own conditional one (analytic mean and bounds).
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -34,11 +35,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from models.arima import Arima
-from models.base import FORECAST_COLUMNS, LEVELS, ModelInputError
-from models.registry import register
+from models.core.base import FORECAST_COLUMNS, LEVELS, ModelInputError
+from models.core.registry import register
+from models.families.arima import Arima
 
-QUANTILES: dict[str, float] = {f"lo_{lv}": (100 - lv) / 200 for lv in LEVELS} | {f"hi_{lv}": 1 - (100 - lv) / 200 for lv in LEVELS}
+QUANTILES: dict[str, float] = {f"lo_{lv}": (100 - lv) / 200 for lv in LEVELS} | {
+    f"hi_{lv}": 1 - (100 - lv) / 200 for lv in LEVELS
+}
 
 
 @register
@@ -52,18 +55,27 @@ class ArimaX(Arima):
     #: what the model sees beyond its own history at a cutoff (the accuracy table's "information used")
     information = "its leading indicator as public by the 16th of the month after"
 
-    def __init__(self, regressor: str = "", indicator_params: dict[str, Any] | None = None, n_draws: int = 1000,
-                 seed: int = 0, **params: Any) -> None:
+    def __init__(
+        self,
+        regressor: str = "",
+        indicator_params: dict[str, Any] | None = None,
+        n_draws: int = 1000,
+        seed: int = 0,
+        **params: Any,
+    ) -> None:
         regressor = regressor or self.default_regressor
         if not isinstance(regressor, str) or not regressor:
-            raise ModelInputError(f"{self.name}: regressor must name the indicator column of X (e.g. "
-                                  f"'lead:wsts_month:billings_worldwide@1'); got {regressor!r}")
+            raise ModelInputError(
+                f"{self.name}: regressor must name the indicator column of X (e.g. "
+                f"'lead:wsts_month:billings_worldwide@1'); got {regressor!r}"
+            )
         if not isinstance(n_draws, (int, np.integer)) or n_draws < 100:
             raise ModelInputError(f"{self.name}: n_draws must be an integer >= 100; got {n_draws!r}")
         params.pop("working_days", None)  # the regressor slot of Arima holds the indicator
         super().__init__(working_days=True, **params)
-        self.params.update(regressor=regressor, indicator_params=dict(indicator_params or {}), n_draws=int(n_draws),
-                           seed=int(seed))
+        self.params.update(
+            regressor=regressor, indicator_params=dict(indicator_params or {}), n_draws=int(n_draws), seed=int(seed)
+        )
 
     # ------------------------------------------------------------------ regressor
     def _column(self, X: pd.DataFrame | None, where: str) -> pd.Series:
@@ -78,8 +90,10 @@ class ArimaX(Arima):
         bad = ~np.isfinite(x.to_numpy()) | ((x.to_numpy() <= 0) if self.log_ else False)
         if bad.any():
             month = x.index[np.flatnonzero(bad)[0]]
-            raise ModelInputError(f"{self.name}: regressor '{self.params['regressor']}' must be "
-                                  f"{'positive and ' if self.log_ else ''}finite in {where}; month {month:%Y-%m} has {x[month]!r}")
+            raise ModelInputError(
+                f"{self.name}: regressor '{self.params['regressor']}' must be "
+                f"{'positive and ' if self.log_ else ''}finite in {where}; month {month:%Y-%m} has {x[month]!r}"
+            )
         r = np.log(x.to_numpy()) if self.log_ else x.to_numpy()
         if where == "fit":
             self.exog_center_ = float(r.mean())
@@ -90,17 +104,23 @@ class ArimaX(Arima):
         x = self._column(X, "fit")
         known = x.notna().to_numpy()
         if not known.any():
-            raise ModelInputError(f"{self.name}: regressor '{self.params['regressor']}' is unknown in every month of the history")
+            raise ModelInputError(
+                f"{self.name}: regressor '{self.params['regressor']}' is unknown in every month of the history"
+            )
         first = int(np.argmax(known))
         if not known[first:].all():
             gap = x.index[first + int(np.argmin(known[first:]))]
-            raise ModelInputError(f"{self.name}: regressor '{self.params['regressor']}' is unknown in month {gap:%Y-%m} "
-                                  f"of the history (the history must end where the indicator is known)")
+            raise ModelInputError(
+                f"{self.name}: regressor '{self.params['regressor']}' is unknown in month {gap:%Y-%m} "
+                f"of the history (the history must end where the indicator is known)"
+            )
         y, X = y.iloc[first:], X.iloc[first:]
         n_obs = int(y.notna().sum())
         if n_obs < self.min_obs:
-            raise ModelInputError(f"{self.name}: {n_obs} observed months where regressor '{self.params['regressor']}' "
-                                  f"is known ({y.index[0]:%Y-%m}..{y.index[-1]:%Y-%m}); needs {self.min_obs}")
+            raise ModelInputError(
+                f"{self.name}: {n_obs} observed months where regressor '{self.params['regressor']}' "
+                f"is known ({y.index[0]:%Y-%m}..{y.index[-1]:%Y-%m}); needs {self.min_obs}"
+            )
         self.x_hist_ = x.iloc[first:].copy()
         self.fit_start_ = y.index[0]
         self._draw_cache: dict[Any, np.ndarray] = {}
@@ -122,8 +142,10 @@ class ArimaX(Arima):
         k = int(np.argmin(known)) if not known.all() else h
         if known[k:].any():
             late = xf.index[k + int(np.argmax(known[k:]))]
-            raise ModelInputError(f"{self.name}: regressor '{self.params['regressor']}' is known in forecast month "
-                                  f"{late:%Y-%m} after an unknown month {xf.index[k]:%Y-%m}")
+            raise ModelInputError(
+                f"{self.name}: regressor '{self.params['regressor']}' is known in forecast month "
+                f"{late:%Y-%m} after an unknown month {xf.index[k]:%Y-%m}"
+            )
         return xf, k
 
     def _indicator_paths(self, xf: pd.Series, k: int, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -159,13 +181,17 @@ class ArimaX(Arima):
             return super()._predict(h, X_future)
         key = (h, tuple(xf.to_numpy()[:k]))
         if key not in self._draw_cache:
-            self._draw_cache[key] = self._paths(h, self.params["n_draws"], np.random.default_rng(self.params["seed"]), X_future)
+            self._draw_cache[key] = self._paths(
+                h, self.params["n_draws"], np.random.default_rng(self.params["seed"]), X_future
+            )
         paths = self._draw_cache[key]
         out = {"forecast": paths.mean(axis=0)}
         out.update({name: np.quantile(paths, q, axis=0) for name, q in QUANTILES.items()})
         return {c: out[c] for c in FORECAST_COLUMNS}
 
-    def _sample_paths(self, h: int, n_paths: int, rng: np.random.Generator, X_future: pd.DataFrame | None) -> np.ndarray:
+    def _sample_paths(
+        self, h: int, n_paths: int, rng: np.random.Generator, X_future: pd.DataFrame | None
+    ) -> np.ndarray:
         xf, k = self._future(h, X_future)
         if k == h:
             return super()._sample_paths(h, n_paths, rng, X_future)
@@ -174,8 +200,9 @@ class ArimaX(Arima):
     def describe(self) -> dict[str, Any]:
         described = super().describe()
         described.pop("working_days", None)
-        described.update(regressor=self.params["regressor"], beta=round(self.beta_, 6),
-                         fit_start=f"{self.fit_start_:%Y-%m}")
+        described.update(
+            regressor=self.params["regressor"], beta=round(self.beta_, 6), fit_start=f"{self.fit_start_:%Y-%m}"
+        )
         if getattr(self, "indicator_model_", ""):
             described["indicator_model"] = self.indicator_model_
         return described

@@ -2,7 +2,7 @@
 
 For each series and each cutoff, the history is truncated at the cutoff (observations after it
 are not handed over, nor exogenous rows after it at fit time) and passed to
-``models.engine.fit_series`` — the same function the production forecast uses — which fits every
+``models.core.engine.fit_series`` — the same function the production forecast uses — which fits every
 enabled model (with the same fallbacks) and forecasts through ``cutoff + horizon``. The forecasts
 of the months ``cutoff+1 .. cutoff+horizon`` are scored against the actuals.
 
@@ -21,16 +21,17 @@ before it and only the months after the cutoff are scored.
 
 With ``annual=True`` every window also totals the calendar year of its last month (e.g. year Y
 for cutoff October Y-1 and horizon 14) from the models' joint sample paths
-(``models.annual.annual_totals``: observed months of the year + sampled forecast months).
+(``models.core.annual.annual_totals``: observed months of the year + sampled forecast months).
 
 Every (series, cutoff) window is one unit of work for the worker pool, dispatched longest
 history first. Champion rows (``model == 'champion'``) are added afterwards, per series in
 cutoff order, and are honest: at window k they copy the model chosen by
-``models.champion.choose_at`` — best mean of the rule's metric (within the noise margin of the default, the default) over the earlier windows whose evaluation months
+``models.selection.champion.choose_at`` — best mean of the rule's metric (within the noise margin of the default, the default) over the earlier windows whose evaluation months
 had all been observed by cutoff k; where there is none (the first window, or step < horizon)
 the caller's ``default_champion``. ``fits`` says, per window, which model the champion copied
 and why (its ``description`` holds the number of windows and the mean MASE it was chosen on).
 """
+
 from __future__ import annotations
 
 import json
@@ -42,20 +43,49 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from models.base import FORECAST_COLUMNS, regularize
-from models.champion import CHAMPION, ChampionRule, choose_at, complexity_key, select_champions
-from models.combination import COMBINATIONS, combine_annual, combine_window, inverse_mase_weights, pool
-from models.engine import (ANNUAL_COLUMNS, FIT_COLUMNS, EngineSettings, ExtrasAt, ModelFactory, SeriesExtras,
-                           _check_exog, _months_between, _month, check_models, fit_series, frame_to_series,
-                           run_batches, when_lost)
-from models.metrics import coverage, mase, rmsse, smape
-from models.reconcile import RECONCILED, Hierarchy, describe_json, reconcile, reconcile_forecasts
+from models.core.base import FORECAST_COLUMNS, regularize
+from models.core.engine import (
+    ANNUAL_COLUMNS,
+    FIT_COLUMNS,
+    EngineSettings,
+    ExtrasAt,
+    ModelFactory,
+    SeriesExtras,
+    _check_exog,
+    _month,
+    _months_between,
+    check_models,
+    fit_series,
+    frame_to_series,
+    run_batches,
+    when_lost,
+)
+from models.core.metrics import coverage, mase, rmsse, smape
+from models.selection.champion import CHAMPION, ChampionRule, choose_at, complexity_key, select_champions
+from models.selection.combination import COMBINATIONS, combine_annual, combine_window, inverse_mase_weights, pool
+from models.selection.reconcile import RECONCILED, Hierarchy, describe_json, reconcile, reconcile_forecasts
 
-__all__ = ["BacktestResult", "backtest", "default_cutoffs", "BACKTEST_FORECAST_COLUMNS", "METRIC_COLUMNS",
-           "BACKTEST_FIT_COLUMNS", "BACKTEST_ANNUAL_COLUMNS"]
+__all__ = [
+    "BacktestResult",
+    "backtest",
+    "default_cutoffs",
+    "BACKTEST_FORECAST_COLUMNS",
+    "METRIC_COLUMNS",
+    "BACKTEST_FIT_COLUMNS",
+    "BACKTEST_ANNUAL_COLUMNS",
+]
 
 BACKTEST_FORECAST_COLUMNS: tuple[str, ...] = ("unique_id", "cutoff", "ds", "model", *FORECAST_COLUMNS, "y")
-METRIC_COLUMNS: tuple[str, ...] = ("unique_id", "model", "cutoff", "mase", "smape", "rmsse", "coverage_80", "coverage_95")
+METRIC_COLUMNS: tuple[str, ...] = (
+    "unique_id",
+    "model",
+    "cutoff",
+    "mase",
+    "smape",
+    "rmsse",
+    "coverage_80",
+    "coverage_95",
+)
 BACKTEST_FIT_COLUMNS: tuple[str, ...] = ("unique_id", "cutoff", *FIT_COLUMNS[1:])
 BACKTEST_ANNUAL_COLUMNS: tuple[str, ...] = ("unique_id", "cutoff", *ANNUAL_COLUMNS[1:])
 SEASON = 12
@@ -66,15 +96,16 @@ Cutoffs = Sequence[pd.Timestamp | str] | Mapping[str, Sequence[pd.Timestamp | st
 @dataclass
 class BacktestResult:
     forecasts: pd.DataFrame  # BACKTEST_FORECAST_COLUMNS, champion rows included
-    metrics: pd.DataFrame    # METRIC_COLUMNS, one row per series, model and scored cutoff (champion included)
+    metrics: pd.DataFrame  # METRIC_COLUMNS, one row per series, model and scored cutoff (champion included)
     champions: pd.DataFrame  # unique_id, champion, reason, n_windows, mean_mase (JSON model -> mean MASE)
-    fits: pd.DataFrame       # unique_id, cutoff, model, model_used, status, reason, error, n_obs, description
+    fits: pd.DataFrame  # unique_id, cutoff, model, model_used, status, reason, error, n_obs, description
     annual: pd.DataFrame | None = None  # BACKTEST_ANNUAL_COLUMNS (champion included) when annual=True
 
 
 @dataclass
 class _Window:
     """What one (series, cutoff) window produced, before the champion is added."""
+
     unique_id: str
     cutoff: pd.Timestamp
     end: pd.Timestamp  # last evaluated month
@@ -94,7 +125,9 @@ def default_cutoffs(last_obs: pd.Timestamp, *, horizon: int, windows: int, step:
 def _score(uid: str, model: str, cutoff: pd.Timestamp, fc: pd.DataFrame, y_train: np.ndarray) -> dict[str, Any]:
     truth = fc["y"].to_numpy()
     return {
-        "unique_id": uid, "model": model, "cutoff": cutoff,
+        "unique_id": uid,
+        "model": model,
+        "cutoff": cutoff,
         "mase": mase(truth, fc["forecast"].to_numpy(), y_train, m=SEASON),
         "smape": smape(truth, fc["forecast"].to_numpy()),
         "rmsse": rmsse(truth, fc["forecast"].to_numpy(), y_train, m=SEASON),
@@ -103,9 +136,15 @@ def _score(uid: str, model: str, cutoff: pd.Timestamp, fc: pd.DataFrame, y_train
     }
 
 
-def _window_task(item: tuple[str, pd.Series, pd.Timestamp, pd.DataFrame | None, SeriesExtras | None], *,
-                 settings: EngineSettings, horizon: int, annual: bool, keep_unscored: bool,
-                 factory: ModelFactory | None) -> _Window | None:
+def _window_task(
+    item: tuple[str, pd.Series, pd.Timestamp, pd.DataFrame | None, SeriesExtras | None],
+    *,
+    settings: EngineSettings,
+    horizon: int,
+    annual: bool,
+    keep_unscored: bool,
+    factory: ModelFactory | None,
+) -> _Window | None:
     """Fit every model on one series' history through one cutoff and score the window (None: skipped)."""
     uid, y, cutoff, X, extras = item
     window = pd.date_range(cutoff + pd.DateOffset(months=1), periods=horizon, freq="MS", name="ds")
@@ -116,23 +155,38 @@ def _window_task(item: tuple[str, pd.Series, pd.Timestamp, pd.DataFrame | None, 
         return None
     train = regularize(history)
     h = _months_between(train.index[-1], window[-1])
-    out = fit_series(uid, train, settings, h=h, exog=X, annual_year=int(window[-1].year) if annual else None,
-                     factory=factory, extras=extras)
+    out = fit_series(
+        uid,
+        train,
+        settings,
+        h=h,
+        exog=X,
+        annual_year=int(window[-1].year) if annual else None,
+        factory=factory,
+        extras=extras,
+    )
     fc = out.forecasts[out.forecasts["ds"] > cutoff].copy()
     fc.insert(1, "cutoff", cutoff)
     fc["y"] = actual.reindex(fc["ds"]).to_numpy()
     y_train = train.to_numpy()
-    metric_rows = ([_score(uid, str(model), cutoff, group, y_train) for model, group in fc.groupby("model", sort=False)]
-                   if scored else [])
+    metric_rows = (
+        [_score(uid, str(model), cutoff, group, y_train) for model, group in fc.groupby("model", sort=False)]
+        if scored
+        else []
+    )
     fit_rows = [{"cutoff": cutoff, **row} for row in out.fits]
-    annual_rows = [{"unique_id": row["unique_id"], "cutoff": cutoff, **{k: row[k] for k in ANNUAL_COLUMNS[1:]}}
-                   for row in out.annual]
-    return _Window(uid, cutoff, window[-1], fc[list(BACKTEST_FORECAST_COLUMNS)], metric_rows, fit_rows, annual_rows,
-                   y_train)
+    annual_rows = [
+        {"unique_id": row["unique_id"], "cutoff": cutoff, **{k: row[k] for k in ANNUAL_COLUMNS[1:]}}
+        for row in out.annual
+    ]
+    return _Window(
+        uid, cutoff, window[-1], fc[list(BACKTEST_FORECAST_COLUMNS)], metric_rows, fit_rows, annual_rows, y_train
+    )
 
 
-def _with_champions(windows: list[_Window], default_champion: str, rule: ChampionRule, members: Sequence[str] = ()
-                    ) -> tuple[list[pd.DataFrame], list[dict], list[dict], list[dict]]:
+def _with_champions(
+    windows: list[_Window], default_champion: str, rule: ChampionRule, members: Sequence[str] = ()
+) -> tuple[list[pd.DataFrame], list[dict], list[dict], list[dict]]:
     """One series' windows (cutoff order) with the combination rows (``members``: their single
     models; none: no combination) and the champion rows of each, both from earlier windows only."""
     frames: list[pd.DataFrame] = []
@@ -150,27 +204,50 @@ def _with_champions(windows: list[_Window], default_champion: str, rule: Champio
             if not combo.empty:
                 fc = pd.concat([fc, combo], ignore_index=True)
                 if w.metrics:
-                    window_metrics += [_score(uid, str(m), cutoff, g, w.y_train) for m, g in combo.groupby("model", sort=False)]
+                    window_metrics += [
+                        _score(uid, str(m), cutoff, g, w.y_train) for m, g in combo.groupby("model", sort=False)
+                    ]
                 window_annual += combine_annual(w.annual, members, weights)
                 used = [m for m in members if (w.forecasts["model"] == m).any()]
-                description = json.dumps({"members": used, "weights": {m: round(weights[m], 6) for m in used if m in weights}})
-                fit_rows.extend({"unique_id": uid, "cutoff": cutoff, "model": name, "model_used": name, "status": "ok",
-                                 "reason": "", "error": "", "n_obs": int(np.isfinite(w.y_train).sum()),
-                                 "description": description if name == "combo_inv_mase" else json.dumps({"members": used})}
-                                for name in COMBINATIONS)
+                description = json.dumps(
+                    {"members": used, "weights": {m: round(weights[m], 6) for m in used if m in weights}}
+                )
+                fit_rows.extend(
+                    {
+                        "unique_id": uid,
+                        "cutoff": cutoff,
+                        "model": name,
+                        "model_used": name,
+                        "status": "ok",
+                        "reason": "",
+                        "error": "",
+                        "n_obs": int(np.isfinite(w.y_train).sum()),
+                        "description": description if name == "combo_inv_mase" else json.dumps({"members": used}),
+                    }
+                    for name in COMBINATIONS
+                )
         frames.append(fc)
         metric_rows.extend(window_metrics)
         fit_rows.extend(w.fits)
         annual_rows.extend(window_annual)
         choice = choose_at(done, cutoff, default_champion, metric=rule.metric, noise_se=rule.noise_se)
         picked = choice.champion
-        chosen_on = {"n_windows": choice.n_windows,  # mean_mase: the mean of the champion metric (reason names it)
-                     "mean_mase": {m: round(choice.mean_mase[m], 6) for m in sorted(choice.mean_mase, key=complexity_key)}}
+        chosen_on = {
+            "n_windows": choice.n_windows,  # mean_mase: the mean of the champion metric (reason names it)
+            "mean_mase": {m: round(choice.mean_mase[m], 6) for m in sorted(choice.mean_mase, key=complexity_key)},
+        }
         champ = fc[fc["model"] == picked].assign(model=CHAMPION)
-        champ_row: dict[str, Any] = {"unique_id": uid, "cutoff": cutoff, "model": CHAMPION, "model_used": picked,
-                                     "status": "ok", "reason": choice.reason, "error": "",
-                                     "n_obs": int(np.isfinite(w.y_train).sum()),
-                                     "description": json.dumps(chosen_on)}
+        champ_row: dict[str, Any] = {
+            "unique_id": uid,
+            "cutoff": cutoff,
+            "model": CHAMPION,
+            "model_used": picked,
+            "status": "ok",
+            "reason": choice.reason,
+            "error": "",
+            "n_obs": int(np.isfinite(w.y_train).sum()),
+            "description": json.dumps(chosen_on),
+        }
         if champ.empty:
             champ_row.update(status="failed", reason=f"{choice.reason}; {picked} has no forecast in this window")
         else:
@@ -184,9 +261,14 @@ def _with_champions(windows: list[_Window], default_champion: str, rule: Champio
     return frames, metric_rows, fit_rows, annual_rows
 
 
-def _reconciled_windows(forecasts: pd.DataFrame, fit_rows: list[dict[str, Any]], by_series: Mapping[str, list[_Window]],
-                        series: Mapping[str, pd.Series], hierarchy: Hierarchy, method: str
-                        ) -> tuple[pd.DataFrame, list[dict[str, Any]], list[dict[str, Any]]]:
+def _reconciled_windows(
+    forecasts: pd.DataFrame,
+    fit_rows: list[dict[str, Any]],
+    by_series: Mapping[str, list[_Window]],
+    series: Mapping[str, pd.Series],
+    hierarchy: Hierarchy,
+    method: str,
+) -> tuple[pd.DataFrame, list[dict[str, Any]], list[dict[str, Any]]]:
     """The ``mint`` rows of every cutoff shared by all the hierarchy's series: their champion
     rows of that window reconciled with W from the history up to the cutoff, scored like any model."""
     windows = {(w.unique_id, w.cutoff): w for uid in hierarchy.series for w in by_series.get(uid, [])}
@@ -200,18 +282,39 @@ def _reconciled_windows(forecasts: pd.DataFrame, fit_rows: list[dict[str, Any]],
             rec = reconcile(hierarchy, series, cutoff=cutoff, method=method)
             out = reconcile_forecasts(base, rec)
         except ValueError as exc:
-            fits.extend({"unique_id": uid, "cutoff": cutoff, "model": RECONCILED, "model_used": RECONCILED,
-                         "status": "failed", "reason": str(exc), "error": "", "n_obs": 0, "description": "{}"}
-                        for uid in hierarchy.series)
+            fits.extend(
+                {
+                    "unique_id": uid,
+                    "cutoff": cutoff,
+                    "model": RECONCILED,
+                    "model_used": RECONCILED,
+                    "status": "failed",
+                    "reason": str(exc),
+                    "error": "",
+                    "n_obs": 0,
+                    "description": "{}",
+                }
+                for uid in hierarchy.series
+            )
             continue
         frames.append(out[list(BACKTEST_FORECAST_COLUMNS)])
         for uid, group in out.groupby("unique_id", sort=False):
             w = windows[(str(uid), cutoff)]
             if w.metrics:
                 metric_rows.append(_score(str(uid), RECONCILED, cutoff, group, w.y_train))
-            fits.append({"unique_id": uid, "cutoff": cutoff, "model": RECONCILED, "model_used": RECONCILED,
-                         "status": "ok", "reason": "", "error": "", "n_obs": int(np.isfinite(w.y_train).sum()),
-                         "description": describe_json(str(picked.get((str(uid), cutoff), "")), rec)})
+            fits.append(
+                {
+                    "unique_id": uid,
+                    "cutoff": cutoff,
+                    "model": RECONCILED,
+                    "model_used": RECONCILED,
+                    "status": "ok",
+                    "reason": "",
+                    "error": "",
+                    "n_obs": int(np.isfinite(w.y_train).sum()),
+                    "description": describe_json(str(picked.get((str(uid), cutoff), "")), rec),
+                }
+            )
     return (pd.concat(frames, ignore_index=True) if frames else _empty_forecasts()), metric_rows, fits
 
 
@@ -226,8 +329,10 @@ def _explicit_cutoffs(cutoffs: Cutoffs, series: Mapping[str, pd.Series]) -> dict
         lacking = [uid for uid in series if uid not in cutoffs]
         unknown = sorted(str(uid) for uid in cutoffs if uid not in series)
         if lacking:
-            raise ValueError(f"cutoffs has no entry for series {', '.join(repr(u) for u in lacking[:5])}"
-                             + (f" (+{len(lacking) - 5} more)" if len(lacking) > 5 else ""))
+            raise ValueError(
+                f"cutoffs has no entry for series {', '.join(repr(u) for u in lacking[:5])}"
+                + (f" (+{len(lacking) - 5} more)" if len(lacking) > 5 else "")
+            )
         if unknown:
             raise ValueError(f"cutoffs names series not in frame: {', '.join(repr(u) for u in unknown[:5])}")
         return {uid: sorted({_month(c) for c in cutoffs[uid]}) for uid in series}
@@ -239,12 +344,26 @@ def _explicit_cutoffs(cutoffs: Cutoffs, series: Mapping[str, pd.Series]) -> dict
     return {uid: shared for uid in series}
 
 
-def backtest(frame: pd.DataFrame, settings: EngineSettings, *, horizon: int, windows: int | None = None, step: int = 1,
-             exog: pd.DataFrame | None = None, cutoffs: Cutoffs | None = None,
-             default_champion: str | None = None, annual: bool = False, keep_unscored: bool = False,
-             progress: bool = False, factory: ModelFactory | None = None, champion_rule: ChampionRule = ChampionRule(),
-             combinations: bool = False, hierarchy: Hierarchy | None = None,
-             reconcile_method: str = "mint_shrink", extras: ExtrasAt | None = None) -> BacktestResult:
+def backtest(
+    frame: pd.DataFrame,
+    settings: EngineSettings,
+    *,
+    horizon: int,
+    windows: int | None = None,
+    step: int = 1,
+    exog: pd.DataFrame | None = None,
+    cutoffs: Cutoffs | None = None,
+    default_champion: str | None = None,
+    annual: bool = False,
+    keep_unscored: bool = False,
+    progress: bool = False,
+    factory: ModelFactory | None = None,
+    champion_rule: ChampionRule = ChampionRule(),
+    combinations: bool = False,
+    hierarchy: Hierarchy | None = None,
+    reconcile_method: str = "mint_shrink",
+    extras: ExtrasAt | None = None,
+) -> BacktestResult:
     """Backtest of every enabled model on every series of ``frame``: rolling origins by default,
     fixed information sets with ``cutoffs``.
 
@@ -255,15 +374,15 @@ def backtest(frame: pd.DataFrame, settings: EngineSettings, *, horizon: int, win
     ``default_champion`` (default 'seasonal_naive') is the champion of a first window and of a
     series without any window. ``annual``: also the calendar-year total of each window's last
     month (``result.annual``). ``keep_unscored``: keep windows with no actual yet (a forecast from
-    a fixed information set). ``factory`` replaces ``models.registry.create`` (tests).
-    ``champion_rule`` (``models.champion.ChampionRule``, config ``backtest.champion_metric`` and
+    a fixed information set). ``factory`` replaces ``models.core.registry.create`` (tests).
+    ``champion_rule`` (``models.selection.champion.ChampionRule``, config ``backtest.champion_metric`` and
     ``backtest.champion_noise_se``): the metric the champion rule ranks on and its noise margin. ``combinations``: add the combination candidates
-    of ``models.combination`` (computed from the single models' forecasts of each window, weights
+    of ``models.selection.combination`` (computed from the single models' forecasts of each window, weights
     from earlier windows only) as models the champion rule chooses among. ``hierarchy``
-    (``models.reconcile``): at each cutoff shared by its series, the champion rows of its series
+    (``models.selection.reconcile``): at each cutoff shared by its series, the champion rows of its series
     are reconciled (W from data up to the cutoff, ``reconcile_method``) and scored as the model
     ``mint``; it is a hierarchy-wide candidate, not one of each series' champion candidates.
-    ``extras`` (``models.engine.ExtrasAt``): a series' own models at each cutoff, e.g. a
+    ``extras`` (``models.core.engine.ExtrasAt``): a series' own models at each cutoff, e.g. a
     leading-indicator ARIMAX with the indicator as it was public at that cutoff; asked once per
     window in this process, before the windows are dispatched. Their rows are scored and compete
     for champion like any model; not combination members."""
@@ -276,8 +395,9 @@ def backtest(frame: pd.DataFrame, settings: EngineSettings, *, horizon: int, win
             raise ValueError(f"{name} must be a positive integer; got {value!r}")
     default_champion = default_champion or "seasonal_naive"
     if default_champion not in settings.model_names:
-        raise ValueError(f"default_champion '{default_champion}' is not an enabled model; enabled: "
-                         f"{', '.join(settings.model_names)}")
+        raise ValueError(
+            f"default_champion '{default_champion}' is not an enabled model; enabled: {', '.join(settings.model_names)}"
+        )
     series = frame_to_series(frame)
     if not series:
         raise ValueError("frame holds no observed value: nothing to backtest")
@@ -288,22 +408,41 @@ def backtest(frame: pd.DataFrame, settings: EngineSettings, *, horizon: int, win
     items, costs = [], []
     cuts_of: dict[str, list[pd.Timestamp]] = {}
     for uid, y in series.items():
-        cuts = explicit[uid] if explicit is not None else default_cutoffs(y.index[-1], horizon=horizon, windows=windows, step=step)
+        cuts = (
+            explicit[uid]
+            if explicit is not None
+            else default_cutoffs(y.index[-1], horizon=horizon, windows=windows, step=step)
+        )
         cuts_of[uid] = cuts
         if not cuts:
             continue
         X = None
         if exog is not None:  # a series the exog does not cover runs without it (fit_series records why)
-            X = exog.loc[y.index[0]:max(cuts) + pd.DateOffset(months=horizon)]
+            X = exog.loc[y.index[0] : max(cuts) + pd.DateOffset(months=horizon)]
         for cutoff in cuts:
             months = pd.date_range(y.index[0], cutoff + pd.DateOffset(months=horizon), freq="MS", name="ds")
             items.append((uid, y, cutoff, X, None if extras is None else extras(uid, cutoff, months)))
             costs.append(float(y.loc[:cutoff].notna().sum()))
 
-    task = partial(_window_task, settings=settings, horizon=int(horizon), annual=bool(annual),
-                   keep_unscored=bool(keep_unscored), factory=factory)
-    outcomes = run_batches(task, items, n_jobs=settings.n_jobs, progress=progress, label="backtest", costs=costs,
-                           executor=settings.executor, dask_address=settings.dask_address, on_lost=when_lost(task))
+    task = partial(
+        _window_task,
+        settings=settings,
+        horizon=int(horizon),
+        annual=bool(annual),
+        keep_unscored=bool(keep_unscored),
+        factory=factory,
+    )
+    outcomes = run_batches(
+        task,
+        items,
+        n_jobs=settings.n_jobs,
+        progress=progress,
+        label="backtest",
+        costs=costs,
+        executor=settings.executor,
+        dask_address=settings.dask_address,
+        on_lost=when_lost(task),
+    )
     by_series: dict[str, list[_Window]] = {}
     for w in outcomes:
         if w is not None:
@@ -314,23 +453,30 @@ def backtest(frame: pd.DataFrame, settings: EngineSettings, *, horizon: int, win
     fit_rows: list[dict[str, Any]] = []
     annual_rows: list[dict[str, Any]] = []
     for uid in series:
-        f, m, fi, a = _with_champions(by_series.get(uid, []), default_champion, champion_rule,
-                                      pool(settings.model_names) if combinations else ())
+        f, m, fi, a = _with_champions(
+            by_series.get(uid, []), default_champion, champion_rule, pool(settings.model_names) if combinations else ()
+        )
         frames += f
         metric_rows += m
         fit_rows += fi
         annual_rows += a
     if hierarchy is not None and frames:
-        f, m, fi = _reconciled_windows(pd.concat(frames, ignore_index=True), fit_rows, by_series, series, hierarchy,
-                                       reconcile_method)
+        f, m, fi = _reconciled_windows(
+            pd.concat(frames, ignore_index=True), fit_rows, by_series, series, hierarchy, reconcile_method
+        )
         frames.append(f)
         metric_rows += m
         fit_rows += fi
     forecasts = pd.concat(frames, ignore_index=True) if frames else _empty_forecasts()
     metrics = pd.DataFrame(metric_rows, columns=list(METRIC_COLUMNS))
     fits = pd.DataFrame(fit_rows, columns=list(BACKTEST_FIT_COLUMNS))
-    champions = select_champions(metrics[~metrics["model"].isin([CHAMPION, RECONCILED])], default_champion, series=list(series),
-                                 metric=champion_rule.metric, noise_se=champion_rule.noise_se)
+    champions = select_champions(
+        metrics[~metrics["model"].isin([CHAMPION, RECONCILED])],
+        default_champion,
+        series=list(series),
+        metric=champion_rule.metric,
+        noise_se=champion_rule.noise_se,
+    )
     champions = champions.set_index("unique_id").loc[list(series)].reset_index()
     annual_table = pd.DataFrame(annual_rows, columns=list(BACKTEST_ANNUAL_COLUMNS)) if annual else None
     return BacktestResult(forecasts=forecasts, metrics=metrics, champions=champions, fits=fits, annual=annual_table)

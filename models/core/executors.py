@@ -1,4 +1,4 @@
-"""Where the engine's per-series map runs: the Dask side of ``models.engine.run_batches``.
+"""Where the engine's per-series map runs: the Dask side of ``models.core.engine.run_batches``.
 
 ``run_batches`` keeps joblib (loky processes on this machine) as the default; with
 ``executor='dask'`` it hands its series to ``dask_map``, which runs them in batches on a Dask
@@ -31,6 +31,7 @@ list. The models never see the executor.
   cluster applies its own ``distributed.scheduler.allowed-failures`` (Dask's default is 3).
   Any other exception from a batch is a bug and propagates.
 """
+
 from __future__ import annotations
 
 import logging
@@ -41,14 +42,23 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from typing import Any, TypeVar
 
-__all__ = ["EXECUTORS", "WorkerLost", "dask_batches", "dask_map", "dask_client", "dask_session",
-           "BATCHES_PER_WORKER", "MAX_BATCH", "IN_FLIGHT_PER_WORKER"]
+__all__ = [
+    "EXECUTORS",
+    "WorkerLost",
+    "dask_batches",
+    "dask_map",
+    "dask_client",
+    "dask_session",
+    "BATCHES_PER_WORKER",
+    "MAX_BATCH",
+    "IN_FLIGHT_PER_WORKER",
+]
 
 EXECUTORS: tuple[str, ...] = ("joblib", "dask")
-BATCHES_PER_WORKER = 8     # batches per worker when the series are few (keeps every worker busy to the end)
-MAX_BATCH = 64             # series per batch at most (64 x 5 ms seasonal-naive fits ~ 0.3 s per task)
-IN_FLIGHT_PER_WORKER = 2   # batches submitted per worker before one is gathered
-ALLOWED_FAILURES = 1       # LocalCluster: a batch whose worker died is rescheduled once
+BATCHES_PER_WORKER = 8  # batches per worker when the series are few (keeps every worker busy to the end)
+MAX_BATCH = 64  # series per batch at most (64 x 5 ms seasonal-naive fits ~ 0.3 s per task)
+IN_FLIGHT_PER_WORKER = 2  # batches submitted per worker before one is gathered
+ALLOWED_FAILURES = 1  # LocalCluster: a batch whose worker died is rescheduled once
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -67,7 +77,7 @@ def dask_batches(costs: Sequence[float], n_workers: int) -> list[list[int]]:
     if not order:
         return []
     size = max(1, min(MAX_BATCH, math.ceil(len(order) / (BATCHES_PER_WORKER * max(1, n_workers)))))
-    return [order[i:i + size] for i in range(0, len(order), size)]
+    return [order[i : i + size] for i in range(0, len(order), size)]
 
 
 class _Session:
@@ -82,8 +92,9 @@ class _Session:
             try:
                 stack.close()
             except Exception as exc:  # noqa: BLE001 - closing must go on to the next cluster
-                log.warning("closing the Dask cluster %s failed: %s: %s", key[0] or "LocalCluster",
-                            type(exc).__name__, exc)
+                log.warning(
+                    "closing the Dask cluster %s failed: %s: %s", key[0] or "LocalCluster", type(exc).__name__, exc
+                )
 
 
 _session: _Session | None = None
@@ -146,23 +157,38 @@ def _open_client(address: str, n_workers: int) -> Iterator[Any]:
         try:
             client = Client(address, set_as_default=False)
         except (OSError, TimeoutError) as exc:
-            raise RuntimeError(f"runtime.dask_address {address}: cannot reach the Dask scheduler "
-                               f"({type(exc).__name__}: {exc})") from None
+            raise RuntimeError(
+                f"runtime.dask_address {address}: cannot reach the Dask scheduler ({type(exc).__name__}: {exc})"
+            ) from None
         with client:
             yield client
         return
     # one task per worker at a time: the longest-first order is kept to the end, and a worker
     # that dies takes only the batch it was running with it
-    with dask.config.set({"distributed.scheduler.allowed-failures": ALLOWED_FAILURES,
-                          "distributed.scheduler.worker-saturation": 1.0}):
-        cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
-                               dashboard_address=None, host="127.0.0.1", silence_logs=logging.ERROR)
+    with dask.config.set(
+        {"distributed.scheduler.allowed-failures": ALLOWED_FAILURES, "distributed.scheduler.worker-saturation": 1.0}
+    ):
+        cluster = LocalCluster(
+            n_workers=n_workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            host="127.0.0.1",
+            silence_logs=logging.ERROR,
+        )
     with cluster, Client(cluster, set_as_default=False) as client:
         yield client
 
 
-def dask_map(func: Callable[[list[T]], list[R]], items: Sequence[T], costs: Sequence[float], *, address: str = "",
-             n_workers: int = 2, label: str = "batch") -> Iterator[tuple[list[int], list[R] | WorkerLost]]:
+def dask_map(
+    func: Callable[[list[T]], list[R]],
+    items: Sequence[T],
+    costs: Sequence[float],
+    *,
+    address: str = "",
+    n_workers: int = 2,
+    label: str = "batch",
+) -> Iterator[tuple[list[int], list[R] | WorkerLost]]:
     """Run ``func`` on batches of ``items`` (``dask_batches`` of ``costs``, sized for the
     cluster's worker threads) on a Dask cluster; yield ``(item indices, results)`` as batches
     complete (in completion order), or ``(item indices, WorkerLost)`` for a batch whose worker
@@ -197,8 +223,10 @@ def dask_map(func: Callable[[list[T]], list[R]], items: Sequence[T], costs: Sequ
                 if not isinstance(exc, KilledWorker):
                     future.result()  # re-raises with its traceback: a bug, not a lost worker
                 first = str(exc).split(". ")[0].rstrip(".")  # Dask's explanation, without the help links
-                out: list[R] | WorkerLost = WorkerLost(f"worker process died running {label} batch {k + 1} of "
-                                                       f"{len(batches)} on every attempt ({type(exc).__name__}: {first})")
+                out: list[R] | WorkerLost = WorkerLost(
+                    f"worker process died running {label} batch {k + 1} of "
+                    f"{len(batches)} on every attempt ({type(exc).__name__}: {first})"
+                )
             else:
                 out = future.result()
             future.release()

@@ -12,6 +12,7 @@ in 13 inside the annual 80% range); the point forecast is Prophet's own ``yhat``
 draws are made under a seed derived from the caller's (the global state is restored after),
 so the same seed gives the same result. cmdstanpy and prophet loggers are silenced.
 """
+
 from __future__ import annotations
 
 import logging
@@ -21,11 +22,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from models.annual import ar1_paths, fit_ar1
-from models.base import LEVELS, Forecaster, ModelInputError
-from models.registry import register
-
-
+from models.core.annual import ar1_paths, fit_ar1
+from models.core.base import LEVELS, Forecaster, ModelInputError
+from models.core.registry import register
 
 MONTHLY_FOURIER_ORDER = 5
 CALIBRATION_MONTHS = 12
@@ -66,14 +65,31 @@ class ProphetModel(Forecaster):
     min_obs = 24
     uses_exog = True
 
-    def __init__(self, seasonality_mode: str = "multiplicative", working_days: bool = False, n_samples: int = 1000,
-                 seed: int = 0, changepoint_prior_scale: float = 0.05, yearly_seasonality: bool | int = True,
-                 calibrate: bool = True, **params: Any) -> None:
+    def __init__(
+        self,
+        seasonality_mode: str = "multiplicative",
+        working_days: bool = False,
+        n_samples: int = 1000,
+        seed: int = 0,
+        changepoint_prior_scale: float = 0.05,
+        yearly_seasonality: bool | int = True,
+        calibrate: bool = True,
+        **params: Any,
+    ) -> None:
         if seasonality_mode not in ("additive", "multiplicative"):
-            raise ModelInputError(f"prophet: seasonality_mode must be 'additive' or 'multiplicative'; got {seasonality_mode!r}")
-        super().__init__(seasonality_mode=seasonality_mode, working_days=bool(working_days), n_samples=int(n_samples),
-                         seed=int(seed), changepoint_prior_scale=float(changepoint_prior_scale),
-                         yearly_seasonality=yearly_seasonality, calibrate=bool(calibrate), **params)
+            raise ModelInputError(
+                f"prophet: seasonality_mode must be 'additive' or 'multiplicative'; got {seasonality_mode!r}"
+            )
+        super().__init__(
+            seasonality_mode=seasonality_mode,
+            working_days=bool(working_days),
+            n_samples=int(n_samples),
+            seed=int(seed),
+            changepoint_prior_scale=float(changepoint_prior_scale),
+            yearly_seasonality=yearly_seasonality,
+            calibrate=bool(calibrate),
+            **params,
+        )
 
     @property
     def _mode(self) -> str:
@@ -84,7 +100,9 @@ class ProphetModel(Forecaster):
         frame = pd.DataFrame({"ds": index})
         if self.use_exog_:
             if X is None or "working_days" not in X.columns:
-                raise ModelInputError(f"prophet: fitted with the working-day regressor; {where} needs X with a 'working_days' column")
+                raise ModelInputError(
+                    f"prophet: fitted with the working-day regressor; {where} needs X with a 'working_days' column"
+                )
             frame["working_days"] = X["working_days"].to_numpy(dtype=float)
         return frame
 
@@ -97,8 +115,10 @@ class ProphetModel(Forecaster):
         self.mode_ = self.params["seasonality_mode"]
         if self.signed_:  # a multiplicative effect scales with a level that may be negative or zero
             self.mode_ = "additive"
-            self._signed_form("prophet with additive seasonality"
-                              + (" (not multiplicative)" if self.params["seasonality_mode"] == "multiplicative" else ""))
+            self._signed_form(
+                "prophet with additive seasonality"
+                + (" (not multiplicative)" if self.params["seasonality_mode"] == "multiplicative" else "")
+            )
         frame = self._frame(y.index, X, "fit")
         frame["y"] = y.to_numpy()
         frame = frame[frame["y"].notna()].reset_index(drop=True)
@@ -106,11 +126,17 @@ class ProphetModel(Forecaster):
         # Fourier order 10 aliases harmonics k and 12-k onto each other, a singular design on which
         # the optimiser crawled (8 s on 24 months against 0.08 s). True therefore means order 5
         # (the 6th harmonic's sine is zero at every month start); an integer sets it.
-        yearly = MONTHLY_FOURIER_ORDER if self.params["yearly_seasonality"] is True else self.params["yearly_seasonality"]
-        model = Prophet(yearly_seasonality=yearly, weekly_seasonality=False, daily_seasonality=False,
-                        seasonality_mode=self.mode_,
-                        changepoint_prior_scale=self.params["changepoint_prior_scale"],
-                        uncertainty_samples=self.params["n_samples"])
+        yearly = (
+            MONTHLY_FOURIER_ORDER if self.params["yearly_seasonality"] is True else self.params["yearly_seasonality"]
+        )
+        model = Prophet(
+            yearly_seasonality=yearly,
+            weekly_seasonality=False,
+            daily_seasonality=False,
+            seasonality_mode=self.mode_,
+            changepoint_prior_scale=self.params["changepoint_prior_scale"],
+            uncertainty_samples=self.params["n_samples"],
+        )
         if self.use_exog_:
             model.add_regressor("working_days", mode=self.mode_)
         _quiet()  # the stan backend (cmdstanpy) is loaded by the constructor
@@ -148,7 +174,7 @@ class ProphetModel(Forecaster):
         return float(np.clip(np.quantile(err[ok] / half[ok], 0.8), 1.0, MAX_INTERVAL_SCALE))
 
     def _residual_process(self, y: pd.Series, X: pd.DataFrame | None) -> tuple[float, float]:
-        """(phi, sigma) of the AR(1) fitted to the in-sample residuals (``models.annual.fit_ar1``):
+        """(phi, sigma) of the AR(1) fitted to the in-sample residuals (``models.core.annual.fit_ar1``):
         relative (y / yhat - 1) in multiplicative mode, in USD in additive mode; a month with
         yhat <= 0 in multiplicative mode counts as missing."""
         fitted = self._point_components(self._frame(y.index, X, "fit"))["yhat"]
@@ -168,8 +194,9 @@ class ProphetModel(Forecaster):
             pred = self.model_.predict(future)
         return {c: pred[c].to_numpy(dtype=float) for c in ("yhat", "trend", "multiplicative_terms", "additive_terms")}
 
-    def _draws(self, h: int, n: int, seed: int, X_future: pd.DataFrame | None,
-               point: dict[str, np.ndarray] | None = None) -> np.ndarray:
+    def _draws(
+        self, h: int, n: int, seed: int, X_future: pd.DataFrame | None, point: dict[str, np.ndarray] | None = None
+    ) -> np.ndarray:
         """(n, h) joint draws, spread around the point forecast by ``interval_scale_``.
 
         Prophet's own draws add INDEPENDENT monthly noise to the trend draws: their sum over a
@@ -178,7 +205,7 @@ class ProphetModel(Forecaster):
         intervals held 1 actual in 13 years. Here only Prophet's trend uncertainty is kept
         (trend draw - point trend, times the seasonal factor) and the noise is an AR(1) fitted to
         the in-sample residuals (``residual_ar1_``), simulated jointly over the h months
-        (``models.annual.ar1_paths``): monthly spread as before, annual spread with the
+        (``models.core.annual.ar1_paths``): monthly spread as before, annual spread with the
         month-to-month correlation. ``point``: the ``_point_components`` of these months, when the
         caller has them."""
         future = self._frame(pd.date_range(self.last_ds_, periods=h + 1, freq="MS")[1:], X_future, "predict")
@@ -200,7 +227,10 @@ class ProphetModel(Forecaster):
     def _predict(self, h: int, X_future: pd.DataFrame | None) -> dict[str, np.ndarray]:
         # memoised per (h, regressor values): Prophet's draws cost ~0.05 s and the same forecast is
         # asked for again (by the ensemble, the engine, the pyfunc), always with the same seed
-        key = (h, None if X_future is None or not self.use_exog_ else tuple(X_future["working_days"].to_numpy(dtype=float)))
+        key = (
+            h,
+            None if X_future is None or not self.use_exog_ else tuple(X_future["working_days"].to_numpy(dtype=float)),
+        )
         cache = self.__dict__.setdefault("_predict_cache", {})
         if key not in cache:
             cache[key] = self._predict_uncached(h, X_future)
@@ -217,13 +247,22 @@ class ProphetModel(Forecaster):
             out[f"hi_{level}"] = np.quantile(draws, 1 - tail, axis=0)
         return out
 
-    def _sample_paths(self, h: int, n_paths: int, rng: np.random.Generator, X_future: pd.DataFrame | None) -> np.ndarray:
+    def _sample_paths(
+        self, h: int, n_paths: int, rng: np.random.Generator, X_future: pd.DataFrame | None
+    ) -> np.ndarray:
         return self._draws(h, n_paths, int(rng.integers(0, 2**32 - 1)), X_future)
 
     def describe(self) -> dict[str, Any]:
-        return {"seasonality_mode": self._mode, "working_days": self.use_exog_,
-                "n_changepoints": int(len(self.model_.changepoints)),
-                "yearly_seasonality": self.params["yearly_seasonality"],
-                "interval_scale": getattr(self, "interval_scale_", 1.0),
-                "residual_ar1": {"phi": round(float(self.residual_ar1_[0]), 4), "sigma": round(float(self.residual_ar1_[1]), 6)}
-                if hasattr(self, "residual_ar1_") else None}
+        return {
+            "seasonality_mode": self._mode,
+            "working_days": self.use_exog_,
+            "n_changepoints": int(len(self.model_.changepoints)),
+            "yearly_seasonality": self.params["yearly_seasonality"],
+            "interval_scale": getattr(self, "interval_scale_", 1.0),
+            "residual_ar1": {
+                "phi": round(float(self.residual_ar1_[0]), 4),
+                "sigma": round(float(self.residual_ar1_[1]), 6),
+            }
+            if hasattr(self, "residual_ar1_")
+            else None,
+        }

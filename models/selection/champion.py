@@ -48,6 +48,7 @@ Rules (fixed, so the choice is reproducible and explainable):
   institutional comparison) only the earlier windows whose evaluated months were ALL observed by
   that cutoff count: a window still running past the cutoff had not been scored yet.
 """
+
 from __future__ import annotations
 
 import json
@@ -57,12 +58,33 @@ from dataclasses import dataclass, replace
 
 import pandas as pd
 
-__all__ = ["COMPLEXITY_ORDER", "TIE_TOLERANCE", "NOISE_SE", "METRICS", "CHAMPION", "Choice", "ChampionRule", "complexity_key",
-           "default_champion", "choose",
-           "choose_at", "select_champions"]
+__all__ = [
+    "COMPLEXITY_ORDER",
+    "TIE_TOLERANCE",
+    "NOISE_SE",
+    "METRICS",
+    "CHAMPION",
+    "Choice",
+    "ChampionRule",
+    "complexity_key",
+    "default_champion",
+    "choose",
+    "choose_at",
+    "select_champions",
+]
 
-COMPLEXITY_ORDER: tuple[str, ...] = ("naive", "seasonal_naive", "theta", "ets", "arima", "prophet", "ensemble",
-                                     "combo_mean", "combo_trimmed", "combo_inv_mase")
+COMPLEXITY_ORDER: tuple[str, ...] = (
+    "naive",
+    "seasonal_naive",
+    "theta",
+    "ets",
+    "arima",
+    "prophet",
+    "ensemble",
+    "combo_mean",
+    "combo_trimmed",
+    "combo_inv_mase",
+)
 TIE_TOLERANCE = 1e-9
 #: a contender within this many standard errors (of the mean paired difference across windows)
 #: of the best mean is not distinguishable from it: the default is kept.
@@ -164,8 +186,9 @@ def _paired(default: list[float], candidate: list[float]) -> tuple[float, int]:
     return (sum(d) / len(d) if d else -math.inf), len(d)
 
 
-def choose(scores: Mapping[str, Iterable[float]], default: str, *, metric: str = "mase",
-           noise_se: float = NOISE_SE) -> Choice:
+def choose(
+    scores: Mapping[str, Iterable[float]], default: str, *, metric: str = "mase", noise_se: float = NOISE_SE
+) -> Choice:
     """Pick the champion from per-candidate metric values, one per window.
 
     ``scores`` maps candidate name -> value of ``metric`` in each window (NaN allowed), the lists
@@ -173,8 +196,11 @@ def choose(scores: Mapping[str, Iterable[float]], default: str, *, metric: str =
     ``default`` is returned when no candidate has a finite score. See the module docstring for
     the noise margin (``noise_se`` standard errors; 0 keeps only the tie tolerance)."""
     label = _LABEL[_check_metric(metric)]
-    raw = {name: [float(v) if _finite(v) else math.nan for v in values]
-           for name, values in scores.items() if name != CHAMPION}
+    raw = {
+        name: [float(v) if _finite(v) else math.nan for v in values]
+        for name, values in scores.items()
+        if name != CHAMPION
+    }
     finite = {name: [v for v in values if math.isfinite(v)] for name, values in raw.items()}
     n_windows = max((len(v) for v in finite.values()), default=0)
     means = {name: sum(v) / len(v) for name, v in finite.items() if v}
@@ -190,36 +216,50 @@ def choose(scores: Mapping[str, Iterable[float]], default: str, *, metric: str =
         gain, shared = gains[champion]
         windows = f"the {shared} window{'s' if shared != 1 else ''} it was scored on (it started later)"
         if champion in late:
-            reason = f"mean {label} {means[champion]:.3f} over {windows}, {gain:.3f} below {default}'s on the same windows"
+            reason = (
+                f"mean {label} {means[champion]:.3f} over {windows}, {gain:.3f} below {default}'s on the same windows"
+            )
         else:
-            reason = f"lowest mean {label} {contenders[champion]:.3f} over {n_windows} window{'s' if n_windows != 1 else ''}"
+            reason = (
+                f"lowest mean {label} {contenders[champion]:.3f} over {n_windows} window{'s' if n_windows != 1 else ''}"
+            )
         best = contenders[default] - gain  # so that the default's lead below is the paired gain
     else:
         best = min(contenders.values())
         tied = [name for name, score in contenders.items() if score - best <= TIE_TOLERANCE]
         champion = default if default in tied else min(tied, key=complexity_key)
-        reason = f"lowest mean {label} {contenders[champion]:.3f} over {n_windows} window{'s' if n_windows != 1 else ''}"
+        reason = (
+            f"lowest mean {label} {contenders[champion]:.3f} over {n_windows} window{'s' if n_windows != 1 else ''}"
+        )
     challenged = default in contenders and default not in tied  # the default lost on the mean: by more than the noise?
     margin = noise_margin(raw[default], raw[champion]) if challenged and noise_se > 0 else 0.0
     started_later = champion in late
     if challenged and math.isinf(margin) and started_later:
-        reason = (f"{champion}'s mean {label} {means[champion]:.3f} over {windows} against {default}'s "
-                  f"{means[champion] + gain:.3f} on the same window{'s' if shared != 1 else ''}: fewer than two windows "
-                  f"score both, no spread to show the difference is more than noise; default kept")
+        reason = (
+            f"{champion}'s mean {label} {means[champion]:.3f} over {windows} against {default}'s "
+            f"{means[champion] + gain:.3f} on the same window{'s' if shared != 1 else ''}: fewer than two windows "
+            f"score both, no spread to show the difference is more than noise; default kept"
+        )
         champion = default
     elif challenged and math.isinf(margin):
-        reason = (f"mean {label} {contenders[default]:.3f} against {champion}'s {best:.3f} over {n_windows} "
-                  f"window{'s' if n_windows != 1 else ''}: fewer than two windows score both, no spread to show "
-                  f"the difference is more than noise; default kept")
+        reason = (
+            f"mean {label} {contenders[default]:.3f} against {champion}'s {best:.3f} over {n_windows} "
+            f"window{'s' if n_windows != 1 else ''}: fewer than two windows score both, no spread to show "
+            f"the difference is more than noise; default kept"
+        )
         champion = default
     elif challenged and started_later and gain <= noise_se * margin:
-        reason = (f"{champion}'s mean {label} {means[champion]:.3f} over {windows} is {gain:.3f} below {default}'s on "
-                  f"the same windows, within the noise (<= {noise_se:g} x standard error {margin:.3f}); default kept")
+        reason = (
+            f"{champion}'s mean {label} {means[champion]:.3f} over {windows} is {gain:.3f} below {default}'s on "
+            f"the same windows, within the noise (<= {noise_se:g} x standard error {margin:.3f}); default kept"
+        )
         champion = default
     elif challenged and contenders[default] - best <= noise_se * margin:
-        reason = (f"mean {label} {contenders[default]:.3f} over {n_windows} windows, within the noise of {champion}'s "
-                  f"{best:.3f} (difference {contenders[default] - best:.3f} <= {noise_se:g} x standard error "
-                  f"{margin:.3f}); default kept")
+        reason = (
+            f"mean {label} {contenders[default]:.3f} over {n_windows} windows, within the noise of {champion}'s "
+            f"{best:.3f} (difference {contenders[default] - best:.3f} <= {noise_se:g} x standard error "
+            f"{margin:.3f}); default kept"
+        )
         champion = default
     elif len(tied) > 1:
         others = ", ".join(sorted((t for t in tied if t != champion), key=complexity_key))
@@ -227,8 +267,14 @@ def choose(scores: Mapping[str, Iterable[float]], default: str, *, metric: str =
     return Choice(champion, reason, n_windows, means, metric)
 
 
-def choose_at(windows: Iterable[tuple[pd.Timestamp, Mapping[str, float]]], cutoff: pd.Timestamp,
-              default: str, *, metric: str = "mase", noise_se: float = NOISE_SE) -> Choice:
+def choose_at(
+    windows: Iterable[tuple[pd.Timestamp, Mapping[str, float]]],
+    cutoff: pd.Timestamp,
+    default: str,
+    *,
+    metric: str = "mase",
+    noise_se: float = NOISE_SE,
+) -> Choice:
     """The champion at ``cutoff``: ``choose`` over the ``windows`` (last evaluated month,
     candidate -> value of ``metric``) whose last evaluated month is at or before ``cutoff``; the
     reason names the cutoff.
@@ -241,12 +287,15 @@ def choose_at(windows: Iterable[tuple[pd.Timestamp, Mapping[str, float]]], cutof
     scores = {name: [w.get(name, math.nan) for w in known] for name in names}
     choice = choose(scores, default, metric=metric, noise_se=noise_se)
     if choice.n_windows == 0:
-        return replace(choice, reason=f"no earlier window fully observed by {cutoff:%Y-%m}: default champion '{default}'")
+        return replace(
+            choice, reason=f"no earlier window fully observed by {cutoff:%Y-%m}: default champion '{default}'"
+        )
     return replace(choice, reason=f"{choice.reason} before {cutoff:%Y-%m}")
 
 
-def select_champions(metrics: pd.DataFrame, default: str, *, series: Iterable[str] = (), metric: str = "mase",
-                     noise_se: float = NOISE_SE) -> pd.DataFrame:
+def select_champions(
+    metrics: pd.DataFrame, default: str, *, series: Iterable[str] = (), metric: str = "mase", noise_se: float = NOISE_SE
+) -> pd.DataFrame:
     """One row per series: unique_id, champion, reason, n_windows, mean_mase (JSON object model ->
     mean of ``metric``, models in complexity order; the column keeps its name).
 
@@ -277,5 +326,10 @@ def select_champions(metrics: pd.DataFrame, default: str, *, series: Iterable[st
 
 def _row(uid: str, choice: Choice) -> dict[str, object]:
     ordered = {name: round(choice.mean_mase[name], 6) for name in sorted(choice.mean_mase, key=complexity_key)}
-    return {"unique_id": uid, "champion": choice.champion, "reason": choice.reason,
-            "n_windows": choice.n_windows, "mean_mase": json.dumps(ordered)}
+    return {
+        "unique_id": uid,
+        "champion": choice.champion,
+        "reason": choice.reason,
+        "n_windows": choice.n_windows,
+        "mean_mase": json.dumps(ordered),
+    }

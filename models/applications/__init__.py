@@ -1,0 +1,1 @@
+"""Applications of the models: the institutional replays, the in-year tracking and the nowcast."""

@@ -1,0 +1,1 @@
+"""Choosing among forecasts: combinations, the ensemble, the champion rule and reconciliation."""
