@@ -167,7 +167,7 @@ def _minpack_lm(residuals: Callable[[np.ndarray], np.ndarray], theta0: np.ndarra
     trf on these small unbounded problems, and trf ends elsewhere on MA terms near the unit circle),
     with one inert parameter last, whose Jacobian column is zero.
 
-    The inert column is a workaround for a read past the Jacobian in scipy 1.15-1.17's C MINPACK:
+    The inert column is a workaround for a read past the Jacobian in scipy 1.17.1's C MINPACK:
     ``qrfac`` recomputes a downdated column norm as ``enorm(m - j, &a[(j+1) + lda*k])``, one element
     too many (the Fortran ``m - j`` with 1-based j). For the last column the extra element lies
     past the buffer: freed heap memory, whose content depends on what the process did before. The
