@@ -15,7 +15,13 @@ Why this design (the smallest honest one): a combination of forecasts needs no f
 so it is computed from the members' forecasts of the SAME window, and no member is refitted; the
 weights of a window use only what was known at its cutoff, so the backtest score of the
 weighted combination is the one it would really have had. The members are the single models of
-the window (``pool``): every enabled model except the combinations themselves and ``ensemble``.
+the window (``pool``): every enabled model whose class is not a combination (``Traits.combination``:
+not the ``combo_*`` themselves, not ``ensemble``).
+
+Every combination of the project is a ``Combination`` (below): members, a reducer, weights and a
+path rule. The ``combo_*`` are ``Combined`` (members already fitted, paths pooled); the median
+ensemble and the cycle and momentum blends fit their members and pair their paths by rank
+(``models.selection.ensemble``); docs/models.md and docs/decisions/0160 say why both rules stay.
 
 The bounds are combined like the forecast, quantile by quantile ("quantile averaging",
 Lichtendahl, Grushka-Cockayne & Winkler, Management Science 2013: averaging quantiles gives a
