@@ -40,6 +40,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from exportcast.errors import ExportcastError
+from models.core import registry
 
 if TYPE_CHECKING:  # imported inside engine_settings at run time
     from models.core.engine import EngineSettings
@@ -49,36 +50,6 @@ ENV_PREFIX = "EXPORTCAST__"
 ENV_DELIMITER = "__"
 #: keys whose values are never logged even if a future setting carries one
 SECRET_KEY_PATTERN = re.compile(r"(secret|token|password|passwd|service_key|api_key|credential)", re.IGNORECASE)
-#: model names the registry knows (kept in sync by a test against models.core.registry.available())
-KNOWN_MODELS: tuple[str, ...] = (
-    "seasonal_naive",
-    "naive",
-    "ets",
-    "theta",
-    "arima",
-    "prophet",
-    "ensemble",
-    "arimax",
-    "arimax_wsts",
-    "arimax_flash",
-    "cycle",
-    "cycle_wsts",
-    "cycle_blend",
-    "chip_momentum",
-    "chip_momentum_blend",
-)
-#: the leading-indicator models (models/families/leading.py, models/families/cycle.py): run per series
-#: (``models.leading``), not for all
-LEADING_MODELS: tuple[str, ...] = (
-    "arimax",
-    "arimax_wsts",
-    "arimax_flash",
-    "cycle",
-    "cycle_wsts",
-    "cycle_blend",
-    "chip_momentum",
-    "chip_momentum_blend",
-)
 
 
 class ConfigError(ExportcastError, ValueError):
@@ -201,11 +172,12 @@ class ModelsSettings(_Section):
     def _leading_models(cls, value: dict[str, list[str]], info: ValidationInfo) -> dict[str, list[str]]:
         enabled = info.data.get("enabled") or []
         for uid, names in value.items():
-            wrong = [n for n in names if n not in LEADING_MODELS]
+            leading = registry.leading()
+            wrong = [n for n in names if n not in leading]
             if wrong:
                 raise ValueError(
                     f"models.leading['{uid}'] lists {wrong}: not a leading-indicator model; "
-                    f"choose from {', '.join(LEADING_MODELS)}"
+                    f"choose from {', '.join(leading)}"
                 )
             shared = [n for n in names if n in enabled]
             if shared:
@@ -220,9 +192,10 @@ class ModelsSettings(_Section):
     @field_validator("enabled")
     @classmethod
     def _known_enabled(cls, value: list[str]) -> list[str]:
-        unknown = [name for name in value if name not in KNOWN_MODELS]
+        known = registry.available()
+        unknown = [name for name in value if name not in known]
         if unknown:
-            raise ValueError(f"unknown model(s) {unknown}; available: {', '.join(KNOWN_MODELS)}")
+            raise ValueError(f"unknown model(s) {unknown}; available: {', '.join(known)}")
         if len(set(value)) != len(value):
             raise ValueError(f"a model is listed twice: {value}")
         return value
@@ -232,9 +205,10 @@ class ModelsSettings(_Section):
     def _known_params(cls, value: Any) -> Any:
         if not isinstance(value, dict):
             return value
-        unknown = [name for name in value if name not in KNOWN_MODELS]
+        known = registry.available()
+        unknown = [name for name in value if name not in known]
         if unknown:
-            raise ValueError(f"parameters given for unknown model(s) {unknown}; available: {', '.join(KNOWN_MODELS)}")
+            raise ValueError(f"parameters given for unknown model(s) {unknown}; available: {', '.join(known)}")
         # environment overrides arrive as strings ("1", "true", "[1, 2]"): read them as YAML scalars
         return {
             name: {key: (_yaml_scalar(v) if isinstance(v, str) else v) for key, v in (params or {}).items()}
@@ -246,8 +220,9 @@ class ModelsSettings(_Section):
     @field_validator("fallback")
     @classmethod
     def _known_fallback(cls, value: str) -> str:
-        if value not in KNOWN_MODELS:
-            raise ValueError(f"unknown fallback model {value!r}; available: {', '.join(KNOWN_MODELS)}")
+        known = registry.available()
+        if value not in known:
+            raise ValueError(f"unknown fallback model {value!r}; available: {', '.join(known)}")
         return value
 
     def active(self) -> list[str]:

@@ -993,7 +993,7 @@ def _information(model: str, info_month: str) -> tuple[str, str]:
     cls = registry.get(model) if model in registry.available() else None
     extra = getattr(cls, "information", "")
     # a fitted combination of models (models.selection.ensemble: the leading blend cycle_blend) is one
-    kind = "combination" if cls is not None and issubclass(cls, registry.get("ensemble")) else "single"
+    kind = "combination" if cls is not None and cls.traits.combination else "single"
     return kind, f"{own} + {extra}" if extra else own
 
 

@@ -51,6 +51,7 @@ import pandas as pd
 from models.applications.nowcast import actual_published
 from models.core import registry
 from models.core.annual import annual_totals
+from models.core.base import Forecaster
 
 BN = 1e9
 TRACKING_COLUMNS: tuple[str, ...] = (
@@ -170,6 +171,8 @@ class FitCache:
         self.settings = settings
         self._fits: dict[tuple[str, pd.Timestamp], Fit | None] = {}
         self.n_fits = 0
+        #: the configured model, cloned for each fit (built once, when first needed)
+        self._prototype: Forecaster | None = None
 
     def get(self, inputs: SeriesInputs, last: pd.Timestamp) -> Fit | None:
         key = (inputs.unique_id, pd.Timestamp(last))
@@ -180,9 +183,11 @@ class FitCache:
     def _fit(self, inputs: SeriesInputs, last: pd.Timestamp) -> Fit | None:
         s = self.settings
         history = inputs.y.loc[:last]
-        model = registry.create(s.model, s.model_params)
-        if len(history) < model.min_obs:
+        if len(history) < registry.traits_of(s.model, s.model_params).min_obs:
             return None
+        if self._prototype is None:
+            self._prototype = registry.create(s.model, s.model_params)
+        model = self._prototype.clone()
         h = 12 - last.month + 12
         try:
             model.fit(history)

@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from models.core import registry
+from models.core.base import Forecaster
 
 NOWCAST_COLUMNS: tuple[str, ...] = (
     "unique_id",
@@ -135,13 +136,17 @@ def _model_forecasts(
 ) -> dict[tuple[pd.Timestamp, int], float]:
     """(target month, horizon) -> the model's mean forecast made with data through the origin."""
     out: dict[tuple[pd.Timestamp, int], float] = {}
+    min_obs = registry.traits_of(settings.model, settings.model_params).min_obs
+    prototype: Forecaster | None = None  # the configured model, built once and cloned for each origin
     for origin in origins:
         hist = y.loc[:origin].dropna()
         if hist.empty or hist.index[-1] != origin:
             continue
-        model = registry.create(settings.model, settings.model_params)
-        if len(hist) < model.min_obs:  # too short a history for the model: no forecast from here
+        if len(hist) < min_obs:  # too short a history for the model: no forecast from here
             continue
+        if prototype is None:
+            prototype = registry.create(settings.model, settings.model_params)
+        model = prototype.clone()
         try:
             pred = model.fit(hist).predict(MAX_HORIZON)
         except Exception as exc:  # noqa: BLE001 - re-raised with the series and origin named

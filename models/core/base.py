@@ -31,8 +31,12 @@ it to ``model_fits.reason``), and a model that cannot work without positive valu
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import functools
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -73,16 +77,53 @@ def regularize(y: pd.Series) -> pd.Series:
     return y.reindex(full)
 
 
+@dataclass(frozen=True)
+class Traits:
+    """What a model class is and needs, declared once on the class (as sktime's ``_tags``); the
+    registry (``models.core.registry``) answers every question about the models from them, so no
+    name list is kept by hand elsewhere."""
+
+    #: the model family (``baseline``, ``arima``, ``prophet``, ``leading``, ``cycle``, ``momentum``,
+    #: ``combination``); '' only on the abstract base
+    family: str = ""
+    #: rank in the champion rule's tie break, lower = simpler; None = after every ranked model, in
+    #: name order (the leading models, and any name the registry does not know)
+    complexity: int | None = None
+    #: minimum number of observed (non-NaN) months the model needs; the engine falls back below it
+    min_obs: int = 1
+    #: whether the model uses exogenous regressors when given (e.g. working days)
+    uses_exog: bool = False
+    #: whether its dynamics or regressions are learned on a reference series (``params['reference']``)
+    reads_reference: bool = False
+    #: a leading-indicator model: run for the series of ``models.leading`` only, at each cutoff with
+    #: the indicator as public then (``flows.jobs.LeadingExtras``)
+    leading: bool = False
+    #: it combines other models' forecasts (``models.selection.combination.Combination``)
+    combination: bool = False
+    #: it can be named in the config and fitted by name; False: a combination computed after the fit
+    #: from the members' forecasts (``combo_mean``, ...)
+    configurable: bool = True
+    #: why the model cannot forecast a signed series ('' = it can, in an additive form if need be)
+    needs_positive: str = ""
+
+
+#: traits that a model also exposes as attributes of the same name (read by the protocol and the
+#: engine); they are derived from ``traits``, never declared beside it
+TRAIT_ATTRIBUTES: tuple[str, ...] = ("min_obs", "uses_exog", "needs_positive")
+
+
 class Forecaster(ABC):
-    """Base class: public methods validate, private methods implement."""
+    """Base class: public methods validate, private methods implement.
+
+    A subclass declares ``name`` and ``traits = Traits(...)``; ``min_obs``, ``uses_exog`` and
+    ``needs_positive`` are read from the traits. (A test's toy model may set those three
+    attributes alone: they then refine the inherited traits.)"""
 
     name: ClassVar[str] = ""
-    #: minimum number of observed (non-NaN) months the model needs; the engine falls back below it
-    min_obs: ClassVar[int] = 1
-    #: whether the model uses exogenous regressors when given (e.g. working days)
-    uses_exog: ClassVar[bool] = False
-    #: why the model cannot forecast a signed series ('' = it can, in an additive form if need be)
-    needs_positive: ClassVar[str] = ""
+    traits: ClassVar[Traits] = Traits()
+    min_obs: ClassVar[int] = Traits.min_obs
+    uses_exog: ClassVar[bool] = Traits.uses_exog
+    needs_positive: ClassVar[str] = Traits.needs_positive
 
     def __init__(self, **params: Any) -> None:
         self.params: dict[str, Any] = dict(params)
@@ -94,8 +135,10 @@ class Forecaster(ABC):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """Every subclass's own ``describe`` also reports the clipping note (see the module
-        docstring), so that no model has to remember to add it."""
+        docstring), so that no model has to remember to add it; the trait attributes follow the
+        class's ``traits``."""
         super().__init_subclass__(**kwargs)
+        cls._sync_traits()
         own = cls.__dict__.get("describe")
         if own is not None and not getattr(own, "_with_clip_note", False):
 
@@ -105,6 +148,30 @@ class Forecaster(ABC):
 
             describe._with_clip_note = True  # type: ignore[attr-defined]
             cls.describe = describe  # type: ignore[method-assign]
+
+    @classmethod
+    def _sync_traits(cls) -> None:
+        own = {a: cls.__dict__[a] for a in TRAIT_ATTRIBUTES if a in cls.__dict__}
+        if "traits" in cls.__dict__:
+            if own:
+                raise TypeError(f"{cls.__name__}: declare {', '.join(own)} in its traits, not beside them")
+        elif own:  # a toy's shorthand: refine the inherited traits
+            cls.traits = dataclasses.replace(cls.traits, **own)
+        for attribute in TRAIT_ATTRIBUTES:
+            setattr(cls, attribute, getattr(cls.traits, attribute))
+
+    @classmethod
+    def traits_for(cls, params: Mapping[str, Any]) -> Traits:
+        """The traits of this class configured with ``params``, without building a model: the
+        class's own, except where a combination's depend on its members (``Ensemble``)."""
+        return cls.traits
+
+    def clone(self) -> Forecaster:
+        """A copy of this configured, unfitted model, to fit on one series (statsforecast clones
+        its configured prototypes per series instead of building each model again)."""
+        if self._fitted:
+            raise ValueError(f"clone() takes an unfitted prototype; '{self.name}' is fitted")
+        return copy.deepcopy(self)
 
     # ----------------------------------------------------------------- public
     def fit(self, y: pd.Series, X: pd.DataFrame | None = None, *, signed: bool = False) -> Forecaster:

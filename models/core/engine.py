@@ -67,7 +67,7 @@ import pandas as pd
 from exportcast.errors import ModelSetupError
 from models.core import registry
 from models.core.annual import annual_totals
-from models.core.base import FORECAST_COLUMNS, Forecaster, future_index, regularize
+from models.core.base import FORECAST_COLUMNS, Forecaster, Traits, future_index, regularize
 from models.core.executors import EXECUTORS, WorkerLost, dask_map
 
 __all__ = [
@@ -470,8 +470,9 @@ def fit_series(
 
         reason = ""
         if spec.name not in chain:
-            min_obs = _min_obs(factory, spec)
-            aside = _needs_positive(factory, spec) if signed else ""
+            traits = _traits(factory, spec)
+            min_obs = traits.min_obs
+            aside = traits.needs_positive if signed else ""
             if screen_reason:
                 reason = screen_reason
             elif n_obs < min_obs:
@@ -551,12 +552,17 @@ def fit_series(
     return SeriesOutcome(forecasts[list(FORECAST_FRAME_COLUMNS)], fits, annual, fitted, fit_seconds)
 
 
-def _needs_positive(factory: ModelFactory, spec: ModelSpec) -> str:
-    """Why the model cannot take a signed series ('' = it can; ``Forecaster.needs_positive``)."""
+def _traits(factory: ModelFactory, spec: ModelSpec) -> Traits:
+    """The model's traits (minimum observations, needs positive values), from its class through
+    the registry: no model is built to read them. A test's toy factory is asked for its model's
+    class. The defaults (``Traits()``) when the name or params are wrong: the error surfaces, and
+    is recorded, when the model is run."""
     try:
-        return str(getattr(factory(spec.name, dict(spec.params)), "needs_positive", "") or "")
+        if factory is registry.create:
+            return registry.traits_of(spec.name, spec.params)
+        return type(factory(spec.name, dict(spec.params))).traits_for(dict(spec.params))
     except Exception:
-        return ""  # construction errors surface (and are recorded) when the model is run
+        return Traits()
 
 
 def _signed_reason(model: Forecaster) -> str:
@@ -596,13 +602,6 @@ def _check_plausible(
             f"{name} {what}{where} reaches {worst:.6g}, more than {factor:g} times the series' "
             f"median absolute value {scale:.6g} (data.plausibility_factor)"
         )
-
-
-def _min_obs(factory: ModelFactory, spec: ModelSpec) -> int:
-    try:
-        return int(factory(spec.name, dict(spec.params)).min_obs)
-    except Exception:
-        return 1  # construction errors surface (and are recorded) when the model is run
 
 
 def _run_model(

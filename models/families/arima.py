@@ -56,7 +56,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from models.core.base import LEVELS, Forecaster, ModelInputError
+from models.core.base import LEVELS, Forecaster, ModelInputError, Traits
 from models.core.registry import register
 from models.families.baselines import seasonal_interpolate
 
@@ -191,8 +191,7 @@ class Arima(Forecaster):
     """Automatic seasonal ARIMA; see the module docstring for the selection procedure."""
 
     name = "arima"
-    min_obs = 24
-    uses_exog = True
+    traits = Traits(family="arima", complexity=4, min_obs=24, uses_exog=True)
 
     def __init__(
         self,

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from models.core.base import LEVELS, Forecaster, ModelInputError
+from models.core.base import LEVELS, Forecaster, ModelInputError, Traits
 from models.core.registry import register
 
 SEASON = 12
@@ -98,7 +98,7 @@ class Naive(Forecaster):
     """
 
     name = "naive"
-    min_obs = 2
+    traits = Traits(family="baseline", complexity=0, min_obs=2)
 
     def _fit(self, y: pd.Series, X: pd.DataFrame | None) -> None:
         obs = y.dropna()
@@ -144,7 +144,7 @@ class SeasonalNaive(Forecaster):
     """
 
     name = "seasonal_naive"
-    min_obs = SEASON
+    traits = Traits(family="baseline", complexity=1, min_obs=SEASON)
 
     def __init__(self, block_correlation: float = 1.0, **params: Any) -> None:
         if not 0.0 <= float(block_correlation) <= 1.0:
@@ -249,7 +249,7 @@ class ETS(Forecaster):
     """
 
     name = "ets"
-    min_obs = 10
+    traits = Traits(family="baseline", complexity=3, min_obs=10)
 
     def __init__(
         self,
@@ -375,7 +375,7 @@ class Theta(Forecaster):
     """
 
     name = "theta"
-    min_obs = 4
+    traits = Traits(family="baseline", complexity=2, min_obs=4)
 
     def _fit(self, y: pd.Series, X: pd.DataFrame | None) -> None:
         from statsmodels.tsa.forecasting.theta import ThetaModel

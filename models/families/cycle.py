@@ -45,8 +45,10 @@ on the reference as public on each cutoff's information date and hands them in a
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,7 +56,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from models.core.base import LEVELS, Forecaster, ModelInputError
+from models.core.base import LEVELS, Forecaster, ModelInputError, Traits
 from models.core.registry import register
 from models.families.baselines import seasonal_interpolate
 from models.selection.ensemble import Ensemble
@@ -141,11 +143,15 @@ class GrowthCycle(Forecaster):
     module docstring."""
 
     name = "cycle"
-    min_obs = 24
+    traits = Traits(
+        family="cycle",
+        min_obs=24,
+        leading=True,
+        needs_positive="it works on the 12-month log growth of a positive series",
+    )
     #: the indicator whose history teaches the dynamics (``flows.jobs.LeadingExtras``); "" = none
     default_reference = ""
     information = "the dynamics of its own 12-month growth"
-    needs_positive = "it works on the 12-month log growth of a positive series"
 
     def __init__(
         self,
@@ -268,6 +274,7 @@ class GrowthCycleWsts(GrowthCycle):
     on each cutoff's information date."""
 
     name = "cycle_wsts"
+    traits = dataclasses.replace(GrowthCycle.traits, reads_reference=True)
     default_reference = "wsts_month:billings_worldwide"
     information = "the semiconductor cycle's dynamics learned on WSTS world billings public by then (1986 on)"
 
@@ -290,7 +297,15 @@ class CycleBlend(Ensemble):
     another model under this name."""
 
     name = "cycle_blend"
-    reduce = staticmethod(np.mean)
+    traits = Traits(
+        family="cycle",
+        uses_exog=True,
+        reads_reference=True,
+        leading=True,
+        combination=True,
+        needs_positive="its cycle member works on the 12-month log growth of a positive series",
+    )
+    reduce = "mean"
     default_reference = GrowthCycleWsts.default_reference
     information = (
         "a blend: the mean of ETS, Theta and the cycle model (its dynamics learned on WSTS world "
@@ -298,7 +313,10 @@ class CycleBlend(Ensemble):
     )
     #: the level members, with the settings the blend was measured with
     LEVEL_MEMBERS: dict[str, dict[str, Any]] = {"ets": {"damped_trend": True}, "theta": {}}
-    needs_positive = "its cycle member works on the 12-month log growth of a positive series"
+
+    @classmethod
+    def member_names(cls, params: Mapping[str, Any]) -> list[str]:
+        return [GrowthCycleWsts.name, *cls.LEVEL_MEMBERS]
 
     def __init__(
         self,

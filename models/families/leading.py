@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from models.core.base import FORECAST_COLUMNS, LEVELS, ModelInputError
+from models.core.base import FORECAST_COLUMNS, LEVELS, ModelInputError, Traits
 from models.core.registry import register
 from models.families.arima import Arima
 
@@ -49,8 +49,7 @@ class ArimaX(Arima):
     """Auto-ARIMA with a leading-indicator regressor; see the module docstring."""
 
     name = "arimax"
-    min_obs = 24
-    uses_exog = True
+    traits = Traits(family="leading", min_obs=24, uses_exog=True, leading=True)
     default_regressor = ""
     #: what the model sees beyond its own history at a cutoff (the accuracy table's "information used")
     information = "its leading indicator as public by the 16th of the month after"

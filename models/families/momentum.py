@@ -33,13 +33,14 @@ of the loadings of the growths it adds up; forecast = the mean ``exp(mu + s^2 / 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from models.core.base import Forecaster, ModelInputError
+from models.core.base import Forecaster, ModelInputError, Traits
 from models.core.registry import register
 from models.families.baselines import seasonal_interpolate
 from models.families.cycle import MIN_RESIDUALS, SEASON, CycleBlend, GrowthCycle, GrowthCycleWsts, lognormal_bounds
@@ -120,8 +121,7 @@ class ChipMomentum(Forecaster):
     """The series' growth over the next months from chip-market momentum; see the module docstring."""
 
     name = "chip_momentum"
-    min_obs = 24
-    uses_exog = True
+    traits = Traits(family="momentum", min_obs=24, uses_exog=True, reads_reference=True, leading=True)
     #: the indicator whose history teaches the coefficients, and the market series it reads
     default_reference = GrowthCycleWsts.default_reference
     market_indicators = MARKET_INDICATORS
@@ -258,13 +258,18 @@ class ChipMomentumBlend(Ensemble):
     must fit."""
 
     name = "chip_momentum_blend"
-    reduce = staticmethod(np.mean)
+    traits = Traits(family="momentum", uses_exog=True, reads_reference=True, leading=True, combination=True)
+    reduce = "mean"
     default_reference = GrowthCycleWsts.default_reference
     market_indicators = MARKET_INDICATORS
     information = (
         "a blend: the mean of chip_momentum and cycle_blend (both learned on WSTS world billings public by then)"
     )
     needed_months = staticmethod(GrowthCycle.needed_months)  # its cycle member's
+
+    @classmethod
+    def member_names(cls, params: Mapping[str, Any]) -> list[str]:
+        return [ChipMomentum.name, CycleBlend.name]
 
     def __init__(
         self,

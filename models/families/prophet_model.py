@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from models.core.annual import ar1_paths, fit_ar1
-from models.core.base import LEVELS, Forecaster, ModelInputError
+from models.core.base import LEVELS, Forecaster, ModelInputError, Traits
 from models.core.registry import register
 
 MONTHLY_FOURIER_ORDER = 5
@@ -62,8 +62,7 @@ class ProphetModel(Forecaster):
     """
 
     name = "prophet"
-    min_obs = 24
-    uses_exog = True
+    traits = Traits(family="prophet", complexity=5, min_obs=24, uses_exog=True)
 
     def __init__(
         self,

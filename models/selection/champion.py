@@ -20,7 +20,8 @@ Rules (fixed, so the choice is reproducible and explainable):
   their mean paired difference across windows, sd(d_w) / sqrt(n) with d_w = score_w(default) -
   score_w(best) over the windows where both are scored; otherwise the default is kept. Exact
   ties (``TIE_TOLERANCE``) go to the default, else to the simpler candidate
-  (``COMPLEXITY_ORDER``; names not listed come after the listed ones, alphabetically).
+  (``Traits.complexity`` of each model class, via ``models.core.registry.complexity_key``;
+  models without a rank and unknown names come after the ranked ones, alphabetically).
   Why a margin: with a handful of windows, a lower mean by a few hundredths is usually one lucky
   window; the paired difference removes the part of the spread that is common to both (a hard
   window is hard for everyone), so the margin measures only how consistently the challenger is
@@ -58,8 +59,9 @@ from dataclasses import dataclass, replace
 
 import pandas as pd
 
+from models.core import registry
+
 __all__ = [
-    "COMPLEXITY_ORDER",
     "TIE_TOLERANCE",
     "NOISE_SE",
     "METRICS",
@@ -73,18 +75,6 @@ __all__ = [
     "select_champions",
 ]
 
-COMPLEXITY_ORDER: tuple[str, ...] = (
-    "naive",
-    "seasonal_naive",
-    "theta",
-    "ets",
-    "arima",
-    "prophet",
-    "ensemble",
-    "combo_mean",
-    "combo_trimmed",
-    "combo_inv_mase",
-)
 TIE_TOLERANCE = 1e-9
 #: a contender within this many standard errors (of the mean paired difference across windows)
 #: of the best mean is not distinguishable from it: the default is kept.
@@ -100,12 +90,10 @@ _LABEL = {"mase": "MASE", "smape": "sMAPE", "rmsse": "RMSSE"}
 CHAMPION = "champion"
 
 
-def complexity_key(name: str) -> tuple[int, str]:
-    """Sort key: listed models by COMPLEXITY_ORDER, then unknown names alphabetically."""
-    try:
-        return (COMPLEXITY_ORDER.index(name), "")
-    except ValueError:
-        return (len(COMPLEXITY_ORDER), name)
+def complexity_key(name: str) -> tuple[float, str]:
+    """Sort key, simplest first: the registry's (each model class's ``Traits.complexity``; models
+    without a rank and unknown names after the ranked ones, alphabetically)."""
+    return registry.complexity_key(name)
 
 
 def default_champion(model_names: Iterable[str]) -> str:

@@ -15,7 +15,13 @@ Why this design (the smallest honest one): a combination of forecasts needs no f
 so it is computed from the members' forecasts of the SAME window, and no member is refitted; the
 weights of a window use only what was known at its cutoff, so the backtest score of the
 weighted combination is the one it would really have had. The members are the single models of
-the window (``pool``): every enabled model except the combinations themselves and ``ensemble``.
+the window (``pool``): every enabled model whose class is not a combination (``Traits.combination``:
+not the ``combo_*`` themselves, not ``ensemble``).
+
+Every combination of the project is a ``Combination`` (below): members, a reducer, weights and a
+path rule. The ``combo_*`` are ``Combined`` (members already fitted, paths pooled); the median
+ensemble and the cycle and momentum blends fit their members and pair their paths by rank
+(``models.selection.ensemble``); docs/models.md and docs/decisions/0160 say why both rules stay.
 
 The bounds are combined like the forecast, quantile by quantile ("quantile averaging",
 Lichtendahl, Grushka-Cockayne & Winkler, Management Science 2013: averaging quantiles gives a
@@ -28,18 +34,23 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 from scipy.stats import trim_mean
 
-from models.core.base import FORECAST_COLUMNS, Forecaster
+from models.core import registry
+from models.core.base import FORECAST_COLUMNS, Forecaster, Traits
+from models.core.registry import register
 
 __all__ = [
-    "COMBINATIONS",
     "TRIM",
+    "REDUCERS",
+    "RANK_PAIRED",
+    "LINEAR_POOL",
+    "Combination",
     "Combined",
     "pool",
     "inverse_mase_weights",
@@ -50,16 +61,23 @@ __all__ = [
     "add_combinations",
 ]
 
-COMBINATIONS: tuple[str, ...] = ("combo_mean", "combo_trimmed", "combo_inv_mase")
 #: share of the members cut at EACH end by the trimmed mean (scipy.stats.trim_mean: 5 members -> 1 cut at each end)
 TRIM = 0.2
-#: the median ensemble is a fitted model (models/selection/ensemble.py), not a member of the other combinations
-_NOT_MEMBERS = frozenset({*COMBINATIONS, "ensemble", "champion"})
+#: the model name of the champion rows (``models.selection.champion.CHAMPION``): never a member
+_CHAMPION = "champion"
+
+
+def __getattr__(name: str) -> Any:
+    """``COMBINATIONS``: the combinations computed after the fit, as the registry lists them."""
+    if name == "COMBINATIONS":
+        return tuple(registry.combinations())
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def pool(model_names: Iterable[str]) -> list[str]:
-    """The members of the combinations: the single models among ``model_names`` (order kept)."""
-    return [name for name in model_names if name not in _NOT_MEMBERS]
+    """The members of the combinations: the models among ``model_names`` that combine nothing
+    (``Traits.combination`` false; order kept)."""
+    return [name for name in model_names if name != _CHAMPION and not registry.is_combination(name)]
 
 
 def inverse_mase_weights(
@@ -86,36 +104,219 @@ def inverse_mase_weights(
     return {m: v / total for m, v in inverse.items()} if total > 0 else {}
 
 
+# --------------------------------------------------------------------------- reducers
+Reducer = Callable[[np.ndarray, Sequence[str], Mapping[str, float]], np.ndarray]
+
+
+def _median(values: np.ndarray, members: Sequence[str], weights: Mapping[str, float]) -> np.ndarray:
+    return np.median(values, axis=0)
+
+
+def _mean(values: np.ndarray, members: Sequence[str], weights: Mapping[str, float]) -> np.ndarray:
+    return np.mean(values, axis=0)
+
+
+def _trimmed_mean(values: np.ndarray, members: Sequence[str], weights: Mapping[str, float]) -> np.ndarray:
+    return np.asarray(trim_mean(values, TRIM, axis=0), dtype=float)
+
+
+def _weighted(values: np.ndarray, members: Sequence[str], weights: Mapping[str, float]) -> np.ndarray:
+    """``weights`` renormalised over the members present (a member without a weight gets none);
+    no weight for any present member: the mean."""
+    w = np.array([float(weights.get(m, 0.0)) for m in members])
+    if w.sum() <= 0:
+        return values.mean(axis=0)
+    return (w / w.sum()) @ values
+
+
+#: how the members' values are reduced along the first axis (members), month by month
+REDUCERS: dict[str, Reducer] = {
+    "median": _median,
+    "mean": _mean,
+    "trimmed_mean": _trimmed_mean,
+    "weighted": _weighted,
+}
+#: path rule: the members' draws ranked by their total over the horizon, the k-th path the
+#: reduction of every member's k-th (``Combination._rank_paired_paths``)
+RANK_PAIRED = "rank_paired"
+#: path rule: each path one member's, the member drawn with the combination's weights
+#: (``Combination._linear_pool_paths``)
+LINEAR_POOL = "linear_pool"
+
+
+class Combination(Forecaster):
+    """A combination of member models: members, a reducer, weights, and a path rule.
+
+    - ``reduce`` (a ``REDUCERS`` key): forecast and each bound are the members' values reduced
+      month by month ("quantile averaging": every reducer is monotone, so lo_95 <= lo_80 <=
+      forecast <= hi_80 <= hi_95 holds as it does for every member);
+    - ``weights`` (member -> weight): read by the ``weighted`` reducer and the linear pool;
+    - ``path_rule``, how joint sample paths (the annual totals' draws) are combined:
+      ``RANK_PAIRED`` (each member draws with its own seed, the draws are ranked by their total
+      over the horizon and the k-th path is the reduction of the members' k-th: the combined
+      total's spread is about the reduced members' quantiles, as the bounds are) or
+      ``LINEAR_POOL`` (each path is one member's path, the member drawn with the weights, equal
+      unless the reducer is ``weighted``: every path keeps its member's month-to-month
+      correlation). The fitted combinations (``ensemble``, the cycle and momentum blends) pair by
+      rank; the combinations of already fitted models (``combo_*``) pool. Both are kept because
+      each is what the published figures were measured and made with (docs/models.md).
+
+    A member receives the exogenous columns only if it reads them (``uses_exog``).
+    ``members_`` holds the fitted members (name -> model)."""
+
+    traits = Traits(family="combination", combination=True, uses_exog=True)
+    reduce: ClassVar[str] = "median"
+    path_rule: ClassVar[str] = RANK_PAIRED
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self.members_: dict[str, Forecaster] = {}
+        self.weights: dict[str, float] = {}
+
+    def combine(self, values: np.ndarray, members: Sequence[str]) -> np.ndarray:
+        """``values`` (n_members x ..., rows in ``members`` order) reduced over the members."""
+        return REDUCERS[self.reduce](np.asarray(values, dtype=float), members, self.weights)
+
+    @staticmethod
+    def _member_exog(member: Forecaster, X: pd.DataFrame | None) -> pd.DataFrame | None:
+        return X if getattr(member, "uses_exog", False) else None
+
+    def _predict(self, h: int, X_future: pd.DataFrame | None) -> dict[str, np.ndarray]:
+        names = list(self.members_)
+        frames = [self.members_[m].predict(h, self._member_exog(self.members_[m], X_future)) for m in names]
+        return {c: self.combine(np.stack([f[c].to_numpy() for f in frames]), names) for c in FORECAST_COLUMNS}
+
+    def _sample_paths(
+        self, h: int, n_paths: int, rng: np.random.Generator, X_future: pd.DataFrame | None
+    ) -> np.ndarray:
+        if self.path_rule == RANK_PAIRED:
+            return self._rank_paired_paths(h, n_paths, rng, X_future)
+        if self.path_rule == LINEAR_POOL:
+            return self._linear_pool_paths(h, n_paths, rng, X_future)
+        raise ValueError(f"{self.name}: unknown path rule {self.path_rule!r}; known: {RANK_PAIRED}, {LINEAR_POOL}")
+
+    def _rank_paired_paths(
+        self, h: int, n_paths: int, rng: np.random.Generator, X_future: pd.DataFrame | None
+    ) -> np.ndarray:
+        names = list(self.members_)
+        seeds = rng.integers(0, 2**32 - 1, size=len(names))
+        paths = [
+            self.members_[m].sample_paths(h, n_paths, int(s), self._member_exog(self.members_[m], X_future))
+            for m, s in zip(names, seeds)
+        ]
+        # members' draws are independent: the median of one draw of each is far less spread than
+        # any member (annual 80% width 15% of the total against the members' 28-36%, 2013-2025).
+        # Pair them by rank of their total over the horizon instead (the k-th smallest of each),
+        # so the median path's total is about the median of the members' quantiles, as the
+        # monthly bounds are the median of the members' bounds.
+        ranked = np.stack([p[np.argsort(p.sum(axis=1), kind="stable")] for p in paths])
+        return self.combine(ranked, names)[rng.permutation(n_paths)]
+
+    def _linear_pool_paths(
+        self, h: int, n_paths: int, rng: np.random.Generator, X_future: pd.DataFrame | None
+    ) -> np.ndarray:
+        names = list(self.members_)
+        w = (
+            np.array([float(self.weights.get(m, 0.0)) for m in names])
+            if self.reduce == "weighted"
+            else np.zeros(len(names))
+        )
+        w = w / w.sum() if w.sum() > 0 else np.full(len(names), 1 / len(names))
+        counts = rng.multinomial(n_paths, w)
+        paths = [
+            self.members_[m].sample_paths(
+                h, int(k), int(rng.integers(0, 2**32 - 1)), self._member_exog(self.members_[m], X_future)
+            )
+            for m, k in zip(names, counts)
+            if k > 0
+        ]
+        return np.concatenate(paths, axis=0)[rng.permutation(n_paths)]
+
+
+class Combined(Combination):
+    """A combination of members ALREADY fitted on the same history (nothing is refitted; darts'
+    ``train_forecasting_models=False``): the published forecast of a combination candidate, and
+    its fitted model for the registry. ``predict`` combines the members' forecasts and bounds as
+    the backtest does (``combine_values``); the paths are the linear pool of the members."""
+
+    traits = Traits(family="combination", combination=True, configurable=False)
+    reduce = "mean"
+    path_rule = LINEAR_POOL
+
+    def __init__(self, members: Mapping[str, Forecaster], weights: Mapping[str, float] | None = None) -> None:
+        if not members:
+            raise ValueError(f"{self.name}: no fitted member to combine")
+        super().__init__(weights=dict(weights or {}))
+        self.members_, self.weights = dict(members), dict(weights or {})
+        first = next(iter(self.members_.values()))
+        self.last_ds_, self.n_obs_ = first.last_ds_, first.n_obs_
+        self.nonnegative_ = all(m.nonnegative_ for m in self.members_.values())
+        # the members' regressors: a caller passes X_future only if a member reads it
+        self.uses_exog = any(getattr(m, "uses_exog", False) for m in self.members_.values())  # type: ignore[misc]
+        self._fitted = True
+
+    def _fit(self, y: pd.Series, X: pd.DataFrame | None) -> None:
+        raise NotImplementedError("a combination is built from fitted members; it is never fitted itself")
+
+    def describe(self) -> dict[str, Any]:
+        return {"members": list(self.members_), "weights": {m: round(v, 6) for m, v in self.weights.items()}}
+
+
+@register
+class CombinationMean(Combined):
+    """``combo_mean``: the equal-weight mean."""
+
+    name = "combo_mean"
+    traits = Traits(family="combination", complexity=7, combination=True, configurable=False)
+    reduce = "mean"
+
+
+@register
+class CombinationTrimmed(Combined):
+    """``combo_trimmed``: the mean after cutting ``TRIM`` of the members at each end."""
+
+    name = "combo_trimmed"
+    traits = Traits(family="combination", complexity=8, combination=True, configurable=False)
+    reduce = "trimmed_mean"
+
+
+@register
+class CombinationInverseMase(Combined):
+    """``combo_inv_mase``: weights proportional to 1 / mean MASE over the earlier windows."""
+
+    name = "combo_inv_mase"
+    traits = Traits(family="combination", complexity=9, combination=True, configurable=False)
+    reduce = "weighted"
+
+
+def _combination_class(method: str) -> type[Combined]:
+    known = registry.combinations()
+    if method not in known:
+        raise ValueError(f"unknown combination {method!r}; known: {', '.join(known)}")
+    return registry.get(method)  # type: ignore[return-value]
+
+
 def combine_values(
     values: np.ndarray, method: str, members: Sequence[str], weights: Mapping[str, float] | None = None
 ) -> np.ndarray:
-    """Combine ``values`` (n_members x n, rows in ``members`` order) column by column.
-
-    ``combo_inv_mase`` uses ``weights`` renormalised over the members present (a member without
-    a weight gets none); no weight for any present member: the mean."""
-    values = np.asarray(values, dtype=float)
-    if method == "combo_mean":
-        return values.mean(axis=0)
-    if method == "combo_trimmed":
-        return np.asarray(trim_mean(values, TRIM, axis=0), dtype=float)
-    if method == "combo_inv_mase":
-        w = np.array([float((weights or {}).get(m, 0.0)) for m in members])
-        if w.sum() <= 0:
-            return values.mean(axis=0)
-        return (w / w.sum()) @ values
-    raise ValueError(f"unknown combination {method!r}; known: {', '.join(COMBINATIONS)}")
+    """Combine ``values`` (n_members x n, rows in ``members`` order) column by column with the
+    reducer of the combination ``method`` (``combo_inv_mase``: ``weights`` renormalised over the
+    members present, a member without a weight gets none; no weight for any present member: the
+    mean)."""
+    reducer = REDUCERS[_combination_class(method).reduce]
+    return reducer(np.asarray(values, dtype=float), members, weights or {})
 
 
 def combine_window(
     forecasts: pd.DataFrame,
     members: Sequence[str],
     weights: Mapping[str, float] | None = None,
-    methods: Sequence[str] = COMBINATIONS,
+    methods: Sequence[str] | None = None,
 ) -> pd.DataFrame:
-    """Rows of every combination in ``methods`` from the members' rows of ONE window (or one
-    series' forecast): ``forecasts`` has a ``model`` column, ``ds`` and FORECAST_COLUMNS; the
-    other columns (unique_id, cutoff, y, ...) are copied from the first member's rows. Members
-    without rows are left out; no member at all: an empty frame."""
+    """Rows of every combination in ``methods`` (default: every ``combo_*``) from the members'
+    rows of ONE window (or one series' forecast): ``forecasts`` has a ``model`` column, ``ds`` and
+    FORECAST_COLUMNS; the other columns (unique_id, cutoff, y, ...) are copied from the first
+    member's rows. Members without rows are left out; no member at all: an empty frame."""
     present = [m for m in members if (forecasts["model"] == m).any()]
     if not present:
         return forecasts.iloc[0:0].copy()
@@ -123,7 +324,7 @@ def combine_window(
     template = by_model[present[0]]
     months = template.index
     frames = []
-    for method in methods:
+    for method in registry.combinations() if methods is None else methods:
         out = template.copy()
         out["model"] = method
         for col in FORECAST_COLUMNS:
@@ -140,90 +341,24 @@ def combine_annual(
     rows: Sequence[Mapping[str, object]],
     members: Sequence[str],
     weights: Mapping[str, float] | None = None,
-    methods: Sequence[str] = COMBINATIONS,
+    methods: Sequence[str] | None = None,
 ) -> list[dict[str, object]]:
-    """Annual-total rows (``models.core.engine.ANNUAL_COLUMNS``) of every combination from the
-    members' annual rows of ONE window or series: forecast and bounds combined like the monthly
-    ones (quantile by quantile), the observed part and the counts copied from the first member."""
+    """Annual-total rows (``models.core.engine.ANNUAL_COLUMNS``) of every combination (default:
+    every ``combo_*``) from the members' annual rows of ONE window or series: forecast and bounds
+    combined like the monthly ones (quantile by quantile), the observed part and the counts copied
+    from the first member."""
     by_model = {str(r["model"]): r for r in rows}
     present = [m for m in members if m in by_model]
     if not present:
         return []
     out = []
-    for method in methods:
+    for method in registry.combinations() if methods is None else methods:
         row = dict(by_model[present[0]], model=method)
         for col in _ANNUAL_COMBINED:
             values = np.array([[float(by_model[m][col])] for m in present])  # type: ignore[arg-type]
             row[col] = float(combine_values(values, method, present, weights)[0])
         out.append(row)
     return out
-
-
-class Combined(Forecaster):
-    """A combination of members ALREADY fitted on the same history (nothing is refitted): the
-    published forecast of a combination candidate, and its fitted model for the registry.
-
-    ``predict`` combines the members' forecasts and bounds like the backtest (``combine_values``);
-    ``sample_paths`` is the linear pool of the members (each path is one member's path, the member
-    drawn with the combination's weights, equal for the mean and the trimmed mean), so an annual
-    total keeps the month-to-month correlation of the member that drew it."""
-
-    name = "combination"
-
-    def __init__(
-        self, method: str, members: Mapping[str, Forecaster], weights: Mapping[str, float] | None = None
-    ) -> None:
-        if method not in COMBINATIONS:
-            raise ValueError(f"unknown combination {method!r}; known: {', '.join(COMBINATIONS)}")
-        if not members:
-            raise ValueError(f"{method}: no fitted member to combine")
-        super().__init__(method=method, weights=dict(weights or {}))
-        self.method, self.members_, self.weights = method, dict(members), dict(weights or {})
-        first = next(iter(self.members_.values()))
-        self.last_ds_, self.n_obs_ = first.last_ds_, first.n_obs_
-        self.nonnegative_ = all(m.nonnegative_ for m in self.members_.values())
-        self.uses_exog = any(getattr(m, "uses_exog", False) for m in self.members_.values())  # type: ignore[misc]
-        self._fitted = True
-
-    def _fit(self, y: pd.Series, X: pd.DataFrame | None) -> None:
-        raise NotImplementedError("a combination is built from fitted members; it is never fitted itself")
-
-    def _predict(self, h: int, X_future: pd.DataFrame | None) -> dict[str, np.ndarray]:
-        names = list(self.members_)
-        frames = [
-            self.members_[m].predict(h, X_future if getattr(self.members_[m], "uses_exog", False) else None)
-            for m in names
-        ]
-        return {
-            c: combine_values(np.stack([f[c].to_numpy() for f in frames]), self.method, names, self.weights)
-            for c in FORECAST_COLUMNS
-        }
-
-    def _sample_paths(
-        self, h: int, n_paths: int, rng: np.random.Generator, X_future: pd.DataFrame | None
-    ) -> np.ndarray:
-        names = list(self.members_)
-        w = (
-            np.array([float(self.weights.get(m, 0.0)) for m in names])
-            if self.method == "combo_inv_mase"
-            else np.zeros(len(names))
-        )
-        w = w / w.sum() if w.sum() > 0 else np.full(len(names), 1 / len(names))
-        counts = rng.multinomial(n_paths, w)
-        paths = [
-            self.members_[m].sample_paths(
-                h,
-                int(k),
-                int(rng.integers(0, 2**32 - 1)),
-                X_future if getattr(self.members_[m], "uses_exog", False) else None,
-            )
-            for m, k in zip(names, counts)
-            if k > 0
-        ]
-        return np.concatenate(paths, axis=0)[rng.permutation(n_paths)]
-
-    def describe(self) -> dict[str, Any]:
-        return {"members": list(self.members_), "weights": {m: round(v, 6) for m, v in self.weights.items()}}
 
 
 def backtest_windows(metrics: pd.DataFrame, unique_id: str) -> list[tuple[pd.Timestamp, dict[str, float]]]:
@@ -258,12 +393,12 @@ def add_combinations(
             rows = annual[annual["unique_id"] == uid].to_dict("records")
             a_out.append(pd.DataFrame(combine_annual(rows, present, weights), columns=annual.columns))
         n_obs = fits.loc[fits["unique_id"] == uid, "n_obs"]
-        for method in COMBINATIONS:
+        for method in registry.combinations():
             description = {
                 "members": present,
                 **(
                     {"weights": {m: round(weights[m], 6) for m in present if m in weights}}
-                    if method == "combo_inv_mase"
+                    if _combination_class(method).reduce == "weighted"
                     else {}
                 ),
             }
@@ -280,7 +415,8 @@ def add_combinations(
                 }
             )
             if all((uid, m) in fitted for m in present):
-                fitted_out[(str(uid), method)] = Combined(method, {m: fitted[(uid, m)] for m in present}, weights)
+                members_fitted = {m: fitted[(uid, m)] for m in present}
+                fitted_out[(str(uid), method)] = _combination_class(method)(members_fitted, weights)
     out_f = pd.concat(f_out, ignore_index=True)
     out_a = pd.concat(a_out, ignore_index=True) if annual is not None else None
     out_fits = pd.concat([fits, pd.DataFrame(fit_rows, columns=fits.columns)], ignore_index=True)

@@ -9,8 +9,9 @@ draws with its own seed derived from the caller's, the draws of each member are 
 total over the horizon, and the k-th path is the median of the members' k-th paths (so annual
 totals keep every member's month-to-month correlation AND the members' spread, as the bounds do).
 
-``reduce`` (class attribute, the median here) is how forecast, bounds and ranked paths are
-combined; ``models.families.cycle.CycleBlend`` takes the mean.
+It is a ``models.selection.combination.Combination`` whose members it fits itself: ``reduce``
+(the median here) is how forecast, bounds and paths are combined, and its path rule is
+``RANK_PAIRED``; ``models.families.cycle.CycleBlend`` takes the mean.
 
 A member that fails to fit is left out and recorded (``describe()['failed']``); if every member
 fails the ensemble raises. ``min_obs`` is the smallest member's: a member needing more
@@ -19,33 +20,50 @@ observations than the series has is one of the failures.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from models.core import registry
-from models.core.base import FORECAST_COLUMNS, Forecaster, ModelInputError
+from models.core.base import Forecaster, ModelInputError, Traits
 from models.core.registry import register
+from models.selection.combination import RANK_PAIRED, Combination
 
 
 class EnsembleFitError(RuntimeError):
     """No member of the ensemble could be fitted."""
 
 
+#: the ensemble's members when none are configured
+DEFAULT_MEMBERS: tuple[str, ...] = ("arima", "prophet", "ets", "theta")
+
+
 @register
-class Ensemble(Forecaster):
+class Ensemble(Combination):
     """Median of the members' forecasts, bounds and paths."""
 
     name = "ensemble"
-    uses_exog = True
+    traits = Traits(family="combination", complexity=6, uses_exog=True, combination=True)
     #: how the members' forecasts, bounds and rank-paired paths are reduced (a subclass may take the mean)
-    reduce = staticmethod(np.median)
+    reduce = "median"
+    path_rule = RANK_PAIRED
+
+    @classmethod
+    def member_names(cls, params: Mapping[str, Any]) -> list[str]:
+        """The members a model of this class configured with ``params`` combines."""
+        return [str(m) for m in params.get("members", DEFAULT_MEMBERS)]
+
+    @classmethod
+    def traits_for(cls, params: Mapping[str, Any]) -> Traits:
+        """The class's traits with ``min_obs`` the smallest of its members' (as an instance's)."""
+        members = cls.member_names(params)
+        return dataclasses.replace(cls.traits, min_obs=min(registry.get(m).traits.min_obs for m in members))
 
     def __init__(
         self,
-        members: list[str] | Mapping[str, Mapping[str, Any] | None] = ("arima", "prophet", "ets", "theta"),
+        members: list[str] | Mapping[str, Mapping[str, Any] | None] = DEFAULT_MEMBERS,
         **params: Any,
     ) -> None:
         if isinstance(members, str) or not isinstance(members, (list, tuple, Mapping)):
@@ -70,7 +88,7 @@ class Ensemble(Forecaster):
             )
         super().__init__(members=spec, **params)
         self.member_specs = spec
-        self.min_obs = min(registry.get(m).min_obs for m in spec)
+        self.min_obs = min(registry.get(m).traits.min_obs for m in spec)  # type: ignore[misc]
 
     def fit_reusing(
         self,
@@ -113,30 +131,14 @@ class Ensemble(Forecaster):
                 self.failed_[member] = known_failures[member]
                 continue
             try:
-                self.members_[member] = registry.create(member, member_params).fit(y, X, signed=self.signed_)
+                model = registry.create(member, member_params)
+                self.members_[member] = model.fit(y, self._member_exog(model, X), signed=self.signed_)
             except Exception as exc:  # recorded and left out; the rest carry on
                 self.failed_[member] = f"{type(exc).__name__}: {exc}"
         if not self.members_:
             raise EnsembleFitError(
                 "ensemble: every member failed to fit: " + "; ".join(f"{m}: {e}" for m, e in self.failed_.items())
             )
-
-    def _predict(self, h: int, X_future: pd.DataFrame | None) -> dict[str, np.ndarray]:
-        frames = [m.predict(h, X_future) for m in self.members_.values()]
-        return {c: self.reduce(np.stack([f[c].to_numpy() for f in frames]), axis=0) for c in FORECAST_COLUMNS}
-
-    def _sample_paths(
-        self, h: int, n_paths: int, rng: np.random.Generator, X_future: pd.DataFrame | None
-    ) -> np.ndarray:
-        seeds = rng.integers(0, 2**32 - 1, size=len(self.members_))
-        paths = [m.sample_paths(h, n_paths, int(s), X_future) for m, s in zip(self.members_.values(), seeds)]
-        # members' draws are independent: the median of one draw of each is far less spread than
-        # any member (annual 80% width 15% of the total against the members' 28-36%, 2013-2025).
-        # Pair them by rank of their total over the horizon instead (the k-th smallest of each),
-        # so the median path's total is about the median of the members' quantiles, as the
-        # monthly bounds are the median of the members' bounds.
-        ranked = np.stack([p[np.argsort(p.sum(axis=1), kind="stable")] for p in paths])
-        return self.reduce(ranked, axis=0)[rng.permutation(n_paths)]
 
     def sign_notes(self) -> list[str]:
         """The members' notes on a signed series, and the members that stepped aside."""

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from exportcast.errors import ExportcastError
-from flows.settings import KNOWN_MODELS, LEADING_MODELS, ConfigError, Settings, load_settings
+from flows.settings import ConfigError, Settings, load_settings
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -236,20 +236,37 @@ def test_no_secret_in_settings_or_flat_config(monkeypatch: pytest.MonkeyPatch) -
     assert not any("key" in name.split(".")[-1] for name in Settings.model_fields)
 
 
-def test_known_models_match_the_registry() -> None:
+def test_settings_ask_the_registry_for_the_models(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No model list in settings (issue 21, part 2): a combination computed after the fit is not a
+    configurable model, and a model class registered with leading traits is accepted at once."""
     from models.core import registry
+    from models.core.base import Traits
+    from models.families.baselines import Theta
 
-    assert set(KNOWN_MODELS) == set(registry.available())
-    # the leading-indicator models models.leading accepts are exactly the registry's ARIMAX and cycle families (and the blend)
-    from models.families.cycle import CycleBlend, GrowthCycle
-    from models.families.leading import ArimaX
-    from models.families.momentum import ChipMomentum, ChipMomentumBlend
+    settings = load_settings(None)
+    with pytest.raises(ConfigError) as err:
+        settings.updated("models", enabled=["ets", "combo_mean"])
+    assert str(err.value) == (
+        "models settings: invalid configuration: 'models.enabled': unknown model(s) ['combo_mean']; available: "
+        "seasonal_naive, naive, ets, theta, arima, prophet, ensemble, arimax, arimax_wsts, arimax_flash, cycle, "
+        "cycle_wsts, cycle_blend, chip_momentum, chip_momentum_blend (got ['ets', 'combo_mean'])"
+    )
 
-    assert set(LEADING_MODELS) == {
-        name
-        for name in registry.available()
-        if issubclass(registry.get(name), (ArimaX, GrowthCycle, CycleBlend, ChipMomentum, ChipMomentumBlend))
-    }
+    class LeadingTheta(Theta):
+        name = "theta_leading"
+        traits = Traits(family="baseline", min_obs=4, leading=True)
+
+    monkeypatch.setitem(registry._MODULES, "theta_leading", "tests")
+    monkeypatch.setitem(registry._REGISTRY, "theta_leading", LeadingTheta)
+    updated = settings.updated("models", leading={"total": ["theta_leading"]})
+    assert updated.models.leading == {"total": ["theta_leading"]}
+    with pytest.raises(ConfigError) as err:
+        settings.updated("models", leading={"total": ["theta"]})
+    assert str(err.value) == (
+        "models settings: invalid configuration: 'models.leading': models.leading['total'] lists ['theta']: "
+        "not a leading-indicator model; choose from arimax, arimax_wsts, arimax_flash, cycle, cycle_wsts, "
+        "cycle_blend, chip_momentum, chip_momentum_blend, theta_leading (got {'total': ['theta']})"
+    )
 
 
 def test_the_data_checks_of_a_user_csv_come_from_the_file_or_the_environment(
