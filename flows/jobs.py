@@ -426,18 +426,13 @@ def with_combinations(fc: ForecastResult, bt: BacktestResult, settings: Settings
     """The forecast with the combination candidates (``models.selection.combination``) added from its own
     members' forecasts, inverse-MASE weights from every backtest window; unchanged when
     ``backtest.combinations`` is off."""
-    import dataclasses
-
     from models.selection.champion import CHAMPION
     from models.selection.combination import add_combinations, pool
 
     if not settings.backtest.combinations:
         return fc
     members = pool(settings.engine_settings().model_names)
-    forecasts, annual, fits, fitted = add_combinations(
-        fc.forecasts, fc.annual, fc.fits, fc.fitted, bt.metrics[bt.metrics["model"] != CHAMPION], members
-    )
-    return dataclasses.replace(fc, forecasts=forecasts, annual=annual, fits=fits, fitted=fitted)
+    return add_combinations(fc, bt.metrics[bt.metrics["model"] != CHAMPION], members)
 
 
 def forecast_frame(

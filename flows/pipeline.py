@@ -269,23 +269,21 @@ def reconcile_step(
     settings: Settings,
     hierarchy: Hierarchy,
     own_exog: dict[str, pd.DataFrame] | None = None,
-) -> tuple[ForecastResult, BacktestResult, str]:
+) -> ForecastResult:
     """The published forecast with the reconciled champion set (``mint`` rows, the base rows kept)
-    and the backtest whose champions table makes ``mint`` the champion of every hierarchy series
-    (coherent champions), with the sentence comparing reconciled and base in the backtest.
-    ``own_exog``: each leading series' own indicator columns (``jobs.leading_exog``), so that a
-    leading champion draws its paths as it forecast."""
+    and, chosen, the champions table that makes ``mint`` the champion of every hierarchy series
+    (coherent champions), its reason the sentence comparing reconciled and base in the backtest
+    (printed). ``fc``'s champions must be chosen (``with_champions``). ``own_exog``: each leading
+    series' own indicator columns (``jobs.leading_exog``), so that a leading champion draws its
+    paths as it forecast."""
     from models.core.engine import frame_to_series
+    from models.selection.champion import with_champions
     from models.selection.reconcile import choose_reconciled, reconcile_published, reconciled_champions
 
     engine = settings.engine_settings()
-    champion_of = {str(u): str(c) for u, c in zip(bt.champions["unique_id"], bt.champions["champion"])}
-    forecasts, annual, fits, fitted, _ = reconcile_published(
-        fc.forecasts,
-        fc.annual,
-        fc.fits,
-        fc.fitted,
-        champion_of,
+    fc = reconcile_published(
+        fc,
+        fc.champion_of(),
         frame_to_series(frame),
         hierarchy,
         n_paths=engine.n_paths,
@@ -296,11 +294,9 @@ def reconcile_step(
     )
     metric = settings.backtest.champion_metric
     use, reason = choose_reconciled(bt.metrics, hierarchy, metric=metric)
-    champions = reconciled_champions(bt.champions, hierarchy, bt.metrics, use=use, reason=reason, metric=metric)
-    return (
-        replace(fc, forecasts=forecasts, annual=annual, fits=fits, fitted=fitted),
-        replace(bt, champions=champions),
-        reason,
+    progress(f"reconcile: {reason}")
+    return with_champions(
+        fc, reconciled_champions(fc.champions, hierarchy, bt.metrics, use=use, reason=reason, metric=metric)
     )
 
 
@@ -605,6 +601,7 @@ def _execute(
 ) -> PipelineResult:
     from flows.tracking import PipelineTracker
     from flows.update import active_data_dir
+    from models.selection.champion import with_champions
 
     data_dir = Path(data_dir) if data_dir is not None else active_data_dir(settings)
     compare = settings.data.source == "embedded"
@@ -692,6 +689,7 @@ def _execute(
             key={**base_key, **settings.section_dict("models", "target_year")},
         )
         fc = jobs.with_combinations(fc, bt, settings)  # combination candidates: from the members, no refit
+        fc = with_champions(fc, bt.champions)  # the backtest's champions, before reconciliation
         inst = None
         if compare:
             # the flash bridge and the in-year tracking work on logs: signed series step aside
@@ -755,9 +753,8 @@ def _execute(
         if hierarchy is not None:  # coherent published champions (the base rows stay)
             start = time.perf_counter()
             progress(f"{stages.names.index('reconcile') + 1}/{len(stages.names)} reconcile ...")
-            fc, bt, note = reconcile_step(fc, bt, frame, settings, hierarchy, own_exog)
+            fc = reconcile_step(fc, bt, frame, settings, hierarchy, own_exog)
             stages.done("reconcile", start)
-            progress(f"reconcile: {note}")
         results = assemble(
             frame,
             bt,
