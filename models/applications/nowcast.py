@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from features.publication import confirmed_on
 from models.core import registry
 
 NOWCAST_COLUMNS: tuple[str, ...] = (
@@ -78,8 +79,8 @@ class NowcastSettings:
 
 def actual_published(ds: pd.DatetimeIndex) -> pd.Series:
     """The day each month's confirmed figure is public when no date is recorded: the 16th of
-    the next month (the customs file's rule)."""
-    return pd.Series(ds + pd.offsets.MonthBegin(1) + pd.Timedelta(days=15), index=ds)
+    the next month (``features.publication.confirmed_on``, the customs file's rule)."""
+    return pd.Series(confirmed_on(ds), index=ds)
 
 
 def flash_frame(

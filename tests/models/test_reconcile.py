@@ -275,6 +275,7 @@ def test_backtest_scores_the_reconciled_champions_at_every_cutoff() -> None:
 def test_published_champion_tables_of_a_small_hierarchy_are_coherent(tmp_path) -> None:
     from flows import jobs
     from flows.pipeline import reconcile_step
+    from flows.plan import build_plan
     from flows.results import FORECAST_ANNUAL, FORECAST_MONTHLY, SCHEMAS, RunRecord, assemble, csv_bytes
     from flows.settings import load_settings
     from models.core.engine import frame_to_series
@@ -288,7 +289,8 @@ def test_published_champion_tables_of_a_small_hierarchy_are_coherent(tmp_path) -
     fc = jobs.forecast_frame(frame, settings, until=settings.forecast_end, annual_year=2025, keep_models=True)
     fc = with_champions(jobs.with_combinations(fc, bt, settings), bt.champions)
     base_champion = dict(zip(bt.champions["unique_id"], bt.champions["champion"]))
-    fc = reconcile_step(fc, bt, frame, settings, h)
+    plan = build_plan(settings, frame, until=settings.forecast_end, hierarchy=h)
+    fc = reconcile_step(fc, bt, frame, plan)
     reasons = fc.champions.loc[fc.champions["unique_id"].isin(h.series), "reason"]
     assert reasons.str.contains("; published( for coherence although)? reconciled mean MASE ").all()
     results = assemble(frame, bt, fc, None, run=RunRecord(run_id="t", target_year=2025))
