@@ -102,16 +102,6 @@ def leading_extras(settings: Settings, indicators: pd.DataFrame | None) -> Leadi
     return build(settings.models.leading, settings.models.params, indicators)
 
 
-def leading_exog(
-    frame: pd.DataFrame, settings: Settings, indicators: pd.DataFrame | None, until: pd.Timestamp
-) -> dict[str, pd.DataFrame]:
-    """Each leading series' own regressor columns as of its last observed month, through
-    ``until`` (``models.families.leading_extras.own_columns``)."""
-    from models.families.leading_extras import own_columns
-
-    return own_columns(leading_extras(settings, indicators), frame, until)
-
-
 def leading_indicators(settings: Settings, data_dir: Path) -> pd.DataFrame | None:
     """The indicator table the leading models read (None when ``models.leading`` is empty): the
     embedded ``indicators_monthly.csv``, or ``data.indicators_path`` for another source. Another

@@ -795,26 +795,8 @@ def run_batches(
             print(f"[{label}] {n}/{len(items)} done in {elapsed:.1f} s", file=sys.stderr, flush=True)
 
     workers = n_jobs if n_jobs > 0 else (__import__("os").cpu_count() or 1)
-    slots: list[Any] = [None] * len(items)
     if executor == "dask":
-        for batch, out in dask_map(
-            partial(_quietly, func),
-            items,
-            costs if costs is not None else [0.0] * len(items),
-            address=dask_address,
-            n_workers=workers,
-            label=label,
-        ):
-            if isinstance(out, WorkerLost):
-                if on_lost is None:
-                    raise out
-                log.warning("%s: %s; its %d item(s) are recorded as failed", label, out, len(batch))
-                out = [on_lost(items[i], str(out)) for i in batch]
-            for i, result in zip(batch, out):
-                slots[i] = result
-            done += len(batch)
-            report(done)
-        return slots
+        return _on_dask(func, items, costs, dask_address, workers, label, on_lost, report)
 
     from threadpoolctl import threadpool_limits
 
@@ -827,8 +809,55 @@ def run_batches(
                 report(done)
         return results
 
+    return _on_loky(func, items, costs, n_jobs, workers, report)
+
+
+def _on_dask(
+    func: Callable[[T], R],
+    items: list[T],
+    costs: Sequence[float] | None,
+    dask_address: str,
+    workers: int,
+    label: str,
+    on_lost: Callable[[T, str], R] | None,
+    report: Callable[[int], None],
+) -> list[R]:
+    """``run_batches`` on a Dask cluster (``models.core.executors.dask_map``)."""
+    slots: list[Any] = [None] * len(items)
+    done = 0
+    for batch, out in dask_map(
+        partial(_quietly, func),
+        items,
+        costs if costs is not None else [0.0] * len(items),
+        address=dask_address,
+        n_workers=workers,
+        label=label,
+    ):
+        if isinstance(out, WorkerLost):
+            if on_lost is None:
+                raise out
+            log.warning("%s: %s; its %d item(s) are recorded as failed", label, out, len(batch))
+            out = [on_lost(items[i], str(out)) for i in batch]
+        for i, result in zip(batch, out):
+            slots[i] = result
+        done += len(batch)
+        report(done)
+    return slots
+
+
+def _on_loky(
+    func: Callable[[T], R],
+    items: list[T],
+    costs: Sequence[float] | None,
+    n_jobs: int,
+    workers: int,
+    report: Callable[[int], None],
+) -> list[R]:
+    """``run_batches`` over ``n_jobs`` loky workers (joblib), the most expensive items first."""
     from joblib import Parallel, delayed, parallel_config  # imported here: the n_jobs=1 path needs no joblib
 
+    slots: list[Any] = [None] * len(items)
+    done = 0
     if costs is not None:
         order = sorted(range(len(items)), key=lambda i: -float(costs[i]))
         batches = [[i] for i in order]
