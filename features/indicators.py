@@ -26,17 +26,9 @@ whole month):
   The KRW-basis copy of the index is left out: it starts only in 2019, and Korea's exports are
   counted in USD (the won's moves are in the KRX closes already).
 
-Publication dates (``available_from``), conservative where the date is not in the file:
-- days 1-10 on the 11th and days 1-20 on the 21st of the same month (the customs flash
-  releases); the API's later provisional revision of a cut keeps that date (the file does not say
-  when it was revised);
-- a whole month on the 16th of the next month (the customs service confirms mid-month; the
-  monthly pipeline runs on the 16th for that reason);
-- WSTS: the 15th of the second month after (WSTS publishes about 5-6 weeks after the month ends,
-  e.g. October in early December: December 15 is after every release of that lag).
-- a month-end close: the month's last weekday (the files give the month, not the day; the last
-  trading day is that weekday or, after a holiday, earlier: the date is never too early);
-- the DRAM export price index: the 15th of the next month (the Bank of Korea publishes mid-month).
+Publication dates (``available_from``), conservative where the date is not in the file: the
+rules of ``features.publication`` (the customs flash on the 11th and 21st, a whole month on the
+16th of the next month, WSTS on the 15th of the second month after, ...).
 
 The table goes through :func:`features.contract.validate_indicators`; rows it rejects (e.g. a
 part-month figure above the whole month) are written to ``indicators_rejected.csv`` with the
@@ -67,6 +59,7 @@ from features.dataset_builder import (
     read_raw_table,
     write_csv_atomic,
 )
+from features.publication import available_from
 
 INDICATORS_FILE = "indicators_monthly.csv"
 REJECTED_FILE = "indicators_rejected.csv"
@@ -115,25 +108,6 @@ MARKET_SERIES: dict[str, tuple[str, str, str]] = {
     "krx_close:skhynix_000660": ("skhynix_000660_monthly.csv", "close", "KRW"),
     "bok_month:dram_export_price_usd": ("dram_export_price_index_usd_monthly.csv", "value", "index"),
 }
-
-
-def available_from(cut: str, month: str, *, release: str = "customs") -> str:
-    """The first day a figure of ``month`` (YYYY-MM) was public (see the module docstring)."""
-    year, mon = int(month[:4]), int(month[5:])
-    if cut == "10d":
-        return f"{month}-11"
-    if cut == "20d":
-        return f"{month}-21"
-    if cut == "close":  # the month's last weekday (see the module docstring)
-        return f"{pd.Timestamp(f'{month}-01') + pd.offsets.BMonthEnd(0):%Y-%m-%d}"
-    if release == "bok":
-        mon += 1
-        return f"{year + (mon - 1) // 12}-{(mon - 1) % 12 + 1:02d}-15"
-    if release == "wsts":
-        mon += 2
-        return f"{year + (mon - 1) // 12}-{(mon - 1) % 12 + 1:02d}-15"
-    mon += 1
-    return f"{year + (mon - 1) // 12}-{(mon - 1) % 12 + 1:02d}-16"
 
 
 def read_customs_flash(raw_dir: Path) -> dict[str, dict[str, tuple[int, str]]]:

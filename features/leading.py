@@ -6,7 +6,7 @@ the forecast could have been made (issue 9, part 3).
 
 **Information date of a cutoff.** A forecast with data through month ``c`` (the cutoff) is made
 the day ``c``'s confirmed figure became public: the customs service confirms a whole month on the
-16th of the next month (``features.indicators.available_from("month", c)``), so the information
+16th of the next month (``features.publication.information_date``), so the information
 date of cutoff 2023-12 is 2024-01-16. That is the day the monthly pipeline runs (09:00 on the
 16th). On that day the model may use every indicator value whose ``available_from`` is on or
 before it, and nothing else. E.g. at cutoff 2023-12 (2024-01-16): the customs flash of days 1-10
@@ -34,7 +34,16 @@ from dataclasses import dataclass
 import pandas as pd
 
 from exportcast.errors import ExportcastError
-from features.indicators import available_from
+from features.publication import information_date
+
+__all__ = [
+    "LEAD_PREFIX",
+    "LeadingIndicatorError",
+    "LeadingSpec",
+    "information_date",
+    "leading_columns",
+    "public_values",
+]
 
 LEAD_PREFIX = "lead:"
 MONTH = pd.offsets.MonthBegin(1)
@@ -70,12 +79,6 @@ class LeadingSpec:
         if lag and not lag.isdigit():
             raise ValueError(f"the lag of leading column {column!r} must be a whole number of months")
         return cls(name, int(lag) if lag else 0)
-
-
-def information_date(cutoff: pd.Timestamp | str) -> pd.Timestamp:
-    """The day a forecast with data through ``cutoff`` is made: the day the cutoff month's
-    confirmed customs figure was public (the 16th of the next month)."""
-    return pd.Timestamp(available_from("month", f"{pd.Timestamp(cutoff):%Y-%m}"))
 
 
 def leading_columns(

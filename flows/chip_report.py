@@ -83,7 +83,7 @@ def momentum_reading(indicators: pd.DataFrame, history: pd.Series, year: int) ->
     """What ``chip_momentum`` makes of the latest reading: its forecast of ``year``'s total (USD),
     the confirmed months of the year plus its forecast of the rest, with the regressions and market
     columns as public on the information date of the history's last month (as
-    ``flows.jobs.LeadingExtras`` hands them in); None where it cannot run (too short, not public)."""
+    ``models.families.leading_extras.LeadingExtras`` hands them in); None where it cannot run (too short, not public)."""
     from features.leading import LeadingIndicatorError, information_date, public_values
     from models.core.base import ModelInputError
     from models.families.momentum import ChipMomentum, MomentumRegression, market_features

@@ -221,28 +221,14 @@ def execute_flash(
     settings = resolve_target_year(settings)
     data_dir = Path(data_dir) if data_dir is not None else active_data_dir(settings)
     stages = StageRunner(["ingest-flash", "ingest", "validate", "nowcast", "in-year", "mlflow", "publish"])
-    flow_run_id = current_flow_run_id()
-    run_id = flow_run_id or uuid.uuid4().hex
-    version = code_version()
+    record = _flash_record(settings, data_dir)
+    version = record["code_version"]
     origin = indicators_origin(settings.data, data_dir)
-    record: dict[str, Any] = {
-        "kind": RUN_KIND,
-        "run_id": run_id,
-        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "data_source": settings.data.source,
-        "data_origin": data_origin_of(settings, data_dir),
-        "indicators_origin": str(origin) if origin is not None else "customs API (no flash endpoint)",
-        "code_version": version,
-        "git_head": git_head(),
-        "prefect_flow_run_id": flow_run_id,
-        "config_file": str(settings.config_file) if settings.config_file else None,
-        "vintage": active_vintage_id(settings),
-    }
     tags = {
         "kind": RUN_KIND,
         "code_version": version,
         "data_source": settings.data.source,
-        "prefect_flow_run_id": flow_run_id or "",
+        "prefect_flow_run_id": record["prefect_flow_run_id"] or "",
         "git_head": record["git_head"] or "",
     }
     params = {**{k: v for k, v in settings.flat().items() if k.startswith("data.")}, "code_version": version}
@@ -275,59 +261,97 @@ def execute_flash(
         nowcast = stages.run(
             "nowcast", nowcast_step, frame, data_dir, key=key, unique_id=NOWCAST_SERIES, indicators=indicators
         )
-        start = time.perf_counter()
-        tables = {
-            name: format_table(name, table)
-            for name, table in in_year_tables(frame, indicators, nowcast, settings).items()
-        }
-        stages.done("in-year", start)
-
-        start = time.perf_counter()
-        metrics = nowcast_metrics(tables[NOWCAST])
-        record.update(
-            mape={k.removeprefix("nowcast_mape_"): v for k, v in metrics.items() if k.startswith("nowcast_mape_")},
-            latest=latest_nowcast(tables[NOWCAST]),
-            nowcast_rows=len(tables[NOWCAST]),
-            tracking_rows=len(tables[TRACKING]),
-            mlflow_run_id=tracker.run_id,
-            mlflow_experiment_id=tracker.experiment_id,
-        )
-        tracker.log_headline(metrics)
-        tracker.log_tables(tables, "flash")
-        stages.done("mlflow", start)
-
+        tables = _in_year(stages, tracker, frame, indicators, nowcast, settings, record)
         if before_publish is not None:
             before_publish(tables)
-        start = time.perf_counter()
-
-        final: list[dict[str, Any]] = []
-
-        def on_published(info: Mapping[str, Any]) -> Mapping[str, Any]:
-            """The tables are in place: the record gets the timings and is written last."""
-            stages.done("publish", start)
-            tracker.log_headline({f"seconds_{k}": v for k, v in stages.seconds.items()})
-            final.append(
-                {
-                    **info,
-                    "stage_seconds": dict(stages.seconds),
-                    "cached": dict(stages.cached),
-                    "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
-                }
-            )
-            return final[-1]
-
-        paths = publish(
-            tables,
-            jsonable(record),
-            settings.publish.dir,
-            run_id=run_id,
-            run_json=FLASH_RUN_JSON,
-            on_published=on_published,
-        )
-    outcome = FlashResult(outputs_dir=settings.publish.dir, paths=paths, record=dict(final[0]))
+        paths, final = _publish_flash(tables, record, settings, tracker, stages)
+    outcome = FlashResult(outputs_dir=settings.publish.dir, paths=paths, record=final)
     run_logger().info("%s", outcome.summary())
     print(outcome.summary(), flush=True)
     return outcome
+
+
+def _in_year(
+    stages: StageRunner,
+    tracker: Any,
+    frame: pd.DataFrame,
+    indicators: pd.DataFrame,
+    nowcast: pd.DataFrame,
+    settings: Settings,
+    record: dict[str, Any],
+) -> dict[str, pd.DataFrame]:
+    """The published tables (nowcast, tracking) and their metrics, in ``record`` and in MLflow."""
+    start = time.perf_counter()
+    tables = {
+        name: format_table(name, table) for name, table in in_year_tables(frame, indicators, nowcast, settings).items()
+    }
+    stages.done("in-year", start)
+
+    start = time.perf_counter()
+    metrics = nowcast_metrics(tables[NOWCAST])
+    record.update(
+        mape={k.removeprefix("nowcast_mape_"): v for k, v in metrics.items() if k.startswith("nowcast_mape_")},
+        latest=latest_nowcast(tables[NOWCAST]),
+        nowcast_rows=len(tables[NOWCAST]),
+        tracking_rows=len(tables[TRACKING]),
+        mlflow_run_id=tracker.run_id,
+        mlflow_experiment_id=tracker.experiment_id,
+    )
+    tracker.log_headline(metrics)
+    tracker.log_tables(tables, "flash")
+    stages.done("mlflow", start)
+    return tables
+
+
+def _flash_record(settings: Settings, data_dir: Path) -> dict[str, Any]:
+    """The flash run's record before any stage ran (flash_run.json, MLflow tags)."""
+    flow_run_id = current_flow_run_id()
+    origin = indicators_origin(settings.data, data_dir)
+    return {
+        "kind": RUN_KIND,
+        "run_id": flow_run_id or uuid.uuid4().hex,
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "data_source": settings.data.source,
+        "data_origin": data_origin_of(settings, data_dir),
+        "indicators_origin": str(origin) if origin is not None else "customs API (no flash endpoint)",
+        "code_version": code_version(),
+        "git_head": git_head(),
+        "prefect_flow_run_id": flow_run_id,
+        "config_file": str(settings.config_file) if settings.config_file else None,
+        "vintage": active_vintage_id(settings),
+    }
+
+
+def _publish_flash(
+    tables: Mapping[str, pd.DataFrame], record: dict[str, Any], settings: Settings, tracker: Any, stages: StageRunner
+) -> tuple[list[Path], dict[str, Any]]:
+    """Publish the tables, then the record with the timings (written last); the paths and the record."""
+    start = time.perf_counter()
+    final: list[dict[str, Any]] = []
+
+    def on_published(info: Mapping[str, Any]) -> Mapping[str, Any]:
+        """The tables are in place: the record gets the timings and is written last."""
+        stages.done("publish", start)
+        tracker.log_headline({f"seconds_{k}": v for k, v in stages.seconds.items()})
+        final.append(
+            {
+                **info,
+                "stage_seconds": dict(stages.seconds),
+                "cached": dict(stages.cached),
+                "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            }
+        )
+        return final[-1]
+
+    paths = publish(
+        tables,
+        jsonable(record),
+        settings.publish.dir,
+        run_id=record["run_id"],
+        run_json=FLASH_RUN_JSON,
+        on_published=on_published,
+    )
+    return paths, dict(final[0])
 
 
 # ====================================================================== flows

@@ -51,6 +51,7 @@ from prefect.exceptions import MissingContextError
 
 from flows import jobs
 from flows.archive import append_archive, archive_metrics, with_archive
+from flows.plan import RunPlan, build_plan
 from flows.publish import publish
 from flows.results import RegistryRecord, Results, RunRecord, assemble
 from flows.settings import DataSettings, Settings
@@ -66,7 +67,7 @@ DEFAULT_CONFIG = REPO_ROOT / "config.yaml"
 FLOW_NAME = "monthly-forecast"
 #: sources hashed into the code version (a change invalidates the caches)
 CODE_DIRS: tuple[str, ...] = ("models", "features")
-CODE_FILES: tuple[str, ...] = ("flows/jobs.py", "flows/pipeline.py")
+CODE_FILES: tuple[str, ...] = ("flows/jobs.py", "flows/pipeline.py", "flows/plan.py")
 PROJECTIONS_FILE = "institutional_projections.csv"
 ACTUALS_FILE = "annual_actuals.csv"
 INDICATORS_FILE = "indicators_monthly.csv"
@@ -227,26 +228,10 @@ def validate(frame: pd.DataFrame) -> tuple[str, dict[str, Any]]:
 
 
 @task(name="backtest", cache_key_fn=_cache_key, persist_result=True)
-def backtest_step(
-    frame: pd.DataFrame,
-    settings: Settings,
-    key: dict[str, Any],
-    progress: bool = False,
-    hierarchy: Hierarchy | None = None,
-    indicators: pd.DataFrame | None = None,
-) -> BacktestResult:
-    """``indicators``: the leading models' table (``models.leading``); ``key`` must name its content."""
-    bt = settings.backtest
-    return jobs.backtest_frame(
-        frame,
-        settings,
-        horizon=bt.horizon,
-        windows=bt.windows,
-        step=bt.step,
-        progress=progress,
-        hierarchy=hierarchy,
-        indicators=indicators,
-    )
+def backtest_step(frame: pd.DataFrame, plan: RunPlan, key: dict[str, Any], progress: bool = False) -> BacktestResult:
+    """The rolling-origin backtest of config ``backtest`` (``key`` must name the plan's content)."""
+    bt = plan.settings.backtest
+    return jobs.backtest_with(plan, frame, horizon=bt.horizon, windows=bt.windows, step=bt.step, progress=progress)
 
 
 def load_hierarchy(frame: pd.DataFrame, settings: Settings, data_dir: Path) -> Hierarchy | None:
@@ -262,101 +247,105 @@ def load_hierarchy(frame: pd.DataFrame, settings: Settings, data_dir: Path) -> H
     return hierarchy_from_table(read_series_metadata(data_dir), frame_to_series(frame))
 
 
-def reconcile_step(
-    fc: ForecastResult,
-    bt: BacktestResult,
-    frame: pd.DataFrame,
-    settings: Settings,
-    hierarchy: Hierarchy,
-    own_exog: dict[str, pd.DataFrame] | None = None,
-) -> tuple[ForecastResult, BacktestResult, str]:
+def plan_run(settings: Settings, frame: pd.DataFrame, data_dir: Path, digest: str, version: str) -> RunPlan:
+    """The run's plan (``flows.plan``): the hierarchy, the leading models of series the data has,
+    their indicators, the working days through the last month a stage forecasts, the cache key."""
+    base_key = {
+        "data_hash": digest,
+        "code_version": version,
+        "seed": settings.runtime.seed,
+        **data_checks_key(settings.data),
+    }
+    hierarchy = load_hierarchy(frame, settings, data_dir)
+    # the leading models of series the data has
+    settings = jobs.leading_for(settings, frame, jobs.series_universe(settings, frame, data_dir))
+    # the leading models' indicators (config models.leading; None when it is empty)
+    indicators = jobs.leading_indicators(settings, data_dir)
+    if indicators is not None:
+        base_key["leading_indicators"] = table_hash(indicators[["indicator", "ds", "value", "available_from"]])
+    until = max(settings.forecast_end, frame["ds"].max() + settings.backtest.horizon * jobs.MONTH)
+    return build_plan(settings, frame, until=until, indicators=indicators, hierarchy=hierarchy, cache_key=base_key)
+
+
+def reconcile_step(fc: ForecastResult, bt: BacktestResult, frame: pd.DataFrame, plan: RunPlan) -> ForecastResult:
     """The published forecast with the reconciled champion set (``mint`` rows, the base rows kept)
-    and the backtest whose champions table makes ``mint`` the champion of every hierarchy series
-    (coherent champions), with the sentence comparing reconciled and base in the backtest.
-    ``own_exog``: each leading series' own indicator columns (``jobs.leading_exog``), so that a
-    leading champion draws its paths as it forecast."""
+    and, chosen, the champions table that makes ``mint`` the champion of every hierarchy series
+    (coherent champions), its reason the sentence comparing reconciled and base in the backtest
+    (printed). ``fc``'s champions must be chosen (``with_champions``). Each leading series draws
+    its paths with its own indicator columns (``RunPlan.own_exog``), as it forecast."""
     from models.core.engine import frame_to_series
+    from models.selection.champion import with_champions
     from models.selection.reconcile import choose_reconciled, reconcile_published, reconciled_champions
 
-    engine = settings.engine_settings()
-    champion_of = {str(u): str(c) for u, c in zip(bt.champions["unique_id"], bt.champions["champion"])}
-    forecasts, annual, fits, fitted, _ = reconcile_published(
-        fc.forecasts,
-        fc.annual,
-        fc.fits,
-        fc.fitted,
-        champion_of,
+    settings, hierarchy = plan.settings, plan.hierarchy
+    if hierarchy is None:
+        raise ValueError("reconcile_step: the plan has no hierarchy to reconcile over")
+    fc = reconcile_published(
+        fc,
+        fc.champion_of(),
         frame_to_series(frame),
         hierarchy,
-        n_paths=engine.n_paths,
-        seed=engine.seed,
+        n_paths=plan.engine.n_paths,
+        seed=plan.engine.seed,
         year=settings.target_year,
-        exog=jobs.working_day_exog(frame, settings.forecast_end, settings),
-        own_exog=own_exog,
+        exog=plan.exog_through(settings.forecast_end),
+        own_exog=plan.own_exog(frame, settings.forecast_end),
     )
-    metric = settings.backtest.champion_metric
+    metric = plan.champion_rule.metric
     use, reason = choose_reconciled(bt.metrics, hierarchy, metric=metric)
-    champions = reconciled_champions(bt.champions, hierarchy, bt.metrics, use=use, reason=reason, metric=metric)
-    return (
-        replace(fc, forecasts=forecasts, annual=annual, fits=fits, fitted=fitted),
-        replace(bt, champions=champions),
-        reason,
+    progress(f"reconcile: {reason}")
+    return with_champions(
+        fc, reconciled_champions(fc.champions, hierarchy, bt.metrics, use=use, reason=reason, metric=metric)
     )
 
 
 @task(name="forecast", cache_key_fn=_cache_key, persist_result=True)
-def forecast_step(
-    frame: pd.DataFrame,
-    settings: Settings,
-    key: dict[str, Any],
-    progress: bool = False,
-    indicators: pd.DataFrame | None = None,
-) -> ForecastResult:
-    return jobs.forecast_frame(
+def forecast_step(frame: pd.DataFrame, plan: RunPlan, key: dict[str, Any], progress: bool = False) -> ForecastResult:
+    """The published forecast of every model through ``forecast_end``, with the target year's totals."""
+    settings = plan.settings
+    return jobs.forecast_with(
+        plan,
         frame,
-        settings,
         until=settings.forecast_end,
         annual_year=settings.target_year,
         keep_models=True,
         progress=progress,
-        indicators=indicators,
     )
 
 
 @task(name="institutional", cache_key_fn=_cache_key, persist_result=True)
 def institutional_step(
     frame: pd.DataFrame,
-    settings: Settings,
+    plan: RunPlan,
     data_dir: Path,
     key: dict[str, Any],
     latest_annual: pd.DataFrame | None = None,
     latest_champions: dict[str, str] | None = None,
     progress: bool = False,
     tracking: pd.DataFrame | None = None,
-    indicators: pd.DataFrame | None = None,
 ) -> InstitutionalResult:
     from models.applications.institutional import compare_with_institutions
 
+    settings = plan.settings
     projections = pd.read_csv(data_dir / PROJECTIONS_FILE)
     actuals = pd.read_csv(data_dir / ACTUALS_FILE)
-    exog = jobs.working_day_exog(frame, settings.forecast_end, settings)
     return compare_with_institutions(
         frame,
         projections,
         actuals,
-        settings.engine_settings(),
+        plan.engine,
         info_month=settings.institutional.info_month,
         first_year=settings.institutional.first_year,
         target_year=settings.target_year,
-        exog=exog,
+        exog=plan.exog_through(settings.forecast_end),
         latest_annual=latest_annual,
         latest_champions=latest_champions,
         tracking=tracking,
         progress=progress,
         combinations=settings.backtest.combinations,
-        champion_rule=settings.backtest.champion_rule(),
+        champion_rule=plan.champion_rule,
         selection_first_year=settings.institutional.selection_first_year,
-        extras=jobs.leading_extras(settings, indicators),
+        extras=plan.extras,
     )
 
 
@@ -620,202 +609,35 @@ def _execute(
             "publish",
         ]
     )
-    flow_run_id = current_flow_run_id()
-    run = RunRecord(
-        run_id=flow_run_id or uuid.uuid4().hex,
-        target_year=settings.target_year,
-        started_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        data_source=settings.data.source,
-        data_origin=data_origin_of(settings, data_dir),
-        config=settings.to_dict(),
-        config_file=str(settings.config_file) if settings.config_file else None,
-        code_version=code_version(),
-        git_head=git_head(),
-        packages=package_versions(),
-        prefect_flow_run_id=flow_run_id,
-    )
-    tags = {
-        "code_version": run.code_version,
-        "target_year": settings.target_year,
-        "data_source": settings.data.source,
-        "prefect_flow_run_id": run.prefect_flow_run_id or "",
-        "git_head": run.git_head or "",
-    }
+    run = _run_record(settings, data_dir)
     with PipelineTracker(
         settings.mlflow,
         run_name=f"monthly-forecast {settings.target_year}",
-        tags=tags,
+        tags=_run_tags(run, settings),
         params={**settings.flat(), "code_version": run.code_version},
     ) as tracker:
-        frame = stages.run("ingest", ingest, settings.data)
-        digest, data_summary = stages.run("validate", validate, frame)
-        tracker.set_tags({"data_hash": digest})
-        tracker.log_dataset(frame, digest, settings.data)
-        progress(
-            f"data: {data_summary['n_series']} series, {data_summary['n_rows']} rows, "
-            f"{data_summary['first_month']}..{data_summary['last_month']} (hash {digest[:12]})"
-        )
-        base_key = {
-            "data_hash": digest,
-            "code_version": run.code_version,
-            "seed": settings.runtime.seed,
-            **data_checks_key(settings.data),
-        }
-        hierarchy = load_hierarchy(frame, settings, data_dir)
-        # the leading models of series the data has
-        settings = jobs.leading_for(settings, frame, jobs.series_universe(settings, frame, data_dir))
-        # the leading models' indicators (config models.leading; None when it is empty)
-        indicators = jobs.leading_indicators(settings, data_dir)
-        if indicators is not None:
-            base_key["leading_indicators"] = table_hash(indicators[["indicator", "ds", "value", "available_from"]])
-        bt = stages.run(
-            "backtest",
-            backtest_step,
-            frame,
-            settings,
-            progress=True,
-            hierarchy=hierarchy,
-            indicators=indicators,
-            key={
-                **base_key,
-                **settings.section_dict("models", "backtest"),
-                "hierarchy": None if hierarchy is None else [list(p) for p in hierarchy.partitions],
-            },
-        )
-        fc = stages.run(
-            "forecast",
-            forecast_step,
-            frame,
-            settings,
-            progress=True,
-            indicators=indicators,
-            key={**base_key, **settings.section_dict("models", "target_year")},
-        )
-        fc = jobs.with_combinations(fc, bt, settings)  # combination candidates: from the members, no refit
-        inst = None
-        if compare:
-            # the flash bridge and the in-year tracking work on logs: signed series step aside
-            positive = frame[~frame["unique_id"].map(settings.data.is_signed)]
-            if "total" in set(positive["unique_id"]):
-                nowcast = stages.run(
-                    "nowcast",
-                    nowcast_step,
-                    frame,
-                    data_dir,
-                    key={**base_key, "tables": file_hash(data_dir / INDICATORS_FILE)},
-                )
-            else:
-                nowcast = None
-                progress(
-                    "nowcast skipped: the total is signed (data.allow_negative / data.signed) and the flash "
-                    "bridge works on logs"
-                )
-            tracking = stages.run(
-                "tracking",
-                tracking_step,
-                positive,
-                settings,
-                data_dir,
-                nowcast,
-                progress=True,
-                key={
-                    **base_key,
-                    **settings.section_dict("institutional", "target_year"),
-                    "n_paths": settings.models.n_paths,
-                    "tables": file_hash(data_dir / INDICATORS_FILE),
-                },
-            )
-            inst = stages.run(
-                "institutional",
-                institutional_step,
-                frame,
-                settings,
-                data_dir,
-                key={
-                    **base_key,
-                    **settings.section_dict("models", "institutional", "target_year"),
-                    "tables": file_hash(
-                        data_dir / PROJECTIONS_FILE, data_dir / ACTUALS_FILE, data_dir / INDICATORS_FILE
-                    ),
-                },
-                latest_annual=fc.annual,
-                latest_champions=dict(zip(bt.champions["unique_id"], bt.champions["champion"])),
-                progress=True,
-                tracking=tracking,
-                indicators=indicators,
-            )
-        else:
-            nowcast = tracking = None
-            progress(
-                f"institutional comparison skipped: data source is {settings.data.source} "
-                "(it needs the embedded dataset)"
-            )
-        # each leading series' own indicator columns as of the forecast: reconciliation and MLflow
-        own_exog = jobs.leading_exog(frame, settings, indicators, settings.forecast_end)
-        if hierarchy is not None:  # coherent published champions (the base rows stay)
+        frame, digest, data_summary = _ingest(stages, tracker, settings)
+        plan = plan_run(settings, frame, data_dir, digest, run.code_version)
+        bt, fc = _fit(stages, plan, frame)
+        nowcast, tracking, inst = _compare(stages, plan, frame, data_dir, bt, fc) if compare else _no_compare(settings)
+        if plan.hierarchy is not None:  # coherent published champions (the base rows stay)
             start = time.perf_counter()
             progress(f"{stages.names.index('reconcile') + 1}/{len(stages.names)} reconcile ...")
-            fc, bt, note = reconcile_step(fc, bt, frame, settings, hierarchy, own_exog)
+            fc = reconcile_step(fc, bt, frame, plan)
             stages.done("reconcile", start)
-            progress(f"reconcile: {note}")
-        results = assemble(
-            frame,
-            bt,
-            fc,
-            inst,
-            run=replace(
-                run,
-                data_hash=digest,
-                data=data_summary,
-                mlflow_run_id=tracker.run_id,
-                mlflow_experiment_id=tracker.experiment_id,
-            ),
-            nowcast=nowcast,
-            tracking=tracking,
+        run = replace(
+            run,
+            data_hash=digest,
+            data=data_summary,
+            mlflow_run_id=tracker.run_id,
+            mlflow_experiment_id=tracker.experiment_id,
         )
-        # the forecast archive and what changed since the previous production run (flows/archive.py)
-        results, archive_rows, scores = with_archive(
-            results,
-            home=settings.data.home,
-            vintage=active_vintage_id(settings),
-            production=promotion(settings)[0],
-            target_year=settings.target_year,
-            published_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        )
-        progress(f"changes: {results.run.changes['sentence']}")
-        if settings.next_year_shown:  # target_year auto, data in the fourth quarter: next year too
-            results = results.with_run(
-                next_year=next_year_total(results.tables["forecast_monthly.csv"], settings.target_year + 1)
-            )
-
-        start = time.perf_counter()
-        tracker.log_results(
-            results,
-            fc.fitted,
-            jobs.working_day_exog(frame, settings.forecast_end, settings),
-            params_of={
-                f: settings.models.params.get(f, {})
-                for f in (*settings.models.active(), *settings.models.leading_names())
-            },
-            series_exog=own_exog,
-            champion_params=asdict(settings.backtest.champion_rule()),
-        )
-        tracker.log_headline(
-            {
-                **archive_metrics(scores),
-                **{
-                    f"changes_{k}": float(v)
-                    for k, v in results.run.changes.items()
-                    if k in ("new", "revised", "forecast")
-                },
-            }
-        )
-        tracker.set_tags({"vintage": results.run.vintage, "changes": results.run.changes["sentence"]})
-        stages.done("mlflow", start)
-
+        results = assemble(frame, bt, fc, inst, run=run, nowcast=nowcast, tracking=tracking)
+        results, archive_rows, scores = _with_changes(results, plan.settings)
+        _log_mlflow(stages, tracker, plan, frame, fc, results, scores)
         if before_publish is not None:
             before_publish(results)
-        paths, published = _publish(results, settings, tracker, stages, data_dir, archive_rows)
+        paths, published = _publish(results, plan.settings, tracker, stages, data_dir, archive_rows)
 
     outcome = PipelineResult(
         outputs_dir=settings.publish.dir,
@@ -828,6 +650,160 @@ def _execute(
     run_logger().info("%s", outcome.summary())
     print(outcome.summary(), flush=True)
     return outcome
+
+
+def _run_record(settings: Settings, data_dir: Path) -> RunRecord:
+    """The run's record before any stage ran (run.json, MLflow tags)."""
+    flow_run_id = current_flow_run_id()
+    return RunRecord(
+        run_id=flow_run_id or uuid.uuid4().hex,
+        target_year=settings.target_year,
+        started_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        data_source=settings.data.source,
+        data_origin=data_origin_of(settings, data_dir),
+        config=settings.to_dict(),
+        config_file=str(settings.config_file) if settings.config_file else None,
+        code_version=code_version(),
+        git_head=git_head(),
+        packages=package_versions(),
+        prefect_flow_run_id=flow_run_id,
+    )
+
+
+def _run_tags(run: RunRecord, settings: Settings) -> dict[str, Any]:
+    return {
+        "code_version": run.code_version,
+        "target_year": settings.target_year,
+        "data_source": settings.data.source,
+        "prefect_flow_run_id": run.prefect_flow_run_id or "",
+        "git_head": run.git_head or "",
+    }
+
+
+def _ingest(stages: StageRunner, tracker: Any, settings: Settings) -> tuple[pd.DataFrame, str, dict[str, Any]]:
+    """Ingest and validate: the frame, its hash and its summary (logged to MLflow, printed)."""
+    frame = stages.run("ingest", ingest, settings.data)
+    digest, data_summary = stages.run("validate", validate, frame)
+    tracker.set_tags({"data_hash": digest})
+    tracker.log_dataset(frame, digest, settings.data)
+    progress(
+        f"data: {data_summary['n_series']} series, {data_summary['n_rows']} rows, "
+        f"{data_summary['first_month']}..{data_summary['last_month']} (hash {digest[:12]})"
+    )
+    return frame, digest, data_summary
+
+
+def _fit(stages: StageRunner, plan: RunPlan, frame: pd.DataFrame) -> tuple[BacktestResult, ForecastResult]:
+    """The backtest, and the forecast with its combinations and the backtest's champions chosen."""
+    from models.selection.champion import with_champions
+
+    hierarchy = plan.hierarchy
+    bt = stages.run(
+        "backtest",
+        backtest_step,
+        frame,
+        plan,
+        progress=True,
+        key=plan.key(
+            "models", "backtest", hierarchy=None if hierarchy is None else [list(p) for p in hierarchy.partitions]
+        ),
+    )
+    fc = stages.run("forecast", forecast_step, frame, plan, progress=True, key=plan.key("models", "target_year"))
+    fc = jobs.with_combinations(fc, bt, plan.settings)  # combination candidates: from the members, no refit
+    return bt, with_champions(fc, bt.champions)  # the backtest's champions, before reconciliation
+
+
+def _compare(
+    stages: StageRunner, plan: RunPlan, frame: pd.DataFrame, data_dir: Path, bt: BacktestResult, fc: ForecastResult
+) -> tuple[pd.DataFrame | None, pd.DataFrame, InstitutionalResult]:
+    """The nowcast, the in-year tracking and the institutional comparison (the embedded data)."""
+    settings = plan.settings
+    # the flash bridge and the in-year tracking work on logs: signed series step aside
+    positive = frame[~frame["unique_id"].map(settings.data.is_signed)]
+    indicators_hash = file_hash(data_dir / INDICATORS_FILE)
+    nowcast = None
+    if "total" in set(positive["unique_id"]):
+        nowcast = stages.run("nowcast", nowcast_step, frame, data_dir, key=plan.key(tables=indicators_hash))
+    else:
+        progress(
+            "nowcast skipped: the total is signed (data.allow_negative / data.signed) and the flash "
+            "bridge works on logs"
+        )
+    tracking_key = plan.key("institutional", "target_year", n_paths=settings.models.n_paths, tables=indicators_hash)
+    tracking = stages.run(
+        "tracking", tracking_step, positive, settings, data_dir, nowcast, progress=True, key=tracking_key
+    )
+    tables = file_hash(data_dir / PROJECTIONS_FILE, data_dir / ACTUALS_FILE, data_dir / INDICATORS_FILE)
+    inst = stages.run(
+        "institutional",
+        institutional_step,
+        frame,
+        plan,
+        data_dir,
+        key=plan.key("models", "institutional", "target_year", tables=tables),
+        latest_annual=fc.annual,
+        latest_champions=dict(zip(bt.champions["unique_id"], bt.champions["champion"])),
+        progress=True,
+        tracking=tracking,
+    )
+    return nowcast, tracking, inst
+
+
+def _no_compare(settings: Settings) -> tuple[None, None, None]:
+    progress(f"institutional comparison skipped: data source is {settings.data.source} (it needs the embedded dataset)")
+    return None, None, None
+
+
+def _with_changes(results: Results, settings: Settings) -> tuple[Results, pd.DataFrame | None, Any]:
+    """The results with what changed since the previous production run (flows/archive.py) and,
+    in the fourth quarter of an auto target year, next year's total; the archive's new rows and
+    the scores of earlier forecasts (``flows.archive.with_archive``)."""
+    results, archive_rows, scores = with_archive(
+        results,
+        home=settings.data.home,
+        vintage=active_vintage_id(settings),
+        production=promotion(settings)[0],
+        target_year=settings.target_year,
+        published_at=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
+    progress(f"changes: {results.run.changes['sentence']}")
+    if settings.next_year_shown:  # target_year auto, data in the fourth quarter: next year too
+        results = results.with_run(
+            next_year=next_year_total(results.tables["forecast_monthly.csv"], settings.target_year + 1)
+        )
+    return results, archive_rows, scores
+
+
+def _log_mlflow(
+    stages: StageRunner,
+    tracker: Any,
+    plan: RunPlan,
+    frame: pd.DataFrame,
+    fc: ForecastResult,
+    results: Results,
+    scores: Any,
+) -> None:
+    """The run's results, fitted models and headline to MLflow."""
+    settings = plan.settings
+    start = time.perf_counter()
+    tracker.log_results(
+        results,
+        fc.fitted,
+        plan.exog_through(settings.forecast_end),
+        params_of={
+            f: settings.models.params.get(f, {}) for f in (*settings.models.active(), *settings.models.leading_names())
+        },
+        series_exog=plan.own_exog(frame, settings.forecast_end),
+        champion_params=asdict(plan.champion_rule),
+    )
+    tracker.log_headline(
+        {
+            **archive_metrics(scores),
+            **{f"changes_{k}": float(v) for k, v in results.run.changes.items() if k in ("new", "revised", "forecast")},
+        }
+    )
+    tracker.set_tags({"vintage": results.run.vintage, "changes": results.run.changes["sentence"]})
+    stages.done("mlflow", start)
 
 
 def _publish(

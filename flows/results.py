@@ -389,8 +389,9 @@ def assemble(
     (``models.applications.institutional.InstitutionalResult`` or None when the comparison was not run); ``nowcast``
     (``models.applications.nowcast.backtest`` rows, or None: a header-only table); ``tracking``
     (``models.applications.inyear.tracking`` rows, or None: a header-only table).
+    The champions are the forecast's once chosen (``ForecastResult.champions``), else the backtest's.
     Fills the derived run.json fields (champion counts, total headline, fit seconds)."""
-    champions = backtest.champions
+    champions = backtest.champions if getattr(forecast, "champions", None) is None else forecast.champions
     champion_of = {str(u): str(c) for u, c in zip(champions["unique_id"], champions["champion"])}
     monthly = flag_champions(forecast.forecasts, champion_of)
     annual = flag_champions(forecast.annual, champion_of)

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
 
@@ -60,6 +60,7 @@ from models.core.engine import (
     run_batches,
     when_lost,
 )
+from models.core.fits import FitRow, fits_frame
 from models.core.metrics import coverage, mase, rmsse, smape
 from models.selection.champion import CHAMPION, ChampionRule, choose_at, complexity_key, select_champions
 from models.selection.combination import COMBINATIONS, combine_annual, combine_window, inverse_mase_weights, pool
@@ -67,7 +68,9 @@ from models.selection.reconcile import RECONCILED, Hierarchy, describe_json, rec
 
 __all__ = [
     "BacktestResult",
+    "BacktestSpec",
     "backtest",
+    "run_backtest",
     "default_cutoffs",
     "BACKTEST_FORECAST_COLUMNS",
     "METRIC_COLUMNS",
@@ -111,7 +114,7 @@ class _Window:
     end: pd.Timestamp  # last evaluated month
     forecasts: pd.DataFrame
     metrics: list[dict[str, Any]]
-    fits: list[dict[str, Any]]
+    fits: list[FitRow]
     annual: list[dict[str, Any]]
     y_train: np.ndarray  # the history handed to the models (scale of MASE / RMSSE)
 
@@ -174,7 +177,7 @@ def _window_task(
         if scored
         else []
     )
-    fit_rows = [{"cutoff": cutoff, **row} for row in out.fits]
+    fit_rows = [replace(row, cutoff=cutoff) for row in out.fits]
     annual_rows = [
         {"unique_id": row["unique_id"], "cutoff": cutoff, **{k: row[k] for k in ANNUAL_COLUMNS[1:]}}
         for row in out.annual
@@ -186,12 +189,12 @@ def _window_task(
 
 def _with_champions(
     windows: list[_Window], default_champion: str, rule: ChampionRule, members: Sequence[str] = ()
-) -> tuple[list[pd.DataFrame], list[dict], list[dict], list[dict]]:
+) -> tuple[list[pd.DataFrame], list[dict], list[FitRow], list[dict]]:
     """One series' windows (cutoff order) with the combination rows (``members``: their single
     models; none: no combination) and the champion rows of each, both from earlier windows only."""
     frames: list[pd.DataFrame] = []
     metric_rows: list[dict[str, Any]] = []
-    fit_rows: list[dict[str, Any]] = []
+    fit_rows: list[FitRow] = []
     annual_rows: list[dict[str, Any]] = []
     done: list[tuple[pd.Timestamp, dict[str, float]]] = []  # (last evaluated month, model -> metric)
     done_mase: list[tuple[pd.Timestamp, dict[str, float]]] = []  # the same windows' MASE (combination weights)
@@ -213,17 +216,15 @@ def _with_champions(
                     {"members": used, "weights": {m: round(weights[m], 6) for m in used if m in weights}}
                 )
                 fit_rows.extend(
-                    {
-                        "unique_id": uid,
-                        "cutoff": cutoff,
-                        "model": name,
-                        "model_used": name,
-                        "status": "ok",
-                        "reason": "",
-                        "error": "",
-                        "n_obs": int(np.isfinite(w.y_train).sum()),
-                        "description": description if name == "combo_inv_mase" else json.dumps({"members": used}),
-                    }
+                    FitRow(
+                        uid,
+                        name,
+                        name,
+                        "ok",
+                        n_obs=int(np.isfinite(w.y_train).sum()),
+                        description=description if name == "combo_inv_mase" else json.dumps({"members": used}),
+                        cutoff=cutoff,
+                    )
                     for name in COMBINATIONS
                 )
         frames.append(fc)
@@ -237,19 +238,20 @@ def _with_champions(
             "mean_mase": {m: round(choice.mean_mase[m], 6) for m in sorted(choice.mean_mase, key=complexity_key)},
         }
         champ = fc[fc["model"] == picked].assign(model=CHAMPION)
-        champ_row: dict[str, Any] = {
-            "unique_id": uid,
-            "cutoff": cutoff,
-            "model": CHAMPION,
-            "model_used": picked,
-            "status": "ok",
-            "reason": choice.reason,
-            "error": "",
-            "n_obs": int(np.isfinite(w.y_train).sum()),
-            "description": json.dumps(chosen_on),
-        }
+        champ_row = FitRow(
+            uid,
+            CHAMPION,
+            picked,
+            "ok",
+            reason=choice.reason,
+            n_obs=int(np.isfinite(w.y_train).sum()),
+            description=json.dumps(chosen_on),
+            cutoff=cutoff,
+        )
         if champ.empty:
-            champ_row.update(status="failed", reason=f"{choice.reason}; {picked} has no forecast in this window")
+            champ_row = replace(
+                champ_row, status="failed", reason=f"{choice.reason}; {picked} has no forecast in this window"
+            )
         else:
             frames.append(champ)
             if w.metrics:
@@ -263,17 +265,17 @@ def _with_champions(
 
 def _reconciled_windows(
     forecasts: pd.DataFrame,
-    fit_rows: list[dict[str, Any]],
+    fit_rows: list[FitRow],
     by_series: Mapping[str, list[_Window]],
     series: Mapping[str, pd.Series],
     hierarchy: Hierarchy,
     method: str,
-) -> tuple[pd.DataFrame, list[dict[str, Any]], list[dict[str, Any]]]:
+) -> tuple[pd.DataFrame, list[dict[str, Any]], list[FitRow]]:
     """The ``mint`` rows of every cutoff shared by all the hierarchy's series: their champion
     rows of that window reconciled with W from the history up to the cutoff, scored like any model."""
     windows = {(w.unique_id, w.cutoff): w for uid in hierarchy.series for w in by_series.get(uid, [])}
     cutoffs = sorted(set.intersection(*({c for (u, c) in windows if u == uid} for uid in hierarchy.series)))
-    picked = {(r["unique_id"], r["cutoff"]): r["model_used"] for r in fit_rows if r["model"] == CHAMPION}
+    picked = {(r.unique_id, r.cutoff): r.model_used for r in fit_rows if r.model == CHAMPION}
     champ = forecasts[(forecasts["model"] == CHAMPION) & forecasts["unique_id"].isin(hierarchy.series)]
     frames, metric_rows, fits = [], [], []
     for cutoff in cutoffs:
@@ -283,17 +285,7 @@ def _reconciled_windows(
             out = reconcile_forecasts(base, rec)
         except ValueError as exc:
             fits.extend(
-                {
-                    "unique_id": uid,
-                    "cutoff": cutoff,
-                    "model": RECONCILED,
-                    "model_used": RECONCILED,
-                    "status": "failed",
-                    "reason": str(exc),
-                    "error": "",
-                    "n_obs": 0,
-                    "description": "{}",
-                }
+                FitRow(uid, RECONCILED, RECONCILED, "failed", reason=str(exc), cutoff=cutoff)
                 for uid in hierarchy.series
             )
             continue
@@ -303,17 +295,15 @@ def _reconciled_windows(
             if w.metrics:
                 metric_rows.append(_score(str(uid), RECONCILED, cutoff, group, w.y_train))
             fits.append(
-                {
-                    "unique_id": uid,
-                    "cutoff": cutoff,
-                    "model": RECONCILED,
-                    "model_used": RECONCILED,
-                    "status": "ok",
-                    "reason": "",
-                    "error": "",
-                    "n_obs": int(np.isfinite(w.y_train).sum()),
-                    "description": describe_json(str(picked.get((str(uid), cutoff), "")), rec),
-                }
+                FitRow(
+                    uid,
+                    RECONCILED,
+                    RECONCILED,
+                    "ok",
+                    n_obs=int(np.isfinite(w.y_train).sum()),
+                    description=describe_json(str(picked.get((str(uid), cutoff), "")), rec),
+                    cutoff=cutoff,
+                )
             )
     return (pd.concat(frames, ignore_index=True) if frames else _empty_forecasts()), metric_rows, fits
 
@@ -344,92 +334,106 @@ def _explicit_cutoffs(cutoffs: Cutoffs, series: Mapping[str, pd.Series]) -> dict
     return {uid: shared for uid in series}
 
 
-def backtest(
-    frame: pd.DataFrame,
-    settings: EngineSettings,
-    *,
-    horizon: int,
-    windows: int | None = None,
-    step: int = 1,
-    exog: pd.DataFrame | None = None,
-    cutoffs: Cutoffs | None = None,
-    default_champion: str | None = None,
-    annual: bool = False,
-    keep_unscored: bool = False,
-    progress: bool = False,
-    factory: ModelFactory | None = None,
-    champion_rule: ChampionRule = ChampionRule(),
-    combinations: bool = False,
-    hierarchy: Hierarchy | None = None,
-    reconcile_method: str = "mint_shrink",
-    extras: ExtrasAt | None = None,
-) -> BacktestResult:
-    """Backtest of every enabled model on every series of ``frame``: rolling origins by default,
-    fixed information sets with ``cutoffs``.
+@dataclass(frozen=True)
+class BacktestSpec:
+    """What a backtest evaluates (the arguments of :func:`backtest` but the inputs).
 
     ``windows`` and ``step`` give the rolling cutoffs of each series (``default_cutoffs``).
     ``cutoffs`` (month starts) replaces them: a list applies to every series (evaluated at each
     cutoff where it has data), a mapping unique_id -> list gives each series its own (every
-    series of ``frame`` needs an entry; an empty list means no window).
+    series of the frame needs an entry; an empty list means no window).
     ``default_champion`` (default 'seasonal_naive') is the champion of a first window and of a
     series without any window. ``annual``: also the calendar-year total of each window's last
     month (``result.annual``). ``keep_unscored``: keep windows with no actual yet (a forecast from
-    a fixed information set). ``factory`` replaces ``models.core.registry.create`` (tests).
+    a fixed information set).
     ``champion_rule`` (``models.selection.champion.ChampionRule``, config ``backtest.champion_metric`` and
     ``backtest.champion_noise_se``): the metric the champion rule ranks on and its noise margin. ``combinations``: add the combination candidates
     of ``models.selection.combination`` (computed from the single models' forecasts of each window, weights
     from earlier windows only) as models the champion rule chooses among. ``hierarchy``
     (``models.selection.reconcile``): at each cutoff shared by its series, the champion rows of its series
     are reconciled (W from data up to the cutoff, ``reconcile_method``) and scored as the model
-    ``mint``; it is a hierarchy-wide candidate, not one of each series' champion candidates.
-    ``extras`` (``models.core.engine.ExtrasAt``): a series' own models at each cutoff, e.g. a
-    leading-indicator ARIMAX with the indicator as it was public at that cutoff; asked once per
-    window in this process, before the windows are dispatched. Their rows are scored and compete
-    for champion like any model; not combination members."""
-    if not isinstance(horizon, (int, np.integer)) or horizon < 1:
-        raise ValueError(f"horizon must be a positive integer; got {horizon!r}")
-    if cutoffs is None and windows is None:
-        raise ValueError("give windows (rolling cutoffs) or cutoffs (fixed information sets)")
-    for name, value in (("windows", windows), ("step", step)):
-        if value is not None and (not isinstance(value, (int, np.integer)) or value < 1):
-            raise ValueError(f"{name} must be a positive integer; got {value!r}")
-    default_champion = default_champion or "seasonal_naive"
-    if default_champion not in settings.model_names:
-        raise ValueError(
-            f"default_champion '{default_champion}' is not an enabled model; enabled: {', '.join(settings.model_names)}"
-        )
+    ``mint``; it is a hierarchy-wide candidate, not one of each series' champion candidates."""
+
+    horizon: int
+    windows: int | None = None
+    step: int = 1
+    cutoffs: Cutoffs | None = None
+    default_champion: str | None = None
+    annual: bool = False
+    keep_unscored: bool = False
+    champion_rule: ChampionRule = ChampionRule()
+    combinations: bool = False
+    hierarchy: Hierarchy | None = None
+    reconcile_method: str = "mint_shrink"
+
+    def checked(self, settings: EngineSettings) -> BacktestSpec:
+        """The spec with its default champion filled in; raises on a bad value."""
+        horizon, windows, step = self.horizon, self.windows, self.step
+        if not isinstance(horizon, (int, np.integer)) or horizon < 1:
+            raise ValueError(f"horizon must be a positive integer; got {horizon!r}")
+        if self.cutoffs is None and windows is None:
+            raise ValueError("give windows (rolling cutoffs) or cutoffs (fixed information sets)")
+        for name, value in (("windows", windows), ("step", step)):
+            if value is not None and (not isinstance(value, (int, np.integer)) or value < 1):
+                raise ValueError(f"{name} must be a positive integer; got {value!r}")
+        default_champion = self.default_champion or "seasonal_naive"
+        if default_champion not in settings.model_names:
+            raise ValueError(
+                f"default_champion '{default_champion}' is not an enabled model; enabled: "
+                f"{', '.join(settings.model_names)}"
+            )
+        return replace(self, default_champion=default_champion)
+
+
+def backtest(
+    frame: pd.DataFrame,
+    settings: EngineSettings,
+    *,
+    exog: pd.DataFrame | None = None,
+    extras: ExtrasAt | None = None,
+    progress: bool = False,
+    factory: ModelFactory | None = None,
+    **spec: Any,
+) -> BacktestResult:
+    """:func:`run_backtest` with the :class:`BacktestSpec` given as keywords (``horizon=``,
+    ``windows=``, ``cutoffs=``, ...)."""
+    return run_backtest(
+        frame, settings, BacktestSpec(**spec), exog=exog, extras=extras, progress=progress, factory=factory
+    )
+
+
+def run_backtest(
+    frame: pd.DataFrame,
+    settings: EngineSettings,
+    spec: BacktestSpec,
+    *,
+    exog: pd.DataFrame | None = None,
+    extras: ExtrasAt | None = None,
+    progress: bool = False,
+    factory: ModelFactory | None = None,
+) -> BacktestResult:
+    """Backtest of every enabled model on every series of ``frame``: rolling origins by default,
+    fixed information sets with ``spec.cutoffs`` (:class:`BacktestSpec`).
+
+    ``exog``: the shared regressors (e.g. working days). ``factory`` replaces
+    ``models.core.registry.create`` (tests). ``extras`` (``models.core.engine.ExtrasAt``): a series'
+    own models at each cutoff, e.g. a leading-indicator ARIMAX with the indicator as it was public
+    at that cutoff; asked once per window in this process, before the windows are dispatched.
+    Their rows are scored and compete for champion like any model; not combination members."""
+    spec = spec.checked(settings)
     series = frame_to_series(frame)
     if not series:
         raise ValueError("frame holds no observed value: nothing to backtest")
-    explicit = None if cutoffs is None else _explicit_cutoffs(cutoffs, series)
+    explicit = None if spec.cutoffs is None else _explicit_cutoffs(spec.cutoffs, series)
     exog = _check_exog(exog)
     check_models(settings, factory)
-
-    items, costs = [], []
-    cuts_of: dict[str, list[pd.Timestamp]] = {}
-    for uid, y in series.items():
-        cuts = (
-            explicit[uid]
-            if explicit is not None
-            else default_cutoffs(y.index[-1], horizon=horizon, windows=windows, step=step)
-        )
-        cuts_of[uid] = cuts
-        if not cuts:
-            continue
-        X = None
-        if exog is not None:  # a series the exog does not cover runs without it (fit_series records why)
-            X = exog.loc[y.index[0] : max(cuts) + pd.DateOffset(months=horizon)]
-        for cutoff in cuts:
-            months = pd.date_range(y.index[0], cutoff + pd.DateOffset(months=horizon), freq="MS", name="ds")
-            items.append((uid, y, cutoff, X, None if extras is None else extras(uid, cutoff, months)))
-            costs.append(float(y.loc[:cutoff].notna().sum()))
-
+    items, costs = _window_items(series, spec, explicit, exog, extras)
     task = partial(
         _window_task,
         settings=settings,
-        horizon=int(horizon),
-        annual=bool(annual),
-        keep_unscored=bool(keep_unscored),
+        horizon=int(spec.horizon),
+        annual=bool(spec.annual),
+        keep_unscored=bool(spec.keep_unscored),
         factory=factory,
     )
     outcomes = run_batches(
@@ -447,36 +451,79 @@ def backtest(
     for w in outcomes:
         if w is not None:
             by_series.setdefault(w.unique_id, []).append(w)
+    return _result(series, by_series, spec, settings)
 
+
+def _window_items(
+    series: Mapping[str, pd.Series],
+    spec: BacktestSpec,
+    explicit: Mapping[str, list[pd.Timestamp]] | None,
+    exog: pd.DataFrame | None,
+    extras: ExtrasAt | None,
+) -> tuple[list[tuple], list[float]]:
+    """One unit of work per (series, cutoff), with its cost (the months of history)."""
+    horizon = spec.horizon
+    items, costs = [], []
+    for uid, y in series.items():
+        cuts = (
+            explicit[uid]
+            if explicit is not None
+            else default_cutoffs(y.index[-1], horizon=horizon, windows=spec.windows, step=spec.step)
+        )
+        if not cuts:
+            continue
+        X = None
+        if exog is not None:  # a series the exog does not cover runs without it (fit_series records why)
+            X = exog.loc[y.index[0] : max(cuts) + pd.DateOffset(months=horizon)]
+        for cutoff in cuts:
+            months = pd.date_range(y.index[0], cutoff + pd.DateOffset(months=horizon), freq="MS", name="ds")
+            items.append((uid, y, cutoff, X, None if extras is None else extras(uid, cutoff, months)))
+            costs.append(float(y.loc[:cutoff].notna().sum()))
+    return items, costs
+
+
+def _result(
+    series: Mapping[str, pd.Series],
+    by_series: Mapping[str, list[_Window]],
+    spec: BacktestSpec,
+    settings: EngineSettings,
+) -> BacktestResult:
+    """The windows with their combination, champion and reconciled rows, as tables."""
     frames: list[pd.DataFrame] = []
     metric_rows: list[dict[str, Any]] = []
-    fit_rows: list[dict[str, Any]] = []
+    fit_rows: list[FitRow] = []
     annual_rows: list[dict[str, Any]] = []
+    default_champion, rule = str(spec.default_champion), spec.champion_rule
     for uid in series:
         f, m, fi, a = _with_champions(
-            by_series.get(uid, []), default_champion, champion_rule, pool(settings.model_names) if combinations else ()
+            by_series.get(uid, []), default_champion, rule, pool(settings.model_names) if spec.combinations else ()
         )
         frames += f
         metric_rows += m
         fit_rows += fi
         annual_rows += a
-    if hierarchy is not None and frames:
+    if spec.hierarchy is not None and frames:
         f, m, fi = _reconciled_windows(
-            pd.concat(frames, ignore_index=True), fit_rows, by_series, series, hierarchy, reconcile_method
+            pd.concat(frames, ignore_index=True), fit_rows, by_series, series, spec.hierarchy, spec.reconcile_method
         )
         frames.append(f)
         metric_rows += m
         fit_rows += fi
     forecasts = pd.concat(frames, ignore_index=True) if frames else _empty_forecasts()
     metrics = pd.DataFrame(metric_rows, columns=list(METRIC_COLUMNS))
-    fits = pd.DataFrame(fit_rows, columns=list(BACKTEST_FIT_COLUMNS))
     champions = select_champions(
         metrics[~metrics["model"].isin([CHAMPION, RECONCILED])],
         default_champion,
         series=list(series),
-        metric=champion_rule.metric,
-        noise_se=champion_rule.noise_se,
+        metric=rule.metric,
+        noise_se=rule.noise_se,
     )
     champions = champions.set_index("unique_id").loc[list(series)].reset_index()
-    annual_table = pd.DataFrame(annual_rows, columns=list(BACKTEST_ANNUAL_COLUMNS)) if annual else None
-    return BacktestResult(forecasts=forecasts, metrics=metrics, champions=champions, fits=fits, annual=annual_table)
+    annual_table = pd.DataFrame(annual_rows, columns=list(BACKTEST_ANNUAL_COLUMNS)) if spec.annual else None
+    return BacktestResult(
+        forecasts=forecasts,
+        metrics=metrics,
+        champions=champions,
+        fits=fits_frame(fit_rows, with_cutoff=True),
+        annual=annual_table,
+    )

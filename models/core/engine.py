@@ -57,7 +57,7 @@ import time
 import warnings
 import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any, TypeVar
 
@@ -69,6 +69,7 @@ from models.core import registry
 from models.core.annual import annual_totals
 from models.core.base import FORECAST_COLUMNS, Forecaster, Traits, future_index, regularize
 from models.core.executors import EXECUTORS, WorkerLost, dask_map
+from models.core.fits import FIT_COLUMNS, FitRow, fits_frame
 
 __all__ = [
     "ModelSpec",
@@ -98,7 +99,6 @@ ModelFactory = Callable[[str, dict[str, Any]], Forecaster]
 BASELINE = "seasonal_naive"
 SEASON = 12
 FORECAST_FRAME_COLUMNS: tuple[str, ...] = ("unique_id", "ds", "model", *FORECAST_COLUMNS)
-FIT_COLUMNS: tuple[str, ...] = ("unique_id", "model", "model_used", "status", "reason", "error", "n_obs", "description")
 ANNUAL_COLUMNS: tuple[str, ...] = (
     "unique_id",
     "year",
@@ -240,6 +240,15 @@ class ForecastResult:
     # it), timed by the engine where the model is fitted, summed over series; run-dependent, so kept
     # out of ``fits`` (whose rows are identical across runs and executors)
     fit_seconds: dict[str, float] = field(default_factory=dict)
+    # the champion of each series once chosen (``models.selection.champion.choose``): the
+    # champions table (unique_id, champion, reason, ...) the published forecast flags
+    champions: pd.DataFrame | None = None
+
+    def champion_of(self) -> dict[str, str]:
+        """unique_id -> the chosen champion ({} before ``choose``)."""
+        if self.champions is None:
+            return {}
+        return {str(u): str(c) for u, c in zip(self.champions["unique_id"], self.champions["champion"])}
 
 
 @dataclass
@@ -247,7 +256,7 @@ class SeriesOutcome:
     """What ``fit_series`` produced for one series and one information set."""
 
     forecasts: pd.DataFrame
-    fits: list[dict[str, Any]]
+    fits: list[FitRow]
     annual: list[dict[str, Any]]
     fitted: dict[tuple[str, str], Forecaster]
     fit_seconds: dict[str, float] = field(default_factory=dict)  # per requested model, see ForecastResult
@@ -408,148 +417,209 @@ def fit_series(
     truncated at its cutoff. ``exog`` must cover the history and the h forecast months.
     ``extras``: this series' own models at this information set (``SeriesExtras``), run after
     the enabled ones with their regressor columns joined to ``exog``."""
-    factory = factory or registry.create
-    y = regularize(y)
-    n_obs = int(y.notna().sum())
-    fidx = future_index(y.index[-1], h) if h > 0 else pd.DatetimeIndex([], name="ds")
-    X_hist, X_fut, exog_note = _exog_for(
-        with_own_columns(exog, extras.exog if extras is not None else None), y.index, fidx
-    )
-    screen_reason = _screen(settings, y)
-    signed = settings.is_signed(unique_id) or bool((y.dropna() < 0).any())
-    chain = _fallback_chain(settings, n_obs)
-    year_in_horizon = annual_year is not None and bool((fidx.year == annual_year).any())
+    s = _SeriesFit.open(unique_id, y, settings, h, exog, annual_year, keep_models, factory or registry.create, extras)
+    for name, why in extras.skipped if extras is not None else ():
+        s.fits.append(FitRow(unique_id, name, status="skipped", reason=why, n_obs=s.n_obs))
+    for spec in (*settings.models, *(extras.models if extras is not None else ())):
+        s.fits.append(_nothing_to_forecast(s, spec) if h <= 0 else _fit_spec(s, spec))
+    return s.outcome()
 
-    frames: list[pd.DataFrame] = []
-    fits: list[dict[str, Any]] = []
-    annual: list[dict[str, Any]] = []
-    fitted: dict[tuple[str, str], Forecaster] = {}
+
+@dataclass
+class _SeriesFit:
+    """One series and one information set as ``fit_series`` works through its models: what every
+    model sees, and what the models produced so far."""
+
+    unique_id: str
+    y: pd.Series
+    settings: EngineSettings
+    h: int
+    annual_year: int | None
+    keep_models: bool
+    factory: ModelFactory
+    n_obs: int
+    fidx: pd.DatetimeIndex
+    X_hist: pd.DataFrame | None
+    X_fut: pd.DataFrame | None
+    exog_note: str
+    screen_reason: str
+    signed: bool
+    chain: list[str]
+    year_in_horizon: bool
+    frames: list[pd.DataFrame] = field(default_factory=list)
+    fits: list[FitRow] = field(default_factory=list)
+    annual: list[dict[str, Any]] = field(default_factory=list)
+    fitted: dict[tuple[str, str], Forecaster] = field(default_factory=dict)
     # models fitted (or failed) on this history under their own params: a combining model
     # (the ensemble) adopts them instead of fitting its members again
-    fitted_here: dict[str, tuple[dict[str, Any], Forecaster]] = {}
-    failed_here: dict[str, tuple[dict[str, Any], str]] = {}
-    fit_seconds: dict[str, float] = {}
+    fitted_here: dict[str, tuple[dict[str, Any], Forecaster]] = field(default_factory=dict)
+    failed_here: dict[str, tuple[dict[str, Any], str]] = field(default_factory=dict)
+    fit_seconds: dict[str, float] = field(default_factory=dict)
 
-    for name, why in extras.skipped if extras is not None else ():
-        fits.append(
-            {
-                "unique_id": unique_id,
-                "model": name,
-                "model_used": None,
-                "status": "skipped",
-                "reason": why,
-                "error": "",
-                "n_obs": n_obs,
-                "description": "{}",
-            }
+    @classmethod
+    def open(
+        cls,
+        unique_id: str,
+        y: pd.Series,
+        settings: EngineSettings,
+        h: int,
+        exog: pd.DataFrame | None,
+        annual_year: int | None,
+        keep_models: bool,
+        factory: ModelFactory,
+        extras: SeriesExtras | None,
+    ) -> _SeriesFit:
+        y = regularize(y)
+        n_obs = int(y.notna().sum())
+        fidx = future_index(y.index[-1], h) if h > 0 else pd.DatetimeIndex([], name="ds")
+        X_hist, X_fut, exog_note = _exog_for(
+            with_own_columns(exog, extras.exog if extras is not None else None), y.index, fidx
         )
-    for spec in (*settings.models, *(extras.models if extras is not None else ())):
-        row: dict[str, Any] = {
-            "unique_id": unique_id,
-            "model": spec.name,
-            "model_used": None,
-            "status": "failed",
-            "reason": "",
-            "error": "",
-            "n_obs": n_obs,
-            "description": "{}",
-        }
-        if h <= 0:
-            row.update(
-                status="skipped",
-                reason=f"nothing to forecast: last observation {y.index[-1]:%Y-%m} is at or after the horizon end",
-            )
-            fits.append(row)
-            if annual_year is not None:
-                annual.append(
-                    _annual_row(
-                        unique_id, spec.name, annual_year, annual_totals(y, fidx, np.zeros((1, 0)), annual_year)
+        return cls(
+            unique_id=unique_id,
+            y=y,
+            settings=settings,
+            h=h,
+            annual_year=annual_year,
+            keep_models=keep_models,
+            factory=factory,
+            n_obs=n_obs,
+            fidx=fidx,
+            X_hist=X_hist,
+            X_fut=X_fut,
+            exog_note=exog_note,
+            screen_reason=_screen(settings, y),
+            signed=settings.is_signed(unique_id) or bool((y.dropna() < 0).any()),
+            chain=_fallback_chain(settings, n_obs),
+            year_in_horizon=annual_year is not None and bool((fidx.year == annual_year).any()),
+        )
+
+    def outcome(self) -> SeriesOutcome:
+        forecasts = (
+            pd.concat(self.frames, ignore_index=True)
+            if self.frames
+            else pd.DataFrame(
+                {
+                    c: pd.Series(
+                        dtype="datetime64[ns]" if c == "ds" else object if c in ("unique_id", "model") else float
                     )
-                )
-            continue
-
-        reason = ""
-        if spec.name not in chain:
-            traits = _traits(factory, spec)
-            min_obs = traits.min_obs
-            aside = traits.needs_positive if signed else ""
-            if screen_reason:
-                reason = screen_reason
-            elif n_obs < min_obs:
-                reason = f"{spec.name} needs {min_obs} observed months; series has {n_obs}"
-            elif aside:
-                reason = f"signed series: {spec.name} steps aside ({aside})"
-        primary = [] if reason else [spec.name]
-        candidates = primary + [c for c in chain if c not in primary]
-        errors: list[str] = []
-        seed = series_seed(settings.seed, unique_id, spec.name, y.index[-1])
-        for name in candidates:
-            params = dict(spec.params) if name == spec.name else settings.params_of(name)
-            timer = [0.0]
-            try:
-                model, fc, paths = _run_model(
-                    factory,
-                    name,
-                    params,
-                    y,
-                    h,
-                    X_hist,
-                    X_fut,
-                    n_paths=settings.n_paths if year_in_horizon else 0,
-                    seed=seed,
-                    fitted_here=fitted_here,
-                    failed_here=failed_here,
-                    timer=timer,
-                    signed=signed,
-                    plausibility_factor=settings.plausibility_factor,
-                )
-            except Exception as exc:  # recorded, then the next model of the chain is tried
-                fit_seconds[spec.name] = fit_seconds.get(spec.name, 0.0) + timer[0]
-                if name == spec.name:
-                    failed_here[name] = (params, _error_text(exc))
-                errors.append(f"{name}: {_error_text(exc)}")
-                if not reason:
-                    reason = f"{name} failed"
-                continue
-            fit_seconds[spec.name] = fit_seconds.get(spec.name, 0.0) + timer[0]
-            status = "ok" if name == spec.name else "fallback"
-            if status == "ok":
-                fitted_here[name] = (params, model)
-            row.update(model_used=name, status=status, description=_describe(model))
-            if status == "fallback":
-                row["reason"] = f"{reason}; used {name}"
-            if signed and not row["reason"].startswith("signed series"):  # a step-aside says it already
-                row["reason"] = "; ".join(part for part in (row["reason"], _signed_reason(model)) if part)
-            fc = fc.rename_axis("ds").reset_index()
-            fc.insert(0, "unique_id", unique_id)
-            fc.insert(2, "model", spec.name)
-            frames.append(fc)
-            if annual_year is not None:
-                p = paths if paths is not None else np.zeros((1, h))
-                totals = annual_totals(y, fidx, p, annual_year, point=fc["forecast"].to_numpy())
-                annual.append(_annual_row(unique_id, spec.name, annual_year, totals))
-            if keep_models:
-                fitted[(unique_id, spec.name)] = model
-            break
-        else:
-            row["reason"] = f"{reason}; every fallback failed" if reason else "every fallback failed"
-            log.warning("series %s model %s: no forecast (%s)", unique_id, spec.name, "; ".join(errors))
-        row["error"] = "; ".join(errors)
-        if exog_note and _wants_exog(factory, spec):
-            row["reason"] = "; ".join(part for part in (row["reason"], exog_note) if part)
-        fits.append(row)
-
-    forecasts = (
-        pd.concat(frames, ignore_index=True)
-        if frames
-        else pd.DataFrame(
-            {
-                c: pd.Series(dtype="datetime64[ns]" if c == "ds" else object if c in ("unique_id", "model") else float)
-                for c in FORECAST_FRAME_COLUMNS
-            }
+                    for c in FORECAST_FRAME_COLUMNS
+                }
+            )
         )
+        return SeriesOutcome(
+            forecasts[list(FORECAST_FRAME_COLUMNS)], self.fits, self.annual, self.fitted, self.fit_seconds
+        )
+
+
+def _nothing_to_forecast(s: _SeriesFit, spec: ModelSpec) -> FitRow:
+    """The row of a model when the series' last observation is at or after the horizon end."""
+    if s.annual_year is not None:
+        totals = annual_totals(s.y, s.fidx, np.zeros((1, 0)), s.annual_year)
+        s.annual.append(_annual_row(s.unique_id, spec.name, s.annual_year, totals))
+    return FitRow(
+        s.unique_id,
+        spec.name,
+        status="skipped",
+        reason=f"nothing to forecast: last observation {s.y.index[-1]:%Y-%m} is at or after the horizon end",
+        n_obs=s.n_obs,
     )
-    return SeriesOutcome(forecasts[list(FORECAST_FRAME_COLUMNS)], fits, annual, fitted, fit_seconds)
+
+
+def _set_aside(s: _SeriesFit, spec: ModelSpec) -> str:
+    """Why the model goes straight to the fallback chain on this series ('' = it is tried)."""
+    if spec.name in s.chain:
+        return ""
+    traits = _traits(s.factory, spec)
+    min_obs = traits.min_obs
+    aside = traits.needs_positive if s.signed else ""
+    if s.screen_reason:
+        return s.screen_reason
+    if s.n_obs < min_obs:
+        return f"{spec.name} needs {min_obs} observed months; series has {s.n_obs}"
+    if aside:
+        return f"signed series: {spec.name} steps aside ({aside})"
+    return ""
+
+
+def _fit_spec(s: _SeriesFit, spec: ModelSpec) -> FitRow:
+    """Fit the model, else the fallback chain, on the series; its fit row."""
+    reason = _set_aside(s, spec)
+    primary = [] if reason else [spec.name]
+    candidates = primary + [c for c in s.chain if c not in primary]
+    errors: list[str] = []
+    seed = series_seed(s.settings.seed, s.unique_id, spec.name, s.y.index[-1])
+    row = FitRow(s.unique_id, spec.name, n_obs=s.n_obs)
+    for name in candidates:
+        params = dict(spec.params) if name == spec.name else s.settings.params_of(name)
+        timer = [0.0]
+        try:
+            model, fc, paths = _run_model(
+                s.factory,
+                name,
+                params,
+                s.y,
+                s.h,
+                s.X_hist,
+                s.X_fut,
+                n_paths=s.settings.n_paths if s.year_in_horizon else 0,
+                seed=seed,
+                fitted_here=s.fitted_here,
+                failed_here=s.failed_here,
+                timer=timer,
+                signed=s.signed,
+                plausibility_factor=s.settings.plausibility_factor,
+            )
+        except Exception as exc:  # recorded, then the next model of the chain is tried
+            s.fit_seconds[spec.name] = s.fit_seconds.get(spec.name, 0.0) + timer[0]
+            if name == spec.name:
+                s.failed_here[name] = (params, _error_text(exc))
+            errors.append(f"{name}: {_error_text(exc)}")
+            if not reason:
+                reason = f"{name} failed"
+            continue
+        s.fit_seconds[spec.name] = s.fit_seconds.get(spec.name, 0.0) + timer[0]
+        row = _keep_fit(s, spec, row, name, params, (model, fc, paths), reason)
+        break
+    else:
+        row = replace(row, reason=f"{reason}; every fallback failed" if reason else "every fallback failed")
+        log.warning("series %s model %s: no forecast (%s)", s.unique_id, spec.name, "; ".join(errors))
+    row = replace(row, error="; ".join(errors))
+    if s.exog_note and _wants_exog(s.factory, spec):
+        row = replace(row, reason="; ".join(part for part in (row.reason, s.exog_note) if part))
+    return row
+
+
+def _keep_fit(
+    s: _SeriesFit,
+    spec: ModelSpec,
+    row: FitRow,
+    name: str,
+    params: dict[str, Any],
+    result: tuple[Forecaster, pd.DataFrame, np.ndarray | None],
+    reason: str,
+) -> FitRow:
+    """Record the forecast (and annual total, and fitted model) of ``name`` standing for ``spec``."""
+    model, fc, paths = result
+    status = "ok" if name == spec.name else "fallback"
+    if status == "ok":
+        s.fitted_here[name] = (params, model)
+    row = replace(row, model_used=name, status=status, description=_describe(model))
+    if status == "fallback":
+        row = replace(row, reason=f"{reason}; used {name}")
+    if s.signed and not row.reason.startswith("signed series"):  # a step-aside says it already
+        row = replace(row, reason="; ".join(part for part in (row.reason, _signed_reason(model)) if part))
+    fc = fc.rename_axis("ds").reset_index()
+    fc.insert(0, "unique_id", s.unique_id)
+    fc.insert(2, "model", spec.name)
+    s.frames.append(fc)
+    if s.annual_year is not None:
+        p = paths if paths is not None else np.zeros((1, s.h))
+        totals = annual_totals(s.y, s.fidx, p, s.annual_year, point=fc["forecast"].to_numpy())
+        s.annual.append(_annual_row(s.unique_id, spec.name, s.annual_year, totals))
+    if s.keep_models:
+        s.fitted[(s.unique_id, spec.name)] = model
+    return row
 
 
 def _traits(factory: ModelFactory, spec: ModelSpec) -> Traits:
@@ -724,26 +794,8 @@ def run_batches(
             print(f"[{label}] {n}/{len(items)} done in {elapsed:.1f} s", file=sys.stderr, flush=True)
 
     workers = n_jobs if n_jobs > 0 else (__import__("os").cpu_count() or 1)
-    slots: list[Any] = [None] * len(items)
     if executor == "dask":
-        for batch, out in dask_map(
-            partial(_quietly, func),
-            items,
-            costs if costs is not None else [0.0] * len(items),
-            address=dask_address,
-            n_workers=workers,
-            label=label,
-        ):
-            if isinstance(out, WorkerLost):
-                if on_lost is None:
-                    raise out
-                log.warning("%s: %s; its %d item(s) are recorded as failed", label, out, len(batch))
-                out = [on_lost(items[i], str(out)) for i in batch]
-            for i, result in zip(batch, out):
-                slots[i] = result
-            done += len(batch)
-            report(done)
-        return slots
+        return _on_dask(func, items, costs, dask_address, workers, label, on_lost, report)
 
     from threadpoolctl import threadpool_limits
 
@@ -756,8 +808,55 @@ def run_batches(
                 report(done)
         return results
 
+    return _on_loky(func, items, costs, n_jobs, workers, report)
+
+
+def _on_dask(
+    func: Callable[[T], R],
+    items: list[T],
+    costs: Sequence[float] | None,
+    dask_address: str,
+    workers: int,
+    label: str,
+    on_lost: Callable[[T, str], R] | None,
+    report: Callable[[int], None],
+) -> list[R]:
+    """``run_batches`` on a Dask cluster (``models.core.executors.dask_map``)."""
+    slots: list[Any] = [None] * len(items)
+    done = 0
+    for batch, out in dask_map(
+        partial(_quietly, func),
+        items,
+        costs if costs is not None else [0.0] * len(items),
+        address=dask_address,
+        n_workers=workers,
+        label=label,
+    ):
+        if isinstance(out, WorkerLost):
+            if on_lost is None:
+                raise out
+            log.warning("%s: %s; its %d item(s) are recorded as failed", label, out, len(batch))
+            out = [on_lost(items[i], str(out)) for i in batch]
+        for i, result in zip(batch, out):
+            slots[i] = result
+        done += len(batch)
+        report(done)
+    return slots
+
+
+def _on_loky(
+    func: Callable[[T], R],
+    items: list[T],
+    costs: Sequence[float] | None,
+    n_jobs: int,
+    workers: int,
+    report: Callable[[int], None],
+) -> list[R]:
+    """``run_batches`` over ``n_jobs`` loky workers (joblib), the most expensive items first."""
     from joblib import Parallel, delayed, parallel_config  # imported here: the n_jobs=1 path needs no joblib
 
+    slots: list[Any] = [None] * len(items)
+    done = 0
     if costs is not None:
         order = sorted(range(len(items)), key=lambda i: -float(costs[i]))
         batches = [[i] for i in order]
@@ -910,10 +1009,10 @@ def _per_series(value: Any, series: Mapping[str, pd.Series], name: str) -> dict[
     return {uid: value[uid] for uid in series}
 
 
-def _collect(outcomes: Iterable[SeriesOutcome], with_annual: bool, extra: Sequence[str] = ()) -> ForecastResult:
+def _collect(outcomes: Iterable[SeriesOutcome], with_annual: bool) -> ForecastResult:
     outcomes = list(outcomes)
     forecasts = pd.concat([o.forecasts for o in outcomes], ignore_index=True)
-    fits = pd.DataFrame([r for o in outcomes for r in o.fits], columns=[*extra, *FIT_COLUMNS])
+    fits = fits_frame(r for o in outcomes for r in o.fits)
     annual = None
     if with_annual:
         annual = pd.DataFrame([r for o in outcomes for r in o.annual], columns=list(ANNUAL_COLUMNS))

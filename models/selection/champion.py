@@ -56,10 +56,14 @@ import json
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from models.core import registry
+
+if TYPE_CHECKING:  # pragma: no cover
+    from models.core.engine import ForecastResult
 
 __all__ = [
     "TIE_TOLERANCE",
@@ -321,3 +325,9 @@ def _row(uid: str, choice: Choice) -> dict[str, object]:
         "n_windows": choice.n_windows,
         "mean_mase": json.dumps(ordered),
     }
+
+
+def with_champions(fc: ForecastResult, champions: pd.DataFrame) -> ForecastResult:
+    """Choose: the forecast ``fc`` with each series' champion (``champions``: the table of
+    :func:`select_champions`, e.g. the backtest's), the rows the published forecast flags."""
+    return replace(fc, champions=champions)

@@ -35,7 +35,8 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, ClassVar
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -43,7 +44,11 @@ from scipy.stats import trim_mean
 
 from models.core import registry
 from models.core.base import FORECAST_COLUMNS, Forecaster, Traits
+from models.core.fits import FitRow, fits_frame
 from models.core.registry import register
+
+if TYPE_CHECKING:  # pragma: no cover
+    from models.core.engine import ForecastResult
 
 __all__ = [
     "TRIM",
@@ -370,18 +375,12 @@ def backtest_windows(metrics: pd.DataFrame, unique_id: str) -> list[tuple[pd.Tim
     ]
 
 
-def add_combinations(
-    forecasts: pd.DataFrame,
-    annual: pd.DataFrame | None,
-    fits: pd.DataFrame,
-    fitted: Mapping[tuple[str, str], Forecaster],
-    metrics: pd.DataFrame,
-    members: Sequence[str],
-) -> tuple[pd.DataFrame, pd.DataFrame | None, pd.DataFrame, dict[tuple[str, str], Forecaster]]:
-    """The published forecast's combination rows, per series, from the members' forecasts of the
-    SAME run (no refit); the inverse-MASE weights from ALL the series' backtest windows
-    (``metrics``: the backtest's metric table). Returns forecasts, annual, fits and fitted with
-    the combinations added (a fitted ``Combined`` where every member's fitted model is known)."""
+def add_combinations(fc: ForecastResult, metrics: pd.DataFrame, members: Sequence[str]) -> ForecastResult:
+    """The published forecast ``fc`` with its combination rows, per series, from the members'
+    forecasts of the SAME run (no refit); the inverse-MASE weights from ALL the series' backtest
+    windows (``metrics``: the backtest's metric table). Forecasts, annual totals, fits and fitted
+    models gain the combinations (a fitted ``Combined`` where every member's fitted model is known)."""
+    forecasts, annual, fits, fitted = fc.forecasts, fc.annual, fc.fits, fc.fitted
     f_out, a_out, fit_rows, fitted_out = [forecasts], [] if annual is None else [annual], [], dict(fitted)
     for uid, group in forecasts.groupby("unique_id", sort=False):
         present = [m for m in members if (group["model"] == m).any()]
@@ -394,30 +393,31 @@ def add_combinations(
             a_out.append(pd.DataFrame(combine_annual(rows, present, weights), columns=annual.columns))
         n_obs = fits.loc[fits["unique_id"] == uid, "n_obs"]
         for method in registry.combinations():
-            description = {
-                "members": present,
-                **(
-                    {"weights": {m: round(weights[m], 6) for m in present if m in weights}}
-                    if _combination_class(method).reduce == "weighted"
-                    else {}
-                ),
-            }
             fit_rows.append(
-                {
-                    "unique_id": uid,
-                    "model": method,
-                    "model_used": method,
-                    "status": "ok",
-                    "reason": "",
-                    "error": "",
-                    "n_obs": int(n_obs.iloc[0]) if len(n_obs) else 0,
-                    "description": json.dumps(description),
-                }
+                FitRow(
+                    uid,
+                    method,
+                    method,
+                    "ok",
+                    n_obs=int(n_obs.iloc[0]) if len(n_obs) else 0,
+                    description=json.dumps(_description(method, present, weights)),
+                )
             )
             if all((uid, m) in fitted for m in present):
                 members_fitted = {m: fitted[(uid, m)] for m in present}
                 fitted_out[(str(uid), method)] = _combination_class(method)(members_fitted, weights)
-    out_f = pd.concat(f_out, ignore_index=True)
-    out_a = pd.concat(a_out, ignore_index=True) if annual is not None else None
-    out_fits = pd.concat([fits, pd.DataFrame(fit_rows, columns=fits.columns)], ignore_index=True)
-    return out_f, out_a, out_fits, fitted_out
+    return replace(
+        fc,
+        forecasts=pd.concat(f_out, ignore_index=True),
+        annual=pd.concat(a_out, ignore_index=True) if annual is not None else None,
+        fits=pd.concat([fits, fits_frame(fit_rows)], ignore_index=True),
+        fitted=fitted_out,
+    )
+
+
+def _description(method: str, present: Sequence[str], weights: Mapping[str, float]) -> dict[str, Any]:
+    """A published combination's ``model_fits.description``: its members (and, for the weighted
+    reduction, its weights)."""
+    if _combination_class(method).reduce != "weighted":
+        return {"members": present}
+    return {"members": present, "weights": {m: round(weights[m], 6) for m in present if m in weights}}

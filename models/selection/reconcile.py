@@ -84,14 +84,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from exportcast.errors import ExportcastError
+from models.core.annual import annual_totals
 from models.core.base import FORECAST_COLUMNS, Forecaster
+from models.core.engine import ForecastResult, _annual_row, series_seed, with_own_columns
+from models.core.fits import FitRow, fits_frame
 
 __all__ = [
     "HierarchyError",
@@ -561,10 +564,7 @@ def choose_reconciled(metrics: pd.DataFrame, hierarchy: Hierarchy, *, metric: st
 
 
 def reconcile_published(
-    forecasts: pd.DataFrame,
-    annual: pd.DataFrame | None,
-    fits: pd.DataFrame,
-    fitted: Mapping[tuple[str, str], Forecaster],
+    fc: ForecastResult,
     champion_of: Mapping[str, str],
     history: Mapping[str, pd.Series],
     hierarchy: Hierarchy,
@@ -576,8 +576,8 @@ def reconcile_published(
     own_exog: Mapping[str, pd.DataFrame] | None = None,
     method: str = "mint_shrink",
     name: str = RECONCILED,
-) -> tuple[pd.DataFrame, pd.DataFrame | None, pd.DataFrame, dict[tuple[str, str], Forecaster], Reconciliation]:
-    """The published forecast's reconciled rows: the champion of each hierarchy series
+) -> ForecastResult:
+    """The published forecast ``fc`` with its reconciled rows: the champion of each hierarchy series
     (``champion_of``), its fitted model's sample paths (drawn with the engine's seed for that
     series and model, so a kept series' paths and annual interval are its base ones), and ONE P
     (W from the whole history) applied to the point forecasts and to every path. Monthly bounds
@@ -585,19 +585,9 @@ def reconcile_published(
     not centred on its point, e.g. the median ensemble); the annual total of ``year`` sums each
     reconciled path, its point the sum of the reconciled monthly points. ``own_exog``: a series'
     own regressor columns (its leading models' indicator as of the forecast), joined to ``exog``
-    as in the engine. Returns forecasts, annual, fits and fitted with the ``name`` rows added (the
-    base rows untouched) and the reconciliation."""
-    from models.core.annual import annual_totals
-    from models.core.engine import _annual_row, series_seed, with_own_columns
-
-    base_rows = []
-    for uid in hierarchy.series:
-        champ = champion_of.get(uid)
-        rows = forecasts[(forecasts["unique_id"] == uid) & (forecasts["model"] == champ)]
-        if rows.empty:
-            raise ValueError(f"reconcile: series '{uid}' has no forecast of its champion '{champ}'")
-        base_rows.append(rows.sort_values("ds"))
-    base = pd.concat(base_rows, ignore_index=True)
+    as in the engine. Forecasts, annual totals, fits and fitted models gain the ``name`` rows (the
+    base rows untouched)."""
+    base = _champion_rows(fc.forecasts, champion_of, hierarchy)
     residuals = seasonal_residuals(history, hierarchy.series)  # W's residuals, and the copula of the paths
     rec = reconcile(hierarchy, method=method, residuals=residuals)
     out = reconcile_forecasts(base, rec, name=name)
@@ -606,6 +596,72 @@ def reconcile_published(
         uid: base.loc[base["unique_id"] == uid].sort_values("ds")["forecast"].to_numpy(dtype=float)
         for uid in hierarchy.series
     }
+    paths = _champion_paths(fc.fitted, champion_of, history, hierarchy, months, n_paths, seed, exog, own_exog)
+    cutoff = max(history[uid].index[-1] for uid in hierarchy.series)
+    paths = copula_order(
+        paths, residuals, hierarchy.series, np.random.default_rng(series_seed(seed, "copula", RECONCILED, cutoff))
+    )
+    joint = reconcile_paths(paths, rec)  # not re-centred: a kept series keeps its base paths and interval
+    new_annual, new_fits, new_fitted = [], [], dict(fc.fitted)
+    out = out.sort_values(["unique_id", "ds"]).reset_index(drop=True)
+    for uid in hierarchy.series:
+        mask = (out["unique_id"] == uid).to_numpy()
+        point = out.loc[mask, "forecast"].to_numpy(dtype=float)
+        drawn = _bounded(out, mask, point, joint[uid], history[uid])
+        champ = champion_of[uid]
+        if year is not None:
+            new_annual.append(
+                _annual_row(uid, name, year, annual_totals(history[uid], months, drawn, year, point=point))
+            )
+        n_obs = fc.fits.loc[(fc.fits["unique_id"] == uid) & (fc.fits["model"] == champ), "n_obs"]
+        new_fits.append(
+            FitRow(
+                uid,
+                name,
+                name,
+                "ok",
+                n_obs=int(n_obs.iloc[0]) if len(n_obs) else 0,
+                description=describe_json(champ, rec),
+            )
+        )
+        new_fitted[(uid, name)] = Reconciled(fc.fitted[(uid, champ)], point - points[uid], champ, rec.describe())
+    annual = fc.annual
+    return replace(
+        fc,
+        forecasts=pd.concat([fc.forecasts, out[list(fc.forecasts.columns)]], ignore_index=True),
+        annual=None
+        if annual is None
+        else pd.concat([annual, pd.DataFrame(new_annual, columns=annual.columns)], ignore_index=True),
+        fits=pd.concat([fc.fits, fits_frame(new_fits)], ignore_index=True),
+        fitted=new_fitted,
+    )
+
+
+def _champion_rows(forecasts: pd.DataFrame, champion_of: Mapping[str, str], hierarchy: Hierarchy) -> pd.DataFrame:
+    """The forecast rows of each hierarchy series' champion, by month."""
+    base_rows = []
+    for uid in hierarchy.series:
+        champ = champion_of.get(uid)
+        rows = forecasts[(forecasts["unique_id"] == uid) & (forecasts["model"] == champ)]
+        if rows.empty:
+            raise ValueError(f"reconcile: series '{uid}' has no forecast of its champion '{champ}'")
+        base_rows.append(rows.sort_values("ds"))
+    return pd.concat(base_rows, ignore_index=True)
+
+
+def _champion_paths(
+    fitted: Mapping[tuple[str, str], Forecaster],
+    champion_of: Mapping[str, str],
+    history: Mapping[str, pd.Series],
+    hierarchy: Hierarchy,
+    months: pd.DatetimeIndex,
+    n_paths: int,
+    seed: int,
+    exog: pd.DataFrame | None,
+    own_exog: Mapping[str, pd.DataFrame] | None,
+) -> dict[str, np.ndarray]:
+    """Each hierarchy series' champion's sample paths over ``months``, drawn with the engine's seed
+    and the regressors the engine gave it."""
     paths = {}
     for uid in hierarchy.series:
         champ = champion_of[uid]
@@ -620,52 +676,22 @@ def reconcile_published(
             own = (own_exog or {}).get(uid)  # NaN there means "not public yet": the model forecasts it
             X = with_own_columns(shared, own.reindex(months) if own is not None else None)
         paths[uid] = model.sample_paths(len(months), n_paths, series_seed(seed, uid, champ, history[uid].index[-1]), X)
-    cutoff = max(history[uid].index[-1] for uid in hierarchy.series)
-    paths = copula_order(
-        paths, residuals, hierarchy.series, np.random.default_rng(series_seed(seed, "copula", RECONCILED, cutoff))
-    )
-    joint = reconcile_paths(paths, rec)  # not re-centred: a kept series keeps its base paths and interval
-    new_annual, new_fits, new_fitted = [], [], dict(fitted)
-    out = out.sort_values(["unique_id", "ds"]).reset_index(drop=True)
-    for uid in hierarchy.series:
-        mask = (out["unique_id"] == uid).to_numpy()
-        point = out.loc[mask, "forecast"].to_numpy(dtype=float)
-        # the bounds of a series that cannot be negative (exports) come from its reconciled paths
-        # floored at zero: the projection can push a small series' path below zero; the points
-        # (the reconciled means, coherent) are not taken from the paths and are not changed
-        drawn = np.maximum(joint[uid], 0.0) if float(np.nanmin(history[uid].to_numpy())) >= 0 else joint[uid]
-        b = bounds_from_paths(drawn)
-        out.loc[mask, "lo_95"] = np.minimum(b["lo_95"], np.minimum(b["lo_80"], point))
-        out.loc[mask, "lo_80"] = np.minimum(b["lo_80"], point)
-        out.loc[mask, "hi_80"] = np.maximum(b["hi_80"], point)
-        out.loc[mask, "hi_95"] = np.maximum(b["hi_95"], np.maximum(b["hi_80"], point))
-        champ = champion_of[uid]
-        if year is not None:
-            new_annual.append(
-                _annual_row(uid, name, year, annual_totals(history[uid], months, drawn, year, point=point))
-            )
-        n_obs = fits.loc[(fits["unique_id"] == uid) & (fits["model"] == champ), "n_obs"]
-        new_fits.append(
-            {
-                "unique_id": uid,
-                "model": name,
-                "model_used": name,
-                "status": "ok",
-                "reason": "",
-                "error": "",
-                "n_obs": int(n_obs.iloc[0]) if len(n_obs) else 0,
-                "description": describe_json(champ, rec),
-            }
-        )
-        new_fitted[(uid, name)] = Reconciled(fitted[(uid, champ)], point - points[uid], champ, rec.describe())
-    f = pd.concat([forecasts, out[list(forecasts.columns)]], ignore_index=True)
-    a = (
-        None
-        if annual is None
-        else pd.concat([annual, pd.DataFrame(new_annual, columns=annual.columns)], ignore_index=True)
-    )
-    fi = pd.concat([fits, pd.DataFrame(new_fits, columns=fits.columns)], ignore_index=True)
-    return f, a, fi, new_fitted, rec
+    return paths
+
+
+def _bounded(out: pd.DataFrame, mask: np.ndarray, point: np.ndarray, paths: np.ndarray, y: pd.Series) -> np.ndarray:
+    """Set one series' monthly bounds in ``out`` (rows ``mask``) from its reconciled ``paths``;
+    the paths the bounds and the annual total come from."""
+    # the bounds of a series that cannot be negative (exports) come from its reconciled paths
+    # floored at zero: the projection can push a small series' path below zero; the points
+    # (the reconciled means, coherent) are not taken from the paths and are not changed
+    drawn = np.maximum(paths, 0.0) if float(np.nanmin(y.to_numpy())) >= 0 else paths
+    b = bounds_from_paths(drawn)
+    out.loc[mask, "lo_95"] = np.minimum(b["lo_95"], np.minimum(b["lo_80"], point))
+    out.loc[mask, "lo_80"] = np.minimum(b["lo_80"], point)
+    out.loc[mask, "hi_80"] = np.maximum(b["hi_80"], point)
+    out.loc[mask, "hi_95"] = np.maximum(b["hi_95"], np.maximum(b["hi_80"], point))
+    return drawn
 
 
 def reconciled_champions(

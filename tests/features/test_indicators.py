@@ -309,3 +309,15 @@ def test_raw_flash_and_wsts_readers(tmp_path):
     assert str(info.value) == (
         f"{ind.WSTS} line 2: the regions sum to 1645914000 USD, Worldwide is 1645917000 USD (tolerance 2000 USD)"
     )
+
+
+def test_the_sixteenth_rule_has_one_home() -> None:
+    from features.leading import information_date
+    from features.publication import confirmed_on
+    from models.applications.nowcast import actual_published
+
+    months = pd.DatetimeIndex(["2023-12-01", "2024-02-01"])
+    assert list(confirmed_on(months)) == [pd.Timestamp("2024-01-16"), pd.Timestamp("2024-03-16")]
+    assert ind.available_from("month", "2023-12") == "2024-01-16"
+    assert information_date("2023-12-01") == pd.Timestamp("2024-01-16")
+    assert list(actual_published(months)) == list(confirmed_on(months))

@@ -182,9 +182,8 @@ def test_published_combinations_use_every_window_and_refit_nothing():
             "mase": [1.0, 0.5, 3.0, 0.5],
         }
     )
-    f, a, fits, fitted = add_combinations(
-        fc.forecasts, fc.annual, fc.fits, fc.fitted, metrics, ["seasonal_naive", "naive"]
-    )
+    out = add_combinations(fc, metrics, ["seasonal_naive", "naive"])
+    f, a, fits, fitted = out.forecasts, out.annual, out.fits, out.fitted
     # weights: seasonal naive 1 / 2, naive 1 / 0.5 -> 0.2, 0.8; Jan 2022: naive 36, seasonal naive 25
     row = f[(f["model"] == "combo_inv_mase")].iloc[0]
     assert row["forecast"] == pytest.approx(0.2 * 25 + 0.8 * 36)

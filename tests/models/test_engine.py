@@ -375,7 +375,7 @@ def test_fit_series_directly():
     y = frame_to_series(_frame(a=ONE_TO_24))["a"]
     out = fit_series("a", y, _settings("mean"), h=2, factory=toy_factory)
     assert out.forecasts["model"].tolist() == ["seasonal_naive"] * 2 + ["mean"] * 2
-    assert [r["status"] for r in out.fits] == ["ok", "ok"]
+    assert [r.status for r in out.fits] == ["ok", "ok"]
 
 
 def test_ensemble_adopts_the_members_fitted_on_their_own():

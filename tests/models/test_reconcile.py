@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from exportcast.errors import ExportcastError
+from models.core.engine import ForecastResult
 from models.selection.reconcile import (
     RECONCILED,
     Hierarchy,
@@ -19,6 +20,7 @@ from models.selection.reconcile import (
     reconcile,
     reconcile_forecasts,
     reconcile_paths,
+    seasonal_residuals,
 )
 
 MONTHS = pd.date_range("2026-01-01", periods=2, freq="MS")
@@ -273,9 +275,11 @@ def test_backtest_scores_the_reconciled_champions_at_every_cutoff() -> None:
 def test_published_champion_tables_of_a_small_hierarchy_are_coherent(tmp_path) -> None:
     from flows import jobs
     from flows.pipeline import reconcile_step
+    from flows.plan import build_plan
     from flows.results import FORECAST_ANNUAL, FORECAST_MONTHLY, SCHEMAS, RunRecord, assemble, csv_bytes
     from flows.settings import load_settings
     from models.core.engine import frame_to_series
+    from models.selection.champion import with_champions
     from tests.flows.conftest import write_config
 
     frame = small_frame()
@@ -283,11 +287,13 @@ def test_published_champion_tables_of_a_small_hierarchy_are_coherent(tmp_path) -
     h = hierarchy_from_table(_small_table(), frame_to_series(frame))
     bt = jobs.backtest_frame(frame, settings, horizon=6, windows=2, step=6, hierarchy=h)
     fc = jobs.forecast_frame(frame, settings, until=settings.forecast_end, annual_year=2025, keep_models=True)
-    fc = jobs.with_combinations(fc, bt, settings)
+    fc = with_champions(jobs.with_combinations(fc, bt, settings), bt.champions)
     base_champion = dict(zip(bt.champions["unique_id"], bt.champions["champion"]))
-    fc, bt_pub, note = reconcile_step(fc, bt, frame, settings, h)
-    assert note.startswith("reconciled mean MASE ")
-    results = assemble(frame, bt_pub, fc, None, run=RunRecord(run_id="t", target_year=2025))
+    plan = build_plan(settings, frame, until=settings.forecast_end, hierarchy=h)
+    fc = reconcile_step(fc, bt, frame, plan)
+    reasons = fc.champions.loc[fc.champions["unique_id"].isin(h.series), "reason"]
+    assert reasons.str.contains("; published( for coherence although)? reconciled mean MASE ").all()
+    results = assemble(frame, bt, fc, None, run=RunRecord(run_id="t", target_year=2025))
 
     paths = {}
     for name in (FORECAST_MONTHLY, FORECAST_ANNUAL):  # the published CSV text, read back
@@ -358,9 +364,9 @@ def test_a_small_childs_bounds_stay_at_or_above_zero_and_its_points_are_unchange
     fitted = {
         (u, "ets"): _PathStub(c, 40.0 if u == "total" else 1.0, history["a"].index[-1], 36) for u, c in centres.items()
     }
-    out, _, _, _, rec = reconcile_published(
-        forecasts, None, fits, fitted, {u: "ets" for u in centres}, history, h, n_paths=500, seed=0, year=None
-    )
+    fc = ForecastResult(forecasts=forecasts, fits=fits, fitted=fitted)
+    out = reconcile_published(fc, {u: "ets" for u in centres}, history, h, n_paths=500, seed=0, year=None).forecasts
+    rec = reconcile(h, residuals=seasonal_residuals(history, h.series))
     raw = reconcile_paths({u: fitted[(u, "ets")].sample_paths(12, 500, 0) for u in centres}, rec)
     assert (np.quantile(raw["b"], 0.025, axis=0) < 0).all()  # unfloored, the small child's 95% bound is negative
     mint = out[out["model"] == RECONCILED].set_index(["unique_id", "ds"])
@@ -509,9 +515,9 @@ def test_published_children_keep_their_own_range_when_the_residuals_move_togethe
         }
     )
     fitted = {(u, "ets"): _LevelStub(c, sds[u], ds[-1], 60) for u, c in centres.items()}
-    out, _, _, _, rec = reconcile_published(
-        forecasts, None, fits, fitted, {u: "ets" for u in centres}, history, h, n_paths=2000, seed=0, year=None
-    )
+    fc = ForecastResult(forecasts=forecasts, fits=fits, fitted=fitted)
+    out = reconcile_published(fc, {u: "ets" for u in centres}, history, h, n_paths=2000, seed=0, year=None).forecasts
+    rec = reconcile(h, residuals=seasonal_residuals(history, h.series))
     mint = out[out["model"] == RECONCILED].set_index(["unique_id", "ds"])
     width = float((mint.loc["a", "hi_80"] - mint.loc["a", "lo_80"]).mean())
     base_width = 2 * 1.2816 * sds["a"]
@@ -553,8 +559,8 @@ def test_a_leading_champion_draws_its_paths_with_its_own_columns() -> None:
     }
     fidx = pd.date_range("2025-01-01", periods=12, freq="MS")
     own = {"total": pd.DataFrame({"lead:x": [120.0] + [np.nan] * 11}, index=fidx)}
-    args = (forecasts, None, fits, fitted, {u: "m" for u in centres}, history, h)
-    out, _, _, _, _ = reconcile_published(*args, n_paths=20, seed=0, year=None, own_exog=own)
+    args = (ForecastResult(forecasts=forecasts, fits=fits, fitted=fitted), {u: "m" for u in centres}, history, h)
+    out = reconcile_published(*args, n_paths=20, seed=0, year=None, own_exog=own).forecasts
     total = out[(out["model"] == RECONCILED) & (out["unique_id"] == "total")].sort_values("ds")
     # the total is kept (immutable parent): its paths are 120 in the first month, then 110; its
     # bounds span the paths and its point (110)

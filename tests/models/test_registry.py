@@ -132,8 +132,8 @@ def test_the_engine_reads_min_obs_from_the_traits_and_builds_nothing(monkeypatch
     y = pd.Series(np.arange(1.0, 37.0), index=pd.date_range("2020-01-01", periods=36, freq="MS"))
     settings = EngineSettings(models=(ModelSpec("seasonal_naive"), ModelSpec("ets")), min_obs_seasonal=12)
     outcome = fit_series("a", y, settings, h=2)
-    row = next(r for r in outcome.fits if r["model"] == "ets")
-    assert row["reason"] == "ets needs 40 observed months; series has 36; used seasonal_naive"
+    row = next(r for r in outcome.fits if r.model == "ets")
+    assert row.reason == "ets needs 40 observed months; series has 36; used seasonal_naive"
     assert built == []
 
 

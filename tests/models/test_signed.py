@@ -43,7 +43,7 @@ def test_the_engine_records_which_models_switched_and_which_stepped_aside():
     y = _balance()
     settings = EngineSettings(models=(ModelSpec("ets"), ModelSpec("theta"), ModelSpec("cycle")), n_jobs=1, n_paths=50)
     out = fit_series("balance:agrifood", y, settings, h=6)
-    reasons = {r["model"]: (r["status"], r["reason"]) for r in out.fits}
+    reasons = {r.model: (r.status, r.reason) for r in out.fits}
     assert reasons == {
         "seasonal_naive": ("ok", "signed series: seasonal_naive unchanged (already additive), no clip at zero"),
         "ets": ("ok", "signed series: ets with additive error and seasonality, no clip at zero"),
@@ -68,9 +68,9 @@ def test_a_forecast_beyond_the_plausibility_limit_falls_back():
 
     y = pd.Series(np.arange(1.0, 25.0), index=pd.date_range("2022-01-01", periods=24, freq="MS"))
     settings = EngineSettings(models=(ModelSpec("boom"),), fallback="naive", n_jobs=1, plausibility_factor=1e6)
-    row = next(r for r in fit_series("a", y, settings, h=3, factory=factory).fits if r["model"] == "boom")
-    assert row["status"] == "fallback" and row["model_used"] == "seasonal_naive"
-    assert row["error"] == (
+    row = next(r for r in fit_series("a", y, settings, h=3, factory=factory).fits if r.model == "boom")
+    assert row.status == "fallback" and row.model_used == "seasonal_naive"
+    assert row.error == (
         "boom: ValueError: boom forecast or bound for 2024-03 reaches 2.6e+10, more than 1e+06 "
         "times the series' median absolute value 12.5 (data.plausibility_factor)"
     )
