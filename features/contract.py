@@ -52,7 +52,7 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
-from exportcast.errors import DataWarning, ExportcastError  # noqa: F401 - DataWarning is raised by the readers
+from features.errors import DataWarning, ExportcastError  # noqa: F401 - DataWarning is raised by the readers
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("unique_id", "ds", "y")
 MAX_LISTED_ERRORS = 20

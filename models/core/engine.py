@@ -64,11 +64,11 @@ from typing import Any, TypeVar
 import numpy as np
 import pandas as pd
 
-from exportcast.errors import ModelSetupError
 from models.core import registry
 from models.core.annual import annual_totals
 from models.core.base import FORECAST_COLUMNS, Forecaster, future_index, regularize
 from models.core.executors import EXECUTORS, WorkerLost, dask_map
+from models.errors import ModelSetupError
 
 __all__ = [
     "ModelSpec",

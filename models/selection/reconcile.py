@@ -90,8 +90,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from exportcast.errors import ExportcastError
 from models.core.base import FORECAST_COLUMNS, Forecaster
+from models.errors import ExportcastError
 
 __all__ = [
     "HierarchyError",
