@@ -55,20 +55,28 @@ Source choices (one definition per series, written in series.csv's ``definition`
 
 from __future__ import annotations
 
-import csv
-import io
 import json
-import os
 import re
-import tempfile
 from collections import defaultdict
-from collections.abc import Iterable
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 
 import pandas as pd
 
+from features.indicators import build_indicators, write_indicators
+from features.raw_tables import (
+    EXPORT_10DAY,
+    DatasetCheckError,
+    Monthly,
+    collect_months,
+    line_number,
+    parse_raw_month,
+    parse_raw_usd,
+    read_export_10day,
+    read_raw_table,
+    write_csv_atomic,
+)
 from features.regions import COUNTRY_NAMES_EN, REGIONS, slugify
 
 # --------------------------------------------------------------------------- constants
@@ -137,12 +145,7 @@ PRESS = "press-compiled/monthly_totals_2022_2024.csv"
 TRADE_INDUSTRY = "psicsh+Korea-trade-dashboard/trade_industry.csv"
 TRADE_REGION = "psicsh+Korea-trade-dashboard/trade_region.csv"
 REGION_GROUPS = "psicsh+Korea-trade-dashboard/region_groups_reference.json"
-EXPORT_10DAY = "jroh7115-arch+macro-dashboard/export_10day.csv"
 AUTO_PARTS_KSTAT = "Hyeeein+ImportAndExport/자동차부품(742)_수출입통계_시계열용 (2011~2021).csv"
-CUSTOMS_FLASH = "rohan-joshua-git+south-korea-export-forecast/customs_flash.csv"
-WSTS = "rohan-joshua-git+south-korea-export-forecast/wsts_billings.csv"
-
-TENDAY_CUTS = ("01~10", "01~20", "월전체")
 TENDAY_TOTAL = "전체"
 
 # `source` values: "<release/basis>:<raw file>"
@@ -240,11 +243,6 @@ REGION_JSON_NAMES = {"ASEAN": "아세안", "EU27": "EU", "LATAM": "중남미", "
 REGION_EXTRA_MEMBERS = {"MIDDLE_EAST": frozenset({"EG", "PS"})}
 
 
-class DatasetCheckError(ValueError):
-    """A raw file is malformed, two sources disagree beyond tolerance, or the built dataset fails
-    a check (anchors, duplicates, non-finite or negative values, missing source)."""
-
-
 # --------------------------------------------------------------------------- report
 @dataclass(frozen=True)
 class SeriesSummary:
@@ -291,81 +289,18 @@ class BuildReport:
         return "\n".join(lines)
 
 
-# --------------------------------------------------------------------------- parsing helpers
-Monthly = dict[str, int]  # "YYYY-MM" -> USD
-
-
-def read_raw_table(
-    raw_dir: Path, rel: str, required: Iterable[str], error: type[Exception] | None = None
-) -> pd.DataFrame:
-    """A raw third-party CSV as strings (no NA guessing: 'NA' is Namibia; BOM tolerated, CRLF
-    handled by the parser), with its required columns checked; ``error`` is the exception raised
-    (default DatasetCheckError), naming the file."""
-    error = error or DatasetCheckError
-    path = raw_dir / rel
-    if not path.is_file():
-        raise error(f"{rel}: file not found under {raw_dir}")
-    frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-    missing = [c for c in required if c not in frame.columns]
-    if missing:
-        raise error(f"{rel}: missing column(s) {missing}; found {list(frame.columns)}")
-    return frame
-
-
-def _month(text: str, rel: str, line: int, column: str) -> str:
-    """'2025-01' or '2025-01-01' -> '2025-01'."""
-    value = text.strip()
-    if len(value) == 10 and value.endswith("-01"):
-        value = value[:7]
-    if len(value) != 7 or value[4] != "-" or not (value[:4] + value[5:]).isdigit() or not 1 <= int(value[5:]) <= 12:
-        raise DatasetCheckError(
-            f"{rel} line {line}, column {column}: expected a month YYYY-MM or YYYY-MM-01, found {text!r}"
-        )
-    return value
-
-
-def _usd(text: str, rel: str, line: int, column: str, scale: int = 1) -> int:
-    """Exact whole-dollar value of ``text * scale``; raises unless finite, >= 0 and whole."""
-    try:
-        number = Decimal(text.strip())
-    except InvalidOperation:
-        raise DatasetCheckError(f"{rel} line {line}, column {column}: not a number: {text!r}") from None
-    if not number.is_finite() or number < 0:
-        raise DatasetCheckError(
-            f"{rel} line {line}, column {column}: expected a finite non-negative amount, found {text!r}"
-        )
-    usd = number * scale
-    if usd != usd.to_integral_value():
-        raise DatasetCheckError(
-            f"{rel} line {line}, column {column}: {text!r} x {scale} is not a whole number of dollars"
-        )
-    return int(usd)
-
-
-def _collect(rows: Iterable[tuple[str, int, int]], rel: str, label: str) -> Monthly:
-    """(month, usd, line) rows -> month -> usd; a repeated month is an error."""
-    out: Monthly = {}
-    lines: dict[str, int] = {}
-    for month, usd, line in rows:
-        if month in out:
-            raise DatasetCheckError(f"{rel}: duplicate month {month} for {label} (lines {lines[month]} and {line})")
-        out[month], lines[month] = usd, line
-    return out
-
-
-def _line(index: int) -> int:
-    return index + 2  # header is line 1
-
-
 # --------------------------------------------------------------------------- readers
 def _read_bi_data(raw_dir: Path) -> dict[str, Monthly]:
     """Total ('total') and the five destination columns, by ISO code."""
     frame = read_raw_table(raw_dir, BI_DATA, ["Date", "KOR_export", *BI_DESTINATIONS])
     columns = {"total": "KOR_export", **{iso: col for col, iso in BI_DESTINATIONS.items()}}
-    months = [_month(m, BI_DATA, _line(i), "Date") for i, m in enumerate(frame["Date"])]
+    months = [parse_raw_month(m, BI_DATA, line_number(i), "Date") for i, m in enumerate(frame["Date"])]
     return {
-        key: _collect(
-            ((m, _usd(v, BI_DATA, _line(i), col), _line(i)) for i, (m, v) in enumerate(zip(months, frame[col]))),
+        key: collect_months(
+            (
+                (m, parse_raw_usd(v, BI_DATA, line_number(i), col), line_number(i))
+                for i, (m, v) in enumerate(zip(months, frame[col]))
+            ),
             BI_DATA,
             col,
         )
@@ -375,9 +310,13 @@ def _read_bi_data(raw_dir: Path) -> dict[str, Monthly]:
 
 def _read_kosis_semis(raw_dir: Path) -> Monthly:
     frame = read_raw_table(raw_dir, KOSIS_SEMIS, ["month", "value"])
-    return _collect(
+    return collect_months(
         (
-            (_month(m, KOSIS_SEMIS, _line(i), "month"), _usd(v, KOSIS_SEMIS, _line(i), "value"), _line(i))
+            (
+                parse_raw_month(m, KOSIS_SEMIS, line_number(i), "month"),
+                parse_raw_usd(v, KOSIS_SEMIS, line_number(i), "value"),
+                line_number(i),
+            )
             for i, (m, v) in enumerate(zip(frame["month"], frame["value"]))
         ),
         KOSIS_SEMIS,
@@ -391,31 +330,39 @@ def _read_kita(raw_dir: Path) -> dict[str, Monthly]:
     frame = read_raw_table(raw_dir, KITA_ITEMS, ["기준월", "산업", "수출액_천달러", "수출액_USD"])
     rows: dict[str, list[tuple[str, int, int]]] = defaultdict(list)
     for i, rec in enumerate(frame.itertuples(index=False)):
-        line = _line(i)
-        usd = _usd(rec.수출액_천달러, KITA_ITEMS, line, "수출액_천달러", scale=1000)
-        stated = _usd(rec.수출액_USD, KITA_ITEMS, line, "수출액_USD")
+        line = line_number(i)
+        usd = parse_raw_usd(rec.수출액_천달러, KITA_ITEMS, line, "수출액_천달러", scale=1000)
+        stated = parse_raw_usd(rec.수출액_USD, KITA_ITEMS, line, "수출액_USD")
         if usd != stated:
             raise DatasetCheckError(f"{KITA_ITEMS} line {line}: 수출액_천달러 x 1000 = {usd} but 수출액_USD = {stated}")
-        rows[rec.산업].append((_month(rec.기준월, KITA_ITEMS, line, "기준월"), usd, line))
-    return {label: _collect(r, KITA_ITEMS, label) for label, r in rows.items()}
+        rows[rec.산업].append((parse_raw_month(rec.기준월, KITA_ITEMS, line, "기준월"), usd, line))
+    return {label: collect_months(r, KITA_ITEMS, label) for label, r in rows.items()}
 
 
 def _read_industry20(raw_dir: Path) -> dict[str, Monthly]:
     frame = read_raw_table(raw_dir, INDUSTRY20, ["기준월", "산업20", "수출액_USD"])
     rows: dict[str, list[tuple[str, int, int]]] = defaultdict(list)
     for i, rec in enumerate(frame.itertuples(index=False)):
-        line = _line(i)
+        line = line_number(i)
         rows[rec.산업20].append(
-            (_month(rec.기준월, INDUSTRY20, line, "기준월"), _usd(rec.수출액_USD, INDUSTRY20, line, "수출액_USD"), line)
+            (
+                parse_raw_month(rec.기준월, INDUSTRY20, line, "기준월"),
+                parse_raw_usd(rec.수출액_USD, INDUSTRY20, line, "수출액_USD"),
+                line,
+            )
         )
-    return {label: _collect(r, INDUSTRY20, label) for label, r in rows.items()}
+    return {label: collect_months(r, INDUSTRY20, label) for label, r in rows.items()}
 
 
 def _read_total_2025(raw_dir: Path) -> Monthly:
     frame = read_raw_table(raw_dir, TOTAL_2025, ["기준월", "수출액_USD"])
-    return _collect(
+    return collect_months(
         (
-            (_month(m, TOTAL_2025, _line(i), "기준월"), _usd(v, TOTAL_2025, _line(i), "수출액_USD"), _line(i))
+            (
+                parse_raw_month(m, TOTAL_2025, line_number(i), "기준월"),
+                parse_raw_usd(v, TOTAL_2025, line_number(i), "수출액_USD"),
+                line_number(i),
+            )
             for i, (m, v) in enumerate(zip(frame["기준월"], frame["수출액_USD"]))
         ),
         TOTAL_2025,
@@ -430,7 +377,7 @@ def _read_countries(raw_dir: Path) -> tuple[dict[str, Monthly], dict[str, str]]:
     rows: dict[str, list[tuple[str, int, int]]] = defaultdict(list)
     names_ko: dict[str, str] = {}
     for i, rec in enumerate(frame.itertuples(index=False)):
-        line = _line(i)
+        line = line_number(i)
         code = rec.국가코드.strip()
         # ISO alpha-2, plus the customs office's own two-character codes (Z1 IMF, ZZ other,
         # RK overseas Koreans, AN the former Netherlands Antilles): they count in the total.
@@ -441,9 +388,13 @@ def _read_countries(raw_dir: Path) -> tuple[dict[str, Monthly], dict[str, str]]:
             )
         names_ko.setdefault(code, rec.국가.strip())
         rows[code].append(
-            (_month(rec.기준월, COUNTRIES, line, "기준월"), _usd(rec.수출액_USD, COUNTRIES, line, "수출액_USD"), line)
+            (
+                parse_raw_month(rec.기준월, COUNTRIES, line, "기준월"),
+                parse_raw_usd(rec.수출액_USD, COUNTRIES, line, "수출액_USD"),
+                line,
+            )
         )
-    return {code: _collect(r, COUNTRIES, code) for code, r in rows.items()}, names_ko
+    return {code: collect_months(r, COUNTRIES, code) for code, r in rows.items()}, names_ko
 
 
 def _read_press(raw_dir: Path) -> dict[str, Monthly]:
@@ -454,14 +405,14 @@ def _read_press(raw_dir: Path) -> dict[str, Monthly]:
     for i, rec in enumerate(frame.to_dict("records")):
         if not rec["note"].strip().lower().startswith("primary"):
             continue
-        line = _line(i)
-        month = _month(rec["month"], PRESS, line, "month")
+        line = line_number(i)
+        month = parse_raw_month(rec["month"], PRESS, line, "month")
         for key, col in (("total", "total_usd_bn"), *((iso, c) for c, iso in PRESS_DESTINATIONS.items())):
             if rec[col].strip():
-                rows[key].append((month, _usd(rec[col], PRESS, line, col, scale=10**9), line))
+                rows[key].append((month, parse_raw_usd(rec[col], PRESS, line, col, scale=10**9), line))
     if "total" not in rows:
         raise DatasetCheckError(f"{PRESS}: no row whose note starts with 'primary'")
-    return {key: _collect(r, PRESS, f"{key} (primary rows)") for key, r in rows.items()}
+    return {key: collect_months(r, PRESS, f"{key} (primary rows)") for key, r in rows.items()}
 
 
 def _read_psicsh_export(raw_dir: Path, name: str, key_column: str) -> dict[str, Monthly]:
@@ -469,11 +420,15 @@ def _read_psicsh_export(raw_dir: Path, name: str, key_column: str) -> dict[str, 
     frame = read_raw_table(raw_dir, name, ["period", key_column, "export_usd"])
     rows: dict[str, list[tuple[str, int, int]]] = defaultdict(list)
     for i, rec in enumerate(frame.itertuples(index=False)):
-        line = _line(i)
+        line = line_number(i)
         rows[getattr(rec, key_column).strip()].append(
-            (_month(rec.period, name, line, "period"), _usd(rec.export_usd, name, line, "export_usd"), line)
+            (
+                parse_raw_month(rec.period, name, line, "period"),
+                parse_raw_usd(rec.export_usd, name, line, "export_usd"),
+                line,
+            )
         )
-    return {code: _collect(r, name, code) for code, r in rows.items()}
+    return {code: collect_months(r, name, code) for code, r in rows.items()}
 
 
 def _read_trade_industry(raw_dir: Path) -> dict[str, Monthly]:
@@ -499,29 +454,6 @@ def _read_region_groups(raw_dir: Path) -> dict[str, frozenset[str]]:
         raise DatasetCheckError(
             f"{REGION_GROUPS}: expected {{'regions': {{name: [ISO codes]}}}} ({type(err).__name__}: {err})"
         ) from None
-
-
-def _read_export_10day(raw_dir: Path) -> dict[tuple[str, str], Monthly]:
-    """The customs provisional file: (item as in the source, cut) -> months, thousand USD -> USD.
-    Cuts: '01~10' (days 1-10), '01~20' (days 1-20), '월전체' (the whole month)."""
-    frame = read_raw_table(raw_dir, EXPORT_10DAY, ["month", "period", "item", "export_1000usd"])
-    rows: dict[tuple[str, str], list[tuple[str, int, int]]] = defaultdict(list)
-    for i, rec in enumerate(frame.itertuples(index=False)):
-        line = _line(i)
-        cut = rec.period.strip()
-        if cut not in TENDAY_CUTS:
-            raise DatasetCheckError(
-                f"{EXPORT_10DAY} line {line}, column period: expected one of "
-                f"{', '.join(TENDAY_CUTS)}, found {rec.period!r}"
-            )
-        rows[(rec.item.strip(), cut)].append(
-            (
-                _month(rec.month, EXPORT_10DAY, line, "month"),
-                _usd(rec.export_1000usd, EXPORT_10DAY, line, "export_1000usd", scale=1000),
-                line,
-            )
-        )
-    return {key: _collect(r, EXPORT_10DAY, f"{key[0]} {key[1]}") for key, r in rows.items()}
 
 
 def _kstat_month(text: str, line: int) -> str:
@@ -562,7 +494,7 @@ def _read_auto_parts_kstat(raw_dir: Path) -> Monthly:
     for i, rec in enumerate(frame.to_dict("records")):
         line = i + 4  # two title lines and the header come first
         month = _kstat_month(rec["년월"], line)
-        usd = _usd(rec["수출 금액"], AUTO_PARTS_KSTAT, line, "수출 금액", scale=1000)
+        usd = parse_raw_usd(rec["수출 금액"], AUTO_PARTS_KSTAT, line, "수출 금액", scale=1000)
         if previous is not None:
             expected_month = _next_month(previous[0])
             if month != expected_month:
@@ -791,7 +723,7 @@ def _assemble(raw_dir: Path) -> tuple[list[_Series], list[str]]:
     customs_mti = _read_trade_industry(raw_dir)
     trade_region = _read_trade_region(raw_dir)
     groups = _read_region_groups(raw_dir)
-    tenday = _read_export_10day(raw_dir)
+    tenday = read_export_10day(raw_dir)
     auto_parts_kstat = _read_auto_parts_kstat(raw_dir)
     checks: list[str] = []
 
@@ -1223,32 +1155,12 @@ def _summary(s: _Series) -> SeriesSummary:
     )
 
 
-def write_csv_atomic(path: Path, header: Iterable[str], rows: Iterable[Iterable[object]]) -> None:
-    """Write a CSV (UTF-8, ``\\n`` line ends, minimal quoting) by replacing ``path`` atomically:
-    readers see the old file or the new one, never half of it."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(buffer.getvalue())
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; the data files are for everyone to read
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 # --------------------------------------------------------------------------- entry point
 def build_dataset(raw_dir: Path, out_dir: Path) -> BuildReport:
     """Read the raw files in ``raw_dir``, run every check, write ``exports_monthly.csv``,
     ``series.csv``, ``indicators_monthly.csv`` and ``indicators_rejected.csv`` into ``out_dir``.
     Raises ``DatasetCheckError`` (nothing is written) if a file is malformed, overlapping sources
     disagree beyond tolerance, or a check fails."""
-    from features.indicators import build_indicators, write_indicators
 
     raw_dir, out_dir = Path(raw_dir), Path(out_dir)
     if not raw_dir.is_dir():
