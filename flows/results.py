@@ -32,7 +32,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from flows.archive import ARCHIVE_COLUMNS, CHANGES, CHANGES_COLUMNS, FORECAST_ARCHIVE
 from models.applications.institutional import COMPARISON_COLUMNS, OUTLOOK_COLUMNS, SUMMARY_COLUMNS
 from models.applications.inyear import TRACKING_COLUMNS
 from models.applications.nowcast import NOWCAST_COLUMNS
@@ -61,6 +60,24 @@ INSTITUTIONAL_SUMMARY = "institutional_summary.csv"
 INSTITUTIONAL_OUTLOOK = "institutional_outlook.csv"
 NOWCAST = "nowcast.csv"
 TRACKING = "tracking.csv"
+#: the forecast archive and the changes since the last published run (built by flows.archive)
+FORECAST_ARCHIVE = "forecast_archive.csv"
+CHANGES = "changes.csv"
+ARCHIVE_COLUMNS: tuple[str, ...] = (
+    "vintage",
+    "run_id",
+    "published_at",
+    "unique_id",
+    "kind",
+    "ds",
+    "model",
+    "forecast",
+    "lo_80",
+    "hi_80",
+    "lo_95",
+    "hi_95",
+)
+CHANGES_COLUMNS: tuple[str, ...] = ("unique_id", "ds", "change", "old", "new", "note")
 
 
 class SchemaError(ValueError):
