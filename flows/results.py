@@ -45,7 +45,7 @@ RUN_JSON = "run.json"
 CHAMPION_ALIAS = "champion"
 #: the columns of ``models.selection.champion.select_champions`` (the backtest's champions table; a test
 #: checks they agree, champion.py exports no constant)
-CHAMPION_COLUMNS: tuple[str, ...] = ("unique_id", "champion", "reason", "n_windows", "mean_mase")
+CHAMPION_COLUMNS: tuple[str, ...] = ("unique_id", "champion", "reason", "n_windows", "metric", "mean_score")
 #: keys of a model's ``describe()`` that measure the run, not the model: moved out of model_fits.csv
 TIMING_KEYS: tuple[str, ...] = ("fit_seconds",)
 
