@@ -91,7 +91,7 @@ def import_cycle(root: Path, packages: tuple[str, ...] = PACKAGES) -> list[str]:
 def imports_of(root: Path, packages: tuple[str, ...], forbidden: str) -> list[str]:
     """``file:line name`` of every import of ``forbidden`` (or a module under it) in the packages."""
     found = []
-    for module, path in _modules(root, packages).items():
+    for path in _modules(root, packages).values():
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):
