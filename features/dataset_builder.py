@@ -712,42 +712,104 @@ class _Series:
         return {m: v for m, (v, _) in self.rows.items()}
 
 
-def _assemble(raw_dir: Path) -> tuple[list[_Series], list[str]]:
-    bi = _read_bi_data(raw_dir)
-    kosis = _read_kosis_semis(raw_dir)
-    kita = _read_kita(raw_dir)
-    industry20 = _read_industry20(raw_dir)
-    total_2025 = _read_total_2025(raw_dir)
-    countries, names_ko = _read_countries(raw_dir)
-    press = _read_press(raw_dir)
-    customs_mti = _read_trade_industry(raw_dir)
-    trade_region = _read_trade_region(raw_dir)
-    groups = _read_region_groups(raw_dir)
-    tenday = read_export_10day(raw_dir)
-    auto_parts_kstat = _read_auto_parts_kstat(raw_dir)
-    checks: list[str] = []
+@dataclass(frozen=True)
+class _RawFiles:
+    """Every raw file the dataset is built from, read and parsed (see the readers above)."""
 
-    # --- the raw files hold what we use
+    bi: dict[str, Monthly]
+    kosis: Monthly
+    kita: dict[str, Monthly]
+    industry20: dict[str, Monthly]
+    total_2025: Monthly
+    countries: dict[str, Monthly]
+    names_ko: dict[str, str]
+    press: dict[str, Monthly]
+    customs_mti: dict[str, Monthly]
+    trade_region: dict[str, Monthly]
+    groups: dict[str, frozenset[str]]
+    tenday: dict[tuple[str, str], Monthly]
+    auto_parts_kstat: Monthly
+
+    @property
+    def tenday_total(self) -> Monthly:
+        return self.tenday[(TENDAY_TOTAL, "월전체")]
+
+    @property
+    def confirmed_2022_2024(self) -> Monthly:
+        return _between(self.tenday_total, "2022-01", "2024-12")
+
+    @property
+    def country_sum(self) -> Monthly:
+        """Month -> the sum over every country of the all-country file."""
+        total: Monthly = defaultdict(int)
+        for months in self.countries.values():
+            for month, usd in months.items():
+                total[month] += usd
+        return dict(total)
+
+    @property
+    def semiconductors(self) -> Monthly:
+        return self.customs_mti[_item("semiconductors").customs_code]
+
+
+def _item(slug: str) -> ItemSpec:
+    return next(item for item in ITEMS if item.slug == slug)
+
+
+def _read_raw_files(raw_dir: Path) -> _RawFiles:
+    countries, names_ko = _read_countries(raw_dir)
+    return _RawFiles(
+        bi=_read_bi_data(raw_dir),
+        kosis=_read_kosis_semis(raw_dir),
+        kita=_read_kita(raw_dir),
+        industry20=_read_industry20(raw_dir),
+        total_2025=_read_total_2025(raw_dir),
+        countries=countries,
+        names_ko=names_ko,
+        press=_read_press(raw_dir),
+        customs_mti=_read_trade_industry(raw_dir),
+        trade_region=_read_trade_region(raw_dir),
+        groups=_read_region_groups(raw_dir),
+        tenday=read_export_10day(raw_dir),
+        auto_parts_kstat=_read_auto_parts_kstat(raw_dir),
+    )
+
+
+def _assemble(raw_dir: Path) -> tuple[list[_Series], list[str]]:
+    """The series of the dataset and the checks passed, in the order they are reported."""
+    raw = _read_raw_files(raw_dir)
+    _check_coverage(raw)
+    checks = _total_checks(raw)
+    item_checks, kosis_agrees = _item_checks(raw)
+    checks += item_checks + _destination_checks(raw)
+    total = _total_series(raw)
+    countries, nodes = _country_series(raw)
+    regions, rest, rest_check = _region_series(raw, total, nodes)
+    series = [total, *_item_series(raw, total, kosis_agrees), *countries, *regions, rest]
+    checks.append(rest_check)
+    return series, checks + _dataset_checks(raw, series)
+
+
+def _check_coverage(raw: _RawFiles) -> None:
+    """The raw files hold what we use."""
     for item in ITEMS:
-        if item.name_ko not in industry20:
+        if item.name_ko not in raw.industry20:
             raise DatasetCheckError(f"{INDUSTRY20}: no rows for item {item.name_ko!r} ({item.slug})")
-        if item.customs_code not in customs_mti:
+        if item.customs_code not in raw.customs_mti:
             raise DatasetCheckError(f"{TRADE_INDUSTRY}: no rows for industry_code {item.customs_code!r} ({item.slug})")
-        if item.kita_label is not None and item.kita_label not in kita:
+        if item.kita_label is not None and item.kita_label not in raw.kita:
             raise DatasetCheckError(f"{KITA_ITEMS}: no rows for item {item.kita_label!r} ({item.slug})")
     for code in (*TRADE_REGION_COUNTRIES, *(r.code for r in REGIONS)):
-        if code not in trade_region:
+        if code not in raw.trade_region:
             raise DatasetCheckError(f"{TRADE_REGION}: no rows for region_code {code!r}")
-    if (TENDAY_TOTAL, "월전체") not in tenday:
+    if (TENDAY_TOTAL, "월전체") not in raw.tenday:
         raise DatasetCheckError(f"{EXPORT_10DAY}: no whole-month (월전체) rows for {TENDAY_TOTAL!r}")
-    tenday_total = tenday[(TENDAY_TOTAL, "월전체")]
 
-    # --- total: customs-confirmed sources agree where they overlap
-    country_sum: Monthly = defaultdict(int)
-    for months in countries.values():
-        for month, usd in months.items():
-            country_sum[month] += usd
-    checks.append(_check_abs("total", "customs total", total_2025, "sum over all countries", dict(country_sum), 0))
+
+def _total_checks(raw: _RawFiles) -> list[str]:
+    """Total: customs-confirmed sources agree where they overlap."""
+    bi, total_2025, tenday_total, press = raw.bi, raw.total_2025, raw.tenday_total, raw.press
+    checks = [_check_abs("total", "customs total", total_2025, "sum over all countries", raw.country_sum, 0)]
     checks.append(
         _check_abs(
             "total",
@@ -763,19 +825,25 @@ def _assemble(raw_dir: Path) -> tuple[list[_Series], list[str]]:
             "total", "customs total", total_2025, "export_10day whole month", tenday_total, THOUSAND_ROUNDING_USD
         )
     )
-    confirmed_2022_2024 = _between(tenday_total, "2022-01", "2024-12")
     checks.append(
         _check_band(
             "total",
             "customs-confirmed (export_10day)",
-            confirmed_2022_2024,
+            raw.confirmed_2022_2024,
             "ministry preliminary (press, evidence only)",
             press["total"],
             PRELIMINARY_VS_CONFIRMED_BAND,
         )
     )
 
-    # --- items: customs-MTI equals industry20 in 2025 to the dollar; KITA and KOSIS as evidence
+    return checks
+
+
+def _item_checks(raw: _RawFiles) -> tuple[list[str], bool]:
+    """Items: customs-MTI equals industry20 in 2025 to the dollar; KITA and KOSIS as evidence.
+    Also whether KOSIS agrees with customs-MTI within 1% in every year (then it is the series)."""
+    customs_mti, industry20, kita, kosis = raw.customs_mti, raw.industry20, raw.kita, raw.kosis
+    checks: list[str] = []
     for item in ITEMS:
         uid = f"item:{item.slug}"
         checks.append(
@@ -788,16 +856,15 @@ def _assemble(raw_dir: Path) -> tuple[list[_Series], list[str]]:
                 0,
             )
         )
-    semis = next(item for item in ITEMS if item.slug == "semiconductors")
     semis_check = _check_annual_band(
         "item:semiconductors",
         "customs-MTI",
-        customs_mti[semis.customs_code],
+        raw.semiconductors,
         "KOSIS (ministry MTI 831)",
         kosis,
         SEMIS_KOSIS_VS_CUSTOMS_MTI_BOUND,
     )
-    kosis_agrees = _annual_agreement(customs_mti[semis.customs_code], kosis, SEMIS_KOSIS_VS_CUSTOMS_MTI_ANNUAL)
+    kosis_agrees = _annual_agreement(raw.semiconductors, kosis, SEMIS_KOSIS_VS_CUSTOMS_MTI_ANNUAL)
     checks.append(
         semis_check
         + (
@@ -818,7 +885,7 @@ def _assemble(raw_dir: Path) -> tuple[list[_Series], list[str]]:
                 kita[item.kita_label],
             )
         )
-    auto_parts = next(item for item in ITEMS if item.slug == "auto_parts")
+    auto_parts = _item("auto_parts")
     checks.append(
         _check_band(
             "item:auto_parts",
@@ -830,7 +897,13 @@ def _assemble(raw_dir: Path) -> tuple[list[_Series], list[str]]:
         )
     )
 
-    # --- destinations: trade_region equals bi_data (2021) and the all-country file (2025)
+    return checks, kosis_agrees
+
+
+def _destination_checks(raw: _RawFiles) -> list[str]:
+    """Destinations: trade_region equals bi_data (2021) and the all-country file (2025)."""
+    bi, trade_region, countries, groups = raw.bi, raw.trade_region, raw.countries, raw.groups
+    checks: list[str] = []
     for code in ("CN", "US", "JP"):
         checks.append(_check_abs(f"destination {code}", "bi_data", bi[code], "trade_region", trade_region[code], 0))
     for code in TRADE_REGION_COUNTRIES:
@@ -844,7 +917,7 @@ def _assemble(raw_dir: Path) -> tuple[list[_Series], list[str]]:
                 0,
             )
         )
-    file_months = sorted(country_sum)
+    file_months = sorted(raw.country_sum)
     for region in REGIONS:
         json_members = groups.get(REGION_JSON_NAMES[region.code])
         expected = (json_members or frozenset()) | REGION_EXTRA_MEMBERS.get(region.code, frozenset())
@@ -868,8 +941,10 @@ def _assemble(raw_dir: Path) -> tuple[list[_Series], list[str]]:
             )
         )
 
-    series: list[_Series] = []
-    # --- total
+    return checks
+
+
+def _total_series(raw: _RawFiles) -> _Series:
     total = _Series(
         "total",
         "total",
@@ -880,12 +955,15 @@ def _assemble(raw_dir: Path) -> tuple[list[_Series], list[str]]:
         hierarchy="",
         parent="",
     )
-    total.add(bi["total"], SRC_BI)
-    total.add(confirmed_2022_2024, SRC_TENDAY)
-    total.add(total_2025, SRC_TOTAL_2025)
-    series.append(total)
+    total.add(raw.bi["total"], SRC_BI)
+    total.add(raw.confirmed_2022_2024, SRC_TENDAY)
+    total.add(raw.total_2025, SRC_TOTAL_2025)
+    return total
 
-    # --- items, flagship first (ITEMS order), then item:other
+
+def _item_series(raw: _RawFiles, total: _Series, kosis_agrees: bool) -> list[_Series]:
+    """The items, flagship first (ITEMS order), then item:other (and the ministry's semiconductors)."""
+    kosis, customs_mti, auto_parts_kstat = raw.kosis, raw.customs_mti, raw.auto_parts_kstat
     items: list[_Series] = []
     for item in ITEMS:
         s = _Series(
@@ -922,8 +1000,7 @@ def _assemble(raw_dir: Path) -> tuple[list[_Series], list[str]]:
         definition="total minus the 20 items above, in the months where all are observed",
     )
     other.add(_difference(total.months(), [s.months() for s in items], "item:other"), SRC_OTHER)
-    series.extend(items)
-    series.append(other)
+    series = [*items, other]
     if not kosis_agrees:
         ministry = _Series(
             "item:semiconductors_ministry",
@@ -944,7 +1021,14 @@ def _assemble(raw_dir: Path) -> tuple[list[_Series], list[str]]:
         ministry.add(kosis, SRC_KOSIS)
         series.append(ministry)
 
-    # --- destination countries: the 15 largest of the rank year + the five of bi_data, by rank
+    return series
+
+
+def _country_series(raw: _RawFiles) -> tuple[list[_Series], list[_Series]]:
+    """The destination countries (the 15 largest of the rank year + the five of bi_data, by
+    rank), and those of them that are nodes of the hierarchy."""
+    bi, trade_region, countries, names_ko = raw.bi, raw.trade_region, raw.countries, raw.names_ko
+    series: list[_Series] = []
     year_prefix = f"{DESTINATION_RANK_YEAR}-"
     totals_in_year = {
         code: sum(v for m, v in months.items() if m.startswith(year_prefix)) for code, months in countries.items()
@@ -992,7 +1076,13 @@ def _assemble(raw_dir: Path) -> tuple[list[_Series], list[str]]:
             s.add(countries.get(code, {}), SRC_COUNTRIES)
         series.append(s)
 
-    # --- regions (customs groups) and the rest of the world
+    return series, nodes
+
+
+def _region_series(raw: _RawFiles, total: _Series, nodes: list[_Series]) -> tuple[list[_Series], _Series, str]:
+    """The regions (customs groups), the rest of the world and its check against the countries."""
+    countries = raw.countries
+    series: list[_Series] = []
     for region in REGIONS:
         s = _Series(
             f"destination:{region.slug}",
@@ -1004,8 +1094,8 @@ def _assemble(raw_dir: Path) -> tuple[list[_Series], list[str]]:
             parent="total",
             definition=region.definition,
         )
-        s.add(trade_region[region.code], SRC_TRADE_REGION)
-        nodes.append(s)
+        s.add(raw.trade_region[region.code], SRC_TRADE_REGION)
+        nodes = [*nodes, s]
         series.append(s)
     covered = [frozenset({c}) for c in TRADE_REGION_COUNTRIES] + [r.members for r in REGIONS]
     seen: set[str] = set()
@@ -1024,20 +1114,22 @@ def _assemble(raw_dir: Path) -> tuple[list[_Series], list[str]]:
         definition=(f"total minus {', '.join(n.unique_id for n in nodes)}, in the months where all are observed"),
     )
     rest.add(_difference(total.months(), [n.months() for n in nodes], "destination:rest_of_world"), SRC_REST)
-    outside = {m: sum(v[m] for c, v in countries.items() if c not in seen and m in v) for m in file_months}
-    checks.append(
-        _check_abs(
-            "destination:rest_of_world",
-            "total minus the parts",
-            _between(rest.months(), "2025-01", "2025-12"),
-            "sum of the countries outside the parts (all-country file)",
-            outside,
-            0,
-        )
+    outside = {m: sum(v[m] for c, v in countries.items() if c not in seen and m in v) for m in sorted(raw.country_sum)}
+    check = _check_abs(
+        "destination:rest_of_world",
+        "total minus the parts",
+        _between(rest.months(), "2025-01", "2025-12"),
+        "sum of the countries outside the parts (all-country file)",
+        outside,
+        0,
     )
-    series.append(rest)
+    return series, rest, check
 
-    # --- checks on the assembled dataset
+
+def _dataset_checks(raw: _RawFiles, series: list[_Series]) -> list[str]:
+    """Checks on the assembled dataset: annual anchors, the hierarchy, ids, values, sources."""
+    checks: list[str] = []
+    total = series[0]
     by_id = {s.unique_id: s for s in series}
     for year, anchor in OFFICIAL_ANNUAL_TOTALS_USD_BN.items():
         checks.append(
@@ -1045,12 +1137,14 @@ def _assemble(raw_dir: Path) -> tuple[list[_Series], list[str]]:
             or _check_annual("total", total.months(), year, anchor, TOTAL_ANCHOR_TOLERANCE)
         )
     for uid, year, anchor in ANNUAL_ANCHORS_USD_BN:
-        months = by_id[uid].months() if uid != "item:semiconductors" else customs_mti[semis.customs_code]
+        months = by_id[uid].months() if uid != "item:semiconductors" else raw.semiconductors
         checks.append(
             _year_in_progress(uid, months, year) or _check_annual_abs(uid, months, year, anchor, ANCHOR_ROUNDING_USD_BN)
         )
     checks.append(
-        _check_annual("KOSIS semiconductors", kosis, 2024, SEMICONDUCTORS_2024_USD_BN, SEMICONDUCTORS_ANCHOR_TOLERANCE)
+        _check_annual(
+            "KOSIS semiconductors", raw.kosis, 2024, SEMICONDUCTORS_2024_USD_BN, SEMICONDUCTORS_ANCHOR_TOLERANCE
+        )
     )
     checks.extend(check_hierarchy({s.unique_id: (s.hierarchy, s.parent, s.months()) for s in series}))
     ids = [s.unique_id for s in series]
@@ -1070,7 +1164,7 @@ def _assemble(raw_dir: Path) -> tuple[list[_Series], list[str]]:
         f"(unique_id, ds), every y a finite non-negative whole number of USD, every row "
         f"with a source"
     )
-    return series, checks
+    return checks
 
 
 def _report_band(series_id: str, chosen_label: str, chosen: Monthly, other_label: str, other: Monthly) -> str:
