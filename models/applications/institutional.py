@@ -1118,87 +1118,106 @@ def accuracy_table(
             for inst, g in outlooks.items()
         }
         best = min(outlooks, key=lambda i: float(outlooks[i]["institution_ape"].mean())) if outlooks else ""
-        best_by_year = ape_of.get(best, {})
+        rows += _institution_accuracy_rows(uid, outlooks, ape_of, best)
+        rows += _model_accuracy_rows(uid, s, ape_of, best)
+    return pd.DataFrame(rows, columns=ACCURACY_COLUMNS)
 
-        def ratio(by_year: Mapping[int, float], best_by_year: Mapping[int, float] = best_by_year) -> float:
-            on = [y for y in by_year if y in best_by_year]
-            denominator = float(np.mean([best_by_year[y] for y in on])) if on else np.nan
-            return float(np.mean([by_year[y] for y in on])) / denominator if on and denominator > 0 else np.nan
 
-        for inst, g in outlooks.items():
-            years = sorted(ape_of[inst])
-            rows.append(
-                {
-                    "unique_id": uid,
-                    "forecast": inst,
-                    "kind": "institution",
-                    "information": "everything they knew in November of Y-1 (customs data through October, "
-                    "surveys, industry contacts)",
-                    "n_years": len(years),
-                    "years": _span_text(years),
-                    "mape": float(g["institution_ape"].mean()),
-                    "bias_pct": float(g["institution_error_pct"].mean()),
-                    "coverage_80": np.nan,
-                    "best_institution": best,
-                    "ratio_to_best_institution": ratio(ape_of[inst]),
-                }
-            )
-        union = sorted({y for by_year in ape_of.values() for y in by_year})
-        models = s[s["target_year"].astype(int).isin(union)].drop_duplicates(["target_year", "model"])
-        models = models[counted_as_skill(models)]  # a fallback's figure is not the model's skill
-        through = (
-            models["model_data_through"].dropna().astype(str)
-            if "model_data_through" in models
-            else pd.Series([], dtype=str)
+def _ratio(by_year: Mapping[int, float], best_by_year: Mapping[int, float]) -> float:
+    """The mean of ``by_year`` over the years the best institution has, over its mean there."""
+    on = [y for y in by_year if y in best_by_year]
+    denominator = float(np.mean([best_by_year[y] for y in on])) if on else np.nan
+    return float(np.mean([by_year[y] for y in on])) / denominator if on and denominator > 0 else np.nan
+
+
+def _institution_accuracy_rows(
+    uid: str, outlooks: Mapping[str, pd.DataFrame], ape_of: Mapping[str, dict[int, float]], best: str
+) -> list[dict]:
+    """The accuracy rows of the institutions' pre-year outlooks of one series."""
+    rows: list[dict] = []
+    for inst, g in outlooks.items():
+        years = sorted(ape_of[inst])
+        rows.append(
+            {
+                "unique_id": uid,
+                "forecast": inst,
+                "kind": "institution",
+                "information": "everything they knew in November of Y-1 (customs data through October, "
+                "surveys, industry contacts)",
+                "n_years": len(years),
+                "years": _span_text(years),
+                "mape": float(g["institution_ape"].mean()),
+                "bias_pct": float(g["institution_error_pct"].mean()),
+                "coverage_80": np.nan,
+                "best_institution": best,
+                "ratio_to_best_institution": _ratio(ape_of[inst], ape_of.get(best, {})),
+            }
         )
-        month = int(through.iloc[0][5:7]) if len(through) and through.iloc[0][5:7].isdigit() else 10
-        names = list(dict.fromkeys(models["model"].astype(str)))
-        kinds = {m: _information(m, "")[0] for m in names}
-        fitted_combinations = [m for m in names if kinds[m] == "combination" and m not in COMBINATIONS]  # ensemble, ...
-        order = (
-            [m for m in names if kinds[m] == "single"]
-            + fitted_combinations
-            + [m for m in COMBINATIONS if m in names]
-            + [RECONCILED]
-            + [m for m in names if m == CHAMPION]
-        )
-        for model in order:
-            g = models[models["model"] == model]
-            kind, info = _information(model, _MONTHS[month - 1])
-            if g.empty:
-                rows.append(
-                    {
-                        "unique_id": uid,
-                        "forecast": model,
-                        "kind": kind,
-                        "information": _no_reconciled(uid),
-                        "n_years": 0,
-                        "years": "",
-                        "mape": np.nan,
-                        "bias_pct": np.nan,
-                        "coverage_80": np.nan,
-                        "best_institution": best,
-                        "ratio_to_best_institution": np.nan,
-                    }
-                )
-                continue
-            years = sorted(g["target_year"].astype(int))
+    return rows
+
+
+def _model_accuracy_rows(uid: str, s: pd.DataFrame, ape_of: Mapping[str, dict[int, float]], best: str) -> list[dict]:
+    """The accuracy rows of every model of one series over the years an institution has an
+    outlook for: singles, fitted combinations, combinations, the reconciled forecast, the champion."""
+    rows: list[dict] = []
+    union = sorted({y for by_year in ape_of.values() for y in by_year})
+    models = s[s["target_year"].astype(int).isin(union)].drop_duplicates(["target_year", "model"])
+    models = models[counted_as_skill(models)]  # a fallback's figure is not the model's skill
+    through = (
+        models["model_data_through"].dropna().astype(str)
+        if "model_data_through" in models
+        else pd.Series([], dtype=str)
+    )
+    month = int(through.iloc[0][5:7]) if len(through) and through.iloc[0][5:7].isdigit() else 10
+    names = list(dict.fromkeys(models["model"].astype(str)))
+    kinds = {m: _information(m, "")[0] for m in names}
+    fitted_combinations = [m for m in names if kinds[m] == "combination" and m not in COMBINATIONS]  # ensemble, ...
+    order = (
+        [m for m in names if kinds[m] == "single"]
+        + fitted_combinations
+        + [m for m in COMBINATIONS if m in names]
+        + [RECONCILED]
+        + [m for m in names if m == CHAMPION]
+    )
+    for model in order:
+        g = models[models["model"] == model]
+        kind, info = _information(model, _MONTHS[month - 1])
+        if g.empty:
             rows.append(
                 {
                     "unique_id": uid,
                     "forecast": model,
                     "kind": kind,
-                    "information": info,
-                    "n_years": len(years),
-                    "years": _span_text(years),
-                    "mape": float(g["model_ape"].mean()),
-                    "bias_pct": float(g["model_error_pct"].mean()),
-                    "coverage_80": float(g["model_in_80"].astype(float).mean()),
+                    "information": _no_reconciled(uid),
+                    "n_years": 0,
+                    "years": "",
+                    "mape": np.nan,
+                    "bias_pct": np.nan,
+                    "coverage_80": np.nan,
                     "best_institution": best,
-                    "ratio_to_best_institution": ratio(dict(zip(g["target_year"].astype(int), g["model_ape"]))),
+                    "ratio_to_best_institution": np.nan,
                 }
             )
-    return pd.DataFrame(rows, columns=ACCURACY_COLUMNS)
+            continue
+        years = sorted(g["target_year"].astype(int))
+        rows.append(
+            {
+                "unique_id": uid,
+                "forecast": model,
+                "kind": kind,
+                "information": info,
+                "n_years": len(years),
+                "years": _span_text(years),
+                "mape": float(g["model_ape"].mean()),
+                "bias_pct": float(g["model_error_pct"].mean()),
+                "coverage_80": float(g["model_in_80"].astype(float).mean()),
+                "best_institution": best,
+                "ratio_to_best_institution": _ratio(
+                    dict(zip(g["target_year"].astype(int), g["model_ape"])), ape_of.get(best, {})
+                ),
+            }
+        )
+    return rows
 
 
 # --------------------------------------------------------------------------- mid-year revisions
