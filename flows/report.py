@@ -1510,19 +1510,10 @@ def institution_points(inputs: ReportInputs, uid: str, year: int) -> pd.DataFram
     )
 
 
-def _tracking_chart(inputs: ReportInputs, uid: str, year: int, label: str) -> str | None:
-    path = tracking_path(inputs.tracking, uid, year)
-    if path.empty:
-        return None
-    points = institution_points(inputs, uid, year)
-    fig = _figure(12.0, 3.6)
-    ax = fig.subplots()
+def _draw_tracking_path(ax: Any, path: pd.DataFrame, held: pd.DatetimeIndex, model: str, year: int) -> Any:
+    """The tracked forecast and its 80% range, each held until the next information date, the
+    latest figure with its range, and a dot per information date; returns the latest row."""
     x = pd.DatetimeIndex(path["as_of"])
-    model = str(path["model"].iloc[0])
-    # each figure holds until the next information date; the last one to the end of the axis, so that
-    # a path of one date (early in the year) still shows its 80% range, not a lone dot
-    right = max(pd.Timestamp(year, 12, 31), x.max()) + pd.Timedelta(days=10)
-    held = x.append(pd.DatetimeIndex([right]))
     ax.fill_between(
         held,
         [*path["lo_80"], path["lo_80"].iloc[-1]],
@@ -1570,9 +1561,11 @@ def _tracking_chart(inputs: ReportInputs, uid: str, year: int, label: str) -> st
             color=INFORMATION_COLORS.get(str(info), "#333333"),
             label=INFORMATION_LABELS.get(str(info), str(info)),
         )
-    actual = pd.to_numeric(path["actual_usd_bn"], errors="coerce").dropna()
-    if not actual.empty:
-        ax.axhline(float(actual.iloc[-1]), color=COLORS["model"], lw=1.0, ls="--", label=f"actual {year}")
+    return last
+
+
+def _draw_institution_points(ax: Any, points: pd.DataFrame) -> None:
+    """The institutions' figures of the year, by the date they were published."""
     colors = institution_colors(points["institution"]) if not points.empty else {}
     for r in points.itertuples(index=False):
         marker = "D" if r.kind == PRE_YEAR else "^"
@@ -1587,6 +1580,26 @@ def _tracking_chart(inputs: ReportInputs, uid: str, year: int, label: str) -> st
             zorder=4,
             label=f"{r.institution} {'pre-year' if r.kind == PRE_YEAR else 'mid-year'}",
         )
+
+
+def _tracking_chart(inputs: ReportInputs, uid: str, year: int, label: str) -> str | None:
+    path = tracking_path(inputs.tracking, uid, year)
+    if path.empty:
+        return None
+    points = institution_points(inputs, uid, year)
+    fig = _figure(12.0, 3.6)
+    ax = fig.subplots()
+    x = pd.DatetimeIndex(path["as_of"])
+    model = str(path["model"].iloc[0])
+    # each figure holds until the next information date; the last one to the end of the axis, so that
+    # a path of one date (early in the year) still shows its 80% range, not a lone dot
+    right = max(pd.Timestamp(year, 12, 31), x.max()) + pd.Timedelta(days=10)
+    held = x.append(pd.DatetimeIndex([right]))
+    last = _draw_tracking_path(ax, path, held, model, year)
+    actual = pd.to_numeric(path["actual_usd_bn"], errors="coerce").dropna()
+    if not actual.empty:
+        ax.axhline(float(actual.iloc[-1]), color=COLORS["model"], lw=1.0, ls="--", label=f"actual {year}")
+    _draw_institution_points(ax, points)
     from matplotlib.dates import DateFormatter, MonthLocator
 
     # the whole year on the axis (from the first pre-year outlook), so the path reads "through the year"

@@ -560,6 +560,62 @@ def choose_reconciled(metrics: pd.DataFrame, hierarchy: Hierarchy, *, metric: st
     )
 
 
+def _base_paths(
+    hierarchy: Hierarchy,
+    fitted: Mapping[tuple[str, str], Forecaster],
+    champion_of: Mapping[str, str],
+    history: Mapping[str, pd.Series],
+    months: pd.DatetimeIndex,
+    n_paths: int,
+    seed: int,
+    exog: pd.DataFrame | None,
+    own_exog: Mapping[str, pd.DataFrame] | None,
+) -> dict[str, np.ndarray]:
+    """Each hierarchy series' champion's sample paths, drawn with the engine's seed for that
+    series and model and with its regressors as in the engine."""
+    from models.core.engine import series_seed, with_own_columns
+
+    paths = {}
+    for uid in hierarchy.series:
+        champ = champion_of[uid]
+        model = fitted.get((uid, champ))
+        if model is None:
+            raise ValueError(f"reconcile: series '{uid}' has no fitted champion '{champ}' to draw sample paths from")
+        X = None
+        if getattr(model, "uses_exog", False):
+            shared = exog.reindex(months) if exog is not None else None
+            if shared is not None and shared.isna().any().any():
+                shared = None  # working days outside the calendar: as in the engine, the model ran without them
+            own = (own_exog or {}).get(uid)  # NaN there means "not public yet": the model forecasts it
+            X = with_own_columns(shared, own.reindex(months) if own is not None else None)
+        paths[uid] = model.sample_paths(len(months), n_paths, series_seed(seed, uid, champ, history[uid].index[-1]), X)
+    return paths
+
+
+def _set_bounds(out: pd.DataFrame, mask: np.ndarray, drawn: np.ndarray, point: np.ndarray) -> None:
+    """A series' monthly bounds from its reconciled paths, widened to hold the point."""
+    b = bounds_from_paths(drawn)
+    out.loc[mask, "lo_95"] = np.minimum(b["lo_95"], np.minimum(b["lo_80"], point))
+    out.loc[mask, "lo_80"] = np.minimum(b["lo_80"], point)
+    out.loc[mask, "hi_80"] = np.maximum(b["hi_80"], point)
+    out.loc[mask, "hi_95"] = np.maximum(b["hi_95"], np.maximum(b["hi_80"], point))
+
+
+def _fit_row(fits: pd.DataFrame, uid: str, champ: str, name: str, rec: Reconciliation) -> dict[str, Any]:
+    """The fit row of a series' reconciled forecast (its observations: the base champion's)."""
+    n_obs = fits.loc[(fits["unique_id"] == uid) & (fits["model"] == champ), "n_obs"]
+    return {
+        "unique_id": uid,
+        "model": name,
+        "model_used": name,
+        "status": "ok",
+        "reason": "",
+        "error": "",
+        "n_obs": int(n_obs.iloc[0]) if len(n_obs) else 0,
+        "description": describe_json(champ, rec),
+    }
+
+
 def reconcile_published(
     forecasts: pd.DataFrame,
     annual: pd.DataFrame | None,
@@ -588,7 +644,7 @@ def reconcile_published(
     as in the engine. Returns forecasts, annual, fits and fitted with the ``name`` rows added (the
     base rows untouched) and the reconciliation."""
     from models.core.annual import annual_totals
-    from models.core.engine import _annual_row, series_seed, with_own_columns
+    from models.core.engine import _annual_row, series_seed
 
     base_rows = []
     for uid in hierarchy.series:
@@ -606,20 +662,7 @@ def reconcile_published(
         uid: base.loc[base["unique_id"] == uid].sort_values("ds")["forecast"].to_numpy(dtype=float)
         for uid in hierarchy.series
     }
-    paths = {}
-    for uid in hierarchy.series:
-        champ = champion_of[uid]
-        model = fitted.get((uid, champ))
-        if model is None:
-            raise ValueError(f"reconcile: series '{uid}' has no fitted champion '{champ}' to draw sample paths from")
-        X = None
-        if getattr(model, "uses_exog", False):
-            shared = exog.reindex(months) if exog is not None else None
-            if shared is not None and shared.isna().any().any():
-                shared = None  # working days outside the calendar: as in the engine, the model ran without them
-            own = (own_exog or {}).get(uid)  # NaN there means "not public yet": the model forecasts it
-            X = with_own_columns(shared, own.reindex(months) if own is not None else None)
-        paths[uid] = model.sample_paths(len(months), n_paths, series_seed(seed, uid, champ, history[uid].index[-1]), X)
+    paths = _base_paths(hierarchy, fitted, champion_of, history, months, n_paths, seed, exog, own_exog)
     cutoff = max(history[uid].index[-1] for uid in hierarchy.series)
     paths = copula_order(
         paths, residuals, hierarchy.series, np.random.default_rng(series_seed(seed, "copula", RECONCILED, cutoff))
@@ -634,29 +677,13 @@ def reconcile_published(
         # floored at zero: the projection can push a small series' path below zero; the points
         # (the reconciled means, coherent) are not taken from the paths and are not changed
         drawn = np.maximum(joint[uid], 0.0) if float(np.nanmin(history[uid].to_numpy())) >= 0 else joint[uid]
-        b = bounds_from_paths(drawn)
-        out.loc[mask, "lo_95"] = np.minimum(b["lo_95"], np.minimum(b["lo_80"], point))
-        out.loc[mask, "lo_80"] = np.minimum(b["lo_80"], point)
-        out.loc[mask, "hi_80"] = np.maximum(b["hi_80"], point)
-        out.loc[mask, "hi_95"] = np.maximum(b["hi_95"], np.maximum(b["hi_80"], point))
+        _set_bounds(out, mask, drawn, point)
         champ = champion_of[uid]
         if year is not None:
             new_annual.append(
                 _annual_row(uid, name, year, annual_totals(history[uid], months, drawn, year, point=point))
             )
-        n_obs = fits.loc[(fits["unique_id"] == uid) & (fits["model"] == champ), "n_obs"]
-        new_fits.append(
-            {
-                "unique_id": uid,
-                "model": name,
-                "model_used": name,
-                "status": "ok",
-                "reason": "",
-                "error": "",
-                "n_obs": int(n_obs.iloc[0]) if len(n_obs) else 0,
-                "description": describe_json(champ, rec),
-            }
-        )
+        new_fits.append(_fit_row(fits, uid, champ, name, rec))
         new_fitted[(uid, name)] = Reconciled(fitted[(uid, champ)], point - points[uid], champ, rec.describe())
     f = pd.concat([forecasts, out[list(forecasts.columns)]], ignore_index=True)
     a = (
