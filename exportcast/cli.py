@@ -150,7 +150,7 @@ def _user_error_types() -> tuple[type[BaseException], ...]:
     for module, name in (
         ("pydantic", "ValidationError"),
         ("flows.report", "ReportError"),
-        ("features.dataset_builder", "DatasetCheckError"),
+        ("features.raw_tables", "DatasetCheckError"),
     ):
         cls = getattr(sys.modules.get(module), name, None)
         if isinstance(cls, type):

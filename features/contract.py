@@ -46,13 +46,13 @@ import datetime
 import math
 import re
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
-from exportcast.errors import DataWarning, ExportcastError  # noqa: F401 - DataWarning is raised by the readers
+from features.errors import DataWarning, ExportcastError  # noqa: F401 - DataWarning is raised by the readers
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("unique_id", "ds", "y")
 MAX_LISTED_ERRORS = 20
@@ -193,6 +193,25 @@ def check_frame(
       is judged against its typical size. Only too-large values are bad: a zero or small month
       is a real figure.
     """
+    _check_columns(df, origin)
+    if locations is None:
+        locations = [f"line {i + 2}" for i in range(len(df))]
+    elif len(locations) != len(df):
+        raise ValueError(f"{origin}: {len(locations)} locations given for {len(df)} rows")
+    ids, id_ok = _clean_ids(df["unique_id"])
+    rows = _RowProblems(origin, locations, ids, id_ok)
+    ds, ds_ok, y, row_ok = _check_rows(df, rows, allow_negative, {str(s) for s in signed}, plausibility_factor)
+    _check_duplicates(rows, ds, ds_ok, row_ok)
+    series_errors, present, first_pos = _series_problems(df, rows, row_ok, known_series)
+    problems = rows.messages() + series_errors
+    excluded = _exclusions(problems, first_pos)
+    if problems and (strict or excluded is None or len(excluded) == len(present)):
+        raise DataValidationError(origin, [m for m, _ in problems])
+    return CheckedFrame(_canonical_frame(df, ids, ds, y, excluded), tuple(excluded or ()))
+
+
+def _check_columns(df: pd.DataFrame, origin: str) -> None:
+    """A frame with the required columns and at least one row."""
     if not isinstance(df, pd.DataFrame):
         raise TypeError(f"{origin}: expected a pandas DataFrame, got {type(df).__name__}")
     missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
@@ -208,28 +227,47 @@ def check_frame(
         )
     if len(df) == 0:
         raise DataValidationError(origin, [f"{origin}: no data rows (the frame is empty)"])
-    if locations is None:
-        locations = [f"line {i + 2}" for i in range(len(df))]
-    elif len(locations) != len(df):
-        raise ValueError(f"{origin}: {len(locations)} locations given for {len(df)} rows")
 
-    # (row position, column order, message, its series; None: the row names no series)
-    errors: list[tuple[int, int, str, str | None]] = []
-    ids, id_ok = _clean_ids(df["unique_id"])
 
-    def add(pos: int, column: str, message: str) -> None:
-        errors.append(
+@dataclass
+class _RowProblems:
+    """The problems found row by row: (row position, column order, message, its series; None:
+    the row names no series), and how to name a row's cell."""
+
+    origin: str
+    locations: Sequence[str]
+    ids: np.ndarray
+    id_ok: np.ndarray
+    found: list[tuple[int, int, str, str | None]] = field(default_factory=list)
+
+    def where(self, pos: int, column: str) -> str:
+        return f"{self.origin} {self.locations[pos]}, column {column}"
+
+    def add(self, pos: int, column: str, message: str) -> None:
+        self.found.append(
             (
                 pos,
                 REQUIRED_COLUMNS.index(column) if column in REQUIRED_COLUMNS else 3,
                 message,
-                str(ids[pos]) if id_ok[pos] else None,
+                str(self.ids[pos]) if self.id_ok[pos] else None,
             )
         )
 
-    def where(pos: int, column: str) -> str:
-        return f"{origin} {locations[pos]}, column {column}"
+    def messages(self) -> list[tuple[str, str | None]]:
+        """(message, its series), in row order then column order."""
+        return [(m, uid) for _, _, m, uid in sorted(self.found, key=lambda e: (e[0], e[1]))]
 
+
+def _check_rows(
+    df: pd.DataFrame,
+    rows: _RowProblems,
+    allow_negative: bool,
+    signed_ids: set[str],
+    plausibility_factor: float | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The parsed months, which parsed, the values, and which rows are usable; each bad cell is
+    in ``rows``."""
+    ids, id_ok, add, where = rows.ids, rows.id_ok, rows.add, rows.where
     for pos in np.flatnonzero(~id_ok):
         add(pos, "unique_id", f"{where(pos, 'unique_id')}: empty unique_id")
 
@@ -239,7 +277,6 @@ def check_frame(
         add(pos, "ds", f"{where(pos, 'ds')}: {problem}")
 
     y, y_problems = _parse_values(df["y"], nonnegative=False)
-    signed_ids = {str(s) for s in signed}
     raw_y = df["y"].tolist()
     for pos in np.flatnonzero(y < 0):  # negative: a problem unless the series is admitted as signed
         if not (allow_negative or (id_ok[pos] and ids[pos] in signed_ids)):
@@ -253,8 +290,14 @@ def check_frame(
             add(pos, "y", f"{where(pos, 'y')}: {_shown(raw_y[pos])} is implausible: {problem}")
             row_ok[pos] = False
 
-    # duplicates among rows whose key parsed (2024-01 and 202401 are the same month)
-    keyed = pd.DataFrame({"unique_id": ids, "ds": ds, "pos": np.arange(len(df))})[id_ok & ds_ok]
+    return ds, ds_ok, y, row_ok
+
+
+def _check_duplicates(rows: _RowProblems, ds: np.ndarray, ds_ok: np.ndarray, row_ok: np.ndarray) -> None:
+    """Duplicates among rows whose key parsed (2024-01 and 202401 are the same month): the
+    later rows are problems and not usable."""
+    ids, id_ok, origin, locations, add = rows.ids, rows.id_ok, rows.origin, rows.locations, rows.add
+    keyed = pd.DataFrame({"unique_id": ids, "ds": ds, "pos": np.arange(len(ids))})[id_ok & ds_ok]
     dup = keyed.duplicated(["unique_id", "ds"], keep=False)
     if dup.any():
         for _, group in keyed[dup].groupby(["unique_id", "ds"], sort=False):
@@ -269,7 +312,14 @@ def check_frame(
                 )
                 row_ok[pos] = False
 
-    # series-wide problems: (message, its series; None: a problem of the file, not of one series)
+
+def _series_problems(
+    df: pd.DataFrame, rows: _RowProblems, row_ok: np.ndarray, known_series: Collection[str] | None
+) -> tuple[list[tuple[str, str | None]], pd.Index, dict[str, int]]:
+    """Series-wide problems (message, its series; None: a problem of the file, not of one
+    series): unknown series, units other than USD, no usable row. Also the series present and
+    the first row of each."""
+    ids, id_ok, origin, locations = rows.ids, rows.id_ok, rows.origin, rows.locations
     series_errors: list[tuple[str, str | None]] = []
     codes, present = pd.factorize(pd.Series(ids).where(id_ok), sort=True)  # -1 = empty id
     n_rows = np.bincount(codes[codes >= 0], minlength=len(present))
@@ -316,11 +366,13 @@ def check_frame(
                 )
             )
 
-    problems = [(m, uid) for _, _, m, uid in sorted(errors, key=lambda e: (e[0], e[1]))] + series_errors
-    excluded = _exclusions(problems, first_pos)
-    if problems and (strict or excluded is None or len(excluded) == len(present)):
-        raise DataValidationError(origin, [m for m, _ in problems])
+    return series_errors, present, first_pos
 
+
+def _canonical_frame(
+    df: pd.DataFrame, ids: np.ndarray, ds: np.ndarray, y: np.ndarray, excluded: list[SeriesExclusion] | None
+) -> pd.DataFrame:
+    """The canonical frame of the series kept, checked against the output contract."""
     out = df.copy()
     out["unique_id"] = pd.Series(ids, index=df.index, dtype=object)
     out["ds"] = ds
@@ -330,7 +382,7 @@ def check_frame(
     extra = [c for c in df.columns if c not in REQUIRED_COLUMNS]
     out = out[list(REQUIRED_COLUMNS) + extra].sort_values(["unique_id", "ds"], kind="stable").reset_index(drop=True)
     schema = SIGNED_SCHEMA if (out["y"] < 0).any() else CANONICAL_SCHEMA
-    return CheckedFrame(schema.validate(out), tuple(excluded or ()))
+    return schema.validate(out)
 
 
 def _exclusions(problems: list[tuple[str, str | None]], first_pos: dict[str, int]) -> list[SeriesExclusion] | None:
@@ -562,6 +614,36 @@ def validate_indicators(df: pd.DataFrame, origin: str) -> tuple[pd.DataFrame, pd
 
     Both frames are typed (``ds`` and ``available_from`` datetime64[ns], ``value`` float64) and
     sorted by ``indicator, ds``; ``rejected`` has the extra column ``reason``."""
+    _check_indicator_columns(df, origin)
+    rows = _IndicatorRows.parse(df)
+    errors = _indicator_cell_errors(df, origin, rows) + _indicator_date_errors(origin, rows)
+    if not errors:
+        errors.extend(_price_series_problems(origin, rows.names, rows.ds, rows.values, rows.units))
+    if errors:
+        raise DataValidationError(origin, errors)
+
+    out = pd.DataFrame(
+        {
+            "indicator": pd.Series(rows.names, dtype=object),
+            "ds": rows.ds,
+            "value": rows.values.astype("float64"),
+            "unit": pd.Series(rows.units, dtype=object),
+            "available_from": rows.available.astype("datetime64[ns]").to_numpy(),
+            "source": [str(s).strip() for s in df["source"]],
+        }
+    )
+    extra = [c for c in df.columns if c not in INDICATOR_COLUMNS]
+    for column in extra:
+        out[column] = df[column].to_numpy()
+    reasons = _cut_order_rejections(out, [m["cut"] for m in rows.matches], [m["subject"] for m in rows.matches])
+    rejected_mask = np.array([bool(r) for r in reasons])
+    accepted = out[~rejected_mask].sort_values(["indicator", "ds"], kind="stable").reset_index(drop=True)
+    rejected = out[rejected_mask].assign(reason=[r for r in reasons if r])
+    rejected = rejected.sort_values(["indicator", "ds"], kind="stable").reset_index(drop=True)
+    return INDICATOR_SCHEMA.validate(accepted), rejected
+
+
+def _check_indicator_columns(df: pd.DataFrame, origin: str) -> None:
     if not isinstance(df, pd.DataFrame):
         raise TypeError(f"{origin}: expected a pandas DataFrame, got {type(df).__name__}")
     missing = [c for c in INDICATOR_COLUMNS if c not in df.columns]
@@ -575,34 +657,63 @@ def validate_indicators(df: pd.DataFrame, origin: str) -> tuple[pd.DataFrame, pd
         )
     if len(df) == 0:
         raise DataValidationError(origin, [f"{origin}: no data rows (the table is empty)"])
+
+
+@dataclass(frozen=True)
+class _IndicatorRows:
+    """The indicator table's cells parsed, with the problems of each column."""
+
+    names: list[str]
+    matches: list[re.Match[str] | None]
+    ds: np.ndarray
+    ds_problems: dict[int, str]
+    values: np.ndarray
+    value_problems: dict[int, str]
+    units: list[str]
+    available: pd.Series
+
+    @classmethod
+    def parse(cls, df: pd.DataFrame) -> _IndicatorRows:
+        names = [("" if _is_missing(v) else str(v).strip()) for v in df["indicator"]]
+        ds, ds_problems = _parse_months(df["ds"])
+        values, value_problems = _parse_values(df["value"])
+        available = pd.to_datetime(
+            pd.Series(df["available_from"], dtype=object).map(lambda v: None if _is_missing(v) else str(v).strip()),
+            format="%Y-%m-%d",
+            errors="coerce",
+        )
+        return cls(
+            names=names,
+            matches=[INDICATOR_PATTERN.match(n) for n in names],
+            ds=ds,
+            ds_problems=ds_problems,
+            values=values,
+            value_problems=value_problems,
+            units=[INDICATOR_UNITS.get(_unit_text(u).upper(), "") for u in df["unit"]],
+            available=available,
+        )
+
+
+def _indicator_cell_errors(df: pd.DataFrame, origin: str, rows: _IndicatorRows) -> list[str]:
+    """A malformed indicator name, month, value, unit, date or source, column by column."""
     errors: list[str] = []
-    names = [("" if _is_missing(v) else str(v).strip()) for v in df["indicator"]]
-    matches = [INDICATOR_PATTERN.match(n) for n in names]
-    for pos, (name, match) in enumerate(zip(names, matches)):
+    for pos, (name, match) in enumerate(zip(rows.names, rows.matches)):
         if match is None:
             errors.append(
                 f"{origin} line {pos + 2}, column indicator: {name!r} is not "
                 f"'<release>_<10d|20d|month|close>:<subject>' (lower case, digits, underscores)"
             )
-    ds, ds_problems = _parse_months(df["ds"])
-    for pos, problem in ds_problems.items():
+    for pos, problem in rows.ds_problems.items():
         errors.append(f"{origin} line {pos + 2}, column ds: {problem}")
-    values, value_problems = _parse_values(df["value"])
-    for pos, problem in value_problems.items():
+    for pos, problem in rows.value_problems.items():
         errors.append(f"{origin} line {pos + 2}, column value: {problem}")
-    units = [INDICATOR_UNITS.get(_unit_text(u).upper(), "") for u in df["unit"]]
     for pos, unit in enumerate(df["unit"]):
-        if not units[pos]:
+        if not rows.units[pos]:
             errors.append(
                 f"{origin} line {pos + 2}, column unit: {_unit_text(unit)!r} (values must be in "
                 f"{', '.join(INDICATOR_UNITS.values())})"
             )
-    available = pd.to_datetime(
-        pd.Series(df["available_from"], dtype=object).map(lambda v: None if _is_missing(v) else str(v).strip()),
-        format="%Y-%m-%d",
-        errors="coerce",
-    )
-    for pos in np.flatnonzero(available.isna().to_numpy()):
+    for pos in np.flatnonzero(rows.available.isna().to_numpy()):
         errors.append(
             f"{origin} line {pos + 2}, column available_from: "
             f"{df['available_from'].iloc[pos]!r} is not a date YYYY-MM-DD"
@@ -610,8 +721,15 @@ def validate_indicators(df: pd.DataFrame, origin: str) -> tuple[pd.DataFrame, pd
     for pos, source in enumerate(df["source"]):
         if _unit_text(source) == "":
             errors.append(f"{origin} line {pos + 2}, column source: empty source")
-    for pos, match in enumerate(matches):
-        if match is None or pos in ds_problems or pd.isna(available.iloc[pos]):
+    return errors
+
+
+def _indicator_date_errors(origin: str, rows: _IndicatorRows) -> list[str]:
+    """A figure dated public before it could exist, and a duplicate ``(indicator, ds)``."""
+    errors: list[str] = []
+    names, ds, available = rows.names, rows.ds, rows.available
+    for pos, match in enumerate(rows.matches):
+        if match is None or pos in rows.ds_problems or pd.isna(available.iloc[pos]):
             continue
         month = pd.Timestamp(ds[pos])
         cut = match["cut"]
@@ -631,30 +749,7 @@ def validate_indicators(df: pd.DataFrame, origin: str) -> tuple[pd.DataFrame, pd
             f"{origin} line {pos + 2}: duplicate of line {first + 2} "
             f"(indicator {names[pos]!r}, ds {pd.Timestamp(ds[pos]):%Y-%m})"
         )
-    if not errors:
-        errors.extend(_price_series_problems(origin, names, ds, values, units))
-    if errors:
-        raise DataValidationError(origin, errors)
-
-    out = pd.DataFrame(
-        {
-            "indicator": pd.Series(names, dtype=object),
-            "ds": ds,
-            "value": values.astype("float64"),
-            "unit": pd.Series(units, dtype=object),
-            "available_from": available.astype("datetime64[ns]").to_numpy(),
-            "source": [str(s).strip() for s in df["source"]],
-        }
-    )
-    extra = [c for c in df.columns if c not in INDICATOR_COLUMNS]
-    for column in extra:
-        out[column] = df[column].to_numpy()
-    reasons = _cut_order_rejections(out, [m["cut"] for m in matches], [m["subject"] for m in matches])
-    rejected_mask = np.array([bool(r) for r in reasons])
-    accepted = out[~rejected_mask].sort_values(["indicator", "ds"], kind="stable").reset_index(drop=True)
-    rejected = out[rejected_mask].assign(reason=[r for r in reasons if r])
-    rejected = rejected.sort_values(["indicator", "ds"], kind="stable").reset_index(drop=True)
-    return INDICATOR_SCHEMA.validate(accepted), rejected
+    return errors
 
 
 def _price_series_problems(

@@ -47,8 +47,8 @@ from urllib.parse import quote, quote_plus, unquote
 import httpx
 import pandas as pd
 
-from exportcast.errors import ExportcastError
 from features.contract import parse_month, validate_frame
+from features.errors import ExportcastError
 
 log = logging.getLogger(__name__)
 

@@ -55,20 +55,28 @@ Source choices (one definition per series, written in series.csv's ``definition`
 
 from __future__ import annotations
 
-import csv
-import io
 import json
-import os
 import re
-import tempfile
 from collections import defaultdict
-from collections.abc import Iterable
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 
 import pandas as pd
 
+from features.indicators import build_indicators, write_indicators
+from features.raw_tables import (
+    EXPORT_10DAY,
+    DatasetCheckError,
+    Monthly,
+    collect_months,
+    line_number,
+    parse_raw_month,
+    parse_raw_usd,
+    read_export_10day,
+    read_raw_table,
+    write_csv_atomic,
+)
 from features.regions import COUNTRY_NAMES_EN, REGIONS, slugify
 
 # --------------------------------------------------------------------------- constants
@@ -137,12 +145,7 @@ PRESS = "press-compiled/monthly_totals_2022_2024.csv"
 TRADE_INDUSTRY = "psicsh+Korea-trade-dashboard/trade_industry.csv"
 TRADE_REGION = "psicsh+Korea-trade-dashboard/trade_region.csv"
 REGION_GROUPS = "psicsh+Korea-trade-dashboard/region_groups_reference.json"
-EXPORT_10DAY = "jroh7115-arch+macro-dashboard/export_10day.csv"
 AUTO_PARTS_KSTAT = "Hyeeein+ImportAndExport/자동차부품(742)_수출입통계_시계열용 (2011~2021).csv"
-CUSTOMS_FLASH = "rohan-joshua-git+south-korea-export-forecast/customs_flash.csv"
-WSTS = "rohan-joshua-git+south-korea-export-forecast/wsts_billings.csv"
-
-TENDAY_CUTS = ("01~10", "01~20", "월전체")
 TENDAY_TOTAL = "전체"
 
 # `source` values: "<release/basis>:<raw file>"
@@ -240,11 +243,6 @@ REGION_JSON_NAMES = {"ASEAN": "아세안", "EU27": "EU", "LATAM": "중남미", "
 REGION_EXTRA_MEMBERS = {"MIDDLE_EAST": frozenset({"EG", "PS"})}
 
 
-class DatasetCheckError(ValueError):
-    """A raw file is malformed, two sources disagree beyond tolerance, or the built dataset fails
-    a check (anchors, duplicates, non-finite or negative values, missing source)."""
-
-
 # --------------------------------------------------------------------------- report
 @dataclass(frozen=True)
 class SeriesSummary:
@@ -291,81 +289,18 @@ class BuildReport:
         return "\n".join(lines)
 
 
-# --------------------------------------------------------------------------- parsing helpers
-Monthly = dict[str, int]  # "YYYY-MM" -> USD
-
-
-def read_raw_table(
-    raw_dir: Path, rel: str, required: Iterable[str], error: type[Exception] | None = None
-) -> pd.DataFrame:
-    """A raw third-party CSV as strings (no NA guessing: 'NA' is Namibia; BOM tolerated, CRLF
-    handled by the parser), with its required columns checked; ``error`` is the exception raised
-    (default DatasetCheckError), naming the file."""
-    error = error or DatasetCheckError
-    path = raw_dir / rel
-    if not path.is_file():
-        raise error(f"{rel}: file not found under {raw_dir}")
-    frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-    missing = [c for c in required if c not in frame.columns]
-    if missing:
-        raise error(f"{rel}: missing column(s) {missing}; found {list(frame.columns)}")
-    return frame
-
-
-def _month(text: str, rel: str, line: int, column: str) -> str:
-    """'2025-01' or '2025-01-01' -> '2025-01'."""
-    value = text.strip()
-    if len(value) == 10 and value.endswith("-01"):
-        value = value[:7]
-    if len(value) != 7 or value[4] != "-" or not (value[:4] + value[5:]).isdigit() or not 1 <= int(value[5:]) <= 12:
-        raise DatasetCheckError(
-            f"{rel} line {line}, column {column}: expected a month YYYY-MM or YYYY-MM-01, found {text!r}"
-        )
-    return value
-
-
-def _usd(text: str, rel: str, line: int, column: str, scale: int = 1) -> int:
-    """Exact whole-dollar value of ``text * scale``; raises unless finite, >= 0 and whole."""
-    try:
-        number = Decimal(text.strip())
-    except InvalidOperation:
-        raise DatasetCheckError(f"{rel} line {line}, column {column}: not a number: {text!r}") from None
-    if not number.is_finite() or number < 0:
-        raise DatasetCheckError(
-            f"{rel} line {line}, column {column}: expected a finite non-negative amount, found {text!r}"
-        )
-    usd = number * scale
-    if usd != usd.to_integral_value():
-        raise DatasetCheckError(
-            f"{rel} line {line}, column {column}: {text!r} x {scale} is not a whole number of dollars"
-        )
-    return int(usd)
-
-
-def _collect(rows: Iterable[tuple[str, int, int]], rel: str, label: str) -> Monthly:
-    """(month, usd, line) rows -> month -> usd; a repeated month is an error."""
-    out: Monthly = {}
-    lines: dict[str, int] = {}
-    for month, usd, line in rows:
-        if month in out:
-            raise DatasetCheckError(f"{rel}: duplicate month {month} for {label} (lines {lines[month]} and {line})")
-        out[month], lines[month] = usd, line
-    return out
-
-
-def _line(index: int) -> int:
-    return index + 2  # header is line 1
-
-
 # --------------------------------------------------------------------------- readers
 def _read_bi_data(raw_dir: Path) -> dict[str, Monthly]:
     """Total ('total') and the five destination columns, by ISO code."""
     frame = read_raw_table(raw_dir, BI_DATA, ["Date", "KOR_export", *BI_DESTINATIONS])
     columns = {"total": "KOR_export", **{iso: col for col, iso in BI_DESTINATIONS.items()}}
-    months = [_month(m, BI_DATA, _line(i), "Date") for i, m in enumerate(frame["Date"])]
+    months = [parse_raw_month(m, BI_DATA, line_number(i), "Date") for i, m in enumerate(frame["Date"])]
     return {
-        key: _collect(
-            ((m, _usd(v, BI_DATA, _line(i), col), _line(i)) for i, (m, v) in enumerate(zip(months, frame[col]))),
+        key: collect_months(
+            (
+                (m, parse_raw_usd(v, BI_DATA, line_number(i), col), line_number(i))
+                for i, (m, v) in enumerate(zip(months, frame[col]))
+            ),
             BI_DATA,
             col,
         )
@@ -375,9 +310,13 @@ def _read_bi_data(raw_dir: Path) -> dict[str, Monthly]:
 
 def _read_kosis_semis(raw_dir: Path) -> Monthly:
     frame = read_raw_table(raw_dir, KOSIS_SEMIS, ["month", "value"])
-    return _collect(
+    return collect_months(
         (
-            (_month(m, KOSIS_SEMIS, _line(i), "month"), _usd(v, KOSIS_SEMIS, _line(i), "value"), _line(i))
+            (
+                parse_raw_month(m, KOSIS_SEMIS, line_number(i), "month"),
+                parse_raw_usd(v, KOSIS_SEMIS, line_number(i), "value"),
+                line_number(i),
+            )
             for i, (m, v) in enumerate(zip(frame["month"], frame["value"]))
         ),
         KOSIS_SEMIS,
@@ -391,31 +330,39 @@ def _read_kita(raw_dir: Path) -> dict[str, Monthly]:
     frame = read_raw_table(raw_dir, KITA_ITEMS, ["기준월", "산업", "수출액_천달러", "수출액_USD"])
     rows: dict[str, list[tuple[str, int, int]]] = defaultdict(list)
     for i, rec in enumerate(frame.itertuples(index=False)):
-        line = _line(i)
-        usd = _usd(rec.수출액_천달러, KITA_ITEMS, line, "수출액_천달러", scale=1000)
-        stated = _usd(rec.수출액_USD, KITA_ITEMS, line, "수출액_USD")
+        line = line_number(i)
+        usd = parse_raw_usd(rec.수출액_천달러, KITA_ITEMS, line, "수출액_천달러", scale=1000)
+        stated = parse_raw_usd(rec.수출액_USD, KITA_ITEMS, line, "수출액_USD")
         if usd != stated:
             raise DatasetCheckError(f"{KITA_ITEMS} line {line}: 수출액_천달러 x 1000 = {usd} but 수출액_USD = {stated}")
-        rows[rec.산업].append((_month(rec.기준월, KITA_ITEMS, line, "기준월"), usd, line))
-    return {label: _collect(r, KITA_ITEMS, label) for label, r in rows.items()}
+        rows[rec.산업].append((parse_raw_month(rec.기준월, KITA_ITEMS, line, "기준월"), usd, line))
+    return {label: collect_months(r, KITA_ITEMS, label) for label, r in rows.items()}
 
 
 def _read_industry20(raw_dir: Path) -> dict[str, Monthly]:
     frame = read_raw_table(raw_dir, INDUSTRY20, ["기준월", "산업20", "수출액_USD"])
     rows: dict[str, list[tuple[str, int, int]]] = defaultdict(list)
     for i, rec in enumerate(frame.itertuples(index=False)):
-        line = _line(i)
+        line = line_number(i)
         rows[rec.산업20].append(
-            (_month(rec.기준월, INDUSTRY20, line, "기준월"), _usd(rec.수출액_USD, INDUSTRY20, line, "수출액_USD"), line)
+            (
+                parse_raw_month(rec.기준월, INDUSTRY20, line, "기준월"),
+                parse_raw_usd(rec.수출액_USD, INDUSTRY20, line, "수출액_USD"),
+                line,
+            )
         )
-    return {label: _collect(r, INDUSTRY20, label) for label, r in rows.items()}
+    return {label: collect_months(r, INDUSTRY20, label) for label, r in rows.items()}
 
 
 def _read_total_2025(raw_dir: Path) -> Monthly:
     frame = read_raw_table(raw_dir, TOTAL_2025, ["기준월", "수출액_USD"])
-    return _collect(
+    return collect_months(
         (
-            (_month(m, TOTAL_2025, _line(i), "기준월"), _usd(v, TOTAL_2025, _line(i), "수출액_USD"), _line(i))
+            (
+                parse_raw_month(m, TOTAL_2025, line_number(i), "기준월"),
+                parse_raw_usd(v, TOTAL_2025, line_number(i), "수출액_USD"),
+                line_number(i),
+            )
             for i, (m, v) in enumerate(zip(frame["기준월"], frame["수출액_USD"]))
         ),
         TOTAL_2025,
@@ -430,7 +377,7 @@ def _read_countries(raw_dir: Path) -> tuple[dict[str, Monthly], dict[str, str]]:
     rows: dict[str, list[tuple[str, int, int]]] = defaultdict(list)
     names_ko: dict[str, str] = {}
     for i, rec in enumerate(frame.itertuples(index=False)):
-        line = _line(i)
+        line = line_number(i)
         code = rec.국가코드.strip()
         # ISO alpha-2, plus the customs office's own two-character codes (Z1 IMF, ZZ other,
         # RK overseas Koreans, AN the former Netherlands Antilles): they count in the total.
@@ -441,9 +388,13 @@ def _read_countries(raw_dir: Path) -> tuple[dict[str, Monthly], dict[str, str]]:
             )
         names_ko.setdefault(code, rec.국가.strip())
         rows[code].append(
-            (_month(rec.기준월, COUNTRIES, line, "기준월"), _usd(rec.수출액_USD, COUNTRIES, line, "수출액_USD"), line)
+            (
+                parse_raw_month(rec.기준월, COUNTRIES, line, "기준월"),
+                parse_raw_usd(rec.수출액_USD, COUNTRIES, line, "수출액_USD"),
+                line,
+            )
         )
-    return {code: _collect(r, COUNTRIES, code) for code, r in rows.items()}, names_ko
+    return {code: collect_months(r, COUNTRIES, code) for code, r in rows.items()}, names_ko
 
 
 def _read_press(raw_dir: Path) -> dict[str, Monthly]:
@@ -454,14 +405,14 @@ def _read_press(raw_dir: Path) -> dict[str, Monthly]:
     for i, rec in enumerate(frame.to_dict("records")):
         if not rec["note"].strip().lower().startswith("primary"):
             continue
-        line = _line(i)
-        month = _month(rec["month"], PRESS, line, "month")
+        line = line_number(i)
+        month = parse_raw_month(rec["month"], PRESS, line, "month")
         for key, col in (("total", "total_usd_bn"), *((iso, c) for c, iso in PRESS_DESTINATIONS.items())):
             if rec[col].strip():
-                rows[key].append((month, _usd(rec[col], PRESS, line, col, scale=10**9), line))
+                rows[key].append((month, parse_raw_usd(rec[col], PRESS, line, col, scale=10**9), line))
     if "total" not in rows:
         raise DatasetCheckError(f"{PRESS}: no row whose note starts with 'primary'")
-    return {key: _collect(r, PRESS, f"{key} (primary rows)") for key, r in rows.items()}
+    return {key: collect_months(r, PRESS, f"{key} (primary rows)") for key, r in rows.items()}
 
 
 def _read_psicsh_export(raw_dir: Path, name: str, key_column: str) -> dict[str, Monthly]:
@@ -469,11 +420,15 @@ def _read_psicsh_export(raw_dir: Path, name: str, key_column: str) -> dict[str, 
     frame = read_raw_table(raw_dir, name, ["period", key_column, "export_usd"])
     rows: dict[str, list[tuple[str, int, int]]] = defaultdict(list)
     for i, rec in enumerate(frame.itertuples(index=False)):
-        line = _line(i)
+        line = line_number(i)
         rows[getattr(rec, key_column).strip()].append(
-            (_month(rec.period, name, line, "period"), _usd(rec.export_usd, name, line, "export_usd"), line)
+            (
+                parse_raw_month(rec.period, name, line, "period"),
+                parse_raw_usd(rec.export_usd, name, line, "export_usd"),
+                line,
+            )
         )
-    return {code: _collect(r, name, code) for code, r in rows.items()}
+    return {code: collect_months(r, name, code) for code, r in rows.items()}
 
 
 def _read_trade_industry(raw_dir: Path) -> dict[str, Monthly]:
@@ -499,29 +454,6 @@ def _read_region_groups(raw_dir: Path) -> dict[str, frozenset[str]]:
         raise DatasetCheckError(
             f"{REGION_GROUPS}: expected {{'regions': {{name: [ISO codes]}}}} ({type(err).__name__}: {err})"
         ) from None
-
-
-def _read_export_10day(raw_dir: Path) -> dict[tuple[str, str], Monthly]:
-    """The customs provisional file: (item as in the source, cut) -> months, thousand USD -> USD.
-    Cuts: '01~10' (days 1-10), '01~20' (days 1-20), '월전체' (the whole month)."""
-    frame = read_raw_table(raw_dir, EXPORT_10DAY, ["month", "period", "item", "export_1000usd"])
-    rows: dict[tuple[str, str], list[tuple[str, int, int]]] = defaultdict(list)
-    for i, rec in enumerate(frame.itertuples(index=False)):
-        line = _line(i)
-        cut = rec.period.strip()
-        if cut not in TENDAY_CUTS:
-            raise DatasetCheckError(
-                f"{EXPORT_10DAY} line {line}, column period: expected one of "
-                f"{', '.join(TENDAY_CUTS)}, found {rec.period!r}"
-            )
-        rows[(rec.item.strip(), cut)].append(
-            (
-                _month(rec.month, EXPORT_10DAY, line, "month"),
-                _usd(rec.export_1000usd, EXPORT_10DAY, line, "export_1000usd", scale=1000),
-                line,
-            )
-        )
-    return {key: _collect(r, EXPORT_10DAY, f"{key[0]} {key[1]}") for key, r in rows.items()}
 
 
 def _kstat_month(text: str, line: int) -> str:
@@ -562,7 +494,7 @@ def _read_auto_parts_kstat(raw_dir: Path) -> Monthly:
     for i, rec in enumerate(frame.to_dict("records")):
         line = i + 4  # two title lines and the header come first
         month = _kstat_month(rec["년월"], line)
-        usd = _usd(rec["수출 금액"], AUTO_PARTS_KSTAT, line, "수출 금액", scale=1000)
+        usd = parse_raw_usd(rec["수출 금액"], AUTO_PARTS_KSTAT, line, "수출 금액", scale=1000)
         if previous is not None:
             expected_month = _next_month(previous[0])
             if month != expected_month:
@@ -780,42 +712,104 @@ class _Series:
         return {m: v for m, (v, _) in self.rows.items()}
 
 
-def _assemble(raw_dir: Path) -> tuple[list[_Series], list[str]]:
-    bi = _read_bi_data(raw_dir)
-    kosis = _read_kosis_semis(raw_dir)
-    kita = _read_kita(raw_dir)
-    industry20 = _read_industry20(raw_dir)
-    total_2025 = _read_total_2025(raw_dir)
-    countries, names_ko = _read_countries(raw_dir)
-    press = _read_press(raw_dir)
-    customs_mti = _read_trade_industry(raw_dir)
-    trade_region = _read_trade_region(raw_dir)
-    groups = _read_region_groups(raw_dir)
-    tenday = _read_export_10day(raw_dir)
-    auto_parts_kstat = _read_auto_parts_kstat(raw_dir)
-    checks: list[str] = []
+@dataclass(frozen=True)
+class _RawFiles:
+    """Every raw file the dataset is built from, read and parsed (see the readers above)."""
 
-    # --- the raw files hold what we use
+    bi: dict[str, Monthly]
+    kosis: Monthly
+    kita: dict[str, Monthly]
+    industry20: dict[str, Monthly]
+    total_2025: Monthly
+    countries: dict[str, Monthly]
+    names_ko: dict[str, str]
+    press: dict[str, Monthly]
+    customs_mti: dict[str, Monthly]
+    trade_region: dict[str, Monthly]
+    groups: dict[str, frozenset[str]]
+    tenday: dict[tuple[str, str], Monthly]
+    auto_parts_kstat: Monthly
+
+    @property
+    def tenday_total(self) -> Monthly:
+        return self.tenday[(TENDAY_TOTAL, "월전체")]
+
+    @property
+    def confirmed_2022_2024(self) -> Monthly:
+        return _between(self.tenday_total, "2022-01", "2024-12")
+
+    @property
+    def country_sum(self) -> Monthly:
+        """Month -> the sum over every country of the all-country file."""
+        total: Monthly = defaultdict(int)
+        for months in self.countries.values():
+            for month, usd in months.items():
+                total[month] += usd
+        return dict(total)
+
+    @property
+    def semiconductors(self) -> Monthly:
+        return self.customs_mti[_item("semiconductors").customs_code]
+
+
+def _item(slug: str) -> ItemSpec:
+    return next(item for item in ITEMS if item.slug == slug)
+
+
+def _read_raw_files(raw_dir: Path) -> _RawFiles:
+    countries, names_ko = _read_countries(raw_dir)
+    return _RawFiles(
+        bi=_read_bi_data(raw_dir),
+        kosis=_read_kosis_semis(raw_dir),
+        kita=_read_kita(raw_dir),
+        industry20=_read_industry20(raw_dir),
+        total_2025=_read_total_2025(raw_dir),
+        countries=countries,
+        names_ko=names_ko,
+        press=_read_press(raw_dir),
+        customs_mti=_read_trade_industry(raw_dir),
+        trade_region=_read_trade_region(raw_dir),
+        groups=_read_region_groups(raw_dir),
+        tenday=read_export_10day(raw_dir),
+        auto_parts_kstat=_read_auto_parts_kstat(raw_dir),
+    )
+
+
+def _assemble(raw_dir: Path) -> tuple[list[_Series], list[str]]:
+    """The series of the dataset and the checks passed, in the order they are reported."""
+    raw = _read_raw_files(raw_dir)
+    _check_coverage(raw)
+    checks = _total_checks(raw)
+    item_checks, kosis_agrees = _item_checks(raw)
+    checks += item_checks + _destination_checks(raw)
+    total = _total_series(raw)
+    countries, nodes = _country_series(raw)
+    regions, rest, rest_check = _region_series(raw, total, nodes)
+    series = [total, *_item_series(raw, total, kosis_agrees), *countries, *regions, rest]
+    checks.append(rest_check)
+    return series, checks + _dataset_checks(raw, series)
+
+
+def _check_coverage(raw: _RawFiles) -> None:
+    """The raw files hold what we use."""
     for item in ITEMS:
-        if item.name_ko not in industry20:
+        if item.name_ko not in raw.industry20:
             raise DatasetCheckError(f"{INDUSTRY20}: no rows for item {item.name_ko!r} ({item.slug})")
-        if item.customs_code not in customs_mti:
+        if item.customs_code not in raw.customs_mti:
             raise DatasetCheckError(f"{TRADE_INDUSTRY}: no rows for industry_code {item.customs_code!r} ({item.slug})")
-        if item.kita_label is not None and item.kita_label not in kita:
+        if item.kita_label is not None and item.kita_label not in raw.kita:
             raise DatasetCheckError(f"{KITA_ITEMS}: no rows for item {item.kita_label!r} ({item.slug})")
     for code in (*TRADE_REGION_COUNTRIES, *(r.code for r in REGIONS)):
-        if code not in trade_region:
+        if code not in raw.trade_region:
             raise DatasetCheckError(f"{TRADE_REGION}: no rows for region_code {code!r}")
-    if (TENDAY_TOTAL, "월전체") not in tenday:
+    if (TENDAY_TOTAL, "월전체") not in raw.tenday:
         raise DatasetCheckError(f"{EXPORT_10DAY}: no whole-month (월전체) rows for {TENDAY_TOTAL!r}")
-    tenday_total = tenday[(TENDAY_TOTAL, "월전체")]
 
-    # --- total: customs-confirmed sources agree where they overlap
-    country_sum: Monthly = defaultdict(int)
-    for months in countries.values():
-        for month, usd in months.items():
-            country_sum[month] += usd
-    checks.append(_check_abs("total", "customs total", total_2025, "sum over all countries", dict(country_sum), 0))
+
+def _total_checks(raw: _RawFiles) -> list[str]:
+    """Total: customs-confirmed sources agree where they overlap."""
+    bi, total_2025, tenday_total, press = raw.bi, raw.total_2025, raw.tenday_total, raw.press
+    checks = [_check_abs("total", "customs total", total_2025, "sum over all countries", raw.country_sum, 0)]
     checks.append(
         _check_abs(
             "total",
@@ -831,19 +825,25 @@ def _assemble(raw_dir: Path) -> tuple[list[_Series], list[str]]:
             "total", "customs total", total_2025, "export_10day whole month", tenday_total, THOUSAND_ROUNDING_USD
         )
     )
-    confirmed_2022_2024 = _between(tenday_total, "2022-01", "2024-12")
     checks.append(
         _check_band(
             "total",
             "customs-confirmed (export_10day)",
-            confirmed_2022_2024,
+            raw.confirmed_2022_2024,
             "ministry preliminary (press, evidence only)",
             press["total"],
             PRELIMINARY_VS_CONFIRMED_BAND,
         )
     )
 
-    # --- items: customs-MTI equals industry20 in 2025 to the dollar; KITA and KOSIS as evidence
+    return checks
+
+
+def _item_checks(raw: _RawFiles) -> tuple[list[str], bool]:
+    """Items: customs-MTI equals industry20 in 2025 to the dollar; KITA and KOSIS as evidence.
+    Also whether KOSIS agrees with customs-MTI within 1% in every year (then it is the series)."""
+    customs_mti, industry20, kita, kosis = raw.customs_mti, raw.industry20, raw.kita, raw.kosis
+    checks: list[str] = []
     for item in ITEMS:
         uid = f"item:{item.slug}"
         checks.append(
@@ -856,16 +856,15 @@ def _assemble(raw_dir: Path) -> tuple[list[_Series], list[str]]:
                 0,
             )
         )
-    semis = next(item for item in ITEMS if item.slug == "semiconductors")
     semis_check = _check_annual_band(
         "item:semiconductors",
         "customs-MTI",
-        customs_mti[semis.customs_code],
+        raw.semiconductors,
         "KOSIS (ministry MTI 831)",
         kosis,
         SEMIS_KOSIS_VS_CUSTOMS_MTI_BOUND,
     )
-    kosis_agrees = _annual_agreement(customs_mti[semis.customs_code], kosis, SEMIS_KOSIS_VS_CUSTOMS_MTI_ANNUAL)
+    kosis_agrees = _annual_agreement(raw.semiconductors, kosis, SEMIS_KOSIS_VS_CUSTOMS_MTI_ANNUAL)
     checks.append(
         semis_check
         + (
@@ -886,7 +885,7 @@ def _assemble(raw_dir: Path) -> tuple[list[_Series], list[str]]:
                 kita[item.kita_label],
             )
         )
-    auto_parts = next(item for item in ITEMS if item.slug == "auto_parts")
+    auto_parts = _item("auto_parts")
     checks.append(
         _check_band(
             "item:auto_parts",
@@ -898,7 +897,13 @@ def _assemble(raw_dir: Path) -> tuple[list[_Series], list[str]]:
         )
     )
 
-    # --- destinations: trade_region equals bi_data (2021) and the all-country file (2025)
+    return checks, kosis_agrees
+
+
+def _destination_checks(raw: _RawFiles) -> list[str]:
+    """Destinations: trade_region equals bi_data (2021) and the all-country file (2025)."""
+    bi, trade_region, countries, groups = raw.bi, raw.trade_region, raw.countries, raw.groups
+    checks: list[str] = []
     for code in ("CN", "US", "JP"):
         checks.append(_check_abs(f"destination {code}", "bi_data", bi[code], "trade_region", trade_region[code], 0))
     for code in TRADE_REGION_COUNTRIES:
@@ -912,7 +917,7 @@ def _assemble(raw_dir: Path) -> tuple[list[_Series], list[str]]:
                 0,
             )
         )
-    file_months = sorted(country_sum)
+    file_months = sorted(raw.country_sum)
     for region in REGIONS:
         json_members = groups.get(REGION_JSON_NAMES[region.code])
         expected = (json_members or frozenset()) | REGION_EXTRA_MEMBERS.get(region.code, frozenset())
@@ -936,8 +941,10 @@ def _assemble(raw_dir: Path) -> tuple[list[_Series], list[str]]:
             )
         )
 
-    series: list[_Series] = []
-    # --- total
+    return checks
+
+
+def _total_series(raw: _RawFiles) -> _Series:
     total = _Series(
         "total",
         "total",
@@ -948,12 +955,15 @@ def _assemble(raw_dir: Path) -> tuple[list[_Series], list[str]]:
         hierarchy="",
         parent="",
     )
-    total.add(bi["total"], SRC_BI)
-    total.add(confirmed_2022_2024, SRC_TENDAY)
-    total.add(total_2025, SRC_TOTAL_2025)
-    series.append(total)
+    total.add(raw.bi["total"], SRC_BI)
+    total.add(raw.confirmed_2022_2024, SRC_TENDAY)
+    total.add(raw.total_2025, SRC_TOTAL_2025)
+    return total
 
-    # --- items, flagship first (ITEMS order), then item:other
+
+def _item_series(raw: _RawFiles, total: _Series, kosis_agrees: bool) -> list[_Series]:
+    """The items, flagship first (ITEMS order), then item:other (and the ministry's semiconductors)."""
+    kosis, customs_mti, auto_parts_kstat = raw.kosis, raw.customs_mti, raw.auto_parts_kstat
     items: list[_Series] = []
     for item in ITEMS:
         s = _Series(
@@ -990,8 +1000,7 @@ def _assemble(raw_dir: Path) -> tuple[list[_Series], list[str]]:
         definition="total minus the 20 items above, in the months where all are observed",
     )
     other.add(_difference(total.months(), [s.months() for s in items], "item:other"), SRC_OTHER)
-    series.extend(items)
-    series.append(other)
+    series = [*items, other]
     if not kosis_agrees:
         ministry = _Series(
             "item:semiconductors_ministry",
@@ -1012,7 +1021,14 @@ def _assemble(raw_dir: Path) -> tuple[list[_Series], list[str]]:
         ministry.add(kosis, SRC_KOSIS)
         series.append(ministry)
 
-    # --- destination countries: the 15 largest of the rank year + the five of bi_data, by rank
+    return series
+
+
+def _country_series(raw: _RawFiles) -> tuple[list[_Series], list[_Series]]:
+    """The destination countries (the 15 largest of the rank year + the five of bi_data, by
+    rank), and those of them that are nodes of the hierarchy."""
+    bi, trade_region, countries, names_ko = raw.bi, raw.trade_region, raw.countries, raw.names_ko
+    series: list[_Series] = []
     year_prefix = f"{DESTINATION_RANK_YEAR}-"
     totals_in_year = {
         code: sum(v for m, v in months.items() if m.startswith(year_prefix)) for code, months in countries.items()
@@ -1060,7 +1076,13 @@ def _assemble(raw_dir: Path) -> tuple[list[_Series], list[str]]:
             s.add(countries.get(code, {}), SRC_COUNTRIES)
         series.append(s)
 
-    # --- regions (customs groups) and the rest of the world
+    return series, nodes
+
+
+def _region_series(raw: _RawFiles, total: _Series, nodes: list[_Series]) -> tuple[list[_Series], _Series, str]:
+    """The regions (customs groups), the rest of the world and its check against the countries."""
+    countries = raw.countries
+    series: list[_Series] = []
     for region in REGIONS:
         s = _Series(
             f"destination:{region.slug}",
@@ -1072,8 +1094,8 @@ def _assemble(raw_dir: Path) -> tuple[list[_Series], list[str]]:
             parent="total",
             definition=region.definition,
         )
-        s.add(trade_region[region.code], SRC_TRADE_REGION)
-        nodes.append(s)
+        s.add(raw.trade_region[region.code], SRC_TRADE_REGION)
+        nodes = [*nodes, s]
         series.append(s)
     covered = [frozenset({c}) for c in TRADE_REGION_COUNTRIES] + [r.members for r in REGIONS]
     seen: set[str] = set()
@@ -1092,20 +1114,22 @@ def _assemble(raw_dir: Path) -> tuple[list[_Series], list[str]]:
         definition=(f"total minus {', '.join(n.unique_id for n in nodes)}, in the months where all are observed"),
     )
     rest.add(_difference(total.months(), [n.months() for n in nodes], "destination:rest_of_world"), SRC_REST)
-    outside = {m: sum(v[m] for c, v in countries.items() if c not in seen and m in v) for m in file_months}
-    checks.append(
-        _check_abs(
-            "destination:rest_of_world",
-            "total minus the parts",
-            _between(rest.months(), "2025-01", "2025-12"),
-            "sum of the countries outside the parts (all-country file)",
-            outside,
-            0,
-        )
+    outside = {m: sum(v[m] for c, v in countries.items() if c not in seen and m in v) for m in sorted(raw.country_sum)}
+    check = _check_abs(
+        "destination:rest_of_world",
+        "total minus the parts",
+        _between(rest.months(), "2025-01", "2025-12"),
+        "sum of the countries outside the parts (all-country file)",
+        outside,
+        0,
     )
-    series.append(rest)
+    return series, rest, check
 
-    # --- checks on the assembled dataset
+
+def _dataset_checks(raw: _RawFiles, series: list[_Series]) -> list[str]:
+    """Checks on the assembled dataset: annual anchors, the hierarchy, ids, values, sources."""
+    checks: list[str] = []
+    total = series[0]
     by_id = {s.unique_id: s for s in series}
     for year, anchor in OFFICIAL_ANNUAL_TOTALS_USD_BN.items():
         checks.append(
@@ -1113,12 +1137,14 @@ def _assemble(raw_dir: Path) -> tuple[list[_Series], list[str]]:
             or _check_annual("total", total.months(), year, anchor, TOTAL_ANCHOR_TOLERANCE)
         )
     for uid, year, anchor in ANNUAL_ANCHORS_USD_BN:
-        months = by_id[uid].months() if uid != "item:semiconductors" else customs_mti[semis.customs_code]
+        months = by_id[uid].months() if uid != "item:semiconductors" else raw.semiconductors
         checks.append(
             _year_in_progress(uid, months, year) or _check_annual_abs(uid, months, year, anchor, ANCHOR_ROUNDING_USD_BN)
         )
     checks.append(
-        _check_annual("KOSIS semiconductors", kosis, 2024, SEMICONDUCTORS_2024_USD_BN, SEMICONDUCTORS_ANCHOR_TOLERANCE)
+        _check_annual(
+            "KOSIS semiconductors", raw.kosis, 2024, SEMICONDUCTORS_2024_USD_BN, SEMICONDUCTORS_ANCHOR_TOLERANCE
+        )
     )
     checks.extend(check_hierarchy({s.unique_id: (s.hierarchy, s.parent, s.months()) for s in series}))
     ids = [s.unique_id for s in series]
@@ -1138,7 +1164,7 @@ def _assemble(raw_dir: Path) -> tuple[list[_Series], list[str]]:
         f"(unique_id, ds), every y a finite non-negative whole number of USD, every row "
         f"with a source"
     )
-    return series, checks
+    return checks
 
 
 def _report_band(series_id: str, chosen_label: str, chosen: Monthly, other_label: str, other: Monthly) -> str:
@@ -1223,32 +1249,12 @@ def _summary(s: _Series) -> SeriesSummary:
     )
 
 
-def write_csv_atomic(path: Path, header: Iterable[str], rows: Iterable[Iterable[object]]) -> None:
-    """Write a CSV (UTF-8, ``\\n`` line ends, minimal quoting) by replacing ``path`` atomically:
-    readers see the old file or the new one, never half of it."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(buffer.getvalue())
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; the data files are for everyone to read
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 # --------------------------------------------------------------------------- entry point
 def build_dataset(raw_dir: Path, out_dir: Path) -> BuildReport:
     """Read the raw files in ``raw_dir``, run every check, write ``exports_monthly.csv``,
     ``series.csv``, ``indicators_monthly.csv`` and ``indicators_rejected.csv`` into ``out_dir``.
     Raises ``DatasetCheckError`` (nothing is written) if a file is malformed, overlapping sources
     disagree beyond tolerance, or a check fails."""
-    from features.indicators import build_indicators, write_indicators
 
     raw_dir, out_dir = Path(raw_dir), Path(out_dir)
     if not raw_dir.is_dir():

@@ -44,22 +44,22 @@ from pathlib import Path
 import pandas as pd
 
 from features.contract import INDICATOR_COLUMNS, validate_indicators
-from features.dataset_builder import (
+from features.publication import available_from
+from features.raw_tables import (
     CUSTOMS_FLASH,
     EXPORT_10DAY,
     TENDAY_CUTS,
     WSTS,
     DatasetCheckError,
     Monthly,
-    _collect,
-    _line,
-    _month,
-    _read_export_10day,
-    _usd,
+    collect_months,
+    line_number,
+    parse_raw_month,
+    parse_raw_usd,
+    read_export_10day,
     read_raw_table,
     write_csv_atomic,
 )
-from features.publication import available_from
 
 INDICATORS_FILE = "indicators_monthly.csv"
 REJECTED_FILE = "indicators_rejected.csv"
@@ -116,16 +116,16 @@ def read_customs_flash(raw_dir: Path) -> dict[str, dict[str, tuple[int, str]]]:
     rows: dict[str, list[tuple[str, int, int]]] = defaultdict(list)
     news: dict[tuple[str, str], str] = {}
     for i, rec in enumerate(frame.itertuples(index=False)):
-        line = _line(i)
+        line = line_number(i)
         cut = rec.period.strip()
         if cut not in FLASH_CUTS:
             raise DatasetCheckError(
                 f"{CUSTOMS_FLASH} line {line}, column period: expected 10d or 20d, found {rec.period!r}"
             )
-        month = _month(rec.date, CUSTOMS_FLASH, line, "date")
-        rows[cut].append((month, _usd(rec.export_usd, CUSTOMS_FLASH, line, "export_usd"), line))
+        month = parse_raw_month(rec.date, CUSTOMS_FLASH, line, "date")
+        rows[cut].append((month, parse_raw_usd(rec.export_usd, CUSTOMS_FLASH, line, "export_usd"), line))
         news[(cut, month)] = rec.news_id.strip()
-    collected = {cut: _collect(r, CUSTOMS_FLASH, cut) for cut, r in rows.items()}
+    collected = {cut: collect_months(r, CUSTOMS_FLASH, cut) for cut, r in rows.items()}
     return {cut: {m: (v, news[(cut, m)]) for m, v in months.items()} for cut, months in collected.items()}
 
 
@@ -135,9 +135,9 @@ def read_wsts(raw_dir: Path) -> dict[str, Monthly]:
     frame = read_raw_table(raw_dir, WSTS, ["date", *WSTS_REGIONS])
     out: dict[str, list[tuple[str, int, int]]] = defaultdict(list)
     for i, rec in enumerate(frame.to_dict("records")):
-        line = _line(i)
-        month = _month(rec["date"], WSTS, line, "date")
-        values = {col: _usd(rec[col], WSTS, line, col, scale=1000) for col in WSTS_REGIONS}
+        line = line_number(i)
+        month = parse_raw_month(rec["date"], WSTS, line, "date")
+        values = {col: parse_raw_usd(rec[col], WSTS, line, col, scale=1000) for col in WSTS_REGIONS}
         parts = sum(v for col, v in values.items() if col != "Worldwide")
         if abs(parts - values["Worldwide"]) > WSTS_REGION_SUM_TOLERANCE_USD:
             raise DatasetCheckError(
@@ -146,7 +146,7 @@ def read_wsts(raw_dir: Path) -> dict[str, Monthly]:
             )
         for col, usd in values.items():
             out[col].append((month, usd, line))
-    return {col: _collect(r, WSTS, col) for col, r in out.items()}
+    return {col: collect_months(r, WSTS, col) for col, r in out.items()}
 
 
 def read_market(raw_dir: Path) -> list[tuple[str, str, float, str, str, str]]:
@@ -158,12 +158,12 @@ def read_market(raw_dir: Path) -> list[tuple[str, str, float, str, str, str]]:
         frame = read_raw_table(raw_dir, rel, ["month", column, "source_repo", "source_path", "source_commit"])
         release, cut = name.split(":")[0].split("_")
         for i, rec in enumerate(frame.to_dict("records")):
-            month = _month(rec["month"], rel, _line(i), "month")
+            month = parse_raw_month(rec["month"], rel, line_number(i), "month")
             try:
                 value = float(Decimal(rec[column].strip()))
             except InvalidOperation:
                 raise DatasetCheckError(
-                    f"{rel} line {_line(i)}, column {column}: not a number: {rec[column]!r}"
+                    f"{rel} line {line_number(i)}, column {column}: not a number: {rec[column]!r}"
                 ) from None
             source = f"market-price:{rel} ({rec['source_repo']} {rec['source_path']} @{rec['source_commit'][:8]})"
             rows.append((name, f"{month}-01", value, unit, available_from(cut, month, release=release), source))
@@ -175,7 +175,7 @@ def build_indicators(raw_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, list[st
     ``(accepted, rejected, checks)``."""
     raw_dir = Path(raw_dir)
     rows: list[tuple[str, str, int, str, str, str]] = []
-    tenday = _read_export_10day(raw_dir)
+    tenday = read_export_10day(raw_dir)
     for (item, cut_raw), months in sorted(tenday.items()):
         if item not in CUSTOMS_SUBJECTS:
             raise DatasetCheckError(f"{EXPORT_10DAY}: unknown item {item!r} (known: {', '.join(CUSTOMS_SUBJECTS)})")

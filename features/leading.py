@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from exportcast.errors import ExportcastError
+from features.errors import ExportcastError
 from features.publication import information_date
 
 __all__ = [

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from features.dataset_builder import read_raw_table, write_csv_atomic
+from features.raw_tables import read_raw_table, write_csv_atomic
 
 PROJECTIONS_IN = "projections.csv"
 ACTUALS_IN = "actuals.csv"

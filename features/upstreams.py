@@ -37,7 +37,7 @@ from urllib.parse import quote
 
 import httpx
 
-from exportcast.errors import ExportcastError
+from features.errors import ExportcastError
 
 RAW_HOST = "https://raw.githubusercontent.com"
 

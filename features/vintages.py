@@ -40,8 +40,8 @@ from pathlib import Path
 import httpx
 import pandas as pd
 
-from exportcast.errors import ExportcastError
 from features import upstreams as up
+from features.errors import ExportcastError
 
 SEED_DIR = Path(__file__).resolve().parent.parent / "data"
 VINTAGES = "vintages"

@@ -25,24 +25,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-ARCHIVE_DIR = "archive"
-FORECAST_ARCHIVE = "forecast_archive.csv"
-CHANGES = "changes.csv"
-ARCHIVE_COLUMNS: tuple[str, ...] = (
-    "vintage",
-    "run_id",
-    "published_at",
-    "unique_id",
-    "kind",
-    "ds",
-    "model",
-    "forecast",
-    "lo_80",
-    "hi_80",
-    "lo_95",
-    "hi_95",
+from flows.results import (
+    ARCHIVE_COLUMNS,
+    CHANGES,
+    CHANGES_COLUMNS,
+    FORECAST_ANNUAL,
+    FORECAST_ARCHIVE,
+    FORECAST_MONTHLY,
+    format_table,
 )
-CHANGES_COLUMNS: tuple[str, ...] = ("unique_id", "ds", "change", "old", "new", "note")
+
+ARCHIVE_DIR = "archive"
 SCORE_COLUMNS: tuple[str, ...] = (
     "vintage",
     "run_id",
@@ -327,7 +320,6 @@ def with_archive(results, *, home: Path, vintage: str | None, production: bool, 
     import dataclasses
 
     from features import vintages
-    from flows.results import FORECAST_ANNUAL, FORECAST_MONTHLY, format_table
 
     run = results.run
     label = vintage or f"{run.data_source}:{run.data_hash[:12]}"

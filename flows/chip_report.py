@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from flows.report_html import escape, figure, fmt_bn, fmt_pct, history_series, html_table, note, png
+
 SEMIS = "item:semiconductors_ministry"
 #: indicator -> label of the chart's market lines
 MARKET_LINES: dict[str, str] = {
@@ -58,7 +60,6 @@ def chip_cycle_readings(indicators: pd.DataFrame, history: pd.Series) -> pd.Data
 
 def _model_line(inputs: Any, year: int) -> str:
     """What the published model makes of it: the champion's annual forecast of the semiconductors."""
-    from flows.report import _history_series, fmt_bn, fmt_pct
 
     annual = inputs.annual
     champion = inputs.champion_of.get(SEMIS)
@@ -66,7 +67,7 @@ def _model_line(inputs: Any, year: int) -> str:
     if champion is None or rows.empty:
         return f"The run has no {year} forecast of the semiconductors (ministry basis)."
     r = rows.iloc[0]
-    y = _history_series(inputs, SEMIS).dropna()
+    y = history_series(inputs, SEMIS).dropna()
     last_year = y[y.index.year == year - 1]
     growth = (
         f", {fmt_pct(100 * (r['forecast'] / last_year.sum() - 1), 1, signed=True)} on {year - 1}"
@@ -110,7 +111,6 @@ def momentum_reading(indicators: pd.DataFrame, history: pd.Series, year: int) ->
 
 
 def _momentum_line(inputs: Any, reading: float | None, year: int) -> str:
-    from flows.report import fmt_bn
 
     said = (
         f"On the latest reading the market-momentum model (chip_momentum, off) would forecast "
@@ -132,16 +132,14 @@ def _momentum_line(inputs: Any, reading: float | None, year: int) -> str:
 
 
 def chip_cycle_section(inputs: Any) -> str:
-    from flows.report import _e, _figure, _note, _png, _table, fmt_pct
 
     parts = ['<section id="chip-cycle"><h2>Chip cycle</h2>']
     indicators = getattr(inputs, "indicators", None)
-    from flows.report import _history_series
 
-    history = _history_series(inputs, SEMIS)
+    history = history_series(inputs, SEMIS)
     if indicators is None or history.dropna().empty:
         parts.append(
-            _note(
+            note(
                 "No chip-cycle chart: the run's data has no semiconductor series (ministry basis) or no "
                 "indicator table with the chip-market series."
             )
@@ -150,7 +148,7 @@ def chip_cycle_section(inputs: Any) -> str:
     readings = chip_cycle_readings(indicators, history)
     last = history.dropna().index.max()
     shown = readings.loc[last - pd.DateOffset(years=YEARS) : last]
-    fig = _figure(12.0, 3.8)
+    fig = figure(12.0, 3.8)
     ax = fig.subplots()
     for name in shown.columns:
         label = MARKET_LINES.get(name, "semiconductor exports (ministry basis)")
@@ -166,7 +164,7 @@ def chip_cycle_section(inputs: Any) -> str:
     latest = shown.loc[last] if last in shown.index else shown.iloc[-1]
     parts.append(
         "<figure>"
-        + _png(
+        + png(
             fig,
             "chip cycle: 12-month % changes of "
             + ", ".join(
@@ -188,7 +186,7 @@ def chip_cycle_section(inputs: Any) -> str:
         if not readings[c].dropna().empty
     ]
     parts.append(
-        _table(
+        html_table(
             ["Series", "Latest month", "12-month change"],
             rows,
             numeric=(2,),
@@ -198,5 +196,7 @@ def chip_cycle_section(inputs: Any) -> str:
     )
     year = int(inputs.target_year)
     reading = momentum_reading(indicators, history, year)
-    parts.append(f'<p class="lead">{_e(_model_line(inputs, year))} {_e(_momentum_line(inputs, reading, year))}</p>')
+    parts.append(
+        f'<p class="lead">{escape(_model_line(inputs, year))} {escape(_momentum_line(inputs, reading, year))}</p>'
+    )
     return "".join(parts) + "</section>"

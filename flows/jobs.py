@@ -7,6 +7,11 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+# the plan's inputs, at home in flows.plan; the CLI, benchmarks and tests also reach them here
+from flows.plan import leading_extras as leading_extras
+from flows.plan import uses_working_days as uses_working_days
+from flows.plan import working_day_exog as working_day_exog
+
 if TYPE_CHECKING:  # pragma: no cover
     from collections.abc import Collection
     from pathlib import Path
@@ -15,36 +20,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from flows.settings import Settings
     from models.core.backtest import BacktestResult
     from models.core.engine import ForecastResult
-    from models.families.leading_extras import LeadingExtras
     from models.selection.reconcile import Hierarchy
 
 MONTH = pd.offsets.MonthBegin(1)
-
-
-def working_day_exog(
-    frame: pd.DataFrame, last_month: pd.Timestamp, settings: Settings | None = None
-) -> pd.DataFrame | None:
-    """Korean working days for the months from the frame's first month through ``last_month``
-    that the calendar covers (see :func:`features.calendar.working_days_within`; None if none).
-
-    With ``settings``: None when no enabled model is configured to use the regressor
-    (``working_days: true``, directly or as an ensemble member). A series outside the covered
-    months is fitted without the regressor and the engine records why in ``model_fits``."""
-    from features.calendar import working_days_within
-
-    if settings is not None and not uses_working_days(settings):
-        return None
-    return working_days_within(frame["ds"].min(), last_month)
-
-
-def uses_working_days(settings: Settings) -> bool:
-    """Whether an enabled model (or a member of an enabled ensemble) has ``working_days: true``."""
-    for spec in settings.engine_settings().models:
-        members = spec.params.get("members")
-        candidates = [spec.params, *(members.values() if isinstance(members, dict) else ())]
-        if any(isinstance(p, dict) and p.get("working_days") for p in candidates):
-            return True
-    return False
 
 
 def leading_for(settings: Settings, frame: pd.DataFrame, universe: Collection[str] | None = None) -> Settings:
@@ -92,14 +70,6 @@ def series_universe(settings: Settings, frame: pd.DataFrame, data_dir: Path) -> 
 
         return ["total", *settings.data.customs.hs_to_item, *DEFAULT_COUNTRIES]
     return sorted(set(frame["unique_id"].astype(str)))
-
-
-def leading_extras(settings: Settings, indicators: pd.DataFrame | None) -> LeadingExtras | None:
-    """The extras of config ``models.leading`` (``models.families.leading_extras``; None when it is
-    empty). A run keeps ``models.leading`` to the series its data has once, first (``leading_for``)."""
-    from models.families.leading_extras import leading_extras as build
-
-    return build(settings.models.leading, settings.models.params, indicators)
 
 
 def leading_indicators(settings: Settings, data_dir: Path) -> pd.DataFrame | None:

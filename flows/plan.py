@@ -27,7 +27,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from models.selection.champion import ChampionRule
     from models.selection.reconcile import Hierarchy
 
-__all__ = ["RunPlan", "build_plan"]
+__all__ = ["RunPlan", "build_plan", "leading_extras", "uses_working_days", "working_day_exog"]
 
 
 @dataclass(frozen=True)
@@ -106,8 +106,6 @@ def build_plan(
 ) -> RunPlan:
     """The plan of a run on ``frame`` whose stages forecast through ``until`` at the latest.
     ``settings`` must already keep ``models.leading`` to the data's series (``jobs.leading_for``)."""
-    from flows.jobs import leading_extras, working_day_exog
-
     return RunPlan(
         settings=settings,
         engine=settings.engine_settings(),
@@ -118,3 +116,37 @@ def build_plan(
         champion_rule=settings.backtest.champion_rule(),
         cache_key=dict(cache_key or {}),
     )
+
+
+def working_day_exog(
+    frame: pd.DataFrame, last_month: pd.Timestamp, settings: Settings | None = None
+) -> pd.DataFrame | None:
+    """Korean working days for the months from the frame's first month through ``last_month``
+    that the calendar covers (see :func:`features.calendar.working_days_within`; None if none).
+
+    With ``settings``: None when no enabled model is configured to use the regressor
+    (``working_days: true``, directly or as an ensemble member). A series outside the covered
+    months is fitted without the regressor and the engine records why in ``model_fits``."""
+    from features.calendar import working_days_within
+
+    if settings is not None and not uses_working_days(settings):
+        return None
+    return working_days_within(frame["ds"].min(), last_month)
+
+
+def uses_working_days(settings: Settings) -> bool:
+    """Whether an enabled model (or a member of an enabled ensemble) has ``working_days: true``."""
+    for spec in settings.engine_settings().models:
+        members = spec.params.get("members")
+        candidates = [spec.params, *(members.values() if isinstance(members, dict) else ())]
+        if any(isinstance(p, dict) and p.get("working_days") for p in candidates):
+            return True
+    return False
+
+
+def leading_extras(settings: Settings, indicators: pd.DataFrame | None) -> LeadingExtras | None:
+    """The extras of config ``models.leading`` (``models.families.leading_extras``; None when it is
+    empty). A run keeps ``models.leading`` to the series its data has once, first (``leading_for``)."""
+    from models.families.leading_extras import leading_extras as build
+
+    return build(settings.models.leading, settings.models.params, indicators)

@@ -24,9 +24,6 @@ without horizontal scrolling. The file is written atomically (temp file + os.rep
 
 from __future__ import annotations
 
-import base64
-import html
-import io
 import json
 import math
 import os
@@ -40,6 +37,14 @@ import numpy as np
 import pandas as pd
 
 from flows.archive import CHANGES, FORECAST_ARCHIVE, score_archive, score_summary
+from flows.report_html import escape as _e
+from flows.report_html import figure as _figure
+from flows.report_html import fmt_bn, fmt_pct
+from flows.report_html import history_series as _history_series
+from flows.report_html import html_table as _table
+from flows.report_html import is_number as _is_num
+from flows.report_html import note as _note
+from flows.report_html import png as _png
 from flows.results import (
     BACKTEST_METRICS,
     CHAMPIONS,
@@ -272,28 +277,6 @@ def _section_chip_cycle(inputs: ReportInputs) -> str:
 
 
 # =========================================================================== helpers
-def _e(value: Any) -> str:
-    return html.escape("" if value is None else str(value), quote=True)
-
-
-def _is_num(value: Any) -> bool:
-    try:
-        return value is not None and not isinstance(value, bool) and math.isfinite(float(value))
-    except (TypeError, ValueError):
-        return False
-
-
-def fmt_bn(value: Any, digits: int = 1) -> str:
-    """A figure already in USD bn, with thousands separators: 701.25 -> '701.3'; missing -> '–'."""
-    return f"{float(value):,.{digits}f}" if _is_num(value) else "–"
-
-
-def fmt_pct(value: Any, digits: int = 1, signed: bool = False) -> str:
-    if not _is_num(value):
-        return "–"
-    return f"{float(value):+.{digits}f}%" if signed else f"{float(value):.{digits}f}%"
-
-
 def fmt_range(lo: Any, hi: Any) -> str:
     return f"{fmt_bn(lo)}–{fmt_bn(hi)}" if _is_num(lo) and _is_num(hi) else "–"
 
@@ -331,71 +314,12 @@ def _champion_rows(inputs: ReportInputs, table: pd.DataFrame) -> pd.DataFrame:
     return table[[champion_of.get(str(u)) == str(m) for u, m in zip(table["unique_id"], table["model"])]]
 
 
-def _history_series(inputs: ReportInputs, uid: str) -> pd.Series:
-    if inputs.history is None:
-        return pd.Series(dtype=float, index=pd.DatetimeIndex([]))
-    h = inputs.history[inputs.history["unique_id"] == uid]
-    return pd.Series(h["y"].to_numpy(dtype=float), index=pd.DatetimeIndex(h["ds"])).sort_index()
-
-
 def _complete_year_total(inputs: ReportInputs, uid: str, year: int) -> tuple[float | None, int]:
     """(sum in USD, observed months) of a calendar year in the history; sum only when all 12 are observed."""
     y = _history_series(inputs, uid).dropna()
     months = y[(y.index.year == year)]
     n = int(months.index.month.nunique())
     return (float(months.sum()) if n == 12 else None), n
-
-
-def _figure(width: float, height: float) -> Any:
-    """A matplotlib Figure drawn without pyplot: no global backend state, nothing to close."""
-    from matplotlib.figure import Figure
-
-    return Figure(figsize=(width, height))
-
-
-def _png(fig: Any, alt: str) -> str:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100)
-    width, height = (int(round(v)) for v in fig.get_size_inches() * 100)
-    data = base64.b64encode(buffer.getvalue()).decode("ascii")
-    return f'<img class="chart" alt="{_e(alt)}" width="{width}" height="{height}" src="data:image/png;base64,{data}">'
-
-
-def _table(
-    header: Sequence[str],
-    rows: Sequence[Sequence[str]],
-    *,
-    classes: Sequence[str] | None = None,
-    caption: str | None = None,
-    numeric: Iterable[int] = (),
-    raw: bool = False,
-    widths: Sequence[str] | None = None,
-) -> str:
-    """An HTML table. Cells are escaped unless ``raw`` (then the caller escaped them)."""
-    numeric = set(numeric)
-    cell = (lambda v: v) if raw else _e
-    parts = ["<table" + (f' class="{" ".join(classes)}"' if classes else "") + ">"]
-    if caption:
-        parts.append(f"<caption>{_e(caption)}</caption>")
-    if widths:
-        parts.append("<colgroup>" + "".join(f'<col style="width:{w}">' for w in widths) + "</colgroup>")
-    parts.append(
-        "<thead><tr>"
-        + "".join(f"<th{' class=num' if i in numeric else ''}>{_e(h)}</th>" for i, h in enumerate(header))
-        + "</tr></thead><tbody>"
-    )
-    for row in rows:
-        parts.append(
-            "<tr>"
-            + "".join(f"<td{' class=num' if i in numeric else ''}>{cell(v)}</td>" for i, v in enumerate(row))
-            + "</tr>"
-        )
-    parts.append("</tbody></table>")
-    return "".join(parts)
-
-
-def _note(text: str) -> str:
-    return f'<p class="note">{_e(text)}</p>'
 
 
 # =========================================================================== sections
@@ -1586,19 +1510,10 @@ def institution_points(inputs: ReportInputs, uid: str, year: int) -> pd.DataFram
     )
 
 
-def _tracking_chart(inputs: ReportInputs, uid: str, year: int, label: str) -> str | None:
-    path = tracking_path(inputs.tracking, uid, year)
-    if path.empty:
-        return None
-    points = institution_points(inputs, uid, year)
-    fig = _figure(12.0, 3.6)
-    ax = fig.subplots()
+def _draw_tracking_path(ax: Any, path: pd.DataFrame, held: pd.DatetimeIndex, model: str, year: int) -> Any:
+    """The tracked forecast and its 80% range, each held until the next information date, the
+    latest figure with its range, and a dot per information date; returns the latest row."""
     x = pd.DatetimeIndex(path["as_of"])
-    model = str(path["model"].iloc[0])
-    # each figure holds until the next information date; the last one to the end of the axis, so that
-    # a path of one date (early in the year) still shows its 80% range, not a lone dot
-    right = max(pd.Timestamp(year, 12, 31), x.max()) + pd.Timedelta(days=10)
-    held = x.append(pd.DatetimeIndex([right]))
     ax.fill_between(
         held,
         [*path["lo_80"], path["lo_80"].iloc[-1]],
@@ -1646,9 +1561,11 @@ def _tracking_chart(inputs: ReportInputs, uid: str, year: int, label: str) -> st
             color=INFORMATION_COLORS.get(str(info), "#333333"),
             label=INFORMATION_LABELS.get(str(info), str(info)),
         )
-    actual = pd.to_numeric(path["actual_usd_bn"], errors="coerce").dropna()
-    if not actual.empty:
-        ax.axhline(float(actual.iloc[-1]), color=COLORS["model"], lw=1.0, ls="--", label=f"actual {year}")
+    return last
+
+
+def _draw_institution_points(ax: Any, points: pd.DataFrame) -> None:
+    """The institutions' figures of the year, by the date they were published."""
     colors = institution_colors(points["institution"]) if not points.empty else {}
     for r in points.itertuples(index=False):
         marker = "D" if r.kind == PRE_YEAR else "^"
@@ -1663,6 +1580,26 @@ def _tracking_chart(inputs: ReportInputs, uid: str, year: int, label: str) -> st
             zorder=4,
             label=f"{r.institution} {'pre-year' if r.kind == PRE_YEAR else 'mid-year'}",
         )
+
+
+def _tracking_chart(inputs: ReportInputs, uid: str, year: int, label: str) -> str | None:
+    path = tracking_path(inputs.tracking, uid, year)
+    if path.empty:
+        return None
+    points = institution_points(inputs, uid, year)
+    fig = _figure(12.0, 3.6)
+    ax = fig.subplots()
+    x = pd.DatetimeIndex(path["as_of"])
+    model = str(path["model"].iloc[0])
+    # each figure holds until the next information date; the last one to the end of the axis, so that
+    # a path of one date (early in the year) still shows its 80% range, not a lone dot
+    right = max(pd.Timestamp(year, 12, 31), x.max()) + pd.Timedelta(days=10)
+    held = x.append(pd.DatetimeIndex([right]))
+    last = _draw_tracking_path(ax, path, held, model, year)
+    actual = pd.to_numeric(path["actual_usd_bn"], errors="coerce").dropna()
+    if not actual.empty:
+        ax.axhline(float(actual.iloc[-1]), color=COLORS["model"], lw=1.0, ls="--", label=f"actual {year}")
+    _draw_institution_points(ax, points)
     from matplotlib.dates import DateFormatter, MonthLocator
 
     # the whole year on the axis (from the first pre-year outlook), so the path reads "through the year"

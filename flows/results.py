@@ -32,7 +32,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from flows.archive import ARCHIVE_COLUMNS, CHANGES, CHANGES_COLUMNS, FORECAST_ARCHIVE
 from models.applications.institutional import COMPARISON_COLUMNS, OUTLOOK_COLUMNS, SUMMARY_COLUMNS
 from models.applications.inyear import TRACKING_COLUMNS
 from models.applications.nowcast import NOWCAST_COLUMNS
@@ -46,7 +45,7 @@ RUN_JSON = "run.json"
 CHAMPION_ALIAS = "champion"
 #: the columns of ``models.selection.champion.select_champions`` (the backtest's champions table; a test
 #: checks they agree, champion.py exports no constant)
-CHAMPION_COLUMNS: tuple[str, ...] = ("unique_id", "champion", "reason", "n_windows", "mean_mase")
+CHAMPION_COLUMNS: tuple[str, ...] = ("unique_id", "champion", "reason", "n_windows", "metric", "mean_score")
 #: keys of a model's ``describe()`` that measure the run, not the model: moved out of model_fits.csv
 TIMING_KEYS: tuple[str, ...] = ("fit_seconds",)
 
@@ -61,6 +60,24 @@ INSTITUTIONAL_SUMMARY = "institutional_summary.csv"
 INSTITUTIONAL_OUTLOOK = "institutional_outlook.csv"
 NOWCAST = "nowcast.csv"
 TRACKING = "tracking.csv"
+#: the forecast archive and the changes since the last published run (built by flows.archive)
+FORECAST_ARCHIVE = "forecast_archive.csv"
+CHANGES = "changes.csv"
+ARCHIVE_COLUMNS: tuple[str, ...] = (
+    "vintage",
+    "run_id",
+    "published_at",
+    "unique_id",
+    "kind",
+    "ds",
+    "model",
+    "forecast",
+    "lo_80",
+    "hi_80",
+    "lo_95",
+    "hi_95",
+)
+CHANGES_COLUMNS: tuple[str, ...] = ("unique_id", "ds", "change", "old", "new", "note")
 
 
 class SchemaError(ValueError):

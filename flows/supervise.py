@@ -445,38 +445,13 @@ def run_supervised(
         child.start()
         sender.close()
         before = {p.pid for p in me.children()}  # (with the pipeline process and multiprocessing's tracker)
-        try:
-            root = psutil.Process(child.pid)
-        except psutil.NoSuchProcess:  # pragma: no cover - died at once
-            root = None
-        while child.is_alive():
-            if root is not None:
-                try:
-                    for proc in root.children(recursive=True):
-                        descendants.setdefault(proc.pid, proc)
-                except psutil.Error:
-                    pass
-            if receiver.poll(POLL_SECONDS):
-                try:
-                    reply = receiver.recv()
-                except (EOFError, OSError):
-                    child.join(grace + 10)
-                    break
-        child.join(grace + 10)
-        if child.is_alive():  # pragma: no cover - the child's own watchdog should have ended it
-            child.kill()
-            child.join()
+        reply = _watch(child, receiver, grace, descendants)
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
         # what the child left behind (it was SIGKILLed, or its clean-up did not finish): the
         # descendants seen while it ran, and the orphans re-parented here (subreaper)
-        try:
-            for orphan in (p for p in me.children() if before is not None and p.pid not in before):
-                for proc in (orphan, *orphan.children(recursive=True)):
-                    descendants.setdefault(proc.pid, proc)
-        except psutil.Error:
-            pass
+        _add_orphans(me, before, descendants)
         kill_processes(list(descendants.values()))
         if subreaper is not None:
             set_child_subreaper(subreaper)
@@ -490,3 +465,41 @@ def run_supervised(
         raise _exception(reply) from RemoteTraceback(reply["traceback"])
     code = child.exitcode if child.exitcode is not None else 1
     return 128 - code if code < 0 else code
+
+
+def _watch(child: Any, receiver: Any, grace: float, descendants: dict[int, psutil.Process]) -> dict[str, Any] | None:
+    """Wait for the child to end, recording its descendants as they appear; the child's reply
+    (an exception it raised), if it sent one before ending."""
+    reply = None
+    try:
+        root = psutil.Process(child.pid)
+    except psutil.NoSuchProcess:  # pragma: no cover - died at once
+        root = None
+    while child.is_alive():
+        if root is not None:
+            try:
+                for proc in root.children(recursive=True):
+                    descendants.setdefault(proc.pid, proc)
+            except psutil.Error:
+                pass
+        if receiver.poll(POLL_SECONDS):
+            try:
+                reply = receiver.recv()
+            except (EOFError, OSError):
+                child.join(grace + 10)
+                break
+    child.join(grace + 10)
+    if child.is_alive():  # pragma: no cover - the child's own watchdog should have ended it
+        child.kill()
+        child.join()
+    return reply
+
+
+def _add_orphans(me: psutil.Process, before: set[int] | None, descendants: dict[int, psutil.Process]) -> None:
+    """Add the orphans re-parented here (subreaper) and their children to ``descendants``."""
+    try:
+        for orphan in (p for p in me.children() if before is not None and p.pid not in before):
+            for proc in (orphan, *orphan.children(recursive=True)):
+                descendants.setdefault(proc.pid, proc)
+    except psutil.Error:
+        pass

@@ -53,7 +53,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -67,6 +67,7 @@ from models.selection.combination import COMBINATIONS, backtest_windows, combine
 __all__ = [
     "InstitutionalResult",
     "compare_with_institutions",
+    "ReplayInputs",
     "annual_actuals_table",
     "accuracy_table",
     "PRE_YEAR",
@@ -498,81 +499,139 @@ def _projected_levels(p: pd.DataFrame, actual_of: dict[tuple[str, int], float]) 
 
 
 # --------------------------------------------------------------------------- main entry
+@dataclass(frozen=True, eq=False)
+class ReplayInputs:
+    """The options and extra inputs of :func:`compare_with_institutions`.
+
+    - ``info_month``: the month of Y-1 whose data a replay of year Y may read (October: 10).
+    - ``first_year``..``last_year`` (default: the last year with an actual): the years with a
+      pre-year outlook that are compared; ``target_year`` (default last_year + 1) gets the
+      outlook table.
+    - ``exog`` and ``factory`` are passed to ``models.core.backtest.backtest`` (and to
+      ``models.core.engine.forecast`` for the outlook from all the data when ``latest_annual`` is
+      not given).
+    - ``latest_annual``: the engine's target-year annual table from all the data (unique_id,
+      year, model, forecast, lo_80, hi_80 in USD), when the caller has it already (the
+      pipeline's forecast step): the outlook then uses it instead of fitting every model again.
+      ``latest_champions`` (unique_id -> model): the champions the caller publishes; the outlook
+      then shows those models, so that the comparison table and the published forecast agree
+      (otherwise the outlook uses the champion chosen on the earlier target years, as in the
+      comparison).
+    - ``tracking``: the in-year tracking rows (``models.applications.inyear.TRACKING_COLUMNS``);
+      when given, every ``mid-year revision`` row gets the tracked forecast made with the
+      information public on its publication date (:func:`mid_year_model_rows`) instead of the
+      October-cutoff models, and the summary gets a mid-year section (:func:`mid_year_summary`).
+    - ``combinations`` (config ``backtest.combinations``) adds ``combo_mean``, ``combo_trimmed``
+      and ``combo_inv_mase`` to the candidates of every year (see ``_same_information_forecasts``);
+      ``champion_rule`` (``models.selection.champion.ChampionRule``, config
+      ``backtest.champion_metric`` and ``backtest.champion_noise_se``): the metric the champion
+      rule ranks on and its noise margin.
+    - ``selection_first_year`` (config ``institutional.selection_first_year``): the years from it
+      to first_year - 1 are **selection years**: each eligible series with ``min_obs_seasonal``
+      observed months by its October of Y-1 (so the full models fit, not their fallbacks) is
+      backtested from that cutoff like a comparison year, and those windows enter the champion
+      rule and the inverse-MASE weights of the later years (their months were all observed by
+      then), but no comparison row. Without them the champion of 2015 is chosen on one year
+      (2013); with them on every earlier year the series has. None: no selection years.
+    - ``extras`` (``models.core.engine.ExtrasAt``): each series' own models (e.g. a
+      leading-indicator ARIMAX) with their regressor columns as of each year's cutoff; passed to
+      the backtest and to the outlook's forecast.
+    """
+
+    info_month: int = 10
+    first_year: int = 2013
+    last_year: int | None = None
+    target_year: int | None = None
+    exog: pd.DataFrame | None = None
+    factory: ModelFactory | None = None
+    latest_annual: pd.DataFrame | None = None
+    latest_champions: Mapping[str, str] | None = None
+    tracking: pd.DataFrame | None = None
+    progress: bool = False
+    combinations: bool = True
+    champion_rule: ChampionRule = ChampionRule()
+    selection_first_year: int | None = None
+    extras: ExtrasAt | None = None
+
+
 def compare_with_institutions(
     frame: pd.DataFrame,
     projections: pd.DataFrame,
     actuals: pd.DataFrame,
     settings: EngineSettings,
-    *,
-    info_month: int = 10,
-    first_year: int = 2013,
-    last_year: int | None = None,
-    target_year: int | None = None,
-    exog: pd.DataFrame | None = None,
-    factory: ModelFactory | None = None,
-    latest_annual: pd.DataFrame | None = None,
-    latest_champions: Mapping[str, str] | None = None,
-    tracking: pd.DataFrame | None = None,
-    progress: bool = False,
-    combinations: bool = True,
-    champion_rule: ChampionRule = ChampionRule(),
-    selection_first_year: int | None = None,
-    extras: ExtrasAt | None = None,
+    inputs: ReplayInputs | None = None,
+    **options: object,
 ) -> InstitutionalResult:
     """Backtest every enabled model (and the champion) against the institutions' outlooks.
-
-    ``latest_annual``: the engine's target-year annual table from all the data (unique_id, year,
-    model, forecast, lo_80, hi_80 in USD), when the caller has it already (the pipeline's forecast
-    step): the outlook then uses it instead of fitting every model again. ``latest_champions``
-    (unique_id -> model): the champions the caller publishes; the outlook then shows those models,
-    so that the comparison table and the published forecast agree (otherwise the outlook uses the
-    champion chosen by MASE on the earlier target years, as in the comparison).
 
     frame: canonical long frame (unique_id, ds, y in USD); projections: the
     ``institutional_projections.csv`` table (institution, kind, published, target_year, unique_id,
     projected_usd_bn, projected_growth_pct, optional published_in_target_year and note);
     actuals: the ``annual_actuals.csv`` table (year, unique_id, actual_usd_bn); settings: the
-    engine's ``EngineSettings``. Years first_year..last_year (default: the last year with an
-    actual) with a pre-year outlook are compared; ``target_year`` (default last_year + 1) gets
-    the outlook table. ``exog`` and ``factory`` are passed to ``models.core.backtest.backtest`` (and to
-    ``models.core.engine.forecast`` for the outlook from all the data when ``latest_annual`` is not given).
-    ``combinations`` (config ``backtest.combinations``) adds ``combo_mean``, ``combo_trimmed`` and
-    ``combo_inv_mase`` to the candidates of every year (see ``_same_information_forecasts``);
-    ``champion_rule`` (``models.selection.champion.ChampionRule``, config ``backtest.champion_metric`` and
-    ``backtest.champion_noise_se``): the metric the champion rule ranks on and its noise margin.
-
-    ``selection_first_year`` (config ``institutional.selection_first_year``): the years from it
-    to first_year - 1 are **selection years**: each eligible series with ``min_obs_seasonal``
-    observed months by its October of Y-1 (so the full models fit, not their fallbacks) is
-    backtested from that cutoff like a comparison year, and those windows enter the champion rule and the
-    inverse-MASE weights of the later years (their months were all observed by then), but no
-    comparison row. Without them the champion of 2015 is chosen on one year (2013); with them
-    on every earlier year the series has. None: no selection years.
-
-    ``extras`` (``models.core.engine.ExtrasAt``): each series' own models (e.g. a leading-indicator
-    ARIMAX) with their regressor columns as of each year's cutoff; passed to the backtest and to
-    the outlook's forecast.
-
-    ``tracking``: the in-year tracking rows (``models.applications.inyear.TRACKING_COLUMNS``); when given, every
-    ``mid-year revision`` row gets the tracked forecast made with the information public on its
-    publication date (:func:`mid_year_model_rows`) instead of the October-cutoff models, and the
-    summary gets a mid-year section (:func:`mid_year_summary`)."""
+    engine's ``EngineSettings``; ``inputs``: the options (:class:`ReplayInputs`), which may
+    also be given as keywords of the same names (``options``, over ``inputs``)."""
     _check_frame(frame)
+    inputs = replace(inputs or ReplayInputs(), **options)
+    info_month = inputs.info_month
     if not isinstance(info_month, (int, np.integer)) or not 1 <= info_month <= 12:
         raise ValueError(f"info_month must be a month number 1..12; got {info_month!r}")
     # every candidate of the comparison: the enabled models (the engine adds seasonal_naive when
     # absent) and, when on, the combinations of their single models
     model_names = list(settings.model_names)
-    if combinations and pool(model_names):
+    if inputs.combinations and pool(model_names):
         model_names += [c for c in COMBINATIONS if c not in model_names]
 
     p, series, actual_of, source_of, last_year, years = _comparison_basis(
-        frame, projections, actuals, first_year, last_year
+        frame, projections, actuals, inputs.first_year, inputs.last_year
     )
+    target_year, selection_years, run_years = _replay_years(p, years, last_year, inputs)
+    cutoffs, eligible_by_year = _replay_cutoffs(frame, series, run_years, selection_years, info_month, settings)
+    all_models, champions, bt = _replay(frame, settings, cutoffs, inputs)
+    # a series' own models (``extras``: leading-indicator ARIMAX) are candidates of that series too
+    model_names += [m for m in dict.fromkeys(all_models["model"].astype(str)) if m not in model_names and m != CHAMPION]
+    all_models["actual_usd_bn"] = [
+        actual_of.get((u, int(y)), np.nan) for u, y in zip(all_models["unique_id"], all_models["target_year"])
+    ]
+    all_models = _with_model_errors(all_models)
+
+    comparison = _comparison(p, years, eligible_by_year, all_models, actual_of, source_of, model_names)
+    summary = _summary(comparison, model_names)
+    if inputs.tracking is not None:
+        comparison = _with_mid_year(comparison, p, years, eligible_by_year, actual_of, source_of, inputs.tracking)
+        summary = pd.concat([summary, mid_year_summary(comparison)], ignore_index=True)[SUMMARY_COLUMNS]
+    outlook_ids = set(p.loc[p["target_year"] == target_year, "unique_id"]) - eligible_by_year.get(target_year, set())
+    no_window = {
+        uid: _champion_without_window(
+            bt,
+            uid,
+            pd.Timestamp(year=target_year - 1, month=info_month, day=1),
+            24 - info_month,
+            default_champion(model_names),
+            inputs.champion_rule,
+        )[0]
+        for uid in sorted(outlook_ids)
+    }
+    scored = bt.metrics[bt.metrics["model"] != CHAMPION] if bt is not None and inputs.combinations else None
+    same_info_ids = eligible_by_year.get(target_year, set())
+    basis = _OutlookBasis(frame, settings, target_year, model_names, actual_of, no_window, scored, inputs)
+    outlook = _outlook(basis, p, same_info_ids, all_models, champions)
+    return InstitutionalResult(
+        comparison=comparison,
+        summary=summary,
+        outlook=outlook,
+        champions=champions,
+        annual=all_models.reset_index(drop=True),
+    )
+
+
+def _replay_years(
+    p: pd.DataFrame, years: list[int], last_year: int, inputs: ReplayInputs
+) -> tuple[int, range, list[int]]:
+    """The target year, the selection years and every year replayed."""
+    first_year, selection_first_year = inputs.first_year, inputs.selection_first_year
     if last_year < first_year:
         raise ValueError(f"last_year {last_year} is before first_year {first_year}")
-    if target_year is None:
-        target_year = last_year + 1
+    target_year = inputs.target_year if inputs.target_year is not None else last_year + 1
     if selection_first_year is not None and not (
         isinstance(selection_first_year, (int, np.integer)) and selection_first_year <= first_year
     ):
@@ -584,6 +643,19 @@ def compare_with_institutions(
         set(years) | set(selection_years) | ({target_year} if target_year in set(p["target_year"]) else set())
     )
 
+    return target_year, selection_years, run_years
+
+
+def _replay_cutoffs(
+    frame: pd.DataFrame,
+    series: list[str],
+    run_years: list[int],
+    selection_years: range,
+    info_month: int,
+    settings: EngineSettings,
+) -> tuple[dict[str, list[pd.Timestamp]], dict[int, set[str]]]:
+    """Each series' cutoffs (October of Y-1 for each year Y it is eligible in), and the series
+    eligible in each year."""
     cutoffs: dict[str, list[pd.Timestamp]] = {}
     eligible_by_year: dict[int, set[str]] = {}
     for year in run_years:
@@ -594,89 +666,45 @@ def compare_with_institutions(
         eligible_by_year[year] = set(ids)
         for uid in ids:
             cutoffs.setdefault(uid, []).append(cutoff)
-    bt = None
-    if cutoffs:
-        all_models, champions, bt = _same_information_forecasts(
-            frame,
-            settings,
-            cutoffs=cutoffs,
-            info_month=info_month,
-            exog=exog,
-            factory=factory,
-            progress=progress,
-            combinations=combinations,
-            champion_rule=champion_rule,
-            extras=extras,
-        )
-    else:
-        all_models = pd.DataFrame(
-            columns=[
-                "unique_id",
-                "model",
-                "model_usd_bn",
-                "model_lo_80",
-                "model_hi_80",
-                "model_lo_95",
-                "model_hi_95",
-                "model_data_through",
-                "target_year",
-                "champion_model",
-                "model_used",
-                "model_fell_back",
-                "fallback_only",
-            ]
-        )
-        champions = pd.DataFrame(columns=CHAMPION_COLUMNS)
-    # a series' own models (``extras``: leading-indicator ARIMAX) are candidates of that series too
-    model_names += [m for m in dict.fromkeys(all_models["model"].astype(str)) if m not in model_names and m != CHAMPION]
-    all_models["actual_usd_bn"] = [
-        actual_of.get((u, int(y)), np.nan) for u, y in zip(all_models["unique_id"], all_models["target_year"])
-    ]
-    all_models = _with_model_errors(all_models)
+    return cutoffs, eligible_by_year
 
-    comparison = _comparison(p, years, eligible_by_year, all_models, actual_of, source_of, model_names)
-    summary = _summary(comparison, model_names)
-    if tracking is not None:
-        comparison = _with_mid_year(comparison, p, years, eligible_by_year, actual_of, source_of, tracking)
-        summary = pd.concat([summary, mid_year_summary(comparison)], ignore_index=True)[SUMMARY_COLUMNS]
-    outlook_ids = set(p.loc[p["target_year"] == target_year, "unique_id"]) - eligible_by_year.get(target_year, set())
-    no_window = {
-        uid: _champion_without_window(
-            bt,
-            uid,
-            pd.Timestamp(year=target_year - 1, month=info_month, day=1),
-            24 - info_month,
-            default_champion(model_names),
-            champion_rule,
-        )[0]
-        for uid in sorted(outlook_ids)
-    }
-    scored = bt.metrics[bt.metrics["model"] != CHAMPION] if bt is not None and combinations else None
-    outlook = _outlook(
+
+def _replay(
+    frame: pd.DataFrame, settings: EngineSettings, cutoffs: dict[str, list[pd.Timestamp]], inputs: ReplayInputs
+) -> tuple[pd.DataFrame, pd.DataFrame, BacktestResult | None]:
+    """Every model's annual forecast of every replayed year, the champions and the backtest."""
+    if not cutoffs:
+        return pd.DataFrame(columns=_REPLAY_COLUMNS), pd.DataFrame(columns=CHAMPION_COLUMNS), None
+    return _same_information_forecasts(
         frame,
-        p,
         settings,
-        target_year,
-        eligible_by_year.get(target_year, set()),
-        all_models,
-        champions,
-        no_window,
-        actual_of,
-        exog,
-        model_names,
-        factory,
-        latest_annual,
-        latest_champions,
-        scored,
-        extras=extras,
+        cutoffs=cutoffs,
+        info_month=inputs.info_month,
+        exog=inputs.exog,
+        factory=inputs.factory,
+        progress=inputs.progress,
+        combinations=inputs.combinations,
+        champion_rule=inputs.champion_rule,
+        extras=inputs.extras,
     )
-    return InstitutionalResult(
-        comparison=comparison,
-        summary=summary,
-        outlook=outlook,
-        champions=champions,
-        annual=all_models.reset_index(drop=True),
-    )
+
+
+#: the columns of the replayed annual forecasts when no series has a cutoff
+_REPLAY_COLUMNS = [
+    "unique_id",
+    "model",
+    "model_usd_bn",
+    "model_lo_80",
+    "model_hi_80",
+    "model_lo_95",
+    "model_hi_95",
+    "model_data_through",
+    "target_year",
+    "champion_model",
+    "model_used",
+    "model_fell_back",
+    "fallback_only",
+]
 
 
 def _ape(forecast: pd.Series, actual: pd.Series) -> np.ndarray:
@@ -852,69 +880,37 @@ def _with_combinations(annual: pd.DataFrame, scored: pd.DataFrame, members: list
     return pd.concat([annual, pd.DataFrame(extra, columns=annual.columns)], ignore_index=True) if extra else annual
 
 
+@dataclass(frozen=True, eq=False)
+class _OutlookBasis:
+    """What the target year's outlook is built from: the data, the engine, the candidates, the
+    actuals, each series' champion without a same-information window, the scored windows (for the
+    combinations; None: none) and the replay's inputs."""
+
+    frame: pd.DataFrame
+    settings: EngineSettings
+    target_year: int
+    model_names: list[str]
+    actual_of: dict
+    no_window: Mapping[str, str]
+    scored: pd.DataFrame | None
+    inputs: ReplayInputs
+
+
 def _outlook(
-    frame: pd.DataFrame,
+    basis: _OutlookBasis,
     p: pd.DataFrame,
-    settings: EngineSettings,
-    target_year: int,
     same_info_ids: set[str],
     all_models: pd.DataFrame,
     champions: pd.DataFrame,
-    no_window: Mapping[str, str],
-    actual_of: dict,
-    exog: pd.DataFrame | None,
-    model_names: list[str],
-    factory: ModelFactory | None,
-    latest_annual: pd.DataFrame | None = None,
-    latest_champions: Mapping[str, str] | None = None,
-    scored: pd.DataFrame | None = None,
-    extras: ExtrasAt | None = None,
 ) -> pd.DataFrame:
+    target_year = basis.target_year
     rows = p[p["target_year"] == target_year].copy()
     if rows.empty:
         return pd.DataFrame(columns=OUTLOOK_COLUMNS)
-    rows = _projected_levels(rows, actual_of)
-    champ_of = {
-        u: m
-        for u, y, m in zip(champions["unique_id"], champions["target_year"], champions["champion_model"])
-        if int(y) == target_year
-    }
-    ids = sorted(set(rows["unique_id"]))
-    for uid in ids:  # series without a same-information window: champion from earlier years, else the default
-        if uid not in champ_of:
-            champ_of[uid] = no_window[uid]
-    if latest_champions is not None:
-        champ_of.update({u: m for u, m in latest_champions.items() if u in champ_of and m in model_names})
+    rows = _projected_levels(rows, basis.actual_of)
+    champ_of = _outlook_champions(basis, champions, sorted(set(rows["unique_id"])))
     rows["champion_model"] = rows["unique_id"].map(champ_of)
-
-    latest = frame[frame["unique_id"].isin(ids)].dropna(subset=["y"])
-    latest = latest[latest["ds"] <= pd.Timestamp(year=target_year, month=12, day=1)]
-    has_history = sorted(set(latest["unique_id"]))
-    latest_rows = pd.DataFrame(columns=["unique_id", "model", "model_usd_bn"])
-    if has_history:
-        through = latest["ds"].max()
-        last_month = latest.groupby("unique_id")["ds"].max().dt.strftime("%Y-%m")
-        if through < pd.Timestamp(year=target_year, month=12, day=1) and latest_annual is not None:
-            given = latest_annual[
-                (latest_annual["year"] == target_year)
-                & latest_annual["unique_id"].isin(has_history)
-                & latest_annual["model"].isin(model_names)
-            ]
-            latest_rows = _model_rows(given, given["unique_id"].map(last_month))
-        elif through < pd.Timestamp(year=target_year, month=12, day=1):
-            result = forecast(
-                latest,
-                settings,
-                until=pd.Timestamp(year=target_year, month=12, day=1),
-                exog=exog,
-                annual_year=target_year,
-                factory=factory,
-                extras=extras,
-            )
-            given = result.annual[result.annual["year"] == target_year]
-            if scored is not None:  # the combinations, from the members' forecasts (weights: every scored year)
-                given = _with_combinations(given, scored, pool(model_names))
-            latest_rows = _model_rows(given, given["unique_id"].map(last_month))
+    latest_rows = _latest_model_rows(basis, sorted(set(rows["unique_id"])))
     pick = latest_rows.merge(
         pd.DataFrame({"unique_id": list(champ_of), "model": list(champ_of.values())}),
         on=["unique_id", "model"],
@@ -942,6 +938,59 @@ def _outlook(
     rows["institution_vs_model_pct"] = _signed_pct(rows["projected_level_usd_bn"], rows["model_usd_bn"])
     rows = rows.sort_values(["unique_id", "src_row"])
     return rows[OUTLOOK_COLUMNS].reset_index(drop=True)
+
+
+def _outlook_champions(basis: _OutlookBasis, champions: pd.DataFrame, ids: list[str]) -> dict[str, str]:
+    """The champion of each series of the outlook: the replay's of the target year, else the
+    champion from earlier years (else the default); the caller's published champions win."""
+    target_year, latest_champions = basis.target_year, basis.inputs.latest_champions
+    champ_of = {
+        u: m
+        for u, y, m in zip(champions["unique_id"], champions["target_year"], champions["champion_model"])
+        if int(y) == target_year
+    }
+    for uid in ids:  # series without a same-information window: champion from earlier years, else the default
+        if uid not in champ_of:
+            champ_of[uid] = basis.no_window[uid]
+    if latest_champions is not None:
+        champ_of.update({u: m for u, m in latest_champions.items() if u in champ_of and m in basis.model_names})
+    return champ_of
+
+
+def _latest_model_rows(basis: _OutlookBasis, ids: list[str]) -> pd.DataFrame:
+    """Every model's target-year forecast from all the data (the caller's ``latest_annual`` when
+    given), for the series with history."""
+    frame, target_year, model_names, inputs = basis.frame, basis.target_year, basis.model_names, basis.inputs
+    latest_annual = inputs.latest_annual
+    latest = frame[frame["unique_id"].isin(ids)].dropna(subset=["y"])
+    latest = latest[latest["ds"] <= pd.Timestamp(year=target_year, month=12, day=1)]
+    has_history = sorted(set(latest["unique_id"]))
+    latest_rows = pd.DataFrame(columns=["unique_id", "model", "model_usd_bn"])
+    if has_history:
+        through = latest["ds"].max()
+        last_month = latest.groupby("unique_id")["ds"].max().dt.strftime("%Y-%m")
+        if through < pd.Timestamp(year=target_year, month=12, day=1) and latest_annual is not None:
+            given = latest_annual[
+                (latest_annual["year"] == target_year)
+                & latest_annual["unique_id"].isin(has_history)
+                & latest_annual["model"].isin(model_names)
+            ]
+            latest_rows = _model_rows(given, given["unique_id"].map(last_month))
+        elif through < pd.Timestamp(year=target_year, month=12, day=1):
+            result = forecast(
+                latest,
+                basis.settings,
+                until=pd.Timestamp(year=target_year, month=12, day=1),
+                exog=inputs.exog,
+                annual_year=target_year,
+                factory=inputs.factory,
+                extras=inputs.extras,
+            )
+            given = result.annual[result.annual["year"] == target_year]
+            if basis.scored is not None:  # the combinations, from the members' forecasts (weights: every scored year)
+                given = _with_combinations(given, basis.scored, pool(model_names))
+            latest_rows = _model_rows(given, given["unique_id"].map(last_month))
+    return latest_rows
 
 
 # --------------------------------------------------------------------------- accuracy table
@@ -1069,87 +1118,106 @@ def accuracy_table(
             for inst, g in outlooks.items()
         }
         best = min(outlooks, key=lambda i: float(outlooks[i]["institution_ape"].mean())) if outlooks else ""
-        best_by_year = ape_of.get(best, {})
+        rows += _institution_accuracy_rows(uid, outlooks, ape_of, best)
+        rows += _model_accuracy_rows(uid, s, ape_of, best)
+    return pd.DataFrame(rows, columns=ACCURACY_COLUMNS)
 
-        def ratio(by_year: Mapping[int, float], best_by_year: Mapping[int, float] = best_by_year) -> float:
-            on = [y for y in by_year if y in best_by_year]
-            denominator = float(np.mean([best_by_year[y] for y in on])) if on else np.nan
-            return float(np.mean([by_year[y] for y in on])) / denominator if on and denominator > 0 else np.nan
 
-        for inst, g in outlooks.items():
-            years = sorted(ape_of[inst])
-            rows.append(
-                {
-                    "unique_id": uid,
-                    "forecast": inst,
-                    "kind": "institution",
-                    "information": "everything they knew in November of Y-1 (customs data through October, "
-                    "surveys, industry contacts)",
-                    "n_years": len(years),
-                    "years": _span_text(years),
-                    "mape": float(g["institution_ape"].mean()),
-                    "bias_pct": float(g["institution_error_pct"].mean()),
-                    "coverage_80": np.nan,
-                    "best_institution": best,
-                    "ratio_to_best_institution": ratio(ape_of[inst]),
-                }
-            )
-        union = sorted({y for by_year in ape_of.values() for y in by_year})
-        models = s[s["target_year"].astype(int).isin(union)].drop_duplicates(["target_year", "model"])
-        models = models[counted_as_skill(models)]  # a fallback's figure is not the model's skill
-        through = (
-            models["model_data_through"].dropna().astype(str)
-            if "model_data_through" in models
-            else pd.Series([], dtype=str)
+def _ratio(by_year: Mapping[int, float], best_by_year: Mapping[int, float]) -> float:
+    """The mean of ``by_year`` over the years the best institution has, over its mean there."""
+    on = [y for y in by_year if y in best_by_year]
+    denominator = float(np.mean([best_by_year[y] for y in on])) if on else np.nan
+    return float(np.mean([by_year[y] for y in on])) / denominator if on and denominator > 0 else np.nan
+
+
+def _institution_accuracy_rows(
+    uid: str, outlooks: Mapping[str, pd.DataFrame], ape_of: Mapping[str, dict[int, float]], best: str
+) -> list[dict]:
+    """The accuracy rows of the institutions' pre-year outlooks of one series."""
+    rows: list[dict] = []
+    for inst, g in outlooks.items():
+        years = sorted(ape_of[inst])
+        rows.append(
+            {
+                "unique_id": uid,
+                "forecast": inst,
+                "kind": "institution",
+                "information": "everything they knew in November of Y-1 (customs data through October, "
+                "surveys, industry contacts)",
+                "n_years": len(years),
+                "years": _span_text(years),
+                "mape": float(g["institution_ape"].mean()),
+                "bias_pct": float(g["institution_error_pct"].mean()),
+                "coverage_80": np.nan,
+                "best_institution": best,
+                "ratio_to_best_institution": _ratio(ape_of[inst], ape_of.get(best, {})),
+            }
         )
-        month = int(through.iloc[0][5:7]) if len(through) and through.iloc[0][5:7].isdigit() else 10
-        names = list(dict.fromkeys(models["model"].astype(str)))
-        kinds = {m: _information(m, "")[0] for m in names}
-        fitted_combinations = [m for m in names if kinds[m] == "combination" and m not in COMBINATIONS]  # ensemble, ...
-        order = (
-            [m for m in names if kinds[m] == "single"]
-            + fitted_combinations
-            + [m for m in COMBINATIONS if m in names]
-            + [RECONCILED]
-            + [m for m in names if m == CHAMPION]
-        )
-        for model in order:
-            g = models[models["model"] == model]
-            kind, info = _information(model, _MONTHS[month - 1])
-            if g.empty:
-                rows.append(
-                    {
-                        "unique_id": uid,
-                        "forecast": model,
-                        "kind": kind,
-                        "information": _no_reconciled(uid),
-                        "n_years": 0,
-                        "years": "",
-                        "mape": np.nan,
-                        "bias_pct": np.nan,
-                        "coverage_80": np.nan,
-                        "best_institution": best,
-                        "ratio_to_best_institution": np.nan,
-                    }
-                )
-                continue
-            years = sorted(g["target_year"].astype(int))
+    return rows
+
+
+def _model_accuracy_rows(uid: str, s: pd.DataFrame, ape_of: Mapping[str, dict[int, float]], best: str) -> list[dict]:
+    """The accuracy rows of every model of one series over the years an institution has an
+    outlook for: singles, fitted combinations, combinations, the reconciled forecast, the champion."""
+    rows: list[dict] = []
+    union = sorted({y for by_year in ape_of.values() for y in by_year})
+    models = s[s["target_year"].astype(int).isin(union)].drop_duplicates(["target_year", "model"])
+    models = models[counted_as_skill(models)]  # a fallback's figure is not the model's skill
+    through = (
+        models["model_data_through"].dropna().astype(str)
+        if "model_data_through" in models
+        else pd.Series([], dtype=str)
+    )
+    month = int(through.iloc[0][5:7]) if len(through) and through.iloc[0][5:7].isdigit() else 10
+    names = list(dict.fromkeys(models["model"].astype(str)))
+    kinds = {m: _information(m, "")[0] for m in names}
+    fitted_combinations = [m for m in names if kinds[m] == "combination" and m not in COMBINATIONS]  # ensemble, ...
+    order = (
+        [m for m in names if kinds[m] == "single"]
+        + fitted_combinations
+        + [m for m in COMBINATIONS if m in names]
+        + [RECONCILED]
+        + [m for m in names if m == CHAMPION]
+    )
+    for model in order:
+        g = models[models["model"] == model]
+        kind, info = _information(model, _MONTHS[month - 1])
+        if g.empty:
             rows.append(
                 {
                     "unique_id": uid,
                     "forecast": model,
                     "kind": kind,
-                    "information": info,
-                    "n_years": len(years),
-                    "years": _span_text(years),
-                    "mape": float(g["model_ape"].mean()),
-                    "bias_pct": float(g["model_error_pct"].mean()),
-                    "coverage_80": float(g["model_in_80"].astype(float).mean()),
+                    "information": _no_reconciled(uid),
+                    "n_years": 0,
+                    "years": "",
+                    "mape": np.nan,
+                    "bias_pct": np.nan,
+                    "coverage_80": np.nan,
                     "best_institution": best,
-                    "ratio_to_best_institution": ratio(dict(zip(g["target_year"].astype(int), g["model_ape"]))),
+                    "ratio_to_best_institution": np.nan,
                 }
             )
-    return pd.DataFrame(rows, columns=ACCURACY_COLUMNS)
+            continue
+        years = sorted(g["target_year"].astype(int))
+        rows.append(
+            {
+                "unique_id": uid,
+                "forecast": model,
+                "kind": kind,
+                "information": info,
+                "n_years": len(years),
+                "years": _span_text(years),
+                "mape": float(g["model_ape"].mean()),
+                "bias_pct": float(g["model_error_pct"].mean()),
+                "coverage_80": float(g["model_in_80"].astype(float).mean()),
+                "best_institution": best,
+                "ratio_to_best_institution": _ratio(
+                    dict(zip(g["target_year"].astype(int), g["model_ape"])), ape_of.get(best, {})
+                ),
+            }
+        )
+    return rows
 
 
 # --------------------------------------------------------------------------- mid-year revisions

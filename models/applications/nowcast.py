@@ -31,7 +31,6 @@ the publication dates as frames (see :func:`flash_frame`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -165,52 +164,6 @@ def _interval(center: float, errors: np.ndarray) -> tuple[float, float]:
     return center * float(np.exp(lo)), center * float(np.exp(hi))
 
 
-def _flash_row(
-    y: pd.Series,
-    flash: pd.DataFrame,
-    pub: pd.Series,
-    preds: dict[tuple[pd.Timestamp, int], float],
-    model_errors: Callable[[int, pd.DatetimeIndex], pd.Series],
-    t: pd.Timestamp,
-    info: str,
-    min_train: int,
-) -> tuple[pd.Timestamp, float, float, float] | None:
-    """The nowcast of month ``t`` from its ``info`` flash cut (``d10`` or ``d20``): (as_of,
-    center, lo, hi), or None when the cut is missing or the bridge has too few earlier months.
-    The bridge is combined with the model forecast made when the last month public on as_of was
-    confirmed, inverse-MSE weighted on their errors over the same months."""
-    now = flash[(flash["ds"] == t) & (flash["information"] == info)]
-    if now.empty:
-        return None
-    now = now.iloc[0]
-    as_of = pd.Timestamp(now["available_from"])
-    public_months = pub.index[(pub <= as_of) & (pub.index < t)]
-    if public_months.empty:
-        return None
-    train = flash[(flash["information"] == info) & (flash["available_from"] <= as_of) & flash["ds"].isin(public_months)]
-    if len(train) < min_train:
-        return None
-    log_days = np.log(train["wd_month"].to_numpy(float) / train["wd_part"].to_numpy(float))
-    log_ratio = np.log(y[train["ds"]].to_numpy(float) / train["value"].to_numpy(float))
-    coef, loo = bridge_fit(log_ratio, log_days)
-    x_t = np.log(float(now["wd_month"]) / float(now["wd_part"]))
-    bridge = float(now["value"]) * float(np.exp(coef[0] + coef[1] * x_t))
-    h = (t.year - public_months[-1].year) * 12 + t.month - public_months[-1].month
-    e_bridge = pd.Series(loo, index=pd.DatetimeIndex(train["ds"]))
-    e_model = model_errors(h, pd.DatetimeIndex(train["ds"])) if (t, h) in preds else pd.Series(dtype=float)
-    common = e_bridge.index.intersection(e_model.index)
-    if len(common) >= min_train:
-        eb, em = e_bridge[common].to_numpy(), e_model[common].to_numpy()
-        wb, wm = 1.0 / max(np.mean(eb**2), 1e-18), 1.0 / max(np.mean(em**2), 1e-18)
-        wb, wm = wb / (wb + wm), wm / (wb + wm)
-        center = float(np.exp(wb * np.log(bridge) + wm * np.log(preds[(t, h)])))
-        errors = wb * eb + wm * em
-    else:  # no model forecast to combine with: the bridge alone
-        center, errors = bridge, loo
-    lo, hi = _interval(center, errors)
-    return as_of, center, lo, hi
-
-
 def backtest(
     y: pd.Series,
     flash: pd.DataFrame,
@@ -244,10 +197,6 @@ def backtest(
     origins = y.index[(y.index >= first) & (y.index < months[-1])]
     preds = _model_forecasts(y, origins, settings, unique_id)
 
-    def model_errors(h: int, targets: pd.DatetimeIndex) -> pd.Series:
-        vals = {s: np.log(y[s]) - np.log(preds[(s, h)]) for s in targets if (s, h) in preds and s in pub.index}
-        return pd.Series(vals, dtype=float)
-
     rows: list[dict[str, Any]] = []
     for t in months:
         actual = float(y[t]) if t in y.index and pd.notna(y[t]) else np.nan
@@ -255,21 +204,74 @@ def backtest(
         # information none: the one-month-ahead model forecast, made when month t-1 was confirmed
         if prev in pub.index and (t, 1) in preds:
             as_of = pub[prev]
-            errs = model_errors(1, pub.index[(pub <= as_of) & (pub.index < t)])
+            errs = _model_errors(y, preds, pub, 1, pub.index[(pub <= as_of) & (pub.index < t)])
             if len(errs) >= settings.min_train:
                 center = preds[(t, 1)]
                 lo, hi = _interval(center, errs.to_numpy())
                 rows.append(_row(unique_id, t, "none", as_of, center, lo, hi, actual))
         for info in ("d10", "d20"):
-            row = _flash_row(y, flash, pub, preds, model_errors, t, info, settings.min_train)
+            row = _flash_row(y, flash, pub, preds, settings, unique_id, t, info, actual)
             if row is not None:
-                rows.append(_row(unique_id, t, info, *row, actual))
+                rows.append(row)
     out = pd.DataFrame(rows, columns=list(NOWCAST_COLUMNS))
     order = {k: i for i, k in enumerate(INFORMATION)}
     out = out.sort_values(
         ["unique_id", "ds", "information"], key=lambda s: s.map(order) if s.name == "information" else s, kind="stable"
     )
     return out.reset_index(drop=True)
+
+
+def _model_errors(y: pd.Series, preds: dict, pub: pd.Series, h: int, targets: pd.DatetimeIndex) -> pd.Series:
+    """The log errors of the ``h``-month-ahead model forecasts of the ``targets`` already public."""
+    vals = {s: np.log(y[s]) - np.log(preds[(s, h)]) for s in targets if (s, h) in preds and s in pub.index}
+    return pd.Series(vals, dtype=float)
+
+
+def _flash_row(
+    y: pd.Series,
+    flash: pd.DataFrame,
+    pub: pd.Series,
+    preds: dict,
+    settings: NowcastSettings,
+    unique_id: str,
+    t: pd.Timestamp,
+    info: str,
+    actual: float,
+) -> dict[str, Any] | None:
+    """The nowcast of month ``t`` with the flash cut ``info`` (the bridge, combined with the model
+    forecast when both have enough errors to weigh), or None when the cut or its training is missing."""
+    now = flash[(flash["ds"] == t) & (flash["information"] == info)]
+    if now.empty:
+        return None
+    now = now.iloc[0]
+    as_of = pd.Timestamp(now["available_from"])
+    public_months = pub.index[(pub <= as_of) & (pub.index < t)]
+    if public_months.empty:
+        return None
+    train = flash[(flash["information"] == info) & (flash["available_from"] <= as_of) & flash["ds"].isin(public_months)]
+    if len(train) < settings.min_train:
+        return None
+    log_days = np.log(train["wd_month"].to_numpy(float) / train["wd_part"].to_numpy(float))
+    log_ratio = np.log(y[train["ds"]].to_numpy(float) / train["value"].to_numpy(float))
+    coef, loo = bridge_fit(log_ratio, log_days)
+    x_t = np.log(float(now["wd_month"]) / float(now["wd_part"]))
+    bridge = float(now["value"]) * float(np.exp(coef[0] + coef[1] * x_t))
+    h = (t.year - public_months[-1].year) * 12 + t.month - public_months[-1].month
+    e_bridge = pd.Series(loo, index=pd.DatetimeIndex(train["ds"]))
+    e_model = (
+        _model_errors(y, preds, pub, h, pd.DatetimeIndex(train["ds"])) if (t, h) in preds else pd.Series(dtype=float)
+    )
+    common = e_bridge.index.intersection(e_model.index)
+    if len(common) >= settings.min_train:
+        eb, em = e_bridge[common].to_numpy(), e_model[common].to_numpy()
+        wb, wm = 1.0 / max(np.mean(eb**2), 1e-18), 1.0 / max(np.mean(em**2), 1e-18)
+        wb, wm = wb / (wb + wm), wm / (wb + wm)
+        center = float(np.exp(wb * np.log(bridge) + wm * np.log(preds[(t, h)])))
+        errors = wb * eb + wm * em
+    else:  # no model forecast to combine with: the bridge alone
+        center, errors = bridge, loo
+    lo, hi = _interval(center, errors)
+    return _row(unique_id, t, info, as_of, center, lo, hi, actual)
 
 
 def _row(

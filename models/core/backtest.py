@@ -100,7 +100,7 @@ Cutoffs = Sequence[pd.Timestamp | str] | Mapping[str, Sequence[pd.Timestamp | st
 class BacktestResult:
     forecasts: pd.DataFrame  # BACKTEST_FORECAST_COLUMNS, champion rows included
     metrics: pd.DataFrame  # METRIC_COLUMNS, one row per series, model and scored cutoff (champion included)
-    champions: pd.DataFrame  # unique_id, champion, reason, n_windows, mean_mase (JSON model -> mean MASE)
+    champions: pd.DataFrame  # unique_id, champion, reason, n_windows, metric, mean_score (JSON model -> mean)
     fits: pd.DataFrame  # unique_id, cutoff, model, model_used, status, reason, error, n_obs, description
     annual: pd.DataFrame | None = None  # BACKTEST_ANNUAL_COLUMNS (champion included) when annual=True
 
@@ -234,8 +234,8 @@ def _with_champions(
         choice = choose_at(done, cutoff, default_champion, metric=rule.metric, noise_se=rule.noise_se)
         picked = choice.champion
         chosen_on = {
-            "n_windows": choice.n_windows,  # mean_mase: the mean of the champion metric (reason names it)
-            "mean_mase": {m: round(choice.mean_mase[m], 6) for m in sorted(choice.mean_mase, key=complexity_key)},
+            "n_windows": choice.n_windows,  # mean_score: the mean of the champion metric (reason names it)
+            "mean_score": {m: round(choice.mean_score[m], 6) for m in sorted(choice.mean_score, key=complexity_key)},
         }
         champ = fc[fc["model"] == picked].assign(model=CHAMPION)
         champ_row = FitRow(

@@ -64,12 +64,12 @@ from typing import Any, TypeVar
 import numpy as np
 import pandas as pd
 
-from exportcast.errors import ModelSetupError
 from models.core import registry
 from models.core.annual import annual_totals
 from models.core.base import FORECAST_COLUMNS, Forecaster, Traits, future_index, regularize
 from models.core.executors import EXECUTORS, WorkerLost, dask_map
 from models.core.fits import FIT_COLUMNS, FitRow, fits_frame
+from models.errors import ModelSetupError
 
 __all__ = [
     "ModelSpec",

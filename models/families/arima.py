@@ -186,6 +186,26 @@ def _minpack_lm(residuals: Callable[[np.ndarray], np.ndarray], theta0: np.ndarra
     return sol.x[:-1]
 
 
+def _stepwise_moves(best: tuple[int, ...]) -> list[tuple[int, ...]]:
+    """The neighbours of a candidate (p, q, P, Q, k) in the stepwise search."""
+    p, q, P, Q, k = best
+    return [
+        (p + 1, q, P, Q, k),
+        (p - 1, q, P, Q, k),
+        (p, q + 1, P, Q, k),
+        (p, q - 1, P, Q, k),
+        (p, q, P + 1, Q, k),
+        (p, q, P - 1, Q, k),
+        (p, q, P, Q + 1, k),
+        (p, q, P, Q - 1, k),
+        (p + 1, q + 1, P, Q, k),
+        (p - 1, q - 1, P, Q, k),
+        (p, q, P + 1, Q + 1, k),
+        (p, q, P - 1, Q - 1, k),
+        (p, q, P, Q, 1 - k),
+    ]
+
+
 @register
 class Arima(Forecaster):
     """Automatic seasonal ARIMA; see the module docstring for the selection procedure."""
@@ -328,6 +348,25 @@ class Arima(Forecaster):
 
     def _fit(self, y: pd.Series, X: pd.DataFrame | None) -> None:
         started = time.perf_counter()
+        endog, exog, filled, searched = self._prepared(y, X)
+        n = len(y)
+        d, D = self._differences(filled, n)
+        tried, errors = self._search(searched, exog, d, D, n)
+        result, full_params, order, seasonal_order, trend = self._chosen(endog, exog, tried, d, D)
+        self.order_, self.seasonal_order_, self.trend_ = order, seasonal_order, trend
+        self.endog_, self.exog_ = endog, exog
+        self.param_values_ = full_params
+        self.search_aicc_ = {
+            f"({c[0]},{d},{c[1]})({c[2]},{D},{c[3]})" + (" c" if c[4] else ""): round(v[0], 3)
+            for c, v in sorted(tried.items(), key=lambda kv: kv[1][0])
+        }
+        self.n_failed_candidates_ = len(errors)
+        self._result_cache = result
+        self.fit_seconds_ = time.perf_counter() - started
+
+    def _prepared(self, y: pd.Series, X: pd.DataFrame | None) -> tuple[pd.Series, Any, pd.Series, np.ndarray]:
+        """The series to fit (logs or levels), the regressor, the gap-filled series net of the
+        working-day effect (for the tests of differencing) and the one the CSS search reads."""
         p_ = self.params
         positive = bool((y.dropna() > 0).all()) and not self.signed_
         if p_["log"] is True and not positive:
@@ -347,13 +386,25 @@ class Arima(Forecaster):
             beta = np.linalg.lstsq(design, filled.to_numpy(), rcond=None)[0]
             filled = filled - exog[:, 0] * beta[1]
 
-        n = len(y)
+        return endog, exog, filled, searched
+
+    def _differences(self, filled: pd.Series, n: int) -> tuple[int, int]:
+        """(d, D): the KPSS tests' differences and the seasonal difference when the seasonality is strong."""
+        p_ = self.params
         self.seasonal_strength_ = seasonal_strength(filled) if n >= 2 * SEASON else float("nan")
         D = int(n >= 3 * SEASON and p_["max_D"] >= 1 and self.seasonal_strength_ > p_["seasonal_strength_threshold"])
         x = filled.to_numpy()
         if D:
             x = x[SEASON:] - x[:-SEASON]
         d, self.kpss_p_values_ = kpss_ndiffs(x, p_["kpss_alpha"], p_["max_d"])
+        return d, D
+
+    def _search(
+        self, searched: np.ndarray, exog: Any, d: int, D: int, n: int
+    ) -> tuple[dict[tuple[int, ...], tuple[float, np.ndarray]], dict[tuple[int, ...], str]]:
+        """The stepwise search by CSS AICc: candidate -> (AICc, parameters), and the candidates
+        that failed with why."""
+        p_ = self.params
         # the constant: always a mean when d + D = 0, a drift the search may add or drop when
         # d + D = 1, never with d + D = 2 (a quadratic trend)
         min_constant, max_constant = {0: (1, 1), 1: (0, 1)}.get(d + D, (0, 0))
@@ -405,22 +456,7 @@ class Arima(Forecaster):
             )
         best = min(tried, key=lambda c: tried[c][0])
         while len(tried) + len(errors) < p_["max_candidates"]:
-            p, q, P, Q, k = best
-            moves = [
-                (p + 1, q, P, Q, k),
-                (p - 1, q, P, Q, k),
-                (p, q + 1, P, Q, k),
-                (p, q - 1, P, Q, k),
-                (p, q, P + 1, Q, k),
-                (p, q, P - 1, Q, k),
-                (p, q, P, Q + 1, k),
-                (p, q, P, Q - 1, k),
-                (p + 1, q + 1, P, Q, k),
-                (p - 1, q - 1, P, Q, k),
-                (p, q, P + 1, Q + 1, k),
-                (p, q, P - 1, Q - 1, k),
-                (p, q, P, Q, 1 - k),
-            ]
+            moves = _stepwise_moves(best)
             for c in moves:
                 if min(c) >= 0 and clip(c) == c:
                     evaluate(c)
@@ -429,7 +465,11 @@ class Arima(Forecaster):
                 break
             best = new_best
 
-        # the chosen candidate in state-space form on the undifferenced series with its gaps
+        return tried, errors
+
+    def _chosen(self, endog: pd.Series, exog: Any, tried: dict, d: int, D: int) -> tuple:
+        """The best candidate that fits in state-space form on the undifferenced series with its
+        gaps: (result, parameters, order, seasonal order, trend)."""
         ranked = sorted(tried, key=lambda c: tried[c][0])
         final_errors: list[str] = []
         for c in ranked:
@@ -444,16 +484,7 @@ class Arima(Forecaster):
         else:
             raise ArimaFitError("arima: no candidate could be fitted on the full series: " + "; ".join(final_errors))
 
-        self.order_, self.seasonal_order_, self.trend_ = order, seasonal_order, trend
-        self.endog_, self.exog_ = endog, exog
-        self.param_values_ = full_params
-        self.search_aicc_ = {
-            f"({c[0]},{d},{c[1]})({c[2]},{D},{c[3]})" + (" c" if c[4] else ""): round(v[0], 3)
-            for c, v in sorted(tried.items(), key=lambda kv: kv[1][0])
-        }
-        self.n_failed_candidates_ = len(errors)
-        self._result_cache = result
-        self.fit_seconds_ = time.perf_counter() - started
+        return result, full_params, order, seasonal_order, trend
 
     def _results(self):
         """The statsmodels results of the chosen model, rebuilt by one filter pass after unpickling."""

@@ -227,10 +227,10 @@ def leading_extras(
     """The extras of config ``models.leading`` (``leading``: series -> model names; ``params``: the
     models' params; None when ``leading`` is empty). Each model is built once here, so a bad
     setting (e.g. ``arimax`` without ``params.arimax.regressor``) fails at the start."""
-    from exportcast.errors import ModelSetupError
     from features.leading import LeadingSpec
     from models.core import registry
     from models.core.engine import ModelSpec
+    from models.errors import ModelSetupError
 
     if not leading:
         return None

@@ -115,7 +115,7 @@ class Choice:
     champion: str
     reason: str
     n_windows: int
-    mean_mase: dict[str, float]  # candidate -> mean of the chosen metric (named mase for history)
+    mean_score: dict[str, float]  # candidate -> mean of ``metric`` over the windows
     metric: str = "mase"
 
 
@@ -288,8 +288,8 @@ def choose_at(
 def select_champions(
     metrics: pd.DataFrame, default: str, *, series: Iterable[str] = (), metric: str = "mase", noise_se: float = NOISE_SE
 ) -> pd.DataFrame:
-    """One row per series: unique_id, champion, reason, n_windows, mean_mase (JSON object model ->
-    mean of ``metric``, models in complexity order; the column keeps its name).
+    """One row per series: unique_id, champion, reason, n_windows, metric (the champion metric's
+    name), mean_score (JSON object model -> mean of ``metric``, models in complexity order).
 
     ``metrics`` has columns unique_id, model, cutoff and the metric (rows of the ``champion``
     pseudo-model are ignored); windows are aligned by cutoff. ``series`` lists extra series
@@ -313,17 +313,18 @@ def select_champions(
         if uid not in seen:
             rows.append(_row(uid, choose({}, default, metric=metric)))
             seen.add(uid)
-    return pd.DataFrame(rows, columns=["unique_id", "champion", "reason", "n_windows", "mean_mase"])
+    return pd.DataFrame(rows, columns=["unique_id", "champion", "reason", "n_windows", "metric", "mean_score"])
 
 
 def _row(uid: str, choice: Choice) -> dict[str, object]:
-    ordered = {name: round(choice.mean_mase[name], 6) for name in sorted(choice.mean_mase, key=complexity_key)}
+    ordered = {name: round(choice.mean_score[name], 6) for name in sorted(choice.mean_score, key=complexity_key)}
     return {
         "unique_id": uid,
         "champion": choice.champion,
         "reason": choice.reason,
         "n_windows": choice.n_windows,
-        "mean_mase": json.dumps(ordered),
+        "metric": choice.metric,
+        "mean_score": json.dumps(ordered),
     }
 
 

@@ -90,11 +90,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from exportcast.errors import ExportcastError
 from models.core.annual import annual_totals
 from models.core.base import FORECAST_COLUMNS, Forecaster
 from models.core.engine import ForecastResult, _annual_row, series_seed, with_own_columns
 from models.core.fits import FitRow, fits_frame
+from models.errors import ExportcastError
 
 __all__ = [
     "HierarchyError",
@@ -707,7 +707,7 @@ def reconciled_champions(
     """The champions table of the published forecast: every series of the hierarchy gets the
     reconciled set as champion (``name``), so that the published champions are coherent; the reason
     keeps the base champion and says whether the backtest found reconciliation no worse (``use``)
-    or kept it for coherence although worse. ``mean_mase`` gains the series' reconciled mean."""
+    or kept it for coherence although worse. ``mean_score`` gains the series' reconciled mean."""
     out = champions.copy()
     m = metrics[(metrics["model"] == name)].groupby("unique_id")[metric].mean()
     for i in out.index[out["unique_id"].isin(hierarchy.series)]:
@@ -718,10 +718,10 @@ def reconciled_champions(
         )
         out.at[i, "champion"] = name
         try:
-            scores = json.loads(out.at[i, "mean_mase"]) if isinstance(out.at[i, "mean_mase"], str) else {}
+            scores = json.loads(out.at[i, "mean_score"]) if isinstance(out.at[i, "mean_score"], str) else {}
         except json.JSONDecodeError:
             scores = {}
         if uid in m.index and np.isfinite(m[uid]):
             scores[name] = round(float(m[uid]), 6)
-        out.at[i, "mean_mase"] = json.dumps(scores)
+        out.at[i, "mean_score"] = json.dumps(scores)
     return out

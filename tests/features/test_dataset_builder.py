@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from features import dataset_builder as db
+from features import raw_tables
 from features.dataset_builder import DatasetCheckError, build_dataset, check_hierarchy
 from features.regions import ASEAN, CIS, EU27, LATIN_AMERICA, MIDDLE_EAST, REGIONS, slugify
 
@@ -443,7 +444,7 @@ def make_raw(
     tenday += [
         [m, cut, "전체", k] for m in MONTHS_2025 for cut, k in (("01~10", 1_000), ("01~20", 3_000), ("월전체", 5_000))
     ]
-    _write(root / db.EXPORT_10DAY, ["month", "period", "item", "export_1000usd"], tenday)
+    _write(root / raw_tables.EXPORT_10DAY, ["month", "period", "item", "export_1000usd"], tenday)
     press_rows = press_rows if press_rows is not None else [["2022-01", "55.32", "", "", "primary; x"]]
     _write(root / db.PRESS, ["month", "total_usd_bn", "china_usd_bn", "us_usd_bn", "note"], press_rows)
     kstat_rows = kstat_rows if kstat_rows is not None else [["2011.09", 1000, "0.0"], ["2011.1", 1100, "10.0"]]
@@ -454,13 +455,15 @@ def make_raw(
         title=["K-stat,,,,", '"title line",,,,'],
     )
     _write(
-        root / db.CUSTOMS_FLASH, ["date", "period", "news_id", "export_usd"], [["2025-01-01", "10d", "1", "1000000.0"]]
+        root / raw_tables.CUSTOMS_FLASH,
+        ["date", "period", "news_id", "export_usd"],
+        [["2025-01-01", "10d", "1", "1000000.0"]],
     )
     wsts = []
     for year, total in ((2022, 574_080_000), (2023, 526_890_000), (2024, 630_550_000)):
         monthly = [total // 12] * 11 + [total - 11 * (total // 12)]
         wsts += [[f"{year}-{m:02d}-01", w - 3, 1, 1, 1, w] for m, w in enumerate(monthly, start=1)]
-    _write(root / db.WSTS, ["date", "Americas", "Europe", "Japan", "Asia Pacific", "Worldwide"], wsts)
+    _write(root / raw_tables.WSTS, ["date", "Americas", "Europe", "Japan", "Asia Pacific", "Worldwide"], wsts)
     return root
 
 
@@ -643,15 +646,17 @@ def test_new_readers_parse_the_customs_files(tmp_path):
     assert db._read_trade_industry(raw)["SEMICON"]["2025-07"] == 1_000_000
     assert db._read_trade_region(raw)["ASEAN"]["2025-01"] == 300_000
     assert db._read_trade_region(raw)["CN"]["2021-12"] == 100_000
-    tenday = db._read_export_10day(raw)
+    tenday = raw_tables.read_export_10day(raw)
     assert tenday[("전체", "01~20")]["2025-02"] == 3_000_000  # thousand USD x 1000
     assert tenday[("전체", "월전체")]["2022-01"] == 55_320_000_000
     assert db._read_region_groups(raw)["중동"] == MIDDLE_EAST - {"EG", "PS"}
-    _write(raw / db.EXPORT_10DAY, ["month", "period", "item", "export_1000usd"], [["2025-01", "1~10", "전체", 1]])
+    _write(
+        raw / raw_tables.EXPORT_10DAY, ["month", "period", "item", "export_1000usd"], [["2025-01", "1~10", "전체", 1]]
+    )
     with pytest.raises(DatasetCheckError) as info:
-        db._read_export_10day(raw)
+        raw_tables.read_export_10day(raw)
     assert str(info.value) == (
-        f"{db.EXPORT_10DAY} line 2, column period: expected one of 01~10, 01~20, 월전체, found '1~10'"
+        f"{raw_tables.EXPORT_10DAY} line 2, column period: expected one of 01~10, 01~20, 월전체, found '1~10'"
     )
 
 

@@ -33,7 +33,8 @@ def _tables(value: float = 1234567.891234567) -> dict[str, pd.DataFrame]:
             "champion": ["ets"],
             "reason": ["lowest mean MASE 0.500"],
             "n_windows": [2],
-            "mean_mase": ['{"ets": 0.5}'],
+            "metric": ["mase"],
+            "mean_score": ['{"ets": 0.5}'],
         }
     )
     return {"forecast_monthly.csv": monthly, "champions.csv": champions}
@@ -52,13 +53,13 @@ def test_missing_and_extra_columns_are_named() -> None:
     with pytest.raises(SchemaError) as err:
         format_table("champions.csv", pd.DataFrame({"unique_id": ["total"], "champion": ["ets"]}))
     assert str(err.value) == (
-        "champions.csv: missing column(s) ['reason', 'n_windows', 'mean_mase']; got ['unique_id', 'champion']"
+        "champions.csv: missing column(s) ['reason', 'n_windows', 'metric', 'mean_score']; got ['unique_id', 'champion']"
     )
     with pytest.raises(SchemaError) as err:
         format_table("champions.csv", _tables()["champions.csv"].assign(fit_seconds=1.5))
     assert str(err.value) == (
         "champions.csv: column(s) ['fit_seconds'] are not in the published schema "
-        "['unique_id', 'champion', 'reason', 'n_windows', 'mean_mase']"
+        "['unique_id', 'champion', 'reason', 'n_windows', 'metric', 'mean_score']"
     )
     with pytest.raises(SchemaError, match=r"^notes\.csv: not a published table; known: forecast_monthly\.csv, "):
         format_table("notes.csv", pd.DataFrame())
@@ -107,7 +108,7 @@ def test_publish_moves_every_file_in_place_run_json_last(tmp_path: Path) -> None
     assert sorted(p.name for p in out.iterdir()) == ["champions.csv", "forecast_monthly.csv", "report.html", "run.json"]
     assert json.loads((out / "run.json").read_text()) == {"data_hash": "abc", "x": None, "registry": "moved"}
     assert (out / "champions.csv").read_text() == (
-        'unique_id,champion,reason,n_windows,mean_mase\ntotal,ets,lowest mean MASE 0.500,2,"{""ets"": 0.5}"\n'
+        'unique_id,champion,reason,n_windows,metric,mean_score\ntotal,ets,lowest mean MASE 0.500,2,mase,"{""ets"": 0.5}"\n'
     )
 
 

@@ -566,7 +566,7 @@ def test_missing_or_broken_inputs_are_named(tmp_path):
     with pytest.raises(
         ReportError,
         match=r"champions\.csv: missing column\(s\) reason; has unique_id, champion, "
-        r"n_windows, mean_mase$",
+        r"n_windows, metric, mean_score$",
     ):
         write_report(out)
     (out / "run.json").write_text("{not json", encoding="utf-8")

@@ -29,7 +29,7 @@ def test_schemas_are_the_producers_column_constants() -> None:
         "forecast_annual.csv": (*ANNUAL_COLUMNS, "is_champion"),
         "backtest_metrics.csv": METRIC_COLUMNS,
         "backtest_forecasts.csv": BACKTEST_FORECAST_COLUMNS,
-        "champions.csv": ("unique_id", "champion", "reason", "n_windows", "mean_mase"),
+        "champions.csv": ("unique_id", "champion", "reason", "n_windows", "metric", "mean_score"),
         "model_fits.csv": FIT_COLUMNS,
         "institutional_comparison.csv": tuple(COMPARISON_COLUMNS),
         "institutional_summary.csv": tuple(SUMMARY_COLUMNS),
@@ -159,7 +159,8 @@ def _stage_results():
             "champion": ["naive", "ets"],
             "reason": ["r1", "r2"],
             "n_windows": [2, 2],
-            "mean_mase": ["{}", "{}"],
+            "metric": ["mase", "mase"],
+            "mean_score": ["{}", "{}"],
         }
     )
     metrics = pd.DataFrame(

@@ -163,7 +163,7 @@ def test_champion_table(result):
     row = result.champions.set_index("unique_id").loc["a"]
     assert row["champion"] == "naive"
     assert row["reason"] == "lowest mean MASE 0.125 over 2 windows"
-    assert json.loads(row["mean_mase"]) == pytest.approx(
+    assert json.loads(row["mean_score"]) == pytest.approx(
         {"naive": 0.125, "seasonal_naive": 1.0, "mean": 1.479167}, abs=1e-6
     )
 
@@ -343,7 +343,7 @@ def test_fixed_cutoffs_champion_rows_follow_the_one_rule(fixed):
         rows.loc[pd.Timestamp("2020-10-01"), "reason"]
         == "no earlier window fully observed by 2020-10: default champion 'seasonal_naive'"
     )
-    assert json.loads(rows.loc[pd.Timestamp("2020-10-01"), "description"]) == {"n_windows": 0, "mean_mase": {}}
+    assert json.loads(rows.loc[pd.Timestamp("2020-10-01"), "description"]) == {"n_windows": 0, "mean_score": {}}
     champion = fixed.annual[(fixed.annual["unique_id"] == "a") & (fixed.annual["model"] == "champion")]
     assert champion["forecast"].tolist() == [198.0, 342.0]
     assert (

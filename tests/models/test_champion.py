@@ -16,7 +16,7 @@ def test_lowest_mean_mase_wins_with_reason():
     assert choice.champion == "ets"
     assert choice.reason == "lowest mean MASE 0.800 over 2 windows"
     assert choice.n_windows == 2
-    assert choice.mean_mase == pytest.approx({"seasonal_naive": 1.0, "ets": 0.8, "arima": 0.9})
+    assert choice.mean_score == pytest.approx({"seasonal_naive": 1.0, "ets": 0.8, "arima": 0.9})
 
 
 def test_tie_goes_to_simpler_model():
@@ -65,7 +65,8 @@ def test_select_champions_table():
     # a: ets 0.6 < 1.0 ; b: seasonal_naive 0.4 and ets (0.5 + 0.3) / 2 = 0.4 tie -> the simpler one ; c: no window
     assert table["champion"].tolist() == ["ets", "seasonal_naive", "seasonal_naive"]
     assert table.loc[1, "reason"] == "lowest mean MASE 0.400 over 2 windows (tied with ets; default kept)"
-    assert json.loads(table.loc[0, "mean_mase"]) == {"seasonal_naive": 1.0, "ets": 0.6}
+    assert json.loads(table.loc[0, "mean_score"]) == {"seasonal_naive": 1.0, "ets": 0.6}
+    assert table["metric"].tolist() == ["mase", "mase", "mase"]
     assert table.loc[2, "reason"] == "no backtest window: default"
     assert table["n_windows"].tolist() == [2, 2, 0]
 
@@ -132,7 +133,8 @@ def test_select_champions_ranks_on_the_configured_metric():
     table = select_champions(metrics, default="x", metric="smape")
     assert table["champion"].tolist() == ["theta"]
     assert table.loc[0, "reason"] == "lowest mean sMAPE 4.500 over 2 windows"
-    assert json.loads(table.loc[0, "mean_mase"]) == {"theta": 4.5, "ets": 10.0}
+    assert json.loads(table.loc[0, "mean_score"]) == {"theta": 4.5, "ets": 10.0}
+    assert table.loc[0, "metric"] == "smape"
     with pytest.raises(
         ValueError, match=r"^metrics lacks column\(s\) \['rmsse'\]; has \['unique_id', 'model', 'cutoff', 'mase'\]$"
     ):

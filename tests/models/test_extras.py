@@ -113,7 +113,7 @@ def test_a_model_scored_on_fewer_windows_does_not_compete_for_champion(run):
     champion = out.champions.set_index("unique_id").loc["a"]
     # lead_toy has 1 window, naive and mean 2: only the models scored on the most windows compete
     assert champion["champion"] != "lead_toy"
-    assert "lead_toy" in champion["mean_mase"]
+    assert "lead_toy" in champion["mean_score"]
 
 
 def test_the_forecast_asks_at_the_last_month_of_each_series():

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.applications.institutional import annual_actuals_table, compare_with_institutions
+from models.applications.institutional import ReplayInputs, annual_actuals_table, compare_with_institutions
 from models.core.backtest import backtest
 from models.core.base import Forecaster
 from models.core.engine import EngineSettings, ModelSpec
@@ -407,6 +407,22 @@ def test_inputs_are_not_modified():
     pd.testing.assert_frame_equal(frame, before[0])
     pd.testing.assert_frame_equal(projections, before[1])
     pd.testing.assert_frame_equal(actuals, before[2])
+
+
+def test_inputs_as_a_dataclass_or_as_keywords_give_one_result():
+    frame, projections, actuals = total_frame(), toy_projections(), toy_actuals()
+    inputs = ReplayInputs(first_year=2015, last_year=2015, target_year=2015, factory=toy_factory)
+    by_value = compare_with_institutions(frame, projections, actuals, SETTINGS, inputs)
+    by_keyword = compare_with_institutions(
+        frame, projections, actuals, SETTINGS, first_year=2015, last_year=2015, target_year=2015, factory=toy_factory
+    )
+    pd.testing.assert_frame_equal(by_value.comparison, by_keyword.comparison)
+    pd.testing.assert_frame_equal(by_value.outlook, by_keyword.outlook)
+    assert len(by_value.comparison) > 0
+    with pytest.raises(ValueError, match=r"^info_month must be a month number 1\.\.12; got 13$"):
+        compare_with_institutions(frame, projections, actuals, SETTINGS, inputs, info_month=13)
+    with pytest.raises(TypeError, match=r"unexpected keyword argument 'info_mnth'"):
+        compare_with_institutions(frame, projections, actuals, SETTINGS, info_mnth=10)
 
 
 def test_bad_input_messages():
