@@ -6,7 +6,7 @@ momentum candidates forecast world semiconductor billings? A script, not a test.
 WSTS world billings, the annual total of year Y forecast at the information date of an October
 Y-1 cutoff (the 16th of November: WSTS public through September, the cutoff), through the one
 backtest (``models.core.backtest.backtest``, fixed cutoffs, ``annual=True``) and the pipeline's leading
-extras (``flows.jobs.LeadingExtras``): ``chip_momentum``, ``chip_momentum_blend`` and ``cycle_blend``
+extras (``models.families.leading_extras.LeadingExtras``): ``chip_momentum``, ``chip_momentum_blend`` and ``cycle_blend``
 learn their regressions and dynamics on the billings as public on the information date of the
 cutoff (WSTS through the month before it, the market series through the cutoff month), as they do
 for Korea. Level models ETS (damped) and Theta with the pipeline's settings. Prints each year's

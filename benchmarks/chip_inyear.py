@@ -9,7 +9,7 @@ year is confirmed (the 16th of month m+1; m = 0: December of Y-1): the tracked a
 the confirmed months + the forecast of the remaining 12 - m months, monthly information only (no
 flash, as ``benchmarks/tracking.py --no-flash``). Candidates: the tracking model (``theta``,
 ``models.applications.inyear.InyearSettings``), ``chip_momentum`` (its regressions and market columns as public
-on each information date, through ``flows.jobs.LeadingExtras``) and their equal mean. Prints the
+on each information date, through ``models.families.leading_extras.LeadingExtras``) and their equal mean. Prints the
 mean APE (%) by as-of month and overall, over the same (year, month) pairs.
 """
 

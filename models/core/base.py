@@ -96,7 +96,7 @@ class Traits:
     #: whether its dynamics or regressions are learned on a reference series (``params['reference']``)
     reads_reference: bool = False
     #: a leading-indicator model: run for the series of ``models.leading`` only, at each cutoff with
-    #: the indicator as public then (``flows.jobs.LeadingExtras``)
+    #: the indicator as public then (``models.families.leading_extras.LeadingExtras``)
     leading: bool = False
     #: it combines other models' forecasts (``models.selection.combination.Combination``)
     combination: bool = False

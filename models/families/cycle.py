@@ -39,7 +39,7 @@ for the growth only (``models.families.baselines.seasonal_interpolate``); the se
 Theta, the published model of the ministry's semiconductors; the cycle alone loses the world
 billings of 1992-2013 to the level models, the blend wins there and since (``benchmarks/cycle.py``).
 
-The model reads no file and knows no date: ``flows.jobs.LeadingExtras`` estimates the dynamics
+The model reads no file and knows no date: ``models.families.leading_extras.LeadingExtras`` estimates the dynamics
 on the reference as public on each cutoff's information date and hands them in as params.
 """
 
@@ -149,7 +149,7 @@ class GrowthCycle(Forecaster):
         leading=True,
         needs_positive="it works on the 12-month log growth of a positive series",
     )
-    #: the indicator whose history teaches the dynamics (``flows.jobs.LeadingExtras``); "" = none
+    #: the indicator whose history teaches the dynamics (``models.families.leading_extras.LeadingExtras``); "" = none
     default_reference = ""
     information = "the dynamics of its own 12-month growth"
 
@@ -292,7 +292,7 @@ class CycleBlend(Ensemble):
 
     Forecast, bounds and paths are the members' mean (quantile averaging; the paths paired by rank
     of their total, ``models.selection.ensemble``). Params are the cycle member's (``intercept``, ``phi``,
-    ``reference``, ``max_lag``: its dynamics are handed in by ``flows.jobs.LeadingExtras`` at each
+    ``reference``, ``max_lag``: its dynamics are handed in by ``models.families.leading_extras.LeadingExtras`` at each
     cutoff). Unlike the median ensemble, every member must fit: without the cycle it would be
     another model under this name."""
 

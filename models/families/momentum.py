@@ -15,7 +15,7 @@ hynix, the DRAM export price index in USD) at the cutoff month T. The coefficien
 a REFERENCE (WSTS world semiconductor billings, its own growth in place of the series') by OLS,
 on every month t where all variables are known and ``g_{t+k}`` is public, at least ``min_pairs``
 months at every horizon: the Korean series is too short to learn them (2013 on), as for the cycle
-model (``models.families.cycle``). ``flows.jobs.LeadingExtras`` estimates them as public on each cutoff's
+model (``models.families.cycle``). ``models.families.leading_extras.LeadingExtras`` estimates them as public on each cutoff's
 information date and hands them in as params (``coef``, ``sigma_ref``, ``features``); the market
 variables reach the model as exog columns (``lead:chip:<indicator>:d<n>``), NaN where not public.
 
@@ -254,7 +254,7 @@ class ChipMomentum(Forecaster):
 class ChipMomentumBlend(Ensemble):
     """The equal-weight mean of ``chip_momentum`` and ``cycle_blend`` (so 1/2 momentum and 1/6 each
     of cycle_wsts, ETS and Theta): no weight is estimated. Params: both members' (the momentum's
-    regressions and the cycle's dynamics, handed in by ``flows.jobs.LeadingExtras``). Every member
+    regressions and the cycle's dynamics, handed in by ``models.families.leading_extras.LeadingExtras``). Every member
     must fit."""
 
     name = "chip_momentum_blend"

@@ -89,7 +89,7 @@ def test_without_the_indicator_table_a_note_not_a_chart():
 
 
 def test_what_the_momentum_model_makes_of_the_latest_reading_is_the_leading_models_forecast(tmp_path):
-    """The report's reading equals chip_momentum run through flows.jobs.LeadingExtras at the last month."""
+    """The report's reading equals chip_momentum run through models.families.leading_extras.LeadingExtras at the last month."""
     from pathlib import Path
 
     import yaml

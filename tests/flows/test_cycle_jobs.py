@@ -1,4 +1,4 @@
-"""The cycle model as a leading model (config ``models.leading``; flows/jobs.py LeadingExtras,
+"""The cycle model as a leading model (config ``models.leading``; models/families/leading_extras.py LeadingExtras,
 ``reads='reference'``): at each cutoff its dynamics are estimated on exactly the reference values
 public on that cutoff's information date, and it is skipped, with the reason, where the reference
 or the series' own history is too short."""

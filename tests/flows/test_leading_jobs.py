@@ -1,4 +1,4 @@
-"""Leading models in the one backtest (config ``models.leading``; flows/jobs.py LeadingExtras):
+"""Leading models in the one backtest (config ``models.leading``; models/families/leading_extras.py LeadingExtras):
 at every cutoff the model sees only the indicator values public on that cutoff's information
 date (the 16th of the month after it), through the whole backtest path the pipeline runs.
 

@@ -28,10 +28,10 @@ FAST: dict[str, dict] = {
     "arimax": {"regressor": "lead:test", "max_p": 1, "max_q": 1, "max_candidates": 6},
     "arimax_wsts": {"max_p": 1, "max_q": 1, "max_candidates": 6},
     "arimax_flash": {"max_p": 1, "max_q": 1, "max_candidates": 6},
-    # the reference's dynamics, as flows.jobs.LeadingExtras hands them in
+    # the reference's dynamics, as models.families.leading_extras.LeadingExtras hands them in
     "cycle_wsts": {"intercept": 0.01, "phi": [0.8, 0.1, -0.2]},
     "cycle_blend": {"intercept": 0.01, "phi": [0.8, 0.1, -0.2]},
-    # the reference's regressions on the market columns, as flows.jobs.LeadingExtras hands them in
+    # the reference's regressions on the market columns, as models.families.leading_extras.LeadingExtras hands them in
     "chip_momentum": MOMENTUM,
     "chip_momentum_blend": MOMENTUM | {"intercept": 0.01, "phi": [0.8, 0.1, -0.2]},
 }

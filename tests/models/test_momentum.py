@@ -1,5 +1,5 @@
 """The chip-momentum models (models/families/momentum.py) and their place among the leading models
-(flows/jobs.py LeadingExtras, ``reads='market'``): the reference's regressions, the forecast's
+(models/families/leading_extras.py LeadingExtras, ``reads='market'``): the reference's regressions, the forecast's
 arithmetic, and the information date (a market value public after it changes nothing)."""
 
 from __future__ import annotations
