@@ -65,7 +65,7 @@ import numpy as np
 import pandas as pd
 
 from exportcast.errors import ModelSetupError
-from models.core import registry
+from models.core import fitcache, registry
 from models.core.annual import annual_totals
 from models.core.base import FORECAST_COLUMNS, Forecaster, future_index, regularize
 from models.core.executors import EXECUTORS, WorkerLost, dask_map
@@ -152,6 +152,7 @@ class EngineSettings:
     dask_address: str = ""  # dask: scheduler address (tcp://host:8786); "" = a LocalCluster of n_jobs workers
     signed: bool | tuple[str, ...] = ()  # series that may be negative: True = every series, or their ids
     plausibility_factor: float | None = None  # a forecast or path beyond this many times the history's scale fails
+    fit_cache: str = ""  # folder of the content-addressed fit cache (models.core.fitcache); "" = off
 
     def __post_init__(self) -> None:
         specs = tuple(ModelSpec(m) if isinstance(m, str) else m for m in self.models)
@@ -486,7 +487,9 @@ def fit_series(
             params = dict(spec.params) if name == spec.name else settings.params_of(name)
             timer = [0.0]
             try:
-                model, fc, paths = _run_model(
+                model, fc, paths = fitcache.run(
+                    settings.fit_cache,
+                    _run_model,
                     factory,
                     name,
                     params,
