@@ -10,7 +10,8 @@ import from it, not from the editable install). Each run is `exportcast run` on 
 cache land there), a fresh PREFECT_HOME, outputs and MLflow. The runs go one after another,
 baseline and this commit interleaved (`--repeat`), then a second run of this commit in the folder
 of its last cold run, nothing changed (its Prefect home, fit cache and MLflow kept): the cached
-rerun.
+rerun; and once more with a new Prefect home, so that no stage is cached and every fit comes from
+the fit cache (models/core/fitcache.py).
 
 Printed: wall seconds; seconds per stage (run.json); per model family the forecast stage's fit
 seconds (run.json ``fit_seconds``: both commits record it) and, for this commit, every single-model
@@ -29,6 +30,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -80,7 +82,7 @@ def read_fit_log(lines: Iterable[str]) -> dict[str, dict[str, float]]:
     for line in lines:
         if not line.strip():
             continue
-        model, seconds, outcome = line.rstrip("\n").split("\t")
+        model, seconds, outcome = line.rstrip("\n").split("\t")[:3]
         entry = totals.setdefault(model, {"seconds": 0.0, "fits": 0, "hits": 0})
         entry["seconds"] += float(seconds)
         entry["fits"] += 1
@@ -216,12 +218,14 @@ def tree_rss(process: psutil.Process) -> float:
     return total / 2**20
 
 
-def run_pipeline(label: str, root: Path, folder: Path, fresh: bool, quick: bool, timeout: float) -> Run:
+def run_pipeline(
+    label: str, root: Path, folder: Path, fresh: bool, quick: bool, timeout: float, prefect_home: str = "prefect-home"
+) -> Run:
     if fresh:
         folder.mkdir(parents=True)
         write_config(root, folder, quick)
     fit_log = folder / f"fits-{label}.log"
-    env = environment(root, folder, {FIT_LOG_ENV: str(fit_log)})
+    env = environment(root, folder, {FIT_LOG_ENV: str(fit_log), "PREFECT_HOME": str(folder / prefect_home)})
     log = folder / f"{label}.log"
     started = time.perf_counter()
     with log.open("wb") as out:
@@ -295,6 +299,7 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, help="keep the run folders here (default: a temporary folder)")
     parser.add_argument("--timeout", type=float, default=3600, help="seconds after which one run is killed")
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind: the baseline worktree is removed
 
     work = Path(tempfile.mkdtemp(prefix="speed-")) if args.keep is None else args.keep.resolve()
     work.mkdir(parents=True, exist_ok=True)
@@ -324,10 +329,12 @@ def main() -> None:
             for label, root in (("baseline", baseline), ("this", ROOT)):
                 runs[label].append(run_pipeline(label, root, work / f"{label}-{i}", True, args.quick, args.timeout))
         base, this = median_run(runs["baseline"]), median_run(runs["this"])
-        rerun = None
+        rerun = refit = None
         if not args.no_rerun:
             last = work / f"this-{args.repeat - 1}"
             rerun = run_pipeline("rerun", ROOT, last, False, args.quick, args.timeout)
+            # the same again with a new Prefect home: no stage cached, every fit from the fit cache
+            refit = run_pipeline("fit-cache-rerun", ROOT, last, False, args.quick, args.timeout, "prefect-home-2")
         startup = {
             label: startup_seconds(root, work / f"startup-{label}")
             for label, root in (("baseline", baseline), ("this", ROOT))
@@ -340,6 +347,10 @@ def main() -> None:
 
     print()
     print(table(stage_rows(base, this, rerun), ["seconds", "baseline", "this", "ratio", "rerun"]))
+    print(
+        "cold fits of this commit served by the fit cache (a fit shared by two stages): "
+        f"{sum(v['hits'] for v in this.fits.values())} of {sum(v['fits'] for v in this.fits.values())}"
+    )
     print(
         "\nper model family: fit seconds of the forecast stage (run.json), and every single-model fit of the run (fit log)"
     )
@@ -369,6 +380,15 @@ def main() -> None:
         print(
             f"cached rerun / this cold: {ratio(rerun.wall, this.wall):.2f} (stages served by Prefect's cache: "
             f"{', '.join(k for k, v in rerun.cached.items() if v) or 'none'})"
+        )
+    if refit:
+        hits = sum(v["hits"] for v in refit.fits.values())
+        fits = sum(v["fits"] for v in refit.fits.values())
+        print(
+            f"rerun with a new Prefect home (the fit cache only) / this cold: {ratio(refit.wall, this.wall):.2f} "
+            f"({refit.wall:.1f} s; {hits} of {fits} fits from the fit cache; stages "
+            + ", ".join(f"{k} {v:.1f}" for k, v in refit.stages.items())
+            + ")"
         )
     if args.repeat > 1:
         for label, rs in runs.items():

@@ -49,7 +49,7 @@ import numpy as np
 import pandas as pd
 
 from models.applications.nowcast import actual_published
-from models.core import registry
+from models.core import fitcache, registry
 from models.core.annual import annual_totals
 
 BN = 1e9
@@ -95,6 +95,7 @@ class InyearSettings:
     n_paths: int = 1000
     seed: int = 0
     nowcast_model: str = "theta"
+    fit_cache: str = ""  # models.core.fitcache's folder ("" = off)
 
     def __post_init__(self) -> None:
         if self.n_paths < 10:
@@ -185,7 +186,7 @@ class FitCache:
             return None
         h = 12 - last.month + 12
         try:
-            model.fit(history)
+            model = fitcache.fitted(s.fit_cache, model, history, None, lambda m: m.fit(history))
             point = model.predict(h)["forecast"].to_numpy(dtype=float)
             seed = zlib.crc32(f"{s.seed}|{inputs.unique_id}|{last:%Y-%m}".encode())
             paths = model.sample_paths(h, s.n_paths, seed=seed)
@@ -371,7 +372,7 @@ def with_nowcasts(inputs: SeriesInputs, settings: InyearSettings) -> SeriesInput
         inputs.y,
         inputs.flash_rows,
         pub,
-        settings=NowcastSettings(model=settings.nowcast_model),
+        settings=NowcastSettings(model=settings.nowcast_model, fit_cache=settings.fit_cache),
         unique_id=inputs.unique_id,
     )
     return SeriesInputs(inputs.unique_id, inputs.y, inputs.published, rows, None, inputs.flash_subject)

@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from models.core import registry
+from models.core import fitcache, registry
 
 NOWCAST_COLUMNS: tuple[str, ...] = (
     "unique_id",
@@ -68,6 +68,7 @@ class NowcastSettings:
     model_params: dict[str, Any] = field(default_factory=dict)
     min_train: int = 12
     model_history: int = 24
+    fit_cache: str = ""  # models.core.fitcache's folder ("" = off)
 
     def __post_init__(self) -> None:
         if self.min_train < 3:
@@ -143,7 +144,9 @@ def _model_forecasts(
         if len(hist) < model.min_obs:  # too short a history for the model: no forecast from here
             continue
         try:
-            pred = model.fit(hist).predict(MAX_HORIZON)
+            pred = fitcache.fitted(settings.fit_cache, model, hist, None, lambda m, hist=hist: m.fit(hist)).predict(
+                MAX_HORIZON
+            )
         except Exception as exc:  # noqa: BLE001 - re-raised with the series and origin named
             raise ValueError(
                 f"nowcast: {settings.model} failed on {unique_id} with data through {origin:%Y-%m}: {exc}"

@@ -487,9 +487,7 @@ def fit_series(
             params = dict(spec.params) if name == spec.name else settings.params_of(name)
             timer = [0.0]
             try:
-                model, fc, paths = fitcache.run(
-                    settings.fit_cache,
-                    _run_model,
+                model, fc, paths = _run_model(
                     factory,
                     name,
                     params,
@@ -504,6 +502,7 @@ def fit_series(
                     timer=timer,
                     signed=signed,
                     plausibility_factor=settings.plausibility_factor,
+                    fit_cache=settings.fit_cache,
                 )
             except Exception as exc:  # recorded, then the next model of the chain is tried
                 fit_seconds[spec.name] = fit_seconds.get(spec.name, 0.0) + timer[0]
@@ -624,16 +623,19 @@ def _run_model(
     timer: list[float] | None = None,
     signed: bool = False,
     plausibility_factor: float | None = None,
+    fit_cache: str = "",
 ) -> tuple[Forecaster, pd.DataFrame, np.ndarray | None]:
     """Fit, predict and sample one model; ``timer[0]`` gets the seconds of the fit (also when it fails)."""
     model = factory(name, params)
     use_x = bool(getattr(model, "uses_exog", False))
     started = time.perf_counter()
     try:
+        X = X_hist if use_x else None
         if fitted_here is not None and hasattr(model, "fit_reusing"):
-            model.fit_reusing(y.copy(), X_hist if use_x else None, fitted_here, failed_here, signed=signed)
+            fit = partial(_fit_reusing, y=y, X=X, fitted_here=fitted_here, failed_here=failed_here, signed=signed)
         else:
-            model.fit(y.copy(), X_hist if use_x else None, signed=signed)
+            fit = partial(_fit, y=y, X=X, signed=signed)
+        model = fitcache.fitted(fit_cache, model, y, X, fit, signed=signed)
     finally:
         if timer is not None:
             timer[0] = time.perf_counter() - started
@@ -650,6 +652,14 @@ def _run_model(
             raise ValueError(f"{name} returned non-finite sample paths")
         _check_plausible(name, paths, y, plausibility_factor, "sample path")
     return model, fc, paths
+
+
+def _fit(model: Forecaster, *, y: pd.Series, X: pd.DataFrame | None, signed: bool) -> None:
+    model.fit(y.copy(), X, signed=signed)
+
+
+def _fit_reusing(model: Forecaster, *, y: pd.Series, X: pd.DataFrame | None, signed: bool, **fitted: Any) -> None:
+    model.fit_reusing(y.copy(), X, fitted["fitted_here"], fitted["failed_here"], signed=signed)
 
 
 def _annual_row(uid: str, model: str, year: int, totals: Mapping[str, Any]) -> dict[str, Any]:

@@ -1,19 +1,20 @@
-"""A content-addressed cache of single-model fits: fit once, use everywhere.
+"""A content-addressed cache of fitted models: fit once, use everywhere.
 
-One entry is what ``engine._run_model`` returns for one model on one series at one cutoff: the
-fitted model, its point forecast and bounds, and its sample paths. The key is the content of
-everything that result depends on: the history's months and values (to the cutoff), the model
-name and params, the regressors of the history and of the forecast months, the horizon, the
-number of paths and their seed, the sign handling and the plausibility limit, and the code
-version (the sources of ``models/`` and the versions of the numerical packages). Two stages that
-fit the same model on the same data to the same cutoff (a backtest window and an October cutoff
-of the institutional comparison; the in-year tracking and the nowcast) share one fit, and a rerun
-with nothing changed fits nothing.
+One entry is one model fitted on one series' history (to a cutoff). The key is the content of
+what the fit depends on: the model's name and params, the history's months and values, the
+regressors of the history, the sign handling, and the code version (the sources of ``models/``
+and the versions of the numerical packages). Forecasts and sample paths are made from the model
+returned, by the caller, as after a fresh fit: so a stage that asks another horizon, another
+number of paths or another seed still shares the fit. The fits go through it where one model is
+fitted on one series: the engine (``_run_model``: backtest, forecast, institutional comparison),
+the nowcast's monthly model forecasts and the in-year tracking; two stages that fit the same model
+on the same data to the same month (an October cutoff of the comparison and the nowcast's
+October; the tracking's and the comparison's Octobers) share one fit, and a rerun with nothing
+changed fits nothing.
 
 The store is ``joblib.Memory`` (one pickle per key under ``<location>/joblib``, written to a
-temporary file and renamed, so concurrent workers are safe). Failed fits are not stored: they are
-retried. Only the registry's own models are cached: a custom factory (tests) always fits.
-``runtime.fit_cache`` in config.yaml: a folder, or "off".
+temporary file and renamed, so concurrent workers are safe). A failed fit is not stored (it
+raises, and is retried next time). ``runtime.fit_cache`` in config.yaml: a folder, or "off".
 """
 
 from __future__ import annotations
@@ -31,11 +32,10 @@ import joblib
 import numpy as np
 import pandas as pd
 
-from models.core import registry
-
 R = TypeVar("R")
+M = TypeVar("M")
 OFF = ("", "off")
-#: a file to which every fit appends "model<TAB>seconds<TAB>hit|miss|off" (benchmarks/speed.py)
+#: a file to which every fit appends "model<TAB>seconds<TAB>hit|miss|off<TAB>key" (benchmarks/speed.py)
 LOG_ENV = "EXPORTCAST_FIT_LOG"
 MODELS_DIR = Path(__file__).resolve().parents[1]
 #: packages whose version changes what a fit computes
@@ -72,14 +72,15 @@ def _content(value: Any) -> Any:
     return value
 
 
-def fit_key(name: str, params: dict[str, Any], *args: Any, **kwargs: Any) -> str:
-    """The content hash of one fit's inputs (``engine._run_model``'s, less the bookkeeping ones)."""
-    skip = ("fitted_here", "failed_here", "timer")
+def fit_key(model: Any, y: pd.Series, X: pd.DataFrame | None, signed: bool) -> str:
+    """The content hash of one fit's inputs: the model's name and params (defaults filled in by
+    its constructor), the history, its regressors, the sign handling and the code version."""
     inputs = {
-        "name": name,
-        "params": sorted((str(k), repr(v)) for k, v in params.items()),
-        "args": [_content(a) for a in args],
-        "kwargs": sorted((k, _content(v)) for k, v in kwargs.items() if k not in skip),
+        "model": model.name,
+        "params": sorted((str(k), repr(v)) for k, v in model.params.items()),
+        "y": _content(y),
+        "X": _content(X),
+        "signed": bool(signed),
         "code": code_version(),
     }
     return joblib.hash(inputs, hash_name="sha1")
@@ -90,39 +91,46 @@ def _memory(location: str) -> joblib.Memory:
     return joblib.Memory(location, verbose=0)
 
 
-def _compute(key: str, run: Callable[[], R]) -> R:
-    """What ``joblib.Memory`` stores under ``key`` (``run`` is not part of the key)."""
-    return run()
+def _fit(key: str, fit: Callable[[], R]) -> R:
+    """What ``joblib.Memory`` stores under ``key``: the fitted model (``fit`` is not part of the key)."""
+    return fit()
 
 
-def run(
+def fitted(
     location: str | Path,
-    run_model: Callable[..., R],
-    factory: Any,
-    name: str,
-    params: dict[str, Any],
-    *args: Any,
-    **kwargs: Any,
-) -> R:
-    """``run_model(factory, name, params, *args, **kwargs)``, served from the cache at ``location``
-    when the same inputs were fitted before (``location`` "" or "off": no cache)."""
+    model: M,
+    y: pd.Series,
+    X: pd.DataFrame | None,
+    fit: Callable[[M], Any],
+    *,
+    signed: bool = False,
+) -> M:
+    """``model`` fitted on ``y`` (and ``X``) by ``fit(model)``, or the same model fitted on the same
+    content before, from the cache at ``location`` ("" or "off": no cache). Use the model returned:
+    on a hit it is another object. Models from outside ``models/`` (tests' toys) are always fitted."""
     location = str(location)
     started = time.perf_counter()
-    if location in OFF or factory is not registry.create:
-        result, outcome = run_model(factory, name, params, *args, **kwargs), "off"
+    if location in OFF or not type(model).__module__.startswith("models."):
+        fit(model)
+        result, outcome, key = model, "off", ""
     else:
-        cached = _memory(location).cache(_compute, ignore=["run"])
-        key = fit_key(name, params, *args, **kwargs)
-        fit = functools.partial(run_model, factory, name, params, *args, **kwargs)
-        outcome = ("hit" if cached.check_call_in_cache(key, fit) else "miss") if os.environ.get(LOG_ENV) else ""
-        result = cached(key, fit)
+        cached = _memory(location).cache(_fit, ignore=["fit"])
+        key = fit_key(model, y, X, signed)
+        task = functools.partial(_fitted_model, model, fit)
+        outcome = ("hit" if cached.check_call_in_cache(key, task) else "miss") if os.environ.get(LOG_ENV) else ""
+        result = cached(key, task)
     if os.environ.get(LOG_ENV):
-        _log(name, time.perf_counter() - started, outcome)
+        _log(model.name, time.perf_counter() - started, outcome, key[:16])
     return result
 
 
-def _log(name: str, seconds: float, outcome: str) -> None:
+def _fitted_model(model: M, fit: Callable[[M], Any]) -> M:
+    fit(model)
+    return model
+
+
+def _log(name: str, seconds: float, outcome: str, key: str) -> None:
     """One line per fit to the file named by EXPORTCAST_FIT_LOG (benchmarks/speed.py sets it):
     appended in one write, so the worker processes' lines do not interleave."""
     with open(os.environ[LOG_ENV], "a", encoding="utf-8") as log:
-        log.write(f"{name}\t{seconds:.6f}\t{outcome}\n")
+        log.write(f"{name}\t{seconds:.6f}\t{outcome}\t{key}\n")

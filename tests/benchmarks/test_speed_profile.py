@@ -38,6 +38,7 @@ def test_fit_log_sums_seconds_fits_and_hits_per_model():
     }
     with pytest.raises(ValueError):
         speed.read_fit_log(["ets 0.5 miss"])
+    assert speed.read_fit_log(["ets\t0.5\thit\tabc\n"]) == {"ets": {"seconds": 0.5, "fits": 1, "hits": 1}}
 
 
 def test_share_ratio_and_median():

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.core import fitcache
+from models.core import fitcache, registry
 from models.core.backtest import backtest
 from models.core.engine import EngineSettings, ModelSpec, forecast
 
@@ -69,29 +69,46 @@ def test_warm_run_is_all_hits_and_byte_identical_and_a_changed_value_misses(tmp_
     assert sum(o == "hit" for _, o in changed) == 9  # series a unchanged
 
 
-def test_key_depends_on_content_params_seed_and_code(monkeypatch):
+def test_key_depends_on_content_params_regressors_and_code(monkeypatch):
     y = pd.Series([1.0, 2.0, np.nan, 4.0], index=pd.date_range("2020-01-01", periods=4, freq="MS"))
-    key = fitcache.fit_key("ets", {"damped_trend": True}, y, 3, None, None, n_paths=10, seed=5, timer=[1.0])
-    same = y.copy()
-    assert fitcache.fit_key("ets", {"damped_trend": True}, same, 3, None, None, n_paths=10, seed=5, timer=[9.0]) == key
-    assert fitcache.fit_key("ets", {"damped_trend": False}, y, 3, None, None, n_paths=10, seed=5) != key
-    assert fitcache.fit_key("ets", {"damped_trend": True}, y, 3, None, None, n_paths=10, seed=6) != key
-    assert fitcache.fit_key("theta", {"damped_trend": True}, y, 3, None, None, n_paths=10, seed=5) != key
+    X = pd.DataFrame({"working_days": [20.0, 21, 22, 20]}, index=y.index)
+    ets = registry.create("ets", {"damped_trend": True})
+    key = fitcache.fit_key(ets, y, None, False)
+    assert fitcache.fit_key(registry.create("ets", {}), y.copy(), None, False) == key  # defaults filled in
+    assert fitcache.fit_key(registry.create("ets", {"damped_trend": False}), y, None, False) != key
+    assert fitcache.fit_key(registry.create("theta", {}), y, None, False) != key
+    assert fitcache.fit_key(ets, y, None, True) != key
+    assert fitcache.fit_key(ets, y, X, False) != key
+    assert fitcache.fit_key(ets, y, X.assign(working_days=X["working_days"] + 1), False) != fitcache.fit_key(
+        ets, y, X, False
+    )
     shifted = y.copy()
     shifted.index = shifted.index + pd.DateOffset(months=1)
-    assert fitcache.fit_key("ets", {"damped_trend": True}, shifted, 3, None, None, n_paths=10, seed=5) != key
+    assert fitcache.fit_key(ets, shifted, None, False) != key
     monkeypatch.setattr(fitcache, "code_version", lambda: "another")
-    assert fitcache.fit_key("ets", {"damped_trend": True}, y, 3, None, None, n_paths=10, seed=5) != key
+    assert fitcache.fit_key(ets, y, None, False) != key
 
 
-def test_off_and_custom_factories_bypass_the_cache(tmp_path, fit_log):
+def test_a_fit_is_shared_across_horizons_and_paths(tmp_path, fit_log):
+    y = _frame().query("unique_id == 'a'").set_index("ds")["y"]
+    first = fitcache.fitted(str(tmp_path), registry.create("ets", {}), y, None, lambda m: m.fit(y))
+    again = fitcache.fitted(str(tmp_path), registry.create("ets", {}), y, None, lambda m: m.fit(y))
+    assert _outcomes(fit_log) == [("ets", "miss"), ("ets", "hit")]
+    assert again is not first
+    pd.testing.assert_frame_equal(again.predict(7), first.predict(7), check_exact=True)
+    np.testing.assert_array_equal(again.sample_paths(5, 20, seed=3), first.sample_paths(5, 20, seed=3))
+
+
+def test_off_and_models_from_outside_models_are_fitted_each_time(tmp_path, fit_log):
+    class Outside:
+        name = "outside"
+        params: dict = {}
+
     calls = []
-
-    def run_model(factory, name, params, *args, **kwargs):
-        calls.append(name)
-        return name
-
-    assert fitcache.run("off", run_model, fitcache.registry.create, "ets", {}) == "ets"
-    assert fitcache.run(str(tmp_path), run_model, lambda n, p: None, "ets", {}) == "ets"
-    assert calls == ["ets", "ets"] and not (tmp_path / "joblib").exists()
-    assert _outcomes(fit_log) == [("ets", "off"), ("ets", "off")]
+    y = pd.Series([1.0, 2.0], index=pd.date_range("2020-01-01", periods=2, freq="MS"))
+    ets = registry.create("ets", {})
+    assert fitcache.fitted("off", ets, y, None, calls.append) is ets
+    outside = Outside()
+    assert fitcache.fitted(str(tmp_path), outside, y, None, calls.append) is outside
+    assert calls == [ets, outside] and not (tmp_path / "joblib").exists()
+    assert _outcomes(fit_log) == [("ets", "off"), ("outside", "off")]
