@@ -8,7 +8,7 @@ import from it, not from the editable install). Each run is `exportcast run` on 
 (`--quick`: the reduced run of tests/flows/reduced_run.py: 4 series, 2 windows, comparison from
 2023, 200 paths) in its own folder: a copy of the commit's config.yaml (so data_home and the fit
 cache land there), a fresh PREFECT_HOME, outputs and MLflow. The runs go one after another,
-baseline and this commit interleaved (`--repeat`), then a second run of this commit in the folder
+baseline and this commit interleaved (`--repeat`; `--concurrent`: each pair at the same time), then a second run of this commit in the folder
 of its last cold run, nothing changed (its Prefect home, fit cache and MLflow kept): the cached
 rerun; and once more with a new Prefect home, so that no stage is cached and every fit comes from
 the fit cache (models/core/fitcache.py).
@@ -38,6 +38,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -295,6 +296,11 @@ def main() -> None:
     parser.add_argument(
         "--repeat", type=int, default=1, help="cold runs of each commit, interleaved; the median is shown"
     )
+    parser.add_argument(
+        "--concurrent",
+        action="store_true",
+        help="run the baseline's and this commit's cold runs at the same time (on a loaded machine: same load for both)",
+    )
     parser.add_argument("--no-rerun", action="store_true", help="skip the cached rerun of this commit")
     parser.add_argument("--keep", type=Path, help="keep the run folders here (default: a temporary folder)")
     parser.add_argument("--timeout", type=float, default=3600, help="seconds after which one run is killed")
@@ -326,7 +332,19 @@ def main() -> None:
         )
         runs: dict[str, list[Run]] = {"baseline": [], "this": []}
         for i in range(args.repeat):
-            for label, root in (("baseline", baseline), ("this", ROOT)):
+            pair = (("baseline", baseline), ("this", ROOT))
+            if args.concurrent:
+                with ThreadPoolExecutor(2) as pool:
+                    futures = {
+                        label: pool.submit(
+                            run_pipeline, label, root, work / f"{label}-{i}", True, args.quick, args.timeout
+                        )
+                        for label, root in pair
+                    }
+                for label, future in futures.items():
+                    runs[label].append(future.result())
+                continue
+            for label, root in pair:
                 runs[label].append(run_pipeline(label, root, work / f"{label}-{i}", True, args.quick, args.timeout))
         base, this = median_run(runs["baseline"]), median_run(runs["this"])
         rerun = refit = None
