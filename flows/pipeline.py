@@ -368,6 +368,7 @@ def nowcast_step(
     unique_id: str = "total",
     indicators: pd.DataFrame | None = None,
     fit_cache: str = "",
+    n_jobs: int = 1,
 ) -> pd.DataFrame:
     """The month-by-month nowcast backtest of ``unique_id`` from the customs flash
     (``indicators``, already read and validated; default ``data_dir/indicators_monthly.csv``):
@@ -381,7 +382,9 @@ def nowcast_step(
     months = indicators.loc[indicators["indicator"].str.endswith(f":{unique_id}"), "ds"]
     flash, published = flash_frame(indicators, flash_working_days(months.min(), months.max()), unique_id)
     y = frame.loc[frame["unique_id"] == unique_id].set_index("ds")["y"]
-    return backtest(y, flash, published, unique_id=unique_id, settings=NowcastSettings(fit_cache=fit_cache))
+    return backtest(
+        y, flash, published, unique_id=unique_id, settings=NowcastSettings(fit_cache=fit_cache, n_jobs=n_jobs)
+    )
 
 
 @task(name="tracking", cache_key_fn=_cache_key, persist_result=True)
@@ -707,6 +710,7 @@ def _execute(
                     data_dir,
                     key={**base_key, "tables": file_hash(data_dir / INDICATORS_FILE)},
                     fit_cache=settings.engine_settings().fit_cache,
+                    n_jobs=settings.runtime.n_jobs,
                 )
             else:
                 nowcast = None
