@@ -356,20 +356,24 @@ def nowcast_step(
     key: dict[str, Any],
     unique_id: str = "total",
     indicators: pd.DataFrame | None = None,
+    fit_cache: str = "",
+    n_jobs: int = 1,
 ) -> pd.DataFrame:
     """The month-by-month nowcast backtest of ``unique_id`` from the customs flash
     (``indicators``, already read and validated; default ``data_dir/indicators_monthly.csv``):
     models.applications.nowcast rows for outputs/nowcast.csv. ``key`` must name the indicators' content."""
     from features.calendar import flash_working_days
     from features.readers import read_indicators
-    from models.applications.nowcast import backtest, flash_frame
+    from models.applications.nowcast import NowcastSettings, backtest, flash_frame
 
     if indicators is None:
         indicators = read_indicators(data_dir)
     months = indicators.loc[indicators["indicator"].str.endswith(f":{unique_id}"), "ds"]
     flash, published = flash_frame(indicators, flash_working_days(months.min(), months.max()), unique_id)
     y = frame.loc[frame["unique_id"] == unique_id].set_index("ds")["y"]
-    return backtest(y, flash, published, unique_id=unique_id)
+    return backtest(
+        y, flash, published, unique_id=unique_id, settings=NowcastSettings(fit_cache=fit_cache, n_jobs=n_jobs)
+    )
 
 
 @task(name="tracking", cache_key_fn=_cache_key, persist_result=True)
@@ -412,7 +416,9 @@ def tracking_table(
     inputs = series_inputs(frame, indicators, working_days, nowcasts=given)
     last = int(frame["ds"].max().year)
     years = tuple(range(settings.institutional.first_year, max(last, min(settings.target_year, last + 1)) + 1))
-    inyear = InyearSettings(n_paths=settings.models.n_paths, seed=settings.runtime.seed)
+    inyear = InyearSettings(
+        n_paths=settings.models.n_paths, seed=settings.runtime.seed, fit_cache=settings.engine_settings().fit_cache
+    )
     parts = run_batches(
         track_series,
         [(i, years, inyear) for i in inputs],
@@ -723,7 +729,15 @@ def _compare(
     indicators_hash = file_hash(data_dir / INDICATORS_FILE)
     nowcast = None
     if "total" in set(positive["unique_id"]):
-        nowcast = stages.run("nowcast", nowcast_step, frame, data_dir, key=plan.key(tables=indicators_hash))
+        nowcast = stages.run(
+            "nowcast",
+            nowcast_step,
+            frame,
+            data_dir,
+            key=plan.key(tables=indicators_hash),
+            fit_cache=plan.engine.fit_cache,
+            n_jobs=settings.runtime.n_jobs,
+        )
     else:
         progress(
             "nowcast skipped: the total is signed (data.allow_negative / data.signed) and the flash "

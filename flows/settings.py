@@ -303,6 +303,8 @@ class RuntimeSettings(_Section):
     dask_address: str = ""
     # print every note, e.g. models.leading series a user's own data lacks (the CLI's --verbose)
     verbose: bool = False
+    # the content-addressed fit cache (models/core/fitcache.py): a folder (relative to the config file) or "off"
+    fit_cache: str = ".cache/fits"
 
     @field_validator("dask_address", mode="before")
     @classmethod
@@ -475,6 +477,7 @@ class Settings(BaseSettings):
             dask_address=self.runtime.dask_address,
             signed=True if self.data.allow_negative else tuple(self.data.signed),
             plausibility_factor=self.data.plausibility_factor,
+            fit_cache="" if self.runtime.fit_cache.strip().lower() in ("", "off") else self.runtime.fit_cache,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -620,6 +623,9 @@ def _resolve_paths(settings: Settings, base: Path) -> Settings:
     if data.upstream_base and "://" not in data.upstream_base:
         data = data.model_copy(update={"upstream_base": str(absolute(Path(data.upstream_base)))})
     publish = settings.publish.model_copy(update={"dir": absolute(settings.publish.dir)})
+    runtime = settings.runtime
+    if runtime.fit_cache.strip().lower() not in ("", "off"):
+        runtime = runtime.model_copy(update={"fit_cache": str(absolute(Path(runtime.fit_cache)))})
     if publish.non_production_dir is not None:
         publish = publish.model_copy(update={"non_production_dir": absolute(publish.non_production_dir)})
     mlflow_settings = settings.mlflow.model_copy(
@@ -628,7 +634,7 @@ def _resolve_paths(settings: Settings, base: Path) -> Settings:
             "artifact_location": _resolve_uri(settings.mlflow.artifact_location, base),
         }
     )
-    return settings.model_copy(update={"data": data, "publish": publish, "mlflow": mlflow_settings})
+    return settings.model_copy(update={"data": data, "publish": publish, "mlflow": mlflow_settings, "runtime": runtime})
 
 
 def _sqlite_file(uri: str) -> str | None:

@@ -49,7 +49,7 @@ import numpy as np
 import pandas as pd
 
 from models.applications.nowcast import actual_published
-from models.core import registry
+from models.core import fitcache, registry
 from models.core.annual import annual_totals
 from models.core.base import Forecaster
 
@@ -96,6 +96,7 @@ class InyearSettings:
     n_paths: int = 1000
     seed: int = 0
     nowcast_model: str = "theta"
+    fit_cache: str = ""  # models.core.fitcache's folder ("" = off)
 
     def __post_init__(self) -> None:
         if self.n_paths < 10:
@@ -190,7 +191,7 @@ class FitCache:
         model = self._prototype.clone()
         h = 12 - last.month + 12
         try:
-            model.fit(history)
+            model = fitcache.fitted(s.fit_cache, model, history, None, lambda m: m.fit(history))
             point = model.predict(h)["forecast"].to_numpy(dtype=float)
             seed = zlib.crc32(f"{s.seed}|{inputs.unique_id}|{last:%Y-%m}".encode())
             paths = model.sample_paths(h, s.n_paths, seed=seed)
@@ -376,7 +377,7 @@ def with_nowcasts(inputs: SeriesInputs, settings: InyearSettings) -> SeriesInput
         inputs.y,
         inputs.flash_rows,
         pub,
-        settings=NowcastSettings(model=settings.nowcast_model),
+        settings=NowcastSettings(model=settings.nowcast_model, fit_cache=settings.fit_cache),
         unique_id=inputs.unique_id,
     )
     return SeriesInputs(inputs.unique_id, inputs.y, inputs.published, rows, None, inputs.flash_subject)

@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from features.publication import confirmed_on
-from models.core import registry
+from models.core import fitcache, registry
 from models.core.base import Forecaster
 
 NOWCAST_COLUMNS: tuple[str, ...] = (
@@ -70,6 +70,8 @@ class NowcastSettings:
     model_params: dict[str, Any] = field(default_factory=dict)
     min_train: int = 12
     model_history: int = 24
+    fit_cache: str = ""  # models.core.fitcache's folder ("" = off)
+    n_jobs: int = 1  # processes for the month-by-month model fits (models.core.engine.run_batches)
 
     def __post_init__(self) -> None:
         if self.min_train < 3:
@@ -135,28 +137,36 @@ def bridge_fit(log_ratio: np.ndarray, log_days: np.ndarray) -> tuple[np.ndarray,
 def _model_forecasts(
     y: pd.Series, origins: pd.DatetimeIndex, settings: NowcastSettings, unique_id: str
 ) -> dict[tuple[pd.Timestamp, int], float]:
-    """(target month, horizon) -> the model's mean forecast made with data through the origin."""
+    """(target month, horizon) -> the model's mean forecast made with data through the origin.
+    One fit per origin, independent of the others: spread over ``settings.n_jobs`` processes
+    (``models.core.engine.run_batches``), the same figures whatever their number."""
+    from models.core.engine import run_batches
+
     out: dict[tuple[pd.Timestamp, int], float] = {}
     min_obs = registry.traits_of(settings.model, settings.model_params).min_obs
-    prototype: Forecaster | None = None  # the configured model, built once and cloned for each origin
-    for origin in origins:
-        hist = y.loc[:origin].dropna()
-        if hist.empty or hist.index[-1] != origin:
-            continue
-        if len(hist) < min_obs:  # too short a history for the model: no forecast from here
-            continue
-        if prototype is None:
-            prototype = registry.create(settings.model, settings.model_params)
-        model = prototype.clone()
-        try:
-            pred = model.fit(hist).predict(MAX_HORIZON)
-        except Exception as exc:  # noqa: BLE001 - re-raised with the series and origin named
-            raise ValueError(
-                f"nowcast: {settings.model} failed on {unique_id} with data through {origin:%Y-%m}: {exc}"
-            ) from exc
-        for h, (ds, value) in enumerate(pred["forecast"].items(), start=1):
-            out[(pd.Timestamp(ds), h)] = float(value)
+    prototype = registry.create(settings.model, settings.model_params)  # built once, cloned for each origin
+    items = [(y.loc[:origin].dropna(), origin, settings, unique_id, prototype, min_obs) for origin in origins]
+    for part in run_batches(_origin_forecast, items, n_jobs=settings.n_jobs, label="nowcast"):
+        out.update(part)
     return out
+
+
+def _origin_forecast(
+    item: tuple[pd.Series, pd.Timestamp, NowcastSettings, str, Forecaster, int],
+) -> dict[tuple[pd.Timestamp, int], float]:
+    hist, origin, settings, unique_id, prototype, min_obs = item
+    if hist.empty or hist.index[-1] != origin:
+        return {}
+    if len(hist) < min_obs:  # too short a history for the model: no forecast from here
+        return {}
+    model = prototype.clone()
+    try:
+        pred = fitcache.fitted(settings.fit_cache, model, hist, None, lambda m: m.fit(hist)).predict(MAX_HORIZON)
+    except Exception as exc:  # noqa: BLE001 - re-raised with the series and origin named
+        raise ValueError(
+            f"nowcast: {settings.model} failed on {unique_id} with data through {origin:%Y-%m}: {exc}"
+        ) from exc
+    return {(pd.Timestamp(ds), h): float(value) for h, (ds, value) in enumerate(pred["forecast"].items(), start=1)}
 
 
 def _interval(center: float, errors: np.ndarray) -> tuple[float, float]:

@@ -64,7 +64,7 @@ from typing import Any, TypeVar
 import numpy as np
 import pandas as pd
 
-from models.core import registry
+from models.core import fitcache, registry
 from models.core.annual import annual_totals
 from models.core.base import FORECAST_COLUMNS, Forecaster, Traits, future_index, regularize
 from models.core.executors import EXECUTORS, WorkerLost, dask_map
@@ -152,6 +152,7 @@ class EngineSettings:
     dask_address: str = ""  # dask: scheduler address (tcp://host:8786); "" = a LocalCluster of n_jobs workers
     signed: bool | tuple[str, ...] = ()  # series that may be negative: True = every series, or their ids
     plausibility_factor: float | None = None  # a forecast or path beyond this many times the history's scale fails
+    fit_cache: str = ""  # folder of the content-addressed fit cache (models.core.fitcache); "" = off
 
     def __post_init__(self) -> None:
         specs = tuple(ModelSpec(m) if isinstance(m, str) else m for m in self.models)
@@ -569,6 +570,7 @@ def _fit_spec(s: _SeriesFit, spec: ModelSpec) -> FitRow:
                 timer=timer,
                 signed=s.signed,
                 plausibility_factor=s.settings.plausibility_factor,
+                fit_cache=s.settings.fit_cache,
             )
         except Exception as exc:  # recorded, then the next model of the chain is tried
             s.fit_seconds[spec.name] = s.fit_seconds.get(spec.name, 0.0) + timer[0]
@@ -690,16 +692,19 @@ def _run_model(
     timer: list[float] | None = None,
     signed: bool = False,
     plausibility_factor: float | None = None,
+    fit_cache: str = "",
 ) -> tuple[Forecaster, pd.DataFrame, np.ndarray | None]:
     """Fit, predict and sample one model; ``timer[0]`` gets the seconds of the fit (also when it fails)."""
     model = factory(name, params)
     use_x = bool(getattr(model, "uses_exog", False))
     started = time.perf_counter()
     try:
+        X = X_hist if use_x else None
         if fitted_here is not None and hasattr(model, "fit_reusing"):
-            model.fit_reusing(y.copy(), X_hist if use_x else None, fitted_here, failed_here, signed=signed)
+            fit = partial(_fit_reusing, y=y, X=X, fitted_here=fitted_here, failed_here=failed_here, signed=signed)
         else:
-            model.fit(y.copy(), X_hist if use_x else None, signed=signed)
+            fit = partial(_fit, y=y, X=X, signed=signed)
+        model = fitcache.fitted(fit_cache, model, y, X, fit, signed=signed)
     finally:
         if timer is not None:
             timer[0] = time.perf_counter() - started
@@ -716,6 +721,14 @@ def _run_model(
             raise ValueError(f"{name} returned non-finite sample paths")
         _check_plausible(name, paths, y, plausibility_factor, "sample path")
     return model, fc, paths
+
+
+def _fit(model: Forecaster, *, y: pd.Series, X: pd.DataFrame | None, signed: bool) -> None:
+    model.fit(y.copy(), X, signed=signed)
+
+
+def _fit_reusing(model: Forecaster, *, y: pd.Series, X: pd.DataFrame | None, signed: bool, **fitted: Any) -> None:
+    model.fit_reusing(y.copy(), X, fitted["fitted_here"], fitted["failed_here"], signed=signed)
 
 
 def _annual_row(uid: str, model: str, year: int, totals: Mapping[str, Any]) -> dict[str, Any]:

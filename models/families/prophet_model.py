@@ -209,11 +209,9 @@ class ProphetModel(Forecaster):
         caller has them."""
         future = self._frame(pd.date_range(self.last_ds_, periods=h + 1, freq="MS")[1:], X_future, "predict")
         point = self._point_components(future) if point is None else point
-        self.model_.uncertainty_samples = n
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            samples = _with_seed(seed, self.model_.predictive_samples, future)
-        trend = np.asarray(samples["trend"], dtype=float).T  # (n, h)
+            trend = np.asarray(_with_seed(seed, self._trend_draws, future, n), dtype=float)  # (n, h)
         signal = point["yhat"] + (trend - point["trend"]) * (1.0 + point["multiplicative_terms"])
         phi, sigma = getattr(self, "residual_ar1_", (0.0, 0.0))
         noise = ar1_paths(n, h, phi, sigma, np.random.default_rng([seed, 1]))
@@ -222,6 +220,12 @@ class ProphetModel(Forecaster):
         if scale != 1.0:
             draws = point["yhat"] + scale * (draws - point["yhat"])
         return draws
+
+    def _trend_draws(self, future: pd.DataFrame, n: int) -> np.ndarray:
+        """(n, h) draws of Prophet's trend alone: the same draws as ``predictive_samples(future)["trend"].T``
+        (MAP fit: one iteration of n samples; the trend is drawn first), without its yhat samples and
+        their noise, which are not used (a ninth of the time: decision 0180)."""
+        return self.model_.sample_predictive_trend_vectorized(self.model_.setup_dataframe(future.copy()), n, 0)
 
     def _predict(self, h: int, X_future: pd.DataFrame | None) -> dict[str, np.ndarray]:
         # memoised per (h, regressor values): Prophet's draws cost ~0.05 s and the same forecast is

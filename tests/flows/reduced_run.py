@@ -50,6 +50,7 @@ def start(folder: Path, config: Path, n_jobs: int, hash_seed: str) -> subprocess
         EXPORTCAST__PUBLISH__DIR=str(folder / "outputs"),
         EXPORTCAST__MLFLOW__TRACKING_URI=f"sqlite:///{folder}/mlflow.db",
         EXPORTCAST__MLFLOW__ARTIFACT_LOCATION=str(folder / "artifacts"),
+        EXPORTCAST__RUNTIME__FIT_CACHE=str(folder / "fit-cache"),  # each run fits on its own
     )
     log = (folder / "run.log").open("wb")
     return subprocess.Popen(

@@ -236,3 +236,17 @@ def test_pipeline_step_nowcasts_the_embedded_flash(tmp_path) -> None:
     assert (rows["ape"] == (rows["nowcast"] - rows["actual"]).abs() / rows["actual"] * 100).all()
     mape = rows[rows["ds"] >= "2017-02-01"].groupby("information")["ape"].mean()
     assert mape["d20"] < mape["d10"] < mape["none"]
+
+
+def test_model_forecasts_are_the_same_with_two_processes() -> None:
+    from models.applications.nowcast import NowcastSettings, _model_forecasts
+
+    t = np.arange(60)
+    y = pd.Series(
+        100 * np.exp(0.01 * t) * (1 + 0.1 * np.sin(2 * np.pi * t / 12)),
+        index=pd.date_range("2019-01-01", periods=60, freq="MS"),
+    )
+    origins = y.index[30:40]
+    one = _model_forecasts(y, origins, NowcastSettings(model="theta"), "total")
+    two = _model_forecasts(y, origins, NowcastSettings(model="theta", n_jobs=2), "total")
+    assert len(one) == 30 and one == two

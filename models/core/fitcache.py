@@ -1,0 +1,136 @@
+"""A content-addressed cache of fitted models: fit once, use everywhere.
+
+One entry is one model fitted on one series' history (to a cutoff). The key is the content of
+what the fit depends on: the model's name and params, the history's months and values, the
+regressors of the history, the sign handling, and the code version (the sources of ``models/``
+and the versions of the numerical packages). Forecasts and sample paths are made from the model
+returned, by the caller, as after a fresh fit: so a stage that asks another horizon, another
+number of paths or another seed still shares the fit. The fits go through it where one model is
+fitted on one series: the engine (``_run_model``: backtest, forecast, institutional comparison),
+the nowcast's monthly model forecasts and the in-year tracking; two stages that fit the same model
+on the same data to the same month (an October cutoff of the comparison and the nowcast's
+October; the tracking's and the comparison's Octobers) share one fit, and a rerun with nothing
+changed fits nothing.
+
+The store is ``joblib.Memory`` (one pickle per key under ``<location>/joblib``, written to a
+temporary file and renamed, so concurrent workers are safe). A failed fit is not stored (it
+raises, and is retried next time). ``runtime.fit_cache`` in config.yaml: a folder, or "off".
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import time
+from collections.abc import Callable
+from importlib import metadata
+from pathlib import Path
+from typing import Any, TypeVar
+
+import joblib
+import numpy as np
+import pandas as pd
+
+R = TypeVar("R")
+M = TypeVar("M")
+OFF = ("", "off")
+#: a file to which every fit appends "model<TAB>seconds<TAB>hit|miss|off<TAB>key" (benchmarks/speed.py)
+LOG_ENV = "EXPORTCAST_FIT_LOG"
+MODELS_DIR = Path(__file__).resolve().parents[1]
+#: packages whose version changes what a fit computes
+PACKAGES = ("numpy", "pandas", "scipy", "statsmodels", "prophet", "cmdstanpy", "statsforecast", "joblib")
+
+
+@functools.cache
+def code_version() -> str:
+    """sha256 over the sources of ``models/`` (paths and contents) and the numerical packages' versions."""
+    digest = hashlib.sha256()
+    for path in sorted(MODELS_DIR.rglob("*.py")):
+        digest.update(path.relative_to(MODELS_DIR).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    for name in PACKAGES:
+        try:
+            version = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            version = "-"
+        digest.update(f"{name}={version}\0".encode())
+    return digest.hexdigest()
+
+
+def _content(value: Any) -> Any:
+    """A series or frame as plain arrays (index as int64 nanoseconds, values as float64), so that
+    the key depends on the content, not on how pandas laid the object out in memory."""
+    if isinstance(value, pd.Series):
+        return ("series", np.asarray(value.index.asi8), np.asarray(value.to_numpy(dtype=float)))
+    if isinstance(value, pd.DataFrame):
+        return (
+            "frame",
+            [str(c) for c in value.columns],
+            np.asarray(value.index.asi8),
+            np.asarray(value.to_numpy(dtype=float)),
+        )
+    return value
+
+
+def fit_key(model: Any, y: pd.Series, X: pd.DataFrame | None, signed: bool) -> str:
+    """The content hash of one fit's inputs: the model's name and params (defaults filled in by
+    its constructor), the history, its regressors, the sign handling and the code version."""
+    inputs = {
+        "model": model.name,
+        "params": sorted((str(k), repr(v)) for k, v in model.params.items()),
+        "y": _content(y),
+        "X": _content(X),
+        "signed": bool(signed),
+        "code": code_version(),
+    }
+    return joblib.hash(inputs, hash_name="sha1")
+
+
+@functools.cache
+def _memory(location: str) -> joblib.Memory:
+    return joblib.Memory(location, verbose=0)
+
+
+def _fit(key: str, fit: Callable[[], R]) -> R:
+    """What ``joblib.Memory`` stores under ``key``: the fitted model (``fit`` is not part of the key)."""
+    return fit()
+
+
+def fitted(
+    location: str | Path,
+    model: M,
+    y: pd.Series,
+    X: pd.DataFrame | None,
+    fit: Callable[[M], Any],
+    *,
+    signed: bool = False,
+) -> M:
+    """``model`` fitted on ``y`` (and ``X``) by ``fit(model)``, or the same model fitted on the same
+    content before, from the cache at ``location`` ("" or "off": no cache). Use the model returned:
+    on a hit it is another object. Models from outside ``models/`` (tests' toys) are always fitted."""
+    location = str(location)
+    started = time.perf_counter()
+    if location in OFF or not type(model).__module__.startswith("models."):
+        fit(model)
+        result, outcome, key = model, "off", ""
+    else:
+        cached = _memory(location).cache(_fit, ignore=["fit"])
+        key = fit_key(model, y, X, signed)
+        task = functools.partial(_fitted_model, model, fit)
+        outcome = ("hit" if cached.check_call_in_cache(key, task) else "miss") if os.environ.get(LOG_ENV) else ""
+        result = cached(key, task)
+    if os.environ.get(LOG_ENV):
+        _log(model.name, time.perf_counter() - started, outcome, key[:16])
+    return result
+
+
+def _fitted_model(model: M, fit: Callable[[M], Any]) -> M:
+    fit(model)
+    return model
+
+
+def _log(name: str, seconds: float, outcome: str, key: str) -> None:
+    """One line per fit to the file named by EXPORTCAST_FIT_LOG (benchmarks/speed.py sets it):
+    appended in one write, so the worker processes' lines do not interleave."""
+    with open(os.environ[LOG_ENV], "a", encoding="utf-8") as log:
+        log.write(f"{name}\t{seconds:.6f}\t{outcome}\t{key}\n")
