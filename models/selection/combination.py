@@ -166,12 +166,14 @@ class Combination(Forecaster):
       rank; the combinations of already fitted models (``combo_*``) pool. Both are kept because
       each is what the published figures were measured and made with (docs/models.md).
 
-    A member receives the exogenous columns only if it reads them (``uses_exog``).
-    ``members_`` holds the fitted members (name -> model)."""
+    ``exog_to_every_member``: every member receives the exogenous columns (the ensemble and the
+    blends, as they always did), or only the members that read them (``uses_exog``: the ``combo_*``,
+    whose members the engine fitted that way). ``members_`` holds the fitted members (name -> model)."""
 
     traits = Traits(family="combination", combination=True, uses_exog=True)
     reduce: ClassVar[str] = "median"
     path_rule: ClassVar[str] = RANK_PAIRED
+    exog_to_every_member: ClassVar[bool] = False
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
@@ -182,9 +184,8 @@ class Combination(Forecaster):
         """``values`` (n_members x ..., rows in ``members`` order) reduced over the members."""
         return REDUCERS[self.reduce](np.asarray(values, dtype=float), members, self.weights)
 
-    @staticmethod
-    def _member_exog(member: Forecaster, X: pd.DataFrame | None) -> pd.DataFrame | None:
-        return X if getattr(member, "uses_exog", False) else None
+    def _member_exog(self, member: Forecaster, X: pd.DataFrame | None) -> pd.DataFrame | None:
+        return X if self.exog_to_every_member or getattr(member, "uses_exog", False) else None
 
     def _predict(self, h: int, X_future: pd.DataFrame | None) -> dict[str, np.ndarray]:
         names = list(self.members_)

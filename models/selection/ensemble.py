@@ -49,6 +49,7 @@ class Ensemble(Combination):
     #: how the members' forecasts, bounds and rank-paired paths are reduced (a subclass may take the mean)
     reduce = "median"
     path_rule = RANK_PAIRED
+    exog_to_every_member = True
 
     @classmethod
     def member_names(cls, params: Mapping[str, Any]) -> list[str]:
