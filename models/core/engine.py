@@ -94,7 +94,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 ModelFactory = Callable[[str, dict[str, Any]], Forecaster]
-"""Builds a model from (name, params); ``models.core.registry.create`` by default (tests inject toys)."""
+"""Builds a model from (name, params); ``models.core.registry.PROTOTYPES`` by default: clones of one
+configured model per (name, params) (tests inject toys)."""
 
 BASELINE = "seasonal_naive"
 SEASON = 12
@@ -418,7 +419,9 @@ def fit_series(
     truncated at its cutoff. ``exog`` must cover the history and the h forecast months.
     ``extras``: this series' own models at this information set (``SeriesExtras``), run after
     the enabled ones with their regressor columns joined to ``exog``."""
-    s = _SeriesFit.open(unique_id, y, settings, h, exog, annual_year, keep_models, factory or registry.create, extras)
+    s = _SeriesFit.open(
+        unique_id, y, settings, h, exog, annual_year, keep_models, factory or registry.PROTOTYPES, extras
+    )
     for name, why in extras.skipped if extras is not None else ():
         s.fits.append(FitRow(unique_id, name, status="skipped", reason=why, n_obs=s.n_obs))
     for spec in (*settings.models, *(extras.models if extras is not None else ())):
@@ -630,7 +633,7 @@ def _traits(factory: ModelFactory, spec: ModelSpec) -> Traits:
     class. The defaults (``Traits()``) when the name or params are wrong: the error surfaces, and
     is recorded, when the model is run."""
     try:
-        if factory is registry.create:
+        if registry.is_registry_factory(factory):
             return registry.traits_of(spec.name, spec.params)
         return type(factory(spec.name, dict(spec.params))).traits_for(dict(spec.params))
     except Exception:

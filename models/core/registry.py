@@ -12,6 +12,7 @@ Prophet model is fitted."""
 from __future__ import annotations
 
 import importlib
+import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -125,3 +126,34 @@ def get(name: str) -> type[Forecaster]:
 
 def create(name: str, params: dict[str, Any] | None = None) -> Forecaster:
     return get(name)(**(params or {}))
+
+
+class Prototypes:
+    """A model factory (``(name, params) -> Forecaster``) that builds each configured model once and
+    hands out clones of it, as statsforecast clones its configured models per series: the engine's
+    default factory. Each process keeps its own prototypes (``PROTOTYPES``); a clone is a deep copy
+    of the unfitted prototype, so it fits exactly as a newly built model does."""
+
+    def __init__(self) -> None:
+        self._built: dict[tuple[str, str], Forecaster] = {}
+
+    def __call__(self, name: str, params: Mapping[str, Any] | None = None) -> Forecaster:
+        key = (name, json.dumps(params or {}, sort_keys=True, default=repr))
+        if key not in self._built:
+            self._built[key] = create(name, dict(params or {}))
+        return self._built[key].clone()
+
+    def __reduce__(self) -> tuple[Callable[[], Prototypes], tuple[()]]:
+        return _prototypes, ()  # a worker uses its own process's prototypes
+
+
+def _prototypes() -> Prototypes:
+    return PROTOTYPES
+
+
+PROTOTYPES = Prototypes()
+
+
+def is_registry_factory(factory: object) -> bool:
+    """Whether ``factory`` builds the registry's models (the traits can then be read from the registry)."""
+    return factory is create or isinstance(factory, Prototypes)

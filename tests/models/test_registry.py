@@ -161,3 +161,29 @@ def test_clone_copies_an_unfitted_prototype():
     assert not prototype.is_fitted
     with pytest.raises(ValueError, match=r"^clone\(\) takes an unfitted prototype; 'ets' is fitted$"):
         copy.clone()
+
+
+def test_the_engine_default_factory_builds_once_and_clones(monkeypatch: pytest.MonkeyPatch):
+    import pickle
+
+    built = []
+    original = ETS.__init__
+
+    def counting(self: Forecaster, **params: object) -> None:
+        built.append(params)
+        original(self, **params)
+
+    monkeypatch.setattr(ETS, "__init__", counting)
+    factory = registry.Prototypes()
+    y = pd.Series(
+        100.0 + np.arange(48.0) + 5 * np.sin(np.arange(48.0)), index=pd.date_range("2020-01-01", periods=48, freq="MS")
+    )
+    first, second = factory("ets", {"damped_trend": True}), factory("ets", {"damped_trend": True})
+    assert first is not second and len(built) == 1
+    fresh = registry.create("ets", {"damped_trend": True})
+    assert len(built) == 2
+    cloned_fc = first.fit(y).predict(3)
+    pd.testing.assert_frame_equal(cloned_fc, fresh.fit(y).predict(3), check_exact=True)
+    assert not second._fitted  # fitting one clone leaves the others unfitted
+    assert pickle.loads(pickle.dumps(factory)) is registry.PROTOTYPES
+    assert registry.is_registry_factory(registry.PROTOTYPES) and not registry.is_registry_factory(lambda n, p: None)
