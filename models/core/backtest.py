@@ -63,7 +63,14 @@ from models.core.engine import (
 from models.core.fits import FitRow, fits_frame
 from models.core.metrics import coverage, mase, rmsse, smape
 from models.selection.champion import CHAMPION, ChampionRule, choose_at, complexity_key, select_champions
-from models.selection.combination import COMBINATIONS, combine_annual, combine_window, inverse_mase_weights, pool
+from models.selection.combination import (
+    COMBINATIONS,
+    combine_annual,
+    combine_window,
+    describe_combination,
+    inverse_mase_weights,
+    pool,
+)
 from models.selection.reconcile import RECONCILED, Hierarchy, describe_json, reconcile, reconcile_forecasts
 
 __all__ = [
@@ -212,9 +219,6 @@ def _with_champions(
                     ]
                 window_annual += combine_annual(w.annual, members, weights)
                 used = [m for m in members if (w.forecasts["model"] == m).any()]
-                description = json.dumps(
-                    {"members": used, "weights": {m: round(weights[m], 6) for m in used if m in weights}}
-                )
                 fit_rows.extend(
                     FitRow(
                         uid,
@@ -222,7 +226,7 @@ def _with_champions(
                         name,
                         "ok",
                         n_obs=int(np.isfinite(w.y_train).sum()),
-                        description=description if name == "combo_inv_mase" else json.dumps({"members": used}),
+                        description=json.dumps(describe_combination(name, used, weights)),
                         cutoff=cutoff,
                     )
                     for name in COMBINATIONS

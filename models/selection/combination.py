@@ -57,6 +57,7 @@ __all__ = [
     "LINEAR_POOL",
     "Combination",
     "Combined",
+    "describe_combination",
     "pool",
     "inverse_mase_weights",
     "combine_values",
@@ -401,7 +402,7 @@ def add_combinations(fc: ForecastResult, metrics: pd.DataFrame, members: Sequenc
                     method,
                     "ok",
                     n_obs=int(n_obs.iloc[0]) if len(n_obs) else 0,
-                    description=json.dumps(_description(method, present, weights)),
+                    description=json.dumps(describe_combination(method, present, weights)),
                 )
             )
             if all((uid, m) in fitted for m in present):
@@ -416,7 +417,7 @@ def add_combinations(fc: ForecastResult, metrics: pd.DataFrame, members: Sequenc
     )
 
 
-def _description(method: str, present: Sequence[str], weights: Mapping[str, float]) -> dict[str, Any]:
+def describe_combination(method: str, present: Sequence[str], weights: Mapping[str, float]) -> dict[str, Any]:
     """A published combination's ``model_fits.description``: its members (and, for the weighted
     reduction, its weights)."""
     if _combination_class(method).reduce != "weighted":
