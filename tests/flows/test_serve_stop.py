@@ -119,6 +119,19 @@ def _monthly_id(client: httpx.Client, serve: subprocess.Popen, log_path: Path) -
         time.sleep(POLL_SECONDS)
 
 
+def _create_run(client: httpx.Client, dep_id: str) -> str:
+    """A new flow run of the deployment; a server error is retried, as Prefect's own client retries
+    5xx answers (the test server's SQLite can answer 500 "database is locked" under load)."""
+    deadline = time.monotonic() + RUNNING_SECONDS
+    while True:
+        response = client.post(f"/deployments/{dep_id}/create_flow_run", json={})
+        if response.status_code < 500:
+            assert response.status_code in (200, 201), f"{response.status_code}: {response.text[:500]}"
+            return response.json()["id"]
+        assert time.monotonic() < deadline, f"{response.status_code}: {response.text[:500]}"
+        time.sleep(POLL_SECONDS)
+
+
 def _state(client: httpx.Client, run_id: str) -> str:
     return client.get(f"/flow_runs/{run_id}").json()["state_type"]
 
@@ -178,7 +191,7 @@ def test_one_run_at_a_time_and_sigint_leaves_no_flow_run_behind(
     try:
         with httpx.Client(base_url=api, timeout=10) as client:
             dep_id = _monthly_id(client, serve, log_path)
-            runs = [client.post(f"/deployments/{dep_id}/create_flow_run", json={}).json()["id"] for _ in range(2)]
+            runs = [_create_run(client, dep_id) for _ in range(2)]
             running, procs = _engine_with_workers(serve, log_path, client, runs)
             (other,) = [r for r in runs if r != running]
             deadline = time.monotonic() + 30
@@ -210,7 +223,7 @@ def test_sigkill_of_serve_leaves_no_flow_run_behind(prefect_api, tmp_path: Path,
     try:
         with httpx.Client(base_url=api, timeout=10) as client:
             dep_id = _monthly_id(client, serve, log_path)
-            run = client.post(f"/deployments/{dep_id}/create_flow_run", json={}).json()["id"]
+            run = _create_run(client, dep_id)
             running, procs = _engine_with_workers(serve, log_path, client, [run])
             stopped = time.monotonic()
             os.kill(serve.pid, signal.SIGKILL)  # the serve process alone, not its group
