@@ -51,7 +51,6 @@ import pandas as pd
 from models.applications.nowcast import actual_published
 from models.core import fitcache, registry
 from models.core.annual import annual_totals
-from models.core.base import Forecaster
 
 BN = 1e9
 TRACKING_COLUMNS: tuple[str, ...] = (
@@ -172,8 +171,6 @@ class FitCache:
         self.settings = settings
         self._fits: dict[tuple[str, pd.Timestamp], Fit | None] = {}
         self.n_fits = 0
-        #: the configured model, cloned for each fit (built once, when first needed)
-        self._prototype: Forecaster | None = None
 
     def get(self, inputs: SeriesInputs, last: pd.Timestamp) -> Fit | None:
         key = (inputs.unique_id, pd.Timestamp(last))
@@ -186,9 +183,7 @@ class FitCache:
         history = inputs.y.loc[:last]
         if len(history) < registry.traits_of(s.model, s.model_params).min_obs:
             return None
-        if self._prototype is None:
-            self._prototype = registry.create(s.model, s.model_params)
-        model = self._prototype.clone()
+        model = registry.PROTOTYPES(s.model, s.model_params)  # a clone of the configured model
         h = 12 - last.month + 12
         try:
             model = fitcache.fitted(s.fit_cache, model, history, None, lambda m: m.fit(history))

@@ -39,7 +39,6 @@ import pandas as pd
 
 from features.publication import confirmed_on
 from models.core import fitcache, registry
-from models.core.base import Forecaster
 
 NOWCAST_COLUMNS: tuple[str, ...] = (
     "unique_id",
@@ -144,22 +143,21 @@ def _model_forecasts(
 
     out: dict[tuple[pd.Timestamp, int], float] = {}
     min_obs = registry.traits_of(settings.model, settings.model_params).min_obs
-    prototype = registry.create(settings.model, settings.model_params)  # built once, cloned for each origin
-    items = [(y.loc[:origin].dropna(), origin, settings, unique_id, prototype, min_obs) for origin in origins]
+    items = [(y.loc[:origin].dropna(), origin, settings, unique_id, min_obs) for origin in origins]
     for part in run_batches(_origin_forecast, items, n_jobs=settings.n_jobs, label="nowcast"):
         out.update(part)
     return out
 
 
 def _origin_forecast(
-    item: tuple[pd.Series, pd.Timestamp, NowcastSettings, str, Forecaster, int],
+    item: tuple[pd.Series, pd.Timestamp, NowcastSettings, str, int],
 ) -> dict[tuple[pd.Timestamp, int], float]:
-    hist, origin, settings, unique_id, prototype, min_obs = item
+    hist, origin, settings, unique_id, min_obs = item
     if hist.empty or hist.index[-1] != origin:
         return {}
     if len(hist) < min_obs:  # too short a history for the model: no forecast from here
         return {}
-    model = prototype.clone()
+    model = registry.PROTOTYPES(settings.model, settings.model_params)  # a clone of the configured model
     try:
         pred = fitcache.fitted(settings.fit_cache, model, hist, None, lambda m: m.fit(hist)).predict(MAX_HORIZON)
     except Exception as exc:  # noqa: BLE001 - re-raised with the series and origin named
