@@ -7,7 +7,9 @@ The baseline is checked out into a temporary git worktree and run with this chec
 import from it, not from the editable install). Each run is `exportcast run` on the embedded data
 (`--quick`: the reduced run of tests/flows/reduced_run.py: 4 series, 2 windows, comparison from
 2023, 200 paths) in its own folder: a copy of the commit's config.yaml (so data_home and the fit
-cache land there), a fresh PREFECT_HOME, outputs and MLflow. The runs go one after another,
+cache land there), a fresh PREFECT_HOME (`--warm-prefect-home`: one already migrated, untimed, as for every monthly
+run after the first), outputs and MLflow. The stages that fit run at once since decision 0186, so
+their seconds overlap and add up to more than the wall time. The runs go one after another,
 baseline and this commit interleaved (`--repeat`; `--concurrent`: each pair at the same time), then a second run of this commit in the folder
 of its last cold run, nothing changed (its Prefect home, fit cache and MLflow kept): the cached
 rerun; and once more with a new Prefect home, so that no stage is cached and every fit comes from
@@ -17,8 +19,9 @@ Printed: wall seconds; seconds per stage (run.json); per model family the foreca
 seconds (run.json ``fit_seconds``: both commits record it) and, for this commit, every single-model
 fit of the run (fit + forecast + paths, summed over the worker processes, and how many the fit
 cache served; from the log the fit cache writes when EXPORTCAST_FIT_LOG is set); the share that
-is fitting (fit seconds summed / (wall x n_jobs)); the peak RSS of the run's process tree (psutil,
-sampled every 0.2 s: the run, its workers and its Prefect server); the import time of the
+is fitting (fit seconds summed / (wall x n_jobs)); the peak memory of the run's process tree (psutil,
+sampled every 0.2 s: the run, its workers and its Prefect server): the sum of RSS, the sum of PSS
+(shared libraries counted once) and the largest single process; the import time of the
 pipeline and the start of Prefect's ephemeral server (a trivial flow with a fresh PREFECT_HOME);
 and the ratios this / baseline and cached rerun / cold. Also the load average before and after:
 the machine is shared, so compare only figures of one run of this script.
@@ -60,11 +63,13 @@ class Run:
 
     label: str
     wall: float
-    peak_rss_mb: float
+    peak_rss_mb: float  # the largest sum of RSS over the process tree at one instant
     stages: dict[str, float] = field(default_factory=dict)
     fit_seconds: dict[str, float] = field(default_factory=dict)  # run.json: the forecast stage, per model
     fits: dict[str, dict[str, float]] = field(default_factory=dict)  # fit log: model -> seconds, fits, hits
     cached: dict[str, bool] = field(default_factory=dict)
+    peak_pss_mb: float = 0.0  # the largest sum of PSS (shared pages counted once: the tree's real footprint)
+    largest_mb: float = 0.0  # the largest RSS of one process of the tree
 
 
 def read_run_json(text: str) -> tuple[dict[str, float], dict[str, float], dict[str, bool]]:
@@ -209,22 +214,42 @@ def write_config(root: Path, folder: Path, quick: bool) -> Path:
     return path
 
 
-def tree_rss(process: psutil.Process) -> float:
-    total = 0
+def tree_memory(process: psutil.Process) -> tuple[float, float, float]:
+    """(sum of RSS, sum of PSS, largest RSS) over the process and its descendants, MB. RSS counts
+    the shared libraries (numpy, scipy, ...) once per process; PSS shares them out, so its sum is
+    what the tree occupies."""
+    rss = pss = largest = 0
     for proc in [process, *process.children(recursive=True)]:
         try:
-            total += proc.memory_info().rss
+            info = proc.memory_full_info()
         except psutil.Error:
-            pass
-    return total / 2**20
+            continue
+        rss, pss, largest = rss + info.rss, pss + info.pss, max(largest, info.rss)
+    return rss / 2**20, pss / 2**20, largest / 2**20
+
+
+def prepare_prefect_home(root: Path, folder: Path, prefect_home: str) -> None:
+    """A Prefect home whose database is created and migrated (a trivial flow, not timed): the
+    case of every monthly run after the first; Prefect's migrations take 10-12 s on a new home."""
+    env = environment(root, folder, {"PREFECT_HOME": str(folder / prefect_home)})
+    subprocess.run([sys.executable, "-c", PREFECT_FLOW], env=env, cwd=folder, capture_output=True, check=True)
 
 
 def run_pipeline(
-    label: str, root: Path, folder: Path, fresh: bool, quick: bool, timeout: float, prefect_home: str = "prefect-home"
+    label: str,
+    root: Path,
+    folder: Path,
+    fresh: bool,
+    quick: bool,
+    timeout: float,
+    prefect_home: str = "prefect-home",
+    warm_home: bool = False,
 ) -> Run:
     if fresh:
         folder.mkdir(parents=True)
         write_config(root, folder, quick)
+        if warm_home:
+            prepare_prefect_home(root, folder, prefect_home)
     fit_log = folder / f"fits-{label}.log"
     env = environment(root, folder, {FIT_LOG_ENV: str(fit_log), "PREFECT_HOME": str(folder / prefect_home)})
     log = folder / f"{label}.log"
@@ -238,14 +263,14 @@ def run_pipeline(
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        peak = [0.0]
+        peak = [0.0, 0.0, 0.0]
         done = threading.Event()
 
         def sample() -> None:
             watched = psutil.Process(proc.pid)
             while not done.is_set():
                 try:
-                    peak[0] = max(peak[0], tree_rss(watched))
+                    peak[:] = [max(a, b) for a, b in zip(peak, tree_memory(watched))]
                 except psutil.Error:
                     return
                 done.wait(0.2)
@@ -265,8 +290,12 @@ def run_pipeline(
         raise SystemExit(f"error: {label} run exited {code} (log {log}):\n{tail}")
     stages, fits, cached = read_run_json((folder / "outputs" / "run.json").read_text(encoding="utf-8"))
     logged = read_fit_log(fit_log.read_text().splitlines()) if fit_log.is_file() else {}
-    print(f"  {label}: {wall:.1f} s, peak RSS {peak[0]:.0f} MB", flush=True)
-    return Run(label, wall, peak[0], stages, fits, logged, cached)
+    print(
+        f"  {label}: {wall:.1f} s, peak memory of the tree: RSS {peak[0]:.0f} MB, PSS {peak[1]:.0f} MB "
+        f"(largest process {peak[2]:.0f} MB)",
+        flush=True,
+    )
+    return Run(label, wall, peak[0], stages, fits, logged, cached, peak_pss_mb=peak[1], largest_mb=peak[2])
 
 
 def startup_seconds(root: Path, folder: Path) -> tuple[float, float]:
@@ -302,6 +331,11 @@ def main() -> None:
         help="run the baseline's and this commit's cold runs at the same time (on a loaded machine: same load for both)",
     )
     parser.add_argument("--no-rerun", action="store_true", help="skip the cached rerun of this commit")
+    parser.add_argument(
+        "--warm-prefect-home",
+        action="store_true",
+        help="each cold run gets a Prefect home already migrated (untimed): a monthly run after the first",
+    )
     parser.add_argument("--keep", type=Path, help="keep the run folders here (default: a temporary folder)")
     parser.add_argument("--timeout", type=float, default=3600, help="seconds after which one run is killed")
     args = parser.parse_args()
@@ -327,7 +361,8 @@ def main() -> None:
         load_before = os.getloadavg()
         print(
             f"baseline {args.baseline} vs this {head}{' (+ uncommitted changes)' if dirty else ''}; "
-            f"{'quick' if args.quick else 'full'} run; load average {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f}; work {work}",
+            f"{'quick' if args.quick else 'full'} run; "
+            f"{'migrated' if args.warm_prefect_home else 'new'} Prefect home; load average {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f}; work {work}",
             flush=True,
         )
         runs: dict[str, list[Run]] = {"baseline": [], "this": []}
@@ -337,7 +372,14 @@ def main() -> None:
                 with ThreadPoolExecutor(2) as pool:
                     futures = {
                         label: pool.submit(
-                            run_pipeline, label, root, work / f"{label}-{i}", True, args.quick, args.timeout
+                            run_pipeline,
+                            label,
+                            root,
+                            work / f"{label}-{i}",
+                            True,
+                            args.quick,
+                            args.timeout,
+                            warm_home=args.warm_prefect_home,
                         )
                         for label, root in pair
                     }
@@ -345,7 +387,10 @@ def main() -> None:
                     runs[label].append(future.result())
                 continue
             for label, root in pair:
-                runs[label].append(run_pipeline(label, root, work / f"{label}-{i}", True, args.quick, args.timeout))
+                folder = work / f"{label}-{i}"
+                runs[label].append(
+                    run_pipeline(label, root, folder, True, args.quick, args.timeout, warm_home=args.warm_prefect_home)
+                )
         base, this = median_run(runs["baseline"]), median_run(runs["this"])
         rerun = refit = None
         if not args.no_rerun:
@@ -385,10 +430,11 @@ def main() -> None:
         f"(forecast stage only: baseline {fit_share(sum(base.fit_seconds.values()), base.wall, jobs_base):.0%}, "
         f"this {fit_share(sum(this.fit_seconds.values()), this.wall, jobs_this):.0%})"
     )
-    print(
-        f"peak RSS of the run's process tree: baseline {base.peak_rss_mb:.0f} MB, this {this.peak_rss_mb:.0f} MB"
-        + (f", rerun {rerun.peak_rss_mb:.0f} MB" if rerun else "")
-    )
+    for name, of in (("RSS", "peak_rss_mb"), ("PSS", "peak_pss_mb"), ("largest process RSS", "largest_mb")):
+        print(
+            f"peak {name} of the run's process tree: baseline {getattr(base, of):.0f} MB, this {getattr(this, of):.0f} MB"
+            + (f", rerun {getattr(rerun, of):.0f} MB" if rerun else "")
+        )
     for label, (imported, prefect) in startup.items():
         print(
             f"start-up {label}: import flows.pipeline {imported:.1f} s; prefect import + ephemeral server + a trivial flow {prefect:.1f} s"

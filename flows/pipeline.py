@@ -1,6 +1,7 @@
 """The monthly pipeline: Prefect flow ``monthly-forecast`` (``exportcast run`` / ``make run``).
 
-    ingest -> validate -> backtest -> forecast -> champions -> nowcast -> tracking -> institutional -> publish (+ report)
+    ingest -> validate -> {backtest, forecast, nowcast -> tracking, institutional replays} -> champions
+           -> institutional comparison -> reconcile -> mlflow -> publish (+ report)
 
 - ``ingest`` is the only task with retries, and it retries only transport errors of the
   customs API (a malformed file fails at once: retrying cannot fix it).
@@ -13,10 +14,13 @@
   (task, data hash, the config sections the step reads, code version = hash of the sources of
   ``models/``, ``features/`` and the pipeline), and results are persisted under PREFECT_HOME
   (``PREFECT_LOCAL_STORAGE_PATH``), so an unchanged rerun loads them instead of refitting.
-- The steps run one after another: the engine already spreads each step over
-  ``runtime.n_jobs`` processes (= the 2 cores of the machine), so running backtest and
-  forecast concurrently would put 2 x n_jobs busy processes on n_jobs cores, with no gain
-  and more memory.
+- The stages that fit models run at once (``_fit_and_compare``): backtest, forecast, the
+  nowcast then the tracking, and the institutional replays, each in a thread of the flow, all
+  spreading their series over ONE pool of ``runtime.n_jobs`` worker processes. A core that one
+  stage leaves idle (its last series, its work in this process) fits another stage's series;
+  the results do not depend on the order (seeds per series, model and cutoff). The
+  institutional comparison itself is made from the replays once the forecast and the tracking
+  are in (docs/decisions/0186).
 - The stage results become the run's published results in ONE place (flows/results.py: the
   table schemas, the champion flags, the headline, run.json); MLflow (flows/tracking.py), the
   publisher (flows/publish.py) and the report (flows/report.py) all read those results.
@@ -30,14 +34,18 @@
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import json
 import logging
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as futures_wait
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from importlib import metadata
@@ -57,7 +65,7 @@ from flows.results import RegistryRecord, Results, RunRecord, assemble
 from flows.settings import DataSettings, Settings
 
 if TYPE_CHECKING:  # pragma: no cover
-    from models.applications.institutional import InstitutionalResult
+    from models.applications.institutional import InstitutionalResult, Replay, ReplayInputs
     from models.core.backtest import BacktestResult
     from models.core.engine import ForecastResult
     from models.selection.reconcile import Hierarchy
@@ -315,32 +323,54 @@ def forecast_step(frame: pd.DataFrame, plan: RunPlan, key: dict[str, Any], progr
 
 @task(name="institutional", cache_key_fn=_cache_key, persist_result=True)
 def institutional_step(
+    frame: pd.DataFrame, plan: RunPlan, data_dir: Path, key: dict[str, Any], progress: bool = False
+) -> Replay:
+    """The October outlooks of every compared year replayed by every model (the comparison's model
+    fits, ``models.applications.institutional.replay_outlooks``); :func:`compare_institutions`
+    makes the comparison from them once the forecast and the tracking are in."""
+    from models.applications.institutional import replay_outlooks
+
+    projections, actuals = _institutional_tables(data_dir)
+    return replay_outlooks(frame, projections, actuals, plan.engine, _replay_inputs(plan, progress=progress))
+
+
+def compare_institutions(
     frame: pd.DataFrame,
     plan: RunPlan,
     data_dir: Path,
-    key: dict[str, Any],
+    replay: Replay,
     latest_annual: pd.DataFrame | None = None,
     latest_champions: dict[str, str] | None = None,
-    progress: bool = False,
     tracking: pd.DataFrame | None = None,
 ) -> InstitutionalResult:
+    """The institutional comparison from the replayed outlooks (no model is fitted here)."""
     from models.applications.institutional import compare_with_institutions
 
+    projections, actuals = _institutional_tables(data_dir)
+    inputs = replace(
+        _replay_inputs(plan),
+        replay=replay,
+        latest_annual=latest_annual,
+        latest_champions=latest_champions,
+        tracking=tracking,
+    )
+    return compare_with_institutions(frame, projections, actuals, plan.engine, inputs)
+
+
+def _institutional_tables(data_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    return pd.read_csv(data_dir / PROJECTIONS_FILE), pd.read_csv(data_dir / ACTUALS_FILE)
+
+
+def _replay_inputs(plan: RunPlan, progress: bool = False) -> ReplayInputs:
+    """The comparison's options from the config (``institutional``, ``backtest.combinations``)."""
+    from models.applications.institutional import ReplayInputs
+
     settings = plan.settings
-    projections = pd.read_csv(data_dir / PROJECTIONS_FILE)
-    actuals = pd.read_csv(data_dir / ACTUALS_FILE)
-    return compare_with_institutions(
-        frame,
-        projections,
-        actuals,
-        plan.engine,
+    return ReplayInputs(
         info_month=settings.institutional.info_month,
         first_year=settings.institutional.first_year,
         target_year=settings.target_year,
         exog=plan.exog_through(settings.forecast_end),
-        latest_annual=latest_annual,
-        latest_champions=latest_champions,
-        tracking=tracking,
         progress=progress,
         combinations=settings.backtest.combinations,
         champion_rule=plan.champion_rule,
@@ -530,12 +560,22 @@ def progress(message: str) -> None:
 
 
 class StageRunner:
-    """Runs each stage (a Prefect task), times it, notes whether the cache served it, prints progress."""
+    """Runs each stage (a Prefect task), times it, notes whether the cache served it, prints
+    progress. Stages may run in several threads at once (``_fit_and_compare``): ``seconds`` and
+    ``cached`` list them in the order of ``names`` whatever the order they finished in."""
 
     def __init__(self, names: list[str]) -> None:
         self.names = names
-        self.seconds: dict[str, float] = {}
-        self.cached: dict[str, bool] = {}
+        self._seconds: dict[str, float] = {}
+        self._cached: dict[str, bool] = {}
+
+    @property
+    def seconds(self) -> dict[str, float]:
+        return {name: self._seconds[name] for name in self.names if name in self._seconds}
+
+    @property
+    def cached(self) -> dict[str, bool]:
+        return {name: self._cached[name] for name in self.names if name in self._cached}
 
     def run(self, stage: str, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         progress(f"{self.names.index(stage) + 1}/{len(self.names)} {stage} ...")
@@ -546,12 +586,16 @@ class StageRunner:
         return result
 
     def done(self, stage: str, start: float, *, cached: bool = False) -> None:
-        self.seconds[stage] = round(time.perf_counter() - start, 3)
-        self.cached[stage] = cached
+        self._seconds[stage] = round(time.perf_counter() - start, 3)
+        self._cached[stage] = cached
         progress(
-            f"{self.names.index(stage) + 1}/{len(self.names)} {stage} done in {self.seconds[stage]:.1f} s"
+            f"{self.names.index(stage) + 1}/{len(self.names)} {stage} done in {self._seconds[stage]:.1f} s"
             + (" (cached)" if cached else "")
         )
+
+    def add(self, stage: str, start: float) -> None:
+        """Add the seconds since ``start`` to a stage already done (its work after its task)."""
+        self._seconds[stage] = round(self._seconds.get(stage, 0.0) + time.perf_counter() - start, 3)
 
 
 def data_checks_key(data: DataSettings) -> dict[str, Any]:
@@ -624,8 +668,7 @@ def _execute(
     ) as tracker:
         frame, digest, data_summary = _ingest(stages, tracker, settings)
         plan = plan_run(settings, frame, data_dir, digest, run.code_version)
-        bt, fc = _fit(stages, plan, frame)
-        nowcast, tracking, inst = _compare(stages, plan, frame, data_dir, bt, fc) if compare else _no_compare(settings)
+        bt, fc, nowcast, tracking, inst = _fit_and_compare(stages, plan, frame, data_dir, compare)
         if plan.hierarchy is not None:  # coherent published champions (the base rows stay)
             start = time.perf_counter()
             progress(f"{stages.names.index('reconcile') + 1}/{len(stages.names)} reconcile ...")
@@ -699,30 +742,116 @@ def _ingest(stages: StageRunner, tracker: Any, settings: Settings) -> tuple[pd.D
     return frame, digest, data_summary
 
 
-def _fit(stages: StageRunner, plan: RunPlan, frame: pd.DataFrame) -> tuple[BacktestResult, ForecastResult]:
-    """The backtest, and the forecast with its combinations and the backtest's champions chosen."""
+def _fit_and_compare(
+    stages: StageRunner, plan: RunPlan, frame: pd.DataFrame, data_dir: Path, compare: bool
+) -> tuple[BacktestResult, ForecastResult, pd.DataFrame | None, pd.DataFrame | None, InstitutionalResult | None]:
+    """The stages that fit models, at once: the backtest, the forecast, the nowcast then the
+    in-year tracking, and the institutional replays each run in a thread of this process and
+    spread their series over the ONE pool of ``runtime.n_jobs`` worker processes (joblib's
+    reusable loky executor, or the run's Dask cluster), so that a core one stage leaves idle (its
+    last series, its own work in this process) fits another stage's series. Nothing depends on
+    the order: each fit's seeds come from (seed, series, model, cutoff). Then the forecast's
+    combinations and champions, and the comparison from the replays (no refit)."""
     from models.selection.champion import with_champions
 
+    runtime = plan.settings.runtime
+    with StageThreads(at_once=runtime.executor == "dask" or runtime.n_jobs != 1) as threads:
+        backtest = threads.start(_backtest, stages, plan, frame)
+        forecast = threads.start(_forecast, stages, plan, frame)
+        in_year = threads.start(_in_year, stages, plan, frame, data_dir) if compare else None
+        replay = threads.start(_replay, stages, plan, frame, data_dir) if compare else None
+        bt, fc = backtest.result(), forecast.result()
+        fc = jobs.with_combinations(fc, bt, plan.settings)  # combination candidates: from the members, no refit
+        fc = with_champions(fc, bt.champions)  # the backtest's champions, before reconciliation
+        if in_year is None or replay is None:
+            return bt, fc, *_no_compare(plan.settings)
+        nowcast, tracking = in_year.result()
+        replayed = replay.result()
+    started = time.perf_counter()
+    champions = dict(zip(bt.champions["unique_id"], bt.champions["champion"]))
+    inst = compare_institutions(frame, plan, data_dir, replayed, fc.annual, champions, tracking)
+    stages.add("institutional", started)
+    return bt, fc, nowcast, tracking, inst
+
+
+class StageThreads:
+    """Stages started at once, each in a thread of the flow (the flow run's context copied to it),
+    all sharing the run's one pool of worker processes; with ``at_once`` False (one worker, in
+    this process: threads would only take turns) each stage runs where it is started, one after
+    another, as before.
+
+    When the block raises (a stage failed, or the run was stopped: the signal raises in the main
+    thread), the worker processes are ended at once, so that the other stages' maps fail and
+    their threads end within ``STOP_SECONDS``, instead of the error waiting for them to finish."""
+
+    STOP_SECONDS = 30.0
+
+    def __init__(self, at_once: bool) -> None:
+        self.pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="exportcast-stage") if at_once else None
+        self.futures: list[Future] = []
+
+    def __enter__(self) -> StageThreads:
+        return self
+
+    def start(self, func: Callable[..., Any], *args: Any) -> Future:
+        if self.pool is None:
+            future: Future = Future()
+            future.set_result(func(*args))  # raises here, as the stages always did
+            return future
+        future = self.pool.submit(contextvars.copy_context().run, func, *args)
+        self.futures.append(future)
+        return future
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if self.pool is None:
+            return
+        if exc_type is None:
+            self.pool.shutdown(wait=True)
+            return
+        end_worker_processes()
+        futures_wait(self.futures, timeout=self.STOP_SECONDS)
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+
+def end_worker_processes() -> None:
+    """End the joblib worker processes every map of this process shares (loky's reusable
+    executor; the next map starts new ones). A Dask cluster is closed by the run's
+    ``dask_session`` as the error unwinds."""
+    from joblib.externals.loky import reusable_executor
+
+    executor = getattr(reusable_executor, "_executor", None)  # loky keeps the one executor there
+    if executor is None:
+        return
+    previous = threading.excepthook
+
+    def quiet_manager(args: Any) -> None:
+        # loky's manager thread may meet a work item the shutdown just dropped (KeyError) when
+        # another stage was submitting at that moment: an expected end, not an error to print
+        if args.thread is None or args.thread.name != "ExecutorManagerThread":
+            previous(args)
+
+    threading.excepthook = quiet_manager
+    try:
+        executor.shutdown(wait=True, kill_workers=True)  # as joblib's own abort of a failed map
+    finally:
+        threading.excepthook = previous
+
+
+def _backtest(stages: StageRunner, plan: RunPlan, frame: pd.DataFrame) -> BacktestResult:
     hierarchy = plan.hierarchy
-    bt = stages.run(
-        "backtest",
-        backtest_step,
-        frame,
-        plan,
-        progress=True,
-        key=plan.key(
-            "models", "backtest", hierarchy=None if hierarchy is None else [list(p) for p in hierarchy.partitions]
-        ),
-    )
-    fc = stages.run("forecast", forecast_step, frame, plan, progress=True, key=plan.key("models", "target_year"))
-    fc = jobs.with_combinations(fc, bt, plan.settings)  # combination candidates: from the members, no refit
-    return bt, with_champions(fc, bt.champions)  # the backtest's champions, before reconciliation
+    partitions = None if hierarchy is None else [list(p) for p in hierarchy.partitions]
+    key = plan.key("models", "backtest", hierarchy=partitions)
+    return stages.run("backtest", backtest_step, frame, plan, progress=True, key=key)
 
 
-def _compare(
-    stages: StageRunner, plan: RunPlan, frame: pd.DataFrame, data_dir: Path, bt: BacktestResult, fc: ForecastResult
-) -> tuple[pd.DataFrame | None, pd.DataFrame, InstitutionalResult]:
-    """The nowcast, the in-year tracking and the institutional comparison (the embedded data)."""
+def _forecast(stages: StageRunner, plan: RunPlan, frame: pd.DataFrame) -> ForecastResult:
+    return stages.run("forecast", forecast_step, frame, plan, progress=True, key=plan.key("models", "target_year"))
+
+
+def _in_year(
+    stages: StageRunner, plan: RunPlan, frame: pd.DataFrame, data_dir: Path
+) -> tuple[pd.DataFrame | None, pd.DataFrame]:
+    """The nowcast, then the in-year tracking, which reads its rows for the total."""
     settings = plan.settings
     # the flash bridge and the in-year tracking work on logs: signed series step aside
     positive = frame[~frame["unique_id"].map(settings.data.is_signed)]
@@ -747,20 +876,13 @@ def _compare(
     tracking = stages.run(
         "tracking", tracking_step, positive, settings, data_dir, nowcast, progress=True, key=tracking_key
     )
+    return nowcast, tracking
+
+
+def _replay(stages: StageRunner, plan: RunPlan, frame: pd.DataFrame, data_dir: Path) -> Replay:
     tables = file_hash(data_dir / PROJECTIONS_FILE, data_dir / ACTUALS_FILE, data_dir / INDICATORS_FILE)
-    inst = stages.run(
-        "institutional",
-        institutional_step,
-        frame,
-        plan,
-        data_dir,
-        key=plan.key("models", "institutional", "target_year", tables=tables),
-        latest_annual=fc.annual,
-        latest_champions=dict(zip(bt.champions["unique_id"], bt.champions["champion"])),
-        progress=True,
-        tracking=tracking,
-    )
-    return nowcast, tracking, inst
+    key = plan.key("models", "institutional", "target_year", tables=tables)
+    return stages.run("institutional", institutional_step, frame, plan, data_dir, key=key, progress=True)
 
 
 def _no_compare(settings: Settings) -> tuple[None, None, None]:

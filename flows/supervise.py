@@ -277,11 +277,19 @@ def _call_on_stop(state: _ChildState) -> None:
 
 
 def run_pipeline_with_source(settings: Settings, source: str | None) -> None:
-    """What the pipeline process runs by default: the ``monthly-forecast`` flow."""
-    from flows.pipeline import run_pipeline, with_source
+    """What the pipeline process runs by default: the ``monthly-forecast`` flow. Prefect's
+    temporary server (with retries: Prefect's own start-up fails on one transport error) starts
+    in a thread while this process imports the pipeline: its start (about 9 s, 20 s with a new
+    PREFECT_HOME) is mostly the server process's own imports and migrations, so the two overlap."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from flows.prefect_server import start_temporary_server
 
-    start_temporary_server()  # with retries; Prefect's own start-up fails on one transport error
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="exportcast-prefect-server") as pool:
+        server = pool.submit(start_temporary_server)
+        from flows.pipeline import run_pipeline, with_source
+
+        server.result()
     run_pipeline(with_source(settings, source))
 
 

@@ -190,6 +190,19 @@ class InstitutionalResult:
     annual: pd.DataFrame | None = None
 
 
+@dataclass(frozen=True)
+class Replay:
+    """The replayed October outlooks (:func:`replay_outlooks`), the costly part of the comparison:
+    every model's annual forecast of every replayed year (USD bn, the ``champion`` pseudo-model
+    included), the champion of each (unique_id, target_year) and the backtest they come from.
+    It reads only the frame, the tables and the options, so it can run beside the pipeline's
+    other stages and be handed to :func:`compare_with_institutions` (``ReplayInputs.replay``)."""
+
+    annual: pd.DataFrame
+    champions: pd.DataFrame
+    backtest: BacktestResult | None
+
+
 # --------------------------------------------------------------------------- validation
 def _require(table: pd.DataFrame, columns: tuple[str, ...], name: str) -> None:
     if not isinstance(table, pd.DataFrame):
@@ -536,6 +549,9 @@ class ReplayInputs:
     - ``extras`` (``models.core.engine.ExtrasAt``): each series' own models (e.g. a
       leading-indicator ARIMAX) with their regressor columns as of each year's cutoff; passed to
       the backtest and to the outlook's forecast.
+    - ``replay``: the replayed outlooks made already by :func:`replay_outlooks` with the same
+      frame, tables, settings and options (the pipeline runs it beside its other stages); None:
+      replayed here.
     """
 
     info_month: int = 10
@@ -552,6 +568,7 @@ class ReplayInputs:
     champion_rule: ChampionRule = ChampionRule()
     selection_first_year: int | None = None
     extras: ExtrasAt | None = None
+    replay: Replay | None = None
 
 
 def compare_with_institutions(
@@ -573,20 +590,17 @@ def compare_with_institutions(
     _check_frame(frame)
     inputs = replace(inputs or ReplayInputs(), **options)
     info_month = inputs.info_month
-    if not isinstance(info_month, (int, np.integer)) or not 1 <= info_month <= 12:
-        raise ValueError(f"info_month must be a month number 1..12; got {info_month!r}")
     # every candidate of the comparison: the enabled models (the engine adds seasonal_naive when
     # absent) and, when on, the combinations of their single models
     model_names = list(settings.model_names)
     if inputs.combinations and pool(model_names):
         model_names += [c for c in COMBINATIONS if c not in model_names]
 
-    p, series, actual_of, source_of, last_year, years = _comparison_basis(
-        frame, projections, actuals, inputs.first_year, inputs.last_year
+    p, actual_of, source_of, years, target_year, cutoffs, eligible_by_year = _replay_plan(
+        frame, projections, actuals, settings, inputs
     )
-    target_year, selection_years, run_years = _replay_years(p, years, last_year, inputs)
-    cutoffs, eligible_by_year = _replay_cutoffs(frame, series, run_years, selection_years, info_month, settings)
-    all_models, champions, bt = _replay(frame, settings, cutoffs, inputs)
+    replayed = inputs.replay if inputs.replay is not None else Replay(*_replay(frame, settings, cutoffs, inputs))
+    all_models, champions, bt = replayed.annual.copy(), replayed.champions, replayed.backtest
     # a series' own models (``extras``: leading-indicator ARIMAX) are candidates of that series too
     model_names += [m for m in dict.fromkeys(all_models["model"].astype(str)) if m not in model_names and m != CHAMPION]
     all_models["actual_usd_bn"] = [
@@ -622,6 +636,45 @@ def compare_with_institutions(
         champions=champions,
         annual=all_models.reset_index(drop=True),
     )
+
+
+def replay_outlooks(
+    frame: pd.DataFrame,
+    projections: pd.DataFrame,
+    actuals: pd.DataFrame,
+    settings: EngineSettings,
+    inputs: ReplayInputs | None = None,
+    **options: object,
+) -> Replay:
+    """The October outlooks of every compared and selection year replayed by every model (the
+    one backtest at the cutoffs October of Y-1): the part of :func:`compare_with_institutions`
+    that fits models, with the same arguments. Its result, given back as ``replay=``, makes the
+    comparison without refitting; ``latest_annual``, ``latest_champions`` and ``tracking`` are
+    not read here."""
+    _check_frame(frame)
+    inputs = replace(inputs or ReplayInputs(), **options)
+    *_, cutoffs, _eligible_by_year = _replay_plan(frame, projections, actuals, settings, inputs)
+    return Replay(*_replay(frame, settings, cutoffs, inputs))
+
+
+def _replay_plan(
+    frame: pd.DataFrame,
+    projections: pd.DataFrame,
+    actuals: pd.DataFrame,
+    settings: EngineSettings,
+    inputs: ReplayInputs,
+) -> tuple:
+    """The comparison's basis and what is replayed: (projections, actual_of, source_of, compared
+    years, target year, each series' cutoffs, the series eligible in each year)."""
+    info_month = inputs.info_month
+    if not isinstance(info_month, (int, np.integer)) or not 1 <= info_month <= 12:
+        raise ValueError(f"info_month must be a month number 1..12; got {info_month!r}")
+    p, series, actual_of, source_of, last_year, years = _comparison_basis(
+        frame, projections, actuals, inputs.first_year, inputs.last_year
+    )
+    target_year, selection_years, run_years = _replay_years(p, years, last_year, inputs)
+    cutoffs, eligible_by_year = _replay_cutoffs(frame, series, run_years, selection_years, info_month, settings)
+    return p, actual_of, source_of, years, target_year, cutoffs, eligible_by_year
 
 
 def _replay_years(

@@ -445,7 +445,7 @@ def run_backtest(
         items,
         n_jobs=settings.n_jobs,
         progress=progress,
-        label="backtest",
+        label="backtest" if explicit is None else "backtest at given cutoffs",  # two may run at once
         costs=costs,
         executor=settings.executor,
         dask_address=settings.dask_address,

@@ -21,7 +21,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.applications.institutional import ReplayInputs, annual_actuals_table, compare_with_institutions
+from models.applications.institutional import (
+    ReplayInputs,
+    annual_actuals_table,
+    compare_with_institutions,
+    replay_outlooks,
+)
 from models.core.backtest import backtest
 from models.core.base import Forecaster
 from models.core.engine import EngineSettings, ModelSpec
@@ -423,6 +428,38 @@ def test_inputs_as_a_dataclass_or_as_keywords_give_one_result():
         compare_with_institutions(frame, projections, actuals, SETTINGS, inputs, info_month=13)
     with pytest.raises(TypeError, match=r"unexpected keyword argument 'info_mnth'"):
         compare_with_institutions(frame, projections, actuals, SETTINGS, info_mnth=10)
+
+
+def test_a_replay_made_beforehand_gives_the_same_comparison_and_is_not_refitted():
+    """The pipeline replays the outlooks beside its other stages (``replay_outlooks``) and hands
+    them to ``compare_with_institutions`` (``replay=``): the same tables as replaying there, and
+    the replay's fits are not made again (only the target year's outlook fits, here where no
+    ``latest_annual`` is given)."""
+    frame = pd.concat([total_frame(), semis_frame()], ignore_index=True)
+    projections, actuals = toy_projections(), toy_actuals()
+    fits = [0]
+
+    def counting(name, params):
+        model = toy_factory(name, params)
+        fit = model.fit
+
+        def counted(*args, **kwargs):
+            fits[0] += 1
+            return fit(*args, **kwargs)
+
+        model.fit = counted
+        return model
+
+    inputs = ReplayInputs(first_year=2013, factory=counting, combinations=False)
+    replay = replay_outlooks(frame, projections, actuals, SETTINGS, inputs)
+    replay_fits, fits[0] = fits[0], 0
+    given = compare_with_institutions(frame, projections, actuals, SETTINGS, inputs, replay=replay)
+    given_fits, fits[0] = fits[0], 0
+    here = compare_with_institutions(frame, projections, actuals, SETTINGS, inputs)
+    assert replay_fits > 0 and len(replay.annual) > 0
+    assert fits[0] == replay_fits + given_fits
+    for table in ("comparison", "summary", "outlook", "champions", "annual"):
+        pd.testing.assert_frame_equal(getattr(given, table), getattr(here, table))
 
 
 def test_bad_input_messages():
