@@ -7,8 +7,8 @@ The baseline is checked out into a temporary git worktree and run with this chec
 import from it, not from the editable install). Each run is `exportcast run` on the embedded data
 (`--quick`: the reduced run of tests/flows/reduced_run.py: 4 series, 2 windows, comparison from
 2023, 200 paths) in its own folder: a copy of the commit's config.yaml (so data_home and the fit
-cache land there), a fresh PREFECT_HOME (`--warm-prefect-home`: one already migrated, untimed, as for every monthly
-run after the first), outputs and MLflow. The stages that fit run at once since decision 0186, so
+cache land there), a fresh PREFECT_HOME, outputs and MLflow store (`--warm-stores`: the Prefect home and the MLflow
+store already migrated, untimed, as for every monthly run after the first). The stages that fit run at once since decision 0186, so
 their seconds overlap and add up to more than the wall time. The runs go one after another,
 baseline and this commit interleaved (`--repeat`; `--concurrent`: each pair at the same time), then a second run of this commit in the folder
 of its last cold run, nothing changed (its Prefect home, fit cache and MLflow kept): the cached
@@ -228,11 +228,18 @@ def tree_memory(process: psutil.Process) -> tuple[float, float, float]:
     return rss / 2**20, pss / 2**20, largest / 2**20
 
 
-def prepare_prefect_home(root: Path, folder: Path, prefect_home: str) -> None:
-    """A Prefect home whose database is created and migrated (a trivial flow, not timed): the
-    case of every monthly run after the first; Prefect's migrations take 10-12 s on a new home."""
+#: creates the run folder's MLflow store (its migrations), as a run before this one would have
+MLFLOW_STORE = "import mlflow, sys\nmlflow.MlflowClient(sys.argv[1]).search_experiments()\n"
+
+
+def prepare_stores(root: Path, folder: Path, prefect_home: str) -> None:
+    """A Prefect home and an MLflow store already created and migrated (a trivial flow, one MLflow
+    query; not timed): the case of every monthly run after the first. Prefect's migrations take
+    10-12 s on a new home, MLflow's a few seconds on a new sqlite store."""
     env = environment(root, folder, {"PREFECT_HOME": str(folder / prefect_home)})
     subprocess.run([sys.executable, "-c", PREFECT_FLOW], env=env, cwd=folder, capture_output=True, check=True)
+    uri = env["EXPORTCAST__MLFLOW__TRACKING_URI"]
+    subprocess.run([sys.executable, "-c", MLFLOW_STORE, uri], env=env, cwd=folder, capture_output=True, check=True)
 
 
 def run_pipeline(
@@ -249,7 +256,7 @@ def run_pipeline(
         folder.mkdir(parents=True)
         write_config(root, folder, quick)
         if warm_home:
-            prepare_prefect_home(root, folder, prefect_home)
+            prepare_stores(root, folder, prefect_home)
     fit_log = folder / f"fits-{label}.log"
     env = environment(root, folder, {FIT_LOG_ENV: str(fit_log), "PREFECT_HOME": str(folder / prefect_home)})
     log = folder / f"{label}.log"
@@ -332,9 +339,9 @@ def main() -> None:
     )
     parser.add_argument("--no-rerun", action="store_true", help="skip the cached rerun of this commit")
     parser.add_argument(
-        "--warm-prefect-home",
+        "--warm-stores",
         action="store_true",
-        help="each cold run gets a Prefect home already migrated (untimed): a monthly run after the first",
+        help="each cold run gets a Prefect home and an MLflow store already migrated (untimed): a monthly run after the first",
     )
     parser.add_argument("--keep", type=Path, help="keep the run folders here (default: a temporary folder)")
     parser.add_argument("--timeout", type=float, default=3600, help="seconds after which one run is killed")
@@ -362,7 +369,7 @@ def main() -> None:
         print(
             f"baseline {args.baseline} vs this {head}{' (+ uncommitted changes)' if dirty else ''}; "
             f"{'quick' if args.quick else 'full'} run; "
-            f"{'migrated' if args.warm_prefect_home else 'new'} Prefect home; load average {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f}; work {work}",
+            f"{'migrated' if args.warm_stores else 'new'} Prefect home and MLflow store; load average {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f}; work {work}",
             flush=True,
         )
         runs: dict[str, list[Run]] = {"baseline": [], "this": []}
@@ -379,7 +386,7 @@ def main() -> None:
                             True,
                             args.quick,
                             args.timeout,
-                            warm_home=args.warm_prefect_home,
+                            warm_home=args.warm_stores,
                         )
                         for label, root in pair
                     }
@@ -389,7 +396,7 @@ def main() -> None:
             for label, root in pair:
                 folder = work / f"{label}-{i}"
                 runs[label].append(
-                    run_pipeline(label, root, folder, True, args.quick, args.timeout, warm_home=args.warm_prefect_home)
+                    run_pipeline(label, root, folder, True, args.quick, args.timeout, warm_home=args.warm_stores)
                 )
         base, this = median_run(runs["baseline"]), median_run(runs["this"])
         rerun = refit = None
