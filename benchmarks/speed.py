@@ -81,6 +81,15 @@ def read_run_json(text: str) -> tuple[dict[str, float], dict[str, float], dict[s
     return stages, fits, cached
 
 
+def champion_mase(metrics_csv: Path) -> float:
+    """The champion's mean backtest MASE over its series-windows (``backtest_metrics.csv``, model
+    ``champion``): the accuracy bar of issue 22 (within +2% of the baseline's)."""
+    import pandas as pd
+
+    metrics = pd.read_csv(metrics_csv)
+    return float(metrics.loc[metrics["model"] == "champion", "mase"].mean())
+
+
 def read_fit_log(lines: Iterable[str]) -> dict[str, dict[str, float]]:
     """The fit cache's log (one ``model<TAB>seconds<TAB>hit|miss`` line per single-model fit)
     summed per model: seconds, fits, hits."""
@@ -399,6 +408,7 @@ def main() -> None:
                     run_pipeline(label, root, folder, True, args.quick, args.timeout, warm_home=args.warm_stores)
                 )
         base, this = median_run(runs["baseline"]), median_run(runs["this"])
+        mase = {label: champion_mase(work / f"{label}-0" / "outputs" / "backtest_metrics.csv") for label in runs}
         rerun = refit = None
         if not args.no_rerun:
             last = work / f"this-{args.repeat - 1}"
@@ -447,6 +457,11 @@ def main() -> None:
             f"start-up {label}: import flows.pipeline {imported:.1f} s; prefect import + ephemeral server + a trivial flow {prefect:.1f} s"
         )
     print(f"\nthis / baseline (cold wall): {ratio(this.wall, base.wall):.2f}")
+    base_mase, this_mase = mase["baseline"], mase["this"]
+    print(
+        f"champion's mean backtest MASE: baseline {base_mase:.6f}, this {this_mase:.6f} "
+        f"(ratio {ratio(this_mase, base_mase):.4f}; the bar: at most 1.02)"
+    )
     if rerun:
         print(
             f"cached rerun / this cold: {ratio(rerun.wall, this.wall):.2f} (stages served by Prefect's cache: "

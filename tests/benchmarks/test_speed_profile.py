@@ -70,3 +70,16 @@ def test_stage_and_family_rows():
     ]
     assert speed.family_rows(base, this, rerun) == [["ets", "4.00", "1.00", "0.25", "9.5", "10", "4", "10/10"]]
     assert speed.family_rows(base, this, None)[0][-1] == "-"
+
+
+def test_champion_mase_is_the_mean_over_the_champion_rows(tmp_path) -> None:
+    path = tmp_path / "backtest_metrics.csv"
+    path.write_text(
+        "unique_id,model,cutoff,mase,smape\n"
+        "a,champion,2024-12-01,0.5,1\n"
+        "a,ets,2024-12-01,9.0,1\n"
+        "b,champion,2024-12-01,1.25,1\n"
+        "b,champion,2024-06-01,0.75,1\n",
+        encoding="utf-8",
+    )
+    assert speed.champion_mase(path) == (0.5 + 1.25 + 0.75) / 3
