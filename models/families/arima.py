@@ -46,6 +46,7 @@ object is rebuilt from them by one Kalman filter pass when needed (so pickles st
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 import warnings
@@ -113,43 +114,34 @@ def _outside_unit_circle(poly: np.ndarray, margin: float = 1.001) -> bool:
 
 
 def css_fit(
-    w: np.ndarray, wx: np.ndarray | None, c: tuple[int, int, int, int], constant: bool, n_drop: int
+    w: np.ndarray,
+    wx: np.ndarray | None,
+    c: tuple[int, int, int, int],
+    constant: bool,
+    n_drop: int,
+    fast: bool = True,
 ) -> tuple[float, np.ndarray]:
     """Conditional-sum-of-squares fit of ARMA(p,q)(P,Q)[12] to the differenced series ``w``
     (gap-free) with optional constant and regressor ``wx``; returns (AICc, AR/MA coefficients in
     SARIMAX order ar, ma, seasonal ar, seasonal ma). The first ``n_drop`` residuals are discarded
     for every candidate, so AICc values are comparable. Non-stationary or non-invertible
-    solutions are rejected."""
-    from scipy.signal import lfilter
+    solutions are rejected.
 
-    p, q, P, Q = c
-    n_reg = int(constant) + int(wx is not None)
-    design = (
-        np.column_stack([a for a in ((np.ones_like(w) if constant else None), wx) if a is not None]) if n_reg else None
-    )
-    beta0 = np.linalg.lstsq(design, w, rcond=None)[0] if n_reg else np.zeros(0)
-
-    def split(theta: np.ndarray):
-        beta, rest = theta[:n_reg], theta[n_reg:]
-        phi, th, sphi, sth = np.split(rest, np.cumsum([p, q, P]))
-        ar = np.convolve(_poly(phi, 1, -1.0), _poly(sphi, SEASON, -1.0))
-        ma = np.convolve(_poly(th, 1, 1.0), _poly(sth, SEASON, 1.0))
-        return beta, ar, ma
-
-    def residuals(theta: np.ndarray) -> np.ndarray:
-        beta, ar, ma = split(theta)
-        u = w - design @ beta if n_reg else w
-        return lfilter(ar, ma, u)[n_drop:]
-
-    theta0 = np.concatenate([beta0, np.zeros(p + q + P + Q)])
-    if len(theta0):
-        theta = _minpack_lm(residuals, theta0)
-    else:
+    ``fast`` (the default) gives MINPACK an explicit Jacobian, ``CssProblem.jacobian``, that is bit
+    for bit scipy's forward difference, from cheaper residuals (docs/decisions/0183); ``fast=False``
+    is the reference path: scipy's own finite differences over ``CssProblem.reference_residuals``."""
+    problem = CssProblem(w, wx, c, constant, n_drop)
+    theta0 = np.concatenate([problem.beta0, np.zeros(sum(c))])
+    if not len(theta0):
         theta = theta0
-    _, ar, ma = split(theta)
+    elif fast and problem.fast:
+        theta = _minpack_lm(problem.residuals, theta0, problem.jacobian)
+    else:
+        theta = _minpack_lm(problem.reference_residuals, theta0)
+    _, ar, ma = problem.split(theta)
     if not (_outside_unit_circle(ar) and _outside_unit_circle(ma)):
         raise ArimaFitError("non-stationary or non-invertible CSS solution")
-    e = residuals(theta)
+    e = problem.reference_residuals(theta)
     n = len(e)
     sse = float(e @ e)
     if not np.isfinite(sse) or sse <= n * (1e-10 * max(1.0, float(np.abs(w).max()))) ** 2:
@@ -162,7 +154,114 @@ def css_fit(
     return aicc, theta
 
 
-def _minpack_lm(residuals: Callable[[np.ndarray], np.ndarray], theta0: np.ndarray) -> np.ndarray:
+#: scipy's relative step of a forward difference (``approx_derivative(method='2-point')``)
+FORWARD_STEP = np.finfo(np.float64).eps ** 0.5
+
+
+class CssProblem:
+    """The CSS residuals of one candidate, and their forward-difference Jacobian.
+
+    ``reference_residuals`` is the plain form: lag polynomials by ``np.convolve`` and
+    ``scipy.signal.lfilter``. ``residuals`` and ``jacobian`` give the same bits, cheaper:
+
+    - With p < 12 and q < 12 every coefficient of (1 - phi(B))(1 - Phi(B^12)) is one product
+      a_i * b_m (i + 12 m distinct), which ``np.convolve`` sums with exact zeros from a +0.0
+      start: ``0.0 + a_i * b_m``. Otherwise (or with a non-finite parameter, where 0 * inf
+      matters) ``fast`` is false and only the reference path is used.
+    - With an MA part, ``lfilter`` runs its direct form II transposed loop (``_linear_filter``,
+      b and a zero-padded to one length, divided by a[0] = 1); ``arma_filter`` repeats it
+      operation for operation, for all rows at once. A pure AR filter is ``lfilter``'s
+      ``np.convolve(b, x)``, called as it is.
+    - ``jacobian`` is ``approx_derivative(method='2-point')`` without bounds: step
+      ``FORWARD_STEP * sign(x) * max(1, |x|)`` (sign +1 at 0), ``dx = (x + h) - x``,
+      column ``(f(x + h e_i) - f(x)) / dx_i``, the inert last parameter's column included."""
+
+    def __init__(
+        self, w: np.ndarray, wx: np.ndarray | None, c: tuple[int, int, int, int], constant: bool, n_drop: int
+    ) -> None:
+        self.w, self.orders, self.n_drop = w, c, n_drop
+        self.n_reg = int(constant) + int(wx is not None)
+        columns = [a for a in ((np.ones_like(w) if constant else None), wx) if a is not None]
+        self.design = np.column_stack(columns) if self.n_reg else None
+        self.beta0 = np.linalg.lstsq(self.design, w, rcond=None)[0] if self.n_reg else np.zeros(0)
+        p, q, P, Q = c
+        self.fast = p < SEASON and q < SEASON
+        self.width = max(p + SEASON * P, q + SEASON * Q) + 1
+
+    def split(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        p, q, P, _ = self.orders
+        beta, rest = theta[: self.n_reg], theta[self.n_reg :]
+        phi, th, sphi, sth = np.split(rest, np.cumsum([p, q, P]))
+        ar = np.convolve(_poly(phi, 1, -1.0), _poly(sphi, SEASON, -1.0))
+        ma = np.convolve(_poly(th, 1, 1.0), _poly(sth, SEASON, 1.0))
+        return beta, ar, ma
+
+    def reference_residuals(self, theta: np.ndarray) -> np.ndarray:
+        from scipy.signal import lfilter
+
+        beta, ar, ma = self.split(theta)
+        u = self.w - self.design @ beta if self.n_reg else self.w
+        return lfilter(ar, ma, u)[self.n_drop :]
+
+    def residuals(self, theta: np.ndarray) -> np.ndarray:
+        if not np.isfinite(theta).all():
+            return self.reference_residuals(theta)
+        return self._residual_rows(theta[None, :])[0]
+
+    def jacobian(self, x: np.ndarray) -> np.ndarray:
+        """The Jacobian of ``residuals(x[:-1])`` (the inert parameter last) by forward differences."""
+        if not np.isfinite(x).all():
+            from scipy.optimize._numdiff import approx_derivative
+
+            return approx_derivative(lambda t: self.reference_residuals(t[:-1]), x, method="2-point")
+        h = FORWARD_STEP * ((x >= 0).astype(float) * 2 - 1) * np.maximum(1.0, np.abs(x))
+        dx = (x + h) - x
+        rows = np.repeat(x[None, :], len(x) + 1, axis=0)
+        rows[np.arange(1, len(x) + 1), np.arange(len(x))] = x + h
+        f = self._residual_rows(rows[:, :-1])
+        return ((f[1:] - f[0]) / dx[:, None]).T
+
+    def _residual_rows(self, thetas: np.ndarray) -> np.ndarray:
+        """Residuals for each row of parameters (bit for bit ``reference_residuals`` of the row)."""
+        p, q, P, Q = self.orders
+        n_reg = self.n_reg
+        if n_reg:
+            u = np.empty((len(thetas), len(self.w)))
+            for r, theta in enumerate(thetas):
+                u[r] = self.w - self.design @ theta[:n_reg]
+        else:
+            u = np.broadcast_to(self.w, (len(thetas), len(self.w)))
+        cut = np.cumsum([n_reg, p, q, P])
+        ar = _lag_rows(thetas[:, cut[0] : cut[1]], thetas[:, cut[2] : cut[3]], -1.0, self.width)
+        if q + Q == 0:
+            return np.stack([np.convolve(ar[r], u[r])[: len(self.w)] for r in range(len(thetas))])[:, self.n_drop :]
+        ma = _lag_rows(thetas[:, cut[1] : cut[2]], thetas[:, cut[3] :], 1.0, self.width)
+        out = np.empty(u.shape)
+        _arma_filter()(ar, ma, np.ascontiguousarray(u), out)
+        return out[:, self.n_drop :]
+
+
+def _lag_rows(coefs: np.ndarray, seasonal: np.ndarray, sign: float, width: int) -> np.ndarray:
+    """Per row, ``np.convolve(_poly(coefs, 1, sign), _poly(seasonal, SEASON, sign))`` zero-padded
+    to ``width`` (a pure AR row is cut to its own length), bit for bit when coefs has fewer than
+    12 columns: each coefficient is then the single product a_i * b_m, which ``np.convolve`` adds
+    to its +0.0 start."""
+    rows, p, P = len(coefs), coefs.shape[1], seasonal.shape[1]
+    a = np.ones((rows, p + 1))
+    a[:, 1:] = sign * coefs
+    b = np.ones((rows, P + 1))
+    b[:, 1:] = sign * seasonal
+    out = np.zeros((rows, width))
+    where = (np.arange(p + 1)[:, None] + SEASON * np.arange(P + 1)[None, :]).ravel()
+    out[:, where] = 0.0 + (a[:, :, None] * b[:, None, :]).reshape(rows, -1)
+    return out
+
+
+def _minpack_lm(
+    residuals: Callable[[np.ndarray], np.ndarray],
+    theta0: np.ndarray,
+    jacobian: Callable[[np.ndarray], np.ndarray] | None = None,
+) -> np.ndarray:
     """Least squares by MINPACK's Levenberg-Marquardt (``least_squares(method='lm')``: faster than
     trf on these small unbounded problems, and trf ends elsewhere on MA terms near the unit circle),
     with one inert parameter last, whose Jacobian column is zero.
@@ -175,15 +274,44 @@ def _minpack_lm(residuals: Callable[[np.ndarray], np.ndarray], theta0: np.ndarra
     "Invalid read of size 8 ... 0 bytes after a block" in enorm < qrfac < LMDER; issue 19 item 8,
     docs/decisions/0124). A zero column is never pivoted forward nor downdated, so it stays last,
     and the extra element read for the column before it is its zero: every read is inside the
-    buffer and the result does not depend on the heap. The inert parameter stays 0."""
+    buffer and the result does not depend on the heap. The inert parameter stays 0.
+
+    ``jacobian`` (of the padded parameters, the inert zero column last) replaces scipy's
+    forward differences; it must give their bits (``CssProblem.jacobian``)."""
     from scipy.optimize import least_squares
 
     def padded(theta: np.ndarray) -> np.ndarray:
         return residuals(theta[:-1])
 
     start = np.append(theta0, 0.0)
-    sol = least_squares(padded, start, method="lm", max_nfev=200 * len(theta0))
+    jac = "2-point" if jacobian is None else jacobian
+    sol = least_squares(padded, start, jac=jac, method="lm", max_nfev=200 * len(theta0))
     return sol.x[:-1]
+
+
+@functools.cache
+def _arma_filter() -> Callable[..., None]:
+    """``arma_filter(b, a, x, out)``: per row r, ``out[r] = lfilter(b[r], a[r], x[r])`` for b and a
+    of one length >= 2 with a[r, 0] = 1, in ``_linear_filter``'s order of operations (numba; compiled
+    once per machine into numba's cache, loaded once per process)."""
+    import numba
+
+    @numba.njit(cache=True)
+    def arma_filter(b, a, x, out):  # pragma: no cover - compiled
+        rows, width = b.shape
+        z = np.empty(width - 1)
+        for r in range(rows):
+            a0 = a[r, 0]
+            z[:] = 0.0
+            for k in range(x.shape[1]):
+                xk = x[r, k]
+                yk = z[0] + (b[r, 0] / a0) * xk
+                for j in range(width - 2):
+                    z[j] = z[j + 1] + xk * (b[r, j + 1] / a0) - yk * (a[r, j + 1] / a0)
+                z[width - 2] = xk * (b[r, width - 1] / a0) - yk * (a[r, width - 1] / a0)
+                out[r, k] = yk
+
+    return arma_filter
 
 
 def _stepwise_moves(best: tuple[int, ...]) -> list[tuple[int, ...]]:
