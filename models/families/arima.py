@@ -187,6 +187,8 @@ class CssProblem:
         p, q, P, Q = c
         self.fast = p < SEASON and q < SEASON
         self.width = max(p + SEASON * P, q + SEASON * Q) + 1
+        k = self.n_reg + p + q + P + Q + 1
+        self.diagonal = (np.arange(1, k + 1), np.arange(k))
 
     def split(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         p, q, P, _ = self.orders
@@ -206,7 +208,7 @@ class CssProblem:
     def residuals(self, theta: np.ndarray) -> np.ndarray:
         if not np.isfinite(theta).all():
             return self.reference_residuals(theta)
-        return self._residual_rows(theta[None, :])[0]
+        return self._residual_rows(theta[None, :], 1)[0]
 
     def jacobian(self, x: np.ndarray) -> np.ndarray:
         """The Jacobian of ``residuals(x[:-1])`` (the inert parameter last) by forward differences."""
@@ -217,41 +219,39 @@ class CssProblem:
         h = FORWARD_STEP * ((x >= 0).astype(float) * 2 - 1) * np.maximum(1.0, np.abs(x))
         dx = (x + h) - x
         rows = np.repeat(x[None, :], len(x) + 1, axis=0)
-        rows[np.arange(1, len(x) + 1), np.arange(len(x))] = x + h
-        f = self._residual_rows(rows[:, :-1])
+        rows[self.diagonal[0][: len(x)], self.diagonal[1][: len(x)]] = x + h
+        f = self._residual_rows(rows[:, :-1], 1 + self.n_reg)
         return ((f[1:] - f[0]) / dx[:, None]).T
 
-    def _residual_rows(self, thetas: np.ndarray) -> np.ndarray:
-        """Residuals for each row of parameters (bit for bit ``reference_residuals`` of the row)."""
+    def _residual_rows(self, thetas: np.ndarray, n_betas: int) -> np.ndarray:
+        """Residuals for each row of parameters (bit for bit ``reference_residuals`` of the row);
+        only the first ``n_betas`` rows may differ in the regression coefficients."""
         p, q, P, Q = self.orders
-        n_reg = self.n_reg
-        if n_reg:
-            u = np.empty((len(thetas), len(self.w)))
-            for r, theta in enumerate(thetas):
-                u[r] = self.w - self.design @ theta[:n_reg]
-        else:
-            u = np.broadcast_to(self.w, (len(thetas), len(self.w)))
-        cut = np.cumsum([n_reg, p, q, P])
-        ar = _lag_rows(thetas[:, cut[0] : cut[1]], thetas[:, cut[2] : cut[3]], -1.0, self.width)
+        n_reg, n = self.n_reg, len(self.w)
+        u = np.empty((len(thetas), n))
+        u[:] = self.w
+        for r in range(n_betas if n_reg else 0):
+            u[r] = self.w - self.design @ thetas[r, :n_reg]
+        if n_betas > 1:
+            u[n_betas:] = u[0]
         if q + Q == 0:
-            return np.stack([np.convolve(ar[r], u[r])[: len(self.w)] for r in range(len(thetas))])[:, self.n_drop :]
-        ma = _lag_rows(thetas[:, cut[1] : cut[2]], thetas[:, cut[3] :], 1.0, self.width)
-        out = np.empty(u.shape)
-        _arma_filter()(ar, ma, np.ascontiguousarray(u), out)
+            ar = _lag_rows(thetas[:, n_reg : n_reg + p], thetas[:, n_reg + p :], -1.0)
+            return np.stack([np.convolve(ar[r], u[r])[:n] for r in range(len(thetas))])[:, self.n_drop :]
+        out = np.empty((len(thetas), n))
+        _arma_filter()(np.ascontiguousarray(thetas[:, n_reg:]), p, q, P, Q, self.width, u, out)
         return out[:, self.n_drop :]
 
 
-def _lag_rows(coefs: np.ndarray, seasonal: np.ndarray, sign: float, width: int) -> np.ndarray:
-    """Per row, ``np.convolve(_poly(coefs, 1, sign), _poly(seasonal, SEASON, sign))`` zero-padded
-    to ``width`` (a pure AR row is cut to its own length), bit for bit when coefs has fewer than
-    12 columns: each coefficient is then the single product a_i * b_m, which ``np.convolve`` adds
-    to its +0.0 start."""
+def _lag_rows(coefs: np.ndarray, seasonal: np.ndarray, sign: float) -> np.ndarray:
+    """Per row, ``np.convolve(_poly(coefs, 1, sign), _poly(seasonal, SEASON, sign))``, bit for bit
+    when coefs has fewer than 12 columns: each coefficient is then the single product a_i * b_m,
+    which ``np.convolve`` adds to its +0.0 start."""
     rows, p, P = len(coefs), coefs.shape[1], seasonal.shape[1]
     a = np.ones((rows, p + 1))
     a[:, 1:] = sign * coefs
     b = np.ones((rows, P + 1))
     b[:, 1:] = sign * seasonal
-    out = np.zeros((rows, width))
+    out = np.zeros((rows, p + SEASON * P + 1))
     where = (np.arange(p + 1)[:, None] + SEASON * np.arange(P + 1)[None, :]).ravel()
     out[:, where] = 0.0 + (a[:, :, None] * b[:, None, :]).reshape(rows, -1)
     return out
@@ -291,24 +291,42 @@ def _minpack_lm(
 
 @functools.cache
 def _arma_filter() -> Callable[..., None]:
-    """``arma_filter(b, a, x, out)``: per row r, ``out[r] = lfilter(b[r], a[r], x[r])`` for b and a
-    of one length >= 2 with a[r, 0] = 1, in ``_linear_filter``'s order of operations (numba; compiled
-    once per machine into numba's cache, loaded once per process)."""
+    """``arma_filter(arma, p, q, P, Q, width, u, out)``: per row r, the CSS residuals of the ARMA
+    parameters ``arma[r]`` (phi, theta, seasonal phi, seasonal theta) on ``u[r]``, bit for bit
+    ``lfilter(ar, ma, u[r])`` of ``CssProblem.split``'s polynomials when p, q < 12 and q + Q > 0:
+    the coefficients as ``_lag_rows`` builds them, then ``_linear_filter``'s direct form II
+    transposed loop (b and a zero-padded to ``width``, divided by a[0] = 1), operation for
+    operation. Numba, compiled once per machine into numba's cache, loaded once per process."""
     import numba
 
     @numba.njit(cache=True)
-    def arma_filter(b, a, x, out):  # pragma: no cover - compiled
-        rows, width = b.shape
+    def lag_polynomial(out, arma, r, first, n, seasonal, n_seasonal, sign):  # pragma: no cover - compiled
+        out[:] = 0.0
+        for i in range(n + 1):
+            a = 1.0 if i == 0 else sign * arma[r, first + i - 1]
+            for m in range(n_seasonal + 1):
+                b = 1.0 if m == 0 else sign * arma[r, seasonal + m - 1]
+                out[i + 12 * m] = 0.0 + a * b
+
+    @numba.njit(cache=True)
+    def arma_filter(arma, p, q, P, Q, width, u, out):  # pragma: no cover - compiled
+        b = np.empty(width)
+        a = np.empty(width)
         z = np.empty(width - 1)
-        for r in range(rows):
-            a0 = a[r, 0]
+        for r in range(arma.shape[0]):
+            lag_polynomial(b, arma, r, 0, p, p + q, P, -1.0)
+            lag_polynomial(a, arma, r, p, q, p + q + P, Q, 1.0)
+            a0 = a[0]
+            for j in range(width):
+                b[j] = b[j] / a0
+                a[j] = a[j] / a0
             z[:] = 0.0
-            for k in range(x.shape[1]):
-                xk = x[r, k]
-                yk = z[0] + (b[r, 0] / a0) * xk
+            for k in range(u.shape[1]):
+                xk = u[r, k]
+                yk = z[0] + b[0] * xk
                 for j in range(width - 2):
-                    z[j] = z[j + 1] + xk * (b[r, j + 1] / a0) - yk * (a[r, j + 1] / a0)
-                z[width - 2] = xk * (b[r, width - 1] / a0) - yk * (a[r, width - 1] / a0)
+                    z[j] = z[j + 1] + xk * b[j + 1] - yk * a[j + 1]
+                z[width - 2] = xk * b[width - 1] - yk * a[width - 1]
                 out[r, k] = yk
 
     return arma_filter
