@@ -481,14 +481,14 @@ class Arima(Forecaster):
                     ).params,
                     dtype=float,
                 )
-            probe = concentrated.filter(start)
+            probe = concentrated.filter(start, cov_type="none")
         if not np.isfinite(probe.llf):
             raise ArimaFitError(f"non-finite log-likelihood {probe.llf}")
         full = np.concatenate([start, [float(probe.scale)]])
         model = self._model(endog, exog, order, seasonal_order, trend, False)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            result = model.filter(full)
+            result = model.filter(full, cov_type="none")
         self.aicc_ = float(probe.aicc)
         return result, full
 
@@ -638,7 +638,7 @@ class Arima(Forecaster):
             model = self._model(self.endog_, self.exog_, self.order_, self.seasonal_order_, self.trend_, False)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                self._result_cache = model.filter(self.param_values_)
+                self._result_cache = model.filter(self.param_values_, cov_type="none")
         return self._result_cache
 
     def __getstate__(self) -> dict[str, Any]:
