@@ -1,20 +1,26 @@
-"""ARIMA's CSS search: scipy's finite-difference Jacobian (the reference path) against the explicit
-Jacobian over the numba ARMA filter (docs/decisions/0183), timed interleaved in one process.
+"""ARIMA fits before and after docs/decisions/0183, timed interleaved in one run.
 
-    .venv/bin/python benchmarks/arima_css.py [--repeats 3] [--series 45]
+    .venv/bin/python benchmarks/arima_css.py [--baseline 002d448] [--repeats 3] [--series 1000]
 
-For each embedded series (data/exports_monthly.csv, config.yaml's arima params, the whole history):
-``Arima.fit`` with ``css_fit(fast=False)`` and with ``css_fit(fast=True)``, alternating which goes
-first, ``--repeats`` times. Printed: seconds of the whole fits and of the CSS fits inside them
-(sums over series, the minimum over repeats per series), their ratios, and whether both paths gave
-the same bits (every candidate's AICc and parameters, the chosen model's parameter vector). Then
-the numba start-up a fresh process pays: a compile into an empty cache, and a load from the warm
-cache (``NUMBA_CACHE_DIR`` pointed at a temporary folder, three fresh processes each).
+Every embedded series with at least 24 observed months (data/exports_monthly.csv, config.yaml's
+arima params, the whole history) is fitted by ``Arima.fit`` in three ways, alternating their order
+from one series and repeat to the next, and the minimum over ``--repeats`` is kept per series:
+
+- **baseline**: the ``--baseline`` commit's code (a temporary ``git worktree``), in a worker process;
+- **this commit**: this checkout's code, in a second worker process of the same kind;
+- in this process, this checkout's ``css_fit(fast=False)`` (the reference path: scipy's own
+  finite differences over ``np.convolve`` polynomials and ``lfilter``) against ``fast=True``.
+
+Printed: seconds of the fits and of the CSS fits inside them (sums over series), the ratios, and
+the number of series whose fits differ in any bit (every CSS candidate's AICc and parameters, the
+chosen parameter vector, the 18-month forecast and 100 sample paths from a fixed seed). Then the
+numba start-up a fresh process pays: a compile into an empty cache, and loads from the warm cache.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -26,72 +32,119 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+PARAMS = {"max_p": 2, "max_q": 2, "max_P": 1, "max_Q": 1, "max_d": 1, "working_days": False}
 
-from features.readers import read_embedded  # noqa: E402
-from flows.settings import load_settings  # noqa: E402
-from models.core import registry  # noqa: E402
-from models.families import arima  # noqa: E402
-
-ORIGINAL_CSS_FIT = arima.css_fit
-STARTUP = (
-    "import time; t = time.perf_counter(); import numpy as np; from models.families import arima; "
-    "t1 = time.perf_counter(); f = arima._arma_filter(); out = np.empty((1, 4)); "
-    "f(np.zeros((1, 2)), 1, 1, 0, 0, 2, np.ones((1, 4)), out); print(time.perf_counter() - t1)"
-)
-
-
-def timed_fit(y, params: dict, fast: bool) -> tuple[float, float, bytes]:
-    """(fit seconds, CSS seconds inside it, the bits of every candidate and of the chosen parameters)."""
-    css_seconds = [0.0]
-    candidates: list[bytes] = []
-
+#: a worker: imports the checkout it runs in (its cwd comes first on sys.path), reads "index fast"
+#: lines, fits that series and answers one JSON line
+WORKER = """
+import hashlib, json, sys, time, warnings
+import numpy as np
+sys.path.insert(0, '.')
+from features.readers import read_embedded
+from models.core import registry
+from models.families import arima
+warnings.simplefilter('ignore')
+frame = read_embedded('data')
+series = [g.set_index('ds')['y'].astype(float).asfreq('MS') for _, g in frame.groupby('unique_id', sort=True)]
+series = [y for y in series if y.notna().sum() >= 24]
+ORIGINAL = arima.css_fit
+print(json.dumps({'n': len(series), 'file': arima.__file__}), flush=True)
+for line in sys.stdin:
+    index, fast = line.split()
+    css, digest = [0.0], hashlib.sha256()
     def css_fit(*args, **kwargs):
         started = time.perf_counter()
         try:
-            aicc, theta = ORIGINAL_CSS_FIT(*args, **kwargs, fast=fast)
+            aicc, theta = ORIGINAL(*args, **kwargs, **({} if fast == 'default' else {'fast': fast == 'True'}))
         finally:
-            css_seconds[0] += time.perf_counter() - started
-        candidates.append(np.float64(aicc).tobytes() + theta.tobytes())
+            css[0] += time.perf_counter() - started
+        digest.update(np.float64(aicc).tobytes() + theta.tobytes())
         return aicc, theta
-
     arima.css_fit = css_fit
-    try:
-        started = time.perf_counter()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            model = registry.create("arima", params).fit(y)
-        seconds = time.perf_counter() - started
-    finally:
-        arima.css_fit = ORIGINAL_CSS_FIT
-    return seconds, css_seconds[0], b"".join(candidates) + model.param_values_.tobytes()
+    started = time.perf_counter()
+    model = registry.create('arima', PARAMS).fit(series[int(index)])
+    seconds = time.perf_counter() - started
+    digest.update(model.param_values_.tobytes())
+    digest.update(model.predict(18).to_numpy(dtype=float).tobytes())
+    digest.update(model.sample_paths(18, 100, seed=7).tobytes())
+    print(json.dumps({'seconds': seconds, 'css': css[0], 'bits': digest.hexdigest()}), flush=True)
+"""
+
+STARTUP = (
+    "import time; import numpy as np; from models.families import arima; t = time.perf_counter(); "
+    "f = arima._arma_filter(); out = np.empty((1, 4)); "
+    "f(np.zeros((1, 2)), 1, 1, 0, 0, 2, np.ones((1, 4)), out); print(time.perf_counter() - t)"
+)
 
 
-def compare(repeats: int, n_series: int) -> None:
-    params = load_settings(ROOT / "config.yaml")._model_params("arima")
-    frame = read_embedded(ROOT / "data")
-    series = [g.set_index("ds")["y"].astype(float).asfreq("MS") for _, g in frame.groupby("unique_id", sort=True)]
-    series = [y for y in series if y.notna().sum() >= arima.Arima.traits.min_obs][:n_series]
-    timed_fit(series[0], params, True)  # numba's compile or cache load, not timed
-    totals = {True: [0.0, 0.0], False: [0.0, 0.0]}
-    differing = 0
-    for i, y in enumerate(series):
-        best = {True: [np.inf, np.inf], False: [np.inf, np.inf]}
+class Worker:
+    """A Python process fitting series with the code of one checkout."""
+
+    def __init__(self, checkout: Path) -> None:
+        source = f"PARAMS = {PARAMS!r}\n" + WORKER
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", source], cwd=checkout, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        hello = json.loads(self.process.stdout.readline())
+        self.n_series, self.file = hello["n"], hello["file"]
+
+    def fit(self, index: int, fast: str) -> dict:
+        self.process.stdin.write(f"{index} {fast}\n")
+        self.process.stdin.flush()
+        return json.loads(self.process.stdout.readline())
+
+    def close(self) -> None:
+        self.process.stdin.close()
+        self.process.wait()
+
+
+def compare(baseline: str, repeats: int, n_series: int) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        old_checkout = Path(folder) / "baseline"
+        subprocess.run(["git", "worktree", "add", "--detach", str(old_checkout), baseline], cwd=ROOT, check=True)
+        try:
+            runs = {
+                "baseline": (Worker(old_checkout), "default"),
+                "reference path (fast=False)": (Worker(ROOT), "False"),
+                "this commit": (Worker(ROOT), "True"),
+            }
+            report(runs, repeats, n_series, baseline)
+            for worker, _ in runs.values():
+                worker.close()
+        finally:
+            subprocess.run(["git", "worktree", "remove", "--force", str(old_checkout)], cwd=ROOT, check=True)
+
+
+def report(runs: dict, repeats: int, n_series: int, baseline: str) -> None:
+    names = list(runs)
+    n = min(n_series, runs[names[0]][0].n_series)
+    for worker, fast in runs.values():
+        worker.fit(0, fast)  # imports, numba's compile or cache load: not timed
+    totals = {name: [0.0, 0.0] for name in names}
+    differing = {name: 0 for name in names[1:]}
+    for i in range(n):
+        best = {name: [np.inf, np.inf] for name in names}
         bits = {}
         for r in range(repeats):
-            for fast in (True, False) if (i + r) % 2 else (False, True):
-                seconds, css, bits[fast] = timed_fit(y, params, fast)
-                best[fast] = [min(best[fast][0], seconds), min(best[fast][1], css)]
-        differing += bits[True] != bits[False]
-        for fast in (True, False):
-            totals[fast][0] += best[fast][0]
-            totals[fast][1] += best[fast][1]
-    print(f"{len(series)} series, config params {params}, min of {repeats} interleaved repeats per series")
-    print(f"{'':28s}{'reference (scipy FD)':>22s}{'fast (explicit jac)':>22s}{'ratio':>8s}")
-    for j, what in enumerate(("Arima.fit seconds", "css_fit seconds inside")):
-        ref, new = totals[False][j], totals[True][j]
-        print(f"{what:28s}{ref:22.2f}{new:22.2f}{new / ref:8.3f}")
-    print(f"series whose candidates or chosen parameters differ in any bit: {differing}")
+            shift = (i + r) % len(names)
+            for name in names[shift:] + names[:shift]:
+                worker, fast = runs[name]
+                out = worker.fit(i, fast)
+                best[name] = [min(best[name][0], out["seconds"]), min(best[name][1], out["css"])]
+                bits[name] = out["bits"]
+        for name in names:
+            totals[name][0] += best[name][0]
+            totals[name][1] += best[name][1]
+        for name in names[1:]:
+            differing[name] += bits[name] != bits[names[0]]
+    print(f"{n} series, arima params {PARAMS}, the minimum of {repeats} interleaved repeats per series")
+    print(f"baseline {baseline}: {runs[names[0]][0].file}")
+    print(f"{'':30s}{'Arima.fit s':>12s}{'ratio':>8s}{'css_fit s':>12s}{'ratio':>8s}{'series differing':>18s}")
+    base_fit, base_css = totals[names[0]]
+    for name in names:
+        fit, css = totals[name]
+        diff = "" if name == names[0] else str(differing[name])
+        print(f"{name:30s}{fit:12.2f}{fit / base_fit:8.3f}{css:12.2f}{css / base_css:8.3f}{diff:>18s}")
 
 
 def numba_startup() -> None:
@@ -102,18 +155,24 @@ def numba_startup() -> None:
             out = subprocess.run(
                 [sys.executable, "-c", STARTUP], cwd=ROOT, env=env, capture_output=True, text=True, check=True
             )
-            print(f"numba start-up in a fresh process, {label}: {float(out.stdout):.3f} s (import numba + first call)")
+            print(f"numba in a fresh process, {label}: {float(out.stdout):.3f} s (import numba + first call)")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--baseline", default="002d448")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--series", type=int, default=1000)
     args = parser.parse_args()
-    print(f"{time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}, load average {os.getloadavg()}")
-    compare(args.repeats, args.series)
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
+    print(
+        f"{time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}, this commit {commit.strip()}, "
+        f"load average {os.getloadavg()}, {os.cpu_count()} cores"
+    )
+    compare(args.baseline, args.repeats, args.series)
     numba_startup()
 
 
 if __name__ == "__main__":
+    warnings.simplefilter("ignore")
     main()
