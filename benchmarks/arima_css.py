@@ -15,6 +15,8 @@ Printed: seconds of the fits and of the CSS fits inside them (sums over series),
 the number of series whose fits differ in any bit (every CSS candidate's AICc and parameters, the
 chosen parameter vector, the 18-month forecast and 100 sample paths from a fixed seed). Then the
 numba start-up a fresh process pays: a compile into an empty cache, and loads from the warm cache.
+``--variants-only``: only the in-process comparison of the reference, numba and pure numpy/scipy
+CSS paths (``css_variants``).
 """
 
 from __future__ import annotations
@@ -147,6 +149,54 @@ def report(runs: dict, repeats: int, n_series: int, baseline: str) -> None:
         print(f"{name:30s}{fit:12.2f}{fit / base_fit:8.3f}{css:12.2f}{css / base_css:8.3f}{diff:>18s}")
 
 
+def css_variants(repeats: int) -> None:
+    """In this process: ``css_fit`` on 6 candidates x 4 long series by the reference path, by the
+    numba filter, and by a pure numpy/scipy variant of the fast path (the same polynomials and
+    explicit Jacobian, ``lfilter`` once per row instead of the numba kernel); all three must give
+    the same bits."""
+    import pandas as pd
+    from scipy.signal import lfilter
+
+    sys.path.insert(0, str(ROOT))
+    from models.families import arima
+
+    frame = pd.read_csv(ROOT / "data" / "exports_monthly.csv", parse_dates=["ds"])
+    ws = []
+    for uid in ("total", "destination:united_states", "destination:vietnam", "item:auto_parts"):
+        ws.append(np.diff(np.log(frame[frame.unique_id == uid].sort_values("ds")["y"].to_numpy(float))))
+    candidates = [((2, 2, 1, 1), 0), ((0, 0, 0, 0), 1), ((1, 0, 1, 0), 1), ((0, 1, 0, 1), 1), ((2, 1, 1, 1), 0)]
+    numba_filter = arima._arma_filter()
+
+    def numpy_filter(arma, p, q, P, Q, width, u, out):
+        ar = arima._lag_rows(arma[:, :p], arma[:, p + q : p + q + P], -1.0)
+        ma = arima._lag_rows(arma[:, p : p + q], arma[:, p + q + P :], 1.0)
+        for r in range(len(arma)):
+            out[r] = lfilter(ar[r], ma[r], u[r])
+
+    def run(mode: str) -> list:
+        arima._arma_filter = (lambda: numpy_filter) if mode == "numpy" else (lambda: numba_filter)
+        bits = []
+        for w in ws:
+            for c, k in candidates:
+                try:
+                    bits.append(arima.css_fit(w, None, c, bool(k), 14, fast=mode != "reference")[1].tobytes())
+                except Exception as exc:  # a rejected candidate: both paths must reject it
+                    bits.append(str(exc))
+        return bits
+
+    modes = ("reference", "numba", "numpy")
+    expected = [run(mode) for mode in modes][0]
+    seconds = dict.fromkeys(modes, 0.0)
+    for r in range(repeats):
+        for mode in modes[r % 3 :] + modes[: r % 3]:
+            started = time.perf_counter()
+            assert run(mode) == expected, mode
+            seconds[mode] += time.perf_counter() - started
+    print(f"css_fit, {len(candidates)} candidates x {len(ws)} long series, {repeats} interleaved repeats:")
+    for mode in modes:
+        print(f"  {mode:10s}{seconds[mode]:8.2f} s   ratio {seconds[mode] / seconds['reference']:.3f}   same bits")
+
+
 def numba_startup() -> None:
     env = dict(os.environ)
     with tempfile.TemporaryDirectory() as cache:
@@ -163,13 +213,18 @@ def main() -> None:
     parser.add_argument("--baseline", default="002d448")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--series", type=int, default=1000)
+    parser.add_argument("--variants-only", action="store_true", help="only the in-process css_fit variants")
     args = parser.parse_args()
+    if args.variants_only:
+        css_variants(max(args.repeats, 3))
+        return
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
     print(
         f"{time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}, this commit {commit.strip()}, "
         f"load average {os.getloadavg()}, {os.cpu_count()} cores"
     )
     compare(args.baseline, args.repeats, args.series)
+    css_variants(max(args.repeats, 3))
     numba_startup()
 
 
