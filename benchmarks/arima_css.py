@@ -15,7 +15,7 @@ Printed: seconds of the fits and of the CSS fits inside them (sums over series),
 the number of series whose fits differ in any bit (every CSS candidate's AICc and parameters, the
 chosen parameter vector, the 18-month forecast and 100 sample paths from a fixed seed). Then the
 numba start-up a fresh process pays: a compile into an empty cache, and loads from the warm cache.
-``--variants-only``: only the in-process comparison of the reference, numba and pure numpy/scipy
+``--startup-only``: only the numba start-up. ``--variants-only``: only the in-process comparison of the reference, numba and pure numpy/scipy
 CSS paths (``css_variants``).
 """
 
@@ -214,7 +214,12 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--series", type=int, default=1000)
     parser.add_argument("--variants-only", action="store_true", help="only the in-process css_fit variants")
+    parser.add_argument("--startup-only", action="store_true", help="only numba's start-up in fresh processes")
     args = parser.parse_args()
+    if args.startup_only:
+        print(f"load average {os.getloadavg()}")
+        numba_startup()
+        return
     if args.variants_only:
         css_variants(max(args.repeats, 3))
         return

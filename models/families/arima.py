@@ -299,23 +299,25 @@ def _arma_filter() -> Callable[..., None]:
     operation. Numba, compiled once per machine into numba's cache, loaded once per process."""
     import numba
 
-    @numba.njit(cache=True)
-    def lag_polynomial(out, arma, r, first, n, seasonal, n_seasonal, sign):  # pragma: no cover - compiled
-        out[:] = 0.0
-        for i in range(n + 1):
-            a = 1.0 if i == 0 else sign * arma[r, first + i - 1]
-            for m in range(n_seasonal + 1):
-                b = 1.0 if m == 0 else sign * arma[r, seasonal + m - 1]
-                out[i + 12 * m] = 0.0 + a * b
-
+    # one function without closure variables: a jitted helper referenced from the closure made
+    # every process miss numba's cache (a new index entry each time) and compile again
     @numba.njit(cache=True)
     def arma_filter(arma, p, q, P, Q, width, u, out):  # pragma: no cover - compiled
         b = np.empty(width)
         a = np.empty(width)
         z = np.empty(width - 1)
         for r in range(arma.shape[0]):
-            lag_polynomial(b, arma, r, 0, p, p + q, P, -1.0)
-            lag_polynomial(a, arma, r, p, q, p + q + P, Q, 1.0)
+            for part in range(2):  # b: the AR polynomial (sign -1); a: the MA polynomial (sign +1)
+                poly = b if part == 0 else a
+                first, n, seasonal, n_seasonal, sign = (
+                    (0, p, p + q, P, -1.0) if part == 0 else (p, q, p + q + P, Q, 1.0)
+                )
+                poly[:] = 0.0
+                for i in range(n + 1):
+                    c = 1.0 if i == 0 else sign * arma[r, first + i - 1]
+                    for m in range(n_seasonal + 1):
+                        s = 1.0 if m == 0 else sign * arma[r, seasonal + m - 1]
+                        poly[i + 12 * m] = 0.0 + c * s
             a0 = a[0]
             for j in range(width):
                 b[j] = b[j] / a0

@@ -5,6 +5,9 @@ docs/decisions/0183."""
 from __future__ import annotations
 
 import functools
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -105,3 +108,28 @@ def test_orders_of_12_or_more_keep_the_reference_path():
 
 def _without_last(residuals, theta):
     return residuals(theta[:-1])
+
+
+CACHE_PROBE = (
+    "import numpy as np; from models.families import arima; f = arima._arma_filter(); out = np.empty((1, 4)); "
+    "f(np.zeros((1, 2)), 1, 1, 0, 0, 2, np.ones((1, 4)), out); print(out[0].tolist(), sum(f.stats.cache_hits.values()))"
+)
+
+
+@pytest.mark.slow
+def test_a_fresh_process_loads_the_compiled_filter_from_numbas_cache(tmp_path):
+    """Every worker process pays the numba start-up: the second process must load the kernel from
+    the cache the first one wrote, not compile it again (a jitted helper referenced from the kernel
+    once made every process miss the cache)."""
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
+    root = Path(__file__).resolve().parents[2]
+    runs = [
+        subprocess.run(
+            [sys.executable, "-c", CACHE_PROBE], cwd=root, env=env, capture_output=True, text=True, check=True
+        )
+        for _ in range(2)
+    ]
+    assert [r.stdout.split() for r in runs] == [
+        ["[1.0,", "1.0,", "1.0,", "1.0]", "0"],
+        ["[1.0,", "1.0,", "1.0,", "1.0]", "1"],
+    ]
