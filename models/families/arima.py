@@ -46,6 +46,7 @@ object is rebuilt from them by one Kalman filter pass when needed (so pickles st
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 import warnings
@@ -113,43 +114,34 @@ def _outside_unit_circle(poly: np.ndarray, margin: float = 1.001) -> bool:
 
 
 def css_fit(
-    w: np.ndarray, wx: np.ndarray | None, c: tuple[int, int, int, int], constant: bool, n_drop: int
+    w: np.ndarray,
+    wx: np.ndarray | None,
+    c: tuple[int, int, int, int],
+    constant: bool,
+    n_drop: int,
+    fast: bool = True,
 ) -> tuple[float, np.ndarray]:
     """Conditional-sum-of-squares fit of ARMA(p,q)(P,Q)[12] to the differenced series ``w``
     (gap-free) with optional constant and regressor ``wx``; returns (AICc, AR/MA coefficients in
     SARIMAX order ar, ma, seasonal ar, seasonal ma). The first ``n_drop`` residuals are discarded
     for every candidate, so AICc values are comparable. Non-stationary or non-invertible
-    solutions are rejected."""
-    from scipy.signal import lfilter
+    solutions are rejected.
 
-    p, q, P, Q = c
-    n_reg = int(constant) + int(wx is not None)
-    design = (
-        np.column_stack([a for a in ((np.ones_like(w) if constant else None), wx) if a is not None]) if n_reg else None
-    )
-    beta0 = np.linalg.lstsq(design, w, rcond=None)[0] if n_reg else np.zeros(0)
-
-    def split(theta: np.ndarray):
-        beta, rest = theta[:n_reg], theta[n_reg:]
-        phi, th, sphi, sth = np.split(rest, np.cumsum([p, q, P]))
-        ar = np.convolve(_poly(phi, 1, -1.0), _poly(sphi, SEASON, -1.0))
-        ma = np.convolve(_poly(th, 1, 1.0), _poly(sth, SEASON, 1.0))
-        return beta, ar, ma
-
-    def residuals(theta: np.ndarray) -> np.ndarray:
-        beta, ar, ma = split(theta)
-        u = w - design @ beta if n_reg else w
-        return lfilter(ar, ma, u)[n_drop:]
-
-    theta0 = np.concatenate([beta0, np.zeros(p + q + P + Q)])
-    if len(theta0):
-        theta = _minpack_lm(residuals, theta0)
-    else:
+    ``fast`` (the default) gives MINPACK an explicit Jacobian, ``CssProblem.jacobian``, that is bit
+    for bit scipy's forward difference, from cheaper residuals (docs/decisions/0183); ``fast=False``
+    is the reference path: scipy's own finite differences over ``CssProblem.reference_residuals``."""
+    problem = CssProblem(w, wx, c, constant, n_drop)
+    theta0 = np.concatenate([problem.beta0, np.zeros(sum(c))])
+    if not len(theta0):
         theta = theta0
-    _, ar, ma = split(theta)
+    elif fast and problem.fast:
+        theta = _minpack_lm(problem.residuals, theta0, problem.jacobian)
+    else:
+        theta = _minpack_lm(problem.reference_residuals, theta0)
+    _, ar, ma = problem.split(theta)
     if not (_outside_unit_circle(ar) and _outside_unit_circle(ma)):
         raise ArimaFitError("non-stationary or non-invertible CSS solution")
-    e = residuals(theta)
+    e = problem.reference_residuals(theta)
     n = len(e)
     sse = float(e @ e)
     if not np.isfinite(sse) or sse <= n * (1e-10 * max(1.0, float(np.abs(w).max()))) ** 2:
@@ -162,7 +154,114 @@ def css_fit(
     return aicc, theta
 
 
-def _minpack_lm(residuals: Callable[[np.ndarray], np.ndarray], theta0: np.ndarray) -> np.ndarray:
+#: scipy's relative step of a forward difference (``approx_derivative(method='2-point')``)
+FORWARD_STEP = np.finfo(np.float64).eps ** 0.5
+
+
+class CssProblem:
+    """The CSS residuals of one candidate, and their forward-difference Jacobian.
+
+    ``reference_residuals`` is the plain form: lag polynomials by ``np.convolve`` and
+    ``scipy.signal.lfilter``. ``residuals`` and ``jacobian`` give the same bits, cheaper:
+
+    - With p < 12 and q < 12 every coefficient of (1 - phi(B))(1 - Phi(B^12)) is one product
+      a_i * b_m (i + 12 m distinct), which ``np.convolve`` sums with exact zeros from a +0.0
+      start: ``0.0 + a_i * b_m``. Otherwise (or with a non-finite parameter, where 0 * inf
+      matters) ``fast`` is false and only the reference path is used.
+    - With an MA part, ``lfilter`` runs its direct form II transposed loop (``_linear_filter``,
+      b and a zero-padded to one length, divided by a[0] = 1); ``arma_filter`` repeats it
+      operation for operation, for all rows at once. A pure AR filter is ``lfilter``'s
+      ``np.convolve(b, x)``, called as it is.
+    - ``jacobian`` is ``approx_derivative(method='2-point')`` without bounds: step
+      ``FORWARD_STEP * sign(x) * max(1, |x|)`` (sign +1 at 0), ``dx = (x + h) - x``,
+      column ``(f(x + h e_i) - f(x)) / dx_i``, the inert last parameter's column included."""
+
+    def __init__(
+        self, w: np.ndarray, wx: np.ndarray | None, c: tuple[int, int, int, int], constant: bool, n_drop: int
+    ) -> None:
+        self.w, self.orders, self.n_drop = w, c, n_drop
+        self.n_reg = int(constant) + int(wx is not None)
+        columns = [a for a in ((np.ones_like(w) if constant else None), wx) if a is not None]
+        self.design = np.column_stack(columns) if self.n_reg else None
+        self.beta0 = np.linalg.lstsq(self.design, w, rcond=None)[0] if self.n_reg else np.zeros(0)
+        p, q, P, Q = c
+        self.fast = p < SEASON and q < SEASON
+        self.width = max(p + SEASON * P, q + SEASON * Q) + 1
+        k = self.n_reg + p + q + P + Q + 1
+        self.diagonal = (np.arange(1, k + 1), np.arange(k))
+
+    def split(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        p, q, P, _ = self.orders
+        beta, rest = theta[: self.n_reg], theta[self.n_reg :]
+        phi, th, sphi, sth = np.split(rest, np.cumsum([p, q, P]))
+        ar = np.convolve(_poly(phi, 1, -1.0), _poly(sphi, SEASON, -1.0))
+        ma = np.convolve(_poly(th, 1, 1.0), _poly(sth, SEASON, 1.0))
+        return beta, ar, ma
+
+    def reference_residuals(self, theta: np.ndarray) -> np.ndarray:
+        from scipy.signal import lfilter
+
+        beta, ar, ma = self.split(theta)
+        u = self.w - self.design @ beta if self.n_reg else self.w
+        return lfilter(ar, ma, u)[self.n_drop :]
+
+    def residuals(self, theta: np.ndarray) -> np.ndarray:
+        if not np.isfinite(theta).all():
+            return self.reference_residuals(theta)
+        return self._residual_rows(theta[None, :], 1)[0]
+
+    def jacobian(self, x: np.ndarray) -> np.ndarray:
+        """The Jacobian of ``residuals(x[:-1])`` (the inert parameter last) by forward differences."""
+        if not np.isfinite(x).all():
+            from scipy.optimize._numdiff import approx_derivative
+
+            return approx_derivative(lambda t: self.reference_residuals(t[:-1]), x, method="2-point")
+        h = FORWARD_STEP * ((x >= 0).astype(float) * 2 - 1) * np.maximum(1.0, np.abs(x))
+        dx = (x + h) - x
+        rows = np.repeat(x[None, :], len(x) + 1, axis=0)
+        rows[self.diagonal[0][: len(x)], self.diagonal[1][: len(x)]] = x + h
+        f = self._residual_rows(rows[:, :-1], 1 + self.n_reg)
+        return ((f[1:] - f[0]) / dx[:, None]).T
+
+    def _residual_rows(self, thetas: np.ndarray, n_betas: int) -> np.ndarray:
+        """Residuals for each row of parameters (bit for bit ``reference_residuals`` of the row);
+        only the first ``n_betas`` rows may differ in the regression coefficients."""
+        p, q, P, Q = self.orders
+        n_reg, n = self.n_reg, len(self.w)
+        u = np.empty((len(thetas), n))
+        u[:] = self.w
+        for r in range(n_betas if n_reg else 0):
+            u[r] = self.w - self.design @ thetas[r, :n_reg]
+        if n_betas > 1:
+            u[n_betas:] = u[0]
+        if q + Q == 0:
+            ar = _lag_rows(thetas[:, n_reg : n_reg + p], thetas[:, n_reg + p :], -1.0)
+            return np.stack([np.convolve(ar[r], u[r])[:n] for r in range(len(thetas))])[:, self.n_drop :]
+        out = np.empty((len(thetas), n))
+        _arma_filter()(np.ascontiguousarray(thetas[:, n_reg:]), p, q, P, Q, self.width, u, out)
+        return out[:, self.n_drop :]
+
+
+def _lag_rows(coefs: np.ndarray, seasonal: np.ndarray, sign: float) -> np.ndarray:
+    """Per row, ``np.convolve(_poly(coefs, 1, sign), _poly(seasonal, SEASON, sign))``, bit for bit
+    when coefs has fewer than 12 columns: each coefficient is then the single product a_i * b_m,
+    which ``np.convolve`` adds to its +0.0 start."""
+    rows, p, P = len(coefs), coefs.shape[1], seasonal.shape[1]
+    a = np.ones((rows, p + 1))
+    a[:, 1:] = sign * coefs
+    b = np.ones((rows, P + 1))
+    b[:, 1:] = sign * seasonal
+    out = np.zeros((rows, p + SEASON * P + 1))
+    where = (np.arange(p + 1)[:, None] + SEASON * np.arange(P + 1)[None, :]).ravel()
+    out[:, where] = 0.0 + (a[:, :, None] * b[:, None, :]).reshape(rows, -1)
+    return out
+
+
+def _minpack_lm(
+    residuals: Callable[[np.ndarray], np.ndarray],
+    theta0: np.ndarray,
+    jacobian: Callable[[np.ndarray], np.ndarray] | None = None,
+) -> np.ndarray:
     """Least squares by MINPACK's Levenberg-Marquardt (``least_squares(method='lm')``: faster than
     trf on these small unbounded problems, and trf ends elsewhere on MA terms near the unit circle),
     with one inert parameter last, whose Jacobian column is zero.
@@ -175,15 +274,64 @@ def _minpack_lm(residuals: Callable[[np.ndarray], np.ndarray], theta0: np.ndarra
     "Invalid read of size 8 ... 0 bytes after a block" in enorm < qrfac < LMDER; issue 19 item 8,
     docs/decisions/0124). A zero column is never pivoted forward nor downdated, so it stays last,
     and the extra element read for the column before it is its zero: every read is inside the
-    buffer and the result does not depend on the heap. The inert parameter stays 0."""
+    buffer and the result does not depend on the heap. The inert parameter stays 0.
+
+    ``jacobian`` (of the padded parameters, the inert zero column last) replaces scipy's
+    forward differences; it must give their bits (``CssProblem.jacobian``)."""
     from scipy.optimize import least_squares
 
     def padded(theta: np.ndarray) -> np.ndarray:
         return residuals(theta[:-1])
 
     start = np.append(theta0, 0.0)
-    sol = least_squares(padded, start, method="lm", max_nfev=200 * len(theta0))
+    jac = "2-point" if jacobian is None else jacobian
+    sol = least_squares(padded, start, jac=jac, method="lm", max_nfev=200 * len(theta0))
     return sol.x[:-1]
+
+
+@functools.cache
+def _arma_filter() -> Callable[..., None]:
+    """``arma_filter(arma, p, q, P, Q, width, u, out)``: per row r, the CSS residuals of the ARMA
+    parameters ``arma[r]`` (phi, theta, seasonal phi, seasonal theta) on ``u[r]``, bit for bit
+    ``lfilter(ar, ma, u[r])`` of ``CssProblem.split``'s polynomials when p, q < 12 and q + Q > 0:
+    the coefficients as ``_lag_rows`` builds them, then ``_linear_filter``'s direct form II
+    transposed loop (b and a zero-padded to ``width``, divided by a[0] = 1), operation for
+    operation. Numba, compiled once per machine into numba's cache, loaded once per process."""
+    import numba
+
+    # one function without closure variables: a jitted helper referenced from the closure made
+    # every process miss numba's cache (a new index entry each time) and compile again
+    @numba.njit(cache=True)
+    def arma_filter(arma, p, q, P, Q, width, u, out):  # pragma: no cover - compiled
+        b = np.empty(width)
+        a = np.empty(width)
+        z = np.empty(width - 1)
+        for r in range(arma.shape[0]):
+            for part in range(2):  # b: the AR polynomial (sign -1); a: the MA polynomial (sign +1)
+                poly = b if part == 0 else a
+                first, n, seasonal, n_seasonal, sign = (
+                    (0, p, p + q, P, -1.0) if part == 0 else (p, q, p + q + P, Q, 1.0)
+                )
+                poly[:] = 0.0
+                for i in range(n + 1):
+                    c = 1.0 if i == 0 else sign * arma[r, first + i - 1]
+                    for m in range(n_seasonal + 1):
+                        s = 1.0 if m == 0 else sign * arma[r, seasonal + m - 1]
+                        poly[i + 12 * m] = 0.0 + c * s
+            a0 = a[0]
+            for j in range(width):
+                b[j] = b[j] / a0
+                a[j] = a[j] / a0
+            z[:] = 0.0
+            for k in range(u.shape[1]):
+                xk = u[r, k]
+                yk = z[0] + b[0] * xk
+                for j in range(width - 2):
+                    z[j] = z[j + 1] + xk * b[j + 1] - yk * a[j + 1]
+                z[width - 2] = xk * b[width - 1] - yk * a[width - 1]
+                out[r, k] = yk
+
+    return arma_filter
 
 
 def _stepwise_moves(best: tuple[int, ...]) -> list[tuple[int, ...]]:
@@ -335,14 +483,14 @@ class Arima(Forecaster):
                     ).params,
                     dtype=float,
                 )
-            probe = concentrated.filter(start)
+            probe = concentrated.filter(start, cov_type="none")
         if not np.isfinite(probe.llf):
             raise ArimaFitError(f"non-finite log-likelihood {probe.llf}")
         full = np.concatenate([start, [float(probe.scale)]])
         model = self._model(endog, exog, order, seasonal_order, trend, False)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            result = model.filter(full)
+            result = model.filter(full, cov_type="none")
         self.aicc_ = float(probe.aicc)
         return result, full
 
@@ -492,7 +640,7 @@ class Arima(Forecaster):
             model = self._model(self.endog_, self.exog_, self.order_, self.seasonal_order_, self.trend_, False)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                self._result_cache = model.filter(self.param_values_)
+                self._result_cache = model.filter(self.param_values_, cov_type="none")
         return self._result_cache
 
     def __getstate__(self) -> dict[str, Any]:
