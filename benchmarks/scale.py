@@ -29,7 +29,13 @@ Each run is ``models.core.engine.forecast`` (horizon 12, annual totals of 2026 f
 as in production), so a "series" is every listed model (+ seasonal_naive, always fitted) fitted
 and forecast on one series, with its paths.
 
-Sections (``--sections``, default all):
+Sections (``--sections``, default all but ``targets``, ``cheap`` and ``ets-choice``):
+- ``lean``: ETS and Theta as fitted here vs the stock statsmodels calls on the embedded series
+  (CPU seconds, bit-identical checked; decision 0184);
+- ``targets``: issue 22's two targets on one file of --targets-n (800) series: ours (seasonal_naive,
+  ets, theta) with 2 workers vs 1 (>= 1.7x) and vs statsforecast (SeasonalNaive, AutoETS,
+  AutoTheta) with n_jobs=2 (ours no slower), with each run's CPU split (the calling process, i.e.
+  the serial part, vs the workers); ``.venv/bin/python benchmarks/scale.py --sections targets``;
 - ``scaling``: N = --sizes with --fast-models (seasonal_naive, ets, theta), joblib, 2 workers:
   seconds, series/s, and the exponent b of seconds = a N^b (least squares on log-log; also
   between the two largest sizes);
@@ -402,6 +408,153 @@ def section_executors(n: int, models: list[str]) -> None:
     )
 
 
+# ------------------------------------------------------------------------------------ issue 22's targets
+def _cpu_split(call):
+    """(result, wall s, CPU s of this process, CPU s of its child processes) of call(): the
+    children's CPU is theirs once reaped (loky workers after the executor's shutdown, the
+    multiprocessing pool of statsforecast after it closes)."""
+    import resource
+
+    kids0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu0, t0 = time.process_time(), time.perf_counter()
+    result = call()
+    wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    kids1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    children = (kids1.ru_utime + kids1.ru_stime) - (kids0.ru_utime + kids0.ru_stime)
+    return result, wall, cpu, children
+
+
+def _split_line(label: str, wall: float, cpu: float, children: float) -> str:
+    total = cpu + children
+    return (
+        f"  {label:<36} wall {wall:7.1f} s | CPU: this process {cpu:6.1f} s, workers {children:6.1f} s "
+        f"(serial share {cpu / total:5.1%} of {total:6.1f} s) | load {os.getloadavg()[0]:.1f}"
+    )
+
+
+def section_targets(n: int) -> None:
+    """Issue 22's two targets on one file of n series, each run once: ours (seasonal_naive, ets,
+    theta; horizon 12, annual totals from 1000 paths) with 2 workers vs 1 (target >= 1.7x), and
+    ours with 2 workers vs statsforecast (SeasonalNaive, AutoETS, AutoTheta; n_jobs=2; gaps
+    filled, numba warmed up untimed) (target: ours no slower). With each run's CPU split: this
+    (the calling) process's CPU, the serial part, vs the workers'."""
+    from joblib.externals.loky import get_reusable_executor
+
+    print(
+        f"\n== issue 22 targets: N={n}, seasonal_naive,ets,theta; ours x2 vs x1, ours x2 vs statsforecast x2",
+        flush=True,
+    )
+    frame = synthetic(n)
+
+    def ours(n_jobs: int):
+        def call():
+            result = forecast(frame, settings_for(["ets", "theta"], n_jobs=n_jobs), horizon=12, annual_year=TARGET_YEAR)
+            get_reusable_executor().shutdown(wait=True)  # reaps the workers: their CPU is counted
+            return result
+
+        return _cpu_split(call)
+
+    two, wall2, cpu2, kids2 = ours(2)
+    print(_split_line("ours, joblib x2", wall2, cpu2, kids2), flush=True)
+    one, wall1, cpu1, kids1 = ours(1)
+    print(_split_line("ours, in process x1", wall1, cpu1, kids1), flush=True)
+    print(
+        f"  speed-up of 2 workers over 1: {wall1 / wall2:.2f}x (target >= 1.7); CPU of the x2 run "
+        f"{(cpu2 + kids2) / (cpu1 + kids1):.2f}x the x1 run's; identical results: {_same(one, two)}",
+        flush=True,
+    )
+    try:
+        from statsforecast import StatsForecast
+        from statsforecast.models import AutoETS, AutoTheta, SeasonalNaive
+    except ImportError:
+        print("  statsforecast is not installed: pip install -c constraints.txt -e '.[bench]'", flush=True)
+        return
+    filled = _filled(frame)
+
+    def models():
+        return [SeasonalNaive(season_length=12), AutoETS(season_length=12), AutoTheta(season_length=12)]
+
+    warm = filled[filled["unique_id"].isin(filled["unique_id"].unique()[:4])]
+    StatsForecast(models=models(), freq="MS", n_jobs=1).forecast(df=warm, h=12)  # numba compile, untimed
+    _, wall_sf, cpu_sf, kids_sf = _cpu_split(
+        lambda: StatsForecast(models=models(), freq="MS", n_jobs=2).forecast(df=filled, h=12)
+    )
+    print(_split_line("statsforecast, n_jobs=2", wall_sf, cpu_sf, kids_sf), flush=True)
+    print(
+        f"  ours x2 / statsforecast x2: wall {wall2 / wall_sf:.2f}x, CPU {(cpu2 + kids2) / (cpu_sf + kids_sf):.2f}x "
+        f"(target: wall <= 1.00x)",
+        flush=True,
+    )
+
+
+def section_lean(reps: int) -> None:
+    """ETS and Theta as fitted here (decision 0184: no unread covariance, the Theta SES from the
+    Kalman filter alone, a leaner log-likelihood) against the stock statsmodels calls, on every
+    embedded series (and each long one cut 18 months before its end): fit + predict 12 + 1000
+    paths, one process, one BLAS thread; CPU seconds, reps interleaved; bit-identical checked."""
+    from statsmodels.tsa.exponential_smoothing.ets import ETSModel, ETSResults
+    from statsmodels.tsa.forecasting.theta import ThetaModel
+    from threadpoolctl import threadpool_limits
+
+    from models.core.registry import create
+    from models.families import baselines
+
+    real = pd.read_csv(ROOT / "data" / "exports_monthly.csv", parse_dates=["ds"])
+    series = {}
+    for uid, g in real.groupby("unique_id"):
+        y = g.set_index("ds")["y"].asfreq("MS")
+        series[uid] = y
+        if y.notna().sum() > 60:
+            series[f"{uid}@-18"] = y.iloc[:-18]
+    print(f"\n== ETS and Theta: lean vs stock statsmodels ({len(series)} real histories, {reps} reps)", flush=True)
+
+    def stock_bands(model, h: int):
+        """Theta's bounds before 0184: a forecast and a prediction_intervals call per level, each time."""
+        res, scale = model.result_, model.scale_
+        out = {"forecast": np.asarray(res.forecast(h), dtype=float) * scale}
+        for level in (80, 95):
+            pi = res.prediction_intervals(h, alpha=1 - level / 100)
+            out[f"lo_{level}"], out[f"hi_{level}"] = pi["lower"].to_numpy() * scale, pi["upper"].to_numpy() * scale
+        return out["forecast"], (out["hi_95"] - out["lo_95"]) / (2 * baselines.Z[95]), out
+
+    stock = {
+        "ets": {(baselines, "_ets_classes"): lambda: (ETSModel, ETSResults)},
+        "theta": {(baselines, "_theta_fit"): ThetaModel.fit, (baselines.Theta, "_mean_sd"): stock_bands},
+    }
+    for name, patches in stock.items():
+        saved = {(owner, attr): getattr(owner, attr) for owner, attr in patches}
+
+        def run(patched: bool, name=name, patches=patches, saved=saved):
+            for (owner, attr), value in (patches if patched else saved).items():
+                setattr(owner, attr, value)
+            out, t0 = {}, time.process_time()
+            for uid, y in series.items():
+                model = create(name, {}).fit(y)
+                out[uid] = (model.predict(12).to_numpy(), model.sample_paths(12, 1000, seed=7), model.describe())
+            return time.process_time() - t0, out
+
+        times: dict[str, list[float]] = {"stock": [], "lean": []}
+        last: dict[str, dict] = {}
+        with threadpool_limits(limits=1):
+            for rep in range(reps):
+                for label in ("stock", "lean") if rep % 2 == 0 else ("lean", "stock"):
+                    seconds, last[label] = run(label == "stock")
+                    times[label].append(seconds)
+        for (owner, attr), value in saved.items():
+            setattr(owner, attr, value)
+        lean, old = last["lean"], last["stock"]
+        same = all(
+            np.array_equal(lean[u][0], old[u][0]) and np.array_equal(lean[u][1], old[u][1]) and lean[u][2] == old[u][2]
+            for u in series
+        )
+        print(
+            f"  {name:<6} CPU s per pass: stock {[round(t, 2) for t in times['stock']]}, lean "
+            f"{[round(t, 2) for t in times['lean']]}; lean/stock {sum(times['lean']) / sum(times['stock']):.3f}; "
+            f"bit-identical: {same}",
+            flush=True,
+        )
+
+
 # ------------------------------------------------------------------------------------ statsforecast
 def _filled(train: pd.DataFrame) -> pd.DataFrame:
     """Regular monthly series for statsforecast: missing months filled by log-linear interpolation."""
@@ -685,6 +838,8 @@ def main() -> None:
         action="store_true",
         help="workers section: skip the 1-worker Dask run (joblib x1 vs x2 only)",
     )
+    parser.add_argument("--targets-n", type=int, default=800, help="N of the targets section (issue 22: 800 series)")
+    parser.add_argument("--lean-reps", type=int, default=4, help="passes of each variant in the lean section")
     parser.add_argument(
         "--sections",
         default="executors,workers,statsforecast,all,scaling",
@@ -720,6 +875,8 @@ def main() -> None:
         "workers": lambda: section_workers(cmp_n, fast, not args.no_dask_single),
         "executors": lambda: section_executors(cmp_n, fast),
         "statsforecast": lambda: section_statsforecast(sf_n, profile_n),
+        "targets": lambda: section_targets(args.targets_n),
+        "lean": lambda: section_lean(args.lean_reps),
     }
     unknown = [s for s in sections if s not in runs]
     if unknown:

@@ -303,9 +303,23 @@ def frame_to_series(frame: pd.DataFrame) -> dict[str, pd.Series]:
         )
     observed = frame.loc[frame["y"].notna(), ["unique_id", "ds", "y"]]
     out: dict[str, pd.Series] = {}
+    if observed.empty:
+        return out
+    # what ``regularize`` gives each series (every month from its first to its last observation,
+    # NaN where missing; index 'ds' with freq MS), from ONE month range sliced per series: pandas
+    # builds a month-start range month by month in Python, so one range per series was most of
+    # this function's time (and this runs in the calling process, before any worker starts)
+    ds_all = pd.DatetimeIndex(observed["ds"])
+    months = pd.date_range(ds_all.min(), ds_all.max(), freq="MS", name="ds")
+    position = (ds_all.year - months[0].year) * 12 + (ds_all.month - months[0].month)
+    observed = observed.assign(_position=np.asarray(position))
     for uid, group in observed.groupby("unique_id", sort=True):
-        y = pd.Series(group["y"].to_numpy(dtype=float), index=pd.DatetimeIndex(group["ds"], name="ds"), name=str(uid))
-        out[str(uid)] = regularize(y.sort_index())
+        at = group["_position"].to_numpy()
+        values = group["y"].to_numpy(dtype=float)
+        first, last = int(at.min()), int(at.max())
+        regular = np.full(last - first + 1, np.nan)
+        regular[at - first] = values
+        out[str(uid)] = pd.Series(regular, index=months[first : last + 1], name=str(uid))
     return out
 
 
@@ -399,6 +413,23 @@ def _screen(settings: EngineSettings, y: pd.Series) -> str:
     return ""
 
 
+def _is_regular(y: pd.Series) -> bool:
+    """Whether ``regularize(y)`` would give y back unchanged (as from ``frame_to_series`` or the
+    backtest's windows): float values on a month-start index with freq MS (consecutive months,
+    validated by pandas), observed at both ends. Such a series skips ``regularize``'s checks and
+    its rebuilt month range, which cost more than a seasonal-naive fit."""
+    index = y.index
+    return (
+        isinstance(index, pd.DatetimeIndex)
+        and index.freqstr == "MS"
+        and index.dtype == np.dtype("datetime64[ns]")
+        and index.name == "ds"
+        and len(y) > 0
+        and y.dtype == np.float64
+        and not (math.isnan(y.iloc[0]) or math.isnan(y.iloc[-1]))
+    )
+
+
 # --------------------------------------------------------------------------- one series
 def fit_series(
     unique_id: str,
@@ -473,7 +504,7 @@ class _SeriesFit:
         factory: ModelFactory,
         extras: SeriesExtras | None,
     ) -> _SeriesFit:
-        y = regularize(y)
+        y = y if _is_regular(y) else regularize(y)
         n_obs = int(y.notna().sum())
         fidx = future_index(y.index[-1], h) if h > 0 else pd.DatetimeIndex([], name="ds")
         X_hist, X_fut, exog_note = _exog_for(
@@ -993,8 +1024,7 @@ def forecast(
         h = int(horizon) if horizon is not None else max(0, _months_between(y.index[-1], end))
         # a series the exog does not cover runs without it (fit_series records why)
         X = None if exog is None else exog.loc[y.index[0] : y.index[-1] + pd.DateOffset(months=h)]
-        months = pd.date_range(y.index[0], y.index[-1] + pd.DateOffset(months=h), freq="MS", name="ds")
-        items.append((uid, y, h, X, years[uid], None if extras is None else extras(uid, y.index[-1], months)))
+        items.append((uid, y, h, X, years[uid], None if extras is None else extras(uid, y.index[-1], _span(y, h))))
 
     task = partial(_forecast_task, settings=settings, keep_models=keep_models, factory=factory)
     costs = [float(item[1].notna().sum()) for item in items]
@@ -1010,6 +1040,11 @@ def forecast(
         on_lost=when_lost(task),
     )
     return _collect(outcomes, annual_year is not None)
+
+
+def _span(y: pd.Series, h: int) -> pd.DatetimeIndex:
+    """The months of the series' history and its h forecast months (what ``extras`` is asked for)."""
+    return pd.date_range(y.index[0], y.index[-1] + pd.DateOffset(months=h), freq="MS", name="ds")
 
 
 def _per_series(value: Any, series: Mapping[str, pd.Series], name: str) -> dict[str, Any]:

@@ -236,6 +236,94 @@ class SeasonalNaive(Forecaster):
 
 
 # ----------------------------------------------------------------------------- ETS
+def _ets_classes() -> tuple[type, type]:
+    """statsmodels' ETSModel and ETSResults without the parameter covariance that
+    ``ETSResults.__init__`` computes eagerly: a complex-step Hessian of the likelihood (about a
+    quarter of a fit) that nothing here reads (bounds and paths come from ``simulate``, the
+    description from ``aicc``). The covariance is still computed, the same way, on first access
+    to ``cov_params_default`` / ``cov_params_approx``. Built on first use (statsmodels is imported
+    lazily); module-level names (``_LeanETSModel``, ``_LeanETSResults``) so that fits pickle."""
+    global _ETS_CLASSES
+    if _ETS_CLASSES is None:
+        from statsmodels.tsa.exponential_smoothing.ets import ETSModel, ETSResults, ETSResultsWrapper
+
+        class _LeanETSResults(ETSResults):
+            _deferring = False
+
+            def __init__(self, model: Any, params: Any, results: Any) -> None:
+                self._deferring = True  # ETSResults.__init__ reads cov_params_approx: skip it there
+                try:
+                    super().__init__(model, params, results)
+                finally:
+                    self._deferring = False
+
+            @property
+            def cov_params_approx(self) -> Any:
+                return None if self._deferring else super().cov_params_approx
+
+            @property
+            def cov_params_default(self) -> Any:
+                if self.__dict__.get("_cov_default") is None:
+                    self._cov_default = self.cov_params_approx
+                return self._cov_default
+
+            @cov_params_default.setter
+            def cov_params_default(self, value: Any) -> None:
+                self._cov_default = value
+
+        class _LeanETSModel(ETSModel):
+            @property
+            def _res_classes(self) -> dict[str, tuple[type, type]]:
+                return {"fit": (_LeanETSResults, ETSResultsWrapper)}
+
+            def _loglike_internal(
+                self,
+                params: Any,
+                yhat: Any,
+                xhat: Any,
+                is_fixed: Any = None,
+                fixed_values: Any = None,
+                use_beta_star: bool = False,
+                use_gamma_star: bool = False,
+            ) -> Any:
+                """statsmodels 0.15's ``ETSModel._loglike_internal`` (the function the optimiser
+                calls ~20 times per gradient) with numpy's reductions called directly:
+                ``np.add.reduce(x) / n`` is what ``np.mean`` computes and ``np.add.reduce`` what
+                ``np.sum`` does, without their Python dispatch. Same operations, same bits."""
+                if np.iscomplexobj(params):
+                    data = np.asarray(self.endog, dtype=complex)
+                else:
+                    data = self.endog
+                if is_fixed is None:
+                    is_fixed = np.zeros(self._k_params_internal, dtype=np.int64)
+                    fixed_values = np.empty(self._k_params_internal, dtype=params.dtype)
+                else:
+                    is_fixed = np.ascontiguousarray(is_fixed, dtype=np.int64)
+                self._smoothing_func(params, data, yhat, xhat, is_fixed, fixed_values, use_beta_star, use_gamma_star)
+                res = self._residuals(yhat, data=data)
+                logL = -self.nobs / 2 * (np.log(2 * np.pi * (np.add.reduce(res**2) / res.size)) + 1)
+                if self.error == "mul":
+                    yhat[yhat == 0] = 1e-32
+                    logL -= np.add.reduce(np.log(np.abs(yhat)))
+                return logL
+
+        for cls in (_LeanETSResults, _LeanETSModel):
+            cls.__module__, cls.__qualname__ = __name__, cls.__name__
+        _ETS_CLASSES = (_LeanETSModel, _LeanETSResults)
+    return _ETS_CLASSES
+
+
+_ETS_CLASSES: tuple[type, type] | None = None
+
+
+def __getattr__(name: str) -> type:  # unpickling a fitted ETS finds its classes here
+    if name == "_LeanETSModel":
+        return _ets_classes()[0]
+    if name == "_LeanETSResults":
+        return _ets_classes()[1]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 @register
 class ETS(Forecaster):
     """Exponential smoothing state-space model (statsmodels ``ETSModel``).
@@ -281,7 +369,7 @@ class ETS(Forecaster):
         )
 
     def _fit(self, y: pd.Series, X: pd.DataFrame | None) -> None:
-        from statsmodels.tsa.exponential_smoothing.ets import ETSModel
+        ETSModel = _ets_classes()[0]  # statsmodels' ETSModel, without the unread covariance
 
         filled = seasonal_interpolate(y, signed=self.signed_)
         positive = bool((filled > 0).all()) and not self.signed_
@@ -359,6 +447,26 @@ def _ima11_css_sigma2(y: np.ndarray) -> float:
     return float(sse.min() / n)
 
 
+def _theta_fit(model: Any) -> Any:
+    """``ThetaModel.fit()`` (its default two-step estimate: OLS slope b0, then an SES) with the SES
+    results from the Kalman filter alone: statsmodels' ``fit`` also runs the Kalman smoother and
+    builds the parameter covariance, about half the time of a Theta fit, and the Theta results read
+    only the SES's alpha and one-step forecast, which the filter gives bit for bit the same. The
+    same statsmodels calls as ``ThetaModel.fit`` (statsmodels 0.15) otherwise; ``use_test`` is off
+    here, so no seasonality test runs."""
+    from statsmodels.tsa.forecasting.theta import ThetaModelResults
+    from statsmodels.tsa.statespace.exponential_smoothing import ExponentialSmoothing
+    from statsmodels.tsa.tsatools import add_trend
+
+    y, seasonal = model._deseasonalize_data()
+    ct = add_trend(y, "ct", prepend=True)[:, :2]
+    ct[:, 1] -= 1
+    _, b0 = np.linalg.lstsq(ct, y, rcond=None)[0]
+    ses = ExponentialSmoothing(y, initial_level=y[0], initialization_method="known")
+    res = ses.filter(ses.fit(disp=False, return_params=True), cov_type="none")
+    return ThetaModelResults(b0, res.params[0], None, res.forecast(1), seasonal, False, model)
+
+
 # --------------------------------------------------------------------------- Theta
 @register
 class Theta(Forecaster):
@@ -380,6 +488,7 @@ class Theta(Forecaster):
     def _fit(self, y: pd.Series, X: pd.DataFrame | None) -> None:
         from statsmodels.tsa.forecasting.theta import ThetaModel
 
+        self._bands = (None, None)  # _mean_sd's memo belongs to the previous fit
         filled = seasonal_interpolate(y, signed=self.signed_)
         positive = bool((filled > 0).all()) and not self.signed_
         if self.signed_:
@@ -397,7 +506,7 @@ class Theta(Forecaster):
         )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            self.result_ = model.fit()
+            self.result_ = _theta_fit(model)
         # statsmodels estimates sigma^2 by an exact-likelihood SARIMAX(0,1,1)+c fit (seconds per series
         # here); the conditional-sum-of-squares estimate of the same model is equivalent for our use and
         # ~100x faster. Set it on the results so prediction_intervals uses it.
@@ -415,15 +524,26 @@ class Theta(Forecaster):
         }
 
     def _mean_sd(self, h: int) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+        """Forecast, the sd implied by the 95% interval, and the bounds; kept for the last h, as
+        predict and sample_paths both ask. The bounds are statsmodels' ``prediction_intervals``
+        (``forecast + sigma_h * norm.ppf(alpha / 2)``, sigma_h from its IMA variance), worked out
+        here from one ``forecast`` call instead of one per interval: the same operations, the same
+        bits."""
+        if getattr(self, "_bands", (None,))[0] == h:
+            return self._bands[1]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            mean = np.asarray(self.result_.forecast(h), dtype=float) * self.scale_
-            out: dict[str, np.ndarray] = {"forecast": mean}
-            for level in LEVELS:
-                pi = self.result_.prediction_intervals(h, alpha=1 - level / 100)
-                out[f"lo_{level}"] = pi["lower"].to_numpy() * self.scale_
-                out[f"hi_{level}"] = pi["upper"].to_numpy() * self.scale_
+            predictions = self.result_.forecast(h)
+            model_alpha = self.result_.params.iloc[1]
+            sigma_h = np.sqrt((1 + np.arange(h) * (1 + (model_alpha - 1) ** 2)) * self.result_.sigma2)
+        mean = np.asarray(predictions, dtype=float) * self.scale_
+        out: dict[str, np.ndarray] = {"forecast": mean}
+        for level in LEVELS:
+            quantile = norm.ppf((1 - level / 100) / 2)
+            out[f"lo_{level}"] = (predictions + sigma_h * quantile).to_numpy() * self.scale_
+            out[f"hi_{level}"] = (predictions + sigma_h * -quantile).to_numpy() * self.scale_
         sd = (out["hi_95"] - out["lo_95"]) / (2 * Z[95])
+        self._bands = (h, (mean, sd, out))
         return mean, sd, out
 
     def _predict(self, h: int, X_future: pd.DataFrame | None) -> dict[str, np.ndarray]:
