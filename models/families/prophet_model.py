@@ -51,6 +51,20 @@ def _with_seed(seed: int, fn, *args):
         np.random.set_state(state)
 
 
+def _plain(model: Any) -> bool:
+    """A fitted Prophet whose point forecast is its trend and the two term columns of its
+    seasonalities and regressors alone: no holidays, no conditional seasonality, no regressor
+    model, at least one feature (what ``ProphetModel._point_components`` computes directly)."""
+    return (
+        model.holidays is None
+        and model.country_holidays is None
+        and model.train_holiday_names is None
+        and bool(model.seasonalities or model.extra_regressors)
+        and all(props["condition_name"] is None for props in model.seasonalities.values())
+        and all(props.get("predictor_spec") is None for props in model.extra_regressors.values())
+    )
+
+
 @register
 class ProphetModel(Forecaster):
     """Prophet with yearly seasonality and an optional working-day regressor.
@@ -185,8 +199,41 @@ class ProphetModel(Forecaster):
             resid = actual - fitted
         return fit_ar1(resid)
 
-    def _point_components(self, future: pd.DataFrame) -> dict[str, np.ndarray]:
-        """Prophet's point forecast and its parts: yhat = trend * (1 + multiplicative_terms) + additive_terms."""
+    def _point_components(self, future: pd.DataFrame, prepared: pd.DataFrame | None = None) -> dict[str, np.ndarray]:
+        """Prophet's point forecast and its parts: yhat = trend * (1 + multiplicative_terms) + additive_terms.
+
+        The same arithmetic as ``Prophet.predict`` (``predict_trend``, then each of the two term
+        columns as ``predict_seasonal_components`` computes it), without what ``predict`` also
+        builds and this module does not read: the per-component columns, the indicator matrix of
+        the components (a pandas crosstab, rebuilt on every call: it is the fit's
+        ``train_component_cols``) and the output frame; a third of a fit's Python time
+        (decision 0185; the result is equal to the bit, tests/models/test_prophet_speed.py).
+        Holidays, conditional seasonalities or regressor models (none here): Prophet's own predict.
+        ``prepared``: ``future`` after ``setup_dataframe``, when the caller has it."""
+        model = self.model_
+        if not _plain(model):
+            return self._predicted_components(future)
+        model.uncertainty_samples = 0  # as _predicted_components leaves it (the fitted state stays the same)
+        df = model.setup_dataframe(future.copy()) if prepared is None else prepared
+        trend = np.asarray(model.predict_trend(df), dtype=float)
+        pieces = [
+            model.make_seasonality_features(df["ds"], props["period"], props["fourier_order"], name)
+            for name, props in model.seasonalities.items()
+        ]
+        pieces += [pd.DataFrame(df[name]) for name in model.extra_regressors]
+        features = pd.concat(pieces, axis=1).values  # the matrix predict_seasonal_components multiplies
+        out = {"trend": trend}
+        for column in ("multiplicative_terms", "additive_terms"):
+            beta = model.params["beta"] * model.train_component_cols[column].values
+            term = np.matmul(features, beta.transpose())
+            if column in model.component_modes["additive"]:
+                term *= model.y_scale
+            out[column] = np.nanmean(term, axis=1)
+        out["yhat"] = trend * (1 + out["multiplicative_terms"]) + out["additive_terms"]
+        return out
+
+    def _predicted_components(self, future: pd.DataFrame) -> dict[str, np.ndarray]:
+        """``_point_components`` through ``Prophet.predict`` itself (the reference the fast path is tested against)."""
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             self.model_.uncertainty_samples = 0  # point values only
@@ -208,10 +255,11 @@ class ProphetModel(Forecaster):
         month-to-month correlation. ``point``: the ``_point_components`` of these months, when the
         caller has them."""
         future = self._frame(pd.date_range(self.last_ds_, periods=h + 1, freq="MS")[1:], X_future, "predict")
-        point = self._point_components(future) if point is None else point
+        prepared = self.model_.setup_dataframe(future.copy())  # read by both, never written
+        point = self._points(h, X_future, future, prepared) if point is None else point
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            trend = np.asarray(_with_seed(seed, self._trend_draws, future, n), dtype=float)  # (n, h)
+            trend = np.asarray(_with_seed(seed, self._trend_draws, future, n, prepared), dtype=float)  # (n, h)
         signal = point["yhat"] + (trend - point["trend"]) * (1.0 + point["multiplicative_terms"])
         phi, sigma = getattr(self, "residual_ar1_", (0.0, 0.0))
         noise = ar1_paths(n, h, phi, sigma, np.random.default_rng([seed, 1]))
@@ -221,19 +269,36 @@ class ProphetModel(Forecaster):
             draws = point["yhat"] + scale * (draws - point["yhat"])
         return draws
 
-    def _trend_draws(self, future: pd.DataFrame, n: int) -> np.ndarray:
+    def _trend_draws(self, future: pd.DataFrame, n: int, prepared: pd.DataFrame | None = None) -> np.ndarray:
         """(n, h) draws of Prophet's trend alone: the same draws as ``predictive_samples(future)["trend"].T``
         (MAP fit: one iteration of n samples; the trend is drawn first), without its yhat samples and
-        their noise, which are not used (a ninth of the time: decision 0180)."""
-        return self.model_.sample_predictive_trend_vectorized(self.model_.setup_dataframe(future.copy()), n, 0)
+        their noise, which are not used (a ninth of the time: decision 0180). ``prepared``: ``future``
+        after ``setup_dataframe``, when the caller has it."""
+        prepared = self.model_.setup_dataframe(future.copy()) if prepared is None else prepared
+        return self.model_.sample_predictive_trend_vectorized(prepared, n, 0)
+
+    def _key(self, h: int, X_future: pd.DataFrame | None) -> tuple:
+        """What a forecast of these months depends on: h and the regressor values read."""
+        return (
+            h,
+            None if X_future is None or not self.use_exog_ else tuple(X_future["working_days"].to_numpy(dtype=float)),
+        )
+
+    def _points(
+        self, h: int, X_future: pd.DataFrame | None, future: pd.DataFrame, prepared: pd.DataFrame | None = None
+    ) -> dict[str, np.ndarray]:
+        """``_point_components`` of the h months, memoised like ``_predict`` (every draw of the same
+        months reads the same point values; the arrays are only read)."""
+        cache = self.__dict__.setdefault("_point_cache", {})
+        key = self._key(h, X_future)
+        if key not in cache:
+            cache[key] = self._point_components(future, prepared)
+        return cache[key]
 
     def _predict(self, h: int, X_future: pd.DataFrame | None) -> dict[str, np.ndarray]:
         # memoised per (h, regressor values): Prophet's draws cost ~0.05 s and the same forecast is
         # asked for again (by the ensemble, the engine, the pyfunc), always with the same seed
-        key = (
-            h,
-            None if X_future is None or not self.use_exog_ else tuple(X_future["working_days"].to_numpy(dtype=float)),
-        )
+        key = self._key(h, X_future)
         cache = self.__dict__.setdefault("_predict_cache", {})
         if key not in cache:
             cache[key] = self._predict_uncached(h, X_future)
@@ -241,7 +306,7 @@ class ProphetModel(Forecaster):
 
     def _predict_uncached(self, h: int, X_future: pd.DataFrame | None) -> dict[str, np.ndarray]:
         future = self._frame(pd.date_range(self.last_ds_, periods=h + 1, freq="MS")[1:], X_future, "predict")
-        point = self._point_components(future)  # the bounds come from one set of draws below
+        point = self._points(h, X_future, future)  # the bounds come from one set of draws below
         draws = self._draws(h, self.params["n_samples"], self.params["seed"], X_future, point)
         out = {"forecast": point["yhat"]}
         for level in LEVELS:
