@@ -15,6 +15,7 @@ so the same seed gives the same result. cmdstanpy and prophet loggers are silenc
 
 from __future__ import annotations
 
+import copy
 import logging
 import warnings
 from typing import Any
@@ -49,6 +50,52 @@ def _with_seed(seed: int, fn, *args):
         return fn(*args)
     finally:
         np.random.set_state(state)
+
+
+#: (feature columns, modes, regressors' modes, holidays' mode) -> Prophet's indicator matrix of the components
+_COMPONENT_COLS: dict[tuple, tuple[pd.DataFrame, dict[str, list[str]]]] = {}
+
+
+def __getattr__(name: str) -> Any:
+    """``MonthlyProphet`` is built on first use (importing prophet is slow): also when a pickled
+    fit is loaded."""
+    if name == "MonthlyProphet":
+        return _monthly_prophet_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _monthly_prophet_class() -> type:
+    """Prophet whose ``regressor_column_matrix`` (which feature column belongs to which component:
+    a pandas crosstab, a fifth of a fit's Python time) is built once per feature layout and
+    reused by every fit with the same columns, modes and regressors (decision 0185); a fitted
+    model (``train_component_cols`` set) or one with holidays goes through Prophet's own. The
+    matrix, the modes and so the fit are the same as Prophet's, to the bit
+    (tests/models/test_prophet_speed.py)."""
+    cls = globals().get("MonthlyProphet")
+    if cls is not None:
+        return cls
+    from prophet import Prophet
+
+    class MonthlyProphet(Prophet):
+        def regressor_column_matrix(self, seasonal_features: pd.DataFrame, modes: dict) -> tuple[pd.DataFrame, dict]:
+            if self.train_component_cols is not None or self.train_holiday_names is not None:
+                return super().regressor_column_matrix(seasonal_features, modes)
+            key = (
+                tuple(seasonal_features.columns),
+                tuple((mode, tuple(names)) for mode, names in sorted(modes.items())),
+                tuple((name, props["mode"]) for name, props in self.extra_regressors.items()),
+                self.holidays_mode,
+            )
+            if key not in _COMPONENT_COLS:
+                _COMPONENT_COLS[key] = super().regressor_column_matrix(seasonal_features, copy.deepcopy(modes))
+            component_cols, updated = _COMPONENT_COLS[key]
+            for mode, names in updated.items():  # Prophet extends the caller's lists in place
+                modes[mode] = list(names)
+            return component_cols.copy(), modes
+
+    MonthlyProphet.__qualname__ = "MonthlyProphet"
+    globals()["MonthlyProphet"] = MonthlyProphet
+    return MonthlyProphet
 
 
 def _plain(model: Any) -> bool:
@@ -121,7 +168,7 @@ class ProphetModel(Forecaster):
 
     def _fit(self, y: pd.Series, X: pd.DataFrame | None) -> None:
         _quiet()  # before the import too: prophet.plot logs an error when plotly is absent
-        from prophet import Prophet
+        Prophet = _monthly_prophet_class()
 
         _quiet()
         self.use_exog_ = bool(self.params["working_days"] and X is not None)
@@ -241,7 +288,13 @@ class ProphetModel(Forecaster):
         return {c: pred[c].to_numpy(dtype=float) for c in ("yhat", "trend", "multiplicative_terms", "additive_terms")}
 
     def _draws(
-        self, h: int, n: int, seed: int, X_future: pd.DataFrame | None, point: dict[str, np.ndarray] | None = None
+        self,
+        h: int,
+        n: int,
+        seed: int,
+        X_future: pd.DataFrame | None,
+        point: dict[str, np.ndarray] | None = None,
+        prepared: pd.DataFrame | None = None,
     ) -> np.ndarray:
         """(n, h) joint draws, spread around the point forecast by ``interval_scale_``.
 
@@ -252,10 +305,11 @@ class ProphetModel(Forecaster):
         (trend draw - point trend, times the seasonal factor) and the noise is an AR(1) fitted to
         the in-sample residuals (``residual_ar1_``), simulated jointly over the h months
         (``models.core.annual.ar1_paths``): monthly spread as before, annual spread with the
-        month-to-month correlation. ``point``: the ``_point_components`` of these months, when the
-        caller has them."""
+        month-to-month correlation. ``point``: the ``_point_components`` of these months, and
+        ``prepared`` their frame after ``setup_dataframe``, when the caller has them."""
         future = self._frame(pd.date_range(self.last_ds_, periods=h + 1, freq="MS")[1:], X_future, "predict")
-        prepared = self.model_.setup_dataframe(future.copy())  # read by both, never written
+        if prepared is None:  # read by the points and the trend draws, never written
+            prepared = self.model_.setup_dataframe(future.copy())
         point = self._points(h, X_future, future, prepared) if point is None else point
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -306,8 +360,9 @@ class ProphetModel(Forecaster):
 
     def _predict_uncached(self, h: int, X_future: pd.DataFrame | None) -> dict[str, np.ndarray]:
         future = self._frame(pd.date_range(self.last_ds_, periods=h + 1, freq="MS")[1:], X_future, "predict")
-        point = self._points(h, X_future, future)  # the bounds come from one set of draws below
-        draws = self._draws(h, self.params["n_samples"], self.params["seed"], X_future, point)
+        prepared = self.model_.setup_dataframe(future.copy())
+        point = self._points(h, X_future, future, prepared)  # the bounds come from one set of draws below
+        draws = self._draws(h, self.params["n_samples"], self.params["seed"], X_future, point, prepared)
         out = {"forecast": point["yhat"]}
         for level in LEVELS:
             tail = (100 - level) / 200

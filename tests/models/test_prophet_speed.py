@@ -67,3 +67,40 @@ def test_forecast_bounds_and_paths_equal_those_through_prophets_predict(case, mo
     pd.testing.assert_frame_equal(fast[0], reference[0], check_exact=True)
     assert fast[1].tobytes() == reference[1].tobytes()
     assert np.ptp(fast[1][:, -1]) > 0  # draws, not one line
+
+
+def test_fits_equal_plain_prophets_to_the_bit_and_pickle(case):
+    """MonthlyProphet (component matrix built once per layout) fits Prophet's own parameters; a
+    fitted model pickles and gives the same forecast after loading."""
+    import pickle
+
+    from prophet import Prophet
+
+    model, X = case
+    fitted = model.model_
+    history = fitted.history[["ds", "y"] + list(fitted.extra_regressors)].copy()
+    for name, props in fitted.extra_regressors.items():  # back to the values the fit was given
+        history[name] = history[name] * props["std"] + props["mu"]
+    twins = []
+    for cls in (Prophet, type(fitted)):  # the second fit of the layout: the memoised matrix
+        twin = cls(
+            yearly_seasonality=fitted.seasonalities["yearly"]["fourier_order"],
+            weekly_seasonality=False,
+            daily_seasonality=False,
+            seasonality_mode=fitted.seasonality_mode,
+            changepoint_prior_scale=fitted.changepoint_prior_scale,
+            uncertainty_samples=fitted.uncertainty_samples,
+        )
+        for name, props in fitted.extra_regressors.items():
+            twin.add_regressor(name, mode=props["mode"])
+        twins.append(twin.fit(history[["ds", "y"] + list(fitted.extra_regressors)]))
+    plain, memoised = twins
+    assert type(fitted).__name__ == "MonthlyProphet" and type(plain) is Prophet
+    pd.testing.assert_frame_equal(memoised.train_component_cols, plain.train_component_cols, check_exact=True)
+    assert memoised.component_modes == plain.component_modes
+    for name, values in plain.params.items():
+        assert memoised.params[name].tobytes() == values.tobytes(), name
+        assert fitted.params[name].tobytes() == values.tobytes(), name
+    future_X = None if X is None else X.iloc[-12:]
+    loaded = pickle.loads(pickle.dumps(model))
+    pd.testing.assert_frame_equal(loaded.predict(12, future_X), model.predict(12, future_X), check_exact=True)
