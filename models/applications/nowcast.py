@@ -205,7 +205,7 @@ def backtest(
     origins = y.index[(y.index >= first) & (y.index < months[-1])]
     preds = _model_forecasts(y, origins, settings, unique_id)
 
-    known = _Known.of(y, flash, pub)
+    known = _Known.of(y, flash, pub, preds)
     rows: list[dict[str, Any]] = []
     for t in months:
         actual = float(y[t]) if t in y.index and pd.notna(y[t]) else np.nan
@@ -213,13 +213,13 @@ def backtest(
         # information none: the one-month-ahead model forecast, made when month t-1 was confirmed
         if prev in pub.index and (t, 1) in preds:
             as_of = pub[prev]
-            errs = _model_errors(known.y, preds, known.pub, 1, pub.index[(pub <= as_of) & (pub.index < t)])
+            errs = _model_errors(known, 1, pub.index[(pub <= as_of) & (pub.index < t)])
             if len(errs) >= settings.min_train:
                 center = preds[(t, 1)]
                 lo, hi = _interval(center, errs.to_numpy())
                 rows.append(_row(unique_id, t, "none", as_of, center, lo, hi, actual))
         for info in ("d10", "d20"):
-            row = _flash_row(known, pub, preds, settings, unique_id, t, info, actual)
+            row = _flash_row(known, pub, settings, unique_id, t, info, actual)
             if row is not None:
                 rows.append(row)
     out = pd.DataFrame(rows, columns=list(NOWCAST_COLUMNS))
@@ -230,11 +230,9 @@ def backtest(
     return out.reset_index(drop=True)
 
 
-def _model_errors(y: Any, preds: dict, pub: Any, h: int, targets: pd.DatetimeIndex) -> pd.Series:
-    """The log errors of the ``h``-month-ahead model forecasts of the ``targets`` already public
-    (``y``: month -> value, a Series or ``_Known.y``; ``pub``: the public months, a Series
-    indexed by them or ``_Known.pub``)."""
-    vals = {s: np.log(y[s]) - np.log(preds[(s, h)]) for s in targets if (s, h) in preds and s in pub}
+def _model_errors(known: _Known, h: int, targets: pd.DatetimeIndex) -> pd.Series:
+    """The log errors of the ``h``-month-ahead model forecasts of the ``targets`` already public."""
+    vals = {s: known.log_y(s) - known.log_pred(s, h) for s in targets if (s, h) in known.preds and s in known.pub}
     return pd.Series(vals, dtype=float)
 
 
@@ -244,15 +242,28 @@ class _Known:
     the frames again for every month and cut: decision 0185; the same figures to the bit):
     ``y`` month -> confirmed value; ``pub`` the months with a confirmed value; ``flash``
     information -> its rows' columns as arrays (the frame's order); ``at`` (month,
-    information) -> the row of that cut (the first, as ``.iloc[0]`` took)."""
+    information) -> the row of that cut (the first, as ``.iloc[0]`` took); ``preds`` the model
+    forecasts (:func:`_model_forecasts`); the logs of the values and forecasts, each taken once."""
 
     y: dict[pd.Timestamp, float]
     pub: frozenset[pd.Timestamp]
     flash: dict[str, dict[str, np.ndarray]]
     at: dict[tuple[pd.Timestamp, str], int]
+    preds: dict[tuple[pd.Timestamp, int], float]
+    _logs: dict[Any, float] = field(default_factory=dict)
+
+    def log_y(self, month: pd.Timestamp) -> float:
+        if month not in self._logs:
+            self._logs[month] = np.log(self.y[month])
+        return self._logs[month]
+
+    def log_pred(self, month: pd.Timestamp, h: int) -> float:
+        if (month, h) not in self._logs:
+            self._logs[(month, h)] = np.log(self.preds[(month, h)])
+        return self._logs[(month, h)]
 
     @classmethod
-    def of(cls, y: pd.Series, flash: pd.DataFrame, pub: pd.Series) -> _Known:
+    def of(cls, y: pd.Series, flash: pd.DataFrame, pub: pd.Series, preds: dict) -> _Known:
         by_info: dict[str, dict[str, np.ndarray]] = {}
         at: dict[tuple[pd.Timestamp, str], int] = {}
         for info in ("d10", "d20"):
@@ -264,13 +275,12 @@ class _Known:
             }
             for i, ds in enumerate(by_info[info]["ds"]):
                 at.setdefault((ds, info), i)
-        return cls(dict(zip(y.index, y.to_numpy())), frozenset(pub.index), by_info, at)
+        return cls(dict(zip(y.index, y.to_numpy())), frozenset(pub.index), by_info, at, preds)
 
 
 def _flash_row(
     known: _Known,
     pub: pd.Series,
-    preds: dict,
     settings: NowcastSettings,
     unique_id: str,
     t: pd.Timestamp,
@@ -298,18 +308,25 @@ def _flash_row(
     bridge = float(rows["value"][i]) * float(np.exp(coef[0] + coef[1] * x_t))
     h = (t.year - public_months[-1].year) * 12 + t.month - public_months[-1].month
     e_bridge = pd.Series(loo, index=train_ds)
-    e_model = _model_errors(known.y, preds, known.pub, h, train_ds) if (t, h) in preds else pd.Series(dtype=float)
+    e_model = _model_errors(known, h, train_ds) if (t, h) in known.preds else pd.Series(dtype=float)
     common = e_bridge.index.intersection(e_model.index)
     if len(common) >= settings.min_train:
-        eb, em = e_bridge[common].to_numpy(), e_model[common].to_numpy()
+        eb, em = _at(e_bridge, common), _at(e_model, common)
         wb, wm = 1.0 / max(np.mean(eb**2), 1e-18), 1.0 / max(np.mean(em**2), 1e-18)
         wb, wm = wb / (wb + wm), wm / (wb + wm)
-        center = float(np.exp(wb * np.log(bridge) + wm * np.log(preds[(t, h)])))
+        center = float(np.exp(wb * np.log(bridge) + wm * np.log(known.preds[(t, h)])))
         errors = wb * eb + wm * em
     else:  # no model forecast to combine with: the bridge alone
         center, errors = bridge, loo
     lo, hi = _interval(center, errors)
     return _row(unique_id, t, info, as_of, center, lo, hi, actual)
+
+
+def _at(values: pd.Series, labels: pd.Index) -> np.ndarray:
+    """``values[labels].to_numpy()`` by position (a label lookup per call was a fifth of the loop)."""
+    if not values.index.is_unique:
+        return values[labels].to_numpy()
+    return values.to_numpy()[values.index.get_indexer(labels)]
 
 
 def _row(

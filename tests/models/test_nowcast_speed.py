@@ -77,8 +77,10 @@ def test_month_loop_rows_equal_the_per_month_filters_to_the_bit(subject, monkeyp
         given = published.reindex(ys.index)
         pub = given.where(given.notna(), pub)
     pub = pub[ys.notna()]
-    monkeypatch.setattr(nowcast, "_model_errors", lambda _y, p, _pub, h, t: reference_model_errors(ys, p, pub, h, t))
-    monkeypatch.setattr(nowcast, "_flash_row", lambda _known, _pub, *rest: reference_flash_row(ys, fs, pub, *rest))
+    monkeypatch.setattr(nowcast, "_model_errors", lambda _known, h, t: reference_model_errors(ys, preds, pub, h, t))
+    monkeypatch.setattr(
+        nowcast, "_flash_row", lambda _known, _pub, *rest: reference_flash_row(ys, fs, pub, preds, *rest)
+    )
     reference = backtest(y, flash, published if subject == "total" else None, settings=settings, unique_id=uid)
     assert len(fast) > 200 and set(fast["information"]) == {"none", "d10", "d20"}
     pd.testing.assert_frame_equal(fast, reference, check_exact=True)
