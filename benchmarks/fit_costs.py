@@ -16,6 +16,9 @@ order, on the same inputs, and checks that both give the same bytes.
 - ``combination``: no change, a share: the ensemble (arima, prophet, ets, theta) fitted on the
   total; ``predict(12)`` + ``sample_paths(12, 1000)`` against the combination's own part of them
   (the members' paths ranked by total and the median taken, on the members' real paths).
+- ``inyear``: the flash rows ``track_at`` conditions on, at every information date 2017-2025 of
+  the total and semiconductors: the baseline's frame filter + ``drop_duplicates`` + ``itertuples``
+  against ``SeriesInputs.latest_flash`` (nowcasts from seasonal_naive).
 - ``nowcast``: ``models.applications.nowcast.backtest`` of the total and semiconductors on the
   embedded customs flash with the model forecasts fixed (computed once with seasonal_naive, then
   handed to both), so only the month loop is timed (the model fits are the models' own cost).
@@ -150,6 +153,44 @@ def combination_share(frame: pd.DataFrame, repeat: int) -> None:
     )
 
 
+def inyear_dates() -> list[tuple]:
+    from models.applications.inyear import InyearSettings, information_dates, series_inputs, with_nowcasts
+
+    frame, indicators = read_embedded(), read_indicators()
+    months = indicators.loc[indicators["indicator"].str.startswith("customs_"), "ds"]
+    settings = InyearSettings(nowcast_model="seasonal_naive")
+    days = flash_working_days(months.min(), months.max())
+    dates = []
+    for series in (with_nowcasts(i, settings) for i in series_inputs(frame, indicators, days)):
+        for year in range(2017, 2026):
+            for as_of, _ in information_dates(series, year):
+                last = series.public_months(as_of)[-1]
+                index = pd.date_range(last + pd.offsets.MonthBegin(1), periods=24 - last.month, freq="MS")
+                dates.append((series, as_of, last, pd.Timestamp(f"{year}-12-01"), index))
+    return dates
+
+
+def inyear_baseline(dates: list[tuple]) -> list[bytes]:
+    out = []
+    for inputs, as_of, last, end, index in dates:
+        f = inputs.flash
+        flash = f[(f["as_of"] <= as_of) & (f["ds"] > last) & (f["ds"] <= end) & f["ds"].isin(index)]
+        flash = flash.drop_duplicates("ds", keep="last")
+        rows = [(r.ds, r.information, float(r.nowcast), float(r.lo_80), float(r.hi_80)) for r in flash.itertuples()]
+        out.append(repr(rows).encode())
+    return out
+
+
+def inyear_this(dates: list[tuple]) -> list[bytes]:
+    out = []
+    for inputs, as_of, last, end, index in dates:
+        rows = [
+            (d, i, float(n), float(lo), float(hi)) for d, i, n, lo, hi in inputs.latest_flash(as_of, last, end, index)
+        ]
+        out.append(repr(rows).encode())
+    return out
+
+
 def compare(label: str, variants: dict[str, Callable[[], list[bytes]]], repeat: int) -> None:
     figures: dict[str, list[tuple[float, float, float]]] = {name: [] for name in variants}
     names = list(variants)
@@ -175,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--baseline", default="002d448")
     parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--part", default="prophet,combination,nowcast")
+    parser.add_argument("--part", default="prophet,combination,inyear,nowcast")
     args = parser.parse_args(argv)
     parts = args.part.split(",")
     head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
@@ -194,6 +235,13 @@ def main(argv: list[str] | None = None) -> int:
         )
     if "combination" in parts:
         combination_share(read_embedded(), args.repeat)
+    if "inyear" in parts:
+        dates = inyear_dates()
+        compare(
+            f"inyear: track_at's flash rows at {len(dates)} information dates",
+            {"baseline": lambda: inyear_baseline(dates), "this": lambda: inyear_this(dates)},
+            args.repeat,
+        )
     if "nowcast" in parts:
         before = baseline_module(args.baseline, "models/applications/nowcast.py", "nowcast_baseline")
         inputs = nowcast_inputs()
