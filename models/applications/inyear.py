@@ -144,6 +144,22 @@ class SeriesInputs:
             .sort_values(["ds", "as_of"], kind="stable")
             .reset_index(drop=True)
         )
+        # the flash columns track_at reads for every information date, taken out of the frame once
+        self.flash_columns = {c: self.flash[c].to_numpy() for c in ("information", "nowcast", "lo_80", "hi_80")}
+        self.flash_ds, self.flash_as_of = pd.DatetimeIndex(self.flash["ds"]), pd.DatetimeIndex(self.flash["as_of"])
+
+    def latest_flash(
+        self, as_of: pd.Timestamp, last: pd.Timestamp, end: pd.Timestamp, months: pd.DatetimeIndex
+    ) -> list[tuple[pd.Timestamp, str, Any, Any, Any]]:
+        """(ds, information, nowcast, lo_80, hi_80) of the latest flash public on ``as_of`` of each
+        month after ``last`` through ``end`` among ``months``, in month order: the rows of
+        ``flash[(as_of <= as_of) & (ds > last) & (ds <= end) & ds.isin(months)].drop_duplicates("ds",
+        keep="last")``, selected on arrays (decision 0185)."""
+        ds = self.flash_ds
+        rows = np.flatnonzero((self.flash_as_of <= as_of) & (ds > last) & (ds <= end) & ds.isin(months))
+        rows = rows[~ds[rows].duplicated(keep="last")]
+        cols = self.flash_columns
+        return [(ds[i], cols["information"][i], cols["nowcast"][i], cols["lo_80"][i], cols["hi_80"][i]) for i in rows]
 
     def public_months(self, as_of: pd.Timestamp) -> pd.DatetimeIndex:
         return self.y.index[(self.pub <= as_of).to_numpy()]
@@ -260,20 +276,13 @@ def track_at(
         model = fit.model
         # the latest flash public on as_of of each unconfirmed month through December of the year
         # (at the 11th of January: January's d10 and the previous December's d20)
-        flash = inputs.flash[
-            (inputs.flash["as_of"] <= as_of)
-            & (inputs.flash["ds"] > last)
-            & (inputs.flash["ds"] <= months[-1])
-            & inputs.flash["ds"].isin(fit.index)
-        ]
-        flash = flash.drop_duplicates("ds", keep="last")
         cond: dict[int, tuple[float, np.ndarray]] = {}
         rng = np.random.default_rng(zlib.crc32(f"flash|{inputs.unique_id}|{as_of:%Y-%m-%d}".encode()))
-        for r in flash.itertuples(index=False):
-            col = int(fit.index.get_loc(r.ds))
+        for ds, info, nowcast, lo_80, hi_80 in inputs.latest_flash(as_of, last, months[-1], fit.index):
+            col = int(fit.index.get_loc(ds))
             z = rng.standard_normal(fit.paths.shape[0])
-            cond[col] = (float(r.nowcast), flash_draws(float(r.nowcast), float(r.lo_80), float(r.hi_80), z))
-            notes.append(f"{r.ds:%Y-%m} {r.information}")
+            cond[col] = (float(nowcast), flash_draws(float(nowcast), float(lo_80), float(hi_80), z))
+            notes.append(f"{ds:%Y-%m} {info}")
         point, paths = condition(fit.point, fit.paths, cond)
         res = annual_totals(observed, fit.index, paths, target_year, point=point)
         total, lo, hi = res["forecast"], res["lo_80"], res["hi_80"]

@@ -205,6 +205,7 @@ def backtest(
     origins = y.index[(y.index >= first) & (y.index < months[-1])]
     preds = _model_forecasts(y, origins, settings, unique_id)
 
+    known = _Known.of(y, flash, pub, preds)
     rows: list[dict[str, Any]] = []
     for t in months:
         actual = float(y[t]) if t in y.index and pd.notna(y[t]) else np.nan
@@ -212,13 +213,13 @@ def backtest(
         # information none: the one-month-ahead model forecast, made when month t-1 was confirmed
         if prev in pub.index and (t, 1) in preds:
             as_of = pub[prev]
-            errs = _model_errors(y, preds, pub, 1, pub.index[(pub <= as_of) & (pub.index < t)])
+            errs = _model_errors(known, 1, pub.index[(pub <= as_of) & (pub.index < t)])
             if len(errs) >= settings.min_train:
                 center = preds[(t, 1)]
                 lo, hi = _interval(center, errs.to_numpy())
                 rows.append(_row(unique_id, t, "none", as_of, center, lo, hi, actual))
         for info in ("d10", "d20"):
-            row = _flash_row(y, flash, pub, preds, settings, unique_id, t, info, actual)
+            row = _flash_row(known, pub, settings, unique_id, t, info, actual)
             if row is not None:
                 rows.append(row)
     out = pd.DataFrame(rows, columns=list(NOWCAST_COLUMNS))
@@ -229,17 +230,57 @@ def backtest(
     return out.reset_index(drop=True)
 
 
-def _model_errors(y: pd.Series, preds: dict, pub: pd.Series, h: int, targets: pd.DatetimeIndex) -> pd.Series:
+def _model_errors(known: _Known, h: int, targets: pd.DatetimeIndex) -> pd.Series:
     """The log errors of the ``h``-month-ahead model forecasts of the ``targets`` already public."""
-    vals = {s: np.log(y[s]) - np.log(preds[(s, h)]) for s in targets if (s, h) in preds and s in pub.index}
+    vals = {s: known.log_y(s) - known.log_pred(s, h) for s in targets if (s, h) in known.preds and s in known.pub}
     return pd.Series(vals, dtype=float)
 
 
+@dataclass(frozen=True)
+class _Known:
+    """What the month loop of :func:`backtest` looks up, indexed once (the loop used to filter
+    the frames again for every month and cut: decision 0185; the same figures to the bit):
+    ``y`` month -> confirmed value; ``pub`` the months with a confirmed value; ``flash``
+    information -> its rows' columns as arrays (the frame's order); ``at`` (month,
+    information) -> the row of that cut (the first, as ``.iloc[0]`` took); ``preds`` the model
+    forecasts (:func:`_model_forecasts`); the logs of the values and forecasts, each taken once."""
+
+    y: dict[pd.Timestamp, float]
+    pub: frozenset[pd.Timestamp]
+    flash: dict[str, dict[str, np.ndarray]]
+    at: dict[tuple[pd.Timestamp, str], int]
+    preds: dict[tuple[pd.Timestamp, int], float]
+    _logs: dict[Any, float] = field(default_factory=dict)
+
+    def log_y(self, month: pd.Timestamp) -> float:
+        if month not in self._logs:
+            self._logs[month] = np.log(self.y[month])
+        return self._logs[month]
+
+    def log_pred(self, month: pd.Timestamp, h: int) -> float:
+        if (month, h) not in self._logs:
+            self._logs[(month, h)] = np.log(self.preds[(month, h)])
+        return self._logs[(month, h)]
+
+    @classmethod
+    def of(cls, y: pd.Series, flash: pd.DataFrame, pub: pd.Series, preds: dict) -> _Known:
+        by_info: dict[str, dict[str, np.ndarray]] = {}
+        at: dict[tuple[pd.Timestamp, str], int] = {}
+        for info in ("d10", "d20"):
+            rows = flash[flash["information"] == info]
+            by_info[info] = {
+                "ds": pd.DatetimeIndex(rows["ds"]),
+                "available_from": rows["available_from"].to_numpy(),
+                **{c: rows[c].to_numpy(float) for c in ("value", "wd_part", "wd_month")},
+            }
+            for i, ds in enumerate(by_info[info]["ds"]):
+                at.setdefault((ds, info), i)
+        return cls(dict(zip(y.index, y.to_numpy())), frozenset(pub.index), by_info, at, preds)
+
+
 def _flash_row(
-    y: pd.Series,
-    flash: pd.DataFrame,
+    known: _Known,
     pub: pd.Series,
-    preds: dict,
     settings: NowcastSettings,
     unique_id: str,
     t: pd.Timestamp,
@@ -248,38 +289,44 @@ def _flash_row(
 ) -> dict[str, Any] | None:
     """The nowcast of month ``t`` with the flash cut ``info`` (the bridge, combined with the model
     forecast when both have enough errors to weigh), or None when the cut or its training is missing."""
-    now = flash[(flash["ds"] == t) & (flash["information"] == info)]
-    if now.empty:
+    i = known.at.get((t, info))
+    if i is None:
         return None
-    now = now.iloc[0]
-    as_of = pd.Timestamp(now["available_from"])
+    rows = known.flash[info]
+    as_of = pd.Timestamp(rows["available_from"][i])
     public_months = pub.index[(pub <= as_of) & (pub.index < t)]
     if public_months.empty:
         return None
-    train = flash[(flash["information"] == info) & (flash["available_from"] <= as_of) & flash["ds"].isin(public_months)]
-    if len(train) < settings.min_train:
+    mask = (rows["available_from"] <= as_of) & rows["ds"].isin(public_months)
+    train_ds = rows["ds"][mask]
+    if len(train_ds) < settings.min_train:
         return None
-    log_days = np.log(train["wd_month"].to_numpy(float) / train["wd_part"].to_numpy(float))
-    log_ratio = np.log(y[train["ds"]].to_numpy(float) / train["value"].to_numpy(float))
+    log_days = np.log(rows["wd_month"][mask] / rows["wd_part"][mask])
+    log_ratio = np.log(np.array([known.y[d] for d in train_ds], dtype=float) / rows["value"][mask])
     coef, loo = bridge_fit(log_ratio, log_days)
-    x_t = np.log(float(now["wd_month"]) / float(now["wd_part"]))
-    bridge = float(now["value"]) * float(np.exp(coef[0] + coef[1] * x_t))
+    x_t = np.log(float(rows["wd_month"][i]) / float(rows["wd_part"][i]))
+    bridge = float(rows["value"][i]) * float(np.exp(coef[0] + coef[1] * x_t))
     h = (t.year - public_months[-1].year) * 12 + t.month - public_months[-1].month
-    e_bridge = pd.Series(loo, index=pd.DatetimeIndex(train["ds"]))
-    e_model = (
-        _model_errors(y, preds, pub, h, pd.DatetimeIndex(train["ds"])) if (t, h) in preds else pd.Series(dtype=float)
-    )
+    e_bridge = pd.Series(loo, index=train_ds)
+    e_model = _model_errors(known, h, train_ds) if (t, h) in known.preds else pd.Series(dtype=float)
     common = e_bridge.index.intersection(e_model.index)
     if len(common) >= settings.min_train:
-        eb, em = e_bridge[common].to_numpy(), e_model[common].to_numpy()
+        eb, em = _at(e_bridge, common), _at(e_model, common)
         wb, wm = 1.0 / max(np.mean(eb**2), 1e-18), 1.0 / max(np.mean(em**2), 1e-18)
         wb, wm = wb / (wb + wm), wm / (wb + wm)
-        center = float(np.exp(wb * np.log(bridge) + wm * np.log(preds[(t, h)])))
+        center = float(np.exp(wb * np.log(bridge) + wm * np.log(known.preds[(t, h)])))
         errors = wb * eb + wm * em
     else:  # no model forecast to combine with: the bridge alone
         center, errors = bridge, loo
     lo, hi = _interval(center, errors)
     return _row(unique_id, t, info, as_of, center, lo, hi, actual)
+
+
+def _at(values: pd.Series, labels: pd.Index) -> np.ndarray:
+    """``values[labels].to_numpy()`` by position (a label lookup per call was a fifth of the loop)."""
+    if not values.index.is_unique:
+        return values[labels].to_numpy()
+    return values.to_numpy()[values.index.get_indexer(labels)]
 
 
 def _row(

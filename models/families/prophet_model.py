@@ -15,6 +15,7 @@ so the same seed gives the same result. cmdstanpy and prophet loggers are silenc
 
 from __future__ import annotations
 
+import copy
 import logging
 import warnings
 from typing import Any
@@ -49,6 +50,66 @@ def _with_seed(seed: int, fn, *args):
         return fn(*args)
     finally:
         np.random.set_state(state)
+
+
+#: (feature columns, modes, regressors' modes, holidays' mode) -> Prophet's indicator matrix of the components
+_COMPONENT_COLS: dict[tuple, tuple[pd.DataFrame, dict[str, list[str]]]] = {}
+
+
+def __getattr__(name: str) -> Any:
+    """``MonthlyProphet`` is built on first use (importing prophet is slow): also when a pickled
+    fit is loaded."""
+    if name == "MonthlyProphet":
+        return _monthly_prophet_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _monthly_prophet_class() -> type:
+    """Prophet whose ``regressor_column_matrix`` (which feature column belongs to which component:
+    a pandas crosstab, a fifth of a fit's Python time) is built once per feature layout and
+    reused by every fit with the same columns, modes and regressors (decision 0185); a fitted
+    model (``train_component_cols`` set) or one with holidays goes through Prophet's own. The
+    matrix, the modes and so the fit are the same as Prophet's, to the bit
+    (tests/models/test_prophet_speed.py)."""
+    cls = globals().get("MonthlyProphet")
+    if cls is not None:
+        return cls
+    from prophet import Prophet
+
+    class MonthlyProphet(Prophet):
+        def regressor_column_matrix(self, seasonal_features: pd.DataFrame, modes: dict) -> tuple[pd.DataFrame, dict]:
+            if self.train_component_cols is not None or self.train_holiday_names is not None:
+                return super().regressor_column_matrix(seasonal_features, modes)
+            key = (
+                tuple(seasonal_features.columns),
+                tuple((mode, tuple(names)) for mode, names in sorted(modes.items())),
+                tuple((name, props["mode"]) for name, props in self.extra_regressors.items()),
+                self.holidays_mode,
+            )
+            if key not in _COMPONENT_COLS:
+                _COMPONENT_COLS[key] = super().regressor_column_matrix(seasonal_features, copy.deepcopy(modes))
+            component_cols, updated = _COMPONENT_COLS[key]
+            for mode, names in updated.items():  # Prophet extends the caller's lists in place
+                modes[mode] = list(names)
+            return component_cols.copy(), modes
+
+    MonthlyProphet.__qualname__ = "MonthlyProphet"
+    globals()["MonthlyProphet"] = MonthlyProphet
+    return MonthlyProphet
+
+
+def _plain(model: Any) -> bool:
+    """A fitted Prophet whose point forecast is its trend and the two term columns of its
+    seasonalities and regressors alone: no holidays, no conditional seasonality, no regressor
+    model, at least one feature (what ``ProphetModel._point_components`` computes directly)."""
+    return (
+        model.holidays is None
+        and model.country_holidays is None
+        and model.train_holiday_names is None
+        and bool(model.seasonalities or model.extra_regressors)
+        and all(props["condition_name"] is None for props in model.seasonalities.values())
+        and all(props.get("predictor_spec") is None for props in model.extra_regressors.values())
+    )
 
 
 @register
@@ -107,7 +168,7 @@ class ProphetModel(Forecaster):
 
     def _fit(self, y: pd.Series, X: pd.DataFrame | None) -> None:
         _quiet()  # before the import too: prophet.plot logs an error when plotly is absent
-        from prophet import Prophet
+        Prophet = _monthly_prophet_class()
 
         _quiet()
         self.use_exog_ = bool(self.params["working_days"] and X is not None)
@@ -185,8 +246,41 @@ class ProphetModel(Forecaster):
             resid = actual - fitted
         return fit_ar1(resid)
 
-    def _point_components(self, future: pd.DataFrame) -> dict[str, np.ndarray]:
-        """Prophet's point forecast and its parts: yhat = trend * (1 + multiplicative_terms) + additive_terms."""
+    def _point_components(self, future: pd.DataFrame, prepared: pd.DataFrame | None = None) -> dict[str, np.ndarray]:
+        """Prophet's point forecast and its parts: yhat = trend * (1 + multiplicative_terms) + additive_terms.
+
+        The same arithmetic as ``Prophet.predict`` (``predict_trend``, then each of the two term
+        columns as ``predict_seasonal_components`` computes it), without what ``predict`` also
+        builds and this module does not read: the per-component columns, the indicator matrix of
+        the components (a pandas crosstab, rebuilt on every call: it is the fit's
+        ``train_component_cols``) and the output frame; a third of a fit's Python time
+        (decision 0185; the result is equal to the bit, tests/models/test_prophet_speed.py).
+        Holidays, conditional seasonalities or regressor models (none here): Prophet's own predict.
+        ``prepared``: ``future`` after ``setup_dataframe``, when the caller has it."""
+        model = self.model_
+        if not _plain(model):
+            return self._predicted_components(future)
+        model.uncertainty_samples = 0  # as _predicted_components leaves it (the fitted state stays the same)
+        df = model.setup_dataframe(future.copy()) if prepared is None else prepared
+        trend = np.asarray(model.predict_trend(df), dtype=float)
+        pieces = [
+            model.make_seasonality_features(df["ds"], props["period"], props["fourier_order"], name)
+            for name, props in model.seasonalities.items()
+        ]
+        pieces += [pd.DataFrame(df[name]) for name in model.extra_regressors]
+        features = pd.concat(pieces, axis=1).values  # the matrix predict_seasonal_components multiplies
+        out = {"trend": trend}
+        for column in ("multiplicative_terms", "additive_terms"):
+            beta = model.params["beta"] * model.train_component_cols[column].values
+            term = np.matmul(features, beta.transpose())
+            if column in model.component_modes["additive"]:
+                term *= model.y_scale
+            out[column] = np.nanmean(term, axis=1)
+        out["yhat"] = trend * (1 + out["multiplicative_terms"]) + out["additive_terms"]
+        return out
+
+    def _predicted_components(self, future: pd.DataFrame) -> dict[str, np.ndarray]:
+        """``_point_components`` through ``Prophet.predict`` itself (the reference the fast path is tested against)."""
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             self.model_.uncertainty_samples = 0  # point values only
@@ -194,7 +288,13 @@ class ProphetModel(Forecaster):
         return {c: pred[c].to_numpy(dtype=float) for c in ("yhat", "trend", "multiplicative_terms", "additive_terms")}
 
     def _draws(
-        self, h: int, n: int, seed: int, X_future: pd.DataFrame | None, point: dict[str, np.ndarray] | None = None
+        self,
+        h: int,
+        n: int,
+        seed: int,
+        X_future: pd.DataFrame | None,
+        point: dict[str, np.ndarray] | None = None,
+        prepared: pd.DataFrame | None = None,
     ) -> np.ndarray:
         """(n, h) joint draws, spread around the point forecast by ``interval_scale_``.
 
@@ -205,13 +305,15 @@ class ProphetModel(Forecaster):
         (trend draw - point trend, times the seasonal factor) and the noise is an AR(1) fitted to
         the in-sample residuals (``residual_ar1_``), simulated jointly over the h months
         (``models.core.annual.ar1_paths``): monthly spread as before, annual spread with the
-        month-to-month correlation. ``point``: the ``_point_components`` of these months, when the
-        caller has them."""
+        month-to-month correlation. ``point``: the ``_point_components`` of these months, and
+        ``prepared`` their frame after ``setup_dataframe``, when the caller has them."""
         future = self._frame(pd.date_range(self.last_ds_, periods=h + 1, freq="MS")[1:], X_future, "predict")
-        point = self._point_components(future) if point is None else point
+        if prepared is None:  # read by the points and the trend draws, never written
+            prepared = self.model_.setup_dataframe(future.copy())
+        point = self._points(h, X_future, future, prepared) if point is None else point
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            trend = np.asarray(_with_seed(seed, self._trend_draws, future, n), dtype=float)  # (n, h)
+            trend = np.asarray(_with_seed(seed, self._trend_draws, future, n, prepared), dtype=float)  # (n, h)
         signal = point["yhat"] + (trend - point["trend"]) * (1.0 + point["multiplicative_terms"])
         phi, sigma = getattr(self, "residual_ar1_", (0.0, 0.0))
         noise = ar1_paths(n, h, phi, sigma, np.random.default_rng([seed, 1]))
@@ -221,19 +323,36 @@ class ProphetModel(Forecaster):
             draws = point["yhat"] + scale * (draws - point["yhat"])
         return draws
 
-    def _trend_draws(self, future: pd.DataFrame, n: int) -> np.ndarray:
+    def _trend_draws(self, future: pd.DataFrame, n: int, prepared: pd.DataFrame | None = None) -> np.ndarray:
         """(n, h) draws of Prophet's trend alone: the same draws as ``predictive_samples(future)["trend"].T``
         (MAP fit: one iteration of n samples; the trend is drawn first), without its yhat samples and
-        their noise, which are not used (a ninth of the time: decision 0180)."""
-        return self.model_.sample_predictive_trend_vectorized(self.model_.setup_dataframe(future.copy()), n, 0)
+        their noise, which are not used (a ninth of the time: decision 0180). ``prepared``: ``future``
+        after ``setup_dataframe``, when the caller has it."""
+        prepared = self.model_.setup_dataframe(future.copy()) if prepared is None else prepared
+        return self.model_.sample_predictive_trend_vectorized(prepared, n, 0)
+
+    def _key(self, h: int, X_future: pd.DataFrame | None) -> tuple:
+        """What a forecast of these months depends on: h and the regressor values read."""
+        return (
+            h,
+            None if X_future is None or not self.use_exog_ else tuple(X_future["working_days"].to_numpy(dtype=float)),
+        )
+
+    def _points(
+        self, h: int, X_future: pd.DataFrame | None, future: pd.DataFrame, prepared: pd.DataFrame | None = None
+    ) -> dict[str, np.ndarray]:
+        """``_point_components`` of the h months, memoised like ``_predict`` (every draw of the same
+        months reads the same point values; the arrays are only read)."""
+        cache = self.__dict__.setdefault("_point_cache", {})
+        key = self._key(h, X_future)
+        if key not in cache:
+            cache[key] = self._point_components(future, prepared)
+        return cache[key]
 
     def _predict(self, h: int, X_future: pd.DataFrame | None) -> dict[str, np.ndarray]:
         # memoised per (h, regressor values): Prophet's draws cost ~0.05 s and the same forecast is
         # asked for again (by the ensemble, the engine, the pyfunc), always with the same seed
-        key = (
-            h,
-            None if X_future is None or not self.use_exog_ else tuple(X_future["working_days"].to_numpy(dtype=float)),
-        )
+        key = self._key(h, X_future)
         cache = self.__dict__.setdefault("_predict_cache", {})
         if key not in cache:
             cache[key] = self._predict_uncached(h, X_future)
@@ -241,8 +360,9 @@ class ProphetModel(Forecaster):
 
     def _predict_uncached(self, h: int, X_future: pd.DataFrame | None) -> dict[str, np.ndarray]:
         future = self._frame(pd.date_range(self.last_ds_, periods=h + 1, freq="MS")[1:], X_future, "predict")
-        point = self._point_components(future)  # the bounds come from one set of draws below
-        draws = self._draws(h, self.params["n_samples"], self.params["seed"], X_future, point)
+        prepared = self.model_.setup_dataframe(future.copy())
+        point = self._points(h, X_future, future, prepared)  # the bounds come from one set of draws below
+        draws = self._draws(h, self.params["n_samples"], self.params["seed"], X_future, point, prepared)
         out = {"forecast": point["yhat"]}
         for level in LEVELS:
             tail = (100 - level) / 200
