@@ -66,7 +66,7 @@ import pandas as pd
 
 from models.core import fitcache, registry
 from models.core.annual import annual_totals
-from models.core.base import FORECAST_COLUMNS, Forecaster, Traits, future_index, regularize
+from models.core.base import FORECAST_COLUMNS, Forecaster, Traits, future_index, is_regular, regularize
 from models.core.executors import EXECUTORS, WorkerLost, dask_map
 from models.core.fits import FIT_COLUMNS, FitRow, fits_frame
 from models.errors import ModelSetupError
@@ -413,23 +413,6 @@ def _screen(settings: EngineSettings, y: pd.Series) -> str:
     return ""
 
 
-def _is_regular(y: pd.Series) -> bool:
-    """Whether ``regularize(y)`` would give y back unchanged (as from ``frame_to_series`` or the
-    backtest's windows): float values on a month-start index with freq MS (consecutive months,
-    validated by pandas), observed at both ends. Such a series skips ``regularize``'s checks and
-    its rebuilt month range, which cost more than a seasonal-naive fit."""
-    index = y.index
-    return (
-        isinstance(index, pd.DatetimeIndex)
-        and index.freqstr == "MS"
-        and index.dtype == np.dtype("datetime64[ns]")
-        and index.name == "ds"
-        and len(y) > 0
-        and y.dtype == np.float64
-        and not (math.isnan(y.iloc[0]) or math.isnan(y.iloc[-1]))
-    )
-
-
 # --------------------------------------------------------------------------- one series
 def fit_series(
     unique_id: str,
@@ -504,7 +487,7 @@ class _SeriesFit:
         factory: ModelFactory,
         extras: SeriesExtras | None,
     ) -> _SeriesFit:
-        y = y if _is_regular(y) else regularize(y)
+        y = y if is_regular(y) else regularize(y)
         n_obs = int(y.notna().sum())
         fidx = future_index(y.index[-1], h) if h > 0 else pd.DatetimeIndex([], name="ds")
         X_hist, X_fut, exog_note = _exog_for(

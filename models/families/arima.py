@@ -55,14 +55,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.stats import norm
 
-from models.core.base import LEVELS, Forecaster, ModelInputError, Traits
+from models.core.base import Forecaster, ModelInputError, Traits, Z
 from models.core.registry import register
 from models.families.baselines import seasonal_interpolate
 
 SEASON = 12
-Z: dict[int, float] = {level: float(norm.ppf(0.5 + level / 200)) for level in LEVELS}
 
 
 class ArimaFitError(RuntimeError):

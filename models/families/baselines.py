@@ -22,14 +22,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.stats import norm
+from scipy.special import ndtri
 
-from models.core.base import LEVELS, Forecaster, ModelInputError, Traits
+from models.core.base import LEVELS, Forecaster, ModelInputError, Traits, Z
 from models.core.registry import register
 
 SEASON = 12
 #: two-sided normal quantiles for the 80% and 95% intervals
-Z: dict[int, float] = {level: float(norm.ppf(0.5 + level / 200)) for level in LEVELS}
 
 
 def _gaussian_bounds(mean: np.ndarray, sd: np.ndarray) -> dict[str, np.ndarray]:
@@ -539,7 +538,7 @@ class Theta(Forecaster):
         mean = np.asarray(predictions, dtype=float) * self.scale_
         out: dict[str, np.ndarray] = {"forecast": mean}
         for level in LEVELS:
-            quantile = norm.ppf((1 - level / 100) / 2)
+            quantile = ndtri((1 - level / 100) / 2)  # = scipy.stats.norm.ppf, same bits
             out[f"lo_{level}"] = (predictions + sigma_h * quantile).to_numpy() * self.scale_
             out[f"hi_{level}"] = (predictions + sigma_h * -quantile).to_numpy() * self.scale_
         sd = (out["hi_95"] - out["lo_95"]) / (2 * Z[95])

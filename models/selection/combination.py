@@ -40,7 +40,6 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import pandas as pd
-from scipy.stats import trim_mean
 
 from models.core import registry
 from models.core.base import FORECAST_COLUMNS, Forecaster, Traits
@@ -123,6 +122,8 @@ def _mean(values: np.ndarray, members: Sequence[str], weights: Mapping[str, floa
 
 
 def _trimmed_mean(values: np.ndarray, members: Sequence[str], weights: Mapping[str, float]) -> np.ndarray:
+    from scipy.stats import trim_mean  # here: scipy.stats costs a second to import
+
     return np.asarray(trim_mean(values, TRIM, axis=0), dtype=float)
 
 

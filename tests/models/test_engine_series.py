@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.core.base import regularize
-from models.core.engine import _is_regular, frame_to_series
+from models.core.base import is_regular, regularize
+from models.core.engine import frame_to_series
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "exports_monthly.csv"
 
@@ -45,17 +45,21 @@ def test_frame_to_series_is_regularize_of_each_series(label, frame):
     for uid, y in expected.items():
         pd.testing.assert_series_equal(got[uid], y, check_exact=True, check_freq=True)
         assert got[uid].index.freqstr == "MS"
-        assert _is_regular(got[uid])
+        assert is_regular(got[uid])
 
 
 def test_is_regular_only_where_regularize_would_return_the_series_unchanged():
     y = frame_to_series(frames()[1][1])["total"]
-    assert _is_regular(y)
+    assert is_regular(y)
     pd.testing.assert_series_equal(regularize(y), y, check_exact=True, check_freq=True)
+    # the full path (an index without freq is checked and rebuilt) gives the same series as the fast one
+    unmarked = pd.Series(y.to_numpy(), index=pd.DatetimeIndex(list(y.index), name="ds"), name=y.name)
+    pd.testing.assert_series_equal(regularize(unmarked), regularize(y), check_exact=True, check_freq=True)
+    assert regularize(y) is not y  # a copy: the caller may change it
     gapped_end = y.copy()
     gapped_end.iloc[-1] = np.nan
-    assert not _is_regular(gapped_end)
-    assert not _is_regular(y.rename_axis("month"))
-    assert not _is_regular(y.astype("float32"))
-    assert not _is_regular(y.iloc[::2])  # every other month: no freq MS
-    assert not _is_regular(pd.Series(y.to_numpy(), index=pd.DatetimeIndex(list(y.index), name="ds")))
+    assert not is_regular(gapped_end)
+    assert not is_regular(y.rename_axis("month"))
+    assert not is_regular(y.astype("float32"))
+    assert not is_regular(y.iloc[::2])  # every other month: no freq MS
+    assert not is_regular(pd.Series(y.to_numpy(), index=pd.DatetimeIndex(list(y.index), name="ds")))
