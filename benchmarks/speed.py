@@ -20,7 +20,7 @@ seconds (run.json ``fit_seconds``: both commits record it) and, for this commit,
 fit of the run (fit + forecast + paths, summed over the worker processes, and how many the fit
 cache served; from the log the fit cache writes when EXPORTCAST_FIT_LOG is set); the share that
 is fitting (fit seconds summed / (wall x n_jobs)); the peak memory of the run's process tree (psutil,
-sampled every 0.2 s: the run, its workers and its Prefect server): the sum of RSS, the sum of PSS
+sampled every second: the run, its workers and its Prefect server): the sum of RSS, the sum of PSS
 (shared libraries counted once) and the largest single process; the import time of the
 pipeline and the start of Prefect's ephemeral server (a trivial flow with a fresh PREFECT_HOME);
 and the ratios this / baseline and cached rerun / cold. Also the load average before and after:
@@ -241,6 +241,24 @@ def tree_memory(process: psutil.Process) -> tuple[float, float, float]:
 MLFLOW_STORE = "import mlflow, sys\nmlflow.MlflowClient(sys.argv[1]).search_experiments()\n"
 
 
+def cpu_ticks() -> list[int]:
+    """The machine's CPU time counters (/proc/stat: user nice system idle iowait irq softirq steal)."""
+    try:
+        with open("/proc/stat", encoding="ascii") as stat:
+            return [int(v) for v in stat.readline().split()[1:9]]
+    except OSError:  # not Linux
+        return []
+
+
+def steal_share(before: list[int], after: list[int]) -> float | None:
+    """The share of the machine's CPU time the hypervisor gave to others between two readings
+    (steal): a virtual machine's "quiet" is not quiet when it is high."""
+    if len(before) < 8 or len(after) < 8:
+        return None
+    delta = [b - a for a, b in zip(before, after)]
+    return delta[7] / sum(delta) if sum(delta) else None
+
+
 def prepare_stores(root: Path, folder: Path, prefect_home: str) -> None:
     """A Prefect home and an MLflow store already created and migrated (a trivial flow, one MLflow
     query; not timed): the case of every monthly run after the first. Prefect's migrations take
@@ -269,6 +287,7 @@ def run_pipeline(
     fit_log = folder / f"fits-{label}.log"
     env = environment(root, folder, {FIT_LOG_ENV: str(fit_log), "PREFECT_HOME": str(folder / prefect_home)})
     log = folder / f"{label}.log"
+    ticks = cpu_ticks()
     started = time.perf_counter()
     with log.open("wb") as out:
         proc = subprocess.Popen(
@@ -289,7 +308,7 @@ def run_pipeline(
                     peak[:] = [max(a, b) for a, b in zip(peak, tree_memory(watched))]
                 except psutil.Error:
                     return
-                done.wait(0.2)
+                done.wait(1.0)  # PSS reads every process's smaps: not too often, it takes CPU from the run
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
@@ -301,6 +320,7 @@ def run_pipeline(
                 os.killpg(proc.pid, 9)
                 proc.wait()
     wall = time.perf_counter() - started
+    steal = steal_share(ticks, cpu_ticks())
     if code != 0:
         tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:])
         raise SystemExit(f"error: {label} run exited {code} (log {log}):\n{tail}")
@@ -308,7 +328,8 @@ def run_pipeline(
     logged = read_fit_log(fit_log.read_text().splitlines()) if fit_log.is_file() else {}
     print(
         f"  {label}: {wall:.1f} s, peak memory of the tree: RSS {peak[0]:.0f} MB, PSS {peak[1]:.0f} MB "
-        f"(largest process {peak[2]:.0f} MB)",
+        f"(largest process {peak[2]:.0f} MB); load average {os.getloadavg()[0]:.1f}"
+        + ("" if steal is None else f", CPU stolen by the hypervisor {steal:.0%}"),
         flush=True,
     )
     return Run(label, wall, peak[0], stages, fits, logged, cached, peak_pss_mb=peak[1], largest_mb=peak[2])

@@ -83,3 +83,10 @@ def test_champion_mase_is_the_mean_over_the_champion_rows(tmp_path) -> None:
         encoding="utf-8",
     )
     assert speed.champion_mase(path) == (0.5 + 1.25 + 0.75) / 3
+
+
+def test_steal_share_is_the_stolen_part_of_all_cpu_time_between_two_readings() -> None:
+    before = [100, 0, 20, 500, 5, 0, 1, 30]
+    after = [160, 0, 30, 510, 5, 0, 1, 60]  # +60 user, +10 system, +10 idle, +30 steal
+    assert speed.steal_share(before, after) == 30 / 110
+    assert speed.steal_share([], after) is None
