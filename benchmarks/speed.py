@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import signal
 import statistics
@@ -288,6 +289,7 @@ def run_pipeline(
     env = environment(root, folder, {FIT_LOG_ENV: str(fit_log), "PREFECT_HOME": str(folder / prefect_home)})
     log = folder / f"{label}.log"
     ticks = cpu_ticks()
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     with log.open("wb") as out:
         proc = subprocess.Popen(
@@ -321,6 +323,8 @@ def run_pipeline(
                 proc.wait()
     wall = time.perf_counter() - started
     steal = steal_share(ticks, cpu_ticks())
+    reaped = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (reaped.ru_utime - children.ru_utime) + (reaped.ru_stime - children.ru_stime)
     if code != 0:
         tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:])
         raise SystemExit(f"error: {label} run exited {code} (log {log}):\n{tail}")
@@ -328,7 +332,8 @@ def run_pipeline(
     logged = read_fit_log(fit_log.read_text().splitlines()) if fit_log.is_file() else {}
     print(
         f"  {label}: {wall:.1f} s, peak memory of the tree: RSS {peak[0]:.0f} MB, PSS {peak[1]:.0f} MB "
-        f"(largest process {peak[2]:.0f} MB); load average {os.getloadavg()[0]:.1f}"
+        f"(largest process {peak[2]:.0f} MB); CPU {cpu:.1f} s (the tree, cmdstan included); "
+        f"load average {os.getloadavg()[0]:.1f}"
         + ("" if steal is None else f", CPU stolen by the hypervisor {steal:.0%}"),
         flush=True,
     )

@@ -755,7 +755,8 @@ def _fit_and_compare(
     from models.selection.champion import with_champions
 
     runtime = plan.settings.runtime
-    with StageThreads(at_once=runtime.executor == "dask" or runtime.n_jobs != 1) as threads:
+    at_once = runtime.overlap_stages and (runtime.executor == "dask" or runtime.n_jobs != 1)
+    with StageThreads(at_once=at_once) as threads:
         backtest = threads.start(_backtest, stages, plan, frame)
         forecast = threads.start(_forecast, stages, plan, frame)
         in_year = threads.start(_in_year, stages, plan, frame, data_dir) if compare else None
