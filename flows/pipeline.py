@@ -14,9 +14,10 @@
   (task, data hash, the config sections the step reads, code version = hash of the sources of
   ``models/``, ``features/`` and the pipeline), and results are persisted under PREFECT_HOME
   (``PREFECT_LOCAL_STORAGE_PATH``), so an unchanged rerun loads them instead of refitting.
-- The stages that fit models run at once (``_fit_and_compare``): backtest, forecast, the
-  nowcast then the tracking, and the institutional replays, each in a thread of the flow, all
-  spreading their series over ONE pool of ``runtime.n_jobs`` worker processes. A core that one
+- With ``runtime.overlap_stages`` the stages that fit models run at once (``_fit_and_compare``):
+  backtest, forecast, the nowcast then the tracking, and the institutional replays, each in a
+  thread of the flow, all spreading their series over ONE pool of ``runtime.n_jobs`` worker
+  processes (off by default: no gain measured on 2 cores, decision 0186). A core that one
   stage leaves idle (its last series, its work in this process) fits another stage's series;
   the results do not depend on the order (seeds per series, model and cutoff). The
   institutional comparison itself is made from the replays once the forecast and the tracking

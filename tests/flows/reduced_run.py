@@ -47,6 +47,8 @@ def start(folder: Path, config: Path, n_jobs: int, hash_seed: str) -> subprocess
         PREFECT_HOME=str(folder / "prefect-home"),
         PYTHONHASHSEED=hash_seed,
         EXPORTCAST__RUNTIME__N_JOBS=str(n_jobs),
+        # with workers, the fitting stages at once (decision 0186): the bytes must not depend on the order
+        EXPORTCAST__RUNTIME__OVERLAP_STAGES="true" if n_jobs > 1 else "false",
         EXPORTCAST__PUBLISH__DIR=str(folder / "outputs"),
         EXPORTCAST__MLFLOW__TRACKING_URI=f"sqlite:///{folder}/mlflow.db",
         EXPORTCAST__MLFLOW__ARTIFACT_LOCATION=str(folder / "artifacts"),

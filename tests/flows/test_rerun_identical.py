@@ -1,7 +1,8 @@
 """Reruns publish the same bytes (issue 19 item 8): two real ``exportcast run`` processes on the
 embedded data, at once, each with a fresh PREFECT_HOME (its own temporary Prefect server and database,
 and no cached result shared: results are stored under PREFECT_HOME) and its own hash seed, one with
-``runtime.n_jobs`` 1 (every fit in the pipeline process) and one with 2 (loky workers), publish
+``runtime.n_jobs`` 1 (every fit in the pipeline process, stage after stage) and one with 2 (loky
+workers, the fitting stages at once: ``runtime.overlap_stages``), publish
 byte-identical CSVs, and no published CSV carries a timing. Before docs/decisions/0124 they differed
 at 1e-9 (the US ARIMA's AICc -624.15248534 vs -624.15248623: scipy's MINPACK read freed heap
 memory); before the fixes of docs/decisions/0123 the 2025 total's 80% bounds differed by 10.7 bn.
