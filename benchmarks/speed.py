@@ -279,6 +279,7 @@ def run_pipeline(
     timeout: float,
     prefect_home: str = "prefect-home",
     warm_home: bool = False,
+    alone: bool = True,
 ) -> Run:
     if fresh:
         folder.mkdir(parents=True)
@@ -332,8 +333,10 @@ def run_pipeline(
     logged = read_fit_log(fit_log.read_text().splitlines()) if fit_log.is_file() else {}
     print(
         f"  {label}: {wall:.1f} s, peak memory of the tree: RSS {peak[0]:.0f} MB, PSS {peak[1]:.0f} MB "
-        f"(largest process {peak[2]:.0f} MB); CPU {cpu:.1f} s (the tree, cmdstan included); "
-        f"load average {os.getloadavg()[0]:.1f}"
+        f"(largest process {peak[2]:.0f} MB); "
+        # the reaped children's CPU counts every run of this script: one run at a time only
+        + (f"CPU {cpu:.1f} s (the tree, cmdstan included); " if alone else "")
+        + f"load average {os.getloadavg()[0]:.1f}"
         + ("" if steal is None else f", CPU stolen by the hypervisor {steal:.0%}"),
         flush=True,
     )
@@ -422,6 +425,7 @@ def main() -> None:
                             args.quick,
                             args.timeout,
                             warm_home=args.warm_stores,
+                            alone=False,
                         )
                         for label, root in pair
                     }
