@@ -71,6 +71,7 @@ class Run:
     cached: dict[str, bool] = field(default_factory=dict)
     peak_pss_mb: float = 0.0  # the largest sum of PSS (shared pages counted once: the tree's real footprint)
     largest_mb: float = 0.0  # the largest RSS of one process of the tree
+    parts: dict[str, dict[str, float]] = field(default_factory=dict)  # fit log: shared part -> seconds, calls, hits
 
 
 def read_run_json(text: str) -> tuple[dict[str, float], dict[str, float], dict[str, bool]]:
@@ -93,7 +94,17 @@ def champion_mase(metrics_csv: Path) -> float:
 
 def read_fit_log(lines: Iterable[str]) -> dict[str, dict[str, float]]:
     """The fit cache's log (one ``model<TAB>seconds<TAB>hit|miss`` line per single-model fit)
-    summed per model: seconds, fits, hits."""
+    summed per model: seconds, fits, hits. The lines of a part shared inside fits (a name with a
+    space, e.g. "prophet stan optimum": ``fitcache.shared``) are left to :func:`read_shared_parts`."""
+    return _summed(line for line in lines if " " not in line.split("\t")[0])
+
+
+def read_shared_parts(lines: Iterable[str]) -> dict[str, dict[str, float]]:
+    """The parts of fits kept by content (``fitcache.shared``) in the fit log, summed per kind."""
+    return _summed(line for line in lines if " " in line.split("\t")[0])
+
+
+def _summed(lines: Iterable[str]) -> dict[str, dict[str, float]]:
     totals: dict[str, dict[str, float]] = {}
     for line in lines:
         if not line.strip():
@@ -330,7 +341,8 @@ def run_pipeline(
         tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:])
         raise SystemExit(f"error: {label} run exited {code} (log {log}):\n{tail}")
     stages, fits, cached = read_run_json((folder / "outputs" / "run.json").read_text(encoding="utf-8"))
-    logged = read_fit_log(fit_log.read_text().splitlines()) if fit_log.is_file() else {}
+    lines = fit_log.read_text().splitlines() if fit_log.is_file() else []
+    logged, parts = read_fit_log(lines), read_shared_parts(lines)
     print(
         f"  {label}: {wall:.1f} s, peak memory of the tree: RSS {peak[0]:.0f} MB, PSS {peak[1]:.0f} MB "
         f"(largest process {peak[2]:.0f} MB); "
@@ -340,7 +352,7 @@ def run_pipeline(
         + ("" if steal is None else f", CPU stolen by the hypervisor {steal:.0%}"),
         flush=True,
     )
-    return Run(label, wall, peak[0], stages, fits, logged, cached, peak_pss_mb=peak[1], largest_mb=peak[2])
+    return Run(label, wall, peak[0], stages, fits, logged, cached, peak[1], peak[2], parts)
 
 
 def startup_seconds(root: Path, folder: Path) -> tuple[float, float]:
@@ -461,6 +473,8 @@ def main() -> None:
         "cold fits of this commit served by the fit cache (a fit shared by two stages): "
         f"{sum(v['hits'] for v in this.fits.values())} of {sum(v['fits'] for v in this.fits.values())}"
     )
+    for kind, part in this.parts.items():
+        print(f"parts of fits kept by content ({kind}): {int(part['hits'])} of {int(part['fits'])} read from the cache")
     print(
         "\nper model family: fit seconds of the forecast stage (run.json), and every single-model fit of the run (fit log)"
     )

@@ -289,8 +289,24 @@ def run_pipeline_with_source(settings: Settings, source: str | None) -> None:
         server = pool.submit(start_temporary_server)
         from flows.pipeline import run_pipeline, with_source
 
+        settings = with_source(settings, source)
+        _prepare_local_mlflow_store(settings)
         server.result()
-    run_pipeline(with_source(settings, source))
+    run_pipeline(settings)
+
+
+def _prepare_local_mlflow_store(settings: Settings) -> None:
+    """While Prefect's server starts: a local MLflow store (sqlite) is created and migrated now
+    (about 4 s on a new store), not at the run's first stage. Best effort: an error here is met
+    again, and reported, where the run opens its MLflow run."""
+    if settings.mlflow.sqlite_path is None:
+        return
+    try:
+        from flows.tracking import configure
+
+        configure(settings.mlflow)
+    except Exception:  # noqa: BLE001 - reported by the run's own MLflow set-up
+        return
 
 
 def _fail_own_runs(settings: Any, reason: str, stop: BaseException) -> None:

@@ -12,9 +12,15 @@ on the same data to the same month (an October cutoff of the comparison and the 
 October; the tracking's and the comparison's Octobers) share one fit, and a rerun with nothing
 changed fits nothing.
 
-The store is ``joblib.Memory`` (one pickle per key under ``<location>/joblib``, written to a
-temporary file and renamed, so concurrent workers are safe). A failed fit is not stored (it
-raises, and is retried next time). ``runtime.fit_cache`` in config.yaml: a folder, or "off".
+Inside a fit, :func:`shared` keeps a part of it by content in the same store: Prophet's Stan
+optimum (its calibration refit without the last 12 months is the same optimisation as the fit at
+the cutoff 12 months earlier, which the backtest, the October replays and the tracking also make).
+
+The store is ``joblib.Memory`` (one file per key under ``<location>/joblib``, written to a
+temporary file and renamed, so concurrent workers are safe). The fitted model is stored as the
+bytes of Python's C pickler: joblib's own pickler is written in Python and took 8-10x longer on
+these objects (decision 0187). A failed fit is not stored (it raises, and is retried next time).
+``runtime.fit_cache`` in config.yaml: a folder, or "off".
 """
 
 from __future__ import annotations
@@ -22,8 +28,10 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import pickle
 import time
 from collections.abc import Callable
+from contextvars import ContextVar
 from importlib import metadata
 from pathlib import Path
 from typing import Any, TypeVar
@@ -91,9 +99,36 @@ def _memory(location: str) -> joblib.Memory:
     return joblib.Memory(location, verbose=0)
 
 
-def _fit(key: str, fit: Callable[[], R]) -> R:
-    """What ``joblib.Memory`` stores under ``key``: the fitted model (``fit`` is not part of the key)."""
+#: the fit cache of the fit in progress (set by :func:`fitted`), read by :func:`shared`
+_LOCATION: ContextVar[str] = ContextVar("exportcast_fit_cache", default="")
+
+
+def _pickled_fit(key: str, fit: Callable[[], bytes]) -> bytes:
+    """What ``joblib.Memory`` stores under ``key``: the fitted model's pickle (``fit`` is not part of the key)."""
     return fit()
+
+
+def _part(key: str, compute: Callable[[], R]) -> R:
+    """What ``joblib.Memory`` stores under ``key`` for :func:`shared` (``compute`` is not part of the key)."""
+    return compute()
+
+
+def shared(kind: str, inputs: Any, compute: Callable[[], R]) -> R:
+    """``compute()``, or its result stored before under the content of ``kind``, ``inputs`` and the
+    code version, in the fit cache of the fit in progress (no fit in progress, or the cache off:
+    computed). For a deterministic part of a fit that several fits repeat on the same inputs."""
+    location = _LOCATION.get()
+    if location in OFF:
+        return compute()
+    started = time.perf_counter()
+    key = joblib.hash({"kind": kind, "inputs": inputs, "code": code_version()}, hash_name="sha1")
+    cached = _memory(location).cache(_part, ignore=["compute"])
+    logged = bool(os.environ.get(LOG_ENV))
+    outcome = ("hit" if cached.check_call_in_cache(key, compute) else "miss") if logged else ""
+    result = cached(key, compute)
+    if logged:
+        _log(kind, time.perf_counter() - started, outcome, key[:16])
+    return result
 
 
 def fitted(
@@ -114,19 +149,28 @@ def fitted(
         fit(model)
         result, outcome, key = model, "off", ""
     else:
-        cached = _memory(location).cache(_fit, ignore=["fit"])
+        cached = _memory(location).cache(_pickled_fit, ignore=["fit"])
         key = fit_key(model, y, X, signed)
-        task = functools.partial(_fitted_model, model, fit)
+        fresh: list[M] = []
+        task = functools.partial(_fitted_and_pickled, model, fit, location, fresh)
         outcome = ("hit" if cached.check_call_in_cache(key, task) else "miss") if os.environ.get(LOG_ENV) else ""
-        result = cached(key, task)
+        pickled = cached(key, task)
+        result = fresh[0] if fresh else pickle.loads(pickled)
     if os.environ.get(LOG_ENV):
         _log(model.name, time.perf_counter() - started, outcome, key[:16])
     return result
 
 
-def _fitted_model(model: M, fit: Callable[[M], Any]) -> M:
-    fit(model)
-    return model
+def _fitted_and_pickled(model: M, fit: Callable[[M], Any], location: str, fresh: list[M]) -> bytes:
+    """``fit(model)`` with ``location`` as the cache of :func:`shared`; ``model`` is appended to
+    ``fresh`` (the caller uses it, not a copy) and its pickle returned (what is stored)."""
+    token = _LOCATION.set(location)
+    try:
+        fit(model)
+    finally:
+        _LOCATION.reset(token)
+    fresh.append(model)
+    return pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def _log(name: str, seconds: float, outcome: str, key: str) -> None:

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from models.core import fitcache
 from models.core.annual import ar1_paths, fit_ar1
 from models.core.base import LEVELS, Forecaster, ModelInputError, Traits
 from models.core.registry import register
@@ -50,6 +51,23 @@ def _with_seed(seed: int, fn, *args):
         return fn(*args)
     finally:
         np.random.set_state(state)
+
+
+class _SharedOptimum:
+    """Prophet's Stan backend, its optimisation kept by content in the fit cache of the fit in
+    progress (``models.core.fitcache.shared``). cmdstan's optimiser is deterministic for given
+    data, initial values (Prophet gives all of them) and arguments, so a fit that repeats another's
+    optimisation reads its optimum: the calibration refit without the last 12 months is the fit at
+    the cutoff 12 months earlier (backtest windows 6 months apart, the October replays, the
+    tracking). Only the optimum is shared: the same bits (tests/models/test_prophet_speed.py)."""
+
+    def __init__(self, backend: Any) -> None:
+        self.backend = backend
+        self.stan_fit = None
+
+    def fit(self, stan_init: dict, stan_data: dict, **kwargs: Any) -> dict:
+        inputs = (self.backend.get_type(), stan_init, stan_data, sorted(kwargs.items()))
+        return fitcache.shared("prophet stan optimum", inputs, lambda: self.backend.fit(stan_init, stan_data, **kwargs))
 
 
 #: (feature columns, modes, regressors' modes, holidays' mode) -> Prophet's indicator matrix of the components
@@ -200,9 +218,15 @@ class ProphetModel(Forecaster):
         if self.use_exog_:
             model.add_regressor("working_days", mode=self.mode_)
         _quiet()  # the stan backend (cmdstanpy) is loaded by the constructor
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            model.fit(frame)
+        backend = model.stan_backend
+        model.stan_backend = _SharedOptimum(backend)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                model.fit(frame)
+        finally:
+            # cmdstan's result object (file paths of this process) is not read: not kept, shared or pickled
+            model.stan_backend, model.stan_fit, backend.stan_fit = backend, None, None
         self.model_ = model
         self.residual_ar1_ = self._residual_process(y, X)
         self.interval_scale_ = self._calibration(y, X) if self.params["calibrate"] else 1.0

@@ -113,3 +113,52 @@ def test_the_real_temporary_server_survives_a_dropped_first_health_poll(tmp_path
                 server.stop()
             if previous is not None:
                 SubprocessASGIServer._instances[None] = previous
+
+
+def _tables(path) -> set[str]:
+    import sqlite3
+
+    with sqlite3.connect(path) as db:
+        names = {row[0] for row in db.execute("select name from sqlite_master where type = 'table'")}
+    db.close()
+    return names
+
+
+def test_a_new_home_gets_the_template_and_an_existing_or_other_database_is_left_alone(tmp_path, monkeypatch):
+    """seed_new_home copies the template of this Prefect version into a home without a database,
+    and does nothing where the home has one or Prefect uses another database."""
+    import sqlite3
+
+    import prefect
+    from prefect.settings import PREFECT_HOME, PREFECT_SERVER_DATABASE_CONNECTION_URL, temporary_settings
+
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    with sqlite3.connect(templates / f"prefect-{prefect.__version__}.db") as db:  # a stand-in: no migration run
+        db.execute("create table alembic_version (version_num varchar(32))")
+        db.execute("insert into alembic_version values ('head-of-the-stand-in')")
+    db.close()
+    monkeypatch.setattr(prefect_server.subprocess, "run", lambda *a, **k: pytest.fail("the template exists"))
+    home = tmp_path / "home"
+    with temporary_settings({PREFECT_HOME: str(home)}, restore_defaults={PREFECT_SERVER_DATABASE_CONNECTION_URL}):
+        assert prefect_server.home_database() == home / "prefect.db"
+        assert prefect_server.seed_new_home(templates) is True
+        with sqlite3.connect(home / "prefect.db") as db:
+            assert db.execute("select version_num from alembic_version").fetchall() == [("head-of-the-stand-in",)]
+        db.close()
+        assert prefect_server.seed_new_home(templates) is False  # the home has its database now
+        assert [p.name for p in home.iterdir()] == ["prefect.db"]  # no partial file left
+    other = f"sqlite+aiosqlite:///{tmp_path / 'elsewhere.db'}"
+    with temporary_settings({PREFECT_HOME: str(tmp_path / "home2"), PREFECT_SERVER_DATABASE_CONNECTION_URL: other}):
+        assert prefect_server.home_database() is None
+        assert prefect_server.seed_new_home(templates) is False
+    assert not (tmp_path / "home2").exists()
+
+
+@pytest.mark.slow
+def test_the_template_is_a_database_migrated_by_prefect(tmp_path):
+    """The real template, made by Prefect's own migrations: Prefect's tables and one alembic version."""
+    template = prefect_server.database_template(tmp_path)
+    assert template.name.startswith("prefect-") and prefect_server.database_template(tmp_path) == template
+    assert {"flow_run", "task_run", "deployment", "alembic_version"} <= _tables(template)
+    assert [p.name for p in tmp_path.iterdir()] == [template.name]  # the temporary home is gone

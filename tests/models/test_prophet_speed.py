@@ -104,3 +104,45 @@ def test_fits_equal_plain_prophets_to_the_bit_and_pickle(case):
     future_X = None if X is None else X.iloc[-12:]
     loaded = pickle.loads(pickle.dumps(model))
     pd.testing.assert_frame_equal(loaded.predict(12, future_X), model.predict(12, future_X), check_exact=True)
+
+
+def _fit_counting(monkeypatch) -> list[int]:
+    """Patch cmdstan's optimisation to count its calls (T of each)."""
+    from prophet.models import CmdStanPyBackend
+
+    calls: list[int] = []
+    optimise = CmdStanPyBackend.fit
+
+    def counted(self, stan_init, stan_data, **kwargs):
+        calls.append(int(stan_data["T"]))
+        return optimise(self, stan_init, stan_data, **kwargs)
+
+    monkeypatch.setattr(CmdStanPyBackend, "fit", counted)
+    return calls
+
+
+def test_the_calibration_refit_reads_the_optimum_of_the_fit_12_months_earlier(tmp_path, monkeypatch):
+    """The fit at the cutoff 12 months later refits without its last 12 months to calibrate its
+    intervals: the same Stan optimisation as the earlier fit's own, read from the fit cache. The
+    forecasts are those of fits without the cache, to the bit."""
+    from models.core import fitcache
+
+    y = real_series("total")
+    early, late = y.iloc[:-12], y
+    uncached = [ProphetModel(seed=3).fit(s).predict(12) for s in (early, late)]
+    calls = _fit_counting(monkeypatch)
+    cached = [
+        fitcache.fitted(str(tmp_path), ProphetModel(seed=3), s, None, lambda m, s=s: m.fit(s)).predict(12)
+        for s in (early, late)
+    ]
+    # the early fit: its own and its calibration's; the late fit: its own only (its calibration's is the early fit's)
+    assert calls == [len(early), len(early) - 12, len(late)]
+    for got, want in zip(cached, uncached):
+        pd.testing.assert_frame_equal(got, want, check_exact=True)
+    assert fitcache.shared("no fit in progress", 1, lambda: "computed") == "computed"
+
+
+def test_a_fitted_prophet_keeps_no_cmdstan_result(case):
+    model, _ = case
+    assert model.model_.stan_fit is None and model.model_.stan_backend.stan_fit is None
+    assert type(model.model_.stan_backend).__name__ == "CmdStanPyBackend"  # the shared-optimum wrapper is gone
