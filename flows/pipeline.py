@@ -987,7 +987,7 @@ def _publish(
         results.run.to_json(),
         settings.publish.dir,
         run_id=results.run.run_id,
-        finalize=lambda staging: _write_report(results, staging, data_dir),
+        finalize=lambda staging: _write_report(results, staging, data_dir, settings.runtime.n_jobs),
         on_published=on_published,
     )
     return paths, final[0]
@@ -1022,10 +1022,10 @@ def data_origin_of(settings: Settings, data_dir: Path) -> str:
     return str(data_dir / "exports_monthly.csv")
 
 
-def _write_report(results: Results, staging: Path, data_dir: Path) -> None:
+def _write_report(results: Results, staging: Path, data_dir: Path, n_jobs: int) -> None:
     from flows.report import write_results_report
 
-    write_results_report(results, staging / "report.html", data_dir=data_dir)
+    write_results_report(results, staging / "report.html", data_dir=data_dir, n_jobs=n_jobs)
 
 
 def with_source(settings: Settings, source: str | None) -> Settings:

@@ -2031,20 +2031,40 @@ def _archive_chart(archive: pd.DataFrame, history: pd.DataFrame | None, uid: str
     return _png(fig, f"{uid}: archived forecasts by vintage and the actuals")
 
 
-def render_report(inputs: ReportInputs) -> str:
-    """The report as one HTML string."""
-    sections = [
-        _section_changes(inputs),
-        _section_headline(inputs),
-        _section_this_year(inputs),
-        _section_track_record(inputs),
-        _section_fans(inputs),
-        _section_institutional(inputs),
-        _section_chip_cycle(inputs),
-        _section_backtest(inputs),
-        _section_champions(inputs),
-        _section_data(inputs),
-    ]
+#: the report's sections in their order on the page
+SECTIONS = (
+    _section_changes,
+    _section_headline,
+    _section_this_year,
+    _section_track_record,
+    _section_fans,
+    _section_institutional,
+    _section_chip_cycle,
+    _section_backtest,
+    _section_champions,
+    _section_data,
+)
+#: the sections that draw charts, the costliest first (seconds on the embedded data: 8.3, 2.8, 1.2,
+#: 0.5, 0.3); with n_jobs > 1 they are drawn in worker processes, the others here
+_DRAWN = (_section_fans, _section_this_year, _section_institutional, _section_chip_cycle, _section_track_record)
+
+
+def render_sections(inputs: ReportInputs, n_jobs: int = 1) -> list[str]:
+    """The HTML of every section, in page order. ``n_jobs`` > 1: the sections with charts are
+    drawn at once on that many loky workers (the fitting stages' pool, idle by then): the same
+    bytes, as matplotlib draws the same figure the same way in any process (decision 0187)."""
+    if n_jobs <= 1:
+        return [section(inputs) for section in SECTIONS]
+    from joblib import Parallel, delayed
+
+    drawn = Parallel(n_jobs=n_jobs, backend="loky")(delayed(section)(inputs) for section in _DRAWN)
+    html = dict(zip(_DRAWN, drawn))
+    return [html[section] if section in html else section(inputs) for section in SECTIONS]
+
+
+def render_report(inputs: ReportInputs, n_jobs: int = 1) -> str:
+    """The report as one HTML string (``n_jobs``: :func:`render_sections`)."""
+    sections = render_sections(inputs, n_jobs)
     nav = (
         '<nav><a href="#changes">What changed</a><a href="#headline">Headline</a><a href="#this-year">This year</a>'
         '<a href="#track-record">Track record</a><a href="#fans">Fan charts</a><a href="#institutions">Institutions</a>'
@@ -2059,12 +2079,14 @@ def render_report(inputs: ReportInputs) -> str:
     )
 
 
-def write_results_report(results: Results, out_path: Path, *, data_dir: Path | None = None) -> Path:
+def write_results_report(results: Results, out_path: Path, *, data_dir: Path | None = None, n_jobs: int = 1) -> Path:
     """Build the report of a run from its assembled results (the pipeline's way); ``data_dir``:
-    the embedded dataset (series names, provenance). Written atomically to ``out_path``."""
+    the embedded dataset (series names, provenance); ``n_jobs``: worker processes drawing the
+    charts. Written atomically to ``out_path``."""
     from flows.publish import write_atomic
 
-    return write_atomic(Path(out_path), render_report(inputs_from_results(results, data_dir)).encode("utf-8"))
+    text = render_report(inputs_from_results(results, data_dir), n_jobs)
+    return write_atomic(Path(out_path), text.encode("utf-8"))
 
 
 def write_report(outputs_dir: Path, *, data_dir: Path | None = None, out_path: Path | None = None) -> Path:

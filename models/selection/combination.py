@@ -331,13 +331,17 @@ def combine_window(
     by_model = {m: forecasts[forecasts["model"] == m].set_index("ds").sort_index() for m in present}
     template = by_model[present[0]]
     months = template.index
+    # each column's members stacked once (members x months), then reduced by every method
+    stacked = {
+        col: np.stack([by_model[m][col].reindex(months).to_numpy(dtype=float) for m in present])
+        for col in FORECAST_COLUMNS
+    }
     frames = []
     for method in registry.combinations() if methods is None else methods:
         out = template.copy()
         out["model"] = method
         for col in FORECAST_COLUMNS:
-            stacked = np.stack([by_model[m][col].reindex(months).to_numpy(dtype=float) for m in present])
-            out[col] = combine_values(stacked, method, present, weights)
+            out[col] = combine_values(stacked[col], method, present, weights)
         frames.append(out.reset_index()[list(forecasts.columns)])
     return pd.concat(frames, ignore_index=True)
 

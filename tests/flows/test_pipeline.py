@@ -182,7 +182,7 @@ def test_failed_run_publishes_nothing_and_marks_mlflow_failed(first_run, monkeyp
     before = {p.name: p.read_bytes() for p in sorted(out.iterdir())}
     registry = _registry_state(settings)
 
-    def broken_report(results, staging, data_dir):  # fails after every table is staged
+    def broken_report(results, staging, data_dir, n_jobs):  # fails after every table is staged
         assert (staging / "forecast_monthly.csv").is_file() and not (staging / "run.json").exists()
         raise RuntimeError("simulated report failure")
 

@@ -1175,3 +1175,14 @@ def test_the_institutional_note_says_how_far_back_the_champion_looked(tmp_path):
         "the champion of year Y is chosen on earlier years only (every year from 2001 the series&#x27; data "
         "allows, including years before 2013 that have no institutional outlook here). APE"
     ) in text
+
+
+def test_charts_drawn_on_two_workers_give_the_same_bytes(tmp_path):
+    """render_report(n_jobs=2) draws the chart sections in loky workers: the same HTML, charts
+    included, to the byte, as one process."""
+    from flows.report import load_inputs, render_report
+
+    inputs = load_inputs(write_outputs(tmp_path / "outputs"), write_dataset(tmp_path / "data"))
+    alone = render_report(inputs)
+    assert alone.count("data:image/png;base64,") >= 3
+    assert render_report(inputs, n_jobs=2) == alone
