@@ -52,6 +52,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("exportcast", "flows", "models", "features")
 FIT_LOG_ENV = "EXPORTCAST_FIT_LOG"
+PART_PREFIX = "part:"  # models.core.fitcache.PART_PREFIX (not imported: the baseline runs from its own tree)
 # tests/flows/reduced_run.py's config, applied to each commit's own config.yaml
 QUICK_SERIES = ["total", "item:semiconductors_ministry", "destination:china", "destination:united_states"]
 PREFECT_FLOW = "from prefect import flow\n@flow\ndef noop():\n    return 1\nnoop()\n"
@@ -94,14 +95,14 @@ def champion_mase(metrics_csv: Path) -> float:
 
 def read_fit_log(lines: Iterable[str]) -> dict[str, dict[str, float]]:
     """The fit cache's log (one ``model<TAB>seconds<TAB>hit|miss`` line per single-model fit)
-    summed per model: seconds, fits, hits. The lines of a part shared inside fits (a name with a
-    space, e.g. "prophet stan optimum": ``fitcache.shared``) are left to :func:`read_shared_parts`."""
-    return _summed(line for line in lines if " " not in line.split("\t")[0])
+    summed per model: seconds, fits, hits. The lines of a part kept inside fits
+    (``fitcache.shared``: "part:<kind>") are left to :func:`read_shared_parts`."""
+    return _summed(line for line in lines if not line.startswith(PART_PREFIX))
 
 
 def read_shared_parts(lines: Iterable[str]) -> dict[str, dict[str, float]]:
     """The parts of fits kept by content (``fitcache.shared``) in the fit log, summed per kind."""
-    return _summed(line for line in lines if " " in line.split("\t")[0])
+    return _summed(line.removeprefix(PART_PREFIX) for line in lines if line.startswith(PART_PREFIX))
 
 
 def _summed(lines: Iterable[str]) -> dict[str, dict[str, float]]:

@@ -45,6 +45,8 @@ M = TypeVar("M")
 OFF = ("", "off")
 #: a file to which every fit appends "model<TAB>seconds<TAB>hit|miss|off<TAB>key" (benchmarks/speed.py)
 LOG_ENV = "EXPORTCAST_FIT_LOG"
+#: the fit log's name of a part kept by :func:`shared` is this prefix and its kind
+PART_PREFIX = "part:"
 MODELS_DIR = Path(__file__).resolve().parents[1]
 #: packages whose version changes what a fit computes
 PACKAGES = ("numpy", "pandas", "scipy", "statsmodels", "prophet", "cmdstanpy", "statsforecast", "joblib")
@@ -127,7 +129,7 @@ def shared(kind: str, inputs: Any, compute: Callable[[], R]) -> R:
     outcome = ("hit" if cached.check_call_in_cache(key, compute) else "miss") if logged else ""
     result = cached(key, compute)
     if logged:
-        _log(kind, time.perf_counter() - started, outcome, key[:16])
+        _log(PART_PREFIX + kind, time.perf_counter() - started, outcome, key[:16])
     return result
 
 

@@ -41,6 +41,15 @@ def test_fit_log_sums_seconds_fits_and_hits_per_model():
     assert speed.read_fit_log(["ets\t0.5\thit\tabc\n"]) == {"ets": {"seconds": 0.5, "fits": 1, "hits": 1}}
 
 
+def test_parts_kept_inside_fits_are_counted_apart_from_the_fits():
+    from models.core import fitcache
+
+    assert speed.PART_PREFIX == fitcache.PART_PREFIX
+    lines = ["prophet\t2.0\tmiss\n", "part:prophet stan optimum\t0.5\tmiss\n", "part:prophet stan optimum\t0.0\thit\n"]
+    assert speed.read_fit_log(lines) == {"prophet": {"seconds": 2.0, "fits": 1, "hits": 0}}
+    assert speed.read_shared_parts(lines) == {"prophet stan optimum": {"seconds": 0.5, "fits": 2, "hits": 1}}
+
+
 def test_share_ratio_and_median():
     assert speed.fit_share(120.0, 100.0, 2) == 0.6
     assert speed.ratio(33.0, 100.0) == 0.33
