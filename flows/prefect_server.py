@@ -149,11 +149,14 @@ def _copy_database(source: Path, target: Path) -> None:
     """``source`` copied whole to ``target`` by sqlite's backup (a write-ahead log included), through
     a temporary file renamed into place."""
     partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
-    with sqlite3.connect(source) as src, sqlite3.connect(partial) as dst:
-        src.backup(dst)
-    src.close()
-    dst.close()
-    os.replace(partial, target)
+    try:
+        with sqlite3.connect(source) as src, sqlite3.connect(partial) as dst:
+            src.backup(dst)
+        src.close()
+        dst.close()
+        os.replace(partial, target)
+    finally:
+        partial.unlink(missing_ok=True)  # left only by a failed copy
 
 
 if __name__ == "__main__":  # make install: the database template of the installed Prefect version

@@ -105,14 +105,17 @@ def _memory(location: str) -> joblib.Memory:
 _LOCATION: ContextVar[str] = ContextVar("exportcast_fit_cache", default="")
 
 
-def _pickled_fit(key: str, fit: Callable[[], bytes]) -> bytes:
-    """What ``joblib.Memory`` stores under ``key``: the fitted model's pickle (``fit`` is not part of the key)."""
-    return fit()
-
-
-def _part(key: str, compute: Callable[[], R]) -> R:
-    """What ``joblib.Memory`` stores under ``key`` for :func:`shared` (``compute`` is not part of the key)."""
+def _stored_value(key: str, compute: Callable[[], R]) -> R:
+    """What ``joblib.Memory`` stores under ``key``: ``compute()`` (not part of the key)."""
     return compute()
+
+
+def _through_store(location: str, key: str, compute: Callable[[], R]) -> tuple[R, str]:
+    """``compute()`` stored under ``key`` in the cache at ``location``, or what was stored there
+    before; and the outcome for the fit log ("hit" or "miss"; "" when no log is kept)."""
+    cached = _memory(location).cache(_stored_value, ignore=["compute"])
+    outcome = ("hit" if cached.check_call_in_cache(key, compute) else "miss") if os.environ.get(LOG_ENV) else ""
+    return cached(key, compute), outcome
 
 
 def shared(kind: str, inputs: Any, compute: Callable[[], R]) -> R:
@@ -124,11 +127,8 @@ def shared(kind: str, inputs: Any, compute: Callable[[], R]) -> R:
         return compute()
     started = time.perf_counter()
     key = joblib.hash({"kind": kind, "inputs": inputs, "code": code_version()}, hash_name="sha1")
-    cached = _memory(location).cache(_part, ignore=["compute"])
-    logged = bool(os.environ.get(LOG_ENV))
-    outcome = ("hit" if cached.check_call_in_cache(key, compute) else "miss") if logged else ""
-    result = cached(key, compute)
-    if logged:
+    result, outcome = _through_store(location, key, compute)
+    if outcome:
         _log(PART_PREFIX + kind, time.perf_counter() - started, outcome, key[:16])
     return result
 
@@ -151,12 +151,11 @@ def fitted(
         fit(model)
         result, outcome, key = model, "off", ""
     else:
-        cached = _memory(location).cache(_pickled_fit, ignore=["fit"])
         key = fit_key(model, y, X, signed)
         fresh: list[M] = []
-        task = functools.partial(_fitted_and_pickled, model, fit, location, fresh)
-        outcome = ("hit" if cached.check_call_in_cache(key, task) else "miss") if os.environ.get(LOG_ENV) else ""
-        pickled = cached(key, task)
+        pickled, outcome = _through_store(
+            location, key, functools.partial(_fitted_and_pickled, model, fit, location, fresh)
+        )
         result = fresh[0] if fresh else pickle.loads(pickled)
     if os.environ.get(LOG_ENV):
         _log(model.name, time.perf_counter() - started, outcome, key[:16])
