@@ -137,7 +137,9 @@ class ProphetModel(Forecaster):
     Params: ``seasonality_mode`` ('additive' | 'multiplicative'), ``working_days`` (bool),
     ``n_samples`` (predictive draws behind the bounds, default 1000), ``seed`` (for the bounds),
     ``changepoint_prior_scale`` (Prophet's default 0.05), ``yearly_seasonality`` (True = Prophet's
-    10 Fourier terms; an integer sets the number of terms).
+    10 Fourier terms; an integer sets the number of terms), ``algorithm`` (cmdstan's optimiser:
+    None = Prophet's own choice, Newton below 100 observations and L-BFGS above; 'LBFGS' or
+    'Newton' for every series; Prophet falls back on Newton when L-BFGS ends abnormally).
     """
 
     name = "prophet"
@@ -152,8 +154,11 @@ class ProphetModel(Forecaster):
         changepoint_prior_scale: float = 0.05,
         yearly_seasonality: bool | int = True,
         calibrate: bool = True,
+        algorithm: str | None = None,
         **params: Any,
     ) -> None:
+        if algorithm not in (None, "LBFGS", "Newton"):
+            raise ModelInputError(f"prophet: algorithm must be 'LBFGS', 'Newton' or null; got {algorithm!r}")
         if seasonality_mode not in ("additive", "multiplicative"):
             raise ModelInputError(
                 f"prophet: seasonality_mode must be 'additive' or 'multiplicative'; got {seasonality_mode!r}"
@@ -166,6 +171,7 @@ class ProphetModel(Forecaster):
             changepoint_prior_scale=float(changepoint_prior_scale),
             yearly_seasonality=yearly_seasonality,
             calibrate=bool(calibrate),
+            algorithm=algorithm,
             **params,
         )
 
@@ -223,13 +229,18 @@ class ProphetModel(Forecaster):
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                model.fit(frame)
+                model.fit(frame, **self._optimiser_args())
         finally:
             # cmdstan's result object (file paths of this process) is not read: not kept, shared or pickled
             model.stan_backend, model.stan_fit, backend.stan_fit = backend, None, None
         self.model_ = model
         self.residual_ar1_ = self._residual_process(y, X)
         self.interval_scale_ = self._calibration(y, X) if self.params["calibrate"] else 1.0
+
+    def _optimiser_args(self) -> dict[str, str]:
+        """Prophet's ``fit`` arguments for cmdstan: none when Prophet chooses the algorithm."""
+        algorithm = self.params.get("algorithm")  # older pickles have no such param
+        return {} if algorithm is None else {"algorithm": algorithm}
 
     def _calibration(self, y: pd.Series, X: pd.DataFrame | None) -> float:
         """How much wider the draws must be to cover the model's own out-of-sample errors.

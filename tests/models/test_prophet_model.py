@@ -140,3 +140,30 @@ def test_annual_draws_carry_the_residual_autocorrelation():
     assert width == pytest.approx(2 * norm.ppf(0.9) * ar1_sd, rel=0.08)
     assert width > 1.8 * 2 * norm.ppf(0.9) * iid_sd
     assert model.describe()["residual_ar1"] == {"phi": round(phi, 4), "sigma": round(sigma, 6)}
+
+
+def test_bad_algorithm_is_refused():
+    with pytest.raises(ModelInputError, match=r"^prophet: algorithm must be 'LBFGS', 'Newton' or null; got 'bfgs'$"):
+        registry.create("prophet", {"algorithm": "bfgs"})
+
+
+def test_algorithm_reaches_cmdstan_and_none_leaves_prophets_own_choice(monkeypatch):
+    """None passes no algorithm (Prophet takes Newton below 100 observations); a name is passed as
+    it is: Newton gives the default's forecast to the bit on 48 months, L-BFGS another optimum."""
+    from prophet.models import CmdStanPyBackend
+
+    passed, original = [], CmdStanPyBackend.fit
+
+    def recording(self, stan_init, stan_data, **kwargs):
+        passed.append(kwargs.get("algorithm"))
+        return original(self, stan_init, stan_data, **kwargs)
+
+    monkeypatch.setattr(CmdStanPyBackend, "fit", recording)
+    y = series(48)
+    forecasts = {
+        name: registry.create("prophet", {"n_samples": 50, "calibrate": False, "algorithm": name}).fit(y).predict(6)
+        for name in (None, "Newton", "LBFGS")
+    }
+    assert passed == [None, "Newton", "LBFGS"]
+    assert forecasts[None]["forecast"].to_numpy().tobytes() == forecasts["Newton"]["forecast"].to_numpy().tobytes()
+    assert not np.array_equal(forecasts[None]["forecast"], forecasts["LBFGS"]["forecast"])
