@@ -84,6 +84,28 @@ def lognormal_bounds(mu: np.ndarray, sd: np.ndarray) -> dict[str, np.ndarray]:
     return out
 
 
+def aic_order(g: np.ndarray, cap: int) -> int | None:
+    """The order ``ar_select_order(g, maxlag=cap, ic="aic", trend="c", glob=False)`` chooses,
+    from ONE QR decomposition of the design with every lag (decision 0188): statsmodels fits the
+    cap + 1 nested regressions (a constant and lags 1..i, the same rows from ``cap`` on) one SVD
+    each; the residual sum of squares of the first i + 1 columns is the full design's plus the
+    squares of the later entries of Q'y. The same criterion as statsmodels' (``-2 llf + 2 (i + 1)``
+    with ``sigma2 = rss / nobs``), the first minimum as its stable sort takes. None when the
+    design is rank-deficient (statsmodels' pseudo-inverse then decides)."""
+    n = len(g) - cap
+    y = g[cap:]
+    X = np.column_stack([np.ones(n), *(g[cap - j : len(g) - j] for j in range(1, cap + 1))])
+    q, r = np.linalg.qr(X)
+    diagonal = np.abs(np.diag(r))
+    if diagonal.min() <= 1e-8 * diagonal.max():
+        return None
+    qty = q.T @ y
+    later = np.concatenate([np.cumsum(qty[::-1] ** 2)[::-1][1:], [0.0]])  # later[i] = sum of qty[i+1:]^2
+    rss = float(np.sum((y - q @ qty) ** 2)) + later
+    llf = -n * (np.log(2 * np.pi * rss / n) + 1) / 2
+    return int(np.argmin(-2 * llf + 2 * (np.arange(cap + 1) + 1)))
+
+
 @dataclass(frozen=True)
 class GrowthAR:
     """Dynamics of the 12-month log growth: ``g_t = intercept + sum_j phi[j-1] g_{t-j} + e_t``."""
@@ -126,8 +148,10 @@ class GrowthAR:
         cap = max(1, min(int(max_lag), len(g) // 3))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            lags = ar_select_order(g, maxlag=cap, ic="aic", trend="c", glob=False).ar_lags
-            p = max(lags) if lags else 0
+            p = aic_order(g, cap)
+            if p is None:  # a rank-deficient design: statsmodels' own search
+                lags = ar_select_order(g, maxlag=cap, ic="aic", trend="c", glob=False).ar_lags
+                p = max(lags) if lags else 0
             if p == 0:
                 return cls(float(g.mean()), (), len(g))
             fit = AutoReg(g, lags=p, trend="c").fit()
