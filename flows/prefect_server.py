@@ -17,16 +17,26 @@ about 17 s of a 30 s start here (decision 0187). :func:`database_template` makes
 empty database per Prefect version (``make install`` does, and the first start that finds none),
 and :func:`seed_new_home` copies it into a new home before the server starts: the migrations
 then find the database at their head and do nothing.
+
+:class:`RunServer` is the temporary server of one pipeline run, started at the pipeline
+process's first step with the command and environment of Prefect's own ``SubprocessASGIServer``,
+but without importing Prefect's server package here (8.5-11.8 s: the client imports it only to
+start the subprocess, which imports it again). The run's client then reaches it by
+``PREFECT_API_URL``, and the server boots while the pipeline imports (decision 0188).
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
+import random
+import socket
 import sqlite3
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -46,15 +56,18 @@ RETRYABLE_START_ERRORS: tuple[type[BaseException], ...] = (httpx.TransportError,
 TEMPLATE_DIR = Path(__file__).resolve().parents[1] / ".cache" / "prefect-database"
 
 
-def start_with_retries(start: Callable[[], T], attempts: int = START_ATTEMPTS) -> T:
-    """``start()``, again after a failed start-up, up to ``attempts`` times; the last error is raised."""
+def start_with_retries(
+    start: Callable[[], T], attempts: int = START_ATTEMPTS, stop: Callable[[], None] | None = None
+) -> T:
+    """``start()``, again after a failed start-up (``stop()`` first: default, Prefect's own
+    temporary server is stopped and forgotten), up to ``attempts`` times; the last error is raised."""
     if attempts < 1:
         raise ValueError(f"attempts must be at least 1; got {attempts}")
     for attempt in range(1, attempts + 1):
         try:
             return start()
         except RETRYABLE_START_ERRORS as exc:
-            stop_unstarted_server()
+            (stop or stop_unstarted_server)()
             if attempt == attempts:
                 raise
             log.warning(
@@ -94,6 +107,103 @@ def start_temporary_server(attempts: int = START_ATTEMPTS) -> str | None:
         return server.api_url
 
     return start_with_retries(start, attempts)
+
+
+#: uvicorn's exit status when its port was taken meanwhile (Prefect's server then picks another)
+PORT_TAKEN = 3
+
+
+class RunServer:
+    """Prefect's temporary API server for one run: ``launch()`` starts the subprocess and returns at
+    once, ``ready()`` waits for its ``/health`` (a failed or timed-out start-up is retried on a new
+    port, as :func:`start_with_retries` does) and returns its API URL, ``stop()`` ends it (also at
+    this process's exit). The command and environment are ``SubprocessASGIServer``'s (Prefect 3.9)."""
+
+    def __init__(self) -> None:
+        self.port: int | None = None
+        self.process: subprocess.Popen | None = None
+        atexit.register(self.stop)
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api"
+
+    def launch(self) -> RunServer:
+        import prefect
+        from prefect.settings import get_current_settings
+
+        seed_new_home()
+        self.port = _free_port()
+        env = {
+            **os.environ,
+            "PREFECT_UI_ENABLED": "0",
+            "PREFECT__SERVER_EPHEMERAL": "1",
+            "PREFECT__SERVER_FINAL": "1",
+            **get_current_settings().to_environment_variables(exclude_unset=True),
+        }
+        app_dir = str(prefect.__module_path__.parent)
+        args = ["-m", "uvicorn", "--app-dir", app_dir, "--factory", "prefect.server.api.server:create_app"]
+        args += ["--host", "127.0.0.1", "--port", str(self.port), "--log-level", "error", "--lifespan", "on"]
+        self.process = subprocess.Popen([sys.executable, *args], env=env)
+        return self
+
+    def ready(self, timeout: float, attempts: int = START_ATTEMPTS) -> str:
+        def start() -> str:
+            if self.process is None:
+                self.launch()
+            return self._wait(timeout)
+
+        return start_with_retries(start, attempts, stop=self.stop)
+
+    def _wait(self, timeout: float) -> str:
+        deadline = time.monotonic() + timeout
+        with httpx.Client() as client:
+            while time.monotonic() < deadline:
+                assert self.process is not None
+                code = self.process.poll()
+                if code == PORT_TAKEN:
+                    self.launch()
+                    continue
+                if code is not None:
+                    raise RuntimeError(f"Prefect's temporary server exited with code {code} before answering")
+                try:
+                    if client.get(f"{self.api_url}/health").status_code == 200:
+                        return self.api_url
+                except httpx.ConnectError:
+                    pass
+                time.sleep(0.1)
+        raise RuntimeError(f"Prefect's temporary server did not answer within {timeout:.0f} s")
+
+    def stop(self) -> None:
+        process, self.process = self.process, None
+        if process is None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def launch_run_server() -> RunServer | None:
+    """With no ``PREFECT_API_URL``: a :class:`RunServer` launched now (None: a server is named)."""
+    from prefect.settings import PREFECT_API_URL
+
+    return None if PREFECT_API_URL.value() else RunServer().launch()
+
+
+def _free_port() -> int:
+    """A port of 127.0.0.1 free now, from Prefect's range for its temporary servers (8000-8999)."""
+    for _ in range(50):
+        port = random.randrange(8000, 9000)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port in 8000-8999 for Prefect's temporary server")
 
 
 def home_database() -> Path | None:

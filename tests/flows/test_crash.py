@@ -202,11 +202,16 @@ def test_sigkill_leaves_no_process_and_no_run_running_for_good(tmp_path: Path) -
             time.sleep(0.5)
         assert _flow_run_state(tmp_path, flow_run2) == ("CRASHED", tags["mlflow.note.content"])
 
-        # SIGTERM: the run stops, exit 143, nothing left, its run FAILED
-        os.kill(third.pid, signal.SIGTERM)
-        assert third.wait(timeout=GONE_TIMEOUT) == 143
+        # SIGTERM: the run stops, exit 143, nothing left, its run FAILED (a run of its own: the third
+        # may have finished by now, its start-up being short since decision 0188)
+        assert third.wait(timeout=START_TIMEOUT) == 0, _log(tmp_path)
+        fourth = _start(tmp_path, "run4.log")
+        started.append(fourth)
+        run4, procs = _wait_running(tmp_path, fourth, set(_mlflow_runs(tmp_path)))
+        os.kill(fourth.pid, signal.SIGTERM)
+        assert fourth.wait(timeout=GONE_TIMEOUT) == 143
         _assert_all_gone(procs, tmp_path)
-        assert _mlflow_runs(tmp_path)[run3][0] == "FAILED"
+        assert _mlflow_runs(tmp_path)[run4][0] == "FAILED"
     finally:
         for proc in started:
             if proc.poll() is None:

@@ -162,3 +162,75 @@ def test_the_template_is_a_database_migrated_by_prefect(tmp_path):
     assert template.name.startswith("prefect-") and prefect_server.database_template(tmp_path) == template
     assert {"flow_run", "task_run", "deployment", "alembic_version"} <= _tables(template)
     assert [p.name for p in tmp_path.iterdir()] == [template.name]  # the temporary home is gone
+
+
+# ------------------------------------------------------------------ the run's own server (0188)
+def test_the_run_server_answers_after_a_dropped_first_poll_and_is_stopped(tmp_path, monkeypatch) -> None:
+    """``RunServer``: launched without importing Prefect's server package here, retried on a fresh
+    port after the first ``/health`` poll raised RemoteProtocolError, answering at its API URL,
+    and ended by ``stop()``."""
+    import sys
+
+    from prefect.settings import PREFECT_SERVER_DATABASE_CONNECTION_URL, temporary_settings
+
+    from flows.prefect_server import RunServer
+
+    real_get = httpx.Client.get
+    polls: list[str] = []
+
+    def first_poll_dropped(self: httpx.Client, url: str, *args, **kwargs):
+        polls.append(str(url))
+        if len(polls) == 1:
+            raise httpx.RemoteProtocolError("Server disconnected without sending a response.")
+        return real_get(self, url, *args, **kwargs)
+
+    monkeypatch.setattr(httpx.Client, "get", first_poll_dropped)
+    server_package_before = "prefect.server.api.server" in sys.modules
+    with temporary_settings({PREFECT_SERVER_DATABASE_CONNECTION_URL: f"sqlite+aiosqlite:///{tmp_path / 'p.db'}"}):
+        server = RunServer().launch()
+        first = server.process
+        try:
+            url = server.ready(timeout=120)
+            monkeypatch.setattr(httpx.Client, "get", real_get)
+            assert first.poll() is not None  # the first start was stopped
+            assert url == server.api_url and url.startswith("http://127.0.0.1:")
+            assert httpx.get(f"{url}/health", timeout=10).json() is True
+            process = server.process
+        finally:
+            server.stop()
+    assert process.poll() is not None and server.process is None
+    assert ("prefect.server.api.server" in sys.modules) == server_package_before
+
+
+def test_a_run_server_that_exits_is_an_error_after_every_attempt(monkeypatch) -> None:
+    from flows.prefect_server import RunServer
+
+    class Exited:
+        def poll(self) -> int:
+            return 1
+
+        def terminate(self) -> None: ...
+
+        def wait(self, timeout: float | None = None) -> int:
+            return 1
+
+    launches: list[int] = []
+
+    def launch(self: RunServer) -> RunServer:
+        launches.append(1)
+        self.port, self.process = 8999, Exited()
+        return self
+
+    monkeypatch.setattr(RunServer, "launch", launch)
+    with pytest.raises(RuntimeError, match=r"^Prefect's temporary server exited with code 1 before answering$"):
+        RunServer().launch().ready(timeout=5, attempts=2)
+    assert len(launches) == 2  # the first launch, then a fresh one for the second attempt
+
+
+def test_with_an_api_url_no_run_server_is_launched() -> None:
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from flows.prefect_server import launch_run_server
+
+    with temporary_settings({PREFECT_API_URL: "http://127.0.0.1:4200/api"}):
+        assert launch_run_server() is None
