@@ -24,6 +24,22 @@ class FlakyStart:
         return "started"
 
 
+def drop_first_health_poll(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The failure CI met: the first ``httpx.Client.get`` raises RemoteProtocolError, the later ones
+    go through. Returns the URLs polled."""
+    real_get = httpx.Client.get
+    polls: list[str] = []
+
+    def first_poll_dropped(self: httpx.Client, url: str, *args, **kwargs):
+        polls.append(str(url))
+        if len(polls) == 1:
+            raise httpx.RemoteProtocolError("Server disconnected without sending a response.")
+        return real_get(self, url, *args, **kwargs)
+
+    monkeypatch.setattr(httpx.Client, "get", first_poll_dropped)
+    return polls
+
+
 @pytest.fixture
 def stops(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Counts the half-started servers stopped between attempts (none is really started here)."""
@@ -85,16 +101,7 @@ def test_the_real_temporary_server_survives_a_dropped_first_health_poll(tmp_path
         temporary_settings,
     )
 
-    real_get = httpx.Client.get
-    polls: list[str] = []
-
-    def first_poll_dropped(self: httpx.Client, url: str, *args, **kwargs):
-        polls.append(str(url))
-        if len(polls) == 1:
-            raise httpx.RemoteProtocolError("Server disconnected without sending a response.")
-        return real_get(self, url, *args, **kwargs)
-
-    monkeypatch.setattr(httpx.Client, "get", first_poll_dropped)
+    real_get, polls = httpx.Client.get, drop_first_health_poll(monkeypatch)
     database = f"sqlite+aiosqlite:///{tmp_path / 'prefect.db'}"
     with temporary_settings(
         {PREFECT_SERVER_DATABASE_CONNECTION_URL: database, PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS: 120},
@@ -175,24 +182,16 @@ def test_the_run_server_answers_after_a_dropped_first_poll_and_is_stopped(tmp_pa
 
     from flows.prefect_server import RunServer
 
-    real_get = httpx.Client.get
-    polls: list[str] = []
-
-    def first_poll_dropped(self: httpx.Client, url: str, *args, **kwargs):
-        polls.append(str(url))
-        if len(polls) == 1:
-            raise httpx.RemoteProtocolError("Server disconnected without sending a response.")
-        return real_get(self, url, *args, **kwargs)
-
-    monkeypatch.setattr(httpx.Client, "get", first_poll_dropped)
+    real_get, polls = httpx.Client.get, drop_first_health_poll(monkeypatch)
     server_package_before = "prefect.server.api.server" in sys.modules
     with temporary_settings({PREFECT_SERVER_DATABASE_CONNECTION_URL: f"sqlite+aiosqlite:///{tmp_path / 'p.db'}"}):
         server = RunServer().launch()
-        first = server.process
+        first, first_url = server.process, server.api_url
         try:
             url = server.ready(timeout=120)
             monkeypatch.setattr(httpx.Client, "get", real_get)
             assert first.poll() is not None  # the first start was stopped
+            assert polls[0] == f"{first_url}/health" and polls[-1] == f"{url}/health"
             assert url == server.api_url and url.startswith("http://127.0.0.1:")
             assert httpx.get(f"{url}/health", timeout=10).json() is True
             process = server.process
