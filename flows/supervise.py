@@ -281,7 +281,7 @@ def run_pipeline_with_source(settings: Settings, source: str | None) -> None:
     ``PREFECT_API_URL``, the run's temporary Prefect server is launched first
     (``flows.prefect_server.RunServer``) and boots while this process imports the pipeline and
     prepares the MLflow store; the flow then reaches it by ``PREFECT_API_URL`` (decision 0188:
-    the flow's first stage 31 s -> about 15 s after the start)."""
+    the flow's first stage 31-37 s -> about 20 s after the start)."""
     from prefect.settings import PREFECT_API_URL, PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS, temporary_settings
 
     from flows.prefect_server import launch_run_server
