@@ -385,7 +385,7 @@ def run_flash(settings: Settings, *, data_dir: Path | None = None) -> FlashResul
 
 def run_flash_with_source(settings: Settings, source: str | None) -> None:
     """The supervised process of ``exportcast flash`` (flows/supervise.py runs it in a child)."""
-    from flows.prefect_server import start_temporary_server
+    from flows.prefect_server import run_on_own_server
 
-    start_temporary_server()  # with retries; Prefect's own start-up fails on one transport error
-    run_flash(with_source(settings, source))
+    chosen = with_source(settings, source)
+    run_on_own_server(lambda: lambda: run_flash(chosen))

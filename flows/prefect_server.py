@@ -7,8 +7,8 @@ ends the run. CI met one: ``httpx.RemoteProtocolError: Server disconnected witho
 response`` at the first poll, so every flow test of that session errored at set-up. The server
 was never at fault, only the start-up.
 
-:func:`start_with_retries` runs a start-up (Prefect's own: the temporary server of a pipeline run
-in :func:`start_temporary_server`, or the test harness in ``tests/flows/conftest.py``). When
+:func:`start_with_retries` runs a start-up (a run's own :class:`RunServer`, or Prefect's own
+temporary server of the test harness in ``tests/flows/conftest.py``). When
 the start-up fails with a transport error or a time-out, it stops the half-started server and
 starts again on a new port, ``attempts`` times in all. Each failure is logged with its reason.
 
@@ -88,25 +88,6 @@ def stop_unstarted_server() -> None:
     server = SubprocessASGIServer._instances.pop(None, None)
     if server is not None:
         server.stop()
-
-
-def start_temporary_server(attempts: int = START_ATTEMPTS) -> str | None:
-    """With no ``PREFECT_API_URL``: start Prefect's temporary API server now, with retries, so
-    that the flow's client finds it running. Returns its API URL, or None when a
-    ``PREFECT_API_URL`` is set (then nothing is started)."""
-    from prefect.server.api.server import SubprocessASGIServer
-    from prefect.settings import PREFECT_API_URL, PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS
-
-    if PREFECT_API_URL.value():
-        return None
-    seed_new_home()
-
-    def start() -> str:
-        server = SubprocessASGIServer()
-        server.start(timeout=PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value())
-        return server.api_url
-
-    return start_with_retries(start, attempts)
 
 
 #: uvicorn's exit status when its port was taken meanwhile (Prefect's server then picks another)
@@ -191,6 +172,26 @@ def launch_run_server() -> RunServer | None:
     from prefect.settings import PREFECT_API_URL
 
     return None if PREFECT_API_URL.value() else RunServer().launch()
+
+
+def run_on_own_server(prepare: Callable[[], Callable[[], T]]) -> T:
+    """A supervised run (the pipeline's, the flash nowcast's) on its own temporary server: with no
+    ``PREFECT_API_URL`` the server is launched first, ``prepare()`` (imports, set-up) runs while it
+    boots, then what ``prepare`` returned runs with ``PREFECT_API_URL`` naming it; the server is
+    stopped after. With a ``PREFECT_API_URL`` it just runs there."""
+    from prefect.settings import PREFECT_API_URL, PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS, temporary_settings
+
+    server = launch_run_server()
+    try:
+        run = prepare()
+        if server is None:
+            return run()
+        url = server.ready(timeout=PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value())
+        with temporary_settings(updates={PREFECT_API_URL: url}):
+            return run()
+    finally:
+        if server is not None:
+            server.stop()
 
 
 def _free_port() -> int:

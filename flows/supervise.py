@@ -277,30 +277,20 @@ def _call_on_stop(state: _ChildState) -> None:
 
 
 def run_pipeline_with_source(settings: Settings, source: str | None) -> None:
-    """What the pipeline process runs by default: the ``monthly-forecast`` flow. With no
-    ``PREFECT_API_URL``, the run's temporary Prefect server is launched first
-    (``flows.prefect_server.RunServer``) and boots while this process imports the pipeline and
-    prepares the MLflow store; the flow then reaches it by ``PREFECT_API_URL`` (decision 0188:
-    the flow's first stage 31-37 s -> about 20 s after the start)."""
-    from prefect.settings import PREFECT_API_URL, PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS, temporary_settings
+    """What the pipeline process runs by default: the ``monthly-forecast`` flow, on the run's own
+    temporary Prefect server (``flows.prefect_server.run_on_own_server``), which boots while this
+    process imports the pipeline and prepares the MLflow store (decision 0188: the flow's first
+    stage 31-37 s -> about 20 s after the start)."""
+    from flows.prefect_server import run_on_own_server
 
-    from flows.prefect_server import launch_run_server
-
-    server = launch_run_server()
-    try:
+    def prepare() -> Callable[[], Any]:
         from flows.pipeline import run_pipeline, with_source
 
-        settings = with_source(settings, source)
-        _prepare_local_mlflow_store(settings)
-        if server is None:
-            run_pipeline(settings)
-            return
-        url = server.ready(timeout=PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value())
-        with temporary_settings(updates={PREFECT_API_URL: url}):
-            run_pipeline(settings)
-    finally:
-        if server is not None:
-            server.stop()
+        chosen = with_source(settings, source)
+        _prepare_local_mlflow_store(chosen)
+        return lambda: run_pipeline(chosen)
+
+    run_on_own_server(prepare)
 
 
 def _prepare_local_mlflow_store(settings: Settings) -> None:

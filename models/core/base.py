@@ -36,7 +36,7 @@ import dataclasses
 import functools
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -269,6 +269,16 @@ class Forecaster(ABC):
     def _signed_form(self, note: str) -> None:
         """Record that the model took its additive form because the series is signed."""
         self.sign_notes_.append(note)
+
+    def _memoised(self, key: Any, compute: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+        """``compute()``'s forecast arrays, kept on the fitted model per ``key`` (what the forecast
+        depends on: h, the regressor values): the engine, the ensemble (which adopts the fitted
+        members) and the pyfunc ask for the same forecast again. Copies out: a caller's edits stay
+        its own. For a ``_predict`` that is deterministic given the key (seeded draws)."""
+        cache = self.__dict__.setdefault("_predict_cache", {})
+        if key not in cache:
+            cache[key] = compute()
+        return {k: v.copy() for k, v in cache[key].items()}
 
     def _clip(self, where: str, values: np.ndarray) -> np.ndarray:
         """Values below zero raised to zero; the count is kept for ``describe()``."""

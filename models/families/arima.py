@@ -648,18 +648,14 @@ class Arima(Forecaster):
 
     # --------------------------------------------------------------- forecasting
     def _predict(self, h: int, X_future: pd.DataFrame | None) -> dict[str, np.ndarray]:
-        # memoised per (h, regressor values): the ensemble asks its fitted members again
         reg = self._regressor(X_future, "predict")
         key = (h, None if reg is None else np.asarray(reg, dtype=float).tobytes())
-        cache = self.__dict__.setdefault("_predict_cache", {})
-        if key not in cache:
-            cache[key] = self._predict_uncached(h, X_future)
-        return {k: v.copy() for k, v in cache[key].items()}
+        return self._memoised(key, lambda: self._predict_uncached(h, reg))
 
-    def _predict_uncached(self, h: int, X_future: pd.DataFrame | None) -> dict[str, np.ndarray]:
+    def _predict_uncached(self, h: int, reg: np.ndarray | None) -> dict[str, np.ndarray]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            fc = self._results().get_forecast(h, exog=self._regressor(X_future, "predict"))
+            fc = self._results().get_forecast(h, exog=reg)
         mu = np.asarray(fc.predicted_mean, dtype=float)
         sd = np.sqrt(np.maximum(np.asarray(fc.var_pred_mean, dtype=float), 0.0))
         out: dict[str, np.ndarray] = {"forecast": np.exp(mu + sd**2 / 2) if self.log_ else mu}

@@ -415,12 +415,11 @@ class ETS(Forecaster):
         return np.asarray(sims, dtype=float).reshape(h, n).T * self.scale_
 
     def _predict(self, h: int, X_future: pd.DataFrame | None) -> dict[str, np.ndarray]:
-        # memoised per h (no regressor, seeded draws): the ensemble asks its fitted members again
-        cache = self.__dict__.setdefault("_predict_cache", {})
-        if h not in cache:
-            mean = np.asarray(self.result_.forecast(h), dtype=float) * self.scale_
-            cache[h] = _quantile_bounds(mean, self._simulate(h, self.params["n_sim"], self.params["seed"]))
-        return {k: v.copy() for k, v in cache[h].items()}
+        return self._memoised(h, lambda: self._predict_uncached(h))  # no regressor, seeded draws
+
+    def _predict_uncached(self, h: int) -> dict[str, np.ndarray]:
+        mean = np.asarray(self.result_.forecast(h), dtype=float) * self.scale_
+        return _quantile_bounds(mean, self._simulate(h, self.params["n_sim"], self.params["seed"]))
 
     def _sample_paths(
         self, h: int, n_paths: int, rng: np.random.Generator, X_future: pd.DataFrame | None

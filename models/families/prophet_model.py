@@ -385,13 +385,8 @@ class ProphetModel(Forecaster):
         return cache[key]
 
     def _predict(self, h: int, X_future: pd.DataFrame | None) -> dict[str, np.ndarray]:
-        # memoised per (h, regressor values): Prophet's draws cost ~0.05 s and the same forecast is
-        # asked for again (by the ensemble, the engine, the pyfunc), always with the same seed
-        key = self._key(h, X_future)
-        cache = self.__dict__.setdefault("_predict_cache", {})
-        if key not in cache:
-            cache[key] = self._predict_uncached(h, X_future)
-        return {k: v.copy() for k, v in cache[key].items()}
+        # Prophet's draws cost ~0.05 s; always with the same seed
+        return self._memoised(self._key(h, X_future), lambda: self._predict_uncached(h, X_future))
 
     def _predict_uncached(self, h: int, X_future: pd.DataFrame | None) -> dict[str, np.ndarray]:
         future = self._frame(pd.date_range(self.last_ds_, periods=h + 1, freq="MS")[1:], X_future, "predict")

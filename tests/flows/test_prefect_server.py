@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from flows import prefect_server
-from flows.prefect_server import start_temporary_server, start_with_retries
+from flows.prefect_server import start_with_retries
 
 
 class FlakyStart:
@@ -80,46 +80,6 @@ def test_an_error_a_fresh_start_cannot_cure_is_raised_at_once(stops) -> None:
 def test_attempts_must_be_positive() -> None:
     with pytest.raises(ValueError, match=r"^attempts must be at least 1; got 0$"):
         start_with_retries(lambda: None, attempts=0)
-
-
-def test_with_an_api_url_nothing_is_started() -> None:
-    from prefect.settings import PREFECT_API_URL, temporary_settings
-
-    with temporary_settings({PREFECT_API_URL: "http://127.0.0.1:1/api"}):
-        assert start_temporary_server() is None
-
-
-@pytest.mark.slow
-def test_the_real_temporary_server_survives_a_dropped_first_health_poll(tmp_path, monkeypatch) -> None:
-    """The failure CI met, replayed: the first ``/health`` poll of Prefect's own start-up raises
-    RemoteProtocolError; the server is stopped, a fresh one starts and answers."""
-    from prefect.server.api.server import SubprocessASGIServer
-    from prefect.settings import (
-        PREFECT_API_URL,
-        PREFECT_SERVER_DATABASE_CONNECTION_URL,
-        PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS,
-        temporary_settings,
-    )
-
-    real_get, polls = httpx.Client.get, drop_first_health_poll(monkeypatch)
-    database = f"sqlite+aiosqlite:///{tmp_path / 'prefect.db'}"
-    with temporary_settings(
-        {PREFECT_SERVER_DATABASE_CONNECTION_URL: database, PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS: 120},
-        restore_defaults={PREFECT_API_URL},
-    ):
-        previous = SubprocessASGIServer._instances.pop(None, None)
-        try:
-            url = start_temporary_server()
-            monkeypatch.setattr(httpx.Client, "get", real_get)
-            assert url is not None and url.endswith("/api")
-            assert polls[0].endswith("/api/health")
-            assert httpx.get(f"{url}/health", timeout=10).json() is True
-        finally:
-            server = SubprocessASGIServer._instances.pop(None, None)
-            if server is not None:
-                server.stop()
-            if previous is not None:
-                SubprocessASGIServer._instances[None] = previous
 
 
 def _tables(path) -> set[str]:
@@ -229,7 +189,15 @@ def test_a_run_server_that_exits_is_an_error_after_every_attempt(monkeypatch) ->
 def test_with_an_api_url_no_run_server_is_launched() -> None:
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    from flows.prefect_server import launch_run_server
+    from flows.prefect_server import launch_run_server, run_on_own_server
+
+    steps: list[str] = []
+
+    def prepare():
+        steps.append("prepare")
+        return lambda: steps.append(f"run at {PREFECT_API_URL.value()}") or 42
 
     with temporary_settings({PREFECT_API_URL: "http://127.0.0.1:4200/api"}):
         assert launch_run_server() is None
+        assert run_on_own_server(prepare) == 42
+    assert steps == ["prepare", "run at http://127.0.0.1:4200/api"]
