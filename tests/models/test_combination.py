@@ -13,6 +13,7 @@ from models.selection.combination import combine_annual, combine_values, combine
 
 ts = pd.Timestamp
 NAN = float("nan")
+FC = ("forecast", "lo_80", "hi_80", "lo_95", "hi_95")
 
 
 def test_pool_is_the_single_models():
@@ -196,3 +197,25 @@ def test_published_combinations_use_every_window_and_refit_nothing():
         f[f["model"] == "combo_inv_mase"]["forecast"].tolist()
     )
     assert model.sample_paths(2, 50, seed=1).shape == (50, 2)
+
+
+def test_a_window_in_any_row_order_with_a_month_missing_hand_computed():
+    """combine_window reads the members' rows by month whatever their order: the first member's
+    months are the rows; a member without a month gives NaN there (the trimmed mean's NaN goes to
+    scipy, which propagates it); the other columns come from the first member's rows."""
+    months = pd.date_range("2025-01-01", periods=3, freq="MS")
+    rows = []
+    for model, values in {"a": [1.0, 2.0, 3.0], "b": [4.0, 5.0, 6.0], "c": [7.0, 8.0, 9.0]}.items():
+        for month, v in zip(months, values):
+            if not (model == "c" and month == months[1]):
+                rows.append({"unique_id": "x", "ds": month, "model": model, "y": v * 10, **dict.fromkeys(FC, v)})
+    forecasts = pd.DataFrame(rows).iloc[[7, 0, 3, 6, 2, 5, 1, 4]].reset_index(drop=True)
+    out = combine_window(forecasts, ["a", "b", "c", "absent"], {"a": 0.5, "b": 0.5})
+    assert out["model"].tolist() == ["combo_mean"] * 3 + ["combo_trimmed"] * 3 + ["combo_inv_mase"] * 3
+    assert out["ds"].tolist() == list(months) * 3
+    assert out["y"].tolist() == [10.0, 20.0, 30.0] * 3  # the first member's
+    # the weighted mean: c weighs 0, but 0 x NaN is NaN
+    np.testing.assert_array_equal(out["forecast"], [4.0, NAN, 6.0, 4.0, NAN, 6.0, 2.5, NAN, 4.5])
+    np.testing.assert_array_equal(out["hi_95"], out["forecast"])
+    assert list(out.columns) == list(forecasts.columns)
+    assert combine_window(forecasts, ["absent"]).empty
