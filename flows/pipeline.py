@@ -63,7 +63,7 @@ from flows.archive import append_archive, archive_metrics, with_archive
 from flows.plan import RunPlan, build_plan
 from flows.publish import publish
 from flows.results import RegistryRecord, Results, RunRecord, assemble
-from flows.settings import DataSettings, Settings
+from flows.settings import DataSettings, RuntimeSettings, Settings
 
 if TYPE_CHECKING:  # pragma: no cover
     from models.applications.institutional import InstitutionalResult, Replay, ReplayInputs
@@ -987,7 +987,7 @@ def _publish(
         results.run.to_json(),
         settings.publish.dir,
         run_id=results.run.run_id,
-        finalize=lambda staging: _write_report(results, staging, data_dir, settings.runtime.n_jobs),
+        finalize=lambda staging: _write_report(results, staging, data_dir, settings.runtime),
         on_published=on_published,
     )
     return paths, final[0]
@@ -1022,10 +1022,12 @@ def data_origin_of(settings: Settings, data_dir: Path) -> str:
     return str(data_dir / "exports_monthly.csv")
 
 
-def _write_report(results: Results, staging: Path, data_dir: Path, n_jobs: int) -> None:
+def _write_report(results: Results, staging: Path, data_dir: Path, runtime: RuntimeSettings) -> None:
     from flows.report import write_results_report
 
-    write_results_report(results, staging / "report.html", data_dir=data_dir, n_jobs=n_jobs)
+    write_results_report(
+        results, staging / "report.html", data_dir=data_dir, n_jobs=runtime.n_jobs, cache_dir=runtime.report_cache_dir
+    )
 
 
 def with_source(settings: Settings, source: str | None) -> Settings:

@@ -45,6 +45,7 @@ from flows.report_html import html_table as _table
 from flows.report_html import is_number as _is_num
 from flows.report_html import note as _note
 from flows.report_html import png as _png
+from flows.report_sections import SectionCache, code_version, record
 from flows.results import (
     BACKTEST_METRICS,
     CHAMPIONS,
@@ -2049,22 +2050,32 @@ SECTIONS = (
 _DRAWN = (_section_fans, _section_this_year, _section_institutional, _section_chip_cycle, _section_track_record)
 
 
-def render_sections(inputs: ReportInputs, n_jobs: int = 1) -> list[str]:
+def render_sections(inputs: ReportInputs, n_jobs: int = 1, cache: SectionCache | None = None) -> list[str]:
     """The HTML of every section, in page order. ``n_jobs`` > 1: the sections with charts are
     drawn at once on that many loky workers (the fitting stages' pool, idle by then): the same
-    bytes, as matplotlib draws the same figure the same way in any process (decision 0187)."""
-    if n_jobs <= 1:
-        return [section(inputs) for section in SECTIONS]
-    from joblib import Parallel, delayed
+    bytes, as matplotlib draws the same figure the same way in any process (decision 0187).
+    ``cache``: a drawn section whose recorded reads have the same values is taken from it, the
+    others are drawn and kept there (``flows/report_sections.py``)."""
+    html: dict[Any, str] = {}
+    if cache is not None:
+        html = {s: text for s in _DRAWN if (text := cache.get(s.__name__, inputs)) is not None}
+    missing = [s for s in _DRAWN if s not in html]
+    if n_jobs > 1 and len(missing) > 1:
+        from joblib import Parallel, delayed
 
-    drawn = Parallel(n_jobs=n_jobs, backend="loky")(delayed(section)(inputs) for section in _DRAWN)
-    html = dict(zip(_DRAWN, drawn))
+        drawn = Parallel(n_jobs=n_jobs, backend="loky")(delayed(record)(s, inputs) for s in missing)
+    else:
+        drawn = [record(s, inputs) for s in missing] if cache is not None else [(s(inputs), []) for s in missing]
+    for section, (text, reads) in zip(missing, drawn):
+        html[section] = text
+        if cache is not None:
+            cache.put(section.__name__, inputs, text, reads)
     return [html[section] if section in html else section(inputs) for section in SECTIONS]
 
 
-def render_report(inputs: ReportInputs, n_jobs: int = 1) -> str:
-    """The report as one HTML string (``n_jobs``: :func:`render_sections`)."""
-    sections = render_sections(inputs, n_jobs)
+def render_report(inputs: ReportInputs, n_jobs: int = 1, cache: SectionCache | None = None) -> str:
+    """The report as one HTML string (``n_jobs``, ``cache``: :func:`render_sections`)."""
+    sections = render_sections(inputs, n_jobs, cache)
     nav = (
         '<nav><a href="#changes">What changed</a><a href="#headline">Headline</a><a href="#this-year">This year</a>'
         '<a href="#track-record">Track record</a><a href="#fans">Fan charts</a><a href="#institutions">Institutions</a>'
@@ -2079,13 +2090,22 @@ def render_report(inputs: ReportInputs, n_jobs: int = 1) -> str:
     )
 
 
-def write_results_report(results: Results, out_path: Path, *, data_dir: Path | None = None, n_jobs: int = 1) -> Path:
+def write_results_report(
+    results: Results,
+    out_path: Path,
+    *,
+    data_dir: Path | None = None,
+    n_jobs: int = 1,
+    cache_dir: Path | None = None,
+) -> Path:
     """Build the report of a run from its assembled results (the pipeline's way); ``data_dir``:
     the embedded dataset (series names, provenance); ``n_jobs``: worker processes drawing the
-    charts. Written atomically to ``out_path``."""
+    charts; ``cache_dir``: the drawn sections kept by content (None: drawn every time). Written
+    atomically to ``out_path``."""
     from flows.publish import write_atomic
 
-    text = render_report(inputs_from_results(results, data_dir), n_jobs)
+    cache = SectionCache(Path(cache_dir), code_version()) if cache_dir is not None else None
+    text = render_report(inputs_from_results(results, data_dir), n_jobs, cache)
     return write_atomic(Path(out_path), text.encode("utf-8"))
 
 

@@ -305,6 +305,8 @@ class RuntimeSettings(_Section):
     verbose: bool = False
     # the content-addressed fit cache (models/core/fitcache.py): a folder (relative to the config file) or "off"
     fit_cache: str = ".cache/fits"
+    # the report's drawn sections kept by the content of what they read (flows/report_sections.py): a folder or "off"
+    report_cache: str = ".cache/report"
     # the fitting stages at once on the one worker pool (docs/decisions/0188: 0.87x the wall time on 2 cores)
     overlap_stages: bool = True
 
@@ -329,6 +331,11 @@ class RuntimeSettings(_Section):
                 "set executor: dask to run on that cluster, or empty dask_address"
             )
         return self
+
+    @property
+    def report_cache_dir(self) -> Path | None:
+        """The report's section cache folder; None when ``report_cache`` is off."""
+        return None if self.report_cache.strip().lower() in ("", "off") else Path(self.report_cache)
 
 
 # the YAML content of the load in progress (a context variable, so concurrent loads in
@@ -626,8 +633,9 @@ def _resolve_paths(settings: Settings, base: Path) -> Settings:
         data = data.model_copy(update={"upstream_base": str(absolute(Path(data.upstream_base)))})
     publish = settings.publish.model_copy(update={"dir": absolute(settings.publish.dir)})
     runtime = settings.runtime
-    if runtime.fit_cache.strip().lower() not in ("", "off"):
-        runtime = runtime.model_copy(update={"fit_cache": str(absolute(Path(runtime.fit_cache)))})
+    for key in ("fit_cache", "report_cache"):
+        if getattr(runtime, key).strip().lower() not in ("", "off"):
+            runtime = runtime.model_copy(update={key: str(absolute(Path(getattr(runtime, key))))})
     if publish.non_production_dir is not None:
         publish = publish.model_copy(update={"non_production_dir": absolute(publish.non_production_dir)})
     mlflow_settings = settings.mlflow.model_copy(
