@@ -440,7 +440,7 @@ class Arima(Forecaster):
         from statsmodels.tsa.statespace.sarimax import SARIMAX
 
         return SARIMAX(
-            endog,
+            np.asarray(endog, dtype=float),  # no date index: none built per forecast; same numbers
             exog=exog,
             order=order,
             seasonal_order=seasonal_order,
