@@ -36,13 +36,14 @@ START_TIMEOUT = 300.0  # seconds until the workers run (2 loaded cores: imports,
 GONE_TIMEOUT = 40.0  # seconds for every descendant to be gone after the kill
 
 
-def _start(folder: Path, log_name: str) -> subprocess.Popen:
+def _start(folder: Path, log_name: str, **extra_env: str) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "EXPORTCAST__", "MLFLOW_"))}
     env.update(
         PREFECT_HOME=str(folder / ".prefect"),
         PREFECT_SERVER_ANALYTICS_ENABLED="false",
         PREFECT_LOGGING_LEVEL="WARNING",
         PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="180",
+        **extra_env,
     )
     log = open(folder / log_name, "wb")  # noqa: SIM115 - closed with the process
     proc = subprocess.Popen(
@@ -203,9 +204,11 @@ def test_sigkill_leaves_no_process_and_no_run_running_for_good(tmp_path: Path) -
         assert _flow_run_state(tmp_path, flow_run2) == ("CRASHED", tags["mlflow.note.content"])
 
         # SIGTERM: the run stops, exit 143, nothing left, its run FAILED (a run of its own: the third
-        # may have finished by now, its start-up being short since decision 0188)
+        # may have finished by now, its start-up being short since decision 0188; another seed, so
+        # that its stages are not the third's from Prefect's cache, which start no worker since the
+        # report's charts are kept too, decision 0189)
         assert third.wait(timeout=START_TIMEOUT) == 0, _log(tmp_path)
-        fourth = _start(tmp_path, "run4.log")
+        fourth = _start(tmp_path, "run4.log", EXPORTCAST__RUNTIME__SEED="1")
         started.append(fourth)
         run4, procs = _wait_running(tmp_path, fourth, set(_mlflow_runs(tmp_path)))
         os.kill(fourth.pid, signal.SIGTERM)

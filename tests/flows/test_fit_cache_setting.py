@@ -1,4 +1,4 @@
-"""runtime.fit_cache: a folder relative to the config file, or off."""
+"""runtime.fit_cache and runtime.report_cache: a folder relative to the config file, or off."""
 
 from pathlib import Path
 
@@ -21,3 +21,13 @@ def test_fit_cache_is_a_folder_beside_the_config_or_off(tmp_path, monkeypatch):
     assert load_settings(path).engine_settings().fit_cache == ""
     monkeypatch.setenv("EXPORTCAST__RUNTIME__FIT_CACHE", "/srv/fits")
     assert load_settings(path).engine_settings().fit_cache == "/srv/fits"
+
+
+def test_report_cache_is_a_folder_beside_the_config_or_off(tmp_path, monkeypatch):
+    config = yaml.safe_load((ROOT / "config.yaml").read_text(encoding="utf-8"))
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    monkeypatch.delenv("EXPORTCAST__RUNTIME__REPORT_CACHE", raising=False)
+    assert load_settings(path).runtime.report_cache_dir == tmp_path / ".cache" / "report"
+    monkeypatch.setenv("EXPORTCAST__RUNTIME__REPORT_CACHE", "off")
+    assert load_settings(path).runtime.report_cache_dir is None
