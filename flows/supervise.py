@@ -126,34 +126,9 @@ def set_child_subreaper(on: bool) -> bool | None:
         return None
 
 
-#: what the command line of a resource tracker contains (multiprocessing's and loky's): trackers
-#: ignore SIGTERM by design, so waiting for them to end cost every run 3 s before the SIGKILL
-RESOURCE_TRACKER = "resource_tracker import main"
-
-
-def _is_resource_tracker(proc: psutil.Process) -> bool:
-    try:
-        return RESOURCE_TRACKER in " ".join(proc.cmdline())
-    except psutil.Error:
-        return False
-
-
 def kill_processes(procs: list[psutil.Process], timeout: float = 3.0) -> None:
     """SIGTERM, then SIGKILL what is still alive after ``timeout`` seconds. A process that is
-    gone (or whose pid now belongs to another process: psutil checks the start time) is skipped.
-    Resource trackers, which ignore SIGTERM, get SIGKILL once the others are gone (as they did
-    after the wait before)."""
-    trackers = [proc for proc in procs if _is_resource_tracker(proc)]
-    _terminate_then_kill([proc for proc in procs if proc not in trackers], timeout)
-    for proc in trackers:
-        try:
-            proc.kill()
-        except psutil.Error:
-            continue
-    psutil.wait_procs(trackers, timeout=timeout)
-
-
-def _terminate_then_kill(procs: list[psutil.Process], timeout: float) -> None:
+    gone (or whose pid now belongs to another process: psutil checks the start time) is skipped."""
     alive = []
     for proc in procs:
         try:

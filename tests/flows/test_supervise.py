@@ -325,34 +325,3 @@ def test_end_flow_run_processes_sets_the_runs_they_carried_crashed(monkeypatch: 
     assert not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in procs)
     for p in (*engines, other):
         p.wait(5)
-
-
-def test_resource_trackers_which_ignore_sigterm_are_killed_without_the_wait() -> None:
-    """multiprocessing's and loky's resource trackers ignore SIGTERM: kill_processes SIGKILLs them
-    once the other processes are gone, instead of waiting out its timeout for them (3 s at the end
-    of every run before)."""
-    from flows.supervise import kill_processes
-
-    ignores_term = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(120)"
-    tracker = subprocess.Popen(
-        [sys.executable, "-c", f"from multiprocessing.resource_tracker import main; {ignores_term}"]
-    )
-    worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
-    stubborn = subprocess.Popen([sys.executable, "-c", ignores_term])
-    try:
-        time.sleep(1.0)  # the SIGTERM handlers are set
-        procs = [psutil.Process(p.pid) for p in (tracker, worker, stubborn)]
-        start = time.monotonic()
-        kill_processes(procs[:2], timeout=30.0)
-        assert time.monotonic() - start < 10.0
-        # psutil reaped them: their exit is on its objects (a signal as a negative number)
-        assert [proc.returncode for proc in procs[:2]] == [-signal.SIGKILL, -signal.SIGTERM]
-        # any other process that ignores SIGTERM still gets its timeout before the SIGKILL
-        start = time.monotonic()
-        kill_processes(procs[2:], timeout=1.5)
-        assert time.monotonic() - start >= 1.5
-        assert procs[2].returncode == -signal.SIGKILL
-    finally:
-        for p in (tracker, worker, stubborn):
-            p.kill()
-            p.wait()
