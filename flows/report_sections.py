@@ -160,13 +160,20 @@ class SectionCache:
 
     def put(self, section: str, inputs: Any, html: str, reads: list[str]) -> None:
         """Keep ``html`` for the values of ``reads`` in ``inputs`` (the newest of ``KEEP`` entries);
-        nothing when a read value cannot be digested."""
-        from flows.publish import write_atomic
-
+        nothing when a read value cannot be digested or the folder cannot be written (a cache
+        never fails the report)."""
         try:
             key = digest(inputs, reads)
         except Uncacheable:
             return
+        try:
+            self._store(section, key, html, reads)
+        except OSError:
+            return
+
+    def _store(self, section: str, key: str, html: str, reads: list[str]) -> None:
+        from flows.publish import write_atomic
+
         folder = self.root / self.version
         name = f"{section}-{key[:24]}.html"
         write_atomic(folder / name, html.encode("utf-8"))

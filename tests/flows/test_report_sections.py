@@ -144,3 +144,12 @@ def test_the_recorder_wraps_only_the_run():
     assert isinstance(recorder.run, Recorder)
     assert isinstance(recorder.notes, dict)
     assert sorted(recorder.reads) == ["notes", "run?"]
+
+
+def test_a_cache_folder_that_cannot_be_written_never_fails_the_report(tmp_path: Path):
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the cache folder should be")
+    inputs = load_inputs(write_outputs(tmp_path / "outputs"), write_dataset(tmp_path / "data"))
+    cache = SectionCache(blocked, code_version())
+    assert render_report(inputs, cache=cache) == render_report(inputs)
+    assert cache.get("_section_fans", inputs) is None
