@@ -114,7 +114,7 @@ class RunServer:
         from prefect.settings import get_current_settings
 
         seed_new_home()
-        self.port = _free_port()
+        self.port = free_port()
         env = {
             **os.environ,
             "PREFECT_UI_ENABLED": "0",
@@ -194,8 +194,10 @@ def run_on_own_server(prepare: Callable[[], Callable[[], T]]) -> T:
             server.stop()
 
 
-def _free_port() -> int:
-    """A port of 127.0.0.1 free now, from Prefect's range for its temporary servers (8000-8999)."""
+def free_port() -> int:
+    """A port of 127.0.0.1 free now, from Prefect's range for its temporary servers (8000-8999):
+    below the kernel's ephemeral range (32768-60999 here), so no outgoing connection takes it
+    before the server binds it (the tests' servers use it too)."""
     for _ in range(50):
         port = random.randrange(8000, 9000)
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:

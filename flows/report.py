@@ -2065,7 +2065,7 @@ def render_sections(inputs: ReportInputs, n_jobs: int = 1, cache: SectionCache |
 
         drawn = Parallel(n_jobs=n_jobs, backend="loky")(delayed(record)(s, inputs) for s in missing)
     else:
-        drawn = [record(s, inputs) for s in missing] if cache is not None else [(s(inputs), []) for s in missing]
+        drawn = [record(s, inputs) for s in missing]
     for section, (text, reads) in zip(missing, drawn):
         html[section] = text
         if cache is not None:

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,27 +20,13 @@ import httpx
 import pytest
 
 from flows import deployment
+from flows.prefect_server import free_port
 from tests.flows.conftest import write_config
 
 SERVER_START_SECONDS = 120  # a fresh database is migrated first; on a busy 2-core machine ~70 s
 RUN_SECONDS = 150  # up to 60 s to the next minute, then the run itself (~40-100 s here)
 POLL_SECONDS = 2.0
 TERMINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
-
-
-def _free_port() -> int:
-    """A port of 127.0.0.1 free now, below the kernel's ephemeral range (32768-60999 here): a port
-    from that range, free when asked, was taken by another test's outgoing connection before the
-    server bound it (CI, 2026-12-07: uvicorn's "address already in use", exit 3)."""
-    for _ in range(100):
-        port = random.randrange(20000, 32000)
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port in 20000-31999")
 
 
 def _clean_env(**extra: str) -> dict[str, str]:
@@ -104,7 +88,7 @@ def test_served_cron_schedule_fires_on_a_real_server(tmp_path: Path, synthetic_c
             "institutional.first_year": 2024,
         },
     )
-    port = _free_port()
+    port = free_port()
     api = f"http://127.0.0.1:{port}/api"
     server_log, serve_log = tmp_path / "server.log", tmp_path / "serve.log"
     env = _clean_env(PREFECT_HOME=str(tmp_path / "prefect-home"))

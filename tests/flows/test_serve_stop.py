@@ -28,8 +28,9 @@ import psutil
 import pytest
 
 from flows import deployment
+from flows.prefect_server import free_port
 from tests.flows.conftest import write_config
-from tests.flows.test_schedule import POLL_SECONDS, _clean_env, _free_port, _stop, _tail, _wait_until_healthy
+from tests.flows.test_schedule import POLL_SECONDS, _clean_env, _stop, _tail, _wait_until_healthy
 
 STOP_SECONDS = 15  # issue 19 item 7: no flow-run process alive 15 s after the stop
 RUNNING_SECONDS = 180  # serve up, the runner's poll, the engine's start and its first loky worker, under load
@@ -42,7 +43,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.skipif(not sys.platform.startswith("
 def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, str]]]:
     """A real ``prefect server start`` on loopback: (API URL, environment for its clients)."""
     folder = tmp_path_factory.mktemp("prefect-server")
-    port = _free_port()
+    port = free_port()
     api = f"http://127.0.0.1:{port}/api"
     env = _clean_env(PREFECT_HOME=str(folder / "prefect-home"))
     log_path = folder / "server.log"
