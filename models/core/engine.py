@@ -894,7 +894,13 @@ def _on_loky(
         batches = _batched(list(range(len(items))), 4 * workers)
     with parallel_config(backend="loky", inner_max_num_threads=FIT_BLAS_THREADS):
         parallel = Parallel(n_jobs=n_jobs, return_as="generator", pre_dispatch="all")
-        for batch, out in zip(batches, parallel(delayed(_quietly)(func, [items[i] for i in b]) for b in batches)):
+        outputs = parallel(delayed(_quietly)(func, [items[i] for i in b]) for b in batches)
+        # strict: zip then asks the generator once more, so it runs to its end. Left suspended, it
+        # is closed when dropped; if that lands inside joblib's retrieval loop (the last batch
+        # taken before joblib counted it complete), joblib aborts the call and shuts down the one
+        # executor every stage shares: the other stages' maps then fail ("The executor underlying
+        # Parallel has been shutdown"), seen once in five CI runs
+        for batch, out in zip(batches, outputs, strict=True):
             for i, result in zip(batch, out):
                 slots[i] = result
             done += len(batch)

@@ -259,3 +259,29 @@ def test_bad_runtime_settings_name_the_key(monkeypatch, env, message):
     else:  # a field's own check: the whole message, naming the environment variable it came from
         variable = "EXPORTCAST__RUNTIME__DASK_ADDRESS" if "dask_address" in message else "EXPORTCAST__RUNTIME__EXECUTOR"
         assert str(err.value) == f"environment variable {variable}: invalid configuration: {message}"
+
+
+def _square(x: int) -> int:
+    return x * x
+
+
+def test_the_joblib_generator_runs_to_its_end(monkeypatch):
+    """run_batches exhausts joblib's result generator. A generator left suspended is closed when
+    dropped, and if that lands inside joblib's retrieval loop joblib aborts the call and shuts
+    down the executor that every stage of a run shares (their maps fail: "The executor
+    underlying Parallel has been shutdown", once in five CI runs)."""
+    import joblib
+
+    generators = []
+    call = joblib.Parallel.__call__
+
+    def keeping(self, iterable):
+        out = call(self, iterable)
+        generators.append(out)  # kept here, so that the test sees it after run_batches returns
+        return out
+
+    monkeypatch.setattr(joblib.Parallel, "__call__", keeping)
+    assert run_batches(_square, [1, 2, 3, 4, 5], n_jobs=2, costs=[1, 5, 2, 4, 3]) == [1, 4, 9, 16, 25]
+    assert run_batches(_square, [1, 2, 3], n_jobs=2) == [1, 4, 9]
+    assert len(generators) == 2
+    assert all(g.gi_frame is None for g in generators)  # finished (StopIteration), not suspended
