@@ -126,9 +126,35 @@ def set_child_subreaper(on: bool) -> bool | None:
         return None
 
 
-def kill_processes(procs: list[psutil.Process], timeout: float = 3.0) -> None:
+#: what the command line of a resource tracker contains (multiprocessing's and loky's): trackers
+#: ignore SIGTERM by design, so a kill that waits for them to end waits out its whole timeout
+RESOURCE_TRACKER = "resource_tracker import main"
+
+
+def _is_resource_tracker(proc: psutil.Process) -> bool:
+    try:
+        return RESOURCE_TRACKER in " ".join(proc.cmdline())
+    except psutil.Error:
+        return False
+
+
+def kill_processes(procs: list[psutil.Process], timeout: float = 3.0, *, trackers_at_once: bool = False) -> None:
     """SIGTERM, then SIGKILL what is still alive after ``timeout`` seconds. A process that is
-    gone (or whose pid now belongs to another process: psutil checks the start time) is skipped."""
+    gone (or whose pid now belongs to another process: psutil checks the start time) is skipped.
+    ``trackers_at_once``: resource trackers (which ignore SIGTERM) get their SIGKILL as soon as
+    the other processes are gone, not after the timeout; for a run that ended normally (every
+    state final), where the wait only delayed the exit by ``timeout`` seconds."""
+    trackers = [proc for proc in procs if trackers_at_once and _is_resource_tracker(proc)]
+    _terminate_then_kill([proc for proc in procs if proc not in trackers], timeout)
+    for proc in trackers:
+        try:
+            proc.kill()
+        except psutil.Error:
+            continue
+    psutil.wait_procs(trackers, timeout=timeout)
+
+
+def _terminate_then_kill(procs: list[psutil.Process], timeout: float) -> None:
     alive = []
     for proc in procs:
         try:
@@ -146,13 +172,14 @@ def kill_processes(procs: list[psutil.Process], timeout: float = 3.0) -> None:
     psutil.wait_procs(alive, timeout=timeout)
 
 
-def kill_descendants(timeout: float = 3.0) -> None:
-    """Kill every descendant of this process (Prefect's server, loky workers and their tracker)."""
+def kill_descendants(timeout: float = 3.0, *, trackers_at_once: bool = False) -> None:
+    """Kill every descendant of this process (Prefect's server, loky workers and their tracker);
+    ``trackers_at_once`` as in :func:`kill_processes`."""
     try:
         procs = psutil.Process().children(recursive=True)
     except psutil.Error:  # pragma: no cover
         return
-    kill_processes(procs, timeout)
+    kill_processes(procs, timeout, trackers_at_once=trackers_at_once)
 
 
 #: the environment variable in which Prefect's runner names a flow-run process's run
@@ -367,13 +394,18 @@ def _child_main(
 
     code = 0
     message: dict[str, Any] | None = None
+    returned = False
     try:
         try:
             target(settings, source)
+            returned = True
         finally:
             state.finishing()
             _call_on_stop(state)
-            kill_descendants()
+            # a run (not serve: on_stop) that ended normally: its trackers need not be waited for
+            # (3 s at every exit); on a stop or an error, every process gets its SIGTERM and the
+            # timeout, as always
+            kill_descendants(trackers_at_once=returned and state.signum is None and on_stop is None)
         if state.signum is not None:  # a target that ends on a stop (Prefect's serve returns on one)
             code = 128 + state.signum
             print(

@@ -325,3 +325,34 @@ def test_end_flow_run_processes_sets_the_runs_they_carried_crashed(monkeypatch: 
     assert not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in procs)
     for p in (*engines, other):
         p.wait(5)
+
+
+def test_resource_trackers_are_killed_at_once_after_a_normal_end_only_when_asked() -> None:
+    """multiprocessing's and loky's resource trackers ignore SIGTERM. After a run that ended
+    normally (``trackers_at_once``) they get their SIGKILL as soon as the other processes are
+    gone; otherwise, as on a stop or an error, they wait out the timeout like any process that
+    ignores SIGTERM."""
+    from flows.supervise import kill_processes
+
+    ignores_term = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(120)"
+    tracker_code = f"from multiprocessing.resource_tracker import main; {ignores_term}"
+    started = [
+        subprocess.Popen([sys.executable, "-c", code])
+        for code in (tracker_code, "import time; time.sleep(120)", tracker_code)
+    ]
+    try:
+        time.sleep(1.0)  # the SIGTERM handlers are set
+        procs = [psutil.Process(p.pid) for p in started]
+        start = time.monotonic()
+        kill_processes(procs[:2], timeout=30.0, trackers_at_once=True)
+        assert time.monotonic() - start < 10.0
+        # psutil reaped them: their exit is on its objects (a signal as a negative number)
+        assert [proc.returncode for proc in procs[:2]] == [-signal.SIGKILL, -signal.SIGTERM]
+        start = time.monotonic()
+        kill_processes(procs[2:], timeout=1.5)  # the default: the tracker too gets the timeout
+        assert time.monotonic() - start >= 1.5
+        assert procs[2].returncode == -signal.SIGKILL
+    finally:
+        for p in started:
+            p.kill()
+            p.wait()
