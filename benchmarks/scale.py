@@ -34,8 +34,8 @@ Sections (``--sections``, default all but ``targets``, ``cheap`` and ``ets-choic
   (CPU seconds, bit-identical checked; decision 0184);
 - ``targets``: issue 22's two targets on one file of --targets-n (800) series: ours (seasonal_naive,
   ets, theta) with 2 workers vs 1 (>= 1.7x) and vs statsforecast (SeasonalNaive, AutoETS,
-  AutoTheta) with n_jobs=2 (ours no slower), with each run's CPU split (the calling process, i.e.
-  the serial part, vs the workers); ``.venv/bin/python benchmarks/scale.py --sections targets``;
+  AutoTheta) with n_jobs=2 (ours no slower), each pair run twice in the order A B B A, with each
+  run's CPU split (the calling process, i.e. the serial part, vs the workers); ``.venv/bin/python benchmarks/scale.py --sections targets``;
 - ``scaling``: N = --sizes with --fast-models (seasonal_naive, ets, theta), joblib, 2 workers:
   seconds, series/s, and the exponent b of seconds = a N^b (least squares on log-log; also
   between the two largest sizes);
@@ -74,8 +74,11 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -433,15 +436,18 @@ def _split_line(label: str, wall: float, cpu: float, children: float) -> str:
 
 
 def section_targets(n: int) -> None:
-    """Issue 22's two targets on one file of n series, each run once: ours (seasonal_naive, ets,
-    theta; horizon 12, annual totals from 1000 paths) with 2 workers vs 1 (target >= 1.7x), and
-    ours with 2 workers vs statsforecast (SeasonalNaive, AutoETS, AutoTheta; n_jobs=2; gaps
-    filled, numba warmed up untimed) (target: ours no slower). With each run's CPU split: this
-    (the calling) process's CPU, the serial part, vs the workers'."""
+    """Issue 22's two targets on one file of n series: ours (seasonal_naive, ets, theta; horizon
+    12, annual totals from 1000 paths) with 2 workers vs 1 (target >= 1.7x), and ours with 2
+    workers vs statsforecast (SeasonalNaive, AutoETS, AutoTheta; n_jobs=2; gaps filled, numba
+    warmed up untimed) (target: ours no slower). Each pair runs twice in the order A B B A, so
+    that a host whose speed drifts during the section (this one's moves by a tenth within
+    minutes) weighs on both sides alike; the ratio is of the two sums. With each run's CPU split:
+    this (the calling) process's CPU, the serial part, vs the workers'."""
     from joblib.externals.loky import get_reusable_executor
 
     print(
-        f"\n== issue 22 targets: N={n}, seasonal_naive,ets,theta; ours x2 vs x1, ours x2 vs statsforecast x2",
+        f"\n== issue 22 targets: N={n}, seasonal_naive,ets,theta; ours x2 vs x1, ours x2 vs statsforecast x2 "
+        "(each pair run A B B A)",
         flush=True,
     )
     frame = synthetic(n)
@@ -452,15 +458,12 @@ def section_targets(n: int) -> None:
             get_reusable_executor().shutdown(wait=True)  # reaps the workers: their CPU is counted
             return result
 
-        return _cpu_split(call)
+        return call
 
-    two, wall2, cpu2, kids2 = ours(2)
-    print(_split_line("ours, joblib x2", wall2, cpu2, kids2), flush=True)
-    one, wall1, cpu1, kids1 = ours(1)
-    print(_split_line("ours, in process x1", wall1, cpu1, kids1), flush=True)
+    two, one = _abba("ours, joblib x2", ours(2), "ours, in process x1", ours(1))
     print(
-        f"  speed-up of 2 workers over 1: {wall1 / wall2:.2f}x (target >= 1.7); CPU of the x2 run "
-        f"{(cpu2 + kids2) / (cpu1 + kids1):.2f}x the x1 run's; identical results: {_same(one, two)}",
+        f"  speed-up of 2 workers over 1: {one.wall / two.wall:.2f}x (target >= 1.7); CPU of the x2 runs "
+        f"{two.cpu / one.cpu:.2f}x the x1 runs'; identical results: {_same(one.result, two.result)}",
         flush=True,
     )
     try:
@@ -476,15 +479,38 @@ def section_targets(n: int) -> None:
 
     warm = filled[filled["unique_id"].isin(filled["unique_id"].unique()[:4])]
     StatsForecast(models=models(), freq="MS", n_jobs=1).forecast(df=warm, h=12)  # numba compile, untimed
-    _, wall_sf, cpu_sf, kids_sf = _cpu_split(
-        lambda: StatsForecast(models=models(), freq="MS", n_jobs=2).forecast(df=filled, h=12)
+    two, peer = _abba(
+        "ours, joblib x2",
+        ours(2),
+        "statsforecast, n_jobs=2",
+        lambda: StatsForecast(models=models(), freq="MS", n_jobs=2).forecast(df=filled, h=12),
     )
-    print(_split_line("statsforecast, n_jobs=2", wall_sf, cpu_sf, kids_sf), flush=True)
     print(
-        f"  ours x2 / statsforecast x2: wall {wall2 / wall_sf:.2f}x, CPU {(cpu2 + kids2) / (cpu_sf + kids_sf):.2f}x "
+        f"  ours x2 / statsforecast x2: wall {two.wall / peer.wall:.2f}x, CPU {two.cpu / peer.cpu:.2f}x "
         f"(target: wall <= 1.00x)",
         flush=True,
     )
+
+
+@dataclass
+class _Timed:
+    """Two runs of one call: the summed wall and CPU (this process + its reaped children) seconds,
+    and the last result."""
+
+    result: Any = None
+    wall: float = 0.0
+    cpu: float = 0.0
+
+
+def _abba(label_a: str, call_a: Callable[[], Any], label_b: str, call_b: Callable[[], Any]) -> tuple[_Timed, _Timed]:
+    """Run call_a, call_b, call_b, call_a (printing each run's CPU split) and sum each side."""
+    sides = {label_a: (_Timed(), call_a), label_b: (_Timed(), call_b)}
+    for label in (label_a, label_b, label_b, label_a):
+        timed, call = sides[label]
+        timed.result, wall, cpu, children = _cpu_split(call)
+        timed.wall, timed.cpu = timed.wall + wall, timed.cpu + cpu + children
+        print(_split_line(label, wall, cpu, children), flush=True)
+    return sides[label_a][0], sides[label_b][0]
 
 
 def section_lean(reps: int) -> None:
