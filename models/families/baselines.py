@@ -270,7 +270,14 @@ def _ets_classes() -> tuple[type, type]:
             def cov_params_default(self, value: Any) -> None:
                 self._cov_default = value
 
-        class _LeanETSModel(ETSModel):
+        from statsmodels.tsa.exponential_smoothing.base import StateSpaceMLEModel
+
+        from models.families.ets_fit import TwoPointLBFGS
+
+        class _TwoPointFit(TwoPointLBFGS, StateSpaceMLEModel):  # after ETSModel: its super().fit
+            pass
+
+        class _LeanETSModel(ETSModel, _TwoPointFit):
             @property
             def _res_classes(self) -> dict[str, tuple[type, type]]:
                 return {"fit": (_LeanETSResults, ETSResultsWrapper)}
@@ -306,7 +313,7 @@ def _ets_classes() -> tuple[type, type]:
                     logL -= np.add.reduce(np.log(np.abs(yhat)))
                 return logL
 
-        for cls in (_LeanETSResults, _LeanETSModel):
+        for cls in (_LeanETSResults, _LeanETSModel, _TwoPointFit):
             cls.__module__, cls.__qualname__ = __name__, cls.__name__
         _ETS_CLASSES = (_LeanETSModel, _LeanETSResults)
     return _ETS_CLASSES
