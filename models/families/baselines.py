@@ -272,12 +272,9 @@ def _ets_classes() -> tuple[type, type]:
 
         from statsmodels.tsa.exponential_smoothing.base import StateSpaceMLEModel
 
-        from models.families.ets_fit import TwoPointLBFGS
+        from models.families.ets_fit import after_model
 
-        class _TwoPointFit(TwoPointLBFGS, StateSpaceMLEModel):  # after ETSModel: its super().fit
-            pass
-
-        class _LeanETSModel(ETSModel, _TwoPointFit):
+        class _LeanETSModel(ETSModel, after_model(StateSpaceMLEModel)):  # ETSModel.fit's super().fit
             @property
             def _res_classes(self) -> dict[str, tuple[type, type]]:
                 return {"fit": (_LeanETSResults, ETSResultsWrapper)}
@@ -313,7 +310,7 @@ def _ets_classes() -> tuple[type, type]:
                     logL -= np.add.reduce(np.log(np.abs(yhat)))
                 return logL
 
-        for cls in (_LeanETSResults, _LeanETSModel, _TwoPointFit):
+        for cls in (_LeanETSResults, _LeanETSModel):
             cls.__module__, cls.__qualname__ = __name__, cls.__name__
         _ETS_CLASSES = (_LeanETSModel, _LeanETSResults)
     return _ETS_CLASSES

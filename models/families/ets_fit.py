@@ -53,10 +53,16 @@ def _bound_arrays(bounds: Sequence[tuple[float | None, float | None]]) -> tuple[
     return old_bound_to_new(bounds)
 
 
+def after_model(base: type) -> type:
+    """:class:`TwoPointLBFGS` on ``base`` (the model class's own base), to be listed after the model
+    class, so that the model's ``super().fit(...)`` lands in it: ``class Lean(ETSModel,
+    after_model(StateSpaceMLEModel))``."""
+    return type("TwoPointFit", (TwoPointLBFGS, base), {"__module__": __name__, "__qualname__": "TwoPointFit"})
+
+
 class TwoPointLBFGS:
-    """A mixin for a statsmodels likelihood model placed after the model class in the method order
-    (``class Lean(ETSModel, TwoPointLBFGS)`` with ``TwoPointLBFGS`` deriving from the model's base):
-    its ``fit`` is the base's L-BFGS fit with the finite-difference gradient of one loop."""
+    """A mixin for a statsmodels likelihood model (see :func:`after_model`): its ``fit`` is the
+    base's L-BFGS fit with the finite-difference gradient of one loop."""
 
     def fit(  # type: ignore[override]
         self,
