@@ -145,18 +145,10 @@ def kill_processes(procs: list[psutil.Process], timeout: float = 3.0, *, tracker
     the other processes are gone, not after the timeout; for a run that ended normally (every
     state final), where the wait only delayed the exit by ``timeout`` seconds."""
     trackers = [proc for proc in procs if trackers_at_once and _is_resource_tracker(proc)]
-    _terminate_then_kill([proc for proc in procs if proc not in trackers], timeout)
-    for proc in trackers:
-        try:
-            proc.kill()
-        except psutil.Error:
-            continue
-    psutil.wait_procs(trackers, timeout=timeout)
-
-
-def _terminate_then_kill(procs: list[psutil.Process], timeout: float) -> None:
     alive = []
     for proc in procs:
+        if proc in trackers:
+            continue
         try:
             if proc.is_running():
                 proc.terminate()
@@ -164,12 +156,16 @@ def _terminate_then_kill(procs: list[psutil.Process], timeout: float) -> None:
         except psutil.Error:
             continue
     _, alive = psutil.wait_procs(alive, timeout=timeout)
-    for proc in alive:
+    _kill_and_wait([*trackers, *alive], timeout)
+
+
+def _kill_and_wait(procs: list[psutil.Process], timeout: float) -> None:
+    for proc in procs:
         try:
             proc.kill()
         except psutil.Error:
             continue
-    psutil.wait_procs(alive, timeout=timeout)
+    psutil.wait_procs(procs, timeout=timeout)
 
 
 def kill_descendants(timeout: float = 3.0, *, trackers_at_once: bool = False) -> None:
