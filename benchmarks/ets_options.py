@@ -33,8 +33,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from features.readers import read_embedded  # noqa: E402
+from models.core.metrics import mase  # noqa: E402
+from models.families.baselines import SEASON  # noqa: E402
 
-SEASON = 12
 BACKS = (12, 18, 24, 30, 36)
 
 
@@ -80,11 +81,6 @@ def windows() -> list[tuple[str, np.ndarray, np.ndarray]]:
     return out
 
 
-def mase(history: np.ndarray, actual: np.ndarray, forecast: np.ndarray) -> float:
-    scale = np.abs(history[SEASON:] - history[:-SEASON]).mean()
-    return float(np.abs(actual - forecast).mean() / scale)
-
-
 def main() -> None:
     warnings.simplefilter("ignore")
     models = {
@@ -106,7 +102,7 @@ def main() -> None:
             scores, start = [], time.perf_counter()
             for _, history, future in cases:
                 scale = np.abs(history).mean()
-                scores.append(mase(history, future, forecast(history / scale) * scale))
+                scores.append(mase(future, forecast(history / scale) * scale, history, m=SEASON))
             seconds = time.perf_counter() - start
             print(
                 f"{name:<22} MASE mean {np.mean(scores):.4f}, median {np.median(scores):.4f}; {seconds:6.2f} s",

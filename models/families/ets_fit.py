@@ -16,10 +16,14 @@ other call (another method, an analytic score, a given epsilon) goes to statsmod
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from scipy.optimize import fmin_l_bfgs_b
+from scipy.optimize._constraints import old_bound_to_new
+from scipy.optimize._numdiff import _adjust_scheme_to_bounds  # scipy's own step rule at the bounds
+from statsmodels.tools.tools import Bunch
 
 #: fmin_l_bfgs_b's default absolute step of its finite differences
 EPSILON = 1e-8
@@ -34,8 +38,6 @@ def two_point_gradient(
 ) -> np.ndarray:
     """The gradient of ``objective`` at ``x`` (where it is ``f0``) as scipy's ``approx_derivative``
     computes it with ``method='2-point'``, ``abs_step=EPSILON`` and bounds ``(lb, ub)``."""
-    from scipy.optimize._numdiff import _adjust_scheme_to_bounds
-
     sign = (x >= 0).astype(float) * 2 - 1
     step = np.where(((x + EPSILON) - x) == 0, RELATIVE_STEP * sign * np.maximum(1.0, np.abs(x)), EPSILON)
     step, _ = _adjust_scheme_to_bounds(x, step, 1, "1-sided", lb, ub)
@@ -45,12 +47,6 @@ def two_point_gradient(
         stepped[i] = x[i] + step[i]
         gradient[i] = (objective(stepped) - f0) / ((x[i] + step[i]) - x[i])
     return gradient
-
-
-def _bound_arrays(bounds: Sequence[tuple[float | None, float | None]]) -> tuple[np.ndarray, np.ndarray]:
-    from scipy.optimize._constraints import old_bound_to_new
-
-    return old_bound_to_new(bounds)
 
 
 def after_model(base: type) -> type:
@@ -96,12 +92,9 @@ class TwoPointLBFGS:
     def _two_point_lbfgs(
         self, start: np.ndarray, fargs: tuple, maxiter: int, callback: Any, options: dict[str, Any]
     ) -> Any:
-        from scipy.optimize import fmin_l_bfgs_b
-        from statsmodels.tools.tools import Bunch
-
         nobs = self.endog.shape[0]  # type: ignore[attr-defined]
         bounds = options.get("bounds") or [(None, None)] * len(start)
-        lb, ub = _bound_arrays(bounds)
+        lb, ub = old_bound_to_new(bounds)  # as scipy's L-BFGS-B hands them to its differences
 
         def objective(params: np.ndarray) -> Any:  # LikelihoodModel.fit's f
             return -self.loglike(params, *fargs) / nobs  # type: ignore[attr-defined]
